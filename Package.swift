@@ -1,0 +1,58 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+/// Settings for every target we own: Swift 6 mode is the tools default; warnings fail the build.
+let strict: [SwiftSetting] = [
+    .treatAllWarnings(as: .error),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "dmatrace",
+    products: [
+        .executable(name: "dmatrace", targets: ["dmatrace"]),
+        .library(name: "TraceFormat", targets: ["TraceFormat"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+    ],
+    targets: [
+        // libzstd from the system (apt: libzstd-dev); the module map links -lzstd.
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+
+        // Layer 1: the event model and the .dmat container.
+        .target(
+            name: "TraceFormat",
+            dependencies: ["CZstd", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strict),
+        // Layer 2: importers (beside Models; neither imports the other).
+        .target(name: "TraceIngest", dependencies: ["TraceFormat", "CZstd"], swiftSettings: strict),
+        .target(name: "Models", dependencies: ["TraceFormat"], resources: [.copy("Builtin")], swiftSettings: strict),
+        // Layer 3: replay, then analysis and reports on top.
+        .target(name: "Replay", dependencies: ["TraceFormat", "Models"], swiftSettings: strict),
+        .target(name: "Analysis", dependencies: ["TraceFormat", "Models", "Replay"], swiftSettings: strict),
+        .target(name: "Reports", dependencies: ["TraceFormat", "Models", "Replay", "Analysis"], swiftSettings: strict),
+        // The command line, thin on top of everything.
+        .executableTarget(
+            name: "dmatrace",
+            dependencies: [
+                "TraceFormat", "TraceIngest", "Models", "Replay", "Analysis", "Reports",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict),
+
+        .testTarget(
+            name: "TraceFormatTests",
+            dependencies: ["TraceFormat", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict),
+        .testTarget(name: "TraceIngestTests", dependencies: ["TraceIngest", "TraceFormat"], swiftSettings: strict),
+        .testTarget(name: "ModelsTests", dependencies: ["Models"], swiftSettings: strict),
+        .testTarget(name: "ReplayTests", dependencies: ["Replay", "Models", "TraceFormat", "TraceIngest"], swiftSettings: strict),
+        .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Replay", "Models", "TraceFormat"], swiftSettings: strict),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Analysis", "Replay", "Models", "TraceFormat"], swiftSettings: strict),
+        .testTarget(name: "dmatraceTests", dependencies: ["TraceFormat"], swiftSettings: strict),
+    ]
+)

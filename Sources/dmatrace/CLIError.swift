@@ -1,0 +1,31 @@
+import ArgumentParser
+import SystemPackage
+
+/// Writes to standard error (Swift 6 rejects the C `stderr` global as not concurrency-safe).
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        var s = string
+        s.withUTF8 { _ = try? FileDescriptor.standardError.writeAll(UnsafeRawBufferPointer($0)) }
+    }
+}
+
+/// Prints `message` to stderr as `dmatrace: message`.
+func warn(_ message: String) {
+    var err = StandardError()
+    print("dmatrace: \(message)", to: &err)
+}
+
+/// Runs a command body, turning any error into a message on stderr and exit status 2, so that an unexpected
+/// error never leaves with argument-parser's default status 1 (which means "findings").
+func runReportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let code as ExitCode {
+        throw code
+    } catch let error as ValidationError {
+        throw error
+    } catch {
+        warn("\(error)")
+        throw ExitStatus.inputError
+    }
+}

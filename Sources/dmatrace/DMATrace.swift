@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// The `dmatrace` command: record, replay and analyze guest DMA and IOMMU activity.
+@main
+struct DMATrace: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dmatrace",
+        abstract: "Record, replay and analyze what a VM's drivers and devices did with DMA.",
+        discussion: ExitStatus.helpText,
+        version: "0.1.0",
+        subcommands: [])
+}
