@@ -208,6 +208,7 @@ public final class TraceReader: EventSource {
                            "the file ends at byte \(input.position) without the index (the writer did not finish)")
                 }
                 tablesComplete = true
+                damage.sort { $0.offset < $1.offset }
                 if decode {
                     kindCounts = counts
                     decoded = true

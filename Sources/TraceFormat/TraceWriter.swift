@@ -317,6 +317,12 @@ public final class TraceWriter: EventSink {
         return ByteWriter.sideFrame(tag: DMATFormat.Tag.header, body: body.bytes)
     }
 
+    /// Writes arbitrary bytes as they are (tests use it to add frames a newer writer might emit).
+    func writeRaw(_ bytes: [UInt8]) throws {
+        try writeSideTables()
+        try write(bytes)
+    }
+
     private func write(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try write($0) }
     }
