@@ -53,6 +53,6 @@ let package = Package(
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Models", "TraceFormat", "TraceIngest"], swiftSettings: strict),
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Replay", "Models", "TraceFormat"], swiftSettings: strict),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Analysis", "Replay", "Models", "TraceFormat"], swiftSettings: strict),
-        .testTarget(name: "dmatraceTests", dependencies: ["TraceFormat"], swiftSettings: strict),
+        .testTarget(name: "dmatraceTests", dependencies: ["TraceFormat", "dmatrace"], swiftSettings: strict),
     ]
 )
