@@ -43,6 +43,8 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict),
+        // Throughput benchmarks (release build; not a test): `dmatrace-bench decode`.
+        .executableTarget(name: "dmatrace-bench", dependencies: ["TraceFormat"], swiftSettings: strict),
 
         .testTarget(
             name: "TraceFormatTests",
