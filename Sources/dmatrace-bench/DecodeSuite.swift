@@ -18,11 +18,16 @@ extension BenchSuite {
                   + "compression ratio \(Bench.fmt(n * 56 / bytes, 2)) (written in \(Bench.fmt(w, 2)) s, \(Bench.millions(n / w)) events/s)")
 
             var checked: UInt64 = 0
-            let ours = try Bench.measure(runs: o.runs) {
-                let r = try TraceReader(path: path)
-                guard try r.verify() else { throw BenchError("synthetic trace damaged: \(r.damage)") }
-                checked = r.eventCount
+            func verify(threads: Int) throws -> Bench.Timings {
+                try Bench.measure(runs: o.runs) {
+                    let r = try TraceReader(path: path)
+                    r.decodeThreads = threads
+                    guard try r.verify() else { throw BenchError("synthetic trace damaged: \(r.damage)") }
+                    checked = r.eventCount
+                }
             }
+            let single = try verify(threads: 1)
+            let ours = try verify(threads: 2)
             guard checked == UInt64(o.events) else { throw BenchError("decoded \(checked) events, wrote \(o.events)") }
             guard let zstd = Bench.which("zstd") else { throw BenchError("zstd CLI not found (tools/setup installs it)") }
             let theirs = try Bench.measure(runs: o.runs, children: true) {
@@ -33,7 +38,8 @@ extension BenchSuite {
                     + "\(Bench.millions(n / Bench.median(t.wall))) events/s (best \(Bench.millions(n / t.wall[0]))); "
                     + "CPU median \(Bench.fmt(Bench.median(t.cpu), 3)) s = \(Bench.millions(n / Bench.median(t.cpu))) events/s per core"
             }
-            print(line("dmatrace decode+checksum (verify):", ours))
+            print(line("dmatrace verify, 1 thread:        ", single))
+            print(line("dmatrace verify, 2 threads:       ", ours))
             print(line("zstd -d -c FILE > /dev/null:      ", theirs))
             print("ratio dmatrace/zstd events/s: wall median \(Bench.fmt(Bench.median(theirs.wall) / Bench.median(ours.wall), 2)), "
                   + "wall best \(Bench.fmt(theirs.wall[0] / ours.wall[0], 2)), CPU median \(Bench.fmt(Bench.median(theirs.cpu) / Bench.median(ours.cpu), 2)) (goal >= 0.9)")

@@ -64,6 +64,7 @@ import Testing
             damaged[at] ^= UInt8(1) << UInt8(at % 8)
             try Data(damaged).write(to: URL(fileURLWithPath: path))
             let reader = try TraceReader(path: path)
+            reader.decodeThreads = at % 2 == 0 ? 1 : 3
             var events: [Event] = []
             try reader.forEachEvent { _, e in events.append(e) }
             if reader.damage.isEmpty {
