@@ -101,6 +101,10 @@ if [ -n "$EDU" ]; then
 	devmem $((B + 0x98)) 64 1
 	sleep 1
 	log "edu: status after read DMA cmd=$(devmem $((B + 0x98)) 64)"
+	# Put a marker at the write target (memmap=-reserved, so /dev/mem may touch
+	# it) to see afterwards whether the stray write reached guest RAM.
+	devmem $EDU_WRITE_ADDR 64 0xd3adb33fd3adb33f 2>>$O/guest-steps.log
+	log "edu: marker at $EDU_WRITE_ADDR before write DMA = $(devmem $EDU_WRITE_ADDR 64 2>&1)"
 	log "edu: DMA write dev->RAM dst=$EDU_WRITE_ADDR len=$EDU_LEN"
 	devmem $((B + 0x80)) 64 0x40000
 	devmem $((B + 0x88)) 64 $EDU_WRITE_ADDR
@@ -108,6 +112,13 @@ if [ -n "$EDU" ]; then
 	devmem $((B + 0x98)) 64 3
 	sleep 1
 	log "edu: status after write DMA cmd=$(devmem $((B + 0x98)) 64)"
+	m=$(devmem $EDU_WRITE_ADDR 64 2>&1)
+	log "edu: marker at $EDU_WRITE_ADDR after write DMA = $m"
+	case "$m" in
+	0xD3ADB33FD3ADB33F|0xd3adb33fd3adb33f) log "edu: RESULT write DMA did not reach guest RAM at $EDU_WRITE_ADDR" ;;
+	0x*) log "edu: RESULT write DMA reached guest RAM at $EDU_WRITE_ADDR (marker overwritten)" ;;
+	*) log "edu: RESULT unknown (cannot read $EDU_WRITE_ADDR via /dev/mem)" ;;
+	esac
 else
 	log "edu: device 1234:11e8 not found"
 fi
