@@ -51,20 +51,20 @@ public struct SimpletraceImporter: Importer {
                                     what: "simpletrace needs the trace-events-all file of the QEMU that wrote it (--trace-events FILE)")
         }
         let path = input.path
-        let mapper = try input.bytes.withIngestBytes { (bytes: UnsafeRawBufferPointer) throws(IngestError) -> QEMUEventMapper in
+        let summary = try input.bytes.withIngestBytes { (bytes: UnsafeRawBufferPointer) throws(IngestError) -> SimpletraceSummary in
             try Self.decode(bytes, path: path, events: traceEvents, source: source, clock: clock, into: &sink, diagnostics: &diagnostics)
         }
-        if sink.metadata.capture.viommu == nil, let kind = mapper.viommu { sink.metadata.capture.viommu = kind }
+        if sink.metadata.capture.viommu == nil, let kind = summary.viommu { sink.metadata.capture.viommu = kind }
     }
 
     /// Decodes a simpletrace file held in `bytes`: a pure function of the bytes and the definitions. Throws
     /// for a file that is not simpletrace v4; damage after the header is reported in `diagnostics` (byte
     /// offsets) and reading stops there or skips the record, whichever is safe.
     @discardableResult
-    static func decode(
+    public static func decode(
         _ bytes: UnsafeRawBufferPointer, path: String, events: QEMUTraceEvents, source: UInt16, clock: UInt8,
         into sink: inout some EventSink, diagnostics: inout IngestDiagnostics
-    ) throws(IngestError) -> QEMUEventMapper {
+    ) throws(IngestError) -> SimpletraceSummary {
         let probe = BinaryReader(bytes, path: path)
         let id = try probe.u64(0, "simpletrace header")
         let rawMagic = try probe.u64(8, "simpletrace magic")
@@ -169,7 +169,7 @@ public struct SimpletraceImporter: Importer {
                 p = r.count
             }
         }
-        return mapper
+        return SimpletraceSummary(viommu: mapper.viommu)
     }
 
     /// Reads `definition`'s arguments in declaration order; nil when they overrun the record.
@@ -194,4 +194,10 @@ public struct SimpletraceImporter: Importer {
     private static func append(_ e: Event, to sink: inout some EventSink, path: String) throws(IngestError) {
         do { try sink.append(e) } catch { throw IngestError.unreadable(path: path, reason: "could not store events: \(error)") }
     }
+}
+
+/// What ``SimpletraceImporter/decode(_:path:events:source:clock:into:diagnostics:)`` learnt besides events.
+public struct SimpletraceSummary: Sendable, Equatable {
+    /// The vIOMMU kind the events reveal (`intel-iommu`, `amd-iommu`, `smmuv3`, `virtio-iommu`), if any.
+    public var viommu: String?
 }
