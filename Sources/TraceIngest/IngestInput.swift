@@ -78,7 +78,7 @@ public final class IngestInput {
     /// The whole decompressed content (read on first use, up to ``defaultReadAllLimit``; empty if the
     /// input cannot be read, with the reason in ``readError``). Prefer ``readAll(limit:)``, which throws.
     public var bytes: [UInt8] {
-        if case .memory(let b) = origin, compressionOfMemory(b) == .none { return b }
+        if case .memory(let b) = origin, isPlain(b) { return b }
         if let c = cachedAll { return c }
         do {
             let all = try readAll(limit: Self.defaultReadAllLimit)
@@ -97,8 +97,9 @@ public final class IngestInput {
 
     // MARK: Pipelines
 
-    private func compressionOfMemory(_ b: [UInt8]) -> Compression {
-        b.withUnsafeBytes { Self.detect($0) ?? .none }
+    /// True when in-memory bytes need no decompressor (and are not in a format we refuse).
+    private func isPlain(_ b: [UInt8]) -> Bool {
+        b.withUnsafeBytes { (Self.detect($0) ?? Compression.none) == Compression.none && Self.unsupportedCompression($0) == nil }
     }
 
     /// Compression from magic bytes; nil when the bytes are not enough to tell.
@@ -172,7 +173,7 @@ public final class IngestInput {
 
     /// Up to `maxBytes` of the decompressed start of the input, for sniffing. Does not consume stdin.
     public func head(maxBytes: Int = 64 * 1024) throws(IngestError) -> [UInt8] {
-        if case .memory(let b) = origin, compressionOfMemory(b) == .none { return Array(b.prefix(maxBytes)) }
+        if case .memory(let b) = origin, isPlain(b) { return Array(b.prefix(maxBytes)) }
         if case .stdin = origin {
             if stdinConsumed { throw .unreadable(path: path, reason: "standard input can be read only once") }
             if stdinHead.count < maxBytes {
@@ -216,7 +217,7 @@ public final class IngestInput {
     /// The whole decompressed content; throws ``IngestError/limitExceeded(path:offset:what:value:limit:)``
     /// before holding more than `limit` bytes.
     public func readAll(limit: UInt64 = IngestInput.defaultReadAllLimit) throws(IngestError) -> [UInt8] {
-        if case .memory(let b) = origin, compressionOfMemory(b) == .none {
+        if case .memory(let b) = origin, isPlain(b) {
             if UInt64(b.count) > limit {
                 throw .limitExceeded(path: path, offset: 0, what: "input size", value: UInt64(b.count), limit: limit)
             }
@@ -245,7 +246,7 @@ public final class IngestInput {
     public func forEachChunk(_ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {
         readError = nil
         bytesRead = 0
-        if case .memory(let b) = origin, compressionOfMemory(b) == .none {
+        if case .memory(let b) = origin, isPlain(b) {
             bytesRead = UInt64(b.count)
             try b.withUnsafeBytes { try body($0) }
             return
@@ -268,7 +269,7 @@ public final class IngestInput {
     public func forEachLine(_ body: (UnsafeRawBufferPointer, UInt64) throws -> Void) rethrows {
         readError = nil
         bytesRead = 0
-        if case .memory(let b) = origin, compressionOfMemory(b) == .none {
+        if case .memory(let b) = origin, isPlain(b) {
             bytesRead = UInt64(b.count)
             var line: UInt64 = 0
             try b.withUnsafeBytes { all in
