@@ -20,6 +20,12 @@ final class ChunkDecodePool: @unchecked Sendable {
         var error: ZstdError?
         var info: ChunkInfo?
         var chunkIndex = 0
+        /// Kind counts of the decoded records, computed by the decoding thread while they are in its cache.
+        var kinds: UnsafeMutablePointer<UInt64> = {
+            let p = UnsafeMutablePointer<UInt64>.allocate(capacity: 256)
+            p.initialize(repeating: 0, count: 256)
+            return p
+        }()
     }
 
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
@@ -36,7 +42,7 @@ final class ChunkDecodePool: @unchecked Sendable {
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(cond, nil)
         slots = .allocate(capacity: count)
-        slots.initialize(repeating: Slot(), count: count)
+        for i in 0..<count { (slots + i).initialize(to: Slot()) }
         slotCount = count
         for _ in 0..<workers {
             var tid = pthread_t()
@@ -66,6 +72,7 @@ final class ChunkDecodePool: @unchecked Sendable {
 
     deinit {
         for i in 0..<slotCount {
+            slots[i].kinds.deallocate()
             slots[i].input.deallocate()
             slots[i].output.deallocate()
         }
@@ -122,7 +129,10 @@ final class ChunkDecodePool: @unchecked Sendable {
 
     /// Waits for the oldest queued chunk (decompressing pending ones on this thread meanwhile) and returns
     /// its slot, now `delivering`, until ``release(_:)``.
-    func takeOldest(using decompressor: ZstdDecompressor) -> (info: ChunkInfo, chunkIndex: Int, result: Result<UnsafeRawBufferPointer, ZstdError>, slot: Int) {
+    func takeOldest(using decompressor: ZstdDecompressor) -> (
+        info: ChunkInfo, chunkIndex: Int, result: Result<UnsafeRawBufferPointer, ZstdError>,
+        kinds: UnsafePointer<UInt64>, slot: Int
+    ) {
         pthread_mutex_lock(mutex)
         let i = order.removeFirst()
         while slots[i].state != .done {
@@ -143,7 +153,7 @@ final class ChunkDecodePool: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
         let result: Result<UnsafeRawBufferPointer, ZstdError> = s.error.map { .failure($0) }
             ?? .success(UnsafeRawBufferPointer(rebasing: s.output[..<s.outputCount]))
-        return (s.info!, s.chunkIndex, result, i)
+        return (s.info!, s.chunkIndex, result, UnsafePointer(s.kinds), i)
     }
 
     /// Frees a delivered slot.
@@ -159,6 +169,8 @@ final class ChunkDecodePool: @unchecked Sendable {
         let frame = UnsafeRawBufferPointer(rebasing: s.input[..<s.inputCount])
         do {
             try TraceReader.decodeChunkFrame(frame, into: s.output, size: s.outputCount, decompressor: decompressor)
+            s.kinds.update(repeating: 0, count: 256)
+            TraceReader.countKinds(UnsafeRawBufferPointer(rebasing: s.output[..<s.outputCount]), into: s.kinds)
             return nil
         } catch {
             return error

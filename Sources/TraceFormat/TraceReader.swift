@@ -494,8 +494,22 @@ public final class TraceReader: EventSource {
         _ = try decompressor.decompressFrame(frame, into: out, limit: size)
     }
 
+    /// Adds the kind byte of every record to `counts` (256 entries).
+    static func countKinds(_ records: UnsafeRawBufferPointer, into counts: UnsafeMutablePointer<UInt64>) {
+        guard let base = records.baseAddress else { return }
+        var o = 0
+        let n = records.count
+        while o < n {
+            counts[Int(base.load(fromByteOffset: o, as: UInt8.self))] &+= 1
+            o &+= Event.recordSize
+        }
+    }
+
     /// Records the outcome of decoding chunk `chunkIndex`: damage, or kind counts and the chunk to hand out.
-    private func finish(_ result: Result<UnsafeRawBufferPointer, ZstdError>, chunkIndex: Int) -> DecodedChunk? {
+    /// `kinds`: the chunk's kind counts when the decoding thread already computed them.
+    private func finish(
+        _ result: Result<UnsafeRawBufferPointer, ZstdError>, chunkIndex: Int, kinds: UnsafePointer<UInt64>? = nil
+    ) -> DecodedChunk? {
         let info = chunks[chunkIndex]
         switch result {
         case .failure(let error):
@@ -505,12 +519,11 @@ public final class TraceReader: EventSource {
             chunks[chunkIndex].intact = false
             return nil
         case .success(let records):
-            let usize = records.count
             counts.withUnsafeMutableBufferPointer { c in
-                var o = 0
-                while o < usize {
-                    c[Int(records[o])] &+= 1
-                    o &+= Event.recordSize
+                if let kinds {
+                    for i in 0..<256 { c[i] &+= kinds[i] }
+                } else {
+                    Self.countKinds(records, into: c.baseAddress!)
                 }
             }
             return DecodedChunk(info: info, records: records)
@@ -520,7 +533,7 @@ public final class TraceReader: EventSource {
     private func deliverOldest(_ pool: ChunkDecodePool, _ body: (DecodedChunk) throws -> Void) throws {
         let taken = pool.takeOldest(using: decompressor)
         defer { pool.release(taken.slot) }
-        if let chunk = finish(taken.result, chunkIndex: taken.chunkIndex) { try body(chunk) }
+        if let chunk = finish(taken.result, chunkIndex: taken.chunkIndex, kinds: taken.kinds) { try body(chunk) }
     }
 
     private func applyStrings(_ body: UnsafeRawBufferPointer, at: UInt64) {
