@@ -25,6 +25,17 @@ public struct DecodedChunk {
 
     /// Number of records.
     public var count: Int { records.count / Event.recordSize }
+
+    /// Calls `body` with each known event of the chunk and its record index in the file (unknown kinds
+    /// are skipped).
+    @inlinable
+    public func forEachEvent(_ body: (Int, Event) throws -> Void) rethrows {
+        guard let base = records.baseAddress else { return }
+        let first = Int(info.firstRecord)
+        for i in 0..<count {
+            if let e = Event(record: base + i &* Event.recordSize) { try body(first &+ i, e) }
+        }
+    }
 }
 
 /// Reads a `.dmat` trace from a path or standard input (`-`).
