@@ -45,6 +45,8 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict),
+        // Throughput benchmarks (release build; not a test): `dmatrace-bench decode`.
+        .executableTarget(name: "dmatrace-bench", dependencies: ["TraceFormat"], swiftSettings: strict),
 
         .testTarget(
             name: "TraceFormatTests",
@@ -55,6 +57,6 @@ let package = Package(
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Models", "TraceFormat", "TraceIngest"], swiftSettings: strict),
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Replay", "Models", "TraceFormat"], swiftSettings: strict),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Analysis", "Replay", "Models", "TraceFormat"], swiftSettings: strict),
-        .testTarget(name: "dmatraceTests", dependencies: ["TraceFormat"], swiftSettings: strict),
+        .testTarget(name: "dmatraceTests", dependencies: ["TraceFormat", "dmatrace"], swiftSettings: strict),
     ]
 )
