@@ -49,7 +49,7 @@ public struct TraceDatImporter: Importer {
         into sink: inout some EventSink, diagnostics: inout IngestDiagnostics
     ) throws(IngestError) -> TraceDatFile {
         let file = try TraceDatFile.parse(bytes, path: path)
-        for note in file.notes { diagnostics.skip(note) }
+        for note in file.notes { diagnostics.note(note) }
         let ring = TraceDatRingBuffer(file: file, path: path)
         let streams = ring.loadStreams(bytes, diagnostics: &diagnostics)
         var records = ring.records(streams, diagnostics: &diagnostics)
@@ -70,10 +70,9 @@ public struct TraceDatImporter: Importer {
                 template.aux = UInt32(clamping: rec.missed)
                 template.aux2 = UInt32(clamping: streams[rec.stream].cpu)
                 diagnostics.lostEvents += rec.missed > 0 ? Int(rec.missed) : 1
-                diagnostics.skip(.init(file: path, position: rec.position, isByteOffset: true,
+                diagnostics.note(.init(file: path, position: rec.position, isByteOffset: true,
                                        message: rec.missed > 0 ? "CPU \(streams[rec.stream].cpu): ring buffer lost \(rec.missed) events"
                                                                : "CPU \(streams[rec.stream].cpu): ring buffer lost events (count unknown)"))
-                diagnostics.skipped -= 1  // a lost-events note is not a skipped record
                 try append(template, to: &sink, path: path)
                 continue
             }
