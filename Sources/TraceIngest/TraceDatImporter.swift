@@ -61,6 +61,7 @@ public struct TraceDatImporter: Importer {
             ?? TraceEventFormat.Field(name: "common_type", type: "unsigned short", offset: 0, size: 2, signed: false, storage: .scalar)
         var mapper = KernelEventMapper()
         var unknownIDs: [Int: Int] = [:]
+        var pageLost: [Int: UInt64] = [:]
         let offset = file.timestampOffset
         for rec in records {
             var template = Event(kind: .marker, clock: clock, source: source, position: rec.position)
@@ -70,6 +71,7 @@ public struct TraceDatImporter: Importer {
                 template.aux = UInt32(clamping: rec.missed)
                 template.aux2 = UInt32(clamping: streams[rec.stream].cpu)
                 diagnostics.lostEvents += rec.missed > 0 ? Int(rec.missed) : 1
+                pageLost[streams[rec.stream].cpu, default: 0] += rec.missed > 0 ? UInt64(rec.missed) : 1
                 diagnostics.note(.init(file: path, position: rec.position, isByteOffset: true,
                                        message: rec.missed > 0 ? "CPU \(streams[rec.stream].cpu): ring buffer lost \(rec.missed) events"
                                                                : "CPU \(streams[rec.stream].cpu): ring buffer lost events (count unknown)"))
@@ -104,6 +106,19 @@ public struct TraceDatImporter: Importer {
             case .malformed(let why):
                 diagnostics.skip(.init(file: path, position: rec.position, isByteOffset: true, message: "\(name): \(why)"))
             }
+        }
+        // Losses the CPUSTAT counters report beyond those flagged on the pages read.
+        for stat in file.cpuStats where stat.lost > 0 {
+            let flagged = pageLost[stat.cpu, default: 0]
+            guard stat.lost > flagged else { continue }
+            let extra = stat.lost - flagged
+            var e = Event(kind: .lostEvents, timestamp: records.first?.timestamp ?? 0, clock: clock, source: source, position: 0)
+            e.aux = UInt32(clamping: extra)
+            e.aux2 = UInt32(clamping: stat.cpu)
+            try append(e, to: &sink, path: path)
+            diagnostics.lostEvents += Int(clamping: extra)
+            diagnostics.note(.init(file: path, position: 0, isByteOffset: true,
+                                   message: "CPU \(stat.cpu): the tracer reports \(stat.lost) events lost (overrun \(stat.overrun), commit overrun \(stat.commitOverrun), dropped \(stat.dropped))"))
         }
         for (id, n) in unknownIDs.sorted(by: { $0.key < $1.key }) {
             diagnostics.skip(.init(file: path, position: 0, isByteOffset: true,

@@ -115,6 +115,9 @@ private func reportLines(_ fixture: String) throws -> [ReportLine] {
         #expect(header.kernelRelease == "6.1.0-56-amd64")
         #expect(header.formats.count == 26)
         #expect(header.formats[1149]?.name == "map")
+        #expect(header.cpuStats.map(\.cpu) == [0, 1])
+        #expect(header.cpuStats.map(\.entries) == [0, 288])
+        #expect(header.cpuStats.allSatisfy { $0.lost == 0 })
         // Uncompressed: provenance is the byte offset of the event header inside CPU 1's data (from 3989504).
         #expect(buffer.events.first?.position == 3_989_504 + 16)
     }
