@@ -28,7 +28,7 @@ public struct TraceDatImporter: Importer {
         into sink: inout some EventSink, diagnostics: inout IngestDiagnostics
     ) throws(IngestError) {
         let path = input.path
-        let file = try input.bytes.withIngestBytes { (bytes: UnsafeRawBufferPointer) throws(IngestError) -> TraceDatFile in
+        let file = try input.readAll().withIngestBytes { (bytes: UnsafeRawBufferPointer) throws(IngestError) -> TraceDatFile in
             try Self.decode(bytes, path: path, source: source, clock: clock, into: &sink, diagnostics: &diagnostics)
         }
         header = file
