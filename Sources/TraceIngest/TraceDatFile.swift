@@ -9,6 +9,7 @@
 public struct TraceDatFile: Sendable {
     /// Where one CPU's flyrecord data lies in the file.
     public struct CPUData: Sendable, Equatable {
+        /// CPU number.
         public var cpu: Int
         /// Absolute file offset of the data (of the chunk table when compressed).
         public var offset: UInt64
@@ -18,10 +19,13 @@ public struct TraceDatFile: Sendable {
 
     /// One CPUSTAT option (`CPU: 1\nentries: 288\noverrun: 0\ncommit overrun: 0\n...dropped events: 0`).
     public struct CPUStat: Sendable, Equatable {
+        /// CPU number.
         public var cpu: Int
+        /// Events in the buffer when recording stopped.
         public var entries: UInt64 = 0
         /// Events overwritten before they were read (overwrite mode).
         public var overrun: UInt64 = 0
+        /// Events lost to commit overruns (writers nested too deep).
         public var commitOverrun: UInt64 = 0
         /// Events refused because the buffer was full (non-overwrite mode).
         public var dropped: UInt64 = 0
@@ -51,6 +55,7 @@ public struct TraceDatFile: Sendable {
 
     /// Layout of a ring-buffer page header, from the embedded `header_page` format.
     public struct PageLayout: Sendable, Equatable {
+        /// Offsets and sizes of the page's timestamp and commit words, and where the event data begins.
         public var timestampOffset = 0
         public var timestampSize = 8
         public var commitOffset = 8
@@ -100,6 +105,7 @@ public struct TraceDatFile: Sendable {
 
     /// Limits checked before anything is allocated for a size read from the file.
     public enum Limits {
+        /// Largest embedded text block (format file, header text) and the other caps below, in bytes or counts.
         public static let maxTextBlock = 64 << 20
         public static let maxFormats = 200_000
         public static let maxSystems = 10_000

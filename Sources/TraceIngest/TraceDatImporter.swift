@@ -62,6 +62,7 @@ public struct TraceDatImporter: Importer {
         var mapper = KernelEventMapper()
         var unknownIDs: [Int: Int] = [:]
         var pageLost: [Int: UInt64] = [:]
+        var names: [Int: String] = [:]  // `system:name` per event id, built once
         let offset = file.timestampOffset
         for rec in records {
             var template = Event(kind: .marker, clock: clock, source: source, position: rec.position)
@@ -90,7 +91,11 @@ public struct TraceDatImporter: Importer {
                         unknownIDs[type, default: 0] += 1
                         return .malformed("")
                     }
-                    name = "\(format.system):\(format.name)"
+                    name = names[type] ?? {
+                        let n = "\(format.system):\(format.name)"
+                        names[type] = n
+                        return n
+                    }()
                     let record = KernelRecord(format: format, bytes: reader, longSize: file.longSize)
                     return try mapper.map(record, template: template, sink: &sink)
                 }
