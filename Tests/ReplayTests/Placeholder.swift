@@ -1,1 +1,0 @@
-// Replay tests are added with the engine.
