@@ -16,6 +16,8 @@ struct DeviceFacts: Sendable {
     var transport: VirtioTransport
     /// `iommu_platform` as recorded.
     var iommuPlatform: Bool
+    /// True when ``iommuPlatform`` was not in the metadata and was inferred (see ``build(from:)``).
+    var iommuPlatformInferred: Bool
     /// False when the recording says the device sits outside every DRHD or on a bypass bus.
     var behindIOMMU: Bool
     /// IOMMU domain index (devices of one IOMMU group share a domain).
@@ -51,8 +53,18 @@ struct DeviceFacts: Sendable {
             if transport == nil, let id = d.deviceID, isVirtio {
                 transport = id >= 0x1040 ? .modern : .transitional
             }
-            let platform = d.iommuPlatform ?? d.featuresOffered.map { $0 & (1 << 33) != 0 } ?? false
-            if transport == nil && isVirtio { transport = platform ? .modern : .transitional }
+            // iommu_platform: the metadata, else feature bit 33 as offered, else inferred: QEMU allows it only on
+            // modern-only devices, and a modern-only virtio device behind a translating vIOMMU is taken to have it
+            // (the recorded scenario's fidelity check then shows whether that was right).
+            var platform = d.iommuPlatform ?? d.featuresOffered.map { $0 & (1 << 33) != 0 }
+            var inferred = false
+            if platform == nil && isVirtio {
+                let translating = metadata.capture.guestIOMMU == .translated
+                    && (metadata.capture.viommu.map { $0 != "none" } ?? false)
+                platform = translating && transport == .modern
+                inferred = true
+            }
+            if transport == nil && isVirtio { transport = platform == true ? .modern : .transitional }
             let domain: Int
             if let g = d.iommuGroup {
                 if let known = groupDomain[g] {
@@ -69,7 +81,8 @@ struct DeviceFacts: Sendable {
             let driver = d.driver ?? (d.virtioType.map { "virtio_\($0 == "block" ? "blk" : $0)" } ?? "pci")
             out.append(DeviceFacts(
                 index: i, name: d.name, bus: b, slot: s, function: f, isVirtio: isVirtio,
-                transport: transport ?? .modern, iommuPlatform: platform, behindIOMMU: d.behindIOMMU ?? true,
+                transport: transport ?? .modern, iommuPlatform: platform ?? false, iommuPlatformInferred: inferred,
+                behindIOMMU: d.behindIOMMU ?? true,
                 domain: domain, driverName: driver, virtioName: "virtio\(virtioIndex[i] ?? 0)"))
         }
         return out

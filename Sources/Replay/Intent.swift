@@ -21,6 +21,8 @@ struct Buffer: Sendable {
     /// Unmapped (kept for a while to resolve skewed host events).
     var retired = false
     var retiredAt: UInt64 = 0
+    /// The device ingest attributed it to, when host evidence moved it to another (-1: not moved).
+    var movedFrom = -1
 
     @inline(__always) func contains(recorded a: UInt64) -> Bool { a >= recordedAddress && a - recordedAddress < max(size, 1) }
 }
@@ -103,6 +105,11 @@ struct IntentTracker {
     var buffers: [Buffer] = []
     var freeSlots: [Int] = []
     var live = AddressTable()
+    /// Live buffers whose recorded IOVA page was already live for the same device with another GPA: a real
+    /// domain refuses a double map, so one of the two was attributed to the wrong device at ingest.
+    var shadow = AddressTable(capacity: 64)
+    /// Buffers moved to another device by host evidence, keyed by the device ingest gave them.
+    var moved = AddressTable(capacity: 64)
     var retiredTable = AddressTable()
     var retiredFIFO: [Int] = []
     var retiredHead = 0
@@ -113,6 +120,7 @@ struct IntentTracker {
     var firstSeen: [FirstSeen?]
 
     var unattributed = 0
+    var reattributed = 0
     var unmatchedInCoverage = 0
     var outsideCoverage = 0
     var oversizeBuffers = 0
@@ -162,7 +170,7 @@ struct IntentTracker {
             unattributed += 1
             return
         }
-        if firstSeen[d] == nil { firstSeen[d] = FirstSeen(index: index, event: e) }
+        if firstSeen[d] == nil && Self.isDMAEvent(e.kind) { firstSeen[d] = FirstSeen(index: index, event: e) }
         switch e.kind {
         case .dmaMap, .dmaAlloc:
             noteGuestMap(t)
@@ -195,7 +203,7 @@ struct IntentTracker {
             var p: UInt64 = 0
             while p < pages {
                 let a = (first &+ p) << 12
-                if let s = live.get(Self.key(d, a)).map(Int.init), !buffers[s].retired {
+                if let s = unmapCandidate(d, a) {
                     let end = buffers[s].recordedAddress &+ max(buffers[s].size, 1)
                     unmap(s, index: index, event: e, time: t, &states)
                     // Skip the rest of this buffer's pages.
@@ -210,7 +218,8 @@ struct IntentTracker {
                 device: d, slot: -1, kind: .stray, offset: 0, rawAddress: e.address, size: max(e.size, 1),
                 write: e.eventFlags.contains(.write), recorded: .translated(e.address2), eventIndex: index, event: e,
                 time: t, implied: false)
-            if let s = matchTranslation(d, iova: e.address, gpa: e.address2) {
+            if let s = matchTranslation(d, iova: e.address, gpa: e.address2)
+                ?? reattribute(to: d, iova: e.address, gpa: e.address2, index: index, time: t, &states) {
                 a.slot = s
                 a.kind = .inLifetime
                 a.offset = e.address &- buffers[s].recordedAddress
@@ -244,15 +253,86 @@ struct IntentTracker {
         }
     }
 
+    static func isDMAEvent(_ k: EventKind) -> Bool {
+        switch k {
+        case .dmaMap, .dmaUnmap, .dmaAlloc, .dmaFree, .dmaMapError, .iommuMap, .iommuUnmap, .hostTranslate, .hostFault,
+             .hostAccess, .guestFault, .virtioProbe, .virtioFeatures, .virtioStatus, .swiotlbBounce:
+            return true
+        default:
+            return false
+        }
+    }
+
     private mutating func noteGuestMap(_ t: UInt64) {
         sawGuestMap = true
         if t > lastGuestMapTime { lastGuestMapTime = t }
+    }
+
+    /// The buffer an unmap of (`d`, `a`) ends. `iommu:unmap` names no domain, so when several devices have the
+    /// page live the unmap is ambiguous whatever ingest attributed it to; the most recent mapping is taken
+    /// (streaming buffers come and go while rings stay), and host translations of the survivor confirm it.
+    private func unmapCandidate(_ d: Int, _ a: UInt64) -> Int? {
+        var best: Int?
+        for dev in facts.indices {
+            let k = Self.key(dev, a)
+            for table in 0..<3 {
+                let hit = table == 0 ? live.get(k) : (table == 1 ? shadow.get(k) : moved.get(k))
+                guard let c = hit.map(Int.init), !buffers[c].retired, buffers[c].contains(recorded: a) else { continue }
+                if table == 2 && buffers[c].movedFrom != dev { continue }
+                if !buffers[c].recordedIOVA && buffers[c].device != d { continue }  // GPAs are per device
+                if best == nil || buffers[c].event > buffers[best!].event { best = c }
+            }
+        }
+        return best
+    }
+
+    /// A live buffer of another device that the host's translation (`d`, `iova` -> `gpa`) shows to be `d`'s:
+    /// it is moved to `d` (scenarios unmap it from the old device and map it for `d`).
+    private mutating func reattribute(to d: Int, iova: UInt64, gpa: UInt64, index: Int, time: UInt64, _ states: inout [ScenarioState]) -> Int? {
+        for other in facts.indices where other != d {
+            let k = Self.key(other, iova)
+            for table in 0..<2 {
+                let hit = table == 0 ? live.get(k) : shadow.get(k)
+                guard let s = hit.map(Int.init), !buffers[s].retired, translates(s, iova: iova, gpa: gpa) else { continue }
+                let old = buffers[s]
+                let pages = min(((old.recordedAddress & 0xFFF) &+ max(old.size, 1) &+ 0xFFF) >> 12, Self.maxPagesPerBuffer)
+                for p in 0..<pages {
+                    let a = (old.recordedAddress >> 12 &+ p) << 12
+                    live.remove(Self.key(other, a), ifValue: UInt32(s))
+                    shadow.remove(Self.key(other, a), ifValue: UInt32(s))
+                    moved.set(Self.key(other, a), UInt32(s))
+                    register(s, device: d, address: a)
+                }
+                buffers[s].device = d
+                buffers[s].movedFrom = other
+                buffers[s].recordedIOVA = true
+                reattributed += 1
+                for j in states.indices {
+                    states[j].unmap(slot: s, buffer: old, time: time, silently: true)
+                    states[j].map(slot: s, buffer: buffers[s], index: index, time: time)
+                }
+                return s
+            }
+        }
+        return nil
+    }
+
+    /// Puts page `a` of buffer `s` under device `d`, in the shadow table if another live buffer of `d` with a
+    /// different GPA already holds the page.
+    private mutating func register(_ s: Int, device d: Int, address a: UInt64) {
+        let k = Self.key(d, a)
+        if let o = live.get(k).map(Int.init), o != s, !buffers[o].retired, buffers[o].contains(recorded: a) {
+            shadow.set(k, UInt32(s))
+        } else {
+            live.set(k, UInt32(s))
+        }
     }
 
     /// A live or recently retired buffer whose recorded mapping translates `iova` to `gpa`'s page.
     private func matchTranslation(_ d: Int, iova: UInt64, gpa: UInt64) -> Int? {
         let k = Self.key(d, iova)
         if let s = live.get(k).map(Int.init), translates(s, iova: iova, gpa: gpa) { return s }
+        if let s = shadow.get(k).map(Int.init), !buffers[s].retired, translates(s, iova: iova, gpa: gpa) { return s }
         if let s = retiredTable.get(k).map(Int.init), translates(s, iova: iova, gpa: gpa) { return s }
         return nil
     }
@@ -279,7 +359,7 @@ struct IntentTracker {
         let pages = ((recorded & 0xFFF) &+ max(size, 1) &+ 0xFFF) >> 12
         if pages > Self.maxPagesPerBuffer { oversizeBuffers += 1 }
         for p in 0..<min(pages, Self.maxPagesPerBuffer) {
-            live.set(Self.key(d, (recorded >> 12 &+ p) << 12), UInt32(s))
+            register(s, device: d, address: (recorded >> 12 &+ p) << 12)
         }
         for j in states.indices { states[j].map(slot: s, buffer: buffers[s], index: index, time: time) }
         resolvePending(slot: s, &states)
@@ -301,6 +381,8 @@ struct IntentTracker {
         for p in 0..<pages {
             let k = Self.key(b.device, (b.recordedAddress >> 12 &+ p) << 12)
             live.remove(k, ifValue: UInt32(s))
+            shadow.remove(k, ifValue: UInt32(s))
+            if b.movedFrom >= 0 { moved.remove(Self.key(b.movedFrom, (b.recordedAddress >> 12 &+ p) << 12), ifValue: UInt32(s)) }
             retiredTable.set(k, UInt32(s))
         }
         buffers[s].retired = true

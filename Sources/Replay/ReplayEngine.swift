@@ -47,6 +47,10 @@ public struct ReplayEngine: Sendable {
 
         let results = states.map { finish($0, intent: intent, facts: facts) }
         var notes: [String] = []
+        let inferred = facts.filter { $0.iommuPlatformInferred && intent.firstSeen[$0.index] != nil }
+        if !inferred.isEmpty {
+            notes.append("iommu_platform not recorded for \(inferred.map(\.name).joined(separator: ", ")); inferred from the transport (modern-only behind a translating vIOMMU = on): \(inferred.map { "\($0.name)=\($0.iommuPlatform ? "on" : "off")" }.joined(separator: ", "))")
+        }
         if intent.unattributed > 0 {
             notes.append("\(intent.unattributed) mapping event(s) named no device and were not replayed")
         }

@@ -144,15 +144,17 @@ struct ScenarioState {
         views[s] = v
     }
 
-    mutating func unmap(slot s: Int, buffer b: Buffer, time: UInt64) {
+    /// `silently`: the buffer moves to another device (ingest attribution corrected): no flush-queue stay.
+    mutating func unmap(slot s: Int, buffer b: Buffer, time: UInt64, silently: Bool = false) {
         guard s < views.count, views[s].valid, views[s].generation == b.generation else { return }
         drainIfDue(time)
         var v = views[s]
+        if silently { v.valid = false }
         if v.mapped {
             let pages = min(((v.devAddr & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, IntentTracker.maxPagesPerBuffer)
             for p in 0..<pages { pageTable.remove(ptKey(v.domain, (v.devAddr >> 12 &+ p) << 12), ifValue: UInt32(s)) }
             v.mapped = false
-            if plans[b.device].guestIOMMU == .lazy {
+            if plans[b.device].guestIOMMU == .lazy && !silently {
                 v.staleUntilDrain = true
                 if lazyQueue.isEmpty { lazyQueueStart = time }
                 lazyQueue.append((s, b.generation))
