@@ -52,7 +52,9 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models"], swiftSettings: strict),
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Models", "TraceFormat", "TraceIngest"], swiftSettings: strict),
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Replay", "Models", "TraceFormat"], swiftSettings: strict),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Analysis", "Replay", "Models", "TraceFormat"], swiftSettings: strict),
+        .testTarget(
+            name: "ReportsTests", dependencies: ["Reports", "Analysis", "Replay", "Models", "TraceFormat"],
+            exclude: ["Golden"], swiftSettings: strict),
         .testTarget(name: "dmatraceTests", dependencies: ["TraceFormat"], swiftSettings: strict),
     ]
 )

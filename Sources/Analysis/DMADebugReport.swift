@@ -157,7 +157,8 @@ public struct DMADebugReport: Sendable, Codable, Equatable {
                 explanation: "CONFIG_DMA_API_DEBUG check #\(c.number) (\(c.rawValue)) of Linux kernel/dma/debug.c "
                     + "\(c.kernelFunction)(), re-run offline on the recorded DMA-API calls; a debug kernel would WARN "
                     + "on the first occurrence only, this report lists all \(list.count).",
-                guestLog: Array(Set(list.prefix(3).map(\.logLine))).sorted(), hostLog: []))
+                guestLog: Array(Set(list.prefix(3).map(\.logLine))).sorted()
+                    .flatMap { $0.split(separator: "\n").map(String.init) }, hostLog: []))
         }
         return out.sorted(by: Finding.reportOrder)
     }

@@ -1,0 +1,85 @@
+import ArgumentParser
+import Reports
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `--format` and `-o`, shared by every command that prints a report.
+struct ReportOutputOptions: ParsableArguments {
+    @Option(name: .long, help: "Output format: text, json, junit, sarif, markdown or html.")
+    var format: ReportFormatArgument = .text
+
+    @Option(name: [.customShort("o"), .customLong("output")], help: "Write the report to FILE (atomically) instead of standard output.")
+    var output: String?
+
+    /// Renders `report` and writes it; text gets colour only when going to a terminal.
+    func emit(_ report: Report) throws {
+        let colour = output == nil && format.value == .text && isTerminal(.standardOutput)
+        try write(try format.value.renderer(colour: colour).render(report))
+    }
+
+    /// Writes `text` to ``output`` (atomically) or standard output.
+    func write(_ text: String) throws {
+        if let output {
+            try writeAtomically(text, to: output)
+        } else {
+            var t = text
+            _ = try t.withUTF8 { try FileDescriptor.standardOutput.writeAll(UnsafeRawBufferPointer($0)) }
+        }
+    }
+}
+
+/// ``ReportFormat`` as a command-line value.
+struct ReportFormatArgument: ExpressibleByArgument {
+    var value: ReportFormat
+    init(_ value: ReportFormat) { self.value = value }
+    init?(argument: String) {
+        guard let f = ReportFormat(rawValue: argument) else { return nil }
+        value = f
+    }
+    static var allValueStrings: [String] { ReportFormat.allCases.map(\.rawValue) }
+    static let text = ReportFormatArgument(.text)
+    var defaultValueDescription: String { value.rawValue }
+}
+
+/// True when `fd` is a terminal and `NO_COLOR` is not set (https://no-color.org).
+func isTerminal(_ fd: FileDescriptor) -> Bool {
+    isatty(fd.rawValue) == 1 && getenv("NO_COLOR") == nil
+}
+
+/// Writes `text` to `path` through a temporary file in the same directory and a rename, so readers never
+/// see a half-written report.
+func writeAtomically(_ text: String, to path: String) throws {
+    let target = FilePath(path)
+    let dir = target.removingLastComponent()
+    let tmpName = ".\(target.lastComponent?.string ?? "report").tmp-\(getpid())"
+    let tmp = dir.string.isEmpty ? FilePath(tmpName) : dir.appending(tmpName)
+    let fd = try FileDescriptor.open(tmp, .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+    do {
+        var t = text
+        try fd.closeAfter { _ = try t.withUTF8 { try fd.writeAll(UnsafeRawBufferPointer($0)) } }
+        guard rename(tmp.string, target.string) == 0 else { throw Errno(rawValue: errno) }
+    } catch {
+        _ = tmp.withPlatformString { unlink($0) }
+        throw error
+    }
+}
+
+/// Reads a whole file (report JSON) with a size limit.
+func readWholeFile(_ path: String, limit: Int = 1 << 30) throws -> [UInt8] {
+    let fd = try FileDescriptor.open(FilePath(path), .readOnly)
+    return try fd.closeAfter {
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
+            if n == 0 { break }
+            guard out.count + n <= limit else { throw ValidationError("\(path): larger than \(limit) bytes") }
+            out.append(contentsOf: chunk[0..<n])
+        }
+        return out
+    }
+}
