@@ -70,7 +70,10 @@ public struct DMADebugChecker {
 
     private let options: Options
     private let era: Era
-    private var entries: [UInt64: [Entry]] = [:]  // by devAddr, insertion order (debug.c list_add_tail)
+    /// Live entries by hash bucket (DMA address >> 13), each list in insertion order (debug.c list_add_tail).
+    private var buckets: [UInt64: [Entry]] = [:]
+    /// The largest size of any mapping made so far (bounds the backwards bucket walk of syncs).
+    private var maxLiveSize: UInt64 = 0
     /// Addresses (device << 64 | address as key pair) that were mapped and released inside the capture.
     private var released: Set<DeviceAddress> = []
     private var cachelines: [UInt64: Int] = [:]  // cln -> overlap count (0 = one mapping)
@@ -173,7 +176,8 @@ public struct DMADebugChecker {
                 }
             }
         }
-        entries[e.address, default: []].append(entry)
+        buckets[e.address >> Self.hashShift, default: []].append(entry)
+        maxLiveSize = max(maxLiveSize, e.size)
     }
 
     /// DMA_ATTR_SKIP_CPU_SYNC (include/linux/dma-mapping.h: `(1UL << 5)`).
@@ -185,40 +189,60 @@ public struct DMADebugChecker {
 
     // MARK: - Lookup (debug.c __hash_bucket_find)
 
+    /// debug.c HASH_FN_SHIFT: buckets cover 8 KiB of DMA address space.
+    static let hashShift: UInt64 = 13
+    /// debug.c HASH_SIZE: bucket_find_contain walks back at most this many buckets.
+    static let hashSize: UInt64 = 16384
+
     private func find(device: UInt16, address: UInt64, size: UInt64, type: EntryType, direction: DMADirection,
                       sgCallEnts: UInt32, contain: Bool) -> (key: UInt64, index: Int)? {
-        var candidates: [(UInt64, Int, Entry)] = []
-        if contain {
-            for (key, list) in entries {
-                for (i, en) in list.enumerated() where en.device == device
-                    && en.devAddr <= address && en.devAddr.addingReportingOverflow(en.size).partialValue >= address &+ size {
-                    candidates.append((key, i, en))
-                }
-            }
-            // bucket_find_contain walks buckets downwards from the reference address: nearest start first.
-            candidates.sort { ($0.2.devAddr, $0.2.at.eventIndex) > ($1.2.devAddr, $1.2.at.eventIndex) }
-            if let nearest = candidates.first?.2.devAddr { candidates = candidates.filter { $0.2.devAddr == nearest } }
-            candidates.sort { $0.2.at.eventIndex < $1.2.at.eventIndex }
-        } else {
-            for (i, en) in (entries[address] ?? []).enumerated() where en.device == device {
-                candidates.append((address, i, en))
-            }
+        let ref = (size: size, type: type, direction: direction, sgCallEnts: sgCallEnts)
+        let start = address >> Self.hashShift
+        guard contain else {
+            return bestFit(bucket: start, ref) { $0.device == device && $0.devAddr == address }
         }
-        var best: (UInt64, Int)?
-        var lastLevel = 0
-        for (key, i, en) in candidates {
+        // bucket_find_contain: this bucket, then one bucket lower at a time, at most HASH_SIZE buckets and
+        // never below address 0; the first bucket with a (unique or perfect) containing match wins.
+        // Buckets further down than the largest live mapping cannot hold a containing entry.
+        let limit = min(Self.hashSize, start + 1)
+        let reach = (maxLiveSize >> Self.hashShift) + 1
+        var i: UInt64 = 0
+        while i < min(limit, reach + 1) {
+            let b = start - i
+            if let hit = bestFit(bucket: b, ref, { en in
+                en.device == device && en.devAddr <= address
+                    && en.devAddr.addingReportingOverflow(en.size).partialValue >= address &+ size
+            }) {
+                return hit
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    /// debug.c __hash_bucket_find: among the entries of one bucket (in insertion order) that `match`,
+    /// a perfect fit on (size, type, direction, sg_call_ents) returns at once; otherwise the best level wins
+    /// if it was the only match, and several matches without a perfect fit give nil.
+    private func bestFit(bucket: UInt64, _ ref: (size: UInt64, type: EntryType, direction: DMADirection, sgCallEnts: UInt32),
+                         _ match: (Entry) -> Bool) -> (key: UInt64, index: Int)? {
+        guard let list = buckets[bucket] else { return nil }
+        var best: Int?
+        var lastLevel = -1
+        var matches = 0
+        for (i, en) in list.enumerated() where match(en) {
+            matches += 1
             var level = 0
-            if en.size == size { level += 1 }
-            if en.type == type { level += 1 }
-            if en.direction == direction { level += 1 }
-            if en.sgCallEnts == sgCallEnts { level += 1 }
-            if level == 4 { return (key, i) }
+            if en.size == ref.size { level += 1 }
+            if en.type == ref.type { level += 1 }
+            if en.direction == ref.direction { level += 1 }
+            if en.sgCallEnts == ref.sgCallEnts { level += 1 }
+            if level == 4 { return (bucket, i) }
             if level > lastLevel {
                 lastLevel = level
-                best = (key, i)
+                best = i
             }
         }
-        return candidates.count == 1 ? best : nil
+        return matches == 1 ? best.map { (bucket, $0) } : nil
     }
 
     // MARK: - Unmap / free (debug.c check_unmap)
@@ -240,7 +264,7 @@ public struct DMADebugChecker {
             }
             return
         }
-        let entry = entries[key]![index]
+        let entry = buckets[key]![index]
         if e.size != entry.size {
             report(.freeSize, e, at: at,
                    "device driver frees DMA memory with different size [device address=\(hex(e.address))] [map size=\(entry.size) bytes] [unmap size=\(e.size) bytes]",
@@ -268,8 +292,8 @@ public struct DMADebugChecker {
         if let cln = entry.cacheline, let overlap = cachelines[cln] {
             if overlap == 0 { cachelines[cln] = nil } else { cachelines[cln] = overlap - 1 }
         }
-        entries[key]!.remove(at: index)
-        if entries[key]!.isEmpty { entries[key] = nil }
+        buckets[key]!.remove(at: index)
+        if buckets[key]!.isEmpty { buckets[key] = nil }
         released.insert(DeviceAddress(device: e.device, address: e.address))
     }
 
@@ -292,7 +316,7 @@ public struct DMADebugChecker {
             }
             return
         }
-        let entry = entries[key]![index]
+        let entry = buckets[key]![index]
         if e.size > entry.size {
             report(.syncOutside, e, at: at,
                    "device driver syncs DMA memory outside allocated range [device address=\(hex(entry.devAddr))] [allocation size=\(entry.size) bytes] [sync offset+size=\(e.size)]",
@@ -319,19 +343,20 @@ public struct DMADebugChecker {
     // MARK: - dma_mapping_error (debug.c debug_dma_mapping_error)
 
     private mutating func mappingErrorChecked(_ e: Event) {
-        guard var list = entries[e.address] else { return }
-        for i in list.indices where list[i].device == e.device && list[i].mapErr == .notChecked {
+        let key = e.address >> Self.hashShift
+        guard var list = buckets[key] else { return }
+        for i in list.indices where list[i].devAddr == e.address && list[i].device == e.device && list[i].mapErr == .notChecked {
             list[i].mapErr = .checked
             break
         }
-        entries[e.address] = list
+        buckets[key] = list
     }
 
     // MARK: - End
 
     /// Reports the mappings still live at the end of the capture and the list of checks run and skipped.
     public mutating func finish(trace: String) -> DMADebugReport {
-        let live = entries.values.flatMap { $0 }.sorted { $0.at.eventIndex < $1.at.eventIndex }
+        let live = buckets.values.flatMap { $0 }.sorted { $0.at.eventIndex < $1.at.eventIndex }
         var perDevice: [UInt16: [Entry]] = [:]
         for en in live { perDevice[en.device, default: []].append(en) }
         for dev in perDevice.keys.sorted() {

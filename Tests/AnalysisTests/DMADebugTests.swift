@@ -184,3 +184,13 @@ private func messages(_ r: DMADebugReport) -> [String] { r.violations.map(\.mess
     #expect(r.checks.allSatisfy { !$0.ran && $0.skippedBecause != nil })
     #expect(r.checks.first { $0.check == .freeNotAllocated }?.skippedBecause?.hasPrefix("the trace has no DMA-API events") == true)
 }
+
+@Test func syncFindsContainingMappingInLowerHashBucket() throws {
+    // A 64 KiB mapping spans eight 8 KiB hash buckets; bucket_find_contain walks back to its start.
+    let r = try run([map(0x10000, 0x10000, .toDevice), sync(0x1e000, 0x100, .fromDevice, .forCPU), unmap(0x10000, 0x10000)], fromStart: true)
+    #expect(messages(r) == [
+        "device driver syncs DMA memory with different direction [device address=0x000000000001e000] [size=65536 bytes] [mapped with DMA_TO_DEVICE] [synced with DMA_FROM_DEVICE]",
+        "device driver syncs device read-only DMA memory for cpu [device address=0x000000000001e000] [size=65536 bytes] [mapped with DMA_TO_DEVICE] [synced with DMA_FROM_DEVICE]",
+    ])
+    #expect(r.violations[0].mappedAt?.eventIndex == 0)
+}
