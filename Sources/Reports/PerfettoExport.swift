@@ -14,6 +14,15 @@ public enum PerfettoExport {
 
     /// The JSON document for `source`, with `findings` marked.
     public static func render(_ source: some EventSource, trace: String, findings: [Finding]) throws -> String {
+        var all = ""
+        try export(source, trace: trace, findings: findings) { all += $0 }
+        return all
+    }
+
+    /// Streams the JSON document to `write` in pieces of about 1 MiB, so memory stays bounded by the
+    /// mappings open at a time, not by the trace.
+    public static func export(_ source: some EventSource, trace: String, findings: [Finding],
+                              write: (String) throws -> Void) throws {
         let meta = source.metadata
         var out = "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"trace\":\(q(trace)),\"tool\":\"dmatrace \(ToolInfo.version)\"},\"traceEvents\":[\n"
         out += "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":0,\"args\":{\"name\":\(q(trace))}}"
@@ -32,6 +41,10 @@ public enum PerfettoExport {
             return ",\n{\"name\":\"\(name) \(hex64(e.address))+\(e.size)\",\"cat\":\"mapping\",\"ph\":\"X\",\"pid\":1,\"tid\":\(tid(e)),\"ts\":\(us(o.start)),\"dur\":\(us(max(0, end - o.start))),\"args\":{\"address\":\"\(hex64(e.address))\",\"size\":\(e.size),\"direction\":\"\(e.direction.kernelName)\",\"event\":\(o.index)}}"
         }
         try source.forEachEvent { index, e in
+            if out.utf8.count >= 1 << 20 {
+                try write(out)
+                out = ""
+            }
             let (t, overflow) = Int64(clamping: e.timestamp).addingReportingOverflow(offsets[e.clock] ?? 0)
             let ts = overflow ? Int64(clamping: e.timestamp) : t
             last = max(last, ts)
@@ -65,7 +78,7 @@ public enum PerfettoExport {
             out += ",\n{\"name\":\(q("finding: \(f.ruleID) \(f.scenario)")),\"cat\":\"finding\",\"ph\":\"i\",\"s\":\"g\",\"pid\":1,\"tid\":\(devices[f.device] ?? 0),\"ts\":\(us(Int64(clamping: o.timestamp))),\"args\":{\"fingerprint\":\"\(f.fingerprint)\",\"severity\":\"\(f.severity.rawValue)\",\"count\":\(f.count),\"message\":\(q(f.message)),\"event\":\(o.eventIndex)}}"
         }
         out += "\n]}\n"
-        return out
+        try write(out)
     }
 
     /// Nanoseconds as microseconds with three decimals (`12.345`), exact and locale-free.

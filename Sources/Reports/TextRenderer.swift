@@ -55,7 +55,8 @@ public struct TextRenderer: ReportRenderer {
             }
             out += "\n"
             for c in d.checks {
-                let mark = c.ran ? (c.violations > 0 ? paint("FAIL", "1;31") : paint("pass", "32")) : paint("skip", "2")
+                let mark = !c.ran ? paint("skip", "2") : c.violations == 0 ? paint("pass", "32")
+                    : c.check.severity == .error ? paint("FAIL", "1;31") : c.check.severity == .warning ? paint("WARN", "33") : paint("NOTE", "36")
                 out += "  [\(mark)] #\(c.check.number) \(c.check.rawValue)"
                 if c.ran { out += ": \(c.violations)" } else if let why = c.skippedBecause { out += ": \(why)" }
                 out += "\n"
