@@ -53,33 +53,76 @@ func isTerminal(_ fd: FileDescriptor) -> Bool {
 /// Writes `text` to `path` through a temporary file in the same directory and a rename, so readers never
 /// see a half-written report.
 func writeAtomically(_ text: String, to path: String) throws {
-    let target = FilePath(path)
-    let dir = target.removingLastComponent()
-    let tmpName = ".\(target.lastComponent?.string ?? "report").tmp-\(getpid())"
-    let tmp = dir.string.isEmpty ? FilePath(tmpName) : dir.appending(tmpName)
-    let fd = try FileDescriptor.open(tmp, .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
-    do {
-        var t = text
-        try fd.closeAfter { _ = try t.withUTF8 { try fd.writeAll(UnsafeRawBufferPointer($0)) } }
-        guard rename(tmp.string, target.string) == 0 else { throw Errno(rawValue: errno) }
-    } catch {
-        _ = tmp.withPlatformString { unlink($0) }
-        throw error
-    }
+    try StreamingOutput(path: path).run { write in try write(text) }
 }
 
 /// Reads a whole file (report JSON) with a size limit.
 func readWholeFile(_ path: String, limit: Int = 1 << 30) throws -> [UInt8] {
-    let fd = try FileDescriptor.open(FilePath(path), .readOnly)
+    let fd: FileDescriptor
+    do {
+        fd = try FileDescriptor.open(FilePath(path), .readOnly)
+    } catch {
+        throw InputFileError(message: "\(path): cannot open: \(error)")
+    }
     return try fd.closeAfter {
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
+            let n: Int
+            do {
+                n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
+            } catch {
+                throw InputFileError(message: "\(path): cannot read: \(error)")
+            }
             if n == 0 { break }
-            guard out.count + n <= limit else { throw ValidationError("\(path): larger than \(limit) bytes") }
+            guard out.count + n <= limit else { throw InputFileError(message: "\(path): larger than \(limit) bytes") }
             out.append(contentsOf: chunk[0..<n])
         }
         return out
     }
+}
+
+/// Output written in pieces: to standard output, or to a temporary file renamed onto the target at the end
+/// (so a failed export never leaves a partial file under the target name).
+struct StreamingOutput {
+    var path: String?
+
+    /// Calls `body` with a writer; on success the file (if any) is renamed into place.
+    func run(_ body: ((String) throws -> Void) throws -> Void) throws {
+        guard let path else {
+            try body { text in
+                var t = text
+                _ = try t.withUTF8 { try FileDescriptor.standardOutput.writeAll(UnsafeRawBufferPointer($0)) }
+            }
+            return
+        }
+        let target = FilePath(path)
+        let dir = target.removingLastComponent()
+        let tmpName = ".\(target.lastComponent?.string ?? "export").tmp-\(getpid())"
+        let tmp = dir.string.isEmpty ? FilePath(tmpName) : dir.appending(tmpName)
+        let fd = try FileDescriptor.open(tmp, .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        do {
+            try fd.closeAfter {
+                try body { text in
+                    var t = text
+                    _ = try t.withUTF8 { try fd.writeAll(UnsafeRawBufferPointer($0)) }
+                }
+            }
+            guard rename(tmp.string, target.string) == 0 else { throw Errno(rawValue: errno) }
+        } catch {
+            _ = tmp.withPlatformString { unlink($0) }
+            throw error
+        }
+    }
+}
+
+extension ReportOutputOptions {
+    /// A streaming writer to `path` (nil: standard output).
+    static func streaming(to path: String?) -> StreamingOutput { StreamingOutput(path: path) }
+}
+
+/// An input file that cannot be read (exit status 2 through ``runReportingErrors``).
+struct InputFileError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
 }

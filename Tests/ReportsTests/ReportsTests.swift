@@ -151,3 +151,12 @@ extension String {
         return n
     }
 }
+
+/// The two report files of the CLI diff test (Tests/dmatraceTests): a baseline and the same run with one
+/// planted regression.
+@Test func diffFixturesMatchGolden() throws {
+    let base = try JSONRenderer().render(Samples.matrixReport())
+    let new = try JSONRenderer().render(Samples.matrixReport(plantedRegression: true))
+    #expect(Samples.golden("diff-base.json", base) == base)
+    #expect(Samples.golden("diff-planted.json", new) == new)
+}
