@@ -160,3 +160,20 @@ extension String {
     #expect(Samples.golden("diff-base.json", base) == base)
     #expect(Samples.golden("diff-planted.json", new) == new)
 }
+
+@Test func ciLimitsHoldAtScale() throws {
+    // 26,000 findings: SARIF keeps 25,000 per run, the Markdown summary stays within 1 MiB.
+    let findings = (0..<26_000).map { i in
+        Finding(trace: "big", scenario: "k@m", device: "0000:00:\(i % 32).0", category: "fault", key: "n=\(i)",
+                rule: "r", origin: .replay, severity: i % 2 == 0 ? .error : .note, count: 1, first: nil, worst: nil,
+                message: "finding \(i)", explanation: "e", guestLog: ["line \(i)"], hostLog: [])
+    }
+    let r = Report(command: "replay", traces: [], findings: findings)
+    let sarif = try SARIFRenderer().render(r)
+    #expect(sarif.components("\"ruleId\" : ") == 25_000)
+    #expect(sarif.contains("1000 of 26000 findings left out: at most 25000 results per SARIF run"))
+    #expect(sarif.components("\"level\" : \"note\"") == 12_000)  // every error kept, notes dropped first
+    let md = try MarkdownRenderer().render(r)
+    #expect(md.utf8.count <= 1_048_576)
+    #expect(md.contains("> **Truncated:**"))
+}
