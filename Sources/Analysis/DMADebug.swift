@@ -160,16 +160,17 @@ public struct DMADebugChecker {
                 if let overlap = cachelines[cln] {
                     let next = overlap + 1
                     cachelines[cln] = next
-                    let attrs = e.aux
-                    if attrs & Self.attrSkipCPUSync == 0 {
-                        report(.cachelineOverlap, e, at: at,
-                               "cacheline tracking EEXIST, overlapping mappings aren't supported", entry: entry)
-                    }
+                    // Kernel order: active_cacheline_inc_overlap's WARN_ONCE fires inside the insert,
+                    // add_dma_entry's EEXIST error after it.
                     if next > Self.maxOverlap && !warnedOverlapOnce {
                         warnedOverlapOnce = true
                         report(.cachelineOverlapLimit, e, at: at,
                                "exceeded \(Self.maxOverlap) overlapping mappings of cacheline \(hex(cln))",
                                entry: entry, bare: true)
+                    }
+                    if e.aux & Self.attrSkipCPUSync == 0 {
+                        report(.cachelineOverlap, e, at: at,
+                               "cacheline tracking EEXIST, overlapping mappings aren't supported", entry: entry)
                     }
                 } else {
                     cachelines[cln] = 0
@@ -406,9 +407,9 @@ public struct DMADebugChecker {
             statuses.append(DMADebugCheckStatus(
                 check: check, ran: skip == nil, skippedBecause: skip, violations: skip == nil ? count : 0))
         }
-        let sorted = violations.sorted {
-            ($0.at.eventIndex, $0.check.number, $0.message) < ($1.at.eventIndex, $1.check.number, $1.message)
-        }
+        // Trace order; within one event, the order the kernel would print them in (emission order).
+        let sorted = violations.enumerated().sorted { ($0.element.at.eventIndex, $0.offset) < ($1.element.at.eventIndex, $1.offset) }
+            .map(\.element)
         return DMADebugReport(
             trace: trace, era: era, captureFromStart: options.captureFromStart,
             dmaEvents: seen.values.reduce(0, +), checks: statuses, violations: sorted,
