@@ -21,6 +21,8 @@ let package = Package(
     targets: [
         // libzstd from the system (apt: libzstd-dev); the module map links -lzstd.
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // zlib from the system (apt: zlib1g-dev): gzip-compressed ingest inputs.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // Layer 1: the event model and the .dmat container.
         .target(
@@ -28,7 +30,7 @@ let package = Package(
             dependencies: ["CZstd", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: strict),
         // Layer 2: importers (beside Models; neither imports the other).
-        .target(name: "TraceIngest", dependencies: ["TraceFormat", "CZstd"], swiftSettings: strict),
+        .target(name: "TraceIngest", dependencies: ["TraceFormat", "CZstd", "CZlib"], swiftSettings: strict),
         .target(name: "Models", dependencies: ["TraceFormat"], resources: [.copy("Builtin")], swiftSettings: strict),
         // Layer 3: replay, then analysis and reports on top.
         .target(name: "Replay", dependencies: ["TraceFormat", "Models"], swiftSettings: strict),

@@ -15,13 +15,15 @@ public enum PerfettoExport {
     /// The JSON document for `source`, with `findings` marked.
     public static func render(_ source: some EventSource, trace: String, findings: [Finding]) throws -> String {
         var all = ""
-        try export(source, trace: trace, findings: findings) { all += $0 }
+        try export(source, trace: trace, findings: { findings }) { all += $0 }
         return all
     }
 
     /// Streams the JSON document to `write` in pieces of about 1 MiB, so memory stays bounded by the
-    /// mappings open at a time, not by the trace.
-    public static func export(_ source: some EventSource, trace: String, findings: [Finding],
+    /// mappings open at a time, not by the trace. The trace is read once: `onEvent` sees every event as it
+    /// goes (e.g. to run the DMA-API checks in the same pass), and `findings` is asked for only at the end.
+    public static func export(_ source: some EventSource, trace: String, findings: () throws -> [Finding],
+                              onEvent: (Int, Event) -> Void = { _, _ in },
                               write: (String) throws -> Void) throws {
         let meta = source.metadata
         var out = "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"trace\":\(q(trace)),\"tool\":\"dmatrace \(ToolInfo.version)\"},\"traceEvents\":[\n"
@@ -41,6 +43,7 @@ public enum PerfettoExport {
             return ",\n{\"name\":\"\(name) \(hex64(e.address))+\(e.size)\",\"cat\":\"mapping\",\"ph\":\"X\",\"pid\":1,\"tid\":\(tid(e)),\"ts\":\(us(o.start)),\"dur\":\(us(max(0, end - o.start))),\"args\":{\"address\":\"\(hex64(e.address))\",\"size\":\(e.size),\"direction\":\"\(e.direction.kernelName)\",\"event\":\(o.index)}}"
         }
         try source.forEachEvent { index, e in
+            onEvent(index, e)
             if out.utf8.count >= 1 << 20 {
                 try write(out)
                 out = ""
@@ -73,7 +76,7 @@ public enum PerfettoExport {
         }
         for k in openOrder { if let o = open[k] { out += complete(o, end: last) } }
         let devices = Dictionary(meta.devices.enumerated().map { ($1.name, $0 + 1) }, uniquingKeysWith: { a, _ in a })
-        for f in findings {
+        for f in try findings() {
             guard let o = f.first else { continue }
             out += ",\n{\"name\":\(q("finding: \(f.ruleID) \(f.scenario)")),\"cat\":\"finding\",\"ph\":\"i\",\"s\":\"g\",\"pid\":1,\"tid\":\(devices[f.device] ?? 0),\"ts\":\(us(Int64(clamping: o.timestamp))),\"args\":{\"fingerprint\":\"\(f.fingerprint)\",\"severity\":\"\(f.severity.rawValue)\",\"count\":\(f.count),\"message\":\(q(f.message)),\"event\":\(o.eventIndex)}}"
         }

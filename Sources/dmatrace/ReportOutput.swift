@@ -116,11 +116,6 @@ struct StreamingOutput {
     }
 }
 
-extension ReportOutputOptions {
-    /// A streaming writer to `path` (nil: standard output).
-    static func streaming(to path: String?) -> StreamingOutput { StreamingOutput(path: path) }
-}
-
 /// An input file that cannot be read (exit status 2 through ``runReportingErrors``).
 struct InputFileError: Error, CustomStringConvertible {
     var message: String

@@ -60,3 +60,36 @@ private var golden: String {
     #expect(try dmatrace(["diff", base, "/nonexistent.json"]).status == 2)
     #expect(try dmatrace(["diff", base, new, "--fail-on", "sometimes"]).status == 64)
 }
+
+private var fixtures: String {
+    var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
+    parts.removeLast(2)
+    return parts.joined(separator: "/") + "/Fixtures"
+}
+
+@Test func analyzeReportsTheRuleOfAJSONLScenario() throws {
+    let trace = fixtures + "/dma-debug/free-direction-mismatch.jsonl"
+    let text = try dmatrace(["analyze", trace])
+    #expect(text.status == 0)
+    #expect(text.stdout.contains("  [FAIL] #7 free-direction-mismatch: 1\n"))
+    #expect(text.stdout.contains("  guest| DMA-API: virtio-pci 0000:00:04.0: device driver frees DMA memory with different direction [device address=0x00000000fffff000] [size=1500 bytes] [mapped with DMA_FROM_DEVICE] [unmapped with DMA_TO_DEVICE]\n"))
+    // The finding points at the JSONL line of the unmap.
+    #expect(text.stdout.contains("  first: \(trace):3 (event #1, t=2000 ns)"))
+    #expect(try dmatrace(["analyze", trace, "--fail-on", "error"]).status == 1)
+    #expect(try dmatrace(["analyze", fixtures + "/dma-debug/free-not-allocated.jsonl", "--fail-on", "error", "--era", "6.19"]).status == 1)
+    #expect(try dmatrace(["analyze", "/nonexistent.dmat"]).status == 2)
+    #expect(try dmatrace(["analyze", trace, "--era", "2.6"]).status == 64)
+    let sarif = try dmatrace(["analyze", trace, "--format", "sarif"])
+    #expect(sarif.stdout.contains("\"startLine\" : 3"))
+}
+
+@Test func exportWritesATraceEventTimeline() throws {
+    let trace = fixtures + "/dma-debug/leak-at-end.jsonl"
+    let r = try dmatrace(["export", "--perfetto", trace])
+    #expect(r.status == 0)
+    #expect(r.stdout.hasPrefix("{\"displayTimeUnit\":\"ns\""))
+    #expect(r.stdout.contains("{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":1,\"args\":{\"name\":\"0000:00:04.0\"}}"))
+    // The unmapped mapping is a slice; the two leaked ones run to the end; the leak finding is marked.
+    #expect(r.stdout.contains("\"name\":\"dma_map 0x00000000ffffd000+64\",\"cat\":\"mapping\",\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":1.200,\"dur\":0.800"))
+    #expect(r.stdout.contains("\"name\":\"finding: dma-api-debug/leak-at-end recorded\""))
+}

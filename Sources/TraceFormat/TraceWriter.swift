@@ -1,0 +1,338 @@
+import FoundationEssentials
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Streams events into a `.dmat` file (or standard output) in chunks of independent zstd frames.
+///
+/// Side tables (new strings, changed metadata) are written just before the chunk that first needs them,
+/// so a file cut anywhere is self-consistent up to its last complete chunk. A path is written atomically:
+/// the data goes to ``temporaryPath`` and is renamed over the target by ``finish()``. A writer that is killed
+/// leaves the temporary file, readable up to its last complete chunk; a writer released without `finish()`
+/// removes it.
+public final class TraceWriter: EventSink {
+    /// Tuning knobs.
+    public struct Options: Sendable {
+        /// Events per chunk (1…``DMATFormat/maxChunkEvents``); 64 Ki events is 3.5 MiB raw per chunk.
+        public var chunkEvents: Int
+        /// zstd level.
+        public var level: Int32
+        /// libzstd worker threads per chunk (0: compress on the calling thread).
+        public var workers: Int32
+
+        public init(chunkEvents: Int = 65536, level: Int32 = 3, workers: Int32 = 0) {
+            self.chunkEvents = chunkEvents
+            self.level = level
+            self.workers = workers
+        }
+    }
+
+    /// The path given (`-` for standard output).
+    public let path: String
+    /// Where the data goes until ``finish()`` renames it to ``path``; nil for standard output.
+    public let temporaryPath: String?
+    /// The metadata; a change is written before the next chunk and at ``finish()``.
+    public var metadata: TraceMetadata
+
+    /// Events written so far (including the pending, not yet flushed chunk).
+    public private(set) var eventCount: UInt64 = 0
+    /// Chunks written so far.
+    public private(set) var chunkCount: UInt32 = 0
+    /// Bytes written so far.
+    public private(set) var bytesWritten: UInt64 = 0
+
+    private let fd: FileDescriptor
+    private let options: Options
+    private let compressor: ZstdCompressor
+    private let records: UnsafeMutableRawBufferPointer
+    private let frame: UnsafeMutableRawBufferPointer
+    private var pending = 0
+    private var minTS = UInt64.max
+    private var maxTS: UInt64 = 0
+    private var strings: [String] = []
+    private var stringIDs: [String: UInt32] = [:]
+    private var stringBytes = 0
+    private var writtenStrings = 0
+    private var writtenMetadata: TraceMetadata?
+    private var stringOverflow = false
+    private var finished = false
+    private var index: [(compressed: UInt32, decompressed: UInt32, checksum: UInt32)] = []
+    private var indexedBytes: UInt64 = 0
+
+    /// Opens `path` (or standard output for `-`) and writes the header frame and the initial metadata.
+    /// - Throws: ``TraceFormatError`` when the file cannot be created or written, or options are out of range.
+    public init(path: String, metadata: TraceMetadata = TraceMetadata(), options: Options = Options()) throws {
+        guard options.chunkEvents >= 1, options.chunkEvents <= DMATFormat.maxChunkEvents else {
+            throw TraceFormatError.invalidArgument(
+                "chunk size \(options.chunkEvents) events is outside 1...\(DMATFormat.maxChunkEvents)")
+        }
+        self.path = path
+        self.metadata = metadata
+        self.options = options
+        self.compressor = try ZstdCompressor(level: options.level, workers: options.workers)
+        if path == "-" {
+            fd = FileDescriptor.standardOutput
+            temporaryPath = nil
+        } else {
+            let tmp = path + ".partial"
+            do {
+                fd = try FileDescriptor.open(
+                    FilePath(tmp), .writeOnly, options: [.create, .truncate],
+                    permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            } catch {
+                throw TraceFormatError.io(path: tmp, operation: "create", message: "\(error)")
+            }
+            temporaryPath = tmp
+        }
+        let rawBytes = options.chunkEvents * Event.recordSize
+        records = .allocate(byteCount: rawBytes, alignment: 64)
+        frame = .allocate(byteCount: ZstdCompressor.bound(rawBytes), alignment: 64)
+        do {
+            try write(Self.headerFrame(chunkEvents: UInt32(options.chunkEvents)))
+            try writeSideTables()
+        } catch {
+            discard()
+            throw error
+        }
+    }
+
+    deinit {
+        if !finished { discard() }
+        records.deallocate()
+        frame.deallocate()
+    }
+
+    private func discard() {
+        guard !finished else { return }
+        finished = true
+        if let tmp = temporaryPath {
+            try? fd.close()
+            _ = unlink(tmp)
+        }
+    }
+
+    /// Appends one event; a full chunk is compressed and written.
+    /// - Throws: ``TraceFormatError`` on a write error, after ``finish()``, or when the string table overflowed.
+    public func append(_ event: Event) throws {
+        if pending == options.chunkEvents { try flush() }
+        guard !finished else { throw TraceFormatError.invalidArgument("append after finish") }
+        event.store(to: records.baseAddress! + pending &* Event.recordSize)
+        pending += 1
+        eventCount += 1
+        if event.timestamp < minTS { minTS = event.timestamp }
+        if event.timestamp > maxTS { maxTS = event.timestamp }
+    }
+
+    /// Appends raw 56-byte records (for copying traces without decoding).
+    public func appendRecords(_ raw: UnsafeRawBufferPointer) throws {
+        guard raw.count % Event.recordSize == 0 else {
+            throw TraceFormatError.invalidArgument("record bytes not a multiple of \(Event.recordSize)")
+        }
+        var at = 0
+        while at < raw.count {
+            if pending == options.chunkEvents { try flush() }
+            let n = min(options.chunkEvents - pending, (raw.count - at) / Event.recordSize)
+            let bytes = n * Event.recordSize
+            let dst = records.baseAddress! + pending * Event.recordSize
+            dst.copyMemory(from: raw.baseAddress! + at, byteCount: bytes)
+            for i in 0..<n {
+                let ts = UInt64(littleEndian: dst.loadUnaligned(fromByteOffset: i * Event.recordSize + 8, as: UInt64.self))
+                if ts < minTS { minTS = ts }
+                if ts > maxTS { maxTS = ts }
+            }
+            pending += n
+            eventCount += UInt64(n)
+            at += bytes
+        }
+    }
+
+    /// Returns the id of `string`, adding it to the table (written before the next chunk).
+    public func intern(_ string: String) -> UInt32 {
+        if let id = stringIDs[string] { return id }
+        let bytes = string.utf8.count
+        guard strings.count < DMATFormat.maxStrings, bytes <= DMATFormat.maxStringBytes,
+            stringBytes + bytes <= DMATFormat.maxStringTableBytes
+        else {
+            stringOverflow = true
+            return Event.noString
+        }
+        let id = UInt32(strings.count)
+        strings.append(string)
+        stringIDs[string] = id
+        stringBytes += bytes
+        return id
+    }
+
+    /// Registers (or merges) a device in the metadata and returns its index.
+    public func device(_ info: DeviceInfo) -> UInt16 {
+        metadata.devices.register(info)
+    }
+
+    /// The string with id `id`, if interned.
+    public func string(_ id: UInt32) -> String? {
+        Int(exactly: id).flatMap { $0 < strings.count ? strings[$0] : nil }
+    }
+
+    /// Writes the pending events as a (possibly short) chunk, preceded by any new side tables.
+    public func flush() throws {
+        guard !finished else { throw TraceFormatError.invalidArgument("flush after finish") }
+        if stringOverflow {
+            throw TraceFormatError.limitExceeded(
+                path: path, offset: bytesWritten, what: "string table",
+                limit: "\(DMATFormat.maxStrings) strings, \(DMATFormat.maxStringBytes) bytes each, \(DMATFormat.maxStringTableBytes) total")
+        }
+        guard pending > 0 else { return }
+        try writeSideTables()
+        let raw = UnsafeRawBufferPointer(rebasing: records[..<(pending * Event.recordSize)])
+        let n: Int
+        do {
+            n = try compressor.compressFrame(raw, into: frame)
+        } catch {
+            throw TraceFormatError.compression(path: path, message: "\(error)")
+        }
+        var body = ByteWriter()
+        body.u32(chunkCount)
+        body.u32(UInt32(pending))
+        body.u64(UInt64(raw.count))
+        body.u64(UInt64(n))
+        body.u64(minTS)
+        body.u64(maxTS)
+        body.u32(UInt32(strings.count))
+        body.u32(0)
+        try write(ByteWriter.sideFrame(tag: DMATFormat.Tag.chunk, body: body.bytes))
+        let compressed = UnsafeRawBufferPointer(rebasing: frame[..<n])
+        try write(compressed)
+        // The frame's content checksum (last 4 bytes) is the low 32 bits of XXH64, as the seek table wants.
+        let checksum = UInt32(littleEndian: compressed.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self))
+        index.append((UInt32(bytesWritten - indexedBytes), UInt32(raw.count), checksum))
+        indexedBytes = bytesWritten
+        chunkCount += 1
+        pending = 0
+        minTS = .max
+        maxTS = 0
+    }
+
+    /// Flushes the last chunk, writes final metadata, remaining strings and the index, closes the file
+    /// and renames it to ``path``.
+    public func finish() throws {
+        guard !finished else { return }
+        do {
+            try flush()
+            try writeSideTables()
+            if bytesWritten > indexedBytes {
+                index.append((UInt32(bytesWritten - indexedBytes), 0, DMATFormat.emptyContentChecksum))
+                indexedBytes = bytesWritten
+            }
+            var w = ByteWriter()
+            w.u32(DMATFormat.seekTableMagic)
+            w.u32(UInt32(index.count * 12 + 9))
+            for e in index {
+                w.u32(e.compressed)
+                w.u32(e.decompressed)
+                w.u32(e.checksum)
+            }
+            w.u32(UInt32(index.count))
+            w.u8(0x80)  // Seek_Table_Descriptor: checksums present
+            w.u32(DMATFormat.seekableFooterMagic)
+            try write(w.bytes)
+        } catch {
+            discard()
+            throw error
+        }
+        finished = true
+        if let tmp = temporaryPath {
+            do {
+                try fd.close()
+            } catch {
+                _ = unlink(tmp)
+                throw TraceFormatError.io(path: tmp, operation: "close", message: "\(error)")
+            }
+            if rename(tmp, path) != 0 {
+                let e = Errno(rawValue: errno)
+                _ = unlink(tmp)
+                throw TraceFormatError.io(path: path, operation: "rename", message: "\(e)")
+            }
+        }
+    }
+
+    private func writeSideTables() throws {
+        if writtenStrings < strings.count {
+            // Split so that no frame exceeds the reader's frame limit.
+            var first = writtenStrings
+            while first < strings.count {
+                var body = ByteWriter()
+                body.u32(UInt32(first))
+                body.u32(0)
+                var count: UInt32 = 0
+                var i = first
+                while i < strings.count {
+                    let u = Array(strings[i].utf8)
+                    if count > 0, body.bytes.count + 4 + u.count > DMATFormat.maxStringFrameBytes { break }
+                    body.u32(UInt32(u.count))
+                    body.append(u)
+                    count += 1
+                    i += 1
+                }
+                withUnsafeBytes(of: count.littleEndian) { c in
+                    for k in 0..<4 { body.bytes[4 + k] = c[k] }
+                }
+                try write(ByteWriter.sideFrame(tag: DMATFormat.Tag.strings, body: body.bytes))
+                first = i
+            }
+            writtenStrings = strings.count
+        }
+        if writtenMetadata != metadata {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let json: Data
+            do {
+                json = try encoder.encode(metadata)
+            } catch {
+                throw TraceFormatError.invalidArgument("metadata cannot be encoded: \(error)")
+            }
+            guard json.count <= DMATFormat.maxMetadataBytes else {
+                throw TraceFormatError.limitExceeded(
+                    path: path, offset: bytesWritten, what: "metadata JSON", limit: "\(DMATFormat.maxMetadataBytes) bytes")
+            }
+            try write(ByteWriter.sideFrame(tag: DMATFormat.Tag.metadata, body: [UInt8](json)))
+            writtenMetadata = metadata
+        }
+    }
+
+    static func headerFrame(chunkEvents: UInt32) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        // The schema is a compile-time constant made of plain strings and numbers; encoding cannot fail.
+        let schema = (try? encoder.encode(TraceSchema.current)).map { [UInt8]($0) } ?? []
+        var body = ByteWriter()
+        body.u16(DMATFormat.majorVersion)
+        body.u16(DMATFormat.minorVersion)
+        body.u16(UInt16(DMATFormat.recordSize))
+        body.u16(0)
+        body.u32(chunkEvents)
+        body.u32(UInt32(schema.count))
+        body.append(schema)
+        return ByteWriter.sideFrame(tag: DMATFormat.Tag.header, body: body.bytes)
+    }
+
+    /// Writes arbitrary bytes as they are (tests use it to add frames a newer writer might emit).
+    func writeRaw(_ bytes: [UInt8]) throws {
+        try writeSideTables()
+        try write(bytes)
+    }
+
+    private func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    private func write(_ bytes: UnsafeRawBufferPointer) throws {
+        do {
+            _ = try fd.writeAll(bytes)
+        } catch {
+            throw TraceFormatError.io(path: temporaryPath ?? path, operation: "write", message: "\(error)")
+        }
+        bytesWritten += UInt64(bytes.count)
+    }
+}

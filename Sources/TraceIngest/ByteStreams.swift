@@ -1,0 +1,246 @@
+import CZlib
+import CZstd
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A pull source of bytes: each `read` fills the front of `buffer` and returns how many bytes it wrote,
+/// 0 at the end. The streams below are chained: file or memory, then an optional decompressor.
+/// Classes because they own file descriptors and C decoder state.
+protocol ByteStream: AnyObject {
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(IngestError) -> Int
+}
+
+/// Reads a file descriptor (a file or stdin).
+final class FileStream: ByteStream {
+    private let fd: Int32
+    private let path: String
+    private let owns: Bool
+
+    init(fd: Int32, path: String, owns: Bool) {
+        self.fd = fd
+        self.path = path
+        self.owns = owns
+    }
+
+    /// Opens `path` read-only.
+    static func open(_ path: String) throws(IngestError) -> FileStream {
+        let fd = path.withCString { Glibc.open($0, O_RDONLY | O_CLOEXEC) }
+        if fd < 0 { throw .unreadable(path: path, reason: errnoText()) }
+        var st = stat()
+        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
+            close(fd)
+            throw .unreadable(path: path, reason: "is a directory")
+        }
+        return FileStream(fd: fd, path: path, owns: true)
+    }
+
+    deinit { if owns { close(fd) } }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(IngestError) -> Int {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
+        while true {
+            let n = Glibc.read(fd, base, buffer.count)
+            if n >= 0 { return n }
+            if errno == EINTR { continue }
+            throw .unreadable(path: path, reason: errnoText())
+        }
+    }
+}
+
+func errnoText() -> String {
+    String(cString: strerror(errno))
+}
+
+/// Serves bytes already in memory.
+final class MemoryStream: ByteStream {
+    private let bytes: [UInt8]
+    private var position = 0
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(IngestError) -> Int {
+        let n = min(buffer.count, bytes.count - position)
+        if n <= 0 { return 0 }
+        bytes.withUnsafeBytes { src in
+            buffer.baseAddress!.copyMemory(from: src.baseAddress! + position, byteCount: n)
+        }
+        position += n
+        return n
+    }
+}
+
+/// Serves `prefix` first, then the rest of `base` (bytes already pulled for magic detection or sniffing).
+final class PrefixStream: ByteStream {
+    private var prefix: [UInt8]
+    private var position = 0
+    private let base: ByteStream
+
+    init(prefix: [UInt8], base: ByteStream) {
+        self.prefix = prefix
+        self.base = base
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(IngestError) -> Int {
+        if position < prefix.count {
+            let n = min(buffer.count, prefix.count - position)
+            prefix.withUnsafeBytes { src in
+                buffer.baseAddress!.copyMemory(from: src.baseAddress! + position, byteCount: n)
+            }
+            position += n
+            if position == prefix.count { prefix = []; position = 0 }
+            return n
+        }
+        return try base.read(into: buffer)
+    }
+}
+
+/// Streaming zstd decompression (any number of concatenated frames). A stream that ends inside a frame
+/// is reported as truncated, with the compressed byte offset.
+final class ZstdStream: ByteStream {
+    private let base: ByteStream
+    private let path: String
+    private let dctx: OpaquePointer
+    private let inBuf: UnsafeMutableRawBufferPointer
+    private var inPos = 0
+    private var inSize = 0
+    private var consumed: UInt64 = 0
+    private var baseEOF = false
+    private var frameOpen = false
+    private var flushPending = false
+
+    init(base: ByteStream, path: String) throws(IngestError) {
+        guard let d = ZSTD_createDCtx() else { throw .unreadable(path: path, reason: "zstd: out of memory") }
+        self.dctx = d
+        self.base = base
+        self.path = path
+        self.inBuf = .allocate(byteCount: ZSTD_DStreamInSize(), alignment: 64)
+    }
+
+    deinit {
+        ZSTD_freeDCtx(dctx)
+        inBuf.deallocate()
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(IngestError) -> Int {
+        var output = ZSTD_outBuffer(dst: buffer.baseAddress, size: buffer.count, pos: 0)
+        while true {
+            if inPos == inSize && !flushPending {
+                if !baseEOF {
+                    inSize = try base.read(into: inBuf)
+                    inPos = 0
+                    if inSize == 0 { baseEOF = true }
+                }
+                if baseEOF {
+                    if output.pos > 0 { return output.pos }
+                    if frameOpen {
+                        throw .truncated(path: path, offset: consumed, reason: "zstd stream ends inside a frame")
+                    }
+                    return 0
+                }
+            }
+            var input = ZSTD_inBuffer(src: inBuf.baseAddress, size: inSize, pos: inPos)
+            let outBefore = output.pos
+            let ret = ZSTD_decompressStream(dctx, &output, &input)
+            if ZSTD_isError(ret) != 0 {
+                throw .badFormat(
+                    path: path, offset: consumed + UInt64(input.pos),
+                    reason: "zstd: " + String(cString: ZSTD_getErrorName(ret)))
+            }
+            if input.pos > inPos || output.pos > outBefore { frameOpen = ret != 0 }
+            consumed += UInt64(input.pos - inPos)
+            inPos = input.pos
+            flushPending = output.pos == output.size
+            if output.pos == output.size { return output.pos }
+            if output.pos > 0 && inPos == inSize { return output.pos }
+        }
+    }
+}
+
+/// Streaming gzip decompression through zlib (concatenated members are read one after the other).
+final class GzipStream: ByteStream {
+    private let base: ByteStream
+    private let path: String
+    private let strm: UnsafeMutablePointer<z_stream>
+    private let inBuf: UnsafeMutableRawBufferPointer
+    private var consumed: UInt64 = 0
+    private var baseEOF = false
+    private var inMember = false
+    private var finished = false
+
+    init(base: ByteStream, path: String) throws(IngestError) {
+        strm = .allocate(capacity: 1)
+        strm.initialize(to: z_stream())
+        inBuf = .allocate(byteCount: 128 * 1024, alignment: 64)
+        self.base = base
+        self.path = path
+        // 15 + 16: gzip wrapper only, largest window.
+        let rc = inflateInit2_(strm, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        if rc != Z_OK {
+            strm.deallocate()
+            inBuf.deallocate()
+            throw .unreadable(path: path, reason: "zlib: cannot initialise (\(rc))")
+        }
+    }
+
+    deinit {
+        inflateEnd(strm)
+        strm.deinitialize(count: 1)
+        strm.deallocate()
+        inBuf.deallocate()
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(IngestError) -> Int {
+        guard buffer.count > 0, !finished else { return 0 }
+        strm.pointee.next_out = buffer.baseAddress!.assumingMemoryBound(to: Bytef.self)
+        strm.pointee.avail_out = UInt32(min(buffer.count, Int(UInt32.max)))
+        let total = Int(strm.pointee.avail_out)
+        while strm.pointee.avail_out > 0 {
+            if strm.pointee.avail_in == 0 {
+                if !baseEOF {
+                    let n = try base.read(into: inBuf)
+                    if n == 0 { baseEOF = true } else {
+                        strm.pointee.next_in = inBuf.baseAddress!.assumingMemoryBound(to: Bytef.self)
+                        strm.pointee.avail_in = UInt32(n)
+                    }
+                }
+                if baseEOF && strm.pointee.avail_in == 0 {
+                    let produced = total - Int(strm.pointee.avail_out)
+                    if inMember && produced == 0 {
+                        throw .truncated(path: path, offset: consumed, reason: "gzip stream ends inside a member")
+                    }
+                    if !inMember { finished = produced == 0 }
+                    return produced
+                }
+            }
+            let before = strm.pointee.avail_in
+            let rc = inflate(strm, Z_NO_FLUSH)
+            consumed += UInt64(before - strm.pointee.avail_in)
+            switch rc {
+            case Z_STREAM_END:
+                inMember = false
+                // Another member may follow (cat a.gz b.gz); trailing zero padding is tolerated.
+                if strm.pointee.avail_in > 0 || !baseEOF {
+                    inflateReset(strm)
+                    if strm.pointee.avail_in > 0 && strm.pointee.next_in.pointee == 0 {
+                        strm.pointee.avail_in = 0
+                    }
+                }
+            case Z_OK, Z_BUF_ERROR:
+                inMember = true
+                if rc == Z_BUF_ERROR && strm.pointee.avail_in > 0 && before == strm.pointee.avail_in {
+                    throw .badFormat(path: path, offset: consumed, reason: "gzip: no progress")
+                }
+            default:
+                let msg = strm.pointee.msg.map { String(cString: $0) } ?? "error \(rc)"
+                throw .badFormat(path: path, offset: consumed, reason: "gzip: \(msg)")
+            }
+        }
+        return total
+    }
+}

@@ -1,0 +1,141 @@
+import TraceFormat
+
+/// What one ingest did, per input and overall, for the summary on stderr.
+public struct IngestReport: Sendable {
+    /// One input's outcome.
+    public struct Input: Sendable {
+        public var path: String
+        public var format: String
+        public var compression: IngestInput.Compression?
+        /// Decompressed bytes read.
+        public var bytes: UInt64
+        public var diagnostics: IngestDiagnostics
+    }
+
+    public var inputs: [Input] = []
+    /// The guest/host merge, when inputs of both sides were given.
+    public var alignment: AlignmentReport?
+
+    /// All inputs' diagnostics added up.
+    public var total: IngestDiagnostics {
+        var d = IngestDiagnostics()
+        for i in inputs { d.merge(i.diagnostics) }
+        return d
+    }
+
+    /// The human summary: per input and event name, problems as file:line, lost-event warnings, alignment.
+    public func summary() -> String {
+        var lines: [String] = []
+        for i in inputs {
+            let d = i.diagnostics
+            let c = i.compression.map { $0 == .none ? "" : ", \($0.rawValue)" } ?? ""
+            lines.append(
+                "\(i.path): \(i.format)\(c), \(i.bytes) bytes: \(d.totalUnderstood) understood, \(d.skipped) skipped, "
+                    + "\(d.unknown.values.reduce(0, +)) unknown, \(d.comments) comment/other lines")
+            for (name, n) in d.understood.sorted(by: { $0.key < $1.key }) { lines.append("  \(name): \(n)") }
+            for (name, n) in d.ignored.sorted(by: { $0.key < $1.key }) { lines.append("  \(name): \(n) (not imported)") }
+            for (name, n) in d.unknown.sorted(by: { $0.key < $1.key }) { lines.append("  \(name): \(n) (unknown event)") }
+            for p in d.problems { lines.append("  malformed: \(p)") }
+            if d.problemsNotStored > 0 { lines.append("  ... and \(d.problemsNotStored) more malformed lines") }
+            if d.lostEvents > 0 {
+                lines.append("  warning: the input reports \(d.lostEvents) lost events; the trace is incomplete")
+            }
+        }
+        if let a = alignment {
+            let ms = Double(a.residualSkewNs) / 1e6
+            lines.append(
+                "alignment: \(a.method), \(a.pairsMatched) pairs matched, residual skew \(ms) ms; "
+                    + "\(a.attributedEvents) guest events attributed to devices, \(a.unattributedEvents) left unattributed")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Runs importers over inputs: picks each input's importer (by `--format` or sniffing), assigns input and
+/// clock ids, and merges guest and host inputs.
+public struct IngestPipeline {
+    public var registry: ImporterRegistry
+    public var options: ImportOptions
+    /// `--format`: `auto` or an importer id, for every input.
+    public var format: String
+
+    public init(registry: ImporterRegistry = .standard, options: ImportOptions = ImportOptions(), format: String = "auto") {
+        self.registry = registry
+        self.options = options
+        self.format = format
+    }
+
+    /// Inputs with their chosen importers.
+    public struct Plan {
+        public var inputs: [IngestInput]
+        public var entries: [ImporterEntry]
+        /// Clock id per input.
+        public var clocks: [UInt8]
+        /// The clock domains, id order.
+        public var domains: [ClockDomain]
+
+        /// True when guest and host inputs must be aligned (and the events sorted in memory).
+        public var needsMerge: Bool {
+            domains.contains { $0.name.hasPrefix("guest") } && domains.contains { $0.name.hasPrefix("host") }
+        }
+    }
+
+    /// Opens the inputs and chooses their importers. Host clock domains get the lowest ids, so that when
+    /// guest and host are merged the host clock is the reference (id 0): host logs often start before the
+    /// guest booted, which guest time cannot express.
+    public func plan(_ inputs: [IngestInput]) throws(IngestError) -> Plan {
+        var entries: [ImporterEntry] = []
+        for input in inputs { entries.append(try registry.choose(format, for: input)) }
+        var names: [String] = []
+        for e in entries where !names.contains(e.clockDomain) { names.append(e.clockDomain) }
+        let hostFirst = names.filter { $0.hasPrefix("host") } + names.filter { !$0.hasPrefix("host") }
+        if hostFirst.count > 255 { throw .limitExceeded(path: inputs[0].path, offset: 0, what: "clock domains", value: UInt64(hostFirst.count), limit: 255) }
+        let domains = hostFirst.enumerated().map { ClockDomain(id: UInt8($0.offset), name: $0.element) }
+        let clocks = entries.map { e in UInt8(hostFirst.firstIndex(of: e.clockDomain)!) }
+        return Plan(inputs: inputs, entries: entries, clocks: clocks, domains: domains)
+    }
+
+    /// Imports every input of `plan` into `sink` in input order (no merge, no sort): the streaming path for
+    /// inputs that share one clock, or for a single input.
+    public func run(_ plan: Plan, into sink: inout some EventSink) throws(IngestError) -> IngestReport {
+        if plan.inputs.count > Int(UInt16.max - 1) {
+            throw .limitExceeded(path: plan.inputs[0].path, offset: 0, what: "inputs", value: UInt64(plan.inputs.count), limit: UInt64(UInt16.max - 1))
+        }
+        sink.metadata.clocks = plan.domains.isEmpty ? sink.metadata.clocks : plan.domains
+        var report = IngestReport()
+        for (k, input) in plan.inputs.enumerated() {
+            let entry = plan.entries[k]
+            let source = UInt16(sink.metadata.inputs.count)
+            sink.metadata.inputs.append(InputFile(path: input.path, format: entry.formatID, positionUnit: entry.positionUnit))
+            var importer = try entry.make(options)
+            var d = IngestDiagnostics()
+            try Self.runOne(&importer, input, source: source, clock: plan.clocks[k], into: &sink, diagnostics: &d)
+            sink.metadata.inputs[Int(source)].bytes = input.bytesRead
+            report.inputs.append(IngestReport.Input(
+                path: input.path, format: entry.formatID, compression: input.compression, bytes: input.bytesRead,
+                diagnostics: d))
+        }
+        return report
+    }
+
+    private static func runOne<I: Importer>(
+        _ importer: inout I, _ input: IngestInput, source: UInt16, clock: UInt8, into sink: inout some EventSink,
+        diagnostics: inout IngestDiagnostics
+    ) throws(IngestError) {
+        try importer.run(input, source: source, clock: clock, into: &sink, diagnostics: &diagnostics)
+    }
+
+    /// Imports all inputs into memory and, when guest and host inputs are both present, aligns and
+    /// attributes them (``GuestHostMerger``); events end up in aligned time order.
+    public func ingest(_ plan: Plan, meta: [String: String] = [:]) throws(IngestError) -> (EventBuffer, IngestReport) {
+        var buffer = EventBuffer()
+        var report = try run(plan, into: &buffer)
+        if plan.needsMerge {
+            let guest = Set(plan.domains.filter { $0.name.hasPrefix("guest") }.map(\.id))
+            let host = plan.domains.first { $0.name.hasPrefix("host") }!.id
+            report.alignment = GuestHostMerger(guestClocks: guest, hostClock: host).merge(&buffer)
+        }
+        for (k, v) in meta { buffer.metadata.extra[k] = v }
+        return (buffer, report)
+    }
+}

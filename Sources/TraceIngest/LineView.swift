@@ -1,0 +1,245 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A read-only view of one text line for the hot parsing paths: indices are byte offsets, every access is
+/// bounds-checked against `count` by the callers' loop conditions, nothing allocates.
+struct LineView {
+    let base: UnsafePointer<UInt8>
+    let count: Int
+
+    init(_ raw: UnsafeRawBufferPointer) {
+        // An empty line may come with a nil base address; point at a static byte instead.
+        base = raw.baseAddress.map { $0.assumingMemoryBound(to: UInt8.self) } ?? LineView.emptyByte
+        count = raw.count
+    }
+
+    init(base: UnsafePointer<UInt8>, count: Int) {
+        self.base = base
+        self.count = count
+    }
+
+    private nonisolated(unsafe) static let emptyByte: UnsafePointer<UInt8> = {
+        let p = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
+        p.initialize(to: 0)
+        return UnsafePointer(p)
+    }()
+
+    @inline(__always) subscript(i: Int) -> UInt8 { base[i] }
+
+    @inline(__always) func skipSpaces(_ i: Int) -> Int {
+        var i = i
+        while i < count && (base[i] == 0x20 || base[i] == 0x09) { i += 1 }
+        return i
+    }
+
+    /// First index ≥ i holding a space or tab (or `count`).
+    @inline(__always) func tokenEnd(_ i: Int) -> Int {
+        var i = i
+        while i < count && base[i] != 0x20 && base[i] != 0x09 { i += 1 }
+        return i
+    }
+
+    @inline(__always) func hasPrefix(_ s: StaticString, at i: Int) -> Bool {
+        let k = s.utf8CodeUnitCount
+        guard i >= 0, i + k <= count else { return false }
+        return memcmp(base + i, s.utf8Start, k) == 0
+    }
+
+    /// True when bytes `a..<b` are exactly `s`.
+    @inline(__always) func equals(_ a: Int, _ b: Int, _ s: StaticString) -> Bool {
+        b - a == s.utf8CodeUnitCount && memcmp(base + a, s.utf8Start, b - a) == 0
+    }
+
+    /// Index just after `key` where `key` starts at `from` or right after a space (so `size=` does not
+    /// match inside `unmapped_size=`); nil if absent.
+    func find(_ key: StaticString, from: Int) -> Int? {
+        let k = key.utf8CodeUnitCount
+        let first = key.utf8Start.pointee
+        var i = from
+        while i + k <= count {
+            if base[i] == first && (i == from || base[i - 1] == 0x20)
+                && memcmp(base + i, key.utf8Start, k) == 0 {
+                return i + k
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    /// Index of the first occurrence of `s` at or after `from`, anywhere (not only at word starts).
+    func search(_ s: StaticString, from: Int = 0) -> Int? {
+        let k = s.utf8CodeUnitCount
+        guard k > 0 else { return from }
+        let first = s.utf8Start.pointee
+        var i = from
+        while i + k <= count {
+            guard let hit = memchr(base + i, Int32(first), count - k + 1 - i) else { return nil }
+            let j = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - base
+            if memcmp(base + j, s.utf8Start, k) == 0 { return j }
+            i = j + 1
+        }
+        return nil
+    }
+
+    /// Parses hex digits at `i` (an optional `0x`/`0X` prefix is skipped); advances `i`. Nil when there
+    /// is no digit or the value overflows 64 bits.
+    @inline(__always) func hex(_ i: inout Int) -> UInt64? {
+        var j = i
+        if j + 1 < count && base[j] == 0x30 && (base[j + 1] | 0x20) == 0x78 { j += 2 }
+        let start = j
+        var v: UInt64 = 0
+        while j < count {
+            let c = base[j]
+            let d: UInt8
+            if c >= 0x30 && c <= 0x39 { d = c - 0x30 } else {
+                let l = c | 0x20
+                if l >= 0x61 && l <= 0x66 { d = l - 0x61 + 10 } else { break }
+            }
+            if v >> 60 != 0 { return nil }
+            v = v << 4 | UInt64(d)
+            j += 1
+        }
+        if j == start { return nil }
+        i = j
+        return v
+    }
+
+    /// Parses decimal digits at `i`; advances `i`. Nil when there is no digit or on overflow.
+    @inline(__always) func dec(_ i: inout Int) -> UInt64? {
+        var j = i
+        var v: UInt64 = 0
+        while j < count {
+            let c = base[j] &- 0x30
+            if c > 9 { break }
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(UInt64(c))
+            if o1 || o2 { return nil }
+            v = a
+            j += 1
+        }
+        if j == i { return nil }
+        i = j
+        return v
+    }
+
+    /// Parses an optionally negative decimal at `i`.
+    func signedDec(_ i: inout Int) -> Int64? {
+        var j = i
+        var negative = false
+        if j < count && base[j] == 0x2D { negative = true; j += 1 }
+        guard let v = dec(&j), v <= UInt64(Int64.max) else { return nil }
+        i = j
+        return negative ? -Int64(v) : Int64(v)
+    }
+
+    /// A number that is hex when written with `0x`, decimal otherwise (the VT-d fault reason trap).
+    func hexOrDec(_ i: inout Int) -> UInt64? {
+        if hasPrefix("0x", at: i) || hasPrefix("0X", at: i) { return hex(&i) }
+        return dec(&i)
+    }
+
+    /// Seconds with an optional fraction (`3.279753`, `11.918000123`) as nanoseconds; a plain integer
+    /// (raw `counter` clocks) is taken as-is. Advances `i`.
+    func seconds(_ i: inout Int) -> UInt64? {
+        var j = i
+        guard let s = dec(&j) else { return nil }
+        if j < count && base[j] == 0x2E {
+            j += 1
+            var frac: UInt64 = 0
+            var digits = 0
+            while j < count {
+                let c = base[j] &- 0x30
+                if c > 9 { break }
+                if digits < 9 { frac = frac * 10 + UInt64(c); digits += 1 }
+                j += 1
+            }
+            if digits == 0 { return nil }
+            while digits < 9 { frac *= 10; digits += 1 }
+            let (m, o) = s.multipliedReportingOverflow(by: 1_000_000_000)
+            if o { return nil }
+            i = j
+            return m &+ frac
+        }
+        i = j
+        return s
+    }
+
+    /// The bytes `a..<b` as a String (repairing invalid UTF-8).
+    func string(_ a: Int, _ b: Int) -> String {
+        String(decoding: UnsafeBufferPointer(start: base + a, count: max(0, b - a)), as: UTF8.self)
+    }
+
+    /// The whole line as a String, cut to `limit` bytes for messages.
+    func text(limit: Int = 160) -> String {
+        string(0, min(count, limit))
+    }
+
+    /// True when the line holds a NUL or other control byte (binary data in a text input).
+    func hasControlBytes() -> Bool {
+        var i = 0
+        while i < count {
+            let c = base[i]
+            if c < 0x20 && c != 0x09 { return true }
+            i += 1
+        }
+        return false
+    }
+}
+
+/// Caches small byte strings (device names, event names) → an id, so the hot path compares bytes
+/// instead of building Strings. Linear with a length+first-byte filter: traces name few devices.
+struct ByteNameCache {
+    private var names: [[UInt8]] = []
+    private var ids: [UInt32] = []
+    private var lastIndex = -1
+
+    /// How many names are cached.
+    var count: Int { names.count }
+
+    func lookup(_ v: LineView, _ a: Int, _ b: Int) -> UInt32? {
+        let n = b - a
+        if lastIndex >= 0 {
+            let s = names[lastIndex]
+            if s.count == n && s.withUnsafeBytes({ memcmp($0.baseAddress!, v.base + a, n) == 0 }) { return ids[lastIndex] }
+        }
+        for k in names.indices where names[k].count == n {
+            if n == 0 || names[k].withUnsafeBytes({ memcmp($0.baseAddress!, v.base + a, n) == 0 }) {
+                return ids[k]
+            }
+        }
+        return nil
+    }
+
+    mutating func lookupRemembering(_ v: LineView, _ a: Int, _ b: Int) -> UInt32? {
+        let n = b - a
+        if lastIndex >= 0 {
+            let s = names[lastIndex]
+            if s.count == n && (n == 0 || s.withUnsafeBytes({ memcmp($0.baseAddress!, v.base + a, n) == 0 })) {
+                return ids[lastIndex]
+            }
+        }
+        for k in names.indices where names[k].count == n {
+            if n == 0 || names[k].withUnsafeBytes({ memcmp($0.baseAddress!, v.base + a, n) == 0 }) {
+                lastIndex = k
+                return ids[k]
+            }
+        }
+        return nil
+    }
+
+    mutating func insert(_ v: LineView, _ a: Int, _ b: Int, id: UInt32) {
+        names.append(Array(UnsafeBufferPointer(start: v.base + a, count: b - a)))
+        ids.append(id)
+        lastIndex = names.count - 1
+    }
+
+    /// All cached names with their ids.
+    var entries: [(name: String, id: UInt32)] {
+        zip(names, ids).map { (String(decoding: $0.0, as: UTF8.self), $0.1) }
+    }
+}

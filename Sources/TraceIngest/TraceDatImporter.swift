@@ -1,0 +1,120 @@
+import TraceFormat
+
+/// Imports a trace-cmd `trace.dat` (versions 6 and 7, uncompressed or zstd sections and flyrecord chunks).
+///
+/// Events are decoded through the format files the .dat embeds, merged across CPUs in timestamp order (ties
+/// keep CPU then record order, as `trace-cmd report` prints them), and mapped by ``KernelEventMapper``.
+/// Provenance is the byte offset of the event header in the file; for compressed flyrecord data, the offset
+/// of the zstd chunk holding the event. Missed-events flags of ring-buffer pages become ``EventKind/lostEvents``.
+///
+/// After ``run(_:source:clock:into:diagnostics:)``, ``header`` holds what the file says about the capture
+/// (uname, kernel release, trace clock, trace-cmd version); the kernel release also goes into the sink's
+/// metadata when none is set.
+public struct TraceDatImporter: Importer {
+    public static let formatID = "tracedat"
+
+    /// The parsed header of the last input read.
+    public private(set) var header: TraceDatFile?
+
+    public init() {}
+
+    /// 100 for the trace.dat magic `17 08 44 tracing`, else 0.
+    public static func sniff(_ head: UnsafeRawBufferPointer) -> Int {
+        BinaryReader(head, path: "").matches(0, TraceDatFile.magic) ? 100 : 0
+    }
+
+    public mutating func run(
+        _ input: IngestInput, source: UInt16, clock: UInt8,
+        into sink: inout some EventSink, diagnostics: inout IngestDiagnostics
+    ) throws(IngestError) {
+        let path = input.path
+        let file = try input.bytes.withIngestBytes { (bytes: UnsafeRawBufferPointer) throws(IngestError) -> TraceDatFile in
+            try Self.decode(bytes, path: path, source: source, clock: clock, into: &sink, diagnostics: &diagnostics)
+        }
+        header = file
+        if sink.metadata.capture.kernelRelease == nil, let release = file.kernelRelease {
+            sink.metadata.capture.kernelRelease = release
+        }
+        if let traceClock = file.traceClock, let i = sink.metadata.clocks.firstIndex(where: { $0.id == clock }),
+           sink.metadata.clocks[i].name == "unknown" {
+            sink.metadata.clocks[i].name = "guest-trace-\(traceClock)"
+        }
+    }
+
+    /// Decodes a whole trace.dat held in `bytes` into `sink`: a pure function of the bytes, usable directly
+    /// by a fuzz target. Throws only when the header, formats or options cannot be read; damage in the event
+    /// data is reported in `diagnostics` and the rest is decoded.
+    public static func decode(
+        _ bytes: UnsafeRawBufferPointer, path: String, source: UInt16, clock: UInt8,
+        into sink: inout some EventSink, diagnostics: inout IngestDiagnostics
+    ) throws(IngestError) -> TraceDatFile {
+        let file = try TraceDatFile.parse(bytes, path: path)
+        for note in file.notes { diagnostics.skip(note) }
+        let ring = TraceDatRingBuffer(file: file, path: path)
+        let streams = ring.loadStreams(bytes, diagnostics: &diagnostics)
+        var records = ring.records(streams, diagnostics: &diagnostics)
+        records.sort { a, b in a.timestamp != b.timestamp ? a.timestamp < b.timestamp : a.sequence < b.sequence }
+
+        // The id field is itself described by the format files (`common_type`); fall back to the kernel's
+        // fixed u16 at offset 0 only when no format lists it.
+        let typeField = file.formats.values.lazy.compactMap { $0.field("common_type") }.first
+            ?? TraceEventFormat.Field(name: "common_type", type: "unsigned short", offset: 0, size: 2, signed: false, storage: .scalar)
+        var mapper = KernelEventMapper()
+        var unknownIDs: [Int: Int] = [:]
+        let offset = file.timestampOffset
+        for rec in records {
+            var template = Event(kind: .marker, clock: clock, source: source, position: rec.position)
+            template.timestamp = offset >= 0 ? rec.timestamp &+ UInt64(offset) : rec.timestamp &- UInt64(offset.magnitude)
+            if rec.missed >= 0 {
+                template.kind = .lostEvents
+                template.aux = UInt32(clamping: rec.missed)
+                template.aux2 = UInt32(clamping: streams[rec.stream].cpu)
+                diagnostics.lostEvents += rec.missed > 0 ? Int(rec.missed) : 1
+                diagnostics.skip(.init(file: path, position: rec.position, isByteOffset: true,
+                                       message: rec.missed > 0 ? "CPU \(streams[rec.stream].cpu): ring buffer lost \(rec.missed) events"
+                                                               : "CPU \(streams[rec.stream].cpu): ring buffer lost events (count unknown)"))
+                diagnostics.skipped -= 1  // a lost-events note is not a skipped record
+                try append(template, to: &sink, path: path)
+                continue
+            }
+            let stream = streams[rec.stream]
+            let outcome: KernelEventMapper.Outcome
+            var name = ""
+            do {
+                outcome = try stream.data.withUnsafeBytes { all -> KernelEventMapper.Outcome in
+                    let view = UnsafeRawBufferPointer(rebasing: all[rec.offset..<(rec.offset + rec.length)])
+                    let reader = BinaryReader(view, bigEndian: file.bigEndian, path: path, base: rec.position)
+                    let type = (try? reader.integer(typeField.offset, size: typeField.size, signed: false)).map { Int($0) } ?? -1
+                    guard let format = file.formats[type] else {
+                        unknownIDs[type, default: 0] += 1
+                        return .malformed("")
+                    }
+                    name = "\(format.system):\(format.name)"
+                    let record = KernelRecord(format: format, bytes: reader, longSize: file.longSize)
+                    return try mapper.map(record, template: template, sink: &sink)
+                }
+            } catch let error as IngestError {
+                throw error
+            } catch {
+                throw IngestError.unreadable(path: path, reason: "could not store events: \(error)")
+            }
+            if name.isEmpty { continue }  // unknown event id, reported once per id below
+            switch outcome {
+            case .mapped: diagnostics.understood[name, default: 0] += 1
+            case .unknown: diagnostics.unknown[name, default: 0] += 1
+            case .malformed(let why):
+                diagnostics.skip(.init(file: path, position: rec.position, isByteOffset: true, message: "\(name): \(why)"))
+            }
+        }
+        for (id, n) in unknownIDs.sorted(by: { $0.key < $1.key }) {
+            diagnostics.skip(.init(file: path, position: 0, isByteOffset: true,
+                                   message: "\(n) records with event id \(id), which no embedded format describes"))
+            diagnostics.skipped += n - 1
+        }
+        return file
+    }
+
+    private static func append(_ e: Event, to sink: inout some EventSink, path: String) throws(IngestError) {
+        do { try sink.append(e) } catch { throw IngestError.unreadable(path: path, reason: "could not store events: \(error)") }
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import PropertyBased
+import Testing
+@testable import TraceFormat
+
+@Suite struct RoundTripTests {
+    @Test func recordLayoutMatchesSpec() {
+        let e = Event(kind: .dmaMap, timestamp: 0x1122_3344_5566_7788, device: 0x0102, direction: .toDevice,
+                      flags: [.write], detail: 4, address: 0xffff_b640, address2: 0x429e640, size: 16,
+                      aux: 0xA1A2_A3A4, aux2: 7, clock: 1, source: 0x0304, position: 99)
+        let b = e.recordBytes
+        #expect(b.count == 56)
+        #expect(b[0] == 1 && b[1] == 0x05 && b[2] == 4 && b[3] == 1)
+        #expect(Array(b[4..<8]) == [0x02, 0x01, 0x04, 0x03])
+        #expect(Array(b[8..<16]) == [0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11])
+        #expect(Array(b[16..<20]) == [0x40, 0xb6, 0xff, 0xff])
+        #expect(Array(b[40..<48]) == [0xA4, 0xA3, 0xA2, 0xA1, 7, 0, 0, 0])
+        #expect(b[48] == 99)
+        b.withUnsafeBytes { #expect(Event(record: $0.baseAddress!) == e) }
+    }
+
+    @Test func writeThenReadGivesTheSameTrace() async throws {
+        let dir = try Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        await propertyCheck(count: 25, input: Gen.uint64(), Gen.int(in: 0...300), Gen.int(in: 1...40)) { seed, n, chunk in
+            let path = dir.appendingPathComponent("t-\(seed).dmat").path
+            let buf = Fixtures.randomTrace(seed: seed, count: n)
+            try Fixtures.write(buf, to: path, chunkEvents: chunk)
+            let (back, reader) = try Fixtures.read(path)
+            #expect(back == buf)
+            #expect(reader.damage.isEmpty)
+            #expect(reader.isComplete)
+            #expect(reader.chunks.count == (n + chunk - 1) / chunk)
+            #expect(reader.eventCount == UInt64(n))
+            #expect(reader.index?.filter { $0.decompressedSize > 0 }.count == reader.chunks.count)
+            try? FileManager.default.removeItem(atPath: path)
+        }
+    }
+
+    @Test func zstdCLIDecompressesToTheRawRecords() async throws {
+        let zstd = try #require(Fixtures.zstdPath(), "zstd CLI missing (tools/setup installs it)")
+        let dir = try Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        await propertyCheck(count: 8, input: Gen.uint64(), Gen.int(in: 0...500)) { seed, n in
+            let path = dir.appendingPathComponent("z.dmat").path
+            let buf = Fixtures.randomTrace(seed: seed, count: n)
+            try Fixtures.write(buf, to: path, chunkEvents: 64, workers: 2)
+            let d = try Fixtures.run(zstd, ["-d", "-c", "-q", path])
+            #expect(d.status == 0)
+            #expect(d.out == Data(buf.events.flatMap(\.recordBytes)))
+            let t = try Fixtures.run(zstd, ["-t", "-q", path])
+            #expect(t.status == 0, "zstd -t: \(t.err)")
+        }
+    }
+
+    @Test func jsonlRoundTrips() async throws {
+        await propertyCheck(count: 30, input: Gen.uint64(), Gen.int(in: 0...200)) { seed, n in
+            let buf = Fixtures.randomTrace(seed: seed, count: n)
+            let text = try JSONLCodec.encode(buf)
+            var back = EventBuffer()
+            let decoded = try JSONLCodec.decode(text, into: &back)
+            #expect(decoded == n)
+            #expect(back.events == buf.events)
+            #expect(back.strings == buf.strings)
+            #expect(back.metadata == buf.metadata)
+        }
+    }
+
+    @Test func jsonlLineLooksAsDocumented() throws {
+        var buf = EventBuffer()
+        let dev = buf.device(DeviceInfo(name: "0000:00:02.0"))
+        buf.append(Event(kind: .dmaMap, timestamp: 1500, device: dev, direction: .toDevice, detail: MapAPI.page.rawValue,
+                         address: 0xffffb640, address2: 0x429e640, size: 16, source: 0, position: 42))
+        let lines = try JSONLCodec.encode(buf).split(separator: "\n")
+        #expect(lines.count == 2)
+        #expect(lines[1] == #"{"kind":"dma_map","ts":1500,"device":"0000:00:02.0","dir":"TO_DEVICE","dma_addr":"0xffffb640","phys_addr":"0x429e640","size":16,"attrs":"0x0","sg_index":0,"api":"page","source":0,"pos":42}"#)
+        #expect(lines[0].hasPrefix(#"{"format":"dmatrace-jsonl","kind":"metadata","metadata":{"#))
+    }
+
+    @Test func jsonlErrorsNameTheLine() {
+        let text = """
+            {"kind":"dma_map","ts":1,"dma_addr":"0x10","size":4}
+
+            {"kind":"dma_mop","ts":2}
+            """
+        var sink = EventBuffer()
+        #expect(throws: JSONLError(path: "s.jsonl", line: 3, column: nil, message: "unknown kind \"dma_mop\"")) {
+            try JSONLCodec.decode(text, path: "s.jsonl", into: &sink)
+        }
+        #expect(sink.events.count == 1)
+        var s2 = EventBuffer()
+        #expect(throws: JSONLError(path: "-", line: 1, column: 26, message: "expected ',' or '}'")) {
+            try JSONLCodec.decode(#"{"kind":"dma_map","ts":1 "size":4}"#, into: &s2)
+        }
+        var s3 = EventBuffer()
+        let deep = String(repeating: "[", count: 40) + String(repeating: "]", count: 40)
+        #expect(throws: JSONLError(path: "-", line: 1, column: 53, message: "nesting deeper than 32")) {
+            try JSONLCodec.decode(#"{"kind":"marker","x":"# + deep + "}", into: &s3)
+        }
+        var s4 = EventBuffer()
+        #expect(throws: JSONLError(path: "-", line: 1, column: nil, message: "unknown field \"dma_adr\" for kind dma_map")) {
+            try JSONLCodec.decode(#"{"kind":"dma_map","ts":1,"dma_adr":"0x10"}"#, into: &s4)
+        }
+    }
+}

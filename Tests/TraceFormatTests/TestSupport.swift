@@ -1,0 +1,121 @@
+import Foundation
+import TraceFormat
+
+/// A deterministic generator (SplitMix64) so every random trace can be rebuilt from its seed.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+enum Fixtures {
+    static let stringPool = ["virtio_net", "DMAR: [DMA Read] fault", "quote \" and \\ back", "tab\tnew\nline",
+                             "ünïcödé ✓", "", "a/b", "\u{1}ctl"]
+
+    /// A random trace: every kind, random slots, strings interned in order of first use (as JSONL decoding does).
+    static func randomTrace(seed: UInt64, count: Int) -> EventBuffer {
+        var rng = SplitMix(seed: seed)
+        var meta = TraceMetadata()
+        meta.devices = [DeviceInfo(name: "0000:00:02.0", vendorID: 0x1af4, deviceID: 0x1041, virtioType: "net"),
+                        DeviceInfo(name: "0000:00:03.0")]
+        meta.clocks = [ClockDomain(id: 0, name: "guest-boot"), ClockDomain(id: 1, name: "host-realtime", offsetToReferenceNs: -5)]
+        meta.inputs = [InputFile(path: "trace.txt", format: "ftrace", positionUnit: .line, bytes: 123)]
+        meta.capture.kernelRelease = "6.1.0"
+        meta.extra = ["b": "2", "a": "1"]
+        var buf = EventBuffer(metadata: meta)
+        var ts: UInt64 = rng.next() % 1_000_000
+        for _ in 0..<count {
+            let kind = EventKind.allCases.randomElement(using: &rng)!
+            ts += rng.next() % 5000
+            var e = Event(kind: kind, timestamp: ts)
+            e.flags = UInt8(truncatingIfNeeded: rng.next())
+            e.detail = rng.next() % 4 == 0 ? UInt8(truncatingIfNeeded: rng.next()) : UInt8(rng.next() % 3)
+            e.clock = UInt8(rng.next() % 2)
+            e.device = [0, 1, Event.noDevice, 7][Int(rng.next() % 4)]
+            e.source = rng.next() % 2 == 0 ? 0 : Event.noSource
+            e.position = rng.next() % 3 == 0 ? 0 : rng.next() % 100_000
+            e.address = rng.next()
+            e.address2 = rng.next() % 2 == 0 ? 0 : rng.next()
+            e.size = rng.next() % 65536
+            e.aux = UInt32(truncatingIfNeeded: rng.next())
+            e.aux2 = UInt32(truncatingIfNeeded: rng.next() % 100)
+            for f in KindSchema.fields(kind) where f.type == .string {
+                let r = rng.next() % 10
+                let id: UInt32
+                if r < 8 {
+                    id = buf.intern(stringPool[Int(rng.next() % UInt64(stringPool.count))])
+                } else if r == 8 {
+                    id = Event.noString
+                } else {
+                    id = 5000 + UInt32(rng.next() % 100)
+                }
+                e.set(f.slot, UInt64(id))
+            }
+            buf.append(e)
+        }
+        return buf
+    }
+
+    /// A fresh temporary directory.
+    static func tempDir() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("dmat-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// Writes `buffer` as a .dmat at `path`.
+    static func write(_ buffer: EventBuffer, to path: String, chunkEvents: Int = 16, workers: Int32 = 0) throws {
+        let w = try TraceWriter(path: path, metadata: buffer.metadata,
+                                options: .init(chunkEvents: chunkEvents, workers: workers))
+        for s in buffer.strings { _ = w.intern(s) }
+        for e in buffer.events { try w.append(e) }
+        try w.finish()
+    }
+
+    /// Reads a .dmat back into memory.
+    static func read(_ path: String) throws -> (EventBuffer, TraceReader) {
+        let r = try TraceReader(path: path)
+        var events: [Event] = []
+        try r.forEachEvent { _, e in events.append(e) }
+        return (EventBuffer(metadata: r.metadata, events: events, strings: r.strings), r)
+    }
+
+    /// Runs a command, returning stdout, stderr and exit status.
+    static func run(_ exe: String, _ args: [String], stdin: Data? = nil) throws -> (out: Data, err: String, status: Int32) {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // Files rather than pipes: no deadlock on large outputs, no threads.
+        let outURL = dir.appendingPathComponent("out"), errURL = dir.appendingPathComponent("err")
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        p.standardOutput = try FileHandle(forWritingTo: outURL)
+        p.standardError = try FileHandle(forWritingTo: errURL)
+        if let stdin {
+            let inURL = dir.appendingPathComponent("in")
+            try stdin.write(to: inURL)
+            p.standardInput = try FileHandle(forReadingFrom: inURL)
+        } else {
+            p.standardInput = FileHandle.nullDevice
+        }
+        try p.run()
+        p.waitUntilExit()
+        return (try Data(contentsOf: outURL), String(decoding: try Data(contentsOf: errURL), as: UTF8.self),
+                p.terminationStatus)
+    }
+
+    static func zstdPath() -> String? {
+        for p in ["/usr/bin/zstd", "/usr/local/bin/zstd", "/bin/zstd"] where FileManager.default.isExecutableFile(atPath: p) {
+            return p
+        }
+        return nil
+    }
+}

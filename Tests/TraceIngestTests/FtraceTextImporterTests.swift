@@ -1,0 +1,158 @@
+import Testing
+import TraceFormat
+@testable import TraceIngest
+
+@Suite struct FtraceTextImporterTests {
+    @Test func realTracefsFileGives1092IommuEvents() throws {
+        let input = try IngestInput.open(Fixtures.path("\(Fixtures.strict)/guest-ftrace-iommu.txt"))
+        let (buf, d) = try Fixtures.run(FtraceTextImporter(), input, source: 3, clock: 1)
+        let maps = buf.events.filter { $0.kind == .iommuMap }
+        let unmaps = buf.events.filter { $0.kind == .iommuUnmap }
+        #expect(maps.count + unmaps.count == 1092)
+        #expect(d.understood["map"] == maps.count)
+        #expect(d.understood["unmap"] == unmaps.count)
+        #expect(d.skipped == 0)
+        #expect(d.lostEvents == 0)
+        #expect(d.comments == 12)
+        // First line: insmod-97 [000] ..... 3.279753: map: IOMMU: iova=0x00000000ffffe000 - 0x00000000fffff000 paddr=0x000000000420a000 size=4096
+        let first = try #require(buf.events.first)
+        #expect(first.kind == .iommuMap)
+        #expect(first.timestamp == 3_279_753_000)
+        #expect(first.address == 0xffffe000)
+        #expect(first.address2 == 0x420a000)
+        #expect(first.size == 4096)
+        #expect(first.position == 13)
+        #expect(first.source == 3)
+        #expect(first.clock == 1)
+        #expect(!first.hasDevice)
+        let u = try #require(unmaps.first)
+        #expect(u.address == 0xffff8000)
+        #expect(u.address2 == 4096)
+        #expect(u.timestamp == 3_311_141_000)
+    }
+
+    @Test func traceCmdReportTextsParse() throws {
+        for (file, count) in [("guest-trace-cmd-v6-report.txt", 288), ("guest-trace-cmd-v7-report.txt", 576)] {
+            let input = try IngestInput.open(Fixtures.path("\(Fixtures.strict)/\(file)"))
+            let (buf, d) = try Fixtures.run(FtraceTextImporter(), input)
+            #expect(buf.events.count == count, "\(file)")
+            #expect(d.skipped == 0)
+            #expect(d.comments == 1)  // cpus=2
+        }
+    }
+
+    @Test func syntheticDmaFile() throws {
+        let input = try IngestInput.open(Fixtures.path("synthetic/ftrace-dma-virtio-linux6.15-synthetic.txt"))
+        let (buf, d) = try Fixtures.run(FtraceTextImporter(), input)
+        #expect(d.skipped == 0)
+        #expect(d.understood["dma_map_page"] == 106)
+        #expect(d.understood["dma_unmap_page"] == 106)
+        #expect(d.understood["dma_alloc"] == 8)
+        #expect(d.understood["dma_free"] == 5)
+        #expect(d.understood["dma_map_sg"] == 2)
+        #expect(d.understood["dma_unmap_sg"] == 2)
+        #expect(d.totalUnderstood == 229)
+        // dma_map_sg: 0000:00:1f.2 dir=FROM_DEVICE dma_addrs={0xfffe6000} sizes={0x2000} phys_addrs={0x58c3000,0x51cc000}
+        let sg = buf.events.filter { $0.kind == .dmaMap && $0.detail == MapAPI.sg.rawValue }
+        #expect(sg.count == 2)
+        #expect(sg[1].address == 0xfffe6000 && sg[1].size == 0x2000 && sg[1].address2 == 0x58c3000)
+        #expect(sg[1].direction == .fromDevice)
+        #expect(buf.metadata.devices.map(\.name) == ["0000:00:1f.2", "0000:00:02.0", "0000:00:03.0"])
+        let alloc = try #require(buf.events.first)
+        #expect(alloc.kind == .dmaAlloc && alloc.address == 0xfffe9000 && alloc.size == 91392)
+        #expect(alloc.address2 == 0x5caf4f21 && alloc.aux == GFPFlags.kernel.rawValue)
+        let skip = buf.events.first { $0.kind == .dmaUnmap && $0.aux == DMAAttributes.skipCPUSync.rawValue }
+        #expect(skip != nil)
+    }
+
+    /// Every variant of formats.md §1 on one input.
+    @Test func allVariants() throws {
+        let text = """
+        # tracer: nop
+        # entries-in-buffer/entries-written: 10/14   #P:2
+                  blkid-203     [000] .....     2.381707: dma_map_page: 0000:00:02.0 dir=TO_DEVICE dma_addr=ffffb640 size=16 phys_addr=429e640 attrs=
+                  blkid-203     [000] .....     2.381708: dma_map_phys: 0000:00:02.0 dir=FROM_DEVICE dma_addr=ffffb000 size=1 phys_addr=429e000 attrs=MMIO|SKIP_CPU_SYNC
+                 <idle>-0       [000] d.h1.     2.381959: dma_unmap_phys: 0000:00:02.0 dir=TO_DEVICE dma_addr=ffffb640 size=16 attrs=
+                   (udev-worker)-191 [001] ..... 2.381609: dma_alloc: 0000:00:03.0 dma_addr=ffff7000 size=1734 virt_addr=00000000f3a3e239 flags=GFP_KERNEL|__GFP_NOWARN|__GFP_ZERO attrs=
+                   (udev-worker)-191 [001] ..... 2.381610: dma_free: 0000:00:03.0 dma_addr=ffff7000 size=1734 virt_addr=00000000f3a3e239 attrs=
+                 cdrom_id-207     [001] .....     2.383913: dma_map_sg: 0000:00:1f.2 dir=FROM_DEVICE nents=128/130 ents=2/3 [TRUNCATED] dma_addrs={0xfffe6000,0xfffe4000} sizes={0x2000,0x1000} phys_addrs={0x58c3000,0x51cc000} attrs=
+                 cdrom_id-207     [001] .....     2.383914: dma_map_sg_err: 0000:00:1f.2 dir=FROM_DEVICE dma_addrs={0x58c3000} err=-12 attrs=
+                 cdrom_id-207     [001] .....     2.383915: dma_unmap_sg: 0000:00:1f.2 dir=FROM_DEVICE phys_addrs={0x58c3000,0x51cc000} attrs=
+                 cdrom_id-207     [001] .....     2.383916: dma_sync_sg_for_cpu: 0000:00:1f.2 dir=FROM_DEVICE dma_addrs={0xfffe6000} sizes={0x2000}
+                 cdrom_id-207     [001] .....     2.383917: dma_sync_single_for_device: 0000:00:1f.2 dir=TO_DEVICE dma_addr=fffe6000 size=64
+        CPU:1 [LOST 4 EVENTS]
+                 insmod-97 (     97) [001] d..1.  3.806007: swiotlb_bounced: dev_name: 0000:00:02.0 dma_mask=ffffffffffffffff dev_addr=1fd77000 size=4096 FORCE
+                 insmod-97 [001] d..1  3.806008: swiotlb_bounced: dev_name: 0000:00:02.0 dma_mask=ffffffff dev_addr=1fd78000 size=4096 NO_FORCE
+                 insmod-97 [001] 3.806009: map: IOMMU: iova=0x00000000fff00000 paddr=0x0000000012345000 size=8192
+                 insmod-97 [001] 3.806010: unmap: IOMMU: iova=0x00000000fff00000 size=8192 unmapped_size=8192
+                 insmod-97 [001] 3.806011: add_device_to_group: IOMMU: groupID=7 device=0000:00:04.0
+                 insmod-97 [001] 3.806012: attach_device_to_domain: IOMMU: device=0000:00:04.0
+                 insmod-97 [001] 3.806013: io_page_fault: IOMMU:AMD-Vi 0000:00:04.0 iova=0x0000000001000000 flags=0x0001
+                 fio-1 [000] .... 5.000001: map_sg: dev=0000:00:17.0 [1/9] dev_addr=0xf8f90000 phys_addr=0x158051000 size=4096
+                 fio-1 [000] .... 5.000002: unmap_single: dev=0000:00:17.0 dev_addr=0xf8f90000 size=4096
+                 fio-1 [000] .... 5.000003: qi_submit: iotlb_inv dmar0: 0x1 0x2 0x3 0x4
+                 fio-1 [000] .... 5.000004: sched_switch: prev_comm=fio prev_pid=1
+        this is not a trace line
+        """
+        let (buf, d) = try Fixtures.run(FtraceTextImporter(), Fixtures.text(text))
+        #expect(d.lostEvents == 8)
+        #expect(d.skipped == 1)
+        #expect(d.problems.first?.description.hasPrefix("test.txt:25: not an ftrace event line") == true)
+        #expect(d.unknown == ["sched_switch": 1])
+        #expect(d.ignored == ["qi_submit": 1])
+        let kinds = buf.events.map(\.kind)
+        #expect(kinds == [
+            .lostEvents, .dmaMap, .dmaMap, .dmaUnmap, .dmaAlloc, .dmaFree, .dmaMap, .dmaMap, .truncatedList,
+            .dmaMapError, .dmaUnmap, .dmaUnmap, .dmaSync, .dmaSync, .lostEvents, .swiotlbBounce, .swiotlbBounce,
+            .iommuMap, .iommuUnmap, .iommuGroupAdd, .iommuAttach, .iommuPageFault, .dmaMap, .dmaUnmap,
+        ])
+        let e = buf.events
+        #expect(e[2].detail == MapAPI.phys.rawValue && e[2].aux == (DMAAttributes.mmio.rawValue | DMAAttributes.skipCPUSync.rawValue))
+        #expect(e[4].direction == .bidirectional && e[4].aux == (GFPFlags.kernel.rawValue | GFPFlags.noWarn.rawValue | GFPFlags.zero.rawValue))
+        #expect(e[6].eventFlags.contains(.truncated) && e[7].aux2 == 1 && e[7].address == 0xfffe4000)
+        #expect(e[8].aux == 2 && e[8].aux2 == 3)
+        #expect(e[9].aux == UInt32(bitPattern: -12) && e[9].eventFlags.contains(.error))
+        #expect(e[11].address2 == 0x51cc000 && e[11].aux2 == 1)
+        #expect(e[12].detail == SyncTarget.forCPU.rawValue && e[13].detail == SyncTarget.forDevice.rawValue)
+        #expect(e[14].aux == 4 && e[14].aux2 == 1)
+        #expect(e[15].detail == SwiotlbMode.force.rawValue && e[15].address == 0x1fd77000 && e[15].address2 == .max)
+        #expect(e[16].detail == SwiotlbMode.noForce.rawValue)
+        #expect(e[17].address == 0xfff00000 && e[17].address2 == 0x12345000 && e[17].size == 8192)
+        #expect(e[19].aux == 7 && buf.metadata.devices[Int(e[19].device)].iommuGroup == 7)
+        #expect(e[21].eventFlags.contains(.write) && buf.string(e[21].aux2) == "AMD-Vi" && e[21].address == 0x1000000)
+        #expect(e[22].detail == MapAPI.intelSG.rawValue && e[22].aux2 == 0 && e[22].address2 == 0x158051000)
+        #expect(e[23].timestamp == 5_000_002_000)
+    }
+
+    @Test func binaryGarbageIsAnErrorNamingTheFile() throws {
+        let junk = IngestInput(path: "junk.bin", bytes: [0x00, 0x01, 0x02, 0x0A, 0xFF, 0xFE, 0x0A])
+        #expect(throws: IngestError.self) { try Fixtures.run(FtraceTextImporter(), junk) }
+        do {
+            _ = try Fixtures.run(FtraceTextImporter(), junk)
+        } catch let e as IngestError {
+            #expect(e.description.hasPrefix("junk.bin: byte 0: no ftrace event line found; 2 malformed lines (first: junk.bin:1: binary data in a text input)"))
+        }
+    }
+
+    @Test func truncatedAndMalformedLinesAreReportedWithLine() throws {
+        let text = """
+                  insmod-97      [000] .....     3.279753: map: IOMMU: iova=0x00000000ffffe000 - 0x00000000fffff000 paddr=0x000000000420a000 size=4096
+                  insmod-97      [000] .....     3.279754: map: IOMMU: iova=0x00000000ffffe000 - 0x0000
+                  insmod-97      [000] .....     3.279755: dma_map_page: 0000:00:02.0 dir=SIDEWAYS dma_addr=1 size=1 phys_addr=1 attrs=
+                  insmod-97      [000] .....     3.2797
+        """
+        let (buf, d) = try Fixtures.run(FtraceTextImporter(), Fixtures.text(text, path: "t.txt"))
+        #expect(buf.events.count == 1)
+        #expect(d.skipped == 3)
+        #expect(d.problems.map(\.position) == [2, 3, 4])
+        #expect(d.problems[0].description.hasPrefix("t.txt:2: malformed map event"))
+    }
+
+    @Test func sniffing() {
+        func score(_ s: String) -> Int { Array(s.utf8).withUnsafeBytes { FtraceTextImporter.sniff($0) } }
+        #expect(score("# tracer: nop\n#\n") == 95)
+        #expect(score("cpus=2\n  dd-152 [001] 11.918000: map: IOMMU: iova=0x1 paddr=0x2 size=4096\n") == 95)
+        #expect(score("  dd-152 [001] 11.918000: map: IOMMU: iova=0x1 paddr=0x2 size=4096\n") == 80)
+        #expect(score("[    0.000000] Linux version 6.1.0\n") == 0)
+    }
+}
