@@ -81,6 +81,7 @@ public struct DMADebugChecker {
     private var violations: [DMADebugViolation] = []
     private var seen: [EventKind: Int] = [:]
     private var unmatchedBeforeCapture = 0
+    private var sgUnmapsUnmatched = 0
     private var mapsWithoutPhys = 0
     private let metadata: TraceMetadata
     private let deviceNames: [String]
@@ -251,6 +252,10 @@ public struct DMADebugChecker {
     private mutating func unmap(_ e: Event, at: Occurrence) {
         let coherent = e.kind == .dmaFree
         let type = entryType(e, coherent: coherent)
+        if e.kind == .dmaUnmap && type == .sg && e.address == 0 && e.address2 != 0 {
+            unmapSGByPhys(e, at: at)
+            return
+        }
         guard let (key, index) = find(
             device: e.device, address: e.address, size: e.size, type: type, direction: e.direction,
             sgCallEnts: 0, contain: false)
@@ -290,12 +295,43 @@ public struct DMADebugChecker {
                    "device driver failed to check map error[device address=\(hex(e.address))] [size=\(e.size) bytes] [mapped as \(name(entry.type))]",
                    entry: entry)
         }
+        release(key: key, index: index, entry: entry, device: e.device)
+    }
+
+    /// `dma:dma_unmap_sg` records the CPU physical addresses of the list, not its DMA addresses (the
+    /// importer leaves the DMA address 0). Each segment is matched to the live scatter-gather entry of the
+    /// same device with that physical address; only the direction can be compared (no size is recorded).
+    /// A physical address with no live entry is a list entry that dma_map_sg merged into the previous
+    /// segment (debug_dma_unmap_sg stops after the mapped count) or one mapped before the capture: counted
+    /// in ``sgUnmapsUnmatched``, never reported.
+    private mutating func unmapSGByPhys(_ e: Event, at: Occurrence) {
+        var hit: (UInt64, Int)?
+        for (key, list) in buckets {
+            if let i = list.firstIndex(where: { $0.device == e.device && $0.type == .sg && $0.paddr == e.address2 }) {
+                if hit == nil || list[i].at.eventIndex < buckets[hit!.0]![hit!.1].at.eventIndex { hit = (key, i) }
+            }
+        }
+        guard let (key, index) = hit else {
+            sgUnmapsUnmatched += 1
+            return
+        }
+        let entry = buckets[key]![index]
+        if e.direction != entry.direction {
+            report(.freeDirection, e, at: at,
+                   "device driver frees DMA memory with different direction [device address=\(hex(entry.devAddr))] [size=\(entry.size) bytes] [mapped with \(dirName(entry.direction))] [unmapped with \(dirName(e.direction))]",
+                   entry: entry)
+        }
+        release(key: key, index: index, entry: entry, device: e.device)
+    }
+
+    /// Removes a live entry (hash bucket, cacheline tracking) and remembers its address as released.
+    private mutating func release(key: UInt64, index: Int, entry: Entry, device: UInt16) {
         if let cln = entry.cacheline, let overlap = cachelines[cln] {
             if overlap == 0 { cachelines[cln] = nil } else { cachelines[cln] = overlap - 1 }
         }
         buckets[key]!.remove(at: index)
         if buckets[key]!.isEmpty { buckets[key] = nil }
-        released.insert(DeviceAddress(device: e.device, address: e.address))
+        released.insert(DeviceAddress(device: device, address: entry.devAddr))
     }
 
     /// The missing-error-check rule only runs when the trace records `dma_mapping_error()` calls at all.
@@ -413,7 +449,7 @@ public struct DMADebugChecker {
         return DMADebugReport(
             trace: trace, era: era, captureFromStart: options.captureFromStart,
             dmaEvents: seen.values.reduce(0, +), checks: statuses, violations: sorted,
-            unmatchedBeforeCapture: unmatchedBeforeCapture, liveAtEnd: live.count)
+            unmatchedBeforeCapture: unmatchedBeforeCapture, sgUnmapsWithoutMatch: sgUnmapsUnmatched, liveAtEnd: live.count)
     }
 
     // MARK: - Helpers

@@ -134,6 +134,10 @@ public struct DMADebugReport: Sendable, Codable, Equatable {
     /// Unmaps, frees and syncs of addresses never seen mapped, not reported because the mapping may predate
     /// the capture.
     public var unmatchedBeforeCapture: Int
+    /// `dma_unmap_sg` list entries (recorded by CPU physical address only) that matched no live
+    /// scatter-gather segment: entries merged into a previous segment by dma_map_sg, or mapped before the
+    /// capture. Never reported as violations.
+    public var sgUnmapsWithoutMatch: Int
     /// Mappings still live at the end of the capture.
     public var liveAtEnd: Int
 

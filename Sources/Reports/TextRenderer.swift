@@ -53,6 +53,9 @@ public struct TextRenderer: ReportRenderer {
             if d.unmatchedBeforeCapture > 0 {
                 out += ", \(d.unmatchedBeforeCapture) releases of addresses mapped before the capture started (not reported)"
             }
+            if d.sgUnmapsWithoutMatch > 0 {
+                out += ", \(d.sgUnmapsWithoutMatch) dma_unmap_sg entries without a live segment (merged or mapped before the capture)"
+            }
             out += "\n"
             for c in d.checks {
                 let mark = !c.ran ? paint("skip", "2") : c.violations == 0 ? paint("pass", "32")
