@@ -69,7 +69,7 @@ public struct DMADebugChecker {
     }
 
     private let options: Options
-    private let era: Era
+    private var era: Era
     /// Live entries by hash bucket (DMA address >> 13), each list in insertion order (debug.c list_add_tail).
     private var buckets: [UInt64: [Entry]] = [:]
     /// The largest size of any mapping made so far (bounds the backwards bucket walk of syncs).
@@ -83,8 +83,8 @@ public struct DMADebugChecker {
     private var unmatchedBeforeCapture = 0
     private var sgUnmapsUnmatched = 0
     private var mapsWithoutPhys = 0
-    private let metadata: TraceMetadata
-    private let deviceNames: [String]
+    private var metadata: TraceMetadata
+    private var deviceNames: [String]
 
     struct DeviceAddress: Hashable { var device: UInt16; var address: UInt64 }
 
@@ -96,10 +96,26 @@ public struct DMADebugChecker {
         self.deviceNames = metadata.devices.map(\.name)
     }
 
+    /// Replaces the metadata used to name devices and input files (a trace read from a pipe learns its
+    /// device table while it streams: call this when the source's metadata changed).
+    public mutating func refresh(metadata: TraceMetadata) {
+        self.metadata = metadata
+        self.deviceNames = metadata.devices.map(\.name)
+        if options.era == nil { self.era = Era(kernelRelease: metadata.capture.kernelRelease) }
+    }
+
     /// Runs every check over `source` and returns the report.
     public static func run(_ source: some EventSource, trace: String, options: Options = Options()) throws -> DMADebugReport {
         var checker = DMADebugChecker(metadata: source.metadata, options: options)
-        try source.forEachEvent { index, event in checker.consume(index: index, event) }
+        var devices = source.metadata.devices.count
+        try source.forEachEvent { index, event in
+            // Metadata can grow while a piped .dmat streams; names must be current when violations are made.
+            if index == 0 || source.metadata.devices.count != devices {
+                devices = source.metadata.devices.count
+                checker.refresh(metadata: source.metadata)
+            }
+            checker.consume(index: index, event)
+        }
         return checker.finish(trace: trace)
     }
 

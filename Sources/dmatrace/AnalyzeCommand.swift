@@ -46,13 +46,7 @@ struct AnalyzeCommand: ParsableCommand {
             let opened = try OpenedTrace.open(trace)
             let options = DMADebugChecker.Options(captureFromStart: captureFromStart, era: era.flatMap(DMADebugChecker.Era.init(rawValue:)))
             // One pass (standard input can be read only once).
-            var checker = DMADebugChecker(metadata: opened.source.metadata, options: options)
-            var events = 0
-            try opened.source.forEachEvent { index, event in
-                events += 1
-                checker.consume(index: index, event)
-            }
-            let dbg = checker.finish(trace: trace)
+            let (dbg, events) = try Self.check(opened.source, trace: trace, options: options)
             let meta = opened.source.metadata
             let report = Report(
                 command: "analyze",
@@ -68,5 +62,21 @@ struct AnalyzeCommand: ParsableCommand {
             }
         }
         if let status { throw status }
+    }
+
+    /// Runs the checks and counts the events in the same pass; metadata is refreshed as a piped trace grows.
+    static func check(_ source: some EventSource, trace: String, options: DMADebugChecker.Options) throws -> (DMADebugReport, Int) {
+        var checker = DMADebugChecker(metadata: source.metadata, options: options)
+        var devices = -1
+        var events = 0
+        try source.forEachEvent { index, event in
+            if source.metadata.devices.count != devices {
+                devices = source.metadata.devices.count
+                checker.refresh(metadata: source.metadata)
+            }
+            events += 1
+            checker.consume(index: index, event)
+        }
+        return (checker.finish(trace: trace), events)
     }
 }

@@ -48,7 +48,10 @@ struct ExportCommand: ParsableCommand {
                 try PerfettoExport.export(
                     opened.source, trace: Fingerprint.traceName(trace),
                     findings: { (checker.finish(trace: trace).findings() + extra).sorted(by: Finding.reportOrder) },
-                    onEvent: { index, event in checker.consume(index: index, event) }, write: write)
+                    onEvent: { index, event in
+                        if index == 0 { checker.refresh(metadata: opened.source.metadata) }
+                        checker.consume(index: index, event)
+                    }, write: write)
             }
             let damage = opened.damage()
             for d in damage { warn("\(trace): \(d)") }
