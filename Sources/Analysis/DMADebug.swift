@@ -482,17 +482,21 @@ public struct DMADebugChecker {
         d == Event.noDevice || Int(d) >= deviceNames.count ? "-" : deviceNames[Int(d)]
     }
 
-    /// `err_printk`: `"DMA-API: %s %s: " fmt` with `dev_driver_string()` and `dev_name()`. With no driver
-    /// bound, dev_driver_string falls back to the bus name (`pci` for a PCI address).
+    /// `err_printk`: `WARN(1, pr_fmt("%s %s: ") fmt, dev_driver_string(dev), dev_name(dev), ...)` with
+    /// pr_fmt "DMA-API: " (5.x and later: `DMA-API: virtio-pci 0000:00:04.0: ...`); lib/dma-debug.c of 4.x
+    /// put "DMA-API: " inside each message instead (`virtio-pci 0000:00:04.0: DMA-API: ...`). With no driver
+    /// bound, dev_driver_string falls back to the bus name (`pci` for a PCI address); no device prints NULL.
     private func logLine(device d: UInt16, _ message: String) -> String {
-        let name = deviceName(d)
-        var driver = ""
-        if Int(d) < metadata.devices.count, d != Event.noDevice, let drv = metadata.devices[Int(d)].driver {
+        var name = deviceName(d)
+        var driver = "NULL"
+        if name == "-" {
+            name = "NULL"
+        } else if Int(d) < metadata.devices.count, let drv = metadata.devices[Int(d)].driver {
             driver = drv
-        } else if name.split(separator: ":").count == 3 {
-            driver = "pci"
+        } else {
+            driver = name.split(separator: ":").count == 3 ? "pci" : ""
         }
-        return "DMA-API: \(driver) \(name): \(message)"
+        return era == .linux4 ? "\(driver) \(name): DMA-API: \(message)" : "DMA-API: \(driver) \(name): \(message)"
     }
 
     private func occurrence(index: Int, _ e: Event) -> Occurrence {

@@ -194,3 +194,12 @@ private func messages(_ r: DMADebugReport) -> [String] { r.violations.map(\.mess
     ])
     #expect(r.violations[0].mappedAt?.eventIndex == 0)
 }
+
+@Test func logLinesFollowTheKernelEra() throws {
+    // 4.x put "DMA-API: " inside the message (the dma-api.rst example: "forcedeth 0000:00:08.0: DMA-API: ...").
+    let old = try run([map(0x2000, 66, api: .single), unmap(0x2000, 66, api: .page)], kernel: "4.8.0")
+    #expect(old.violations.map(\.logLine) == ["virtio-pci 0000:00:03.0: DMA-API: device driver frees DMA memory with wrong function [device address=0x0000000000002000] [size=66 bytes] [mapped as single] [unmapped as page]"])
+    let new = try run([map(0x2000, 66), unmap(0x2000, 99)], kernel: "6.1.0-56-amd64")
+    #expect(new.era == .linux6)
+    #expect(new.violations.map(\.logLine) == ["DMA-API: virtio-pci 0000:00:03.0: device driver frees DMA memory with different size [device address=0x0000000000002000] [map size=66 bytes] [unmap size=99 bytes]"])
+}
