@@ -69,7 +69,13 @@ public struct HTMLRenderer: ReportRenderer {
             h += "<table><tr><th>#</th><th>check</th><th>result</th></tr>\n"
             for c in d.checks {
                 h += "<tr><td>\(c.check.number)</td><td><code>\(c.check.rawValue)</code></td><td>"
-                h += c.ran ? "\(c.violations) violation(s)" : "skipped: " + htmlEscape(c.skippedBecause ?? "")
+                let name = Fingerprint.traceName(d.trace)
+                if c.ran, c.violations > 0,
+                   let f = r.findings.first(where: { $0.origin == .dmaDebug && $0.trace == name && $0.key == c.check.rawValue }) {
+                    h += "<a href=\"#f-\(f.fingerprint)\">\(c.violations) violation(s)</a>"
+                } else {
+                    h += c.ran ? "\(c.violations) violation(s)" : "skipped: " + htmlEscape(c.skippedBecause ?? "")
+                }
                 h += "</td></tr>\n"
             }
             h += "</table>\n"
