@@ -45,6 +45,8 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict),
+        // libFuzzer targets for every parser (tools/fuzz); a plain build replays Tests/Fuzz/<target>/.
+        .executableTarget(name: "dmatrace-fuzz", dependencies: ["TraceFormat", "TraceIngest"], swiftSettings: strict),
 
         .testTarget(
             name: "TraceFormatTests",
