@@ -33,7 +33,13 @@ public struct IngestReport: Sendable {
                 "\(i.path): \(i.format)\(c), \(i.bytes) bytes: \(d.totalUnderstood) understood, \(d.skipped) skipped, "
                     + "\(d.unknown.values.reduce(0, +)) unknown, \(d.comments) comment/other lines")
             for (name, n) in d.understood.sorted(by: { $0.key < $1.key }) { lines.append("  \(name): \(n)") }
-            for (name, n) in d.ignored.sorted(by: { $0.key < $1.key }) { lines.append("  \(name): \(n) (not imported)") }
+            for (name, n) in d.ignored.sorted(by: { $0.key < $1.key }) {
+                if name.hasPrefix("fact:") {
+                    lines.append("  \(name.dropFirst(5)): \(n) (capture fact)")
+                } else {
+                    lines.append("  \(name): \(n) (not imported)")
+                }
+            }
             for (name, n) in d.unknown.sorted(by: { $0.key < $1.key }) { lines.append("  \(name): \(n) (unknown event)") }
             for p in d.problems { lines.append("  malformed: \(p)") }
             if d.problemsNotStored > 0 { lines.append("  ... and \(d.problemsNotStored) more malformed lines") }

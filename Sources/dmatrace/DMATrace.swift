@@ -16,5 +16,6 @@ struct DMATrace: ParsableCommand {
             DiffCommand.self,
             ExportCommand.self,
             SynthCommand.self,
+            IngestCommand.self,
         ])
 }
