@@ -8,5 +8,5 @@ struct DMATrace: ParsableCommand {
         abstract: "Record, replay and analyze what a VM's drivers and devices did with DMA.",
         discussion: ExitStatus.helpText,
         version: "0.1.0",
-        subcommands: [SynthCommand.self])
+        subcommands: [SynthCommand.self, ModelsCommand.self, ReplayCommand.self, MatrixCommand.self])
 }
