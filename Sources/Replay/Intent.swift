@@ -23,6 +23,11 @@ struct Buffer: Sendable {
     var retiredAt: UInt64 = 0
     /// The device ingest attributed it to, when host evidence moved it to another (-1: not moved).
     var movedFrom = -1
+    /// When its unmap was ambiguous: the other device's live buffer on the same IOVA page.
+    var ambiguousWith: Int?
+    var ambiguousGeneration: UInt32 = 0
+    /// When it was unmapped (``retiredAt`` moves while an ambiguous unmap waits for evidence).
+    var unmappedAt: UInt64 = 0
 
     @inline(__always) func contains(recorded a: UInt64) -> Bool { a >= recordedAddress && a - recordedAddress < max(size, 1) }
 }
@@ -111,7 +116,7 @@ struct IntentTracker {
     /// Buffers moved to another device by host evidence, keyed by the device ingest gave them.
     var moved = AddressTable(capacity: 64)
     var retiredTable = AddressTable()
-    var retiredFIFO: [Int] = []
+    var retiredFIFO: [(slot: Int, generation: UInt32, at: UInt64)] = []
     var retiredHead = 0
     var pending: [Access] = []
     var pendingHead = 0
@@ -121,6 +126,7 @@ struct IntentTracker {
 
     var unattributed = 0
     var reattributed = 0
+    var resurrected = 0
     var unmatchedInCoverage = 0
     var outsideCoverage = 0
     var oversizeBuffers = 0
@@ -175,12 +181,13 @@ struct IntentTracker {
         case .dmaMap, .dmaAlloc:
             noteGuestMap(t)
             if e.eventFlags.contains(.error) { return }
-            let k = Self.key(d, e.address)
-            if let s = live.get(k).map(Int.init), !buffers[s].retired, !buffers[s].fromDMAAPI,
-               buffers[s].recordedAddress == e.address {
-                // The iommu:map of this very mapping came first: learn its direction and API.
-                buffers[s].direction = e.direction
-                buffers[s].fromDMAAPI = true
+            // The iommu:map of this mapping came first (or a sub-page mapping inside an IOMMU-mapped page): the
+            // buffer exists; learn direction and API when it is the same mapping.
+            if let c = covering(d, e.address, gpa: e.kind == .dmaMap ? e.address2 : nil) {
+                if buffers[c].recordedAddress == e.address && !buffers[c].fromDMAAPI {
+                    buffers[c].direction = e.direction
+                    buffers[c].fromDMAAPI = true
+                }
                 return
             }
             let gpa = e.kind == .dmaMap ? e.address2 : e.address
@@ -203,9 +210,12 @@ struct IntentTracker {
             var p: UInt64 = 0
             while p < pages {
                 let a = (first &+ p) << 12
-                if let s = unmapCandidate(d, a) {
+                if let s = unmapCandidate(d, a, exact: e.address) {
+                    let alt = e.kind == .iommuUnmap ? otherLive(d, a) : nil
                     let end = buffers[s].recordedAddress &+ max(buffers[s].size, 1)
                     unmap(s, index: index, event: e, time: t, &states)
+                    buffers[s].ambiguousWith = alt
+                    buffers[s].ambiguousGeneration = alt.map { buffers[$0].generation } ?? 0
                     // Skip the rest of this buffer's pages.
                     let next = (end &+ 0xFFF) >> 12
                     p = next > first &+ p ? next &- first : p &+ 1
@@ -220,6 +230,9 @@ struct IntentTracker {
                 time: t, implied: false)
             if let s = matchTranslation(d, iova: e.address, gpa: e.address2)
                 ?? reattribute(to: d, iova: e.address, gpa: e.address2, index: index, time: t, &states) {
+                if buffers[s].retired && t > buffers[s].unmappedAt &+ options.skewToleranceNs {
+                    resurrect(s, index: index, event: e, time: t, &states)
+                }
                 a.slot = s
                 a.kind = .inLifetime
                 a.offset = e.address &- buffers[s].recordedAddress
@@ -268,22 +281,58 @@ struct IntentTracker {
         if t > lastGuestMapTime { lastGuestMapTime = t }
     }
 
-    /// The buffer an unmap of (`d`, `a`) ends. `iommu:unmap` names no domain, so when several devices have the
-    /// page live the unmap is ambiguous whatever ingest attributed it to; the most recent mapping is taken
-    /// (streaming buffers come and go while rings stay), and host translations of the survivor confirm it.
-    private func unmapCandidate(_ d: Int, _ a: UInt64) -> Int? {
+    /// The buffer an unmap of (`d`, `a`) ends: among the device's live buffers on that page (its own, a
+    /// shadowed one, one moved away from it by host evidence), the one whose recorded address is exactly `a`,
+    /// else the most recent.
+    private func unmapCandidate(_ d: Int, _ a: UInt64, exact: UInt64) -> Int? {
+        let k = Self.key(d, a)
         var best: Int?
-        for dev in facts.indices {
-            let k = Self.key(dev, a)
-            for table in 0..<3 {
-                let hit = table == 0 ? live.get(k) : (table == 1 ? shadow.get(k) : moved.get(k))
-                guard let c = hit.map(Int.init), !buffers[c].retired, buffers[c].contains(recorded: a) else { continue }
-                if table == 2 && buffers[c].movedFrom != dev { continue }
-                if !buffers[c].recordedIOVA && buffers[c].device != d { continue }  // GPAs are per device
-                if best == nil || buffers[c].event > buffers[best!].event { best = c }
+        var bestExact = false
+        for table in 0..<3 {
+            let hit = table == 0 ? live.get(k) : (table == 1 ? shadow.get(k) : moved.get(k))
+            guard let c = hit.map(Int.init), !buffers[c].retired, buffers[c].contains(recorded: a) else { continue }
+            if table == 2 && buffers[c].movedFrom != d { continue }
+            let isExact = buffers[c].recordedAddress == exact
+            if best == nil || (isExact && !bestExact) || (isExact == bestExact && buffers[c].event > buffers[best!].event) {
+                best = c
+                bestExact = isExact
             }
         }
         return best
+    }
+
+    /// A live buffer of another device on the same IOVA page (an `iommu:unmap` names no domain, so ingest's
+    /// choice between the two may be wrong; host translations decide later, see ``resurrect``).
+    private func otherLive(_ d: Int, _ a: UInt64) -> Int? {
+        for dev in facts.indices where dev != d {
+            if let c = live.get(Self.key(dev, a)).map(Int.init), !buffers[c].retired, buffers[c].recordedIOVA,
+               buffers[c].contains(recorded: a) {
+                return c
+            }
+        }
+        return nil
+    }
+
+    /// A recorded translation matched a retired buffer whose unmap was ambiguous while another device's buffer on
+    /// the same page is still live: under strict invalidation the host could not translate an unmapped IOVA, so
+    /// the unmap ended the other buffer. Swap them.
+    private mutating func resurrect(_ s: Int, index: Int, event: Event, time: UInt64, _ states: inout [ScenarioState]) {
+        guard buffers[s].retired, let alt = buffers[s].ambiguousWith, alt != s, !buffers[alt].retired,
+              buffers[alt].generation == buffers[s].ambiguousGeneration else { return }
+        let b = buffers[s]
+        let pages = min(((b.recordedAddress & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, Self.maxPagesPerBuffer)
+        for p in 0..<pages {
+            let a = (b.recordedAddress >> 12 &+ p) << 12
+            retiredTable.remove(Self.key(b.device, a), ifValue: UInt32(s))
+            register(s, device: b.device, address: a)
+        }
+        buffers[s].retired = false
+        buffers[s].ambiguousWith = nil
+        resurrected += 1
+        for j in states.indices { states[j].map(slot: s, buffer: buffers[s], index: b.event, time: time) }
+        unmap(alt, index: index, event: event, time: time, &states)
+        buffers[alt].ambiguousWith = s
+        buffers[alt].ambiguousGeneration = buffers[s].generation
     }
 
     /// A live buffer of another device that the host's translation (`d`, `iova` -> `gpa`) shows to be `d`'s:
@@ -317,12 +366,30 @@ struct IntentTracker {
         return nil
     }
 
-    /// Puts page `a` of buffer `s` under device `d`, in the shadow table if another live buffer of `d` with a
-    /// different GPA already holds the page.
+    /// A live buffer of `d` covering `a` whose recorded translation agrees with `gpa` (any when nil).
+    private func covering(_ d: Int, _ a: UInt64, gpa: UInt64?) -> Int? {
+        let k = Self.key(d, a)
+        for table in 0..<2 {
+            guard let c = (table == 0 ? live.get(k) : shadow.get(k)).map(Int.init), !buffers[c].retired,
+                  buffers[c].contains(recorded: a) else { continue }
+            if let gpa, buffers[c].gpa &+ (a &- buffers[c].recordedAddress) != gpa { continue }
+            return c
+        }
+        return nil
+    }
+
+    /// Puts page `a` of buffer `s` under device `d`. When another live buffer of `d` holds the page, an
+    /// `iommu:map` (authoritative for the page) takes the live slot and the other moves to the shadow table;
+    /// a DMA-API buffer goes to the shadow table.
     private mutating func register(_ s: Int, device d: Int, address a: UInt64) {
         let k = Self.key(d, a)
         if let o = live.get(k).map(Int.init), o != s, !buffers[o].retired, buffers[o].contains(recorded: a) {
-            shadow.set(k, UInt32(s))
+            if buffers[s].fromDMAAPI {
+                shadow.set(k, UInt32(s))
+            } else {
+                shadow.set(k, UInt32(o))
+                live.set(k, UInt32(s))
+            }
         } else {
             live.set(k, UInt32(s))
         }
@@ -387,7 +454,8 @@ struct IntentTracker {
         }
         buffers[s].retired = true
         buffers[s].retiredAt = time
-        retiredFIFO.append(s)
+        buffers[s].unmappedAt = time
+        retiredFIFO.append((s, buffers[s].generation, time))
         for j in states.indices { states[j].unmap(slot: s, buffer: buffers[s], time: time) }
     }
 
@@ -433,9 +501,19 @@ struct IntentTracker {
     private mutating func expire(now t: UInt64, _ states: inout [ScenarioState]) {
         let w = options.skewToleranceNs
         while retiredHead < retiredFIFO.count {
-            let s = retiredFIFO[retiredHead]
-            guard buffers[s].retiredAt &+ w < t || retiredFIFO.count - retiredHead > Self.maxRetired else { break }
-            release(s)
+            let entry = retiredFIFO[retiredHead]
+            guard entry.at &+ w < t || retiredFIFO.count - retiredHead > Self.maxRetired else { break }
+            let b = buffers[entry.slot]
+            // A buffer resurrected (and maybe retired again) since this entry was queued is not released here.
+            if b.retired && b.generation == entry.generation && b.retiredAt == entry.at {
+                if let alt = b.ambiguousWith, !buffers[alt].retired, buffers[alt].generation == b.ambiguousGeneration {
+                    // Ambiguous unmap, the other candidate still live: keep it resolvable by later host evidence.
+                    buffers[entry.slot].retiredAt = t
+                    retiredFIFO.append((entry.slot, entry.generation, t))
+                } else {
+                    release(entry.slot)
+                }
+            }
             retiredHead += 1
         }
         if retiredHead > 4096 && retiredHead * 2 > retiredFIFO.count {
