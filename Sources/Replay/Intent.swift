@@ -18,6 +18,8 @@ struct Buffer: Sendable {
     var event = 0
     /// Incremented at every reuse of the slot, so stale references are recognised.
     var generation: UInt32 = 0
+    /// False for a coherent allocation of a translated recording until a host translation shows its GPA.
+    var gpaKnown = true
     /// Unmapped (kept for a while to resolve skewed host events).
     var retired = false
     var retiredAt: UInt64 = 0
@@ -30,6 +32,12 @@ struct Buffer: Sendable {
     var unmappedAt: UInt64 = 0
 
     @inline(__always) func contains(recorded a: UInt64) -> Bool { a >= recordedAddress && a - recordedAddress < max(size, 1) }
+
+    /// True when the buffer covers part of the page holding `a`.
+    @inline(__always) func overlapsPage(of a: UInt64) -> Bool {
+        let p = a >> 12
+        return p >= recordedAddress >> 12 && p <= (recordedAddress &+ max(size, 1) &- 1) >> 12
+    }
 }
 
 /// What the recording says happened to an access.
@@ -126,6 +134,7 @@ struct IntentTracker {
 
     var unattributed = 0
     var reattributed = 0
+    var freeSlotsLastCreated = 0
     var resurrected = 0
     var unmatchedInCoverage = 0
     var outsideCoverage = 0
@@ -193,6 +202,10 @@ struct IntentTracker {
             let gpa = e.kind == .dmaMap ? e.address2 : e.address
             create(d, gpa: gpa, size: e.size, direction: e.direction, recorded: e.address,
                    recordedIOVA: recordedTranslated[d], fromDMAAPI: true, index: index, time: t, &states)
+            if e.kind == .dmaAlloc && recordedTranslated[d] {
+                // dma_alloc records the CPU virtual address; the GPA behind the IOVA comes from the host.
+                buffers[freeSlotsLastCreated].gpaKnown = false
+            }
         case .iommuMap:
             noteGuestMap(t)
             let k = Self.key(d, e.address)
@@ -235,7 +248,8 @@ struct IntentTracker {
                 }
                 a.slot = s
                 a.kind = .inLifetime
-                a.offset = e.address &- buffers[s].recordedAddress
+                learnGPA(s, iova: e.address, gpa: e.address2, index: index, time: t, &states)
+                a.offset = offset(s, e.address)
                 deliver(a, &states)
             } else {
                 enqueuePending(a, &states)
@@ -246,14 +260,14 @@ struct IntentTracker {
                 write: e.eventFlags.contains(.write), recorded: e.kind == .hostFault ? .fault(e.aux) : .none,
                 eventIndex: index, event: e, time: t, implied: false)
             let k = Self.key(d, e.address)
-            if let s = live.get(k).map(Int.init), !buffers[s].retired, buffers[s].contains(recorded: e.address) {
+            if let s = live.get(k).map(Int.init), !buffers[s].retired, buffers[s].overlapsPage(of: e.address) {
                 a.slot = s
                 a.kind = .inLifetime
-            } else if let s = retiredTable.get(k).map(Int.init), buffers[s].retired, buffers[s].contains(recorded: e.address) {
+            } else if let s = retiredTable.get(k).map(Int.init), buffers[s].retired, buffers[s].overlapsPage(of: e.address) {
                 a.slot = s
                 a.kind = .postUnmap
             }
-            if a.slot >= 0 { a.offset = e.address &- buffers[a.slot].recordedAddress }
+            if a.slot >= 0 { a.offset = offset(a.slot, e.address) }
             deliver(a, &states)
         case .guestFault:
             if recordedGuestFaults.count < Self.maxRecordedFaults {
@@ -290,7 +304,7 @@ struct IntentTracker {
         var bestExact = false
         for table in 0..<3 {
             let hit = table == 0 ? live.get(k) : (table == 1 ? shadow.get(k) : moved.get(k))
-            guard let c = hit.map(Int.init), !buffers[c].retired, buffers[c].contains(recorded: a) else { continue }
+            guard let c = hit.map(Int.init), !buffers[c].retired, buffers[c].overlapsPage(of: a) else { continue }
             if table == 2 && buffers[c].movedFrom != d { continue }
             let isExact = buffers[c].recordedAddress == exact
             if best == nil || (isExact && !bestExact) || (isExact == bestExact && buffers[c].event > buffers[best!].event) {
@@ -306,7 +320,7 @@ struct IntentTracker {
     private func otherLive(_ d: Int, _ a: UInt64) -> Int? {
         for dev in facts.indices where dev != d {
             if let c = live.get(Self.key(dev, a)).map(Int.init), !buffers[c].retired, buffers[c].recordedIOVA,
-               buffers[c].contains(recorded: a) {
+               buffers[c].overlapsPage(of: a) {
                 return c
             }
         }
@@ -383,7 +397,7 @@ struct IntentTracker {
     /// a DMA-API buffer goes to the shadow table.
     private mutating func register(_ s: Int, device d: Int, address a: UInt64) {
         let k = Self.key(d, a)
-        if let o = live.get(k).map(Int.init), o != s, !buffers[o].retired, buffers[o].contains(recorded: a) {
+        if let o = live.get(k).map(Int.init), o != s, !buffers[o].retired, buffers[o].overlapsPage(of: a) {
             if buffers[s].fromDMAAPI {
                 shadow.set(k, UInt32(s))
             } else {
@@ -404,8 +418,31 @@ struct IntentTracker {
         return nil
     }
 
+    /// True when buffer `s` covers part of `iova`'s page and its recorded mapping puts that page at `gpa`'s page
+    /// (host translations are page-granular: QEMU prints the page's IOVA and GPA). A buffer whose GPA is not
+    /// known yet (a coherent allocation seen only through `dma_alloc`) accepts any.
     @inline(__always) private func translates(_ s: Int, iova: UInt64, gpa: UInt64) -> Bool {
-        buffers[s].contains(recorded: iova) && (buffers[s].gpa &+ (iova &- buffers[s].recordedAddress)) >> 12 == gpa >> 12
+        let b = buffers[s]
+        let page = iova >> 12, first = b.recordedAddress >> 12, last = (b.recordedAddress &+ max(b.size, 1) &- 1) >> 12
+        guard page >= first && page <= last else { return false }
+        return !b.gpaKnown || (b.gpa >> 12) &+ (page &- first) == gpa >> 12
+    }
+
+    /// Learns the GPA of a buffer known only by its IOVA from its first host translation; scenarios re-place it.
+    private mutating func learnGPA(_ s: Int, iova: UInt64, gpa: UInt64, index: Int, time: UInt64, _ states: inout [ScenarioState]) {
+        guard !buffers[s].gpaKnown else { return }
+        let old = buffers[s]
+        buffers[s].gpa = ((gpa >> 12) &- ((iova >> 12) &- (old.recordedAddress >> 12))) << 12 | (old.recordedAddress & 0xFFF)
+        buffers[s].gpaKnown = true
+        for j in states.indices {
+            states[j].unmap(slot: s, buffer: old, time: time, silently: true)
+            states[j].map(slot: s, buffer: buffers[s], index: old.event, time: time)
+        }
+    }
+
+    /// Offset of `address` in buffer `s` (0 when a page-granular host address precedes the buffer's start).
+    @inline(__always) func offset(_ s: Int, _ address: UInt64) -> UInt64 {
+        address >= buffers[s].recordedAddress ? address &- buffers[s].recordedAddress : 0
     }
 
     private mutating func create(
@@ -419,6 +456,7 @@ struct IntentTracker {
             s = buffers.count
             buffers.append(Buffer())
         }
+        freeSlotsLastCreated = s
         let gen = buffers[s].generation &+ 1
         buffers[s] = Buffer(
             device: d, gpa: gpa, size: size, direction: direction, recordedAddress: recorded, recordedIOVA: recordedIOVA,
@@ -475,12 +513,12 @@ struct IntentTracker {
         var i = pendingHead
         while i < pending.count {
             let a = pending[i]
-            if a.slot < 0, a.device == b.device, b.contains(recorded: a.rawAddress), case let .translated(gpa) = a.recorded,
-               (b.gpa &+ (a.rawAddress &- b.recordedAddress)) >> 12 == gpa >> 12 {
+            if a.slot < 0, a.device == b.device, case let .translated(gpa) = a.recorded, translates(s, iova: a.rawAddress, gpa: gpa) {
+                learnGPA(s, iova: a.rawAddress, gpa: gpa, index: a.eventIndex, time: a.time, &states)
                 var r = a
                 r.slot = s
                 r.kind = .inLifetime
-                r.offset = a.rawAddress &- b.recordedAddress
+                r.offset = offset(s, a.rawAddress)
                 deliver(r, &states)
                 pending[i].slot = -2  // resolved
             }
