@@ -21,7 +21,7 @@ struct MatrixCommand: ParsableCommand {
     @Option(name: .customLong("modes"), help: "QEMU mode model ids.") var modeArgs: [String] = []
     @Option(name: .customLong("models"), help: "A directory of user model files (repeatable).") var modelDirs: [String] = []
     @Option(name: .customLong("hypothesis"), help: "Switch on an opt-in hypothesis (repeatable).") var hypotheses: [String] = []
-    @Flag(help: "JSON output (sorted keys).") var json = false
+    @OptionGroup var output: ReplayOutputOptions
 
     func validate() throws {
         if traces.isEmpty { throw ValidationError("give at least one trace") }
@@ -29,8 +29,9 @@ struct MatrixCommand: ParsableCommand {
 
     func run() throws {
         var damaged = false
+        var baselineFails = false
         try runReportingErrors {
-            let catalog = try TraceOpening.catalog(modelDirs)
+            let catalog = try ReplaySupport.catalog(modelDirs)
             let split = { (a: [String]) in a.flatMap { $0.split(separator: ",").map(String.init) } }
             let kernels = kernelArgs.isEmpty ? catalog.kernelIDs.filter { !catalog.kernels[$0]!.hypothesis } : split(kernelArgs)
             let modes = modeArgs.isEmpty ? catalog.modeIDs.filter { !catalog.modes[$0]!.hypothesis } : split(modeArgs)
@@ -38,16 +39,21 @@ struct MatrixCommand: ParsableCommand {
             let options = ReplayOptions(hypotheses: Set(hypotheses))
             var results: [ReplayResult] = []
             for t in traces {
-                let (r, dmg) = try TraceOpening.replay(t) { source in
+                let (r, dmg) = try ReplaySupport.replay(t) { source in
                     let rec = try? RecordedScenario.infer(metadata: source.metadata, catalog: catalog).get()
                     return try ReplayEngine(scenarios: scenarios, recorded: rec, options: options).run(source, tracePath: t)
                 }
                 damaged = damaged || dmg
                 results.append(r)
             }
-            let m = CompatibilityMatrix(results: results, kernels: kernels, modes: modes)
-            print(json ? try TraceOpening.json(m) : m.text(), terminator: json ? "\n" : "")
+            if output.wantsReport {
+                baselineFails = try output.emitReport(command: "matrix", results: results)
+            } else {
+                let m = ReplayMatrix(results: results, kernels: kernels, modes: modes)
+                try output.write(output.json ? try ReplaySupport.json(m) + "\n" : m.text())
+            }
         }
         if damaged { throw ExitStatus.damaged }
+        if baselineFails { throw ExitStatus.findings }
     }
 }

@@ -18,7 +18,7 @@ struct ModelsCommand: ParsableCommand {
 
         func run() throws {
             try runReportingErrors {
-                let c = try TraceOpening.catalog(modelDirs)
+                let c = try ReplaySupport.catalog(modelDirs)
                 struct Row: Encodable { var id, kind, title, origin: String; var hypothesis: Bool }
                 var rows: [Row] = []
                 for id in c.kernelIDs {
@@ -30,7 +30,7 @@ struct ModelsCommand: ParsableCommand {
                     rows.append(Row(id: id, kind: "qemu-mode", title: m.title, origin: c.origins[id] ?? "", hypothesis: m.hypothesis))
                 }
                 if json {
-                    print(try TraceOpening.json(rows))
+                    print(try ReplaySupport.json(rows))
                 } else {
                     for kind in ["kernel", "qemu-mode"] {
                         print(kind == "kernel" ? "kernels:" : "QEMU modes:")
@@ -51,11 +51,11 @@ struct ModelsCommand: ParsableCommand {
 
         func run() throws {
             try runReportingErrors {
-                let c = try TraceOpening.catalog(modelDirs)
+                let c = try ReplaySupport.catalog(modelDirs)
                 if let k = c.kernels[id] {
-                    print(try TraceOpening.json(k))
+                    print(try ReplaySupport.json(k))
                 } else if let m = c.modes[id] {
-                    print(try TraceOpening.json(m))
+                    print(try ReplaySupport.json(m))
                 } else {
                     throw ModelError.unknownModel(kind: "kernel or qemu-mode", id: id, known: c.kernelIDs + c.modeIDs)
                 }

@@ -24,8 +24,8 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .customLong("hypothesis"), help: "Switch on an opt-in hypothesis for every scenario (repeatable).")
     var hypotheses: [String] = []
     @Option(help: "Clock-skew tolerance between guest and host events, in milliseconds.") var skewMs: Double = 50
-    @Flag(help: "JSON output (sorted keys).") var json = false
     @Flag(help: "Exit 1 when a scenario fails or the recorded scenario diverges.") var failOnFindings = false
+    @OptionGroup var output: ReplayOutputOptions
 
     func validate() throws {
         if scenarios.isEmpty && !recorded { throw ValidationError("give at least one --scenario, or --recorded") }
@@ -35,11 +35,12 @@ struct ReplayCommand: ParsableCommand {
     func run() throws {
         var damaged = false
         var failed = false
+        var baselineFails = false
         try runReportingErrors {
-            let catalog = try TraceOpening.catalog(modelDirs)
+            let catalog = try ReplaySupport.catalog(modelDirs)
             var list = try scenarios.map { try Scenario.parse($0, catalog: catalog) }
             let options = ReplayOptions(skewToleranceNs: UInt64(skewMs * 1_000_000), hypotheses: Set(hypotheses))
-            let (result, dmg) = try TraceOpening.replay(trace) { source in
+            let (result, dmg) = try ReplaySupport.replay(trace) { source in
                 let rec = try? RecordedScenario.infer(metadata: source.metadata, catalog: catalog).get()
                 if recorded {
                     guard let rec else {
@@ -55,10 +56,14 @@ struct ReplayCommand: ParsableCommand {
                 return try ReplayEngine(scenarios: list, recorded: rec, options: options).run(source, tracePath: trace)
             }
             damaged = dmg
-            print(json ? try TraceOpening.json(result) : result.text(), terminator: json ? "\n" : "")
+            if output.wantsReport {
+                baselineFails = try output.emitReport(command: "replay", results: [result])
+            } else {
+                try output.write(output.json ? try ReplaySupport.json(result) + "\n" : result.text())
+            }
             failed = result.scenarios.contains { !$0.works || !$0.divergences.isEmpty }
         }
         if damaged { throw ExitStatus.damaged }
-        if failOnFindings && failed { throw ExitStatus.findings }
+        if (failOnFindings && failed) || baselineFails { throw ExitStatus.findings }
     }
 }

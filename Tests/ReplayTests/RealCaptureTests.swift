@@ -109,7 +109,7 @@ import TraceFormat
             "qemu-viommu-bus-bypass-platform", "qemu-passthrough-flag",
         ]
         let r = try Self.run(kernels.flatMap { k in modes.map { "\(k)@\($0)" } })
-        let m = CompatibilityMatrix(results: [r], kernels: kernels, modes: modes)
+        let m = ReplayMatrix(results: [r], kernels: kernels, modes: modes)
         #expect(m.workingModes.map(\.mode) == ["qemu-noiommu", "qemu-viommu-virtio-bypass", "qemu-viommu-bus-bypass", "qemu-passthrough-flag"])
         let pt = try #require(m.workingModes.first { $0.mode == "qemu-passthrough-flag" })
         #expect(pt.costs == [

@@ -104,3 +104,15 @@ import Testing
         #expect(j1.out.contains(#""workingModes" : ["#))
     }
 }
+
+extension ReplayCommandTests {
+    @Test func replayAndMatrixRenderReports() throws {
+        let sarif = try Self.exec(["replay", Self.trace, "--scenario", "linux-4.0-bypass@qemu-viommu-virtio-translated", "--format", "sarif"])
+        #expect(sarif.status == 0)
+        #expect(sarif.out.contains("\"version\""))
+        let json = try Self.exec(["matrix", Self.trace, "--kernels", "linux-4.0-bypass,linux-6.1", "--modes", "qemu-noiommu,qemu-viommu-virtio-translated", "--format", "json"])
+        #expect(json.status == 0)
+        #expect(json.out.contains("\"command\" : \"matrix\"") || json.out.contains("\"command\":\"matrix\""))
+        #expect(try Self.exec(["replay", Self.trace, "--recorded", "--json", "--format", "json"]).status == 64)
+    }
+}

@@ -1,6 +1,7 @@
-/// Outcomes per trace × kernel × mode × device, and the modes in which every selected kernel works on every
+/// Replay's own view of the matrix (Analysis has the report's ``CompatibilityMatrix`` with finding drill-down):
+/// outcomes per trace × kernel × mode × device, and the modes in which every selected kernel works on every
 /// trace (the origin thread's question), with what each working mode costs.
-public struct CompatibilityMatrix: Sendable, Codable, Equatable {
+public struct ReplayMatrix: Sendable, Codable, Equatable {
     /// One device's verdict in one cell.
     public struct DeviceVerdict: Sendable, Codable, Equatable {
         public var device: String
