@@ -21,6 +21,11 @@ public struct MarkdownRenderer: ReportRenderer {
         lines.append("")
         let failing = r.findings.filter { r.isFailing($0) }.count
         lines.append("**\(r.findings.count)** findings, **\(failing)** failing, \(r.traces.count) trace(s). dmatrace \(r.tool.version), report schema \(r.schemaVersion).")
+        for t in r.traces where !t.notes.isEmpty {
+            lines.append("")
+            lines.append("Notes on `\(t.name)`:")
+            for n in t.notes { lines.append("- " + n) }
+        }
         if let d = r.diff {
             lines.append("")
             lines.append("**Diff** `\(d.base)` → `\(d.new)`: **\(d.newCount) new**, \(d.fixedCount) fixed, \(d.changedCount) changed, \(d.unchangedCount) unchanged.")

@@ -47,7 +47,7 @@ public struct Report: Sendable, Codable, Equatable {
         let matrix = CompatibilityMatrix(results: results, findings: findings)
         let traces = results.map { r in
             TraceEntry(name: Fingerprint.traceName(r.trace), path: r.trace, events: r.events,
-                       recordedScenario: r.scenarios.first { $0.isRecorded }?.id, inputs: [])
+                       recordedScenario: r.scenarios.first { $0.isRecorded }?.id, inputs: [], notes: r.notes)
         }
         self.init(command: command, traces: traces, matrix: matrix, findings: findings)
     }
@@ -97,13 +97,16 @@ public struct TraceEntry: Sendable, Codable, Equatable {
     public var recordedScenario: String?
     /// Input files of the capture (for SARIF locations: line or byte positions).
     public var inputs: [InputRef]
+    /// What the replay could not use, in words (unattributed events, accesses outside the guest trace).
+    public var notes: [String]
 
-    public init(name: String, path: String, events: Int, recordedScenario: String?, inputs: [InputRef]) {
+    public init(name: String, path: String, events: Int, recordedScenario: String?, inputs: [InputRef], notes: [String] = []) {
         self.name = name
         self.path = path
         self.events = events
         self.recordedScenario = recordedScenario
         self.inputs = inputs
+        self.notes = notes
     }
 }
 

@@ -22,6 +22,7 @@ public struct TextRenderer: ReportRenderer {
             out += "trace \(t.name): \(t.path), \(t.events) events"
             if let s = t.recordedScenario { out += ", recorded under \(s)" }
             out += "\n"
+            for n in t.notes { out += "  note: \(n)\n" }
         }
         if let d = r.diff {
             out += "\ndiff \(d.base) → \(d.new): \(d.newCount) new, \(d.fixedCount) fixed, \(d.changedCount) changed, \(d.unchangedCount) unchanged\n"
