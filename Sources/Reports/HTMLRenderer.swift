@@ -69,6 +69,14 @@ public struct HTMLRenderer: ReportRenderer {
                 h += "</table>\n"
             }
         }
+        for f in r.fidelity {
+            h += "<p class=\"fidelity\">Replay fidelity of <strong>\(htmlEscape(f.trace))</strong>: "
+            if let why = f.unavailableBecause {
+                h += "not checked: \(htmlEscape(why))</p>\n"
+            } else {
+                h += "recorded scenario <code>\(htmlEscape(f.scenario ?? "?"))</code> " + (f.reproduced == true ? "reproduced the trace.</p>\n" : "diverges from the trace in \(f.divergences) place(s).</p>\n")
+            }
+        }
         for d in r.dmaDebug {
             h += "<h2>DMA-API debug: \(htmlEscape(d.trace))</h2>\n<p>\(d.dmaEvents) DMA-API events, \(d.violations.count) violations, \(d.liveAtEnd) mappings live at the end of the capture.</p>\n"
             h += "<table><tr><th>#</th><th>check</th><th>result</th></tr>\n"

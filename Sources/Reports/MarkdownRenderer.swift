@@ -50,6 +50,14 @@ public struct MarkdownRenderer: ReportRenderer {
                 }
             }
         }
+        for f in r.fidelity {
+            lines.append("")
+            if let why = f.unavailableBecause {
+                lines.append("Replay fidelity of `\(f.trace)`: not checked: \(cell(why))")
+            } else {
+                lines.append("Replay fidelity of `\(f.trace)`: recorded scenario `\(f.scenario ?? "?")` " + (f.reproduced == true ? "reproduced the trace." : "**diverges** from the trace in \(f.divergences) place(s)."))
+            }
+        }
         for d in r.dmaDebug {
             lines.append("")
             lines.append("## DMA-API debug: \(cell(d.trace))")

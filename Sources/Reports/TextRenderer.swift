@@ -48,6 +48,14 @@ public struct TextRenderer: ReportRenderer {
             out += "  modes that work for every kernel: "
                 + (m.modesWorkingForAllKernels.isEmpty ? "none" : m.modesWorkingForAllKernels.joined(separator: ", ")) + "\n"
         }
+        for f in r.fidelity {
+            out += "\nreplay fidelity of \(f.trace): "
+            if let why = f.unavailableBecause {
+                out += "not checked: \(why)\n"
+            } else {
+                out += "recorded scenario \(f.scenario ?? "?") " + (f.reproduced == true ? "reproduced the trace" : "diverges from the trace in \(f.divergences) place(s)") + "\n"
+            }
+        }
         for d in r.dmaDebug {
             out += "\nDMA-API debug (offline CONFIG_DMA_API_DEBUG, \(d.era.rawValue) messages) on \(d.trace): "
             out += "\(d.dmaEvents) DMA-API events, \(d.violations.count) violations, \(d.liveAtEnd) mappings live at the end"
