@@ -59,7 +59,7 @@ let package = Package(
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Models", "TraceFormat", "TraceIngest"], swiftSettings: strict),
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Replay", "Models", "TraceFormat", "TraceIngest"], swiftSettings: strict),
         .testTarget(
-            name: "ReportsTests", dependencies: ["Reports", "Analysis", "Replay", "Models", "TraceFormat"],
+            name: "ReportsTests", dependencies: ["Reports", "Analysis", "Replay", "Models", "TraceFormat", "TraceIngest"],
             exclude: ["Golden"], swiftSettings: strict),
         .testTarget(name: "dmatraceTests", dependencies: ["TraceFormat", "dmatrace"], swiftSettings: strict),
     ]
