@@ -11,6 +11,8 @@ struct BenchOptions: Sendable {
     var directory = FileManager.default.temporaryDirectory.path
     /// Keep generated files.
     var keep = false
+    /// Size of generated text inputs (the ingest suite).
+    var bytes = 1_100_000_000
 }
 
 /// A named benchmark suite. To add one, write `static let yourSuite = BenchSuite(...)` in a new file and
@@ -20,7 +22,7 @@ struct BenchSuite: Sendable {
     var summary: String
     var run: @Sendable (BenchOptions) throws -> Void
 
-    static let all: [BenchSuite] = [.decode]
+    static let all: [BenchSuite] = [.decode, .ingest]
 }
 
 /// Timing helpers.

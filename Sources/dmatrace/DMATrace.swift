@@ -8,5 +8,17 @@ struct DMATrace: ParsableCommand {
         abstract: "Record, replay and analyze what a VM's drivers and devices did with DMA.",
         discussion: ExitStatus.helpText,
         version: "0.1.0",
-        subcommands: [InfoCommand.self, VerifyCommand.self, CatCommand.self, SynthCommand.self])
+        subcommands: [
+            InfoCommand.self,
+            VerifyCommand.self,
+            CatCommand.self,
+            ReplayCommand.self,
+            MatrixCommand.self,
+            AnalyzeCommand.self,
+            DiffCommand.self,
+            ExportCommand.self,
+            ModelsCommand.self,
+            SynthCommand.self,
+            IngestCommand.self,
+        ])
 }

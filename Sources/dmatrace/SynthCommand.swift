@@ -46,6 +46,9 @@ struct SynthCommand: ParsableCommand {
     @Option(name: .customLong("queue-depth"), help: "Requests in flight per device.")
     var queueDepth: Int = 32
 
+    @Option(name: .customLong("chunk-events"), help: "Events per .dmat chunk (small values make many chunks).")
+    var chunkEvents: Int = TraceWriter.Options().chunkEvents
+
     func validate() throws {
         guard events > 0 else { throw ValidationError("--events must be positive") }
         guard blockDevices >= 0, netDevices >= 0, blockDevices + netDevices > 0, blockDevices + netDevices <= 200 else {
@@ -53,6 +56,9 @@ struct SynthCommand: ParsableCommand {
         }
         guard queueDepth > 0, queueDepth <= 4096 else { throw ValidationError("--queue-depth must be in 1...4096") }
         guard bugEvery > 0 else { throw ValidationError("--bug-every must be positive") }
+        guard chunkEvents >= 1, chunkEvents <= DMATFormat.maxChunkEvents else {
+            throw ValidationError("--chunk-events must be in 1...\(DMATFormat.maxChunkEvents)")
+        }
         for b in bugs where SyntheticWorkload.Bug(rawValue: b) == nil {
             let known = SyntheticWorkload.Bug.allCases.map(\.rawValue).joined(separator: ", ")
             throw ValidationError("unknown bug '\(b)'; known: \(known)")
@@ -69,7 +75,7 @@ struct SynthCommand: ParsableCommand {
             meta.extra["synth.seed"] = String(seed)
             meta.extra["synth.events"] = String(events)
             if !bugs.isEmpty { meta.extra["synth.bugs"] = bugs.sorted().joined(separator: ",") }
-            var writer = try TraceWriter(path: output, metadata: meta)
+            var writer = try TraceWriter(path: output, metadata: meta, options: .init(chunkEvents: chunkEvents))
             let summary = try SyntheticWorkload(options: options).generate(into: &writer)
             try writer.finish()
             let planted = summary.planted.sorted { $0.key.rawValue < $1.key.rawValue }

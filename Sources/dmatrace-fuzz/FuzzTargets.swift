@@ -1,0 +1,234 @@
+import TraceFormat
+import TraceIngest
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Every fuzz target: a name and a body that feeds one input to one parser. A body never throws and never
+/// checks that the input is valid: rejecting bad input with an error is the expected outcome. It traps
+/// (through `precondition`) only when a parser breaks an invariant it promises, so libFuzzer records it.
+struct FuzzTarget: Sendable {
+    let name: String
+    let about: String
+    let body: FuzzTargets.Body
+}
+
+enum FuzzTargets {
+    typealias Body = @Sendable (UnsafeRawBufferPointer) -> Void
+
+    /// The body libFuzzer calls (a C callback cannot capture context).
+    nonisolated(unsafe) static var current: Body?
+
+    static let all: [FuzzTarget] = [
+        FuzzTarget(name: "dmat", about: ".dmat reader (regular file and pipe)", body: dmat),
+        FuzzTarget(name: "jsonl", about: "JSONL event codec (decode, re-encode, decode)", body: jsonl),
+        FuzzTarget(name: "ftrace", about: "ftrace text importer", body: { importer(FtraceTextImporter(), $0) }),
+        FuzzTarget(name: "dmesg", about: "kernel log importer", body: { importer(DmesgImporter(), $0) }),
+        FuzzTarget(name: "qemu-log", about: "QEMU log-backend importer", body: { importer(QEMULogImporter(), $0) }),
+        FuzzTarget(name: "simpletrace", about: "QEMU simpletrace v4 importer (built-in trace-events)",
+                   body: { importer(SimpletraceImporter(traceEvents: .builtin), $0) }),
+        FuzzTarget(name: "tracedat", about: "trace-cmd trace.dat importer", body: { importer(TraceDatImporter(), $0) }),
+        FuzzTarget(name: "trace-events", about: "QEMU trace-events definitions parser", body: traceEvents),
+        FuzzTarget(name: "ingest", about: "ingest pipeline: decompression (zstd, gzip), sniffing, any importer",
+                   body: ingest),
+    ]
+
+    static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
+
+    /// The target (first argument if it names one, else `$DMATRACE_FUZZ_TARGET`) and the other arguments.
+    static func select(_ argv: [String]) -> (FuzzTarget, [String])? {
+        let rest = Array(argv.dropFirst())
+        if let first = rest.first, let t = named(first) { return (t, Array(rest.dropFirst())) }
+        if let env = getenv("DMATRACE_FUZZ_TARGET"), let t = named(String(cString: env)) { return (t, rest) }
+        return nil
+    }
+
+    static func printUsage() {
+        var s = "usage: dmatrace-fuzz TARGET [libFuzzer flags | files and directories to replay]\ntargets:\n"
+        for t in all { s += "  \(t.name)\(String(repeating: " ", count: max(1, 14 - t.name.count)))\(t.about)\n" }
+        s += "The target may also be given as $DMATRACE_FUZZ_TARGET.\n"
+        _ = s.withCString { write(2, $0, strlen($0)) }
+    }
+
+    // MARK: - Targets
+
+    /// A scratch file reused by every run of the dmat target (the reader opens paths).
+    nonisolated(unsafe) static var scratch: (fd: Int32, path: String)?
+
+    static func scratchFile() -> (fd: Int32, path: String) {
+        if let s = scratch { return s }
+        let dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"
+        var template = Array("\(dir)/dmatrace-fuzz-XXXXXX.dmat".utf8CString)
+        let fd = mkstemps(&template, 5)
+        precondition(fd >= 0, "cannot create a scratch file in \(dir)")
+        let path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        atexit { if let s = FuzzTargets.scratch { unlink(s.path) } }
+        scratch = (fd, path)
+        return (fd, path)
+    }
+
+    static func dmat(_ data: UnsafeRawBufferPointer) {
+        let s = scratchFile()
+        precondition(ftruncate(s.fd, 0) == 0)
+        if data.count > 0 { precondition(pwrite(s.fd, data.baseAddress, data.count, 0) == data.count) }
+        readTrace(path: s.path)
+
+        // The same bytes through a pipe: the one-pass path the reader takes for standard input.
+        guard data.count <= 60_000 else { return }
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { return }
+        defer { close(fds[0]) }
+        var written = 0
+        while written < data.count {
+            let n = write(fds[1], data.baseAddress! + written, data.count - written)
+            if n <= 0 { break }
+            written += n
+        }
+        close(fds[1])
+        readTrace(path: "/proc/self/fd/\(fds[0])")
+    }
+
+    static func readTrace(path: String) {
+        guard let reader = try? TraceReader(path: path) else { return }
+        var records: UInt64 = 0
+        var lastFirst: UInt64 = 0
+        do {
+            try reader.forEachChunk { chunk in
+                precondition(chunk.count == Int(chunk.info.header.eventCount), "chunk record count differs from its header")
+                precondition(chunk.info.firstRecord >= lastFirst, "chunks out of order")
+                lastFirst = chunk.info.firstRecord
+                records += UInt64(chunk.count)
+                if let base = chunk.records.baseAddress {
+                    for i in 0..<chunk.count { _ = Event(record: base + i * Event.recordSize) }
+                }
+            }
+        } catch {
+            return
+        }
+        precondition(records == reader.eventCount, "decoded records \(records) != eventCount \(reader.eventCount)")
+        for d in reader.damage { _ = d.description }
+        _ = reader.timeSpan
+    }
+
+    static func jsonl(_ data: UnsafeRawBufferPointer) {
+        var first = EventBuffer()
+        guard (try? JSONLCodec.decode(data, path: "fuzz.jsonl", into: &first)) != nil else { return }
+        // Lossless: what was decoded encodes to text that decodes to the same trace.
+        guard let text = try? JSONLCodec.encode(first) else { return }
+        var second = EventBuffer()
+        do {
+            _ = try JSONLCodec.decode(text, path: "re-encoded.jsonl", into: &second)
+        } catch {
+            preconditionFailure("re-encoded JSONL does not decode: \(error)\n\(text.prefix(2000))")
+        }
+        precondition(first.events == second.events, "JSONL round trip changed the events\n\(text.prefix(2000))")
+        precondition(first.strings == second.strings, "JSONL round trip changed the strings")
+    }
+
+    static func importer<I: Importer>(_ make: @autoclosure () -> I, _ data: UnsafeRawBufferPointer) {
+        var importer = make()
+        var sink = EventBuffer()
+        var diagnostics = IngestDiagnostics()
+        let input = IngestInput(path: "fuzz-input", bytes: Array(data))
+        _ = I.sniff(data)
+        do {
+            try importer.run(input, source: 0, clock: 0, into: &sink, diagnostics: &diagnostics)
+        } catch {
+            _ = error.description
+        }
+        for p in diagnostics.problems { _ = p.description }
+        try? sink.forEachEvent { _, e in _ = e.kind }
+    }
+
+    static func traceEvents(_ data: UnsafeRawBufferPointer) {
+        let events = QEMUTraceEvents(bytes: Array(data))
+        for (_, d) in events.definitions { _ = d.arguments.count }
+    }
+
+    /// All importers, as `dmatrace ingest --format auto` would choose among them.
+    static let registry = ImporterRegistry(entries: [
+        .simple(FtraceTextImporter.self, clockDomain: "guest-boot", positionUnit: .line) { FtraceTextImporter() },
+        .simple(DmesgImporter.self, clockDomain: "guest-boot", positionUnit: .line) { DmesgImporter() },
+        .simple(QEMULogImporter.self, clockDomain: "host-realtime", positionUnit: .line) { QEMULogImporter() },
+        .simple(SimpletraceImporter.self, clockDomain: "host-monotonic", positionUnit: .byte) {
+            SimpletraceImporter(traceEvents: .builtin)
+        },
+        .simple(TraceDatImporter.self, clockDomain: "guest-boot", positionUnit: .byte) { TraceDatImporter() },
+    ])
+
+    static func ingest(_ data: UnsafeRawBufferPointer) {
+        let input = IngestInput(path: "fuzz-input", bytes: Array(data))
+        let pipeline = IngestPipeline(registry: registry)
+        do {
+            let plan = try pipeline.plan([input])
+            var sink = EventBuffer()
+            let report = try pipeline.run(plan, into: &sink)
+            _ = report.summary()
+            try input.checkReadError()
+        } catch {
+            _ = error.description
+        }
+    }
+}
+
+/// Replays saved inputs through a target (the non-fuzzing build; CI runs it over the crash corpus).
+enum Replay {
+    static func run(_ target: FuzzTarget, paths: [String]) -> Int32 {
+        var files: [String] = []
+        for p in paths {
+            guard collect(p, into: &files) else {
+                FuzzTargets.printUsage()
+                let m = "dmatrace-fuzz: \(p): no such file or directory\n"
+                _ = m.withCString { write(2, $0, strlen($0)) }
+                return 2
+            }
+        }
+        for f in files {
+            guard let bytes = readFile(f) else {
+                let m = "dmatrace-fuzz: \(f): cannot read\n"
+                _ = m.withCString { write(2, $0, strlen($0)) }
+                return 2
+            }
+            bytes.withUnsafeBytes { target.body($0) }
+        }
+        print("dmatrace-fuzz: \(target.name): replayed \(files.count) inputs, no crash")
+        return 0
+    }
+
+    /// Adds `path` (a file, or every regular file under a directory, sorted) to `files`.
+    static func collect(_ path: String, into files: inout [String]) -> Bool {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return false }
+        if (st.st_mode & S_IFMT) != S_IFDIR {
+            files.append(path)
+            return true
+        }
+        guard let dir = opendir(path) else { return false }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasPrefix(".") { continue }
+            names.append(name)
+        }
+        closedir(dir)
+        for name in names.sorted() { _ = collect(path + "/" + name, into: &files) }
+        return true
+    }
+
+    static func readFile(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { return nil }
+            if n == 0 { return out }
+            out.append(contentsOf: buf[..<n])
+        }
+    }
+}
