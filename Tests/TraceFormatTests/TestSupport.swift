@@ -53,7 +53,7 @@ enum Fixtures {
                 } else if r == 8 {
                     id = Event.noString
                 } else {
-                    id = 5000 + UInt32(rng.next() % 100)
+                    id = 0x0100_0000 + UInt32(rng.next() % 100)  // dangling, beyond any table
                 }
                 e.set(f.slot, UInt64(id))
             }
