@@ -69,7 +69,8 @@ public enum JSONLCodec {
         var s = "{\"kind\":\"\(e.kind.name)\",\"ts\":\(e.timestamp)"
         if e.clock != 0 { s += ",\"clock\":\(e.clock)" }
         if e.device != Event.noDevice {
-            if Int(e.device) < metadata.devices.count {
+            // By name only when the name leads back to this index (names in a device table may repeat).
+            if Int(e.device) < metadata.devices.count, metadata.deviceIndex(named: metadata.devices[Int(e.device)].name) == e.device {
                 s += ",\"device\":" + jsonQuoted(metadata.devices[Int(e.device)].name)
             } else {
                 s += ",\"device\":\(e.device)"
@@ -92,8 +93,11 @@ public enum JSONLCodec {
                     s += "null"
                 } else if let str = string(id) {
                     s += jsonQuoted(str)
-                } else {
+                } else if id >= UInt32(DMATFormat.maxStrings) {
                     s += "{\"id\":\(id)}"
+                } else {
+                    // An id that names no string yet could name one interned later: written as none.
+                    s += "null"
                 }
             default:
                 let names = enumNames(f.type) ?? []
@@ -197,6 +201,8 @@ public struct JSONLDecoder {
     public private(set) var lineNumber = 0
     /// Events appended so far.
     public private(set) var events = 0
+    /// One more than the largest string id the sink returned for text so far.
+    private var decodedStrings = 0
 
     public init(path: String) { self.path = path }
 
@@ -286,7 +292,7 @@ public struct JSONLDecoder {
         events += 1
     }
 
-    private func set<S: EventSink>(_ e: inout Event, _ f: KindField, _ v: JSONValue, _ sink: inout S) throws {
+    private mutating func set<S: EventSink>(_ e: inout Event, _ f: KindField, _ v: JSONValue, _ sink: inout S) throws {
         let value: UInt64
         switch f.type {
         case .hex, .uint: value = try uint(v, f.name, max: .max)
@@ -297,15 +303,19 @@ public struct JSONLDecoder {
             value = UInt64(UInt32(bitPattern: n))
         case .string:
             switch v {
-            case .string(let s): value = UInt64(sink.intern(s))
+            case .string(let s):
+                let id = sink.intern(s)
+                if id != Event.noString { decodedStrings = max(decodedStrings, Int(id) + 1) }
+                value = UInt64(id)
             case .null: value = UInt64(Event.noString)
             case .object(let m):
                 guard m.count == 1, m[0].key == "id" else { throw fail("\"\(f.name)\" must be a string") }
                 value = try uint(m[0].value, f.name, max: UInt64(UInt32.max))
-                // Ids below the table limit could collide with strings interned from text, so they must be
-                // given as text; {"id": n} is only for ids no table can reach (kept as they are).
-                guard value >= UInt64(DMATFormat.maxStrings) else {
-                    throw fail("\"\(f.name)\": string id \(value) must be given as text (ids below \(DMATFormat.maxStrings) are table entries)")
+                // An id of a string already in the table is that string; a larger id below the table limit
+                // could collide with strings interned from later text, so it is refused. {"id": n} with
+                // n >= 2^24 is an id no table can reach, kept as it is.
+                guard value >= UInt64(DMATFormat.maxStrings) || value < UInt64(decodedStrings) else {
+                    throw fail("\"\(f.name)\": string id \(value) names no string yet; give the text (ids below \(DMATFormat.maxStrings) are table entries)")
                 }
             default: throw fail("\"\(f.name)\" must be a string")
             }

@@ -65,6 +65,8 @@ struct MiniJSONParser {
                 skipSpace()
                 guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw error("expected a member name") }
                 let key = try string()
+                // Duplicate names would make a line mean two things; JSONL lines must be unambiguous.
+                if members.contains(where: { $0.key == key }) { throw error("duplicate member \"\(key)\"") }
                 skipSpace()
                 guard i < b.count, b[i] == UInt8(ascii: ":") else { throw error("expected ':'") }
                 i += 1

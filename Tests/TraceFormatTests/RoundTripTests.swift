@@ -115,12 +115,30 @@ import Testing
     @Test func bareIDsMustBeBeyondTheTable() throws {
         var a = EventBuffer()
         #expect(throws: JSONLError(path: "-", line: 1, column: nil,
-                                   message: "\"message\": string id 1 must be given as text (ids below 16777216 are table entries)")) {
+                                   message: "\"message\": string id 1 names no string yet; give the text (ids below 16777216 are table entries)")) {
             try JSONLCodec.decode(#"{"kind":"marker","ts":1,"message":{"id":1}}"#, into: &a)
         }
         var b = EventBuffer()
         _ = try JSONLCodec.decode(#"{"kind":"marker","ts":1,"message":{"id":16777300}}"# + "\n" + #"{"kind":"marker","ts":2,"message":"x"}"#, into: &b)
         #expect(b.events.map(\.aux) == [16_777_300, 0])
         #expect(b.strings == ["x"])
+        // An id of a string already decoded is that string.
+        var c = EventBuffer()
+        _ = try JSONLCodec.decode(#"{"kind":"marker","ts":3,"message":"y"}"# + "\n" + #"{"kind":"marker","ts":4,"message":{"id":0}}"#, into: &c)
+        #expect(c.events.map(\.aux) == [0, 0])
+    }
+
+    @Test func duplicateMembersAndRepeatedDeviceNames() throws {
+        var a = EventBuffer()
+        #expect(throws: JSONLError(path: "-", line: 1, column: 48, message: "duplicate member \"message\"")) {
+            try JSONLCodec.decode(#"{"kind":"marker","ts":1,"message":"a","message":"b"}"#, into: &a)
+        }
+        var buf = EventBuffer(metadata: TraceMetadata(devices: [DeviceInfo(name: "d"), DeviceInfo(name: "d")]))
+        buf.append(Event(kind: .marker, timestamp: 1, device: 1, aux: Event.noString))
+        let text = try JSONLCodec.encode(buf)
+        #expect(text.hasSuffix(#"{"kind":"marker","ts":1,"device":1,"message":null}"# + "\n"))
+        var back = EventBuffer()
+        _ = try JSONLCodec.decode(text, into: &back)
+        #expect(back.events == buf.events)
     }
 }
