@@ -29,6 +29,14 @@ import Testing
         }
     }
 
+    /// TraceWriter relies on this: output bytes do not depend on how many workers the machine gets.
+    @Test func sameBytesForAnyWorkerCountFromOne() throws {
+        let data = Self.sample(3_670_016)
+        let one = try Self.compress(data, workers: 1)
+        #expect(try Self.compress(data, workers: 2) == one)
+        #expect(try Self.compress(data, workers: 4) == one)
+    }
+
     @Test func oneShotRefusesALimitBeforeDecompressing() throws {
         let data = Self.sample(100_000)
         let frame = try Self.compress(data)
