@@ -105,7 +105,7 @@ import TraceFormat
         try Data(bytes[..<20]).write(to: URL(fileURLWithPath: head))
         let h = try Self.run(["verify", head])
         #expect(h.status == 3)
-        #expect(h.err.contains("truncated at byte 20"))
+        #expect(h.out == "\(head): DAMAGED: \(head): truncated at byte 20: the header frame needs \(Int(bytes[4]) + Int(bytes[5]) * 256 + 8) bytes\n")
 
         // Not a trace: exit 2.
         let text = dir.appendingPathComponent("text.dmat").path
@@ -113,6 +113,16 @@ import TraceFormat
         let n = try Self.run(["verify", text])
         #expect(n.status == 2)
         #expect(n.err.contains("not a .dmat trace"))
+
+        // Several files: every one is checked; unreadable (2) wins over damaged (3).
+        let many = try Self.run(["verify", path, bad, text])
+        #expect(many.status == 2)
+        #expect(many.out.hasPrefix("\(path): ok: 10 events in 3 chunks, checksums verified\n\(bad): DAMAGED: 1 problem(s)"))
+        let two = try Self.run(["verify", "--json", path, bad])
+        #expect(two.status == 3)
+        let arr = try #require(try JSONSerialization.jsonObject(with: Data(two.out.utf8)) as? [[String: Any]])
+        #expect(arr.map { $0["status"] as? String } == ["ok", "damaged"])
+        #expect(((arr[1]["damage"] as? [[String: Any]])?.first?["chunk"] as? Int) == 1)
 
         // Standard input.
         let s = try Self.run(["verify", "-"], stdin: try Data(contentsOf: URL(fileURLWithPath: path)))
