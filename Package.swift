@@ -45,6 +45,8 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict),
+        // Throughput benchmarks (release build; not a test): `dmatrace-bench decode`.
+        .executableTarget(name: "dmatrace-bench", dependencies: ["TraceFormat"], swiftSettings: strict),
         // libFuzzer targets for every parser (tools/fuzz); a plain build replays Tests/Fuzz/<target>/.
         .executableTarget(name: "dmatrace-fuzz", dependencies: ["TraceFormat", "TraceIngest"], swiftSettings: strict),
 
@@ -55,8 +57,10 @@ let package = Package(
         .testTarget(name: "TraceIngestTests", dependencies: ["TraceIngest", "TraceFormat"], swiftSettings: strict),
         .testTarget(name: "ModelsTests", dependencies: ["Models"], swiftSettings: strict),
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Models", "TraceFormat", "TraceIngest"], swiftSettings: strict),
-        .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Replay", "Models", "TraceFormat"], swiftSettings: strict),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Analysis", "Replay", "Models", "TraceFormat"], swiftSettings: strict),
-        .testTarget(name: "dmatraceTests", dependencies: ["TraceFormat"], swiftSettings: strict),
+        .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Replay", "Models", "TraceFormat", "TraceIngest"], swiftSettings: strict),
+        .testTarget(
+            name: "ReportsTests", dependencies: ["Reports", "Analysis", "Replay", "Models", "TraceFormat"],
+            exclude: ["Golden"], swiftSettings: strict),
+        .testTarget(name: "dmatraceTests", dependencies: ["TraceFormat", "dmatrace"], swiftSettings: strict),
     ]
 )

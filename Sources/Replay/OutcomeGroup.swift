@@ -19,10 +19,13 @@ public struct OutcomeGroup: Sendable, Codable, Equatable {
     public var guestLog: [String]
     /// The lines QEMU would print or trace.
     public var hostLog: [String]
+    /// True when the accesses resolve to no buffer the driver mapped (stray DMA, a device bug present in the
+    /// recording under every scenario): reported, but not counted in the device's verdict.
+    public var stray: Bool
 
     public init(
         outcome: OutcomeClass, key: String, count: Int, first: Occurrence?, worst: Occurrence?,
-        explanation: String, rule: String, guestLog: [String], hostLog: [String]
+        explanation: String, rule: String, guestLog: [String], hostLog: [String], stray: Bool = false
     ) {
         self.outcome = outcome
         self.key = key
@@ -33,5 +36,6 @@ public struct OutcomeGroup: Sendable, Codable, Equatable {
         self.rule = rule
         self.guestLog = guestLog
         self.hostLog = hostLog
+        self.stray = stray
     }
 }

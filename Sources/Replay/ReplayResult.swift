@@ -7,10 +7,13 @@ public struct ReplayResult: Sendable, Codable, Equatable {
     public var events: Int
     /// One result per scenario, in the order requested.
     public var scenarios: [ScenarioResult]
+    /// What the replay could not use, in words (unattributed events, host accesses outside the guest trace).
+    public var notes: [String]
 
-    public init(trace: String, events: Int, scenarios: [ScenarioResult]) {
+    public init(trace: String, events: Int, scenarios: [ScenarioResult], notes: [String] = []) {
         self.trace = trace
         self.events = events
         self.scenarios = scenarios
+        self.notes = notes
     }
 }

@@ -64,6 +64,7 @@ public final class TraceReader: EventSource {
     private var stringBytes = 0
     private var sawIndex = false
     private var truncatedAtEnd = false
+    private var passSkipped = 0
     private var damageOffsets = Set<UInt64>()
     private var decompressor: ZstdDecompressor
     private var recordBuffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
@@ -89,11 +90,11 @@ public final class TraceReader: EventSource {
         header = try Self.readHeader(input, path: path)
         headerEnd = input.position
         if regular {
-            try runPass(decode: false) { _ in }
+            try runPass(decode: false, filter: { _ in false }) { _ in }
         } else {
             // Take the side tables that precede the first chunk, so metadata is known before events.
             while try peekSideTable() {
-                _ = try step(decode: false)
+                _ = try step(decode: false, filter: { _ in false })
             }
         }
     }
@@ -106,7 +107,13 @@ public final class TraceReader: EventSource {
     /// recorded in ``damage`` and skipped. A regular file can be read any number of times; standard
     /// input once.
     public func forEachChunk(_ body: (DecodedChunk) throws -> Void) throws {
-        try runPass(decode: true) { chunk in try body(chunk) }
+        try runPass(decode: true, filter: { _ in true }) { chunk in try body(chunk) }
+    }
+
+    /// Like ``forEachChunk(_:)`` but only decompresses chunks for which `include` returns true (from
+    /// their headers: time span, sequence, event count). Skipped chunks are not checked for damage.
+    public func forEachChunk(where include: (ChunkInfo) -> Bool, _ body: (DecodedChunk) throws -> Void) throws {
+        try runPass(decode: true, filter: include) { chunk in try body(chunk) }
     }
 
     /// Calls `body` with each event's record index (in file order, counting the records of damaged
@@ -174,7 +181,7 @@ public final class TraceReader: EventSource {
         case end
     }
 
-    private func runPass(decode: Bool, _ body: (DecodedChunk) throws -> Void) throws {
+    private func runPass(decode: Bool, filter: (ChunkInfo) -> Bool, _ body: (DecodedChunk) throws -> Void) throws {
         if passes > 0 {
             guard input.seekable else {
                 throw TraceFormatError.invalidArgument("\(path): standard input can be read only once")
@@ -195,10 +202,11 @@ public final class TraceReader: EventSource {
         truncatedAtEnd = false
         index = nil
         unknownFrames = 0
+        passSkipped = 0
         for i in 0..<256 { counts[i] = 0 }
         input.readAhead = decode ? 4 << 20 : 1 << 16
         while true {
-            switch try step(decode: decode) {
+            switch try step(decode: decode, filter: filter) {
             case .chunk(let c?): try body(c)
             case .chunk(nil), .other: continue
             case .end:
@@ -209,7 +217,7 @@ public final class TraceReader: EventSource {
                 }
                 tablesComplete = true
                 damage.sort { $0.offset < $1.offset }
-                if decode {
+                if decode && passSkipped == 0 {
                     kindCounts = counts
                     decoded = true
                 }
@@ -249,7 +257,7 @@ public final class TraceReader: EventSource {
     }
 
     /// Reads the next frame. Chunks are returned (decoded when `decode`); side tables are applied.
-    private func step(decode: Bool) throws -> Step {
+    private func step(decode: Bool, filter: (ChunkInfo) -> Bool) throws -> Step {
         let at = input.position
         guard try input.fill(8) else {
             if input.available == 0 { return .end }
@@ -305,7 +313,7 @@ public final class TraceReader: EventSource {
             let body = UnsafeRawBufferPointer(rebasing: frame[16...])
             switch tag {
             case DMATFormat.Tag.chunk:
-                return try chunk(at: at, body: body, frameBytes: Int(frameBytes), decode: decode)
+                return try chunk(at: at, body: body, frameBytes: Int(frameBytes), decode: decode, filter: filter)
             case DMATFormat.Tag.strings:
                 if applyTables { applyStrings(body, at: at) }
             case DMATFormat.Tag.metadata:
@@ -363,7 +371,9 @@ public final class TraceReader: EventSource {
     }
 
     /// Handles a chunk header frame (already CRC-checked) at `at` and the zstd frame after it.
-    private func chunk(at: UInt64, body: UnsafeRawBufferPointer, frameBytes: Int, decode: Bool) throws -> Step {
+    private func chunk(
+        at: UInt64, body: UnsafeRawBufferPointer, frameBytes: Int, decode: Bool, filter: (ChunkInfo) -> Bool
+    ) throws -> Step {
         var r = ByteReader(body)
         let h = ChunkHeader(
             sequence: r.u32() ?? 0, eventCount: r.u32() ?? 0, uncompressedSize: r.u64() ?? 0,
@@ -396,7 +406,8 @@ public final class TraceReader: EventSource {
         recordsSoFar += UInt64(h.eventCount)
         let lost = UInt64(h.eventCount)
 
-        if !decode {
+        if !decode || !filter(info) {
+            if decode { passSkipped += 1 }
             if try !input.skip(h.compressedSize) {
                 let end = input.position
                 report(.truncated, at: frameAt, chunk: h.sequence, lost: lost,

@@ -67,11 +67,32 @@ public struct ImporterRegistry: Sendable {
         public static let hostMonotonic = "host-monotonic"
     }
 
-    /// The built-in text importers of this module.
+    /// Every importer of this module. Binary formats come first so that a tie never sends a binary file
+    /// to a text importer.
     public static let standard = ImporterRegistry(entries: [
+        .simple(TraceDatImporter.self, clockDomain: Clock.guestBoot, positionUnit: .byte) { TraceDatImporter() },
+        ImporterEntry(
+            formatID: SimpletraceImporter.formatID, clockDomain: Clock.hostMonotonic, positionUnit: .byte,
+            sniff: { SimpletraceImporter.sniff($0) },
+            make: { (o: ImportOptions) throws(IngestError) -> any Importer in
+                guard let path = o.traceEvents else { return SimpletraceImporter() }
+                return SimpletraceImporter(traceEvents: try loadTraceEvents(path))
+            }),
         .simple(FtraceTextImporter.self, clockDomain: Clock.guestBoot, positionUnit: .line) { FtraceTextImporter() },
+        ImporterEntry(
+            formatID: QEMULogImporter.formatID, clockDomain: Clock.hostRealtime, positionUnit: .line,
+            sniff: { QEMULogImporter.sniff($0) },
+            make: { (o: ImportOptions) throws(IngestError) -> any Importer in
+                guard let path = o.traceEvents else { return QEMULogImporter() }
+                return QEMULogImporter(traceEvents: try loadTraceEvents(path))
+            }),
         .simple(DmesgImporter.self, clockDomain: Clock.guestBoot, positionUnit: .line) { DmesgImporter() },
     ])
+
+    /// Reads a `trace-events-all` file (`--trace-events`), plain or compressed.
+    static func loadTraceEvents(_ path: String) throws(IngestError) -> QEMUTraceEvents {
+        QEMUTraceEvents(bytes: try IngestInput.open(path).readAll(limit: 64 << 20))
+    }
 
     /// The ids, in order, for help texts.
     public var formatIDs: [String] { entries.map(\.formatID) }

@@ -135,7 +135,39 @@ public struct IngestPipeline {
             let host = plan.domains.first { $0.name.hasPrefix("host") }!.id
             report.alignment = GuestHostMerger(guestClocks: guest, hostClock: host).merge(&buffer)
         }
-        for (k, v) in meta { buffer.metadata.extra[k] = v }
+        try Self.apply(meta: meta, to: &buffer.metadata)
         return (buffer, report)
+    }
+
+    /// `--meta key=value`: keys naming a capture fact set it (`kernel`, `kernel-cmdline`, `qemu`,
+    /// `machine`, `viommu`, `viommu.PROP`, `guest-iommu` off|passthrough|translated, `flush` strict|lazy,
+    /// `swiotlb-forced` true|false, `confidential`); every pair is also kept in ``TraceMetadata/extra``.
+    /// A fact given here overrides what the inputs revealed.
+    public static func apply(meta: [String: String], to metadata: inout TraceMetadata) throws(IngestError) {
+        for (k, v) in meta.sorted(by: { $0.key < $1.key }) {
+            metadata.extra[k] = v
+            func bad(_ allowed: String) -> IngestError {
+                .badFormat(path: "--meta", offset: 0, reason: "\(k)=\(v): expected \(allowed)")
+            }
+            switch k {
+            case "kernel", "kernel-release": metadata.capture.kernelRelease = v
+            case "kernel-cmdline": metadata.capture.kernelCommandLine = v
+            case "qemu", "qemu-version": metadata.capture.qemuVersion = v
+            case "machine": metadata.capture.machine = v
+            case "viommu": metadata.capture.viommu = v
+            case "confidential": metadata.capture.confidential = v
+            case "guest-iommu":
+                guard let m = GuestIOMMUMode(rawValue: v) else { throw bad("off, passthrough or translated") }
+                metadata.capture.guestIOMMU = m
+            case "flush":
+                guard let f = FlushPolicy(rawValue: v) else { throw bad("strict or lazy") }
+                metadata.capture.flushPolicy = f
+            case "swiotlb-forced":
+                guard v == "true" || v == "false" else { throw bad("true or false") }
+                metadata.capture.swiotlbForced = v == "true"
+            default:
+                if k.hasPrefix("viommu.") { metadata.capture.viommuProperties[String(k.dropFirst(7))] = v }
+            }
+        }
     }
 }

@@ -158,7 +158,7 @@ struct LineShape {
         p += 1
         var sec: UInt64 = 0
         let secStart = p
-        while p < n && b[p] >= 0x30 && b[p] <= 0x39 && p - secStart < 12 {
+        while p < n && b[p] >= 0x30 && b[p] <= 0x39 && p - secStart < 11 {  // < 2^64 ns
             sec = sec * 10 + UInt64(b[p] - 0x30)
             p += 1
         }

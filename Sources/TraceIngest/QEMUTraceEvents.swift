@@ -12,12 +12,15 @@ public struct QEMUTraceEvents: Sendable {
         public struct Argument: Sendable, Equatable {
             /// C type as written (`uint64_t`, `const char *`, `void *`).
             public var type: String
+            /// Argument name, as the mapper looks it up (`sid`, `addr`, `is_write`).
             public var name: String
             /// `char *`/`const char *`: stored as u32 length + bytes in simpletrace; all others as u64.
             public var isString: Bool
         }
 
+        /// Event name (`vtd_dmar_fault`).
         public var name: String
+        /// Arguments in declaration order (the order of the format's conversions and of simpletrace values).
         public var arguments: [Argument]
         /// The format string with the `PRIx64`-style macros resolved (`sid 0x%x fault %d ...`).
         public var format: String
@@ -35,6 +38,7 @@ public struct QEMUTraceEvents: Sendable {
     /// Lines that looked like definitions but could not be parsed (1-based line numbers), for diagnostics.
     public private(set) var malformedLines: [Int] = []
 
+    /// No definitions.
     public init() {}
 
     /// Parses trace-events text. Comments, blank lines and lines that are not definitions are skipped; the
@@ -63,6 +67,7 @@ public struct QEMUTraceEvents: Sendable {
         definitions.merge(other.definitions) { _, new in new }
     }
 
+    /// The definition of the event `name`.
     public subscript(name: String) -> Definition? { definitions[name] }
 
     /// `[disable] [tcg] [vcpu] name(args) "fmt"`.

@@ -51,7 +51,7 @@ public struct SimpletraceImporter: Importer {
                                     what: "simpletrace needs the trace-events-all file of the QEMU that wrote it (--trace-events FILE)")
         }
         let path = input.path
-        let summary = try input.bytes.withIngestBytes { (bytes: UnsafeRawBufferPointer) throws(IngestError) -> SimpletraceSummary in
+        let summary = try input.readAll().withIngestBytes { (bytes: UnsafeRawBufferPointer) throws(IngestError) -> SimpletraceSummary in
             try Self.decode(bytes, path: path, events: traceEvents, source: source, clock: clock, into: &sink, diagnostics: &diagnostics)
         }
         if sink.metadata.capture.viommu == nil, let kind = summary.viommu { sink.metadata.capture.viommu = kind }

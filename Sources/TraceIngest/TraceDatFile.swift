@@ -9,6 +9,7 @@
 public struct TraceDatFile: Sendable {
     /// Where one CPU's flyrecord data lies in the file.
     public struct CPUData: Sendable, Equatable {
+        /// CPU number.
         public var cpu: Int
         /// Absolute file offset of the data (of the chunk table when compressed).
         public var offset: UInt64
@@ -16,8 +17,45 @@ public struct TraceDatFile: Sendable {
         public var size: UInt64
     }
 
+    /// One CPUSTAT option (`CPU: 1\nentries: 288\noverrun: 0\ncommit overrun: 0\n...dropped events: 0`).
+    public struct CPUStat: Sendable, Equatable {
+        /// CPU number.
+        public var cpu: Int
+        /// Events in the buffer when recording stopped.
+        public var entries: UInt64 = 0
+        /// Events overwritten before they were read (overwrite mode).
+        public var overrun: UInt64 = 0
+        /// Events lost to commit overruns (writers nested too deep).
+        public var commitOverrun: UInt64 = 0
+        /// Events refused because the buffer was full (non-overwrite mode).
+        public var dropped: UInt64 = 0
+        /// Events the tracer says it lost on this CPU.
+        public var lost: UInt64 { overrun &+ commitOverrun &+ dropped }
+
+        /// Parses the option text; nil without a `CPU:` line.
+        init?(text: String) {
+            var cpu: Int?
+            for line in text.split(separator: "\n") {
+                let kv = line.split(separator: ":", maxSplits: 1)
+                guard kv.count == 2 else { continue }
+                let value = String(kv[1]).trimmedBlanks()
+                switch kv[0] {
+                case "CPU": cpu = Int(value)
+                case "entries": entries = UInt64(value) ?? 0
+                case "overrun": overrun = UInt64(value) ?? 0
+                case "commit overrun": commitOverrun = UInt64(value) ?? 0
+                case "dropped events": dropped = UInt64(value) ?? 0
+                default: break
+                }
+            }
+            guard let cpu else { return nil }
+            self.cpu = cpu
+        }
+    }
+
     /// Layout of a ring-buffer page header, from the embedded `header_page` format.
     public struct PageLayout: Sendable, Equatable {
+        /// Offsets and sizes of the page's timestamp and commit words, and where the event data begins.
         public var timestampOffset = 0
         public var timestampSize = 8
         public var commitOffset = 8
@@ -53,6 +91,8 @@ public struct TraceDatFile: Sendable {
     public var cpus: [CPUData]
     /// True when flyrecord data is a table of compressed chunks.
     public var cpuDataCompressed: Bool
+    /// CPUSTAT options: per-CPU ring-buffer counters at the end of the recording.
+    public var cpuStats: [CPUStat]
     /// Things the parser met but skipped (other instances, unknown compression of a section, ...).
     public var notes: [IngestDiagnostics.Problem]
 
@@ -65,6 +105,7 @@ public struct TraceDatFile: Sendable {
 
     /// Limits checked before anything is allocated for a size read from the file.
     public enum Limits {
+        /// Largest embedded text block (format file, header text) and the other caps below, in bytes or counts.
         public static let maxTextBlock = 64 << 20
         public static let maxFormats = 200_000
         public static let maxSystems = 10_000
@@ -99,7 +140,7 @@ public struct TraceDatFile: Sendable {
         var file = TraceDatFile(
             version: version, bigEndian: endian == 1, longSize: longSize, pageSize: pageSize, compression: "none",
             formats: [:], page: PageLayout(), uname: nil, traceClock: nil, traceCmdVersion: nil, timestampOffset: 0,
-            cpuCount: 0, cpus: [], cpuDataCompressed: false, notes: [])
+            cpuCount: 0, cpus: [], cpuDataCompressed: false, cpuStats: [], notes: [])
         file.page.commitSize = longSize
         file.page.dataOffset = 8 + longSize
         let p = afterVersion + 6
@@ -404,6 +445,8 @@ public struct TraceDatFile: Sendable {
         case 8:
             if data.count >= 4 { cpuCount = Int(try r.u32(at, "cpu count option")) }
         case 9: traceCmdVersion = text()
+        case 2:
+            if let stat = CPUStat(text: text()) { cpuStats.append(stat) }
         default: break
         }
     }

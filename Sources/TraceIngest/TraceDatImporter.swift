@@ -28,7 +28,7 @@ public struct TraceDatImporter: Importer {
         into sink: inout some EventSink, diagnostics: inout IngestDiagnostics
     ) throws(IngestError) {
         let path = input.path
-        let file = try input.bytes.withIngestBytes { (bytes: UnsafeRawBufferPointer) throws(IngestError) -> TraceDatFile in
+        let file = try input.readAll().withIngestBytes { (bytes: UnsafeRawBufferPointer) throws(IngestError) -> TraceDatFile in
             try Self.decode(bytes, path: path, source: source, clock: clock, into: &sink, diagnostics: &diagnostics)
         }
         header = file
@@ -49,7 +49,7 @@ public struct TraceDatImporter: Importer {
         into sink: inout some EventSink, diagnostics: inout IngestDiagnostics
     ) throws(IngestError) -> TraceDatFile {
         let file = try TraceDatFile.parse(bytes, path: path)
-        for note in file.notes { diagnostics.skip(note) }
+        for note in file.notes { diagnostics.note(note) }
         let ring = TraceDatRingBuffer(file: file, path: path)
         let streams = ring.loadStreams(bytes, diagnostics: &diagnostics)
         var records = ring.records(streams, diagnostics: &diagnostics)
@@ -61,6 +61,8 @@ public struct TraceDatImporter: Importer {
             ?? TraceEventFormat.Field(name: "common_type", type: "unsigned short", offset: 0, size: 2, signed: false, storage: .scalar)
         var mapper = KernelEventMapper()
         var unknownIDs: [Int: Int] = [:]
+        var pageLost: [Int: UInt64] = [:]
+        var names: [Int: String] = [:]  // `system:name` per event id, built once
         let offset = file.timestampOffset
         for rec in records {
             var template = Event(kind: .marker, clock: clock, source: source, position: rec.position)
@@ -70,10 +72,10 @@ public struct TraceDatImporter: Importer {
                 template.aux = UInt32(clamping: rec.missed)
                 template.aux2 = UInt32(clamping: streams[rec.stream].cpu)
                 diagnostics.lostEvents += rec.missed > 0 ? Int(rec.missed) : 1
-                diagnostics.skip(.init(file: path, position: rec.position, isByteOffset: true,
+                pageLost[streams[rec.stream].cpu, default: 0] += rec.missed > 0 ? UInt64(rec.missed) : 1
+                diagnostics.note(.init(file: path, position: rec.position, isByteOffset: true,
                                        message: rec.missed > 0 ? "CPU \(streams[rec.stream].cpu): ring buffer lost \(rec.missed) events"
                                                                : "CPU \(streams[rec.stream].cpu): ring buffer lost events (count unknown)"))
-                diagnostics.skipped -= 1  // a lost-events note is not a skipped record
                 try append(template, to: &sink, path: path)
                 continue
             }
@@ -89,7 +91,11 @@ public struct TraceDatImporter: Importer {
                         unknownIDs[type, default: 0] += 1
                         return .malformed("")
                     }
-                    name = "\(format.system):\(format.name)"
+                    name = names[type] ?? {
+                        let n = "\(format.system):\(format.name)"
+                        names[type] = n
+                        return n
+                    }()
                     let record = KernelRecord(format: format, bytes: reader, longSize: file.longSize)
                     return try mapper.map(record, template: template, sink: &sink)
                 }
@@ -105,6 +111,19 @@ public struct TraceDatImporter: Importer {
             case .malformed(let why):
                 diagnostics.skip(.init(file: path, position: rec.position, isByteOffset: true, message: "\(name): \(why)"))
             }
+        }
+        // Losses the CPUSTAT counters report beyond those flagged on the pages read.
+        for stat in file.cpuStats where stat.lost > 0 {
+            let flagged = pageLost[stat.cpu, default: 0]
+            guard stat.lost > flagged else { continue }
+            let extra = stat.lost - flagged
+            var e = Event(kind: .lostEvents, timestamp: records.first?.timestamp ?? 0, clock: clock, source: source, position: 0)
+            e.aux = UInt32(clamping: extra)
+            e.aux2 = UInt32(clamping: stat.cpu)
+            try append(e, to: &sink, path: path)
+            diagnostics.lostEvents += Int(clamping: extra)
+            diagnostics.note(.init(file: path, position: 0, isByteOffset: true,
+                                   message: "CPU \(stat.cpu): the tracer reports \(stat.lost) events lost (overrun \(stat.overrun), commit overrun \(stat.commitOverrun), dropped \(stat.dropped))"))
         }
         for (id, n) in unknownIDs.sorted(by: { $0.key < $1.key }) {
             diagnostics.skip(.init(file: path, position: 0, isByteOffset: true,

@@ -22,9 +22,13 @@ public struct TraceEventFormat: Sendable, Equatable {
         public var name: String
         /// The C type as written (`u64`, `__data_loc char[]`, `size_t`).
         public var type: String
+        /// Byte offset in the record (common fields included).
         public var offset: Int
+        /// Bytes the field occupies (4 for `__data_loc`, whose data lies after the fixed fields).
         public var size: Int
+        /// Whether integer values are sign-extended.
         public var signed: Bool
+        /// How the bytes are to be read.
         public var storage: Storage
 
         /// Element size of a dynamic or fixed array, from its C type; 1 for `char`.
@@ -87,6 +91,7 @@ public struct TraceEventFormat: Sendable, Equatable {
         self.printFormat = printFormat
     }
 
+    /// A format built in code (tests, tools).
     public init(id: Int, system: String, name: String, fields: [Field], printFormat: String = "") {
         self.id = id
         self.system = system

@@ -8,5 +8,13 @@ struct DMATrace: ParsableCommand {
         abstract: "Record, replay and analyze what a VM's drivers and devices did with DMA.",
         discussion: ExitStatus.helpText,
         version: "0.1.0",
-        subcommands: [SynthCommand.self])
+        subcommands: [
+            InfoCommand.self,
+            VerifyCommand.self,
+            CatCommand.self,
+            AnalyzeCommand.self,
+            DiffCommand.self,
+            ExportCommand.self,
+            SynthCommand.self,
+        ])
 }

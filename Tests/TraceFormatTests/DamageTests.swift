@@ -21,8 +21,12 @@ import Testing
         let cut = dir.appendingPathComponent("cut.dmat").path
         let headerEnd = Int(chunks[0].headerOffset) - 0  // header + metadata + strings precede chunk 0
         var sawHeaderError = 0
-        for length in 1..<bytes.count {
-            try Data(bytes[..<length]).write(to: URL(fileURLWithPath: cut))
+        try Data(bytes).write(to: URL(fileURLWithPath: cut))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: cut))
+        defer { try? handle.close() }
+        // Longest cut first, so each cut is one ftruncate of the same file.
+        for length in (1..<bytes.count).reversed() {
+            try handle.truncate(atOffset: UInt64(length))
             let reader: TraceReader
             do {
                 reader = try TraceReader(path: cut)

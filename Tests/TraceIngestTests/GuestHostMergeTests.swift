@@ -108,6 +108,32 @@ private struct HandBuiltHostImporter: Importer {
         #expect(report.summary().contains("alignment: iova-first-translation"))
     }
 
+    /// The whole real capture through the standard registry: formats sniffed, QEMU log importer on the host.
+    @Test func realCaptureThroughTheStandardImporters() throws {
+        let pipeline = IngestPipeline()
+        let plan = try pipeline.plan([
+            IngestInput.open(Fixtures.path("\(Fixtures.strict)/guest-ftrace-iommu.txt")),
+            IngestInput.open(Fixtures.path("\(Fixtures.strict)/qemu-7.2-trace-full.log.zst")),
+            IngestInput.open(Fixtures.path("\(Fixtures.strict)/guest-dmesg.txt")),
+        ])
+        #expect(plan.entries.map(\.formatID) == ["ftrace", "qemu-log", "dmesg"])
+        #expect(plan.domains.map(\.name) == ["host-realtime", "guest-boot"])
+        #expect(plan.clocks == [1, 0, 1])
+        let (buf, report) = try pipeline.ingest(plan)
+        let a = try #require(report.alignment)
+        let maps = buf.events.filter { $0.kind == .iommuMap }
+        #expect(maps.count == 675)
+        #expect(maps.filter(\.hasDevice).count * 100 >= maps.count * 95)
+        #expect(a.attributedEvents + a.unattributedEvents == 1092)
+        #expect(a.residualSkewNs < 2_000_000)
+        #expect(report.inputs[1].diagnostics.understood["vtd_dmar_fault"] == 96)
+        #expect(report.inputs[1].diagnostics.understood["vtd_dmar_translate"] == 3574)
+        #expect(Set(maps.map { buf.metadata.devices[Int($0.device)].name }) == ["0000:00:02.0", "0000:00:03.0"])
+        #expect(buf.metadata.inputs.map(\.format) == ["ftrace", "qemu-log", "dmesg"])
+        #expect(buf.metadata.capture.flushPolicy == .strict && buf.metadata.capture.guestIOMMU == .translated)
+        #expect(zip(buf.events, buf.events.dropFirst()).allSatisfy { $0.timestamp <= $1.timestamp })
+    }
+
     @Test func faultPairsAlignWithoutCommonPages() throws {
         var buf = EventBuffer()
         let dev = buf.device(DeviceInfo(name: "0000:00:05.0", sid: 0x28))

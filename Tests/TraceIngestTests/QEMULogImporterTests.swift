@@ -173,4 +173,22 @@ private func importLog(_ bytes: [UInt8], path: String = "qemu.log") throws -> (E
         let dat = try BinFixtures.bytes("real/intel-viommu-strict/guest-trace-cmd-v7-zstd.dat")
         #expect(dat.withUnsafeBytes { QEMULogImporter.sniff(UnsafeRawBufferPointer(rebasing: $0[0..<4096])) } == 0)
     }
+
+    /// Overwritten bytes, cut lines and binary noise: lines are skipped with their number, nothing traps.
+    @Test func damagedLogsNeverTrap() throws {
+        let excerpt = try BinFixtures.bytes("synthetic/qemu-7.2-log-backend-vtd-virtio.log")
+        let clean = try importLog(excerpt).1
+        var state: UInt64 = 7
+        for round in 0..<100 {
+            var damaged = excerpt
+            for _ in 0..<(1 + round % 16) {
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                damaged[Int((state >> 33) % UInt64(damaged.count))] = UInt8(truncatingIfNeeded: state >> 11)
+            }
+            let cut = Int((state >> 20) % UInt64(damaged.count))
+            let (_, d) = try importLog(Array(damaged[0..<cut]) + [0x0A] + damaged, path: "fuzz.log")
+            #expect(d.problems.allSatisfy { !$0.isByteOffset && $0.file == "fuzz.log" && $0.position >= 1 })
+        }
+        #expect(clean.skipped == 0)
+    }
 }

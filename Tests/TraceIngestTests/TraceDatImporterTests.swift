@@ -87,6 +87,20 @@ private func reportLines(_ fixture: String) throws -> [ReportLine] {
         #expect(first.size == 4096)
     }
 
+    /// `trace-cmd convert --file-version 7 --compression none` of the v7 capture (trace-cmd 3.1.6; stored
+    /// zstd-compressed): uncompressed v7 sections and raw flyrecord pages, same events as the report.
+    @Test func v7UncompressedMatchesTraceCmdReport() throws {
+        let (buffer, diagnostics, importer) = try importDat(try BinFixtures.content(Self.dir + "guest-trace-cmd-v7-none-converted.dat.zst"))
+        let expected = try reportLines(Self.dir + "guest-trace-cmd-v7-report.txt")
+        #expect(buffer.events.map(ReportLine.init(event:)) == expected)
+        #expect(diagnostics.skipped == 0)
+        #expect(importer.header?.version == 7)
+        #expect(importer.header?.compression == "none")
+        #expect(importer.header?.cpuDataCompressed == false)
+        // raw pages: provenance is the event header's own offset, after CPU 1's data start 0x3ce000
+        #expect(buffer.events.first?.position == 0x3ce000 + 16)
+    }
+
     @Test func v6MatchesTraceCmdReport() throws {
         let (buffer, diagnostics, importer) = try importDat(try BinFixtures.content(Self.dir + "guest-trace-cmd-v6.dat.zst"))
         let expected = try reportLines(Self.dir + "guest-trace-cmd-v6-report.txt")
@@ -101,6 +115,9 @@ private func reportLines(_ fixture: String) throws -> [ReportLine] {
         #expect(header.kernelRelease == "6.1.0-56-amd64")
         #expect(header.formats.count == 26)
         #expect(header.formats[1149]?.name == "map")
+        #expect(header.cpuStats.map(\.cpu) == [0, 1])
+        #expect(header.cpuStats.map(\.entries) == [0, 288])
+        #expect(header.cpuStats.allSatisfy { $0.lost == 0 })
         // Uncompressed: provenance is the byte offset of the event header inside CPU 1's data (from 3989504).
         #expect(buffer.events.first?.position == 3_989_504 + 16)
     }

@@ -101,6 +101,8 @@ private func syntheticDat() throws -> [UInt8] {
     b.bytes("options  "); b.u8(0)
     b.u16(5); let uname = cbytes("Linux guest 6.15.0-test x86_64"); b.u32(UInt32(uname.count)); b.out += uname
     b.u16(4); let clock = cbytes("[local] global"); b.u32(UInt32(clock.count)); b.out += clock
+    b.u16(2); let stat = cbytes("CPU: 0\nentries: 8\noverrun: 10\ncommit overrun: 0\nbytes: 300\ndropped events: 0\n")
+    b.u32(UInt32(stat.count)); b.out += stat
     b.u16(0)
     b.bytes("flyrecord"); b.u8(0)
     let dataAt = (b.out.count + 16 + 4095) / 4096 * 4096
@@ -159,13 +161,16 @@ private func syntheticDat() throws -> [UInt8] {
         #expect(sink.metadata.clocks[0].name == "guest-trace-local")
         #expect(diagnostics.understood == ["dma:dma_map_page": 1, "dma:dma_map_sg": 1, "iommu:io_page_fault": 1,
                                            "iommu:add_device_to_group": 2, "swiotlb:swiotlb_bounced": 1])
-        #expect(diagnostics.lostEvents == 6)  // 1 (count unknown) + 5 (stored)
+        // pages: 1 (count unknown) + 5 (stored); CPUSTAT says 10 overran, so 4 more
+        #expect(diagnostics.lostEvents == 10)
+        #expect(importer.header?.cpuStats.first?.overrun == 10)
         #expect(diagnostics.problems.map(\.message).contains("1 records with event id 9999, which no embedded format describes"))
 
         let kinds = sink.events.map(\.kind)
         #expect(kinds == [.lostEvents, .dmaMap, .dmaMap, .iommuPageFault, .iommuGroupAdd, .swiotlbBounce,
-                          .lostEvents, .iommuGroupAdd])
-        try #require(kinds.count == 8)
+                          .lostEvents, .iommuGroupAdd, .lostEvents])
+        try #require(kinds.count == 9)
+        #expect(sink.events[8].aux == 4 && sink.events[8].aux2 == 0)
         let e = sink.events
         #expect(e[0].timestamp == 1_000_000_000 && e[0].aux == 0)
         // page time + time extend + delta

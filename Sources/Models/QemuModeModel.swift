@@ -1,0 +1,74 @@
+/// A QEMU mode model (DESIGN §6, domain.md §7.2): which vIOMMU the VM has, how virtio devices are
+/// configured, what the firmware tables claim, and how faults are recorded. Loaded from a JSON file
+/// (`kind: "qemu-mode"`); the replay engine interprets the fields, it never switches on the id.
+public struct QemuModeModel: Sendable, Codable, Equatable {
+    /// Stable id used in scenarios (`qemu-viommu-virtio-translated`).
+    public var id: String
+    /// One-line description.
+    public var title: String
+    /// QEMU versions that have this mode (`2.9` and later), informational.
+    public var versions: ReleaseRange?
+    /// True for modes QEMU never had (the origin thread's passthrough flag).
+    public var hypothesis: Bool
+    /// Where the behaviour comes from: QEMU version, file, function.
+    public var sources: [String]
+    /// Free-form remarks.
+    public var notes: [String]?
+    /// `none`, `intel-iommu`, `amd-iommu`, `smmuv3` or `virtio-iommu`.
+    public var viommu: String
+    /// False for an IR-only intel-iommu (`dma-translation=off`: SAGAW = 0, no DMA translation).
+    public var dmaTranslation: Bool
+    /// vIOMMU input address width (`aw-bits`); device addresses at or above 2^awBits fault (VT-d 0x04).
+    public var awBits: Int
+    /// What the firmware table says about PCI devices: `none`, `catch-all` (INCLUDE_PCI_ALL) or `explicit` scopes.
+    public var scope: String
+    /// True when virtio devices sit on a `bypass_iommu` bus: outside the table's scope and untranslated.
+    public var bypassBus: Bool
+    /// virtio-iommu `boot-bypass`: endpoints not attached to a domain bypass translation.
+    public var bootBypass: Bool
+    /// Virtio device configuration.
+    public var virtio: VirtioConfig
+    /// Fault recording.
+    public var faults: FaultRecording
+
+    /// Per-device `iommu_platform` setting.
+    public enum IOMMUPlatform: String, Sendable, Codable, CaseIterable {
+        /// On for every device that can have it (modern-only); QEMU refuses it on legacy/transitional devices.
+        case on
+        /// Off: bit 33 not offered, DMA goes to plain memory.
+        case off
+        /// As the trace recorded it per device.
+        case asRecorded = "as-recorded"
+    }
+
+    /// Virtio transport flavour forced by the mode.
+    public enum Transport: String, Sendable, Codable, CaseIterable {
+        case asRecorded = "as-recorded"
+        /// `disable-legacy=on` for every virtio device.
+        case modernOnly = "modern-only"
+    }
+
+    /// Virtio configuration of the mode.
+    public struct VirtioConfig: Sendable, Codable, Equatable {
+        /// `iommu_platform`.
+        public var iommuPlatform: IOMMUPlatform
+        /// QEMU ≥ 2.9 `virtio_validate_features()`: FEATURES_OK refused when bit 33 is offered but not acked.
+        public var accessPlatformMandatory: Bool
+        /// Transport override.
+        public var transport: Transport
+        /// Hypothetical passthrough flag: bit 33 offered but optional, device DMA untranslated; kernels that ack
+        /// bit 33 put the device in an identity domain, older kernels ignore the flag and bypass the DMA API.
+        public var passthroughFlag: Bool
+    }
+
+    /// How the vIOMMU records faults.
+    public struct FaultRecording: Sendable, Codable, Equatable {
+        /// VT-d fault compression: while a fault record of the same source id is pending, new faults are not recorded.
+        public var compression: Bool
+        /// How long a record stays pending before the guest's fault handler clears it (µs).
+        public var serviceTimeUs: Int
+    }
+
+    /// True when the VM has a vIOMMU.
+    public var hasVIOMMU: Bool { viommu != "none" }
+}

@@ -1,0 +1,148 @@
+import Models
+import TraceFormat
+
+/// What the trace says about one device, normalised for negotiation: PCI address, virtio transport and
+/// `iommu_platform` as recorded (with fallbacks from ids and feature bits when the metadata is thin).
+struct DeviceFacts: Sendable {
+    /// Index into ``TraceMetadata/devices``.
+    var index: Int
+    /// `0000:00:02.0`.
+    var name: String
+    /// Bus, device, function parsed from the name (for `[00:02.0]` in fault lines and the VT-d source id).
+    var bus: UInt8, slot: UInt8, function: UInt8
+    /// True for a virtio device.
+    var isVirtio: Bool
+    /// Virtio transport as recorded (transitional when only legacy ids are known).
+    var transport: VirtioTransport
+    /// `iommu_platform` as recorded.
+    var iommuPlatform: Bool
+    /// True when ``iommuPlatform`` was not in the metadata and was inferred (see ``build(from:)``).
+    var iommuPlatformInferred: Bool
+    /// False when the recording says the device sits outside every DRHD or on a bypass bus.
+    var behindIOMMU: Bool
+    /// IOMMU domain index (devices of one IOMMU group share a domain).
+    var domain: Int
+    /// `virtio_blk`, `virtio_net`, ...: the driver name the kernel prints, or the recorded driver.
+    var driverName: String
+    /// `virtioN`: the kernel's virtio device name (virtio devices numbered in PCI order).
+    var virtioName: String
+
+    /// PCI source id as the vIOMMU sees it (bus << 8 | devfn).
+    var sid: UInt16 { UInt16(bus) << 8 | UInt16(slot) << 3 | UInt16(function) }
+    /// `00:05.0` as Linux prints it in fault lines.
+    var shortBDF: String { "\(hex2(bus)):\(hex2(slot)).\(function)" }
+
+    static func build(from metadata: TraceMetadata) -> [DeviceFacts] {
+        var groupDomain: [Int: Int] = [:]
+        var nextDomain = 0
+        var out: [DeviceFacts] = []
+        var virtioCount = 0
+        let order = metadata.devices.indices.sorted { metadata.devices[$0].name < metadata.devices[$1].name }
+        var virtioIndex: [Int: Int] = [:]
+        for i in order {
+            let d = metadata.devices[i]
+            if d.virtioType != nil || d.vendorID == 0x1AF4 {
+                virtioIndex[i] = virtioCount
+                virtioCount += 1
+            }
+        }
+        for (i, d) in metadata.devices.enumerated() {
+            let (b, s, f) = parseBDF(d.name)
+            let isVirtio = d.virtioType != nil || d.vendorID == 0x1AF4
+            var transport = d.transport
+            if transport == nil, let id = d.deviceID, isVirtio {
+                transport = id >= 0x1040 ? .modern : .transitional
+            }
+            // iommu_platform: the metadata, else feature bit 33 as offered, else inferred: QEMU allows it only on
+            // modern-only devices, and a modern-only virtio device behind a translating vIOMMU is taken to have it
+            // (the recorded scenario's fidelity check then shows whether that was right).
+            var platform = d.iommuPlatform ?? d.featuresOffered.map { $0 & (1 << 33) != 0 }
+            var inferred = false
+            if platform == nil && isVirtio {
+                let translating = metadata.capture.guestIOMMU == .translated
+                    && (metadata.capture.viommu.map { $0 != "none" } ?? false)
+                platform = translating && transport == .modern
+                inferred = true
+            }
+            if transport == nil && isVirtio { transport = platform == true ? .modern : .transitional }
+            let domain: Int
+            if let g = d.iommuGroup {
+                if let known = groupDomain[g] {
+                    domain = known
+                } else {
+                    domain = nextDomain
+                    groupDomain[g] = domain
+                    nextDomain += 1
+                }
+            } else {
+                domain = nextDomain
+                nextDomain += 1
+            }
+            let driver = d.driver ?? (d.virtioType.map { "virtio_\($0 == "block" ? "blk" : $0)" } ?? "pci")
+            out.append(DeviceFacts(
+                index: i, name: d.name, bus: b, slot: s, function: f, isVirtio: isVirtio,
+                transport: transport ?? .modern, iommuPlatform: platform ?? false, iommuPlatformInferred: inferred,
+                behindIOMMU: d.behindIOMMU ?? true,
+                domain: domain, driverName: driver, virtioName: "virtio\(virtioIndex[i] ?? 0)"))
+        }
+        return out
+    }
+
+    /// Parses `0000:00:02.0`, `00:02.0` or `00:02.00` (QEMU's form); unknown parts are zero.
+    static func parseBDF(_ name: String) -> (UInt8, UInt8, UInt8) {
+        let parts = name.split(separator: ":")
+        guard parts.count >= 2 else { return (0, 0, 0) }
+        let bus = UInt8(parts[parts.count - 2], radix: 16) ?? 0
+        let df = parts[parts.count - 1].split(separator: ".")
+        let dev = df.first.flatMap { UInt8($0, radix: 16) } ?? 0
+        let fn = df.count > 1 ? (UInt8(df[1], radix: 16) ?? 0) : 0
+        return (bus, dev, fn & 7)
+    }
+}
+
+@inline(__always) func hex2(_ v: UInt8) -> String {
+    let s = String(v, radix: 16)
+    return s.count < 2 ? "0" + s : s
+}
+
+/// `0x` + lower-case hex.
+@inline(__always) func hex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
+
+/// Zero-padded lower-case hex without prefix.
+func hexPadded(_ v: UInt64, width: Int) -> String {
+    let s = String(v, radix: 16)
+    return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+}
+
+/// The scenario the trace was recorded under, inferred from its capture facts.
+public enum RecordedScenario {
+    /// The recorded kernel model (by `uname -r`) and QEMU mode (by vIOMMU kind and per-device
+    /// `iommu_platform`), or nil with the reason when the facts do not say enough.
+    public static func infer(metadata: TraceMetadata, catalog: ModelCatalog) -> Result<Scenario, ModelError> {
+        guard let release = metadata.capture.kernelRelease else {
+            return .failure(.badScenario("recorded", reason: "the trace does not record the guest kernel release"))
+        }
+        guard let kernel = catalog.kernel(forRelease: release) else {
+            return .failure(.badScenario("recorded", reason: "no kernel model covers release \(release)"))
+        }
+        let devices = DeviceFacts.build(from: metadata)
+        let anyPlatform = devices.contains { $0.isVirtio && $0.iommuPlatform }
+        let viommu = metadata.capture.viommu ?? "none"
+        let modeID: String
+        switch (viommu, anyPlatform) {
+        case ("none", false): modeID = "qemu-noiommu"
+        case ("none", true): modeID = "qemu-cc-no-viommu"
+        case ("intel-iommu", true): modeID = "qemu-viommu-virtio-translated"
+        case ("intel-iommu", false): modeID = "qemu-viommu-virtio-bypass"
+        case ("amd-iommu", _): modeID = "qemu-amd-iommu"
+        case ("smmuv3", _): modeID = "qemu-smmuv3"
+        case ("virtio-iommu", _): modeID = "qemu-virtio-iommu"
+        default:
+            return .failure(.badScenario("recorded", reason: "no mode model for vIOMMU '\(viommu)'"))
+        }
+        guard let mode = catalog.modes[modeID] else {
+            return .failure(.unknownModel(kind: "qemu-mode", id: modeID, known: catalog.modeIDs))
+        }
+        return .success(Scenario(kernel: kernel, mode: mode, guestIOMMU: nil))
+    }
+}

@@ -1,0 +1,501 @@
+import TraceFormat
+
+/// A buffer the driver handed to a device (DESIGN §7.1): its GPA range, direction and the address the
+/// recording used for it. Slots are reused once a buffer has been unmapped and retired, so the slab grows
+/// with the live set, not with the trace.
+struct Buffer: Sendable {
+    var device: Int = 0
+    var gpa: UInt64 = 0
+    var size: UInt64 = 0
+    var direction: DMADirection = .bidirectional
+    /// The DMA handle or IOVA the recording used.
+    var recordedAddress: UInt64 = 0
+    /// True when ``recordedAddress`` is an IOVA of a translated domain.
+    var recordedIOVA = false
+    /// Created from a DMA-API event (direction known) rather than only from `iommu:map`.
+    var fromDMAAPI = false
+    /// Event that created it.
+    var event = 0
+    /// Incremented at every reuse of the slot, so stale references are recognised.
+    var generation: UInt32 = 0
+    /// Unmapped (kept for a while to resolve skewed host events).
+    var retired = false
+    var retiredAt: UInt64 = 0
+    /// The device ingest attributed it to, when host evidence moved it to another (-1: not moved).
+    var movedFrom = -1
+
+    @inline(__always) func contains(recorded a: UInt64) -> Bool { a >= recordedAddress && a - recordedAddress < max(size, 1) }
+}
+
+/// What the recording says happened to an access.
+enum RecordedOutcome: Sendable {
+    case none
+    /// The host translated it to this GPA.
+    case translated(UInt64)
+    /// The host recorded a fault with this reason.
+    case fault(UInt32)
+}
+
+/// How an access relates to the buffers.
+enum AccessKind: UInt8, Sendable {
+    /// Within the buffer's lifetime (mapped, not yet unmapped).
+    case inLifetime
+    /// After the buffer was unmapped (use after unmap).
+    case postUnmap
+    /// The address resolves to no buffer (stray DMA).
+    case stray
+}
+
+/// One device access, independent of addressing: which buffer and offset it meant, or the raw address of a
+/// stray access, and what the recording says happened.
+struct Access: Sendable {
+    var device: Int
+    var slot: Int
+    var kind: AccessKind
+    var offset: UInt64
+    var rawAddress: UInt64
+    var size: UInt64
+    var write: Bool
+    var recorded: RecordedOutcome
+    var eventIndex: Int
+    var event: Event
+    var time: UInt64
+    /// Implied by the buffer's direction (no host trace for the device), not recorded.
+    var implied: Bool
+}
+
+/// Where the replay engine came to know a device at all (first event), for device-level occurrences.
+struct FirstSeen: Sendable {
+    var index: Int
+    var event: Event
+}
+
+/// Options of a replay run.
+public struct ReplayOptions: Sendable {
+    /// How far apart (ns) a host access and the guest map/unmap it belongs to may be after clock alignment.
+    /// A recorded *successful* translation proves its mapping was live, so it is matched to the buffer with
+    /// the same IOVA page and GPA mapped or unmapped within this window.
+    public var skewToleranceNs: UInt64
+    /// Whether device accesses are implied from buffers (the device touches each buffer in its direction
+    /// before unmap): `nil` decides per device (implied unless the host trace recorded its accesses).
+    public var impliedAccesses: Bool?
+    /// At most this many divergences are listed per scenario (the rest are counted in a note).
+    public var maxDivergences: Int
+    /// Hypotheses switched on for every scenario.
+    public var hypotheses: Set<String>
+
+    public init(skewToleranceNs: UInt64 = 50_000_000, impliedAccesses: Bool? = nil, maxDivergences: Int = 1000, hypotheses: Set<String> = []) {
+        self.skewToleranceNs = skewToleranceNs
+        self.impliedAccesses = impliedAccesses
+        self.maxDivergences = maxDivergences
+        self.hypotheses = hypotheses
+    }
+}
+
+/// Reconstructs the workload from the event stream once, for all scenarios (DESIGN §7.1): live buffers
+/// keyed by (device, recorded address page), device accesses from host events (or implied at unmap), and
+/// the recorded outcome of each. Each reconstructed operation is fed to every scenario state in turn.
+struct IntentTracker {
+    let facts: [DeviceFacts]
+    let implied: [Bool]
+    let recordedTranslated: [Bool]
+    let options: ReplayOptions
+    let clockOffsets: [Int64]
+
+    var buffers: [Buffer] = []
+    var freeSlots: [Int] = []
+    var live = AddressTable()
+    /// Live buffers whose recorded IOVA page was already live for the same device with another GPA: a real
+    /// domain refuses a double map, so one of the two was attributed to the wrong device at ingest.
+    var shadow = AddressTable(capacity: 64)
+    /// Buffers moved to another device by host evidence, keyed by the device ingest gave them.
+    var moved = AddressTable(capacity: 64)
+    var retiredTable = AddressTable()
+    var retiredFIFO: [Int] = []
+    var retiredHead = 0
+    var pending: [Access] = []
+    var pendingHead = 0
+    var lastGuestMapTime: UInt64 = 0
+    var sawGuestMap = false
+    var firstSeen: [FirstSeen?]
+
+    var unattributed = 0
+    var reattributed = 0
+    var unmatchedInCoverage = 0
+    var outsideCoverage = 0
+    var oversizeBuffers = 0
+    var recordedGuestFaults: [(device: Int, page: UInt64, reason: UInt32, index: Int, event: Event)] = []
+    var recordedProbeFailures: [(device: Int, index: Int, event: Event)] = []
+    var eventsSeen = 0
+
+    /// Pages of one buffer registered for lookup; larger buffers are counted in a note.
+    static let maxPagesPerBuffer: UInt64 = 1 << 16
+    static let maxPending = 4096
+    static let maxRetired = 1 << 16
+    static let maxRecordedFaults = 100_000
+
+    init(facts: [DeviceFacts], metadata: TraceMetadata, options: ReplayOptions) {
+        self.facts = facts
+        self.options = options
+        let hostInput = metadata.inputs.contains { ["qemu-log", "simpletrace"].contains($0.format) }
+        let guestTranslated = metadata.capture.guestIOMMU == .translated
+            && (metadata.capture.viommu.map { $0 != "none" } ?? false)
+        recordedTranslated = facts.map { f in guestTranslated && f.behindIOMMU && (!f.isVirtio || f.iommuPlatform) }
+        implied = zip(facts, recordedTranslated).map { _, t in options.impliedAccesses ?? !(hostInput && t) }
+        clockOffsets = metadata.clocks.map { $0.offsetToReferenceNs ?? 0 }
+        firstSeen = Array(repeating: nil, count: facts.count)
+    }
+
+    @inline(__always) func time(_ e: Event) -> UInt64 {
+        if e.clock == 0 || e.eventFlags.contains(.aligned) { return e.timestamp }
+        let off = Int(e.clock) < clockOffsets.count ? clockOffsets[Int(e.clock)] : 0
+        return off >= 0 ? e.timestamp &+ UInt64(off) : (e.timestamp >= UInt64(-off) ? e.timestamp - UInt64(-off) : 0)
+    }
+
+    @inline(__always) static func key(_ device: Int, _ address: UInt64) -> UInt64 {
+        UInt64(truncatingIfNeeded: device) << 48 | ((address >> 12) & 0xFFFF_FFFF_FFFF)
+    }
+
+    /// Feeds one event; scenario states receive the operations it implies.
+    mutating func handle(_ index: Int, _ e: Event, _ states: inout [ScenarioState]) {
+        eventsSeen += 1
+        let t = time(e)
+        expire(now: t, &states)
+        guard e.hasDevice else {
+            if e.kind == .iommuMap || e.kind == .dmaMap || e.kind == .dmaAlloc { unattributed += 1 }
+            return
+        }
+        let d = Int(e.device)
+        guard d < facts.count else {
+            unattributed += 1
+            return
+        }
+        if firstSeen[d] == nil && Self.isDMAEvent(e.kind) { firstSeen[d] = FirstSeen(index: index, event: e) }
+        switch e.kind {
+        case .dmaMap, .dmaAlloc:
+            noteGuestMap(t)
+            if e.eventFlags.contains(.error) { return }
+            let k = Self.key(d, e.address)
+            if let s = live.get(k).map(Int.init), !buffers[s].retired, !buffers[s].fromDMAAPI,
+               buffers[s].recordedAddress == e.address {
+                // The iommu:map of this very mapping came first: learn its direction and API.
+                buffers[s].direction = e.direction
+                buffers[s].fromDMAAPI = true
+                return
+            }
+            let gpa = e.kind == .dmaMap ? e.address2 : e.address
+            create(d, gpa: gpa, size: e.size, direction: e.direction, recorded: e.address,
+                   recordedIOVA: recordedTranslated[d], fromDMAAPI: true, index: index, time: t, &states)
+        case .iommuMap:
+            noteGuestMap(t)
+            let k = Self.key(d, e.address)
+            if let s = live.get(k).map(Int.init), !buffers[s].retired, buffers[s].contains(recorded: e.address),
+               buffers[s].gpa &+ (e.address &- buffers[s].recordedAddress) == e.address2 {
+                return  // already known from the DMA-API event
+            }
+            create(d, gpa: e.address2, size: e.size, direction: .bidirectional, recorded: e.address,
+                   recordedIOVA: true, fromDMAAPI: false, index: index, time: t, &states)
+        case .dmaUnmap, .dmaFree, .iommuUnmap:
+            noteGuestMap(t)
+            let size = e.kind == .iommuUnmap ? max(e.size, e.address2) : e.size
+            let first = e.address >> 12
+            let pages = min(max(1, ((e.address & 0xFFF) &+ max(size, 1) &+ 0xFFF) >> 12), Self.maxPagesPerBuffer)
+            var p: UInt64 = 0
+            while p < pages {
+                let a = (first &+ p) << 12
+                if let s = unmapCandidate(d, a) {
+                    let end = buffers[s].recordedAddress &+ max(buffers[s].size, 1)
+                    unmap(s, index: index, event: e, time: t, &states)
+                    // Skip the rest of this buffer's pages.
+                    let next = (end &+ 0xFFF) >> 12
+                    p = next > first &+ p ? next &- first : p &+ 1
+                } else {
+                    p &+= 1
+                }
+            }
+        case .hostTranslate:
+            var a = Access(
+                device: d, slot: -1, kind: .stray, offset: 0, rawAddress: e.address, size: max(e.size, 1),
+                write: e.eventFlags.contains(.write), recorded: .translated(e.address2), eventIndex: index, event: e,
+                time: t, implied: false)
+            if let s = matchTranslation(d, iova: e.address, gpa: e.address2)
+                ?? reattribute(to: d, iova: e.address, gpa: e.address2, index: index, time: t, &states) {
+                a.slot = s
+                a.kind = .inLifetime
+                a.offset = e.address &- buffers[s].recordedAddress
+                deliver(a, &states)
+            } else {
+                enqueuePending(a, &states)
+            }
+        case .hostFault, .hostAccess:
+            var a = Access(
+                device: d, slot: -1, kind: .stray, offset: 0, rawAddress: e.address, size: max(e.size, 1),
+                write: e.eventFlags.contains(.write), recorded: e.kind == .hostFault ? .fault(e.aux) : .none,
+                eventIndex: index, event: e, time: t, implied: false)
+            let k = Self.key(d, e.address)
+            if let s = live.get(k).map(Int.init), !buffers[s].retired, buffers[s].contains(recorded: e.address) {
+                a.slot = s
+                a.kind = .inLifetime
+            } else if let s = retiredTable.get(k).map(Int.init), buffers[s].retired, buffers[s].contains(recorded: e.address) {
+                a.slot = s
+                a.kind = .postUnmap
+            }
+            if a.slot >= 0 { a.offset = e.address &- buffers[a.slot].recordedAddress }
+            deliver(a, &states)
+        case .guestFault:
+            if recordedGuestFaults.count < Self.maxRecordedFaults {
+                recordedGuestFaults.append((d, e.address & ~0xFFF, e.aux, index, e))
+            }
+        case .virtioProbe:
+            if e.detail != ProbeResult.probed.rawValue { recordedProbeFailures.append((d, index, e)) }
+        default:
+            break
+        }
+    }
+
+    static func isDMAEvent(_ k: EventKind) -> Bool {
+        switch k {
+        case .dmaMap, .dmaUnmap, .dmaAlloc, .dmaFree, .dmaMapError, .iommuMap, .iommuUnmap, .hostTranslate, .hostFault,
+             .hostAccess, .guestFault, .virtioProbe, .virtioFeatures, .virtioStatus, .swiotlbBounce:
+            return true
+        default:
+            return false
+        }
+    }
+
+    private mutating func noteGuestMap(_ t: UInt64) {
+        sawGuestMap = true
+        if t > lastGuestMapTime { lastGuestMapTime = t }
+    }
+
+    /// The buffer an unmap of (`d`, `a`) ends. `iommu:unmap` names no domain, so when several devices have the
+    /// page live the unmap is ambiguous whatever ingest attributed it to; the most recent mapping is taken
+    /// (streaming buffers come and go while rings stay), and host translations of the survivor confirm it.
+    private func unmapCandidate(_ d: Int, _ a: UInt64) -> Int? {
+        var best: Int?
+        for dev in facts.indices {
+            let k = Self.key(dev, a)
+            for table in 0..<3 {
+                let hit = table == 0 ? live.get(k) : (table == 1 ? shadow.get(k) : moved.get(k))
+                guard let c = hit.map(Int.init), !buffers[c].retired, buffers[c].contains(recorded: a) else { continue }
+                if table == 2 && buffers[c].movedFrom != dev { continue }
+                if !buffers[c].recordedIOVA && buffers[c].device != d { continue }  // GPAs are per device
+                if best == nil || buffers[c].event > buffers[best!].event { best = c }
+            }
+        }
+        return best
+    }
+
+    /// A live buffer of another device that the host's translation (`d`, `iova` -> `gpa`) shows to be `d`'s:
+    /// it is moved to `d` (scenarios unmap it from the old device and map it for `d`).
+    private mutating func reattribute(to d: Int, iova: UInt64, gpa: UInt64, index: Int, time: UInt64, _ states: inout [ScenarioState]) -> Int? {
+        for other in facts.indices where other != d {
+            let k = Self.key(other, iova)
+            for table in 0..<2 {
+                let hit = table == 0 ? live.get(k) : shadow.get(k)
+                guard let s = hit.map(Int.init), !buffers[s].retired, translates(s, iova: iova, gpa: gpa) else { continue }
+                let old = buffers[s]
+                let pages = min(((old.recordedAddress & 0xFFF) &+ max(old.size, 1) &+ 0xFFF) >> 12, Self.maxPagesPerBuffer)
+                for p in 0..<pages {
+                    let a = (old.recordedAddress >> 12 &+ p) << 12
+                    live.remove(Self.key(other, a), ifValue: UInt32(s))
+                    shadow.remove(Self.key(other, a), ifValue: UInt32(s))
+                    moved.set(Self.key(other, a), UInt32(s))
+                    register(s, device: d, address: a)
+                }
+                buffers[s].device = d
+                buffers[s].movedFrom = other
+                buffers[s].recordedIOVA = true
+                reattributed += 1
+                for j in states.indices {
+                    states[j].unmap(slot: s, buffer: old, time: time, silently: true)
+                    states[j].map(slot: s, buffer: buffers[s], index: index, time: time)
+                }
+                return s
+            }
+        }
+        return nil
+    }
+
+    /// Puts page `a` of buffer `s` under device `d`, in the shadow table if another live buffer of `d` with a
+    /// different GPA already holds the page.
+    private mutating func register(_ s: Int, device d: Int, address a: UInt64) {
+        let k = Self.key(d, a)
+        if let o = live.get(k).map(Int.init), o != s, !buffers[o].retired, buffers[o].contains(recorded: a) {
+            shadow.set(k, UInt32(s))
+        } else {
+            live.set(k, UInt32(s))
+        }
+    }
+
+    /// A live or recently retired buffer whose recorded mapping translates `iova` to `gpa`'s page.
+    private func matchTranslation(_ d: Int, iova: UInt64, gpa: UInt64) -> Int? {
+        let k = Self.key(d, iova)
+        if let s = live.get(k).map(Int.init), translates(s, iova: iova, gpa: gpa) { return s }
+        if let s = shadow.get(k).map(Int.init), !buffers[s].retired, translates(s, iova: iova, gpa: gpa) { return s }
+        if let s = retiredTable.get(k).map(Int.init), translates(s, iova: iova, gpa: gpa) { return s }
+        return nil
+    }
+
+    @inline(__always) private func translates(_ s: Int, iova: UInt64, gpa: UInt64) -> Bool {
+        buffers[s].contains(recorded: iova) && (buffers[s].gpa &+ (iova &- buffers[s].recordedAddress)) >> 12 == gpa >> 12
+    }
+
+    private mutating func create(
+        _ d: Int, gpa: UInt64, size: UInt64, direction: DMADirection, recorded: UInt64, recordedIOVA: Bool,
+        fromDMAAPI: Bool, index: Int, time: UInt64, _ states: inout [ScenarioState]
+    ) {
+        let s: Int
+        if let f = freeSlots.popLast() {
+            s = f
+        } else {
+            s = buffers.count
+            buffers.append(Buffer())
+        }
+        let gen = buffers[s].generation &+ 1
+        buffers[s] = Buffer(
+            device: d, gpa: gpa, size: size, direction: direction, recordedAddress: recorded, recordedIOVA: recordedIOVA,
+            fromDMAAPI: fromDMAAPI, event: index, generation: gen, retired: false, retiredAt: 0)
+        let pages = ((recorded & 0xFFF) &+ max(size, 1) &+ 0xFFF) >> 12
+        if pages > Self.maxPagesPerBuffer { oversizeBuffers += 1 }
+        for p in 0..<min(pages, Self.maxPagesPerBuffer) {
+            register(s, device: d, address: (recorded >> 12 &+ p) << 12)
+        }
+        for j in states.indices { states[j].map(slot: s, buffer: buffers[s], index: index, time: time) }
+        resolvePending(slot: s, &states)
+    }
+
+    private mutating func unmap(_ s: Int, index: Int, event: Event, time: UInt64, _ states: inout [ScenarioState]) {
+        let b = buffers[s]
+        if implied[b.device] {
+            // No recorded device accesses: the device touched the buffer in its direction before the unmap.
+            for write in [false, true] where write ? b.direction.deviceWrites : b.direction.deviceReads {
+                let ev = Event(kind: .hostAccess, timestamp: event.timestamp, device: UInt16(b.device), flags: write ? [.write, .implied] : [.implied],
+                               address: b.recordedAddress, size: b.size, clock: event.clock, source: event.source, position: event.position)
+                deliver(Access(device: b.device, slot: s, kind: .inLifetime, offset: 0, rawAddress: b.recordedAddress,
+                               size: max(b.size, 1), write: write, recorded: .none, eventIndex: index, event: ev, time: time,
+                               implied: true), &states)
+            }
+        }
+        let pages = min(((b.recordedAddress & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, Self.maxPagesPerBuffer)
+        for p in 0..<pages {
+            let k = Self.key(b.device, (b.recordedAddress >> 12 &+ p) << 12)
+            live.remove(k, ifValue: UInt32(s))
+            shadow.remove(k, ifValue: UInt32(s))
+            if b.movedFrom >= 0 { moved.remove(Self.key(b.movedFrom, (b.recordedAddress >> 12 &+ p) << 12), ifValue: UInt32(s)) }
+            retiredTable.set(k, UInt32(s))
+        }
+        buffers[s].retired = true
+        buffers[s].retiredAt = time
+        retiredFIFO.append(s)
+        for j in states.indices { states[j].unmap(slot: s, buffer: buffers[s], time: time) }
+    }
+
+    private mutating func deliver(_ a: Access, _ states: inout [ScenarioState]) {
+        let b = a.slot >= 0 ? buffers[a.slot] : Buffer()
+        for j in states.indices { states[j].access(a, buffer: b) }
+    }
+
+    private mutating func enqueuePending(_ a: Access, _ states: inout [ScenarioState]) {
+        if pending.count - pendingHead >= Self.maxPending { expirePending(force: 1, now: 0, &states) }
+        pending.append(a)
+    }
+
+    private mutating func resolvePending(slot s: Int, _ states: inout [ScenarioState]) {
+        guard pendingHead < pending.count else { return }
+        let b = buffers[s]
+        var i = pendingHead
+        while i < pending.count {
+            let a = pending[i]
+            if a.slot < 0, a.device == b.device, b.contains(recorded: a.rawAddress), case let .translated(gpa) = a.recorded,
+               (b.gpa &+ (a.rawAddress &- b.recordedAddress)) >> 12 == gpa >> 12 {
+                var r = a
+                r.slot = s
+                r.kind = .inLifetime
+                r.offset = a.rawAddress &- b.recordedAddress
+                deliver(r, &states)
+                pending[i].slot = -2  // resolved
+            }
+            i += 1
+        }
+        compactPending()
+    }
+
+    private mutating func compactPending() {
+        while pendingHead < pending.count && pending[pendingHead].slot == -2 { pendingHead += 1 }
+        if pendingHead > 1024 && pendingHead * 2 > pending.count {
+            pending.removeFirst(pendingHead)
+            pendingHead = 0
+        }
+    }
+
+    /// Retires buffers and gives up on pending accesses older than the skew tolerance.
+    private mutating func expire(now t: UInt64, _ states: inout [ScenarioState]) {
+        let w = options.skewToleranceNs
+        while retiredHead < retiredFIFO.count {
+            let s = retiredFIFO[retiredHead]
+            guard buffers[s].retiredAt &+ w < t || retiredFIFO.count - retiredHead > Self.maxRetired else { break }
+            release(s)
+            retiredHead += 1
+        }
+        if retiredHead > 4096 && retiredHead * 2 > retiredFIFO.count {
+            retiredFIFO.removeFirst(retiredHead)
+            retiredHead = 0
+        }
+        if pendingHead < pending.count { expirePending(force: 0, now: t, &states) }
+    }
+
+    private mutating func release(_ s: Int) {
+        let b = buffers[s]
+        let pages = min(((b.recordedAddress & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, Self.maxPagesPerBuffer)
+        for p in 0..<pages {
+            retiredTable.remove(Self.key(b.device, (b.recordedAddress >> 12 &+ p) << 12), ifValue: UInt32(s))
+        }
+        freeSlots.append(s)
+    }
+
+    private mutating func expirePending(force: Int, now t: UInt64, _ states: inout [ScenarioState]) {
+        var forced = force
+        while pendingHead < pending.count {
+            let a = pending[pendingHead]
+            if a.slot == -2 {
+                pendingHead += 1
+                continue
+            }
+            guard forced > 0 || a.time &+ options.skewToleranceNs < t else { break }
+            forced -= 1
+            giveUp(a, &states)
+            pendingHead += 1
+        }
+        compactPending()
+    }
+
+    /// A recorded translation that matches no buffer of the guest trace.
+    private mutating func giveUp(_ a: Access, _ states: inout [ScenarioState]) {
+        if sawGuestMap && lastGuestMapTime >= a.time {
+            unmatchedInCoverage += 1
+            for j in states.indices { states[j].unmatched(a) }
+        } else {
+            outsideCoverage += 1
+        }
+    }
+
+    /// End of trace: pending accesses are given up, live buffers of implied devices are touched.
+    mutating func finish(_ states: inout [ScenarioState]) {
+        while pendingHead < pending.count {
+            if pending[pendingHead].slot != -2 { giveUp(pending[pendingHead], &states) }
+            pendingHead += 1
+        }
+        for s in buffers.indices where !buffers[s].retired && buffers[s].generation > 0 {
+            let b = buffers[s]
+            guard implied[b.device] else { continue }
+            for write in [false, true] where write ? b.direction.deviceWrites : b.direction.deviceReads {
+                let ev = Event(kind: .hostAccess, device: UInt16(b.device), flags: write ? [.write, .implied] : [.implied],
+                               address: b.recordedAddress, size: b.size)
+                deliver(Access(device: b.device, slot: s, kind: .inLifetime, offset: 0, rawAddress: b.recordedAddress,
+                               size: max(b.size, 1), write: write, recorded: .none, eventIndex: b.event, event: ev,
+                               time: 0, implied: true), &states)
+            }
+        }
+    }
+}

@@ -1,0 +1,183 @@
+import Models
+import TraceFormat
+
+/// Replays one trace under any number of scenarios in one decode pass (DESIGN §7).
+///
+/// ```swift
+/// let catalog = try ModelCatalog.load(userDirectories: [])
+/// let scenarios = try ["linux-4.0-bypass@qemu-viommu-virtio-translated"].map { try Scenario.parse($0, catalog: catalog) }
+/// let engine = ReplayEngine(scenarios: scenarios, recorded: try? RecordedScenario.infer(metadata: m, catalog: catalog).get())
+/// let result = try engine.run(source, tracePath: "run.dmat")
+/// ```
+public struct ReplayEngine: Sendable {
+    /// The scenarios, in output order.
+    public var scenarios: [Scenario]
+    /// The scenario the trace was recorded under, if known: any requested scenario equal to it is replayed
+    /// with the recorded IOVAs and checked for fidelity.
+    public var recorded: Scenario?
+    /// Options.
+    public var options: ReplayOptions
+
+    public init(scenarios: [Scenario], recorded: Scenario? = nil, options: ReplayOptions = ReplayOptions()) {
+        self.scenarios = scenarios
+        self.recorded = recorded
+        self.options = options
+    }
+
+    /// True when `s` is the recorded scenario (same models; guest IOMMU as recorded).
+    func isRecorded(_ s: Scenario, recordedSetting: GuestIOMMUSetting?) -> Bool {
+        guard let r = recorded else { return false }
+        return s.kernel.id == r.kernel.id && s.mode.id == r.mode.id
+            && (s.guestIOMMU == nil || s.guestIOMMU == (r.guestIOMMU ?? recordedSetting))
+    }
+
+    /// Replays `source`; `tracePath` is reported as given.
+    public func run(_ source: some EventSource, tracePath: String) throws -> ReplayResult {
+        let metadata = source.metadata
+        let facts = DeviceFacts.build(from: metadata)
+        let recordedSetting = GuestIOMMUSetting(capture: metadata.capture)
+        let inputs = metadata.inputs.map(\.path)
+        var states = scenarios.map {
+            ScenarioState(scenario: $0, isRecorded: isRecorded($0, recordedSetting: recordedSetting), facts: facts,
+                          recordedSetting: recordedSetting, options: options, inputs: inputs)
+        }
+        var intent = IntentTracker(facts: facts, metadata: metadata, options: options)
+        try source.forEachEvent { i, e in intent.handle(i, e, &states) }
+        intent.finish(&states)
+
+        let results = states.map { finish($0, intent: intent, facts: facts) }
+        var notes: [String] = []
+        let inferred = facts.filter { $0.iommuPlatformInferred && intent.firstSeen[$0.index] != nil }
+        if !inferred.isEmpty {
+            notes.append("iommu_platform not recorded for \(inferred.map(\.name).joined(separator: ", ")); inferred from the transport (modern-only behind a translating vIOMMU = on): \(inferred.map { "\($0.name)=\($0.iommuPlatform ? "on" : "off")" }.joined(separator: ", "))")
+        }
+        if intent.unattributed > 0 {
+            notes.append("\(intent.unattributed) mapping event(s) named no device and were not replayed")
+        }
+        if intent.outsideCoverage > 0 {
+            notes.append("\(intent.outsideCoverage) recorded host translation(s) fall outside the guest trace's coverage (no guest map/unmap events around them) and were not replayed")
+        }
+        if intent.unmatchedInCoverage > 0 {
+            notes.append("\(intent.unmatchedInCoverage) recorded host translation(s) inside the guest trace's coverage match no recorded mapping")
+        }
+        if intent.oversizeBuffers > 0 {
+            notes.append("\(intent.oversizeBuffers) buffer(s) larger than \(IntentTracker.maxPagesPerBuffer) pages: only their first pages are tracked")
+        }
+        if let r = recorded, !states.contains(where: { $0.isRecorded }) {
+            notes.append("the recorded scenario \(r.id) was not requested: no fidelity check")
+        }
+        return ReplayResult(trace: tracePath, events: intent.eventsSeen, scenarios: results, notes: notes)
+    }
+
+    private func finish(_ s0: ScenarioState, intent: IntentTracker, facts: [DeviceFacts]) -> ScenarioResult {
+        var s = s0
+        if s.isRecorded { checkRecordedLogs(&s, intent: intent) }
+        var devices: [DeviceResult] = []
+        for f in facts {
+            let plan = s.plans[f.index]
+            let seen = intent.firstSeen[f.index]
+            guard f.isVirtio || seen != nil else { continue }
+            var groups: [OutcomeGroup] = []
+            if let blocked = plan.blocked {
+                let occ = seen.map {
+                    s.occurrence(index: $0.index, event: $0.event, time: $0.event.timestamp, deviceAddress: 0, buffer: nil,
+                                 size: 0, write: false, reason: nil)
+                }
+                groups.append(OutcomeGroup(
+                    outcome: blocked, key: blocked.rawValue, count: 1, first: occ, worst: nil,
+                    explanation: plan.explanation, rule: plan.rule, guestLog: plan.guestLog, hostLog: plan.hostLog))
+            }
+            for g in s.groups[f.index] {
+                groups.append(OutcomeGroup(
+                    outcome: g.outcome, key: key(g), count: g.count, first: g.first,
+                    worst: g.worst == g.first ? nil : g.worst, explanation: explanation(g, plan: plan, mode: s.scenario.mode),
+                    rule: plan.rule, guestLog: g.guestLog, hostLog: g.hostLog, stray: g.stray))
+            }
+            groups.sort { ($0.outcome.rawValue, $0.key) < ($1.outcome.rawValue, $1.key) }
+            let verdict = groups.filter { !$0.stray }.map(\.outcome).max { $0.severity < $1.severity } ?? .ok
+            devices.append(DeviceResult(
+                device: f.name, verdict: verdict, groups: groups, accesses: s.accesses[f.index],
+                addressing: plan.addressingSummary))
+        }
+        devices.sort { $0.device < $1.device }
+        var divergences = s.divergences
+        if s.divergenceCount > divergences.count, let last = divergences.last {
+            divergences.append(Divergence(
+                what: "\(s.divergenceCount - divergences.count) more divergence(s) not listed", device: nil, at: last.at))
+        }
+        return ScenarioResult(
+            kernel: s.scenario.kernelID, mode: s.scenario.mode.id, isRecorded: s.isRecorded, devices: devices,
+            divergences: divergences)
+    }
+
+    /// Recorded guest fault lines and probe failures against the predicted ones (multiset by device, page, reason).
+    private func checkRecordedLogs(_ s: inout ScenarioState, intent: IntentTracker) {
+        var predicted: [String: Int] = [:]
+        for r in s.predictedRecords { predicted["\(r.device)/\(r.page)/\(r.reason)", default: 0] += 1 }
+        var recordedKeys: [String: Int] = [:]
+        for g in intent.recordedGuestFaults {
+            let k = "\(g.device)/\(g.page)/\(g.reason)"
+            recordedKeys[k, default: 0] += 1
+            if predicted[k, default: 0] > 0 {
+                predicted[k]! -= 1
+            } else {
+                let occ = s.occurrence(index: g.index, event: g.event, time: g.event.timestamp, deviceAddress: g.page,
+                                       buffer: nil, size: 0, write: g.event.eventFlags.contains(.write), reason: g.reason)
+                s.diverge("recorded guest fault line (reason \(hex(UInt64(g.reason))) at \(hex(g.page))) not predicted", device: g.device, at: occ)
+            }
+        }
+        if !intent.recordedGuestFaults.isEmpty {
+            // Predicted fault records the guest log does not show (the log was part of the trace).
+            for (i, r) in s.predictedRecords.enumerated() {
+                let k = "\(r.device)/\(r.page)/\(r.reason)"
+                if predicted[k, default: 0] > 0 {
+                    predicted[k]! -= 1
+                    let occ = Occurrence(eventIndex: -1, timestamp: 0, sourceFile: nil, sourcePosition: nil, deviceAddress: r.page,
+                                         bufferAddress: nil, size: 0, write: false, reason: r.reason)
+                    s.diverge("predicted fault record #\(i + 1) (reason \(hex(UInt64(r.reason))) at \(hex(r.page))) not in the guest log", device: r.device, at: occ)
+                }
+            }
+        }
+        for p in intent.recordedProbeFailures where s.plans[p.device].blocked == nil {
+            let occ = s.occurrence(index: p.index, event: p.event, time: p.event.timestamp, deviceAddress: 0, buffer: nil,
+                                   size: 0, write: false, reason: nil)
+            s.diverge("recorded probe failure not predicted", device: p.device, at: occ)
+        }
+    }
+
+    private func key(_ g: GroupAcc) -> String {
+        var parts: [String] = []
+        if let r = g.reason {
+            parts.append("reason=0x\(hexPadded(UInt64(r), width: 2))")
+            parts.append(g.write ? "write" : "read")
+        }
+        if !g.tag.isEmpty { parts.append(g.tag) }
+        if g.stray && g.tag != "stray" { parts.append("stray") }
+        return parts.isEmpty ? g.outcome.rawValue : parts.joined(separator: ",")
+    }
+
+    private func explanation(_ g: GroupAcc, plan: DevicePlan, mode: QemuModeModel) -> String {
+        switch g.outcome {
+        case .ok:
+            return "Accesses reached the intended buffers (addressing: \(plan.addressingSummary))."
+        case .untranslatedWhileClaimed:
+            return "The firmware table (\(mode.scope) scope) puts the device behind \(mode.viommu) and the guest translates its DMA domain, but QEMU sends the device's DMA to plain memory: it works without the isolation the platform claims."
+        case .stale:
+            return "The access came after the unmap and succeeded only through an IOTLB entry the lazy flush queue had not yet invalidated (Linux flush queue: \(mode.viommu))."
+        case .fault:
+            let what = g.stray ? "A stray device access (no buffer was mapped at that address)" : "The device's address"
+            return "\(what) has no usable translation in the device's domain; \(mode.viommu) blocks it and records a fault."
+        case .misdirected:
+            switch g.tag {
+            case "stray": return "A stray device access (no buffer was mapped at that address) is not translated and reaches guest memory at that address: silent corruption."
+            case "iova-used-as-gpa": return "The driver put an IOVA from the DMA API in the descriptor, but the device does not translate: it used the IOVA as a GPA and touched the wrong memory (silent corruption)."
+            case "gpa-hit-another-mapping": return "The driver put a GPA in the descriptor, the device translated it as an IOVA and hit another live mapping of its domain (silent corruption)."
+            default: return "The device reached a different GPA than the buffer's."
+            }
+        case .mappingFailed:
+            return "The DMA API returned a mapping error for this buffer; the driver never submitted it."
+        case .probeFailed, .invisible, .oopsHypothesis:
+            return plan.explanation
+        }
+    }
+}

@@ -1,0 +1,356 @@
+import Models
+import TraceFormat
+
+/// How one scenario placed one buffer: the address the device was given and what it should reach.
+struct SlotView: Sendable {
+    var generation: UInt32 = 0
+    var valid = false
+    /// The mapping failed (DMA_MAPPING_ERROR or IOVA space exhausted): the driver never submits the buffer.
+    var failed = false
+    var devAddr: UInt64 = 0
+    /// The GPA the device should reach at offset 0 (the buffer, or its swiotlb bounce slot).
+    var target: UInt64 = 0
+    /// PTE permissions: bit 0 read, bit 1 write.
+    var perms: UInt8 = 3
+    /// PTEs are in the scenario's page table (translated addressing).
+    var mapped = false
+    /// The IOVA came from the simulated allocator (to be freed on unmap).
+    var allocated = false
+    var allocSize: UInt64 = 0
+    var domain = 0
+    /// Unmapped lazily: the IOTLB still holds it until the flush queue drains.
+    var staleUntilDrain = false
+}
+
+/// One accumulating outcome group (see ``OutcomeGroup``).
+struct GroupAcc: Sendable {
+    var outcome: OutcomeClass
+    var reason: UInt32?
+    var write: Bool
+    var stray: Bool
+    var tag: String
+    var count = 0
+    var first: Occurrence?
+    var worst: Occurrence?
+    var guestLog: [String] = []
+    var hostLog: [String] = []
+    var records = 0
+}
+
+/// The state machine of one scenario (DESIGN §7.2–7.5): per-device plans from negotiation, the simulated
+/// allocator, page tables and flush queue, and the outcome groups. Every scenario is fed the same
+/// reconstructed operations from one decode pass.
+struct ScenarioState {
+    let scenario: Scenario
+    let isRecorded: Bool
+    let facts: [DeviceFacts]
+    let plans: [DevicePlan]
+    let options: ReplayOptions
+    let inputs: [String]
+
+    var pageTable = AddressTable(capacity: 256)
+    var allocators: [IOVAAllocator?]
+    var views: [SlotView] = []
+    var lazyQueue: [(slot: Int, generation: UInt32)] = []
+    var lazyQueueStart: UInt64 = 0
+    var contextUp: [Bool]
+    var groups: [[GroupAcc]]
+    var accesses: [Int]
+    var lastRecord: [UInt64?]
+    var predictedRecords: [(device: Int, page: UInt64, reason: UInt32)] = []
+    var divergences: [Divergence] = []
+    var divergenceCount = 0
+    var unmatched = 0
+
+    static let maxLogLines = 12
+    static let maxPredictedRecords = 100_000
+
+    init(scenario: Scenario, isRecorded: Bool, facts: [DeviceFacts], recordedSetting: GuestIOMMUSetting?,
+         options: ReplayOptions, inputs: [String]) {
+        var sc = scenario
+        sc.enabledHypotheses.formUnion(options.hypotheses)
+        self.scenario = sc
+        self.isRecorded = isRecorded
+        self.facts = facts
+        self.plans = facts.map { DevicePlan.make(device: $0, scenario: sc, recordedSetting: recordedSetting) }
+        self.options = options
+        self.inputs = inputs
+        let domains = (facts.map(\.domain).max() ?? -1) + 1
+        allocators = Array(repeating: nil, count: domains)
+        contextUp = plans.map { $0.contextAtBoot }
+        groups = Array(repeating: [], count: facts.count)
+        accesses = Array(repeating: 0, count: facts.count)
+        lastRecord = Array(repeating: nil, count: facts.count)
+    }
+
+    // MARK: Driver side
+
+    /// Swiotlb bounce pool as modelled: 64 MiB of 2 KiB slots below 4 GiB ([D]: the device sees the bounce
+    /// slot's GPA, never the buffer's).
+    static let bounceBase: UInt64 = 0xBC00_0000
+    static let bounceSlots: UInt64 = (64 << 20) / 2048
+
+    mutating func map(slot s: Int, buffer b: Buffer, index: Int, time: UInt64) {
+        if s >= views.count { views.append(contentsOf: repeatElement(SlotView(), count: s - views.count + 1)) }
+        var v = SlotView(generation: b.generation, valid: true)
+        let plan = plans[b.device]
+        guard plan.blocked == nil else {
+            v.valid = false
+            views[s] = v
+            return
+        }
+        let f = facts[b.device]
+        v.domain = f.domain
+        v.perms = b.direction == .toDevice ? 1 : (b.direction == .fromDevice ? 2 : 3)
+        switch plan.addressing {
+        case .gpa, .identity:
+            v.devAddr = b.gpa
+            v.target = b.gpa
+        case .bounce:
+            v.devAddr = Self.bounceBase + (UInt64(s) % Self.bounceSlots) * 2048
+            v.target = v.devAddr
+        case .iova, .bounceIOVA:
+            v.target = plan.addressing == .bounceIOVA ? Self.bounceBase + (UInt64(s) % Self.bounceSlots) * 2048 : b.gpa
+            if isRecorded && b.recordedIOVA && plan.addressing == .iova {
+                v.devAddr = b.recordedAddress
+            } else {
+                let size = (v.target & 0xFFF) &+ max(b.size, 1)
+                if allocators[f.domain] == nil {
+                    allocators[f.domain] = IOVAAllocator(
+                        addressWidth: scenario.mode.awBits, below4GFirst: scenario.kernel.iommu.iovaBelow4GFirst)
+                }
+                guard let iova = allocators[f.domain]!.allocate(size: size) else {
+                    v.failed = true
+                    views[s] = v
+                    record(.mappingFailed, device: b.device, reason: nil, write: false, stray: false, tag: "iova-exhausted",
+                           occurrence: occurrence(index: index, event: nil, time: time, deviceAddress: 0, buffer: b.gpa, size: b.size, write: false, reason: nil))
+                    return
+                }
+                v.devAddr = iova | (v.target & 0xFFF)
+                v.allocated = true
+                v.allocSize = size
+            }
+            let pages = min(((v.devAddr & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, IntentTracker.maxPagesPerBuffer)
+            for p in 0..<pages { pageTable.set(ptKey(f.domain, (v.devAddr >> 12 &+ p) << 12), UInt32(s)) }
+            v.mapped = true
+            contextUp[b.device] = true
+        case .mappingError:
+            v.failed = true
+            views[s] = v
+            record(.mappingFailed, device: b.device, reason: nil, write: false, stray: false, tag: "dma-mapping-error",
+                   occurrence: occurrence(index: index, event: nil, time: time, deviceAddress: 0, buffer: b.gpa, size: b.size, write: false, reason: nil))
+            return
+        }
+        views[s] = v
+    }
+
+    /// `silently`: the buffer moves to another device (ingest attribution corrected): no flush-queue stay.
+    mutating func unmap(slot s: Int, buffer b: Buffer, time: UInt64, silently: Bool = false) {
+        guard s < views.count, views[s].valid, views[s].generation == b.generation else { return }
+        drainIfDue(time)
+        var v = views[s]
+        if silently { v.valid = false }
+        if v.mapped {
+            let pages = min(((v.devAddr & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, IntentTracker.maxPagesPerBuffer)
+            for p in 0..<pages { pageTable.remove(ptKey(v.domain, (v.devAddr >> 12 &+ p) << 12), ifValue: UInt32(s)) }
+            v.mapped = false
+            if plans[b.device].guestIOMMU == .lazy && !silently {
+                v.staleUntilDrain = true
+                if lazyQueue.isEmpty { lazyQueueStart = time }
+                lazyQueue.append((s, b.generation))
+                views[s] = v
+                if lazyQueue.count >= scenario.kernel.iommu.flushQueue.entries { drain() }
+                return
+            }
+            if v.allocated { allocators[v.domain]?.free(v.devAddr & ~0xFFF, size: v.allocSize) }
+            v.allocated = false
+        }
+        views[s] = v
+    }
+
+    private mutating func drainIfDue(_ time: UInt64) {
+        let timeout = UInt64(scenario.kernel.iommu.flushQueue.timeoutMs) * 1_000_000
+        if !lazyQueue.isEmpty && time >= lazyQueueStart &+ timeout { drain() }
+    }
+
+    /// The flush queue drains: stale IOTLB entries disappear and their IOVAs become reusable.
+    private mutating func drain() {
+        for (s, g) in lazyQueue where s < views.count && views[s].generation == g && views[s].staleUntilDrain {
+            views[s].staleUntilDrain = false
+            if views[s].allocated {
+                allocators[views[s].domain]?.free(views[s].devAddr & ~0xFFF, size: views[s].allocSize)
+                views[s].allocated = false
+            }
+        }
+        lazyQueue.removeAll(keepingCapacity: true)
+    }
+
+    @inline(__always) func ptKey(_ domain: Int, _ address: UInt64) -> UInt64 {
+        UInt64(truncatingIfNeeded: domain) << 48 | ((address >> 12) & 0xFFFF_FFFF_FFFF)
+    }
+
+    // MARK: Device side
+
+    mutating func access(_ a: Access, buffer b: Buffer) {
+        let plan = plans[a.device]
+        guard plan.blocked == nil else { return }
+        drainIfDue(a.time)
+        var devAddr = a.rawAddress
+        var intended: UInt64?
+        var own = false
+        var stale = false
+        var perms: UInt8 = 3
+        if a.kind != .stray {
+            guard a.slot < views.count, views[a.slot].valid, views[a.slot].generation == b.generation else { return }
+            let v = views[a.slot]
+            if v.failed { return }  // the driver saw the mapping error and never submitted the buffer
+            devAddr = v.devAddr &+ a.offset
+            intended = v.target &+ a.offset
+            perms = v.perms
+            own = a.kind == .inLifetime && (plan.addressing == .iova || plan.addressing == .bounceIOVA)
+            stale = a.kind == .postUnmap && v.staleUntilDrain
+        }
+        accesses[a.device] += 1
+        var reached: UInt64 = devAddr
+        var cause: FaultCause?
+        let viommu = scenario.mode.viommu
+        if plan.translated {
+            let aw = scenario.mode.awBits
+            if !contextUp[a.device] {
+                cause = .noContext
+            } else if aw < 64 && devAddr >> UInt64(aw) != 0 {
+                cause = .beyondWidth
+            } else if own {
+                reached = intended!
+                if a.write ? perms & 2 == 0 : perms & 1 == 0 { cause = a.write ? .write : .read }
+            } else if let hit = pageTable.get(ptKey(facts[a.device].domain, devAddr)).map(Int.init), hit < views.count,
+                      views[hit].mapped {
+                let v2 = views[hit]
+                reached = v2.target &+ (devAddr &- v2.devAddr)
+                if a.write ? v2.perms & 2 == 0 : v2.perms & 1 == 0 { cause = a.write ? .write : .read }
+            } else if stale {
+                reached = intended!
+            } else {
+                cause = a.write ? .write : .read
+                stale = false
+            }
+        }
+        if cause != nil { stale = false }
+
+        let outcome: OutcomeClass
+        var reason: UInt32?
+        var tag = ""
+        if let cause {
+            outcome = .fault
+            reason = FaultFormat.reason(cause, viommu: viommu)
+        } else if let intended, reached == intended {
+            outcome = stale ? .stale : (plan.claimed ? .untranslatedWhileClaimed : .ok)
+        } else {
+            outcome = .misdirected
+            if a.kind == .stray {
+                tag = "stray"
+            } else if !plan.translated && (plan.addressing == .iova || plan.addressing == .bounceIOVA) {
+                tag = "iova-used-as-gpa"
+            } else if plan.translated && plan.addressing == .gpa {
+                tag = "gpa-hit-another-mapping"
+            } else {
+                tag = "wrong-address"
+            }
+        }
+        let occ = occurrence(index: a.eventIndex, event: a.event, time: a.time, deviceAddress: devAddr,
+                             buffer: intended, size: a.size, write: a.write, reason: reason)
+        let g = record(outcome, device: a.device, reason: reason, write: outcome == .fault ? a.write : false,
+                       stray: a.kind == .stray, tag: tag, occurrence: occ)
+        if outcome == .fault, let reason { faultRecord(group: g, device: a.device, reason: reason, address: devAddr, write: a.write, time: a.time) }
+        if isRecorded { checkFidelity(a, outcome: outcome, reason: reason, reached: reached, devAddr: devAddr, occurrence: occ) }
+    }
+
+    /// VT-d fault recording with compression: one record per source id until the guest clears it.
+    private mutating func faultRecord(group g: (Int, Int), device d: Int, reason: UInt32, address: UInt64, write: Bool, time: UInt64) {
+        let m = scenario.mode
+        let f = facts[d]
+        var grp = groups[g.0][g.1]
+        if grp.hostLog.count < Self.maxLogLines {
+            grp.hostLog.append(FaultFormat.hostLine(reason: reason, address: address, write: write, device: f, viommu: m.viommu))
+        }
+        let service = UInt64(m.faults.serviceTimeUs) * 1000
+        if m.faults.compression, let last = lastRecord[d], time >= last, time - last < service {
+            groups[g.0][g.1] = grp
+            return
+        }
+        lastRecord[d] = time
+        grp.records += 1
+        if grp.guestLog.count < Self.maxLogLines {
+            grp.guestLog += FaultFormat.guestLines(reason: reason, address: address, write: write, device: f, viommu: m.viommu, kernel: scenario.kernel)
+        }
+        groups[g.0][g.1] = grp
+        if predictedRecords.count < Self.maxPredictedRecords { predictedRecords.append((d, address & ~0xFFF, reason)) }
+    }
+
+    private mutating func checkFidelity(_ a: Access, outcome: OutcomeClass, reason: UInt32?, reached: UInt64, devAddr: UInt64, occurrence occ: Occurrence) {
+        switch a.recorded {
+        case .none:
+            return
+        case let .translated(gpa):
+            if outcome == .fault || outcome == .misdirected || reached >> 12 != gpa >> 12 {
+                let predicted = outcome == .fault ? "a fault (reason \(hex(UInt64(reason ?? 0))))" : "GPA \(hex(reached))"
+                diverge("recorded translation \(hex(a.rawAddress)) -> \(hex(gpa)) not reproduced: predicted \(predicted)", device: a.device, at: occ)
+            }
+        case let .fault(r):
+            if outcome != .fault || reason != r {
+                let predicted = outcome == .fault ? "reason \(hex(UInt64(reason ?? 0)))" : outcome.rawValue
+                diverge("recorded fault reason \(hex(UInt64(r))) at \(hex(devAddr)) not reproduced: predicted \(predicted)", device: a.device, at: occ)
+            }
+        }
+    }
+
+    mutating func diverge(_ what: String, device: Int?, at occ: Occurrence) {
+        divergenceCount += 1
+        if divergences.count < options.maxDivergences {
+            divergences.append(Divergence(what: what, device: device.map { facts[$0].name }, at: occ))
+        }
+    }
+
+    /// A recorded host translation inside the guest trace's coverage that matches no recorded mapping.
+    mutating func unmatched(_ a: Access) {
+        unmatched += 1
+        if isRecorded {
+            let occ = occurrence(index: a.eventIndex, event: a.event, time: a.time, deviceAddress: a.rawAddress, buffer: nil,
+                                 size: a.size, write: a.write, reason: nil)
+            if case let .translated(gpa) = a.recorded {
+                diverge("recorded translation \(hex(a.rawAddress)) -> \(hex(gpa)) matches no mapping of the guest trace", device: a.device, at: occ)
+            }
+        }
+    }
+
+    // MARK: Bookkeeping
+
+    func occurrence(index: Int, event: Event?, time: UInt64, deviceAddress: UInt64, buffer: UInt64?, size: UInt64,
+                    write: Bool, reason: UInt32?) -> Occurrence {
+        let src = event.flatMap { Int($0.source) < inputs.count ? inputs[Int($0.source)] : nil }
+        return Occurrence(
+            eventIndex: index, timestamp: event?.timestamp ?? time, sourceFile: src,
+            sourcePosition: src == nil ? nil : event?.position, deviceAddress: deviceAddress, bufferAddress: buffer,
+            size: size, write: write, reason: reason)
+    }
+
+    @discardableResult
+    mutating func record(_ outcome: OutcomeClass, device d: Int, reason: UInt32?, write: Bool, stray: Bool, tag: String,
+                         occurrence occ: Occurrence) -> (Int, Int) {
+        var gi = -1
+        for (i, g) in groups[d].enumerated()
+        where g.outcome == outcome && g.reason == reason && g.write == write && g.stray == stray && g.tag == tag {
+            gi = i
+            break
+        }
+        if gi < 0 {
+            groups[d].append(GroupAcc(outcome: outcome, reason: reason, write: write, stray: stray, tag: tag))
+            gi = groups[d].count - 1
+            groups[d][gi].first = occ
+        } else if occ.size > (groups[d][gi].worst ?? groups[d][gi].first!).size {
+            groups[d][gi].worst = occ
+        }
+        groups[d][gi].count += 1
+        return (d, gi)
+    }
+}

@@ -1,0 +1,141 @@
+import FoundationEssentials
+import Analysis
+import Replay
+import TraceFormat
+
+/// The one report model behind every output format (DESIGN §9). Its JSON form is described by
+/// `schemas/report.schema.json`; ``schemaVersion`` changes whenever that form changes incompatibly.
+/// Everything in it is sorted, and nothing depends on the clock, so the same inputs give the same bytes.
+public struct Report: Sendable, Codable, Equatable {
+    /// The version of `schemas/report.schema.json` this report follows.
+    public static let currentSchemaVersion = 1
+
+    /// Schema version of this report.
+    public var schemaVersion: Int
+    /// Producing tool and version.
+    public var tool: ToolInfo
+    /// The command that produced it: `analyze`, `replay`, `matrix` or `diff`.
+    public var command: String
+    /// The traces the report covers, sorted by name.
+    public var traces: [TraceEntry]
+    /// The compatibility matrix, for `replay` and `matrix`.
+    public var matrix: CompatibilityMatrix?
+    /// Findings in ``Finding/reportOrder(_:_:)``.
+    public var findings: [Finding]
+    /// DMA-API debug results per trace (for `analyze`).
+    public var dmaDebug: [DMADebugReport]
+    /// For `diff` reports: what changed between the base and the new report.
+    public var diff: DiffSummary?
+
+    public init(
+        command: String, traces: [TraceEntry], matrix: CompatibilityMatrix? = nil, findings: [Finding],
+        dmaDebug: [DMADebugReport] = [], diff: DiffSummary? = nil, toolVersion: String = ToolInfo.version
+    ) {
+        self.schemaVersion = Report.currentSchemaVersion
+        self.tool = ToolInfo(name: "dmatrace", version: toolVersion)
+        self.command = command
+        self.traces = traces.sorted { $0.name < $1.name }
+        self.matrix = matrix
+        self.findings = findings.sorted(by: Finding.reportOrder)
+        self.dmaDebug = dmaDebug.sorted { $0.trace < $1.trace }
+        self.diff = diff
+    }
+
+    /// A report for replay results: findings, the matrix and the traces.
+    public init(command: String, results: [ReplayResult], extraFindings: [Finding] = []) {
+        let findings = results.flatMap { Findings.from($0) } + extraFindings
+        let matrix = CompatibilityMatrix(results: results, findings: findings)
+        let traces = results.map { r in
+            TraceEntry(name: Fingerprint.traceName(r.trace), path: r.trace, events: r.events,
+                       recordedScenario: r.scenarios.first { $0.isRecorded }?.id, inputs: [])
+        }
+        self.init(command: command, traces: traces, matrix: matrix, findings: findings)
+    }
+
+    /// True when `finding` makes the report fail (JUnit failure, SARIF error): an error-severity finding,
+    /// or in a diff report a finding that is new or changed.
+    public func isFailing(_ finding: Finding) -> Bool {
+        if let diff {
+            let status = diff.status(of: finding.fingerprint)
+            return status == .new || status == .changed
+        }
+        return finding.severity == .error
+    }
+
+    /// Decodes a report from its JSON form, checking the schema version.
+    public static func decode(_ data: [UInt8], file: String) throws -> Report {
+        let report: Report
+        do {
+            report = try ReportJSON.decoder().decode(Report.self, from: Data(data))
+        } catch {
+            throw ReportError.unreadable(file: file, reason: "\(error)")
+        }
+        guard report.schemaVersion == currentSchemaVersion else {
+            throw ReportError.unsupportedSchema(file: file, version: report.schemaVersion)
+        }
+        return report
+    }
+}
+
+/// Producing tool.
+public struct ToolInfo: Sendable, Codable, Equatable {
+    /// The version written into reports (kept in step with the CLI's `--version`).
+    public static let version = "0.1.0"
+    public var name: String
+    public var version: String
+}
+
+/// One trace covered by a report.
+public struct TraceEntry: Sendable, Codable, Equatable {
+    /// Trace name (``Fingerprint/traceName(_:)``).
+    public var name: String
+    /// Path as given on the command line.
+    public var path: String
+    /// Events decoded.
+    public var events: Int
+    /// `kernel@mode` the trace was recorded under, when known.
+    public var recordedScenario: String?
+    /// Input files of the capture (for SARIF locations: line or byte positions).
+    public var inputs: [InputRef]
+
+    public init(name: String, path: String, events: Int, recordedScenario: String?, inputs: [InputRef]) {
+        self.name = name
+        self.path = path
+        self.events = events
+        self.recordedScenario = recordedScenario
+        self.inputs = inputs
+    }
+}
+
+/// An input file of a capture and what its positions count.
+public struct InputRef: Sendable, Codable, Equatable {
+    public var path: String
+    public var format: String
+    /// `line` or `byte`.
+    public var positionUnit: String
+
+    public init(path: String, format: String, positionUnit: String) {
+        self.path = path
+        self.format = format
+        self.positionUnit = positionUnit
+    }
+
+    /// The inputs listed in a trace's metadata.
+    public static func from(_ metadata: TraceMetadata) -> [InputRef] {
+        metadata.inputs.map { InputRef(path: $0.path, format: $0.format, positionUnit: $0.positionUnit.rawValue) }
+    }
+}
+
+/// Errors reading reports.
+public enum ReportError: Error, CustomStringConvertible, Equatable {
+    case unreadable(file: String, reason: String)
+    case unsupportedSchema(file: String, version: Int)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let file, let reason): "\(file): not a dmatrace report: \(reason)"
+        case .unsupportedSchema(let file, let version):
+            "\(file): report schemaVersion \(version) is not supported (this dmatrace reads \(Report.currentSchemaVersion))"
+        }
+    }
+}

@@ -1,0 +1,18 @@
+import FoundationEssentials
+
+/// The one JSON configuration of reports: sorted keys, pretty, no escaped slashes, so output is
+/// byte-for-byte deterministic.
+public enum ReportJSON {
+    public static func encoder() -> JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return e
+    }
+
+    public static func decoder() -> JSONDecoder { JSONDecoder() }
+
+    /// `value` as a UTF-8 JSON string with a final newline.
+    static func string(_ value: some Encodable) throws -> String {
+        String(decoding: try encoder().encode(value), as: UTF8.self) + "\n"
+    }
+}

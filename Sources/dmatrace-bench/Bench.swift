@@ -1,0 +1,94 @@
+import Foundation
+import TraceFormat
+
+/// Options shared by all suites.
+struct BenchOptions: Sendable {
+    /// Events in synthetic traces.
+    var events = 20_000_000
+    /// Timed runs per measurement (after one warm-up).
+    var runs = 5
+    /// Scratch directory for generated files.
+    var directory = FileManager.default.temporaryDirectory.path
+    /// Keep generated files.
+    var keep = false
+}
+
+/// A named benchmark suite. To add one, write `static let yourSuite = BenchSuite(...)` in a new file and
+/// append it to `BenchSuite.all`.
+struct BenchSuite: Sendable {
+    var name: String
+    var summary: String
+    var run: @Sendable (BenchOptions) throws -> Void
+
+    static let all: [BenchSuite] = [.decode]
+}
+
+/// Timing helpers.
+enum Bench {
+    /// Wall and CPU (user + system) seconds of runs, each list sorted ascending.
+    struct Timings {
+        var wall: [Double]
+        var cpu: [Double]
+    }
+
+    /// CPU seconds used so far by this process (`children == false`) or its waited-for children.
+    static func cpuSeconds(children: Bool) -> Double {
+        var u = rusage()
+        _ = getrusage(children ? RUSAGE_CHILDREN.rawValue : RUSAGE_SELF.rawValue, &u)
+        return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6
+            + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
+    }
+
+    /// Runs `body` once to warm up, then `runs` times, timing wall clock and CPU (of this process, or of
+    /// child processes when `children`).
+    static func measure(runs: Int, children: Bool = false, _ body: () throws -> Void) rethrows -> Timings {
+        try body()
+        var t = Timings(wall: [], cpu: [])
+        let clock = ContinuousClock()
+        for _ in 0..<runs {
+            let c0 = cpuSeconds(children: children)
+            let d = try clock.measure(body)
+            t.cpu.append(cpuSeconds(children: children) - c0)
+            t.wall.append(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+        }
+        t.wall.sort()
+        t.cpu.sort()
+        return t
+    }
+
+    static func median(_ t: [Double]) -> Double { t[t.count / 2] }
+
+    /// Runs an executable with stdout sent to /dev/null; throws on a non-zero exit.
+    static func runDiscardingOutput(_ exe: String, _ args: [String]) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        p.standardError = FileHandle.standardError
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw BenchError("\(exe) \(args.joined(separator: " ")) exited \(p.terminationStatus)")
+        }
+    }
+
+    static func fmt(_ x: Double, _ digits: Int = 1) -> String {
+        let scale = pow(10.0, Double(digits))
+        return String((x * scale).rounded() / scale)
+    }
+
+    static func millions(_ x: Double) -> String { fmt(x / 1e6) + " M" }
+
+    static func which(_ name: String) -> String? {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
+            let p = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return nil
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}

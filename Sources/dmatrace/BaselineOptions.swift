@@ -1,0 +1,27 @@
+import ArgumentParser
+import Reports
+
+/// `--baseline FILE` and `--fail-on` for commands that produce a report (`replay`, `matrix`): add
+/// `@OptionGroup var baseline: BaselineOptions`, then `let (report, fail) = try baseline.apply(to: report)`,
+/// render `report`, and `throw ExitStatus.findings` when `fail`.
+struct BaselineOptions: ParsableArguments {
+    @Option(name: .long, help: "Compare with this baseline report (JSON): the output becomes a diff report.")
+    var baseline: String?
+
+    @Option(name: .customLong("fail-on"), help: "With --baseline: exit 1 on new findings (new), changed ones (changed) or either (any).")
+    var failOn: FailOnArgument?
+
+    func validate() throws {
+        if failOn != nil && baseline == nil { throw ValidationError("--fail-on needs --baseline") }
+    }
+
+    /// `report` itself without a baseline; otherwise the diff report against the baseline, and whether it
+    /// contains what `--fail-on` fails on. `reportName` labels the new side in the diff.
+    func apply(to report: Report, reportName: String = "current run") throws -> (report: Report, fail: Bool) {
+        guard let baseline else { return (report, false) }
+        let base = try Report.decode(try readWholeFile(baseline), file: baseline)
+        let diff = Diff.report(base: base, new: report, basePath: baseline, newPath: reportName)
+        let fail = failOn.map { diff.diff?.fails(on: $0.value) ?? false } ?? false
+        return (diff, fail)
+    }
+}

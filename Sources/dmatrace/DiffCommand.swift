@@ -1,0 +1,48 @@
+import ArgumentParser
+import Reports
+
+/// `dmatrace diff BASE NEW`: compares two report JSON files by finding fingerprint.
+struct DiffCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diff",
+        abstract: "Compare two report JSON files: new, fixed and changed findings by fingerprint.",
+        discussion: """
+            Findings are matched by their fingerprint (trace name, scenario, device, class, key and rule; no \
+            timestamps or event indices), so re-ingesting or re-running a capture keeps them stable. A finding \
+            is changed when its count, severity or predicted log lines differ. Exit status 1 only with \
+            --fail-on and a matching change.
+            """)
+
+    @Argument(help: "Baseline report (JSON, from --format json).")
+    var base: String
+
+    @Argument(help: "New report (JSON).")
+    var new: String
+
+    @Option(name: .long, help: "Exit 1 when the diff has new findings (new), changed ones (changed) or either (any).")
+    var failOn: FailOnArgument?
+
+    @OptionGroup var output: ReportOutputOptions
+
+    func run() throws {
+        var fail = false
+        try runReportingErrors {
+            let b = try Report.decode(try readWholeFile(base), file: base)
+            let n = try Report.decode(try readWholeFile(new), file: new)
+            let report = Diff.report(base: b, new: n, basePath: base, newPath: new)
+            try output.emit(report)
+            if let failOn, let d = report.diff, d.fails(on: failOn.value) { fail = true }
+        }
+        if fail { throw ExitStatus.findings }
+    }
+}
+
+/// ``FailOn`` as a command-line value.
+struct FailOnArgument: ExpressibleByArgument {
+    var value: FailOn
+    init?(argument: String) {
+        guard let v = FailOn(rawValue: argument) else { return nil }
+        value = v
+    }
+    static var allValueStrings: [String] { FailOn.allCases.map(\.rawValue) }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import Testing
+@testable import Models
+
+/// The repository root, found from this file (tests never read /work/shared).
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+@Test func everyBuiltinModelLoadsAndCitesSources() throws {
+    let c = try ModelCatalog.builtin()
+    #expect(c.kernelIDs == [
+        "dma-api-without-bit33", "linux-4.0-bypass", "linux-4.6-xen", "linux-4.8-platform", "linux-5.10", "linux-5.4",
+        "linux-6.1", "linux-6.19-mapops", "linux-legacy-bypass", "linux-restricted-memory", "rhel7-backport",
+    ])
+    #expect(c.modeIDs == [
+        "qemu-amd-iommu", "qemu-cc-no-viommu", "qemu-ir-only", "qemu-noiommu", "qemu-smmuv3",
+        "qemu-viommu-bus-bypass", "qemu-viommu-bus-bypass-platform", "qemu-viommu-virtio-bypass",
+        "qemu-viommu-virtio-bypass-pre2.9", "qemu-viommu-virtio-translated", "qemu-virtio-iommu",
+    ])
+    for k in c.kernels.values { #expect(!k.sources.isEmpty, "\(k.id) cites no source") }
+    for m in c.modes.values { #expect(!m.sources.isEmpty, "\(m.id) cites no source") }
+    #expect(try c.kernel("dma-api-without-bit33").hypothesis)
+    #expect(try c.kernel("linux-4.0-bypass").virtio.dmaAPI == .never)
+    #expect(try c.kernel("linux-4.8-platform").iommu.dmaOpsScope == .global)
+    #expect(try c.kernel("linux-6.1").iommu.dmaOpsScope == .perDevice)
+    #expect(try c.kernel("linux-6.1").iommu.flushQueue == .init(timeoutMs: 10, entries: 256))
+}
+
+@Test func passthroughFlagModelFileLoads() throws {
+    var c = try ModelCatalog.builtin()
+    try c.addDirectory(repoRoot.appendingPathComponent("traces/models").path)
+    let m = try c.mode("qemu-passthrough-flag")
+    #expect(m.hypothesis)
+    #expect(m.virtio.passthroughFlag)
+    #expect(!m.virtio.accessPlatformMandatory)
+    #expect(c.origins["qemu-passthrough-flag"]!.hasSuffix("traces/models/passthrough-flag.json"))
+}
+
+@Test func recordedReleasePicksTheNarrowestEraModel() throws {
+    let c = try ModelCatalog.builtin()
+    #expect(c.kernel(forRelease: "6.1.0-56-amd64")?.id == "linux-6.1")
+    #expect(c.kernel(forRelease: "4.4.178")?.id == "linux-4.0-bypass")
+    #expect(c.kernel(forRelease: "4.9.0-13-amd64")?.id == "linux-4.8-platform")
+    #expect(c.kernel(forRelease: "3.10.0-1160.el7.x86_64")?.id == "rhel7-backport")
+    #expect(c.kernel(forRelease: "6.19.10")?.id == "linux-6.19-mapops")
+    #expect(c.kernel(forRelease: "garbage") == nil)
+}
+
+@Test func invalidFilesNameTheFileAndJSONPath() throws {
+    let base = try String(contentsOf: repoRoot.appendingPathComponent("Sources/Models/Builtin/kernel-linux-6.1.json"), encoding: .utf8)
+    let badEnum = base.replacingOccurrences(of: "\"dmaAPI\": \"access-platform-or-xen\"", with: "\"dmaAPI\": \"sometimes\"")
+    #expect(throws: ModelError.invalid(
+        file: "k.json", path: "$.virtio.dmaAPI",
+        reason: "'sometimes' is not one of never, xen-only, access-platform, access-platform-or-xen, always")
+    ) { try ModelCatalog.parse(Data(badEnum.utf8), file: "k.json") }
+    let unknown = base.replacingOccurrences(of: "\"iovaBelow4GFirst\": true", with: "\"iovaBelow4GFirst\": true, \"bogus\": 1")
+    #expect(throws: ModelError.invalid(file: "k.json", path: "$.iommu.bogus", reason: "unknown property")) {
+        try ModelCatalog.parse(Data(unknown.utf8), file: "k.json")
+    }
+    let badType = base.replacingOccurrences(of: "\"timeoutMs\": 10", with: "\"timeoutMs\": \"10\"")
+    #expect(throws: ModelError.invalid(file: "k.json", path: "$.iommu.flushQueue.timeoutMs", reason: "expected integer, got string")) {
+        try ModelCatalog.parse(Data(badType.utf8), file: "k.json")
+    }
+    let badID = base.replacingOccurrences(of: "\"id\": \"linux-6.1\"", with: "\"id\": \"linux@6.1\"")
+    #expect(throws: ModelError.self) { try ModelCatalog.parse(Data(badID.utf8), file: "k.json") }
+    #expect(throws: ModelError.invalid(file: "x.json", path: "$.kind", reason: "'thing' is not one of kernel, qemu-mode")) {
+        try ModelCatalog.parse(Data(#"{"kind": "thing"}"#.utf8), file: "x.json")
+    }
+    #expect(throws: ModelError.self) { try ModelCatalog.parse(Data("{not json".utf8), file: "x.json") }
+}
+
+@Test func duplicateIDsAreRejected() throws {
+    var c = try ModelCatalog.builtin()
+    let k = try c.kernel("linux-6.1")
+    #expect(throws: ModelError.duplicateID(id: "linux-6.1", files: ["builtin:kernel-linux-6.1.json", "mine.json"])) {
+        try c.add(.kernel(k), from: "mine.json")
+    }
+}
+
+@Test func scenarioStringsParse() throws {
+    let c = try ModelCatalog.builtin()
+    let s = try Scenario.parse("linux-4.8-platform+lazy@qemu-viommu-virtio-translated", catalog: c)
+    #expect(s.kernel.id == "linux-4.8-platform")
+    #expect(s.guestIOMMU == .lazy)
+    #expect(s.id == "linux-4.8-platform+lazy@qemu-viommu-virtio-translated")
+    #expect(throws: ModelError.self) { try Scenario.parse("linux-6.1", catalog: c) }
+    #expect(throws: ModelError.self) { try Scenario.parse("linux-6.1+fast@qemu-noiommu", catalog: c) }
+    #expect(throws: ModelError.self) { try Scenario.parse("linux-9.9@qemu-noiommu", catalog: c) }
+}
+
+/// The loader's rules and `schemas/model.schema.json` must describe the same properties and enumerations.
+@Test func schemaFileAgreesWithTheLoader() throws {
+    let data = try Data(contentsOf: repoRoot.appendingPathComponent("schemas/model.schema.json"))
+    let schema = try JSONDecoder().decode(JSONValue.self, from: data)
+    guard case let .object(root) = schema, case let .object(defs)? = root["$defs"] else { Issue.record("no $defs"); return }
+    func compare(_ shape: Shape, _ json: JSONValue, _ path: String) {
+        switch shape {
+        case let .object(fields, required):
+            guard case let .object(j) = json, case let .object(props)? = j["properties"] else {
+                Issue.record("\(path): schema has no properties"); return
+            }
+            #expect(Set(props.keys) == Set(fields.keys), "\(path) properties differ")
+            if case let .array(req)? = j["required"] {
+                #expect(Set(req.compactMap { if case let .string(s) = $0 { s } else { nil } }) == required, "\(path) required differ")
+            }
+            for (k, sub) in fields { if let p = props[k] { compare(sub, p, "\(path).\(k)") } }
+        case let .string(oneOf?):
+            guard case let .object(j) = json else { return }
+            if case let .array(e)? = j["enum"] {
+                #expect(e.compactMap { if case let .string(s) = $0 { s } else { nil } } == oneOf, "\(path) enum differs")
+            } else if case let .string(c)? = j["const"] {
+                #expect([c] == oneOf, "\(path) const differs")
+            }
+        case let .array(item, _):
+            if case let .object(j) = json, let items = j["items"] { compare(item, items, "\(path)[]") }
+        default: break
+        }
+    }
+    compare(.kernel, defs["kernel"]!, "kernel")
+    compare(.mode, defs["mode"]!, "mode")
+}

@@ -1,0 +1,55 @@
+import Testing
+import TraceFormat
+@testable import TraceIngest
+
+@Suite struct IngestPipelineTests {
+    @Test func guestOnlyInputsShareOneClockAndNeedNoMerge() throws {
+        let pipeline = IngestPipeline()
+        let plan = try pipeline.plan([
+            IngestInput.open(Fixtures.path("\(Fixtures.strict)/guest-ftrace-iommu.txt")),
+            IngestInput.open(Fixtures.path("\(Fixtures.strict)/guest-dmesg.txt")),
+        ])
+        #expect(!plan.needsMerge)
+        #expect(plan.domains == [ClockDomain(id: 0, name: "guest-boot")])
+        let (buf, report) = try pipeline.ingest(plan, meta: ["qemu": "7.2.22", "guest-iommu": "translated", "ticket": "BUG-1"])
+        #expect(report.alignment == nil)
+        #expect(buf.metadata.inputs.map { $0.path.split(separator: "/").last! } == ["guest-ftrace-iommu.txt", "guest-dmesg.txt"])
+        #expect(buf.metadata.inputs.map(\.bytes) == [155180, 26175])
+        #expect(buf.events.filter { $0.source == 0 }.count == 1092)
+        #expect(buf.events.filter { $0.kind == .guestFault }.allSatisfy { $0.source == 1 })
+        #expect(buf.metadata.capture.qemuVersion == "7.2.22")
+        #expect(buf.metadata.extra["ticket"] == "BUG-1")
+        let s = report.summary()
+        #expect(s.contains("guest-ftrace-iommu.txt: ftrace, 155180 bytes: 1092 understood, 0 skipped, 0 unknown"))
+        #expect(s.contains("  map: 675\n  unmap: 417"))
+    }
+
+    @Test func badMetaValueIsAnError() {
+        var m = TraceMetadata()
+        #expect(throws: IngestError.badFormat(path: "--meta", offset: 0, reason: "flush=sometimes: expected strict or lazy")) {
+            try IngestPipeline.apply(meta: ["flush": "sometimes"], to: &m)
+        }
+    }
+
+    /// A dmesg forced through the ftrace importer: a clear error naming the file and its first bad line.
+    @Test func mixedUpFormatIsAClearError() throws {
+        let path = Fixtures.path("\(Fixtures.strict)/guest-dmesg.txt")
+        let pipeline = IngestPipeline(format: "ftrace")
+        let plan = try pipeline.plan([IngestInput.open(path)])
+        do {
+            _ = try pipeline.ingest(plan)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.description.hasPrefix("\(path): byte 0: no ftrace event line found; 393 malformed lines (first: \(path):1: not an ftrace event line"))
+        }
+    }
+
+    @Test func lostEventsAreWarnedAbout() throws {
+        let text = "# tracer: nop\n  dd-1 [000] 1.000001: map: IOMMU: iova=0x1000 paddr=0x2000 size=4096\nCPU:0 [LOST 17 EVENTS]\n"
+        let pipeline = IngestPipeline()
+        let plan = try pipeline.plan([Fixtures.text(text, path: "lost.txt")])
+        let (buf, report) = try pipeline.ingest(plan)
+        #expect(buf.events.map(\.kind) == [.iommuMap, .lostEvents])
+        #expect(report.summary().contains("warning: the input reports 17 lost events"))
+    }
+}

@@ -1,0 +1,95 @@
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs the built `dmatrace` binary with `args`; returns the exit status and standard output.
+private func dmatrace(_ args: [String]) throws -> (status: Int32, stdout: String) {
+    var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
+    parts.removeLast(3)  // Tests/dmatraceTests/<file>
+    let root = parts.joined(separator: "/")
+    let binary = root + "/.build/debug/dmatrace"
+    try #require(access(binary, X_OK) == 0, "build dmatrace first (swift build)")
+    var pipe: [Int32] = [0, 0]
+    try #require(Glibc.pipe(&pipe) == 0)
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, pipe[1], 1)
+    posix_spawn_file_actions_addclose(&actions, pipe[0])
+    let argv = ([binary] + args).map { strdup($0) } + [nil]
+    defer { for a in argv { free(a) } }
+    var pid: pid_t = 0
+    try #require(posix_spawn(&pid, binary, &actions, nil, argv, environ) == 0)
+    close(pipe[1])
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = read(pipe[0], &buf, buf.count)
+        if n <= 0 { break }
+        out.append(contentsOf: buf[0..<n])
+    }
+    close(pipe[0])
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
+    return ((status >> 8) & 0xFF, String(decoding: out, as: UTF8.self))
+}
+
+private var golden: String {
+    var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
+    parts.removeLast(2)
+    return parts.joined(separator: "/") + "/ReportsTests/Golden"
+}
+
+@Test func diffReportsThePlantedRegressionAndFailsOnNew() throws {
+    let base = golden + "/diff-base.json", new = golden + "/diff-planted.json"
+    let r = try dmatrace(["diff", base, new, "--fail-on", "new"])
+    #expect(r.status == 1)
+    #expect(r.stdout.contains(": 1 new, 0 fixed, 0 changed, 2 unchanged\n"))
+    #expect(r.stdout.contains("error [new] replay/misdirected intel-viommu-strict linux-6.1@vtd-notrans 0000:00:03.0 ×2"))
+    // Only regressions fail: a fix does not, nor does a diff without --fail-on.
+    #expect(try dmatrace(["diff", new, base, "--fail-on", "new"]).status == 0)
+    #expect(try dmatrace(["diff", base, new]).status == 0)
+    #expect(try dmatrace(["diff", base, new, "--fail-on", "changed"]).status == 0)
+    #expect(try dmatrace(["diff", base, new, "--fail-on", "any"]).status == 1)
+    // Every format renders; JSON carries the one new fingerprint.
+    let json = try dmatrace(["diff", base, new, "--format", "json"])
+    #expect(json.status == 0)
+    #expect(json.stdout.contains("\"newCount\" : 1"))
+    // Input and usage errors keep their own codes.
+    #expect(try dmatrace(["diff", base, "/nonexistent.json"]).status == 2)
+    #expect(try dmatrace(["diff", base, new, "--fail-on", "sometimes"]).status == 64)
+}
+
+private var fixtures: String {
+    var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
+    parts.removeLast(2)
+    return parts.joined(separator: "/") + "/Fixtures"
+}
+
+@Test func analyzeReportsTheRuleOfAJSONLScenario() throws {
+    let trace = fixtures + "/dma-debug/free-direction-mismatch.jsonl"
+    let text = try dmatrace(["analyze", trace])
+    #expect(text.status == 0)
+    #expect(text.stdout.contains("  [FAIL] #7 free-direction-mismatch: 1\n"))
+    #expect(text.stdout.contains("  guest| DMA-API: virtio-pci 0000:00:04.0: device driver frees DMA memory with different direction [device address=0x00000000fffff000] [size=1500 bytes] [mapped with DMA_FROM_DEVICE] [unmapped with DMA_TO_DEVICE]\n"))
+    // The finding points at the JSONL line of the unmap.
+    #expect(text.stdout.contains("  first: \(trace):3 (event #1, t=2000 ns)"))
+    #expect(try dmatrace(["analyze", trace, "--fail-on", "error"]).status == 1)
+    #expect(try dmatrace(["analyze", fixtures + "/dma-debug/free-not-allocated.jsonl", "--fail-on", "error", "--era", "6.19"]).status == 1)
+    #expect(try dmatrace(["analyze", "/nonexistent.dmat"]).status == 2)
+    #expect(try dmatrace(["analyze", trace, "--era", "2.6"]).status == 64)
+    let sarif = try dmatrace(["analyze", trace, "--format", "sarif"])
+    #expect(sarif.stdout.contains("\"startLine\" : 3"))
+}
+
+@Test func exportWritesATraceEventTimeline() throws {
+    let trace = fixtures + "/dma-debug/leak-at-end.jsonl"
+    let r = try dmatrace(["export", "--perfetto", trace])
+    #expect(r.status == 0)
+    #expect(r.stdout.hasPrefix("{\"displayTimeUnit\":\"ns\""))
+    #expect(r.stdout.contains("{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":1,\"args\":{\"name\":\"0000:00:04.0\"}}"))
+    // The unmapped mapping is a slice; the two leaked ones run to the end; the leak finding is marked.
+    #expect(r.stdout.contains("\"name\":\"dma_map 0x00000000ffffd000+64\",\"cat\":\"mapping\",\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":1.200,\"dur\":0.800"))
+    #expect(r.stdout.contains("\"name\":\"finding: dma-api-debug/leak-at-end recorded\""))
+}
