@@ -228,7 +228,7 @@ public final class IngestInput {
         let chunk = 1 << 20
         var have = 0
         while true {
-            if out.count - have < chunk { out.append(contentsOf: repeatElement(0, count: chunk)) }
+            if out.count - have < chunk { out += [UInt8](repeating: 0, count: chunk) }
             let n = try Self.read(s, into: &out, at: have, count: chunk)
             if n == 0 { break }
             have += n
