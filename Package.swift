@@ -48,7 +48,8 @@ let package = Package(
         // Throughput benchmarks (release build; not a test): `dmatrace-bench decode`.
         .executableTarget(name: "dmatrace-bench", dependencies: ["TraceFormat", "TraceIngest"], swiftSettings: strict),
         // libFuzzer targets for every parser (tools/fuzz); a plain build replays Tests/Fuzz/<target>/.
-        .executableTarget(name: "dmatrace-fuzz", dependencies: ["TraceFormat", "TraceIngest"], swiftSettings: strict),
+        .executableTarget(
+            name: "dmatrace-fuzz", dependencies: ["TraceFormat", "TraceIngest", "Models", "Reports"], swiftSettings: strict),
 
         .testTarget(
             name: "TraceFormatTests",
