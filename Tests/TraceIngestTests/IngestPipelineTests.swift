@@ -17,6 +17,9 @@ import TraceFormat
         #expect(buf.metadata.inputs.map(\.bytes) == [155180, 26175])
         #expect(buf.events.filter { $0.source == 0 }.count == 1092)
         #expect(buf.events.filter { $0.kind == .guestFault }.allSatisfy { $0.source == 1 })
+        // One clock: the two inputs interleave by time (the DMAR faults at 7.30 s follow the last map at 7.10 s).
+        #expect(zip(buf.events, buf.events.dropFirst()).allSatisfy { $0.timestamp <= $1.timestamp })
+        #expect(buf.events.suffix(2).map(\.kind) == [.guestFault, .guestFault])
         #expect(buf.metadata.capture.qemuVersion == "7.2.22")
         #expect(buf.metadata.extra["ticket"] == "BUG-1")
         let s = report.summary()
