@@ -141,6 +141,11 @@ public struct IngestPipeline {
             let host = plan.domains.first { $0.name.hasPrefix("host") }!.id
             report.alignment = GuestHostMerger(guestClocks: guest, hostClock: host).merge(&buffer)
         } else if plan.inputs.count > 1 {
+            // Guest-only: attribution from the guest's own DMA-API events (no alignment).
+            let guest = Set(plan.domains.filter { $0.name.hasPrefix("guest") }.map(\.id))
+            if !guest.isEmpty && buffer.events.contains(where: { $0.kind == .iommuMap && !$0.hasDevice }) {
+                report.alignment = GuestHostMerger(guestClocks: guest, hostClock: nil).merge(&buffer)
+            }
             // Inputs on one clock (guest ftrace + dmesg) interleave by time; different unaligned clocks stay
             // apart (clock id first). Stable: equal times keep input order.
             let e = buffer.events
