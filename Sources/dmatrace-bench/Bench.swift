@@ -41,6 +41,28 @@ enum Bench {
             + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
     }
 
+    /// Measures several contenders in interleaved rounds (one warm-up round, then `runs` rounds, each
+    /// running every contender once), so that load changes on a shared machine hit all of them alike.
+    /// `children`: the contender runs a subprocess, so its CPU time is the children's.
+    static func interleaved(runs: Int, _ contenders: [(children: Bool, body: () throws -> Void)]) throws -> [Timings] {
+        var t = Array(repeating: Timings(wall: [], cpu: []), count: contenders.count)
+        let clock = ContinuousClock()
+        for round in 0...runs {
+            for (i, c) in contenders.enumerated() {
+                let c0 = cpuSeconds(children: c.children)
+                let d = try clock.measure(c.body)
+                if round == 0 { continue }
+                t[i].cpu.append(cpuSeconds(children: c.children) - c0)
+                t[i].wall.append(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+            }
+        }
+        for i in t.indices {
+            t[i].wall.sort()
+            t[i].cpu.sort()
+        }
+        return t
+    }
+
     /// Runs `body` once to warm up, then `runs` times, timing wall clock and CPU (of this process, or of
     /// child processes when `children`).
     static func measure(runs: Int, children: Bool = false, _ body: () throws -> Void) rethrows -> Timings {

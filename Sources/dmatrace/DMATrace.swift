@@ -12,9 +12,12 @@ struct DMATrace: ParsableCommand {
             InfoCommand.self,
             VerifyCommand.self,
             CatCommand.self,
+            ReplayCommand.self,
+            MatrixCommand.self,
             AnalyzeCommand.self,
             DiffCommand.self,
             ExportCommand.self,
+            ModelsCommand.self,
             SynthCommand.self,
             IngestCommand.self,
         ])

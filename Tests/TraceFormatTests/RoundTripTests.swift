@@ -33,6 +33,12 @@ import Testing
             #expect(reader.chunks.count == (n + chunk - 1) / chunk)
             #expect(reader.eventCount == UInt64(n))
             #expect(reader.index?.filter { $0.decompressedSize > 0 }.count == reader.chunks.count)
+            // The sequential path and a pool with more workers than cores give the same result.
+            for threads in [1, 4] {
+                let (again, r2) = try Fixtures.read(path, threads: threads)
+                #expect(again == buf)
+                #expect(r2.kindCounts == reader.kindCounts)
+            }
             try? FileManager.default.removeItem(atPath: path)
         }
     }

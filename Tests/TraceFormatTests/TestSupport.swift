@@ -79,8 +79,9 @@ enum Fixtures {
     }
 
     /// Reads a .dmat back into memory.
-    static func read(_ path: String) throws -> (EventBuffer, TraceReader) {
+    static func read(_ path: String, threads: Int? = nil) throws -> (EventBuffer, TraceReader) {
         let r = try TraceReader(path: path)
+        if let threads { r.decodeThreads = threads }
         var events: [Event] = []
         try r.forEachEvent { _, e in events.append(e) }
         return (EventBuffer(metadata: r.metadata, events: events, strings: r.strings), r)
