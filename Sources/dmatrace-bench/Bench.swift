@@ -20,7 +20,7 @@ struct BenchSuite: Sendable {
     var summary: String
     var run: @Sendable (BenchOptions) throws -> Void
 
-    static let all: [BenchSuite] = [.decode]
+    static let all: [BenchSuite] = [.decode, .replay]
 }
 
 /// Timing helpers.
