@@ -82,6 +82,8 @@ public struct QEMULogImporter: Importer {
         }
         if let failure { throw failure }
         decoder.finish(diagnostics: &diagnostics)
+        // A read error (truncated or corrupt compression, a decompression bomb) ended the pass early.
+        try input.checkReadError()
         if sink.metadata.capture.viommu == nil, let kind = decoder.mapper.viommu {
             sink.metadata.capture.viommu = kind
         }
