@@ -45,6 +45,7 @@ struct VerifyCommand: ParsableCommand {
                                               events: reader.eventCount, chunks: reader.chunks.count,
                                               complete: reader.isComplete, damage: reader.damage))
                 } catch let error as TraceFormatError where error.isDamage {
+                    warn("\(error)")
                     results.append(FileResult(status: "damaged", path: path, error: "\(error)"))
                 } catch {
                     warn("\(error)")
