@@ -29,8 +29,11 @@ public enum FieldType: String, Sendable, Codable {
 
 /// One named field of a kind: which slot holds it and how it is shown.
 public struct KindField: Sendable, Codable, Equatable {
+    /// The JSONL and text name (`dma_addr`).
     public var name: String
+    /// The record slot holding the value.
     public var slot: RecordSlot
+    /// How the value is shown.
     public var type: FieldType
 }
 
@@ -145,8 +148,11 @@ public struct TraceSchema: Codable, Sendable, Equatable {
         public var fields: [KindField]
     }
 
+    /// Bytes per record (56).
     public var recordSize: Int
+    /// The fixed record fields, by offset.
     public var fields: [Field]
+    /// The kinds the writer knew, with their named fields.
     public var kinds: [Kind]
 
     enum CodingKeys: String, CodingKey {
