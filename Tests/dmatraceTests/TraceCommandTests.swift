@@ -128,6 +128,14 @@ import TraceFormat
         let s = try Self.run(["verify", "-"], stdin: try Data(contentsOf: URL(fileURLWithPath: path)))
         #expect(s.status == 0)
         #expect(s.out == "-: ok: 10 events in 3 chunks, checksums verified\n")
+        // Damaged bytes on standard input: same diagnosis as from the file.
+        let sd = try Self.run(["verify", "-"], stdin: Data(bytes))
+        #expect(sd.status == 3)
+        #expect(sd.out.contains("  chunk 1 at byte \(c.frameOffset): "))
+        let sc = try Self.run(["cat", "-"], stdin: Data(bytes[..<Int(c2.frameOffset + 3)]))
+        #expect(sc.status == 3)
+        #expect(sc.out.split(separator: "\n").count == 4)  // chunk 0 only: chunk 1 fails its checksum, chunk 2 is cut
+        #expect(sc.err.contains("chunk 2 at byte \(c2.frameOffset): truncated"))
     }
 
     @Test func infoShowsCountsDevicesAndDamage() throws {
