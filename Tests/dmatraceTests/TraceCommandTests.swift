@@ -17,7 +17,7 @@ import TraceFormat
                             "dmatrace binary not built (run swift build)")
     }
 
-    static func run(_ args: [String], stdin: Data? = nil) throws -> (out: String, err: String, status: Int32) {
+    static func run(_ args: [String], stdin: Data? = nil) throws -> (out: String, err: String, status: Int32, outData: Data) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmatrace-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -38,8 +38,9 @@ import TraceFormat
         }
         try p.run()
         p.waitUntilExit()
-        return (String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
-                String(decoding: try Data(contentsOf: errURL), as: UTF8.self), p.terminationStatus)
+        let outData = try Data(contentsOf: outURL)
+        return (String(decoding: outData, as: UTF8.self),
+                String(decoding: try Data(contentsOf: errURL), as: UTF8.self), p.terminationStatus, outData)
     }
 
     /// 10 events on two devices, chunks of 4: map/unmap pairs and one fault with a message.
@@ -193,5 +194,17 @@ import TraceFormat
 
         let bad = try Self.run(["cat", "--kind", "dma_mop", path])
         #expect(bad.status == 64)
+
+        // JSONL -> `ingest -o -` (TraceWriter on standard output) -> `cat -` gives the same events (ingest
+        // makes the JSONL file their provenance).
+        let piped = try Self.run(["ingest", "--format", "jsonl", "--quiet", "-", "-o", "-"], stdin: Data(j.out.utf8))
+        #expect(piped.status == 0, "\(piped.err)")
+        let again = try Self.run(["cat", "-"], stdin: piped.outData)
+        #expect(again.status == 0)
+        func stripSource(_ text: String) -> [String] {
+            text.split(separator: "\n").map { line in String(line.split(separator: " ").filter { !$0.hasPrefix("src=") }.joined(separator: " ")) }
+        }
+        #expect(stripSource(again.out) == stripSource(all.out))
+        #expect(again.out.contains("src=-:2\n"))
     }
 }
