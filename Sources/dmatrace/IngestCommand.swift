@@ -30,7 +30,13 @@ struct IngestCommand: ParsableCommand {
     @Option(name: .customLong("trace-events"), help: "QEMU trace-events-all of the QEMU that wrote a simpletrace or log.")
     var traceEvents: String?
 
-    @Option(name: .customLong("meta"), help: "Add a capture fact (key=value); repeatable.")
+    @Option(
+        name: .customLong("meta"),
+        help: ArgumentHelp(
+            "Add a capture fact (key=value); repeatable.",
+            discussion: "Keys kernel, kernel-cmdline, qemu, machine, viommu, viommu.PROP, guest-iommu "
+                + "(off|passthrough|translated), flush (strict|lazy), swiotlb-forced (true|false) and confidential "
+                + "set capture facts (overriding the inputs); every pair is also stored as an extra fact."))
     var meta: [String] = []
 
     @Option(help: "zstd level of the output (1 fastest ... 19 smallest).")
