@@ -220,7 +220,19 @@ struct DmesgParser {
             return
         }
         var m = 0
-        let ts = DmesgImporter.prefix(v, &m) ?? 0
+        var ts = DmesgImporter.prefix(v, &m) ?? 0
+        // journalctl -k: `Nov 25 10:00:00 host kernel: msg` (or `[  12.3] host kernel: msg` with
+        // -o short-monotonic): the message starts after `kernel: `.
+        if let k = v.search(" kernel: ", from: m), k < m + 64, !v.hasPrefix("DMAR", at: m) {
+            let j = k + 9
+            var skip = 0
+            if ts == 0, let t = DmesgImporter.prefix(LineView(base: v.base + j, count: v.count - j), &skip) {
+                ts = t
+            } else {
+                skip = 0
+            }
+            m = j + skip
+        }
 
         // Continuations first: they decide whether a pending multi-line fault is complete.
         if var p = pendingIntel {

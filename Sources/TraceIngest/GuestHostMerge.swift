@@ -4,16 +4,18 @@ import TraceFormat
 /// timeline: aligns the guest clock onto the host clock from matching events, attributes device-less guest
 /// `iommu:map`/`unmap` events to devices, and sorts the events by aligned time.
 ///
-/// **Alignment.** A guest `iommu:map` of IOVA page X precedes the host's translations of X (QEMU
-/// `vtd_dmar_translate`, IOTLB update/hit). Every page's first guest map and first host translation give one
+/// **Alignment.** A guest `iommu:map` of IOVA page X to physical page P precedes the host's translations
+/// of X to P (QEMU `vtd_dmar_translate`, IOTLB update/hit; requiring the same P tells apart devices whose
+/// DMA domains reuse the same IOVAs). Every (X, P)'s first guest map and first host translation give one
 /// offset estimate; their median is the coarse offset. It is refined on all maps: the differences between
 /// each guest map and the host translations of its page within ±50 ms form a histogram whose 100 µs peak is
 /// the offset (the device touches a buffer right after it is mapped). Without common pages, the first
 /// guest fault line and the first host fault record of each fault address are paired instead.
 ///
 /// **Attribution.** A guest map takes the device of the guest DMA-API call (`dma:*`, `intel_iommu:*`) of the
-/// same IOVA page within 1 ms when the trace has one; otherwise the device of the host translations of its pages during its
-/// lifetime (map to unmap, ±0.5 ms), by majority. Maps the device never touched (pre-posted receive
+/// same IOVA page within 1 ms when the trace has one; otherwise the device of the host translations of its
+/// pages to its physical pages (any translation of its IOVAs if none) during the first 100 ms of its lifetime
+/// (map to unmap, widened by 4× the residual skew, at least 0.5 ms), by majority. Maps the device never touched (pre-posted receive
 /// buffers) take the device of a live attributed mapping that is adjacent in IOVA space, since each
 /// device's DMA domain allocates IOVAs top-down and contiguously. Unmaps take the device of the map they
 /// end. Inferred devices carry ``EventFlags/attributed``; guest timestamps moved onto the host clock carry
@@ -35,6 +37,17 @@ public struct GuestHostMerger {
     private struct HostAccess {
         var time: UInt64
         var device: UInt16
+        /// The translated guest-physical page, `.max` when unknown. It must equal the guest map's physical
+        /// page: that tells apart devices whose DMA domains reuse the same IOVAs.
+        var gpa: UInt64 = .max
+
+        /// True when this access can be the translation of the guest page `paddr` (or does not say).
+        @inline(__always) func fits(_ paddr: UInt64) -> Bool { gpa == .max || gpa == paddr }
+    }
+
+    private struct PageKey: Hashable {
+        var iova: UInt64
+        var paddr: UInt64
     }
 
     /// Aligns, attributes and sorts `buffer`; returns the report (also stored in the metadata).
@@ -47,7 +60,9 @@ public struct GuestHostMerger {
         for e in events where hostClock != nil && e.clock == hostClock && e.hasDevice {
             switch e.kind {
             case .hostTranslate, .hostIotlbUpdate, .hostIotlbHit:
-                access[e.address & Self.pageMask, default: []].append(HostAccess(time: e.timestamp, device: e.device))
+                let gpa = e.address2 == 0 ? UInt64.max : e.address2 & Self.pageMask
+                access[e.address & Self.pageMask, default: []].append(
+                    HostAccess(time: e.timestamp, device: e.device, gpa: gpa))
             case .hostFault:
                 hostFaults[e.address, default: []].append(e.timestamp)
             default: break
@@ -62,13 +77,18 @@ public struct GuestHostMerger {
 
         var method = "none"
         var offset: Int64?
-        var firstGuest: [UInt64: UInt64] = [:]
-        for i in guestMaps where firstGuest[events[i].address & Self.pageMask] == nil {
-            firstGuest[events[i].address & Self.pageMask] = events[i].timestamp
+        // First guest map and first host translation of each (IOVA page, physical page) pair; pages without
+        // a physical address on the host side pair on the IOVA alone.
+        var firstGuest: [PageKey: UInt64] = [:]
+        for i in guestMaps {
+            let k = PageKey(iova: events[i].address & Self.pageMask, paddr: events[i].address2 & Self.pageMask)
+            if firstGuest[k] == nil { firstGuest[k] = events[i].timestamp }
         }
         var coarse: [Int64] = []
-        for (page, tg) in firstGuest {
-            if let h = access[page]?.first { coarse.append(Int64(bitPattern: h.time &- tg)) }
+        for (key, tg) in firstGuest {
+            if let h = access[key.iova]?.first(where: { $0.fits(key.paddr) }) {
+                coarse.append(Int64(bitPattern: h.time &- tg))
+            }
         }
         if !coarse.isEmpty {
             offset = Self.refine(Self.median(coarse), guestMaps: guestMaps, events: events, access: access)
@@ -97,7 +117,10 @@ public struct GuestHostMerger {
                 let e = events[i]
                 guard let list = access[e.address & Self.pageMask] else { continue }
                 let t = Int64(bitPattern: e.timestamp) &+ off
-                let k = Self.lowerBound(list, Int64(t) - 1_000_000)
+                var k = Self.lowerBound(list, Int64(t) - 1_000_000)
+                while k < list.count && !list[k].fits(e.address2 & Self.pageMask)
+                    && Int64(bitPattern: list[k].time) - t <= 5_000_000
+                { k += 1 }
                 if k < list.count {
                     let r = Int64(bitPattern: list[k].time) - t
                     if abs(r) <= 5_000_000 {
@@ -109,6 +132,8 @@ public struct GuestHostMerger {
             if method == "fault-pair" { pairs = max(pairs, 1) }
         }
         let skew = residuals.isEmpty ? 0 : Self.median(residuals)
+        // Lifetime windows widen with the measured skew (guest and host clocks drift apart under TCG).
+        let slack = max(500_000, 4 * skew)
 
         // Attribution, in guest time order.
         var out = events
@@ -157,7 +182,7 @@ public struct GuestHostMerger {
                 if device == nil { device = Self.dmaDevice(for: e, dmaByPage) }
                 if device == nil, let off = offset {
                     device = Self.hostDevice(
-                        for: e, end: mapEnd[i], offset: off, access: access, map: hostDevice)
+                        for: e, end: mapEnd[i], offset: off, slack: slack, access: access, map: hostDevice)
                 }
                 let start = page
                 let end = start &+ max(e.size, 0x1000)
@@ -239,30 +264,41 @@ public struct GuestHostMerger {
         return best?.1
     }
 
-    /// The device of the host translations of `e`'s pages during its lifetime (majority), mapped to the
-    /// guest's device entry of the same requester id.
+    /// The device of the host translations of `e`'s pages right after it was mapped (majority within the
+    /// first 100 ms of its lifetime, else over its whole lifetime; translations to the map's own physical
+    /// pages first), mapped to the guest's device entry of the same requester id. Long-lived mappings (rings) would otherwise be outvoted by other devices that
+    /// reuse the same IOVA in their own domains later.
     private static func hostDevice(
-        for e: Event, end: UInt64?, offset: Int64, access: [UInt64: [HostAccess]], map: [UInt16: UInt16]
+        for e: Event, end: UInt64?, offset: Int64, slack: Int64, access: [UInt64: [HostAccess]], map: [UInt16: UInt16]
     ) -> UInt16? {
-        let slack: Int64 = 500_000
         let from = Int64(bitPattern: e.timestamp) &+ offset &- slack
         let to = end.map { Int64(bitPattern: $0) &+ offset &+ slack } ?? Int64.max
-        var votes: [UInt16: Int] = [:]
-        var page = e.address & pageMask
-        let last = (e.address &+ max(e.size, 1) &- 1) & pageMask
-        var pagesSeen = 0
-        while page <= last && pagesSeen < 4096 {
-            if let list = access[page] {
-                var k = lowerBound(list, from)
-                while k < list.count && Int64(bitPattern: list[k].time) <= to {
-                    votes[map[list[k].device] ?? list[k].device, default: 0] += 1
-                    k += 1
+        let early = min(to, Int64(bitPattern: e.timestamp) &+ offset &+ 100_000_000)
+        let first = e.address & pageMask
+        let paddr = e.address2 & pageMask
+        // Translations to the map's own physical pages first; then any translation of its IOVAs.
+        for (strict, limit) in [(true, early), (true, to), (false, early), (false, to)] {
+            var votes: [UInt16: Int] = [:]
+            var page = e.address & pageMask
+            let last = (e.address &+ max(e.size, 1) &- 1) & pageMask
+            var pagesSeen = 0
+            while page <= last && pagesSeen < 4096 {
+                if let list = access[page] {
+                    var k = lowerBound(list, from)
+                    let want = paddr &+ (page &- first)
+                    while k < list.count && Int64(bitPattern: list[k].time) <= limit {
+                        if !strict || (list[k].gpa != .max && list[k].gpa == want) {
+                            votes[map[list[k].device] ?? list[k].device, default: 0] += 1
+                        }
+                        k += 1
+                    }
                 }
+                page &+= 0x1000
+                pagesSeen += 1
             }
-            page &+= 0x1000
-            pagesSeen += 1
+            if let best = votes.max(by: { ($0.value, $1.key) < ($1.value, $0.key) })?.key { return best }
         }
-        return votes.max { ($0.value, $1.key) < ($1.value, $0.key) }?.key
+        return nil
     }
 
     /// Host device index → the guest's device index with the same PCI requester id (host and guest name
@@ -300,6 +336,10 @@ public struct GuestHostMerger {
             while k < list.count {
                 let d = Int64(bitPattern: list[k].time) - t
                 if d > window { break }
+                if !list[k].fits(e.address2 & pageMask) {
+                    k += 1
+                    continue
+                }
                 bins[d >= 0 ? d / bin : (d - bin + 1) / bin, default: 0] += 1
                 diffs.append(d)
                 k += 1

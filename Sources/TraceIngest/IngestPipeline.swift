@@ -4,14 +4,19 @@ import TraceFormat
 public struct IngestReport: Sendable {
     /// One input's outcome.
     public struct Input: Sendable {
+        /// The path as given (`-` for stdin).
         public var path: String
+        /// The importer's format id.
         public var format: String
+        /// How the input was compressed.
         public var compression: IngestInput.Compression?
         /// Decompressed bytes read.
         public var bytes: UInt64
+        /// What the importer understood, skipped and did not know.
         public var diagnostics: IngestDiagnostics
     }
 
+    /// One entry per input, in input order.
     public var inputs: [Input] = []
     /// The guest/host merge, when inputs of both sides were given.
     public var alignment: AlignmentReport?
@@ -60,7 +65,9 @@ public struct IngestReport: Sendable {
 /// Runs importers over inputs: picks each input's importer (by `--format` or sniffing), assigns input and
 /// clock ids, and merges guest and host inputs.
 public struct IngestPipeline {
+    /// The importers to choose from.
     public var registry: ImporterRegistry
+    /// Companion files for the importers.
     public var options: ImportOptions
     /// `--format`: `auto` or an importer id, for every input.
     public var format: String
@@ -73,7 +80,9 @@ public struct IngestPipeline {
 
     /// Inputs with their chosen importers.
     public struct Plan {
+        /// The opened inputs, in command-line order (the index is the event's ``Event/source``).
         public var inputs: [IngestInput]
+        /// The importer chosen for each input.
         public var entries: [ImporterEntry]
         /// Clock id per input.
         public var clocks: [UInt8]

@@ -59,6 +59,9 @@ struct LineView {
     /// match inside `unmapped_size=`); nil if absent.
     func find(_ key: StaticString, from: Int) -> Int? {
         let k = key.utf8CodeUnitCount
+        // Fast path: fields come in order, so the key usually starts right after the spaces at `from`.
+        let j = skipSpaces(from)
+        if hasPrefix(key, at: j) { return j + k }
         let first = key.utf8Start.pointee
         var i = from
         while i + k <= count {

@@ -30,8 +30,17 @@ struct IngestCommand: ParsableCommand {
     @Option(name: .customLong("trace-events"), help: "QEMU trace-events-all of the QEMU that wrote a simpletrace or log.")
     var traceEvents: String?
 
-    @Option(name: .customLong("meta"), help: "Add a capture fact (key=value); repeatable.")
+    @Option(
+        name: .customLong("meta"),
+        help: ArgumentHelp(
+            "Add a capture fact (key=value); repeatable.",
+            discussion: "Keys kernel, kernel-cmdline, qemu, machine, viommu, viommu.PROP, guest-iommu "
+                + "(off|passthrough|translated), flush (strict|lazy), swiotlb-forced (true|false) and confidential "
+                + "set capture facts (overriding the inputs); every pair is also stored as an extra fact."))
     var meta: [String] = []
+
+    @Option(help: "zstd level of the output (1 fastest ... 19 smallest).")
+    var level: Int32 = 3
 
     @Flag(help: "Parse and summarise only; write nothing.")
     var dryRun = false
@@ -48,6 +57,7 @@ struct IngestCommand: ParsableCommand {
         for m in meta where !m.contains("=") || m.hasPrefix("=") {
             throw ValidationError("--meta expects key=value, got '\(m)'")
         }
+        if !(1...19).contains(level) { throw ValidationError("--level must be 1...19") }
         if format != "auto" && !Self.formats.contains(format) {
             throw ValidationError("unknown --format \(format) (known: auto, \(Self.formats.joined(separator: ", ")))")
         }
@@ -74,7 +84,7 @@ struct IngestCommand: ParsableCommand {
                 report = r
                 events = UInt64(buffer.events.count)
                 if !dryRun, let out = output {
-                    let writer = try TraceWriter(path: out, metadata: buffer.metadata)
+                    let writer = try TraceWriter(path: out, metadata: buffer.metadata, options: .init(level: level))
                     // A fresh writer numbers strings from 0 like the buffer did, so ids carry over.
                     var identical = true
                     for (i, s) in buffer.strings.enumerated() where writer.intern(s) != UInt32(i) { identical = false }
@@ -91,7 +101,7 @@ struct IngestCommand: ParsableCommand {
                 events = sink.count
             } else {
                 // One input: stream straight into the writer in input order (constant memory).
-                var writer = try TraceWriter(path: output!)
+                var writer = try TraceWriter(path: output!, options: .init(level: level))
                 report = try pipeline.run(plan, into: &writer)
                 try IngestPipeline.apply(meta: facts, to: &writer.metadata)
                 events = writer.eventCount

@@ -128,6 +128,18 @@ import TraceFormat
         #expect(d.understood["virtio_probe"] == 4)
     }
 
+    @Test func journalctlLines() throws {
+        let text = """
+        Nov 25 10:00:01 guest kernel: Linux version 6.1.0-56-amd64 (debian-kernel@lists.debian.org)
+        Nov 25 10:00:02 guest kernel: iommu: DMA domain TLB invalidation policy: lazy mode
+        [    7.304746] guest kernel: DMAR: [DMA Read NO_PASID] Request device [00:05.0] fault addr 0x1000000 [fault reason 0x06] PTE Read access is not set
+        """
+        let (buf, _) = try Fixtures.run(DmesgImporter(), Fixtures.text(text))
+        #expect(buf.metadata.capture.kernelRelease == "6.1.0-56-amd64")
+        #expect(buf.metadata.capture.flushPolicy == .lazy)
+        #expect(faults(buf).map(\.timestamp) == [7_304_746_000])
+    }
+
     @Test func passthroughAndLazyFacts() throws {
         let text = """
         [    0.000000] Command line: console=ttyS0 iommu=pt swiotlb=force

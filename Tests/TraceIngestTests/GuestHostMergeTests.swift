@@ -92,6 +92,11 @@ private struct HandBuiltHostImporter: Importer {
         // The very first map (insmod virtio_blk, guest 3.279753 s) belongs to virtio-blk 0000:00:02.0.
         let first = try #require(maps.min { $0.position < $1.position })
         #expect(buf.metadata.devices[Int(first.device)].name == "0000:00:02.0")
+        // Line 44, virtio_net's probe (insmod-100): iova 0xffffd000 → paddr 0x1ff5d000. virtio-blk reuses
+        // that IOVA in its own domain, but QEMU translated 0xffffd000 to gpa 0x1ff5d000 for 00:03.0 only.
+        let netRing = try #require(maps.first { $0.position == 44 })
+        #expect(netRing.address == 0xffffd000 && netRing.address2 == 0x1ff5d000)
+        #expect(buf.metadata.devices[Int(netRing.device)].name == "0000:00:03.0")
         // Guest clock offset onto the host wall clock: about 1795570151.99 s.
         let off = try #require(buf.metadata.clocks.first { $0.name == "guest-boot" }?.offsetToReferenceNs)
         #expect(abs(off - 1_795_570_151_992_799_000) < 5_000_000)

@@ -26,7 +26,7 @@ import TraceFormat
             Self.strict + "/guest-dmesg.txt", "-o", out, "--meta", "qemu=7.2.22", "--meta", "ticket=BUG-7",
         ])
         #expect(r.status == 0, "\(r.err)")
-        #expect(r.err.contains("alignment: iova-first-translation, 410 pairs matched, residual skew 0.173 ms; 1092 guest events attributed to devices, 0 left unattributed"))
+        #expect(r.err.contains("alignment: iova-first-translation, 410 pairs matched, residual skew 0.176 ms; 1092 guest events attributed to devices, 0 left unattributed"))
         #expect(r.err.contains("  vtd_dmar_fault: 96\n"))
         let (meta, evs) = try events(out)
         #expect(evs.count == 12172)
