@@ -541,10 +541,11 @@ struct IntentTracker {
         while retiredHead < retiredFIFO.count {
             let entry = retiredFIFO[retiredHead]
             guard entry.at &+ w < t || retiredFIFO.count - retiredHead > Self.maxRetired else { break }
-            let b = buffers[entry.slot]
             // A buffer resurrected (and maybe retired again) since this entry was queued is not released here.
-            if b.retired && b.generation == entry.generation && b.retiredAt == entry.at {
-                if let alt = b.ambiguousWith, !buffers[alt].retired, buffers[alt].generation == b.ambiguousGeneration {
+            if buffers[entry.slot].retired && buffers[entry.slot].generation == entry.generation
+                && buffers[entry.slot].retiredAt == entry.at {
+                if let alt = buffers[entry.slot].ambiguousWith, !buffers[alt].retired,
+                   buffers[alt].generation == buffers[entry.slot].ambiguousGeneration {
                     // Ambiguous unmap, the other candidate still live: keep it resolvable by later host evidence.
                     buffers[entry.slot].retiredAt = t
                     retiredFIFO.append((entry.slot, entry.generation, t))

@@ -151,8 +151,8 @@ public struct ReplayEngine: Sendable {
             parts.append("reason=0x\(hexPadded(UInt64(r), width: 2))")
             parts.append(g.write ? "write" : "read")
         }
-        if !g.tag.isEmpty { parts.append(g.tag) }
-        if g.stray && g.tag != "stray" { parts.append("stray") }
+        if g.tag != .none { parts.append(g.tag.name) }
+        if g.stray && g.tag != .stray { parts.append("stray") }
         return parts.isEmpty ? g.outcome.rawValue : parts.joined(separator: ",")
     }
 
@@ -168,7 +168,7 @@ public struct ReplayEngine: Sendable {
             let what = g.stray ? "A stray device access (no buffer was mapped at that address)" : "The device's address"
             return "\(what) has no usable translation in the device's domain; \(mode.viommu) blocks it and records a fault."
         case .misdirected:
-            switch g.tag {
+            switch g.tag.name {
             case "stray": return "A stray device access (no buffer was mapped at that address) is not translated and reaches guest memory at that address: silent corruption."
             case "iova-used-as-gpa": return "The driver put an IOVA from the DMA API in the descriptor, but the device does not translate: it used the IOVA as a GPA and touched the wrong memory (silent corruption)."
             case "gpa-hit-another-mapping": return "The driver put a GPA in the descriptor, the device translated it as an IOVA and hit another live mapping of its domain (silent corruption)."
