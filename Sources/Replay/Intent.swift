@@ -134,6 +134,8 @@ struct IntentTracker {
 
     var unattributed = 0
     var reattributed = 0
+    var nextExpiry: UInt64 = 0
+    var lastExpiry: UInt64 = 0
     var freeSlotsLastCreated = 0
     var resurrected = 0
     var unmatchedInCoverage = 0
@@ -175,7 +177,12 @@ struct IntentTracker {
     mutating func handle(_ index: Int, _ e: Event, _ states: inout [ScenarioState]) {
         eventsSeen += 1
         let t = time(e)
-        expire(now: t, &states)
+        // Expiry works at 1 ms granularity (the skew window is tens of ms): not on every event.
+        if t >= nextExpiry || t < lastExpiry {
+            expire(now: t, &states)
+            lastExpiry = t
+            nextExpiry = t &+ 1_000_000
+        }
         guard e.hasDevice else {
             if e.kind == .iommuMap || e.kind == .dmaMap || e.kind == .dmaAlloc { unattributed += 1 }
             return
@@ -303,6 +310,7 @@ struct IntentTracker {
         var best: Int?
         var bestExact = false
         for table in 0..<3 {
+            if (table == 1 && shadow.count == 0) || (table == 2 && moved.count == 0) { continue }
             let hit = table == 0 ? live.get(k) : (table == 1 ? shadow.get(k) : moved.get(k))
             guard let c = hit.map(Int.init), !buffers[c].retired, buffers[c].overlapsPage(of: a) else { continue }
             if table == 2 && buffers[c].movedFrom != d { continue }
@@ -486,7 +494,7 @@ struct IntentTracker {
         for p in 0..<pages {
             let k = Self.key(b.device, (b.recordedAddress >> 12 &+ p) << 12)
             live.remove(k, ifValue: UInt32(s))
-            shadow.remove(k, ifValue: UInt32(s))
+            if shadow.count > 0 { shadow.remove(k, ifValue: UInt32(s)) }
             if b.movedFrom >= 0 { moved.remove(Self.key(b.movedFrom, (b.recordedAddress >> 12 &+ p) << 12), ifValue: UInt32(s)) }
             retiredTable.set(k, UInt32(s))
         }
