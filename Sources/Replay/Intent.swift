@@ -433,7 +433,16 @@ struct IntentTracker {
         let b = buffers[s]
         let page = iova >> 12, first = b.recordedAddress >> 12, last = (b.recordedAddress &+ max(b.size, 1) &- 1) >> 12
         guard page >= first && page <= last else { return false }
-        return !b.gpaKnown || (b.gpa >> 12) &+ (page &- first) == gpa >> 12
+        if !b.gpaKnown || (b.gpa >> 12) &+ (page &- first) == gpa >> 12 { return true }
+        // A larger IOMMU page (AMD-Vi maps power-of-two sizes with one PTE; QEMU's amdvi_translation_result
+        // prints that page's base): the base of the enclosing page of size 2^k must translate to `gpa`.
+        var size: UInt64 = 0x2000
+        while size <= 0x20_0000 && gpa & (size - 1) == 0 {
+            let base = iova & ~(size - 1)
+            if base >= b.recordedAddress & ~0xFFF, (b.gpa >> 12) &+ ((base >> 12) &- first) == gpa >> 12 { return true }
+            size <<= 1
+        }
+        return false
     }
 
     /// Learns the GPA of a buffer known only by its IOVA from its first host translation; scenarios re-place it.

@@ -345,7 +345,7 @@ struct ScenarioState {
         case .none:
             return
         case let .translated(gpa):
-            if outcome == .fault || outcome == .misdirected || reached >> 12 != gpa >> 12 {
+            if outcome == .fault || outcome == .misdirected || !Self.inRecordedPage(reached, gpa) {
                 let predicted = outcome == .fault ? "a fault (reason \(hex(UInt64(reason ?? 0))))" : "GPA \(hex(reached))"
                 diverge("recorded translation \(hex(a.rawAddress)) -> \(hex(gpa)) not reproduced: predicted \(predicted)", device: a.device, at: occ())
             }
@@ -355,6 +355,18 @@ struct ScenarioState {
                 diverge("recorded fault reason \(hex(UInt64(r))) at \(hex(devAddr)) not reproduced: predicted \(predicted)", device: a.device, at: occ())
             }
         }
+    }
+
+    /// True when `reached` lies in the IOMMU page the host recorded at `gpa`: the same 4 KiB page, or a larger
+    /// power-of-two page based at `gpa` (AMD-Vi prints the base of the PTE's page size, up to 2 MiB here).
+    static func inRecordedPage(_ reached: UInt64, _ gpa: UInt64) -> Bool {
+        if reached >> 12 == gpa >> 12 { return true }
+        var size: UInt64 = 0x2000
+        while size <= 0x20_0000 && gpa & (size - 1) == 0 {
+            if reached & ~(size - 1) == gpa { return true }
+            size <<= 1
+        }
+        return false
     }
 
     mutating func diverge(_ what: String, device: Int?, at occ: Occurrence) {
