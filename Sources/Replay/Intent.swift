@@ -123,6 +123,11 @@ struct IntentTracker {
     var shadow = AddressTable(capacity: 64)
     /// Buffers moved to another device by host evidence, keyed by the device ingest gave them.
     var moved = AddressTable(capacity: 64)
+    /// Unattributed `iommu:map`s by page, and the ones a device adopted (for unattributed unmaps).
+    var orphans = AddressTable(capacity: 64)
+    var adopted = AddressTable(capacity: 64)
+    var orphanCount = 0
+    var adoptedCount = 0
     var retiredTable = AddressTable()
     var retiredFIFO: [(slot: Int, generation: UInt32, at: UInt64)] = []
     var retiredHead = 0
@@ -184,7 +189,12 @@ struct IntentTracker {
             nextExpiry = t &+ 1_000_000
         }
         guard e.hasDevice else {
-            if e.kind == .iommuMap || e.kind == .dmaMap || e.kind == .dmaAlloc { unattributed += 1 }
+            switch e.kind {
+            case .iommuMap: orphan(e, index: index, time: t)
+            case .iommuUnmap: unmapOrphan(e, index: index, time: t, &states)
+            case .dmaMap, .dmaAlloc: unattributed += 1
+            default: break
+            }
             return
         }
         let d = Int(e.device)
@@ -249,7 +259,8 @@ struct IntentTracker {
                 write: e.eventFlags.contains(.write), recorded: .translated(e.address2), eventIndex: index, event: e,
                 time: t, implied: false)
             if let s = matchTranslation(d, iova: e.address, gpa: e.address2)
-                ?? reattribute(to: d, iova: e.address, gpa: e.address2, index: index, time: t, &states) {
+                ?? reattribute(to: d, iova: e.address, gpa: e.address2, index: index, time: t, &states)
+                ?? adopt(to: d, iova: e.address, gpa: e.address2, index: index, time: t, &states) {
                 if buffers[s].retired && t > buffers[s].unmappedAt &+ options.skewToleranceNs {
                     resurrect(s, index: index, event: e, time: t, &states)
                 }
@@ -355,6 +366,60 @@ struct IntentTracker {
         unmap(alt, index: index, event: event, time: time, &states)
         buffers[alt].ambiguousWith = s
         buffers[alt].ambiguousGeneration = buffers[s].generation
+    }
+
+    @inline(__always) static func orphanKey(_ address: UInt64) -> UInt64 { 0xFFFF << 48 | ((address >> 12) & 0xFFFF_FFFF_FFFF) }
+
+    /// An `iommu:map` ingest could not attribute: kept by page (scenarios do not see it) until a host
+    /// translation names its device.
+    private mutating func orphan(_ e: Event, index: Int, time: UInt64) {
+        noteGuestMap(time)
+        let s: Int
+        if let f = freeSlots.popLast() { s = f } else { s = buffers.count; buffers.append(Buffer()) }
+        let gen = buffers[s].generation &+ 1
+        buffers[s] = Buffer(device: -1, gpa: e.address2, size: e.size, direction: .bidirectional, recordedAddress: e.address,
+                            recordedIOVA: true, fromDMAAPI: false, event: index, generation: gen, retired: false, retiredAt: 0)
+        let pages = min(((e.address & 0xFFF) &+ max(e.size, 1) &+ 0xFFF) >> 12, Self.maxPagesPerBuffer)
+        for p in 0..<pages { orphans.set(Self.orphanKey((e.address >> 12 &+ p) << 12), UInt32(s)) }
+        orphanCount += 1
+    }
+
+    /// The translating device `d` adopts an orphan mapping whose recorded translation matches.
+    private mutating func adopt(to d: Int, iova: UInt64, gpa: UInt64, index: Int, time: UInt64, _ states: inout [ScenarioState]) -> Int? {
+        guard orphans.count > 0, let s = orphans.get(Self.orphanKey(iova)).map(Int.init), buffers[s].device < 0,
+              !buffers[s].retired, translates(s, iova: iova, gpa: gpa) else { return nil }
+        let b = buffers[s]
+        let pages = min(((b.recordedAddress & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, Self.maxPagesPerBuffer)
+        buffers[s].device = d
+        for p in 0..<pages {
+            let a = (b.recordedAddress >> 12 &+ p) << 12
+            orphans.remove(Self.orphanKey(a), ifValue: UInt32(s))
+            adopted.set(Self.orphanKey(a), UInt32(s))
+            register(s, device: d, address: a)
+        }
+        adoptedCount += 1
+        for j in states.indices { states[j].map(slot: s, buffer: buffers[s], index: b.event, time: time) }
+        return s
+    }
+
+    /// An unattributed `iommu:unmap`: ends an orphan (never seen by scenarios) or an adopted mapping.
+    private mutating func unmapOrphan(_ e: Event, index: Int, time: UInt64, _ states: inout [ScenarioState]) {
+        noteGuestMap(time)
+        guard orphans.count > 0 || adopted.count > 0 else { return }
+        let a = e.address & ~0xFFF
+        let k = Self.orphanKey(a)
+        if let s = orphans.get(k).map(Int.init), buffers[s].device < 0, !buffers[s].retired {
+            let b = buffers[s]
+            let pages = min(((b.recordedAddress & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, Self.maxPagesPerBuffer)
+            for p in 0..<pages { orphans.remove(Self.orphanKey((b.recordedAddress >> 12 &+ p) << 12), ifValue: UInt32(s)) }
+            buffers[s].retired = true
+            freeSlots.append(s)
+        } else if let s = adopted.get(k).map(Int.init), buffers[s].device >= 0, !buffers[s].retired {
+            let b = buffers[s]
+            let pages = min(((b.recordedAddress & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, Self.maxPagesPerBuffer)
+            for p in 0..<pages { adopted.remove(Self.orphanKey((b.recordedAddress >> 12 &+ p) << 12), ifValue: UInt32(s)) }
+            unmap(s, index: index, event: e, time: time, &states)
+        }
     }
 
     /// A live buffer of another device that the host's translation (`d`, `iova` -> `gpa`) shows to be `d`'s:
@@ -620,7 +685,7 @@ struct IntentTracker {
             if pending[pendingHead].slot != -2 { giveUp(pending[pendingHead], &states) }
             pendingHead += 1
         }
-        for s in buffers.indices where !buffers[s].retired && buffers[s].generation > 0 {
+        for s in buffers.indices where !buffers[s].retired && buffers[s].generation > 0 && buffers[s].device >= 0 {
             let b = buffers[s]
             guard implied[b.device] else { continue }
             for write in [false, true] where write ? b.direction.deviceWrites : b.direction.deviceReads {

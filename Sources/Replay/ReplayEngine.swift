@@ -51,6 +51,9 @@ public struct ReplayEngine: Sendable {
         if !inferred.isEmpty {
             notes.append("iommu_platform not recorded for \(inferred.map(\.name).joined(separator: ", ")); inferred from the transport (modern-only with a vIOMMU = on): \(inferred.map { "\($0.name)=\($0.iommuPlatform ? "on" : "off")" }.joined(separator: ", "))")
         }
+        if intent.orphanCount > 0 {
+            notes.append("\(intent.orphanCount) iommu:map event(s) named no device; \(intent.adoptedCount) were attributed by a matching host translation, the rest were not replayed")
+        }
         if intent.unattributed > 0 {
             notes.append("\(intent.unattributed) mapping event(s) named no device and were not replayed")
         }
