@@ -152,3 +152,33 @@ import TraceFormat
         #expect(outputs[0] == fromBuffer)
     }
 }
+
+/// Fidelity on the other real captures of `traces/raw` (tools/capture, QEMU 7.2 TCG, Linux 6.1).
+@Suite struct RawCaptureFidelityTests {
+    static func recorded(_ name: String) throws -> (ReplayResult, Scenario) {
+        let trace = try RealCapture.raw(name).get()
+        let catalog = try ModelCatalog.builtin()
+        let rec = try RecordedScenario.infer(metadata: trace.metadata, catalog: catalog).get()
+        return (try ReplayEngine(scenarios: [rec], recorded: rec).run(trace, tracePath: name), rec)
+    }
+
+    @Test func intelLazyReplaysWithoutDivergence() throws {
+        let (r, rec) = try Self.recorded("intel-lazy")
+        #expect(rec.id == "linux-6.1@qemu-viommu-virtio-translated")
+        let s = r.scenarios[0]
+        #expect(s.divergences == [])
+        #expect(try device(s, "0000:00:02.0").accesses == 2091)
+        #expect(try device(s, "0000:00:03.0").accesses == 447)
+        #expect(try device(s, "0000:00:05.0").groups.map(\.key) == ["reason=0x05,write,stray", "reason=0x06,read,stray"])
+        #expect(try device(s, "0000:00:05.0").groups.map(\.count) == [64, 64])
+    }
+
+    @Test func amdVIOMMUReplaysWithoutDivergence() throws {
+        let (r, rec) = try Self.recorded("amd-viommu")
+        #expect(rec.id == "linux-6.1@qemu-amd-iommu")
+        let s = r.scenarios[0]
+        #expect(s.divergences == [])
+        #expect(try device(s, "0000:00:02.0").accesses == 2028)
+        #expect(try device(s, "0000:00:02.0").verdict == .ok)
+    }
+}
