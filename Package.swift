@@ -48,7 +48,8 @@ let package = Package(
         // Throughput benchmarks (release build; not a test): `dmatrace-bench decode`.
         .executableTarget(name: "dmatrace-bench", dependencies: ["TraceFormat", "TraceIngest", "Models", "Replay"], swiftSettings: strict),
         // libFuzzer targets for every parser (tools/fuzz); a plain build replays Tests/Fuzz/<target>/.
-        .executableTarget(name: "dmatrace-fuzz", dependencies: ["TraceFormat", "TraceIngest"], swiftSettings: strict),
+        .executableTarget(
+            name: "dmatrace-fuzz", dependencies: ["TraceFormat", "TraceIngest", "Models", "Reports"], swiftSettings: strict),
 
         .testTarget(
             name: "TraceFormatTests",
@@ -59,7 +60,7 @@ let package = Package(
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Models", "TraceFormat", "TraceIngest"], swiftSettings: strict),
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Replay", "Models", "TraceFormat", "TraceIngest"], swiftSettings: strict),
         .testTarget(
-            name: "ReportsTests", dependencies: ["Reports", "Analysis", "Replay", "Models", "TraceFormat"],
+            name: "ReportsTests", dependencies: ["Reports", "Analysis", "Replay", "Models", "TraceFormat", "TraceIngest"],
             exclude: ["Golden"], swiftSettings: strict),
         .testTarget(name: "dmatraceTests", dependencies: ["TraceFormat", "dmatrace"], swiftSettings: strict),
     ]

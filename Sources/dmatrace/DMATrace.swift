@@ -19,5 +19,6 @@ struct DMATrace: ParsableCommand {
             ExportCommand.self,
             ModelsCommand.self,
             SynthCommand.self,
+            IngestCommand.self,
         ])
 }
