@@ -115,13 +115,13 @@ import TraceFormat
         #expect(pt.costs == [
             "linux-4.0-bypass: 0000:00:02.0 untranslated while the platform claims isolation",
             "linux-4.0-bypass: 0000:00:03.0 untranslated while the platform claims isolation",
-            "linux-4.0-bypass: 0000:00:04.0 untranslated (no vIOMMU isolation)",
+            "linux-4.0-bypass: 0000:00:04.0 untranslated while the platform claims isolation",
             "linux-4.8-platform: 0000:00:02.0 identity-mapped (no DMA isolation)",
             "linux-4.8-platform: 0000:00:03.0 identity-mapped (no DMA isolation)",
-            "linux-4.8-platform: 0000:00:04.0 untranslated (no vIOMMU isolation)",
+            "linux-4.8-platform: 0000:00:04.0 untranslated while the platform claims isolation",
             "linux-6.1: 0000:00:02.0 identity-mapped (no DMA isolation)",
             "linux-6.1: 0000:00:03.0 identity-mapped (no DMA isolation)",
-            "linux-6.1: 0000:00:04.0 untranslated (no vIOMMU isolation)",
+            "linux-6.1: 0000:00:04.0 untranslated while the platform claims isolation",
         ])
         let bus = try #require(m.workingModes.first { $0.mode == "qemu-viommu-bus-bypass" })
         #expect(bus.costs.allSatisfy { $0.hasSuffix("untranslated (no vIOMMU isolation)") })
