@@ -54,14 +54,13 @@ struct DeviceFacts: Sendable {
                 transport = id >= 0x1040 ? .modern : .transitional
             }
             // iommu_platform: the metadata, else feature bit 33 as offered, else inferred: QEMU allows it only on
-            // modern-only devices, and a modern-only virtio device behind a translating vIOMMU is taken to have it
+            // modern-only devices, and a modern-only virtio device in a VM with a vIOMMU is taken to have it
             // (the recorded scenario's fidelity check then shows whether that was right).
             var platform = d.iommuPlatform ?? d.featuresOffered.map { $0 & (1 << 33) != 0 }
             var inferred = false
             if platform == nil && isVirtio {
-                let translating = metadata.capture.guestIOMMU == .translated
-                    && (metadata.capture.viommu.map { $0 != "none" } ?? false)
-                platform = translating && transport == .modern
+                let viommu = metadata.capture.viommu.map { $0 != "none" } ?? false
+                platform = viommu && transport == .modern
                 inferred = true
             }
             if transport == nil && isVirtio { transport = platform == true ? .modern : .transitional }

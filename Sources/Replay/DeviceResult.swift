@@ -9,7 +9,8 @@ public struct DeviceResult: Sendable, Codable, Equatable {
     /// Accesses replayed for this device.
     public var accesses: Int
     /// How the driver addressed the device and whether its DMA was translated (`iova-translated`,
-    /// `gpa-untranslated`, `gpa-identity`, `iova-untranslated`, `bounce-gpa`, `mapping-error`, `none`).
+    /// `gpa-untranslated`, `gpa-identity`, `iova-untranslated`, `bounce-gpa`, `mapping-error`, `none`; suffixed
+    /// `-claimed` when the firmware table and the guest believe the device is translated but it is not).
     public var addressing: String
 
     public init(device: String, verdict: OutcomeClass, groups: [OutcomeGroup], accesses: Int, addressing: String = "") {

@@ -123,6 +123,11 @@ struct IntentTracker {
     var shadow = AddressTable(capacity: 64)
     /// Buffers moved to another device by host evidence, keyed by the device ingest gave them.
     var moved = AddressTable(capacity: 64)
+    /// Unattributed `iommu:map`s by page, and the ones a device adopted (for unattributed unmaps).
+    var orphans = AddressTable(capacity: 64)
+    var adopted = AddressTable(capacity: 64)
+    var orphanCount = 0
+    var adoptedCount = 0
     var retiredTable = AddressTable()
     var retiredFIFO: [(slot: Int, generation: UInt32, at: UInt64)] = []
     var retiredHead = 0
@@ -134,6 +139,8 @@ struct IntentTracker {
 
     var unattributed = 0
     var reattributed = 0
+    var nextExpiry: UInt64 = 0
+    var lastExpiry: UInt64 = 0
     var freeSlotsLastCreated = 0
     var resurrected = 0
     var unmatchedInCoverage = 0
@@ -175,9 +182,19 @@ struct IntentTracker {
     mutating func handle(_ index: Int, _ e: Event, _ states: inout [ScenarioState]) {
         eventsSeen += 1
         let t = time(e)
-        expire(now: t, &states)
+        // Expiry works at 1 ms granularity (the skew window is tens of ms): not on every event.
+        if t >= nextExpiry || t < lastExpiry {
+            expire(now: t, &states)
+            lastExpiry = t
+            nextExpiry = t &+ 1_000_000
+        }
         guard e.hasDevice else {
-            if e.kind == .iommuMap || e.kind == .dmaMap || e.kind == .dmaAlloc { unattributed += 1 }
+            switch e.kind {
+            case .iommuMap: orphan(e, index: index, time: t)
+            case .iommuUnmap: unmapOrphan(e, index: index, time: t, &states)
+            case .dmaMap, .dmaAlloc: unattributed += 1
+            default: break
+            }
             return
         }
         let d = Int(e.device)
@@ -242,7 +259,8 @@ struct IntentTracker {
                 write: e.eventFlags.contains(.write), recorded: .translated(e.address2), eventIndex: index, event: e,
                 time: t, implied: false)
             if let s = matchTranslation(d, iova: e.address, gpa: e.address2)
-                ?? reattribute(to: d, iova: e.address, gpa: e.address2, index: index, time: t, &states) {
+                ?? reattribute(to: d, iova: e.address, gpa: e.address2, index: index, time: t, &states)
+                ?? adopt(to: d, iova: e.address, gpa: e.address2, index: index, time: t, &states) {
                 if buffers[s].retired && t > buffers[s].unmappedAt &+ options.skewToleranceNs {
                     resurrect(s, index: index, event: e, time: t, &states)
                 }
@@ -303,6 +321,7 @@ struct IntentTracker {
         var best: Int?
         var bestExact = false
         for table in 0..<3 {
+            if (table == 1 && shadow.count == 0) || (table == 2 && moved.count == 0) { continue }
             let hit = table == 0 ? live.get(k) : (table == 1 ? shadow.get(k) : moved.get(k))
             guard let c = hit.map(Int.init), !buffers[c].retired, buffers[c].overlapsPage(of: a) else { continue }
             if table == 2 && buffers[c].movedFrom != d { continue }
@@ -347,6 +366,60 @@ struct IntentTracker {
         unmap(alt, index: index, event: event, time: time, &states)
         buffers[alt].ambiguousWith = s
         buffers[alt].ambiguousGeneration = buffers[s].generation
+    }
+
+    @inline(__always) static func orphanKey(_ address: UInt64) -> UInt64 { 0xFFFF << 48 | ((address >> 12) & 0xFFFF_FFFF_FFFF) }
+
+    /// An `iommu:map` ingest could not attribute: kept by page (scenarios do not see it) until a host
+    /// translation names its device.
+    private mutating func orphan(_ e: Event, index: Int, time: UInt64) {
+        noteGuestMap(time)
+        let s: Int
+        if let f = freeSlots.popLast() { s = f } else { s = buffers.count; buffers.append(Buffer()) }
+        let gen = buffers[s].generation &+ 1
+        buffers[s] = Buffer(device: -1, gpa: e.address2, size: e.size, direction: .bidirectional, recordedAddress: e.address,
+                            recordedIOVA: true, fromDMAAPI: false, event: index, generation: gen, retired: false, retiredAt: 0)
+        let pages = min(((e.address & 0xFFF) &+ max(e.size, 1) &+ 0xFFF) >> 12, Self.maxPagesPerBuffer)
+        for p in 0..<pages { orphans.set(Self.orphanKey((e.address >> 12 &+ p) << 12), UInt32(s)) }
+        orphanCount += 1
+    }
+
+    /// The translating device `d` adopts an orphan mapping whose recorded translation matches.
+    private mutating func adopt(to d: Int, iova: UInt64, gpa: UInt64, index: Int, time: UInt64, _ states: inout [ScenarioState]) -> Int? {
+        guard orphans.count > 0, let s = orphans.get(Self.orphanKey(iova)).map(Int.init), buffers[s].device < 0,
+              !buffers[s].retired, translates(s, iova: iova, gpa: gpa) else { return nil }
+        let b = buffers[s]
+        let pages = min(((b.recordedAddress & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, Self.maxPagesPerBuffer)
+        buffers[s].device = d
+        for p in 0..<pages {
+            let a = (b.recordedAddress >> 12 &+ p) << 12
+            orphans.remove(Self.orphanKey(a), ifValue: UInt32(s))
+            adopted.set(Self.orphanKey(a), UInt32(s))
+            register(s, device: d, address: a)
+        }
+        adoptedCount += 1
+        for j in states.indices { states[j].map(slot: s, buffer: buffers[s], index: b.event, time: time) }
+        return s
+    }
+
+    /// An unattributed `iommu:unmap`: ends an orphan (never seen by scenarios) or an adopted mapping.
+    private mutating func unmapOrphan(_ e: Event, index: Int, time: UInt64, _ states: inout [ScenarioState]) {
+        noteGuestMap(time)
+        guard orphans.count > 0 || adopted.count > 0 else { return }
+        let a = e.address & ~0xFFF
+        let k = Self.orphanKey(a)
+        if let s = orphans.get(k).map(Int.init), buffers[s].device < 0, !buffers[s].retired {
+            let b = buffers[s]
+            let pages = min(((b.recordedAddress & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, Self.maxPagesPerBuffer)
+            for p in 0..<pages { orphans.remove(Self.orphanKey((b.recordedAddress >> 12 &+ p) << 12), ifValue: UInt32(s)) }
+            buffers[s].retired = true
+            freeSlots.append(s)
+        } else if let s = adopted.get(k).map(Int.init), buffers[s].device >= 0, !buffers[s].retired {
+            let b = buffers[s]
+            let pages = min(((b.recordedAddress & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, Self.maxPagesPerBuffer)
+            for p in 0..<pages { adopted.remove(Self.orphanKey((b.recordedAddress >> 12 &+ p) << 12), ifValue: UInt32(s)) }
+            unmap(s, index: index, event: e, time: time, &states)
+        }
     }
 
     /// A live buffer of another device that the host's translation (`d`, `iova` -> `gpa`) shows to be `d`'s:
@@ -425,7 +498,16 @@ struct IntentTracker {
         let b = buffers[s]
         let page = iova >> 12, first = b.recordedAddress >> 12, last = (b.recordedAddress &+ max(b.size, 1) &- 1) >> 12
         guard page >= first && page <= last else { return false }
-        return !b.gpaKnown || (b.gpa >> 12) &+ (page &- first) == gpa >> 12
+        if !b.gpaKnown || (b.gpa >> 12) &+ (page &- first) == gpa >> 12 { return true }
+        // A larger IOMMU page (AMD-Vi maps power-of-two sizes with one PTE; QEMU's amdvi_translation_result
+        // prints that page's base): the base of the enclosing page of size 2^k must translate to `gpa`.
+        var size: UInt64 = 0x2000
+        while size <= 0x20_0000 && gpa & (size - 1) == 0 {
+            let base = iova & ~(size - 1)
+            if base >= b.recordedAddress & ~0xFFF, (b.gpa >> 12) &+ ((base >> 12) &- first) == gpa >> 12 { return true }
+            size <<= 1
+        }
+        return false
     }
 
     /// Learns the GPA of a buffer known only by its IOVA from its first host translation; scenarios re-place it.
@@ -486,7 +568,7 @@ struct IntentTracker {
         for p in 0..<pages {
             let k = Self.key(b.device, (b.recordedAddress >> 12 &+ p) << 12)
             live.remove(k, ifValue: UInt32(s))
-            shadow.remove(k, ifValue: UInt32(s))
+            if shadow.count > 0 { shadow.remove(k, ifValue: UInt32(s)) }
             if b.movedFrom >= 0 { moved.remove(Self.key(b.movedFrom, (b.recordedAddress >> 12 &+ p) << 12), ifValue: UInt32(s)) }
             retiredTable.set(k, UInt32(s))
         }
@@ -541,10 +623,11 @@ struct IntentTracker {
         while retiredHead < retiredFIFO.count {
             let entry = retiredFIFO[retiredHead]
             guard entry.at &+ w < t || retiredFIFO.count - retiredHead > Self.maxRetired else { break }
-            let b = buffers[entry.slot]
             // A buffer resurrected (and maybe retired again) since this entry was queued is not released here.
-            if b.retired && b.generation == entry.generation && b.retiredAt == entry.at {
-                if let alt = b.ambiguousWith, !buffers[alt].retired, buffers[alt].generation == b.ambiguousGeneration {
+            if buffers[entry.slot].retired && buffers[entry.slot].generation == entry.generation
+                && buffers[entry.slot].retiredAt == entry.at {
+                if let alt = buffers[entry.slot].ambiguousWith, !buffers[alt].retired,
+                   buffers[alt].generation == buffers[entry.slot].ambiguousGeneration {
                     // Ambiguous unmap, the other candidate still live: keep it resolvable by later host evidence.
                     buffers[entry.slot].retiredAt = t
                     retiredFIFO.append((entry.slot, entry.generation, t))
@@ -602,7 +685,7 @@ struct IntentTracker {
             if pending[pendingHead].slot != -2 { giveUp(pending[pendingHead], &states) }
             pendingHead += 1
         }
-        for s in buffers.indices where !buffers[s].retired && buffers[s].generation > 0 {
+        for s in buffers.indices where !buffers[s].retired && buffers[s].generation > 0 && buffers[s].device >= 0 {
             let b = buffers[s]
             guard implied[b.device] else { continue }
             for write in [false, true] where write ? b.direction.deviceWrites : b.direction.deviceReads {

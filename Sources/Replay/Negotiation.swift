@@ -47,9 +47,14 @@ struct DevicePlan: Sendable {
     /// For `--recorded` fidelity and for reuse of recorded IOVAs.
     var sameAddressingAsRecorded = false
 
-    /// One-word description of the device's addressing for reports.
+    /// One-word description of the device's addressing for reports; `-claimed` when the platform claims a
+    /// translation the device does not get (also for devices without recorded accesses).
     var addressingSummary: String {
         if blocked != nil { return "none" }
+        return claimed ? baseAddressing + "-claimed" : baseAddressing
+    }
+
+    private var baseAddressing: String {
         switch addressing {
         case .iova, .bounceIOVA: return translated ? "iova-translated" : "iova-untranslated"
         case .gpa: return translated ? "gpa-translated" : "gpa-untranslated"

@@ -49,7 +49,10 @@ public struct ReplayEngine: Sendable {
         var notes: [String] = []
         let inferred = facts.filter { $0.iommuPlatformInferred && intent.firstSeen[$0.index] != nil }
         if !inferred.isEmpty {
-            notes.append("iommu_platform not recorded for \(inferred.map(\.name).joined(separator: ", ")); inferred from the transport (modern-only behind a translating vIOMMU = on): \(inferred.map { "\($0.name)=\($0.iommuPlatform ? "on" : "off")" }.joined(separator: ", "))")
+            notes.append("iommu_platform not recorded for \(inferred.map(\.name).joined(separator: ", ")); inferred from the transport (modern-only with a vIOMMU = on): \(inferred.map { "\($0.name)=\($0.iommuPlatform ? "on" : "off")" }.joined(separator: ", "))")
+        }
+        if intent.orphanCount > 0 {
+            notes.append("\(intent.orphanCount) iommu:map event(s) named no device; \(intent.adoptedCount) were attributed by a matching host translation, the rest were not replayed")
         }
         if intent.unattributed > 0 {
             notes.append("\(intent.unattributed) mapping event(s) named no device and were not replayed")
@@ -151,8 +154,8 @@ public struct ReplayEngine: Sendable {
             parts.append("reason=0x\(hexPadded(UInt64(r), width: 2))")
             parts.append(g.write ? "write" : "read")
         }
-        if !g.tag.isEmpty { parts.append(g.tag) }
-        if g.stray && g.tag != "stray" { parts.append("stray") }
+        if g.tag != .none { parts.append(g.tag.name) }
+        if g.stray && g.tag != .stray { parts.append("stray") }
         return parts.isEmpty ? g.outcome.rawValue : parts.joined(separator: ",")
     }
 
@@ -168,7 +171,7 @@ public struct ReplayEngine: Sendable {
             let what = g.stray ? "A stray device access (no buffer was mapped at that address)" : "The device's address"
             return "\(what) has no usable translation in the device's domain; \(mode.viommu) blocks it and records a fault."
         case .misdirected:
-            switch g.tag {
+            switch g.tag.name {
             case "stray": return "A stray device access (no buffer was mapped at that address) is not translated and reaches guest memory at that address: silent corruption."
             case "iova-used-as-gpa": return "The driver put an IOVA from the DMA API in the descriptor, but the device does not translate: it used the IOVA as a GPA and touched the wrong memory (silent corruption)."
             case "gpa-hit-another-mapping": return "The driver put a GPA in the descriptor, the device translated it as an IOVA and hit another live mapping of its domain (silent corruption)."

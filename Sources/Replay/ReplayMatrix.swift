@@ -63,7 +63,7 @@ public struct ReplayMatrix: Sendable, Codable, Equatable {
             for c in inMode {
                 for d in c.devices {
                     switch (d.verdict, d.addressing) {
-                    case (.untranslatedWhileClaimed, _):
+                    case (.untranslatedWhileClaimed, _), (.ok, "gpa-untranslated-claimed"):
                         costs.insert("\(c.kernel): \(d.device) untranslated while the platform claims isolation")
                     case (_, "gpa-identity"):
                         costs.insert("\(c.kernel): \(d.device) identity-mapped (no DMA isolation)")

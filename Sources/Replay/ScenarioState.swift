@@ -23,15 +23,51 @@ struct SlotView: Sendable {
 }
 
 /// One accumulating outcome group (see ``OutcomeGroup``).
+/// Sub-keys of outcome groups, as small codes on the hot path (names in ``GroupAcc/tagNames``).
+enum Tag: UInt8, Sendable {
+    case none, stray, iovaUsedAsGPA, gpaHitAnotherMapping, wrongAddress, iovaExhausted, dmaMappingError
+
+    var name: String {
+        switch self {
+        case .none: ""
+        case .stray: "stray"
+        case .iovaUsedAsGPA: "iova-used-as-gpa"
+        case .gpaHitAnotherMapping: "gpa-hit-another-mapping"
+        case .wrongAddress: "wrong-address"
+        case .iovaExhausted: "iova-exhausted"
+        case .dmaMappingError: "dma-mapping-error"
+        }
+    }
+}
+
+/// The identity of a group, trivially copyable so the per-access search touches no reference counts.
+struct GroupKey: Sendable, Equatable {
+    var outcome: OutcomeClass
+    var reason: UInt32?
+    var write: Bool
+    var stray: Bool
+    var tag: Tag
+}
+
+/// The per-access part of a ``DevicePlan`` (no strings), read on every operation.
+struct PlanHot: Sendable {
+    var blocked: Bool
+    var addressing: Addressing
+    var translated: Bool
+    var claimed: Bool
+    var lazy: Bool
+}
+
 struct GroupAcc: Sendable {
     var outcome: OutcomeClass
     var reason: UInt32?
     var write: Bool
     var stray: Bool
-    var tag: String
+    var tag: Tag
     var count = 0
     var first: Occurrence?
     var worst: Occurrence?
+    var worstSize: UInt64 = 0
     var guestLog: [String] = []
     var hostLog: [String] = []
     var records = 0
@@ -45,6 +81,7 @@ struct ScenarioState {
     let isRecorded: Bool
     let facts: [DeviceFacts]
     let plans: [DevicePlan]
+    let hot: [PlanHot]
     let options: ReplayOptions
     let inputs: [String]
 
@@ -55,6 +92,7 @@ struct ScenarioState {
     var lazyQueueStart: UInt64 = 0
     var contextUp: [Bool]
     var groups: [[GroupAcc]]
+    var groupKeys: [[GroupKey]]
     var accesses: [Int]
     var lastRecord: [UInt64?]
     var predictedRecords: [(device: Int, page: UInt64, reason: UInt32)] = []
@@ -72,13 +110,19 @@ struct ScenarioState {
         self.scenario = sc
         self.isRecorded = isRecorded
         self.facts = facts
-        self.plans = facts.map { DevicePlan.make(device: $0, scenario: sc, recordedSetting: recordedSetting) }
+        let plans = facts.map { DevicePlan.make(device: $0, scenario: sc, recordedSetting: recordedSetting) }
+        self.plans = plans
+        self.hot = plans.map {
+            PlanHot(blocked: $0.blocked != nil, addressing: $0.addressing, translated: $0.translated, claimed: $0.claimed,
+                    lazy: $0.guestIOMMU == .lazy)
+        }
         self.options = options
         self.inputs = inputs
         let domains = (facts.map(\.domain).max() ?? -1) + 1
         allocators = Array(repeating: nil, count: domains)
         contextUp = plans.map { $0.contextAtBoot }
         groups = Array(repeating: [], count: facts.count)
+        groupKeys = Array(repeating: [], count: facts.count)
         accesses = Array(repeating: 0, count: facts.count)
         lastRecord = Array(repeating: nil, count: facts.count)
     }
@@ -93,8 +137,8 @@ struct ScenarioState {
     mutating func map(slot s: Int, buffer b: Buffer, index: Int, time: UInt64) {
         if s >= views.count { views.append(contentsOf: repeatElement(SlotView(), count: s - views.count + 1)) }
         var v = SlotView(generation: b.generation, valid: true)
-        let plan = plans[b.device]
-        guard plan.blocked == nil else {
+        let plan = hot[b.device]
+        guard !plan.blocked else {
             v.valid = false
             views[s] = v
             return
@@ -122,8 +166,9 @@ struct ScenarioState {
                 guard let iova = allocators[f.domain]!.allocate(size: size) else {
                     v.failed = true
                     views[s] = v
-                    record(.mappingFailed, device: b.device, reason: nil, write: false, stray: false, tag: "iova-exhausted",
-                           occurrence: occurrence(index: index, event: nil, time: time, deviceAddress: 0, buffer: b.gpa, size: b.size, write: false, reason: nil))
+                    record(.mappingFailed, device: b.device, reason: nil, write: false, stray: false, tag: .iovaExhausted, size: b.size) { [inputs] in
+                        Self.occurrence(inputs: inputs, index: index, event: nil, time: time, deviceAddress: 0, buffer: b.gpa, size: b.size, write: false, reason: nil)
+                    }
                     return
                 }
                 v.devAddr = iova | (v.target & 0xFFF)
@@ -137,8 +182,9 @@ struct ScenarioState {
         case .mappingError:
             v.failed = true
             views[s] = v
-            record(.mappingFailed, device: b.device, reason: nil, write: false, stray: false, tag: "dma-mapping-error",
-                   occurrence: occurrence(index: index, event: nil, time: time, deviceAddress: 0, buffer: b.gpa, size: b.size, write: false, reason: nil))
+            record(.mappingFailed, device: b.device, reason: nil, write: false, stray: false, tag: .dmaMappingError, size: b.size) { [inputs] in
+                Self.occurrence(inputs: inputs, index: index, event: nil, time: time, deviceAddress: 0, buffer: b.gpa, size: b.size, write: false, reason: nil)
+            }
             return
         }
         views[s] = v
@@ -154,7 +200,7 @@ struct ScenarioState {
             let pages = min(((v.devAddr & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, IntentTracker.maxPagesPerBuffer)
             for p in 0..<pages { pageTable.remove(ptKey(v.domain, (v.devAddr >> 12 &+ p) << 12), ifValue: UInt32(s)) }
             v.mapped = false
-            if plans[b.device].guestIOMMU == .lazy && !silently {
+            if hot[b.device].lazy && !silently {
                 v.staleUntilDrain = true
                 if lazyQueue.isEmpty { lazyQueueStart = time }
                 lazyQueue.append((s, b.generation))
@@ -192,8 +238,8 @@ struct ScenarioState {
     // MARK: Device side
 
     mutating func access(_ a: Access, buffer b: Buffer) {
-        let plan = plans[a.device]
-        guard plan.blocked == nil else { return }
+        let plan = hot[a.device]
+        guard !plan.blocked else { return }
         drainIfDue(a.time)
         var devAddr = a.rawAddress
         var intended: UInt64?
@@ -239,7 +285,7 @@ struct ScenarioState {
 
         let outcome: OutcomeClass
         var reason: UInt32?
-        var tag = ""
+        var tag = Tag.none
         if let cause {
             outcome = .fault
             reason = FaultFormat.reason(cause, viommu: viommu)
@@ -248,21 +294,27 @@ struct ScenarioState {
         } else {
             outcome = .misdirected
             if a.kind == .stray {
-                tag = "stray"
+                tag = .stray
             } else if !plan.translated && (plan.addressing == .iova || plan.addressing == .bounceIOVA) {
-                tag = "iova-used-as-gpa"
+                tag = .iovaUsedAsGPA
             } else if plan.translated && plan.addressing == .gpa {
-                tag = "gpa-hit-another-mapping"
+                tag = .gpaHitAnotherMapping
             } else {
-                tag = "wrong-address"
+                tag = .wrongAddress
             }
         }
-        let occ = occurrence(index: a.eventIndex, event: a.event, time: a.time, deviceAddress: devAddr,
-                             buffer: intended, size: a.size, write: a.write, reason: reason)
         let g = record(outcome, device: a.device, reason: reason, write: outcome == .fault ? a.write : false,
-                       stray: a.kind == .stray, tag: tag, occurrence: occ)
+                       stray: a.kind == .stray, tag: tag, size: a.size) { [inputs] in
+            Self.occurrence(inputs: inputs, index: a.eventIndex, event: a.event, time: a.time, deviceAddress: devAddr,
+                       buffer: intended, size: a.size, write: a.write, reason: reason)
+        }
         if outcome == .fault, let reason { faultRecord(group: g, device: a.device, reason: reason, address: devAddr, write: a.write, time: a.time) }
-        if isRecorded { checkFidelity(a, outcome: outcome, reason: reason, reached: reached, devAddr: devAddr, occurrence: occ) }
+        if isRecorded {
+            checkFidelity(a, outcome: outcome, reason: reason, reached: reached, devAddr: devAddr) { [inputs] in
+                Self.occurrence(inputs: inputs, index: a.eventIndex, event: a.event, time: a.time, deviceAddress: devAddr,
+                           buffer: intended, size: a.size, write: a.write, reason: reason)
+            }
+        }
     }
 
     /// VT-d fault recording with compression: one record per source id until the guest clears it.
@@ -287,21 +339,34 @@ struct ScenarioState {
         if predictedRecords.count < Self.maxPredictedRecords { predictedRecords.append((d, address & ~0xFFF, reason)) }
     }
 
-    private mutating func checkFidelity(_ a: Access, outcome: OutcomeClass, reason: UInt32?, reached: UInt64, devAddr: UInt64, occurrence occ: Occurrence) {
+    private mutating func checkFidelity(_ a: Access, outcome: OutcomeClass, reason: UInt32?, reached: UInt64, devAddr: UInt64,
+                                        occurrence occ: () -> Occurrence) {
         switch a.recorded {
         case .none:
             return
         case let .translated(gpa):
-            if outcome == .fault || outcome == .misdirected || reached >> 12 != gpa >> 12 {
+            if outcome == .fault || outcome == .misdirected || !Self.inRecordedPage(reached, gpa) {
                 let predicted = outcome == .fault ? "a fault (reason \(hex(UInt64(reason ?? 0))))" : "GPA \(hex(reached))"
-                diverge("recorded translation \(hex(a.rawAddress)) -> \(hex(gpa)) not reproduced: predicted \(predicted)", device: a.device, at: occ)
+                diverge("recorded translation \(hex(a.rawAddress)) -> \(hex(gpa)) not reproduced: predicted \(predicted)", device: a.device, at: occ())
             }
         case let .fault(r):
             if outcome != .fault || reason != r {
                 let predicted = outcome == .fault ? "reason \(hex(UInt64(reason ?? 0)))" : outcome.rawValue
-                diverge("recorded fault reason \(hex(UInt64(r))) at \(hex(devAddr)) not reproduced: predicted \(predicted)", device: a.device, at: occ)
+                diverge("recorded fault reason \(hex(UInt64(r))) at \(hex(devAddr)) not reproduced: predicted \(predicted)", device: a.device, at: occ())
             }
         }
+    }
+
+    /// True when `reached` lies in the IOMMU page the host recorded at `gpa`: the same 4 KiB page, or a larger
+    /// power-of-two page based at `gpa` (AMD-Vi prints the base of the PTE's page size, up to 2 MiB here).
+    static func inRecordedPage(_ reached: UInt64, _ gpa: UInt64) -> Bool {
+        if reached >> 12 == gpa >> 12 { return true }
+        var size: UInt64 = 0x2000
+        while size <= 0x20_0000 && gpa & (size - 1) == 0 {
+            if reached & ~(size - 1) == gpa { return true }
+            size <<= 1
+        }
+        return false
     }
 
     mutating func diverge(_ what: String, device: Int?, at occ: Occurrence) {
@@ -327,6 +392,12 @@ struct ScenarioState {
 
     func occurrence(index: Int, event: Event?, time: UInt64, deviceAddress: UInt64, buffer: UInt64?, size: UInt64,
                     write: Bool, reason: UInt32?) -> Occurrence {
+        Self.occurrence(inputs: inputs, index: index, event: event, time: time, deviceAddress: deviceAddress, buffer: buffer,
+                        size: size, write: write, reason: reason)
+    }
+
+    static func occurrence(inputs: [String], index: Int, event: Event?, time: UInt64, deviceAddress: UInt64, buffer: UInt64?,
+                           size: UInt64, write: Bool, reason: UInt32?) -> Occurrence {
         let src = event.flatMap { Int($0.source) < inputs.count ? inputs[Int($0.source)] : nil }
         return Occurrence(
             eventIndex: index, timestamp: event?.timestamp ?? time, sourceFile: src,
@@ -334,21 +405,27 @@ struct ScenarioState {
             size: size, write: write, reason: reason)
     }
 
+    /// Counts one outcome in its group; the occurrence is built only when the group is new or the access is
+    /// larger than the group's worst so far (the hot path builds none).
     @discardableResult
-    mutating func record(_ outcome: OutcomeClass, device d: Int, reason: UInt32?, write: Bool, stray: Bool, tag: String,
-                         occurrence occ: Occurrence) -> (Int, Int) {
+    mutating func record(_ outcome: OutcomeClass, device d: Int, reason: UInt32?, write: Bool, stray: Bool, tag: Tag,
+                         size: UInt64, occurrence occ: () -> Occurrence) -> (Int, Int) {
+        let key = GroupKey(outcome: outcome, reason: reason, write: write, stray: stray, tag: tag)
         var gi = -1
-        for (i, g) in groups[d].enumerated()
-        where g.outcome == outcome && g.reason == reason && g.write == write && g.stray == stray && g.tag == tag {
+        let keys = groupKeys[d]
+        for i in keys.indices where keys[i] == key {
             gi = i
             break
         }
         if gi < 0 {
             groups[d].append(GroupAcc(outcome: outcome, reason: reason, write: write, stray: stray, tag: tag))
+            groupKeys[d].append(key)
             gi = groups[d].count - 1
-            groups[d][gi].first = occ
-        } else if occ.size > (groups[d][gi].worst ?? groups[d][gi].first!).size {
-            groups[d][gi].worst = occ
+            groups[d][gi].first = occ()
+            groups[d][gi].worstSize = size
+        } else if size > groups[d][gi].worstSize {
+            groups[d][gi].worst = occ()
+            groups[d][gi].worstSize = size
         }
         groups[d][gi].count += 1
         return (d, gi)

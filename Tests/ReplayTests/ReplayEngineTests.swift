@@ -70,7 +70,7 @@ func device(_ r: ScenarioResult, _ name: String) throws -> DeviceResult {
     let s = try replay(["linux-4.0-bypass@qemu-viommu-virtio-bypass"]).scenarios[0]
     let d = try device(s, "0000:00:02.0")
     #expect(d.verdict == .untranslatedWhileClaimed)
-    #expect(d.addressing == "gpa-untranslated")
+    #expect(d.addressing == "gpa-untranslated-claimed")
     #expect(d.groups.map(\.key) == ["untranslated-while-claimed"])
     #expect(d.groups[0].count == 5)
     #expect(s.works)
@@ -80,7 +80,7 @@ func device(_ r: ScenarioResult, _ name: String) throws -> DeviceResult {
     let s = try replay(["dma-api-without-bit33@qemu-viommu-virtio-bypass"]).scenarios[0]
     let d = try device(s, "0000:00:02.0")
     #expect(d.verdict == .misdirected)
-    #expect(d.addressing == "iova-untranslated")
+    #expect(d.addressing == "iova-untranslated-claimed")
     let g = try #require(d.groups.first { $0.outcome == .misdirected })
     #expect(g.key == "iova-used-as-gpa")
     #expect(g.count == 5)
