@@ -16,6 +16,30 @@ protocol ByteStream: AnyObject {
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(IngestError) -> Int
 }
 
+/// Bounds how far a compressed input may expand, so that a decompression bomb (a few KB that inflate to
+/// terabytes) is refused quickly instead of filling memory (binary importers hold the whole input) or
+/// keeping a text importer busy for hours. Real traces compress 5–50×; zstd's best case on a file of one
+/// repeated line is ~4000×, so the ratio applies only beyond ``floorBytes``.
+public enum DecompressionLimit {
+    /// Most decompressed bytes per compressed byte read, once past ``floorBytes``.
+    public static let maxRatio: UInt64 = 1000
+    /// Decompressed bytes always allowed, whatever the ratio.
+    public static let floorBytes: UInt64 = 64 << 20
+
+    /// Throws ``IngestError/limitExceeded(path:offset:what:value:limit:)`` when `produced` bytes out of
+    /// `consumed` compressed bytes exceed the limit.
+    static func check(produced: UInt64, consumed: UInt64, path: String, format: String) throws(IngestError) {
+        guard produced > floorBytes else { return }
+        let (limit, overflow) = consumed.multipliedReportingOverflow(by: maxRatio)
+        if !overflow && produced > max(limit, floorBytes) {
+            throw .limitExceeded(
+                path: path, offset: consumed,
+                what: "\(format) data expanding more than \(maxRatio)× (a decompression bomb?): decompressed size",
+                value: produced, limit: max(limit, floorBytes))
+        }
+    }
+}
+
 /// Reads a file descriptor (a file or stdin).
 final class FileStream: ByteStream {
     private let fd: Int32
@@ -127,7 +151,16 @@ final class ZstdStream: ByteStream {
         inBuf.deallocate()
     }
 
+    private var produced: UInt64 = 0
+
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(IngestError) -> Int {
+        let n = try decompress(into: buffer)
+        produced += UInt64(n)
+        try DecompressionLimit.check(produced: produced, consumed: consumed, path: path, format: "zstd")
+        return n
+    }
+
+    private func decompress(into buffer: UnsafeMutableRawBufferPointer) throws(IngestError) -> Int {
         var output = ZSTD_outBuffer(dst: buffer.baseAddress, size: buffer.count, pos: 0)
         while true {
             if inPos == inSize && !flushPending {
@@ -195,7 +228,16 @@ final class GzipStream: ByteStream {
         inBuf.deallocate()
     }
 
+    private var produced: UInt64 = 0
+
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(IngestError) -> Int {
+        let n = try inflateSome(into: buffer)
+        produced += UInt64(n)
+        try DecompressionLimit.check(produced: produced, consumed: consumed, path: path, format: "gzip")
+        return n
+    }
+
+    private func inflateSome(into buffer: UnsafeMutableRawBufferPointer) throws(IngestError) -> Int {
         guard buffer.count > 0, !finished else { return 0 }
         strm.pointee.next_out = buffer.baseAddress!.assumingMemoryBound(to: Bytef.self)
         strm.pointee.avail_out = UInt32(min(buffer.count, Int(UInt32.max)))

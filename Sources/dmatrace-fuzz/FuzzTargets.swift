@@ -1,3 +1,6 @@
+import FoundationEssentials
+import Models
+import Reports
 import TraceFormat
 import TraceIngest
 
@@ -34,6 +37,8 @@ enum FuzzTargets {
         FuzzTarget(name: "trace-events", about: "QEMU trace-events definitions parser", body: traceEvents),
         FuzzTarget(name: "ingest", about: "ingest pipeline: decompression (zstd, gzip), sniffing, any importer",
                    body: ingest),
+        FuzzTarget(name: "model", about: "kernel / QEMU-mode model files (JSON, schema validation)", body: model),
+        FuzzTarget(name: "report", about: "report JSON (--baseline files)", body: report),
     ]
 
     static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
@@ -170,6 +175,26 @@ enum FuzzTargets {
             try input.checkReadError()
         } catch {
             _ = error.description
+        }
+    }
+}
+
+extension FuzzTargets {
+    static func model(_ data: UnsafeRawBufferPointer) {
+        do {
+            let m = try ModelCatalog.parse(Data(data), file: "fuzz-model.json")
+            _ = m.id
+        } catch {
+            _ = error.description
+        }
+    }
+
+    static func report(_ data: UnsafeRawBufferPointer) {
+        do {
+            let r = try Report.decode(Array(data), file: "fuzz-report.json")
+            _ = Diff.compare(base: r, new: r)
+        } catch {
+            _ = "\(error)"
         }
     }
 }

@@ -1,0 +1,138 @@
+import CZlib
+import Foundation
+import Testing
+import TraceFormat
+@testable import TraceIngest
+
+/// Adversarial ingest inputs: decompression bombs and absurd sizes are refused fast, with the file and the
+/// compressed byte offset in the message, before memory grows past the limits.
+@Suite struct IngestBoundsTests {
+    /// A zstd frame of `blocks` RLE blocks of 128 KiB each (4 bytes per block: ratio 32768:1).
+    static func zstdBomb(blocks: Int, byte: UInt8 = 0x41) -> [UInt8] {
+        // Magic; frame header descriptor 0 (no content size, no checksum); window descriptor 2^17.
+        var out: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x38]
+        for i in 0..<blocks {
+            let last: UInt32 = i == blocks - 1 ? 1 : 0
+            let header = UInt32(128 * 1024) << 3 | 1 << 1 | last  // Block_Size, RLE, Last_Block
+            out += [UInt8(header & 0xFF), UInt8(header >> 8 & 0xFF), UInt8(header >> 16 & 0xFF), byte]
+        }
+        return out
+    }
+
+    /// A gzip member holding `bytes` copies of `byte`, compressed at level 9 (~1030:1).
+    static func gzipBomb(bytes: Int, byte: UInt8 = 0x41) throws -> [UInt8] {
+        var strm = z_stream()
+        #expect(deflateInit2_(&strm, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY, zlibVersion(),
+                              Int32(MemoryLayout<z_stream>.size)) == Z_OK)
+        defer { deflateEnd(&strm) }
+        var input = [UInt8](repeating: byte, count: 1 << 20)
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        var left = bytes
+        while true {
+            let n = min(left, input.count)
+            left -= n
+            let flush = left == 0 ? Z_FINISH : Z_NO_FLUSH
+            try input.withUnsafeMutableBufferPointer { inp in
+                strm.next_in = inp.baseAddress
+                strm.avail_in = UInt32(n)
+                repeat {
+                    try chunk.withUnsafeMutableBufferPointer { o in
+                        strm.next_out = o.baseAddress
+                        strm.avail_out = UInt32(o.count)
+                        let rc = deflate(&strm, flush)
+                        guard rc != Z_STREAM_ERROR else { throw IngestError.unreadable(path: "gzip", reason: "deflate") }
+                        out += o[0..<(o.count - Int(strm.avail_out))]
+                    }
+                } while strm.avail_out == 0
+            }
+            if left == 0 { break }
+        }
+        return out
+    }
+
+    /// Runs `importer` over `bytes`; returns the error it threw and the seconds it took.
+    static func refusal<I: Importer>(_ importer: I, _ bytes: [UInt8], path: String) -> (IngestError?, Double) {
+        var importer = importer
+        var sink = EventBuffer()
+        var d = IngestDiagnostics()
+        let clock = ContinuousClock()
+        var failure: IngestError?
+        let t = clock.measure {
+            do throws(IngestError) {
+                try importer.run(IngestInput(path: path, bytes: bytes), source: 0, clock: 0, into: &sink, diagnostics: &d)
+            } catch {
+                failure = error
+            }
+        }
+        return (failure, Double(t.components.seconds) + Double(t.components.attoseconds) / 1e18)
+    }
+
+    static func expectBombRefused(_ error: IngestError?, path: String, format: String, seconds: Double) {
+        guard case let .limitExceeded(p, offset, what, value, limit)? = error else {
+            Issue.record("\(path): expected limitExceeded, got \(String(describing: error))")
+            return
+        }
+        #expect(p == path)
+        #expect(what.contains("\(format) data expanding more than 1000×"))
+        #expect(value > DecompressionLimit.floorBytes)
+        #expect(value <= DecompressionLimit.floorBytes + (2 << 20), "stopped within 2 MiB of the floor: \(value)")
+        #expect(limit == DecompressionLimit.floorBytes)
+        #expect(offset > 0 && offset < 64 * 1024, "the compressed offset: \(offset)")
+        #expect(error!.description.hasPrefix("\(path): byte \(offset): \(format) data expanding"))
+        #expect(seconds < 20, "\(path) took \(seconds) s")
+    }
+
+    // 8192 blocks: 32 KiB that would expand to 1 GiB.
+    static let bomb = zstdBomb(blocks: 8192)
+
+    @Test func zstdBombIsRefusedByStreamingTextImporters() {
+        #expect(Self.bomb.count == 6 + 8192 * 4)
+        let (e1, t1) = Self.refusal(FtraceTextImporter(), Self.bomb, path: "bomb-ftrace.zst")
+        Self.expectBombRefused(e1, path: "bomb-ftrace.zst", format: "zstd", seconds: t1)
+        let (e2, t2) = Self.refusal(DmesgImporter(), Self.bomb, path: "bomb-dmesg.zst")
+        Self.expectBombRefused(e2, path: "bomb-dmesg.zst", format: "zstd", seconds: t2)
+        let (e3, t3) = Self.refusal(QEMULogImporter(), Self.bomb, path: "bomb-qemu.log.zst")
+        Self.expectBombRefused(e3, path: "bomb-qemu.log.zst", format: "zstd", seconds: t3)
+    }
+
+    @Test func zstdBombIsRefusedByWholeFileImporters() {
+        let (e1, t1) = Self.refusal(TraceDatImporter(), Self.bomb, path: "bomb.dat.zst")
+        Self.expectBombRefused(e1, path: "bomb.dat.zst", format: "zstd", seconds: t1)
+        let (e2, t2) = Self.refusal(SimpletraceImporter(traceEvents: .builtin), Self.bomb, path: "bomb-simpletrace.zst")
+        Self.expectBombRefused(e2, path: "bomb-simpletrace.zst", format: "zstd", seconds: t2)
+    }
+
+    @Test func gzipBombIsRefused() throws {
+        // 256 MiB of one byte: ~250 KiB of gzip, a ratio just over 1000:1.
+        let gz = try Self.gzipBomb(bytes: 256 << 20)
+        #expect(gz.count < 300 * 1024)
+        let (e, t) = Self.refusal(TraceDatImporter(), gz, path: "bomb.dat.gz")
+        guard case let .limitExceeded(p, offset, what, value, _)? = e else {
+            Issue.record("expected limitExceeded, got \(String(describing: e))")
+            return
+        }
+        #expect(p == "bomb.dat.gz")
+        #expect(what.hasPrefix("gzip data expanding more than 1000×"))
+        #expect(value > DecompressionLimit.floorBytes && value < 80 << 20)
+        #expect(offset > 0 && offset < UInt64(gz.count))
+        #expect(t < 20)
+    }
+
+    @Test func compressedInputBelowTheFloorIsRead() throws {
+        // 16 MiB of 'A' (one over-long line, cut and reported) expands 32768× but stays under the floor.
+        let small = Self.zstdBomb(blocks: 128)
+        let input = IngestInput(path: "small.zst", bytes: small)
+        let all = try input.readAll()
+        #expect(all.count == 16 << 20)
+        #expect(input.compression == .zstd)
+    }
+
+    @Test func readAllLimitIsCheckedBeforeHoldingMore() {
+        let input = IngestInput(path: "big.zst", bytes: Self.zstdBomb(blocks: 64))  // 8 MiB
+        #expect(throws: IngestError.limitExceeded(path: "big.zst", offset: 5 << 20, what: "decompressed size",
+                                                  value: 5 << 20, limit: 4 << 20)) {
+            _ = try input.readAll(limit: 4 << 20)
+        }
+    }
+}
