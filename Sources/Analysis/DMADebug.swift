@@ -65,7 +65,9 @@ public struct DMADebugChecker {
         var sgCallEnts: UInt32
         var mapErr: MapErrState
         var cacheline: UInt64?
-        var at: Occurrence
+        /// Index and event of the map/alloc (its ``Occurrence`` is built only when reported).
+        var index: Int
+        var event: Event
     }
 
     private let options: Options
@@ -79,7 +81,7 @@ public struct DMADebugChecker {
     private var cachelines: [UInt64: Int] = [:]  // cln -> overlap count (0 = one mapping)
     private var warnedOverlapOnce = false
     private var violations: [DMADebugViolation] = []
-    private var seen: [EventKind: Int] = [:]
+    private var seen = [Int](repeating: 0, count: 256)
     private var unmatchedBeforeCapture = 0
     private var sgUnmapsUnmatched = 0
     /// Live scatter-gather entries by (device, CPU physical address) → DMA addresses, for `dma_unmap_sg`.
@@ -125,11 +127,11 @@ public struct DMADebugChecker {
     public mutating func consume(index: Int, _ e: Event) {
         switch e.kind {
         case .dmaMap, .dmaUnmap, .dmaAlloc, .dmaFree, .dmaSync, .dmaErrorCheck, .dmaMapError:
-            seen[e.kind, default: 0] += 1
+            seen[Int(e.kind.rawValue)] += 1
         default:
             return
         }
-        let at = occurrence(index: index, e)
+        let at = index
         switch e.kind {
         case .dmaMap: map(e, at: at, coherent: false)
         case .dmaAlloc: map(e, at: at, coherent: true)
@@ -159,14 +161,14 @@ public struct DMADebugChecker {
         }
     }
 
-    private mutating func map(_ e: Event, at: Occurrence, coherent: Bool) {
+    private mutating func map(_ e: Event, at: Int, coherent: Bool) {
         let type = entryType(e, coherent: coherent)
         // debug_dma_map_page marks streaming single/page mappings MAP_ERR_NOT_CHECKED; sg, resource and
         // coherent entries stay "not applicable".
         let mapErr: MapErrState = (type == .single || type == .page) ? .notChecked : .notApplicable
         var entry = Entry(
             device: e.device, devAddr: e.address, size: e.size, type: type, direction: e.direction,
-            paddr: e.address2, sgCallEnts: 0, mapErr: mapErr, cacheline: nil, at: at)
+            paddr: e.address2, sgCallEnts: 0, mapErr: mapErr, cacheline: nil, index: at, event: e)
         // active_cacheline_insert: streaming mappings the device may write, keyed by the first cacheline of
         // the CPU physical address. Coherent allocations carry a CPU virtual address here, so they are not
         // tracked (documented as a gap in the check list).
@@ -270,7 +272,7 @@ public struct DMADebugChecker {
 
     // MARK: - Unmap / free (debug.c check_unmap)
 
-    private mutating func unmap(_ e: Event, at: Occurrence) {
+    private mutating func unmap(_ e: Event, at: Int) {
         let coherent = e.kind == .dmaFree
         let type = entryType(e, coherent: coherent)
         if e.kind == .dmaUnmap && type == .sg && e.address == 0 && e.address2 != 0 {
@@ -325,7 +327,7 @@ public struct DMADebugChecker {
     /// A physical address with no live entry is a list entry that dma_map_sg merged into the previous
     /// segment (debug_dma_unmap_sg stops after the mapped count) or one mapped before the capture: counted
     /// in ``sgUnmapsUnmatched``, never reported.
-    private mutating func unmapSGByPhys(_ e: Event, at: Occurrence) {
+    private mutating func unmapSGByPhys(_ e: Event, at: Int) {
         // The oldest live sg entry of this device with this physical address (index kept by map/release).
         let phys = DeviceAddress(device: e.device, address: e.address2)
         var hit: (UInt64, Int)?
@@ -334,7 +336,7 @@ public struct DMADebugChecker {
             guard let list = buckets[key],
                   let i = list.firstIndex(where: { $0.device == e.device && $0.type == .sg && $0.paddr == e.address2 && $0.devAddr == devAddr })
             else { continue }
-            if hit == nil || list[i].at.eventIndex < buckets[hit!.0]![hit!.1].at.eventIndex { hit = (key, i) }
+            if hit == nil || list[i].index < buckets[hit!.0]![hit!.1].index { hit = (key, i) }
         }
         guard let (key, index) = hit else {
             sgUnmapsUnmatched += 1
@@ -367,11 +369,11 @@ public struct DMADebugChecker {
     }
 
     /// The missing-error-check rule only runs when the trace records `dma_mapping_error()` calls at all.
-    private var checksMapErrors: Bool { (seen[.dmaErrorCheck] ?? 0) > 0 }
+    private var checksMapErrors: Bool { seen[Int(EventKind.dmaErrorCheck.rawValue)] > 0 }
 
     // MARK: - Sync (debug.c check_sync)
 
-    private mutating func sync(_ e: Event, at: Occurrence) {
+    private mutating func sync(_ e: Event, at: Int) {
         let toCPU = SyncTarget(rawValue: e.detail) != .forDevice
         guard let (key, index) = find(
             device: e.device, address: e.address, size: e.size, type: .single, direction: e.direction,
@@ -425,7 +427,7 @@ public struct DMADebugChecker {
 
     /// Reports the mappings still live at the end of the capture and the list of checks run and skipped.
     public mutating func finish(trace: String) -> DMADebugReport {
-        let live = buckets.values.flatMap { $0 }.sorted { $0.at.eventIndex < $1.at.eventIndex }
+        let live = buckets.values.flatMap { $0 }.sorted { $0.index < $1.index }
         var perDevice: [UInt16: [Entry]] = [:]
         for en in live { perDevice[en.device, default: []].append(en) }
         for dev in perDevice.keys.sorted() {
@@ -437,14 +439,14 @@ public struct DMADebugChecker {
                 violations.append(DMADebugViolation(
                     check: .leakAtEnd, device: deviceName(dev), message: message,
                     logLine: logLine(device: dev, message),
-                    at: en.at, mappedAt: nil))
+                    at: occurrence(index: en.index, en.event), mappedAt: nil))
             }
         }
-        let hasStreaming = (seen[.dmaMap] ?? 0) + (seen[.dmaUnmap] ?? 0) > 0
-        let hasCoherent = (seen[.dmaAlloc] ?? 0) + (seen[.dmaFree] ?? 0) > 0
-        let hasRelease = (seen[.dmaUnmap] ?? 0) + (seen[.dmaFree] ?? 0) > 0
-        let hasSync = (seen[.dmaSync] ?? 0) > 0
-        let anyDMA = seen.values.reduce(0, +) > 0
+        let hasStreaming = seen[Int(EventKind.dmaMap.rawValue)] + seen[Int(EventKind.dmaUnmap.rawValue)] > 0
+        let hasCoherent = seen[Int(EventKind.dmaAlloc.rawValue)] + seen[Int(EventKind.dmaFree.rawValue)] > 0
+        let hasRelease = seen[Int(EventKind.dmaUnmap.rawValue)] + seen[Int(EventKind.dmaFree.rawValue)] > 0
+        let hasSync = seen[Int(EventKind.dmaSync.rawValue)] > 0
+        let anyDMA = seen.reduce(0, +) > 0
         let noDMA = "the trace has no DMA-API events (dma_map/unmap/alloc/free/sync); guest `dma:*` tracepoints exist from Linux 6.12, `intel_iommu:*` map events only in 5.3-5.10"
         var statuses: [DMADebugCheckStatus] = []
         for check in DMADebugCheck.allCases {
@@ -465,7 +467,7 @@ public struct DMADebugChecker {
             case .sgSegmentTooLong, .sgSegmentBoundary:
                 skip = "needs the device's dma_get_max_seg_size()/dma_get_seg_boundary(), which the trace does not record"
             case .cachelineOverlap, .cachelineOverlapLimit:
-                skip = anyDMA ? (hasStreaming ? (mapsWithoutPhys == (seen[.dmaMap] ?? 0) ? "no map event carries the CPU physical address" : nil) : "no streaming map events recorded") : noDMA
+                skip = anyDMA ? (hasStreaming ? (mapsWithoutPhys == seen[Int(EventKind.dmaMap.rawValue)] ? "no map event carries the CPU physical address" : nil) : "no streaming map events recorded") : noDMA
             case .leakAtEnd:
                 skip = anyDMA ? nil : noDMA
             case .cpuTouchingMapping:
@@ -480,18 +482,18 @@ public struct DMADebugChecker {
             .map(\.element)
         return DMADebugReport(
             trace: trace, era: era, captureFromStart: options.captureFromStart,
-            dmaEvents: seen.values.reduce(0, +), checks: statuses, violations: sorted,
+            dmaEvents: seen.reduce(0, +), checks: statuses, violations: sorted,
             unmatchedBeforeCapture: unmatchedBeforeCapture, sgUnmapsWithoutMatch: sgUnmapsUnmatched, liveAtEnd: live.count)
     }
 
     // MARK: - Helpers
 
-    private mutating func report(_ check: DMADebugCheck, _ e: Event, at: Occurrence, _ message: String,
+    private mutating func report(_ check: DMADebugCheck, _ e: Event, at: Int, _ message: String,
                                  entry: Entry? = nil, bare: Bool = false) {
         violations.append(DMADebugViolation(
             check: check, device: deviceName(e.device), message: message,
             logLine: bare ? "DMA-API: \(message)" : logLine(device: e.device, message),
-            at: at, mappedAt: entry?.at))
+            at: occurrence(index: at, e), mappedAt: entry.map { occurrence(index: $0.index, $0.event) }))
     }
 
     private func deviceName(_ d: UInt16) -> String {

@@ -3,12 +3,14 @@ import FoundationEssentials
 /// The one JSON configuration of reports: sorted keys, pretty, no escaped slashes, so output is
 /// byte-for-byte deterministic.
 public enum ReportJSON {
+    /// The encoder every report and SARIF document is written with.
     public static func encoder() -> JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         return e
     }
 
+    /// The decoder report files are read with (`dmatrace diff`, `--baseline`).
     public static func decoder() -> JSONDecoder { JSONDecoder() }
 
     /// `value` as a UTF-8 JSON string with a final newline.

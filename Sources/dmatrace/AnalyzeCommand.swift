@@ -28,6 +28,9 @@ struct AnalyzeCommand: ParsableCommand {
     @Option(name: .long, help: "Kernel message era: 4.x, 5.x-6.18 or 6.19 (default: from the trace's kernel release).")
     var era: String?
 
+    @Flag(name: .long, help: "Skip the replay-fidelity check of the recorded scenario (DMA-API checks only).")
+    var noFidelity = false
+
     @Option(name: .long, help: "Exit 1 when a finding of this severity or worse exists: error, warning or note.")
     var failOn: String?
 
@@ -47,7 +50,7 @@ struct AnalyzeCommand: ParsableCommand {
         try runReportingErrors {
             let opened = try OpenedTrace.open(trace)
             let options = DMADebugChecker.Options(captureFromStart: captureFromStart, era: era.flatMap(DMADebugChecker.Era.init(rawValue:)))
-            let report = try Self.analyze(opened.source, trace: trace, options: options)
+            let report = try Self.analyze(opened.source, trace: trace, options: options, fidelity: !noFidelity)
             try output.emit(report)
             let damage = opened.damage()
             if !damage.isEmpty {
@@ -61,7 +64,7 @@ struct AnalyzeCommand: ParsableCommand {
     }
 
     /// The analyze report of one trace, in one pass over it.
-    static func analyze(_ source: some EventSource, trace: String, options: DMADebugChecker.Options) throws -> Report {
+    static func analyze(_ source: some EventSource, trace: String, options: DMADebugChecker.Options, fidelity check: Bool = true) throws -> Report {
         // One pass (standard input can be read only once): the replay of the recorded scenario reads the
         // trace, and the DMA-API checks see every event on the way.
         let box = CheckerBox(DMADebugChecker(metadata: source.metadata, options: options))
@@ -71,6 +74,10 @@ struct AnalyzeCommand: ParsableCommand {
         var notes: [String] = []
         let catalog = try ModelCatalog.builtin()
         switch RecordedScenario.infer(metadata: source.metadata, catalog: catalog) {
+        case .success where !check:
+            try tee.forEachEvent { _, _ in }
+            fidelity = FidelitySummary(trace: Fingerprint.traceName(trace), scenario: nil, reproduced: nil, divergences: 0,
+                                       unavailableBecause: "skipped (--no-fidelity)")
         case .success(let recorded):
             let result = try ReplayEngine(scenarios: [recorded], recorded: recorded).run(tee, tracePath: trace)
             fidelity = FidelitySummary.from(result)
@@ -81,7 +88,7 @@ struct AnalyzeCommand: ParsableCommand {
         case .failure(let why):
             try tee.forEachEvent { _, _ in }
             fidelity = FidelitySummary(trace: Fingerprint.traceName(trace), scenario: nil, reproduced: nil, divergences: 0,
-                                       unavailableBecause: "\(why)")
+                                       unavailableBecause: check ? "\(why)" : "skipped (--no-fidelity)")
         }
         let dbg = box.checker.finish(trace: trace)
         let meta = source.metadata

@@ -208,3 +208,21 @@ func realCaptureMatrixMatchesGolden(format: ReportFormat) throws {
     #expect(junit.components("<testcase ") == m.cells.count)
     #expect(junit.components("<failure ") == report.findings.filter { $0.severity == .error }.count)
 }
+
+@Test func bundledBaselineDiffsAgainstItselfAndFindsOnePlantedRegression() throws {
+    // baselines/matrix.json: the six real captures under every kernel and mode model.
+    let text = try #require(Samples.readFile(RealCapture.root + "/baselines/matrix.json"))
+    let baseline = try Report.decode(Array(text.utf8), file: "baselines/matrix.json")
+    #expect(baseline.traces.map(\.name) == ["amd-viommu", "intel-lazy", "intel-platform-off", "intel-pt", "intel-strict", "swiotlb-force"])
+    #expect(Set(baseline.findings.map(\.fingerprint)).count == baseline.findings.count)
+    let same = Diff.compare(base: baseline, new: baseline)
+    #expect(same.newCount == 0 && same.fixedCount == 0 && same.changedCount == 0 && same.unchangedCount == baseline.findings.count)
+    // Plant one regression: the new run has a finding the baseline lacks.
+    let planted = try #require(baseline.findings.first { $0.severity == .error })
+    var older = baseline
+    older.findings.removeAll { $0.fingerprint == planted.fingerprint }
+    let d = Diff.compare(base: older, new: baseline)
+    #expect(d.newCount == 1 && d.fixedCount == 0 && d.changedCount == 0)
+    #expect(d.changes.filter { $0.status == .new }.map(\.fingerprint) == [planted.fingerprint])
+    #expect(d.fails(on: .new))
+}

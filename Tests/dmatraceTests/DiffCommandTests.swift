@@ -77,6 +77,7 @@ private var fixtures: String {
     #expect(text.stdout.contains("  guest| DMA-API: virtio-pci 0000:00:04.0: device driver frees DMA memory with different direction [device address=0x00000000fffff000] [size=1500 bytes] [mapped with DMA_FROM_DEVICE] [unmapped with DMA_TO_DEVICE]\n"))
     // The finding points at the JSONL line of the unmap.
     #expect(text.stdout.contains("  first: \(trace):3 (event #1, t=2000 ns)"))
+    #expect(try dmatrace(["analyze", trace, "--no-fidelity"]).stdout.contains("replay fidelity of free-direction-mismatch: not checked: skipped (--no-fidelity)\n"))
     #expect(try dmatrace(["analyze", trace, "--fail-on", "error"]).status == 1)
     #expect(try dmatrace(["analyze", fixtures + "/dma-debug/free-not-allocated.jsonl", "--fail-on", "error", "--era", "6.19"]).status == 1)
     #expect(try dmatrace(["analyze", "/nonexistent.dmat"]).status == 2)
