@@ -73,6 +73,12 @@ import Glibc
                 }
                 endings[d.kind, default: 0] += 1
             }
+            // `dmatrace verify` reads the same: every complete chunk, the cut named, exit 3.
+            let v = try CLI.runCapturing(["verify", partial])
+            #expect(v.status == 3, "round \(round): verify exit \(v.status)")
+            #expect(v.stdout.hasPrefix("\(partial): DAMAGED: 1 problem(s); \(intact.count * Self.chunkEvents) events readable"),
+                    "round \(round): \(v.stdout)")
+            if let d = reader.damage.last { #expect(v.stdout.contains("  \(d)\n"), "round \(round): \(v.stdout)") }
             if !intact.isEmpty { killedWithChunks += 1 }
             totalChunks += intact.count
         }
