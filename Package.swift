@@ -46,7 +46,7 @@ let package = Package(
             ],
             swiftSettings: strict),
         // Throughput benchmarks (release build; not a test): `dmatrace-bench decode`.
-        .executableTarget(name: "dmatrace-bench", dependencies: ["TraceFormat"], swiftSettings: strict),
+        .executableTarget(name: "dmatrace-bench", dependencies: ["TraceFormat", "TraceIngest", "Models", "Replay"], swiftSettings: strict),
         // libFuzzer targets for every parser (tools/fuzz); a plain build replays Tests/Fuzz/<target>/.
         .executableTarget(
             name: "dmatrace-fuzz", dependencies: ["TraceFormat", "TraceIngest", "Models", "Reports"], swiftSettings: strict),
@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "ReplayTests", dependencies: ["Replay", "Models", "TraceFormat", "TraceIngest"], swiftSettings: strict),
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Replay", "Models", "TraceFormat", "TraceIngest"], swiftSettings: strict),
         .testTarget(
-            name: "ReportsTests", dependencies: ["Reports", "Analysis", "Replay", "Models", "TraceFormat"],
+            name: "ReportsTests", dependencies: ["Reports", "Analysis", "Replay", "Models", "TraceFormat", "TraceIngest"],
             exclude: ["Golden"], swiftSettings: strict),
         .testTarget(name: "dmatraceTests", dependencies: ["TraceFormat", "dmatrace"], swiftSettings: strict),
     ]

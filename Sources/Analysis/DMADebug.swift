@@ -82,6 +82,8 @@ public struct DMADebugChecker {
     private var seen: [EventKind: Int] = [:]
     private var unmatchedBeforeCapture = 0
     private var sgUnmapsUnmatched = 0
+    /// Live scatter-gather entries by (device, CPU physical address) → DMA addresses, for `dma_unmap_sg`.
+    private var sgByPhys: [DeviceAddress: [UInt64]] = [:]
     private var mapsWithoutPhys = 0
     private var metadata: TraceMetadata
     private var deviceNames: [String]
@@ -195,6 +197,9 @@ public struct DMADebugChecker {
             }
         }
         buckets[e.address >> Self.hashShift, default: []].append(entry)
+        if type == .sg && e.address2 != 0 {
+            sgByPhys[DeviceAddress(device: e.device, address: e.address2), default: []].append(e.address)
+        }
         maxLiveSize = max(maxLiveSize, e.size)
     }
 
@@ -321,11 +326,15 @@ public struct DMADebugChecker {
     /// segment (debug_dma_unmap_sg stops after the mapped count) or one mapped before the capture: counted
     /// in ``sgUnmapsUnmatched``, never reported.
     private mutating func unmapSGByPhys(_ e: Event, at: Occurrence) {
+        // The oldest live sg entry of this device with this physical address (index kept by map/release).
+        let phys = DeviceAddress(device: e.device, address: e.address2)
         var hit: (UInt64, Int)?
-        for (key, list) in buckets {
-            if let i = list.firstIndex(where: { $0.device == e.device && $0.type == .sg && $0.paddr == e.address2 }) {
-                if hit == nil || list[i].at.eventIndex < buckets[hit!.0]![hit!.1].at.eventIndex { hit = (key, i) }
-            }
+        for devAddr in sgByPhys[phys] ?? [] {
+            let key = devAddr >> Self.hashShift
+            guard let list = buckets[key],
+                  let i = list.firstIndex(where: { $0.device == e.device && $0.type == .sg && $0.paddr == e.address2 && $0.devAddr == devAddr })
+            else { continue }
+            if hit == nil || list[i].at.eventIndex < buckets[hit!.0]![hit!.1].at.eventIndex { hit = (key, i) }
         }
         guard let (key, index) = hit else {
             sgUnmapsUnmatched += 1
@@ -347,6 +356,13 @@ public struct DMADebugChecker {
         }
         buckets[key]!.remove(at: index)
         if buckets[key]!.isEmpty { buckets[key] = nil }
+        if entry.type == .sg && entry.paddr != 0 {
+            let phys = DeviceAddress(device: entry.device, address: entry.paddr)
+            if var list = sgByPhys[phys], let i = list.firstIndex(of: entry.devAddr) {
+                list.remove(at: i)
+                sgByPhys[phys] = list.isEmpty ? nil : list
+            }
+        }
         released.insert(DeviceAddress(device: device, address: entry.devAddr))
     }
 

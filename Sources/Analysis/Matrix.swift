@@ -15,8 +15,11 @@ public struct CompatibilityMatrix: Sendable, Codable, Equatable {
         public var works: Bool
         /// Fingerprints of the findings behind this cell (drill-down), sorted.
         public var findings: [String]
+        /// How the driver addressed the device and whether its DMA was translated (`iova-translated`,
+        /// `gpa-untranslated`, ...), as the replay decided it; empty when unknown.
+        public var addressing: String
 
-        public init(trace: String, kernel: String, mode: String, device: String, verdict: String, works: Bool, findings: [String]) {
+        public init(trace: String, kernel: String, mode: String, device: String, verdict: String, works: Bool, findings: [String], addressing: String = "") {
             self.trace = trace
             self.kernel = kernel
             self.mode = mode
@@ -24,6 +27,7 @@ public struct CompatibilityMatrix: Sendable, Codable, Equatable {
             self.verdict = verdict
             self.works = works
             self.findings = findings
+            self.addressing = addressing
         }
     }
 
@@ -71,7 +75,8 @@ public struct CompatibilityMatrix: Sendable, Codable, Equatable {
                     cells.append(Cell(
                         trace: trace, kernel: s.kernel, mode: s.mode, device: d.device, verdict: d.verdict.rawValue,
                         works: !d.verdict.isFailure,
-                        findings: (findingsByCell["\(trace)\u{0}\(s.kernel)\u{0}\(s.mode)\u{0}\(d.device)"] ?? []).sorted()))
+                        findings: (findingsByCell["\(trace)\u{0}\(s.kernel)\u{0}\(s.mode)\u{0}\(d.device)"] ?? []).sorted(),
+                        addressing: d.addressing))
                 }
             }
         }

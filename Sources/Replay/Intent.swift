@@ -18,13 +18,26 @@ struct Buffer: Sendable {
     var event = 0
     /// Incremented at every reuse of the slot, so stale references are recognised.
     var generation: UInt32 = 0
+    /// False for a coherent allocation of a translated recording until a host translation shows its GPA.
+    var gpaKnown = true
     /// Unmapped (kept for a while to resolve skewed host events).
     var retired = false
     var retiredAt: UInt64 = 0
     /// The device ingest attributed it to, when host evidence moved it to another (-1: not moved).
     var movedFrom = -1
+    /// When its unmap was ambiguous: the other device's live buffer on the same IOVA page.
+    var ambiguousWith: Int?
+    var ambiguousGeneration: UInt32 = 0
+    /// When it was unmapped (``retiredAt`` moves while an ambiguous unmap waits for evidence).
+    var unmappedAt: UInt64 = 0
 
     @inline(__always) func contains(recorded a: UInt64) -> Bool { a >= recordedAddress && a - recordedAddress < max(size, 1) }
+
+    /// True when the buffer covers part of the page holding `a`.
+    @inline(__always) func overlapsPage(of a: UInt64) -> Bool {
+        let p = a >> 12
+        return p >= recordedAddress >> 12 && p <= (recordedAddress &+ max(size, 1) &- 1) >> 12
+    }
 }
 
 /// What the recording says happened to an access.
@@ -111,7 +124,7 @@ struct IntentTracker {
     /// Buffers moved to another device by host evidence, keyed by the device ingest gave them.
     var moved = AddressTable(capacity: 64)
     var retiredTable = AddressTable()
-    var retiredFIFO: [Int] = []
+    var retiredFIFO: [(slot: Int, generation: UInt32, at: UInt64)] = []
     var retiredHead = 0
     var pending: [Access] = []
     var pendingHead = 0
@@ -121,6 +134,8 @@ struct IntentTracker {
 
     var unattributed = 0
     var reattributed = 0
+    var freeSlotsLastCreated = 0
+    var resurrected = 0
     var unmatchedInCoverage = 0
     var outsideCoverage = 0
     var oversizeBuffers = 0
@@ -175,17 +190,22 @@ struct IntentTracker {
         case .dmaMap, .dmaAlloc:
             noteGuestMap(t)
             if e.eventFlags.contains(.error) { return }
-            let k = Self.key(d, e.address)
-            if let s = live.get(k).map(Int.init), !buffers[s].retired, !buffers[s].fromDMAAPI,
-               buffers[s].recordedAddress == e.address {
-                // The iommu:map of this very mapping came first: learn its direction and API.
-                buffers[s].direction = e.direction
-                buffers[s].fromDMAAPI = true
+            // The iommu:map of this mapping came first (or a sub-page mapping inside an IOMMU-mapped page): the
+            // buffer exists; learn direction and API when it is the same mapping.
+            if let c = covering(d, e.address, gpa: e.kind == .dmaMap ? e.address2 : nil) {
+                if buffers[c].recordedAddress == e.address && !buffers[c].fromDMAAPI {
+                    buffers[c].direction = e.direction
+                    buffers[c].fromDMAAPI = true
+                }
                 return
             }
             let gpa = e.kind == .dmaMap ? e.address2 : e.address
             create(d, gpa: gpa, size: e.size, direction: e.direction, recorded: e.address,
                    recordedIOVA: recordedTranslated[d], fromDMAAPI: true, index: index, time: t, &states)
+            if e.kind == .dmaAlloc && recordedTranslated[d] {
+                // dma_alloc records the CPU virtual address; the GPA behind the IOVA comes from the host.
+                buffers[freeSlotsLastCreated].gpaKnown = false
+            }
         case .iommuMap:
             noteGuestMap(t)
             let k = Self.key(d, e.address)
@@ -203,9 +223,12 @@ struct IntentTracker {
             var p: UInt64 = 0
             while p < pages {
                 let a = (first &+ p) << 12
-                if let s = unmapCandidate(d, a) {
+                if let s = unmapCandidate(d, a, exact: e.address) {
+                    let alt = e.kind == .iommuUnmap ? otherLive(d, a) : nil
                     let end = buffers[s].recordedAddress &+ max(buffers[s].size, 1)
                     unmap(s, index: index, event: e, time: t, &states)
+                    buffers[s].ambiguousWith = alt
+                    buffers[s].ambiguousGeneration = alt.map { buffers[$0].generation } ?? 0
                     // Skip the rest of this buffer's pages.
                     let next = (end &+ 0xFFF) >> 12
                     p = next > first &+ p ? next &- first : p &+ 1
@@ -220,9 +243,13 @@ struct IntentTracker {
                 time: t, implied: false)
             if let s = matchTranslation(d, iova: e.address, gpa: e.address2)
                 ?? reattribute(to: d, iova: e.address, gpa: e.address2, index: index, time: t, &states) {
+                if buffers[s].retired && t > buffers[s].unmappedAt &+ options.skewToleranceNs {
+                    resurrect(s, index: index, event: e, time: t, &states)
+                }
                 a.slot = s
                 a.kind = .inLifetime
-                a.offset = e.address &- buffers[s].recordedAddress
+                learnGPA(s, iova: e.address, gpa: e.address2, index: index, time: t, &states)
+                a.offset = offset(s, e.address)
                 deliver(a, &states)
             } else {
                 enqueuePending(a, &states)
@@ -233,14 +260,14 @@ struct IntentTracker {
                 write: e.eventFlags.contains(.write), recorded: e.kind == .hostFault ? .fault(e.aux) : .none,
                 eventIndex: index, event: e, time: t, implied: false)
             let k = Self.key(d, e.address)
-            if let s = live.get(k).map(Int.init), !buffers[s].retired, buffers[s].contains(recorded: e.address) {
+            if let s = live.get(k).map(Int.init), !buffers[s].retired, buffers[s].overlapsPage(of: e.address) {
                 a.slot = s
                 a.kind = .inLifetime
-            } else if let s = retiredTable.get(k).map(Int.init), buffers[s].retired, buffers[s].contains(recorded: e.address) {
+            } else if let s = retiredTable.get(k).map(Int.init), buffers[s].retired, buffers[s].overlapsPage(of: e.address) {
                 a.slot = s
                 a.kind = .postUnmap
             }
-            if a.slot >= 0 { a.offset = e.address &- buffers[a.slot].recordedAddress }
+            if a.slot >= 0 { a.offset = offset(a.slot, e.address) }
             deliver(a, &states)
         case .guestFault:
             if recordedGuestFaults.count < Self.maxRecordedFaults {
@@ -268,22 +295,58 @@ struct IntentTracker {
         if t > lastGuestMapTime { lastGuestMapTime = t }
     }
 
-    /// The buffer an unmap of (`d`, `a`) ends. `iommu:unmap` names no domain, so when several devices have the
-    /// page live the unmap is ambiguous whatever ingest attributed it to; the most recent mapping is taken
-    /// (streaming buffers come and go while rings stay), and host translations of the survivor confirm it.
-    private func unmapCandidate(_ d: Int, _ a: UInt64) -> Int? {
+    /// The buffer an unmap of (`d`, `a`) ends: among the device's live buffers on that page (its own, a
+    /// shadowed one, one moved away from it by host evidence), the one whose recorded address is exactly `a`,
+    /// else the most recent.
+    private func unmapCandidate(_ d: Int, _ a: UInt64, exact: UInt64) -> Int? {
+        let k = Self.key(d, a)
         var best: Int?
-        for dev in facts.indices {
-            let k = Self.key(dev, a)
-            for table in 0..<3 {
-                let hit = table == 0 ? live.get(k) : (table == 1 ? shadow.get(k) : moved.get(k))
-                guard let c = hit.map(Int.init), !buffers[c].retired, buffers[c].contains(recorded: a) else { continue }
-                if table == 2 && buffers[c].movedFrom != dev { continue }
-                if !buffers[c].recordedIOVA && buffers[c].device != d { continue }  // GPAs are per device
-                if best == nil || buffers[c].event > buffers[best!].event { best = c }
+        var bestExact = false
+        for table in 0..<3 {
+            let hit = table == 0 ? live.get(k) : (table == 1 ? shadow.get(k) : moved.get(k))
+            guard let c = hit.map(Int.init), !buffers[c].retired, buffers[c].overlapsPage(of: a) else { continue }
+            if table == 2 && buffers[c].movedFrom != d { continue }
+            let isExact = buffers[c].recordedAddress == exact
+            if best == nil || (isExact && !bestExact) || (isExact == bestExact && buffers[c].event > buffers[best!].event) {
+                best = c
+                bestExact = isExact
             }
         }
         return best
+    }
+
+    /// A live buffer of another device on the same IOVA page (an `iommu:unmap` names no domain, so ingest's
+    /// choice between the two may be wrong; host translations decide later, see ``resurrect``).
+    private func otherLive(_ d: Int, _ a: UInt64) -> Int? {
+        for dev in facts.indices where dev != d {
+            if let c = live.get(Self.key(dev, a)).map(Int.init), !buffers[c].retired, buffers[c].recordedIOVA,
+               buffers[c].overlapsPage(of: a) {
+                return c
+            }
+        }
+        return nil
+    }
+
+    /// A recorded translation matched a retired buffer whose unmap was ambiguous while another device's buffer on
+    /// the same page is still live: under strict invalidation the host could not translate an unmapped IOVA, so
+    /// the unmap ended the other buffer. Swap them.
+    private mutating func resurrect(_ s: Int, index: Int, event: Event, time: UInt64, _ states: inout [ScenarioState]) {
+        guard buffers[s].retired, let alt = buffers[s].ambiguousWith, alt != s, !buffers[alt].retired,
+              buffers[alt].generation == buffers[s].ambiguousGeneration else { return }
+        let b = buffers[s]
+        let pages = min(((b.recordedAddress & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, Self.maxPagesPerBuffer)
+        for p in 0..<pages {
+            let a = (b.recordedAddress >> 12 &+ p) << 12
+            retiredTable.remove(Self.key(b.device, a), ifValue: UInt32(s))
+            register(s, device: b.device, address: a)
+        }
+        buffers[s].retired = false
+        buffers[s].ambiguousWith = nil
+        resurrected += 1
+        for j in states.indices { states[j].map(slot: s, buffer: buffers[s], index: b.event, time: time) }
+        unmap(alt, index: index, event: event, time: time, &states)
+        buffers[alt].ambiguousWith = s
+        buffers[alt].ambiguousGeneration = buffers[s].generation
     }
 
     /// A live buffer of another device that the host's translation (`d`, `iova` -> `gpa`) shows to be `d`'s:
@@ -317,12 +380,30 @@ struct IntentTracker {
         return nil
     }
 
-    /// Puts page `a` of buffer `s` under device `d`, in the shadow table if another live buffer of `d` with a
-    /// different GPA already holds the page.
+    /// A live buffer of `d` covering `a` whose recorded translation agrees with `gpa` (any when nil).
+    private func covering(_ d: Int, _ a: UInt64, gpa: UInt64?) -> Int? {
+        let k = Self.key(d, a)
+        for table in 0..<2 {
+            guard let c = (table == 0 ? live.get(k) : shadow.get(k)).map(Int.init), !buffers[c].retired,
+                  buffers[c].contains(recorded: a) else { continue }
+            if let gpa, buffers[c].gpa &+ (a &- buffers[c].recordedAddress) != gpa { continue }
+            return c
+        }
+        return nil
+    }
+
+    /// Puts page `a` of buffer `s` under device `d`. When another live buffer of `d` holds the page, an
+    /// `iommu:map` (authoritative for the page) takes the live slot and the other moves to the shadow table;
+    /// a DMA-API buffer goes to the shadow table.
     private mutating func register(_ s: Int, device d: Int, address a: UInt64) {
         let k = Self.key(d, a)
-        if let o = live.get(k).map(Int.init), o != s, !buffers[o].retired, buffers[o].contains(recorded: a) {
-            shadow.set(k, UInt32(s))
+        if let o = live.get(k).map(Int.init), o != s, !buffers[o].retired, buffers[o].overlapsPage(of: a) {
+            if buffers[s].fromDMAAPI {
+                shadow.set(k, UInt32(s))
+            } else {
+                shadow.set(k, UInt32(o))
+                live.set(k, UInt32(s))
+            }
         } else {
             live.set(k, UInt32(s))
         }
@@ -337,8 +418,31 @@ struct IntentTracker {
         return nil
     }
 
+    /// True when buffer `s` covers part of `iova`'s page and its recorded mapping puts that page at `gpa`'s page
+    /// (host translations are page-granular: QEMU prints the page's IOVA and GPA). A buffer whose GPA is not
+    /// known yet (a coherent allocation seen only through `dma_alloc`) accepts any.
     @inline(__always) private func translates(_ s: Int, iova: UInt64, gpa: UInt64) -> Bool {
-        buffers[s].contains(recorded: iova) && (buffers[s].gpa &+ (iova &- buffers[s].recordedAddress)) >> 12 == gpa >> 12
+        let b = buffers[s]
+        let page = iova >> 12, first = b.recordedAddress >> 12, last = (b.recordedAddress &+ max(b.size, 1) &- 1) >> 12
+        guard page >= first && page <= last else { return false }
+        return !b.gpaKnown || (b.gpa >> 12) &+ (page &- first) == gpa >> 12
+    }
+
+    /// Learns the GPA of a buffer known only by its IOVA from its first host translation; scenarios re-place it.
+    private mutating func learnGPA(_ s: Int, iova: UInt64, gpa: UInt64, index: Int, time: UInt64, _ states: inout [ScenarioState]) {
+        guard !buffers[s].gpaKnown else { return }
+        let old = buffers[s]
+        buffers[s].gpa = ((gpa >> 12) &- ((iova >> 12) &- (old.recordedAddress >> 12))) << 12 | (old.recordedAddress & 0xFFF)
+        buffers[s].gpaKnown = true
+        for j in states.indices {
+            states[j].unmap(slot: s, buffer: old, time: time, silently: true)
+            states[j].map(slot: s, buffer: buffers[s], index: old.event, time: time)
+        }
+    }
+
+    /// Offset of `address` in buffer `s` (0 when a page-granular host address precedes the buffer's start).
+    @inline(__always) func offset(_ s: Int, _ address: UInt64) -> UInt64 {
+        address >= buffers[s].recordedAddress ? address &- buffers[s].recordedAddress : 0
     }
 
     private mutating func create(
@@ -352,6 +456,7 @@ struct IntentTracker {
             s = buffers.count
             buffers.append(Buffer())
         }
+        freeSlotsLastCreated = s
         let gen = buffers[s].generation &+ 1
         buffers[s] = Buffer(
             device: d, gpa: gpa, size: size, direction: direction, recordedAddress: recorded, recordedIOVA: recordedIOVA,
@@ -387,7 +492,8 @@ struct IntentTracker {
         }
         buffers[s].retired = true
         buffers[s].retiredAt = time
-        retiredFIFO.append(s)
+        buffers[s].unmappedAt = time
+        retiredFIFO.append((s, buffers[s].generation, time))
         for j in states.indices { states[j].unmap(slot: s, buffer: buffers[s], time: time) }
     }
 
@@ -407,12 +513,12 @@ struct IntentTracker {
         var i = pendingHead
         while i < pending.count {
             let a = pending[i]
-            if a.slot < 0, a.device == b.device, b.contains(recorded: a.rawAddress), case let .translated(gpa) = a.recorded,
-               (b.gpa &+ (a.rawAddress &- b.recordedAddress)) >> 12 == gpa >> 12 {
+            if a.slot < 0, a.device == b.device, case let .translated(gpa) = a.recorded, translates(s, iova: a.rawAddress, gpa: gpa) {
+                learnGPA(s, iova: a.rawAddress, gpa: gpa, index: a.eventIndex, time: a.time, &states)
                 var r = a
                 r.slot = s
                 r.kind = .inLifetime
-                r.offset = a.rawAddress &- b.recordedAddress
+                r.offset = offset(s, a.rawAddress)
                 deliver(r, &states)
                 pending[i].slot = -2  // resolved
             }
@@ -433,9 +539,19 @@ struct IntentTracker {
     private mutating func expire(now t: UInt64, _ states: inout [ScenarioState]) {
         let w = options.skewToleranceNs
         while retiredHead < retiredFIFO.count {
-            let s = retiredFIFO[retiredHead]
-            guard buffers[s].retiredAt &+ w < t || retiredFIFO.count - retiredHead > Self.maxRetired else { break }
-            release(s)
+            let entry = retiredFIFO[retiredHead]
+            guard entry.at &+ w < t || retiredFIFO.count - retiredHead > Self.maxRetired else { break }
+            let b = buffers[entry.slot]
+            // A buffer resurrected (and maybe retired again) since this entry was queued is not released here.
+            if b.retired && b.generation == entry.generation && b.retiredAt == entry.at {
+                if let alt = b.ambiguousWith, !buffers[alt].retired, buffers[alt].generation == b.ambiguousGeneration {
+                    // Ambiguous unmap, the other candidate still live: keep it resolvable by later host evidence.
+                    buffers[entry.slot].retiredAt = t
+                    retiredFIFO.append((entry.slot, entry.generation, t))
+                } else {
+                    release(entry.slot)
+                }
+            }
             retiredHead += 1
         }
         if retiredHead > 4096 && retiredHead * 2 > retiredFIFO.count {

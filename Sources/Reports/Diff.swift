@@ -108,6 +108,6 @@ public enum Diff {
         for t in base.traces where !traces.contains(where: { $0.name == t.name }) { traces.append(t) }
         return Report(
             command: "diff", traces: traces, matrix: new.matrix, findings: new.findings + fixed,
-            dmaDebug: new.dmaDebug, diff: summary, toolVersion: new.tool.version)
+            dmaDebug: new.dmaDebug, diff: summary, fidelity: new.fidelity, toolVersion: new.tool.version)
     }
 }

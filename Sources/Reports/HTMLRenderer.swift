@@ -31,6 +31,9 @@ public struct HTMLRenderer: ReportRenderer {
                 h += "<tr><td>\(htmlEscape(t.name))</td><td><code>\(htmlEscape(t.path))</code></td><td>\(t.events)</td><td>\(htmlEscape(t.recordedScenario ?? "–"))</td></tr>\n"
             }
             h += "</table>\n"
+            for t in r.traces where !t.notes.isEmpty {
+                h += "<ul class=\"notes\">" + t.notes.map { "<li>\(htmlEscape(t.name)): \(htmlEscape($0))</li>" }.joined() + "</ul>\n"
+            }
         }
         if let d = r.diff {
             h += "<h2 id=\"diff\">Diff</h2>\n<p><code>\(htmlEscape(d.base))</code> → <code>\(htmlEscape(d.new))</code>: <strong>\(d.newCount) new</strong>, \(d.fixedCount) fixed, \(d.changedCount) changed, \(d.unchangedCount) unchanged.</p>\n"
@@ -50,18 +53,28 @@ public struct HTMLRenderer: ReportRenderer {
                             continue
                         }
                         let cls = v == "ok" ? "ok" : v == "untranslated-while-claimed" || v == "stale" ? "warn" : "fail"
-                        let prints = m.cells.filter { $0.trace == t && $0.kernel == k && $0.mode == mode }.flatMap(\.findings)
+                        let mine = m.cells.filter { $0.trace == t && $0.kernel == k && $0.mode == mode }
+                        let prints = mine.flatMap(\.findings)
+                        let tip = mine.map { "\($0.device): \($0.verdict)" + ($0.addressing.isEmpty ? "" : ", \($0.addressing)") }.joined(separator: "; ")
                         if let fp = prints.sorted().first {
-                            h += "<td class=\"\(cls)\"><a href=\"#f-\(fp)\">\(htmlEscape(v))</a>"
+                            h += "<td class=\"\(cls)\" title=\"\(htmlEscape(tip))\"><a href=\"#f-\(fp)\">\(htmlEscape(v))</a>"
                             if prints.count > 1 { h += " (\(prints.count))" }
                             h += "</td>"
                         } else {
-                            h += "<td class=\"\(cls)\">\(htmlEscape(v))</td>"
+                            h += "<td class=\"\(cls)\" title=\"\(htmlEscape(tip))\">\(htmlEscape(v))</td>"
                         }
                     }
                     h += "</tr>\n"
                 }
                 h += "</table>\n"
+            }
+        }
+        for f in r.fidelity {
+            h += "<p class=\"fidelity\">Replay fidelity of <strong>\(htmlEscape(f.trace))</strong>: "
+            if let why = f.unavailableBecause {
+                h += "not checked: \(htmlEscape(why))</p>\n"
+            } else {
+                h += "recorded scenario <code>\(htmlEscape(f.scenario ?? "?"))</code> " + (f.reproduced == true ? "reproduced the trace.</p>\n" : "diverges from the trace in \(f.divergences) place(s).</p>\n")
             }
         }
         for d in r.dmaDebug {

@@ -21,6 +21,11 @@ public struct MarkdownRenderer: ReportRenderer {
         lines.append("")
         let failing = r.findings.filter { r.isFailing($0) }.count
         lines.append("**\(r.findings.count)** findings, **\(failing)** failing, \(r.traces.count) trace(s). dmatrace \(r.tool.version), report schema \(r.schemaVersion).")
+        for t in r.traces where !t.notes.isEmpty {
+            lines.append("")
+            lines.append("Notes on `\(t.name)`:")
+            for n in t.notes { lines.append("- " + n) }
+        }
         if let d = r.diff {
             lines.append("")
             lines.append("**Diff** `\(d.base)` → `\(d.new)`: **\(d.newCount) new**, \(d.fixedCount) fixed, \(d.changedCount) changed, \(d.unchangedCount) unchanged.")
@@ -43,6 +48,14 @@ public struct MarkdownRenderer: ReportRenderer {
                     }
                     lines.append("| \(cell(k)) | " + verdicts.joined(separator: " | ") + " |")
                 }
+            }
+        }
+        for f in r.fidelity {
+            lines.append("")
+            if let why = f.unavailableBecause {
+                lines.append("Replay fidelity of `\(f.trace)`: not checked: \(cell(why))")
+            } else {
+                lines.append("Replay fidelity of `\(f.trace)`: recorded scenario `\(f.scenario ?? "?")` " + (f.reproduced == true ? "reproduced the trace." : "**diverges** from the trace in \(f.divergences) place(s)."))
             }
         }
         for d in r.dmaDebug {

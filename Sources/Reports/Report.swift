@@ -26,10 +26,13 @@ public struct Report: Sendable, Codable, Equatable {
     public var dmaDebug: [DMADebugReport]
     /// For `diff` reports: what changed between the base and the new report.
     public var diff: DiffSummary?
+    /// For `analyze`: whether replaying the recorded scenario reproduces each trace (DESIGN §7.6).
+    public var fidelity: [FidelitySummary]
 
     public init(
         command: String, traces: [TraceEntry], matrix: CompatibilityMatrix? = nil, findings: [Finding],
-        dmaDebug: [DMADebugReport] = [], diff: DiffSummary? = nil, toolVersion: String = ToolInfo.version
+        dmaDebug: [DMADebugReport] = [], diff: DiffSummary? = nil, fidelity: [FidelitySummary] = [],
+        toolVersion: String = ToolInfo.version
     ) {
         self.schemaVersion = Report.currentSchemaVersion
         self.tool = ToolInfo(name: "dmatrace", version: toolVersion)
@@ -39,6 +42,7 @@ public struct Report: Sendable, Codable, Equatable {
         self.findings = findings.sorted(by: Finding.reportOrder)
         self.dmaDebug = dmaDebug.sorted { $0.trace < $1.trace }
         self.diff = diff
+        self.fidelity = fidelity.sorted { $0.trace < $1.trace }
     }
 
     /// A report for replay results: findings, the matrix and the traces.
@@ -47,9 +51,10 @@ public struct Report: Sendable, Codable, Equatable {
         let matrix = CompatibilityMatrix(results: results, findings: findings)
         let traces = results.map { r in
             TraceEntry(name: Fingerprint.traceName(r.trace), path: r.trace, events: r.events,
-                       recordedScenario: r.scenarios.first { $0.isRecorded }?.id, inputs: [])
+                       recordedScenario: r.scenarios.first { $0.isRecorded }?.id, inputs: [], notes: r.notes)
         }
-        self.init(command: command, traces: traces, matrix: matrix, findings: findings)
+        self.init(command: command, traces: traces, matrix: matrix, findings: findings,
+                  fidelity: results.compactMap(FidelitySummary.from))
     }
 
     /// True when `finding` makes the report fail (JUnit failure, SARIF error): an error-severity finding,
@@ -97,13 +102,16 @@ public struct TraceEntry: Sendable, Codable, Equatable {
     public var recordedScenario: String?
     /// Input files of the capture (for SARIF locations: line or byte positions).
     public var inputs: [InputRef]
+    /// What the replay could not use, in words (unattributed events, accesses outside the guest trace).
+    public var notes: [String]
 
-    public init(name: String, path: String, events: Int, recordedScenario: String?, inputs: [InputRef]) {
+    public init(name: String, path: String, events: Int, recordedScenario: String?, inputs: [InputRef], notes: [String] = []) {
         self.name = name
         self.path = path
         self.events = events
         self.recordedScenario = recordedScenario
         self.inputs = inputs
+        self.notes = notes
     }
 }
 
@@ -137,5 +145,35 @@ public enum ReportError: Error, CustomStringConvertible, Equatable {
         case .unsupportedSchema(let file, let version):
             "\(file): report schemaVersion \(version) is not supported (this dmatrace reads \(Report.currentSchemaVersion))"
         }
+    }
+}
+
+/// The replay-fidelity check of one trace: its recorded scenario replayed and compared with what was recorded.
+public struct FidelitySummary: Sendable, Codable, Equatable {
+    /// Trace name.
+    public var trace: String
+    /// `kernel@mode` inferred from the capture facts, nil when it could not be inferred.
+    public var scenario: String?
+    /// True when the replay reproduced the trace (no divergences); nil when it could not run.
+    public var reproduced: Bool?
+    /// Number of divergences (each is also a `fidelity` finding).
+    public var divergences: Int
+    /// Why the check could not run, when it could not.
+    public var unavailableBecause: String?
+
+    public init(trace: String, scenario: String?, reproduced: Bool?, divergences: Int, unavailableBecause: String?) {
+        self.trace = trace
+        self.scenario = scenario
+        self.reproduced = reproduced
+        self.divergences = divergences
+        self.unavailableBecause = unavailableBecause
+    }
+
+    /// The summary of the recorded scenario in `result` (nil when none of its scenarios is the recorded one).
+    public static func from(_ result: ReplayResult) -> FidelitySummary? {
+        guard let s = result.scenarios.first(where: \.isRecorded) else { return nil }
+        return FidelitySummary(
+            trace: Fingerprint.traceName(result.trace), scenario: s.id, reproduced: s.divergences.isEmpty,
+            divergences: s.divergences.count, unavailableBecause: nil)
     }
 }

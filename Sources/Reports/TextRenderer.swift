@@ -22,6 +22,7 @@ public struct TextRenderer: ReportRenderer {
             out += "trace \(t.name): \(t.path), \(t.events) events"
             if let s = t.recordedScenario { out += ", recorded under \(s)" }
             out += "\n"
+            for n in t.notes { out += "  note: \(n)\n" }
         }
         if let d = r.diff {
             out += "\ndiff \(d.base) → \(d.new): \(d.newCount) new, \(d.fixedCount) fixed, \(d.changedCount) changed, \(d.unchangedCount) unchanged\n"
@@ -46,6 +47,14 @@ public struct TextRenderer: ReportRenderer {
             }
             out += "  modes that work for every kernel: "
                 + (m.modesWorkingForAllKernels.isEmpty ? "none" : m.modesWorkingForAllKernels.joined(separator: ", ")) + "\n"
+        }
+        for f in r.fidelity {
+            out += "\nreplay fidelity of \(f.trace): "
+            if let why = f.unavailableBecause {
+                out += "not checked: \(why)\n"
+            } else {
+                out += "recorded scenario \(f.scenario ?? "?") " + (f.reproduced == true ? "reproduced the trace" : "diverges from the trace in \(f.divergences) place(s)") + "\n"
+            }
         }
         for d in r.dmaDebug {
             out += "\nDMA-API debug (offline CONFIG_DMA_API_DEBUG, \(d.era.rawValue) messages) on \(d.trace): "

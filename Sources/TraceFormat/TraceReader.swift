@@ -1,6 +1,10 @@
 import FoundationEssentials
 import SystemPackage
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One entry of the index (the zstd seekable format's seek table).
 public struct SeekEntry: Sendable, Equatable, Codable {
     /// Bytes of the span: everything after the previous entry's span up to and including this chunk's frame.
@@ -21,6 +25,17 @@ public struct DecodedChunk {
 
     /// Number of records.
     public var count: Int { records.count / Event.recordSize }
+
+    /// Calls `body` with each known event of the chunk and its record index in the file (unknown kinds
+    /// are skipped).
+    @inlinable
+    public func forEachEvent(_ body: (Int, Event) throws -> Void) rethrows {
+        guard let base = records.baseAddress else { return }
+        let first = Int(info.firstRecord)
+        for i in 0..<count {
+            if let e = Event(record: base + i &* Event.recordSize) { try body(first &+ i, e) }
+        }
+    }
 }
 
 /// Reads a `.dmat` trace from a path or standard input (`-`).
@@ -65,6 +80,11 @@ public final class TraceReader: EventSource {
     private var sawIndex = false
     private var truncatedAtEnd = false
     private var passSkipped = 0
+    private var pool: ChunkDecodePool?
+
+    /// Threads that decompress chunks during ``forEachChunk(_:)`` (1: only the calling thread). The default
+    /// uses two when the machine has more than one core: the calling thread and one worker.
+    public var decodeThreads = min(2, max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
     private var damageOffsets = Set<UInt64>()
     private var decompressor: ZstdDecompressor
     private var recordBuffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
@@ -177,6 +197,8 @@ public final class TraceReader: EventSource {
 
     private enum Step {
         case chunk(DecodedChunk?)
+        /// A chunk frame (still in the input buffer) for the decode pool.
+        case frame(chunkIndex: Int, frame: UnsafeRawBufferPointer)
         case other
         case end
     }
@@ -205,11 +227,26 @@ public final class TraceReader: EventSource {
         passSkipped = 0
         for i in 0..<256 { counts[i] = 0 }
         input.readAhead = decode ? 4 << 20 : 1 << 16
+        if decode && decodeThreads > 1 {
+            pool = ChunkDecodePool(workers: decodeThreads - 1, slots: decodeThreads + 1)
+        }
+        defer {
+            pool?.stop()
+            pool = nil
+        }
         while true {
             switch try step(decode: decode, filter: filter) {
             case .chunk(let c?): try body(c)
             case .chunk(nil), .other: continue
+            case .frame(let index, let frame):
+                guard let pool else { continue }
+                while !pool.hasFree { try deliverOldest(pool, body) }
+                pool.submit(chunks[index], chunkIndex: index, frame: frame)
+                input.advance(frame.count)
             case .end:
+                if let pool {
+                    while pool.hasQueued { try deliverOldest(pool, body) }
+                }
                 inputBytes = input.position
                 if !sawIndex && !truncatedAtEnd {
                     report(.missingIndex, at: input.position,
@@ -431,38 +468,83 @@ public final class TraceReader: EventSource {
             return .end
         }
         let frame = UnsafeRawBufferPointer(rebasing: input.current[..<csize])
+        chunks.append(info)
+        if pool != nil {
+            // runPass hands the frame to the pool, which decodes it; delivery stays in file order.
+            return .frame(chunkIndex: chunks.count - 1, frame: frame)
+        }
         let usize = Int(h.uncompressedSize)
         if recordBuffer.count < usize {
             recordBuffer.deallocate()
             recordBuffer = .allocate(byteCount: max(usize, 1 << 20), alignment: 64)
         }
+        let result: Result<UnsafeRawBufferPointer, ZstdError>
         do {
-            guard u32(frame, 0) == DMATFormat.zstdFrameMagic else {
-                throw ZstdError.library(code: 0, name: "no zstd frame magic after the chunk header")
-            }
-            _ = try decompressor.decompressFrame(frame, into: recordBuffer, limit: usize)
-            if let declared = ZstdDecompressor.declaredContentSize(frame), declared != h.uncompressedSize {
-                throw ZstdError.sizeMismatch(declared: usize, actual: Int(declared))
-            }
-        } catch let error as ZstdError {
-            report(error.isChecksumError ? .checksum : .corruptChunk, at: frameAt, chunk: h.sequence, lost: lost,
-                   error.isChecksumError ? "content checksum mismatch" : error.description)
-            input.advance(csize)
-            info.intact = false
-            chunks.append(info)
-            return .chunk(nil)
+            try Self.decodeChunkFrame(frame, into: recordBuffer, size: usize, decompressor: decompressor)
+            result = .success(UnsafeRawBufferPointer(rebasing: recordBuffer[..<usize]))
+        } catch {
+            result = .failure(error)
         }
         input.advance(csize)
-        chunks.append(info)
-        let records = UnsafeRawBufferPointer(rebasing: recordBuffer[..<usize])
-        counts.withUnsafeMutableBufferPointer { c in
-            var o = 0
-            while o < usize {
-                c[Int(records[o])] &+= 1
-                o &+= Event.recordSize
-            }
+        return .chunk(finish(result, chunkIndex: chunks.count - 1))
+    }
+
+    /// Decompresses one chunk frame of exactly `size` record bytes, checking magic and declared size.
+    static func decodeChunkFrame(
+        _ frame: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer, size: Int,
+        decompressor: ZstdDecompressor
+    ) throws(ZstdError) {
+        guard frame.count >= 4, UInt32(littleEndian: frame.loadUnaligned(as: UInt32.self)) == DMATFormat.zstdFrameMagic else {
+            throw ZstdError.library(code: 0, name: "no zstd frame magic after the chunk header")
         }
-        return .chunk(DecodedChunk(info: info, records: records))
+        if let declared = ZstdDecompressor.declaredContentSize(frame), declared != UInt64(size),
+            declared <= UInt64(DMATFormat.maxChunkBytes)
+        {
+            throw ZstdError.sizeMismatch(declared: size, actual: Int(declared))
+        }
+        _ = try decompressor.decompressFrame(frame, into: out, limit: size)
+    }
+
+    /// Adds the kind byte of every record to `counts` (256 entries).
+    static func countKinds(_ records: UnsafeRawBufferPointer, into counts: UnsafeMutablePointer<UInt64>) {
+        guard let base = records.baseAddress else { return }
+        var o = 0
+        let n = records.count
+        while o < n {
+            counts[Int(base.load(fromByteOffset: o, as: UInt8.self))] &+= 1
+            o &+= Event.recordSize
+        }
+    }
+
+    /// Records the outcome of decoding chunk `chunkIndex`: damage, or kind counts and the chunk to hand out.
+    /// `kinds`: the chunk's kind counts when the decoding thread already computed them.
+    private func finish(
+        _ result: Result<UnsafeRawBufferPointer, ZstdError>, chunkIndex: Int, kinds: UnsafePointer<UInt64>? = nil
+    ) -> DecodedChunk? {
+        let info = chunks[chunkIndex]
+        switch result {
+        case .failure(let error):
+            report(error.isChecksumError ? .checksum : .corruptChunk, at: info.frameOffset, chunk: info.header.sequence,
+                   lost: UInt64(info.header.eventCount),
+                   error.isChecksumError ? "content checksum mismatch" : error.description)
+            chunks[chunkIndex].intact = false
+            return nil
+        case .success(let records):
+            counts.withUnsafeMutableBufferPointer { c in
+                if let kinds {
+                    for i in 0..<256 { c[i] &+= kinds[i] }
+                } else {
+                    Self.countKinds(records, into: c.baseAddress!)
+                }
+            }
+            return DecodedChunk(info: info, records: records)
+        }
+    }
+
+    private func deliverOldest(_ pool: ChunkDecodePool, _ body: (DecodedChunk) throws -> Void) throws {
+        let taken = pool.takeOldest(using: decompressor)
+        defer { pool.release(taken.slot) }
+        if let chunk = finish(taken.result, chunkIndex: taken.chunkIndex, kinds: taken.kinds) { try body(chunk) }
     }
 
     private func applyStrings(_ body: UnsafeRawBufferPointer, at: UInt64) {

@@ -138,8 +138,13 @@ struct DmesgParser {
         diagnostics.ignored["fact:" + name, default: 0] += 1
     }
 
-    private mutating func bad(_ line: UInt64, _ message: String) {
-        diagnostics.skip(IngestDiagnostics.Problem(file: path, position: line, message: message))
+    private mutating func bad(_ line: UInt64, _ message: @autoclosure () -> String) {
+        if diagnostics.problems.count >= diagnostics.maxProblems {
+            diagnostics.skipped += 1
+            diagnostics.problemsNotStored += 1
+            return
+        }
+        diagnostics.skip(IngestDiagnostics.Problem(file: path, position: line, message: message()))
     }
 
     private func event(_ kind: EventKind, _ ts: UInt64, _ line: UInt64) -> Event {

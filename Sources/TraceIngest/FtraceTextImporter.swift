@@ -237,9 +237,15 @@ struct FtraceLineParser {
         do { try sink.append(e) } catch { if sinkError == nil { sinkError = "\(error)" } }
     }
 
-    private mutating func bad(_ line: UInt64, _ message: String) {
+    private mutating func bad(_ line: UInt64, _ message: @autoclosure () -> String) {
         malformed += 1
-        problems.skip(IngestDiagnostics.Problem(file: path, position: line, message: message))
+        // The message is built only while problems are still being kept.
+        if problems.problems.count >= problems.maxProblems {
+            problems.skipped += 1
+            problems.problemsNotStored += 1
+            return
+        }
+        problems.skip(IngestDiagnostics.Problem(file: path, position: line, message: message()))
     }
 
     private mutating func device(_ v: LineView, _ a: Int, _ b: Int, sink: inout some EventSink) -> UInt16 {

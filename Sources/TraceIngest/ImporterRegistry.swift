@@ -65,6 +65,8 @@ public struct ImporterRegistry: Sendable {
         public static let hostRealtime = "host-realtime"
         /// Host CLOCK_MONOTONIC (simpletrace).
         public static let hostMonotonic = "host-monotonic"
+        /// Whatever clock a JSONL file's author used (not aligned with others).
+        public static let jsonl = "jsonl"
     }
 
     /// Every importer of this module. Binary formats come first so that a tie never sends a binary file
@@ -78,6 +80,7 @@ public struct ImporterRegistry: Sendable {
                 guard let path = o.traceEvents else { return SimpletraceImporter() }
                 return SimpletraceImporter(traceEvents: try loadTraceEvents(path))
             }),
+        .simple(JSONLImporter.self, clockDomain: Clock.jsonl, positionUnit: .line) { JSONLImporter() },
         .simple(FtraceTextImporter.self, clockDomain: Clock.guestBoot, positionUnit: .line) { FtraceTextImporter() },
         ImporterEntry(
             formatID: QEMULogImporter.formatID, clockDomain: Clock.hostRealtime, positionUnit: .line,

@@ -225,19 +225,19 @@ public final class IngestInput {
         }
         let s = try openStream()
         var out: [UInt8] = []
-        let chunk = 1 << 20
-        var have = 0
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+        defer { buf.deallocate() }
         while true {
-            if out.count - have < chunk { out += [UInt8](repeating: 0, count: chunk) }
-            let n = try Self.read(s, into: &out, at: have, count: chunk)
+            let n = try s.read(into: buf)
             if n == 0 { break }
-            have += n
-            if UInt64(have) > limit {
-                throw .limitExceeded(path: path, offset: UInt64(have), what: "decompressed size", value: UInt64(have), limit: limit)
+            if UInt64(out.count + n) > limit {
+                throw .limitExceeded(
+                    path: path, offset: UInt64(out.count + n), what: "decompressed size", value: UInt64(out.count + n),
+                    limit: limit)
             }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[..<n]))
         }
-        out.removeLast(out.count - have)
-        bytesRead = UInt64(have)
+        bytesRead = UInt64(out.count)
         return out
     }
 

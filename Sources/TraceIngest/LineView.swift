@@ -192,50 +192,70 @@ struct LineView {
 }
 
 /// Caches small byte strings (device names, event names) → an id, so the hot path compares bytes
-/// instead of building Strings. Linear with a length+first-byte filter: traces name few devices.
+/// instead of building Strings: an open-addressing table on an FNV-1a hash, then one `memcmp`.
 struct ByteNameCache {
     private var names: [[UInt8]] = []
+    private var hashes: [UInt64] = []
     private var ids: [UInt32] = []
+    /// Slot → index + 1 into `names` (0 = empty).
+    private var slots = [Int32](repeating: 0, count: 64)
     private var lastIndex = -1
 
     /// How many names are cached.
     var count: Int { names.count }
 
-    func lookup(_ v: LineView, _ a: Int, _ b: Int) -> UInt32? {
-        let n = b - a
-        if lastIndex >= 0 {
-            let s = names[lastIndex]
-            if s.count == n && s.withUnsafeBytes({ memcmp($0.baseAddress!, v.base + a, n) == 0 }) { return ids[lastIndex] }
+    @inline(__always)
+    private static func hash(_ v: LineView, _ a: Int, _ b: Int) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var i = a
+        while i < b {
+            h = (h ^ UInt64(v.base[i])) &* 0x100_0000_01b3
+            i += 1
         }
-        for k in names.indices where names[k].count == n {
-            if n == 0 || names[k].withUnsafeBytes({ memcmp($0.baseAddress!, v.base + a, n) == 0 }) {
-                return ids[k]
-            }
-        }
-        return nil
+        return h
     }
 
+    @inline(__always)
+    private func same(_ k: Int, _ v: LineView, _ a: Int, _ n: Int) -> Bool {
+        names[k].count == n && (n == 0 || names[k].withUnsafeBytes { memcmp($0.baseAddress!, v.base + a, n) == 0 })
+    }
+
+    /// The id of bytes `a..<b`, if cached.
     mutating func lookupRemembering(_ v: LineView, _ a: Int, _ b: Int) -> UInt32? {
         let n = b - a
-        if lastIndex >= 0 {
-            let s = names[lastIndex]
-            if s.count == n && (n == 0 || s.withUnsafeBytes({ memcmp($0.baseAddress!, v.base + a, n) == 0 })) {
-                return ids[lastIndex]
+        if lastIndex >= 0 && same(lastIndex, v, a, n) { return ids[lastIndex] }
+        let h = Self.hash(v, a, b)
+        let mask = slots.count - 1
+        var s = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let e = Int(slots[s])
+            if e == 0 { return nil }
+            if hashes[e - 1] == h && same(e - 1, v, a, n) {
+                lastIndex = e - 1
+                return ids[e - 1]
             }
+            s = (s + 1) & mask
         }
-        for k in names.indices where names[k].count == n {
-            if n == 0 || names[k].withUnsafeBytes({ memcmp($0.baseAddress!, v.base + a, n) == 0 }) {
-                lastIndex = k
-                return ids[k]
-            }
-        }
-        return nil
     }
 
     mutating func insert(_ v: LineView, _ a: Int, _ b: Int, id: UInt32) {
         names.append(Array(UnsafeBufferPointer(start: v.base + a, count: b - a)))
+        hashes.append(Self.hash(v, a, b))
         ids.append(id)
         lastIndex = names.count - 1
+        if names.count * 2 > slots.count {
+            slots = [Int32](repeating: 0, count: slots.count * 2)
+            for k in names.indices { place(k) }
+        } else {
+            place(names.count - 1)
+        }
+    }
+
+    private mutating func place(_ k: Int) {
+        let mask = slots.count - 1
+        var s = Int(truncatingIfNeeded: hashes[k]) & mask
+        while slots[s] != 0 { s = (s + 1) & mask }
+        slots[s] = Int32(k + 1)
     }
 
     /// All cached names with their ids.

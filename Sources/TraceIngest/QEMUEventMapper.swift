@@ -82,15 +82,25 @@ struct QEMUEventMapper {
 
     private mutating func noteIOMMU(_ kind: String) { if viommu == nil { viommu = kind } }
 
-    /// Maps one event; `template` carries timestamp, clock, source and position.
+    /// Maps one event by name; `template` carries timestamp, clock, source and position.
     mutating func map(_ name: String, _ a: QEMUEventArguments, template: Event, sink: inout some EventSink) throws -> Outcome {
+        guard let event = MappedEvent(rawValue: name) else { return Self.classify(name) }
+        try map(event, a, template: template, sink: &sink)
+        return .mapped
+    }
+
+    /// `ignored` for the families the importers read, `unknown` otherwise.
+    static func classify(_ name: String) -> Outcome { isKnownFamily(name) ? .ignored : .unknown }
+
+    /// Maps one event resolved to a ``MappedEvent`` (no string comparisons on the hot path).
+    mutating func map(_ event: MappedEvent, _ a: QEMUEventArguments, template: Event, sink: inout some EventSink) throws {
         var e = template
         func int(_ n: String) -> UInt64 { a.int(n) ?? 0 }
         func u32(_ n: String) -> UInt32 { UInt32(truncatingIfNeeded: a.int(n) ?? 0) }
         func sid(_ n: String) -> UInt16 { UInt16(truncatingIfNeeded: a.int(n) ?? 0) }
-        switch name {
+        switch event {
         // MARK: Intel VT-d
-        case "vtd_dmar_translate":
+        case .vtdDmarTranslate:
             noteIOMMU("intel-iommu")
             let s = UInt16(truncatingIfNeeded: (int("bus") & 0xFF) << 8 | (int("slot") & 0x1F) << 3 | (int("func") & 7))
             e.kind = .hostTranslate
@@ -102,14 +112,14 @@ struct QEMUEventMapper {
                 e.detail = last.perms
                 e.aux = last.domain
             }
-        case "vtd_translate_pt":
+        case .vtdTranslatePt:
             noteIOMMU("intel-iommu")
             e.kind = .hostTranslate
             e.device = device(sid: sid("sid"), sink: &sink)
             e.address = int("addr")
             e.address2 = int("addr")
             e.detail = Permissions([.read, .write]).rawValue
-        case "vtd_dmar_fault":
+        case .vtdDmarFault:
             noteIOMMU("intel-iommu")
             e.kind = .hostFault
             e.device = device(sid: sid("sid"), sink: &sink)
@@ -117,12 +127,12 @@ struct QEMUEventMapper {
             e.aux = u32("fault")
             e.detail = FaultSource.vtd.rawValue
             if int("is_write") != 0 { e.eventFlags.insert(.write) }
-        case "vtd_iotlb_page_update", "vtd_iotlb_page_hit":
+        case .vtdIotlbPageUpdate, .vtdIotlbPageHit:
             noteIOMMU("intel-iommu")
             let s = sid("sid")
             let addr = int("addr")
             let slpte = int("slpte")
-            e.kind = name == "vtd_iotlb_page_update" ? .hostIotlbUpdate : .hostIotlbHit
+            e.kind = event == .vtdIotlbPageUpdate ? .hostIotlbUpdate : .hostIotlbHit
             e.device = device(sid: s, sink: &sink)
             e.address = addr
             e.address2 = (slpte & 0x000F_FFFF_FFFF_F000) | (addr & 0xFFF)
@@ -130,71 +140,71 @@ struct QEMUEventMapper {
             e.aux = u32("domain")
             e.detail = UInt8(slpte & 3)
             lastIOTLB[s] = (page: addr & ~0xFFF, perms: e.detail, domain: e.aux)
-        case "vtd_switch_address_space":
+        case .vtdSwitchAddressSpace:
             noteIOMMU("intel-iommu")
             e.kind = .hostAddressSpace
             e.device = device(bus: int("bus"), slot: int("slot"), function: int("fn"), sink: &sink)
             e.aux = int("on") != 0 ? 1 : 0
-        case "vtd_iotlb_cc_hit", "vtd_iotlb_cc_update":
+        case .vtdIotlbCcHit, .vtdIotlbCcUpdate:
             noteIOMMU("intel-iommu")
             e.kind = .hostContext
             e.device = device(sid: UInt16(truncatingIfNeeded: (int("bus") & 0xFF) << 8 | (int("devfn") & 0xFF)), sink: &sink)
             e.aux = UInt32((int("high") >> 8) & 0xFFFF)
             e.aux2 = UInt32(int("low") & 0xFFF)
-        case "vtd_ce_not_present":
+        case .vtdCeNotPresent:
             noteIOMMU("intel-iommu")
             e.kind = .hostContext
             e.device = device(sid: UInt16(truncatingIfNeeded: (int("bus") & 0xFF) << 8 | (int("devfn") & 0xFF)), sink: &sink)
             e.eventFlags.insert(.error)
-        case "vtd_re_not_present":
+        case .vtdReNotPresent:
             e.kind = .hostContext
             e.eventFlags.insert(.error)
-        case "vtd_replay_ce_valid":
+        case .vtdReplayCeValid:
             e.kind = .hostContext
             e.device = device(bus: int("bus"), slot: int("dev"), function: int("fn"), sink: &sink)
             e.aux = u32("domain")
             e.aux2 = UInt32(int("lo") & 0xFFF)
-        case "vtd_replay_ce_invalid":
+        case .vtdReplayCeInvalid:
             e.kind = .hostContext
             e.device = device(bus: int("bus"), slot: int("dev"), function: int("fn"), sink: &sink)
             e.eventFlags.insert(.error)
-        case "vtd_inv_desc_iotlb_global":
+        case .vtdInvDescIotlbGlobal:
             e.kind = .hostInvalidate
             e.aux2 = HostInvalidation.iotlbGlobal.rawValue
-        case "vtd_inv_desc_iotlb_domain", "vtd_inv_desc_iotlb_pasid":
+        case .vtdInvDescIotlbDomain, .vtdInvDescIotlbPasid:
             e.kind = .hostInvalidate
             e.aux = u32("domain")
             e.aux2 = HostInvalidation.iotlbDomain.rawValue
-        case "vtd_inv_desc_iotlb_pages", "vtd_inv_desc_iotlb_pasid_pages":
+        case .vtdInvDescIotlbPages, .vtdInvDescIotlbPasidPages:
             e.kind = .hostInvalidate
             e.address = int("addr")
             let mask = int("mask") & 0x3F
             e.size = mask < 52 ? UInt64(4096) << mask : 0
             e.aux = u32("domain")
             e.aux2 = HostInvalidation.iotlbPages.rawValue
-        case "vtd_inv_desc_cc_global":
+        case .vtdInvDescCcGlobal:
             e.kind = .hostInvalidate
             e.aux2 = HostInvalidation.contextGlobal.rawValue
-        case "vtd_inv_desc_cc_domain":
+        case .vtdInvDescCcDomain:
             e.kind = .hostInvalidate
             e.aux = u32("domain")
             e.aux2 = HostInvalidation.contextDomain.rawValue
-        case "vtd_inv_desc_cc_device":
+        case .vtdInvDescCcDevice:
             e.kind = .hostInvalidate
             e.device = device(bus: int("bus"), slot: int("dev"), function: int("fn"), sink: &sink)
             e.aux2 = HostInvalidation.contextDevice.rawValue
-        case "vtd_inv_desc_cc_devices":
+        case .vtdInvDescCcDevices:
             e.kind = .hostInvalidate
             e.device = device(sid: sid("sid"), sink: &sink)
             e.aux2 = HostInvalidation.contextDevice.rawValue
-        case "vtd_iotlb_reset":
+        case .vtdIotlbReset:
             e.kind = .hostInvalidate
             e.aux2 = HostInvalidation.iotlbReset.rawValue
-        case "vtd_context_cache_reset":
+        case .vtdContextCacheReset:
             noteIOMMU("intel-iommu")
             e.kind = .hostInvalidate
             e.aux2 = HostInvalidation.contextReset.rawValue
-        case "vtd_as_unmap_whole":
+        case .vtdAsUnmapWhole:
             e.kind = .hostInvalidate
             e.device = device(bus: int("bus"), slot: int("slot"), function: int("fn"), sink: &sink)
             e.address = int("iova")
@@ -202,13 +212,13 @@ struct QEMUEventMapper {
             e.aux2 = HostInvalidation.addressSpaceUnmap.rawValue
 
         // MARK: AMD-Vi ("gpa"/"hpa" in QEMU's text are IOVA and translated guest-physical)
-        case "amdvi_translation_result", "amdvi_iotlb_hit":
+        case .amdviTranslationResult, .amdviIotlbHit:
             noteIOMMU("amd-iommu")
-            e.kind = name == "amdvi_iotlb_hit" ? .hostIotlbHit : .hostTranslate
+            e.kind = event == .amdviIotlbHit ? .hostIotlbHit : .hostTranslate
             e.device = device(bus: int("bus"), slot: int("slot"), function: int("func"), sink: &sink)
             e.address = int("addr")
             e.address2 = int("txaddr")
-        case "amdvi_cache_update":
+        case .amdviCacheUpdate:
             noteIOMMU("amd-iommu")
             e.kind = .hostIotlbUpdate
             e.device = device(bus: int("bus"), slot: int("slot"), function: int("func"), sink: &sink)
@@ -216,46 +226,46 @@ struct QEMUEventMapper {
             e.address2 = int("txaddr")
             e.size = 4096
             e.aux = u32("domid")
-        case "amdvi_page_fault", "amdvi_mode_invalid":
+        case .amdviPageFault, .amdviModeInvalid:
             noteIOMMU("amd-iommu")
             e.kind = .hostFault
             e.address = int("addr")
             e.detail = FaultSource.amdvi.rawValue
-            if name == "amdvi_mode_invalid" { e.eventFlags.insert(.error) }
-        case "amdvi_pages_inval":
+            if event == .amdviModeInvalid { e.eventFlags.insert(.error) }
+        case .amdviPagesInval:
             e.kind = .hostInvalidate
             e.aux = u32("domid")
             e.aux2 = HostInvalidation.iotlbDomain.rawValue
-        case "amdvi_iotlb_inval", "amdvi_all_inval":
+        case .amdviIotlbInval, .amdviAllInval:
             e.kind = .hostInvalidate
             e.aux2 = HostInvalidation.iotlbGlobal.rawValue
-        case "amdvi_devtab_inval":
+        case .amdviDevtabInval:
             e.kind = .hostInvalidate
             e.device = device(bus: int("bus"), slot: int("slot"), function: int("func"), sink: &sink)
             e.aux2 = HostInvalidation.contextDevice.rawValue
 
         // MARK: ARM SMMUv3
-        case "smmuv3_translate_success":
+        case .smmuv3TranslateSuccess:
             noteIOMMU("smmuv3")
             e.kind = .hostTranslate
             e.device = device(sid: sid("sid"), sink: &sink)
             e.address = int("iova")
             e.address2 = int("translated")
             e.detail = UInt8(int("perm") & 3)
-        case "smmuv3_translate_abort":
+        case .smmuv3TranslateAbort:
             noteIOMMU("smmuv3")
             e.kind = .hostFault
             e.device = device(sid: sid("sid"), sink: &sink)
             e.address = int("addr")
             e.detail = FaultSource.smmuv3.rawValue
             if int("is_write") != 0 { e.eventFlags.insert(.write) }
-        case "smmuv3_translate_bypass", "smmuv3_translate_disable":
+        case .smmuv3TranslateBypass, .smmuv3TranslateDisable:
             noteIOMMU("smmuv3")
             e.kind = .hostAccess
             e.device = device(sid: sid("sid"), sink: &sink)
             e.address = int("addr")
             if int("is_write") != 0 { e.eventFlags.insert(.write) }
-        case "smmuv3_s1_range_inval":
+        case .smmuv3S1RangeInval:
             e.kind = .hostInvalidate
             e.address = int("addr")
             let tg = int("tg")
@@ -264,23 +274,23 @@ struct QEMUEventMapper {
             e.size = pages < (1 << 40) ? pages << shift : 0
             e.aux = u32("asid")
             e.aux2 = HostInvalidation.iotlbPages.rawValue
-        case "smmu_iotlb_inv_iova":
+        case .smmuIotlbInvIova:
             e.kind = .hostInvalidate
             e.address = int("addr")
             e.aux = u32("asid")
             e.aux2 = HostInvalidation.iotlbPages.rawValue
-        case "smmu_iotlb_lookup_hit":
+        case .smmuIotlbLookupHit:
             e.kind = .hostIotlbHit
             e.address = int("addr")
             e.aux = u32("asid")
 
         // MARK: virtio-iommu
-        case "virtio_iommu_attach":
+        case .virtioIommuAttach:
             noteIOMMU("virtio-iommu")
             e.kind = .hostContext
             e.device = device(sid: UInt16(truncatingIfNeeded: int("ep_id")), sink: &sink)
             e.aux = u32("domain_id")
-        case "virtio_iommu_map":
+        case .virtioIommuMap:
             noteIOMMU("virtio-iommu")
             e.kind = .hostIotlbUpdate
             e.address = int("virt_start")
@@ -288,19 +298,19 @@ struct QEMUEventMapper {
             e.size = int("virt_end") &- int("virt_start") &+ 1
             e.aux = u32("domain_id")
             e.detail = UInt8(int("flags") & 3)
-        case "virtio_iommu_unmap":
+        case .virtioIommuUnmap:
             e.kind = .hostInvalidate
             e.address = int("virt_start")
             e.size = int("virt_end") &- int("virt_start") &+ 1
             e.aux = u32("domain_id")
             e.aux2 = HostInvalidation.iotlbPages.rawValue
-        case "virtio_iommu_translate_out":
+        case .virtioIommuTranslateOut:
             noteIOMMU("virtio-iommu")
             e.kind = .hostTranslate
             e.device = device(sid: sid("sid"), sink: &sink)
             e.address = int("virt_addr")
             e.address2 = int("phys_addr")
-        case "virtio_iommu_report_fault":
+        case .virtioIommuReportFault:
             noteIOMMU("virtio-iommu")
             e.kind = .hostFault
             e.device = device(sid: UInt16(truncatingIfNeeded: int("endpoint")), sink: &sink)
@@ -310,42 +320,95 @@ struct QEMUEventMapper {
             if int("flags") & 2 != 0 { e.eventFlags.insert(.write) }
 
         // MARK: virtio
-        case "virtqueue_pop":
+        case .virtqueuePop:
             e.kind = .virtqueuePop
             e.address = int("vq")
             e.address2 = int("elem")
             e.aux = u32("in_num")
             e.aux2 = u32("out_num")
-        case "virtqueue_fill":
+        case .virtqueueFill:
             e.kind = .virtqueueFill
             e.address = int("vq")
             e.address2 = int("elem")
             e.size = int("len")
             e.aux = u32("idx")
-        case "virtqueue_flush":
+        case .virtqueueFlush:
             e.kind = .virtqueueFlush
             e.address = int("vq")
             e.aux2 = u32("count")
-        case "virtio_queue_notify":
+        case .virtioQueueNotify:
             e.kind = .virtqueueNotify
             e.address = int("vdev")
             e.address2 = int("vq")
             e.aux = u32("n")
-        case "virtio_notify", "virtio_notify_irqfd":
+        case .virtioNotify, .virtioNotifyIrqfd:
             e.kind = .virtioNotify
             e.address = int("vdev")
             e.address2 = int("vq")
-        case "virtio_set_status":
+        case .virtioSetStatus:
             e.kind = .virtioSetStatus
             e.address = int("vdev")
             e.address2 = int("val")
-        default:
-            return Self.families.contains { name.hasPrefix($0) } ? .ignored : .unknown
         }
         try sink.append(e)
-        return .mapped
     }
 
     /// Whether `name` belongs to a family the importers read (for events with no definition at hand).
     static func isKnownFamily(_ name: String) -> Bool { families.contains { name.hasPrefix($0) } }
+}
+
+/// The QEMU events ``QEMUEventMapper`` turns into ``Event``s (raw value: the trace event name).
+enum MappedEvent: String, CaseIterable, Sendable {
+    case vtdDmarTranslate = "vtd_dmar_translate"
+    case vtdTranslatePt = "vtd_translate_pt"
+    case vtdDmarFault = "vtd_dmar_fault"
+    case vtdIotlbPageUpdate = "vtd_iotlb_page_update"
+    case vtdIotlbPageHit = "vtd_iotlb_page_hit"
+    case vtdSwitchAddressSpace = "vtd_switch_address_space"
+    case vtdIotlbCcHit = "vtd_iotlb_cc_hit"
+    case vtdIotlbCcUpdate = "vtd_iotlb_cc_update"
+    case vtdCeNotPresent = "vtd_ce_not_present"
+    case vtdReNotPresent = "vtd_re_not_present"
+    case vtdReplayCeValid = "vtd_replay_ce_valid"
+    case vtdReplayCeInvalid = "vtd_replay_ce_invalid"
+    case vtdInvDescIotlbGlobal = "vtd_inv_desc_iotlb_global"
+    case vtdInvDescIotlbDomain = "vtd_inv_desc_iotlb_domain"
+    case vtdInvDescIotlbPasid = "vtd_inv_desc_iotlb_pasid"
+    case vtdInvDescIotlbPages = "vtd_inv_desc_iotlb_pages"
+    case vtdInvDescIotlbPasidPages = "vtd_inv_desc_iotlb_pasid_pages"
+    case vtdInvDescCcGlobal = "vtd_inv_desc_cc_global"
+    case vtdInvDescCcDomain = "vtd_inv_desc_cc_domain"
+    case vtdInvDescCcDevice = "vtd_inv_desc_cc_device"
+    case vtdInvDescCcDevices = "vtd_inv_desc_cc_devices"
+    case vtdIotlbReset = "vtd_iotlb_reset"
+    case vtdContextCacheReset = "vtd_context_cache_reset"
+    case vtdAsUnmapWhole = "vtd_as_unmap_whole"
+    case amdviTranslationResult = "amdvi_translation_result"
+    case amdviIotlbHit = "amdvi_iotlb_hit"
+    case amdviCacheUpdate = "amdvi_cache_update"
+    case amdviPageFault = "amdvi_page_fault"
+    case amdviModeInvalid = "amdvi_mode_invalid"
+    case amdviPagesInval = "amdvi_pages_inval"
+    case amdviIotlbInval = "amdvi_iotlb_inval"
+    case amdviAllInval = "amdvi_all_inval"
+    case amdviDevtabInval = "amdvi_devtab_inval"
+    case smmuv3TranslateSuccess = "smmuv3_translate_success"
+    case smmuv3TranslateAbort = "smmuv3_translate_abort"
+    case smmuv3TranslateBypass = "smmuv3_translate_bypass"
+    case smmuv3TranslateDisable = "smmuv3_translate_disable"
+    case smmuv3S1RangeInval = "smmuv3_s1_range_inval"
+    case smmuIotlbInvIova = "smmu_iotlb_inv_iova"
+    case smmuIotlbLookupHit = "smmu_iotlb_lookup_hit"
+    case virtioIommuAttach = "virtio_iommu_attach"
+    case virtioIommuMap = "virtio_iommu_map"
+    case virtioIommuUnmap = "virtio_iommu_unmap"
+    case virtioIommuTranslateOut = "virtio_iommu_translate_out"
+    case virtioIommuReportFault = "virtio_iommu_report_fault"
+    case virtqueuePop = "virtqueue_pop"
+    case virtqueueFill = "virtqueue_fill"
+    case virtqueueFlush = "virtqueue_flush"
+    case virtioQueueNotify = "virtio_queue_notify"
+    case virtioNotify = "virtio_notify"
+    case virtioNotifyIrqfd = "virtio_notify_irqfd"
+    case virtioSetStatus = "virtio_set_status"
 }

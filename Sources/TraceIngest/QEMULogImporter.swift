@@ -81,6 +81,7 @@ public struct QEMULogImporter: Importer {
             }
         }
         if let failure { throw failure }
+        decoder.finish(diagnostics: &diagnostics)
         // A read error (truncated or corrupt compression, a decompression bomb) ended the pass early.
         try input.checkReadError()
         if sink.metadata.capture.viommu == nil, let kind = decoder.mapper.viommu {
@@ -105,7 +106,10 @@ struct LineShape {
     /// Nanoseconds since the Unix epoch (wall clock) when the line has a time prefix.
     var timestamp: UInt64?
     /// Event name (identifier) when the line is a trace event.
-    var name: String?
+    var name: String? { nameRange.map { String(decoding: UnsafeRawBufferPointer(rebasing: line[$0]), as: UTF8.self) } }
+    /// Where the event name lies in the line.
+    var nameRange: Range<Int>?
+    private let line: UnsafeRawBufferPointer
     /// Offset of the argument text (after `name `).
     var bodyStart = 0
     /// `qemu-system-x86_64` when the line is an `error_report()` message.
@@ -114,6 +118,7 @@ struct LineShape {
     var messageStart = 0
 
     init(_ b: UnsafeRawBufferPointer) {
+        line = b
         let n = b.count
         var p = 0
         if let (t, next) = Self.tidTime(b) {
@@ -135,7 +140,7 @@ struct LineShape {
         var q = p
         while q < n && isIdentifierByte(b[q]) { q += 1 }
         if q > p && (q == n || b[q] == 0x20) && !(b[p] >= 0x30 && b[p] <= 0x39) {
-            name = String(decoding: UnsafeRawBufferPointer(rebasing: b[p..<q]), as: UTF8.self)
+            nameRange = p..<q
             bodyStart = q < n ? q + 1 : n
             return
         }
@@ -236,6 +241,65 @@ struct QEMULogDecoder {
     /// The write bit of the last `vtd_iova_to_slpte: detected slpte permission error` message.
     private var pendingWrite: Bool?
 
+    /// One distinct event name met in the input, resolved once: its definition and mapping.
+    private struct Slot {
+        var name: String
+        var bytes: [UInt8]
+        var definition: QEMUTraceEvents.Definition?
+        var event: MappedEvent?
+    }
+    private var slots: [Slot] = []
+    /// Per-slot counts, added to the diagnostics by ``finish(diagnostics:)`` (no string hashing per line).
+    private var counts: [(understood: Int, ignoredOrUnknown: Int)] = []
+    /// Open-addressing table from the name's FNV-1a hash to slot indexes (-1 = empty).
+    private var table = [Int](repeating: -1, count: 1024)
+
+    /// The slot of the event named by `name`, created on first sight.
+    private mutating func resolve(_ name: UnsafeRawBufferPointer) -> Int {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for c in name { h = (h ^ UInt64(c)) &* 0x100_0000_01b3 }
+        var i = Int(truncatingIfNeeded: h) & (table.count - 1)
+        while table[i] >= 0 {
+            let s = table[i]
+            if slots[s].bytes.count == name.count && slots[s].bytes.elementsEqual(name) { return s }
+            i = (i + 1) & (table.count - 1)
+        }
+        let text = String(decoding: name, as: UTF8.self)
+        let slot = slots.count
+        slots.append(Slot(name: text, bytes: Array(name), definition: events[text], event: MappedEvent(rawValue: text)))
+        counts.append((0, 0))
+        table[i] = slot
+        if slots.count * 2 > table.count { rehash() }
+        return slot
+    }
+
+    private mutating func rehash() {
+        table = [Int](repeating: -1, count: table.count * 2)
+        for (s, slot) in slots.enumerated() {
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            for c in slot.bytes { h = (h ^ UInt64(c)) &* 0x100_0000_01b3 }
+            var i = Int(truncatingIfNeeded: h) & (table.count - 1)
+            while table[i] >= 0 { i = (i + 1) & (table.count - 1) }
+            table[i] = s
+        }
+    }
+
+    /// Adds the per-name counts to `diagnostics` (call once, after the last line).
+    mutating func finish(diagnostics: inout IngestDiagnostics) {
+        for (s, slot) in slots.enumerated() {
+            let c = counts[s]
+            if c.understood > 0 { diagnostics.understood[slot.name, default: 0] += c.understood }
+            if c.ignoredOrUnknown > 0 {
+                // A name with no definition or no mapping: ignored when its family is one we read.
+                switch QEMUEventMapper.classify(slot.name) {
+                case .ignored, .mapped: diagnostics.ignored[slot.name, default: 0] += c.ignoredOrUnknown
+                case .unknown: diagnostics.unknown[slot.name, default: 0] += c.ignoredOrUnknown
+                }
+            }
+            counts[s] = (0, 0)
+        }
+    }
+
     init(path: String, events: QEMUTraceEvents, source: UInt16, clock: UInt8) {
         self.path = path
         self.events = events
@@ -251,25 +315,25 @@ struct QEMULogDecoder {
         }
         let shape = LineShape(b)
         let template = Event(kind: .marker, timestamp: shape.timestamp ?? 0, clock: clock, source: source, position: number)
-        if let name = shape.name {
-            guard let definition = events[name] else {
-                if QEMUEventMapper.isKnownFamily(name) {
-                    diagnostics.ignored[name, default: 0] += 1
-                } else {
-                    diagnostics.unknown[name, default: 0] += 1
-                }
+        if let range = shape.nameRange {
+            let nameBytes = UnsafeRawBufferPointer(rebasing: b[range])
+            let slot = resolve(nameBytes)
+            let entry = slots[slot]
+            guard let definition = entry.definition else {
+                counts[slot].ignoredOrUnknown += 1
                 return
             }
             let body = UnsafeRawBufferPointer(rebasing: b[shape.bodyStart...])
             guard let args = QEMUEventArguments.parse(body, definition: definition) else {
                 diagnostics.skip(.init(file: path, position: number,
-                                       message: "\(name): arguments do not match the format \"\(definition.format)\""))
+                                       message: "\(entry.name): arguments do not match the format \"\(definition.format)\""))
                 return
             }
-            switch try mapper.map(name, args, template: template, sink: &sink) {
-            case .mapped: diagnostics.understood[name, default: 0] += 1
-            case .ignored: diagnostics.ignored[name, default: 0] += 1
-            case .unknown: diagnostics.unknown[name, default: 0] += 1
+            if let event = entry.event {
+                try mapper.map(event, args, template: template, sink: &sink)
+                counts[slot].understood += 1
+            } else {
+                counts[slot].ignoredOrUnknown += 1
             }
             return
         }

@@ -26,11 +26,9 @@ public struct QEMUTraceEvents: Sendable {
         public var format: String
         /// The format split into literal text and conversions.
         let pieces: [FormatPiece]
-        /// Argument index by name.
-        let argumentIndex: [String: Int]
-
-        /// Index of the argument called `name`.
-        public func index(of name: String) -> Int? { argumentIndex[name] }
+        /// Index of the argument called `name` (a linear scan: events have at most a handful of arguments,
+        /// and comparing short names beats hashing them).
+        public func index(of name: String) -> Int? { arguments.firstIndex { $0.name == name } }
     }
 
     /// Definitions by event name.
@@ -97,10 +95,7 @@ public struct QEMUTraceEvents: Sendable {
         }
         let rest = line[line.index(after: close)...]
         guard let format = resolveFormatLiteral(rest) else { return nil }
-        var index: [String: Int] = [:]
-        for (i, a) in arguments.enumerated() { index[a.name] = i }
-        return Definition(name: name, arguments: arguments, format: format, pieces: FormatPiece.parse(format),
-                          argumentIndex: index)
+        return Definition(name: name, arguments: arguments, format: format, pieces: FormatPiece.parse(format))
     }
 
     /// Concatenates the C string literals and `PRIx64`-style macros after the argument list.

@@ -11,6 +11,8 @@ struct BenchOptions: Sendable {
     var directory = FileManager.default.temporaryDirectory.path
     /// Keep generated files.
     var keep = false
+    /// Size of generated text inputs (the ingest suite).
+    var bytes = 1_100_000_000
 }
 
 /// A named benchmark suite. To add one, write `static let yourSuite = BenchSuite(...)` in a new file and
@@ -20,7 +22,7 @@ struct BenchSuite: Sendable {
     var summary: String
     var run: @Sendable (BenchOptions) throws -> Void
 
-    static let all: [BenchSuite] = [.decode]
+    static let all: [BenchSuite] = [.decode, .ingest, .replay]
 }
 
 /// Timing helpers.
@@ -37,6 +39,28 @@ enum Bench {
         _ = getrusage(children ? RUSAGE_CHILDREN.rawValue : RUSAGE_SELF.rawValue, &u)
         return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6
             + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
+    }
+
+    /// Measures several contenders in interleaved rounds (one warm-up round, then `runs` rounds, each
+    /// running every contender once), so that load changes on a shared machine hit all of them alike.
+    /// `children`: the contender runs a subprocess, so its CPU time is the children's.
+    static func interleaved(runs: Int, _ contenders: [(children: Bool, body: () throws -> Void)]) throws -> [Timings] {
+        var t = Array(repeating: Timings(wall: [], cpu: []), count: contenders.count)
+        let clock = ContinuousClock()
+        for round in 0...runs {
+            for (i, c) in contenders.enumerated() {
+                let c0 = cpuSeconds(children: c.children)
+                let d = try clock.measure(c.body)
+                if round == 0 { continue }
+                t[i].cpu.append(cpuSeconds(children: c.children) - c0)
+                t[i].wall.append(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+            }
+        }
+        for i in t.indices {
+            t[i].wall.sort()
+            t[i].cpu.sort()
+        }
+        return t
     }
 
     /// Runs `body` once to warm up, then `runs` times, timing wall clock and CPU (of this process, or of

@@ -18,23 +18,41 @@ extension BenchSuite {
                   + "compression ratio \(Bench.fmt(n * 56 / bytes, 2)) (written in \(Bench.fmt(w, 2)) s, \(Bench.millions(n / w)) events/s)")
 
             var checked: UInt64 = 0
-            let ours = try Bench.measure(runs: o.runs) {
+            func verify(threads: Int) throws {
                 let r = try TraceReader(path: path)
+                r.decodeThreads = threads
                 guard try r.verify() else { throw BenchError("synthetic trace damaged: \(r.damage)") }
                 checked = r.eventCount
             }
-            guard checked == UInt64(o.events) else { throw BenchError("decoded \(checked) events, wrote \(o.events)") }
             guard let zstd = Bench.which("zstd") else { throw BenchError("zstd CLI not found (tools/setup installs it)") }
-            let theirs = try Bench.measure(runs: o.runs, children: true) {
-                try Bench.runDiscardingOutput(zstd, ["-d", "-c", "-q", path])
-            }
+            // The dmatrace binary next to this one (same build), run exactly like zstd: as a subprocess.
+            let cli = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+                .deletingLastPathComponent().appendingPathComponent("dmatrace").path
+            let haveCLI = FileManager.default.isExecutableFile(atPath: cli)
+            var contenders: [(children: Bool, body: () throws -> Void)] = [
+                (false, { try verify(threads: 1) }),
+                (false, { try verify(threads: 2) }),
+                (true, { try Bench.runDiscardingOutput(zstd, ["-d", "-c", "-q", path]) }),
+            ]
+            if haveCLI { contenders.append((true, { try Bench.runDiscardingOutput(cli, ["verify", "-q", path]) })) }
+            let t = try Bench.interleaved(runs: o.runs, contenders)
+            guard checked == UInt64(o.events) else { throw BenchError("decoded \(checked) events, wrote \(o.events)") }
+            let (single, ours, theirs) = (t[0], t[1], t[2])
             func line(_ label: String, _ t: Bench.Timings) -> String {
                 "\(label) wall median \(Bench.fmt(Bench.median(t.wall), 3)) s (best \(Bench.fmt(t.wall[0], 3))) = "
                     + "\(Bench.millions(n / Bench.median(t.wall))) events/s (best \(Bench.millions(n / t.wall[0]))); "
                     + "CPU median \(Bench.fmt(Bench.median(t.cpu), 3)) s = \(Bench.millions(n / Bench.median(t.cpu))) events/s per core"
             }
-            print(line("dmatrace decode+checksum (verify):", ours))
+            print(line("dmatrace verify, 1 thread:        ", single))
+            print(line("dmatrace verify, 2 threads:       ", ours))
             print(line("zstd -d -c FILE > /dev/null:      ", theirs))
+            if haveCLI {
+                print(line("dmatrace verify FILE (subprocess):", t[3]))
+                print("ratio dmatrace verify (subprocess)/zstd events/s: wall median \(Bench.fmt(Bench.median(theirs.wall) / Bench.median(t[3].wall), 2)), "
+                      + "CPU median \(Bench.fmt(Bench.median(theirs.cpu) / Bench.median(t[3].cpu), 2))")
+            } else {
+                print("(build the release dmatrace too to time `dmatrace verify` as a subprocess)")
+            }
             print("ratio dmatrace/zstd events/s: wall median \(Bench.fmt(Bench.median(theirs.wall) / Bench.median(ours.wall), 2)), "
                   + "wall best \(Bench.fmt(theirs.wall[0] / ours.wall[0], 2)), CPU median \(Bench.fmt(Bench.median(theirs.cpu) / Bench.median(ours.cpu), 2)) (goal >= 0.9)")
         })

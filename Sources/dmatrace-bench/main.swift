@@ -7,7 +7,7 @@ var names: [String] = []
 var args = CommandLine.arguments.dropFirst()
 func usage() -> Never {
     print("""
-        usage: dmatrace-bench [SUITE...] [--events N] [--runs N] [--dir DIR] [--keep]
+        usage: dmatrace-bench [SUITE...] [--events N] [--bytes N] [--runs N] [--dir DIR] [--keep]
         suites (default: all):
         \(BenchSuite.all.map { "  \($0.name): \($0.summary)" }.joined(separator: "\n"))
         """)
@@ -19,6 +19,7 @@ while let a = args.popFirst() {
     case "--runs": guard let v = args.popFirst().flatMap({ Int($0) }), v > 0 else { usage() }; options.runs = v
     case "--dir": guard let v = args.popFirst() else { usage() }; options.directory = v
     case "--keep": options.keep = true
+    case "--bytes": guard let v = args.popFirst().flatMap({ Int($0) }), v > 0 else { usage() }; options.bytes = v
     case "-h", "--help": usage()
     default:
         guard BenchSuite.all.contains(where: { $0.name == a }) else { usage() }

@@ -75,10 +75,11 @@ struct CatCommand: ParsableCommand {
             }
             var out = StandardOutput()
             if jsonl { try out.line(try JSONLCodec.metadataLine(reader.metadata)) }
-            let metadata = reader.metadata
             try reader.forEachChunk(where: { c in
                 c.header.eventCount > 0 && c.header.maxTimestamp >= lo && c.header.minTimestamp < hi
             }) { chunk in
+                // Standard input is read once: metadata frames before this chunk have just been applied.
+                let metadata = reader.metadata
                 guard let base = chunk.records.baseAddress else { return }
                 for i in 0..<chunk.count {
                     let p = base + i * Event.recordSize

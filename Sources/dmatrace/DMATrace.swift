@@ -12,9 +12,13 @@ struct DMATrace: ParsableCommand {
             InfoCommand.self,
             VerifyCommand.self,
             CatCommand.self,
+            ReplayCommand.self,
+            MatrixCommand.self,
             AnalyzeCommand.self,
             DiffCommand.self,
             ExportCommand.self,
+            ModelsCommand.self,
             SynthCommand.self,
+            IngestCommand.self,
         ])
 }

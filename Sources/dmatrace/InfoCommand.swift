@@ -19,6 +19,9 @@ struct InfoCommand: ParsableCommand {
     @Flag(help: "Print a JSON object (keys sorted) instead of text.")
     var json = false
 
+    @Flag(help: "Also list every chunk: number, byte offset, events, time range, compressed bytes, state.")
+    var chunks = false
+
     /// The `--json` form.
     struct Report: Codable {
         struct Kind: Codable {
@@ -45,13 +48,31 @@ struct InfoCommand: ParsableCommand {
         var strings: Int
         var metadata: TraceMetadata
         var damage: [TraceDamage]
+        var chunkList: [Chunk]?
+
+        struct Chunk: Codable {
+            var sequence: UInt32
+            var offset: UInt64
+            var events: UInt32
+            var minTimestamp: UInt64
+            var maxTimestamp: UInt64
+            var compressedBytes: UInt64
+            var intact: Bool
+        }
     }
 
     func run() throws {
         try runReportingErrors {
             let reader = try openTrace(file)
             try reader.verify()
-            let report = Self.report(reader)
+            var report = Self.report(reader)
+            if chunks {
+                report.chunkList = reader.chunks.map {
+                    Report.Chunk(sequence: $0.header.sequence, offset: $0.headerOffset, events: $0.header.eventCount,
+                                 minTimestamp: $0.header.minTimestamp, maxTimestamp: $0.header.maxTimestamp,
+                                 compressedBytes: $0.header.compressedSize, intact: $0.intact)
+                }
+            }
             var out = StandardOutput()
             if json {
                 let encoder = JSONEncoder()
@@ -83,7 +104,7 @@ struct InfoCommand: ParsableCommand {
             bytesPerEvent: events > 0 ? rounded(Double(r.inputBytes) / Double(events)) : 0,
             firstTimestamp: r.timeSpan?.lowerBound, lastTimestamp: r.timeSpan?.upperBound,
             kinds: kinds, unknownKindRecords: r.unknownKindRecords, unknownFrames: r.unknownFrames,
-            strings: r.strings.count, metadata: r.metadata, damage: r.damage)
+            strings: r.strings.count, metadata: r.metadata, damage: r.damage, chunkList: nil)
     }
 
     static func text(_ r: Report) -> [String] {
@@ -135,6 +156,13 @@ struct InfoCommand: ParsableCommand {
         }
         if r.unknownFrames > 0 { l.append("unknown frames skipped: \(r.unknownFrames)") }
         l.append("strings:     \(r.strings)")
+        if let list = r.chunkList {
+            l.append("chunks:      number  byte offset  events  time range  compressed bytes")
+            for c in list {
+                l.append("  \(c.sequence)  \(c.offset)  \(c.events)  \(c.minTimestamp)..\(c.maxTimestamp)  \(c.compressedBytes)"
+                         + (c.intact ? "" : "  DAMAGED"))
+            }
+        }
         if r.damage.isEmpty {
             l.append("damage:      none")
         } else {

@@ -203,3 +203,19 @@ private func messages(_ r: DMADebugReport) -> [String] { r.violations.map(\.mess
     #expect(new.era == .linux6)
     #expect(new.violations.map(\.logLine) == ["DMA-API: virtio-pci 0000:00:03.0: device driver frees DMA memory with different size [device address=0x0000000000002000] [map size=66 bytes] [unmap size=99 bytes]"])
 }
+
+@Test func unmapSGIsMatchedByPhysicalAddress() throws {
+    // dma:dma_unmap_sg records the list's physical addresses only (DMA address 0 after import).
+    func sgUnmap(_ phys: UInt64, _ dir: DMADirection) -> Event {
+        Event(kind: .dmaUnmap, direction: dir, detail: MapAPI.sg.rawValue, address: 0, address2: phys)
+    }
+    let r = try run([
+        map(0xfffe6000, 0x2000, .fromDevice, phys: 0x58c3000, api: .sg),
+        map(0xfffe8000, 0x800, .fromDevice, phys: 0x5d16000, api: .sg),
+        sgUnmap(0x58c3000, .fromDevice), sgUnmap(0x51cc000, .fromDevice),  // 2nd list entry was merged
+        sgUnmap(0x5d16000, .toDevice),
+    ], fromStart: true)
+    #expect(r.violations.map(\.message) == ["device driver frees DMA memory with different direction [device address=0x00000000fffe8000] [size=2048 bytes] [mapped with DMA_FROM_DEVICE] [unmapped with DMA_TO_DEVICE]"])
+    #expect(r.sgUnmapsWithoutMatch == 1)
+    #expect(r.liveAtEnd == 0)
+}

@@ -55,3 +55,21 @@ private func result(path: String, faultCount: Int = 3) -> ReplayResult {
     let cell = m.cells.first { $0.kernel == "linux-4.4" && $0.mode == "vtd-strict" }
     #expect(cell?.findings == Findings.from(r).map(\.fingerprint))
 }
+
+@Test func divergencesGroupByShapeSoFingerprintsAreStable() {
+    func div(_ what: String, _ i: Int) -> Divergence {
+        Divergence(what: what, device: "0000:00:02.0", at: occ(i, 0x1000 * UInt64(i), line: UInt64(i)))
+    }
+    #expect(Findings.shape("recorded translation 0xffe09000 -> 0x328e1000 matches no mapping, 12 times") == "recorded translation 0x# -> 0x# matches no mapping, # times")
+    let a = ReplayResult(trace: "t.dmat", events: 10, scenarios: [ScenarioResult(
+        kernel: "linux-6.1", mode: "m", isRecorded: true, devices: [], divergences: [
+            div("recorded translation 0xffe09000 -> 0x328e1000 matches no mapping of the guest trace", 3),
+            div("recorded translation 0xffe0a000 -> 0x805c000 matches no mapping of the guest trace", 5),
+            div("recorded fault 0x06 at 0x1000 not predicted", 7),
+        ])])
+    let f = Findings.from(a)
+    #expect(f.map(\.count) == [1, 2])
+    #expect(f.map(\.key) == ["recorded fault 0x# at 0x# not predicted", "recorded translation 0x# -> 0x# matches no mapping of the guest trace"])
+    #expect(f[1].message == "replay of the recorded scenario linux-6.1@m diverges: recorded translation 0xffe09000 -> 0x328e1000 matches no mapping of the guest trace (and 1 more like it)")
+    #expect(f[1].first?.eventIndex == 3)
+}

@@ -31,3 +31,6 @@ enum RealCapture {
         }
     }()
 }
+
+/// The repository root (tests never read /work/shared).
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -177,3 +177,34 @@ extension String {
     #expect(md.utf8.count <= 1_048_576)
     #expect(md.contains("> **Truncated:**"))
 }
+
+@Test(arguments: ReportFormat.allCases)
+func realCaptureMatrixMatchesGolden(format: ReportFormat) throws {
+    let report = try RealCapture.matrixReport.get()
+    let text = try format.renderer().render(report)
+    let ext = ["text": "txt", "json": "json", "junit": "xml", "sarif": "sarif", "markdown": "md", "html": "html"][format.rawValue]!
+    let golden = try #require(Samples.golden("real-matrix.\(ext)", text), "missing golden; run with DMATRACE_UPDATE_GOLDEN=1")
+    #expect(text == golden)
+}
+
+@Test func realCaptureMatrixContent() throws {
+    let report = try RealCapture.matrixReport.get()
+    let m = try #require(report.matrix)
+    #expect(m.kernels == RealCapture.kernels && m.modes == RealCapture.modes)
+    #expect(report.traces.map(\.recordedScenario) == ["linux-6.1@qemu-viommu-virtio-translated"])
+    // Only linux-4.0-bypass fails under the recorded mode (it cannot ack VIRTIO_F_ACCESS_PLATFORM)...
+    #expect(m.verdict(trace: "intel-viommu-strict", kernel: "linux-4.0-bypass", mode: "qemu-viommu-virtio-translated") == "probe-failed")
+    #expect(m.verdict(trace: "intel-viommu-strict", kernel: "linux-6.1", mode: "qemu-viommu-virtio-translated") == "ok")
+    // ...so the modes that work for every selected kernel are the two without translation.
+    #expect(m.modesWorkingForAllKernels == ["qemu-viommu-virtio-bypass", "qemu-noiommu"])
+    let probe = try #require(report.findings.first { $0.category == "probe-failed" && $0.device == "0000:00:02.0" })
+    #expect(probe.guestLog == ["virtio_blk virtio0: virtio: device refuses features: 3"])
+    #expect(probe.first?.sourceFile == "Tests/Fixtures/real/intel-viommu-strict/guest-ftrace-iommu.txt")
+    // The stray DMA of the edu device is in the recording under every scenario: a warning, never an error.
+    let stray = report.findings.filter { $0.device == "0000:00:05.0" }
+    #expect(!stray.isEmpty && stray.allSatisfy { $0.severity == .warning })
+    // JUnit: one test case per trace × scenario × device; only probe failures fail.
+    let junit = try JUnitRenderer().render(report)
+    #expect(junit.components("<testcase ") == m.cells.count)
+    #expect(junit.components("<failure ") == report.findings.filter { $0.severity == .error }.count)
+}

@@ -64,6 +64,7 @@ import Testing
             damaged[at] ^= UInt8(1) << UInt8(at % 8)
             try Data(damaged).write(to: URL(fileURLWithPath: path))
             let reader = try TraceReader(path: path)
+            reader.decodeThreads = at % 2 == 0 ? 1 : 3
             var events: [Event] = []
             try reader.forEachEvent { _, e in events.append(e) }
             if reader.damage.isEmpty {
@@ -260,5 +261,45 @@ import Testing
         #expect(final.events == buf.events)
         #expect(r2.metadata.capture.qemuVersion == "7.2.22")
         #expect(r2.damage.isEmpty)
+    }
+}
+
+/// Random corruption never traps: mutated traces are read to the end, with damage or intact events.
+@Suite struct CorruptionPropertyTests {
+    @Test func randomMutationsNeverTrap() async throws {
+        let dir = try Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (_, bytes, buf, _) = try DamageTests.smallTrace(dir)
+        let path = dir.appendingPathComponent("mutant.dmat").path
+        let headerEnd = 16 + Int(bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self) }) - 8
+        var rng = SplitMix(seed: 77)
+        var damaged = 0
+        for round in 0..<300 {
+            var m = bytes
+            let edits = 1 + Int(rng.next() % 4)
+            for _ in 0..<edits {
+                let at = headerEnd + Int(rng.next() % UInt64(m.count - headerEnd))
+                switch rng.next() % 4 {
+                case 0: m[at] ^= UInt8(truncatingIfNeeded: rng.next() | 1)
+                case 1: m.remove(at: at)
+                case 2: m.insert(UInt8(truncatingIfNeeded: rng.next()), at: at)
+                default:  // overwrite 4 bytes with a frame magic or a huge size
+                    let word: UInt32 = [0x184D_2A5D, 0xFD2F_B528, 0xFFFF_FFFF, 0x184D_2A5E][Int(rng.next() % 4)]
+                    for k in 0..<4 where at + k < m.count { m[at + k] = UInt8(truncatingIfNeeded: word >> (8 * UInt32(k))) }
+                }
+            }
+            try Data(m).write(to: URL(fileURLWithPath: path))
+            let reader = try TraceReader(path: path)
+            reader.decodeThreads = round % 2 + 1
+            var events: [Event] = []
+            try reader.forEachEvent { _, e in events.append(e) }
+            if reader.damage.isEmpty {
+                #expect(events == buf.events, "round \(round): undetected change")
+            } else {
+                damaged += 1
+                #expect(events.count <= buf.events.count + 8)
+            }
+        }
+        #expect(damaged > 250)
     }
 }

@@ -33,6 +33,12 @@ import Testing
             #expect(reader.chunks.count == (n + chunk - 1) / chunk)
             #expect(reader.eventCount == UInt64(n))
             #expect(reader.index?.filter { $0.decompressedSize > 0 }.count == reader.chunks.count)
+            // The sequential path and a pool with more workers than cores give the same result.
+            for threads in [1, 4] {
+                let (again, r2) = try Fixtures.read(path, threads: threads)
+                #expect(again == buf)
+                #expect(r2.kindCounts == reader.kindCounts)
+            }
             try? FileManager.default.removeItem(atPath: path)
         }
     }
@@ -101,5 +107,20 @@ import Testing
         #expect(throws: JSONLError(path: "-", line: 1, column: nil, message: "unknown field \"dma_adr\" for kind dma_map")) {
             try JSONLCodec.decode(#"{"kind":"dma_map","ts":1,"dma_adr":"0x10"}"#, into: &s4)
         }
+    }
+}
+
+@Suite struct JSONLStringIDTests {
+    /// A bare id below the table limit would collide with strings interned later, so it is refused.
+    @Test func bareIDsMustBeBeyondTheTable() throws {
+        var a = EventBuffer()
+        #expect(throws: JSONLError(path: "-", line: 1, column: nil,
+                                   message: "\"message\": string id 1 must be given as text (ids below 16777216 are table entries)")) {
+            try JSONLCodec.decode(#"{"kind":"marker","ts":1,"message":{"id":1}}"#, into: &a)
+        }
+        var b = EventBuffer()
+        _ = try JSONLCodec.decode(#"{"kind":"marker","ts":1,"message":{"id":16777300}}"# + "\n" + #"{"kind":"marker","ts":2,"message":"x"}"#, into: &b)
+        #expect(b.events.map(\.aux) == [16_777_300, 0])
+        #expect(b.strings == ["x"])
     }
 }

@@ -61,3 +61,55 @@ import Testing
         #expect(String(decoding: r.out, as: UTF8.self) == "1005 3\n")
     }
 }
+
+/// `tools/dmat-read.py`, a reader written from `schemas/dmat-format.md` alone, agrees with `TraceReader`.
+@Suite struct IndependentReaderTests {
+    static let python: String? = {
+        for p in ["/usr/bin/python3", "/usr/local/bin/python3"] + ((ProcessInfo.processInfo.environment["PATH"] ?? "")
+            .split(separator: ":").map { "\($0)/python3" }) where FileManager.default.isExecutableFile(atPath: p) {
+            return p
+        }
+        return nil
+    }()
+
+    @Test(.enabled(if: IndependentReaderTests.python != nil && Fixtures.zstdPath() != nil, "needs python3 and zstd"))
+    func pythonReaderFromTheSpecAgrees() throws {
+        let dir = try Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("spec.dmat").path
+        let buf = Fixtures.randomTrace(seed: 2024, count: 300)
+        let w = try TraceWriter(path: path, metadata: buf.metadata, options: .init(chunkEvents: 64))
+        for s in buf.strings { _ = w.intern(s) }
+        for e in buf.events { try w.append(e) }
+        try w.flush()
+        w.metadata.capture.qemuVersion = "9.2.0"  // a final metadata frame after the last chunk
+        try w.finish()
+        let script = SchemaTests.root.appendingPathComponent("tools/dmat-read.py").path
+        let r = try Fixtures.run(try #require(Self.python), [script, path])
+        #expect(r.status == 0, "\(r.err)")
+        let json = try #require(try JSONSerialization.jsonObject(with: r.out) as? [String: Any])
+        let reader = try TraceReader(path: path)
+        try reader.verify()
+        #expect(json["version"] as? String == "1.0")
+        #expect(json["record_size"] as? Int == 56)
+        #expect(json["schema_kinds"] as? Int == EventKind.allCases.count)
+        #expect(json["strings"] as? [String] == reader.strings)
+        #expect((json["damage"] as? [String])?.isEmpty == true)
+        #expect(json["records"] as? Int == 300)
+        let chunks = try #require(json["chunks"] as? [[String: Any]])
+        #expect(chunks.count == 5)
+        #expect(chunks.map { $0["frame"] as? Int } == reader.chunks.map { Int($0.frameOffset) })
+        #expect(chunks.map { $0["events"] as? Int } == [64, 64, 64, 64, 44])
+        let kinds = try #require(json["kinds"] as? [String: Int])
+        for (raw, count) in kinds { #expect(reader.kindCounts[Int(raw)!] == UInt64(count)) }
+        #expect(json["ts_sum"] as? UInt64 == buf.events.reduce(UInt64(0)) { $0 &+ $1.timestamp })
+        #expect(json["addr_xor"] as? UInt64 == buf.events.reduce(UInt64(0)) { $0 ^ $1.address })
+        let index = try #require(json["index"] as? [[Int]])
+        #expect(index.count == 6)  // 5 chunks and the span of the final side frames
+        #expect(index.last?[1] == 0 && index.last?[2] == 0x51D8_E999)
+        let meta = try #require(json["metadata"] as? [String: Any])
+        #expect((meta["devices"] as? [[String: Any]])?.first?["name"] as? String == "0000:00:02.0")
+        #expect((meta["capture"] as? [String: Any])?["qemuVersion"] as? String == "9.2.0")
+        #expect(Array(index.prefix(5).map { $0[1] }) == [64, 64, 64, 64, 44].map { $0 * 56 })
+    }
+}

@@ -149,3 +149,40 @@ private func importSimpletrace(_ bytes: [UInt8], events: QEMUTraceEvents?, path:
         }
     }
 }
+
+@Suite struct QEMUTraceEventsParsingTests {
+    @Test func definitionsAndMalformedLines() {
+        let text = """
+        # comment
+        disable vtd_dmar_fault(uint16_t sid, int fault, uint64_t addr, bool is_write) "sid 0x%"PRIx16" fault %d addr 0x%"PRIx64" write %d"
+        x86_iommu_iec_notify(bool global, uint32_t index, uint32_t mask) "Notify IEC invalidation: global=%d index=%" PRIu32 " mask=%" PRIu32
+        broken(int x
+        unterminated(int x) "abc
+        nofmt(int x)
+        odd(int) "%d"
+
+        """
+        let events = QEMUTraceEvents(text: text)
+        #expect(events.definitions.keys.sorted() == ["vtd_dmar_fault", "x86_iommu_iec_notify"])
+        #expect(events.malformedLines == [4, 5, 6, 7])
+        #expect(events["x86_iommu_iec_notify"]?.format == "Notify IEC invalidation: global=%d index=%u mask=%u")
+        #expect(events["vtd_dmar_fault"]?.arguments.map(\.name) == ["sid", "fault", "addr", "is_write"])
+    }
+
+    /// Arbitrary text never traps the definition parser or the format matcher.
+    @Test func garbageNeverTraps() {
+        var state: UInt64 = 99
+        let alphabet = Array("ab_(),\" %0x#*.lzdusp*PRIx64\n\\".utf8)
+        for _ in 0..<2000 {
+            var bytes: [UInt8] = []
+            for _ in 0..<60 {
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                bytes.append(alphabet[Int((state >> 33) % UInt64(alphabet.count))])
+            }
+            let events = QEMUTraceEvents(bytes: bytes)
+            for d in events.definitions.values {
+                _ = bytes.withUnsafeBytes { QEMUEventArguments.parse($0, definition: d) }
+            }
+        }
+    }
+}

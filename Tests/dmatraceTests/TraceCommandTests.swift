@@ -134,6 +134,10 @@ import TraceFormat
         #expect(r.out.contains("  0 0000:00:02.0 virtio-net\n  1 0000:00:03.0 virtio-block\n"))
         #expect(r.out.contains("kinds:\n  dma_map      4\n  dma_unmap    4\n  guest_fault  1\n  marker       1\n"))
         #expect(r.out.contains("damage:      none\n"))
+        let c = try Self.run(["info", "--chunks", path])
+        let reader = try TraceReader(path: path)
+        let c1 = reader.chunks[1]
+        #expect(c.out.contains("\n  1  \(c1.headerOffset)  4  2100..3600  \(c1.header.compressedSize)\n"))
         let j = try Self.run(["info", "--json", path])
         #expect(j.status == 0)
         let obj = try #require(try JSONSerialization.jsonObject(with: Data(j.out.utf8)) as? [String: Any])

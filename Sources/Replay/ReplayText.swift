@@ -1,0 +1,44 @@
+extension ReplayResult {
+    /// Plain-text rendering for people (the Reports layer has the full renderers); deterministic.
+    public func text() -> String {
+        var out = "trace \(trace): \(events) events, \(scenarios.count) scenario(s)\n"
+        for s in scenarios {
+            out += "\nscenario \(s.id)\(s.isRecorded ? " (recorded)" : ""): \(s.works ? "works" : "fails")\n"
+            for d in s.devices {
+                out += "  \(d.device): \(d.verdict.rawValue) (\(d.addressing), \(d.accesses) accesses)\n"
+                for g in d.groups {
+                    out += "    \(g.outcome.rawValue) [\(g.key)] x\(g.count)\(g.stray ? " (stray DMA, not counted in the verdict)" : "")\n"
+                    if let f = g.first { out += "      first: \(f.text)\n" }
+                    if let w = g.worst { out += "      worst: \(w.text)\n" }
+                    out += "      why: \(g.explanation)\n"
+                    out += "      rule: \(g.rule)\n"
+                    for l in g.guestLog { out += "      guest: \(l)\n" }
+                    for l in g.hostLog.prefix(3) { out += "      host: \(l)\n" }
+                    if g.hostLog.count > 3 { out += "      host: ... \(g.hostLog.count - 3) more\n" }
+                }
+            }
+            if s.isRecorded {
+                out += s.divergences.isEmpty ? "  fidelity: no divergences\n" : "  fidelity: \(s.divergences.count) divergence(s)\n"
+                for d in s.divergences { out += "    \(d.device ?? "-"): \(d.what) at \(d.at.text)\n" }
+            }
+        }
+        if !notes.isEmpty {
+            out += "\nnotes:\n"
+            for n in notes { out += "  \(n)\n" }
+        }
+        return out
+    }
+}
+
+extension Occurrence {
+    /// `event 123 (file:line) device address 0x..., buffer 0x..., 4096 bytes, read`.
+    public var text: String {
+        var s = "event \(eventIndex)"
+        if let f = sourceFile, let p = sourcePosition { s += " (\(f):\(p))" }
+        s += ", device address 0x\(String(deviceAddress, radix: 16))"
+        if let b = bufferAddress { s += ", buffer 0x\(String(b, radix: 16))" }
+        s += ", \(size) bytes, \(write ? "write" : "read")"
+        if let r = reason { s += ", reason 0x\(String(r, radix: 16))" }
+        return s
+    }
+}

@@ -1,0 +1,198 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Decompresses chunk frames on worker threads while the reading thread parses the file and hands out
+/// finished chunks in file order. The reading thread also decompresses pending chunks itself while it
+/// waits, so with one worker two cores decompress at once.
+///
+/// Only the reading thread submits and takes; workers touch a slot only while it is `pending`/`working`,
+/// and everything shared is guarded by one mutex (hence `@unchecked Sendable`).
+final class ChunkDecodePool: @unchecked Sendable {
+    enum State { case free, pending, working, done, delivering }
+
+    struct Slot {
+        var input = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        var inputCount = 0
+        var output = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        var outputCount = 0
+        var state = State.free
+        var error: ZstdError?
+        var info: ChunkInfo?
+        var chunkIndex = 0
+        /// Kind counts of the decoded records, computed by the decoding thread while they are in its cache.
+        var kinds: UnsafeMutablePointer<UInt64> = {
+            let p = UnsafeMutablePointer<UInt64>.allocate(capacity: 256)
+            p.initialize(repeating: 0, count: 256)
+            return p
+        }()
+    }
+
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    /// Fixed storage (no copy-on-write): threads write different slots without moving anything.
+    private let slots: UnsafeMutablePointer<Slot>
+    private let slotCount: Int
+    /// Slot indexes in submission order, not yet delivered.
+    private var order: [Int] = []
+    private var shutdown = false
+    private var threads: [pthread_t] = []
+
+    init(workers: Int, slots count: Int) {
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(cond, nil)
+        slots = .allocate(capacity: count)
+        for i in 0..<count { (slots + i).initialize(to: Slot()) }
+        slotCount = count
+        for _ in 0..<workers {
+            var tid = pthread_t()
+            let ctx = Unmanaged.passRetained(self).toOpaque()
+            let rc = pthread_create(&tid, nil, { ctx in
+                let pool = Unmanaged<ChunkDecodePool>.fromOpaque(ctx!).takeRetainedValue()
+                pool.workerLoop()
+                return nil
+            }, ctx)
+            if rc == 0 {
+                threads.append(tid)
+            } else {
+                Unmanaged<ChunkDecodePool>.fromOpaque(ctx).release()  // decode on the reading thread only
+            }
+        }
+    }
+
+    /// Stops and joins the workers (pending work is dropped).
+    func stop() {
+        pthread_mutex_lock(mutex)
+        shutdown = true
+        pthread_cond_broadcast(cond)
+        pthread_mutex_unlock(mutex)
+        for t in threads { pthread_join(t, nil) }
+        threads = []
+    }
+
+    deinit {
+        for i in 0..<slotCount {
+            slots[i].kinds.deallocate()
+            slots[i].input.deallocate()
+            slots[i].output.deallocate()
+        }
+        slots.deinitialize(count: slotCount)
+        slots.deallocate()
+        pthread_cond_destroy(cond)
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+        cond.deallocate()
+    }
+
+    /// True when a slot is free for ``submit(_:chunkIndex:frame:)``.
+    var hasFree: Bool {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return (0..<slotCount).contains { slots[$0].state == .free }
+    }
+
+    /// True while submitted chunks wait for delivery.
+    var hasQueued: Bool {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return !order.isEmpty
+    }
+
+    /// Copies `frame` into a free slot and queues it. The caller checked ``hasFree``; sizes were checked
+    /// against the format limits by the reader.
+    func submit(_ info: ChunkInfo, chunkIndex: Int, frame: UnsafeRawBufferPointer) {
+        pthread_mutex_lock(mutex)
+        let i = (0..<slotCount).first { slots[$0].state == .free }!
+        pthread_mutex_unlock(mutex)
+        // A free slot belongs to the reading thread alone.
+        let usize = Int(info.header.uncompressedSize)
+        if slots[i].input.count < frame.count {
+            slots[i].input.deallocate()
+            slots[i].input = .allocate(byteCount: max(frame.count, 1 << 20), alignment: 64)
+        }
+        if slots[i].output.count < usize {
+            slots[i].output.deallocate()
+            slots[i].output = .allocate(byteCount: max(usize, 1 << 20), alignment: 64)
+        }
+        slots[i].input.baseAddress!.copyMemory(from: frame.baseAddress!, byteCount: frame.count)
+        slots[i].inputCount = frame.count
+        slots[i].outputCount = usize
+        slots[i].info = info
+        slots[i].chunkIndex = chunkIndex
+        slots[i].error = nil
+        pthread_mutex_lock(mutex)
+        slots[i].state = .pending
+        order.append(i)
+        pthread_cond_signal(cond)
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// Waits for the oldest queued chunk (decompressing pending ones on this thread meanwhile) and returns
+    /// its slot, now `delivering`, until ``release(_:)``.
+    func takeOldest(using decompressor: ZstdDecompressor) -> (
+        info: ChunkInfo, chunkIndex: Int, result: Result<UnsafeRawBufferPointer, ZstdError>,
+        kinds: UnsafePointer<UInt64>, slot: Int
+    ) {
+        pthread_mutex_lock(mutex)
+        let i = order.removeFirst()
+        while slots[i].state != .done {
+            if let j = order.first(where: { slots[$0].state == .pending }) ?? (slots[i].state == .pending ? i : nil) {
+                slots[j].state = .working
+                pthread_mutex_unlock(mutex)
+                let error = decode(j, decompressor)
+                pthread_mutex_lock(mutex)
+                slots[j].error = error
+                slots[j].state = .done
+                pthread_cond_broadcast(cond)
+            } else {
+                pthread_cond_wait(cond, mutex)
+            }
+        }
+        slots[i].state = .delivering
+        let s = slots[i]
+        pthread_mutex_unlock(mutex)
+        let result: Result<UnsafeRawBufferPointer, ZstdError> = s.error.map { .failure($0) }
+            ?? .success(UnsafeRawBufferPointer(rebasing: s.output[..<s.outputCount]))
+        return (s.info!, s.chunkIndex, result, UnsafePointer(s.kinds), i)
+    }
+
+    /// Frees a delivered slot.
+    func release(_ slot: Int) {
+        pthread_mutex_lock(mutex)
+        slots[slot].state = .free
+        pthread_mutex_unlock(mutex)
+    }
+
+    private func decode(_ i: Int, _ decompressor: ZstdDecompressor) -> ZstdError? {
+        // Slot buffers do not change while the slot is `working`; reading them outside the lock is safe.
+        let s = slots[i]
+        let frame = UnsafeRawBufferPointer(rebasing: s.input[..<s.inputCount])
+        do {
+            try TraceReader.decodeChunkFrame(frame, into: s.output, size: s.outputCount, decompressor: decompressor)
+            s.kinds.update(repeating: 0, count: 256)
+            TraceReader.countKinds(UnsafeRawBufferPointer(rebasing: s.output[..<s.outputCount]), into: s.kinds)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    private func workerLoop() {
+        guard let decompressor = try? ZstdDecompressor() else { return }
+        pthread_mutex_lock(mutex)
+        while !shutdown {
+            guard let j = order.first(where: { slots[$0].state == .pending }) else {
+                pthread_cond_wait(cond, mutex)
+                continue
+            }
+            slots[j].state = .working
+            pthread_mutex_unlock(mutex)
+            let error = decode(j, decompressor)
+            pthread_mutex_lock(mutex)
+            slots[j].error = error
+            slots[j].state = .done
+            pthread_cond_broadcast(cond)
+        }
+        pthread_mutex_unlock(mutex)
+    }
+}

@@ -1,0 +1,59 @@
+import ArgumentParser
+import Models
+import Replay
+import TraceFormat
+
+/// `dmatrace matrix TRACE... [--kernels ...] [--modes ...]`.
+struct MatrixCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "matrix",
+        abstract: "Outcomes per trace × kernel × mode × device, and the modes in which every selected kernel works.",
+        discussion: """
+            Each trace is decoded once for all kernel × mode scenarios. Kernels and modes are model ids \
+            (comma-separated or repeated; a kernel may carry +off, +pt, +strict or +lazy); the default is every \
+            non-hypothetical model.
+
+            \(ExitStatus.helpText)
+            """)
+
+    @Argument(help: "Traces (.dmat or .jsonl).") var traces: [String]
+    @Option(name: .customLong("kernels"), help: "Kernel model ids.") var kernelArgs: [String] = []
+    @Option(name: .customLong("modes"), help: "QEMU mode model ids.") var modeArgs: [String] = []
+    @Option(name: .customLong("models"), help: "A directory of user model files (repeatable).") var modelDirs: [String] = []
+    @Option(name: .customLong("hypothesis"), help: "Switch on an opt-in hypothesis (repeatable).") var hypotheses: [String] = []
+    @OptionGroup var output: ReplayOutputOptions
+
+    func validate() throws {
+        if traces.isEmpty { throw ValidationError("give at least one trace") }
+    }
+
+    func run() throws {
+        var damaged = false
+        var baselineFails = false
+        try runReportingErrors {
+            let catalog = try ReplaySupport.catalog(modelDirs)
+            let split = { (a: [String]) in a.flatMap { $0.split(separator: ",").map(String.init) } }
+            let kernels = kernelArgs.isEmpty ? catalog.kernelIDs.filter { !catalog.kernels[$0]!.hypothesis } : split(kernelArgs)
+            let modes = modeArgs.isEmpty ? catalog.modeIDs.filter { !catalog.modes[$0]!.hypothesis } : split(modeArgs)
+            let scenarios = try kernels.flatMap { k in try modes.map { try Scenario.parse("\(k)@\($0)", catalog: catalog) } }
+            let options = ReplayOptions(hypotheses: Set(hypotheses))
+            var results: [ReplayResult] = []
+            for t in traces {
+                let (r, dmg) = try ReplaySupport.replay(t) { source in
+                    let rec = try? RecordedScenario.infer(metadata: source.metadata, catalog: catalog).get()
+                    return try ReplayEngine(scenarios: scenarios, recorded: rec, options: options).run(source, tracePath: t)
+                }
+                damaged = damaged || dmg
+                results.append(r)
+            }
+            if output.wantsReport {
+                baselineFails = try output.emitReport(command: "matrix", results: results)
+            } else {
+                let m = ReplayMatrix(results: results, kernels: kernels, modes: modes)
+                try output.write(output.json ? try ReplaySupport.json(m) + "\n" : m.text())
+            }
+        }
+        if damaged { throw ExitStatus.damaged }
+        if baselineFails { throw ExitStatus.findings }
+    }
+}

@@ -1,0 +1,69 @@
+import ArgumentParser
+import Models
+import Replay
+import TraceFormat
+
+/// `dmatrace replay TRACE --scenario KERNEL@MODE ... [--recorded]`.
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Replay a trace under kernel × QEMU-mode scenarios in one decode pass.",
+        discussion: """
+            A scenario is KERNEL[+GUEST-IOMMU]@MODE, e.g. linux-4.0-bypass@qemu-viommu-virtio-translated or \
+            linux-6.1+lazy@qemu-viommu-virtio-translated (guest IOMMU: off, pt, strict, lazy; default as recorded). \
+            `dmatrace models list` shows the model ids. --recorded adds the scenario the trace was recorded under \
+            and checks that its replay reproduces the recorded faults and translations (divergences are listed).
+
+            \(ExitStatus.helpText)
+            """)
+
+    @Argument(help: "The trace (.dmat, or .jsonl).") var trace: String
+    @Option(name: .customLong("scenario"), help: "KERNEL[+GUEST-IOMMU]@MODE (repeatable).") var scenarios: [String] = []
+    @Flag(help: "Also replay the recorded scenario and check fidelity.") var recorded = false
+    @Option(name: .customLong("models"), help: "A directory of user model files (repeatable).") var modelDirs: [String] = []
+    @Option(name: .customLong("hypothesis"), help: "Switch on an opt-in hypothesis for every scenario (repeatable).")
+    var hypotheses: [String] = []
+    @Option(help: "Clock-skew tolerance between guest and host events, in milliseconds.") var skewMs: Double = 50
+    @Flag(help: "Exit 1 when a scenario fails or the recorded scenario diverges.") var failOnFindings = false
+    @OptionGroup var output: ReplayOutputOptions
+
+    func validate() throws {
+        if scenarios.isEmpty && !recorded { throw ValidationError("give at least one --scenario, or --recorded") }
+        guard skewMs >= 0, skewMs <= 60_000 else { throw ValidationError("--skew-ms must be in 0...60000") }
+    }
+
+    func run() throws {
+        var damaged = false
+        var failed = false
+        var baselineFails = false
+        try runReportingErrors {
+            let catalog = try ReplaySupport.catalog(modelDirs)
+            var list = try scenarios.map { try Scenario.parse($0, catalog: catalog) }
+            let options = ReplayOptions(skewToleranceNs: UInt64(skewMs * 1_000_000), hypotheses: Set(hypotheses))
+            let (result, dmg) = try ReplaySupport.replay(trace) { source in
+                let rec = try? RecordedScenario.infer(metadata: source.metadata, catalog: catalog).get()
+                if recorded {
+                    guard let rec else {
+                        let why: String
+                        switch RecordedScenario.infer(metadata: source.metadata, catalog: catalog) {
+                        case let .failure(e): why = "\(e)"
+                        case .success: why = ""
+                        }
+                        throw ValidationError("cannot tell the recorded scenario: \(why)")
+                    }
+                    if !list.contains(where: { $0.id == rec.id }) { list.insert(rec, at: 0) }
+                }
+                return try ReplayEngine(scenarios: list, recorded: rec, options: options).run(source, tracePath: trace)
+            }
+            damaged = dmg
+            if output.wantsReport {
+                baselineFails = try output.emitReport(command: "replay", results: [result])
+            } else {
+                try output.write(output.json ? try ReplaySupport.json(result) + "\n" : result.text())
+            }
+            failed = result.scenarios.contains { !$0.works || !$0.divergences.isEmpty }
+        }
+        if damaged { throw ExitStatus.damaged }
+        if (failOnFindings && failed) || baselineFails { throw ExitStatus.findings }
+    }
+}

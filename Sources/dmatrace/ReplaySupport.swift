@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import Models
+import Replay
+import Reports
+import SystemPackage
+import TraceFormat
+
+/// Shared plumbing of `replay`, `matrix` and `models`.
+enum ReplaySupport {
+    /// Runs `engine` on the trace at `path` (`.dmat` or `.jsonl`); returns the result and whether the trace
+    /// was damaged (exit status 3), after warning about each damage.
+    static func replay(_ path: String, engine: (any EventSource) throws -> ReplayResult) throws -> (ReplayResult, damaged: Bool) {
+        let trace = try OpenedTrace.open(path)
+        let result = try engine(trace.source)
+        let damage = trace.damage()
+        for d in damage { warn("\(path): \(d)") }
+        return (result, !damage.isEmpty)
+    }
+
+    /// The catalog: built-ins plus `--models` directories.
+    static func catalog(_ dirs: [String]) throws -> ModelCatalog {
+        try ModelCatalog.load(userDirectories: dirs)
+    }
+
+    /// JSON with sorted keys (deterministic).
+    static func json(_ value: some Encodable) throws -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return String(decoding: try enc.encode(value), as: UTF8.self)
+    }
+}
+
+/// Output options of `replay` and `matrix`: the replay's own views (text, `--json`) or, with `--format`, the
+/// report (``Report``) through the Reports renderers; `--baseline` turns the report into a diff.
+struct ReplayOutputOptions: ParsableArguments {
+    @Flag(help: "Print the replay result as JSON (sorted keys): the Replay contract, for tools.")
+    var json = false
+
+    @Option(name: .long, help: "Print the report instead, in this format: text, json, junit, sarif, markdown or html.")
+    var format: ReportFormatArgument?
+
+    @Option(name: [.customShort("o"), .customLong("output")], help: "Write to FILE (atomically) instead of standard output.")
+    var output: String?
+
+    @OptionGroup var baseline: BaselineOptions
+
+    func validate() throws {
+        if json && format != nil { throw ValidationError("--json and --format are exclusive") }
+    }
+
+    /// True when the report (not the replay's own view) is printed.
+    var wantsReport: Bool { format != nil || baseline.baseline != nil }
+
+    /// Writes `text` to ``output`` (atomically) or standard output.
+    func write(_ text: String) throws {
+        if let output {
+            try writeAtomically(text, to: output)
+        } else {
+            var t = text
+            _ = try t.withUTF8 { try FileDescriptor.standardOutput.writeAll(UnsafeRawBufferPointer($0)) }
+        }
+    }
+
+    /// Builds the report for `results`, applies `--baseline`, renders and writes it; returns whether
+    /// `--fail-on` fails.
+    func emitReport(command: String, results: [ReplayResult]) throws -> Bool {
+        let (report, fail) = try baseline.apply(to: Report(command: command, results: results))
+        try write(try (format?.value ?? .text).renderer(colour: false).render(report))
+        return fail
+    }
+}

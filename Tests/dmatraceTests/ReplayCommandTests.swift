@@ -1,0 +1,118 @@
+import Foundation
+import Testing
+
+/// End-to-end tests of `models`, `replay` and `matrix`: they run the built `dmatrace` binary.
+@Suite(.serialized) struct ReplayCommandTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    static func dmatrace() throws -> String {
+        let build = root.appendingPathComponent(".build")
+        let candidates = [build.appendingPathComponent("debug/dmatrace").path]
+            + ((try? FileManager.default.contentsOfDirectory(atPath: build.path)) ?? []).sorted().map {
+                build.appendingPathComponent($0).appendingPathComponent("debug/dmatrace").path
+            }
+        return try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0) }, "dmatrace not built")
+    }
+
+    static func exec(_ args: [String]) throws -> (out: String, err: String, status: Int32) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmatrace-replay-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let outURL = dir.appendingPathComponent("out"), errURL = dir.appendingPathComponent("err")
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try dmatrace())
+        p.arguments = args
+        p.standardOutput = try FileHandle(forWritingTo: outURL)
+        p.standardError = try FileHandle(forWritingTo: errURL)
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        return (try String(contentsOf: outURL, encoding: .utf8), try String(contentsOf: errURL, encoding: .utf8), p.terminationStatus)
+    }
+
+    /// A small synthetic trace (virtio-blk/net behind intel-iommu, Linux 6.1 facts) written by `dmatrace synth`.
+    static let trace: String = {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("replay-cli-\(getpid()).dmat").path
+        _ = try? exec(["synth", "-o", path, "--events", "20000", "--bug", "use-after-unmap", "--bug-every", "500"])
+        return path
+    }()
+
+    @Test func modelsListShowValidate() throws {
+        let list = try Self.exec(["models", "list"])
+        #expect(list.status == 0)
+        #expect(list.out.contains("  linux-4.8-platform: "))
+        #expect(list.out.contains("  dma-api-without-bit33 [hypothesis]: "))
+        #expect(list.out.contains("  qemu-viommu-virtio-translated: "))
+        let withUser = try Self.exec(["models", "list", "--models", Self.root.appendingPathComponent("traces/models").path])
+        #expect(withUser.out.contains("  qemu-passthrough-flag [hypothesis]: "))
+        let show = try Self.exec(["models", "show", "linux-6.1"])
+        #expect(show.status == 0)
+        #expect(show.out.contains(#""dmaOpsScope" : "per-device""#))
+        let ok = try Self.exec(["models", "validate", Self.root.appendingPathComponent("traces/models/passthrough-flag.json").path])
+        #expect(ok.status == 0)
+        #expect(ok.out.hasSuffix("valid qemu-mode model 'qemu-passthrough-flag'\n"))
+
+        let bad = FileManager.default.temporaryDirectory.appendingPathComponent("bad-model-\(getpid()).json")
+        let text = try String(contentsOf: Self.root.appendingPathComponent("Sources/Models/Builtin/kernel-linux-6.1.json"), encoding: .utf8)
+            .replacingOccurrences(of: #""id": "linux-6.1""#, with: #""id": "mine""#)
+            .replacingOccurrences(of: #""dmaAPI": "access-platform-or-xen""#, with: #""dmaAPI": "sometimes""#)
+        try text.write(to: bad, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: bad) }
+        let invalid = try Self.exec(["models", "validate", bad.path])
+        #expect(invalid.status == 2)
+        #expect(invalid.err.contains("\(bad.path): $.virtio.dmaAPI: 'sometimes' is not one of"))
+    }
+
+    @Test func replayIsDeterministicAndReportsProbeFailures() throws {
+        let args = ["replay", Self.trace, "--recorded", "--scenario", "linux-4.0-bypass@qemu-viommu-virtio-translated", "--json"]
+        let a = try Self.exec(args), b = try Self.exec(args)
+        #expect(a.status == 0)
+        #expect(a.out == b.out)
+        #expect(a.out.contains("virtio: device refuses features: 3"))
+        #expect(a.out.contains(#""isRecorded" : true"#))
+        #expect(a.out.contains(#""divergences" : ["#) || a.out.contains(#""divergences" : [\n"#))
+        let text = try Self.exec(["replay", Self.trace, "--recorded"])
+        #expect(text.status == 0)
+        #expect(text.out.contains("scenario linux-6.1@qemu-viommu-virtio-translated (recorded)"))
+        #expect(text.out.contains("fidelity: no divergences"))
+        // The planted use-after-unmap faults make the recorded scenario fail: --fail-on-findings exits 1.
+        #expect(try Self.exec(["replay", Self.trace, "--recorded", "--fail-on-findings"]).status == 1)
+    }
+
+    @Test func replayUsageAndInputErrors() throws {
+        #expect(try Self.exec(["replay", Self.trace]).status == 64)
+        let unknown = try Self.exec(["replay", Self.trace, "--scenario", "linux-9.9@qemu-noiommu"])
+        #expect(unknown.status == 2)
+        #expect(unknown.err.contains("unknown kernel model 'linux-9.9'"))
+        #expect(try Self.exec(["replay", "/nonexistent.dmat", "--scenario", "linux-6.1@qemu-noiommu"]).status == 2)
+    }
+
+    @Test func matrixListsTheModesEveryKernelWorksIn() throws {
+        let r = try Self.exec([
+            "matrix", Self.trace, "--kernels", "linux-4.0-bypass,linux-6.1", "--modes",
+            "qemu-noiommu,qemu-viommu-virtio-bypass,qemu-viommu-virtio-translated",
+        ])
+        #expect(r.status == 0)
+        #expect(r.out.contains("modes in which every selected kernel works: qemu-noiommu, qemu-viommu-virtio-bypass\n"))
+        #expect(r.out.contains("    qemu-viommu-virtio-translated: 0000:00:02.0 probe-failed"))
+        let j1 = try Self.exec(["matrix", Self.trace, "--kernels", "linux-4.0-bypass", "--modes", "qemu-noiommu", "--json"])
+        let j2 = try Self.exec(["matrix", Self.trace, "--kernels", "linux-4.0-bypass", "--modes", "qemu-noiommu", "--json"])
+        #expect(j1.out == j2.out)
+        #expect(j1.out.contains(#""workingModes" : ["#))
+    }
+}
+
+extension ReplayCommandTests {
+    @Test func replayAndMatrixRenderReports() throws {
+        let sarif = try Self.exec(["replay", Self.trace, "--scenario", "linux-4.0-bypass@qemu-viommu-virtio-translated", "--format", "sarif"])
+        #expect(sarif.status == 0)
+        #expect(sarif.out.contains("\"version\""))
+        let json = try Self.exec(["matrix", Self.trace, "--kernels", "linux-4.0-bypass,linux-6.1", "--modes", "qemu-noiommu,qemu-viommu-virtio-translated", "--format", "json"])
+        #expect(json.status == 0)
+        #expect(json.out.contains("\"command\" : \"matrix\"") || json.out.contains("\"command\":\"matrix\""))
+        #expect(try Self.exec(["replay", Self.trace, "--recorded", "--json", "--format", "json"]).status == 64)
+    }
+}
