@@ -128,4 +128,24 @@ import Glibc
             print("resource bounds: ingest --format \(format) of a 32 KiB zstd bomb: exit \(m.status), peak RSS \(m.peakRSSMiB) MiB, \(String(format: "%.2f", m.seconds)) s")
         }
     }
+
+    @Test func hugeAndDeeplyNestedModelFilesAreRefusedFast() throws {
+        let dir = try CLI.temporaryDirectory("models")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // 1 MiB - 1 of '[': within the size limit, nested far beyond any parser's depth.
+        let deep = dir + "/deep.json"
+        try Data(repeating: 0x5B, count: (1 << 20) - 1).write(to: URL(fileURLWithPath: deep))
+        let d = try Self.measure(["models", "validate", deep])
+        #expect(d.status == 2)
+        #expect(d.stderr.hasPrefix("dmatrace: \(deep): not valid JSON: line 1, column "), "\(d.stderr.prefix(300))")
+        #expect(d.seconds < 20 && d.peakRSSMiB < 300, "\(d.seconds) s, \(d.peakRSSMiB) MiB")
+        // 64 MiB: refused by size before it is read.
+        let huge = dir + "/huge.json"
+        try Data(repeating: 0x20, count: 64 << 20).write(to: URL(fileURLWithPath: huge))
+        let h = try Self.measure(["models", "validate", huge])
+        #expect(h.status == 2)
+        #expect(h.stderr == "dmatrace: \(huge): $: file is 67108864 bytes; the limit is 1048576\n")
+        #expect(h.seconds < 20 && h.peakRSSMiB < 300, "\(h.seconds) s, \(h.peakRSSMiB) MiB")
+        print("resource bounds: models validate: 1 MiB of '[' exit \(d.status) in \(String(format: "%.2f", d.seconds)) s; 64 MiB file exit \(h.status) in \(String(format: "%.2f", h.seconds)) s")
+    }
 }
