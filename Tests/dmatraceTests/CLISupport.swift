@@ -26,16 +26,18 @@ enum CLI {
     }
 
     /// Starts `dmatrace args…` with stdout and stderr to the given files (or /dev/null).
-    static func spawn(_ args: [String], stdoutPath: String? = nil, stderrPath: String? = nil) throws -> pid_t {
+    /// `wrapper` is a command line to run dmatrace under (`/usr/bin/time -f %M -o FILE`).
+    static func spawn(_ args: [String], stdoutPath: String? = nil, stderrPath: String? = nil, wrapper: [String] = []) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 1, stdoutPath ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, stderrPath ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        let argv: [UnsafeMutablePointer<CChar>?] = ([binary] + args).map { strdup($0) } + [nil]
+        let command = wrapper + [binary] + args
+        let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, binary, &actions, nil, argv, environ)
+        let rc = posix_spawn(&pid, command[0], &actions, nil, argv, environ)
         guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EIO) }
         return pid
     }
