@@ -163,4 +163,20 @@ import Glibc
         #expect(h.seconds < 20 && h.peakRSSMiB < 300, "\(h.seconds) s, \(h.peakRSSMiB) MiB")
         print("resource bounds: models validate: 1 MiB of '[' exit \(d.status) in \(String(format: "%.2f", d.seconds)) s; 64 MiB file exit \(h.status) in \(String(format: "%.2f", h.seconds)) s")
     }
+
+    @Test func ingestSummaryListsAtMostAHundredNamesPerGroup() throws {
+        let dir = try CLI.temporaryDirectory("names")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // 20000 distinct event names nobody knows: the summary stays a screenful.
+        var log = ""
+        for i in 0..<20000 { log += "12345@1700000000.\(String(format: "%06d", i)):made_up_event_\(i) arg=0x1\n" }
+        let path = dir + "/names.log"
+        try log.write(toFile: path, atomically: true, encoding: .utf8)
+        let m = try Self.measure(["ingest", "--format", "qemu-log", path, "-o", dir + "/out.dmat"])
+        #expect(m.status == 0)
+        let lines = m.stderr.split(separator: "\n")
+        #expect(lines.filter { $0.hasSuffix("(unknown event)") }.count == 100)
+        #expect(lines.contains("  ... and 19900 more unknown event names"))
+        #expect(lines.count < 110, "\(lines.count) lines")
+    }
 }
