@@ -161,4 +161,17 @@ import TraceFormat
         }
         #expect(out == [UInt8](repeating: 0x41, count: 100))
     }
+
+    /// Found by the dmesg fuzz target (Tests/Fuzz/dmesg/crashes/crash-8a7c…): a group number above
+    /// Int.max trapped converting to Int.
+    @Test func iommuGroupNumberBeyondIntIsAMalformedLine() throws {
+        let text = "[    1.000000] pci 0000:00:02.0: Adding to iommu group 18446744073709551615\n"
+        var importer = DmesgImporter()
+        var sink = EventBuffer()
+        var d = IngestDiagnostics()
+        try importer.run(IngestInput(path: "dmesg.txt", bytes: Array(text.utf8)), source: 0, clock: 0, into: &sink, diagnostics: &d)
+        #expect(d.skipped == 1)
+        #expect(d.problems.first?.description.hasPrefix("dmesg.txt:1: malformed iommu group line") == true)
+        #expect(sink.events.isEmpty)
+    }
 }
