@@ -120,6 +120,11 @@ public struct ModelCatalog: Sendable {
     /// Reads and validates one model file.
     public static func parse(contentsOf url: URL, name: String? = nil) throws(ModelError) -> AnyModel {
         let file = name ?? url.path
+        // Check the size before reading: a huge file (or /dev/zero named *.json) must not be read whole.
+        if let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.intValue,
+           size > maxFileBytes {
+            throw .invalid(file: file, path: "$", reason: "file is \(size) bytes; the limit is \(maxFileBytes)")
+        }
         let data: Data
         do {
             data = try Data(contentsOf: url)

@@ -358,7 +358,7 @@ public final class TraceReader: EventSource {
                     do {
                         metadata = try JSONDecoder().decode(TraceMetadata.self, from: Data(body))
                     } catch {
-                        report(.badSideFrame, at: at, "metadata JSON cannot be decoded: \(error)")
+                        report(.badSideFrame, at: at, "metadata JSON cannot be decoded: \(DecodingErrorText.describe(error, data: Array(body)))")
                     }
                 }
             default:

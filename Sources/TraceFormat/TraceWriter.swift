@@ -245,6 +245,13 @@ public final class TraceWriter: EventSink {
         }
         finished = true
         if let tmp = temporaryPath {
+            // The data reaches the disk before the rename makes it visible under the target name.
+            if fsync(fd.rawValue) != 0 {
+                let e = Errno(rawValue: errno)
+                try? fd.close()
+                _ = unlink(tmp)
+                throw TraceFormatError.io(path: tmp, operation: "sync", message: "\(e)")
+            }
             do {
                 try fd.close()
             } catch {

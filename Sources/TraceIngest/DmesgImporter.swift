@@ -645,11 +645,12 @@ struct DmesgParser {
             var s = k
             while s > m && v[s - 1] != 0x20 { s -= 1 }
             var j = s
-            guard let group = v.dec(&g), let (name, sid) = Self.parseBDF(v, &j), j == k else {
+            guard let group = v.dec(&g), let groupNumber = Int(exactly: group), let (name, sid) = Self.parseBDF(v, &j), j == k
+            else {
                 bad(line, "malformed iommu group line: \(v.text())")
                 return
             }
-            let dev = sink.device(DeviceInfo(name: name, sid: sid, iommuGroup: Int(group), behindIOMMU: true))
+            let dev = sink.device(DeviceInfo(name: name, sid: sid, iommuGroup: groupNumber, behindIOMMU: true))
             var ev = event(.iommuGroupAdd, ts, line)
             ev.device = dev
             ev.aux = UInt32(truncatingIfNeeded: group)

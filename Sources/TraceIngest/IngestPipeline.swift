@@ -28,6 +28,9 @@ public struct IngestReport: Sendable {
         return d
     }
 
+    /// Most event names listed per group and input in ``summary()``.
+    public static let maxNamesListed = 100
+
     /// The human summary: per input and event name, problems as file:line, lost-event warnings, alignment.
     public func summary() -> String {
         var lines: [String] = []
@@ -37,15 +40,20 @@ public struct IngestReport: Sendable {
             lines.append(
                 "\(i.path): \(i.format)\(c), \(i.bytes) bytes: \(d.totalUnderstood) understood, \(d.skipped) skipped, "
                     + "\(d.unknown.values.reduce(0, +)) unknown, \(d.comments) comment/other lines")
-            for (name, n) in d.understood.sorted(by: { $0.key < $1.key }) { lines.append("  \(name): \(n)") }
-            for (name, n) in d.ignored.sorted(by: { $0.key < $1.key }) {
-                if name.hasPrefix("fact:") {
-                    lines.append("  \(name.dropFirst(5)): \(n) (capture fact)")
-                } else {
-                    lines.append("  \(name): \(n) (not imported)")
+            // A hostile or garbled input can name millions of distinct events: list at most
+            // `maxNamesListed` per group, then say how many more there are.
+            func list(_ counts: [String: Int], _ line: (String, Int) -> String, more: String) {
+                let sorted = counts.sorted(by: { $0.key < $1.key })
+                for (name, n) in sorted.prefix(Self.maxNamesListed) { lines.append(line(name, n)) }
+                if sorted.count > Self.maxNamesListed {
+                    lines.append("  ... and \(sorted.count - Self.maxNamesListed) more \(more)")
                 }
             }
-            for (name, n) in d.unknown.sorted(by: { $0.key < $1.key }) { lines.append("  \(name): \(n) (unknown event)") }
+            list(d.understood, { "  \($0): \($1)" }, more: "event names")
+            list(d.ignored, { name, n in
+                name.hasPrefix("fact:") ? "  \(name.dropFirst(5)): \(n) (capture fact)" : "  \(name): \(n) (not imported)"
+            }, more: "names not imported")
+            list(d.unknown, { "  \($0): \($1) (unknown event)" }, more: "unknown event names")
             for p in d.problems { lines.append("  malformed: \(p)") }
             if d.problemsNotStored > 0 { lines.append("  ... and \(d.problemsNotStored) more malformed lines") }
             if d.lostEvents > 0 {

@@ -76,6 +76,15 @@ struct TraceDatRingBuffer {
                         throw IngestError.limitExceeded(path: path, offset: region.position(q + 4), what: "flyrecord chunk size",
                                                         value: UInt64(usize), limit: UInt64(TraceDatFile.Limits.maxChunk))
                     }
+                    // As for compressed inputs: past 64 MiB, at most 1000× the file's size in all (a bomb).
+                    let expansion = max(DecompressionLimit.floorBytes,
+                                        UInt64(bytes.count).multipliedReportingOverflow(by: DecompressionLimit.maxRatio).partialValue)
+                    guard UInt64(total + usize) <= expansion else {
+                        throw IngestError.limitExceeded(
+                            path: path, offset: region.position(q + 4),
+                            what: "flyrecord data expanding more than \(DecompressionLimit.maxRatio)× the file (a decompression bomb?): decompressed size",
+                            value: UInt64(total + usize), limit: expansion)
+                    }
                     let frame = try region.slice(q + 8, csize, "flyrecord chunk")
                     switch ZstdFrameDecoder.decompress(frame, expectedSize: usize) {
                     case .success(let out):

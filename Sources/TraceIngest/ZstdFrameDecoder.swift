@@ -19,6 +19,16 @@ enum ZstdFrameDecoder {
         guard let base = src.baseAddress, src.count > 0 else {
             return .failure(Failure(reason: "empty zstd frame"))
         }
+        // Refuse before allocating: a size the frame cannot produce (zstd's best case is a 4-byte RLE block
+        // per 128 KiB), or one its own header contradicts. A few bytes must not reserve megabytes.
+        let (most, overflow) = (src.count + 4).multipliedReportingOverflow(by: 32 * 1024)
+        if !overflow && expectedSize > most {
+            return .failure(Failure(reason: "\(src.count) compressed bytes cannot hold the \(expectedSize) bytes declared"))
+        }
+        let declared = ZSTD_getFrameContentSize(base, src.count)
+        if declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != ZSTD_CONTENTSIZE_ERROR && declared > UInt64(expectedSize) {
+            return .failure(Failure(reason: "zstd frame declares \(declared) bytes, \(expectedSize) expected"))
+        }
         var failure: Failure?
         let out = [UInt8](unsafeUninitializedCapacity: expectedSize) { buf, initialized in
             let r = ZSTD_decompress(buf.baseAddress, expectedSize, base, src.count)

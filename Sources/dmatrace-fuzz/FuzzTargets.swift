@@ -153,16 +153,14 @@ enum FuzzTargets {
         for (_, d) in events.definitions { _ = d.arguments.count }
     }
 
-    /// All importers, as `dmatrace ingest --format auto` would choose among them.
-    static let registry = ImporterRegistry(entries: [
-        .simple(FtraceTextImporter.self, clockDomain: "guest-boot", positionUnit: .line) { FtraceTextImporter() },
-        .simple(DmesgImporter.self, clockDomain: "guest-boot", positionUnit: .line) { DmesgImporter() },
-        .simple(QEMULogImporter.self, clockDomain: "host-realtime", positionUnit: .line) { QEMULogImporter() },
-        .simple(SimpletraceImporter.self, clockDomain: "host-monotonic", positionUnit: .byte) {
+    /// The importers of `dmatrace ingest --format auto`, with simpletrace reading the built-in trace-events
+    /// (the CLI needs `--trace-events FILE` for it).
+    static let registry = ImporterRegistry(entries: ImporterRegistry.standard.entries.map { e in
+        guard e.formatID == SimpletraceImporter.formatID else { return e }
+        return .simple(SimpletraceImporter.self, clockDomain: e.clockDomain, positionUnit: e.positionUnit) {
             SimpletraceImporter(traceEvents: .builtin)
-        },
-        .simple(TraceDatImporter.self, clockDomain: "guest-boot", positionUnit: .byte) { TraceDatImporter() },
-    ])
+        }
+    })
 
     static func ingest(_ data: UnsafeRawBufferPointer) {
         let input = IngestInput(path: "fuzz-input", bytes: Array(data))

@@ -100,15 +100,30 @@ struct StreamingOutput {
         let dir = target.removingLastComponent()
         let tmpName = ".\(target.lastComponent?.string ?? "export").tmp-\(getpid())"
         let tmp = dir.string.isEmpty ? FilePath(tmpName) : dir.appending(tmpName)
-        let fd = try FileDescriptor.open(tmp, .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(tmp, .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        } catch {
+            throw InputFileError(message: "\(path): cannot create \(tmp.string): \(error)")
+        }
         do {
             try fd.closeAfter {
                 try body { text in
                     var t = text
-                    _ = try t.withUTF8 { try fd.writeAll(UnsafeRawBufferPointer($0)) }
+                    do {
+                        _ = try t.withUTF8 { try fd.writeAll(UnsafeRawBufferPointer($0)) }
+                    } catch {
+                        throw InputFileError(message: "\(path): cannot write \(tmp.string): \(error)")
+                    }
+                }
+                // The data reaches the disk before the rename makes it visible under the target name.
+                guard fsync(fd.rawValue) == 0 else {
+                    throw InputFileError(message: "\(path): cannot sync \(tmp.string): \(Errno(rawValue: errno))")
                 }
             }
-            guard rename(tmp.string, target.string) == 0 else { throw Errno(rawValue: errno) }
+            guard rename(tmp.string, target.string) == 0 else {
+                throw InputFileError(message: "\(path): cannot rename \(tmp.string) to it: \(Errno(rawValue: errno))")
+            }
         } catch {
             _ = tmp.withPlatformString { unlink($0) }
             throw error
@@ -116,7 +131,8 @@ struct StreamingOutput {
     }
 }
 
-/// An input file that cannot be read (exit status 2 through ``runReportingErrors``).
+/// A file that cannot be read or written, its path first in the message (exit status 2 through
+/// ``runReportingErrors``).
 struct InputFileError: Error, CustomStringConvertible {
     var message: String
     var description: String { message }

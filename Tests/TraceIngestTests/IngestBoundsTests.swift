@@ -135,4 +135,43 @@ import TraceFormat
             _ = try input.readAll(limit: 4 << 20)
         }
     }
+
+    @Test func embeddedZstdFramesCannotReserveMoreThanTheyCanHold() throws {
+        // trace.dat v7 sections and flyrecord chunks declare their size; 4 KiB of RLE blocks can hold
+        // at most ~32 MiB, so a claim of 512 MiB is refused before anything is allocated.
+        let frame = Self.zstdBomb(blocks: 1024)  // really 128 MiB
+        let refused = frame.withUnsafeBytes { ZstdFrameDecoder.decompress($0, expectedSize: 512 << 20) }
+        guard case .failure(let f) = refused else {
+            Issue.record("a 4 KiB frame was allowed to declare 512 MiB")
+            return
+        }
+        #expect(f.reason == "4102 compressed bytes cannot hold the 536870912 bytes declared")
+        // A frame whose header declares more than the caller expects is refused the same way.
+        let declared: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD, 0x20, 200, 0x01, 0x00, 0x00, 0x41]  // FCS 200, one RLE block
+        guard case .failure(let g) = declared.withUnsafeBytes({ ZstdFrameDecoder.decompress($0, expectedSize: 100) }) else {
+            Issue.record("frame declaring 200 bytes accepted for 100")
+            return
+        }
+        #expect(g.reason == "zstd frame declares 200 bytes, 100 expected")
+        // What a frame can hold and declares is decoded.
+        let ok: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD, 0x20, 100, 0x23, 0x03, 0x00, 0x41]  // FCS 100, last RLE block of 100
+        guard case .success(let out) = ok.withUnsafeBytes({ ZstdFrameDecoder.decompress($0, expectedSize: 100) }) else {
+            Issue.record("valid RLE frame refused")
+            return
+        }
+        #expect(out == [UInt8](repeating: 0x41, count: 100))
+    }
+
+    /// Found by the dmesg fuzz target (Tests/Fuzz/dmesg/crashes/crash-8a7c…): a group number above
+    /// Int.max trapped converting to Int.
+    @Test func iommuGroupNumberBeyondIntIsAMalformedLine() throws {
+        let text = "[    1.000000] pci 0000:00:02.0: Adding to iommu group 18446744073709551615\n"
+        var importer = DmesgImporter()
+        var sink = EventBuffer()
+        var d = IngestDiagnostics()
+        try importer.run(IngestInput(path: "dmesg.txt", bytes: Array(text.utf8)), source: 0, clock: 0, into: &sink, diagnostics: &d)
+        #expect(d.skipped == 1)
+        #expect(d.problems.first?.description.hasPrefix("dmesg.txt:1: malformed iommu group line") == true)
+        #expect(sink.events.isEmpty)
+    }
 }

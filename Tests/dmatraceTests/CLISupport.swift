@@ -25,17 +25,19 @@ enum CLI {
         return dir
     }
 
-    /// Starts `dmatrace args…` with stdout to /dev/null and stderr to `stderrPath` (or /dev/null).
-    static func spawn(_ args: [String], stderrPath: String? = nil) throws -> pid_t {
+    /// Starts `dmatrace args…` with stdout and stderr to the given files (or /dev/null).
+    /// `wrapper` is a command line to run dmatrace under (`/usr/bin/time -f %M -o FILE`).
+    static func spawn(_ args: [String], stdoutPath: String? = nil, stderrPath: String? = nil, wrapper: [String] = []) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, stderrPath ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        let argv: [UnsafeMutablePointer<CChar>?] = ([binary] + args).map { strdup($0) } + [nil]
+        let command = wrapper + [binary] + args
+        let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, binary, &actions, nil, argv, environ)
+        let rc = posix_spawn(&pid, command[0], &actions, nil, argv, environ)
         guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EIO) }
         return pid
     }
@@ -50,12 +52,18 @@ enum CLI {
 
     /// Runs `dmatrace args…` to completion; returns its exit status and standard error.
     static func run(_ args: [String]) throws -> (status: Int32, stderr: String) {
+        let r = try runCapturing(args)
+        return (r.status, r.stderr)
+    }
+
+    /// Runs `dmatrace args…` to completion; returns its exit status, standard output and standard error.
+    static func runCapturing(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
         let dir = try temporaryDirectory("run")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let errPath = dir + "/stderr"
-        let status = wait(try spawn(args, stderrPath: errPath))
-        let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-        return (status, err)
+        let status = wait(try spawn(args, stdoutPath: dir + "/stdout", stderrPath: dir + "/stderr"))
+        let out = (try? String(contentsOfFile: dir + "/stdout", encoding: .utf8)) ?? ""
+        let err = (try? String(contentsOfFile: dir + "/stderr", encoding: .utf8)) ?? ""
+        return (status, out, err)
     }
 }
 

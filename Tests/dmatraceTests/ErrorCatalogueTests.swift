@@ -334,6 +334,8 @@ import Glibc
             (["verify", dir + "/cut-header.dmat"], "TraceFormatError", "truncatedHeader", "dmatrace: \(dir)/cut-header.dmat: truncated at byte 30"),
             (["verify", dir + "/cut.dmat"], "TraceDamage.Kind", "truncated", ""),
             (["diff", dir + "/missing-report.json", dir + "/r.json"], "InputFileError", "message", "dmatrace: \(dir)/missing-report.json: cannot open"),
+            (["export", "--perfetto", dir + "/good.dmat", "-o", dir + "/no-such-dir/out.json"], "InputFileError", "message",
+             "dmatrace: \(dir)/no-such-dir/out.json: cannot create \(dir)/no-such-dir/.out.json.tmp-"),
             (["diff", dir + "/r.json", dir + "/r.json"], "ReportError", "unreadable", "dmatrace: \(dir)/r.json: not a dmatrace report: "),
             (["verify", "--no-such-option"], "Command line", "usage", "Error: "),
         ]
