@@ -151,13 +151,21 @@ enum ParallelReplay {
                 if case let .failure(e)? = box.get(j) { throw e }
             }
         } else {
+            // Dedicated threads (not the Dispatch pool): one per worker, with a known stack size.
             let next = Counter()
-            DispatchQueue.concurrentPerform(iterations: workers) { _ in
-                while let j = next.take(below: jobs.count) {
-                    work(j)
-                    if case .failure? = box.get(j) { next.stop() }
+            let done = DispatchSemaphore(value: 0)
+            for _ in 0..<workers {
+                let thread = Thread {
+                    while let j = next.take(below: jobs.count) {
+                        work(j)
+                        if case .failure? = box.get(j) { next.stop() }
+                    }
+                    done.signal()
                 }
+                thread.stackSize = 16 << 20
+                thread.start()
             }
+            for _ in 0..<workers { done.wait() }
         }
         var out: [ReplayedTrace] = []
         for j in jobs.indices {
