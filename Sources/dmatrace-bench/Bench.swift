@@ -13,6 +13,10 @@ struct BenchOptions: Sendable {
     var keep = false
     /// Size of generated text inputs (the ingest suite).
     var bytes = 1_100_000_000
+    /// `--events` was given (the table suite defaults to 10 M otherwise).
+    var eventsGiven = false
+    /// Events in the generated trace-cmd .dat of the table suite.
+    var datEvents = 1_000_000
 }
 
 /// A named benchmark suite. To add one, write `static let yourSuite = BenchSuite(...)` in a new file and
@@ -22,7 +26,7 @@ struct BenchSuite: Sendable {
     var summary: String
     var run: @Sendable (BenchOptions) throws -> Void
 
-    static let all: [BenchSuite] = [.decode, .ingest, .replay]
+    static let all: [BenchSuite] = [.decode, .ingest, .replay, .table]
 }
 
 /// Timing helpers.

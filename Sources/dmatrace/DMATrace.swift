@@ -14,6 +14,7 @@ struct DMATrace: ParsableCommand {
             CatCommand.self,
             ReplayCommand.self,
             MatrixCommand.self,
+            MergeCommand.self,
             AnalyzeCommand.self,
             DiffCommand.self,
             ExportCommand.self,

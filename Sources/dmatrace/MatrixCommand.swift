@@ -22,9 +22,13 @@ struct MatrixCommand: ParsableCommand {
     @Option(name: .customLong("models"), help: "A directory of user model files (repeatable).") var modelDirs: [String] = []
     @Option(name: .customLong("hypothesis"), help: "Switch on an opt-in hypothesis (repeatable).") var hypotheses: [String] = []
     @OptionGroup var output: ReplayOutputOptions
+    @OptionGroup var scale: ScaleOptions
 
     func validate() throws {
         if traces.isEmpty { throw ValidationError("give at least one trace") }
+        if scale.shard != nil && (output.wantsReport || output.json) {
+            throw ValidationError("--shard writes a part for `dmatrace merge`; give --format/--baseline to merge")
+        }
     }
 
     func run() throws {
@@ -37,15 +41,21 @@ struct MatrixCommand: ParsableCommand {
             let modes = modeArgs.isEmpty ? catalog.modeIDs.filter { !catalog.modes[$0]!.hypothesis } : split(modeArgs)
             let scenarios = try kernels.flatMap { k in try modes.map { try Scenario.parse("\(k)@\($0)", catalog: catalog) } }
             let options = ReplayOptions(hypotheses: Set(hypotheses))
-            var results: [ReplayResult] = []
-            for t in traces {
-                let (r, dmg) = try ReplaySupport.replay(t) { source in
-                    let rec = try? RecordedScenario.infer(metadata: source.metadata, catalog: catalog).get()
-                    return try ReplayEngine(scenarios: scenarios, recorded: rec, options: options).run(source, tracePath: t)
-                }
-                damaged = damaged || dmg
-                results.append(r)
+            let shard = try scale.resolvedShard()
+            let plan = WorkPlan(traces: traces.count, scenarios: scenarios.count, shard: shard)
+            let replayed = try ParallelReplay.run(traces: traces, plan: plan, threads: scale.threadCount) { t, subset, source in
+                let rec = try? RecordedScenario.infer(metadata: source.metadata, catalog: catalog).get()
+                return try ReplayEngine(scenarios: subset.map { scenarios[$0] }, recorded: rec, options: options).run(source, tracePath: t)
             }
+            for r in replayed { for w in r.warnings { warn(w) } }
+            damaged = replayed.contains { !$0.warnings.isEmpty }
+            if let shard {
+                let pieces = replayed.map { ShardPart.Piece(trace: $0.index, scenarios: plan.scenarios[$0.index], result: $0.result) }
+                try output.write(try ShardPart(shard: shard, command: "matrix", traces: traces, scenarios: scenarios.map(\.id),
+                                               pieces: pieces).json())
+                return
+            }
+            let results = replayed.map(\.result)
             if output.wantsReport {
                 baselineFails = try output.emitReport(command: "matrix", results: results)
             } else {
