@@ -415,8 +415,25 @@ struct IntentTracker {
         if let s = live.get(k).map(Int.init), translates(s, iova: iova, gpa: gpa) { return s }
         if let s = shadow.get(k).map(Int.init), !buffers[s].retired, translates(s, iova: iova, gpa: gpa) { return s }
         if let s = retiredTable.get(k).map(Int.init), translates(s, iova: iova, gpa: gpa) { return s }
+        // The retired table keeps only the latest buffer of a page; an earlier one of the same IOVA page
+        // (remapped within the skew window, e.g. a virtio request header re-posted every few µs) is still
+        // in the FIFO of recently retired buffers: a host translation late by guest/host clock drift matches it.
+        var i = retiredFIFO.count
+        var scanned = 0
+        while i > retiredHead && scanned < Self.maxRetiredScan {
+            i -= 1
+            scanned += 1
+            let entry = retiredFIFO[i]
+            let b = buffers[entry.slot]
+            if b.retired && b.generation == entry.generation && b.device == d && translates(entry.slot, iova: iova, gpa: gpa) {
+                return entry.slot
+            }
+        }
         return nil
     }
+
+    /// Bound on the retired buffers searched for one unmatched host translation.
+    static let maxRetiredScan = 4096
 
     /// True when buffer `s` covers part of `iova`'s page and its recorded mapping puts that page at `gpa`'s page
     /// (host translations are page-granular: QEMU prints the page's IOVA and GPA). A buffer whose GPA is not
