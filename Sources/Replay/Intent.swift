@@ -442,7 +442,32 @@ struct IntentTracker {
         let b = buffers[s]
         let page = iova >> 12, first = b.recordedAddress >> 12, last = (b.recordedAddress &+ max(b.size, 1) &- 1) >> 12
         guard page >= first && page <= last else { return false }
-        return !b.gpaKnown || (b.gpa >> 12) &+ (page &- first) == gpa >> 12
+        if !b.gpaKnown || (b.gpa >> 12) &+ (page &- first) == gpa >> 12 { return true }
+        // A large IOMMU page (AMD v1 tables take any power-of-two size; Linux maps an 8 KiB buffer as one
+        // 8 KiB PTE): QEMU's amdvi_translation_result prints the large page's base as hpa.
+        var size: UInt64 = 0x2000
+        while size <= 1 << 30 {
+            let base = (iova & ~(size &- 1)) >> 12
+            if base < first { break }
+            if gpa & (size &- 1) == 0 && (b.gpa >> 12) &+ (base &- first) == gpa >> 12 { return true }
+            size <<= 1
+        }
+        return false
+    }
+
+    /// True when a host translation of `iova` reported as `gpa` agrees with `reached` (the GPA the scenario
+    /// computed): same 4 KiB page, or `gpa` is the base of an aligned large page holding `reached` at the
+    /// same offset as `iova` (see ``translates(_:iova:gpa:)``).
+    static func samePage(reported gpa: UInt64, reached: UInt64, iova: UInt64) -> Bool {
+        if gpa >> 12 == reached >> 12 { return true }
+        var size: UInt64 = 0x2000
+        while size <= 1 << 30 {
+            if gpa & (size &- 1) == 0 && reached & ~(size &- 1) == gpa && reached & (size &- 1) == iova & (size &- 1) {
+                return true
+            }
+            size <<= 1
+        }
+        return false
     }
 
     /// Learns the GPA of a buffer known only by its IOVA from its first host translation; scenarios re-place it.

@@ -213,6 +213,7 @@ struct ScenarioState {
         accesses[a.device] += 1
         var reached: UInt64 = devAddr
         var cause: FaultCause?
+        var notPresent = false
         let viommu = scenario.mode.viommu
         if plan.translated {
             let aw = scenario.mode.awBits
@@ -233,6 +234,7 @@ struct ScenarioState {
             } else {
                 cause = a.write ? .write : .read
                 stale = false
+                notPresent = true
             }
         }
         if cause != nil { stale = false }
@@ -261,7 +263,9 @@ struct ScenarioState {
                              buffer: intended, size: a.size, write: a.write, reason: reason)
         let g = record(outcome, device: a.device, reason: reason, write: outcome == .fault ? a.write : false,
                        stray: a.kind == .stray, tag: tag, occurrence: occ)
-        if outcome == .fault, let reason { faultRecord(group: g, device: a.device, reason: reason, address: devAddr, write: a.write, time: a.time) }
+        if outcome == .fault && notPresent && scenario.mode.faults.silentNotPresent == true {
+            // Blocked without a record (see QemuModeModel.FaultRecording.silentNotPresent).
+        } else if outcome == .fault, let reason { faultRecord(group: g, device: a.device, reason: reason, address: devAddr, write: a.write, time: a.time) }
         if isRecorded { checkFidelity(a, outcome: outcome, reason: reason, reached: reached, devAddr: devAddr, occurrence: occ) }
     }
 
@@ -292,7 +296,7 @@ struct ScenarioState {
         case .none:
             return
         case let .translated(gpa):
-            if outcome == .fault || outcome == .misdirected || reached >> 12 != gpa >> 12 {
+            if outcome == .fault || outcome == .misdirected || !IntentTracker.samePage(reported: gpa, reached: reached, iova: devAddr) {
                 let predicted = outcome == .fault ? "a fault (reason \(hex(UInt64(reason ?? 0))))" : "GPA \(hex(reached))"
                 diverge("recorded translation \(hex(a.rawAddress)) -> \(hex(gpa)) not reproduced: predicted \(predicted)", device: a.device, at: occ)
             }
