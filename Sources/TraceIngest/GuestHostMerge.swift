@@ -33,7 +33,7 @@ public struct GuestHostMerger {
     private struct HostAccess {
         var time: UInt64
         var device: UInt16
-        /// GPA page of a `hostTranslate` (the translation's result), else nil (IOTLB update/hit events).
+        /// GPA page the translation (or IOTLB entry) gave, nil when the event does not say.
         var gpaPage: UInt64?
     }
 
@@ -55,7 +55,7 @@ public struct GuestHostMerger {
             case .hostTranslate, .hostIotlbUpdate, .hostIotlbHit:
                 access[e.address & Self.pageMask, default: []].append(HostAccess(
                     time: e.timestamp, device: e.device,
-                    gpaPage: e.kind == .hostTranslate ? e.address2 & Self.pageMask : nil))
+                    gpaPage: e.address2 != 0 ? e.address2 & Self.pageMask : nil))
             case .hostFault:
                 hostFaults[e.address, default: []].append(e.timestamp)
             default: break
@@ -255,8 +255,12 @@ public struct GuestHostMerger {
         while page <= last && pagesSeen < 4096 {
             if let list = access[page] {
                 var k = lowerBound(list, from)
+                let want = (e.address2 & pageMask) &+ (page &- (e.address & pageMask))
                 while k < list.count && Int64(bitPattern: list[k].time) <= to {
-                    votes[map[list[k].device] ?? list[k].device, default: 0] += 1
+                    // A translation of this IOVA page to another GPA is another mapping (another device's domain).
+                    if e.kind != .iommuMap || list[k].gpaPage.map({ $0 == want }) ?? true {
+                        votes[map[list[k].device] ?? list[k].device, default: 0] += 1
+                    }
                     k += 1
                 }
             }
