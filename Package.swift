@@ -46,7 +46,7 @@ let package = Package(
             ],
             swiftSettings: strict),
         // Throughput benchmarks (release build; not a test): `dmatrace-bench decode`.
-        .executableTarget(name: "dmatrace-bench", dependencies: ["TraceFormat", "TraceIngest"], swiftSettings: strict),
+        .executableTarget(name: "dmatrace-bench", dependencies: ["TraceFormat", "TraceIngest", "Models", "Replay"], swiftSettings: strict),
         // libFuzzer targets for every parser (tools/fuzz); a plain build replays Tests/Fuzz/<target>/.
         .executableTarget(
             name: "dmatrace-fuzz", dependencies: ["TraceFormat", "TraceIngest", "Models", "Reports"], swiftSettings: strict),

@@ -1,4 +1,5 @@
 import Foundation
+import TraceFormat
 
 /// One model file, either kind.
 public enum AnyModel: Sendable, Equatable {
@@ -140,7 +141,7 @@ public struct ModelCatalog: Sendable {
         do {
             value = try JSONDecoder().decode(JSONValue.self, from: data)
         } catch {
-            throw .notJSON(file: file, reason: "\(error)")
+            throw .notJSON(file: file, reason: DecodingErrorText.describe(error, data: [UInt8](data)))
         }
         guard case let .object(members) = value else {
             throw .invalid(file: file, path: "$", reason: "expected object, got \(value.typeName)")
@@ -167,7 +168,7 @@ public struct ModelCatalog: Sendable {
             default: return .mode(try JSONDecoder().decode(QemuModeModel.self, from: data))
             }
         } catch {
-            throw .invalid(file: file, path: "$", reason: "\(error)")
+            throw .invalid(file: file, path: "$", reason: DecodingErrorText.describe(error))
         }
     }
 

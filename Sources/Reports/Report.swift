@@ -73,7 +73,7 @@ public struct Report: Sendable, Codable, Equatable {
         do {
             report = try ReportJSON.decoder().decode(Report.self, from: Data(data))
         } catch {
-            throw ReportError.unreadable(file: file, reason: "\(error)")
+            throw ReportError.unreadable(file: file, reason: DecodingErrorText.describe(error, data: data))
         }
         guard report.schemaVersion == currentSchemaVersion else {
             throw ReportError.unsupportedSchema(file: file, version: report.schemaVersion)

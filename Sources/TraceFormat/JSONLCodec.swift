@@ -302,6 +302,11 @@ public struct JSONLDecoder {
             case .object(let m):
                 guard m.count == 1, m[0].key == "id" else { throw fail("\"\(f.name)\" must be a string") }
                 value = try uint(m[0].value, f.name, max: UInt64(UInt32.max))
+                // Ids below the table limit could collide with strings interned from text, so they must be
+                // given as text; {"id": n} is only for ids no table can reach (kept as they are).
+                guard value >= UInt64(DMATFormat.maxStrings) else {
+                    throw fail("\"\(f.name)\": string id \(value) must be given as text (ids below \(DMATFormat.maxStrings) are table entries)")
+                }
             default: throw fail("\"\(f.name)\" must be a string")
             }
         default:

@@ -81,7 +81,7 @@ public enum JSONLSchema {
             ("u8", unsigned("255", "Unsigned 8-bit.")),
             ("i32", .object([("type", .string("integer")), ("minimum", .number("-2147483648")), ("maximum", .number("2147483647"))])),
             ("stringRef", .object([
-                ("description", .string("Text (interned in the string table), null for none, or {\"id\": n} for an id without text.")),
+                ("description", .string("Text (interned in the string table), null for none, or {\"id\": n} (n >= 16777216) for an id no string table holds.")),
                 ("anyOf", .array([
                     .object([("type", .string("string"))]), .object([("type", .string("null"))]),
                     .object([("type", .string("object")), ("properties", .object([("id", ref("u32"))])),

@@ -11,7 +11,8 @@ import TraceFormat
 /// the offset (the device touches a buffer right after it is mapped). Without common pages, the first
 /// guest fault line and the first host fault record of each fault address are paired instead.
 ///
-/// **Attribution.** A guest map takes the device of the host translations of its pages during its
+/// **Attribution.** A guest map takes the device of the guest DMA-API call (`dma:*`, `intel_iommu:*`) of the
+/// same IOVA page within 1 ms when the trace has one; otherwise the device of the host translations of its pages during its
 /// lifetime (map to unmap, ±0.5 ms), by majority. Maps the device never touched (pre-posted receive
 /// buffers) take the device of a live attributed mapping that is adjacent in IOVA space, since each
 /// device's DMA domain allocates IOVAs top-down and contiguously. Unmaps take the device of the map they
@@ -20,10 +21,11 @@ import TraceFormat
 public struct GuestHostMerger {
     /// The guest clock ids (ftrace, dmesg: `guest-*`).
     public var guestClocks: Set<UInt8>
-    /// The host clock id everything is aligned onto (the reference clock, id 0 after ingest assigns ids).
-    public var hostClock: UInt8
+    /// The host clock id everything is aligned onto (the reference clock, id 0 after ingest assigns ids);
+    /// nil for guest-only inputs (then only guest-side attribution runs).
+    public var hostClock: UInt8?
 
-    public init(guestClocks: Set<UInt8>, hostClock: UInt8) {
+    public init(guestClocks: Set<UInt8>, hostClock: UInt8?) {
         self.guestClocks = guestClocks
         self.hostClock = hostClock
     }
@@ -50,7 +52,7 @@ public struct GuestHostMerger {
         // Host translations by IOVA page, in host time order.
         var access: [UInt64: [HostAccess]] = [:]
         var hostFaults: [UInt64: [UInt64]] = [:]
-        for e in events where e.clock == hostClock && e.hasDevice {
+        for e in events where hostClock != nil && e.clock == hostClock && e.hasDevice {
             switch e.kind {
             case .hostTranslate, .hostIotlbUpdate, .hostIotlbHit:
                 access[e.address & Self.pageMask, default: []].append(HostAccess(
@@ -149,12 +151,20 @@ public struct GuestHostMerger {
             liveByStart[start]?.removeAll { $0.index == index }
             liveByEnd[end]?.removeAll { $0.index == index }
         }
+        // Guest DMA-API calls (6.12+ `dma:*`, 5.3–5.10 `intel_iommu:*`) name the device: the iommu:map that
+        // a dma_map_* or dma_alloc causes has the same IOVA page within a millisecond.
+        var dmaByPage: [UInt64: [HostAccess]] = [:]
+        for e in events where guestClocks.contains(e.clock) && e.hasDevice && (e.kind == .dmaMap || e.kind == .dmaAlloc) {
+            dmaByPage[e.address & Self.pageMask, default: []].append(HostAccess(time: e.timestamp, device: e.device))
+        }
+        for k in dmaByPage.keys { dmaByPage[k]!.sort { $0.time < $1.time } }
         var mapDevice: [Int: UInt16] = [:]
         for i in guestOrder {
             var e = out[i]
             let page = e.address & Self.pageMask
             if e.kind == .iommuMap {
                 var device: UInt16? = e.hasDevice ? e.device : nil
+                if device == nil { device = Self.dmaDevice(for: e, dmaByPage) }
                 if device == nil, let off = offset {
                     device = Self.hostDevice(
                         for: e, end: mapEnd[i], offset: off, access: access, map: hostDevice)
@@ -223,7 +233,7 @@ public struct GuestHostMerger {
         if let off = offset {
             for i in out.indices where guestClocks.contains(out[i].clock) {
                 out[i].timestamp = UInt64(bitPattern: Int64(bitPattern: out[i].timestamp) &+ off)
-                out[i].clock = hostClock
+                out[i].clock = hostClock ?? out[i].clock
                 out[i].eventFlags.insert(.aligned)
             }
             for k in buffer.metadata.clocks.indices where guestClocks.contains(buffer.metadata.clocks[k].id) {
@@ -238,6 +248,21 @@ public struct GuestHostMerger {
             attributedEvents: attributed)
         buffer.metadata.capture.alignment = report
         return report
+    }
+
+    /// The device of the guest DMA-API call on `e`'s first page closest in time (within 1 ms).
+    private static func dmaDevice(for e: Event, _ byPage: [UInt64: [HostAccess]]) -> UInt16? {
+        guard let list = byPage[e.address & pageMask] else { return nil }
+        let t = Int64(bitPattern: e.timestamp)
+        let k = lowerBound(list, t - 1_000_000)
+        var best: (Int64, UInt16)?
+        var j = k
+        while j < list.count && Int64(bitPattern: list[j].time) <= t + 1_000_000 {
+            let d = abs(Int64(bitPattern: list[j].time) - t)
+            if best == nil || d < best!.0 { best = (d, list[j].device) }
+            j += 1
+        }
+        return best?.1
     }
 
     /// The device of the host translations of `e`'s pages during its lifetime (majority), mapped to the

@@ -132,7 +132,7 @@ public struct IngestPipeline {
     }
 
     /// Imports all inputs into memory and, when guest and host inputs are both present, aligns and
-    /// attributes them (``GuestHostMerger``); events end up in aligned time order.
+    /// attributes them (``GuestHostMerger``); events end up in (aligned) time order.
     public func ingest(_ plan: Plan, meta: [String: String] = [:]) throws(IngestError) -> (EventBuffer, IngestReport) {
         var buffer = EventBuffer()
         var report = try run(plan, into: &buffer)
@@ -140,6 +140,17 @@ public struct IngestPipeline {
             let guest = Set(plan.domains.filter { $0.name.hasPrefix("guest") }.map(\.id))
             let host = plan.domains.first { $0.name.hasPrefix("host") }!.id
             report.alignment = GuestHostMerger(guestClocks: guest, hostClock: host).merge(&buffer)
+        } else if plan.inputs.count > 1 {
+            // Guest-only: attribution from the guest's own DMA-API events (no alignment).
+            let guest = Set(plan.domains.filter { $0.name.hasPrefix("guest") }.map(\.id))
+            if !guest.isEmpty && buffer.events.contains(where: { $0.kind == .iommuMap && !$0.hasDevice }) {
+                report.alignment = GuestHostMerger(guestClocks: guest, hostClock: nil).merge(&buffer)
+            }
+            // Inputs on one clock (guest ftrace + dmesg) interleave by time; different unaligned clocks stay
+            // apart (clock id first). Stable: equal times keep input order.
+            let e = buffer.events
+            let order = e.indices.sorted { (e[$0].clock, e[$0].timestamp, $0) < (e[$1].clock, e[$1].timestamp, $1) }
+            buffer.events = order.map { e[$0] }
         }
         try Self.apply(meta: meta, to: &buffer.metadata)
         return (buffer, report)

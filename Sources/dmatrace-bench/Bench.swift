@@ -22,7 +22,7 @@ struct BenchSuite: Sendable {
     var summary: String
     var run: @Sendable (BenchOptions) throws -> Void
 
-    static let all: [BenchSuite] = [.decode, .ingest]
+    static let all: [BenchSuite] = [.decode, .ingest, .replay]
 }
 
 /// Timing helpers.

@@ -68,8 +68,8 @@ struct IngestCommand: ParsableCommand {
             let plan = try pipeline.plan(opened)
             let report: IngestReport
             var events: UInt64 = 0
-            if plan.needsMerge {
-                // Guest and host: align in memory, then write in aligned time order.
+            if plan.needsMerge || plan.inputs.count > 1 {
+                // Several inputs: merge in memory (aligning guest and host), then write in time order.
                 let (buffer, r) = try pipeline.ingest(plan, meta: facts)
                 report = r
                 events = UInt64(buffer.events.count)
@@ -90,7 +90,7 @@ struct IngestCommand: ParsableCommand {
                 report = try pipeline.run(plan, into: &sink)
                 events = sink.count
             } else {
-                // One clock: stream straight into the writer, input order (constant memory).
+                // One input: stream straight into the writer in input order (constant memory).
                 var writer = try TraceWriter(path: output!)
                 report = try pipeline.run(plan, into: &writer)
                 try IngestPipeline.apply(meta: facts, to: &writer.metadata)

@@ -109,3 +109,18 @@ import Testing
         }
     }
 }
+
+@Suite struct JSONLStringIDTests {
+    /// A bare id below the table limit would collide with strings interned later, so it is refused.
+    @Test func bareIDsMustBeBeyondTheTable() throws {
+        var a = EventBuffer()
+        #expect(throws: JSONLError(path: "-", line: 1, column: nil,
+                                   message: "\"message\": string id 1 must be given as text (ids below 16777216 are table entries)")) {
+            try JSONLCodec.decode(#"{"kind":"marker","ts":1,"message":{"id":1}}"#, into: &a)
+        }
+        var b = EventBuffer()
+        _ = try JSONLCodec.decode(#"{"kind":"marker","ts":1,"message":{"id":16777300}}"# + "\n" + #"{"kind":"marker","ts":2,"message":"x"}"#, into: &b)
+        #expect(b.events.map(\.aux) == [16_777_300, 0])
+        #expect(b.strings == ["x"])
+    }
+}

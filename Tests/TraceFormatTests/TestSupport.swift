@@ -53,7 +53,7 @@ enum Fixtures {
                 } else if r == 8 {
                     id = Event.noString
                 } else {
-                    id = 5000 + UInt32(rng.next() % 100)
+                    id = 0x0100_0000 + UInt32(rng.next() % 100)  // dangling, beyond any table
                 }
                 e.set(f.slot, UInt64(id))
             }
@@ -71,20 +71,14 @@ enum Fixtures {
 
     /// Writes `buffer` as a .dmat at `path`.
     static func write(_ buffer: EventBuffer, to path: String, chunkEvents: Int = 16, workers: Int32 = 0) throws {
-        let w = try TraceWriter(path: path, metadata: buffer.metadata,
-                                options: .init(chunkEvents: chunkEvents, workers: workers))
-        for s in buffer.strings { _ = w.intern(s) }
-        for e in buffer.events { try w.append(e) }
-        try w.finish()
+        try TraceWriter.write(buffer, to: path, options: .init(chunkEvents: chunkEvents, workers: workers))
     }
 
     /// Reads a .dmat back into memory.
     static func read(_ path: String, threads: Int? = nil) throws -> (EventBuffer, TraceReader) {
         let r = try TraceReader(path: path)
         if let threads { r.decodeThreads = threads }
-        var events: [Event] = []
-        try r.forEachEvent { _, e in events.append(e) }
-        return (EventBuffer(metadata: r.metadata, events: events, strings: r.strings), r)
+        return (try r.load(), r)
     }
 
     /// Runs a command, returning stdout, stderr and exit status.

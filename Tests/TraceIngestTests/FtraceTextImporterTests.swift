@@ -41,6 +41,19 @@ import TraceFormat
         }
     }
 
+    /// The report texts and the binary .dat files they were printed from give the same events (µs apart).
+    @Test func reportTextMatchesTheDatFile() throws {
+        for (text, dat) in [("guest-trace-cmd-v6-report.txt", "guest-trace-cmd-v6.dat.zst"), ("guest-trace-cmd-v7-report.txt", "guest-trace-cmd-v7-zstd.dat")] {
+            let a = try Fixtures.run(FtraceTextImporter(), IngestInput.open(Fixtures.path("\(Fixtures.strict)/\(text)"))).0.events
+            let b = try Fixtures.run(TraceDatImporter(), IngestInput.open(Fixtures.path("\(Fixtures.strict)/\(dat)"))).0.events
+            #expect(a.count == b.count)
+            #expect(a.map(\.kind) == b.map(\.kind))
+            #expect(a.map(\.address) == b.map(\.address) && a.map(\.address2) == b.map(\.address2) && a.map(\.size) == b.map(\.size))
+            let worst = zip(a, b).map { $0.timestamp > $1.timestamp ? $0.timestamp - $1.timestamp : $1.timestamp - $0.timestamp }.max() ?? 0
+            #expect(worst < 1000, "\(text): \(worst) ns")
+        }
+    }
+
     @Test func syntheticDmaFile() throws {
         let input = try IngestInput.open(Fixtures.path("synthetic/ftrace-dma-virtio-linux6.15-synthetic.txt"))
         let (buf, d) = try Fixtures.run(FtraceTextImporter(), input)

@@ -12,16 +12,45 @@ import TraceFormat
         #expect(!plan.needsMerge)
         #expect(plan.domains == [ClockDomain(id: 0, name: "guest-boot")])
         let (buf, report) = try pipeline.ingest(plan, meta: ["qemu": "7.2.22", "guest-iommu": "translated", "ticket": "BUG-1"])
-        #expect(report.alignment == nil)
+        // No host input and no dma:* events: nothing to attribute the 1092 iommu events with.
+        #expect(report.alignment?.method == "none")
+        #expect(report.alignment?.unattributedEvents == 1092 && report.alignment?.attributedEvents == 0)
         #expect(buf.metadata.inputs.map { $0.path.split(separator: "/").last! } == ["guest-ftrace-iommu.txt", "guest-dmesg.txt"])
         #expect(buf.metadata.inputs.map(\.bytes) == [155180, 26175])
         #expect(buf.events.filter { $0.source == 0 }.count == 1092)
         #expect(buf.events.filter { $0.kind == .guestFault }.allSatisfy { $0.source == 1 })
+        // One clock: the two inputs interleave by time (the DMAR faults at 7.30 s follow the last map at 7.10 s).
+        #expect(zip(buf.events, buf.events.dropFirst()).allSatisfy { $0.timestamp <= $1.timestamp })
+        #expect(buf.events.suffix(2).map(\.kind) == [.guestFault, .guestFault])
         #expect(buf.metadata.capture.qemuVersion == "7.2.22")
         #expect(buf.metadata.extra["ticket"] == "BUG-1")
         let s = report.summary()
         #expect(s.contains("guest-ftrace-iommu.txt: ftrace, 155180 bytes: 1092 understood, 0 skipped, 0 unknown"))
         #expect(s.contains("  map: 675\n  unmap: 417"))
+    }
+
+    /// Guest-only attribution: the iommu:map a dma_map_page causes has its IOVA page and time.
+    @Test func dmaEventsAttributeIommuMapsWithoutHost() throws {
+        let ftrace = """
+                    fio-1 [000] .....  5.000001: dma_map_page: 0000:00:02.0 dir=TO_DEVICE dma_addr=ffffb640 size=16 phys_addr=429e640 attrs=
+                    fio-1 [000] .....  5.000002: map: IOMMU: iova=0x00000000ffffb000 - 0x00000000ffffc000 paddr=0x000000000429e000 size=4096
+                    fio-1 [000] .....  5.000003: dma_map_page: 0000:00:03.0 dir=FROM_DEVICE dma_addr=ffffb000 size=4096 phys_addr=5000000 attrs=
+                    fio-1 [000] .....  5.000004: map: IOMMU: iova=0x00000000ffffb000 - 0x00000000ffffc000 paddr=0x0000000005000000 size=4096
+                    fio-1 [000] .....  5.000005: map: IOMMU: iova=0x00000000ffffa000 - 0x00000000ffffb000 paddr=0x0000000005001000 size=4096
+                   <idle>-0 [000] .....  5.100000: unmap: IOMMU: iova=0x00000000ffffb000 - 0x00000000ffffc000 size=4096 unmapped_size=4096
+        """
+        let dmesg = "[    1.000000] pci 0000:00:02.0: Adding to iommu group 2\n"
+        let pipeline = IngestPipeline()
+        let plan = try pipeline.plan([Fixtures.text(ftrace, path: "t.txt"), Fixtures.text(dmesg, path: "d.txt")])
+        let (buf, report) = try pipeline.ingest(plan)
+        let names = buf.events.filter { $0.kind == .iommuMap || $0.kind == .iommuUnmap }.map {
+            $0.hasDevice ? buf.metadata.devices[Int($0.device)].name : "-"
+        }
+        // The third map is adjacent (0xffffa000 + 4096 = 0xffffb000) to two live mappings of two devices:
+        // ambiguous, left unattributed. The unmap ends the oldest live map of its page (0000:00:02.0).
+        #expect(names == ["0000:00:02.0", "0000:00:03.0", "-", "0000:00:02.0"])
+        #expect(report.alignment?.attributedEvents == 3 && report.alignment?.unattributedEvents == 1)
+        #expect(buf.events.first?.kind == .iommuGroupAdd)
     }
 
     @Test func badMetaValueIsAnError() {
