@@ -55,6 +55,42 @@ import Testing
         #expect(rec.divergences.map(\.what) == [])
     }
 
+    struct Replayed: Decodable {
+        struct Scenario: Decodable { var devices: [Device] }
+        struct Device: Decodable { var device: String; var groups: [Group] }
+        struct Group: Decodable {
+            struct First: Decodable { var deviceAddress: UInt64; var reason: UInt32? }
+            var outcome: String
+            var count: Int
+            var first: First?
+            var guestLog: [String]
+            var hostLog: [String]
+            var stray: Bool
+        }
+        var scenarios: [Scenario]
+    }
+
+    /// QEMU 7.2's amd-iommu drops a DMA to an IOVA without a PTE silently (mode model faults.silentNotPresent);
+    /// the same accesses under intel-iommu are faults the guest logs.
+    @Test func amdDropsStrayDMASilentlyIntelLogsIt() throws {
+        func edu(_ scenario: String) throws -> Replayed.Device {
+            let r = try ReplayCommandTests.exec(["replay", Self.trace("amd-viommu"), "--scenario", scenario, "--json"])
+            #expect(r.status == 0, "\(r.err)")
+            let result = try JSONDecoder().decode(Replayed.self, from: Data(r.out.utf8))
+            return try #require(result.scenarios.first?.devices.first { $0.device == "0000:00:05.0" })
+        }
+        let amd = try edu("linux-6.1+strict@qemu-amd-iommu")
+        #expect(amd.groups.map(\.outcome) == ["fault"])
+        #expect(amd.groups[0].count == 128 && amd.groups[0].stray && amd.groups[0].first?.reason == 2)
+        #expect(amd.groups[0].guestLog.isEmpty && amd.groups[0].hostLog.isEmpty)
+        let intel = try edu("linux-6.1+strict@qemu-viommu-virtio-translated")
+        #expect(intel.groups.map(\.outcome) == ["fault"])
+        #expect(intel.groups[0].count == 128 && intel.groups[0].first?.reason == 6 && intel.groups[0].first?.deviceAddress == 0x100_0000)
+        #expect(intel.groups[0].guestLog.contains { $0.contains("[fault reason 0x06] PTE Read access is not set") })
+        let pt = try edu("linux-6.1+pt@qemu-viommu-virtio-translated")
+        #expect(pt.groups.map(\.outcome) == ["misdirected"])
+    }
+
     @Test("the cross-mode agreement table measured now is the one in traces/README.md (105/108)")
     func crossModeTable() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else {
