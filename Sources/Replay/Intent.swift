@@ -241,7 +241,7 @@ struct IntentTracker {
                 device: d, slot: -1, kind: .stray, offset: 0, rawAddress: e.address, size: max(e.size, 1),
                 write: e.eventFlags.contains(.write), recorded: .translated(e.address2), eventIndex: index, event: e,
                 time: t, implied: false)
-            if let s = matchTranslation(d, iova: e.address, gpa: e.address2)
+            if let s = matchTranslation(d, iova: e.address, gpa: e.address2, time: t)
                 ?? reattribute(to: d, iova: e.address, gpa: e.address2, index: index, time: t, &states) {
                 if buffers[s].retired && t > buffers[s].unmappedAt &+ options.skewToleranceNs {
                     resurrect(s, index: index, event: e, time: t, &states)
@@ -410,7 +410,7 @@ struct IntentTracker {
     }
 
     /// A live or recently retired buffer whose recorded mapping translates `iova` to `gpa`'s page.
-    private func matchTranslation(_ d: Int, iova: UInt64, gpa: UInt64) -> Int? {
+    private func matchTranslation(_ d: Int, iova: UInt64, gpa: UInt64, time: UInt64) -> Int? {
         let k = Self.key(d, iova)
         if let s = live.get(k).map(Int.init), translates(s, iova: iova, gpa: gpa) { return s }
         if let s = shadow.get(k).map(Int.init), !buffers[s].retired, translates(s, iova: iova, gpa: gpa) { return s }
@@ -425,7 +425,10 @@ struct IntentTracker {
             scanned += 1
             let entry = retiredFIFO[i]
             let b = buffers[entry.slot]
-            if b.retired && b.generation == entry.generation && b.device == d && translates(entry.slot, iova: iova, gpa: gpa) {
+            // Only within the skew window of its unmap: an older one is not "late", and matching it would
+            // resurrect it (and end the live buffer its ambiguous unmap was weighed against).
+            if b.retired && b.generation == entry.generation && b.device == d && time <= b.unmappedAt &+ options.skewToleranceNs
+                && translates(entry.slot, iova: iova, gpa: gpa) {
                 return entry.slot
             }
         }

@@ -42,8 +42,11 @@ public struct GuestHostMerger {
     /// Wider window for host translations whose GPA page also matches the map's: under TCG the guest clock
     /// drifts against the host's by a few ms over a run (measured: ~2 ms early in boot in
     /// traces/raw/intel-strict, where the single median offset fits the later workload), so the ±0.5 ms
-    /// lifetime window misses short-lived boot mappings; an IOVA→GPA match is evidence on its own.
-    static let gpaMatchSlackNs: Int64 = 20_000_000
+    /// lifetime window misses short-lived boot mappings, and a TCG device may touch a buffer tens of ms after
+    /// the map (20.4 ms measured for a virtio-net TX buffer); an IOVA→GPA match is evidence on its own.
+    static let gpaMatchSlackNs: Int64 = 50_000_000
+    /// How late (after the unmap, in aligned time) a host access still counts as the device using the page.
+    static let unmapUseSlackNs: Int64 = 2_000_000
 
     /// Aligns, attributes and sorts `buffer`; returns the report (also stored in the metadata).
     @discardableResult
@@ -199,7 +202,7 @@ public struct GuestHostMerger {
                 if var l = liveMap[page], !l.isEmpty {
                     var pick = 0
                     if l.count > 1, let off = offset, let list = access[page] {
-                        let t = Int64(bitPattern: e.timestamp) &+ off &+ Self.gpaMatchSlackNs / 10
+                        let t = Int64(bitPattern: e.timestamp) &+ off &+ Self.unmapUseSlackNs
                         var best: UInt64 = 0
                         for (j, m) in l.enumerated() {
                             guard let dm = mapDevice[m] else { continue }
@@ -209,6 +212,11 @@ public struct GuestHostMerger {
                                 best = list[k].time
                                 pick = j
                             }
+                        }
+                        if best == 0, let last = l.last, let dl = mapDevice[last] {
+                            // No evidence: the device of the newest map (an older map of another device on the
+                            // page is typically a long-lived pre-posted receive buffer), its oldest map first.
+                            pick = l.firstIndex { mapDevice[$0] == dl } ?? 0
                         }
                     }
                     let m = l.remove(at: pick)
