@@ -72,7 +72,7 @@ indirect enum Shape: Sendable {
             "passthroughFlag": .bool,
         ], required: ["iommuPlatform", "accessPlatformMandatory", "transport", "passthroughFlag"]),
         "faults": .object(
-            ["compression": .bool, "serviceTimeUs": .integer(min: 0, max: 60_000_000)],
+            ["compression": .bool, "serviceTimeUs": .integer(min: 0, max: 60_000_000), "silentNotPresent": .bool],
             required: ["compression", "serviceTimeUs"]),
     ], required: [
         "kind", "id", "title", "hypothesis", "sources", "viommu", "dmaTranslation", "awBits", "scope",

@@ -67,6 +67,11 @@ public struct QemuModeModel: Sendable, Codable, Equatable {
         public var compression: Bool
         /// How long a record stays pending before the guest's fault handler clears it (µs).
         public var serviceTimeUs: Int
+        /// A DMA to an IOVA without a PTE is blocked but no fault is recorded anywhere (no vIOMMU event, no
+        /// guest log): QEMU 7.2 amd-iommu's amdvi_page_walk() returns on a zero PTE before amdvi_page_fault()
+        /// (measured in traces/raw/amd-viommu: the stray edu DMA gives `amdvi_translation_result ... hpa 0x0`,
+        /// no amdvi_page_fault, no AMD-Vi event, and the write never reaches RAM). Absent means false.
+        public var silentNotPresent: Bool?
     }
 
     /// True when the VM has a vIOMMU.

@@ -258,7 +258,7 @@ struct IntentTracker {
                 device: d, slot: -1, kind: .stray, offset: 0, rawAddress: e.address, size: max(e.size, 1),
                 write: e.eventFlags.contains(.write), recorded: .translated(e.address2), eventIndex: index, event: e,
                 time: t, implied: false)
-            if let s = matchTranslation(d, iova: e.address, gpa: e.address2)
+            if let s = matchTranslation(d, iova: e.address, gpa: e.address2, time: t)
                 ?? reattribute(to: d, iova: e.address, gpa: e.address2, index: index, time: t, &states)
                 ?? adopt(to: d, iova: e.address, gpa: e.address2, index: index, time: t, &states) {
                 if buffers[s].retired && t > buffers[s].unmappedAt &+ options.skewToleranceNs {
@@ -483,13 +483,33 @@ struct IntentTracker {
     }
 
     /// A live or recently retired buffer whose recorded mapping translates `iova` to `gpa`'s page.
-    private func matchTranslation(_ d: Int, iova: UInt64, gpa: UInt64) -> Int? {
+    private func matchTranslation(_ d: Int, iova: UInt64, gpa: UInt64, time: UInt64) -> Int? {
         let k = Self.key(d, iova)
         if let s = live.get(k).map(Int.init), translates(s, iova: iova, gpa: gpa) { return s }
         if let s = shadow.get(k).map(Int.init), !buffers[s].retired, translates(s, iova: iova, gpa: gpa) { return s }
         if let s = retiredTable.get(k).map(Int.init), translates(s, iova: iova, gpa: gpa) { return s }
+        // The retired table keeps only the latest buffer of a page; an earlier one of the same IOVA page
+        // (remapped within the skew window, e.g. a virtio request header re-posted every few µs) is still
+        // in the FIFO of recently retired buffers: a host translation late by guest/host clock drift matches it.
+        var i = retiredFIFO.count
+        var scanned = 0
+        while i > retiredHead && scanned < Self.maxRetiredScan {
+            i -= 1
+            scanned += 1
+            let entry = retiredFIFO[i]
+            let b = buffers[entry.slot]
+            // Only within the skew window of its unmap: an older one is not "late", and matching it would
+            // resurrect it (and end the live buffer its ambiguous unmap was weighed against).
+            if b.retired && b.generation == entry.generation && b.device == d && time <= b.unmappedAt &+ options.skewToleranceNs
+                && translates(entry.slot, iova: iova, gpa: gpa) {
+                return entry.slot
+            }
+        }
         return nil
     }
+
+    /// Bound on the retired buffers searched for one unmatched host translation.
+    static let maxRetiredScan = 4096
 
     /// True when buffer `s` covers part of `iova`'s page and its recorded mapping puts that page at `gpa`'s page
     /// (host translations are page-granular: QEMU prints the page's IOVA and GPA). A buffer whose GPA is not
@@ -499,12 +519,28 @@ struct IntentTracker {
         let page = iova >> 12, first = b.recordedAddress >> 12, last = (b.recordedAddress &+ max(b.size, 1) &- 1) >> 12
         guard page >= first && page <= last else { return false }
         if !b.gpaKnown || (b.gpa >> 12) &+ (page &- first) == gpa >> 12 { return true }
-        // A larger IOMMU page (AMD-Vi maps power-of-two sizes with one PTE; QEMU's amdvi_translation_result
-        // prints that page's base): the base of the enclosing page of size 2^k must translate to `gpa`.
+        // A large IOMMU page (AMD v1 tables take any power-of-two size; Linux maps an 8 KiB buffer as one
+        // 8 KiB PTE): QEMU's amdvi_translation_result prints the large page's base as hpa.
         var size: UInt64 = 0x2000
-        while size <= 0x20_0000 && gpa & (size - 1) == 0 {
-            let base = iova & ~(size - 1)
-            if base >= b.recordedAddress & ~0xFFF, (b.gpa >> 12) &+ ((base >> 12) &- first) == gpa >> 12 { return true }
+        while size <= 1 << 30 {
+            let base = (iova & ~(size &- 1)) >> 12
+            if base < first { break }
+            if gpa & (size &- 1) == 0 && (b.gpa >> 12) &+ (base &- first) == gpa >> 12 { return true }
+            size <<= 1
+        }
+        return false
+    }
+
+    /// True when a host translation of `iova` reported as `gpa` agrees with `reached` (the GPA the scenario
+    /// computed): same 4 KiB page, or `gpa` is the base of an aligned large page holding `reached` at the
+    /// same offset as `iova` (see ``translates(_:iova:gpa:)``).
+    static func samePage(reported gpa: UInt64, reached: UInt64, iova: UInt64) -> Bool {
+        if gpa >> 12 == reached >> 12 { return true }
+        var size: UInt64 = 0x2000
+        while size <= 1 << 30 {
+            if gpa & (size &- 1) == 0 && reached & ~(size &- 1) == gpa && reached & (size &- 1) == iova & (size &- 1) {
+                return true
+            }
             size <<= 1
         }
         return false

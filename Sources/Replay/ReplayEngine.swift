@@ -169,6 +169,9 @@ public struct ReplayEngine: Sendable {
             return "The access came after the unmap and succeeded only through an IOTLB entry the lazy flush queue had not yet invalidated (Linux flush queue: \(mode.viommu))."
         case .fault:
             let what = g.stray ? "A stray device access (no buffer was mapped at that address)" : "The device's address"
+            if g.records == 0 && g.guestLog.isEmpty && g.hostLog.isEmpty && mode.faults.silentNotPresent == true {
+                return "\(what) has no PTE in the device's domain; \(mode.viommu) drops it without recording a fault (QEMU 7.2 amdvi_page_walk() stops on a zero PTE before amdvi_page_fault()): nothing in the guest log, nothing in QEMU's."
+            }
             return "\(what) has no usable translation in the device's domain; \(mode.viommu) blocks it and records a fault."
         case .misdirected:
             switch g.tag.name {

@@ -259,6 +259,7 @@ struct ScenarioState {
         accesses[a.device] += 1
         var reached: UInt64 = devAddr
         var cause: FaultCause?
+        var notPresent = false
         let viommu = scenario.mode.viommu
         if plan.translated {
             let aw = scenario.mode.awBits
@@ -279,6 +280,7 @@ struct ScenarioState {
             } else {
                 cause = a.write ? .write : .read
                 stale = false
+                notPresent = true
             }
         }
         if cause != nil { stale = false }
@@ -308,7 +310,11 @@ struct ScenarioState {
             Self.occurrence(inputs: inputs, index: a.eventIndex, event: a.event, time: a.time, deviceAddress: devAddr,
                        buffer: intended, size: a.size, write: a.write, reason: reason)
         }
-        if outcome == .fault, let reason { faultRecord(group: g, device: a.device, reason: reason, address: devAddr, write: a.write, time: a.time) }
+        if outcome == .fault && notPresent && scenario.mode.faults.silentNotPresent == true {
+            // Blocked without a record (see QemuModeModel.FaultRecording.silentNotPresent).
+        } else if outcome == .fault, let reason {
+            faultRecord(group: g, device: a.device, reason: reason, address: devAddr, write: a.write, time: a.time)
+        }
         if isRecorded {
             checkFidelity(a, outcome: outcome, reason: reason, reached: reached, devAddr: devAddr) { [inputs] in
                 Self.occurrence(inputs: inputs, index: a.eventIndex, event: a.event, time: a.time, deviceAddress: devAddr,
@@ -345,7 +351,7 @@ struct ScenarioState {
         case .none:
             return
         case let .translated(gpa):
-            if outcome == .fault || outcome == .misdirected || !Self.inRecordedPage(reached, gpa) {
+            if outcome == .fault || outcome == .misdirected || !IntentTracker.samePage(reported: gpa, reached: reached, iova: devAddr) {
                 let predicted = outcome == .fault ? "a fault (reason \(hex(UInt64(reason ?? 0))))" : "GPA \(hex(reached))"
                 diverge("recorded translation \(hex(a.rawAddress)) -> \(hex(gpa)) not reproduced: predicted \(predicted)", device: a.device, at: occ())
             }

@@ -176,6 +176,10 @@ public struct IngestPipeline {
     /// `--meta key=value`: keys naming a capture fact set it (`kernel`, `kernel-cmdline`, `qemu`,
     /// `machine`, `viommu`, `viommu.PROP`, `guest-iommu` off|passthrough|translated, `flush` strict|lazy,
     /// `swiotlb-forced` true|false, `confidential`); every pair is also kept in ``TraceMetadata/extra``.
+    /// Per-device facts the inputs cannot reveal (QEMU's `-device` properties) are `device.NAME.FIELD` with
+    /// NAME the guest's `dev_name` (`0000:00:02.0`) and FIELD `iommu-platform` true|false, `transport`
+    /// legacy|transitional|modern, or `id` VVVV:DDDD (hex); a device not in the table yet is added (a device
+    /// that left no event, e.g. one whose DMA bypassed every traced path).
     /// A fact given here overrides what the inputs revealed.
     public static func apply(meta: [String: String], to metadata: inout TraceMetadata) throws(IngestError) {
         for (k, v) in meta.sorted(by: { $0.key < $1.key }) {
@@ -201,6 +205,27 @@ public struct IngestPipeline {
                 metadata.capture.swiotlbForced = v == "true"
             default:
                 if k.hasPrefix("viommu.") { metadata.capture.viommuProperties[String(k.dropFirst(7))] = v }
+                if k.hasPrefix("device."), let dot = k.lastIndex(of: "."), dot > k.index(k.startIndex, offsetBy: 7) {
+                    let name = String(k[k.index(k.startIndex, offsetBy: 7)..<dot])
+                    var info = DeviceInfo(name: name)
+                    switch k[k.index(after: dot)...] {
+                    case "iommu-platform":
+                        guard v == "true" || v == "false" else { throw bad("true or false") }
+                        info.iommuPlatform = v == "true"
+                    case "transport":
+                        guard let t = VirtioTransport(rawValue: v) else { throw bad("legacy, transitional or modern") }
+                        info.transport = t
+                    case "id":
+                        let ids = v.split(separator: ":")
+                        guard ids.count == 2, let ven = UInt16(ids[0], radix: 16), let dev = UInt16(ids[1], radix: 16)
+                        else { throw bad("VVVV:DDDD in hex") }
+                        info.vendorID = ven
+                        info.deviceID = dev
+                    default:
+                        throw bad("a device field: iommu-platform, transport or id")
+                    }
+                    _ = metadata.devices.register(info)
+                }
             }
         }
     }

@@ -218,6 +218,14 @@ struct QEMUEventMapper {
             e.device = device(bus: int("bus"), slot: int("slot"), function: int("func"), sink: &sink)
             e.address = int("addr")
             e.address2 = int("txaddr")
+            if event == .amdviTranslationResult && e.address2 == 0 {
+                // QEMU 7.2 amdvi_page_walk() stops on a zero PTE and leaves translated_addr 0 with perm
+                // IOMMU_NONE: the access was blocked, and no amdvi_page_fault is traced. Record it as a host
+                // fault (IO_PAGE_FAULT 0x2) so replay compares it; the guest never hears of it.
+                e.kind = .hostFault
+                e.aux = 0x2
+                e.detail = FaultSource.amdvi.rawValue
+            }
         case .amdviCacheUpdate:
             noteIOMMU("amd-iommu")
             e.kind = .hostIotlbUpdate

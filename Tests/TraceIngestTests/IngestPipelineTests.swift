@@ -60,6 +60,28 @@ import TraceFormat
         }
     }
 
+    /// `device.NAME.FIELD` facts (QEMU -device properties the inputs cannot reveal) set the device's entry, and
+    /// add a device the inputs never named.
+    @Test func perDeviceMetaFacts() throws {
+        var m = TraceMetadata(devices: [DeviceInfo(name: "0000:00:02.0", vendorID: 0x1AF4, deviceID: 0x1042)])
+        try IngestPipeline.apply(meta: [
+            "device.0000:00:02.0.iommu-platform": "true", "device.0000:00:02.0.transport": "modern",
+            "device.0000:00:04.0.iommu-platform": "false", "device.0000:00:04.0.transport": "transitional",
+            "device.0000:00:05.0.id": "1234:11e8",
+        ], to: &m)
+        #expect(m.devices.map(\.name) == ["0000:00:02.0", "0000:00:04.0", "0000:00:05.0"])
+        #expect(m.devices[0].iommuPlatform == true && m.devices[0].transport == .modern && m.devices[0].deviceID == 0x1042)
+        #expect(m.devices[1].iommuPlatform == false && m.devices[1].transport == .transitional)
+        #expect(m.devices[2].vendorID == 0x1234 && m.devices[2].deviceID == 0x11E8 && m.devices[2].iommuPlatform == nil)
+        #expect(m.extra["device.0000:00:05.0.id"] == "1234:11e8")
+        #expect(throws: IngestError.badFormat(path: "--meta", offset: 0, reason: "device.0000:00:02.0.iommu-platform=on: expected true or false")) {
+            try IngestPipeline.apply(meta: ["device.0000:00:02.0.iommu-platform": "on"], to: &m)
+        }
+        #expect(throws: IngestError.badFormat(path: "--meta", offset: 0, reason: "device.0000:00:02.0.colour=red: expected a device field: iommu-platform, transport or id")) {
+            try IngestPipeline.apply(meta: ["device.0000:00:02.0.colour": "red"], to: &m)
+        }
+    }
+
     /// A dmesg forced through the ftrace importer: a clear error naming the file and its first bad line.
     @Test func mixedUpFormatIsAClearError() throws {
         let path = Fixtures.path("\(Fixtures.strict)/guest-dmesg.txt")
