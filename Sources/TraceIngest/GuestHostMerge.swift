@@ -208,9 +208,32 @@ public struct GuestHostMerger {
                 }
                 liveMap[page, default: []].append(i)
             } else {
-                // The unmap ends the oldest live map of its page.
+                // The unmap ends the oldest live map of its page, unless maps of several devices are live on it
+                // (each device has its own domain, so one IOVA can be live in two): then the one whose device's
+                // host translations of the page came last before the unmap (the device that was using it).
                 if var l = liveMap[page], !l.isEmpty {
-                    let m = l.removeFirst()
+                    var pick = 0
+                    if l.count > 1, let off = offset, let list = access[page] {
+                        let t = Int64(bitPattern: e.timestamp) &+ off &+ Self.unmapUseSlackNs
+                        var best: UInt64 = 0
+                        for (j, m) in l.enumerated() {
+                            guard let dm = mapDevice[m] else { continue }
+                            var k = Self.lowerBound(list, t + 1) - 1
+                            while k >= 0 && (hostDevice[list[k].device] ?? list[k].device) != dm { k -= 1 }
+                            if k >= 0 && list[k].time > best
+                                && Int64(bitPattern: list[k].time) >= Int64(bitPattern: out[m].timestamp) &+ off &- Self.gpaMatchSlackNs
+                            {
+                                best = list[k].time
+                                pick = j
+                            }
+                        }
+                        if best == 0, let last = l.last, let dl = mapDevice[last] {
+                            // No evidence: the device of the newest map (an older map of another device on the
+                            // page is typically a long-lived pre-posted receive buffer), its oldest map first.
+                            pick = l.firstIndex { mapDevice[$0] == dl } ?? 0
+                        }
+                    }
+                    let m = l.remove(at: pick)
                     liveMap[page] = l
                     let ms = out[m].address & Self.pageMask
                     removeLive(m, start: ms, end: ms &+ max(out[m].size, 0x1000))
@@ -264,6 +287,11 @@ public struct GuestHostMerger {
         return best?.1
     }
 
+    /// How far (ns) outside a map's lifetime a translation to the map's own GPA page still attributes it.
+    static let gpaMatchSlackNs: Int64 = 50_000_000
+    /// How late (after the unmap, in aligned time) a host access still counts as the device using the page.
+    static let unmapUseSlackNs: Int64 = 2_000_000
+
     /// The device of the host translations of `e`'s pages right after it was mapped (majority within the
     /// first 100 ms of its lifetime, else over its whole lifetime; translations to the map's own physical
     /// pages first), mapped to the guest's device entry of the same requester id. Long-lived mappings (rings) would otherwise be outvoted by other devices that
@@ -276,15 +304,22 @@ public struct GuestHostMerger {
         let early = min(to, Int64(bitPattern: e.timestamp) &+ offset &+ 100_000_000)
         let first = e.address & pageMask
         let paddr = e.address2 & pageMask
+        // Under TCG the guest clock drifts a few ms against the host's and a device may touch a buffer tens of
+        // ms after its map: translations to the map's own physical pages within that wider window still beat
+        // translations of the same IOVA to other pages (another device's domain reusing the IOVA).
+        let wideFrom = Int64(bitPattern: e.timestamp) &+ offset &- gpaMatchSlackNs
+        let wideTo = (end.map { Int64(bitPattern: $0) } ?? Int64(bitPattern: e.timestamp)) &+ offset &+ gpaMatchSlackNs
         // Translations to the map's own physical pages first; then any translation of its IOVAs.
-        for (strict, limit) in [(true, early), (true, to), (false, early), (false, to)] {
+        for (strict, lower, limit) in [
+            (true, from, early), (true, from, to), (true, min(from, wideFrom), max(to, wideTo)), (false, from, early), (false, from, to),
+        ] {
             var votes: [UInt16: Int] = [:]
             var page = e.address & pageMask
             let last = (e.address &+ max(e.size, 1) &- 1) & pageMask
             var pagesSeen = 0
             while page <= last && pagesSeen < 4096 {
                 if let list = access[page] {
-                    var k = lowerBound(list, from)
+                    var k = lowerBound(list, lower)
                     let want = paddr &+ (page &- first)
                     while k < list.count && Int64(bitPattern: list[k].time) <= limit {
                         if !strict || (list[k].gpa != .max && list[k].gpa == want) {

@@ -175,7 +175,13 @@ import TraceIngest
         let corpus = CLI.root + "/traces"
         for f in ((try? FileManager.default.contentsOfDirectory(atPath: corpus)) ?? []).sorted() where f.hasSuffix(".dmat") {
             let size = (try? FileManager.default.attributesOfItem(atPath: "\(corpus)/\(f)")[.size] as? NSNumber)?.intValue ?? 0
-            if size <= 16 << 20 { paths.append("\(corpus)/\(f)") }
+            guard size <= 16 << 20 else { continue }
+            // The corpus files hold one or two 64K-event chunks; re-chunk them (same events, same metadata) so the
+            // sweep has chunk boundaries to cut at and chunks to lose.
+            let rechunked = "\(dir)/\(f)"
+            try TraceWriter.write(try TraceReader(path: "\(corpus)/\(f)").load(), to: rechunked,
+                                  options: TraceWriter.Options(chunkEvents: 64))
+            paths.append(rechunked)
         }
         let ingested = dir + "/intel-viommu-strict.dmat"
         try Self.ingestRealCapture(to: ingested)
