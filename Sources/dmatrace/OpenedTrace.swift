@@ -8,12 +8,14 @@ struct OpenedTrace {
     /// Damage found while reading, in words (call after the events were read).
     var damage: () -> [String]
 
-    /// Opens `path`: `*.jsonl` as dmatrace JSONL, anything else as `.dmat` (`-` is standard input).
-    static func open(_ path: String) throws -> OpenedTrace {
+    /// Opens `path`: `*.jsonl` as dmatrace JSONL, anything else as `.dmat` (`-` is standard input), with
+    /// `decodeThreads` chunk-decompression threads when given (the reader's default otherwise).
+    static func open(_ path: String, decodeThreads: Int? = nil) throws -> OpenedTrace {
         if path.hasSuffix(".jsonl") {
             return OpenedTrace(source: try decodeJSONL(path), damage: { [] })
         }
         let reader = try TraceReader(path: path)
+        if let decodeThreads { reader.decodeThreads = decodeThreads }
         return OpenedTrace(source: reader, damage: { reader.damage.map { "\($0)" } })
     }
 

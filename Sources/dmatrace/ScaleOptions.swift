@@ -113,16 +113,6 @@ struct ReplayedTrace {
 
 /// Parallel replay of independent traces (inside one machine, DESIGN §11).
 enum ParallelReplay {
-    /// Opens `path` like ``OpenedTrace/open(_:)``, with `decodeThreads` chunk-decompression threads.
-    static func open(_ path: String, decodeThreads: Int) throws -> OpenedTrace {
-        if path.hasSuffix(".jsonl") {
-            return OpenedTrace(source: try OpenedTrace.decodeJSONL(path), damage: { [] })
-        }
-        let reader = try TraceReader(path: path)
-        reader.decodeThreads = decodeThreads
-        return OpenedTrace(source: reader, damage: { reader.damage.map { "\($0)" } })
-    }
-
     /// Replays every trace with a non-empty scenario list in `plan`, `threads` at a time (traces in
     /// parallel; a trace alone gets the threads for chunk decompression). Results come back in trace
     /// order; damage warnings are returned (not printed) so that standard error stays in trace order.
@@ -138,7 +128,7 @@ enum ParallelReplay {
         let work: @Sendable (Int) -> Void = { j in
             let t = jobs[j]
             do {
-                let opened = try open(traces[t], decodeThreads: decode)
+                let opened = try OpenedTrace.open(traces[t], decodeThreads: decode)
                 let r = try engine(traces[t], plan.scenarios[t], opened.source)
                 box.set(j, .success(ReplayedTrace(index: t, result: r, warnings: opened.damage().map { "\(traces[t]): \($0)" })))
             } catch {
