@@ -17,7 +17,7 @@ final class ChunkDecodePool: @unchecked Sendable {
         var output = UnsafeMutableRawBufferPointer(start: nil, count: 0)
         var outputCount = 0
         var state = State.free
-        var error: ZstdError?
+        var error: ChunkDecodeError?
         var info: ChunkInfo?
         var chunkIndex = 0
         /// Kind counts of the decoded records, computed by the decoding thread while they are in its cache.
@@ -105,7 +105,7 @@ final class ChunkDecodePool: @unchecked Sendable {
         let i = (0..<slotCount).first { slots[$0].state == .free }!
         pthread_mutex_unlock(mutex)
         // A free slot belongs to the reading thread alone.
-        let usize = Int(info.header.uncompressedSize)
+        let usize = info.header.recordBytes
         if slots[i].input.count < frame.count {
             slots[i].input.deallocate()
             slots[i].input = .allocate(byteCount: max(frame.count, 1 << 20), alignment: 64)
@@ -129,8 +129,8 @@ final class ChunkDecodePool: @unchecked Sendable {
 
     /// Waits for the oldest queued chunk (decompressing pending ones on this thread meanwhile) and returns
     /// its slot, now `delivering`, until ``release(_:)``.
-    func takeOldest(using decompressor: ZstdDecompressor) -> (
-        info: ChunkInfo, chunkIndex: Int, result: Result<UnsafeRawBufferPointer, ZstdError>,
+    func takeOldest(using decompressor: ChunkFrameDecoder) -> (
+        info: ChunkInfo, chunkIndex: Int, result: Result<UnsafeRawBufferPointer, ChunkDecodeError>,
         kinds: UnsafePointer<UInt64>, slot: Int
     ) {
         pthread_mutex_lock(mutex)
@@ -151,7 +151,7 @@ final class ChunkDecodePool: @unchecked Sendable {
         slots[i].state = .delivering
         let s = slots[i]
         pthread_mutex_unlock(mutex)
-        let result: Result<UnsafeRawBufferPointer, ZstdError> = s.error.map { .failure($0) }
+        let result: Result<UnsafeRawBufferPointer, ChunkDecodeError> = s.error.map { .failure($0) }
             ?? .success(UnsafeRawBufferPointer(rebasing: s.output[..<s.outputCount]))
         return (s.info!, s.chunkIndex, result, UnsafePointer(s.kinds), i)
     }
@@ -163,12 +163,12 @@ final class ChunkDecodePool: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
     }
 
-    private func decode(_ i: Int, _ decompressor: ZstdDecompressor) -> ZstdError? {
+    private func decode(_ i: Int, _ decompressor: ChunkFrameDecoder) -> ChunkDecodeError? {
         // Slot buffers do not change while the slot is `working`; reading them outside the lock is safe.
         let s = slots[i]
         let frame = UnsafeRawBufferPointer(rebasing: s.input[..<s.inputCount])
         do {
-            try TraceReader.decodeChunkFrame(frame, into: s.output, size: s.outputCount, decompressor: decompressor)
+            try decompressor.decode(frame, header: s.info!.header, into: s.output)
             s.kinds.update(repeating: 0, count: 256)
             TraceReader.countKinds(UnsafeRawBufferPointer(rebasing: s.output[..<s.outputCount]), into: s.kinds)
             return nil
@@ -178,7 +178,7 @@ final class ChunkDecodePool: @unchecked Sendable {
     }
 
     private func workerLoop() {
-        guard let decompressor = try? ZstdDecompressor() else { return }
+        guard let decompressor = try? ChunkFrameDecoder() else { return }
         pthread_mutex_lock(mutex)
         while !shutdown {
             guard let j = order.first(where: { slots[$0].state == .pending }) else {

@@ -1,7 +1,8 @@
 /// Constants and limits of the `.dmat` format v1 (`schemas/dmat-format.md`).
 public enum DMATFormat {
-    /// Major version written; readers refuse files with a larger major version.
-    public static let majorVersion: UInt16 = 1
+    /// Newest major version this build reads; it refuses larger ones. Writers declare 2 when chunks use the
+    /// compact layout and 1 for a rows-only file (``ChunkLayout/majorVersion``), so 1.x readers read the latter.
+    public static let majorVersion: UInt16 = 2
     /// Minor version written; a newer minor only adds things an older reader may skip.
     public static let minorVersion: UInt16 = 0
     /// Bytes per event record.
@@ -96,7 +97,8 @@ public struct ChunkHeader: Sendable, Equatable {
     public var sequence: UInt32
     /// Records in the chunk.
     public var eventCount: UInt32
-    /// Decompressed bytes (`eventCount × 56`).
+    /// Decompressed bytes of the chunk's zstd frame: `eventCount × 56` in the rows layout, the encoded payload
+    /// size in the compact layout.
     public var uncompressedSize: UInt64
     /// Bytes of the zstd frame that follows the header.
     public var compressedSize: UInt64
@@ -106,8 +108,14 @@ public struct ChunkHeader: Sendable, Equatable {
     public var maxTimestamp: UInt64
     /// Size of the string table when the chunk was written: every string id the chunk uses is below it.
     public var stringCount: UInt32
-    /// Reserved flags (0 in v1).
+    /// Bits 0–7: the chunk's ``ChunkLayout`` (0 rows, 1 compact); other bits 0.
     public var flags: UInt32
+
+    /// The layout named by bits 0–7 of ``flags``, nil when this build does not know it.
+    public var layout: ChunkLayout? { ChunkLayout(rawValue: UInt8(truncatingIfNeeded: flags)) }
+
+    /// Bytes of the records once decoded (`eventCount × 56`), whatever the layout.
+    public var recordBytes: Int { Int(eventCount) * Event.recordSize }
 }
 
 /// One chunk as a reader found it.

@@ -86,7 +86,7 @@ public final class TraceReader: EventSource {
     /// uses two when the machine has more than one core: the calling thread and one worker.
     public var decodeThreads = min(2, max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
     private var damageOffsets = Set<UInt64>()
-    private var decompressor: ZstdDecompressor
+    private var decompressor: ChunkFrameDecoder
     private var recordBuffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     private var counts = [UInt64](repeating: 0, count: 256)
 
@@ -106,7 +106,7 @@ public final class TraceReader: EventSource {
         }
         let regular = path != "-" && InputBuffer.isRegularFile(fd)
         input = InputBuffer(fd: fd, path: path, seekable: regular, ownsDescriptor: path != "-")
-        decompressor = try ZstdDecompressor()
+        decompressor = try ChunkFrameDecoder()
         header = try Self.readHeader(input, path: path)
         headerEnd = input.position
         if regular {
@@ -422,8 +422,10 @@ public final class TraceReader: EventSource {
             problem = "declares \(h.eventCount) events (limit \(DMATFormat.maxChunkEvents))"
         } else if h.uncompressedSize > UInt64(DMATFormat.maxChunkBytes) {
             problem = "declares \(h.uncompressedSize) uncompressed bytes (limit \(DMATFormat.maxChunkBytes))"
-        } else if h.uncompressedSize != UInt64(h.eventCount) * UInt64(Event.recordSize) {
+        } else if h.layout == .rows && h.uncompressedSize != UInt64(h.eventCount) * UInt64(Event.recordSize) {
             problem = "declares \(h.uncompressedSize) bytes for \(h.eventCount) records of \(Event.recordSize)"
+        } else if h.layout == .compact && h.uncompressedSize < UInt64(CompactLayout.headerSize) + UInt64(h.eventCount) {
+            problem = "declares a compact payload of \(h.uncompressedSize) bytes, less than the 8 + \(h.eventCount) its header and kinds need"
         } else if h.compressedSize > UInt64(DMATFormat.maxChunkFrameBytes) || h.compressedSize < 9 {
             problem = "declares a compressed size of \(h.compressedSize) bytes (limit \(DMATFormat.maxChunkFrameBytes))"
         }
@@ -473,15 +475,15 @@ public final class TraceReader: EventSource {
             // runPass hands the frame to the pool, which decodes it; delivery stays in file order.
             return .frame(chunkIndex: chunks.count - 1, frame: frame)
         }
-        let usize = Int(h.uncompressedSize)
-        if recordBuffer.count < usize {
+        let rsize = h.recordBytes
+        if recordBuffer.count < rsize {
             recordBuffer.deallocate()
-            recordBuffer = .allocate(byteCount: max(usize, 1 << 20), alignment: 64)
+            recordBuffer = .allocate(byteCount: max(rsize, 1 << 20), alignment: 64)
         }
-        let result: Result<UnsafeRawBufferPointer, ZstdError>
+        let result: Result<UnsafeRawBufferPointer, ChunkDecodeError>
         do {
-            try Self.decodeChunkFrame(frame, into: recordBuffer, size: usize, decompressor: decompressor)
-            result = .success(UnsafeRawBufferPointer(rebasing: recordBuffer[..<usize]))
+            try decompressor.decode(frame, header: h, into: recordBuffer)
+            result = .success(UnsafeRawBufferPointer(rebasing: recordBuffer[..<rsize]))
         } catch {
             result = .failure(error)
         }
@@ -519,7 +521,7 @@ public final class TraceReader: EventSource {
     /// Records the outcome of decoding chunk `chunkIndex`: damage, or kind counts and the chunk to hand out.
     /// `kinds`: the chunk's kind counts when the decoding thread already computed them.
     private func finish(
-        _ result: Result<UnsafeRawBufferPointer, ZstdError>, chunkIndex: Int, kinds: UnsafePointer<UInt64>? = nil
+        _ result: Result<UnsafeRawBufferPointer, ChunkDecodeError>, chunkIndex: Int, kinds: UnsafePointer<UInt64>? = nil
     ) -> DecodedChunk? {
         let info = chunks[chunkIndex]
         switch result {

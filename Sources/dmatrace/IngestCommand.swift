@@ -42,6 +42,9 @@ struct IngestCommand: ParsableCommand {
     @Option(help: "zstd level of the output (1 fastest ... 19 smallest).")
     var level: Int32 = 3
 
+    @Option(help: ChunkLayout.help)
+    var layout: ChunkLayout = .compact
+
     @Flag(help: "Parse and summarise only; write nothing.")
     var dryRun = false
 
@@ -84,7 +87,7 @@ struct IngestCommand: ParsableCommand {
                 report = r
                 events = UInt64(buffer.events.count)
                 if !dryRun, let out = output {
-                    let writer = try TraceWriter(path: out, metadata: buffer.metadata, options: .init(level: level))
+                    let writer = try TraceWriter(path: out, metadata: buffer.metadata, options: .init(level: level, layout: layout))
                     // A fresh writer numbers strings from 0 like the buffer did, so ids carry over.
                     var identical = true
                     for (i, s) in buffer.strings.enumerated() where writer.intern(s) != UInt32(i) { identical = false }
@@ -101,7 +104,7 @@ struct IngestCommand: ParsableCommand {
                 events = sink.count
             } else {
                 // One input: stream straight into the writer in input order (constant memory).
-                var writer = try TraceWriter(path: output!, options: .init(level: level))
+                var writer = try TraceWriter(path: output!, options: .init(level: level, layout: layout))
                 report = try pipeline.run(plan, into: &writer)
                 try IngestPipeline.apply(meta: facts, to: &writer.metadata)
                 events = writer.eventCount

@@ -49,6 +49,9 @@ struct SynthCommand: ParsableCommand {
     @Option(name: .customLong("chunk-events"), help: "Events per .dmat chunk (small values make many chunks).")
     var chunkEvents: Int = TraceWriter.Options().chunkEvents
 
+    @Option(help: ChunkLayout.help)
+    var layout: ChunkLayout = .compact
+
     func validate() throws {
         guard events > 0 else { throw ValidationError("--events must be positive") }
         guard blockDevices >= 0, netDevices >= 0, blockDevices + netDevices > 0, blockDevices + netDevices <= 200 else {
@@ -75,7 +78,7 @@ struct SynthCommand: ParsableCommand {
             meta.extra["synth.seed"] = String(seed)
             meta.extra["synth.events"] = String(events)
             if !bugs.isEmpty { meta.extra["synth.bugs"] = bugs.sorted().joined(separator: ",") }
-            var writer = try TraceWriter(path: output, metadata: meta, options: .init(chunkEvents: chunkEvents))
+            var writer = try TraceWriter(path: output, metadata: meta, options: .init(chunkEvents: chunkEvents, layout: layout))
             let summary = try SyntheticWorkload(options: options).generate(into: &writer)
             try writer.finish()
             let planted = summary.planted.sorted { $0.key.rawValue < $1.key.rawValue }

@@ -217,13 +217,13 @@ import Testing
         let path = dir.appendingPathComponent("v2.dmat").path
         try Fixtures.write(Fixtures.randomTrace(seed: 1, count: 3), to: path)
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-        bytes[16] = 2
+        bytes[16] = 3
         try Data(bytes).write(to: URL(fileURLWithPath: path))
-        #expect(throws: TraceFormatError.newerMajorVersion(path: path, found: 2, supported: 1)) {
+        #expect(throws: TraceFormatError.newerMajorVersion(path: path, found: 3, supported: 2)) {
             _ = try TraceReader(path: path)
         }
-        #expect(TraceFormatError.newerMajorVersion(path: "x.dmat", found: 2, supported: 1).description
-                == "x.dmat: format version 2.x is newer than this dmatrace reads (1.x); upgrade dmatrace")
+        #expect(TraceFormatError.newerMajorVersion(path: "x.dmat", found: 3, supported: 2).description
+                == "x.dmat: format version 3.x is newer than this dmatrace reads (2.x); upgrade dmatrace")
     }
 
     @Test func notATraceAndEmpty() throws {

@@ -23,9 +23,10 @@ import Testing
         let dir = try Fixtures.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         await propertyCheck(count: 25, input: Gen.uint64(), Gen.int(in: 0...300), Gen.int(in: 1...40)) { seed, n, chunk in
+          for layout in ChunkLayout.allCases {
             let path = dir.appendingPathComponent("t-\(seed).dmat").path
             let buf = Fixtures.randomTrace(seed: seed, count: n)
-            try Fixtures.write(buf, to: path, chunkEvents: chunk)
+            try Fixtures.write(buf, to: path, chunkEvents: chunk, layout: layout)
             let (back, reader) = try Fixtures.read(path)
             #expect(back == buf)
             #expect(reader.damage.isEmpty)
@@ -39,7 +40,9 @@ import Testing
                 #expect(again == buf)
                 #expect(r2.kindCounts == reader.kindCounts)
             }
+            #expect(reader.header.major == layout.majorVersion)
             try? FileManager.default.removeItem(atPath: path)
+          }
         }
     }
 
@@ -50,12 +53,16 @@ import Testing
         await propertyCheck(count: 8, input: Gen.uint64(), Gen.int(in: 0...500)) { seed, n in
             let path = dir.appendingPathComponent("z.dmat").path
             let buf = Fixtures.randomTrace(seed: seed, count: n)
-            try Fixtures.write(buf, to: path, chunkEvents: 64, workers: 2)
+            try Fixtures.write(buf, to: path, chunkEvents: 64, workers: 2, layout: .rows)
             let d = try Fixtures.run(zstd, ["-d", "-c", "-q", path])
             #expect(d.status == 0)
             #expect(d.out == Data(buf.events.flatMap(\.recordBytes)))
             let t = try Fixtures.run(zstd, ["-t", "-q", path])
             #expect(t.status == 0, "zstd -t: \(t.err)")
+            // The compact layout is a valid zstd stream too (zstd -d prints its encoding, not the records).
+            try Fixtures.write(buf, to: path, chunkEvents: 64, workers: 2, layout: .compact)
+            let tc = try Fixtures.run(zstd, ["-t", "-q", path])
+            #expect(tc.status == 0, "zstd -t: \(tc.err)")
         }
     }
 

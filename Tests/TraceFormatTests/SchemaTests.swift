@@ -72,44 +72,63 @@ import Testing
         return nil
     }()
 
-    @Test(.enabled(if: IndependentReaderTests.python != nil && Fixtures.zstdPath() != nil, "needs python3 and zstd"))
-    func pythonReaderFromTheSpecAgrees() throws {
+    @Test(.enabled(if: IndependentReaderTests.python != nil && Fixtures.zstdPath() != nil, "needs python3 and zstd"),
+          arguments: ChunkLayout.allCases)
+    func pythonReaderFromTheSpecAgrees(layout: ChunkLayout) throws {
         let dir = try Fixtures.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("spec.dmat").path
-        let buf = Fixtures.randomTrace(seed: 2024, count: 300)
-        let w = try TraceWriter(path: path, metadata: buf.metadata, options: .init(chunkEvents: 64))
+        // Random events of every kind, then a DMA-like stretch that exercises the compact layout's references.
+        var buf = Fixtures.randomTrace(seed: 2024, count: 300)
+        for e in Fixtures.mappingRecords(seed: 2024, count: 2900) { buf.append(e) }
+        let w = try TraceWriter(path: path, metadata: buf.metadata, options: .init(chunkEvents: 640, layout: layout))
         for s in buf.strings { _ = w.intern(s) }
         for e in buf.events { try w.append(e) }
         try w.flush()
         w.metadata.capture.qemuVersion = "9.2.0"  // a final metadata frame after the last chunk
         try w.finish()
         let script = SchemaTests.root.appendingPathComponent("tools/dmat-read.py").path
-        let r = try Fixtures.run(try #require(Self.python), [script, path])
+        let r = try Fixtures.run(try #require(Self.python), [script, "--records", path])
         #expect(r.status == 0, "\(r.err)")
         let json = try #require(try JSONSerialization.jsonObject(with: r.out) as? [String: Any])
         let reader = try TraceReader(path: path)
         try reader.verify()
-        #expect(json["version"] as? String == "1.0")
+        #expect(json["version"] as? String == "\(layout.majorVersion).0")
         #expect(json["record_size"] as? Int == 56)
         #expect(json["schema_kinds"] as? Int == EventKind.allCases.count)
         #expect(json["strings"] as? [String] == reader.strings)
         #expect((json["damage"] as? [String])?.isEmpty == true)
-        #expect(json["records"] as? Int == 300)
+        #expect(json["records"] as? Int == 3200)
+        #expect(json["layouts"] as? [Int] == [Int](repeating: Int(layout.rawValue), count: 5))
         let chunks = try #require(json["chunks"] as? [[String: Any]])
         #expect(chunks.count == 5)
         #expect(chunks.map { $0["frame"] as? Int } == reader.chunks.map { Int($0.frameOffset) })
-        #expect(chunks.map { $0["events"] as? Int } == [64, 64, 64, 64, 44])
+        #expect(chunks.map { $0["events"] as? Int } == [640, 640, 640, 640, 640])
         let kinds = try #require(json["kinds"] as? [String: Int])
         for (raw, count) in kinds { #expect(reader.kindCounts[Int(raw)!] == UInt64(count)) }
         #expect(json["ts_sum"] as? UInt64 == buf.events.reduce(UInt64(0)) { $0 &+ $1.timestamp })
         #expect(json["addr_xor"] as? UInt64 == buf.events.reduce(UInt64(0)) { $0 ^ $1.address })
+        // Every record, byte for byte, as dmatrace decodes it.
+        var swiftRecords: [String] = []
+        try reader.forEachChunk { chunk in
+            for i in 0..<chunk.count {
+                let rec = UnsafeRawBufferPointer(rebasing: chunk.records[(i * 56)..<(i * 56 + 56)])
+                swiftRecords.append(rec.map { String(format: "%02x", $0) }.joined())
+            }
+        }
+        #expect(json["records_hex"] as? [String] == swiftRecords)
+        #expect(swiftRecords == buf.events.map { $0.recordBytes.map { String(format: "%02x", $0) }.joined() })
         let index = try #require(json["index"] as? [[Int]])
         #expect(index.count == 6)  // 5 chunks and the span of the final side frames
         #expect(index.last?[1] == 0 && index.last?[2] == 0x51D8_E999)
         let meta = try #require(json["metadata"] as? [String: Any])
         #expect((meta["devices"] as? [[String: Any]])?.first?["name"] as? String == "0000:00:02.0")
         #expect((meta["capture"] as? [String: Any])?["qemuVersion"] as? String == "9.2.0")
-        #expect(Array(index.prefix(5).map { $0[1] }) == [64, 64, 64, 64, 44].map { $0 * 56 })
+        #expect(Array(index.prefix(5).map { $0[1] }) == reader.chunks.map { Int($0.header.uncompressedSize) })
+        if layout == .rows {
+            #expect(Array(index.prefix(5).map { $0[1] }) == [Int](repeating: 640 * 56, count: 5))
+        } else {
+            #expect(reader.chunks.allSatisfy { Int($0.header.uncompressedSize) < 640 * 56 })
+        }
     }
 }

@@ -70,8 +70,10 @@ enum Fixtures {
     }
 
     /// Writes `buffer` as a .dmat at `path`.
-    static func write(_ buffer: EventBuffer, to path: String, chunkEvents: Int = 16, workers: Int32 = 0) throws {
-        try TraceWriter.write(buffer, to: path, options: .init(chunkEvents: chunkEvents, workers: workers))
+    static func write(
+        _ buffer: EventBuffer, to path: String, chunkEvents: Int = 16, workers: Int32 = 0, layout: ChunkLayout = .compact
+    ) throws {
+        try TraceWriter.write(buffer, to: path, options: .init(chunkEvents: chunkEvents, workers: workers, layout: layout))
     }
 
     /// Reads a .dmat back into memory.

@@ -1,0 +1,70 @@
+/// Why one chunk's data could not be turned into records.
+enum ChunkDecodeError: Error, CustomStringConvertible {
+    /// zstd refused the frame (corrupt, truncated, checksum mismatch, wrong size).
+    case zstd(ZstdError)
+    /// The decompressed payload is not a valid encoding of the chunk's records, or its layout is unknown.
+    case layout(String)
+
+    /// True for a zstd content checksum mismatch.
+    var isChecksumError: Bool {
+        if case .zstd(let e) = self { return e.isChecksumError }
+        return false
+    }
+
+    var description: String {
+        switch self {
+        case .zstd(let e): e.description
+        case .layout(let m): m
+        }
+    }
+}
+
+/// Turns one chunk's zstd frame into its 56-byte records, whatever the chunk's layout. Owns a zstd context,
+/// the compact decoder's tables and a payload buffer, all reused; use one per thread.
+final class ChunkFrameDecoder {
+    /// The zstd context (also used for nothing else).
+    let zstd: ZstdDecompressor
+    private let compact = CompactChunkDecoder()
+    private var payload = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+
+    init() throws(ZstdError) {
+        zstd = try ZstdDecompressor()
+    }
+
+    deinit { payload.deallocate() }
+
+    /// Decodes the frame of the chunk that `header` describes into the first `eventCount × 56` bytes of `out`.
+    /// The reader checked the header's sizes against the format limits.
+    func decode(
+        _ frame: UnsafeRawBufferPointer, header: ChunkHeader, into out: UnsafeMutableRawBufferPointer
+    ) throws(ChunkDecodeError) {
+        let usize = Int(header.uncompressedSize)
+        switch ChunkLayout(rawValue: UInt8(truncatingIfNeeded: header.flags)) {
+        case .rows:
+            do {
+                try TraceReader.decodeChunkFrame(frame, into: out, size: usize, decompressor: zstd)
+            } catch {
+                throw .zstd(error)
+            }
+        case .compact:
+            if payload.count < usize {
+                payload.deallocate()
+                payload = .allocate(byteCount: max(usize, 1 << 20), alignment: 64)
+            }
+            do {
+                try TraceReader.decodeChunkFrame(frame, into: payload, size: usize, decompressor: zstd)
+            } catch {
+                throw .zstd(error)
+            }
+            do {
+                try compact.decode(
+                    UnsafeRawBufferPointer(rebasing: payload[..<usize]), eventCount: Int(header.eventCount), into: out)
+            } catch {
+                throw .layout(error.description)
+            }
+        case nil:
+            throw .layout(
+                "the chunk uses layout \(header.flags & 0xFF), which this reader does not know (0 rows, 1 compact)")
+        }
+    }
+}

@@ -1,0 +1,279 @@
+import Foundation
+import PropertyBased
+import Testing
+@testable import TraceFormat
+
+extension Fixtures {
+    /// A DMA-like trace: maps, unmaps (FIFO, LIFO and random order), syncs, allocs/frees, IOMMU maps/unmaps
+    /// with IOVA reuse, on three devices, mixed with random events of every kind and records of unknown kinds.
+    static func mappingRecords(seed: UInt64, count: Int) -> [Event] {
+        var rng = SplitMix(seed: seed)
+        var ts = rng.next() % 1_000_000_000
+        var pos: UInt64 = 1
+        var live: [(kind: EventKind, dev: UInt16, addr: UInt64, size: UInt64)] = []
+        var free: [UInt64: [UInt64]] = [:]
+        var top: UInt64 = 0x1_0000_0000
+        var out: [Event] = []
+        let sizes: [UInt64] = [4096, 4096, 8192, 65536, 1500, 0]
+        while out.count < count {
+            ts &+= [0, 1000, 2000, 70_000, 1 << 40][Int(rng.next() % 5)] &+ rng.next() % 900
+            pos &+= rng.next() % 50 == 0 ? 9000 : 1
+            let dev = UInt16([0, 1, 2, 0xFFFF][Int(rng.next() % 4)])
+            let r = rng.next() % 100
+            var e: Event
+            if r < 30 || live.isEmpty {
+                let kind: EventKind = [.dmaMap, .dmaAlloc, .iommuMap][Int(rng.next() % 3)]
+                let size = sizes[Int(rng.next() % UInt64(sizes.count))]
+                let addr: UInt64
+                if let a = free[size]?.popLast() {
+                    addr = a
+                } else {
+                    top &-= max(size, 4096)
+                    addr = top
+                }
+                e = Event(kind: kind, timestamp: ts, device: dev, direction: .toDevice, address: addr,
+                          address2: (rng.next() % 0x40000) << 12, size: size, position: pos)
+                live.append((kind, dev, addr, size))
+            } else if r < 65 {
+                let j = [0, 0, 0, live.count - 1, Int(rng.next() % UInt64(live.count))][Int(rng.next() % 5)]
+                let m = live.remove(at: j)
+                let kind: EventKind = m.kind == .dmaMap ? .dmaUnmap : m.kind == .dmaAlloc ? .dmaFree : .iommuUnmap
+                e = Event(kind: kind, timestamp: ts, device: m.dev, direction: .toDevice, address: m.addr,
+                          address2: kind == .iommuUnmap ? m.size : 0, size: m.size, position: pos)
+                free[m.size, default: []].append(m.addr)
+            } else if r < 80 {
+                let m = live[Int(rng.next() % UInt64(live.count))]
+                e = Event(kind: .dmaSync, timestamp: ts, device: m.dev, direction: .fromDevice,
+                          detail: UInt8(rng.next() % 2), address: m.addr, size: rng.next() % 4 == 0 ? 64 : m.size, position: pos)
+            } else if r < 83 {
+                // A release of something never mapped in this chunk.
+                e = Event(kind: [.dmaUnmap, .dmaFree, .iommuUnmap, .dmaSync][Int(rng.next() % 4)], timestamp: ts,
+                          device: dev, address: rng.next(), size: rng.next() % 100_000, position: pos)
+            } else if r < 98 {
+                let kind = EventKind.allCases[Int(rng.next() % UInt64(EventKind.allCases.count))]
+                e = Event(kind: kind, timestamp: ts, device: dev, address: rng.next(), address2: rng.next() % 3 == 0 ? 0 : rng.next(),
+                          size: rng.next() % 65536, aux: UInt32(truncatingIfNeeded: rng.next()),
+                          aux2: UInt32(truncatingIfNeeded: rng.next() % 100), clock: UInt8(rng.next() % 2), source: 0,
+                          position: pos)
+                e.flags = UInt8(truncatingIfNeeded: rng.next())
+                e.detail = UInt8(truncatingIfNeeded: rng.next())
+            } else {
+                e = Event(kind: .marker, timestamp: ts, address: UInt64.max, address2: rng.next(), size: UInt64.max,
+                          aux: .max, aux2: .max, clock: .max, source: .max, position: .max)
+                e.flags = .max
+                e.detail = .max
+                e.device = .max
+            }
+            out.append(e)
+        }
+        return out
+    }
+
+    /// Records as 56-byte rows; `unknownEvery` > 0 turns every n-th record into an unknown kind (200 + n % 50).
+    static func rows(_ events: [Event], unknownEvery: Int = 0) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(events.count * 56)
+        for (i, e) in events.enumerated() {
+            var r = e.recordBytes
+            if unknownEvery > 0 && i % unknownEvery == unknownEvery - 1 { r[0] = UInt8(200 + i % 50) }
+            bytes += r
+        }
+        return bytes
+    }
+}
+
+/// The compact chunk layout: encoder and decoder are inverse on any records, and damage never traps.
+@Suite struct CompactLayoutTests {
+    /// Encodes then decodes; returns the decoded rows (nil when the encoder fell back to rows).
+    static func roundTrip(_ rows: [UInt8], anySize: Bool = false) throws -> (payload: [UInt8], decoded: [UInt8])? {
+        let enc = CompactChunkEncoder()
+        guard let payload = rows.withUnsafeBytes({ enc.encode($0, anySize: anySize).map { [UInt8]($0) } }) else { return nil }
+        let decoded = try decode(payload, events: rows.count / 56)
+        return (payload, decoded)
+    }
+
+    static func decode(_ payload: [UInt8], events: Int) throws -> [UInt8] {
+        let dec = CompactChunkDecoder()
+        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: max(events * 56, 1), alignment: 16)
+        defer { out.deallocate() }
+        try payload.withUnsafeBytes { try dec.decode($0, eventCount: events, into: out) }
+        return [UInt8](UnsafeRawBufferPointer(rebasing: out[..<(events * 56)]))
+    }
+
+    @Test func randomRecordsRoundTrip() async throws {
+        await propertyCheck(count: 40, input: Gen.uint64(), Gen.int(in: 1...3000), Gen.int(in: 0...7)) { seed, n, unknown in
+            let rows = Fixtures.rows(Fixtures.mappingRecords(seed: seed, count: n), unknownEvery: unknown)
+            let r = try #require(try Self.roundTrip(rows, anySize: true))
+            #expect(r.decoded == rows)
+        }
+    }
+
+    @Test func arbitraryBytesRoundTrip() async throws {
+        // Any 56-byte rows, not only well-formed events: the layout is lossless on raw records.
+        await propertyCheck(count: 30, input: Gen.uint64(), Gen.int(in: 1...400)) { seed, n in
+            var rng = SplitMix(seed: seed)
+            var rows = [UInt8](repeating: 0, count: n * 56)
+            for i in rows.indices { rows[i] = UInt8(truncatingIfNeeded: rng.next() >> (rng.next() % 2 == 0 ? 0 : 60)) }
+            for i in 0..<n where rng.next() % 2 == 0 { rows[i * 56] = [1, 2, 3, 4, 5, 16, 17][Int(rng.next() % 7)] }
+            let r = try #require(try Self.roundTrip(rows, anySize: true))
+            #expect(r.decoded == rows)
+        }
+    }
+
+    @Test func mappingTraceIsReferencedAndSmall() throws {
+        let events = Fixtures.mappingRecords(seed: 7, count: 20_000)
+        let rows = Fixtures.rows(events)
+        let r = try #require(try Self.roundTrip(rows))
+        #expect(r.decoded == rows)
+        // The directory names a ref stream for dma_unmap (kind 2) and a reuse stream for iommu_map (16).
+        let streams = Int(UInt16(r.payload[4]) | UInt16(r.payload[5]) << 8)
+        var keys: [(UInt8, UInt8)] = []
+        for s in 0..<streams {
+            let at = 8 + events.count + s * 8
+            keys.append((r.payload[at], r.payload[at + 1]))
+        }
+        #expect(keys.contains { $0 == (2, 12) })
+        #expect(keys.contains { $0 == (16, 13) })
+        // 15 % of the records are random 64-bit noise, so the payload is only ~0.6x the rows before zstd.
+        #expect(r.payload.count < rows.count * 7 / 10)
+    }
+
+    @Test func edgeCases() throws {
+        // One event; extreme values; deltas that wrap around 2^64.
+        let one = Event(kind: .dmaMap, timestamp: .max, device: 3, address: .max, size: .max, aux: .max, position: .max)
+        #expect(try Self.roundTrip(one.recordBytes) == nil)  // larger than its 56-byte row: the writer keeps rows
+        #expect(try Self.roundTrip(one.recordBytes, anySize: true)?.decoded == one.recordBytes)
+        let wrap = [Event(kind: .iommuMap, timestamp: .max, address: .max, size: 1, position: .max),
+                    Event(kind: .iommuMap, timestamp: 0, address: 0, size: .max, position: 0),
+                    Event(kind: .iommuUnmap, timestamp: .max, address: 0, address2: 0, size: .max, position: 1 << 63),
+                    Event(kind: .iommuMap, timestamp: 1 << 63, address: 0, size: .max),
+                    Event(kind: .iommuUnmap, timestamp: 1, address: .max, address2: 7, size: 1)]
+        let rows = Fixtures.rows(wrap)
+        let r = try #require(try Self.roundTrip(rows, anySize: true))
+        #expect(r.decoded == rows)
+        // The empty chunk is never written (the encoder refuses it), and an empty payload is damage.
+        let enc = CompactChunkEncoder()
+        #expect([UInt8]().withUnsafeBytes { enc.encode($0) } == nil)
+        #expect(throws: CompactChunkError.self) { _ = try Self.decode([], events: 0) }
+        // A well-formed zero-event payload (header only) decodes to nothing.
+        #expect(try Self.decode([0, 0, 0, 0, 0, 0, 0, 0], events: 0).isEmpty)
+    }
+
+    @Test func liveTableOverflowDropsTheOldest() throws {
+        // 5000 maps then unmaps of all in FIFO order: the first 904 fell out of the 4096-entry table and are coded
+        // explicitly, the rest by reference; both decode the same.
+        var events: [Event] = []
+        for i in 0..<5000 { events.append(Event(kind: .dmaMap, timestamp: UInt64(i), address: UInt64(i) << 12, size: 4096)) }
+        for i in 0..<5000 { events.append(Event(kind: .dmaUnmap, timestamp: UInt64(5000 + i), address: UInt64(i) << 12, size: 4096)) }
+        let rows = Fixtures.rows(events)
+        let r = try #require(try Self.roundTrip(rows))
+        #expect(r.decoded == rows)
+    }
+
+    /// Bit flips and truncation inside a payload: a clean error or (rarely) other records, never a trap.
+    @Test func damagedPayloadsThrowOrDecodeWithoutTrapping() throws {
+        let rows = Fixtures.rows(Fixtures.mappingRecords(seed: 99, count: 600))
+        let r = try #require(try Self.roundTrip(rows))
+        let n = rows.count / 56
+        var errors = 0
+        for seed in UInt64(0)..<400 {
+            var rng = SplitMix(seed: seed)
+            var p = r.payload
+            switch rng.next() % 3 {
+            case 0: p[Int(rng.next() % UInt64(p.count))] ^= UInt8(1 << (rng.next() % 8))
+            case 1: p.removeLast(Int(rng.next() % UInt64(p.count)) + 1)
+            default:
+                for _ in 0..<8 { p[Int(rng.next() % UInt64(p.count))] = UInt8(truncatingIfNeeded: rng.next()) }
+            }
+            do {
+                _ = try Self.decode(p, events: n)
+            } catch let error as CompactChunkError {
+                errors += 1
+                #expect(error.description.hasPrefix("compact chunk: "))
+            }
+        }
+        #expect(errors > 200)
+    }
+
+    @Test func specificDamageIsNamed() throws {
+        let rows = Fixtures.rows(Fixtures.mappingRecords(seed: 5, count: 100))
+        let r = try #require(try Self.roundTrip(rows))
+        var p = r.payload
+        p[0] = 99
+        #expect(throws: CompactChunkError(message: "payload declares 99 records, the chunk header 100")) {
+            _ = try Self.decode(p, events: 100)
+        }
+        p = r.payload
+        p.removeLast()
+        #expect(throws: CompactChunkError.self) { _ = try Self.decode(p, events: 100) }
+        p = r.payload + [0]
+        #expect(throws: CompactChunkError(message: "streams end at byte \(r.payload.count) but the payload has \(r.payload.count + 1) bytes")) {
+            _ = try Self.decode(p, events: 100)
+        }
+        // A reference past the live mappings: one map, then an unmap that refers to live mapping 2.
+        let two = Fixtures.rows([Event(kind: .dmaMap, address: 0x1000, size: 4096), Event(kind: .dmaUnmap, address: 0x1000, size: 4096)])
+        var q = try #require(try Self.roundTrip(two, anySize: true)).payload
+        let streams = Int(q[4])
+        for s in 0..<streams where q[8 + 2 + s * 8] == 2 && q[8 + 2 + s * 8 + 1] == 12 {
+            // The ref stream's single value is its only data byte; find it from the directory order.
+            var at = 8 + 2 + streams * 8
+            for t in 0..<s { at += Int(q[8 + 2 + t * 8 + 3]) * Int(q[8 + 2 + t * 8 + 4]) }
+            #expect(q[at] == 1)
+            q[at] = 2
+        }
+        #expect(throws: CompactChunkError(message: "record 1 (kind 2) refers to live mapping 2 of 1")) {
+            _ = try Self.decode(q, events: 2)
+        }
+    }
+
+    /// A damaged compact chunk in a file is named and skipped; the chunks around it still read.
+    @Test func damagedCompactChunkInAFileIsSkipped() throws {
+        let dir = try Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("c.dmat").path
+        var buf = EventBuffer()
+        for e in Fixtures.mappingRecords(seed: 3, count: 400) { buf.append(e) }
+        try Fixtures.write(buf, to: path, chunkEvents: 100, layout: .compact)
+        let reader = try TraceReader(path: path)
+        #expect(reader.header.major == 2)
+        #expect(reader.chunks.map(\.header.layout) == [.compact, .compact, .compact, .compact])
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let c = reader.chunks[1]
+        bytes[Int(c.frameOffset) + Int(c.header.compressedSize) / 2] ^= 0x10
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let (back, r2) = try Fixtures.read(path)
+        #expect(back.events == Array(buf.events[0..<100] + buf.events[200...]))
+        #expect(r2.damage.count == 1)
+        #expect(r2.damage.first?.chunk == 1)
+        #expect(r2.damage.first?.lostEvents == 100)
+    }
+
+    /// A chunk whose header names a layout this reader does not know is reported and skipped.
+    @Test func unknownLayoutIsReported() throws {
+        let dir = try Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("u.dmat").path
+        var buf = EventBuffer()
+        for i in 0..<8 { buf.append(Event(kind: .marker, timestamp: UInt64(i))) }
+        try Fixtures.write(buf, to: path, chunkEvents: 4, layout: .rows)
+        let reader = try TraceReader(path: path)
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        // Set chunk 0's flags to layout 9 and fix the CHNK frame's CRC.
+        let h = Int(reader.chunks[0].headerOffset)
+        bytes[h + 16 + 44] = 9
+        let crc = bytes[(h + 8)..<(h + 12)].withUnsafeBytes { tag in
+            bytes[(h + 16)..<(h + 64)].withUnsafeBytes { body in
+                var c = CRC32()
+                c.update(tag)
+                c.update(body)
+                return c.value
+            }
+        }
+        withUnsafeBytes(of: crc.littleEndian) { for k in 0..<4 { bytes[h + 12 + k] = $0[k] } }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let (back, r2) = try Fixtures.read(path)
+        #expect(back.events == Array(buf.events[4...]))
+        #expect(r2.damage.map(\.kind) == [.corruptChunk])
+        #expect(r2.damage.first?.message == "the chunk uses layout 9, which this reader does not know (0 rows, 1 compact)")
+    }
+}
