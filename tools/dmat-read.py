@@ -56,17 +56,23 @@ def decode_compact(p, events):
             raise Damaged(f"bad directory entry {s}")
         name = FIELDS[field]
         derived = name in ("address2", "aux", "aux2")
-        if mode > (0 if name in ("ref", "reuse") else 3 if derived else 1):
+        allowed = {0} if name in ("ref", "reuse") else {0, 1, 2, 3, 4} if derived else {0, 1, 4}
+        if mode not in allowed:
             raise Damaged(f"mode {mode} not defined for {name}")
         last_key = kind * 16 + field
-        if data + width * n > len(p):
+        size = width if mode == 4 else width * n
+        if data + size > len(p):
             raise Damaged(f"stream {key} runs past the payload")
-        vals = [0] * n
-        for j in range(width):
-            plane = p[data + j * n:data + (j + 1) * n]
-            for i, b in enumerate(plane):
-                vals[i] |= b << (8 * j)
-        data += width * n
+        if mode == 4:  # constant: one value, used n times
+            vals = [int.from_bytes(p[data:data + width], "little")] * n
+            mode = 0
+        else:
+            vals = [0] * n
+            for j in range(width):
+                plane = p[data + j * n:data + (j + 1) * n]
+                for i, b in enumerate(plane):
+                    vals[i] |= b << (8 * j)
+        data += size
         streams[key] = [mode, vals, 0, FIELD_MAX.get(name, M64)]
     if data != len(p):
         raise Damaged("streams do not end where the payload ends")

@@ -168,9 +168,7 @@ final class ChunkDecodePool: @unchecked Sendable {
         let s = slots[i]
         let frame = UnsafeRawBufferPointer(rebasing: s.input[..<s.inputCount])
         do {
-            try decompressor.decode(frame, header: s.info!.header, into: s.output)
-            s.kinds.update(repeating: 0, count: 256)
-            TraceReader.countKinds(UnsafeRawBufferPointer(rebasing: s.output[..<s.outputCount]), into: s.kinds)
+            try decompressor.decode(frame, header: s.info!.header, into: s.output, kinds: s.kinds)
             return nil
         } catch {
             return error

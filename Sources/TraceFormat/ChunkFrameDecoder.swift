@@ -33,10 +33,12 @@ final class ChunkFrameDecoder {
 
     deinit { payload.deallocate() }
 
-    /// Decodes the frame of the chunk that `header` describes into the first `eventCount × 56` bytes of `out`.
-    /// The reader checked the header's sizes against the format limits.
+    /// Decodes the frame of the chunk that `header` describes into the first `eventCount × 56` bytes of `out`,
+    /// and when `kinds` is given, sets its 256 entries to the records per kind byte. The reader checked the
+    /// header's sizes against the format limits.
     func decode(
-        _ frame: UnsafeRawBufferPointer, header: ChunkHeader, into out: UnsafeMutableRawBufferPointer
+        _ frame: UnsafeRawBufferPointer, header: ChunkHeader, into out: UnsafeMutableRawBufferPointer,
+        kinds: UnsafeMutablePointer<UInt64>? = nil
     ) throws(ChunkDecodeError) {
         let usize = Int(header.uncompressedSize)
         switch ChunkLayout(rawValue: UInt8(truncatingIfNeeded: header.flags)) {
@@ -45,6 +47,10 @@ final class ChunkFrameDecoder {
                 try TraceReader.decodeChunkFrame(frame, into: out, size: usize, decompressor: zstd)
             } catch {
                 throw .zstd(error)
+            }
+            if let kinds {
+                kinds.update(repeating: 0, count: 256)
+                TraceReader.countKinds(UnsafeRawBufferPointer(rebasing: out[..<usize]), into: kinds)
             }
         case .compact:
             if payload.count < usize {
@@ -62,6 +68,7 @@ final class ChunkFrameDecoder {
             } catch {
                 throw .layout(error.description)
             }
+            if let kinds { compact.kindCounts(into: kinds) }
         case nil:
             throw .layout(
                 "the chunk uses layout \(header.flags & 0xFF), which this reader does not know (0 rows, 1 compact)")

@@ -56,6 +56,8 @@ enum CompactLayout {
         static let fromSize: UInt8 = 2
         /// value = this record's address + unzigzag(residual) (address2, aux, aux2 only).
         static let fromAddress: UInt8 = 3
+        /// Every value is the same: the stream's data is that one value (W bytes), whatever its count.
+        static let constant: UInt8 = 4
     }
     /// Entries in a family's table of live mappings; the oldest is dropped when it is full.
     static let liveCapacity = 4096

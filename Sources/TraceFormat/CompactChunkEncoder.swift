@@ -148,6 +148,19 @@ final class CompactChunkEncoder {
                 var count = 0
                 for o in start..<end where mask[Int(order[o])] & bit != 0 { count += 1 }
                 guard count > 0 else { continue }
+                // A field with one value throughout is stored once (mode 4).
+                if field < F.ref, let v = constantValue(field: field, start: start, end: end, bit: bit, rbase: rbase) {
+                    let width = (64 - v.leadingZeroBitCount + 7) / 8
+                    guard dataSize + width + (streamCount + 1) * CompactLayout.entrySize <= limit else { return nil }
+                    for j in 0..<width {
+                        data.storeBytes(of: UInt8(truncatingIfNeeded: v >> UInt64(8 * j)), toByteOffset: dataSize + j, as: UInt8.self)
+                    }
+                    dataSize += width
+                    directory.append(contentsOf: [UInt8(kind), UInt8(field), CompactLayout.Mode.constant, UInt8(width)])
+                    withUnsafeBytes(of: UInt32(count).littleEndian) { directory.append(contentsOf: $0) }
+                    streamCount += 1
+                    continue
+                }
                 let mode = chooseMode(field: field, start: start, end: end, count: count, rbase: rbase)
                 // Residuals of the stream, in record order.
                 var c = 0
@@ -192,6 +205,22 @@ final class CompactChunkEncoder {
         (out + at).copyMemory(from: data.baseAddress!, byteCount: dataSize)
         at += dataSize
         return UnsafeRawBufferPointer(start: out, count: at)
+    }
+
+    /// The value `field` has in every record of kind range `start..<end` that codes it, or nil when they differ.
+    private func constantValue(field: Int, start: Int, end: Int, bit: UInt16, rbase: UnsafeRawPointer) -> UInt64? {
+        var first: UInt64?
+        for o in start..<end {
+            let i = Int(order[o])
+            guard mask[i] & bit != 0 else { continue }
+            let v = fieldValue(field, rbase + i &* Event.recordSize)
+            if let f = first {
+                if f != v { return nil }
+            } else {
+                first = v
+            }
+        }
+        return first
     }
 
     /// The value of `field` in record `index`.

@@ -176,8 +176,8 @@ public final class TraceReader: EventSource {
         decoded ? kindCounts.reduce(0, +) : chunks.reduce(0) { $0 + UInt64($1.header.eventCount) }
     }
 
-    /// Decompressed bytes of all chunks found.
-    public var uncompressedBytes: UInt64 { chunks.reduce(0) { $0 + $1.header.uncompressedSize } }
+    /// Bytes of the records of all chunks found once decoded (events × 56, whatever the chunks' layout).
+    public var uncompressedBytes: UInt64 { chunks.reduce(0) { $0 + UInt64($1.header.recordBytes) } }
 
     /// The smallest and largest timestamps over all chunks, nil when there are no events.
     public var timeSpan: ClosedRange<UInt64>? {

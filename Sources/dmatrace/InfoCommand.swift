@@ -33,6 +33,8 @@ struct InfoCommand: ParsableCommand {
         var path: String
         var formatVersion: String
         var recordSize: Int
+        /// Chunk layouts used (`rows`, `compact`, or `layout-N` for unknown ones), sorted.
+        var layouts: [String]
         var complete: Bool
         var events: UInt64
         var chunks: Int
@@ -98,6 +100,7 @@ struct InfoCommand: ParsableCommand {
         func rounded(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
         return Report(
             path: r.path, formatVersion: "\(r.header.major).\(r.header.minor)", recordSize: Int(r.header.recordSize),
+            layouts: Set(r.chunks.map { $0.header.layout?.description ?? "layout-\($0.header.flags & 0xFF)" }).sorted(),
             complete: r.isComplete, events: events, chunks: r.chunks.count, fileBytes: r.inputBytes,
             recordBytes: records,
             compressionRatio: r.inputBytes > 0 ? rounded(Double(records) / Double(r.inputBytes)) : 0,
@@ -110,7 +113,8 @@ struct InfoCommand: ParsableCommand {
     static func text(_ r: Report) -> [String] {
         var l: [String] = []
         l.append("file:        \(r.path)")
-        l.append("format:      dmat \(r.formatVersion), \(r.recordSize)-byte records\(r.complete ? "" : ", NOT FINISHED (no index)")")
+        let layouts = r.layouts.isEmpty ? "" : ", \(r.layouts.joined(separator: "+")) layout"
+        l.append("format:      dmat \(r.formatVersion), \(r.recordSize)-byte records\(layouts)\(r.complete ? "" : ", NOT FINISHED (no index)")")
         l.append("events:      \(r.events) in \(r.chunks) chunks")
         if let a = r.firstTimestamp, let b = r.lastTimestamp {
             l.append("time span:   \(a) .. \(b) ns (\(seconds(b - a)))")
