@@ -23,6 +23,12 @@ public enum ChunkLayout: UInt8, Sendable, CaseIterable, CustomStringConvertible 
         self = l
     }
 
+    /// The layout `TraceWriter` and the commands use unless told otherwise. `rows`: against `zstd -d` on the
+    /// same file, compact chunks decode at ~0.33× its CPU speed (`zstd -d` itself gets ~4× faster on the smaller
+    /// file while dmatrace's own decode speed stays the same), which misses issue 7's "decode ≥ 0.9× zstd -d on
+    /// the same file"; see tools/bench/README.md. Switching the default is this one line.
+    public static let writerDefault = ChunkLayout.rows
+
     /// The format major version a file must declare when its writer uses this layout: 1 for rows (old readers
     /// read it), 2 for compact (old readers refuse it instead of reporting every chunk as damaged).
     public var majorVersion: UInt16 {

@@ -23,11 +23,14 @@ public final class TraceWriter: EventSink {
         /// 3.5 MiB chunk into 1 MiB jobs compressed in parallel; the bytes written are the same for any
         /// value ≥ 1, so output does not depend on the machine.
         public var workers: Int32
-        /// How chunks encode their records. `compact` (the default) is about 2.5× smaller; `rows` keeps
-        /// `zstd -d FILE` printing the 56-byte records and writes a format 1.0 file that older readers read.
+        /// How chunks encode their records (default ``ChunkLayout/writerDefault``). `compact` is about 2.5×
+        /// smaller; `rows` keeps `zstd -d FILE` printing the 56-byte records and writes a format 1.0 file that
+        /// older readers read.
         public var layout: ChunkLayout
 
-        public init(chunkEvents: Int = 65536, level: Int32 = 3, workers: Int32 = 2, layout: ChunkLayout = .compact) {
+        public init(
+            chunkEvents: Int = 65536, level: Int32 = 3, workers: Int32 = 2, layout: ChunkLayout = ChunkLayout.writerDefault
+        ) {
             self.chunkEvents = chunkEvents
             self.level = level
             self.workers = workers

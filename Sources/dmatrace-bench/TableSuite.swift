@@ -119,10 +119,10 @@ struct TableBench {
         defer { if !options.keep { for p in files { try? FileManager.default.removeItem(atPath: p) } } }
 
         // Traces from `dmatrace synth` (the CLI, streaming into TraceWriter): its peak RSS shows generation is bounded.
-        func synth(_ events: Int, seed: Int, name: String) throws -> (String, ChildRun) {
+        func synth(_ events: Int, seed: Int, name: String, layout: String = "rows") throws -> (String, ChildRun) {
             let p = (dir as NSString).appendingPathComponent(name)
             files.append(p)
-            let r = try ChildRun.run(dmatrace, ["synth", "--events", String(events), "--seed", String(seed), "-o", p])
+            let r = try ChildRun.run(dmatrace, ["synth", "--events", String(events), "--seed", String(seed), "--layout", layout, "-o", p])
             print("synth \(events) events -> \(p): \(Int(size(p))) bytes, \(f(r.wall, 1)) s, peak RSS \(f(r.maxRSSMiB, 1)) MiB")
             return (p, r)
         }
@@ -147,6 +147,26 @@ struct TableBench {
         let r1Ratio = z.wall / r1.wall
         rows.append(Row(goal: "replay, 1 scenario, vs `zstd -d`", ours: "\(m(dn / r1.wall)) ev/s", theirs: "\(m(dn / z.wall)) ev/s",
                         ratio: "\(f(r1Ratio))× (CPU \(f(z.cpu / r1.cpu))×)", target: "≥ 0.7×", met: yes(r1Ratio >= 0.7, "\(f(r1Ratio / 0.7))× of goal")))
+        // 1b. The same events in the compact layout: decode and replay against zstd -d on that (smaller) file,
+        // whose output is the compact encoding, not the records.
+        let (smallC, _) = try synth(n, seed: 11, name: "bench-table-\(n)-compact.dmat", layout: "compact")
+        let sc = try rounds(runs, [
+            { try ChildRun.run(zstd, ["-d", "-c", "-q", smallC]) },
+            { try ChildRun.run(self.dmatrace, ["verify", "-q", smallC]) },
+            { try ChildRun.run(self.dmatrace, ["replay", smallC, "--scenario", Self.one[0], "-o", "/dev/null"]) },
+        ])
+        let (zc, decC, r1C) = (sc[0], sc[1], sc[2])
+        print("compact: \(Int(size(smallC))) bytes, zstd -d \(f(zc.wall, 3)) s (CPU \(f(zc.cpu, 3))), verify \(f(decC.wall, 3)) s (CPU \(f(decC.cpu, 3))), replay 1 \(f(r1C.wall, 3)) s (CPU \(f(r1C.cpu, 3)))")
+        let decCRatio = zc.wall / decC.wall
+        rows.append(Row(goal: "decode, compact layout (`synth --layout compact`) vs `zstd -d` of that file", ours: "\(m(dn / decC.wall)) ev/s",
+                        theirs: "\(m(dn / zc.wall)) ev/s", ratio: "\(f(decCRatio))× (CPU \(f(zc.cpu / decC.cpu))×)", target: "≥ 0.9×",
+                        met: yes(decCRatio >= 0.9, "\(f(decCRatio / 0.9))× of goal")))
+        rows.append(Row(goal: "decode, compact layout vs `zstd -d` of the rows file (same events)", ours: "\(m(dn / decC.wall)) ev/s",
+                        theirs: "\(m(dn / z.wall)) ev/s", ratio: "\(f(z.wall / decC.wall))× (CPU \(f(z.cpu / decC.cpu))×)", target: "–", met: "–"))
+        let r1CRatio = zc.wall / r1C.wall
+        rows.append(Row(goal: "replay 1 scenario, compact layout, vs `zstd -d` of that file", ours: "\(m(dn / r1C.wall)) ev/s",
+                        theirs: "\(m(dn / zc.wall)) ev/s", ratio: "\(f(r1CRatio))× (CPU \(f(zc.cpu / r1C.cpu))×)", target: "≥ 0.7×",
+                        met: yes(r1CRatio >= 0.7, "\(f(r1CRatio / 0.7))× of goal")))
         let r8Ratio = r8.wall / r1.wall
         rows.append(Row(goal: "replay, 8 scenarios, time vs 1 scenario", ours: "\(m(dn / r8.wall)) ev/s", theirs: "\(m(dn / r1.wall)) ev/s",
                         ratio: "\(f(r8Ratio))× (CPU \(f(r8.cpu / r1.cpu))×)", target: "≤ 3×", met: yes(r8Ratio <= 3, "\(f(r8Ratio / 3))× the limit")))
@@ -240,10 +260,10 @@ struct TableBench {
     /// no trace-cmd, the real 576-event capture in Tests/Fixtures is used. Per event: (size at N events − size
     /// at 0 events) / N for both files, so fixed headers (kallsyms, formats) do not count.
     func bytesPerEvent(files: inout [String]) throws -> [Row] {
-        func ingest(_ dat: String) throws -> (Double, Double) {
-            let out = dat + ".dmat"
+        func ingest(_ dat: String, layout: String = "compact") throws -> (Double, Double) {
+            let out = dat + "." + layout + ".dmat"
             files.append(out)
-            _ = try ChildRun.run(dmatrace, ["ingest", "--quiet", dat, "-o", out])
+            _ = try ChildRun.run(dmatrace, ["ingest", "--quiet", "--layout", layout, dat, "-o", out])
             return (size(out), Double(try TraceReader(path: out).eventCount))
         }
         var rows: [Row] = []
@@ -259,8 +279,13 @@ struct TableBench {
             let (dmat0, _) = try ingest(empty)
             guard events == Double(n) else { throw BenchError("ingested \(events) of \(n) generated .dat events") }
             let a = (dmatN - dmat0) / events, b = (size(gen) - size(empty)) / events
-            rows.append(Row(goal: "bytes/event vs trace-cmd .dat v7 zstd, same \(n) iommu:map/unmap events (make_dat.py)", ours: "\(f(a)) B/ev",
+            rows.append(Row(goal: "bytes/event vs trace-cmd .dat v7 zstd, same \(n) iommu:map/unmap events (make_dat.py), `--layout compact`", ours: "\(f(a)) B/ev",
                             theirs: "\(f(b)) B/ev", ratio: "\(f(a / b))×", target: "≤ 0.5×", met: yes(a / b <= 0.5, "\(f(a / b / 0.5))× the limit")))
+            let (rowsN, _) = try ingest(gen, layout: "rows")
+            let (rows0, _) = try ingest(empty, layout: "rows")
+            let ar = (rowsN - rows0) / events
+            rows.append(Row(goal: "bytes/event, same events, `--layout rows` (the default)", ours: "\(f(ar)) B/ev",
+                            theirs: "\(f(b)) B/ev", ratio: "\(f(ar / b))×", target: "–", met: "–"))
         }
         let real = root + "/Tests/Fixtures/real/intel-viommu-strict/guest-trace-cmd-v7-zstd.dat"
         let (dmatR, eventsR) = try ingest(real)

@@ -43,7 +43,7 @@ struct IngestCommand: ParsableCommand {
     var level: Int32 = 3
 
     @Option(help: ChunkLayout.help)
-    var layout: ChunkLayout = .compact
+    var layout: ChunkLayout = ChunkLayout.writerDefault
 
     @Flag(help: "Parse and summarise only; write nothing.")
     var dryRun = false

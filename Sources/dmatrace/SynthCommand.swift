@@ -50,7 +50,7 @@ struct SynthCommand: ParsableCommand {
     var chunkEvents: Int = TraceWriter.Options().chunkEvents
 
     @Option(help: ChunkLayout.help)
-    var layout: ChunkLayout = .compact
+    var layout: ChunkLayout = ChunkLayout.writerDefault
 
     func validate() throws {
         guard events > 0 else { throw ValidationError("--events must be positive") }
