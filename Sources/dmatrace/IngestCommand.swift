@@ -43,7 +43,7 @@ struct IngestCommand: ParsableCommand {
     var level: Int32 = 3
 
     @Option(help: ChunkLayout.help)
-    var layout: ChunkLayout = ChunkLayout.writerDefault
+    var layout: ChunkLayout?
 
     @Flag(help: "Parse and summarise only; write nothing.")
     var dryRun = false
@@ -87,7 +87,7 @@ struct IngestCommand: ParsableCommand {
                 report = r
                 events = UInt64(buffer.events.count)
                 if !dryRun, let out = output {
-                    let writer = try TraceWriter(path: out, metadata: buffer.metadata, options: .init(level: level, layout: layout))
+                    let writer = try TraceWriter(path: out, metadata: buffer.metadata, options: .init(level: level, layout: layout ?? ChunkLayout.writerDefault))
                     // A fresh writer numbers strings from 0 like the buffer did, so ids carry over.
                     var identical = true
                     for (i, s) in buffer.strings.enumerated() where writer.intern(s) != UInt32(i) { identical = false }
@@ -104,7 +104,7 @@ struct IngestCommand: ParsableCommand {
                 events = sink.count
             } else {
                 // One input: stream straight into the writer in input order (constant memory).
-                var writer = try TraceWriter(path: output!, options: .init(level: level, layout: layout))
+                var writer = try TraceWriter(path: output!, options: .init(level: level, layout: layout ?? ChunkLayout.writerDefault))
                 report = try pipeline.run(plan, into: &writer)
                 try IngestPipeline.apply(meta: facts, to: &writer.metadata)
                 events = writer.eventCount

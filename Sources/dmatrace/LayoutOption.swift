@@ -4,7 +4,6 @@ import TraceFormat
 extension ChunkLayout: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }
     public static var allValueStrings: [String] { allCases.map(\.description) }
-    public var defaultValueDescription: String { description }
 
     /// `--layout` help shared by the commands that write traces.
     static let help = ArgumentHelp(

@@ -50,7 +50,7 @@ struct SynthCommand: ParsableCommand {
     var chunkEvents: Int = TraceWriter.Options().chunkEvents
 
     @Option(help: ChunkLayout.help)
-    var layout: ChunkLayout = ChunkLayout.writerDefault
+    var layout: ChunkLayout?
 
     func validate() throws {
         guard events > 0 else { throw ValidationError("--events must be positive") }
@@ -78,7 +78,7 @@ struct SynthCommand: ParsableCommand {
             meta.extra["synth.seed"] = String(seed)
             meta.extra["synth.events"] = String(events)
             if !bugs.isEmpty { meta.extra["synth.bugs"] = bugs.sorted().joined(separator: ",") }
-            var writer = try TraceWriter(path: output, metadata: meta, options: .init(chunkEvents: chunkEvents, layout: layout))
+            var writer = try TraceWriter(path: output, metadata: meta, options: .init(chunkEvents: chunkEvents, layout: layout ?? ChunkLayout.writerDefault))
             let summary = try SyntheticWorkload(options: options).generate(into: &writer)
             try writer.finish()
             let planted = summary.planted.sorted { $0.key.rawValue < $1.key.rawValue }
