@@ -27,6 +27,8 @@ enum FuzzTargets {
 
     static let all: [FuzzTarget] = [
         FuzzTarget(name: "dmat", about: ".dmat reader (regular file and pipe)", body: dmat),
+        FuzzTarget(name: "dmat-compact", about: "compact chunk payload decoder; decode-encode-decode must agree",
+                   body: dmatCompact),
         FuzzTarget(name: "jsonl", about: "JSONL event codec (decode, re-encode, decode)", body: jsonl),
         FuzzTarget(name: "ftrace", about: "ftrace text importer", body: { importer(FtraceTextImporter(), $0) }),
         FuzzTarget(name: "dmesg", about: "kernel log importer", body: { importer(DmesgImporter(), $0) }),
@@ -73,6 +75,21 @@ enum FuzzTargets {
         atexit { if let s = FuzzTargets.scratch { unlink(s.path) } }
         scratch = (fd, path)
         return (fd, path)
+    }
+
+    /// A compact chunk payload as it is after zstd (its first u32 is the record count it declares).
+    static func dmatCompact(_ data: UnsafeRawBufferPointer) {
+        guard data.count >= 4 else { return }
+        let n = Int(UInt32(littleEndian: data.loadUnaligned(as: UInt32.self)))
+        guard n <= 1 << 16 else { return }
+        guard case .success(let records) = CompactChunk.decode(payload: data, eventCount: n), n > 0 else { return }
+        // Whatever decoded must survive an encode and decode unchanged.
+        let again = records.withUnsafeBytes { CompactChunk.encode(records: $0) }
+        guard let again else { fatalError("dmat-compact: \(n) decoded records did not encode") }
+        let back = again.withUnsafeBytes { CompactChunk.decode(payload: $0, eventCount: n) }
+        guard case .success(let twice) = back, twice == records else {
+            fatalError("dmat-compact: re-encoded records decode differently")
+        }
     }
 
     static func dmat(_ data: UnsafeRawBufferPointer) {

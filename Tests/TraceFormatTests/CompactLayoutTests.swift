@@ -87,7 +87,8 @@ extension Fixtures {
     /// Encodes then decodes; returns the decoded rows (nil when the encoder fell back to rows).
     static func roundTrip(_ rows: [UInt8], anySize: Bool = false) throws -> (payload: [UInt8], decoded: [UInt8])? {
         let enc = CompactChunkEncoder()
-        guard let payload = rows.withUnsafeBytes({ enc.encode($0, anySize: anySize).map { [UInt8]($0) } }) else { return nil }
+        let payload = withExtendedLifetime(enc) { rows.withUnsafeBytes { enc.encode($0, anySize: anySize).map { [UInt8]($0) } } }
+        guard let payload else { return nil }
         let decoded = try decode(payload, events: rows.count / 56)
         return (payload, decoded)
     }
