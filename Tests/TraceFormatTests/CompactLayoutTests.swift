@@ -249,6 +249,56 @@ extension Fixtures {
         #expect(r2.damage.first?.lostEvents == 100)
     }
 
+    /// File-level mutations of a compact trace (bit flips, deletions, insertions, magics) never trap; an
+    /// undamaged read gives the original events. A killed writer's file reads up to its last chunk.
+    @Test func compactFileMutationsAndKilledWriter() throws {
+        let dir = try Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("m.dmat").path
+        var buf = EventBuffer()
+        for e in Fixtures.mappingRecords(seed: 11, count: 600) { buf.append(e) }
+        try Fixtures.write(buf, to: path, chunkEvents: 100, layout: .compact)
+        let chunks = try TraceReader(path: path).chunks
+        #expect(chunks.count == 6 && chunks.allSatisfy { $0.header.layout == .compact })
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let start = Int(chunks[0].headerOffset)
+        var rng = SplitMix(seed: 5)
+        var damaged = 0
+        let mutant = dir.appendingPathComponent("mutant.dmat").path
+        for round in 0..<150 {
+            var m = bytes
+            for _ in 0..<(1 + Int(rng.next() % 3)) {
+                let at = start + Int(rng.next() % UInt64(m.count - start))
+                switch rng.next() % 3 {
+                case 0: m[at] ^= UInt8(truncatingIfNeeded: rng.next() | 1)
+                case 1: m.remove(at: at)
+                default: m.insert(UInt8(truncatingIfNeeded: rng.next()), at: at)
+                }
+            }
+            try Data(m).write(to: URL(fileURLWithPath: mutant))
+            let reader = try TraceReader(path: mutant)
+            reader.decodeThreads = round % 2 + 1
+            var events: [Event] = []
+            try reader.forEachEvent { _, e in events.append(e) }
+            if reader.damage.isEmpty {
+                #expect(events == buf.events, "round \(round): undetected change")
+            } else {
+                damaged += 1
+                #expect(events.count <= buf.events.count)
+            }
+        }
+        #expect(damaged > 120)
+
+        // Killed writer: two chunks written, the rest pending; the temporary file reads those two chunks.
+        let live = dir.appendingPathComponent("live.dmat").path
+        let w = try TraceWriter(path: live, options: .init(chunkEvents: 100, layout: .compact))
+        for e in buf.events.prefix(250) { try w.append(e) }
+        let (back, reader) = try Fixtures.read(try #require(w.temporaryPath))
+        #expect(back.events == Array(buf.events.prefix(200)))
+        #expect(reader.damage.map(\.kind) == [.missingIndex])
+        #expect(reader.header.major == 2)
+    }
+
     /// A chunk whose header names a layout this reader does not know is reported and skipped.
     @Test func unknownLayoutIsReported() throws {
         let dir = try Fixtures.tempDir()
