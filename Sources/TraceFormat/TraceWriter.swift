@@ -12,6 +12,11 @@ import Glibc
 /// the data goes to ``temporaryPath`` and is renamed over the target by ``finish()``. A writer that is killed
 /// leaves the temporary file, readable up to its last complete chunk; a writer released without `finish()`
 /// removes it.
+///
+/// A full chunk is compressed and appended on a background thread while the caller fills the next one
+/// (``Options/pipelineDepth``, see ``ChunkCompressionPipeline``); the file's bytes are the same as with
+/// synchronous writing. An error of that stage (a full disk) is thrown by the next `append`, `flush` or
+/// `finish`, and by every call after it.
 public final class TraceWriter: EventSink {
     /// Tuning knobs.
     public struct Options: Sendable {
