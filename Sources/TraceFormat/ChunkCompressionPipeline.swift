@@ -264,21 +264,26 @@ final class ChunkCompressionPipeline: @unchecked Sendable {
     /// Compresses one chunk's payload and appends its chunk header and frame; the seek index gets one
     /// entry covering the side frames written since the previous chunk and this chunk.
     private func writeChunk(_ raw: UnsafeRawBufferPointer, _ c: Chunk) throws(TraceFormatError) {
+        // The payload as stored and the chunk header's flags: the 56-byte records themselves. Another
+        // chunk encoding belongs here, on the compressing thread (its encoder owned like the compressor),
+        // so that it overlaps the parser too.
+        let payload = raw
+        let flags: UInt32 = 0
         let n: Int
         do {
-            n = try compressor.compressFrame(raw, into: frame)
+            n = try compressor.compressFrame(payload, into: frame)
         } catch {
             throw TraceFormatError.compression(path: path, message: "\(error)")
         }
         var body = ByteWriter()
         body.u32(c.sequence)
         body.u32(c.events)
-        body.u64(UInt64(raw.count))
+        body.u64(UInt64(payload.count))
         body.u64(UInt64(n))
         body.u64(c.minTS)
         body.u64(c.maxTS)
         body.u32(c.strings)
-        body.u32(0)
+        body.u32(flags)
         let header = ByteWriter.sideFrame(tag: DMATFormat.Tag.chunk, body: body.bytes)
         try write(header)
         let compressed = UnsafeRawBufferPointer(rebasing: frame[..<n])
@@ -286,7 +291,7 @@ final class ChunkCompressionPipeline: @unchecked Sendable {
         // The frame's content checksum (last 4 bytes) is the low 32 bits of XXH64, as the seek table wants.
         let checksum = UInt32(littleEndian: compressed.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self))
         pthread_mutex_lock(mutex)
-        index.append((UInt32(written - indexedBytes), UInt32(raw.count), checksum))
+        index.append((UInt32(written - indexedBytes), UInt32(payload.count), checksum))
         indexedBytes = written
         pthread_mutex_unlock(mutex)
     }
