@@ -207,6 +207,14 @@ public final class TraceWriter: EventSink {
         Int(exactly: id).flatMap { $0 < strings.count ? strings[$0] : nil }
     }
 
+    /// Waits until every full chunk (handed to the background stage by `append`) is in the file; the
+    /// pending events of the chunk being filled stay pending. A reader of ``temporaryPath`` then sees every
+    /// full chunk.
+    /// - Throws: the background stage's error, if any.
+    public func waitUntilWritten() throws {
+        try pipeline.drain()
+    }
+
     /// Writes the pending events as a (possibly short) chunk, preceded by any new side tables, and waits
     /// until everything appended so far is in the file.
     public func flush() throws {

@@ -79,8 +79,8 @@ import Glibc
         #expect(back.metadata.extra.count == buf.metadata.extra.count + 8)
     }
 
-    /// `flush()` returns once everything appended is in the file; `finish()` renames; `bytesWritten`
-    /// counts what is on disk.
+    /// `waitUntilWritten()` returns once every full chunk is in the file, `flush()` once everything
+    /// appended is; `finish()` renames; `bytesWritten` counts what is on disk.
     @Test func flushWaitsForTheFileAndFinishCompletesIt() throws {
         let dir = try Fixtures.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -89,6 +89,10 @@ import Glibc
         let w = try TraceWriter(path: path, metadata: buf.metadata, options: .init(chunkEvents: 10, pipelineDepth: 3))
         for s in buf.strings { _ = w.intern(s) }
         for e in buf.events.prefix(95) { try w.append(e) }
+        try w.waitUntilWritten()
+        let full = try TraceReader(path: path + ".partial")
+        #expect(full.eventCount == 90)
+        #expect(full.chunks.count == 9)
         try w.flush()
         #expect(w.chunkCount == 10)
         let partialSize = try FileManager.default.attributesOfItem(atPath: path + ".partial")[.size] as? NSNumber
