@@ -60,47 +60,76 @@ final class PageTable {
         return v == 0 ? nil : v &- 1
     }
 
+    /// Sets the entries of `pages` pages from `firstKey` on (keys as ``ScenarioState/ptKey(_:_:)``: the page
+    /// number wraps within its 48 bits, the domain stays) to `value`.
+    func set(from firstKey: UInt64, pages: UInt64, _ value: UInt32) {
+        let domain = firstKey & ~Self.pageMask
+        var p: UInt64 = 0
+        while p < pages {
+            set(domain | ((firstKey &+ p) & Self.pageMask), value)
+            p &+= 1
+        }
+    }
+
+    /// Removes the entries of `pages` pages from `firstKey` on that map to `value`.
+    func remove(from firstKey: UInt64, pages: UInt64, ifValue value: UInt32) {
+        let domain = firstKey & ~Self.pageMask
+        var p: UInt64 = 0
+        while p < pages {
+            remove(domain | ((firstKey &+ p) & Self.pageMask), ifValue: value)
+            p &+= 1
+        }
+    }
+
+    static let pageMask: UInt64 = 0xFFFF_FFFF_FFFF
+
     /// Inserts or replaces.
-    func set(_ key: UInt64, _ value: UInt32) {
+    @inline(__always) func set(_ key: UInt64, _ value: UInt32) {
         let bk = key >> Self.blockShift
         var b = block(bk)
-        if b < 0 {
-            if freeCount > 0 {
-                freeCount -= 1
-                b = Int(freeBlocks[freeCount])
-            } else {
-                if blockCount == blockCapacity { grow() }
-                b = blockCount
-                blockCount += 1
-                (entries + b * Self.blockPages).initialize(repeating: 0, count: Self.blockPages)
-                used[b] = 0
-            }
-            blockKeys[b] = bk
-            directory.set(bk, UInt32(b))
-            cachedKey = bk
-            cachedBlock = b
-        }
+        if b < 0 { b = newBlock(bk) }
         let e = entries + (b &* Self.blockPages &+ Int(key & 511))
         if e.pointee == 0 { used[b] += 1 }
         e.pointee = value &+ 1
     }
 
+    private func newBlock(_ bk: UInt64) -> Int {
+        let b: Int
+        if freeCount > 0 {
+            freeCount -= 1
+            b = Int(freeBlocks[freeCount])
+        } else {
+            if blockCount == blockCapacity { grow() }
+            b = blockCount
+            blockCount += 1
+            (entries + b * Self.blockPages).initialize(repeating: 0, count: Self.blockPages)
+            used[b] = 0
+        }
+        blockKeys[b] = bk
+        directory.set(bk, UInt32(b))
+        cachedKey = bk
+        cachedBlock = b
+        return b
+    }
+
     /// Removes `key` if it maps to `value` (so a newer owner of the page is not evicted by an older one).
-    func remove(_ key: UInt64, ifValue value: UInt32) {
+    @inline(__always) func remove(_ key: UInt64, ifValue value: UInt32) {
         let b = block(key >> Self.blockShift)
         guard b >= 0 else { return }
         let e = entries + (b &* Self.blockPages &+ Int(key & 511))
         guard e.pointee == value &+ 1 else { return }
         e.pointee = 0
         used[b] -= 1
-        if used[b] == 0 {
-            directory.remove(blockKeys[b], ifValue: UInt32(b))
-            freeBlocks[freeCount] = Int32(b)
-            freeCount += 1
-            if cachedBlock == b {
-                cachedKey = .max
-                cachedBlock = -1
-            }
+        if used[b] == 0 { freeBlock(b) }
+    }
+
+    private func freeBlock(_ b: Int) {
+        directory.remove(blockKeys[b], ifValue: UInt32(b))
+        freeBlocks[freeCount] = Int32(b)
+        freeCount += 1
+        if cachedBlock == b {
+            cachedKey = .max
+            cachedBlock = -1
         }
     }
 

@@ -37,9 +37,11 @@ public struct ReplayEngine: Sendable {
         let facts = DeviceFacts.build(from: metadata)
         let recordedSetting = GuestIOMMUSetting(capture: metadata.capture)
         let inputs = metadata.inputs.map(\.path)
-        var states = scenarios.map {
-            ScenarioState(scenario: $0, isRecorded: isRecorded($0, recordedSetting: recordedSetting), facts: facts,
-                          recordedSetting: recordedSetting, options: options, inputs: inputs)
+        let views = ViewTable(lanes: scenarios.count)
+        var states = scenarios.indices.map {
+            ScenarioState(scenario: scenarios[$0], isRecorded: isRecorded(scenarios[$0], recordedSetting: recordedSetting),
+                          facts: facts, recordedSetting: recordedSetting, options: options, inputs: inputs,
+                          viewTable: views, lane: $0)
         }
         var intent = IntentTracker(facts: facts, metadata: metadata, options: options)
         try source.forEachEvent { i, e in intent.handle(i, e, &states) }

@@ -2,24 +2,26 @@ import Models
 import TraceFormat
 
 /// How one scenario placed one buffer: the address the device was given and what it should reach.
+/// 32 bytes (fields ordered for it): every access of every scenario reads one, so two share a cache line.
 struct SlotView: Sendable {
     var generation: UInt32 = 0
     var valid = false
     /// The mapping failed (DMA_MAPPING_ERROR or IOVA space exhausted): the driver never submits the buffer.
     var failed = false
-    var devAddr: UInt64 = 0
-    /// The GPA the device should reach at offset 0 (the buffer, or its swiotlb bounce slot).
-    var target: UInt64 = 0
     /// PTE permissions: bit 0 read, bit 1 write.
     var perms: UInt8 = 3
     /// PTEs are in the scenario's page table (translated addressing).
     var mapped = false
+    var devAddr: UInt64 = 0
+    /// The GPA the device should reach at offset 0 (the buffer, or its swiotlb bounce slot).
+    var target: UInt64 = 0
     /// The IOVA came from the simulated allocator (to be freed on unmap).
     var allocated = false
-    var allocSize: UInt64 = 0
-    var domain = 0
+    /// Order (log2 pages) of the allocated IOVA range (``IOVAAllocator/order(_:)``).
+    var allocOrder: UInt8 = 0
     /// Unmapped lazily: the IOTLB still holds it until the flush queue drains.
     var staleUntilDrain = false
+    var domain: Int32 = 0
 }
 
 /// The facts of an occurrence, trivially copyable: the hot path passes them and builds the ``Occurrence``
@@ -107,7 +109,9 @@ struct ScenarioState {
 
     var pageTable = PageTable()
     var allocators: [IOVAAllocator?]
-    var views: [SlotView] = []
+    /// This scenario's slot views live in lane `lane` of the replay's shared table.
+    let viewTable: ViewTable
+    let lane: Int
     var lazyQueue: [(slot: Int, generation: UInt32)] = []
     var lazyQueueStart: UInt64 = 0
     var contextUp: [Bool]
@@ -124,7 +128,9 @@ struct ScenarioState {
     static let maxPredictedRecords = 100_000
 
     init(scenario: Scenario, isRecorded: Bool, facts: [DeviceFacts], recordedSetting: GuestIOMMUSetting?,
-         options: ReplayOptions, inputs: [String]) {
+         options: ReplayOptions, inputs: [String], viewTable: ViewTable, lane: Int) {
+        self.viewTable = viewTable
+        self.lane = lane
         var sc = scenario
         sc.enabledHypotheses.formUnion(options.hypotheses)
         self.scenario = sc
@@ -163,16 +169,16 @@ struct ScenarioState {
     static let bounceSlots: UInt64 = (64 << 20) / 2048
 
     mutating func map(slot s: Int, buffer b: Buffer, index: Int, time: UInt64) {
-        if s >= views.count { views.append(contentsOf: repeatElement(SlotView(), count: s - views.count + 1)) }
+        viewTable.ensure(s)
         var v = SlotView(generation: b.generation, valid: true)
         let plan = hot[b.device]
         guard !plan.blocked else {
             v.valid = false
-            views[s] = v
+            view(s).pointee = v
             return
         }
         let domain = domainOf[b.device]
-        v.domain = domain
+        v.domain = Int32(truncatingIfNeeded: domain)
         v.perms = b.direction == .toDevice ? 1 : (b.direction == .fromDevice ? 2 : 3)
         switch plan.addressing {
         case .gpa, .identity:
@@ -193,51 +199,51 @@ struct ScenarioState {
                 }
                 guard let iova = allocators[domain]!.allocate(size: size) else {
                     v.failed = true
-                    views[s] = v
+                    view(s).pointee = v
                     record(.mappingFailed, device: b.device, reason: nil, write: false, stray: false, tag: .iovaExhausted, size: b.size,
                            at: OccurrenceArgs(index: index, event: nil, time: time, deviceAddress: 0, buffer: b.gpa, size: b.size, write: false, reason: nil))
                     return
                 }
                 v.devAddr = iova | (v.target & 0xFFF)
                 v.allocated = true
-                v.allocSize = size
+                v.allocOrder = UInt8(IOVAAllocator.order(size))
             }
             let pages = min(((v.devAddr & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, IntentTracker.maxPagesPerBuffer)
-            for p in 0..<pages { pageTable.set(ptKey(domain, (v.devAddr >> 12 &+ p) << 12), UInt32(s)) }
+            pageTable.set(from: ptKey(domain, v.devAddr), pages: pages, UInt32(s))
             v.mapped = true
             contextUp[b.device] = true
         case .mappingError:
             v.failed = true
-            views[s] = v
+            view(s).pointee = v
             record(.mappingFailed, device: b.device, reason: nil, write: false, stray: false, tag: .dmaMappingError, size: b.size,
                    at: OccurrenceArgs(index: index, event: nil, time: time, deviceAddress: 0, buffer: b.gpa, size: b.size, write: false, reason: nil))
             return
         }
-        views[s] = v
+        view(s).pointee = v
     }
 
     /// `silently`: the buffer moves to another device (ingest attribution corrected): no flush-queue stay.
     mutating func unmap(slot s: Int, buffer b: Buffer, time: UInt64, silently: Bool = false) {
-        guard s < views.count, views[s].valid, views[s].generation == b.generation else { return }
+        guard s < viewTable.count, view(s).pointee.valid, view(s).pointee.generation == b.generation else { return }
         drainIfDue(time)
-        var v = views[s]
+        var v = view(s).pointee
         if silently { v.valid = false }
         if v.mapped {
             let pages = min(((v.devAddr & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, IntentTracker.maxPagesPerBuffer)
-            for p in 0..<pages { pageTable.remove(ptKey(v.domain, (v.devAddr >> 12 &+ p) << 12), ifValue: UInt32(s)) }
+            pageTable.remove(from: ptKey(Int(v.domain), v.devAddr), pages: pages, ifValue: UInt32(s))
             v.mapped = false
             if hot[b.device].lazy && !silently {
                 v.staleUntilDrain = true
                 if lazyQueue.isEmpty { lazyQueueStart = time }
                 lazyQueue.append((s, b.generation))
-                views[s] = v
+                view(s).pointee = v
                 if lazyQueue.count >= flushEntries { drain() }
                 return
             }
-            if v.allocated { allocators[v.domain]?.free(v.devAddr & ~0xFFF, size: v.allocSize) }
+            if v.allocated { allocators[Int(v.domain)]?.free(v.devAddr & ~0xFFF, order: Int(v.allocOrder)) }
             v.allocated = false
         }
-        views[s] = v
+        view(s).pointee = v
     }
 
     private mutating func drainIfDue(_ time: UInt64) {
@@ -246,15 +252,20 @@ struct ScenarioState {
 
     /// The flush queue drains: stale IOTLB entries disappear and their IOVAs become reusable.
     private mutating func drain() {
-        for (s, g) in lazyQueue where s < views.count && views[s].generation == g && views[s].staleUntilDrain {
-            views[s].staleUntilDrain = false
-            if views[s].allocated {
-                allocators[views[s].domain]?.free(views[s].devAddr & ~0xFFF, size: views[s].allocSize)
-                views[s].allocated = false
+        for (s, g) in lazyQueue where s < viewTable.count {
+            let v = view(s)
+            guard v.pointee.generation == g && v.pointee.staleUntilDrain else { continue }
+            v.pointee.staleUntilDrain = false
+            if v.pointee.allocated {
+                let (domain, iova, order) = (Int(v.pointee.domain), v.pointee.devAddr & ~0xFFF, Int(v.pointee.allocOrder))
+                allocators[domain]?.free(iova, order: order)
+                v.pointee.allocated = false
             }
         }
         lazyQueue.removeAll(keepingCapacity: true)
     }
+
+    @inline(__always) func view(_ s: Int) -> UnsafeMutablePointer<SlotView> { viewTable.view(s, lane) }
 
     @inline(__always) func ptKey(_ domain: Int, _ address: UInt64) -> UInt64 {
         UInt64(truncatingIfNeeded: domain) << 48 | ((address >> 12) & 0xFFFF_FFFF_FFFF)
@@ -262,7 +273,7 @@ struct ScenarioState {
 
     // MARK: Device side
 
-    mutating func access(_ a: Access, buffer b: Buffer) {
+    mutating func access(_ a: Access, generation: UInt32) {
         let plan = hot[a.device]
         guard !plan.blocked else { return }
         drainIfDue(a.time)
@@ -272,8 +283,8 @@ struct ScenarioState {
         var stale = false
         var perms: UInt8 = 3
         if a.kind != .stray {
-            guard a.slot < views.count, views[a.slot].valid, views[a.slot].generation == b.generation else { return }
-            let v = views[a.slot]
+            guard a.slot < viewTable.count, view(a.slot).pointee.valid, view(a.slot).pointee.generation == generation else { return }
+            let v = view(a.slot).pointee
             if v.failed { return }  // the driver saw the mapping error and never submitted the buffer
             devAddr = v.devAddr &+ a.offset
             intended = v.target &+ a.offset
@@ -294,9 +305,9 @@ struct ScenarioState {
             } else if own {
                 reached = intended!
                 if a.write ? perms & 2 == 0 : perms & 1 == 0 { cause = a.write ? .write : .read }
-            } else if let hit = pageTable.get(ptKey(domainOf[a.device], devAddr)).map(Int.init), hit < views.count,
-                      views[hit].mapped {
-                let v2 = views[hit]
+            } else if let hit = pageTable.get(ptKey(domainOf[a.device], devAddr)).map(Int.init), hit < viewTable.count,
+                      view(hit).pointee.mapped {
+                let v2 = view(hit).pointee
                 reached = v2.target &+ (devAddr &- v2.devAddr)
                 if a.write ? v2.perms & 2 == 0 : v2.perms & 1 == 0 { cause = a.write ? .write : .read }
             } else if stale {
