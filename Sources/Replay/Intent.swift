@@ -96,12 +96,17 @@ public struct ReplayOptions: Sendable {
     public var maxDivergences: Int
     /// Hypotheses switched on for every scenario.
     public var hypotheses: Set<String>
+    /// Threads replaying the scenarios of one trace (results do not depend on it): 1 keeps everything on the
+    /// calling thread; nil = 2 when there are several scenarios and a second processor is online.
+    public var scenarioThreads: Int?
 
-    public init(skewToleranceNs: UInt64 = 50_000_000, impliedAccesses: Bool? = nil, maxDivergences: Int = 1000, hypotheses: Set<String> = []) {
+    public init(skewToleranceNs: UInt64 = 50_000_000, impliedAccesses: Bool? = nil, maxDivergences: Int = 1000, hypotheses: Set<String> = [],
+                scenarioThreads: Int? = nil) {
         self.skewToleranceNs = skewToleranceNs
         self.impliedAccesses = impliedAccesses
         self.maxDivergences = maxDivergences
         self.hypotheses = hypotheses
+        self.scenarioThreads = scenarioThreads
     }
 }
 
