@@ -46,7 +46,11 @@ struct IOVAAllocator: Sendable {
 
     /// Returns a range to the allocator.
     mutating func free(_ iova: UInt64, size: UInt64) {
-        let o = IOVAAllocator.order(size)
+        free(iova, order: IOVAAllocator.order(size))
+    }
+
+    /// Returns a range of order `o` (as ``order(_:)`` gave it at allocation).
+    mutating func free(_ iova: UInt64, order o: Int) {
         guard o < freeBySize.count else { return }
         freeBySize[o].append(iova)
     }

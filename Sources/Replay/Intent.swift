@@ -96,12 +96,17 @@ public struct ReplayOptions: Sendable {
     public var maxDivergences: Int
     /// Hypotheses switched on for every scenario.
     public var hypotheses: Set<String>
+    /// Threads replaying the scenarios of one trace (results do not depend on it): 1 keeps everything on the
+    /// calling thread; nil = 2 when there are several scenarios and a second processor is online.
+    public var scenarioThreads: Int?
 
-    public init(skewToleranceNs: UInt64 = 50_000_000, impliedAccesses: Bool? = nil, maxDivergences: Int = 1000, hypotheses: Set<String> = []) {
+    public init(skewToleranceNs: UInt64 = 50_000_000, impliedAccesses: Bool? = nil, maxDivergences: Int = 1000, hypotheses: Set<String> = [],
+                scenarioThreads: Int? = nil) {
         self.skewToleranceNs = skewToleranceNs
         self.impliedAccesses = impliedAccesses
         self.maxDivergences = maxDivergences
         self.hypotheses = hypotheses
+        self.scenarioThreads = scenarioThreads
     }
 }
 
@@ -179,7 +184,7 @@ struct IntentTracker {
     }
 
     /// Feeds one event; scenario states receive the operations it implies.
-    mutating func handle(_ index: Int, _ e: Event, _ states: inout [ScenarioState]) {
+    mutating func handle(_ index: Int, _ e: Event, _ states: inout some ScenarioFeed) {
         eventsSeen += 1
         let t = time(e)
         // Expiry works at 1 ms granularity (the skew window is tens of ms): not on every event.
@@ -349,7 +354,7 @@ struct IntentTracker {
     /// A recorded translation matched a retired buffer whose unmap was ambiguous while another device's buffer on
     /// the same page is still live: under strict invalidation the host could not translate an unmapped IOVA, so
     /// the unmap ended the other buffer. Swap them.
-    private mutating func resurrect(_ s: Int, index: Int, event: Event, time: UInt64, _ states: inout [ScenarioState]) {
+    private mutating func resurrect(_ s: Int, index: Int, event: Event, time: UInt64, _ states: inout some ScenarioFeed) {
         guard buffers[s].retired, let alt = buffers[s].ambiguousWith, alt != s, !buffers[alt].retired,
               buffers[alt].generation == buffers[s].ambiguousGeneration else { return }
         let b = buffers[s]
@@ -362,7 +367,7 @@ struct IntentTracker {
         buffers[s].retired = false
         buffers[s].ambiguousWith = nil
         resurrected += 1
-        for j in states.indices { states[j].map(slot: s, buffer: buffers[s], index: b.event, time: time) }
+        states.map(slot: s, buffer: buffers[s], index: b.event, time: time)
         unmap(alt, index: index, event: event, time: time, &states)
         buffers[alt].ambiguousWith = s
         buffers[alt].ambiguousGeneration = buffers[s].generation
@@ -385,7 +390,7 @@ struct IntentTracker {
     }
 
     /// The translating device `d` adopts an orphan mapping whose recorded translation matches.
-    private mutating func adopt(to d: Int, iova: UInt64, gpa: UInt64, index: Int, time: UInt64, _ states: inout [ScenarioState]) -> Int? {
+    private mutating func adopt(to d: Int, iova: UInt64, gpa: UInt64, index: Int, time: UInt64, _ states: inout some ScenarioFeed) -> Int? {
         guard orphans.count > 0, let s = orphans.get(Self.orphanKey(iova)).map(Int.init), buffers[s].device < 0,
               !buffers[s].retired, translates(s, iova: iova, gpa: gpa) else { return nil }
         let b = buffers[s]
@@ -398,12 +403,12 @@ struct IntentTracker {
             register(s, device: d, address: a)
         }
         adoptedCount += 1
-        for j in states.indices { states[j].map(slot: s, buffer: buffers[s], index: b.event, time: time) }
+        states.map(slot: s, buffer: buffers[s], index: b.event, time: time)
         return s
     }
 
     /// An unattributed `iommu:unmap`: ends an orphan (never seen by scenarios) or an adopted mapping.
-    private mutating func unmapOrphan(_ e: Event, index: Int, time: UInt64, _ states: inout [ScenarioState]) {
+    private mutating func unmapOrphan(_ e: Event, index: Int, time: UInt64, _ states: inout some ScenarioFeed) {
         noteGuestMap(time)
         guard orphans.count > 0 || adopted.count > 0 else { return }
         let a = e.address & ~0xFFF
@@ -424,7 +429,7 @@ struct IntentTracker {
 
     /// A live buffer of another device that the host's translation (`d`, `iova` -> `gpa`) shows to be `d`'s:
     /// it is moved to `d` (scenarios unmap it from the old device and map it for `d`).
-    private mutating func reattribute(to d: Int, iova: UInt64, gpa: UInt64, index: Int, time: UInt64, _ states: inout [ScenarioState]) -> Int? {
+    private mutating func reattribute(to d: Int, iova: UInt64, gpa: UInt64, index: Int, time: UInt64, _ states: inout some ScenarioFeed) -> Int? {
         for other in facts.indices where other != d {
             let k = Self.key(other, iova)
             for table in 0..<2 {
@@ -443,10 +448,8 @@ struct IntentTracker {
                 buffers[s].movedFrom = other
                 buffers[s].recordedIOVA = true
                 reattributed += 1
-                for j in states.indices {
-                    states[j].unmap(slot: s, buffer: old, time: time, silently: true)
-                    states[j].map(slot: s, buffer: buffers[s], index: index, time: time)
-                }
+                states.unmap(slot: s, buffer: old, time: time, silently: true)
+                states.map(slot: s, buffer: buffers[s], index: index, time: time)
                 return s
             }
         }
@@ -547,15 +550,13 @@ struct IntentTracker {
     }
 
     /// Learns the GPA of a buffer known only by its IOVA from its first host translation; scenarios re-place it.
-    private mutating func learnGPA(_ s: Int, iova: UInt64, gpa: UInt64, index: Int, time: UInt64, _ states: inout [ScenarioState]) {
+    private mutating func learnGPA(_ s: Int, iova: UInt64, gpa: UInt64, index: Int, time: UInt64, _ states: inout some ScenarioFeed) {
         guard !buffers[s].gpaKnown else { return }
         let old = buffers[s]
         buffers[s].gpa = ((gpa >> 12) &- ((iova >> 12) &- (old.recordedAddress >> 12))) << 12 | (old.recordedAddress & 0xFFF)
         buffers[s].gpaKnown = true
-        for j in states.indices {
-            states[j].unmap(slot: s, buffer: old, time: time, silently: true)
-            states[j].map(slot: s, buffer: buffers[s], index: old.event, time: time)
-        }
+        states.unmap(slot: s, buffer: old, time: time, silently: true)
+        states.map(slot: s, buffer: buffers[s], index: old.event, time: time)
     }
 
     /// Offset of `address` in buffer `s` (0 when a page-granular host address precedes the buffer's start).
@@ -565,7 +566,7 @@ struct IntentTracker {
 
     private mutating func create(
         _ d: Int, gpa: UInt64, size: UInt64, direction: DMADirection, recorded: UInt64, recordedIOVA: Bool,
-        fromDMAAPI: Bool, index: Int, time: UInt64, _ states: inout [ScenarioState]
+        fromDMAAPI: Bool, index: Int, time: UInt64, _ states: inout some ScenarioFeed
     ) {
         let s: Int
         if let f = freeSlots.popLast() {
@@ -584,11 +585,11 @@ struct IntentTracker {
         for p in 0..<min(pages, Self.maxPagesPerBuffer) {
             register(s, device: d, address: (recorded >> 12 &+ p) << 12)
         }
-        for j in states.indices { states[j].map(slot: s, buffer: buffers[s], index: index, time: time) }
+        states.map(slot: s, buffer: buffers[s], index: index, time: time)
         resolvePending(slot: s, &states)
     }
 
-    private mutating func unmap(_ s: Int, index: Int, event: Event, time: UInt64, _ states: inout [ScenarioState]) {
+    private mutating func unmap(_ s: Int, index: Int, event: Event, time: UInt64, _ states: inout some ScenarioFeed) {
         let b = buffers[s]
         if implied[b.device] {
             // No recorded device accesses: the device touched the buffer in its direction before the unmap.
@@ -612,20 +613,20 @@ struct IntentTracker {
         buffers[s].retiredAt = time
         buffers[s].unmappedAt = time
         retiredFIFO.append((s, buffers[s].generation, time))
-        for j in states.indices { states[j].unmap(slot: s, buffer: buffers[s], time: time) }
+        states.unmap(slot: s, buffer: buffers[s], time: time)
     }
 
-    private mutating func deliver(_ a: Access, _ states: inout [ScenarioState]) {
+    private mutating func deliver(_ a: Access, _ states: inout some ScenarioFeed) {
         let b = a.slot >= 0 ? buffers[a.slot] : Buffer()
-        for j in states.indices { states[j].access(a, buffer: b) }
+        states.access(a, buffer: b)
     }
 
-    private mutating func enqueuePending(_ a: Access, _ states: inout [ScenarioState]) {
+    private mutating func enqueuePending(_ a: Access, _ states: inout some ScenarioFeed) {
         if pending.count - pendingHead >= Self.maxPending { expirePending(force: 1, now: 0, &states) }
         pending.append(a)
     }
 
-    private mutating func resolvePending(slot s: Int, _ states: inout [ScenarioState]) {
+    private mutating func resolvePending(slot s: Int, _ states: inout some ScenarioFeed) {
         guard pendingHead < pending.count else { return }
         let b = buffers[s]
         var i = pendingHead
@@ -654,7 +655,7 @@ struct IntentTracker {
     }
 
     /// Retires buffers and gives up on pending accesses older than the skew tolerance.
-    private mutating func expire(now t: UInt64, _ states: inout [ScenarioState]) {
+    private mutating func expire(now t: UInt64, _ states: inout some ScenarioFeed) {
         let w = options.skewToleranceNs
         while retiredHead < retiredFIFO.count {
             let entry = retiredFIFO[retiredHead]
@@ -689,7 +690,7 @@ struct IntentTracker {
         freeSlots.append(s)
     }
 
-    private mutating func expirePending(force: Int, now t: UInt64, _ states: inout [ScenarioState]) {
+    private mutating func expirePending(force: Int, now t: UInt64, _ states: inout some ScenarioFeed) {
         var forced = force
         while pendingHead < pending.count {
             let a = pending[pendingHead]
@@ -706,17 +707,17 @@ struct IntentTracker {
     }
 
     /// A recorded translation that matches no buffer of the guest trace.
-    private mutating func giveUp(_ a: Access, _ states: inout [ScenarioState]) {
+    private mutating func giveUp(_ a: Access, _ states: inout some ScenarioFeed) {
         if sawGuestMap && lastGuestMapTime >= a.time {
             unmatchedInCoverage += 1
-            for j in states.indices { states[j].unmatched(a) }
+            states.unmatched(a)
         } else {
             outsideCoverage += 1
         }
     }
 
     /// End of trace: pending accesses are given up, live buffers of implied devices are touched.
-    mutating func finish(_ states: inout [ScenarioState]) {
+    mutating func finish(_ states: inout some ScenarioFeed) {
         while pendingHead < pending.count {
             if pending[pendingHead].slot != -2 { giveUp(pending[pendingHead], &states) }
             pendingHead += 1

@@ -2,27 +2,41 @@ import Models
 import TraceFormat
 
 /// How one scenario placed one buffer: the address the device was given and what it should reach.
+/// 32 bytes (fields ordered for it): every access of every scenario reads one, so two share a cache line.
 struct SlotView: Sendable {
     var generation: UInt32 = 0
     var valid = false
     /// The mapping failed (DMA_MAPPING_ERROR or IOVA space exhausted): the driver never submits the buffer.
     var failed = false
-    var devAddr: UInt64 = 0
-    /// The GPA the device should reach at offset 0 (the buffer, or its swiotlb bounce slot).
-    var target: UInt64 = 0
     /// PTE permissions: bit 0 read, bit 1 write.
     var perms: UInt8 = 3
     /// PTEs are in the scenario's page table (translated addressing).
     var mapped = false
+    var devAddr: UInt64 = 0
+    /// The GPA the device should reach at offset 0 (the buffer, or its swiotlb bounce slot).
+    var target: UInt64 = 0
     /// The IOVA came from the simulated allocator (to be freed on unmap).
     var allocated = false
-    var allocSize: UInt64 = 0
-    var domain = 0
+    /// Order (log2 pages) of the allocated IOVA range (``IOVAAllocator/order(_:)``).
+    var allocOrder: UInt8 = 0
     /// Unmapped lazily: the IOTLB still holds it until the flush queue drains.
     var staleUntilDrain = false
+    var domain: Int32 = 0
 }
 
-/// One accumulating outcome group (see ``OutcomeGroup``).
+/// The facts of an occurrence, trivially copyable: the hot path passes them and builds the ``Occurrence``
+/// (which holds a source-file string) only when a group keeps it.
+struct OccurrenceArgs {
+    var index: Int
+    var event: Event?
+    var time: UInt64
+    var deviceAddress: UInt64
+    var buffer: UInt64?
+    var size: UInt64
+    var write: Bool
+    var reason: UInt32?
+}
+
 /// Sub-keys of outcome groups, as small codes on the hot path (names in ``GroupAcc/tagNames``).
 enum Tag: UInt8, Sendable {
     case none, stray, iovaUsedAsGPA, gpaHitAnotherMapping, wrongAddress, iovaExhausted, dmaMappingError
@@ -84,10 +98,20 @@ struct ScenarioState {
     let hot: [PlanHot]
     let options: ReplayOptions
     let inputs: [String]
+    /// Scalars read on every operation, copied out of the models so the hot path touches no reference counts.
+    let domainOf: [Int]
+    let awBits: Int
+    let silentNotPresent: Bool
+    let flushTimeoutNs: UInt64
+    let flushEntries: Int
+    /// Fault reason per ``FaultCause`` raw value under this scenario's vIOMMU.
+    let reasons: (UInt32, UInt32, UInt32, UInt32)
 
-    var pageTable = AddressTable(capacity: 256)
+    var pageTable = PageTable()
     var allocators: [IOVAAllocator?]
-    var views: [SlotView] = []
+    /// This scenario's slot views live in lane `lane` of the replay's shared table.
+    let viewTable: ViewTable
+    let lane: Int
     var lazyQueue: [(slot: Int, generation: UInt32)] = []
     var lazyQueueStart: UInt64 = 0
     var contextUp: [Bool]
@@ -104,7 +128,9 @@ struct ScenarioState {
     static let maxPredictedRecords = 100_000
 
     init(scenario: Scenario, isRecorded: Bool, facts: [DeviceFacts], recordedSetting: GuestIOMMUSetting?,
-         options: ReplayOptions, inputs: [String]) {
+         options: ReplayOptions, inputs: [String], viewTable: ViewTable, lane: Int) {
+        self.viewTable = viewTable
+        self.lane = lane
         var sc = scenario
         sc.enabledHypotheses.formUnion(options.hypotheses)
         self.scenario = sc
@@ -118,6 +144,14 @@ struct ScenarioState {
         }
         self.options = options
         self.inputs = inputs
+        domainOf = facts.map(\.domain)
+        awBits = sc.mode.awBits
+        silentNotPresent = sc.mode.faults.silentNotPresent == true
+        flushTimeoutNs = UInt64(sc.kernel.iommu.flushQueue.timeoutMs) * 1_000_000
+        flushEntries = sc.kernel.iommu.flushQueue.entries
+        let v = sc.mode.viommu
+        reasons = (FaultFormat.reason(.noContext, viommu: v), FaultFormat.reason(.beyondWidth, viommu: v),
+                   FaultFormat.reason(.read, viommu: v), FaultFormat.reason(.write, viommu: v))
         let domains = (facts.map(\.domain).max() ?? -1) + 1
         allocators = Array(repeating: nil, count: domains)
         contextUp = plans.map { $0.contextAtBoot }
@@ -135,16 +169,16 @@ struct ScenarioState {
     static let bounceSlots: UInt64 = (64 << 20) / 2048
 
     mutating func map(slot s: Int, buffer b: Buffer, index: Int, time: UInt64) {
-        if s >= views.count { views.append(contentsOf: repeatElement(SlotView(), count: s - views.count + 1)) }
+        viewTable.ensure(s)
         var v = SlotView(generation: b.generation, valid: true)
         let plan = hot[b.device]
         guard !plan.blocked else {
             v.valid = false
-            views[s] = v
+            view(s).pointee = v
             return
         }
-        let f = facts[b.device]
-        v.domain = f.domain
+        let domain = domainOf[b.device]
+        v.domain = Int32(truncatingIfNeeded: domain)
         v.perms = b.direction == .toDevice ? 1 : (b.direction == .fromDevice ? 2 : 3)
         switch plan.addressing {
         case .gpa, .identity:
@@ -159,77 +193,79 @@ struct ScenarioState {
                 v.devAddr = b.recordedAddress
             } else {
                 let size = (v.target & 0xFFF) &+ max(b.size, 1)
-                if allocators[f.domain] == nil {
-                    allocators[f.domain] = IOVAAllocator(
-                        addressWidth: scenario.mode.awBits, below4GFirst: scenario.kernel.iommu.iovaBelow4GFirst)
+                if allocators[domain] == nil {
+                    allocators[domain] = IOVAAllocator(
+                        addressWidth: awBits, below4GFirst: scenario.kernel.iommu.iovaBelow4GFirst)
                 }
-                guard let iova = allocators[f.domain]!.allocate(size: size) else {
+                guard let iova = allocators[domain]!.allocate(size: size) else {
                     v.failed = true
-                    views[s] = v
-                    record(.mappingFailed, device: b.device, reason: nil, write: false, stray: false, tag: .iovaExhausted, size: b.size) { [inputs] in
-                        Self.occurrence(inputs: inputs, index: index, event: nil, time: time, deviceAddress: 0, buffer: b.gpa, size: b.size, write: false, reason: nil)
-                    }
+                    view(s).pointee = v
+                    record(.mappingFailed, device: b.device, reason: nil, write: false, stray: false, tag: .iovaExhausted, size: b.size,
+                           at: OccurrenceArgs(index: index, event: nil, time: time, deviceAddress: 0, buffer: b.gpa, size: b.size, write: false, reason: nil))
                     return
                 }
                 v.devAddr = iova | (v.target & 0xFFF)
                 v.allocated = true
-                v.allocSize = size
+                v.allocOrder = UInt8(IOVAAllocator.order(size))
             }
             let pages = min(((v.devAddr & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, IntentTracker.maxPagesPerBuffer)
-            for p in 0..<pages { pageTable.set(ptKey(f.domain, (v.devAddr >> 12 &+ p) << 12), UInt32(s)) }
+            pageTable.set(from: ptKey(domain, v.devAddr), pages: pages, UInt32(s))
             v.mapped = true
             contextUp[b.device] = true
         case .mappingError:
             v.failed = true
-            views[s] = v
-            record(.mappingFailed, device: b.device, reason: nil, write: false, stray: false, tag: .dmaMappingError, size: b.size) { [inputs] in
-                Self.occurrence(inputs: inputs, index: index, event: nil, time: time, deviceAddress: 0, buffer: b.gpa, size: b.size, write: false, reason: nil)
-            }
+            view(s).pointee = v
+            record(.mappingFailed, device: b.device, reason: nil, write: false, stray: false, tag: .dmaMappingError, size: b.size,
+                   at: OccurrenceArgs(index: index, event: nil, time: time, deviceAddress: 0, buffer: b.gpa, size: b.size, write: false, reason: nil))
             return
         }
-        views[s] = v
+        view(s).pointee = v
     }
 
     /// `silently`: the buffer moves to another device (ingest attribution corrected): no flush-queue stay.
     mutating func unmap(slot s: Int, buffer b: Buffer, time: UInt64, silently: Bool = false) {
-        guard s < views.count, views[s].valid, views[s].generation == b.generation else { return }
+        guard s < viewTable.count, view(s).pointee.valid, view(s).pointee.generation == b.generation else { return }
         drainIfDue(time)
-        var v = views[s]
+        var v = view(s).pointee
         if silently { v.valid = false }
         if v.mapped {
             let pages = min(((v.devAddr & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, IntentTracker.maxPagesPerBuffer)
-            for p in 0..<pages { pageTable.remove(ptKey(v.domain, (v.devAddr >> 12 &+ p) << 12), ifValue: UInt32(s)) }
+            pageTable.remove(from: ptKey(Int(v.domain), v.devAddr), pages: pages, ifValue: UInt32(s))
             v.mapped = false
             if hot[b.device].lazy && !silently {
                 v.staleUntilDrain = true
                 if lazyQueue.isEmpty { lazyQueueStart = time }
                 lazyQueue.append((s, b.generation))
-                views[s] = v
-                if lazyQueue.count >= scenario.kernel.iommu.flushQueue.entries { drain() }
+                view(s).pointee = v
+                if lazyQueue.count >= flushEntries { drain() }
                 return
             }
-            if v.allocated { allocators[v.domain]?.free(v.devAddr & ~0xFFF, size: v.allocSize) }
+            if v.allocated { allocators[Int(v.domain)]?.free(v.devAddr & ~0xFFF, order: Int(v.allocOrder)) }
             v.allocated = false
         }
-        views[s] = v
+        view(s).pointee = v
     }
 
     private mutating func drainIfDue(_ time: UInt64) {
-        let timeout = UInt64(scenario.kernel.iommu.flushQueue.timeoutMs) * 1_000_000
-        if !lazyQueue.isEmpty && time >= lazyQueueStart &+ timeout { drain() }
+        if !lazyQueue.isEmpty && time >= lazyQueueStart &+ flushTimeoutNs { drain() }
     }
 
     /// The flush queue drains: stale IOTLB entries disappear and their IOVAs become reusable.
     private mutating func drain() {
-        for (s, g) in lazyQueue where s < views.count && views[s].generation == g && views[s].staleUntilDrain {
-            views[s].staleUntilDrain = false
-            if views[s].allocated {
-                allocators[views[s].domain]?.free(views[s].devAddr & ~0xFFF, size: views[s].allocSize)
-                views[s].allocated = false
+        for (s, g) in lazyQueue where s < viewTable.count {
+            let v = view(s)
+            guard v.pointee.generation == g && v.pointee.staleUntilDrain else { continue }
+            v.pointee.staleUntilDrain = false
+            if v.pointee.allocated {
+                let (domain, iova, order) = (Int(v.pointee.domain), v.pointee.devAddr & ~0xFFF, Int(v.pointee.allocOrder))
+                allocators[domain]?.free(iova, order: order)
+                v.pointee.allocated = false
             }
         }
         lazyQueue.removeAll(keepingCapacity: true)
     }
+
+    @inline(__always) func view(_ s: Int) -> UnsafeMutablePointer<SlotView> { viewTable.view(s, lane) }
 
     @inline(__always) func ptKey(_ domain: Int, _ address: UInt64) -> UInt64 {
         UInt64(truncatingIfNeeded: domain) << 48 | ((address >> 12) & 0xFFFF_FFFF_FFFF)
@@ -237,7 +273,7 @@ struct ScenarioState {
 
     // MARK: Device side
 
-    mutating func access(_ a: Access, buffer b: Buffer) {
+    mutating func access(_ a: Access, generation: UInt32) {
         let plan = hot[a.device]
         guard !plan.blocked else { return }
         drainIfDue(a.time)
@@ -247,8 +283,8 @@ struct ScenarioState {
         var stale = false
         var perms: UInt8 = 3
         if a.kind != .stray {
-            guard a.slot < views.count, views[a.slot].valid, views[a.slot].generation == b.generation else { return }
-            let v = views[a.slot]
+            guard a.slot < viewTable.count, view(a.slot).pointee.valid, view(a.slot).pointee.generation == generation else { return }
+            let v = view(a.slot).pointee
             if v.failed { return }  // the driver saw the mapping error and never submitted the buffer
             devAddr = v.devAddr &+ a.offset
             intended = v.target &+ a.offset
@@ -260,9 +296,8 @@ struct ScenarioState {
         var reached: UInt64 = devAddr
         var cause: FaultCause?
         var notPresent = false
-        let viommu = scenario.mode.viommu
         if plan.translated {
-            let aw = scenario.mode.awBits
+            let aw = awBits
             if !contextUp[a.device] {
                 cause = .noContext
             } else if aw < 64 && devAddr >> UInt64(aw) != 0 {
@@ -270,9 +305,9 @@ struct ScenarioState {
             } else if own {
                 reached = intended!
                 if a.write ? perms & 2 == 0 : perms & 1 == 0 { cause = a.write ? .write : .read }
-            } else if let hit = pageTable.get(ptKey(facts[a.device].domain, devAddr)).map(Int.init), hit < views.count,
-                      views[hit].mapped {
-                let v2 = views[hit]
+            } else if let hit = pageTable.get(ptKey(domainOf[a.device], devAddr)).map(Int.init), hit < viewTable.count,
+                      view(hit).pointee.mapped {
+                let v2 = view(hit).pointee
                 reached = v2.target &+ (devAddr &- v2.devAddr)
                 if a.write ? v2.perms & 2 == 0 : v2.perms & 1 == 0 { cause = a.write ? .write : .read }
             } else if stale {
@@ -290,7 +325,12 @@ struct ScenarioState {
         var tag = Tag.none
         if let cause {
             outcome = .fault
-            reason = FaultFormat.reason(cause, viommu: viommu)
+            switch cause {
+            case .noContext: reason = reasons.0
+            case .beyondWidth: reason = reasons.1
+            case .read: reason = reasons.2
+            case .write: reason = reasons.3
+            }
         } else if let intended, reached == intended {
             outcome = stale ? .stale : (plan.claimed ? .untranslatedWhileClaimed : .ok)
         } else {
@@ -306,20 +346,18 @@ struct ScenarioState {
             }
         }
         let g = record(outcome, device: a.device, reason: reason, write: outcome == .fault ? a.write : false,
-                       stray: a.kind == .stray, tag: tag, size: a.size) { [inputs] in
-            Self.occurrence(inputs: inputs, index: a.eventIndex, event: a.event, time: a.time, deviceAddress: devAddr,
-                       buffer: intended, size: a.size, write: a.write, reason: reason)
-        }
-        if outcome == .fault && notPresent && scenario.mode.faults.silentNotPresent == true {
+                       stray: a.kind == .stray, tag: tag, size: a.size,
+                       at: OccurrenceArgs(index: a.eventIndex, event: a.event, time: a.time, deviceAddress: devAddr,
+                                          buffer: intended, size: a.size, write: a.write, reason: reason))
+        if outcome == .fault && notPresent && silentNotPresent {
             // Blocked without a record (see QemuModeModel.FaultRecording.silentNotPresent).
         } else if outcome == .fault, let reason {
             faultRecord(group: g, device: a.device, reason: reason, address: devAddr, write: a.write, time: a.time)
         }
         if isRecorded {
-            checkFidelity(a, outcome: outcome, reason: reason, reached: reached, devAddr: devAddr) { [inputs] in
-                Self.occurrence(inputs: inputs, index: a.eventIndex, event: a.event, time: a.time, deviceAddress: devAddr,
-                           buffer: intended, size: a.size, write: a.write, reason: reason)
-            }
+            checkFidelity(a, outcome: outcome, reason: reason, reached: reached, devAddr: devAddr,
+                          at: OccurrenceArgs(index: a.eventIndex, event: a.event, time: a.time, deviceAddress: devAddr,
+                                             buffer: intended, size: a.size, write: a.write, reason: reason))
         }
     }
 
@@ -346,19 +384,19 @@ struct ScenarioState {
     }
 
     private mutating func checkFidelity(_ a: Access, outcome: OutcomeClass, reason: UInt32?, reached: UInt64, devAddr: UInt64,
-                                        occurrence occ: () -> Occurrence) {
+                                        at args: OccurrenceArgs) {
         switch a.recorded {
         case .none:
             return
         case let .translated(gpa):
             if outcome == .fault || outcome == .misdirected || !IntentTracker.samePage(reported: gpa, reached: reached, iova: devAddr) {
                 let predicted = outcome == .fault ? "a fault (reason \(hex(UInt64(reason ?? 0))))" : "GPA \(hex(reached))"
-                diverge("recorded translation \(hex(a.rawAddress)) -> \(hex(gpa)) not reproduced: predicted \(predicted)", device: a.device, at: occ())
+                diverge("recorded translation \(hex(a.rawAddress)) -> \(hex(gpa)) not reproduced: predicted \(predicted)", device: a.device, at: occurrence(args))
             }
         case let .fault(r):
             if outcome != .fault || reason != r {
                 let predicted = outcome == .fault ? "reason \(hex(UInt64(reason ?? 0)))" : outcome.rawValue
-                diverge("recorded fault reason \(hex(UInt64(r))) at \(hex(devAddr)) not reproduced: predicted \(predicted)", device: a.device, at: occ())
+                diverge("recorded fault reason \(hex(UInt64(r))) at \(hex(devAddr)) not reproduced: predicted \(predicted)", device: a.device, at: occurrence(args))
             }
         }
     }
@@ -396,6 +434,11 @@ struct ScenarioState {
 
     // MARK: Bookkeeping
 
+    func occurrence(_ o: OccurrenceArgs) -> Occurrence {
+        Self.occurrence(inputs: inputs, index: o.index, event: o.event, time: o.time, deviceAddress: o.deviceAddress,
+                        buffer: o.buffer, size: o.size, write: o.write, reason: o.reason)
+    }
+
     func occurrence(index: Int, event: Event?, time: UInt64, deviceAddress: UInt64, buffer: UInt64?, size: UInt64,
                     write: Bool, reason: UInt32?) -> Occurrence {
         Self.occurrence(inputs: inputs, index: index, event: event, time: time, deviceAddress: deviceAddress, buffer: buffer,
@@ -415,11 +458,10 @@ struct ScenarioState {
     /// larger than the group's worst so far (the hot path builds none).
     @discardableResult
     mutating func record(_ outcome: OutcomeClass, device d: Int, reason: UInt32?, write: Bool, stray: Bool, tag: Tag,
-                         size: UInt64, occurrence occ: () -> Occurrence) -> (Int, Int) {
+                         size: UInt64, at args: OccurrenceArgs) -> (Int, Int) {
         let key = GroupKey(outcome: outcome, reason: reason, write: write, stray: stray, tag: tag)
         var gi = -1
-        let keys = groupKeys[d]
-        for i in keys.indices where keys[i] == key {
+        for i in 0..<groupKeys[d].count where groupKeys[d][i] == key {
             gi = i
             break
         }
@@ -427,10 +469,10 @@ struct ScenarioState {
             groups[d].append(GroupAcc(outcome: outcome, reason: reason, write: write, stray: stray, tag: tag))
             groupKeys[d].append(key)
             gi = groups[d].count - 1
-            groups[d][gi].first = occ()
+            groups[d][gi].first = occurrence(args)
             groups[d][gi].worstSize = size
         } else if size > groups[d][gi].worstSize {
-            groups[d][gi].worst = occ()
+            groups[d][gi].worst = occurrence(args)
             groups[d][gi].worstSize = size
         }
         groups[d][gi].count += 1

@@ -12,6 +12,11 @@ import Glibc
 /// the data goes to ``temporaryPath`` and is renamed over the target by ``finish()``. A writer that is killed
 /// leaves the temporary file, readable up to its last complete chunk; a writer released without `finish()`
 /// removes it.
+///
+/// A full chunk is compressed and appended on a background thread while the caller fills the next one
+/// (``Options/pipelineDepth``, see ``ChunkCompressionPipeline``); the file's bytes are the same as with
+/// synchronous writing. An error of that stage (a full disk) is thrown by the next `append`, `flush` or
+/// `finish`, and by every call after it.
 public final class TraceWriter: EventSink {
     /// Tuning knobs.
     public struct Options: Sendable {
@@ -23,17 +28,27 @@ public final class TraceWriter: EventSink {
         /// 3.5 MiB chunk into 1 MiB jobs compressed in parallel; the bytes written are the same for any
         /// value ≥ 1, so output does not depend on the machine.
         public var workers: Int32
+        /// Finished chunks that may wait or be compressed on a background thread while the next one fills
+        /// (0…``maxPipelineDepth``; 0 compresses and writes on the calling thread). The bytes written do
+        /// not depend on it; memory grows by one chunk buffer per unit.
+        public var pipelineDepth: Int
+
+        /// The largest ``pipelineDepth``.
+        public static let maxPipelineDepth = 8
+
         /// How chunks encode their records (default ``ChunkLayout/writerDefault``). `compact` is about 2.5×
         /// smaller; `rows` keeps `zstd -d FILE` printing the 56-byte records and writes a format 1.0 file that
         /// older readers read.
         public var layout: ChunkLayout
 
         public init(
-            chunkEvents: Int = 65536, level: Int32 = 3, workers: Int32 = 2, layout: ChunkLayout = ChunkLayout.writerDefault
+            chunkEvents: Int = 65536, level: Int32 = 3, workers: Int32 = 2, pipelineDepth: Int = 2,
+            layout: ChunkLayout = ChunkLayout.writerDefault
         ) {
             self.chunkEvents = chunkEvents
             self.level = level
             self.workers = workers
+            self.pipelineDepth = pipelineDepth
             self.layout = layout
         }
     }
@@ -47,17 +62,21 @@ public final class TraceWriter: EventSink {
 
     /// Events written so far (including the pending, not yet flushed chunk).
     public private(set) var eventCount: UInt64 = 0
-    /// Chunks written so far.
+    /// Chunks written so far (including those still being compressed).
     public private(set) var chunkCount: UInt32 = 0
-    /// Bytes written so far.
-    public private(set) var bytesWritten: UInt64 = 0
+    /// Bytes written so far; waits for the chunks still being compressed.
+    public var bytesWritten: UInt64 {
+        try? pipeline.drain()
+        return pipeline.bytesWritten
+    }
 
     private let fd: FileDescriptor
     private let options: Options
-    private let compressor: ZstdCompressor
-    private let records: UnsafeMutableRawBufferPointer
-    private let frame: UnsafeMutableRawBufferPointer
-    private lazy var compactEncoder = CompactChunkEncoder()
+    /// Compresses and writes, in order, on a background thread (``Options/pipelineDepth``).
+    private let pipeline: ChunkCompressionPipeline
+    /// The chunk buffer being filled, and its slot in the pipeline.
+    private var records: UnsafeMutableRawBufferPointer
+    private var slot: Int
     private var pending = 0
     private var minTS = UInt64.max
     private var maxTS: UInt64 = 0
@@ -68,8 +87,6 @@ public final class TraceWriter: EventSink {
     private var writtenMetadata: TraceMetadata?
     private var stringOverflow = false
     private var finished = false
-    private var index: [(compressed: UInt32, decompressed: UInt32, checksum: UInt32)] = []
-    private var indexedBytes: UInt64 = 0
 
     /// Opens `path` (or standard output for `-`) and writes the header frame and the initial metadata.
     /// - Throws: ``TraceFormatError`` when the file cannot be created or written, or options are out of range.
@@ -78,10 +95,13 @@ public final class TraceWriter: EventSink {
             throw TraceFormatError.invalidArgument(
                 "chunk size \(options.chunkEvents) events is outside 1...\(DMATFormat.maxChunkEvents)")
         }
+        guard (0...Options.maxPipelineDepth).contains(options.pipelineDepth) else {
+            throw TraceFormatError.invalidArgument(
+                "pipeline depth \(options.pipelineDepth) is outside 0...\(Options.maxPipelineDepth)")
+        }
         self.path = path
         self.metadata = metadata
         self.options = options
-        self.compressor = try ZstdCompressor(level: options.level, workers: options.workers)
         if path == "-" {
             fd = FileDescriptor.standardOutput
             temporaryPath = nil
@@ -96,12 +116,22 @@ public final class TraceWriter: EventSink {
             }
             temporaryPath = tmp
         }
-        let rawBytes = options.chunkEvents * Event.recordSize
-        records = .allocate(byteCount: rawBytes, alignment: 64)
-        frame = .allocate(byteCount: ZstdCompressor.bound(rawBytes), alignment: 64)
+        do {
+            pipeline = try ChunkCompressionPipeline(
+                fd: fd, path: path, writePath: temporaryPath ?? path, chunkBytes: options.chunkEvents * Event.recordSize,
+                depth: options.pipelineDepth, level: options.level, workers: options.workers, layout: options.layout)
+        } catch {
+            if let tmp = temporaryPath {
+                try? fd.close()
+                _ = unlink(tmp)
+            }
+            throw error
+        }
+        (slot, records) = pipeline.firstSlot
         do {
             try write(Self.headerFrame(chunkEvents: UInt32(options.chunkEvents), major: options.layout.majorVersion))
             try writeSideTables()
+            try pipeline.drain()
         } catch {
             discard()
             throw error
@@ -110,13 +140,14 @@ public final class TraceWriter: EventSink {
 
     deinit {
         if !finished { discard() }
-        records.deallocate()
-        frame.deallocate()
+        pipeline.stop()
     }
 
     private func discard() {
         guard !finished else { return }
         finished = true
+        // The background thread must be gone before the descriptor is closed.
+        pipeline.stop()
         if let tmp = temporaryPath {
             try? fd.close()
             _ = unlink(tmp)
@@ -126,7 +157,7 @@ public final class TraceWriter: EventSink {
     /// Appends one event; a full chunk is compressed and written.
     /// - Throws: ``TraceFormatError`` on a write error, after ``finish()``, or when the string table overflowed.
     public func append(_ event: Event) throws {
-        if pending == options.chunkEvents { try flush() }
+        if pending == options.chunkEvents { try emitChunk() }
         guard !finished else { throw TraceFormatError.invalidArgument("append after finish") }
         event.store(to: records.baseAddress! + pending &* Event.recordSize)
         pending += 1
@@ -142,7 +173,7 @@ public final class TraceWriter: EventSink {
         }
         var at = 0
         while at < raw.count {
-            if pending == options.chunkEvents { try flush() }
+            if pending == options.chunkEvents { try emitChunk() }
             let n = min(options.chunkEvents - pending, (raw.count - at) / Event.recordSize)
             let bytes = n * Event.recordSize
             let dst = records.baseAddress! + pending * Event.recordSize
@@ -185,8 +216,24 @@ public final class TraceWriter: EventSink {
         Int(exactly: id).flatMap { $0 < strings.count ? strings[$0] : nil }
     }
 
-    /// Writes the pending events as a (possibly short) chunk, preceded by any new side tables.
+    /// Waits until every full chunk (handed to the background stage by `append`) is in the file; the
+    /// pending events of the chunk being filled stay pending. A reader of ``temporaryPath`` then sees every
+    /// full chunk.
+    /// - Throws: the background stage's error, if any.
+    public func waitUntilWritten() throws {
+        try pipeline.drain()
+    }
+
+    /// Writes the pending events as a (possibly short) chunk, preceded by any new side tables, and waits
+    /// until everything appended so far is in the file.
     public func flush() throws {
+        try emitChunk()
+        try pipeline.drain()
+    }
+
+    /// Hands the pending events as a (possibly short) chunk, preceded by any new side tables, to the
+    /// pipeline, which compresses and appends it while the next chunk fills.
+    private func emitChunk() throws {
         guard !finished else { throw TraceFormatError.invalidArgument("flush after finish") }
         if stringOverflow {
             throw TraceFormatError.limitExceeded(
@@ -195,36 +242,10 @@ public final class TraceWriter: EventSink {
         }
         guard pending > 0 else { return }
         try writeSideTables()
-        let raw = UnsafeRawBufferPointer(rebasing: records[..<(pending * Event.recordSize)])
-        // The chunk payload: the records themselves, or their compact encoding (rows when that is not smaller).
-        var payload = raw
-        var layout = ChunkLayout.rows
-        if options.layout == .compact, let encoded = compactEncoder.encode(raw) {
-            payload = encoded
-            layout = .compact
-        }
-        let n: Int
-        do {
-            n = try compressor.compressFrame(payload, into: frame)
-        } catch {
-            throw TraceFormatError.compression(path: path, message: "\(error)")
-        }
-        var body = ByteWriter()
-        body.u32(chunkCount)
-        body.u32(UInt32(pending))
-        body.u64(UInt64(payload.count))
-        body.u64(UInt64(n))
-        body.u64(minTS)
-        body.u64(maxTS)
-        body.u32(UInt32(strings.count))
-        body.u32(UInt32(layout.rawValue))
-        try write(ByteWriter.sideFrame(tag: DMATFormat.Tag.chunk, body: body.bytes))
-        let compressed = UnsafeRawBufferPointer(rebasing: frame[..<n])
-        try write(compressed)
-        // The frame's content checksum (last 4 bytes) is the low 32 bits of XXH64, as the seek table wants.
-        let checksum = UInt32(littleEndian: compressed.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self))
-        index.append((UInt32(bytesWritten - indexedBytes), UInt32(payload.count), checksum))
-        indexedBytes = bytesWritten
+        (slot, records) = try pipeline.submitChunk(
+            slot: slot,
+            .init(sequence: chunkCount, events: UInt32(pending), byteCount: pending * Event.recordSize,
+                  minTS: minTS, maxTS: maxTS, strings: UInt32(strings.count)))
         chunkCount += 1
         pending = 0
         minTS = .max
@@ -236,29 +257,16 @@ public final class TraceWriter: EventSink {
     public func finish() throws {
         guard !finished else { return }
         do {
-            try flush()
+            try emitChunk()
             try writeSideTables()
-            if bytesWritten > indexedBytes {
-                index.append((UInt32(bytesWritten - indexedBytes), 0, DMATFormat.emptyContentChecksum))
-                indexedBytes = bytesWritten
-            }
-            var w = ByteWriter()
-            w.u32(DMATFormat.seekTableMagic)
-            w.u32(UInt32(index.count * 12 + 9))
-            for e in index {
-                w.u32(e.compressed)
-                w.u32(e.decompressed)
-                w.u32(e.checksum)
-            }
-            w.u32(UInt32(index.count))
-            w.u8(0x80)  // Seek_Table_Descriptor: checksums present
-            w.u32(DMATFormat.seekableFooterMagic)
-            try write(w.bytes)
+            try write(try pipeline.seekTable())
+            try pipeline.drain()
         } catch {
             discard()
             throw error
         }
         finished = true
+        pipeline.stop()
         if let tmp = temporaryPath {
             // The data reaches the disk before the rename makes it visible under the target name.
             if fsync(fd.rawValue) != 0 {
@@ -347,16 +355,8 @@ public final class TraceWriter: EventSink {
         try write(bytes)
     }
 
+    /// Queues `bytes` behind everything written before (see ``ChunkCompressionPipeline``).
     private func write(_ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { try write($0) }
-    }
-
-    private func write(_ bytes: UnsafeRawBufferPointer) throws {
-        do {
-            _ = try fd.writeAll(bytes)
-        } catch {
-            throw TraceFormatError.io(path: temporaryPath ?? path, operation: "write", message: "\(error)")
-        }
-        bytesWritten += UInt64(bytes.count)
+        try pipeline.submit(bytes)
     }
 }

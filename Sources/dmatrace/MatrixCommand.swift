@@ -40,7 +40,9 @@ struct MatrixCommand: ParsableCommand {
             let kernels = kernelArgs.isEmpty ? catalog.kernelIDs.filter { !catalog.kernels[$0]!.hypothesis } : split(kernelArgs)
             let modes = modeArgs.isEmpty ? catalog.modeIDs.filter { !catalog.modes[$0]!.hypothesis } : split(modeArgs)
             let scenarios = try kernels.flatMap { k in try modes.map { try Scenario.parse("\(k)@\($0)", catalog: catalog) } }
-            let options = ReplayOptions(hypotheses: Set(hypotheses))
+            // Traces replay in parallel; a single trace gets a second thread for its scenarios instead.
+            let options = ReplayOptions(hypotheses: Set(hypotheses),
+                                        scenarioThreads: traces.count == 1 && scale.threadCount >= 2 ? 2 : 1)
             let shard = try scale.resolvedShard()
             let plan = WorkPlan(traces: traces.count, scenarios: scenarios.count, shard: shard)
             let replayed = try ParallelReplay.run(traces: traces, plan: plan, threads: scale.threadCount) { t, subset, source in

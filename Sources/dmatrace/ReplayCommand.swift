@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Models
 import Replay
 import TraceFormat
@@ -25,11 +26,14 @@ struct ReplayCommand: ParsableCommand {
     var hypotheses: [String] = []
     @Option(help: "Clock-skew tolerance between guest and host events, in milliseconds.") var skewMs: Double = 50
     @Flag(help: "Exit 1 when a scenario fails or the recorded scenario diverges.") var failOnFindings = false
+    @Option(help: "Threads replaying the scenarios, 1 or 2 (default: DMATRACE_THREADS, else 2 with several scenarios and two online CPUs). Results do not depend on it.")
+    var threads: Int?
     @OptionGroup var output: ReplayOutputOptions
 
     func validate() throws {
         if scenarios.isEmpty && !recorded { throw ValidationError("give at least one --scenario, or --recorded") }
         guard skewMs >= 0, skewMs <= 60_000 else { throw ValidationError("--skew-ms must be in 0...60000") }
+        if let threads, !(1...2).contains(threads) { throw ValidationError("--threads must be 1 or 2") }
     }
 
     func run() throws {
@@ -39,7 +43,9 @@ struct ReplayCommand: ParsableCommand {
         try runReportingErrors {
             let catalog = try ReplaySupport.catalog(modelDirs)
             var list = try scenarios.map { try Scenario.parse($0, catalog: catalog) }
-            let options = ReplayOptions(skewToleranceNs: UInt64(skewMs * 1_000_000), hypotheses: Set(hypotheses))
+            let envThreads = ProcessInfo.processInfo.environment["DMATRACE_THREADS"].flatMap { Int($0) }.map { min(2, max(1, $0)) }
+            let options = ReplayOptions(skewToleranceNs: UInt64(skewMs * 1_000_000), hypotheses: Set(hypotheses),
+                                        scenarioThreads: threads ?? envThreads)
             let (result, dmg) = try ReplaySupport.replay(trace) { source in
                 let rec = try? RecordedScenario.infer(metadata: source.metadata, catalog: catalog).get()
                 if recorded {

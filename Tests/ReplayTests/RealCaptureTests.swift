@@ -128,6 +128,24 @@ import TraceFormat
         #expect(m.text().contains("modes in which every selected kernel works: qemu-noiommu, qemu-viommu-virtio-bypass, qemu-viommu-bus-bypass, qemu-passthrough-flag\n"))
     }
 
+    /// Every kernel × mode of the catalog on the real capture: a second scenario thread changes nothing.
+    @Test func scenarioThreadsGiveTheSameMatrix() throws {
+        let trace = try RealCapture.ingested.get()
+        let recorded = try RecordedScenario.infer(metadata: trace.metadata, catalog: Self.catalog).get()
+        let scenarios = try Self.catalog.kernelIDs.flatMap { k in
+            try Self.catalog.modeIDs.map { try Scenario.parse("\(k)@\($0)", catalog: Self.catalog) }
+        }
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        let results = try [1, 2].map {
+            try ReplayEngine(scenarios: scenarios, recorded: recorded, options: ReplayOptions(scenarioThreads: $0))
+                .run(trace, tracePath: "intel-viommu-strict")
+        }
+        #expect(results[1].scenarios.count == scenarios.count)
+        #expect(results[1].scenarios.contains { !$0.works })
+        #expect(try enc.encode(results[0]) == enc.encode(results[1]))
+    }
+
     @Test func dmatFileReplaysLikeTheBufferAndIsByteIdentical() throws {
         let trace = try RealCapture.ingested.get()
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("replay-real-\(getpid()).dmat").path

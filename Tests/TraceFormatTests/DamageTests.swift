@@ -247,7 +247,9 @@ import Testing
         let buf = Fixtures.randomTrace(seed: 9, count: 20)
         let w = try TraceWriter(path: path, metadata: buf.metadata, options: .init(chunkEvents: 8))
         for s in buf.strings { _ = w.intern(s) }
-        for e in buf.events { try w.append(e) }  // two full chunks written, 4 events pending
+        for e in buf.events { try w.append(e) }  // two full chunks handed over, 4 events pending
+        // Full chunks are compressed and appended in the background: wait for them (not for the 4).
+        try w.waitUntilWritten()
         let tmp = try #require(w.temporaryPath)
         #expect(!FileManager.default.fileExists(atPath: path))
         let (back, reader) = try Fixtures.read(tmp)

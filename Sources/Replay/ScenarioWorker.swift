@@ -1,0 +1,183 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A map or unmap operation in an ``OpLog``.
+struct MapOp {
+    var slot: Int
+    var buffer: Buffer
+    var index: Int
+    var time: UInt64
+}
+
+/// An access (or an unmatched recorded translation) in an ``OpLog``, with the generation of its buffer
+/// (all a scenario reads of the buffer on an access).
+struct AccessOp {
+    var access: Access
+    var generation: UInt32
+}
+
+/// A batch of reconstructed operations, in order, to be applied to several scenarios (see
+/// ``ScenarioWorker``). Plain value arrays: appending and reading copy no reference-counted values.
+/// Memory is bounded by ``batch`` (plus the operations of the event that crossed it), never by the trace.
+struct OpLog: ScenarioFeed {
+    /// Operations per batch.
+    static let batch = 4096
+
+    enum Kind: UInt8 { case map, unmap, unmapSilently, access, unmatched }
+
+    var kinds: [Kind] = []
+    var maps: [MapOp] = []
+    var accesses: [AccessOp] = []
+
+    init() {
+        kinds.reserveCapacity(Self.batch + 64)
+        maps.reserveCapacity(Self.batch + 64)
+        accesses.reserveCapacity(Self.batch + 64)
+    }
+
+    var isFull: Bool { kinds.count >= Self.batch }
+
+    mutating func clear() {
+        kinds.removeAll(keepingCapacity: true)
+        maps.removeAll(keepingCapacity: true)
+        accesses.removeAll(keepingCapacity: true)
+    }
+
+    mutating func map(slot: Int, buffer: Buffer, index: Int, time: UInt64) {
+        kinds.append(.map)
+        maps.append(MapOp(slot: slot, buffer: buffer, index: index, time: time))
+    }
+
+    mutating func unmap(slot: Int, buffer: Buffer, time: UInt64, silently: Bool) {
+        kinds.append(silently ? .unmapSilently : .unmap)
+        maps.append(MapOp(slot: slot, buffer: buffer, index: 0, time: time))
+    }
+
+    mutating func access(_ a: Access, buffer: Buffer) {
+        kinds.append(.access)
+        accesses.append(AccessOp(access: a, generation: buffer.generation))
+    }
+
+    mutating func unmatched(_ a: Access) {
+        kinds.append(.unmatched)
+        accesses.append(AccessOp(access: a, generation: 0))
+    }
+
+    /// Applies the batch to the states, operation by operation, each to every state in turn (as the states
+    /// array itself does: the slot views of one slot are adjacent in the ``ViewTable``).
+    func apply(to states: inout [ScenarioState]) {
+        kinds.withUnsafeBufferPointer { kinds in
+            maps.withUnsafeBufferPointer { maps in
+                accesses.withUnsafeBufferPointer { accesses in
+                    var m = 0, a = 0
+                    for k in kinds {
+                        switch k {
+                        case .map:
+                            let op = maps.baseAddress! + m
+                            states.map(slot: op.pointee.slot, buffer: op.pointee.buffer, index: op.pointee.index, time: op.pointee.time)
+                            m += 1
+                        case .unmap, .unmapSilently:
+                            let op = maps.baseAddress! + m
+                            states.unmap(slot: op.pointee.slot, buffer: op.pointee.buffer, time: op.pointee.time, silently: k == .unmapSilently)
+                            m += 1
+                        case .access:
+                            let op = accesses.baseAddress! + a
+                            for j in states.indices { states[j].access(op.pointee.access, generation: op.pointee.generation) }
+                            a += 1
+                        case .unmatched:
+                            states.unmatched((accesses.baseAddress! + a).pointee.access)
+                            a += 1
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Replays a group of scenarios on a thread of its own: the thread running ``IntentTracker`` hands it batches
+/// of operations (``OpLog``) and goes on. Every scenario sees the same operations in the same order as with
+/// one thread, so the results are identical. At most ``maxInFlight`` batches are queued (bounded memory).
+///
+/// The submitting thread only calls ``submit(_:)`` and ``finish()``; the worker owns ``states`` until
+/// ``finish()`` returns; everything shared is guarded by one mutex (hence `@unchecked Sendable`).
+final class ScenarioWorker: @unchecked Sendable {
+    static let maxInFlight = 3
+
+    private var states: [ScenarioState]
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var queue: [OpLog] = []
+    private var spare: [OpLog] = []
+    private var inFlight = 0
+    private var closing = false
+    private var thread: pthread_t?
+
+    /// Starts the thread; nil when it cannot be created (the caller then replays every scenario itself).
+    init?(states: [ScenarioState]) {
+        self.states = states
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(cond, nil)
+        var tid = pthread_t()
+        let ctx = Unmanaged.passRetained(self).toOpaque()
+        let rc = pthread_create(&tid, nil, { ctx in
+            let w = Unmanaged<ScenarioWorker>.fromOpaque(ctx!).takeRetainedValue()
+            w.run()
+            return nil
+        }, ctx)
+        guard rc == 0 else {
+            Unmanaged<ScenarioWorker>.fromOpaque(ctx).release()
+            return nil
+        }
+        thread = tid
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        pthread_cond_destroy(cond)
+        mutex.deallocate()
+        cond.deallocate()
+    }
+
+    /// Queues `log` for the worker's scenarios and replaces it with an empty log to fill next (blocks while
+    /// ``maxInFlight`` batches are queued). The batch moves to the worker: nothing else refers to it.
+    func submit(_ log: inout OpLog) {
+        pthread_mutex_lock(mutex)
+        while inFlight >= Self.maxInFlight { pthread_cond_wait(cond, mutex) }
+        var next = spare.popLast() ?? OpLog()
+        swap(&log, &next)
+        queue.append(next)
+        inFlight += 1
+        pthread_cond_broadcast(cond)
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// Waits until every queued batch is applied, stops the thread and returns the scenario states.
+    func finish() -> [ScenarioState] {
+        pthread_mutex_lock(mutex)
+        closing = true
+        pthread_cond_broadcast(cond)
+        pthread_mutex_unlock(mutex)
+        if let thread { pthread_join(thread, nil) }
+        thread = nil
+        return states
+    }
+
+    private func run() {
+        pthread_mutex_lock(mutex)
+        while true {
+            while queue.isEmpty && !closing { pthread_cond_wait(cond, mutex) }
+            if queue.isEmpty { break }
+            var log = queue.removeFirst()
+            pthread_mutex_unlock(mutex)
+            log.apply(to: &states)
+            log.clear()
+            pthread_mutex_lock(mutex)
+            spare.append(log)
+            inFlight -= 1
+            pthread_cond_broadcast(cond)
+        }
+        pthread_mutex_unlock(mutex)
+    }
+}
