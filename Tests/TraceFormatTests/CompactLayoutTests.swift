@@ -293,6 +293,7 @@ extension Fixtures {
         let live = dir.appendingPathComponent("live.dmat").path
         let w = try TraceWriter(path: live, options: .init(chunkEvents: 100, layout: .compact))
         for e in buf.events.prefix(250) { try w.append(e) }
+        try w.waitUntilWritten()  // full chunks are encoded and written in the background
         let (back, reader) = try Fixtures.read(try #require(w.temporaryPath))
         #expect(back.events == Array(buf.events.prefix(200)))
         #expect(reader.damage.map(\.kind) == [.missingIndex])
