@@ -61,6 +61,24 @@ import Glibc
         }
     }
 
+    /// The compact layout is encoded on the compressing thread: the bytes still do not depend on the depth.
+    @Test func compactLayoutSameBytesWithAndWithoutThePipeline() throws {
+        let dir = try Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var buf = EventBuffer()
+        for e in Fixtures.mappingRecords(seed: 21, count: 3000) { buf.append(e) }
+        var files: [[UInt8]] = []
+        for depth in [0, 2] {
+            let path = dir.appendingPathComponent("c\(depth).dmat").path
+            try TraceWriter.write(buf, to: path, options: .init(chunkEvents: 250, pipelineDepth: depth, layout: .compact))
+            files.append([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))
+            let (back, reader) = try Fixtures.read(path)
+            #expect(back.events == buf.events)
+            #expect(reader.chunks.count == 12 && reader.chunks.allSatisfy { $0.header.layout == .compact })
+        }
+        #expect(files[0] == files[1])
+    }
+
     @Test func manyChunksReadBackInOrder() throws {
         let dir = try Fixtures.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
