@@ -144,7 +144,7 @@ public struct ModelCatalog: Sendable {
         }
         let value: JSONValue
         do {
-            value = try JSONDecoder().decode(JSONValue.self, from: data)
+            value = try BoundedJSON.decode(JSONValue.self, from: data)
         } catch {
             throw .notJSON(file: file, reason: DecodingErrorText.describe(error, data: [UInt8](data)))
         }
@@ -169,8 +169,8 @@ public struct ModelCatalog: Sendable {
         }
         do {
             switch kind {
-            case "kernel": return .kernel(try JSONDecoder().decode(KernelModel.self, from: data))
-            default: return .mode(try JSONDecoder().decode(QemuModeModel.self, from: data))
+            case "kernel": return .kernel(try BoundedJSON.decode(KernelModel.self, from: data))
+            default: return .mode(try BoundedJSON.decode(QemuModeModel.self, from: data))
             }
         } catch {
             throw .invalid(file: file, path: "$", reason: DecodingErrorText.describe(error))

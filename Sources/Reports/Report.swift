@@ -71,7 +71,7 @@ public struct Report: Sendable, Codable, Equatable {
     public static func decode(_ data: [UInt8], file: String) throws -> Report {
         let report: Report
         do {
-            report = try ReportJSON.decoder().decode(Report.self, from: Data(data))
+            report = try BoundedJSON.decode(Report.self, from: Data(data))
         } catch {
             throw ReportError.unreadable(file: file, reason: DecodingErrorText.describe(error, data: data))
         }

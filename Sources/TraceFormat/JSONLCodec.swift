@@ -233,7 +233,7 @@ public struct JSONLDecoder {
         if kindName == "metadata" {
             let m: JSONLCodec.MetadataLine
             do {
-                m = try JSONDecoder().decode(JSONLCodec.MetadataLine.self, from: Data(line))
+                m = try BoundedJSON.decode(JSONLCodec.MetadataLine.self, from: Data(line))
             } catch {
                 throw fail("bad metadata line: \(error)")
             }

@@ -356,7 +356,7 @@ public final class TraceReader: EventSource {
             case DMATFormat.Tag.metadata:
                 if applyTables {
                     do {
-                        metadata = try JSONDecoder().decode(TraceMetadata.self, from: Data(body))
+                        metadata = try BoundedJSON.decode(TraceMetadata.self, from: Data(body))
                     } catch {
                         report(.badSideFrame, at: at, "metadata JSON cannot be decoded: \(DecodingErrorText.describe(error, data: Array(body)))")
                     }
@@ -745,7 +745,7 @@ public final class TraceReader: EventSource {
         }
         let schema: TraceSchema
         do {
-            schema = try JSONDecoder().decode(TraceSchema.self, from: Data(schemaBytes))
+            schema = try BoundedJSON.decode(TraceSchema.self, from: Data(schemaBytes))
         } catch {
             throw TraceFormatError.badHeader(path: path, offset: 32, reason: "schema section: \(error)")
         }

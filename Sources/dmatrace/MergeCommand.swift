@@ -88,7 +88,7 @@ struct MergeCommand: ParsableCommand {
         let bytes = try readWholeFile(path)
         let part: ShardPart
         do {
-            part = try JSONDecoder().decode(ShardPart.self, from: Data(bytes))
+            part = try BoundedJSON.decode(ShardPart.self, from: Data(bytes))
         } catch {
             throw MergeError.unreadable(file: path, reason: DecodingErrorText.describe(error, data: bytes))
         }

@@ -64,6 +64,13 @@ import Testing
         let invalid = try Self.exec(["models", "validate", bad.path])
         #expect(invalid.status == 2)
         #expect(invalid.err.contains("\(bad.path): $.virtio.dmaAPI: 'sometimes' is not one of"))
+
+        // 513 `[` ending the file made Foundation's JSONDecoder trap (fuzz regression): refused with a place.
+        let deep = Self.root.appendingPathComponent("Tests/Fuzz/model/regressions/deep-nesting-513-brackets.json").path
+        let nested = try Self.exec(["models", "validate", deep])
+        #expect(nested.status == 2)
+        #expect(nested.err.contains("\(deep): "))
+        #expect(nested.err.contains("line 1, column 129: JSON nested deeper than 128 levels"))
     }
 
     @Test func replayIsDeterministicAndReportsProbeFailures() throws {
