@@ -9,8 +9,13 @@ flags. Deterministic (seeded). Usage: gen_ftrace.py OUT [SIZE_BYTES]
 import random
 import sys
 
+if len(sys.argv) not in (2, 3) or sys.argv[1].startswith("-"):
+    sys.exit(__doc__.strip() + "\n")
 out = sys.argv[1]
-target = int(sys.argv[2]) if len(sys.argv) > 2 else 1 << 30
+try:
+    target = int(sys.argv[2]) if len(sys.argv) > 2 else 1 << 30
+except ValueError:
+    sys.exit(f"gen_ftrace.py: SIZE_BYTES must be an integer, got {sys.argv[2]!r}")
 rng = random.Random(42)
 comms = ["fio-1234", "kworker/u4:1-88", "<idle>-0", "ksoftirqd/0-12", "(udev-worker)-191", "dd-156"]
 devs = ["0000:00:02.0", "0000:00:03.0", "0000:00:1f.2"]
