@@ -135,22 +135,18 @@ final class PageTable {
 
     private func grow() {
         let cap = blockCapacity * 2
-        let e = UnsafeMutablePointer<UInt32>.allocate(capacity: cap * Self.blockPages)
-        e.moveInitialize(from: entries, count: blockCount * Self.blockPages)
-        entries.deallocate()
-        entries = e
-        let u = UnsafeMutablePointer<Int32>.allocate(capacity: cap)
-        u.moveInitialize(from: used, count: blockCount)
-        used.deallocate()
-        used = u
-        let k = UnsafeMutablePointer<UInt64>.allocate(capacity: cap)
-        k.moveInitialize(from: blockKeys, count: blockCount)
-        blockKeys.deallocate()
-        blockKeys = k
-        let f = UnsafeMutablePointer<Int32>.allocate(capacity: cap)
-        f.moveInitialize(from: freeBlocks, count: freeCount)
-        freeBlocks.deallocate()
-        freeBlocks = f
+        Self.move(&entries, count: blockCount * Self.blockPages, toCapacity: cap * Self.blockPages)
+        Self.move(&used, count: blockCount, toCapacity: cap)
+        Self.move(&blockKeys, count: blockCount, toCapacity: cap)
+        Self.move(&freeBlocks, count: freeCount, toCapacity: cap)
         blockCapacity = cap
+    }
+
+    /// Moves the first `count` elements of `p` into a new allocation of `capacity` and frees the old one.
+    private static func move<T>(_ p: inout UnsafeMutablePointer<T>, count: Int, toCapacity capacity: Int) {
+        let q = UnsafeMutablePointer<T>.allocate(capacity: capacity)
+        q.moveInitialize(from: p, count: count)
+        p.deallocate()
+        p = q
     }
 }

@@ -10,9 +10,6 @@ public enum ReportJSON {
         return e
     }
 
-    /// The decoder report files are read with (`dmatrace diff`, `--baseline`).
-    public static func decoder() -> JSONDecoder { JSONDecoder() }
-
     /// `value` as a UTF-8 JSON string with a final newline.
     static func string(_ value: some Encodable) throws -> String {
         String(decoding: try encoder().encode(value), as: UTF8.self) + "\n"

@@ -31,23 +31,23 @@ final class CompactChunkEncoder {
 
     deinit {
         tables.deallocate()
+        histogram.deallocate()
+        deallocateRecordBuffers()
+    }
+
+    /// The buffers sized by the chunk's record count (``reserve(_:perEvent:)`` replaces them).
+    private func deallocateRecordBuffers() {
         order.deallocate()
         mask.deallocate()
         refs.deallocate()
         residuals.deallocate()
         data.deallocate()
         payload.deallocate()
-        histogram.deallocate()
     }
 
     private func reserve(_ n: Int, perEvent: Int) {
         guard n > capacity || perEvent > bytesPerEvent else { return }
-        order.deallocate()
-        mask.deallocate()
-        refs.deallocate()
-        residuals.deallocate()
-        data.deallocate()
-        payload.deallocate()
+        deallocateRecordBuffers()
         order = .allocate(capacity: n)
         mask = .allocate(capacity: n)
         refs = .allocate(capacity: n)

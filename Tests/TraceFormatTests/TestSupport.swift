@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import TraceFormat
 
 /// A deterministic generator (SplitMix64) so every random trace can be rebuilt from its seed.
@@ -81,6 +82,25 @@ enum Fixtures {
         let r = try TraceReader(path: path)
         if let threads { r.decodeThreads = threads }
         return (try r.load(), r)
+    }
+
+    /// Writes the mutated file `bytes` to `path` and reads it with 1 or 2 decode threads (alternating by
+    /// `round`): a read that reports no damage must give exactly `expected`, a damaged one at most `slack` events
+    /// more than it. Returns whether the reader reported damage.
+    static func readMutant(
+        _ bytes: [UInt8], at path: String, round: Int, expected: EventBuffer, slack: Int = 0
+    ) throws -> Bool {
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let reader = try TraceReader(path: path)
+        reader.decodeThreads = round % 2 + 1
+        var events: [Event] = []
+        try reader.forEachEvent { _, e in events.append(e) }
+        if reader.damage.isEmpty {
+            #expect(events == expected.events, "round \(round): undetected change")
+            return false
+        }
+        #expect(events.count <= expected.events.count + slack)
+        return true
     }
 
     /// Runs a command, returning stdout, stderr and exit status.
