@@ -1,62 +1,72 @@
-/// A scenario's simulated IOMMU page tables: (domain, page) → slot, as a two-level radix table like the
-/// hardware's. A leaf block holds 512 consecutive pages of one domain (2 MiB of address space); an
-/// ``AddressTable`` finds a block from its key. Mapping or unmapping a buffer's pages touches one block
-/// entry per page (no hashing or probe chains per page, which made the per-page hash table the largest cost
-/// of replaying several scenarios), and consecutive lookups in the same block skip the directory.
-/// Empty blocks are recycled, so memory follows the live mappings, never the length of the trace.
+/// A page-granular map (tag, page) → slot as a two-level radix table like an IOMMU's: a scenario's simulated
+/// page tables (tag = domain) and the intent tracker's live and retired buffers (tag = device). A leaf block
+/// holds 512 consecutive pages of one tag (2 MiB of address space); an ``AddressTable`` finds a block from
+/// its key. Mapping or unmapping a buffer's pages touches one block entry per page (no hashing or probe
+/// chains per page, which made the per-page hash tables the largest cost of a replay: a hash probe per page
+/// misses the cache once the live set is large, while IOVAs and GPAs of live buffers cluster in few
+/// blocks), and consecutive lookups in the same block skip the directory. Empty blocks are recycled, so
+/// memory follows the live mappings (at most 2 KiB per live block), never the length of the trace.
 ///
-/// Keys are ``ScenarioState/ptKey(_:_:)`` values (domain << 48 | page number); the semantics are those of a
-/// map with ``remove(_:ifValue:)``, as ``AddressTable``.
+/// Keys are tag << 48 | page number (``ScenarioState/ptKey(_:_:)``, ``IntentTracker/key(_:_:)``); the
+/// semantics are those of a map with ``remove(_:ifValue:)``, as ``AddressTable``.
 final class PageTable {
     static let blockShift: UInt64 = 9
     static let blockPages = 1 << 9
 
-    // Raw storage (as in ``AddressTable``): Swift arrays here would cost uniqueness and exclusivity checks
-    // on every page, which is the point of this type to avoid.
-    /// Entries of block `b` at `entries + b * 512` (value + 1; 0 = no entry). Blocks are reused once empty.
-    private var entries: UnsafeMutablePointer<UInt32>
-    /// Entries in use per block.
-    private var used: UnsafeMutablePointer<Int32>
-    /// Block key (page key >> 9) per block, to drop it from the directory when it empties.
-    private var blockKeys: UnsafeMutablePointer<UInt64>
-    /// Empty blocks, reused before new ones.
-    private var freeBlocks: UnsafeMutablePointer<Int32>
-    private var freeCount = 0
-    private var blockCount = 0
-    private var blockCapacity: Int
+    /// Everything that changes, behind one pointer: stored `var`s of a class get a dynamic exclusivity check
+    /// on every access the optimiser cannot prove safe (here, every page of a bulk map or unmap, about 5% of
+    /// a one-scenario replay), while memory reached through a pointer gets none. Raw storage rather than
+    /// arrays for the same reason (uniqueness checks per page).
+    private struct State {
+        /// Entries of block `b` at `entries + b * 512` (value + 1; 0 = no entry). Blocks are reused once empty.
+        var entries: UnsafeMutablePointer<UInt32>
+        /// Entries in use per block.
+        var used: UnsafeMutablePointer<Int32>
+        /// Block key (page key >> 9) per block, to drop it from the directory when it empties.
+        var blockKeys: UnsafeMutablePointer<UInt64>
+        /// Empty blocks, reused before new ones.
+        var freeBlocks: UnsafeMutablePointer<Int32>
+        var freeCount = 0
+        var blockCount = 0
+        var blockCapacity: Int
+        /// The block of the last lookup (most operations walk consecutive pages of one buffer).
+        var cachedKey: UInt64 = .max
+        var cachedBlock = -1
+    }
+
+    private let st: UnsafeMutablePointer<State>
     private let directory = AddressTable(capacity: 64)
-    /// The block of the last lookup (most operations walk consecutive pages of one buffer).
-    private var cachedKey: UInt64 = .max
-    private var cachedBlock = -1
 
     init() {
-        blockCapacity = 4
-        entries = .allocate(capacity: blockCapacity * Self.blockPages)
-        used = .allocate(capacity: blockCapacity)
-        blockKeys = .allocate(capacity: blockCapacity)
-        freeBlocks = .allocate(capacity: blockCapacity)
+        let cap = 4
+        st = .allocate(capacity: 1)
+        st.initialize(to: State(
+            entries: .allocate(capacity: cap * Self.blockPages), used: .allocate(capacity: cap),
+            blockKeys: .allocate(capacity: cap), freeBlocks: .allocate(capacity: cap), blockCapacity: cap))
     }
 
     deinit {
-        entries.deallocate()
-        used.deallocate()
-        blockKeys.deallocate()
-        freeBlocks.deallocate()
+        st.pointee.entries.deallocate()
+        st.pointee.used.deallocate()
+        st.pointee.blockKeys.deallocate()
+        st.pointee.freeBlocks.deallocate()
+        st.deinitialize(count: 1)
+        st.deallocate()
     }
 
     @inline(__always) private func block(_ blockKey: UInt64) -> Int {
-        if blockKey == cachedKey { return cachedBlock }
+        if blockKey == st.pointee.cachedKey { return st.pointee.cachedBlock }
         guard let b = directory.get(blockKey) else { return -1 }
-        cachedKey = blockKey
-        cachedBlock = Int(b)
-        return cachedBlock
+        st.pointee.cachedKey = blockKey
+        st.pointee.cachedBlock = Int(b)
+        return Int(b)
     }
 
     /// The value for `key`, if present.
     @inline(__always) func get(_ key: UInt64) -> UInt32? {
         let b = block(key >> Self.blockShift)
         guard b >= 0 else { return nil }
-        let v = entries[b &* Self.blockPages &+ Int(key & 511)]
+        let v = st.pointee.entries[b &* Self.blockPages &+ Int(key & 511)]
         return v == 0 ? nil : v &- 1
     }
 
@@ -88,27 +98,27 @@ final class PageTable {
         let bk = key >> Self.blockShift
         var b = block(bk)
         if b < 0 { b = newBlock(bk) }
-        let e = entries + (b &* Self.blockPages &+ Int(key & 511))
-        if e.pointee == 0 { used[b] += 1 }
+        let e = st.pointee.entries + (b &* Self.blockPages &+ Int(key & 511))
+        if e.pointee == 0 { st.pointee.used[b] += 1 }
         e.pointee = value &+ 1
     }
 
     private func newBlock(_ bk: UInt64) -> Int {
         let b: Int
-        if freeCount > 0 {
-            freeCount -= 1
-            b = Int(freeBlocks[freeCount])
+        if st.pointee.freeCount > 0 {
+            st.pointee.freeCount -= 1
+            b = Int(st.pointee.freeBlocks[st.pointee.freeCount])
         } else {
-            if blockCount == blockCapacity { grow() }
-            b = blockCount
-            blockCount += 1
-            (entries + b * Self.blockPages).initialize(repeating: 0, count: Self.blockPages)
-            used[b] = 0
+            if st.pointee.blockCount == st.pointee.blockCapacity { grow() }
+            b = st.pointee.blockCount
+            st.pointee.blockCount += 1
+            (st.pointee.entries + b * Self.blockPages).initialize(repeating: 0, count: Self.blockPages)
+            st.pointee.used[b] = 0
         }
-        blockKeys[b] = bk
+        st.pointee.blockKeys[b] = bk
         directory.set(bk, UInt32(b))
-        cachedKey = bk
-        cachedBlock = b
+        st.pointee.cachedKey = bk
+        st.pointee.cachedBlock = b
         return b
     }
 
@@ -116,30 +126,31 @@ final class PageTable {
     @inline(__always) func remove(_ key: UInt64, ifValue value: UInt32) {
         let b = block(key >> Self.blockShift)
         guard b >= 0 else { return }
-        let e = entries + (b &* Self.blockPages &+ Int(key & 511))
+        let e = st.pointee.entries + (b &* Self.blockPages &+ Int(key & 511))
         guard e.pointee == value &+ 1 else { return }
         e.pointee = 0
-        used[b] -= 1
-        if used[b] == 0 { freeBlock(b) }
+        st.pointee.used[b] -= 1
+        if st.pointee.used[b] == 0 { freeBlock(b) }
     }
 
     private func freeBlock(_ b: Int) {
-        directory.remove(blockKeys[b], ifValue: UInt32(b))
-        freeBlocks[freeCount] = Int32(b)
-        freeCount += 1
-        if cachedBlock == b {
-            cachedKey = .max
-            cachedBlock = -1
+        directory.remove(st.pointee.blockKeys[b], ifValue: UInt32(b))
+        st.pointee.freeBlocks[st.pointee.freeCount] = Int32(b)
+        st.pointee.freeCount += 1
+        if st.pointee.cachedBlock == b {
+            st.pointee.cachedKey = .max
+            st.pointee.cachedBlock = -1
         }
     }
 
     private func grow() {
-        let cap = blockCapacity * 2
-        Self.move(&entries, count: blockCount * Self.blockPages, toCapacity: cap * Self.blockPages)
-        Self.move(&used, count: blockCount, toCapacity: cap)
-        Self.move(&blockKeys, count: blockCount, toCapacity: cap)
-        Self.move(&freeBlocks, count: freeCount, toCapacity: cap)
-        blockCapacity = cap
+        let cap = st.pointee.blockCapacity * 2
+        let blocks = st.pointee.blockCount
+        Self.move(&st.pointee.entries, count: blocks * Self.blockPages, toCapacity: cap * Self.blockPages)
+        Self.move(&st.pointee.used, count: blocks, toCapacity: cap)
+        Self.move(&st.pointee.blockKeys, count: blocks, toCapacity: cap)
+        Self.move(&st.pointee.freeBlocks, count: st.pointee.freeCount, toCapacity: cap)
+        st.pointee.blockCapacity = cap
     }
 
     /// Moves the first `count` elements of `p` into a new allocation of `capacity` and frees the old one.
