@@ -84,7 +84,7 @@ final class ChunkDecodePool: @unchecked Sendable {
         cond.deallocate()
     }
 
-    /// True when a slot is free for ``submit(_:chunkIndex:frame:)``.
+    /// True when a slot is free for ``submit(_:chunkIndex:frameBytes:read:)``.
     var hasFree: Bool {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
@@ -98,24 +98,29 @@ final class ChunkDecodePool: @unchecked Sendable {
         return !order.isEmpty
     }
 
-    /// Copies `frame` into a free slot and queues it. The caller checked ``hasFree``; sizes were checked
-    /// against the format limits by the reader.
-    func submit(_ info: ChunkInfo, chunkIndex: Int, frame: UnsafeRawBufferPointer) {
+    /// Has `read` fill a free slot's input with the chunk's `frameBytes`-byte frame (straight from the file:
+    /// no intermediate copy) and queues it. Returns what `read` returned; when that is fewer than
+    /// `frameBytes` (the input ended) the slot stays free and nothing is queued. The caller checked
+    /// ``hasFree``; sizes were checked against the format limits by the reader.
+    func submit(
+        _ info: ChunkInfo, chunkIndex: Int, frameBytes: Int, read: (UnsafeMutableRawBufferPointer) throws -> Int
+    ) rethrows -> Int {
         pthread_mutex_lock(mutex)
         let i = (0..<slotCount).first { slots[$0].state == .free }!
         pthread_mutex_unlock(mutex)
         // A free slot belongs to the reading thread alone.
         let usize = info.header.recordBytes
-        if slots[i].input.count < frame.count {
+        if slots[i].input.count < frameBytes {
             slots[i].input.deallocate()
-            slots[i].input = .allocate(byteCount: max(frame.count, 1 << 20), alignment: 64)
+            slots[i].input = .allocate(byteCount: max(frameBytes, 1 << 20), alignment: 64)
         }
         if slots[i].output.count < usize {
             slots[i].output.deallocate()
             slots[i].output = .allocate(byteCount: max(usize, 1 << 20), alignment: 64)
         }
-        slots[i].input.baseAddress!.copyMemory(from: frame.baseAddress!, byteCount: frame.count)
-        slots[i].inputCount = frame.count
+        let got = try read(UnsafeMutableRawBufferPointer(rebasing: slots[i].input[..<frameBytes]))
+        guard got == frameBytes else { return got }
+        slots[i].inputCount = frameBytes
         slots[i].outputCount = usize
         slots[i].info = info
         slots[i].chunkIndex = chunkIndex
@@ -125,6 +130,7 @@ final class ChunkDecodePool: @unchecked Sendable {
         order.append(i)
         pthread_cond_signal(cond)
         pthread_mutex_unlock(mutex)
+        return got
     }
 
     /// Waits for the oldest queued chunk (decompressing pending ones on this thread meanwhile) and returns

@@ -88,6 +88,37 @@ final class InputBuffer {
         start += n
     }
 
+    /// Reads the next `dest.count` bytes into `dest` and consumes them: buffered bytes are copied, the rest
+    /// go from the descriptor straight into `dest` (a chunk frame then crosses memory once, not twice).
+    /// Returns the bytes read, fewer than asked only at the end of input.
+    func read(into dest: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n = dest.count
+        let buffered = min(n, end - start)
+        if buffered > 0 { dest.baseAddress!.copyMemory(from: base + start, byteCount: buffered) }
+        start += buffered
+        if buffered == n { return n }
+        // The window is empty: restart it at the current position.
+        bufferOffset += UInt64(end)
+        start = 0
+        end = 0
+        var done = buffered
+        while done < n && !atEOF {
+            let got: Int
+            do {
+                got = try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: dest[done...]))
+            } catch {
+                throw TraceFormatError.io(path: path, operation: "read", message: "\(error)")
+            }
+            if got == 0 {
+                atEOF = true
+            } else {
+                done += got
+                bufferOffset += UInt64(got)
+            }
+        }
+        return done
+    }
+
     /// Skips `n` bytes. Returns false when the input ends first (then everything was consumed).
     func skip(_ n: UInt64) throws -> Bool {
         if UInt64(end - start) >= n {

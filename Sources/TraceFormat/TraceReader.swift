@@ -197,8 +197,8 @@ public final class TraceReader: EventSource {
 
     private enum Step {
         case chunk(DecodedChunk?)
-        /// A chunk frame (still in the input buffer) for the decode pool.
-        case frame(chunkIndex: Int, frame: UnsafeRawBufferPointer)
+        /// A chunk frame (next in the input, `bytes` long, not read yet) for the decode pool.
+        case frame(chunkIndex: Int, bytes: Int)
         case other
         case end
     }
@@ -226,7 +226,9 @@ public final class TraceReader: EventSource {
         unknownFrames = 0
         passSkipped = 0
         for i in 0..<256 { counts[i] = 0 }
-        input.readAhead = decode ? 4 << 20 : 1 << 16
+        // Decoding on this thread reads frames through the window (read ahead far); the decode pool reads
+        // them straight into its slots, so the window holds only frame headers (read ahead little).
+        input.readAhead = decode && decodeThreads <= 1 ? 4 << 20 : 1 << 16
         if decode && decodeThreads > 1 {
             pool = ChunkDecodePool(workers: decodeThreads - 1, slots: decodeThreads + 1)
         }
@@ -238,11 +240,17 @@ public final class TraceReader: EventSource {
             switch try step(decode: decode, filter: filter) {
             case .chunk(let c?): try body(c)
             case .chunk(nil), .other: continue
-            case .frame(let index, let frame):
+            case .frame(let index, let bytes):
                 guard let pool else { continue }
                 while !pool.hasFree { try deliverOldest(pool, body) }
-                pool.submit(chunks[index], chunkIndex: index, frame: frame)
-                input.advance(frame.count)
+                let frameAt = input.position
+                let got = try pool.submit(chunks[index], chunkIndex: index, frameBytes: bytes) { try input.read(into: $0) }
+                if got < bytes {
+                    let end = frameAt + UInt64(got)
+                    report(.truncated, at: frameAt, chunk: chunks[index].header.sequence, lost: UInt64(chunks[index].header.eventCount),
+                           "the chunk's zstd frame declares \(bytes) bytes but the file ends at byte \(end), \(got) bytes in")
+                    chunks[index].intact = false
+                }
             case .end:
                 if let pool {
                     while pool.hasQueued { try deliverOldest(pool, body) }
@@ -460,6 +468,12 @@ public final class TraceReader: EventSource {
         }
 
         let csize = Int(h.compressedSize)
+        if pool != nil {
+            // runPass reads the frame straight into a decode-pool slot, which decodes it; delivery stays in
+            // file order.
+            chunks.append(info)
+            return .frame(chunkIndex: chunks.count - 1, bytes: csize)
+        }
         guard try input.fill(csize) else {
             let end = frameAt + UInt64(input.available)
             report(.truncated, at: frameAt, chunk: h.sequence, lost: lost,
@@ -471,10 +485,6 @@ public final class TraceReader: EventSource {
         }
         let frame = UnsafeRawBufferPointer(rebasing: input.current[..<csize])
         chunks.append(info)
-        if pool != nil {
-            // runPass hands the frame to the pool, which decodes it; delivery stays in file order.
-            return .frame(chunkIndex: chunks.count - 1, frame: frame)
-        }
         let rsize = h.recordBytes
         if recordBuffer.count < rsize {
             recordBuffer.deallocate()
