@@ -49,6 +49,34 @@ import Testing
         #expect(sawHeaderError > 0 && sawHeaderError < headerEnd)
     }
 
+    /// The decode pool reads frames straight into its slots, the single-threaded reader through its window:
+    /// a cut inside a frame must read the same and be reported the same by both.
+    @Test(arguments: [0, 1, 57] as [Int])
+    func cutInsideAFrameReadsTheSameWithAndWithoutTheDecodePool(into: Int) throws {
+        let dir = try Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (_, bytes, buf, chunks) = try Self.smallTrace(dir)
+        let victim = chunks[4]
+        let length = Int(victim.frameOffset) + min(into, Int(victim.header.compressedSize) - 1)
+        let cut = dir.appendingPathComponent("cut.dmat").path
+        try Data(bytes[..<length]).write(to: URL(fileURLWithPath: cut))
+        var seen: [[TraceDamage]] = []
+        for threads in [1, 3] {
+            let reader = try TraceReader(path: cut)
+            reader.decodeThreads = threads
+            var events: [Event] = []
+            try reader.forEachEvent { _, e in events.append(e) }
+            #expect(events == Array(buf.events.prefix(32)), "\(threads) threads")
+            #expect(reader.chunks.count == 5 && !reader.chunks[4].intact)
+            seen.append(reader.damage)
+        }
+        let got = length - Int(victim.frameOffset)
+        #expect(seen[0] == [TraceDamage(
+            kind: .truncated, offset: victim.frameOffset, chunk: 4, lostEvents: 8,
+            message: "the chunk's zstd frame declares \(victim.header.compressedSize) bytes but the file ends at byte \(length), \(got) bytes in")])
+        #expect(seen[1] == seen[0])
+    }
+
     @Test func flippedBitInOneChunkIsNamedAndOthersStillRead() throws {
         let dir = try Fixtures.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
