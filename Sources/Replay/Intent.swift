@@ -114,9 +114,10 @@ public struct ReplayOptions: Sendable {
 /// keyed by (device, recorded address page), device accesses from host events (or implied at unmap), and
 /// the recorded outcome of each. Each reconstructed operation is fed to every scenario state in turn.
 ///
-/// The lookups called per event from ``handle(_:_:_:)`` are `@inline(__always)`: this struct is about 300
-/// bytes, and calling a non-mutating method from a mutating one copies all of it to the stack first
-/// (measured: 4% of a one-scenario replay in `memcpy`).
+/// The lookups called per event from ``handle(_:_:_:)`` are declared `mutating` although they only read:
+/// this struct is 312 bytes, and calling a non-mutating method from a mutating one that is not inlined
+/// copies all of it to the stack first (`@inline(__always)` was not always honoured; measured: 7% of a
+/// one-scenario replay).
 struct IntentTracker {
     let facts: [DeviceFacts]
     let implied: [Bool]
@@ -328,8 +329,7 @@ struct IntentTracker {
     /// The buffer an unmap of (`d`, `a`) ends: among the device's live buffers on that page (its own, a
     /// shadowed one, one moved away from it by host evidence), the one whose recorded address is exactly `a`,
     /// else the most recent.
-    @inline(__always)
-    private func unmapCandidate(_ d: Int, _ a: UInt64, exact: UInt64) -> Int? {
+    private mutating func unmapCandidate(_ d: Int, _ a: UInt64, exact: UInt64) -> Int? {
         let k = Self.key(d, a)
         var best: Int?
         var bestExact = false
@@ -349,8 +349,7 @@ struct IntentTracker {
 
     /// A live buffer of another device on the same IOVA page (an `iommu:unmap` names no domain, so ingest's
     /// choice between the two may be wrong; host translations decide later, see ``resurrect``).
-    @inline(__always)
-    private func otherLive(_ d: Int, _ a: UInt64) -> Int? {
+    private mutating func otherLive(_ d: Int, _ a: UInt64) -> Int? {
         for dev in facts.indices where dev != d {
             if let c = live.get(Self.key(dev, a)).map(Int.init), !buffers[c].retired, buffers[c].recordedIOVA,
                buffers[c].overlapsPage(of: a) {
@@ -466,8 +465,7 @@ struct IntentTracker {
     }
 
     /// A live buffer of `d` covering `a` whose recorded translation agrees with `gpa` (any when nil).
-    @inline(__always)
-    private func covering(_ d: Int, _ a: UInt64, gpa: UInt64?) -> Int? {
+    private mutating func covering(_ d: Int, _ a: UInt64, gpa: UInt64?) -> Int? {
         let k = Self.key(d, a)
         for table in 0..<2 {
             guard let c = (table == 0 ? live.get(k) : shadow.get(k)).map(Int.init), !buffers[c].retired,
@@ -496,8 +494,7 @@ struct IntentTracker {
     }
 
     /// A live or recently retired buffer whose recorded mapping translates `iova` to `gpa`'s page.
-    @inline(__always)
-    private func matchTranslation(_ d: Int, iova: UInt64, gpa: UInt64, time: UInt64) -> Int? {
+    private mutating func matchTranslation(_ d: Int, iova: UInt64, gpa: UInt64, time: UInt64) -> Int? {
         let k = Self.key(d, iova)
         if let s = live.get(k).map(Int.init), translates(s, iova: iova, gpa: gpa) { return s }
         if let s = shadow.get(k).map(Int.init), !buffers[s].retired, translates(s, iova: iova, gpa: gpa) { return s }
