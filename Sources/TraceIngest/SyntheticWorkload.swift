@@ -81,20 +81,6 @@ public struct SyntheticWorkload: Sendable {
     }
 }
 
-/// SplitMix64: tiny, fast and good enough for workload shapes; deterministic across platforms.
-struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in 0..<n (n > 0); the modulo bias is irrelevant for workload shapes.
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-}
-
 /// Linux-like IOVA allocation for one domain: top-down from just below 4 GiB, freed ranges reused first
 /// (the rcache behaviour observed in the real capture: an unmapped IOVA comes straight back).
 struct SyntheticIOVAAllocator {
@@ -146,7 +132,7 @@ private struct Generator {
 
     init(options: SyntheticWorkload.Options) {
         self.options = options
-        self.rng = SplitMix64(state: options.seed)
+        self.rng = SplitMix64(seed: options.seed)
     }
 
     mutating func tick() -> UInt64 {

@@ -96,7 +96,11 @@ enum FuzzTargets {
         let s = scratchFile()
         precondition(ftruncate(s.fd, 0) == 0)
         if data.count > 0 { precondition(pwrite(s.fd, data.baseAddress, data.count, 0) == data.count) }
-        readTrace(path: s.path)
+        let pooled = readTrace(path: s.path, threads: 2)
+        // Differential: the decode pool reads frames straight into its slots, one thread through its window;
+        // both must hand out the same chunks and name the same damage.
+        let single = readTrace(path: s.path, threads: 1)
+        precondition(pooled == single, "decode pool and single-threaded reader differ: \(String(describing: pooled)) vs \(String(describing: single))")
 
         // The same bytes through a pipe: the one-pass path the reader takes for standard input.
         guard data.count <= 60_000 else { return }
@@ -110,11 +114,24 @@ enum FuzzTargets {
             written += n
         }
         close(fds[1])
-        readTrace(path: "/proc/self/fd/\(fds[0])")
+        _ = readTrace(path: "/proc/self/fd/\(fds[0])")
     }
 
-    static func readTrace(path: String) {
-        guard let reader = try? TraceReader(path: path) else { return }
+    /// What one read of a trace gave: the first record and record count of every chunk handed out, a hash
+    /// of their records, and the damage named.
+    struct ReadOutcome: Equatable {
+        var chunks: [[UInt64]] = []
+        var recordHash: UInt64 = 0xcbf2_9ce4_8422_2325
+        var damage: [TraceDamage] = []
+    }
+
+    /// Reads every chunk of `path` with `threads` decode threads (nil: the reader's default) and checks the
+    /// reader's own invariants; nil when the file is refused or the read throws.
+    @discardableResult
+    static func readTrace(path: String, threads: Int? = nil) -> ReadOutcome? {
+        guard let reader = try? TraceReader(path: path) else { return nil }
+        if let threads { reader.decodeThreads = threads }
+        var out = ReadOutcome()
         var records: UInt64 = 0
         var lastFirst: UInt64 = 0
         do {
@@ -123,16 +140,20 @@ enum FuzzTargets {
                 precondition(chunk.info.firstRecord >= lastFirst, "chunks out of order")
                 lastFirst = chunk.info.firstRecord
                 records += UInt64(chunk.count)
+                out.chunks.append([chunk.info.firstRecord, UInt64(chunk.count)])
+                for byte in chunk.records { out.recordHash = (out.recordHash ^ UInt64(byte)) &* 0x100_0000_01b3 }
                 if let base = chunk.records.baseAddress {
                     for i in 0..<chunk.count { _ = Event(record: base + i * Event.recordSize) }
                 }
             }
         } catch {
-            return
+            return nil
         }
         precondition(records == reader.eventCount, "decoded records \(records) != eventCount \(reader.eventCount)")
         for d in reader.damage { _ = d.description }
         _ = reader.timeSpan
+        out.damage = reader.damage
+        return out
     }
 
     static func jsonl(_ data: UnsafeRawBufferPointer) {

@@ -1,22 +1,11 @@
 import Testing
+import TraceFormat
 @testable import Replay
-
-/// SplitMix64, so a failing sequence of operations can be rebuilt from its seed.
-private struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Keys the replay uses: a tag (device or domain) in the top 16 bits and a page number below, clustered the
 /// way IOVAs are (a few dense regions) plus far-apart ones, block edges (page 511/512) and the last page of
 /// the 48-bit range.
-private func key(_ rng: inout SplitMix) -> UInt64 {
+private func key(_ rng: inout SplitMix64) -> UInt64 {
     let tag = UInt64(rng.next() % 3) << 48
     switch rng.next() % 4 {
     case 0: return tag | (0xF_FFFF - rng.next() % 2048)
@@ -30,7 +19,7 @@ private func key(_ rng: inout SplitMix) -> UInt64 {
 /// every operation; growing the tables and recycling emptied radix blocks are both exercised.
 @Test(arguments: [1, 2, 3, 4, 5] as [UInt64])
 func pageTableAndAddressTableBehaveAsADictionary(seed: UInt64) {
-    var rng = SplitMix(state: seed)
+    var rng = SplitMix64(seed: seed)
     let radix = PageTable()
     let hash = AddressTable(capacity: 16)
     var model: [UInt64: UInt32] = [:]

@@ -7,7 +7,7 @@ extension Fixtures {
     /// A DMA-like trace: maps, unmaps (FIFO, LIFO and random order), syncs, allocs/frees, IOMMU maps/unmaps
     /// with IOVA reuse, on three devices, mixed with random events of every kind and records of unknown kinds.
     static func mappingRecords(seed: UInt64, count: Int) -> [Event] {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var ts = rng.next() % 1_000_000_000
         var pos: UInt64 = 1
         var live: [(kind: EventKind, dev: UInt16, addr: UInt64, size: UInt64)] = []
@@ -112,7 +112,7 @@ extension Fixtures {
     @Test func arbitraryBytesRoundTrip() async throws {
         // Any 56-byte rows, not only well-formed events: the layout is lossless on raw records.
         await propertyCheck(count: 30, input: Gen.uint64(), Gen.int(in: 1...400)) { seed, n in
-            var rng = SplitMix(seed: seed)
+            var rng = SplitMix64(seed: seed)
             var rows = [UInt8](repeating: 0, count: n * 56)
             for i in rows.indices { rows[i] = UInt8(truncatingIfNeeded: rng.next() >> (rng.next() % 2 == 0 ? 0 : 60)) }
             for i in 0..<n where rng.next() % 2 == 0 { rows[i * 56] = [1, 2, 3, 4, 5, 16, 17][Int(rng.next() % 7)] }
@@ -178,7 +178,7 @@ extension Fixtures {
         let n = rows.count / 56
         var errors = 0
         for seed in UInt64(0)..<400 {
-            var rng = SplitMix(seed: seed)
+            var rng = SplitMix64(seed: seed)
             var p = r.payload
             switch rng.next() % 3 {
             case 0: p[Int(rng.next() % UInt64(p.count))] ^= UInt8(1 << (rng.next() % 8))
@@ -262,7 +262,7 @@ extension Fixtures {
         #expect(chunks.count == 6 && chunks.allSatisfy { $0.header.layout == .compact })
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         let start = Int(chunks[0].headerOffset)
-        var rng = SplitMix(seed: 5)
+        var rng = SplitMix64(seed: 5)
         var damaged = 0
         let mutant = dir.appendingPathComponent("mutant.dmat").path
         for round in 0..<150 {

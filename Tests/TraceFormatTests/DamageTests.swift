@@ -302,7 +302,7 @@ import Testing
         let (_, bytes, buf, _) = try DamageTests.smallTrace(dir)
         let path = dir.appendingPathComponent("mutant.dmat").path
         let headerEnd = 16 + Int(bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self) }) - 8
-        var rng = SplitMix(seed: 77)
+        var rng = SplitMix64(seed: 77)
         var damaged = 0
         for round in 0..<300 {
             var m = bytes

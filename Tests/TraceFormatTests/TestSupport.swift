@@ -2,26 +2,13 @@ import Foundation
 import Testing
 import TraceFormat
 
-/// A deterministic generator (SplitMix64) so every random trace can be rebuilt from its seed.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 enum Fixtures {
     static let stringPool = ["virtio_net", "DMAR: [DMA Read] fault", "quote \" and \\ back", "tab\tnew\nline",
                              "ünïcödé ✓", "", "a/b", "\u{1}ctl"]
 
     /// A random trace: every kind, random slots, strings interned in order of first use (as JSONL decoding does).
     static func randomTrace(seed: UInt64, count: Int) -> EventBuffer {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var meta = TraceMetadata()
         meta.devices = [DeviceInfo(name: "0000:00:02.0", vendorID: 0x1af4, deviceID: 0x1041, virtioType: "net"),
                         DeviceInfo(name: "0000:00:03.0")]

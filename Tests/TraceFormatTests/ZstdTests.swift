@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct ZstdTests {
     static func sample(_ n: Int) -> [UInt8] {
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         return (0..<n).map { i in UInt8(truncatingIfNeeded: i % 7 == 0 ? rng.next() : UInt64(i / 13)) }
     }
 

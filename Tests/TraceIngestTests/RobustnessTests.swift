@@ -38,7 +38,7 @@ import TraceFormat
     }
 
     @Test func randomMutations() throws {
-        var rng = SplitMix(seed: 0x5EED)
+        var rng = SplitMix64(seed: 0x5EED)
         let alphabet = Array("0123456789abcdefx:[]{}=,. -|/\t\u{0}\u{ff}".utf8)
         var out: [UInt8] = []
         for s in Self.samples {
@@ -60,18 +60,5 @@ import TraceFormat
             }
         }
         feed(out)
-    }
-}
-
-/// A small deterministic generator for the mutation test.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -16,7 +16,7 @@ import Glibc
         #expect(FileManager.default.isExecutableFile(atPath: CLI.binary), "build dmatrace first: \(CLI.binary)")
         let dir = try CLI.temporaryDirectory("kill")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var rng = SplitMix(state: 0x5EED_0008)
+        var rng = SplitMix64(seed: 0x5EED_0008)
         var killedWithChunks = 0
         var killedBeforeHeader = 0
         var totalChunks = 0

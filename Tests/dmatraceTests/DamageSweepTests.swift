@@ -77,7 +77,7 @@ import TraceIngest
         let name = URL(fileURLWithPath: path).lastPathComponent
         try #require(clean.chunks.count >= 3, "\(name): too few chunks to sweep")
         let firstChunk = Int(clean.chunks[0].headerOffset)
-        var rng = SplitMix(state: seed)
+        var rng = SplitMix64(seed: seed)
         totals.files += 1
 
         // Truncation: at, just before and just after every chunk end, and at random places.
