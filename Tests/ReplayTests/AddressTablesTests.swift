@@ -3,13 +3,13 @@ import TraceFormat
 @testable import Replay
 
 /// Keys the replay uses: a tag (device or domain) in the top 16 bits and a page number below, clustered the
-/// way IOVAs are (a few dense regions) plus far-apart ones, block edges (page 511/512) and the last page of
+/// way IOVAs are (a few dense regions) plus far-apart ones, block edges (pages 63/64 and 511/512) and the last page of
 /// the 48-bit range.
 private func key(_ rng: inout SplitMix64) -> UInt64 {
     let tag = UInt64(rng.next() % 3) << 48
     switch rng.next() % 4 {
     case 0: return tag | (0xF_FFFF - rng.next() % 2048)
-    case 1: return tag | (511 &+ rng.next() % 3)
+    case 1: return tag | ((rng.next() % 2 == 0 ? 63 : 511) &+ rng.next() % 3)
     case 2: return tag | (0xFFFF_FFFF_FFFF - rng.next() % 4)
     default: return tag | (rng.next() & 0xFFFF_FFFF_FFFF)
     }
