@@ -116,7 +116,7 @@ public struct ReplayOptions: Sendable {
 ///
 /// The lookups called per event from ``handle(_:_:_:)`` are declared `mutating` although they only read:
 /// this struct is 312 bytes, and calling a non-mutating method from a mutating one that is not inlined
-/// copies all of it to the stack first (`@inline(__always)` was not always honoured; measured: 7% of a
+/// copies all of it to the stack first (`@inline(__always)` was not always honoured; measured: 15% of a
 /// one-scenario replay).
 struct IntentTracker {
     let facts: [DeviceFacts]

@@ -29,7 +29,7 @@ final class PageTable {
         var entries: UnsafeMutablePointer<UInt32>
         /// Entries in use per block.
         var used: UnsafeMutablePointer<Int32>
-        /// Block key (page key >> 9) per block, to drop it from the directory when it empties.
+        /// Block key (page key >> blockShift) per block, to drop it from the directory when it empties.
         var blockKeys: UnsafeMutablePointer<UInt64>
         /// Empty blocks, reused before new ones.
         var freeBlocks: UnsafeMutablePointer<Int32>
