@@ -67,27 +67,33 @@ struct OpLog: ScenarioFeed {
     /// Applies the batch to the states, operation by operation, each to every state in turn (as the states
     /// array itself does: the slot views of one slot are adjacent in the ``ViewTable``).
     func apply(to states: inout [ScenarioState]) {
-        kinds.withUnsafeBufferPointer { kinds in
-            maps.withUnsafeBufferPointer { maps in
-                accesses.withUnsafeBufferPointer { accesses in
-                    var m = 0, a = 0
-                    for k in kinds {
-                        switch k {
-                        case .map:
-                            let op = maps.baseAddress! + m
-                            states.map(slot: op.pointee.slot, buffer: op.pointee.buffer, index: op.pointee.index, time: op.pointee.time)
-                            m += 1
-                        case .unmap, .unmapSilently:
-                            let op = maps.baseAddress! + m
-                            states.unmap(slot: op.pointee.slot, buffer: op.pointee.buffer, time: op.pointee.time, silently: k == .unmapSilently)
-                            m += 1
-                        case .access:
-                            let op = accesses.baseAddress! + a
-                            for j in states.indices { states[j].access(op.pointee.access, generation: op.pointee.generation) }
-                            a += 1
-                        case .unmatched:
-                            states.unmatched((accesses.baseAddress! + a).pointee.access)
-                            a += 1
+        // Through buffer pointers: `states[j].access(...)` on the array would check its uniqueness per call,
+        // and reading `op.pointee.access` inside the loop would copy the 145-byte access once per scenario.
+        states.withUnsafeMutableBufferPointer { st in
+            kinds.withUnsafeBufferPointer { kinds in
+                maps.withUnsafeBufferPointer { maps in
+                    accesses.withUnsafeBufferPointer { accesses in
+                        var m = 0, a = 0
+                        for k in kinds {
+                            switch k {
+                            case .map:
+                                let op = maps[m]
+                                for j in st.indices { st[j].map(slot: op.slot, buffer: op.buffer, index: op.index, time: op.time) }
+                                m += 1
+                            case .unmap, .unmapSilently:
+                                let op = maps[m]
+                                let silently = k == .unmapSilently
+                                for j in st.indices { st[j].unmap(slot: op.slot, buffer: op.buffer, time: op.time, silently: silently) }
+                                m += 1
+                            case .access:
+                                let op = accesses[a]
+                                for j in st.indices { st[j].access(op.access, generation: op.generation) }
+                                a += 1
+                            case .unmatched:
+                                let op = accesses[a]
+                                for j in st.indices { st[j].unmatched(op.access) }
+                                a += 1
+                            }
                         }
                     }
                 }
