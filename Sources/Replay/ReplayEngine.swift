@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Models
 import TraceFormat
 
@@ -27,9 +24,6 @@ public struct ReplayEngine: Sendable {
         self.options = options
     }
 
-    /// Processors online (1 when unknown).
-    static var onlineCPUs: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
-
     /// True when `s` is the recorded scenario (same models; guest IOMMU as recorded).
     func isRecorded(_ s: Scenario, recordedSetting: GuestIOMMUSetting?) -> Bool {
         guard let r = recorded else { return false }
@@ -47,12 +41,12 @@ public struct ReplayEngine: Sendable {
         // `local` scenarios, a worker thread the rest. One scenario, or one core: everything here, each
         // operation applied at once.
         let n = scenarios.count
-        let threaded = n >= 2 && (options.scenarioThreads ?? Self.onlineCPUs) >= 2
+        let threaded = n >= 2 && (options.scenarioThreads ?? NativeThread.onlineCPUs) >= 2
         // With only two cores, this thread and the worker take both: a third thread decompressing chunks
         // would only steal time from them, so this thread decompresses too (measured with 8 scenarios on 10M
         // events: 5-8% less wall time, less spread between runs).
         var inlineDecode: (reader: TraceReader, threads: Int)?
-        if threaded && Self.onlineCPUs <= 2, let reader = source as? TraceReader, reader.decodeThreads > 1 {
+        if threaded && NativeThread.onlineCPUs <= 2, let reader = source as? TraceReader, reader.decodeThreads > 1 {
             inlineDecode = (reader, reader.decodeThreads)
             reader.decodeThreads = 1
         }

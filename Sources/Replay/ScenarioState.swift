@@ -345,19 +345,17 @@ struct ScenarioState {
                 tag = .wrongAddress
             }
         }
+        let at = OccurrenceArgs(index: a.eventIndex, event: a.event, time: a.time, deviceAddress: devAddr, buffer: intended,
+                                size: a.size, write: a.write, reason: reason)
         let g = record(outcome, device: a.device, reason: reason, write: outcome == .fault ? a.write : false,
-                       stray: a.kind == .stray, tag: tag, size: a.size,
-                       at: OccurrenceArgs(index: a.eventIndex, event: a.event, time: a.time, deviceAddress: devAddr,
-                                          buffer: intended, size: a.size, write: a.write, reason: reason))
+                       stray: a.kind == .stray, tag: tag, size: a.size, at: at)
         if outcome == .fault && notPresent && silentNotPresent {
             // Blocked without a record (see QemuModeModel.FaultRecording.silentNotPresent).
         } else if outcome == .fault, let reason {
             faultRecord(group: g, device: a.device, reason: reason, address: devAddr, write: a.write, time: a.time)
         }
         if isRecorded {
-            checkFidelity(a, outcome: outcome, reason: reason, reached: reached, devAddr: devAddr,
-                          at: OccurrenceArgs(index: a.eventIndex, event: a.event, time: a.time, deviceAddress: devAddr,
-                                             buffer: intended, size: a.size, write: a.write, reason: reason))
+            checkFidelity(a, outcome: outcome, reason: reason, reached: reached, devAddr: devAddr, at: at)
         }
     }
 

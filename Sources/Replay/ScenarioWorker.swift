@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import TraceFormat
 
 /// A map or unmap operation in an ``OpLog``.
 struct MapOp {
@@ -125,17 +126,7 @@ final class ScenarioWorker: @unchecked Sendable {
         self.states = states
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(cond, nil)
-        var tid = pthread_t()
-        let ctx = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&tid, nil, { ctx in
-            let w = Unmanaged<ScenarioWorker>.fromOpaque(ctx!).takeRetainedValue()
-            w.run()
-            return nil
-        }, ctx)
-        guard rc == 0 else {
-            Unmanaged<ScenarioWorker>.fromOpaque(ctx).release()
-            return nil
-        }
+        guard let tid = NativeThread.start({ self.run() }) else { return nil }
         thread = tid
     }
 

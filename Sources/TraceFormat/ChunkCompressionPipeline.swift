@@ -90,19 +90,8 @@ final class ChunkCompressionPipeline: @unchecked Sendable {
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(cond, nil)
         if depth > 0 {
-            var tid = pthread_t()
-            let ctx = Unmanaged.passRetained(self).toOpaque()
-            let rc = pthread_create(&tid, nil, { ctx in
-                let pipeline = Unmanaged<ChunkCompressionPipeline>.fromOpaque(ctx!).takeRetainedValue()
-                pipeline.backgroundLoop()
-                return nil
-            }, ctx)
-            if rc == 0 {
-                thread = tid
-            } else {
-                // No thread: every job runs on the producer, exactly as with depth 0.
-                Unmanaged<ChunkCompressionPipeline>.fromOpaque(ctx).release()
-            }
+            // No thread: every job runs on the producer, exactly as with depth 0.
+            thread = NativeThread.start { self.backgroundLoop() }
         }
     }
 
@@ -309,14 +298,8 @@ final class ChunkCompressionPipeline: @unchecked Sendable {
     }
 
     private func write(_ bytes: [UInt8]) throws(TraceFormatError) {
-        do {
-            _ = try bytes.withUnsafeBytes { try fd.writeAll($0) }
-        } catch {
-            throw TraceFormatError.io(path: writePath, operation: "write", message: "\(error)")
-        }
-        pthread_mutex_lock(mutex)
-        written += UInt64(bytes.count)
-        pthread_mutex_unlock(mutex)
+        // `withUnsafeBytes` rethrows untyped errors: carry the typed one out in a Result.
+        try bytes.withUnsafeBytes { raw in Result { () throws(TraceFormatError) in try write(raw) } }.get()
     }
 
     private func write(_ bytes: UnsafeRawBufferPointer) throws(TraceFormatError) {

@@ -45,18 +45,8 @@ final class ChunkDecodePool: @unchecked Sendable {
         for i in 0..<count { (slots + i).initialize(to: Slot()) }
         slotCount = count
         for _ in 0..<workers {
-            var tid = pthread_t()
-            let ctx = Unmanaged.passRetained(self).toOpaque()
-            let rc = pthread_create(&tid, nil, { ctx in
-                let pool = Unmanaged<ChunkDecodePool>.fromOpaque(ctx!).takeRetainedValue()
-                pool.workerLoop()
-                return nil
-            }, ctx)
-            if rc == 0 {
-                threads.append(tid)
-            } else {
-                Unmanaged<ChunkDecodePool>.fromOpaque(ctx).release()  // decode on the reading thread only
-            }
+            // Without a worker thread the reading thread decodes everything itself.
+            if let tid = NativeThread.start({ self.workerLoop() }) { threads.append(tid) }
         }
     }
 

@@ -43,7 +43,7 @@ final class ChunkFrameDecoder {
         kinds: UnsafeMutablePointer<UInt64>? = nil
     ) throws(ChunkDecodeError) {
         let usize = Int(header.uncompressedSize)
-        switch ChunkLayout(rawValue: UInt8(truncatingIfNeeded: header.flags)) {
+        switch header.layout {
         case .rows:
             do {
                 try TraceReader.decodeChunkFrame(frame, into: out, size: usize, decompressor: zstd)

@@ -78,13 +78,13 @@ enum CompactLayout {
     @inline(__always)
     static func role(_ kind: UInt8) -> (family: Int, role: Role) {
         switch kind {
-        case 1: (0, .open)
-        case 2: (0, .close)
-        case 5: (0, .peek)
-        case 3: (1, .open)
-        case 4: (1, .close)
-        case 16: (2, .open)
-        case 17: (2, .close)
+        case EventKind.dmaMap.rawValue: (0, .open)
+        case EventKind.dmaUnmap.rawValue: (0, .close)
+        case EventKind.dmaSync.rawValue: (0, .peek)
+        case EventKind.dmaAlloc.rawValue: (1, .open)
+        case EventKind.dmaFree.rawValue: (1, .close)
+        case EventKind.iommuMap.rawValue: (2, .open)
+        case EventKind.iommuUnmap.rawValue: (2, .close)
         default: (0, .none)
         }
     }

@@ -84,7 +84,7 @@ public final class TraceReader: EventSource {
 
     /// Threads that decompress chunks during ``forEachChunk(_:)`` (1: only the calling thread). The default
     /// uses two when the machine has more than one core: the calling thread and one worker.
-    public var decodeThreads = min(2, max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
+    public var decodeThreads = min(2, NativeThread.onlineCPUs)
     private var damageOffsets = Set<UInt64>()
     private var decompressor: ChunkFrameDecoder
     private var recordBuffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
@@ -246,9 +246,7 @@ public final class TraceReader: EventSource {
                 let frameAt = input.position
                 let got = try pool.submit(chunks[index], chunkIndex: index, frameBytes: bytes) { try input.read(into: $0) }
                 if got < bytes {
-                    let end = frameAt + UInt64(got)
-                    report(.truncated, at: frameAt, chunk: chunks[index].header.sequence, lost: UInt64(chunks[index].header.eventCount),
-                           "the chunk's zstd frame declares \(bytes) bytes but the file ends at byte \(end), \(got) bytes in")
+                    reportTruncatedFrame(chunks[index].header, at: frameAt, through: frameAt + UInt64(got))
                     chunks[index].intact = false
                 }
             case .end:
@@ -276,6 +274,12 @@ public final class TraceReader: EventSource {
         if kind == .truncated { truncatedAtEnd = true }
         guard damageOffsets.insert(offset).inserted else { return }
         damage.append(TraceDamage(kind: kind, offset: offset, chunk: chunk, lostEvents: lost, message: message))
+    }
+
+    /// A chunk's zstd frame starting at `frameAt` is cut off by the end of the input at `end`.
+    private func reportTruncatedFrame(_ h: ChunkHeader, at frameAt: UInt64, through end: UInt64) {
+        report(.truncated, at: frameAt, chunk: h.sequence, lost: UInt64(h.eventCount),
+               "the chunk's zstd frame declares \(h.compressedSize) bytes but the file ends at byte \(end), \(end - frameAt) bytes in")
     }
 
     private func u32(_ b: UnsafeRawBufferPointer, _ at: Int) -> UInt32 {
@@ -430,10 +434,10 @@ public final class TraceReader: EventSource {
             problem = "declares \(h.eventCount) events (limit \(DMATFormat.maxChunkEvents))"
         } else if h.uncompressedSize > UInt64(DMATFormat.maxChunkBytes) {
             problem = "declares \(h.uncompressedSize) uncompressed bytes (limit \(DMATFormat.maxChunkBytes))"
-        } else if h.layout == .rows && h.uncompressedSize != UInt64(h.eventCount) * UInt64(Event.recordSize) {
+        } else if h.layout == .rows && h.uncompressedSize != UInt64(h.recordBytes) {
             problem = "declares \(h.uncompressedSize) bytes for \(h.eventCount) records of \(Event.recordSize)"
         } else if h.layout == .compact && h.uncompressedSize < UInt64(CompactLayout.headerSize) + UInt64(h.eventCount) {
-            problem = "declares a compact payload of \(h.uncompressedSize) bytes, less than the 8 + \(h.eventCount) its header and kinds need"
+            problem = "declares a compact payload of \(h.uncompressedSize) bytes, less than the \(CompactLayout.headerSize) + \(h.eventCount) its header and kinds need"
         } else if h.compressedSize > UInt64(DMATFormat.maxChunkFrameBytes) || h.compressedSize < 9 {
             problem = "declares a compressed size of \(h.compressedSize) bytes (limit \(DMATFormat.maxChunkFrameBytes))"
         }
@@ -451,14 +455,11 @@ public final class TraceReader: EventSource {
         let frameAt = input.position
         var info = ChunkInfo(header: h, headerOffset: at, frameOffset: frameAt, firstRecord: recordsSoFar, intact: true)
         recordsSoFar += UInt64(h.eventCount)
-        let lost = UInt64(h.eventCount)
 
         if !decode || !filter(info) {
             if decode { passSkipped += 1 }
             if try !input.skip(h.compressedSize) {
-                let end = input.position
-                report(.truncated, at: frameAt, chunk: h.sequence, lost: lost,
-                       "the chunk's zstd frame declares \(h.compressedSize) bytes but the file ends at byte \(end), \(end - frameAt) bytes in")
+                reportTruncatedFrame(h, at: frameAt, through: input.position)
                 info.intact = false
                 chunks.append(info)
                 return .end
@@ -475,9 +476,7 @@ public final class TraceReader: EventSource {
             return .frame(chunkIndex: chunks.count - 1, bytes: csize)
         }
         guard try input.fill(csize) else {
-            let end = frameAt + UInt64(input.available)
-            report(.truncated, at: frameAt, chunk: h.sequence, lost: lost,
-                   "the chunk's zstd frame declares \(csize) bytes but the file ends at byte \(end), \(end - frameAt) bytes in")
+            reportTruncatedFrame(h, at: frameAt, through: frameAt + UInt64(input.available))
             input.advance(input.available)
             info.intact = false
             chunks.append(info)

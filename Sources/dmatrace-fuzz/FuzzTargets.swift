@@ -127,7 +127,6 @@ enum FuzzTargets {
 
     /// Reads every chunk of `path` with `threads` decode threads (nil: the reader's default) and checks the
     /// reader's own invariants; nil when the file is refused or the read throws.
-    @discardableResult
     static func readTrace(path: String, threads: Int? = nil) -> ReadOutcome? {
         guard let reader = try? TraceReader(path: path) else { return nil }
         if let threads { reader.decodeThreads = threads }

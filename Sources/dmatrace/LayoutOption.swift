@@ -5,7 +5,9 @@ extension ChunkLayout: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }
     public static var allValueStrings: [String] { allCases.map(\.description) }
 
-    /// `--layout` help shared by the commands that write traces.
+    /// `--layout` help shared by the commands that write traces. Commands declare the option optional
+    /// (nil = ``ChunkLayout/writerDefault``): ArgumentParser shows a default of a `RawRepresentable` enum by
+    /// its raw value, which would read `(default: 0)`.
     static let help = ArgumentHelp(
         "How chunks store events: rows (default) or compact.",
         discussion: """

@@ -33,7 +33,7 @@ struct ScaleOptions: ParsableArguments {
     var threadCount: Int {
         if let threads { return threads }
         if let v = ProcessInfo.processInfo.environment["DMATRACE_THREADS"], let n = Int(v), (1...256).contains(n) { return n }
-        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        return NativeThread.onlineCPUs
     }
 
     /// The shard to run, or nil for the whole matrix.

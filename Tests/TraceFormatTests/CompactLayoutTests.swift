@@ -227,14 +227,20 @@ extension Fixtures {
         }
     }
 
+    /// `count` DMA-like records written in the compact layout, 100 per chunk, to `c.dmat` in `dir`.
+    static func compactFile(in dir: URL, seed: UInt64, count: Int) throws -> (path: String, buffer: EventBuffer) {
+        let path = dir.appendingPathComponent("c.dmat").path
+        var buf = EventBuffer()
+        for e in Fixtures.mappingRecords(seed: seed, count: count) { buf.append(e) }
+        try Fixtures.write(buf, to: path, chunkEvents: 100, layout: .compact)
+        return (path, buf)
+    }
+
     /// A damaged compact chunk in a file is named and skipped; the chunks around it still read.
     @Test func damagedCompactChunkInAFileIsSkipped() throws {
         let dir = try Fixtures.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let path = dir.appendingPathComponent("c.dmat").path
-        var buf = EventBuffer()
-        for e in Fixtures.mappingRecords(seed: 3, count: 400) { buf.append(e) }
-        try Fixtures.write(buf, to: path, chunkEvents: 100, layout: .compact)
+        let (path, buf) = try Self.compactFile(in: dir, seed: 3, count: 400)
         let reader = try TraceReader(path: path)
         #expect(reader.header.major == 2)
         #expect(reader.chunks.map(\.header.layout) == [.compact, .compact, .compact, .compact])
@@ -254,10 +260,7 @@ extension Fixtures {
     @Test func compactFileMutationsAndKilledWriter() throws {
         let dir = try Fixtures.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let path = dir.appendingPathComponent("m.dmat").path
-        var buf = EventBuffer()
-        for e in Fixtures.mappingRecords(seed: 11, count: 600) { buf.append(e) }
-        try Fixtures.write(buf, to: path, chunkEvents: 100, layout: .compact)
+        let (path, buf) = try Self.compactFile(in: dir, seed: 11, count: 600)
         let chunks = try TraceReader(path: path).chunks
         #expect(chunks.count == 6 && chunks.allSatisfy { $0.header.layout == .compact })
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))

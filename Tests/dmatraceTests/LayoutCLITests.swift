@@ -20,7 +20,12 @@ import TraceFormat
             let info = try CLI.runCapturing(["info", path])
             #expect(info.stdout.contains(compact ? "dmat 2.0, 56-byte records, compact layout" : "dmat 1.0, 56-byte records, rows layout"))
         }
-        #expect((events["compact"]?.count ?? 0) >= 3000)
+        // synth prints how many events it wrote (3000 asked for, plus the rings' allocations).
+        let written = try CLI.run(["synth", "-o", dir + "/count.dmat", "--events", "3000", "--chunk-events", "1000", "--seed", "4"])
+        let said = written.stderr.split(separator: " ").firstIndex(of: "events,").map { written.stderr.split(separator: " ")[$0 - 1] }
+        let count = try #require(said.flatMap { Int($0) }, "\(written.stderr)")
+        #expect(count >= 3000 && count < 3100)
+        #expect(events["compact"]?.count == count)
         #expect(events["compact"] == events["rows"])
         #expect(events["default"] == events["rows"])
         // ingest of the compact trace's JSONL in the compact layout gives the same events again.
