@@ -26,15 +26,21 @@ public enum GuestIOMMUSetting: String, Sendable, Codable, CaseIterable {
     public var translates: Bool { self == .strict || self == .lazy }
 }
 
-/// One scenario: a kernel model with a guest IOMMU setting, under a QEMU mode.
-/// Written `KERNEL[+GUEST-IOMMU]@MODE`, e.g. `linux-4.8-platform+lazy@qemu-viommu-virtio-translated`.
+/// One scenario: a kernel model at one release with a guest IOMMU setting, under a QEMU mode at one QEMU
+/// version and machine type. Written `KERNEL[:RELEASE][+GUEST-IOMMU]@MODE[:QEMU[/MACHINE]]`, e.g.
+/// `linux-4.8-platform+lazy@qemu-viommu-virtio-translated`, `linux-5.4:5.8@qemu-amd-iommu:10.0`,
+/// `linux-6.1+default@qemu-viommu-virtio-translated:10.0/9.1`. Defaults: the kernel model's `defaultRelease`,
+/// QEMU 7.2 (``ModelVersions/defaultQEMU``, or the nearest version the mode exists in), the machine type of
+/// that QEMU version; the guest IOMMU setting as recorded (`default`: the kernel's own default policy).
 public struct Scenario: Sendable, Equatable {
-    /// The kernel model.
+    /// The kernel model, resolved at the scenario's release.
     public var kernel: KernelModel
-    /// The QEMU mode.
+    /// The QEMU mode, resolved at the scenario's QEMU version and machine type.
     public var mode: QemuModeModel
-    /// Guest IOMMU setting; nil means "as the trace recorded it".
+    /// Guest IOMMU setting; nil means "as the trace recorded it" (or the kernel's default when nothing is recorded).
     public var guestIOMMU: GuestIOMMUSetting?
+    /// True when the setting was written `+default` (the kernel's default policy for this mode).
+    public var guestIOMMUIsDefault = false
     /// Hypotheses switched on for this run (ids), in addition to those enabled in the kernel file.
     public var enabledHypotheses: Set<String>
 
@@ -45,10 +51,13 @@ public struct Scenario: Sendable, Equatable {
         self.enabledHypotheses = enabledHypotheses
     }
 
-    /// The kernel part of the id (`linux-4.8-platform` or `linux-4.8-platform+lazy`).
-    public var kernelID: String { guestIOMMU.map { "\(kernel.id)+\($0.rawValue)" } ?? kernel.id }
+    /// The kernel part of the id (`linux-4.8-platform`, `linux-4.8-platform+lazy`, `linux-5.4:5.8+default`).
+    public var kernelID: String {
+        guard let g = guestIOMMU else { return kernel.id }
+        return "\(kernel.id)+\(guestIOMMUIsDefault ? "default" : g.rawValue)"
+    }
 
-    /// `KERNEL[+GUEST-IOMMU]@MODE`.
+    /// `KERNEL[:RELEASE][+GUEST-IOMMU]@MODE[:QEMU[/MACHINE]]`.
     public var id: String { "\(kernelID)@\(mode.id)" }
 
     /// True when hypothesis `id` is on.
@@ -56,24 +65,74 @@ public struct Scenario: Sendable, Equatable {
         enabledHypotheses.contains(id) || (kernel.hypotheses ?? []).contains { $0.id == id && $0.enabled }
     }
 
-    /// Parses `KERNEL[+GUEST-IOMMU]@MODE` against `catalog`.
+    /// The policy the kernel picks for a translated DMA domain under this mode with nothing on the command
+    /// line: the model's `defaultPolicy` for the vIOMMU kind, unless a `strictWhen` condition holds.
+    public var kernelDefaultSetting: GuestIOMMUSetting {
+        guard mode.hasVIOMMU else { return .off }
+        if forcedStrict { return .strict }
+        return (kernel.iommu.defaultPolicy ?? .init()).policy(for: mode.viommu) == .lazy ? .lazy : .strict
+    }
+
+    /// True when the kernel forces strict invalidation under this mode whatever the command line says
+    /// (intel-iommu caching mode, AMD NpCache).
+    public var forcedStrict: Bool {
+        let when = kernel.iommu.strictWhen ?? []
+        return (mode.viommu == "intel-iommu" && mode.cachingMode == true && when.contains(.cachingMode))
+            || (mode.viommu == "amd-iommu" && mode.npCache == true && when.contains(.npCache))
+    }
+
+    /// The setting in effect: the scenario's, else the recorded one, else the kernel's default; a lazy
+    /// setting becomes strict where the kernel forces it.
+    public func effectiveSetting(recorded: GuestIOMMUSetting?) -> GuestIOMMUSetting {
+        let s = guestIOMMU ?? recorded ?? kernelDefaultSetting
+        return s == .lazy && forcedStrict ? .strict : s
+    }
+
+    /// Parses `KERNEL[:RELEASE][+GUEST-IOMMU]@MODE[:QEMU[/MACHINE]]` against `catalog`.
     public static func parse(_ text: String, catalog: ModelCatalog) throws(ModelError) -> Scenario {
         let parts = text.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-            throw .badScenario(text, reason: "expected KERNEL[+GUEST-IOMMU]@MODE, e.g. linux-4.8-platform@qemu-noiommu")
+            throw .badScenario(text, reason: "expected KERNEL[:RELEASE][+GUEST-IOMMU]@MODE[:QEMU[/MACHINE]], e.g. linux-4.8-platform@qemu-noiommu")
         }
         let kernelPart = parts[0].split(separator: "+", omittingEmptySubsequences: false)
         guard kernelPart.count <= 2 else { throw .badScenario(text, reason: "more than one '+' in the kernel part") }
         var setting: GuestIOMMUSetting?
+        var isDefault = false
         if kernelPart.count == 2 {
-            guard let s = GuestIOMMUSetting(rawValue: String(kernelPart[1])) else {
-                throw .badScenario(
-                    text, reason: "guest IOMMU setting '\(kernelPart[1])' is not one of off, pt, strict, lazy")
+            if kernelPart[1] == "default" {
+                isDefault = true
+            } else {
+                guard let s = GuestIOMMUSetting(rawValue: String(kernelPart[1])) else {
+                    throw .badScenario(
+                        text, reason: "guest IOMMU setting '\(kernelPart[1])' is not one of off, pt, strict, lazy, default")
+                }
+                setting = s
             }
-            setting = s
         }
-        return Scenario(
-            kernel: try catalog.kernel(String(kernelPart[0])), mode: try catalog.mode(String(parts[1])),
-            guestIOMMU: setting)
+        let k = kernelPart[0].split(separator: ":", omittingEmptySubsequences: false)
+        guard k.count <= 2, !k[0].isEmpty, k.count == 1 || !k[1].isEmpty else {
+            throw .badScenario(text, reason: "expected KERNEL or KERNEL:RELEASE (e.g. linux-5.4:5.8) before '@'")
+        }
+        let m = parts[1].split(separator: ":", omittingEmptySubsequences: false)
+        guard m.count <= 2, !m[0].isEmpty, m.count == 1 || !m[1].isEmpty else {
+            throw .badScenario(text, reason: "expected MODE, MODE:QEMU or MODE:QEMU/MACHINE (e.g. qemu-amd-iommu:10.0) after '@'")
+        }
+        var qemu: String?, machine: String?
+        if m.count == 2 {
+            let v = m[1].split(separator: "/", omittingEmptySubsequences: false)
+            guard v.count <= 2, !v[0].isEmpty, v.count == 1 || !v[1].isEmpty else {
+                throw .badScenario(text, reason: "expected QEMU or QEMU/MACHINE after ':' (e.g. 10.0/9.1 for pc-q35-9.1 on QEMU 10.0)")
+            }
+            qemu = String(v[0])
+            machine = v.count == 2 ? String(v[1]) : nil
+        }
+        let kernel = try catalog.kernel(String(k[0])).resolved(release: k.count == 2 ? String(k[1]) : nil)
+        let mode = try catalog.mode(String(m[0])).resolved(qemu: qemu, machine: machine)
+        var s = Scenario(kernel: kernel, mode: mode, guestIOMMU: setting)
+        if isDefault {
+            s.guestIOMMU = s.kernelDefaultSetting
+            s.guestIOMMUIsDefault = true
+        }
+        return s
     }
 }
