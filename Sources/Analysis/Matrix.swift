@@ -1,6 +1,6 @@
 import Replay
 
-/// The compatibility matrix (DESIGN §8): for a set of traces, kernels and QEMU modes, the verdict of every
+/// The compatibility matrix (README, "The answer to the origin thread"): for a set of traces, kernels and QEMU modes, the verdict of every
 /// device in every cell, and the modes that work for every selected kernel (the origin thread's question).
 public struct CompatibilityMatrix: Sendable, Codable, Equatable {
     /// One verdict: one device of one trace under one kernel × mode.

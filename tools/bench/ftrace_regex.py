@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The ftrace parser a user would otherwise write: the line regex of reference/formats.md §2.1 plus one
+"""The ftrace parser a user would otherwise write: the line regex of the ftrace line format (kernel/trace/trace_output.c) plus one
 regex per event body, building one tuple per event. Usage: ftrace_regex.py FILE  (prints counts)."""
 import re
 import sys
