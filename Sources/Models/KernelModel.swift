@@ -179,6 +179,7 @@ public struct KernelModel: Sendable, Codable, Equatable {
         public var source: String
         /// Set when the boundary or the behaviour still needs a real boot to confirm.
         public var verify: String?
+        public var drivers: [String]?
         public var dmaOpsScope: DMAOpsScope?
         public var contextAttach: ContextAttach?
         public var flushQueue: FlushQueue?

@@ -25,6 +25,7 @@ indirect enum Shape: Sendable {
         "releases": releaseRange,
         "source": .string(oneOf: nil),
         "verify": .string(oneOf: nil),
+        "drivers": .array(.string(oneOf: viommuKinds), minItems: 0),
         "dmaOpsScope": .string(oneOf: KernelModel.DMAOpsScope.allCases.map(\.rawValue)),
         "contextAttach": .string(oneOf: KernelModel.ContextAttach.allCases.map(\.rawValue)),
         "flushQueue": flushQueue,

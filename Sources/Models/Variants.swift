@@ -50,6 +50,7 @@ extension KernelModel {
         var k = self
         guard let rel else { return k }
         for rule in byRelease ?? [] where rule.releases.contains(release: rel) {
+            if let v = rule.drivers { k.iommu.drivers = v }
             if let v = rule.dmaOpsScope { k.iommu.dmaOpsScope = v }
             if let v = rule.contextAttach { k.iommu.contextAttach = v }
             if let v = rule.flushQueue { k.iommu.flushQueue = v }

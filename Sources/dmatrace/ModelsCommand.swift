@@ -36,6 +36,7 @@ struct ModelsCommand: ParsableCommand {
                                     versions: range(k.releases), default: ModelVersions.defaultRelease(for: k),
                                     changesAt: (k.byRelease ?? []).map { r in
                                         let f: [String?] = [
+                                            r.drivers.map { "drivers \($0.joined(separator: "+"))" },
                                             r.dmaOpsScope.map { "dmaOpsScope \($0.rawValue)" }, r.contextAttach.map { "contextAttach \($0.rawValue)" },
                                             r.flushQueue.map { "flushQueue \($0.entries)" }, r.defaultPolicy.map { _ in "defaultPolicy" },
                                             r.strictWhen.map { "strictWhen \($0.map(\.rawValue).joined(separator: "+"))" },

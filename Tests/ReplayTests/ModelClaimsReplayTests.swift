@@ -123,6 +123,31 @@ import TraceFormat
     }
 }
 
+/// x86 guests before VIOT support (5.14) cannot use virtio-iommu: boot-bypass leaves their devices
+/// untranslated (was: the 5.4 and 5.10 models drove the vIOMMU).
+@Test func virtioIOMMUNeedsVIOTOnX86() throws {
+    for k in ["linux-5.4", "linux-5.10"] {
+        let s = try replay(["\(k)@qemu-virtio-iommu"]).scenarios[0]
+        #expect(try device(s, "0000:00:02.0").addressing == "gpa-untranslated", "\(k)")
+    }
+    for k in ["linux-5.10:5.14", "linux-6.1"] {
+        let s = try replay(["\(k)@qemu-virtio-iommu"]).scenarios[0]
+        #expect(try device(s, "0000:00:02.0").addressing == "iova-translated", "\(k)")
+    }
+}
+
+/// The report schema's verdicts are exactly the outcome classes (the new `oops` included).
+@Test func reportSchemaListsEveryOutcomeClass() throws {
+    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("schemas/report.schema.json")
+    let text = try String(contentsOf: url, encoding: .utf8)
+    let start = try #require(text.range(of: #""verdict": {"#))
+    let tail = text[start.upperBound...]
+    let end = try #require(tail.range(of: "]"))
+    let names = tail[..<end.lowerBound].split(separator: "\"").enumerated().filter { $0.offset % 2 == 1 }.map { String($0.element) }
+    #expect(names.dropFirst() == ArraySlice(OutcomeClass.allCases.map(\.rawValue)))
+}
+
 /// Oopses the kernel code shows, predicted from recorded DMA-API events.
 @Suite struct OopsPredictionTests {
     /// One device doing DMA-API mappings of `sizes` (bytes) and unmapping them.
