@@ -11,7 +11,7 @@ import TraceFormat
 ///   for drivers that do not check.
 /// - `bounce-does-not-fit`: swiotlb bounces the mapping (`swiotlb=force` on the recorded command line, or a
 ///   confidential guest) and no run of free slots can hold it: a single mapping above `IO_TLB_SEGSIZE` slots
-///   (128 × 2 KiB = 256 KiB). Kernels up to 4.18 panic in `swiotlb_full()` when the mapping is larger than
+///   (128 × 2 KiB = 256 KiB). Kernels up to 4.19 panic in `swiotlb_full()` when the mapping is larger than
 ///   `io_tlb_overflow` (32 KiB, the model's `minBytes`); later kernels return a mapping error. Pool
 ///   exhaustion by many live bounces is not modelled (the pool's occupancy is not tracked).
 enum OopsPrediction {

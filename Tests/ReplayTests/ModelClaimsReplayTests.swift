@@ -208,7 +208,7 @@ import TraceFormat
     }
 
     /// swiotlb_full()'s panic: with swiotlb=force a mapping larger than one swiotlb segment (256 KiB) cannot be
-    /// bounced; kernels up to 4.18 panic (size > io_tlb_overflow), later ones return a mapping error.
+    /// bounced; kernels up to 4.19 panic (size > io_tlb_overflow), later ones return a mapping error.
     @Test func swiotlbFullPanics() throws {
         let big = Self.trace(kernel: "4.9.0-13-amd64", viommu: "none", swiotlb: true, virtio: true, behindIOMMU: true,
                              sizes: [4096, 512 * 1024])
