@@ -123,6 +123,7 @@ import Glibc
         switch e {
         case .unreadable: "unreadable"
         case .unsupportedSchema: "unsupportedSchema"
+        case .tooLarge: "tooLarge"
         }
     }
 
@@ -267,6 +268,7 @@ import Glibc
         var re: [ReportError] = []
         re += [caught(ReportError.self) { _ = try Report.decode(Array("[1, 2]".utf8), file: dir + "/r.json") }].compactMap { $0 }
         re.append(.unsupportedSchema(file: dir + "/old.json", version: 7))
+        re.append(.tooLarge(file: dir + "/big.json.zst", limit: 1 << 30))
         for e in re { add("ReportError", name(e), e.description) }
 
         // InputFileError (the CLI's whole-file reader).
@@ -284,7 +286,7 @@ import Glibc
         let entries = try Self.catalogue()
         let samples = try Self.samples(dir: dir)
         let documented = Set(entries.filter { $0.type != "Command line" }.map { "\($0.type).\($0.name)" })
-        #expect(entries.count == 36)
+        #expect(entries.count == 37)
         #expect(documented.count == entries.count - 2, "a case is listed twice")
         #expect(Set(samples.keys) == documented,
                 "in code, not documented: \(Set(samples.keys).subtracting(documented).sorted()); documented, not in code: \(documented.subtracting(samples.keys).sorted())")
