@@ -54,15 +54,15 @@ struct MatrixCommand: ParsableCommand {
             if let shard {
                 let pieces = replayed.map { ShardPart.Piece(trace: $0.index, scenarios: plan.scenarios[$0.index], result: $0.result) }
                 try output.write(try ShardPart(shard: shard, command: "matrix", traces: traces, scenarios: scenarios.map(\.id),
-                                               pieces: pieces).json())
+                                               pieces: pieces).json(), inputs: traces)
                 return
             }
             let results = replayed.map(\.result)
             if output.wantsReport {
-                baselineFails = try output.emitReport(command: "matrix", results: results)
+                baselineFails = try output.emitReport(command: "matrix", results: results, inputs: traces)
             } else {
                 let m = ReplayMatrix(results: results, kernels: kernels, modes: modes)
-                try output.write(output.json ? try ReplaySupport.json(m) + "\n" : m.text())
+                try output.write(output.json ? try ReplaySupport.json(m) + "\n" : m.text(), inputs: traces)
             }
         }
         if damaged { throw ExitStatus.damaged }
