@@ -69,17 +69,17 @@ struct MatrixCommand: ParsableCommand {
             if let shard {
                 let pieces = replayed.map { ShardPart.Piece(trace: $0.index, scenarios: plan.scenarios[$0.index], result: $0.result) }
                 try output.write(try ShardPart(shard: shard, command: "matrix", traces: traces, scenarios: scenarios.map(\.id),
-                                               axis: axis, pieces: pieces).json())
+                                               axis: axis, pieces: pieces).json(), inputs: traces)
                 return
             }
             let results = replayed.map(\.result)
             if output.wantsReport {
-                baselineFails = try output.emitReport(command: "matrix", results: results, axis: axis)
+                baselineFails = try output.emitReport(command: "matrix", results: results, inputs: traces, axis: axis)
             } else if output.json || details {
                 let m = ReplayMatrix(results: results, kernels: kernels, modes: modes)
-                try output.write(output.json ? try ReplaySupport.json(m) + "\n" : m.text())
+                try output.write(output.json ? try ReplaySupport.json(m) + "\n" : m.text(), inputs: traces)
             } else if let answer = Report(command: "matrix", results: results, axis: axis).matrix?.answer {
-                try output.write(AnswerText.render(answer, colour: false))
+                try output.write(AnswerText.render(answer, colour: false), inputs: traces)
             }
         }
         if damaged { throw ExitStatus.damaged }

@@ -67,8 +67,10 @@ struct MergeCommand: ParsableCommand {
     @Argument(help: "Part files written by `matrix --shard`.") var parts: [String]
     @Option(name: .long, help: "Output format: text, json, junit, sarif, markdown or html.")
     var format: ReportFormatArgument = ReportFormatArgument(.json)
-    @Option(name: [.customShort("o"), .customLong("output")], help: "Write to FILE (atomically) instead of standard output.")
+    @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp(OutputHelp.output, discussion: OutputHelp.discussion))
     var output: String?
+    @Flag(help: OutputHelp.noClobber)
+    var noClobber = false
     @OptionGroup var baseline: BaselineOptions
 
     func validate() throws {
@@ -84,7 +86,7 @@ struct MergeCommand: ParsableCommand {
             let (report, f) = try baseline.apply(to: Report(command: command, results: results, axis: axis))
             fail = f
             let text = try format.value.renderer(colour: false).render(report)
-            try StreamingOutput(path: output).run { write in try write(text) }
+            try StreamingOutput(path: output, inputs: parts + [baseline.baseline].compactMap { $0 }, noClobber: noClobber).run { write in try write(text) }
         }
         if fail { throw ExitStatus.findings }
     }
