@@ -3,7 +3,7 @@ import Analysis
 import Replay
 import TraceFormat
 
-/// The one report model behind every output format (DESIGN §9). Its JSON form is described by
+/// The one report model behind every output format (schemas/report.schema.json). Its JSON form is described by
 /// `schemas/report.schema.json`; ``schemaVersion`` changes whenever that form changes incompatibly.
 /// Everything in it is sorted, and nothing depends on the clock, so the same inputs give the same bytes.
 public struct Report: Sendable, Codable, Equatable {
@@ -29,7 +29,7 @@ public struct Report: Sendable, Codable, Equatable {
     public var dmaDebug: [DMADebugReport]
     /// For `diff` reports: what changed between the base and the new report.
     public var diff: DiffSummary?
-    /// For `analyze`: whether replaying the recorded scenario reproduces each trace (DESIGN §7.6).
+    /// For `analyze`: whether replaying the recorded scenario reproduces each trace (docs/replay.md, "Fidelity").
     public var fidelity: [FidelitySummary]
 
     public init(

@@ -27,8 +27,8 @@ struct MatrixCommand: ParsableCommand {
             """)
 
     @Argument(help: "Traces (.dmat or .jsonl).") var traces: [String]
-    @Option(name: .customLong("kernels"), help: "Kernel model ids.") var kernelArgs: [String] = []
-    @Option(name: .customLong("modes"), help: "QEMU mode model ids.") var modeArgs: [String] = []
+    @Option(name: .customLong("kernels"), help: "Kernel model ids, optionally KERNEL:RELEASE.") var kernelArgs: [String] = []
+    @Option(name: .customLong("modes"), help: "QEMU mode model ids, optionally MODE:QEMU[/MACHINE] (e.g. qemu-amd-iommu:10.0).") var modeArgs: [String] = []
     @Option(name: .customLong("models"), help: "A directory of user model files (repeatable).") var modelDirs: [String] = []
     @Option(name: .customLong("hypothesis"), help: "Switch on an opt-in hypothesis (repeatable).") var hypotheses: [String] = []
     @Flag(help: "Print every device of every cell (the per-device list) instead of the answer and grid.") var details = false

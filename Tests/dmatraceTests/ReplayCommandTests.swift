@@ -51,6 +51,14 @@ import Testing
         let show = try Self.exec(["models", "show", "linux-6.1"])
         #expect(show.status == 0)
         #expect(show.out.contains(#""dmaOpsScope" : "per-device""#))
+        // The version axis: ranges, defaults and where behaviour changes; ID:VERSION resolves the rules.
+        #expect(list.out.contains("      releases 5.3-5.9; default 5.4; changes at 5.3-5.3 vtd 4.7, 5.8- dmaOpsScope per-device, oops intel-unmap-bug-on-no-domain 5.3-5.7\n"))
+        #expect(list.out.contains("      QEMU 2.9-; default 7.2; changes at machine 9.2- awBits 48\n"))
+        let at58 = try Self.exec(["models", "show", "linux-5.4:5.8"])
+        #expect(at58.status == 0 && at58.out.contains(#""id" : "linux-5.4:5.8""#) && at58.out.contains(#""dmaOpsScope" : "per-device""#))
+        let amd = try Self.exec(["models", "show", "qemu-amd-iommu:10.2"])
+        #expect(amd.out.contains(#""silentNotPresent" : false"#) && amd.out.contains("to verify with a real boot"))
+        #expect(try Self.exec(["models", "show", "qemu-ir-only:7.0"]).status == 2)
         let ok = try Self.exec(["models", "validate", Self.root.appendingPathComponent("traces/models/passthrough-flag.json").path])
         #expect(ok.status == 0)
         #expect(ok.out.hasSuffix("valid qemu-mode model 'qemu-passthrough-flag'\n"))
@@ -83,7 +91,8 @@ import Testing
         #expect(a.out.contains(#""divergences" : ["#) || a.out.contains(#""divergences" : [\n"#))
         let text = try Self.exec(["replay", Self.trace, "--recorded"])
         #expect(text.status == 0)
-        #expect(text.out.contains("scenario linux-6.1@qemu-viommu-virtio-translated (recorded)"))
+        // The synthetic trace records kernel 6.12 on QEMU 9.2: the recorded scenario carries both versions.
+        #expect(text.out.contains("scenario linux-6.1:6.12@qemu-viommu-virtio-translated:9.2 (recorded)"))
         #expect(text.out.contains("fidelity: no divergences"))
         // The planted use-after-unmap faults make the recorded scenario fail: --fail-on-findings exits 1.
         #expect(try Self.exec(["replay", Self.trace, "--recorded", "--fail-on-findings"]).status == 1)
