@@ -250,7 +250,8 @@ public struct ReleaseRange: Sendable, Codable, Equatable {
         return (hi.0 - lo.0) * 100 + (hi.1 - lo.1)
     }
 
-    static func majorMinor(_ s: String) -> (Int, Int)? {
+    /// `(major, minor)` of a release string such as `6.1.0-56-amd64`, or nil.
+    public static func majorMinor(_ s: String) -> (Int, Int)? {
         let parts = s.split(whereSeparator: { !$0.isNumber }).prefix(2)
         guard parts.count == 2, let a = Int(parts.first!), let b = Int(parts.last!) else { return nil }
         return (a, b)

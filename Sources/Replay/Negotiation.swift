@@ -77,13 +77,17 @@ struct DevicePlan: Sendable {
 
         // QEMU side: transport, iommu_platform, which address space the device's DMA uses.
         var transport = d.transport
+        if d.isVirtio, let v = s.devices {
+            transport = v == .transitional ? .transitional : .modern
+            rules.append("devices \(v.rawValue)")
+        }
         if d.isVirtio && m.virtio.transport == .modernOnly { transport = .modern }
         var platform = false
         if d.isVirtio {
             switch m.virtio.iommuPlatform {
             case .on: platform = transport == .modern  // QEMU refuses iommu_platform on legacy/transitional devices
             case .off: platform = false
-            case .asRecorded: platform = d.iommuPlatform
+            case .asRecorded: platform = d.iommuPlatform && (s.devices == nil || transport == .modern)
             }
         }
         let onBypassBus = d.isVirtio && m.bypassBus

@@ -27,7 +27,7 @@ public struct ReplayEngine: Sendable {
     /// True when `s` is the recorded scenario (same models; guest IOMMU as recorded).
     func isRecorded(_ s: Scenario, recordedSetting: GuestIOMMUSetting?) -> Bool {
         guard let r = recorded else { return false }
-        return s.kernel.id == r.kernel.id && s.mode.id == r.mode.id
+        return s.kernel.id == r.kernel.id && s.mode.id == r.mode.id && s.devices == r.devices
             && (s.guestIOMMU == nil || s.guestIOMMU == (r.guestIOMMU ?? recordedSetting))
     }
 
@@ -153,7 +153,7 @@ public struct ReplayEngine: Sendable {
                 what: "\(s.divergenceCount - divergences.count) more divergence(s) not listed", device: nil, at: last.at))
         }
         return ScenarioResult(
-            kernel: s.scenario.kernelID, mode: s.scenario.mode.id, isRecorded: s.isRecorded, devices: devices,
+            kernel: s.scenario.kernelID, mode: s.scenario.modeID, isRecorded: s.isRecorded, devices: devices,
             divergences: divergences)
     }
 

@@ -24,8 +24,11 @@ struct ExportCommand: ParsableCommand {
     @Option(name: .long, help: "A report JSON whose findings for this trace are marked too.")
     var findings: String?
 
-    @Option(name: [.customShort("o"), .customLong("output")], help: "Write to FILE (atomically) instead of standard output.")
+    @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp(OutputHelp.output, discussion: OutputHelp.discussion))
     var output: String?
+
+    @Flag(help: OutputHelp.noClobber)
+    var noClobber = false
 
     func validate() throws {
         guard perfetto else { throw ValidationError("choose an export format: --perfetto") }
@@ -44,7 +47,7 @@ struct ExportCommand: ParsableCommand {
             // One pass over the trace (standard input can be read only once): the DMA-API checks run while
             // the timeline is written; their findings are marked at the end.
             var checker = DMADebugChecker(metadata: opened.source.metadata)
-            try StreamingOutput(path: output).run { write in
+            try StreamingOutput(path: output, inputs: [trace] + [findings].compactMap { $0 }, noClobber: noClobber).run { write in
                 try PerfettoExport.export(
                     opened.source, trace: Fingerprint.traceName(trace),
                     findings: { (checker.finish(trace: trace).findings() + extra).sorted(by: Finding.reportOrder) },

@@ -65,9 +65,9 @@ struct ReplayCommand: ParsableCommand {
             }
             damaged = dmg
             if output.wantsReport {
-                baselineFails = try output.emitReport(command: "replay", results: [result])
+                baselineFails = try output.emitReport(command: "replay", results: [result], inputs: [trace])
             } else {
-                try output.write(output.json ? try ReplaySupport.json(result) + "\n" : result.text())
+                try output.write(output.json ? try ReplaySupport.json(result) + "\n" : result.text(), inputs: [trace])
             }
             failed = result.scenarios.contains { !$0.works || !$0.divergences.isEmpty }
         }

@@ -26,7 +26,9 @@ func analyzeReportMatchesGolden(format: ReportFormat) throws {
 @Test func matrixReportContent() throws {
     let r = Samples.matrixReport()
     let m = try #require(r.matrix)
-    #expect(m.modesWorkingForAllKernels == ["vtd-notrans"])
+    // vtd-notrans runs every kernel, but DMA bypasses the IOMMU the guest trusts: unsafe, not working.
+    #expect(m.modesWorkingForAllKernels == [])
+    #expect(m.answer?.unsafeForEveryKernel.map(\.mode) == ["vtd-notrans"])
     #expect(r.findings.map(\.ruleID) == ["replay/fault", "replay/untranslated-while-claimed"])
     #expect(r.findings.map(\.severity) == [.error, .warning])
     #expect(r.findings[0].scenario == "linux-4.4@vtd-strict")
@@ -78,7 +80,8 @@ func analyzeReportMatchesGolden(format: ReportFormat) throws {
     #expect(!html.contains("http://") && !html.contains("<script") && !html.contains("src="))
     #expect(html.contains("<title>dmatrace matrix report</title>"))
     let fp = r.findings[0].fingerprint
-    #expect(html.contains("<a href=\"#f-\(fp)\">fault</a>"))
+    #expect(html.contains("<a href=\"#f-\(fp)\">F</a>"))
+    #expect(html.firstRange(of: "id=\"answer\"")!.lowerBound < html.firstRange(of: "id=\"findings\"")!.lowerBound)
     #expect(html.contains("<div class=\"finding\" id=\"f-\(fp)\">"))
 }
 
@@ -195,8 +198,10 @@ func realCaptureMatrixMatchesGolden(format: ReportFormat) throws {
     // Only linux-4.0-bypass fails under the recorded mode (it cannot ack VIRTIO_F_ACCESS_PLATFORM)...
     #expect(m.verdict(trace: "intel-viommu-strict", kernel: "linux-4.0-bypass", mode: "qemu-viommu-virtio-translated") == "probe-failed")
     #expect(m.verdict(trace: "intel-viommu-strict", kernel: "linux-6.1", mode: "qemu-viommu-virtio-translated") == "ok")
-    // ...so the modes that work for every selected kernel are the two without translation.
-    #expect(m.modesWorkingForAllKernels == ["qemu-viommu-virtio-bypass", "qemu-noiommu"])
+    // ...so every selected kernel works only without translation: honestly under qemu-noiommu, and under
+    // qemu-viommu-virtio-bypass with DMA bypassing the IOMMU the guest trusts (unsafe, never counted as working).
+    #expect(m.modesWorkingForAllKernels == ["qemu-noiommu"])
+    #expect(m.answer?.unsafeForEveryKernel.map(\.mode) == ["qemu-viommu-virtio-bypass"])
     let probe = try #require(report.findings.first { $0.category == "probe-failed" && $0.device == "0000:00:02.0" })
     #expect(probe.guestLog == ["virtio_blk virtio0: virtio: device refuses features: 3"])
     #expect(probe.first?.sourceFile == "Tests/Fixtures/real/intel-viommu-strict/guest-ftrace-iommu.txt")
@@ -210,9 +215,11 @@ func realCaptureMatrixMatchesGolden(format: ReportFormat) throws {
 }
 
 @Test func bundledBaselineDiffsAgainstItselfAndFindsOnePlantedRegression() throws {
-    // baselines/matrix.json: the six real captures under every kernel and mode model.
-    let text = try #require(Samples.readFile(RealCapture.root + "/baselines/matrix.json"))
-    let baseline = try Report.decode(Array(text.utf8), file: "baselines/matrix.json")
+    // baselines/matrix.json.zst: the real captures under every kernel and mode model, zstd-compressed.
+    let path = RealCapture.root + "/baselines/matrix.json.zst"
+    let bytes = try #require(FileManager.default.contents(atPath: path))
+    #expect(bytes.starts(with: [0x28, 0xB5, 0x2F, 0xFD]))
+    let baseline = try Report.decode(Array(bytes), file: "baselines/matrix.json.zst")
     #expect(baseline.traces.map(\.name) == ["amd-viommu", "intel-lazy", "intel-platform-off", "intel-pt", "intel-strict", "swiotlb-force"])
     #expect(Set(baseline.findings.map(\.fingerprint)).count == baseline.findings.count)
     let same = Diff.compare(base: baseline, new: baseline)
@@ -225,4 +232,23 @@ func realCaptureMatrixMatchesGolden(format: ReportFormat) throws {
     #expect(d.newCount == 1 && d.fixedCount == 0 && d.changedCount == 0)
     #expect(d.changes.filter { $0.status == .new }.map(\.fingerprint) == [planted.fingerprint])
     #expect(d.fails(on: .new))
+}
+
+@Test func zstdCompressedReportsDecodeAndDamagedOnesAreRefused() throws {
+    let r = Samples.matrixReport()
+    let json = Array(try JSONRenderer().render(r).utf8)
+    var compressed = [UInt8](repeating: 0, count: ZstdCompressor.bound(json.count))
+    let n = try json.withUnsafeBytes { src in
+        try compressed.withUnsafeMutableBytes { try ZstdCompressor(level: 19).compressFrame(src, into: $0) }
+    }
+    compressed.removeLast(compressed.count - n)
+    #expect(try Report.decode(compressed, file: "r.json.zst") == Report.decode(json, file: "r.json"))
+    // Twin: a cut compressed file is refused with the file named, never read as a partial report.
+    let cut = Array(compressed.prefix(compressed.count / 2))
+    #expect(throws: ReportError.self) { try Report.decode(cut, file: "cut.json.zst") }
+    do {
+        _ = try Report.decode(cut, file: "cut.json.zst")
+    } catch let e as ReportError {
+        #expect(e.description.hasPrefix("cut.json.zst: not a dmatrace report: zstd-compressed, but cannot be decompressed"))
+    }
 }

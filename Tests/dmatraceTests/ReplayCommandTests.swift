@@ -109,10 +109,11 @@ import Testing
     @Test func matrixListsTheModesEveryKernelWorksIn() throws {
         let r = try Self.exec([
             "matrix", Self.trace, "--kernels", "linux-4.0-bypass,linux-6.1", "--modes",
-            "qemu-noiommu,qemu-viommu-virtio-bypass,qemu-viommu-virtio-translated",
+            "qemu-noiommu,qemu-viommu-virtio-bypass,qemu-viommu-virtio-translated", "--details",
         ])
         #expect(r.status == 0)
-        #expect(r.out.contains("modes in which every selected kernel works: qemu-noiommu, qemu-viommu-virtio-bypass\n"))
+        #expect(r.out.contains("modes in which every selected kernel works: qemu-noiommu\n"))
+        #expect(r.out.contains("unsafe: every selected kernel runs, but DMA bypasses an IOMMU the guest trusts, in: qemu-viommu-virtio-bypass\n"))
         #expect(r.out.contains("    qemu-viommu-virtio-translated: 0000:00:02.0 probe-failed"))
         let j1 = try Self.exec(["matrix", Self.trace, "--kernels", "linux-4.0-bypass", "--modes", "qemu-noiommu", "--json"])
         let j2 = try Self.exec(["matrix", Self.trace, "--kernels", "linux-4.0-bypass", "--modes", "qemu-noiommu", "--json"])
@@ -122,6 +123,28 @@ import Testing
 }
 
 extension ReplayCommandTests {
+    /// The default output leads with the answer and a grid; a legacy-only kernel is off the default axis, and
+    /// sees the capture's modern-only devices only when they are created transitional (the `+transitional`
+    /// variant); the twin is the same kernel under the recorded transport, where they are invisible.
+    @Test func matrixAnswersFirstAndTriesDeviceTransports() throws {
+        let real = CorpusTests.trace("intel-strict")
+        let r = try Self.exec(["matrix", real])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.hasPrefix("answer: every kernel works, without DMA isolation for some, under: "))
+        #expect(r.out.contains("unsafe alternative"))
+        #expect(r.out.contains("not on the axis: linux-legacy-bypass (legacy-only virtio driver"))
+        #expect(!r.out.contains("modes in which every selected kernel works"))
+        #expect(r.out.split(separator: "\n").count < 60, "one screen per trace")
+        let legacy = try Self.exec(["matrix", real, "--kernels", "linux-legacy-bypass", "--modes",
+                                    "qemu-noiommu,qemu-noiommu+transitional", "--details"])
+        #expect(legacy.status == 0, "\(legacy.err)")
+        #expect(legacy.out.contains("    qemu-noiommu: 0000:00:02.0 invisible, 0000:00:03.0 invisible\n"))
+        #expect(legacy.out.contains("    qemu-noiommu+transitional: works\n"))
+        #expect(legacy.out.contains("modes in which every selected kernel works: qemu-noiommu+transitional\n"))
+        let refused = try Self.exec(["matrix", real, "--modes", "qemu-amd-iommu+transitional"])
+        #expect(refused.status == 2 && refused.err.contains("QEMU refuses on a transitional device"), "\(refused.err)")
+    }
+
     @Test func replayAndMatrixRenderReports() throws {
         let sarif = try Self.exec(["replay", Self.trace, "--scenario", "linux-4.0-bypass@qemu-viommu-virtio-translated", "--format", "sarif"])
         #expect(sarif.status == 0)
