@@ -50,9 +50,16 @@ public struct MatrixAxis: Sendable, Codable, Equatable {
         }
         // Eras by what a kernel does with virtio DMA (the origin thread's axis), oldest first; within an era by
         // the first release the model covers.
+        // `KERNEL[:RELEASE][+GUEST-IOMMU]`: the model at that release (linux-5.4:5.8 has per-device dma_ops).
+        func model(_ id: String) -> (KernelModel, release: String?)? {
+            let head = id.split(separator: "+").first.map(String.init) ?? id
+            let parts = head.split(separator: ":", maxSplits: 1).map(String.init)
+            guard let k = catalog.kernels[parts[0]] else { return nil }
+            let release = parts.count == 2 ? parts[1] : nil
+            return ((try? k.resolved(release: release)) ?? k, release)
+        }
         func era(_ id: String) -> (rank: Int, name: String) {
-            let base = id.split(separator: "+").first.map(String.init) ?? id
-            guard let k = catalog.kernels[base] else { return (9, "other") }
+            guard let (k, _) = model(id) else { return (9, "other") }
             switch (k.virtio.dmaAPI, k.iommu.dmaOpsScope) {
             case (.never, _), (.xenOnly, _): return (0, "no DMA API")
             case (.always, _): return (3, "DMA API always")
@@ -61,8 +68,8 @@ public struct MatrixAxis: Sendable, Codable, Equatable {
             }
         }
         let order = { (id: String) -> (Int, Int, Int, String) in
-            let base = id.split(separator: "+").first.map(String.init) ?? id
-            let v = catalog.kernels[base]?.releases.flatMap { ReleaseRange.majorMinor($0.from) } ?? (999, 0)
+            let m = model(id)
+            let v = (m?.release ?? m.flatMap { ModelVersions.defaultRelease(for: $0.0) }).flatMap { ReleaseRange.majorMinor($0) } ?? (999, 0)
             return (era(id).rank, v.0, v.1, id)
         }
         kernels.sort { order($0) < order($1) }
