@@ -43,7 +43,7 @@ func analyzeReportMatchesGolden(format: ReportFormat) throws {
     #expect(xml.components("<testcase ") == 4)
     #expect(xml.components("<failure ") == 1)
     #expect(xml.contains("<testsuites name=\"dmatrace matrix\" tests=\"4\" failures=\"1\""))
-    #expect(xml.contains("<testcase classname=\"dmatrace.intel-viommu-strict.linux-4.4@vtd-strict\" name=\"0000:00:03.0\""))
+    #expect(xml.contains("<testcase classname=\"dmatrace.intel-viommu-strict.linux-4_4@vtd-strict\" name=\"0000:00:03.0\""))
 }
 
 @Test func sarifPointsAtCaptureLinesAndCapsResults() throws {
@@ -138,8 +138,83 @@ func analyzeReportMatchesGolden(format: ReportFormat) throws {
     let json = try PerfettoExport.render(EventBuffer(metadata: meta, events: events), trace: "t", findings: [f])
     let golden = try #require(Samples.golden("perfetto.json", json))
     #expect(json == golden)
-    #expect(json.contains("\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":1.000,\"dur\":1.250"))
-    #expect(json.contains("\"cat\":\"finding\",\"ph\":\"i\",\"s\":\"g\",\"pid\":1,\"tid\":1,\"ts\":1.500"))
+    // Timestamps count from the first event (1000 ns), exactly; the mapping is an async slice.
+    #expect(json.contains("\"timeOriginNs\":\"1000\""))
+    #expect(json.contains("\"cat\":\"mapping\",\"ph\":\"b\",\"id\":1,\"pid\":1,\"tid\":1,\"ts\":0.000"))
+    #expect(json.contains("\"cat\":\"mapping\",\"ph\":\"e\",\"id\":1,\"pid\":1,\"tid\":1,\"ts\":1.250"))
+    #expect(json.contains("\"cat\":\"finding\",\"ph\":\"i\",\"s\":\"g\",\"pid\":1,\"tid\":1,\"ts\":0.500"))
+    #expect(PerfettoRules.violations(json).isEmpty)
+}
+
+/// The slice rules Perfetto's JSON importer applies: complete (`X`) events on one thread nest and never overlap
+/// partially; every async begin (`b`) has one end (`e`) with the same cat and id at or after it; an id is not
+/// begun again while open.
+enum PerfettoRules {
+    struct Doc: Decodable {
+        struct E: Decodable { var ph: String; var pid: Int?; var tid: Int?; var ts: Double?; var dur: Double?; var id: Int?; var cat: String? }
+        var traceEvents: [E]
+    }
+
+    static func violations(_ json: String) -> [String] {
+        guard let doc = try? JSONDecoder().decode(Doc.self, from: Data(json.utf8)) else { return ["not trace-event JSON"] }
+        var out: [String] = []
+        var spans: [String: [(Double, Double)]] = [:]
+        for e in doc.traceEvents where e.ph == "X" { spans["\(e.pid ?? 0)/\(e.tid ?? 0)", default: []].append((e.ts ?? 0, (e.ts ?? 0) + (e.dur ?? 0))) }
+        for (track, list) in spans {
+            var stack: [Double] = []
+            for (start, end) in list.sorted(by: { ($0.0, -$0.1) < ($1.0, -$1.1) }) {
+                while let top = stack.last, top <= start { stack.removeLast() }
+                if let top = stack.last, end > top { out.append("X events overlap on \(track) at \(start)") }
+                stack.append(end)
+            }
+        }
+        var open: [String: Double] = [:]
+        for e in doc.traceEvents where e.ph == "b" || e.ph == "e" {
+            let key = "\(e.pid ?? 0)/\(e.cat ?? "")/\(e.id.map(String.init) ?? "none")"
+            if e.ph == "b" {
+                if open[key] != nil { out.append("id \(key) begun again while open") }
+                open[key] = e.ts ?? 0
+            } else if let start = open.removeValue(forKey: key) {
+                if (e.ts ?? 0) < start { out.append("id \(key) ends before it begins") }
+            } else {
+                out.append("end without begin: \(key)")
+            }
+        }
+        out += open.keys.sorted().map { "no end: \($0)" }
+        return out
+    }
+}
+
+/// The real capture's export keeps Perfetto's rules with every mapping (overlapping ones included) as one async
+/// slice; the twin is the old way (complete events from map to unmap on the device's thread), which the rules
+/// catch as soon as two mappings of one device overlap partially.
+@Test func perfettoExportOfARealCaptureKeepsTheSliceRules() throws {
+    let source = try RealCapture.ingest()
+    var maps = 0, perDevice: [UInt16: [(UInt64, UInt64)]] = [:], open: [String: UInt64] = [:]
+    try source.forEachEvent { _, e in
+        switch e.kind {
+        case .dmaMap, .dmaAlloc, .iommuMap:
+            maps += 1
+            open["\(e.kind == .iommuMap)\(e.device):\(e.address)"] = e.timestamp
+        case .dmaUnmap, .dmaFree, .iommuUnmap:
+            if let s = open.removeValue(forKey: "\(e.kind == .iommuUnmap)\(e.device):\(e.address)") {
+                perDevice[e.device, default: []].append((s, e.timestamp))
+            }
+        default: break
+        }
+    }
+    let json = try PerfettoExport.render(source, trace: "real", findings: [])
+    #expect(PerfettoRules.violations(json).isEmpty)
+    #expect(json.components("\"ph\":\"b\"") == maps && json.components("\"ph\":\"e\"") == maps)
+    #expect(json.components("\"name\":\"thread_name\"") == source.metadata.devices.count + 1)
+    // Twin: the same mappings as X events per device thread.
+    var xs = ""
+    for (d, list) in perDevice {
+        for (s, e) in list { xs += ",{\"ph\":\"X\",\"pid\":1,\"tid\":\(d),\"ts\":\(s / 1000),\"dur\":\((e - s) / 1000)}" }
+    }
+    let twin = "{\"traceEvents\":[" + xs.dropFirst() + "]}"
+    #expect(!PerfettoRules.violations(twin).isEmpty, "overlapping mappings as complete events break the rules")
+    #expect(PerfettoRules.violations("{\"traceEvents\":[{\"ph\":\"b\",\"pid\":1,\"id\":3,\"cat\":\"m\",\"ts\":1}]}") == ["no end: 1/m/3"])
 }
 
 extension String {
@@ -250,5 +325,17 @@ func realCaptureMatrixMatchesGolden(format: ReportFormat) throws {
         _ = try Report.decode(cut, file: "cut.json.zst")
     } catch let e as ReportError {
         #expect(e.description.hasPrefix("cut.json.zst: not a dmatrace report: zstd-compressed, but cannot be decompressed"))
+    }
+}
+
+@Test func junitClassNamesHaveExactlyThreePartsForJenkins() throws {
+    let name = JUnitRenderer.className(trace: "intel-strict", scenario: "linux-4.8-platform@qemu-viommu-virtio-bypass-pre2.9:10.0")
+    #expect(name == "dmatrace.intel-strict.linux-4_8-platform@qemu-viommu-virtio-bypass-pre2_9:10_0")
+    // Twin: the naive join has more parts, which Jenkins would split at the version dots.
+    #expect(name.split(separator: ".").count == 3 && "dmatrace.t.linux-4.8@q".split(separator: ".").count != 3)
+    let junit = try JUnitRenderer().render(try RealCapture.matrixReport.get())
+    for line in junit.split(separator: "\n") where line.contains("<testcase ") {
+        let cls = line.split(separator: "\"")[1]
+        #expect(cls.split(separator: ".").count == 3, "\(cls)")
     }
 }
