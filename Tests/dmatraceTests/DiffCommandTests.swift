@@ -93,6 +93,9 @@ private var fixtures: String {
     #expect(r.stdout.hasPrefix("{\"displayTimeUnit\":\"ns\""))
     #expect(r.stdout.contains("{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":1,\"args\":{\"name\":\"0000:00:04.0\"}}"))
     // The unmapped mapping is a slice; the two leaked ones run to the end; the leak finding is marked.
-    #expect(r.stdout.contains("\"name\":\"dma_map 0x00000000ffffd000+64\",\"cat\":\"mapping\",\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":1.200,\"dur\":0.800"))
+    // Async slices (one id per mapping), timestamps from the first event (1000 ns).
+    #expect(r.stdout.contains("\"name\":\"dma_map 0x00000000ffffd000+64\",\"cat\":\"mapping\",\"ph\":\"b\",\"id\":3,\"pid\":1,\"tid\":1,\"ts\":0.200"))
+    #expect(r.stdout.contains("\"name\":\"dma_map 0x00000000ffffd000+64\",\"cat\":\"mapping\",\"ph\":\"e\",\"id\":3,\"pid\":1,\"tid\":1,\"ts\":1.000"))
+    #expect(r.stdout.contains("\"closed\":\"still mapped when the recording (or the export window) ended\""))
     #expect(r.stdout.contains("\"name\":\"finding: dma-api-debug/leak-at-end recorded\""))
 }
