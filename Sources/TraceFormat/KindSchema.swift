@@ -76,6 +76,8 @@ public enum KindSchema {
         case .swiotlbBounce:
             return [f("dev_addr", .address, .hex), f("dma_mask", .address2, .hex), f("size", .size, .uint),
                     f("mode", .detail, .swiotlbMode)]
+        case .swiotlbFull:
+            return [f("size", .size, .uint), f("total_slots", .aux, .uint), f("used_slots", .aux2, .uint)]
         case .virtioStatus:
             return [f("status", .address, .hex)]
         case .virtioFeatures:
@@ -88,6 +90,15 @@ public enum KindSchema {
         case .dmaDebugWarning:
             return [f("dma_addr", .address, .hex), f("size", .size, .uint), f("message", .aux, .string),
                     f("rule", .aux2, .uint)]
+        case .smmuContextFault:
+            return [f("iova", .address, .hex), f("fsynr", .address2, .hex), f("cbfrsynra", .size, .hex),
+                    f("fsr", .aux, .hex), f("sid", .aux2, .hex), f("cb", .detail, .uint)]
+        case .smmuv3Event:
+            return [f("iova", .address, .hex), f("ipa", .address2, .hex), f("ssid", .size, .hex),
+                    f("sid", .aux, .hex), f("event_name", .aux2, .string), f("event", .detail, .hex)]
+        case .intrRemapFault:
+            return [f("index", .address, .hex), f("reason", .aux, .uint), f("message", .aux2, .string),
+                    f("iommu", .detail, .faultSource)]
         case .guestLog, .marker:
             return [f("message", .aux, .string)]
         case .hostTranslate:
