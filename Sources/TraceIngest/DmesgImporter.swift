@@ -662,13 +662,16 @@ struct DmesgParser {
         guard ne > ns else { return false }
         let name = v.string(ns, ne)
         if let (id, _) = smmuNames.first(where: { $0.value == name }) {
-            if s.record.event.detail == 0 { s.record.event.detail = UInt8(id) }
+            // The decoded line of the raw dump before it names the same event, or it is another event.
+            if s.record.event.detail != 0 && s.record.event.detail != UInt8(id) { return false }
+            s.record.event.detail = UInt8(id)
         } else if s.record.event.detail == 0 && name != "UNKNOWN" {
             return false
         }
         guard let sk = v.find("sid: ", from: ne) else { return false }
         var j = sk
         guard let sid = v.hex(&j), sid <= 0xFFFF_FFFF else { return false }
+        if s.dwords.count == 4 && UInt64(s.dwords[0] >> 32) != sid { return false }
         s.record.event.aux = UInt32(sid)
         if let k = v.find("ssid: ", from: ne) {
             var j2 = k

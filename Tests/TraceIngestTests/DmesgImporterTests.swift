@@ -108,6 +108,25 @@ import TraceFormat
         #expect(d.skipped == 0)
     }
 
+    /// A decoded (6.15) line joins the raw dump before it only when it names the same event and stream;
+    /// a 5.x raw-only dump followed by another event's decoded line stays two events.
+    @Test func smmuV3DecodedLineOfAnotherEventIsNotMerged() throws {
+        let text = """
+        [ 1.0] arm-smmu-v3 arm-smmu-v3.0.auto: event 0x10 received:
+        [ 1.0] arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000001800000010
+        [ 1.0] arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000000200000000
+        [ 1.0] arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000000080004000
+        [ 1.0] arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000000000000000
+        [ 2.0] arm-smmu-v3 arm-smmu-v3.0.auto: event: F_PERMISSION client: 0000:01:00.0 sid: 0x100 ssid: 0x3 iova: 0x7fff0000 ipa: 0x0
+        """
+        let (buf, d) = try Fixtures.run(DmesgImporter(), Fixtures.text(text))
+        let e = buf.events.filter { $0.kind == .smmuv3Event }.sorted { $0.position < $1.position }
+        #expect(e.map(\.detail) == [0x10, 0x13])
+        #expect(e.map(\.aux) == [0x18, 0x100])
+        #expect(e.map(\.address) == [0x80004000, 0x7fff0000])
+        #expect(d.skipped == 0)
+    }
+
     @Test func dmaApiDebug() throws {
         let input = try IngestInput.open(Fixtures.path("synthetic/dmesg-variants/dma-api-debug-synthetic.txt"))
         let (buf, _) = try Fixtures.run(DmesgImporter(), input)
