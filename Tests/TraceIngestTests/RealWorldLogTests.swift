@@ -70,7 +70,8 @@ import TraceFormat
         #expect(Self.files.count >= 60)
         for f in Self.files {
             let head = try String(contentsOfFile: Self.dir + "/" + f, encoding: .utf8).split(separator: "\n").prefix(3)
-            #expect(head.contains { $0.hasPrefix("# source: https://") || $0.hasPrefix("# written-from-source: ") }, "\(f)")
+            #expect(head.contains { $0.hasPrefix("# source: https://") || $0.hasPrefix("# source: Tests/Fixtures/real/")
+                || $0.hasPrefix("# written-from-source: ") }, "\(f)")
         }
     }
 
