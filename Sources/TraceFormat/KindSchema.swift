@@ -25,6 +25,8 @@ public enum FieldType: String, Sendable, Codable {
     case faultSource = "fault_source"
     /// The `detail` byte as ``Permissions`` (`r`, `w`, `rw`, `none`).
     case permissions
+    /// GFP flags in the stable encoding of ``GFPNames``, shown as `GFP_KERNEL|__GFP_ZERO` (`none` for 0).
+    case gfpFlags = "gfp_flags"
 }
 
 /// One named field of a kind: which slot holds it and how it is shown.
@@ -49,7 +51,7 @@ public enum KindSchema {
                     f("attrs", .aux, .hex), f("sg_index", .aux2, .uint), f("api", .detail, .mapAPI)]
         case .dmaAlloc:
             return [f("dma_addr", .address, .hex), f("virt_addr", .address2, .hex), f("size", .size, .uint),
-                    f("gfp", .aux, .hex), f("attrs", .aux2, .hex), f("api", .detail, .mapAPI)]
+                    f("gfp", .aux, .gfpFlags), f("attrs", .aux2, .hex), f("api", .detail, .mapAPI)]
         case .dmaFree:
             return [f("dma_addr", .address, .hex), f("virt_addr", .address2, .hex), f("size", .size, .uint),
                     f("attrs", .aux2, .hex), f("api", .detail, .mapAPI)]
