@@ -25,6 +25,11 @@ struct DmesgPrefix {
         while j < v.count && (v[j] == 0x3E || v[j] == 0x60) { j = v.skipSpaces(j + 1) }
         var stamped = false
         var ts: UInt64?
+        // util-linux dmesg: `-x` puts `kern  :err   : ` first; `--time-format iso` an ISO time, `-T` a
+        // `[Tue Dec  3 10:34:12 2024]` wall-clock stamp (kept as a record prefix; no boot-clock time).
+        if let k = facilityLevel(v, j) { j = k; stamped = true }
+        if let k = isoTime(v, j) { j = k; stamped = true }
+        if let k = ctime(v, j) { j = k; stamped = true }
         stampAndLevel(v, &j, &ts, &stamped)
         // `kernel: ` right here (journal without host, syslog already cut) or after a syslog/journal
         // prefix (`Nov 25 10:00:00 host kernel: `, `2024-01-01T10:00:00+0000 host kernel: `,
@@ -51,6 +56,40 @@ struct DmesgPrefix {
             }
         }
         return DmesgPrefix(message: j, timestamp: ts, stamped: stamped, indented: indented && !stamped)
+    }
+
+    /// `kern  :err   : ` (`dmesg -x`): a syslog facility and a level, each padded to 6 columns.
+    private static func facilityLevel(_ v: LineView, _ j: Int) -> Int? {
+        guard j + 15 <= v.count, v[j + 6] == 0x3A, v[j + 13] == 0x3A, v[j + 14] == 0x20 else { return nil }
+        let facility = v.string(j, j + 6).trimmingSpaces
+        let level = v.string(j + 7, j + 13).trimmingSpaces
+        guard facilities.contains(facility), levels.contains(level) else { return nil }
+        return v.skipSpaces(j + 15)
+    }
+
+    private static let facilities: Set<String> = [
+        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpr", "ftp",
+        "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+    ]
+    private static let levels: Set<String> = ["emerg", "alert", "crit", "err", "warn", "notice", "info", "debug"]
+
+    /// `2024-12-03T10:34:12,123456+01:00 ` (`dmesg --time-format iso`, also journal `-o short-iso`).
+    private static func isoTime(_ v: LineView, _ j: Int) -> Int? {
+        guard j + 20 <= v.count, v[j + 4] == 0x2D, v[j + 7] == 0x2D, v[j + 10] == 0x54, v[j + 13] == 0x3A else { return nil }
+        for k in [0, 1, 2, 3, 5, 6, 8, 9, 11, 12] where !(v[j + k] >= 0x30 && v[j + k] <= 0x39) { return nil }
+        let e = v.tokenEnd(j)
+        // Followed by the message, or by `host kernel:` (left to the `kernel:` rule).
+        return e < v.count ? e : nil
+    }
+
+    /// `[Tue Dec  3 10:34:12 2024]` (`dmesg -T`).
+    private static func ctime(_ v: LineView, _ j: Int) -> Int? {
+        guard j + 26 <= v.count, v[j] == 0x5B, v[j + 4] == 0x20, v[j + 8] == 0x20 else { return nil }
+        guard let close = v.search("]", from: j), close - j <= 26, close - j >= 24 else { return nil }
+        var colons = 0
+        for k in (j + 1)..<close where v[k] == 0x3A { colons += 1 }
+        guard colons == 2 else { return nil }
+        return v.skipSpaces(close + 1)
     }
 
     /// `<level>`, `[ seconds]` (or an empty `[  ]`), `[  T123]` / `[  C0]` at `j`, each optional.
@@ -83,5 +122,14 @@ struct DmesgPrefix {
             }
             j = v.skipSpaces(j)
         }
+    }
+}
+
+private extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while s.last == " " { s = s.dropLast() }
+        while s.first == " " { s = s.dropFirst() }
+        return String(s)
     }
 }
