@@ -292,7 +292,9 @@ struct DmesgParser {
     mutating func parse(_ raw: LineView, line: UInt64, sink: inout some EventSink) {
         lines += 1
         var v = raw
-        while v.count > 0 && (v[v.count - 1] == 0x0D || v[v.count - 1] == 0x20) { v = LineView(base: v.base, count: v.count - 1) }
+        while v.count > 0 && (v[v.count - 1] == 0x0D || v[v.count - 1] == 0x20 || v[v.count - 1] == 0x09) {
+            v = LineView(base: v.base, count: v.count - 1)
+        }
         if v.count == 0 { diagnostics.comments += 1; return }
         if v.hasControlBytes() {
             binaryLines += 1
@@ -300,7 +302,7 @@ struct DmesgParser {
             return
         }
         let first = v.skipSpaces(0)
-        if v[first] == 0x23 { diagnostics.comments += 1; return }  // `# source: ...` fixture headers
+        if first < v.count && v[first] == 0x23 { diagnostics.comments += 1; return }  // `# source: ...` fixture headers
         let p = DmesgPrefix.parse(v)
         let m = p.message
         let ts = p.timestamp ?? 0
@@ -496,13 +498,27 @@ struct DmesgParser {
         if let r = v.search("Out of SW-IOMMU space for ", from: m) {
             return swiotlbOutOfSpace(v, m, r, ts, line)
         }
-        if let r = v.search("overflow", from: m), v.search("mask", from: r) != nil, v.search("+", from: m).map({ $0 < v.count }) ?? false {
+        if let r = v.search("overflow", from: m), v.search("mask", from: r) != nil, Self.hexPlusDecimal(v, m) {
             return dmaOverflow(v, m, r, ts, line)
         }
         if let r = v.search("DMA-API: ", from: m) {
             return dmaDebug(v, m, r, ts, line)
         }
         return .none
+    }
+
+    /// True when the message holds `0x<hex>+<decimal>` (the `%pad+%zu` of the overflow reports).
+    static func hexPlusDecimal(_ v: LineView, _ m: Int) -> Bool {
+        var from = m
+        while let p = v.search("+", from: from) {
+            if p > m + 2, p + 1 < v.count, v[p + 1] >= 0x30 && v[p + 1] <= 0x39 {
+                var s = p
+                while s > m, (v[s - 1] >= 0x30 && v[s - 1] <= 0x39) || ((v[s - 1] | 0x20) >= 0x61 && (v[s - 1] | 0x20) <= 0x66) { s -= 1 }
+                if s > m + 1, v[s - 1] == 0x78, v[s - 2] == 0x30, s < p { return true }
+            }
+            from = p + 1
+        }
+        return false
     }
 
     // MARK: Intel VT-d

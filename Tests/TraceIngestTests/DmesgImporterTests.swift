@@ -127,6 +127,19 @@ import TraceFormat
         #expect(d.skipped == 0)
     }
 
+    /// Lines that merely mention an overflow and a mask are not DMA overflow reports (no warning, no event);
+    /// the `%pad+%zu` form is.
+    @Test func overflowNeedsTheAddressPlusSizeForm() throws {
+        let text = """
+        [ 1.0] TCP: request_sock_TCP: Possible SYN flooding on port 22. Sending cookies. overflow of accept mask + 1
+        [ 2.0] vc4-drm gpu: overflow 0x00000001a7296000+708608 of DMA mask ffffffff bus limit ffffffff
+        """
+        let (buf, d) = try Fixtures.run(DmesgImporter(), Fixtures.text(text))
+        #expect(buf.events.map(\.kind) == [.dmaMapError])
+        #expect(buf.events.first?.address == 0x1a7296000 && buf.events.first?.size == 708608)
+        #expect(d.skipped == 0)
+    }
+
     @Test func dmaApiDebug() throws {
         let input = try IngestInput.open(Fixtures.path("synthetic/dmesg-variants/dma-api-debug-synthetic.txt"))
         let (buf, _) = try Fixtures.run(DmesgImporter(), input)
