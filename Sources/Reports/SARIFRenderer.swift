@@ -189,6 +189,7 @@ public struct SARIFRenderer: ReportRenderer {
         case .replay: "Replay predicts \(f.category) for a device"
         case .dmaDebug: "CONFIG_DMA_API_DEBUG check \(f.key)"
         case .fidelity: "Replay of the recorded scenario diverges from the trace"
+        case .guestLog: "The guest log reports \(f.category)"
         }
     }
 

@@ -168,4 +168,20 @@ import TraceFormat
         #expect(score("  dd-152 [001] 11.918000: map: IOMMU: iova=0x1 paddr=0x2 size=4096\n") == 80)
         #expect(score("[    0.000000] Linux version 6.1.0\n") == 0)
     }
+
+    /// Event bodies pasted without the `comm-pid [cpu] seconds:` columns are read (timestamp 0) when the
+    /// name is one the importer knows; any other `word: text` line stays a malformed line, not an event.
+    @Test func bodiesWithoutPrefix() throws {
+        let text = """
+        iommu:map: IOMMU: iova=0x00000000ffffe000 paddr=0x000000000420a000 size=4096
+        map: IOMMU: iova=0x00000000fffff000 - 0x0000000100000000 paddr=0x000000000422b000 size=4096
+        kernel: IOMMU: iova=0x0000000000001000 paddr=0x0000000000002000 size=4096
+        dma_map_page: nothing that parses
+        """
+        let (buf, d) = try Fixtures.run(FtraceTextImporter(), Fixtures.text(text))
+        #expect(buf.events.map(\.kind) == [.iommuMap, .iommuMap])
+        #expect(buf.events.map(\.address) == [0xffffe000, 0xfffff000])
+        #expect(buf.events.allSatisfy { $0.timestamp == 0 })
+        #expect(d.skipped == 2)
+    }
 }
