@@ -219,9 +219,12 @@ use_qemu() {
 		rm -rf "$root"; mkdir -p "$root/.debs" "$root/libtree"
 		for s in $spec; do f=$(deb_file "$s"); dpkg -x "$f" "$root"; ln -s "$f" "$root/.debs/"; done
 		# QEMU's data directory (-L): its files, with the absolute symlinks into seabios/ipxe resolved
-		# inside the tree (they point to /usr/share/seabios, /usr/lib/ipxe/qemu on an installed system).
+		# inside the tree (they point to /usr/share/seabios, /usr/lib/ipxe/qemu on an installed system),
+		# plus those two directories themselves (Debian's later QEMUs find the BIOS there through their
+		# built-in --firmwarepath, which names the system's directories, not the tree's).
 		mkdir -p "$root/fw"
-		for f in "$root"/usr/share/qemu/*; do
+		for f in "$root"/usr/share/qemu/* "$root"/usr/share/seabios/* "$root"/usr/lib/ipxe/qemu/*; do
+			[[ -e $f && ! -e $root/fw/${f##*/} ]] || continue
 			t=$f
 			while [[ -L $t ]]; do
 				local l; l=$(readlink "$t")

@@ -42,6 +42,18 @@ guard() { # seconds what command...
 	done
 	wait $p
 }
+serial() { # vdX: its virtio-blk serial (reading it is a request to the device: bounded under HANG_GUARD)
+	local p n=0
+	if [ "$HANG_GUARD" != 1 ]; then cat /sys/block/$1/serial 2>/dev/null; return; fi
+	cat /sys/block/$1/serial > /tmp/serial.$1 2>/dev/null &
+	p=$!
+	while kill -0 $p 2>/dev/null; do
+		n=$((n + 1))
+		if [ $n -gt 25 ]; then log "HANG: reading /sys/block/$1/serial (left behind)"; return; fi
+		usleep 200000
+	done
+	cat /tmp/serial.$1
+}
 log "kernel $(uname -r) cmdline: $(cat /proc/cmdline)"
 # Ring buffer: large enough that nothing is overwritten during the workload.
 echo "$BUFFER_KB" > $T/buffer_size_kb
@@ -60,7 +72,8 @@ done
 sleep 1
 if [ "$HANG_GUARD" = 1 ]; then
 	n=0
-	until grep -qs dmatrace-out /sys/block/vd*/serial || [ $n -ge 60 ]; do n=$((n + 1)); usleep 500000; done
+	until [ -n "$(ls /sys/block | grep vd)" ] || [ $n -ge 60 ]; do n=$((n + 1)); usleep 500000; done
+	sleep 2
 	log "after module loading: $(ls /sys/block | tr '\n' ' ')"
 fi
 
@@ -68,7 +81,7 @@ fi
 OUTDEV= ; SCRDEV=
 for d in /sys/block/vd*; do
 	[ -e "$d" ] || continue
-	s=$(cat $d/serial 2>/dev/null)
+	s=$(serial ${d##*/})
 	case "$s" in
 	dmatrace-out) OUTDEV=${d##*/} ;;
 	dmatrace-scratch) SCRDEV=${d##*/} ;;
@@ -76,15 +89,19 @@ for d in /sys/block/vd*; do
 done
 log "scratch disk=$SCRDEV out disk=$OUTDEV"
 [ -n "$OUTDEV" ] || { echo "dmatrace-guest: FATAL: no output disk"; poweroff -f; }
-[ -n "$SCRDEV" ] || fail_off "no scratch disk"
+[ -n "$SCRDEV" ] || [ "$HANG_GUARD" = 1 ] || fail_off "no scratch disk"
 
 # ---- workload: virtio-blk ----
-log "blk: read ${BLK_READ_KB} KiB (O_DIRECT, 64 KiB requests)"
-guard 30 "blk O_DIRECT read" dd if=/dev/$SCRDEV of=/dev/null bs=64k count=$((BLK_READ_KB / 64)) iflag=direct 2>>$O/guest-steps.log
-log "blk: write ${BLK_WRITE_KB} KiB (O_DIRECT, 4 KiB requests) at 32 MiB"
-guard 30 "blk O_DIRECT write" dd if=/dev/urandom of=/dev/$SCRDEV bs=4k count=$((BLK_WRITE_KB / 4)) seek=8192 oflag=direct conv=fsync 2>>$O/guest-steps.log
-log "blk: buffered read ${BLK_READ_KB} KiB at 16 MiB"
-guard 30 "blk buffered read" dd if=/dev/$SCRDEV of=/dev/null bs=64k count=$((BLK_READ_KB / 64)) skip=256 2>>$O/guest-steps.log
+if [ -n "$SCRDEV" ]; then
+	log "blk: read ${BLK_READ_KB} KiB (O_DIRECT, 64 KiB requests)"
+	guard 30 "blk O_DIRECT read" dd if=/dev/$SCRDEV of=/dev/null bs=64k count=$((BLK_READ_KB / 64)) iflag=direct 2>>$O/guest-steps.log
+	log "blk: write ${BLK_WRITE_KB} KiB (O_DIRECT, 4 KiB requests) at 32 MiB"
+	guard 30 "blk O_DIRECT write" dd if=/dev/urandom of=/dev/$SCRDEV bs=4k count=$((BLK_WRITE_KB / 4)) seek=8192 oflag=direct conv=fsync 2>>$O/guest-steps.log
+	log "blk: buffered read ${BLK_READ_KB} KiB at 16 MiB"
+	guard 30 "blk buffered read" dd if=/dev/$SCRDEV of=/dev/null bs=64k count=$((BLK_READ_KB / 64)) skip=256 2>>$O/guest-steps.log
+else
+	log "blk: HANG: no usable scratch disk, blk workload skipped"
+fi
 
 # ---- workload: virtio-net (slirp, restrict=on: only the gateway answers) ----
 NETIF=
@@ -162,7 +179,7 @@ fi
 echo 0 > $T/tracing_on
 log "collect: tracefs trace text"
 cat $T/trace > $O/guest-ftrace.txt
-for f in $T/events/iommu/*/format $T/events/swiotlb/*/format $T/events/dma/*/format; do
+for f in $T/events/iommu/*/format $T/events/swiotlb/*/format $T/events/dma/*/format $T/events/intel_iommu/*/format; do
 	[ -e "$f" ] || continue
 	e=${f%/format}; cp $f $O/tracefs/format_$(basename $(dirname $e))_$(basename $e).txt
 done
