@@ -203,6 +203,7 @@ public struct SARIFRenderer: ReportRenderer {
         case .replay: "Replaying the recording under a kernel model and a QEMU mode predicts '\(f.category)' for a device. \(f.explanation)"
         case .dmaDebug: "The offline CONFIG_DMA_API_DEBUG check '\(f.key)' (kernel/dma/debug.c) found the driver breaking a DMA-API rule. \(f.explanation)"
         case .fidelity: "Replaying the scenario the trace was recorded under does not reproduce what was recorded. \(f.explanation)"
+        case .guestLog: "The recorded guest kernel log reports '\(f.category)' by itself, whatever the scenario. \(f.explanation)"
         }
     }
 
@@ -227,6 +228,10 @@ public struct SARIFRenderer: ReportRenderer {
             "The kernel model predicts an oops on this path (function and release range in the rule). Avoid this kernel and mode combination, or use a release with the fix."
         case (.dmaDebug, _):
             "Fix the driver's DMA-API calls: every mapping unmapped once, with the same size, direction and function, error-checked with dma_mapping_error(), synced only inside the mapping (the kernel's Documentation/core-api/dma-api-howto.rst)."
+        case (.guestLog, "swiotlb-full"):
+            "The swiotlb bounce pool ran out: the device's DMA failed or was retried. Enlarge it (swiotlb=N slabs on the guest command line), reduce the mapping sizes, or give the device an IOMMU so it need not bounce."
+        case (.guestLog, _):
+            "The guest kernel printed this failure itself: see the quoted log lines and the rule for what it means."
         case (.fidelity, _):
             "The models do not reproduce this recording: either a model is wrong for this kernel or QEMU version, or the capture's metadata is. Keep the trace and report it; predictions for other scenarios from this trace are suspect until it is explained."
         default:
