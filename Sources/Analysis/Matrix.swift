@@ -95,7 +95,11 @@ public struct CompatibilityMatrix: Sendable, Codable, Equatable {
             traces.allSatisfy { t in kernels.allSatisfy { k in works["\(t)\u{0}\(k)\u{0}\(m)"] == true } }
         }
         self.init(traces: traces.sorted(), kernels: kernels, modes: modes, cells: cells, modesWorkingForAllKernels: [])
-        let answer = MatrixAnswer(matrix: self, findings: findings, eras: eras, offAxis: offAxis)
+        var diverged = Set<String>()
+        for r in results {
+            for s in r.scenarios where s.diverged { diverged.insert("\(Fingerprint.traceName(r.trace))\u{0}\(s.kernel)\u{0}\(s.mode)") }
+        }
+        let answer = MatrixAnswer(matrix: self, findings: findings, eras: eras, offAxis: offAxis, diverged: diverged)
         let working = Set(answer.workingForEveryKernel.map(\.mode))
         self.modesWorkingForAllKernels = runAll.filter(working.contains)
         self.answer = answer

@@ -30,6 +30,8 @@ public struct MatrixAnswer: Sendable, Codable, Equatable {
         case misdirected
         /// The kernel oopses.
         case oops
+        /// The trace's own recorded scenario did not reproduce it: no prediction from it is trustworthy.
+        case diverged
         /// No scenario ran for this cell.
         case notRun = "not-run"
 
@@ -54,6 +56,7 @@ public struct MatrixAnswer: Sendable, Codable, Equatable {
             case .probeFailed: "P"
             case .misdirected: "C"
             case .oops: "X"
+            case .diverged: "D"
             case .notRun: "·"
             }
         }
@@ -71,6 +74,7 @@ public struct MatrixAnswer: Sendable, Codable, Equatable {
             case .probeFailed: "probe fails"
             case .misdirected: "DMA misdirected (corruption)"
             case .oops: "kernel oops"
+            case .diverged: "recorded replay diverged from the trace (untrustworthy)"
             case .notRun: "not run"
             }
         }
@@ -172,6 +176,8 @@ public struct MatrixAnswer: Sendable, Codable, Equatable {
     public var hints: [String]
     /// The answer in one line.
     public var headline: String
+    /// Traces whose recorded scenario did not reproduce them: their predictions are not trustworthy.
+    public var divergedTraces: [String]
 
     /// `modes` without the device variants whose base mode is in the list too (the base then stands for "with
     /// any transport"): what a person needs to read.
@@ -185,7 +191,11 @@ public struct MatrixAnswer: Sendable, Codable, Equatable {
 
     /// Reads the answer off `matrix`. `kernelOrder` and `eras` give the axis (default: the matrix's kernels in
     /// one era); `findings` supply the example console lines of blockers.
-    public init(matrix m: CompatibilityMatrix, findings: [Finding], eras givenEras: [Era]? = nil, offAxis: [OffAxis] = []) {
+    /// `diverged` holds the `trace\0kernel\0mode` keys of recorded scenarios that diverged from their trace.
+    public init(
+        matrix m: CompatibilityMatrix, findings: [Finding], eras givenEras: [Era]? = nil, offAxis: [OffAxis] = [],
+        diverged: Set<String> = []
+    ) {
         let eras = (givenEras ?? [Era(name: "kernels", kernels: m.kernels)])
             .map { Era(name: $0.name, kernels: $0.kernels.filter(m.kernels.contains)) }.filter { !$0.kernels.isEmpty }
         let axis = eras.flatMap(\.kernels) + m.kernels.filter { k in !eras.contains { $0.kernels.contains(k) } }
@@ -205,6 +215,7 @@ public struct MatrixAnswer: Sendable, Codable, Equatable {
         var byCell: [String: [CompatibilityMatrix.Cell]] = [:]
         for c in m.cells { byCell["\(c.trace)\u{0}\(c.kernel)\u{0}\(c.mode)", default: []].append(c) }
         func symbol(_ t: String, _ k: String, _ mode: String) -> Symbol {
+            if diverged.contains("\(t)\u{0}\(k)\u{0}\(mode)") { return .diverged }
             guard let cells = byCell["\(t)\u{0}\(k)\u{0}\(mode)"] else { return .notRun }
             return cells.map { Symbol(verdict: $0.verdict, addressing: $0.addressing) }.max() ?? .isolated
         }
@@ -297,6 +308,9 @@ public struct MatrixAnswer: Sendable, Codable, Equatable {
         }
         self.hints = hints
 
+        self.divergedTraces = m.traces.filter { t in diverged.contains { $0.hasPrefix("\(t)\u{0}") } }
+        let warning = divergedTraces.isEmpty ? ""
+            : "the recorded replay of \(divergedTraces.joined(separator: ", ")) diverged from the recording, so predictions from it are not trustworthy; "
         if !isolated.isEmpty {
             headline = "every kernel works with DMA isolated under: " + Self.collapse(isolated).joined(separator: ", ")
         } else if !working.isEmpty {
@@ -305,5 +319,27 @@ public struct MatrixAnswer: Sendable, Codable, Equatable {
         } else {
             headline = "no mode lets every kernel work" + (unsafe.isEmpty ? "" : " safely")
         }
+        headline = warning + headline
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case kernels, eras, offAxis, grids, isolatedForEveryKernel, workingForEveryKernel, unsafeForEveryKernel, blockers
+        case hints, headline, divergedTraces
+    }
+
+    /// Reads reports written before ``divergedTraces`` existed as having none.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        kernels = try c.decode([String].self, forKey: .kernels)
+        eras = try c.decode([Era].self, forKey: .eras)
+        offAxis = try c.decode([OffAxis].self, forKey: .offAxis)
+        grids = try c.decode([Grid].self, forKey: .grids)
+        isolatedForEveryKernel = try c.decode([String].self, forKey: .isolatedForEveryKernel)
+        workingForEveryKernel = try c.decode([ModeCost].self, forKey: .workingForEveryKernel)
+        unsafeForEveryKernel = try c.decode([ModeCost].self, forKey: .unsafeForEveryKernel)
+        blockers = try c.decode([Blocker].self, forKey: .blockers)
+        hints = try c.decode([String].self, forKey: .hints)
+        headline = try c.decode(String.self, forKey: .headline)
+        divergedTraces = try c.decodeIfPresent([String].self, forKey: .divergedTraces) ?? []
     }
 }

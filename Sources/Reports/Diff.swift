@@ -35,6 +35,35 @@ public struct FindingChange: Sendable, Codable, Equatable {
     public var what: [String]
 }
 
+/// The answer to the origin thread's question on either side of a diff: what a reader wants first.
+public struct AnswerChange: Sendable, Codable, Equatable {
+    /// Modes in which every kernel works (isolated or honestly not), base and new.
+    public var baseWorking: [String]
+    public var newWorking: [String]
+    /// Modes in which every kernel works with DMA isolated.
+    public var baseIsolated: [String]
+    public var newIsolated: [String]
+
+    /// From the two reports' matrices (a schema-1 report without an answer gives its working modes only).
+    init?(base: Report, new: Report) {
+        guard base.matrix != nil || new.matrix != nil else { return nil }
+        baseWorking = base.matrix?.modesWorkingForAllKernels ?? []
+        newWorking = new.matrix?.modesWorkingForAllKernels ?? []
+        baseIsolated = base.matrix?.answer?.isolatedForEveryKernel ?? []
+        newIsolated = new.matrix?.answer?.isolatedForEveryKernel ?? []
+    }
+
+    public var changed: Bool { baseWorking != newWorking || baseIsolated != newIsolated }
+
+    /// `modes that work for every kernel: {a, b} → {b}` (and the isolated ones when they changed).
+    public var text: String {
+        func set(_ xs: [String]) -> String { "{" + MatrixAnswer.collapse(xs).joined(separator: ", ") + "}" }
+        var out = "modes that work for every kernel: " + (baseWorking == newWorking ? "\(set(newWorking)) (unchanged)" : "\(set(baseWorking)) → \(set(newWorking))")
+        if baseIsolated != newIsolated { out += "; with DMA isolated: \(set(baseIsolated)) → \(set(newIsolated))" }
+        return out
+    }
+}
+
 /// The diff part of a `diff` report.
 public struct DiffSummary: Sendable, Codable, Equatable {
     /// The base report's path (as given).
@@ -55,6 +84,9 @@ public struct DiffSummary: Sendable, Codable, Equatable {
     /// findings there are not "fixed", they were not looked for. `dmatrace diff` and `--baseline` refuse such
     /// a diff unless `--allow-coverage-change`, and then every renderer says so.
     public var coverageLost: [String]?
+
+    /// The answer of either side (absent when neither report has a matrix).
+    public var answer: AnswerChange?
 
     /// True when the new report covers less than the base.
     public var coverageShrank: Bool { !(coverageLost ?? []).isEmpty }
@@ -165,7 +197,8 @@ public enum Diff {
         let bc = Coverage(base), nc = Coverage(new)
         return DiffSummary(
             base: basePath, new: newPath, newCount: n(.new), fixedCount: n(.fixed), changedCount: n(.changed),
-            unchangedCount: n(.unchanged), changes: changes, baseCoverage: bc, newCoverage: nc, coverageLost: bc.missing(from: nc))
+            unchangedCount: n(.unchanged), changes: changes, baseCoverage: bc, newCoverage: nc, coverageLost: bc.missing(from: nc),
+            answer: AnswerChange(base: base, new: new))
     }
 
     /// A `diff` report: the new report's findings and matrix plus the fixed findings of the baseline, with

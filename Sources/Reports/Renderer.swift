@@ -5,10 +5,11 @@ import Replay
 public enum ReportFormat: String, Sendable, CaseIterable {
     case text, json, junit, sarif, markdown, html
 
-    /// The renderer for this format. `colour` only affects text (the CLI passes true on a terminal).
-    public func renderer(colour: Bool = false) -> any ReportRenderer {
+    /// The renderer for this format. `colour` only affects text (the CLI passes true on a terminal), and so does
+    /// `showUnchanged` (diff reports list only what changed unless it is set).
+    public func renderer(colour: Bool = false, showUnchanged: Bool = false) -> any ReportRenderer {
         switch self {
-        case .text: TextRenderer(colour: colour)
+        case .text: TextRenderer(colour: colour, showUnchanged: showUnchanged)
         case .json: JSONRenderer()
         case .junit: JUnitRenderer()
         case .sarif: SARIFRenderer()

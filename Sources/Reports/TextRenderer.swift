@@ -4,7 +4,12 @@ import Replay
 /// Plain text for people. ANSI colour only when ``colour`` is set (the CLI sets it when stdout is a terminal).
 public struct TextRenderer: ReportRenderer {
     public var colour: Bool
-    public init(colour: Bool = false) { self.colour = colour }
+    /// In a diff report, also list the unchanged findings and the whole answer grid (`diff --all`).
+    public var showUnchanged: Bool
+    public init(colour: Bool = false, showUnchanged: Bool = false) {
+        self.colour = colour
+        self.showUnchanged = showUnchanged
+    }
     public var format: ReportFormat { .text }
 
     private func paint(_ s: String, _ code: String) -> String { colour ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
@@ -25,14 +30,18 @@ public struct TextRenderer: ReportRenderer {
             for n in t.notes { out += "  note: \(n)\n" }
         }
         if let d = r.diff {
-            out += "\ndiff \(d.base) → \(d.new): \(d.newCount) new, \(d.fixedCount) fixed, \(d.changedCount) changed, \(d.unchangedCount) unchanged\n"
+            out += "\n"
+            if let a = d.answer { out += (a.changed ? "answer changed: " : "answer: ") + a.text + "\n" }
+            out += "diff \(d.base) → \(d.new): \(d.newCount) new, \(d.fixedCount) fixed, \(d.changedCount) changed, \(d.unchangedCount) unchanged\n"
             if let b = d.baseCoverage, let n = d.newCoverage { out += "coverage: base \(b.text); new \(n.text)\n" }
             if d.coverageShrank {
                 out += "WARNING: the new report covers less than the base (\((d.coverageLost ?? []).joined(separator: ", ")) missing): "
                     + "findings there count as fixed without having been looked for\n"
             }
         }
-        if let a = r.matrix?.answer {
+        if r.diff != nil && !showUnchanged {
+            // A diff shows what changed; the answer line above says what the matrix answers now.
+        } else if let a = r.matrix?.answer {
             out += "\n" + AnswerText.render(a, colour: colour)
         } else if let m = r.matrix {
             out += "\ncompatibility matrix (worst verdict over devices)\n"
@@ -81,8 +90,13 @@ public struct TextRenderer: ReportRenderer {
                 out += "\n"
             }
         }
-        out += "\n\(r.findings.count) finding\(r.findings.count == 1 ? "" : "s")\n"
-        for f in r.findings {
+        let shown = r.diff.map { d in showUnchanged ? r.findings : r.findings.filter { d.status(of: $0.fingerprint) != .unchanged } } ?? r.findings
+        if r.diff != nil && !showUnchanged {
+            out += "\n\(shown.count) finding\(shown.count == 1 ? "" : "s") new, fixed or changed (--all lists the \(r.findings.count - shown.count) unchanged too)\n"
+        } else {
+            out += "\n\(r.findings.count) finding\(r.findings.count == 1 ? "" : "s")\n"
+        }
+        for f in shown {
             out += "\n" + sev(f.severity)
             if let label = r.changeLabel(f) { out += " [\(label)]" }
             out += " \(f.ruleID) \(f.trace) \(f.scenario) \(f.device) ×\(f.count) [\(f.fingerprint)]\n"

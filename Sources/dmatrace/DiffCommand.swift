@@ -10,7 +10,8 @@ struct DiffCommand: ParsableCommand {
             Findings are matched by their fingerprint (trace name, scenario, device, class, key and rule; no \
             timestamps or event indices), so re-ingesting or re-running a capture keeps them stable. A finding \
             is changed when its count, severity or predicted log lines differ. Exit status 1 only with \
-            --fail-on and a matching change.
+            --fail-on and a matching change. The text form leads with the answer on both sides ("modes that work \
+            for every kernel: {a, b} → {b}") and lists only new, fixed and changed findings (--all: every one).
             """)
 
     @Argument(help: "Baseline report (JSON, from --format json).")
@@ -25,6 +26,9 @@ struct DiffCommand: ParsableCommand {
     @Flag(help: "Report the diff even when the new report covers fewer traces, kernels, modes or devices than the base (refused by default: exit 2).")
     var allowCoverageChange = false
 
+    @Flag(help: "Text: also list the unchanged findings and the whole answer grid (by default only what changed).")
+    var all = false
+
     @OptionGroup var output: ReportOutputOptions
 
     func run() throws {
@@ -34,7 +38,7 @@ struct DiffCommand: ParsableCommand {
             let n = try Report.decode(try readWholeFile(new), file: new)
             let report = try Diff.report(base: b, new: n, basePath: base, newPath: new, allowCoverageChange: allowCoverageChange)
             if let d = report.diff, d.coverageShrank { warn("the new report covers less than the base: \((d.coverageLost ?? []).joined(separator: ", ")) missing") }
-            try output.emit(report, inputs: [base, new])
+            try output.emit(report, inputs: [base, new], showUnchanged: all)
             if let failOn, let d = report.diff, d.fails(on: failOn.value) { fail = true }
         }
         if fail { throw ExitStatus.findings }

@@ -20,9 +20,9 @@ struct ReportOutputOptions: ParsableArguments {
     var noClobber = false
 
     /// Renders `report` and writes it; text gets colour only when going to a terminal.
-    func emit(_ report: Report, inputs: [String]) throws {
+    func emit(_ report: Report, inputs: [String], showUnchanged: Bool = false) throws {
         let colour = output == nil && format.value == .text && isTerminal(.standardOutput)
-        try write(try format.value.renderer(colour: colour).render(report), inputs: inputs)
+        try write(try format.value.renderer(colour: colour, showUnchanged: showUnchanged).render(report), inputs: inputs)
     }
 
     /// Writes `text` to ``output`` or standard output (``StreamingOutput``).

@@ -117,3 +117,26 @@ private var fixtures: String {
     #expect(try dmatrace(["ingest", fixtures + "/real-world/intel/dasharo-641-linux6x-no-pasid.txt", "-o", other, "--quiet"]).status == 0)
     #expect(!(try dmatrace(["analyze", other, "--format", "json"]).stdout.contains("swiotlb-full")))
 }
+
+/// The diff's text leads with the answer on both sides and lists only what changed; `--all` lists everything.
+/// The twin: a diff of a report with itself says the answer is unchanged and lists no finding.
+@Test func diffTextLeadsWithTheAnswerAndShowsOnlyChanges() throws {
+    let dir = NSTemporaryDirectory() + "dmatrace-diff-answer-\(getpid())"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let trace = CorpusTests.trace("intel-strict")
+    let kernels = ["--kernels", "linux-4.0-bypass,linux-6.1"]
+    _ = try dmatrace(["matrix", trace] + kernels + ["--modes", "qemu-noiommu,qemu-viommu-virtio-translated+modern", "--format", "json", "-o", dir + "/base.json"])
+    // The new run also tries qemu-viommu-bus-bypass: it works for both kernels too.
+    _ = try dmatrace(["matrix", trace] + kernels + ["--modes", "qemu-noiommu,qemu-viommu-virtio-translated+modern,qemu-viommu-bus-bypass", "--format", "json", "-o", dir + "/new.json"])
+    let d = try dmatrace(["diff", dir + "/base.json", dir + "/new.json"])
+    #expect(d.status == 0)
+    #expect(d.stdout.contains("answer changed: modes that work for every kernel: {qemu-noiommu} → {qemu-noiommu, qemu-viommu-bus-bypass}\n"), "\(d.stdout)")
+    #expect(d.stdout.contains("finding(s) new, fixed or changed") || d.stdout.contains("findings new, fixed or changed"))
+    #expect(!d.stdout.contains("[unchanged]"))
+    let all = try dmatrace(["diff", dir + "/base.json", dir + "/new.json", "--all"])
+    #expect(all.stdout.contains("[unchanged]") && all.stdout.contains("\ntrace intel-strict\n"))
+    let same = try dmatrace(["diff", dir + "/base.json", dir + "/base.json"])
+    #expect(same.stdout.contains("answer: modes that work for every kernel: {qemu-noiommu} (unchanged)\n"))
+    #expect(same.stdout.contains("\n0 findings new, fixed or changed"))
+}
