@@ -73,7 +73,7 @@ struct CatCommand: ParsableCommand {
                 }
                 deviceMask = set
             }
-            var out = StandardOutput()
+            var out = StandardOutput(escaping: !jsonl)
             if jsonl { try out.line(try JSONLCodec.metadataLine(reader.metadata)) }
             try reader.forEachChunk(where: { c in
                 c.header.eventCount > 0 && c.header.maxTimestamp >= lo && c.header.minTimestamp < hi

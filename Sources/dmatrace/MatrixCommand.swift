@@ -62,7 +62,11 @@ struct MatrixCommand: ParsableCommand {
                 baselineFails = try output.emitReport(command: "matrix", results: results, inputs: traces)
             } else {
                 let m = ReplayMatrix(results: results, kernels: kernels, modes: modes)
-                try output.write(output.json ? try ReplaySupport.json(m) + "\n" : m.text(), inputs: traces)
+                if output.json {
+                    try output.write(try ReplaySupport.json(m) + "\n", inputs: traces)
+                } else {
+                    try output.writeText(m.text(), inputs: traces)
+                }
             }
         }
         if damaged { throw ExitStatus.damaged }
