@@ -31,7 +31,13 @@ let package = Package(
             swiftSettings: strict),
         // Layer 2: importers (beside Models; neither imports the other).
         .target(name: "TraceIngest", dependencies: ["TraceFormat", "CZstd", "CZlib"], swiftSettings: strict),
-        .target(name: "Models", dependencies: ["TraceFormat"], resources: [.copy("Builtin")], swiftSettings: strict),
+        // The model files of Builtin/ are compiled in by the EmbedModels build-tool plugin (no resource bundle:
+        // the executable runs alone).
+        .target(
+            name: "Models", dependencies: ["TraceFormat"], exclude: ["Builtin"], swiftSettings: strict,
+            plugins: ["EmbedModels"]),
+        .executableTarget(name: "embed-models", swiftSettings: strict),
+        .plugin(name: "EmbedModels", capability: .buildTool(), dependencies: ["embed-models"]),
         // Layer 3: replay, then analysis and reports on top.
         .target(name: "Replay", dependencies: ["TraceFormat", "Models"], swiftSettings: strict),
         .target(name: "Analysis", dependencies: ["TraceFormat", "Models", "Replay"], swiftSettings: strict),
@@ -62,6 +68,6 @@ let package = Package(
         .testTarget(
             name: "ReportsTests", dependencies: ["Reports", "Analysis", "Replay", "Models", "TraceFormat", "TraceIngest"],
             exclude: ["Golden"], swiftSettings: strict),
-        .testTarget(name: "dmatraceTests", dependencies: ["TraceFormat", "dmatrace"], swiftSettings: strict),
+        .testTarget(name: "dmatraceTests", dependencies: ["TraceFormat", "Reports", "dmatrace"], swiftSettings: strict),
     ]
 )

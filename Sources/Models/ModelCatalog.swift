@@ -78,14 +78,15 @@ public struct ModelCatalog: Sendable {
             }
     }
 
-    /// Adds the built-in model files from the module's resource bundle.
+    /// Adds the built-in model files, compiled into the module from `Sources/Models/Builtin/*.json` by the
+    /// EmbedModels build-tool plugin (`builtinModelFiles`): no file is read at run time.
     mutating func addBuiltins() throws(ModelError) {
-        guard let dir = Bundle.module.url(forResource: "Builtin", withExtension: nil) else {
-            throw .unreadable(file: "builtin", reason: "the Builtin resource directory is missing from the bundle")
-        }
-        for url in try Self.jsonFiles(in: dir.path) {
-            let name = "builtin:\(url.lastPathComponent)"
-            try add(try Self.parse(contentsOf: url, name: name), from: name)
+        for file in builtinModelFiles {
+            let name = "builtin:\(file.name)"
+            guard let data = Data(base64Encoded: file.base64) else {
+                throw .unreadable(file: name, reason: "the embedded copy is not valid base64 (rebuild)")
+            }
+            try add(try Self.parse(data, file: name), from: name)
         }
     }
 

@@ -1,5 +1,6 @@
 import Analysis
 import Replay
+import TraceFormat
 
 /// GitHub-flavoured Markdown for CI job summaries. Never longer than ``limit`` bytes (GitHub rejects step
 /// summaries over 1 MiB): when the full text would be longer, it is cut at a line boundary and a note says
@@ -11,9 +12,53 @@ public struct MarkdownRenderer: ReportRenderer {
     public init(limit: Int = MarkdownRenderer.limit) { self.limit = limit }
     public var format: ReportFormat { .markdown }
 
-    private func cell(_ s: String) -> String {
-        s.replacingAll("|", with: "\\|").replacingAll("\n", with: " ")
+    /// Text from a trace, a model or a report as inline Markdown that renders as exactly that text: control
+    /// characters escaped (``TextSafety``), `<`, `>`, `&` as entities (GitHub renders inline HTML), and the
+    /// characters that start Markdown syntax inline backslash-escaped; `|` too, so it is safe in table cells.
+    static func text(_ s: String) -> String {
+        var out = ""
+        out.reserveCapacity(s.utf8.count)
+        for u in TextSafety.escaped(s).unicodeScalars {
+            switch u {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\\", "`", "*", "_", "[", "]", "|", "~", "#", "!", "$":
+                out += "\\"
+                out.unicodeScalars.append(u)
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        return out
     }
+
+    /// `s` as a code span: controls escaped, a fence longer than any run of backticks in it, `|` escaped (GitHub
+    /// splits table cells on it even inside code spans).
+    static func code(_ s: String) -> String {
+        let t = TextSafety.escaped(s).replacingAll("|", with: "\\|")
+        let fence = String(repeating: "`", count: longestRun(of: "`", in: t) + 1)
+        let pad = t.hasPrefix("`") || t.hasSuffix("`") ? " " : ""
+        return fence + pad + t + pad + fence
+    }
+
+    /// Lines as a fenced code block whose fence no line can close.
+    static func codeBlock(_ lines: [String]) -> [String] {
+        let body = lines.map { TextSafety.escaped($0) }
+        let n = max(3, (body.map { longestRun(of: "`", in: $0) }.max() ?? 0) + 1)
+        let fence = String(repeating: "`", count: n)
+        return [fence] + body + [fence]
+    }
+
+    static func longestRun(of c: Character, in s: String) -> Int {
+        var best = 0, run = 0
+        for ch in s {
+            if ch == c { run += 1; best = max(best, run) } else { run = 0 }
+        }
+        return best
+    }
+
+    private func cell(_ s: String) -> String { Self.text(s) }
+    private func code(_ s: String) -> String { Self.code(s) }
 
     public func render(_ r: Report) throws -> String {
         var lines: [String] = []
@@ -23,12 +68,12 @@ public struct MarkdownRenderer: ReportRenderer {
         lines.append("**\(r.findings.count)** findings, **\(failing)** failing, \(r.traces.count) trace(s). dmatrace \(r.tool.version), report schema \(r.schemaVersion).")
         for t in r.traces where !t.notes.isEmpty {
             lines.append("")
-            lines.append("Notes on `\(t.name)`:")
-            for n in t.notes { lines.append("- " + n) }
+            lines.append("Notes on \(cell(t.name)):")
+            for n in t.notes { lines.append("- " + cell(n)) }
         }
         if let d = r.diff {
             lines.append("")
-            lines.append("**Diff** `\(d.base)` → `\(d.new)`: **\(d.newCount) new**, \(d.fixedCount) fixed, \(d.changedCount) changed, \(d.unchangedCount) unchanged.")
+            lines.append("**Diff** \(cell(d.base)) → \(cell(d.new)): **\(d.newCount) new**, \(d.fixedCount) fixed, \(d.changedCount) changed, \(d.unchangedCount) unchanged.")
             if let b = d.baseCoverage, let n = d.newCoverage {
                 lines.append("")
                 lines.append("Coverage: base \(b.text); new \(n.text).")
@@ -36,7 +81,7 @@ public struct MarkdownRenderer: ReportRenderer {
             if d.coverageShrank {
                 lines.append("")
                 lines.append("> [!WARNING]")
-                lines.append("> **The new report covers less than the base**: \((d.coverageLost ?? []).map { "`\($0)`" }.joined(separator: ", ")) missing. Findings there count as fixed without having been looked for.")
+                lines.append("> **The new report covers less than the base**: \((d.coverageLost ?? []).map(cell).joined(separator: ", ")) missing. Findings there count as fixed without having been looked for.")
             }
         }
         if let m = r.matrix, let a = m.answer {
@@ -80,14 +125,14 @@ public struct MarkdownRenderer: ReportRenderer {
             lines.append("")
             lines.append("## Compatibility matrix")
             lines.append("")
-            lines.append("Modes that work for every kernel: " + (m.modesWorkingForAllKernels.isEmpty ? "**none**" : m.modesWorkingForAllKernels.map { "`\($0)`" }.joined(separator: ", ")))
+            lines.append("Modes that work for every kernel: " + (m.modesWorkingForAllKernels.isEmpty ? "**none**" : m.modesWorkingForAllKernels.map { "`\(cell($0))`" }.joined(separator: ", ")))
         }
         for f in r.fidelity {
             lines.append("")
             if let why = f.unavailableBecause {
-                lines.append("Replay fidelity of `\(f.trace)`: not checked: \(cell(why))")
+                lines.append("Replay fidelity of \(cell(f.trace)): not checked: \(cell(why))")
             } else {
-                lines.append("Replay fidelity of `\(f.trace)`: recorded scenario `\(f.scenario ?? "?")` " + (f.reproduced == true ? "reproduced the trace." : "**diverges** from the trace in \(f.divergences) place(s)."))
+                lines.append("Replay fidelity of \(cell(f.trace)): recorded scenario \(cell(f.scenario ?? "?")) " + (f.reproduced == true ? "reproduced the trace." : "**diverges** from the trace in \(f.divergences) place(s)."))
             }
         }
         for d in r.dmaDebug {
@@ -99,7 +144,7 @@ public struct MarkdownRenderer: ReportRenderer {
             lines.append("| # | check | result |")
             lines.append("|---|---|---|")
             for c in d.checks {
-                lines.append("| \(c.check.number) | `\(c.check.rawValue)` | " + (c.ran ? "\(c.violations) violation(s)" : "skipped: " + cell(c.skippedBecause ?? "")) + " |")
+                lines.append("| \(c.check.number) | \(code(c.check.rawValue)) | " + (c.ran ? "\(c.violations) violation(s)" : "skipped: " + cell(c.skippedBecause ?? "")) + " |")
             }
         }
         if !r.findings.isEmpty {
@@ -112,23 +157,20 @@ public struct MarkdownRenderer: ReportRenderer {
                 var at = "–"
                 if let o = f.first { at = (o.sourceFile.map { "\($0):\(o.sourcePosition ?? 0)" } ?? "event #\(o.eventIndex)") }
                 lines.append("| \(f.severity.rawValue) | " + (r.diff == nil ? "" : "\(r.changeLabel(f) ?? "") | ")
-                    + "`\(f.ruleID)` | \(cell(f.trace)) | \(cell(f.scenario)) | \(cell(f.device)) | \(f.count) | \(cell(at)) | `\(f.fingerprint)` |")
+                    + "\(code(f.ruleID)) | \(cell(f.trace)) | \(cell(f.scenario)) | \(cell(f.device)) | \(f.count) | \(cell(at)) | \(code(f.fingerprint)) |")
             }
             lines.append("")
             lines.append("## Details")
             for f in r.findings {
                 lines.append("")
-                lines.append("<details><summary>\(htmlEscape(f.message))</summary>")
+                lines.append("<details><summary>\(htmlEscape(TextSafety.escaped(f.message)))</summary>")
                 lines.append("")
-                lines.append(f.explanation)
+                lines.append(cell(f.explanation))
                 lines.append("")
-                lines.append("Rule: \(f.rule)")
+                lines.append("Rule: \(cell(f.rule))")
                 if !f.guestLog.isEmpty || !f.hostLog.isEmpty {
                     lines.append("")
-                    lines.append("```")
-                    for l in f.guestLog { lines.append("guest: \(l)") }
-                    for l in f.hostLog { lines.append("qemu:  \(l)") }
-                    lines.append("```")
+                    lines += Self.codeBlock(f.guestLog.map { "guest: \($0)" } + f.hostLog.map { "qemu:  \($0)" })
                 }
                 lines.append("")
                 lines.append("</details>")

@@ -1,3 +1,4 @@
+import TraceFormat
 import Analysis
 import Replay
 
@@ -104,11 +105,17 @@ func describe(_ o: Occurrence) -> String {
     return s
 }
 
-/// Escapes text for XML/HTML element content and attribute values.
+/// Escapes text for XML/HTML element content and attribute values; control characters and bidi overrides
+/// first become visible escapes (``TextSafety``; newline, tab and carriage return are kept, XML allows them).
 func xmlEscape(_ s: String) -> String {
     var out = ""
     out.reserveCapacity(s.utf8.count)
-    for ch in s.unicodeScalars {
+    let safe = TextSafety.needsEscaping(s)
+        ? String(s.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            String(line.split(separator: "\t", omittingEmptySubsequences: false).map { TextSafety.escaped(String($0)) }.joined(separator: "\t"))
+        }.joined(separator: "\n"))
+        : s
+    for ch in safe.unicodeScalars {
         switch ch {
         case "&": out += "&amp;"
         case "<": out += "&lt;"

@@ -1,5 +1,6 @@
 import Analysis
 import Replay
+import TraceFormat
 
 /// Plain text for people. ANSI colour only when ``colour`` is set (the CLI sets it when stdout is a terminal).
 public struct TextRenderer: ReportRenderer {
@@ -21,21 +22,25 @@ public struct TextRenderer: ReportRenderer {
         }
     }
 
+    /// Text from the report (trace names, paths, messages, logs) with control characters escaped
+    /// (``TextSafety``): a crafted trace cannot drive the terminal, and colour codes are only ours.
+    private func e(_ s: String) -> String { TextSafety.escaped(s) }
+
     public func render(_ r: Report) throws -> String {
-        var out = "dmatrace \(r.command) report (schema \(r.schemaVersion), \(r.tool.name) \(r.tool.version))\n"
+        var out = "dmatrace \(e(r.command)) report (schema \(r.schemaVersion), \(e(r.tool.name)) \(e(r.tool.version)))\n"
         for t in r.traces {
-            out += "trace \(t.name): \(t.path), \(t.events) events"
-            if let s = t.recordedScenario { out += ", recorded under \(s)" }
+            out += "trace \(e(t.name)): \(e(t.path)), \(t.events) events"
+            if let s = t.recordedScenario { out += ", recorded under \(e(s))" }
             out += "\n"
-            for n in t.notes { out += "  note: \(n)\n" }
+            for n in t.notes { out += "  note: \(e(n))\n" }
         }
         if let d = r.diff {
             out += "\n"
             if let a = d.answer { out += (a.changed ? "answer changed: " : "answer: ") + a.text + "\n" }
-            out += "diff \(d.base) → \(d.new): \(d.newCount) new, \(d.fixedCount) fixed, \(d.changedCount) changed, \(d.unchangedCount) unchanged\n"
+            out += "diff \(e(d.base)) → \(e(d.new)): \(d.newCount) new, \(d.fixedCount) fixed, \(d.changedCount) changed, \(d.unchangedCount) unchanged\n"
             if let b = d.baseCoverage, let n = d.newCoverage { out += "coverage: base \(b.text); new \(n.text)\n" }
             if d.coverageShrank {
-                out += "WARNING: the new report covers less than the base (\((d.coverageLost ?? []).joined(separator: ", ")) missing): "
+                out += "WARNING: the new report covers less than the base (\(e((d.coverageLost ?? []).joined(separator: ", "))) missing): "
                     + "findings there count as fixed without having been looked for\n"
             }
         }
@@ -46,34 +51,34 @@ public struct TextRenderer: ReportRenderer {
         } else if let m = r.matrix {
             out += "\ncompatibility matrix (worst verdict over devices)\n"
             for t in m.traces {
-                out += "  \(t)\n"
-                let width = max(6, (m.kernels.map(\.count).max() ?? 0))
+                out += "  \(e(t))\n"
+                let width = max(6, (m.kernels.map { e($0).count }.max() ?? 0))
                 out += "    " + "kernel".padded(to: width)
-                for mode in m.modes { out += "  " + mode }
+                for mode in m.modes { out += "  " + e(mode) }
                 out += "\n"
                 for k in m.kernels {
-                    out += "    " + k.padded(to: width)
+                    out += "    " + e(k).padded(to: width)
                     for mode in m.modes {
                         let v = m.verdict(trace: t, kernel: k, mode: mode) ?? "-"
-                        let cell = v.padded(to: mode.count)
+                        let cell = e(v).padded(to: e(mode).count)
                         out += "  " + (v == "ok" ? paint(cell, "32") : v == "-" ? cell : paint(cell, "31"))
                     }
                     out += "\n"
                 }
             }
             out += "  modes that work for every kernel: "
-                + (m.modesWorkingForAllKernels.isEmpty ? "none" : m.modesWorkingForAllKernels.joined(separator: ", ")) + "\n"
+                + (m.modesWorkingForAllKernels.isEmpty ? "none" : e(m.modesWorkingForAllKernels.joined(separator: ", "))) + "\n"
         }
         for f in r.fidelity {
-            out += "\nreplay fidelity of \(f.trace): "
+            out += "\nreplay fidelity of \(e(f.trace)): "
             if let why = f.unavailableBecause {
-                out += "not checked: \(why)\n"
+                out += "not checked: \(e(why))\n"
             } else {
-                out += "recorded scenario \(f.scenario ?? "?") " + (f.reproduced == true ? "reproduced the trace" : "diverges from the trace in \(f.divergences) place(s)") + "\n"
+                out += "recorded scenario \(e(f.scenario ?? "?")) " + (f.reproduced == true ? "reproduced the trace" : "diverges from the trace in \(f.divergences) place(s)") + "\n"
             }
         }
         for d in r.dmaDebug {
-            out += "\nDMA-API debug (offline CONFIG_DMA_API_DEBUG, \(d.era.rawValue) messages) on \(d.trace): "
+            out += "\nDMA-API debug (offline CONFIG_DMA_API_DEBUG, \(d.era.rawValue) messages) on \(e(d.trace)): "
             out += "\(d.dmaEvents) DMA-API events, \(d.violations.count) violations, \(d.liveAtEnd) mappings live at the end"
             if d.unmatchedBeforeCapture > 0 {
                 out += ", \(d.unmatchedBeforeCapture) releases of addresses mapped before the capture started (not reported)"
@@ -86,7 +91,7 @@ public struct TextRenderer: ReportRenderer {
                 let mark = !c.ran ? paint("skip", "2") : c.violations == 0 ? paint("pass", "32")
                     : c.check.severity == .error ? paint("FAIL", "1;31") : c.check.severity == .warning ? paint("WARN", "33") : paint("NOTE", "36")
                 out += "  [\(mark)] #\(c.check.number) \(c.check.rawValue)"
-                if c.ran { out += ": \(c.violations)" } else if let why = c.skippedBecause { out += ": \(why)" }
+                if c.ran { out += ": \(c.violations)" } else if let why = c.skippedBecause { out += ": \(e(why))" }
                 out += "\n"
             }
         }
@@ -98,14 +103,14 @@ public struct TextRenderer: ReportRenderer {
         }
         for f in shown {
             out += "\n" + sev(f.severity)
-            if let label = r.changeLabel(f) { out += " [\(label)]" }
-            out += " \(f.ruleID) \(f.trace) \(f.scenario) \(f.device) ×\(f.count) [\(f.fingerprint)]\n"
-            out += "  \(f.message)\n"
-            if let o = f.first { out += "  first: \(describe(o))\n" }
-            if let o = f.worst { out += "  worst: \(describe(o))\n" }
-            out += "  why: \(f.explanation)\n  rule: \(f.rule)\n"
-            for l in f.guestLog { out += "  guest| \(l)\n" }
-            for l in f.hostLog { out += "  qemu | \(l)\n" }
+            if let label = r.changeLabel(f) { out += " [\(e(label))]" }
+            out += " \(e(f.ruleID)) \(e(f.trace)) \(e(f.scenario)) \(e(f.device)) ×\(f.count) [\(e(f.fingerprint))]\n"
+            out += "  \(e(f.message))\n"
+            if let o = f.first { out += "  first: \(e(describe(o)))\n" }
+            if let o = f.worst { out += "  worst: \(e(describe(o)))\n" }
+            out += "  why: \(e(f.explanation))\n  rule: \(e(f.rule))\n"
+            for l in f.guestLog { out += "  guest| \(e(l))\n" }
+            for l in f.hostLog { out += "  qemu | \(e(l))\n" }
         }
         return out
     }

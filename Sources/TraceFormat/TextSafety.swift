@@ -5,9 +5,10 @@
 /// Policy: C0 control characters (U+0000–U+001F, tab and newline included, since a name spanning lines
 /// forges output lines), DEL, C1 controls (U+0080–U+009F, which some terminals obey like ESC) and the Unicode
 /// bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069, which reorder what is displayed) are
-/// shown as `\xNN` / `\u{NNNN}`; a backslash is doubled so that an escape cannot be forged. Invalid UTF-8 is
-/// already U+FFFD once the text is a `String`. Markup for a format (HTML, Markdown) is the renderer's job,
-/// after this.
+/// shown as `\xNN` / `\u{NNNN}` (a literal backslash in the input stays as it is: the escaped text is
+/// for reading, not for parsing back). Invalid UTF-8 is already U+FFFD once the text is a `String`. Markup
+/// for a format (HTML, Markdown) is the renderer's job, after this; JSON output is left to its encoder,
+/// which escapes control characters itself.
 public enum TextSafety {
     /// The longest line any text importer takes (1 MiB): longer lines are refused, as the importer's
     /// `limitExceeded` error naming the file and line.
@@ -16,7 +17,7 @@ public enum TextSafety {
     /// True when `s` needs ``escaped(_:)`` (a quick check for the common clean case).
     @inlinable
     public static func needsEscaping(_ s: String) -> Bool {
-        s.unicodeScalars.contains { isUnsafe($0) || $0 == "\\" }
+        s.unicodeScalars.contains { isUnsafe($0) }
     }
 
     @inlinable
@@ -32,15 +33,20 @@ public enum TextSafety {
         var out = ""
         out.reserveCapacity(s.utf8.count + 8)
         for u in s.unicodeScalars {
-            if u == "\\" {
-                out += "\\\\"
-            } else if isUnsafe(u) {
+            if isUnsafe(u) {
                 out += u.value < 0x100 ? "\\x" + hex(u.value, 2) : "\\u{" + hex(u.value, 4) + "}"
             } else {
                 out.unicodeScalars.append(u)
             }
         }
         return out
+    }
+
+    /// ``escaped(_:)`` for text of several lines that we composed: newlines are kept, every other unsafe
+    /// character escaped (what goes to a terminal: standard error, text reports).
+    public static func escapedKeepingNewlines(_ s: String) -> String {
+        guard s.unicodeScalars.contains(where: { isUnsafe($0) && $0 != "\n" }) else { return s }
+        return s.split(separator: "\n", omittingEmptySubsequences: false).map { escaped(String($0)) }.joined(separator: "\n")
     }
 
     /// ``escaped(_:)``, cut to at most `limit` characters of the input (with how much was cut).

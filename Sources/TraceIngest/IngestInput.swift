@@ -51,9 +51,10 @@ public final class IngestInput {
     private var stdinConsumed = false
     private var cachedAll: [UInt8]?
 
-    /// Size of one read from the decompressed stream while scanning lines. A line longer than this is
-    /// delivered cut at this length (and reported by the importer as malformed), the rest of it dropped.
-    public static let lineBufferSize = 1 << 20
+    /// Size of one read from the decompressed stream while scanning lines: the longest line
+    /// (``TextSafety/maxLineBytes``) with its `\r\n`. A longer line ends the pass with
+    /// ``IngestError/limitExceeded`` in ``readError`` (every text importer refuses it the same way).
+    public static let lineBufferSize = TextSafety.maxLineBytes + 2
     /// The default limit of ``readAll(limit:)`` and of ``bytes``.
     public static let defaultReadAllLimit: UInt64 = 4 << 30
 
@@ -265,15 +266,24 @@ public final class IngestInput {
     }
 
     /// Calls `body` with each line (without its `\n` or `\r\n`) and its 1-based number, streaming.
-    /// A read error ends the pass and is kept in ``readError``.
+    /// A read error, or a line longer than ``TextSafety/maxLineBytes`` (the one line-length limit of every
+    /// text importer), ends the pass and is kept in ``readError``.
     public func forEachLine(_ body: (UnsafeRawBufferPointer, UInt64) throws -> Void) rethrows {
         readError = nil
         bytesRead = 0
+        var tooLong: (line: UInt64, offset: UInt64, length: Int)?
+        defer {
+            if let t = tooLong, readError == nil {
+                readError = .limitExceeded(
+                    path: path, offset: t.offset, what: "line \(t.line) length (bytes, at least)", value: UInt64(t.length),
+                    limit: UInt64(TextSafety.maxLineBytes))
+            }
+        }
         if case .memory(let b) = origin, isPlain(b) {
             bytesRead = UInt64(b.count)
             var line: UInt64 = 0
             try b.withUnsafeBytes { all in
-                _ = try Self.scanLines(all, final: true, line: &line, body: body)
+                _ = try Self.scanLines(all, final: true, line: &line, tooLong: &tooLong, base: 0, body: body)
             }
             return
         }
@@ -285,8 +295,9 @@ public final class IngestInput {
         var have = 0
         var line: UInt64 = 0
         var eof = false
-        var discarding = false
-        while !eof {
+        // Decompressed offset of buf[0].
+        var bufferOffset: UInt64 = 0
+        while !eof && tooLong == nil {
             do {
                 let n = try stream.read(into: UnsafeMutableRawBufferPointer(rebasing: buf[have...]))
                 if n == 0 { eof = true } else { have += n; bytesRead += UInt64(n) }
@@ -295,42 +306,45 @@ public final class IngestInput {
                 eof = true
             }
             var start = 0
-            if discarding {
-                // The tail of an over-long line: drop up to and including its newline.
-                if let nl = memchr(buf.baseAddress!, 0x0A, have) {
-                    start = UnsafeRawPointer(nl) - UnsafeRawPointer(buf.baseAddress!) + 1
-                    discarding = false
-                } else {
-                    have = 0
-                    continue
-                }
-            }
-            let view = UnsafeRawBufferPointer(rebasing: buf[start..<have])
-            let used = try Self.scanLines(view, final: eof, line: &line, body: body)
+            let view = UnsafeRawBufferPointer(rebasing: buf[0..<have])
+            let used = try Self.scanLines(view, final: eof, line: &line, tooLong: &tooLong, base: bufferOffset, body: body)
             start += used
+            if tooLong != nil { return }
             if start == 0 && have == cap {
-                // No newline in a full buffer: deliver the line cut, skip the rest of it.
-                line += 1
-                try body(UnsafeRawBufferPointer(buf), line)
-                have = 0
-                discarding = true
-                continue
+                // No newline in a full buffer: the line is longer than the limit.
+                tooLong = (line + 1, bufferOffset, cap)
+                return
             }
             let rest = have - start
             if rest > 0 && start > 0 { memmove(buf.baseAddress!, buf.baseAddress! + start, rest) }
+            bufferOffset += UInt64(start)
             have = rest
         }
     }
 
     /// Delivers the complete lines of `all` (and the unterminated last one when `final`); returns the
-    /// number of bytes consumed.
+    /// number of bytes consumed (sniffers' form: a line over the limit stops the scan).
     @inline(__always)
     static func scanLines(
         _ all: UnsafeRawBufferPointer, final: Bool, line: inout UInt64,
         body: (UnsafeRawBufferPointer, UInt64) throws -> Void
     ) rethrows -> Int {
+        var tooLong: (line: UInt64, offset: UInt64, length: Int)?
+        return try scanLines(all, final: final, line: &line, tooLong: &tooLong, base: 0, body: body)
+    }
+
+    /// Delivers the complete lines of `all` (and the unterminated last one when `final`); returns the
+    /// number of bytes consumed. A line longer than ``TextSafety/maxLineBytes`` is not delivered: it stops
+    /// the scan and is described in `tooLong` (its number, its offset counted from `offset`, its length).
+    @inline(__always)
+    static func scanLines(
+        _ all: UnsafeRawBufferPointer, final: Bool, line: inout UInt64,
+        tooLong: inout (line: UInt64, offset: UInt64, length: Int)?, base offset: UInt64,
+        body: (UnsafeRawBufferPointer, UInt64) throws -> Void
+    ) rethrows -> Int {
         guard let base = all.baseAddress else { return 0 }
         let n = all.count
+        let limit = TextSafety.maxLineBytes
         var start = 0
         while start < n {
             guard let nlp = memchr(base + start, 0x0A, n - start) else { break }
@@ -338,6 +352,10 @@ public final class IngestInput {
             var stop = end
             if stop > start && base.load(fromByteOffset: stop - 1, as: UInt8.self) == 0x0D { stop -= 1 }
             line += 1
+            if stop - start > limit {
+                tooLong = (line, offset + UInt64(start), stop - start)
+                return start
+            }
             try body(UnsafeRawBufferPointer(start: base + start, count: stop - start), line)
             start = end + 1
         }
@@ -345,6 +363,10 @@ public final class IngestInput {
             var stop = n
             if base.load(fromByteOffset: stop - 1, as: UInt8.self) == 0x0D { stop -= 1 }
             line += 1
+            if stop - start > limit {
+                tooLong = (line, offset + UInt64(start), stop - start)
+                return start
+            }
             try body(UnsafeRawBufferPointer(start: base + start, count: stop - start), line)
             start = n
         }

@@ -35,6 +35,8 @@ public struct IngestReport: Sendable {
 
     /// Most event names listed per group and input in ``summary()``.
     public static let maxNamesListed = 100
+    /// Longest event name shown in ``summary()`` (characters; longer ones are cut, with their size).
+    public static let maxNameShown = 200
 
     /// The human summary: per input and event name, problems as file:line, lost-event warnings, alignment.
     public func summary() -> String {
@@ -49,7 +51,8 @@ public struct IngestReport: Sendable {
             // `maxNamesListed` per group, then say how many more there are.
             func list(_ counts: [String: Int], _ line: (String, Int) -> String, more: String) {
                 let sorted = counts.sorted(by: { $0.key < $1.key })
-                for (name, n) in sorted.prefix(Self.maxNamesListed) { lines.append(line(name, n)) }
+                // Names come from the input: escaped and cut (``TextSafety``).
+                for (name, n) in sorted.prefix(Self.maxNamesListed) { lines.append(line(TextSafety.clip(name, to: Self.maxNameShown), n)) }
                 if sorted.count > Self.maxNamesListed {
                     lines.append("  ... and \(sorted.count - Self.maxNamesListed) more \(more)")
                 }
@@ -60,7 +63,7 @@ public struct IngestReport: Sendable {
             }, more: "names not imported")
             list(d.unknown, { "  \($0): \($1) (unknown event)" }, more: "unknown event names")
             list(d.joined, { "  joined: \($1) \($0)" }, more: "kinds of joins")
-            for p in d.problems { lines.append("  malformed: \(p)") }
+            for p in d.problems { lines.append("  malformed: \(TextSafety.clip(p.description, to: 4 * Self.maxNameShown))") }
             if d.problemsNotStored > 0 { lines.append("  ... and \(d.problemsNotStored) more malformed lines") }
             if d.lostEvents > 0 {
                 lines.append("  warning: the input reports \(d.lostEvents) lost events; the trace is incomplete")

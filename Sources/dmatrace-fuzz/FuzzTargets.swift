@@ -41,6 +41,8 @@ enum FuzzTargets {
                    body: ingest),
         FuzzTarget(name: "model", about: "kernel / QEMU-mode model files (JSON, schema validation)", body: model),
         FuzzTarget(name: "report", about: "report JSON (--baseline files)", body: report),
+        FuzzTarget(name: "diff", about: "dmatrace diff: two reports (split at the first NUL byte), coverage, every renderer",
+                   body: diff),
     ]
 
     static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
@@ -221,6 +223,50 @@ extension FuzzTargets {
             _ = m.id
         } catch {
             _ = error.description
+        }
+    }
+
+    /// `dmatrace diff` on two reports, the input split at its first NUL byte (no NUL: the input against itself).
+    /// Invariants: the counts add up; a report diffed with itself changes nothing and loses no coverage; the
+    /// coverage refusal happens exactly when coverage is lost; every renderer renders the diff, the JSON
+    /// rendering decodes back to the same report, and text and Markdown carry no raw control character.
+    static func diff(_ data: UnsafeRawBufferPointer) {
+        let bytes = Array(data)
+        let cut = bytes.firstIndex(of: 0)
+        let baseBytes = cut.map { Array(bytes[..<$0]) } ?? bytes
+        let newBytes = cut.map { Array(bytes[($0 + 1)...]) } ?? bytes
+        guard let base = try? Report.decode(baseBytes, file: "base.json"),
+              let new = try? Report.decode(newBytes, file: "new.json") else { return }
+        let report = Diff.report(base: base, new: new, basePath: "base.json", newPath: "new.json")
+        guard let d = report.diff else { preconditionFailure("a diff report without its diff") }
+        precondition(d.newCount + d.fixedCount + d.changedCount + d.unchangedCount == d.changes.count, "diff counts do not add up")
+        let lost = Coverage(base).missing(from: Coverage(new))
+        precondition((d.coverageLost ?? []) == lost, "coverageLost differs from the coverage comparison")
+        do {
+            _ = try Diff.report(base: base, new: new, basePath: "base.json", newPath: "new.json", allowCoverageChange: false)
+            precondition(lost.isEmpty, "coverage lost but the diff was not refused")
+        } catch {
+            precondition(!lost.isEmpty && error is CoverageShrankError, "refused without lost coverage: \(error)")
+        }
+        let same = Diff.compare(base: new, new: new)
+        precondition(same.newCount == 0 && same.fixedCount == 0 && same.changedCount == 0 && !same.coverageShrank,
+                     "a report diffed with itself changed")
+        for format in ReportFormat.allCases {
+            let text: String
+            do { text = try format.renderer(colour: false).render(report) } catch { continue }
+            switch format {
+            case .json:
+                // The diff report written as JSON is a report again, equal to the one rendered.
+                guard let back = try? Report.decode(Array(text.utf8), file: "diff.json") else {
+                    preconditionFailure("the JSON rendering of a diff does not decode")
+                }
+                precondition(back.diff == report.diff, "the diff changed through JSON")
+            case .text, .markdown:
+                precondition(!text.unicodeScalars.contains { ($0.value < 0x20 && $0 != "\n" && $0 != "\t") || $0.value == 0x7F },
+                             "a raw control character in the \(format) rendering")
+            default:
+                break
+            }
         }
     }
 

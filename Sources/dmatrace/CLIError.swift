@@ -1,11 +1,14 @@
 import ArgumentParser
 import SystemPackage
 import TraceIngest
+import TraceFormat
 
-/// Writes to standard error (Swift 6 rejects the C `stderr` global as not concurrency-safe).
+/// Writes to standard error (Swift 6 rejects the C `stderr` global as not concurrency-safe). Everything
+/// written is escaped by the one control-character policy (``TextSafety``; newlines kept): messages quote
+/// input text (file names, event names, log lines), which must never drive the terminal.
 struct StandardError: TextOutputStream {
     mutating func write(_ string: String) {
-        var s = string
+        var s = TextSafety.escapedKeepingNewlines(string)
         s.withUTF8 { _ = try? FileDescriptor.standardError.writeAll(UnsafeRawBufferPointer($0)) }
     }
 }

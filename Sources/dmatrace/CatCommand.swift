@@ -29,7 +29,7 @@ struct CatCommand: ParsableCommand {
             let reader = try openTrace(file)
             var filter = try filterOptions.filter(metadata: reader.metadata, file: file)
             let range = filter.absoluteRange
-            var out = StandardOutput()
+            var out = StandardOutput(escaping: !jsonl)
             if jsonl { try out.line(try JSONLCodec.metadataLine(reader.metadata)) }
             var kindMask = [Bool](repeating: filter.kinds == nil, count: 256)
             for k in filter.kinds ?? [] { kindMask[Int(k.rawValue)] = true }

@@ -75,7 +75,7 @@ struct InfoCommand: ParsableCommand {
                                  compressedBytes: $0.header.compressedSize, intact: $0.intact)
                 }
             }
-            var out = StandardOutput()
+            var out = StandardOutput(escaping: !json)
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]

@@ -77,9 +77,13 @@ struct MatrixCommand: ParsableCommand {
                 baselineFails = try output.emitReport(command: "matrix", results: results, inputs: traces, axis: axis)
             } else if output.json || details {
                 let m = ReplayMatrix(results: results, kernels: kernels, modes: modes)
-                try output.write(output.json ? try ReplaySupport.json(m) + "\n" : m.text(), inputs: traces)
+                if output.json {
+                    try output.write(try ReplaySupport.json(m) + "\n", inputs: traces)
+                } else {
+                    try output.writeText(m.text(), inputs: traces)
+                }
             } else if let answer = Report(command: "matrix", results: results, axis: axis).matrix?.answer {
-                try output.write(AnswerText.render(answer, colour: false), inputs: traces)
+                try output.writeText(AnswerText.render(answer, colour: false), inputs: traces)
             }
         }
         if damaged { throw ExitStatus.damaged }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Models
+import TraceFormat
 
 /// `dmatrace models list | show ID | validate FILE`.
 struct ModelsCommand: ParsableCommand {
@@ -64,7 +65,7 @@ struct ModelsCommand: ParsableCommand {
                     for kind in ["kernel", "qemu-mode"] {
                         print(kind == "kernel" ? "kernels (KERNEL[:RELEASE]):" : "QEMU modes (MODE[:QEMU[/MACHINE]], machine type defaults to the QEMU version):")
                         for r in rows where r.kind == kind {
-                            print("  \(r.id)\(r.hypothesis ? " [hypothesis]" : ""): \(r.title)")
+                            print(TextSafety.escaped("  \(r.id)\(r.hypothesis ? " [hypothesis]" : ""): \(r.title)"))
                             var axis: [String] = []
                             if let v = r.versions { axis.append("\(kind == "kernel" ? "releases" : "QEMU") \(v)") }
                             if let d = r.default { axis.append("default \(d)") }
@@ -114,7 +115,7 @@ struct ModelsCommand: ParsableCommand {
                 for f in files {
                     let m = try ModelCatalog.parse(contentsOf: URL(fileURLWithPath: f), name: f)
                     try catalog.add(m, from: f)
-                    print("\(f): valid \(m.kind) model '\(m.id)'")
+                    print(TextSafety.escaped("\(f): valid \(m.kind) model '\(m.id)'"))
                 }
             }
         }

@@ -67,7 +67,11 @@ struct ReplayCommand: ParsableCommand {
             if output.wantsReport {
                 baselineFails = try output.emitReport(command: "replay", results: [result], inputs: [trace])
             } else {
-                try output.write(output.json ? try ReplaySupport.json(result) + "\n" : result.text(), inputs: [trace])
+                if output.json {
+                    try output.write(try ReplaySupport.json(result) + "\n", inputs: [trace])
+                } else {
+                    try output.writeText(result.text(), inputs: [trace])
+                }
             }
             failed = result.scenarios.contains { !$0.works || !$0.divergences.isEmpty }
         }

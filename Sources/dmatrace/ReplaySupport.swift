@@ -63,6 +63,11 @@ struct ReplayOutputOptions: ParsableArguments {
             .run { write in try write(text) }
     }
 
+    /// The replay's own text view (not JSON, not a report), escaped (``TextSafety``, newlines kept).
+    func writeText(_ text: String, inputs: [String]) throws {
+        try write(TextSafety.escapedKeepingNewlines(text), inputs: inputs)
+    }
+
     /// Builds the report for `results`, applies `--baseline`, renders and writes it; returns whether
     /// `--fail-on` fails.
     func emitReport(command: String, results: [ReplayResult], inputs: [String], axis: MatrixAxis? = nil) throws -> Bool {

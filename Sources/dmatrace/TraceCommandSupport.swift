@@ -13,14 +13,19 @@ func openTrace(_ path: String) throws -> TraceReader {
     }
 }
 
-/// Buffered standard output: lines are collected and written in large blocks.
+/// Buffered standard output: lines are collected and written in large blocks. Text lines (not JSON, whose
+/// encoder escapes control characters itself) are escaped by ``TextSafety``.
 struct StandardOutput {
     private var buffer: [UInt8] = []
+    private let escaping: Bool
 
-    init() { buffer.reserveCapacity(1 << 16) }
+    init(escaping: Bool = true) {
+        self.escaping = escaping
+        buffer.reserveCapacity(1 << 16)
+    }
 
     mutating func line(_ s: String) throws {
-        buffer.append(contentsOf: s.utf8)
+        buffer.append(contentsOf: (escaping ? TextSafety.escaped(s) : s).utf8)
         buffer.append(0x0A)
         if buffer.count >= 1 << 16 { try flush() }
     }

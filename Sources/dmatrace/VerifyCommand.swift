@@ -52,7 +52,7 @@ struct VerifyCommand: ParsableCommand {
                     results.append(FileResult(status: "unreadable", path: path, error: "\(error)"))
                 }
             }
-            var out = StandardOutput()
+            var out = StandardOutput(escaping: !json)
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]

@@ -47,17 +47,53 @@ import TraceFormat
         #expect(lines(Fixtures.text("x\n")) == ["x"])
     }
 
-    @Test func overlongLineIsCutAndTheNextLineKeepsItsNumber() throws {
-        let long = String(repeating: "x", count: IngestInput.lineBufferSize * 2 + 100)
+    @Test func aLineOverTheLimitEndsThePassWithItsNumberAndOffset() throws {
+        let limit = TextSafety.maxLineBytes
+        let long = String(repeating: "x", count: limit * 2 + 100)
         let path = NSTemporaryDirectory() + "dmatrace-longline-\(getpid()).txt"
-        #expect(FileManager.default.createFile(atPath: path, contents: Data((long + "\nnext\nlast").utf8)))
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(("first\n" + long + "\nnext\nlast").utf8)))
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let input = try IngestInput.open(path)
-        var got: [(Int, UInt64)] = []
-        input.forEachLine { raw, n in got.append((raw.count, n)) }
-        #expect(got.map(\.1) == [1, 2, 3])
-        #expect(got.map(\.0) == [IngestInput.lineBufferSize, 4, 4])
-        #expect(input.readError == nil)
+        for input in [try IngestInput.open(path), IngestInput(path: path, bytes: Array(("first\n" + long + "\nnext\nlast").utf8))] {
+            var got: [(Int, UInt64)] = []
+            input.forEachLine { raw, n in got.append((raw.count, n)) }
+            #expect(got.map(\.1) == [1])
+            guard case .limitExceeded(let p, let offset, let what, _, let l)? = input.readError else {
+                Issue.record("no limit error: \(String(describing: input.readError))")
+                continue
+            }
+            #expect(p == path && offset == 6 && what == "line 2 length (bytes, at least)" && l == UInt64(limit))
+        }
+        // The twin: a line of exactly the limit (with \r\n) passes, in a file and in memory.
+        let edge = "a\n" + String(repeating: "y", count: limit) + "\r\nz\n"
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(edge.utf8)))
+        for input in [try IngestInput.open(path), IngestInput(path: path, bytes: Array(edge.utf8))] {
+            var got: [Int] = []
+            input.forEachLine { raw, _ in got.append(raw.count) }
+            #expect(got == [1, limit, 1])
+            #expect(input.readError == nil)
+        }
+    }
+
+    /// Every text importer refuses an over-long line the same way (the one limit of the line reader).
+    @Test func everyTextImporterRefusesAnOverlongLine() throws {
+        let long = Array(("12345@1700000000.000001:" + String(repeating: "a", count: TextSafety.maxLineBytes + 10) + "\n").utf8)
+        func refuses<I: Importer>(_ importer: I) -> Bool {
+            var i = importer
+            var sink = EventBuffer()
+            var d = IngestDiagnostics()
+            do throws(IngestError) {
+                try i.run(IngestInput(path: "long.txt", bytes: long), source: 0, clock: 0, into: &sink, diagnostics: &d)
+            } catch {
+                if case .limitExceeded(path: "long.txt", offset: 0, what: "line 1 length (bytes, at least)", _, _) = error { return true }
+                Issue.record("\(I.self): \(error)")
+                return false
+            }
+            return false
+        }
+        #expect(refuses(FtraceTextImporter()))
+        #expect(refuses(DmesgImporter()))
+        #expect(refuses(QEMULogImporter()))
+        #expect(refuses(JSONLImporter()))
     }
 
     @Test func missingFileAndDirectory() {
