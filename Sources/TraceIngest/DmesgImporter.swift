@@ -2,7 +2,8 @@ import TraceFormat
 
 /// Imports a guest kernel log (`dmesg`, `journalctl -k`, syslog, a serial console capture, an excerpt pasted
 /// into a bug report or a mail): IOMMU faults, swiotlb exhaustion, DMA-API debug warnings, virtio probe
-/// failures and boot facts (reference/formats.md §4, domain.md §4, docs/dmesg.md).
+/// failures and boot facts (Linux dmar.c/amd_iommu.c/arm-smmu-v3.c/virtio-iommu.c fault prints of each era,
+/// printk timestamps; docs/dmesg.md).
 ///
 /// Every record is read by the structure of the printk format that wrote it (the formats of each kernel
 /// era are listed in docs/dmesg.md with the file and version they come from):
@@ -1005,7 +1006,7 @@ struct DmesgParser {
 
     // MARK: DMA-API debug
 
-    /// Message prefixes of kernel/dma/debug.c in domain.md §5 order (the index + 1 is the rule id).
+    /// Message prefixes of kernel/dma/debug.c in the order of DMADebugCheck (linux v6.19 kernel/dma/debug.c) (the index + 1 is the rule id).
     private static let dmaDebugRules: [StaticString] = [
         "device driver tries to free an invalid DMA memory address",
         "device driver tries to free DMA memory it has not allocated",

@@ -13,12 +13,17 @@ struct ChildRun {
     var cpu: Double
     var maxRSSMiB: Double
 
-    /// Runs `exe args` with stdout to /dev/null (stderr inherited) and `env` added; throws on a non-zero exit.
+    /// Runs `exe args` with stdout to the harness's null descriptor (``OutputSink``: /dev/null checked before
+    /// and after), stderr inherited and `env` added; throws on a non-zero exit.
     static func run(_ exe: String, _ args: [String], env: [String: String] = [:], allowExit: Set<Int32> = [0]) throws -> ChildRun {
+        try OutputSink.guarded(exe) { sink in try runOnce(exe, args, sink: sink, env: env, allowExit: allowExit) }
+    }
+
+    private static func runOnce(_ exe: String, _ args: [String], sink: Int32, env: [String: String], allowExit: Set<Int32>) throws -> ChildRun {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, sink, 1)
         var environment = ProcessInfo.processInfo.environment
         for (k, v) in env { environment[k] = v }
         let argv: [UnsafeMutablePointer<CChar>?] = ([exe] + args).map { strdup($0) } + [nil]
@@ -131,7 +136,7 @@ struct TableBench {
 
         // 1. Decode and replay against zstd -d, interleaved on the same file.
         let dn = Double(n)
-        let replay = { (ids: [String]) in { try ChildRun.run(self.dmatrace, ["replay", small] + ids.flatMap { ["--scenario", $0] } + ["-o", "/dev/null"]) } }
+        let replay = { (ids: [String]) in { try ChildRun.run(self.dmatrace, ["replay", small] + ids.flatMap { ["--scenario", $0] }) } }
         let s = try rounds(runs, [
             { try ChildRun.run(zstd, ["-d", "-c", "-q", small]) },
             { try ChildRun.run(self.dmatrace, ["verify", "-q", small]) },
@@ -153,7 +158,7 @@ struct TableBench {
         let sc = try rounds(runs, [
             { try ChildRun.run(zstd, ["-d", "-c", "-q", smallC]) },
             { try ChildRun.run(self.dmatrace, ["verify", "-q", smallC]) },
-            { try ChildRun.run(self.dmatrace, ["replay", smallC, "--scenario", Self.one[0], "-o", "/dev/null"]) },
+            { try ChildRun.run(self.dmatrace, ["replay", smallC, "--scenario", Self.one[0]]) },
         ])
         let (zc, decC, r1C) = (sc[0], sc[1], sc[2])
         print("compact: \(Int(size(smallC))) bytes, zstd -d \(f(zc.wall, 3)) s (CPU \(f(zc.cpu, 3))), verify \(f(decC.wall, 3)) s (CPU \(f(decC.cpu, 3))), replay 1 \(f(r1C.wall, 3)) s (CPU \(f(r1C.cpu, 3)))")
@@ -172,8 +177,8 @@ struct TableBench {
                         ratio: "\(f(r8Ratio))× (CPU \(f(r8.cpu / r1.cpu))×)", target: "≤ 3×", met: yes(r8Ratio <= 3, "\(f(r8Ratio / 3))× the limit")))
 
         // 2. Peak RSS of `dmatrace replay` at n and 10n events (one run each, after the rounds above).
-        let rssSmall = try ChildRun.run(dmatrace, ["replay", small, "--scenario", Self.one[0], "-o", "/dev/null"])
-        let rssLarge = try ChildRun.run(dmatrace, ["replay", large, "--scenario", Self.one[0], "-o", "/dev/null"])
+        let rssSmall = try ChildRun.run(dmatrace, ["replay", small, "--scenario", Self.one[0]])
+        let rssLarge = try ChildRun.run(dmatrace, ["replay", large, "--scenario", Self.one[0]])
         let rssRatio = rssLarge.maxRSSMiB / rssSmall.maxRSSMiB
         rows.append(Row(goal: "peak RSS of `dmatrace replay`, \(mev(big)) vs \(mev(n)) events",
                         ours: "\(f(rssLarge.maxRSSMiB, 1)) MiB", theirs: "\(f(rssSmall.maxRSSMiB, 1)) MiB",
@@ -188,7 +193,7 @@ struct TableBench {
         //    chunk decompression overlapped with replay (in process: decode threads 1 vs 2).
         var quarter: [String] = []
         for i in 0..<4 { quarter.append(try synth(n / 4, seed: 21 + i, name: "bench-table-q\(i).dmat").0) }
-        let matrix = { (t: Int) in { try ChildRun.run(self.dmatrace, ["matrix"] + quarter + ["--kernels", "linux-6.1", "--modes", "qemu-viommu-virtio-translated", "--threads", String(t), "-o", "/dev/null"]) } }
+        let matrix = { (t: Int) in { try ChildRun.run(self.dmatrace, ["matrix"] + quarter + ["--kernels", "linux-6.1", "--modes", "qemu-viommu-virtio-translated", "--threads", String(t)]) } }
         // Control: what parallelism the machine offers right now (two busy-loop processes vs one).
         let loop = "i=0; while [ $i -lt 2000000 ]; do i=$((i+1)); done"
         let th = try rounds(runs, [matrix(1), matrix(2),
@@ -244,6 +249,9 @@ struct TableBench {
 
         // 5. Bytes per event against trace-cmd .dat v7 (zstd) holding the same events.
         for row in try bytesPerEvent(files: &files) { rows.append(row) }
+
+        // 6. The real peer: trace-cmd (C) reading a .dat of the same events.
+        for row in try traceCmdPeer(runs: runs, files: &files) { rows.append(row) }
         rows.append(Row(goal: "synthetic .dmat (\(mev(n)) events, `dmatrace synth`)", ours: "\(f(size(small) / dn)) B/ev", theirs: "–", ratio: "–", target: "–", met: "–"))
 
         print("")
@@ -295,5 +303,64 @@ struct TableBench {
                             theirs: "\(f(b, 0)) B/ev", ratio: "\(f(a / b, 3))×", target: "–", met: "–"))
         }
         return rows
+    }
+
+    /// `trace-cmd report` of a trace.dat (Debian's trace-cmd, C: what users run on such files) against
+    /// `dmatrace ingest` of the same .dat and `dmatrace cat` (text) of the .dmat it makes, in interleaved rounds.
+    /// The .dat (options.traceCmdEvents iommu:map/unmap events, tools/bench/make_dat.py, converted to v7 zstd by
+    /// trace-cmd itself) is first checked: `trace-cmd report` must print exactly that many map/unmap lines.
+    /// Without trace-cmd the rows say so instead of being left out.
+    func traceCmdPeer(runs: Int, files: inout [String]) throws -> [Row] {
+        guard let traceCmd = Bench.which("trace-cmd") else {
+            return [Row(goal: "ingest / cat vs `trace-cmd report`", ours: "–", theirs: "no trace-cmd (apt-get install trace-cmd)",
+                        ratio: "–", target: "≥ 3× / ≥ 2×", met: "not measured")]
+        }
+        let n = options.traceCmdEvents
+        let dat = (dir as NSString).appendingPathComponent("bench-table-peer-\(n).dat")
+        let dmat = dat + ".dmat"
+        files += [dat, dmat]
+        if size(dat) == 0 {
+            _ = try ChildRun.run(Bench.which("python3") ?? "python3", [root + "/tools/bench/make_dat.py", dat, String(n)])
+        }
+        let printed = try Self.countLines(traceCmd, ["report", "-i", dat]) { $0.contains(" map: ") || $0.contains(" unmap: ") }
+        guard printed == n else { throw BenchError("trace-cmd report printed \(printed) iommu map/unmap lines of \(n) generated") }
+        _ = try ChildRun.run(dmatrace, ["ingest", "--quiet", dat, "-o", dmat])
+        guard try TraceReader(path: dmat).eventCount == UInt64(n) else { throw BenchError("ingest of \(dat) lost events") }
+        let r = try rounds(runs, [
+            { try ChildRun.run(traceCmd, ["report", "-i", dat]) },
+            { try ChildRun.run(self.dmatrace, ["ingest", "--quiet", dat, "-o", dmat]) },
+            { try ChildRun.run(self.dmatrace, ["cat", dmat]) },
+        ])
+        let ev = Double(n) / 1e6
+        let ingest = r[0].wall / r[1].wall, cat = r[0].wall / r[2].wall
+        return [
+            Row(goal: "trace.dat (\(n / 1_000_000)M iommu events) → .dmat (`ingest`) vs `trace-cmd report` of the same .dat",
+                ours: "\(f(ev / r[1].wall, 1)) M ev/s", theirs: "\(f(ev / r[0].wall, 1)) M ev/s",
+                ratio: "\(f(ingest, 1))× (CPU \(f(r[0].cpu / r[1].cpu, 1))×)", target: "≥ 3×", met: yes(ingest >= 3)),
+            Row(goal: "`dmatrace cat` (text) of that .dmat vs `trace-cmd report`", ours: "\(f(ev / r[2].wall, 1)) M ev/s",
+                theirs: "\(f(ev / r[0].wall, 1)) M ev/s", ratio: "\(f(cat, 1))× (CPU \(f(r[0].cpu / r[2].cpu, 1))×)",
+                target: "≥ 2×", met: yes(cat >= 2)),
+        ]
+    }
+
+    /// Runs `exe args` and counts the lines of its standard output that satisfy `keep` (streamed, not stored).
+    static func countLines(_ exe: String, _ args: [String], keep: (Substring) -> Bool) throws -> Int {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        var count = 0, pending = Data()
+        while let chunk = try pipe.fileHandleForReading.read(upToCount: 1 << 20), !chunk.isEmpty {
+            pending.append(chunk)
+            guard let last = pending.lastIndex(of: UInt8(ascii: "\n")) else { continue }
+            let text = String(decoding: pending[..<last], as: UTF8.self)
+            count += text.split(separator: "\n").lazy.filter(keep).count
+            pending = Data(pending[(last + 1)...])
+        }
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw BenchError("\(exe) \(args.joined(separator: " ")) exited \(p.terminationStatus)") }
+        return count
     }
 }

@@ -21,8 +21,11 @@ struct IngestCommand: ParsableCommand {
     @Argument(help: "Input files (`-` for stdin).")
     var inputs: [String]
 
-    @Option(name: .shortAndLong, help: "Output .dmat file (`-` for stdout).")
+    @Option(name: .shortAndLong, help: ArgumentHelp("Output .dmat file (`-` for stdout).", discussion: OutputHelp.discussion))
     var output: String?
+
+    @Flag(help: OutputHelp.noClobber)
+    var noClobber = false
 
     @Option(help: "Input format for every input: auto, \(IngestCommand.formats.joined(separator: ", ")).")
     var format: String = "auto"
@@ -44,6 +47,16 @@ struct IngestCommand: ParsableCommand {
 
     @Option(help: ChunkLayout.help)
     var layout: ChunkLayout?
+
+    @Flag(help: "Accept an input of which nothing was understood, and a trace without events (refused by default: exit 2).")
+    var allowEmpty = false
+
+    @Flag(help: ArgumentHelp(
+        "Merge guest and host inputs even when they do not look like one run.",
+        discussion: "Refused by default (exit 2, with the evidence): vIOMMU kinds that contradict each other, or, with at least "
+            + "\(IngestReport.minGuestEventsJudged) guest iommu events, fewer than half of them attributed to a device or too few "
+            + "guest maps paired with host translations to trust the clock alignment."))
+    var forceMerge = false
 
     @Flag(help: "Parse and summarise only; write nothing.")
     var dryRun = false
@@ -86,8 +99,11 @@ struct IngestCommand: ParsableCommand {
                 let (buffer, r) = try pipeline.ingest(plan, meta: facts)
                 report = r
                 events = UInt64(buffer.events.count)
+                try check(report, events: events)
                 if !dryRun, let out = output {
-                    let writer = try TraceWriter(path: out, metadata: buffer.metadata, options: .init(level: level, layout: layout ?? ChunkLayout.writerDefault))
+                    let writer = try TraceWriter(
+                        path: out, metadata: buffer.metadata, options: .init(level: level, layout: layout ?? ChunkLayout.writerDefault),
+                        inputs: inputs + [traceEvents].compactMap { $0 }, noClobber: noClobber)
                     // A fresh writer numbers strings from 0 like the buffer did, so ids carry over.
                     var identical = true
                     for (i, s) in buffer.strings.enumerated() where writer.intern(s) != UInt32(i) { identical = false }
@@ -102,16 +118,33 @@ struct IngestCommand: ParsableCommand {
                 var sink = CountingSink()
                 report = try pipeline.run(plan, into: &sink)
                 events = sink.count
+                try check(report, events: events)
             } else {
                 // One input: stream straight into the writer in input order (constant memory).
-                var writer = try TraceWriter(path: output!, options: .init(level: level, layout: layout ?? ChunkLayout.writerDefault))
+                var writer = try TraceWriter(
+                    path: output!, options: .init(level: level, layout: layout ?? ChunkLayout.writerDefault),
+                    inputs: inputs + [traceEvents].compactMap { $0 }, noClobber: noClobber)
                 report = try pipeline.run(plan, into: &writer)
                 try IngestPipeline.apply(meta: facts, to: &writer.metadata)
                 events = writer.eventCount
+                // Refused before finish(): the writer removes its temporary file, the target is untouched.
+                try check(report, events: events)
                 try writer.finish()
             }
             printSummary(report, events: events)
         }
+    }
+
+    /// Refuses a result that must not be trusted (``IngestRefusal``): the summary is printed first, so the
+    /// evidence is on stderr with the error.
+    private func check(_ report: IngestReport, events: UInt64) throws {
+        var refusal = allowEmpty ? nil : report.emptiness(events: events)
+        if refusal == nil, let m = report.mismatchEvidence() {
+            if forceMerge { warn("--force-merge: \(m)") } else { refusal = m }
+        }
+        guard let refusal else { return }
+        if !quiet { var err = StandardError(); print(report.summary(), to: &err) }
+        throw refusal
     }
 
     /// Re-interns the strings of `e` (slots typed `string` in ``KindSchema``) into `writer`.

@@ -119,10 +119,34 @@ import Glibc
         }
     }
 
+    static func name(_ e: OutputError) -> String {
+        switch e {
+        case .isInput: "isInput"
+        case .exists: "exists"
+        case .unsupportedKind: "unsupportedKind"
+        }
+    }
+
+    static func name(_ e: EventFilterError) -> String {
+        switch e {
+        case .unknownDevice: "unknownDevice"
+        case .unknownKind: "unknownKind"
+        }
+    }
+
+    static func name(_ e: IngestRefusal) -> String {
+        switch e {
+        case .nothingUnderstood: "nothingUnderstood"
+        case .noEvents: "noEvents"
+        case .mismatchedRun: "mismatchedRun"
+        }
+    }
+
     static func name(_ e: ReportError) -> String {
         switch e {
         case .unreadable: "unreadable"
         case .unsupportedSchema: "unsupportedSchema"
+        case .tooLarge: "tooLarge"
         }
     }
 
@@ -249,6 +273,36 @@ import Glibc
         ie += [run(SimpletraceImporter(), [UInt8](repeating: 0, count: 64), dir + "/trace-123")].compactMap { $0 }
         for e in ie { add("IngestError", name(e), e.description) }
 
+        // IngestRefusal: real reports of a text given as a QEMU log, of a dmesg without DMA events, and of
+        // an Intel guest merged with an AMD host log of another run.
+        func ingestReport(_ paths: [String], format: String = "auto") throws -> (IngestReport, Int) {
+            let pipeline = IngestPipeline(format: format)
+            let plan = try pipeline.plan(try paths.map { try IngestInput.open($0) })
+            let (buffer, report) = try pipeline.ingest(plan)
+            return (report, buffer.events.count)
+        }
+        _ = FileManager.default.createFile(atPath: dir + "/notes.txt", contents: Data("hello world\nthis is text\n".utf8))
+        let raw = dir + "/raw/"
+        for f in ["swiotlb-force/guest-dmesg.txt", "intel-strict/guest-ftrace.txt.zst", "intel-strict/guest-dmesg.txt", "amd-viommu/qemu-trace.log.zst"] {
+            try FileManager.default.createDirectory(atPath: raw + f.split(separator: "/")[0], withIntermediateDirectories: true)
+            if !FileManager.default.fileExists(atPath: raw + f) { try FileManager.default.copyItem(atPath: CLI.root + "/traces/raw/" + f, toPath: raw + f) }
+        }
+        var ir: [IngestRefusal] = []
+        for (paths, format) in [([dir + "/notes.txt"], "qemu-log"), ([raw + "swiotlb-force/guest-dmesg.txt"], "auto")] {
+            let (r, n) = try ingestReport(paths, format: format)
+            ir += [r.emptiness(events: UInt64(n))].compactMap { $0 }
+        }
+        let (mixed, _) = try ingestReport([raw + "intel-strict/guest-ftrace.txt.zst", raw + "intel-strict/guest-dmesg.txt", raw + "amd-viommu/qemu-trace.log.zst"])
+        ir += [mixed.mismatchEvidence()].compactMap { $0 }
+        for e in ir { add("IngestRefusal", name(e), e.description) }
+
+        // CoverageShrankError: a constructed pair of reports.
+        let two = Report(command: "matrix", traces: [TraceEntry(name: "a", path: "a.dmat", events: 1, recordedScenario: nil, inputs: []), TraceEntry(name: "b", path: "b.dmat", events: 1, recordedScenario: nil, inputs: [])], findings: [])
+        let one = Report(command: "matrix", traces: [TraceEntry(name: "a", path: "a.dmat", events: 1, recordedScenario: nil, inputs: [])], findings: [])
+        if let e = caught(CoverageShrankError.self, { _ = try Diff.report(base: two, new: one, basePath: dir + "/base.json", newPath: dir + "/new.json", allowCoverageChange: false) }) {
+            add("CoverageShrankError", "message", e.description)
+        }
+
         // ModelError.
         var me: [ModelError] = []
         me += [caught(ModelError.self) { _ = try ModelCatalog.parse(contentsOf: URL(fileURLWithPath: dir + "/missing.json")) }].compactMap { $0 }
@@ -267,7 +321,25 @@ import Glibc
         var re: [ReportError] = []
         re += [caught(ReportError.self) { _ = try Report.decode(Array("[1, 2]".utf8), file: dir + "/r.json") }].compactMap { $0 }
         re.append(.unsupportedSchema(file: dir + "/old.json", version: 7))
+        re.append(.tooLarge(file: dir + "/big.json.zst", limit: 1 << 30))
         for e in re { add("ReportError", name(e), e.description) }
+
+        // EventFilterError: real resolutions against a trace's devices and the kind names.
+        var metadata = TraceMetadata()
+        metadata.devices = [DeviceInfo(name: "0000:00:05.0")]
+        var fe: [EventFilterError] = []
+        fe += [caught(EventFilterError.self) { _ = try EventFilter.resolveDevices(["00:09.0"], in: metadata, file: dir + "/t.dmat") }].compactMap { $0 }
+        fe += [caught(EventFilterError.self) { _ = try EventFilter.parseKinds(["no_such_kind"]) }].compactMap { $0 }
+        for e in fe { add("EventFilterError", name(e), e.description) }
+
+        // OutputError: real resolutions of refused outputs.
+        _ = FileManager.default.createFile(atPath: dir + "/in.json", contents: Data("{}".utf8))
+        var oe: [OutputError] = []
+        oe += [caught(OutputError.self) { _ = try OutputTarget.resolve(dir + "/in.json", inputs: [dir + "/in.json"]) }].compactMap { $0 }
+        oe += [caught(OutputError.self) { _ = try OutputTarget.resolve(dir + "/in.json", noClobber: true) }].compactMap { $0 }
+        try FileManager.default.createDirectory(atPath: dir + "/subdir", withIntermediateDirectories: true)
+        oe += [caught(OutputError.self) { _ = try OutputTarget.resolve(dir + "/subdir") }].compactMap { $0 }
+        for e in oe { add("OutputError", name(e), e.description) }
 
         // InputFileError (the CLI's whole-file reader).
         if let e = caught(InputFileError.self, { _ = try readWholeFile(dir + "/missing-report.json") }) {
@@ -284,7 +356,7 @@ import Glibc
         let entries = try Self.catalogue()
         let samples = try Self.samples(dir: dir)
         let documented = Set(entries.filter { $0.type != "Command line" }.map { "\($0.type).\($0.name)" })
-        #expect(entries.count == 36)
+        #expect(entries.count == 45)
         #expect(documented.count == entries.count - 2, "a case is listed twice")
         #expect(Set(samples.keys) == documented,
                 "in code, not documented: \(Set(samples.keys).subtracting(documented).sorted()); documented, not in code: \(documented.subtracting(samples.keys).sorted())")
@@ -334,9 +406,11 @@ import Glibc
             (["verify", dir + "/cut-header.dmat"], "TraceFormatError", "truncatedHeader", "dmatrace: \(dir)/cut-header.dmat: truncated at byte 30"),
             (["verify", dir + "/cut.dmat"], "TraceDamage.Kind", "truncated", ""),
             (["diff", dir + "/missing-report.json", dir + "/r.json"], "InputFileError", "message", "dmatrace: \(dir)/missing-report.json: cannot open"),
-            (["export", "--perfetto", dir + "/good.dmat", "-o", dir + "/no-such-dir/out.json"], "InputFileError", "message",
+            (["export", "--perfetto", dir + "/good.dmat", "-o", dir + "/no-such-dir/out.json"], "TraceFormatError", "io",
              "dmatrace: \(dir)/no-such-dir/out.json: cannot create \(dir)/no-such-dir/.out.json.tmp-"),
             (["diff", dir + "/r.json", dir + "/r.json"], "ReportError", "unreadable", "dmatrace: \(dir)/r.json: not a dmatrace report: "),
+            (["export", "--perfetto", dir + "/good.dmat", "-o", dir + "/good.dmat"], "OutputError", "isInput",
+             "dmatrace: \(dir)/good.dmat: is the input \(dir)/good.dmat of this command"),
             (["verify", "--no-such-option"], "Command line", "usage", "Error: "),
         ]
         for c in cases {
