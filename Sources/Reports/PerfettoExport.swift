@@ -86,7 +86,11 @@ public enum PerfettoExport {
             }
             var args = "\"event\":\(index),\"address\":\"\(hex64(e.address))\""
             if e.size != 0 { args += ",\"size\":\(e.size)" }
-            if let s = source.string(e.aux), e.kind == .guestLog || e.kind == .guestFault || e.kind == .dmaDebugWarning || e.kind == .marker || e.kind == .virtioProbe || e.kind == .virtioMapFailure {
+            // The kind's message (or SMMUv3 event name) string field: aux for log lines and markers, aux2 for
+            // guest faults (was aux, the fault reason, for those too).
+            if let f = KindSchema.fields(e.kind).first(where: { $0.type == .string && ($0.name == "message" || $0.name == "event_name") }),
+                let s = source.string(UInt32(truncatingIfNeeded: e.value(of: f.slot)))
+            {
                 args += ",\"message\":\(q(s))"
             }
             body += ",\n{\"name\":\"\(e.kind.name)\",\"cat\":\"\(e.kind.isHost ? "host" : e.kind.isGuest ? "guest" : "bookkeeping")\",\"ph\":\"i\",\"s\":\"t\",\"pid\":1,\"tid\":\(tid(e)),\"ts\":\(rel(ts)),\"args\":{\(args)}}"

@@ -227,8 +227,12 @@ struct LineShape {
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
         let days = era * 146_097 + doe - 719_468
         let seconds = days * 86_400 + h * 3600 + mi * 60 + s
+        // A year far past 2554 does not fit in u64 nanoseconds: not a time this format can hold.
         guard seconds >= 0 else { return nil }
-        return (UInt64(seconds) * 1_000_000_000 + frac, p + 1)
+        let (ns, o1) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        let (t, o2) = ns.addingReportingOverflow(frac)
+        guard !o1 && !o2 else { return nil }
+        return (t, p + 1)
     }
 }
 

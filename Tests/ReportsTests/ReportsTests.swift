@@ -217,6 +217,26 @@ enum PerfettoRules {
     #expect(PerfettoRules.violations("{\"traceEvents\":[{\"ph\":\"b\",\"pid\":1,\"id\":3,\"cat\":\"m\",\"ts\":1}]}") == ["no end: 1/m/3"])
 }
 
+/// A guest fault's message is its reason text (aux2), not the string the reason number (aux) happens to
+/// index; log kinds keep theirs (aux), the SMMUv3 event its name.
+@Test func perfettoExportShowsEachKindsMessage() throws {
+    var buf = EventBuffer()
+    _ = buf.intern("unrelated string #0")
+    let reason = buf.intern("PTE Read access is not set")
+    let name = buf.intern("F_TRANSLATION")
+    let log = buf.intern("a guest log line")
+    buf.events = [
+        Event(kind: .guestFault, timestamp: 1_000, detail: FaultSource.vtd.rawValue, address: 0x1000, aux: 0, aux2: reason),
+        Event(kind: .smmuv3Event, timestamp: 2_000, detail: 0x10, address: 0x2000, aux: 0x10, aux2: name),
+        Event(kind: .guestLog, timestamp: 3_000, aux: log),
+    ]
+    let json = try PerfettoExport.render(buf, trace: "t", findings: [])
+    #expect(json.contains("\"message\":\"PTE Read access is not set\""))
+    #expect(json.contains("\"message\":\"F_TRANSLATION\""))
+    #expect(json.contains("\"message\":\"a guest log line\""))
+    #expect(!json.contains("unrelated string #0"))
+}
+
 extension String {
     /// Number of non-overlapping occurrences of `needle`.
     func components(_ needle: String) -> Int {
