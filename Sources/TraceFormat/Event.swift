@@ -33,7 +33,7 @@
 /// | hostAddressSpace | 0 | 0 | 0 | 1 translated / 0 bypass | 0 | 0 |
 /// | hostFault | fault addr | 0 | 0 | reason | pasid | ``FaultSource`` |
 /// | hostContext | 0 | 0 | 0 | domain | context-entry flags | 0 |
-/// | hostInvalidate | address | 0 | size | domain | invalidation type | 0 |
+/// | hostInvalidate | address | 0 | size | domain (sid: context-device) | invalidation type | 0 |
 /// | hostAccess | address | 0 | size | 0 | 0 | 0 |
 /// | virtqueue* / virtio* | vq / vdev pointer | value | len | queue index | count | 0 |
 /// | virtioMapFailure | address | 0 | size | message string | 0 | 0 |

@@ -12,7 +12,8 @@ public enum HostInvalidation: UInt32, Sendable, CaseIterable {
     case contextGlobal = 4
     /// Context entries of one domain (`vtd_inv_desc_cc_domain`).
     case contextDomain = 5
-    /// One device's context/device-table entry (`vtd_inv_desc_cc_device(s)`, `amdvi_devtab_inval`).
+    /// One device's context/device-table entry (`vtd_inv_desc_cc_device(s)`, `amdvi_devtab_inval`); the
+    /// source id is in ``Event/aux``, the device only when another event already registered it.
     case contextDevice = 6
     /// The vIOMMU dropped its whole IOTLB (`vtd_iotlb_reset`).
     case iotlbReset = 7
@@ -67,7 +68,20 @@ struct QEMUEventMapper {
     }
 
     mutating func device(bus: UInt64, slot: UInt64, function: UInt64, sink: inout some EventSink) -> UInt16 {
-        device(sid: UInt16(truncatingIfNeeded: (bus & 0xFF) << 8 | (slot & 0x1F) << 3 | (function & 0x7)), sink: &sink)
+        device(sid: Self.sid(bus: bus, slot: slot, function: function), sink: &sink)
+    }
+
+    static func sid(bus: UInt64, slot: UInt64, function: UInt64) -> UInt16 {
+        UInt16(truncatingIfNeeded: (bus & 0xFF) << 8 | (slot & 0x1F) << 3 | (function & 0x7))
+    }
+
+    /// A context/device-table invalidation names a source id, not a device the trace has seen: Linux 5.10's
+    /// AMD driver invalidates all 65,536 device-table entries at init (QEMU 7.2 amd-iommu, no invalidate-all),
+    /// which registered 65,536 devices (and overflowed the 16-bit device index). The sid goes into `aux`;
+    /// the device is named only when already registered by an event that shows it exists.
+    mutating func invalidatedContext(_ e: inout Event, sid: UInt16) {
+        e.aux = UInt32(sid)
+        e.device = devices[sid] ?? Event.noDevice
     }
 
     /// `0000:00:05.0` for sid 0x28.
@@ -191,11 +205,11 @@ struct QEMUEventMapper {
             e.aux2 = HostInvalidation.contextDomain.rawValue
         case .vtdInvDescCcDevice:
             e.kind = .hostInvalidate
-            e.device = device(bus: int("bus"), slot: int("dev"), function: int("fn"), sink: &sink)
+            invalidatedContext(&e, sid: Self.sid(bus: int("bus"), slot: int("dev"), function: int("fn")))
             e.aux2 = HostInvalidation.contextDevice.rawValue
         case .vtdInvDescCcDevices:
             e.kind = .hostInvalidate
-            e.device = device(sid: sid("sid"), sink: &sink)
+            invalidatedContext(&e, sid: sid("sid"))
             e.aux2 = HostInvalidation.contextDevice.rawValue
         case .vtdIotlbReset:
             e.kind = .hostInvalidate
@@ -249,7 +263,7 @@ struct QEMUEventMapper {
             e.aux2 = HostInvalidation.iotlbGlobal.rawValue
         case .amdviDevtabInval:
             e.kind = .hostInvalidate
-            e.device = device(bus: int("bus"), slot: int("slot"), function: int("func"), sink: &sink)
+            invalidatedContext(&e, sid: Self.sid(bus: int("bus"), slot: int("slot"), function: int("func")))
             e.aux2 = HostInvalidation.contextDevice.rawValue
 
         // MARK: ARM SMMUv3

@@ -153,6 +153,30 @@ private func importLog(_ bytes: [UInt8], path: String = "qemu.log") throws -> (E
         #expect(buffer.metadata.capture.viommu == "amd-iommu")
     }
 
+    /// Linux 5.10 on QEMU 7.2's amd-iommu invalidates every one of the 65,536 device-table entries at init
+    /// (traces/raw/linux5.10-amd-viommu: `amdvi_devtab_inval device table entry for devid: 00:00.1
+    /// invalidated` for every devid). A context invalidation carries the sid in `aux` and names a device only
+    /// once another event showed that the device exists: one device here, not 65,536 (which overflowed the
+    /// 16-bit device index into ``Event/noDevice`` and took minutes to register one by one).
+    @Test func deviceTableInvalidationsDoNotRegisterDevices() throws {
+        func h2(_ v: Int) -> String { let s = String(v, radix: 16); return s.count < 2 ? "0" + s : s }
+        var lines = ["amdvi_translation_result devid: 00:05.0 gpa 0x1000000 hpa 0x0"]
+        for sid in 0...0xFFFF {
+            lines.append("amdvi_devtab_inval device table entry for devid: \(h2(sid >> 8)):\(h2((sid >> 3) & 0x1F)).\(sid & 7) invalidated")
+        }
+        lines.append("vtd_inv_desc_cc_device context invalidate device 00:05.00")
+        let (buffer, diagnostics) = try importLog(lines.joined(separator: "\n") + "\n")
+        #expect(diagnostics.skipped == 0, "\(diagnostics.problems.prefix(3))")
+        #expect(buffer.metadata.devices.map(\.name) == ["0000:00:05.0"])
+        let inval = buffer.events.filter { $0.kind == .hostInvalidate }
+        #expect(inval.count == 0x10001)
+        #expect(inval.allSatisfy { $0.aux2 == HostInvalidation.contextDevice.rawValue })
+        #expect(inval.prefix(0x10000).map(\.aux) == (0...0xFFFF).map { UInt32($0) })
+        // the twin: the invalidations of the one known device (sid 0x28) still name it, the others none
+        let named = inval.filter(\.hasDevice)
+        #expect(named.count == 2 && named.allSatisfy { $0.aux == 0x28 && $0.device == 0 })
+    }
+
     @Test func malformedLinesAreReportedWithFileAndLine() throws {
         let log = "vtd_dmar_fault sid 0x28 fault 6 addr 0x1000000 write 0\nvtd_dmar_fault sid zz fault\n\u{1}\u{2}binary\u{0}junk\n\nvtd_dmar_translate dev 00:02.00 iova 0xffffd000 -> gpa\n"
         let (buffer, diagnostics) = try importLog(log, path: "bad.log")
