@@ -131,12 +131,22 @@ public struct MatrixAnswer: Sendable, Codable, Equatable {
         /// `transitional` or `modern` when the virtio devices were created another way than recorded.
         public var variant: String?
         public var cells: [Symbol]
+        public init(mode: String, base: String, variant: String?, cells: [Symbol]) {
+            self.mode = mode
+            self.base = base
+            self.variant = variant
+            self.cells = cells
+        }
     }
 
     /// One trace's grid.
     public struct Grid: Sendable, Codable, Equatable {
         public var trace: String
         public var rows: [Row]
+        public init(trace: String, rows: [Row]) {
+            self.trace = trace
+            self.rows = rows
+        }
     }
 
     /// A mode in the answer, with what it costs.
@@ -144,6 +154,10 @@ public struct MatrixAnswer: Sendable, Codable, Equatable {
         public var mode: String
         /// Devices without isolation or bypassing a claimed IOMMU, per kernel, sorted.
         public var costs: [String]
+        public init(mode: String, costs: [String]) {
+            self.mode = mode
+            self.costs = costs
+        }
     }
 
     /// Kernels that fail in some modes: one entry per (kernel, failure, devices).
@@ -155,6 +169,13 @@ public struct MatrixAnswer: Sendable, Codable, Equatable {
         public var modes: [String]
         /// The first line that kernel would print, when a finding says.
         public var example: String?
+        public init(kernel: String, failure: Symbol, devices: [String], modes: [String], example: String?) {
+            self.kernel = kernel
+            self.failure = failure
+            self.devices = devices
+            self.modes = modes
+            self.example = example
+        }
     }
 
     /// The kernel axis, in era order.

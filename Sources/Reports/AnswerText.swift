@@ -1,4 +1,5 @@
 import Analysis
+import TraceFormat
 
 /// The answer first, as text: the answer line and its unsafe alternative, then per trace a kernel × mode grid
 /// with one symbol per cell, the legend, what blocks which modes, and what a device property would change.
@@ -16,7 +17,8 @@ public enum AnswerText {
 
     /// Renders `a`; `colour` adds ANSI colours (terminals only). Every trace-derived string is escaped with
     /// `escape` (the caller's terminal policy).
-    public static func render(_ a: MatrixAnswer, colour: Bool = false, maxListed: Int = 4) -> String {
+    public static func render(_ answer: MatrixAnswer, colour: Bool = false, maxListed: Int = 4) -> String {
+        let a = escaped(answer)
         func paint(_ s: String, _ sym: MatrixAnswer.Symbol) -> String {
             guard colour else { return s }
             let code = sym == .isolated ? "32" : sym == .unisolated ? "36" : sym == .bypassesClaimedIOMMU ? "33" : sym == .notRun ? "2" : "31"
@@ -95,6 +97,31 @@ public enum AnswerText {
             for h in a.hints { out += "  \(h)\n" }
         }
         return out
+    }
+}
+
+extension AnswerText {
+    /// `a` with every string that can come from a trace or a model file escaped for a terminal (control and
+    /// bidirectional characters made visible, ``TextSafety``), so widths are computed on what is printed.
+    static func escaped(_ a: MatrixAnswer) -> MatrixAnswer {
+        let e = TextSafety.escaped
+        var a = a
+        a.kernels = a.kernels.map(e)
+        a.eras = a.eras.map { .init(name: e($0.name), kernels: $0.kernels.map(e)) }
+        a.offAxis = a.offAxis.map { .init(kernel: e($0.kernel), why: e($0.why)) }
+        a.grids = a.grids.map { g in
+            .init(trace: e(g.trace), rows: g.rows.map { .init(mode: e($0.mode), base: e($0.base), variant: $0.variant.map(e), cells: $0.cells) })
+        }
+        a.isolatedForEveryKernel = a.isolatedForEveryKernel.map(e)
+        a.workingForEveryKernel = a.workingForEveryKernel.map { .init(mode: e($0.mode), costs: $0.costs.map(e)) }
+        a.unsafeForEveryKernel = a.unsafeForEveryKernel.map { .init(mode: e($0.mode), costs: $0.costs.map(e)) }
+        a.blockers = a.blockers.map {
+            .init(kernel: e($0.kernel), failure: $0.failure, devices: $0.devices.map(e), modes: $0.modes.map(e), example: $0.example.map(e))
+        }
+        a.hints = a.hints.map(e)
+        a.headline = e(a.headline)
+        a.divergedTraces = a.divergedTraces.map(e)
+        return a
     }
 }
 
