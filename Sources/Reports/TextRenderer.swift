@@ -37,7 +37,11 @@ public struct TextRenderer: ReportRenderer {
                     + "findings there count as fixed without having been looked for\n"
             }
         }
-        if let m = r.matrix {
+        if let a = r.matrix?.answer {
+            // Colour only when no text of the answer needs escaping; otherwise escaped and plain.
+            let plain = AnswerText.render(a, colour: false)
+            out += "\n" + (TextSafety.needsEscaping(plain) ? TextSafety.escapedKeepingNewlines(plain) : AnswerText.render(a, colour: colour))
+        } else if let m = r.matrix {
             out += "\ncompatibility matrix (worst verdict over devices)\n"
             for t in m.traces {
                 out += "  \(e(t))\n"

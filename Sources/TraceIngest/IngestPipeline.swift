@@ -62,6 +62,7 @@ public struct IngestReport: Sendable {
                 name.hasPrefix("fact:") ? "  \(name.dropFirst(5)): \(n) (capture fact)" : "  \(name): \(n) (not imported)"
             }, more: "names not imported")
             list(d.unknown, { "  \($0): \($1) (unknown event)" }, more: "unknown event names")
+            list(d.joined, { "  joined: \($1) \($0)" }, more: "kinds of joins")
             for p in d.problems { lines.append("  malformed: \(TextSafety.clip(p.description, to: 4 * Self.maxNameShown))") }
             if d.problemsNotStored > 0 { lines.append("  ... and \(d.problemsNotStored) more malformed lines") }
             if d.lostEvents > 0 {

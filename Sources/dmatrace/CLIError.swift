@@ -1,6 +1,7 @@
 import ArgumentParser
 import SystemPackage
 import TraceFormat
+import TraceIngest
 
 /// Writes to standard error (Swift 6 rejects the C `stderr` global as not concurrency-safe). Everything
 /// written is escaped by the one control-character policy (``TextSafety``; newlines kept): messages quote
@@ -27,6 +28,11 @@ func runReportingErrors(_ body: () throws -> Void) throws {
         throw code
     } catch let error as ValidationError {
         throw error
+    } catch let error as IngestError {
+        warn("\(error)")
+        // An input cut inside a structure is a damaged trace (exit 3), like a cut .dmat.
+        if case .truncated = error { throw ExitStatus.damaged }
+        throw ExitStatus.inputError
     } catch {
         warn("\(error)")
         throw ExitStatus.inputError

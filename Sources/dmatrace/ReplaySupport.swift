@@ -1,3 +1,4 @@
+import Analysis
 import ArgumentParser
 import Foundation
 import Models
@@ -69,8 +70,8 @@ struct ReplayOutputOptions: ParsableArguments {
 
     /// Builds the report for `results`, applies `--baseline`, renders and writes it; returns whether
     /// `--fail-on` fails.
-    func emitReport(command: String, results: [ReplayResult], inputs: [String]) throws -> Bool {
-        let (report, fail) = try baseline.apply(to: Report(command: command, results: results))
+    func emitReport(command: String, results: [ReplayResult], inputs: [String], axis: MatrixAxis? = nil) throws -> Bool {
+        let (report, fail) = try baseline.apply(to: Report(command: command, results: results, axis: axis))
         try write(try (format?.value ?? .text).renderer(colour: false).render(report), inputs: inputs)
         return fail
     }

@@ -127,6 +127,13 @@ import Glibc
         }
     }
 
+    static func name(_ e: EventFilterError) -> String {
+        switch e {
+        case .unknownDevice: "unknownDevice"
+        case .unknownKind: "unknownKind"
+        }
+    }
+
     static func name(_ e: IngestRefusal) -> String {
         switch e {
         case .nothingUnderstood: "nothingUnderstood"
@@ -139,6 +146,7 @@ import Glibc
         switch e {
         case .unreadable: "unreadable"
         case .unsupportedSchema: "unsupportedSchema"
+        case .tooLarge: "tooLarge"
         }
     }
 
@@ -313,7 +321,16 @@ import Glibc
         var re: [ReportError] = []
         re += [caught(ReportError.self) { _ = try Report.decode(Array("[1, 2]".utf8), file: dir + "/r.json") }].compactMap { $0 }
         re.append(.unsupportedSchema(file: dir + "/old.json", version: 7))
+        re.append(.tooLarge(file: dir + "/big.json.zst", limit: 1 << 30))
         for e in re { add("ReportError", name(e), e.description) }
+
+        // EventFilterError: real resolutions against a trace's devices and the kind names.
+        var metadata = TraceMetadata()
+        metadata.devices = [DeviceInfo(name: "0000:00:05.0")]
+        var fe: [EventFilterError] = []
+        fe += [caught(EventFilterError.self) { _ = try EventFilter.resolveDevices(["00:09.0"], in: metadata, file: dir + "/t.dmat") }].compactMap { $0 }
+        fe += [caught(EventFilterError.self) { _ = try EventFilter.parseKinds(["no_such_kind"]) }].compactMap { $0 }
+        for e in fe { add("EventFilterError", name(e), e.description) }
 
         // OutputError: real resolutions of refused outputs.
         _ = FileManager.default.createFile(atPath: dir + "/in.json", contents: Data("{}".utf8))
@@ -339,7 +356,7 @@ import Glibc
         let entries = try Self.catalogue()
         let samples = try Self.samples(dir: dir)
         let documented = Set(entries.filter { $0.type != "Command line" }.map { "\($0.type).\($0.name)" })
-        #expect(entries.count == 43)
+        #expect(entries.count == 46)
         #expect(documented.count == entries.count - 2, "a case is listed twice")
         #expect(Set(samples.keys) == documented,
                 "in code, not documented: \(Set(samples.keys).subtracting(documented).sorted()); documented, not in code: \(documented.subtracting(samples.keys).sorted())")
