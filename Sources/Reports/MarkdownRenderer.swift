@@ -92,7 +92,7 @@ public struct MarkdownRenderer: ReportRenderer {
             if !a.unsafeForEveryKernel.isEmpty {
                 lines.append("")
                 lines.append("Unsafe alternative (every kernel runs, but DMA bypasses an IOMMU the guest trusts): "
-                    + MatrixAnswer.collapse(a.unsafeForEveryKernel.map(\.mode)).map { "`\(cell($0))`" }.joined(separator: ", "))
+                    + MatrixAnswer.collapse(a.unsafeForEveryKernel.map(\.mode)).map { "\(code($0))" }.joined(separator: ", "))
             }
             let labels = AnswerText.labels(a.kernels)
             for g in a.grids {
@@ -103,7 +103,7 @@ public struct MarkdownRenderer: ReportRenderer {
                 lines.append("|---|" + String(repeating: "---|", count: labels.count))
                 for (i, row) in g.rows.enumerated() {
                     let underBase = i > 0 && g.rows[i - 1].base == row.base
-                    let name = row.variant.map { underBase ? "↳ +\($0)" : "`\(cell(row.mode))`" } ?? "`\(cell(row.mode))`"
+                    let name = row.variant.map { underBase ? "↳ +\($0)" : "\(code(row.mode))" } ?? "\(code(row.mode))"
                     lines.append("| \(name) | " + row.cells.map(\.glyph).joined(separator: " | ") + " |")
                 }
             }
@@ -111,13 +111,13 @@ public struct MarkdownRenderer: ReportRenderer {
             let used = Set(a.grids.flatMap { $0.rows.flatMap(\.cells) })
             lines.append(MatrixAnswer.Symbol.allCases.filter(used.contains).map { "\($0.glyph) \($0.meaning)" }.joined(separator: " · "))
             lines.append("")
-            lines.append("Kernels: " + zip(labels, a.kernels).map { "\(cell($0)) = `\(cell($1))`" }.joined(separator: ", "))
+            lines.append("Kernels: " + zip(labels, a.kernels).map { "\(cell($0)) = \(code($1))" }.joined(separator: ", "))
             if !a.blockers.isEmpty {
                 lines.append("")
                 lines.append("Why:")
                 for b in a.blockers {
-                    lines.append("- `\(cell(b.kernel))`: \(b.failure.meaning) (\(cell(b.devices.joined(separator: ", ")))) under "
-                        + MatrixAnswer.collapse(b.modes).map { "`\(cell($0))`" }.joined(separator: ", ") + (b.example.map { ": `\(cell($0))`" } ?? ""))
+                    lines.append("- \(code(b.kernel)): \(b.failure.meaning) (\(cell(b.devices.joined(separator: ", ")))) under "
+                        + MatrixAnswer.collapse(b.modes).map { "\(code($0))" }.joined(separator: ", ") + (b.example.map { ": \(code($0))" } ?? ""))
                 }
             }
             for h in a.hints { lines.append("- \(cell(h))") }

@@ -52,7 +52,9 @@ extension IngestReport {
     public func emptiness(events: UInt64) -> IngestRefusal? {
         for i in inputs where i.bytes > 0 {
             let d = i.diagnostics
-            if d.totalUnderstood == 0 && d.ignored.isEmpty && d.lostEvents == 0 {
+            // An input made only of comments (a header without events) is an empty capture, not a wrong
+            // format: the no-events rule below judges it with the other inputs.
+            if d.totalUnderstood == 0 && d.ignored.isEmpty && d.lostEvents == 0 && (d.skipped > 0 || !d.unknown.isEmpty) {
                 return .nothingUnderstood(path: i.path, format: i.format, bytes: i.bytes, seen: Self.seen(d))
             }
         }
@@ -66,8 +68,11 @@ extension IngestReport {
     }
 
     /// Why the guest and host inputs do not look like one run, or nil: their vIOMMU kinds contradict each
-    /// other, or (with at least ``minGuestEventsJudged`` guest iommu events) most guest events stay
-    /// unattributed or too few host translations pair with guest maps for a trustworthy clock alignment.
+    /// other; or, unless both sides name the same vIOMMU, (with at least ``minGuestEventsJudged`` guest iommu
+    /// events) most guest events stay unattributed or too few host translations pair with guest maps for a
+    /// trustworthy clock alignment. When both sides name the same vIOMMU, poor alignment alone is not taken
+    /// as another run (a guest ring buffer that overflowed, guest events outside the host log's window, a
+    /// kernel whose map events do not pair give it too): ``weakAlignment()`` reports it instead.
     public func mismatchEvidence() -> IngestRefusal? {
         let guest = inputs.filter { $0.clockDomain.hasPrefix("guest") }
         let host = inputs.filter { $0.clockDomain.hasPrefix("host") }
@@ -75,11 +80,36 @@ extension IngestReport {
         var evidence: [String] = []
         let gk = Set(guest.compactMap(\.viommu)), hk = Set(host.compactMap(\.viommu))
         if !gk.isEmpty, !hk.isEmpty, gk.isDisjoint(with: hk) {
+            // Supporting evidence; poor alignment alone refuses nothing (real captures of one run can align
+            // poorly: weakAlignment() warns).
+            evidence += alignmentDoubts()
             func said(_ side: [Input]) -> String {
                 side.compactMap { i in i.viommu.map { "\($0) (\(i.path))" } }.joined(separator: ", ")
             }
-            evidence.append("the guest shows \(said(guest)) but the host log \(said(host))")
+            evidence.insert("the guest shows \(said(guest)) but the host log \(said(host))", at: 0)
         }
+        guard !evidence.isEmpty else { return nil }
+        return .mismatchedRun(guest: guest.map(\.path), host: host.map(\.path), evidence: evidence.joined(separator: "; "))
+    }
+
+    static func kindsAgree(_ guest: Set<String>, _ host: Set<String>) -> Bool {
+        !guest.isEmpty && !host.isEmpty && !guest.isDisjoint(with: host)
+    }
+
+    /// A warning when the guest and host name the same vIOMMU but the alignment is poor (the doubts that
+    /// would refuse inputs whose vIOMMU is not known on both sides); nil otherwise.
+    public func weakAlignment() -> String? {
+        let gk = Set(inputs.filter { $0.clockDomain.hasPrefix("guest") }.compactMap(\.viommu))
+        let hk = Set(inputs.filter { $0.clockDomain.hasPrefix("host") }.compactMap(\.viommu))
+        let doubts = alignmentDoubts()
+        guard !doubts.isEmpty, gk.isEmpty || hk.isEmpty || !gk.isDisjoint(with: hk) else { return nil }
+        return "weak guest/host alignment (are these inputs of one run?): "
+            + doubts.joined(separator: "; ") + "; device attribution of guest iommu events is incomplete"
+    }
+
+    /// Poor attribution or too few pairs, in words.
+    func alignmentDoubts() -> [String] {
+        var evidence: [String] = []
         if let a = alignment {
             let total = a.attributedEvents + a.unattributedEvents
             if total >= Self.minGuestEventsJudged {
@@ -93,7 +123,6 @@ extension IngestReport {
                 }
             }
         }
-        guard !evidence.isEmpty else { return nil }
-        return .mismatchedRun(guest: guest.map(\.path), host: host.map(\.path), evidence: evidence.joined(separator: "; "))
+        return evidence
     }
 }

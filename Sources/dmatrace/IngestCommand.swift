@@ -142,6 +142,7 @@ struct IngestCommand: ParsableCommand {
         if refusal == nil, let m = report.mismatchEvidence() {
             if forceMerge { warn("--force-merge: \(m)") } else { refusal = m }
         }
+        if refusal == nil, let w = report.weakAlignment() { warn(w) }
         guard let refusal else { return }
         if !quiet { var err = StandardError(); print(report.summary(), to: &err) }
         throw refusal

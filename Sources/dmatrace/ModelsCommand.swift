@@ -70,7 +70,7 @@ struct ModelsCommand: ParsableCommand {
                             if let v = r.versions { axis.append("\(kind == "kernel" ? "releases" : "QEMU") \(v)") }
                             if let d = r.default { axis.append("default \(d)") }
                             if !r.changesAt.isEmpty { axis.append("changes at \(r.changesAt.joined(separator: ", "))") }
-                            if !axis.isEmpty { print("      \(axis.joined(separator: "; "))") }
+                            if !axis.isEmpty { print(TextSafety.escaped("      \(axis.joined(separator: "; "))")) }
                         }
                     }
                 }

@@ -24,7 +24,7 @@ import Testing
         try FileManager.default.copyItem(atPath: CLI.root + "/traces/intel-strict.dmat", toPath: dir + "/intel-strict.dmat")
         let list = try runAlone(binary, in: dir, ["models", "list"])
         #expect(list.status == 0, "models list: \(list.err)")
-        #expect(list.out.contains("kernels (KERNEL[:RELEASE]):\n") && list.out.contains("  linux-6.1") && list.out.contains("QEMU modes ("), "\(list.out)")
+        #expect(list.out.hasPrefix("kernels") && list.out.contains("\n  linux-6.1") && list.out.contains("\nQEMU modes"), "\(list.out)")
         let replay = try runAlone(binary, in: dir, ["replay", "intel-strict.dmat", "--recorded", "--fail-on-findings"])
         #expect(replay.status == 0, "replay: \(replay.err)")
         #expect(replay.out.contains("(recorded): works\n"))
