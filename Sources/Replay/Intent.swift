@@ -30,6 +30,11 @@ struct Buffer: Sendable {
     var ambiguousGeneration: UInt32 = 0
     /// When it was unmapped (``retiredAt`` moves while an ambiguous unmap waits for evidence).
     var unmappedAt: UInt64 = 0
+    /// Guest CPUs of its map and unmap as recorded (0 when the trace does not say): the IOVA range caches are per CPU.
+    var cpu: UInt8 = 0
+    var unmapCPU: UInt8 = 0
+    /// Domain-wide invalidations recorded before its unmap (``IntentTracker/wideInvalidations``).
+    var wideAtUnmap: UInt32 = 0
 
     @inline(__always) func contains(recorded a: UInt64) -> Bool { a >= recordedAddress && a - recordedAddress < max(size, 1) }
 
@@ -55,6 +60,9 @@ enum AccessKind: UInt8, Sendable {
     case inLifetime
     /// After the buffer was unmapped (use after unmap).
     case postUnmap
+    /// After the buffer was unmapped and after the host recorded the IOTLB invalidation of that unmap (its
+    /// page-selective invalidation, or a domain-wide flush after it): no stale entry can explain a translation.
+    case afterInvalidation
     /// The address resolves to no buffer (stray DMA).
     case stray
 }
@@ -75,6 +83,11 @@ struct Access: Sendable {
     var time: UInt64
     /// Implied by the buffer's direction (no host trace for the device), not recorded.
     var implied: Bool
+    /// For a use after unmap (``AccessKind/postUnmap``): when the buffer was unmapped.
+    var unmappedAt: UInt64 = 0
+    /// A late translation of a retired buffer waiting (pending) for a map of the same page within the skew
+    /// window, which would explain it better; delivered as a use after unmap of that buffer if none comes.
+    var fallbackGeneration: UInt32 = 0
 }
 
 /// Where the replay engine came to know a device at all (first event), for device-level occurrences.
@@ -87,8 +100,10 @@ struct FirstSeen: Sendable {
 public struct ReplayOptions: Sendable {
     /// How far apart (ns) a host access and the guest map/unmap it belongs to may be after clock alignment.
     /// A recorded *successful* translation proves its mapping was live, so it is matched to the buffer with
-    /// the same IOVA page and GPA mapped or unmapped within this window.
-    public var skewToleranceNs: UInt64
+    /// the same IOVA page and GPA mapped or unmapped within this window; a translation of a buffer later than
+    /// this after its unmap is a use after unmap (under strict invalidation a divergence). nil: derived from the
+    /// trace's measured alignment, ``IntentTracker/derivedSkewNs(_:)`` (3 x the residual skew, at least 1 ms).
+    public var skewToleranceNs: UInt64?
     /// Whether device accesses are implied from buffers (the device touches each buffer in its direction
     /// before unmap): `nil` decides per device (implied unless the host trace recorded its accesses).
     public var impliedAccesses: Bool?
@@ -100,7 +115,7 @@ public struct ReplayOptions: Sendable {
     /// calling thread; nil = 2 when there are several scenarios and a second processor is online.
     public var scenarioThreads: Int?
 
-    public init(skewToleranceNs: UInt64 = 50_000_000, impliedAccesses: Bool? = nil, maxDivergences: Int = 1000, hypotheses: Set<String> = [],
+    public init(skewToleranceNs: UInt64? = nil, impliedAccesses: Bool? = nil, maxDivergences: Int = 1000, hypotheses: Set<String> = [],
                 scenarioThreads: Int? = nil) {
         self.skewToleranceNs = skewToleranceNs
         self.impliedAccesses = impliedAccesses
@@ -124,6 +139,26 @@ struct IntentTracker {
     let recordedTranslated: [Bool]
     let options: ReplayOptions
     let clockOffsets: [Int64]
+    /// The skew window (``ReplayOptions/skewToleranceNs``, or derived from the alignment).
+    let skewNs: UInt64
+    /// How long an unmapped buffer stays resolvable for late host translations (use after unmap is judged by
+    /// the scenarios: stale through the flush queue, or a fault): the skew window, at least 100 ms.
+    let retainNs: UInt64
+    /// The recorded scenario's IOVA allocator check (nil when no recorded translated scenario is replayed).
+    var allocatorCheck: AllocatorCheck?
+    /// Host IOTLB invalidations (host clock, in trace order) against guest unmaps, per IOVA page: the k-th
+    /// page-selective invalidation of a page answers its k-th unmap (strict), so whether a late translation came
+    /// after its unmap's invalidation does not depend on the guest/host clock alignment.
+    var pageInvalidations: [UInt64: UInt32] = [:]
+    var pageUnmaps: [UInt64: UInt32] = [:]
+    var sawPageInvalidation = false
+    /// Domain-wide or global invalidations seen (the flush queue's flushes under lazy invalidation).
+    var wideInvalidations: UInt32 = 0
+    var sawWideInvalidation = false
+    /// Translations later than the skew window after their unmap that no recorded invalidation lets us judge.
+    var lateUnjudged = 0
+    /// The recording used lazy invalidation (domain-wide flushes answer batches of unmaps, not one each).
+    let recordedLazy: Bool
 
     var buffers: [Buffer] = []
     var freeSlots: [Int] = []
@@ -166,6 +201,7 @@ struct IntentTracker {
     /// Pages of one buffer registered for lookup; larger buffers are counted in a note.
     static let maxPagesPerBuffer: UInt64 = 1 << 16
     static let maxPending = 4096
+    static let ambiguityWindowNs: UInt64 = 50_000_000
     static let maxRetired = 1 << 16
     static let maxRecordedFaults = 100_000
 
@@ -178,7 +214,17 @@ struct IntentTracker {
         recordedTranslated = facts.map { f in guestTranslated && f.behindIOMMU && (!f.isVirtio || f.iommuPlatform) }
         implied = zip(facts, recordedTranslated).map { _, t in options.impliedAccesses ?? !(hostInput && t) }
         clockOffsets = metadata.clocks.map { $0.offsetToReferenceNs ?? 0 }
+        skewNs = options.skewToleranceNs ?? Self.derivedSkewNs(metadata)
+        recordedLazy = metadata.capture.flushPolicy == .lazy
+        retainNs = max(skewNs, 100_000_000)
         firstSeen = Array(repeating: nil, count: facts.count)
+    }
+
+    /// The skew window the measured clock alignment supports: 3 x the median residual after alignment, at least
+    /// 1 ms (0.07-0.19 ms residual on the bundled captures); 1 ms when nothing was aligned.
+    public static func derivedSkewNs(_ metadata: TraceMetadata) -> UInt64 {
+        let residual = UInt64(max(0, metadata.capture.alignment?.residualSkewNs ?? 0))
+        return max(1_000_000, 3 &* residual)
     }
 
     @inline(__always) func time(_ e: Event) -> UInt64 {
@@ -201,6 +247,7 @@ struct IntentTracker {
             lastExpiry = t
             nextExpiry = t &+ 1_000_000
         }
+        if e.kind == .hostInvalidate { noteInvalidation(e) }
         guard e.hasDevice else {
             switch e.kind {
             case .iommuMap: orphan(e, index: index, time: t)
@@ -230,6 +277,10 @@ struct IntentTracker {
                 return
             }
             let gpa = e.kind == .dmaMap ? e.address2 : e.address
+            if recordedTranslated[d] {
+                // One DMA-API call, one IOVA allocation (kernels with dma:* tracepoints; no iommu:map covered it).
+                allocatorCheck?.map(device: d, iova: e.address, size: e.size, cpu: 0, time: t, index: index, event: e)
+            }
             create(d, gpa: gpa, size: e.size, direction: e.direction, recorded: e.address,
                    recordedIOVA: recordedTranslated[d], fromDMAAPI: true, index: index, time: t, &states)
             if e.kind == .dmaAlloc && recordedTranslated[d] {
@@ -238,15 +289,21 @@ struct IntentTracker {
             }
         case .iommuMap:
             noteGuestMap(t)
+            if recordedTranslated[d] {
+                allocatorCheck?.map(device: d, iova: e.address, size: e.size, cpu: Int(Self.cpu(of: e)), time: t, index: index, event: e)
+            }
             let k = Self.key(d, e.address)
             if let s = live.get(k).map(Int.init), !buffers[s].retired, buffers[s].contains(recorded: e.address),
                buffers[s].gpa &+ (e.address &- buffers[s].recordedAddress) == e.address2 {
                 return  // already known from the DMA-API event
             }
             create(d, gpa: e.address2, size: e.size, direction: .bidirectional, recorded: e.address,
-                   recordedIOVA: true, fromDMAAPI: false, index: index, time: t, &states)
+                   recordedIOVA: true, fromDMAAPI: false, index: index, time: t, cpu: Self.cpu(of: e), &states)
         case .dmaUnmap, .dmaFree, .iommuUnmap:
             noteGuestMap(t)
+            if recordedTranslated[d] {
+                allocatorCheck?.unmap(device: d, iova: e.address, cpu: Int(Self.cpu(of: e)), time: t)
+            }
             let size = e.kind == .iommuUnmap ? max(e.size, e.address2) : e.size
             let first = e.address >> 12
             let pages = min(max(1, ((e.address & 0xFFF) &+ max(size, 1) &+ 0xFFF) >> 12), Self.maxPagesPerBuffer)
@@ -274,11 +331,22 @@ struct IntentTracker {
             if let s = matchTranslation(d, iova: e.address, gpa: e.address2, time: t)
                 ?? reattribute(to: d, iova: e.address, gpa: e.address2, index: index, time: t, &states)
                 ?? adopt(to: d, iova: e.address, gpa: e.address2, index: index, time: t, &states) {
-                if buffers[s].retired && t > buffers[s].unmappedAt &+ options.skewToleranceNs {
+                // An ambiguous unmap (two devices had the page live) is swapped only on clear evidence: a translation
+                // of the taken-as-unmapped buffer well past any clock drift (TCG drifts by several ms).
+                if buffers[s].retired && t > buffers[s].unmappedAt &+ max(skewNs, Self.ambiguityWindowNs) {
                     resurrect(s, index: index, event: e, time: t, &states)
                 }
                 a.slot = s
-                a.kind = .inLifetime
+                // Later than the skew window after its unmap: a use after unmap (the scenarios judge it), unless a
+                // map of the same page follows within the skew window (clock skew): wait for it.
+                a.kind = buffers[s].retired && t > buffers[s].unmappedAt &+ skewNs ? lateKind(s, iova: e.address) : .inLifetime
+                a.unmappedAt = buffers[s].unmappedAt
+                if a.kind == .afterInvalidation || a.kind == .postUnmap {
+                    a.fallbackGeneration = buffers[s].generation
+                    a.offset = offset(s, e.address)
+                    enqueuePending(a, &states)
+                    return
+                }
                 learnGPA(s, iova: e.address, gpa: e.address2, index: index, time: t, &states)
                 a.offset = offset(s, e.address)
                 deliver(a, &states)
@@ -309,6 +377,44 @@ struct IntentTracker {
         default:
             break
         }
+    }
+
+    /// A host IOTLB invalidation (kinds as the QEMU importers store them in `aux2`: 1 global, 2 domain,
+    /// 3 page range, 7 IOTLB reset).
+    private mutating func noteInvalidation(_ e: Event) {
+        switch e.aux2 {
+        case 3:
+            sawPageInvalidation = true
+            let pages = min(max(1, (e.size &+ 0xFFF) >> 12), 512)
+            for p in 0..<pages { pageInvalidations[(e.address >> 12) &+ p, default: 0] &+= 1 }
+        case 1, 2, 7:
+            sawWideInvalidation = true
+            wideInvalidations &+= 1
+        default:
+            break
+        }
+    }
+
+    /// How a translation of retired buffer `s` later than the skew window after its unmap relates to the
+    /// recorded invalidations: after its unmap's page invalidation (or a domain-wide flush after the unmap) it
+    /// is ``AccessKind/afterInvalidation``; before it, clock skew (``AccessKind/inLifetime``); without recorded
+    /// invalidations it is judged by time alone (``AccessKind/postUnmap``) and counted in a note.
+    private mutating func lateKind(_ s: Int, iova: UInt64) -> AccessKind {
+        let page = iova >> 12
+        if sawPageInvalidation, let n = pageUnmaps[page] {
+            return pageInvalidations[page, default: 0] >= n ? .afterInvalidation : .inLifetime
+        }
+        if sawWideInvalidation && recordedLazy {
+            return wideInvalidations > buffers[s].wideAtUnmap ? .afterInvalidation : .postUnmap
+        }
+        lateUnjudged += 1
+        return .postUnmap
+    }
+
+    /// The guest CPU an `iommu_map`/`iommu_unmap` recorded (`cpu` field: CPU + 1, 0 = not recorded -> CPU 0).
+    @inline(__always) static func cpu(of e: Event) -> UInt8 {
+        guard e.kind == .iommuMap || e.kind == .iommuUnmap, e.aux2 > 0 else { return 0 }
+        return UInt8(clamping: e.aux2 - 1)
     }
 
     static func isDMAEvent(_ k: EventKind) -> Bool {
@@ -511,7 +617,7 @@ struct IntentTracker {
             let b = buffers[entry.slot]
             // Only within the skew window of its unmap: an older one is not "late", and matching it would
             // resurrect it (and end the live buffer its ambiguous unmap was weighed against).
-            if b.retired && b.generation == entry.generation && b.device == d && time <= b.unmappedAt &+ options.skewToleranceNs
+            if b.retired && b.generation == entry.generation && b.device == d && time <= b.unmappedAt &+ retainNs
                 && translates(entry.slot, iova: iova, gpa: gpa) {
                 return entry.slot
             }
@@ -574,7 +680,7 @@ struct IntentTracker {
 
     private mutating func create(
         _ d: Int, gpa: UInt64, size: UInt64, direction: DMADirection, recorded: UInt64, recordedIOVA: Bool,
-        fromDMAAPI: Bool, index: Int, time: UInt64, _ states: inout some ScenarioFeed
+        fromDMAAPI: Bool, index: Int, time: UInt64, cpu: UInt8 = 0, _ states: inout some ScenarioFeed
     ) {
         let s: Int
         if let f = freeSlots.popLast() {
@@ -588,6 +694,7 @@ struct IntentTracker {
         buffers[s] = Buffer(
             device: d, gpa: gpa, size: size, direction: direction, recordedAddress: recorded, recordedIOVA: recordedIOVA,
             fromDMAAPI: fromDMAAPI, event: index, generation: gen, retired: false, retiredAt: 0)
+        buffers[s].cpu = cpu
         let pages = ((recorded & 0xFFF) &+ max(size, 1) &+ 0xFFF) >> 12
         if pages > Self.maxPagesPerBuffer { oversizeBuffers += 1 }
         for p in 0..<min(pages, Self.maxPagesPerBuffer) {
@@ -620,6 +727,11 @@ struct IntentTracker {
         buffers[s].retired = true
         buffers[s].retiredAt = time
         buffers[s].unmappedAt = time
+        buffers[s].unmapCPU = Self.cpu(of: event)
+        buffers[s].wideAtUnmap = wideInvalidations
+        if b.recordedIOVA {
+            for p in 0..<pages { pageUnmaps[(b.recordedAddress >> 12) &+ p, default: 0] &+= 1 }
+        }
         retiredFIFO.append((s, buffers[s].generation, time))
         states.unmap(slot: s, buffer: buffers[s], time: time)
     }
@@ -640,11 +752,13 @@ struct IntentTracker {
         var i = pendingHead
         while i < pending.count {
             let a = pending[i]
-            if a.slot < 0, a.device == b.device, case let .translated(gpa) = a.recorded, translates(s, iova: a.rawAddress, gpa: gpa) {
+            if (a.slot < 0 || a.fallbackGeneration != 0), a.slot != -2, a.device == b.device, case let .translated(gpa) = a.recorded,
+               translates(s, iova: a.rawAddress, gpa: gpa) {
                 learnGPA(s, iova: a.rawAddress, gpa: gpa, index: a.eventIndex, time: a.time, &states)
                 var r = a
                 r.slot = s
                 r.kind = .inLifetime
+                r.fallbackGeneration = 0
                 r.offset = offset(s, a.rawAddress)
                 deliver(r, &states)
                 pending[i].slot = -2  // resolved
@@ -664,7 +778,7 @@ struct IntentTracker {
 
     /// Retires buffers and gives up on pending accesses older than the skew tolerance.
     private mutating func expire(now t: UInt64, _ states: inout some ScenarioFeed) {
-        let w = options.skewToleranceNs
+        let w = retainNs
         while retiredHead < retiredFIFO.count {
             let entry = retiredFIFO[retiredHead]
             guard entry.at &+ w < t || retiredFIFO.count - retiredHead > Self.maxRetired else { break }
@@ -706,7 +820,7 @@ struct IntentTracker {
                 pendingHead += 1
                 continue
             }
-            guard forced > 0 || a.time &+ options.skewToleranceNs < t else { break }
+            guard forced > 0 || a.time &+ skewNs < t else { break }
             forced -= 1
             giveUp(a, &states)
             pendingHead += 1
@@ -716,6 +830,10 @@ struct IntentTracker {
 
     /// A recorded translation that matches no buffer of the guest trace.
     private mutating func giveUp(_ a: Access, _ states: inout some ScenarioFeed) {
+        if a.fallbackGeneration != 0 && a.slot >= 0 && a.slot < buffers.count && buffers[a.slot].generation == a.fallbackGeneration {
+            deliver(a, &states)
+            return
+        }
         if sawGuestMap && lastGuestMapTime >= a.time {
             unmatchedInCoverage += 1
             states.unmatched(a)
@@ -726,6 +844,7 @@ struct IntentTracker {
 
     /// End of trace: pending accesses are given up, live buffers of implied devices are touched.
     mutating func finish(_ states: inout some ScenarioFeed) {
+        allocatorCheck?.finish()
         while pendingHead < pending.count {
             if pending[pendingHead].slot != -2 { giveUp(pending[pendingHead], &states) }
             pendingHead += 1

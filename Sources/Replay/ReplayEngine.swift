@@ -34,6 +34,8 @@ public struct ReplayEngine: Sendable {
     /// Replays `source`; `tracePath` is reported as given.
     public func run(_ source: some EventSource, tracePath: String) throws -> ReplayResult {
         let metadata = source.metadata
+        var options = self.options
+        options.skewToleranceNs = options.skewToleranceNs ?? IntentTracker.derivedSkewNs(metadata)
         let facts = DeviceFacts.build(from: metadata)
         let recordedSetting = GuestIOMMUSetting(capture: metadata.capture)
         let inputs = metadata.inputs.map(\.path)
@@ -65,6 +67,16 @@ public struct ReplayEngine: Sendable {
         }
         var states = makeStates(0..<local)
         var intent = IntentTracker(facts: facts, metadata: metadata, options: options)
+        if let i = scenarios.indices.first(where: { isRecorded(scenarios[$0], recordedSetting: recordedSetting) }) {
+            let s = scenarios[i]
+            let setting = s.guestIOMMU ?? recordedSetting
+            if setting?.translates == true {
+                intent.allocatorCheck = AllocatorCheck(
+                    lazy: setting == .lazy, flushTimeoutMs: s.kernel.iommu.flushQueue.timeoutMs,
+                    flushEntries: s.kernel.iommu.flushQueue.entries, addressWidth: s.mode.awBits,
+                    below4GFirst: s.kernel.iommu.iovaBelow4GFirst, domainOf: facts.map(\.domain))
+            }
+        }
         if local < n, let worker = ScenarioWorker(states: makeStates(local..<n)) {
             var log = OpLog()
             do {
@@ -101,6 +113,12 @@ public struct ReplayEngine: Sendable {
         if intent.unattributed > 0 {
             notes.append("\(intent.unattributed) mapping event(s) named no device and were not replayed")
         }
+        if intent.lateUnjudged > 0 {
+            notes.append("\(intent.lateUnjudged) recorded host translation(s) came later than the skew window (\(Double(options.skewToleranceNs ?? 0) / 1e6) ms) after their buffer's unmap and the host trace records no page-selective IOTLB invalidation (nor, under lazy invalidation, a flush) to tell clock skew from a use after unmap: judged by time alone")
+        }
+        if let check = intent.allocatorCheck, check.skipped > 0 {
+            notes.append("\(check.skipped) iommu:map event(s) of unknown devices were not checked against the IOVA allocator")
+        }
         if intent.outsideCoverage > 0 {
             notes.append("\(intent.outsideCoverage) recorded host translation(s) fall outside the guest trace's coverage (no guest map/unmap events around them) and were not replayed")
         }
@@ -118,7 +136,18 @@ public struct ReplayEngine: Sendable {
 
     private func finish(_ s0: ScenarioState, intent: IntentTracker, facts: [DeviceFacts]) -> ScenarioResult {
         var s = s0
-        if s.isRecorded { checkRecordedLogs(&s, intent: intent) }
+        if s.isRecorded {
+            checkRecordedLogs(&s, intent: intent)
+            if let check = intent.allocatorCheck {
+                s.fidelityChecked += check.checked
+                for f in check.findings {
+                    let occ = s.occurrence(index: f.index, event: f.event, time: f.event.timestamp, deviceAddress: f.event.address,
+                                           buffer: f.event.address2, size: f.event.size, write: false, reason: nil)
+                    s.diverge(f.what, device: f.device, at: occ)
+                }
+                if check.divergenceCount > check.findings.count { s.divergenceCount += check.divergenceCount - check.findings.count }
+            }
+        }
         var devices: [DeviceResult] = []
         for f in facts {
             let plan = s.plans[f.index]
@@ -154,7 +183,8 @@ public struct ReplayEngine: Sendable {
         }
         return ScenarioResult(
             kernel: s.scenario.kernelID, mode: s.scenario.mode.id, isRecorded: s.isRecorded, devices: devices,
-            divergences: divergences)
+            divergences: divergences, checked: s.isRecorded ? s.fidelityChecked : nil,
+            divergenceCount: s.isRecorded ? s.divergenceCount : nil)
     }
 
     /// Recorded guest fault lines and probe failures against the predicted ones (multiset by device, page, reason).
@@ -163,6 +193,7 @@ public struct ReplayEngine: Sendable {
         for r in s.predictedRecords { predicted["\(r.device)/\(r.page)/\(r.reason)", default: 0] += 1 }
         var recordedKeys: [String: Int] = [:]
         for g in intent.recordedGuestFaults {
+            s.fidelityChecked += 1
             let k = "\(g.device)/\(g.page)/\(g.reason)"
             recordedKeys[k, default: 0] += 1
             if predicted[k, default: 0] > 0 {
@@ -185,6 +216,7 @@ public struct ReplayEngine: Sendable {
                 }
             }
         }
+        s.fidelityChecked += intent.recordedProbeFailures.count
         for p in intent.recordedProbeFailures where s.plans[p.device].blocked == nil {
             let occ = s.occurrence(index: p.index, event: p.event, time: p.event.timestamp, deviceAddress: 0, buffer: nil,
                                    size: 0, write: false, reason: nil)

@@ -8,8 +8,20 @@ public struct ScenarioResult: Sendable, Codable, Equatable {
     public var isRecorded: Bool
     /// Per-device results, sorted by device name.
     public var devices: [DeviceResult]
-    /// Fidelity divergences (only for the recorded scenario; empty means the replay reproduced the trace).
+    /// Fidelity divergences (only for the recorded scenario; empty with ``checked`` > 0 means the replay
+    /// reproduced the trace). At most ``ReplayOptions/maxDivergences`` are listed.
     public var divergences: [Divergence]
+    /// Recorded outcomes the fidelity check compared (recorded scenario only): translations, faults, guest fault
+    /// lines, probe failures and IOVA allocations. 0 means there was nothing to check: not a pass.
+    public var checked: Int?
+    /// All divergences found, listed or not (recorded scenario only).
+    public var divergenceCount: Int?
+
+    /// True when the recorded scenario checked something and found no divergence; nil for other scenarios.
+    public var reproduced: Bool? {
+        guard isRecorded, let checked else { return nil }
+        return checked > 0 && (divergenceCount ?? divergences.count) == 0
+    }
 
     /// `kernel@mode`, the id used on the command line and in reports.
     public var id: String { "\(kernel)@\(mode)" }
@@ -17,7 +29,10 @@ public struct ScenarioResult: Sendable, Codable, Equatable {
     /// True when every device works (no failure verdict).
     public var works: Bool { devices.allSatisfy { !$0.verdict.isFailure } }
 
-    public init(kernel: String, mode: String, isRecorded: Bool, devices: [DeviceResult], divergences: [Divergence]) {
+    public init(kernel: String, mode: String, isRecorded: Bool, devices: [DeviceResult], divergences: [Divergence],
+                checked: Int? = nil, divergenceCount: Int? = nil) {
+        self.checked = checked
+        self.divergenceCount = divergenceCount
         self.kernel = kernel
         self.mode = mode
         self.isRecorded = isRecorded

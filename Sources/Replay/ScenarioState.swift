@@ -21,6 +21,8 @@ struct SlotView: Sendable {
     var allocOrder: UInt8 = 0
     /// Unmapped lazily: the IOTLB still holds it until the flush queue drains.
     var staleUntilDrain = false
+    /// The guest CPU whose range cache gets the IOVA back when it is freed (the unmapping CPU).
+    var freeCPU: UInt8 = 0
     var domain: Int32 = 0
 }
 
@@ -122,6 +124,9 @@ struct ScenarioState {
     var predictedRecords: [(device: Int, page: UInt64, reason: UInt32)] = []
     var divergences: [Divergence] = []
     var divergenceCount = 0
+    /// Recorded outcomes the fidelity check compared (translations, faults, guest fault lines, probe failures,
+    /// allocations).
+    var fidelityChecked = 0
     var unmatched = 0
 
     static let maxLogLines = 12
@@ -197,7 +202,7 @@ struct ScenarioState {
                     allocators[domain] = IOVAAllocator(
                         addressWidth: awBits, below4GFirst: scenario.kernel.iommu.iovaBelow4GFirst)
                 }
-                guard let iova = allocators[domain]!.allocate(size: size) else {
+                guard let iova = allocators[domain]!.allocate(size: size, cpu: Int(b.cpu)) else {
                     v.failed = true
                     view(s).pointee = v
                     record(.mappingFailed, device: b.device, reason: nil, write: false, stray: false, tag: .iovaExhausted, size: b.size,
@@ -232,6 +237,7 @@ struct ScenarioState {
             let pages = min(((v.devAddr & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, IntentTracker.maxPagesPerBuffer)
             pageTable.remove(from: ptKey(Int(v.domain), v.devAddr), pages: pages, ifValue: UInt32(s))
             v.mapped = false
+            v.freeCPU = b.unmapCPU
             if hot[b.device].lazy && !silently {
                 v.staleUntilDrain = true
                 if lazyQueue.isEmpty { lazyQueueStart = time }
@@ -240,7 +246,7 @@ struct ScenarioState {
                 if lazyQueue.count >= flushEntries { drain() }
                 return
             }
-            if v.allocated { allocators[Int(v.domain)]?.free(v.devAddr & ~0xFFF, order: Int(v.allocOrder)) }
+            if v.allocated { allocators[Int(v.domain)]?.free(v.devAddr & ~0xFFF, order: Int(v.allocOrder), cpu: Int(v.freeCPU)) }
             v.allocated = false
         }
         view(s).pointee = v
@@ -258,7 +264,7 @@ struct ScenarioState {
             v.pointee.staleUntilDrain = false
             if v.pointee.allocated {
                 let (domain, iova, order) = (Int(v.pointee.domain), v.pointee.devAddr & ~0xFFF, Int(v.pointee.allocOrder))
-                allocators[domain]?.free(iova, order: order)
+                allocators[domain]?.free(iova, order: order, cpu: Int(v.pointee.freeCPU))
                 v.pointee.allocated = false
             }
         }
@@ -290,7 +296,8 @@ struct ScenarioState {
             intended = v.target &+ a.offset
             perms = v.perms
             own = a.kind == .inLifetime && (plan.addressing == .iova || plan.addressing == .bounceIOVA)
-            stale = a.kind == .postUnmap && v.staleUntilDrain
+            // The recorded scenario follows the recorded invalidations; other scenarios their own flush model.
+            stale = (a.kind == .postUnmap || (a.kind == .afterInvalidation && !isRecorded)) && v.staleUntilDrain
         }
         accesses[a.device] += 1
         var reached: UInt64 = devAddr
@@ -383,11 +390,16 @@ struct ScenarioState {
 
     private mutating func checkFidelity(_ a: Access, outcome: OutcomeClass, reason: UInt32?, reached: UInt64, devAddr: UInt64,
                                         at args: OccurrenceArgs) {
+        if case .none = a.recorded { return }
+        fidelityChecked += 1
         switch a.recorded {
         case .none:
             return
         case let .translated(gpa):
-            if outcome == .fault || outcome == .misdirected || !IntentTracker.samePage(reported: gpa, reached: reached, iova: devAddr) {
+            if (a.kind == .postUnmap || a.kind == .afterInvalidation) && outcome == .fault {
+                let late = a.time >= lastUnmapTime(a) ? a.time - lastUnmapTime(a) : 0
+                diverge("recorded translation \(hex(a.rawAddress)) -> \(hex(gpa)) came \(ms(late)) after the buffer's unmap (skew window \(ms(options.skewToleranceNs ?? 0))\(a.kind == .afterInvalidation ? ", after the host recorded its IOTLB invalidation" : "")): a device access after the unmap (\(hot[a.device].lazy ? "the flush queue had drained" : "strict invalidation"))", device: a.device, at: occurrence(args))
+            } else if outcome == .fault || outcome == .misdirected || !IntentTracker.samePage(reported: gpa, reached: reached, iova: devAddr) {
                 let predicted = outcome == .fault ? "a fault (reason \(hex(UInt64(reason ?? 0))))" : "GPA \(hex(reached))"
                 diverge("recorded translation \(hex(a.rawAddress)) -> \(hex(gpa)) not reproduced: predicted \(predicted)", device: a.device, at: occurrence(args))
             }
@@ -397,6 +409,13 @@ struct ScenarioState {
                 diverge("recorded fault reason \(hex(UInt64(r))) at \(hex(devAddr)) not reproduced: predicted \(predicted)", device: a.device, at: occurrence(args))
             }
         }
+    }
+
+    private func lastUnmapTime(_ a: Access) -> UInt64 { a.unmappedAt }
+
+    private func ms(_ ns: UInt64) -> String {
+        let v = Double(ns) / 1e6
+        return v >= 10 ? "\(Int(v.rounded())) ms" : "\(Double(Int(v * 100)) / 100) ms"
     }
 
     /// True when `reached` lies in the IOMMU page the host recorded at `gpa`: the same 4 KiB page, or a larger

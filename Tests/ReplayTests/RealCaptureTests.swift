@@ -29,7 +29,12 @@ import TraceFormat
         let r = try Self.run(["linux-6.1@qemu-viommu-virtio-translated"])
         let s = r.scenarios[0]
         #expect(s.isRecorded)
-        #expect(s.divergences == [])
+        // Every translation and fault is reproduced. The IOVA allocator check leaves 12 allocations of this older
+        // capture unexplained, all of virtio-net buffers mapped by ifconfig that ingest attributed by majority vote
+        // (a measured limit, docs/replay.md); traces/raw/intel-strict replays with none.
+        #expect(s.divergences.filter { !$0.what.hasPrefix("IOVA allocator:") } == [])
+        #expect(s.divergenceCount == 12)
+        #expect((s.checked ?? 0) > 3000)
         // 3574 recorded vtd_dmar_translate lines: 2598 inside the guest trace's coverage are reproduced, the
         // 976 after the guest's ftrace stopped (7.10 s guest time) have no guest mappings to check against.
         #expect(try device(s, "0000:00:02.0").accesses == 2159)
@@ -184,11 +189,22 @@ import TraceFormat
         return (try ReplayEngine(scenarios: [rec], recorded: rec).run(trace, tracePath: name), rec)
     }
 
-    @Test func intelLazyReplaysWithoutDivergence() throws {
+    @Test func intelStrictReplaysWithoutDivergence() throws {
+        let (r, _) = try Self.recorded("intel-strict")
+        let s = r.scenarios[0]
+        #expect(s.divergences == [])
+        #expect(s.checked == 3918)
+        #expect(r.scenarios[0].fidelityLine == "fidelity: 3,918 recorded outcomes checked, 0 divergences")
+    }
+
+    /// Under lazy invalidation the flush-queue timer's moment and CPU are not in the trace: 9 of the 677
+    /// allocations stay unexplained by the hypotheses the check keeps (measured limit, docs/replay.md).
+    @Test func intelLazyReplaysWithoutDivergenceButNineAllocations() throws {
         let (r, rec) = try Self.recorded("intel-lazy")
         #expect(rec.id == "linux-6.1@qemu-viommu-virtio-translated")
         let s = r.scenarios[0]
-        #expect(s.divergences == [])
+        #expect(s.divergences.filter { !$0.what.hasPrefix("IOVA allocator:") } == [])
+        #expect(s.divergenceCount == 9)
         #expect(try device(s, "0000:00:02.0").accesses == 2091)
         #expect(try device(s, "0000:00:03.0").accesses == 447)
         #expect(try device(s, "0000:00:05.0").groups.map(\.key) == ["reason=0x05,write,stray", "reason=0x06,read,stray"])
