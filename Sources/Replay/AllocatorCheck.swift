@@ -1,4 +1,3 @@
-import Foundation
 import TraceFormat
 
 /// The IOVA allocator check of the recorded scenario (DESIGN §7.6): every recorded `iommu_map` of a translated
@@ -62,7 +61,6 @@ struct AllocatorCheck {
     /// expires up to one jiffy early relative to the arming moment (4 ms at Debian's CONFIG_HZ=250: 8-12 ms).
     let timerSlackNs: UInt64 = 4_000_000
     private var cpusSeen = 1
-    let debug = getenv("DMATRACE_DEBUG_ALLOC") != nil
     /// The latest the flush-queue timer is taken to run after arming (TCG delivers timer interrupts late).
     let maxTimerDelayNs: UInt64 = 100_000_000
     let ringSize: Int
@@ -197,11 +195,6 @@ struct AllocatorCheck {
                 next = found[0].1
                 reattributed += 1
             }
-        }
-        if debug {
-            var line = "\(g.time) cpu\(g.cpu) \(hex(g.startPfn << 12)) p\(g.pages) hyps \(states(g.domain).count)->\(next.count):"
-            for h in states(g.domain) { line += " [armed \(h.armedAt.map { String($0 % 100_000_000_000) } ?? "-") cpu\(h.timerCPU) rings \(h.rings.map(\.count)) \(h.allocator.debugTop(cpu: g.cpu))]" }
-            print(line)
         }
         live[Self.key(g.device, g.startPfn)] = g.pages
         if !next.isEmpty {

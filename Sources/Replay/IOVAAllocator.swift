@@ -163,11 +163,6 @@ struct IOVAAllocator: Sendable, Equatable {
         free(pfn: iova >> 12, pages: UInt64(1) << UInt64(o), cpu: cpu)
     }
 
-    func debugTop(cpu: Int) -> String {
-        guard cpu < loaded[0].count else { return "-" }
-        return "L" + loaded[0][cpu].suffix(4).map { String($0, radix: 16) }.joined(separator: ",") + " P\(prev[0][cpu].count) n\(loaded[0][cpu].count) D\(depot[0].count)"
-    }
-
     /// Index of the first node with `pfn_lo >= pfn`.
     private func lowerBound(_ pfn: UInt64) -> Int {
         var a = 0, b = lo.count

@@ -54,6 +54,14 @@ enum RecordedOutcome: Sendable {
     case fault(UInt32)
 }
 
+extension RecordedOutcome {
+    /// True when the host recorded a translation or a fault (the device's DMA went through the vIOMMU).
+    var isHostEvidence: Bool {
+        if case .none = self { return false }
+        return true
+    }
+}
+
 /// How an access relates to the buffers.
 enum AccessKind: UInt8, Sendable {
     /// Within the buffer's lifetime (mapped, not yet unmapped).

@@ -17,10 +17,11 @@ public struct ScenarioResult: Sendable, Codable, Equatable {
     /// All divergences found, listed or not (recorded scenario only).
     public var divergenceCount: Int?
 
-    /// True when the recorded scenario checked something and found no divergence; nil for other scenarios.
+    /// True when the recorded scenario checked something and found no divergence, false when it found one; nil
+    /// for other scenarios and when there was nothing to check.
     public var reproduced: Bool? {
-        guard isRecorded, let checked else { return nil }
-        return checked > 0 && (divergenceCount ?? divergences.count) == 0
+        guard isRecorded, let checked, checked > 0 else { return nil }
+        return (divergenceCount ?? divergences.count) == 0
     }
 
     /// `kernel@mode`, the id used on the command line and in reports.

@@ -281,7 +281,15 @@ struct ScenarioState {
 
     mutating func access(_ a: Access, generation: UInt32) {
         let plan = hot[a.device]
-        guard !plan.blocked else { return }
+        guard !plan.blocked else {
+            if isRecorded { recordedButNotPredicted(a, why: "the scenario predicts the device never works (\(plans[a.device].blocked?.rawValue ?? "blocked"))") }
+            return
+        }
+        let bypassContradicted = isRecorded && !plan.translated && a.recorded.isHostEvidence
+        if bypassContradicted {
+            // The vIOMMU translated (or blocked) this device's DMA: a scenario where it bypasses translation is wrong.
+            recordedButNotPredicted(a, why: "the scenario predicts the device's DMA bypasses the vIOMMU")
+        }
         drainIfDue(a.time)
         var devAddr = a.rawAddress
         var intended: UInt64?
@@ -361,7 +369,7 @@ struct ScenarioState {
         } else if outcome == .fault, let reason {
             faultRecord(group: g, device: a.device, reason: reason, address: devAddr, write: a.write, time: a.time)
         }
-        if isRecorded {
+        if isRecorded && !bypassContradicted {
             checkFidelity(a, outcome: outcome, reason: reason, reached: reached, devAddr: devAddr, at: at)
         }
     }
@@ -412,6 +420,20 @@ struct ScenarioState {
     }
 
     private func lastUnmapTime(_ a: Access) -> UInt64 { a.unmappedAt }
+
+    /// A recorded host translation or fault the scenario cannot produce at all.
+    private mutating func recordedButNotPredicted(_ a: Access, why: String) {
+        fidelityChecked += 1
+        let what: String
+        switch a.recorded {
+        case let .translated(gpa): what = "recorded translation \(hex(a.rawAddress)) -> \(hex(gpa))"
+        case let .fault(r): what = "recorded fault reason \(hex(UInt64(r))) at \(hex(a.rawAddress))"
+        case .none: return
+        }
+        diverge("\(what) not reproduced: \(why)", device: a.device,
+                at: occurrence(index: a.eventIndex, event: a.event, time: a.time, deviceAddress: a.rawAddress, buffer: nil,
+                               size: a.size, write: a.write, reason: nil))
+    }
 
     private func ms(_ ns: UInt64) -> String {
         let v = Double(ns) / 1e6
