@@ -17,11 +17,17 @@ public struct ReplayEngine: Sendable {
     public var recorded: Scenario?
     /// Options.
     public var options: ReplayOptions
+    /// What a pass over the trace showed before the replay (``ScenarioEvidence/scan(_:)``): fills the scenario
+    /// facts the metadata is silent about (never overrides it). Contradictions are found during the replay
+    /// either way.
+    public var evidence: ScenarioEvidence?
 
-    public init(scenarios: [Scenario], recorded: Scenario? = nil, options: ReplayOptions = ReplayOptions()) {
+    public init(scenarios: [Scenario], recorded: Scenario? = nil, options: ReplayOptions = ReplayOptions(),
+                evidence: ScenarioEvidence? = nil) {
         self.scenarios = scenarios
         self.recorded = recorded
         self.options = options
+        self.evidence = evidence
     }
 
     /// True when `s` is the recorded scenario (same models; guest IOMMU as recorded).
@@ -33,7 +39,9 @@ public struct ReplayEngine: Sendable {
 
     /// Replays `source`; `tracePath` is reported as given.
     public func run(_ source: some EventSource, tracePath: String) throws -> ReplayResult {
-        let metadata = source.metadata
+        let metadata = evidence.map { $0.apply(to: source.metadata) } ?? source.metadata
+        var seen = ScenarioEvidence()
+        seen.devices = Array(repeating: ScenarioEvidence.DeviceCounts(), count: metadata.devices.count)
         var options = self.options
         options.skewToleranceNs = options.skewToleranceNs ?? IntentTracker.derivedSkewNs(metadata)
         let facts = DeviceFacts.build(from: metadata)
@@ -81,6 +89,7 @@ public struct ReplayEngine: Sendable {
             var log = OpLog()
             do {
                 try source.forEachEvent { i, e in
+                    seen.add(e)
                     intent.handle(i, e, &log)
                     if log.isFull {
                         log.apply(to: &states)
@@ -97,12 +106,29 @@ public struct ReplayEngine: Sendable {
             states += worker.finish()
         } else {
             states += makeStates(local..<n)
-            try source.forEachEvent { i, e in intent.handle(i, e, &states) }
+            try source.forEachEvent { i, e in
+                seen.add(e)
+                intent.handle(i, e, &states)
+            }
             intent.finish(&states)
         }
 
         let results = states.map { finish($0, intent: intent, facts: facts) }
         var notes: [String] = []
+        // The scenario facts the events show: named where the capture's metadata was silent, and every
+        // contradiction with it.
+        let inferences = seen.infer(metadata: source.metadata)
+        var conflicts: [String] = []
+        for (inf, line) in zip(inferences, ScenarioEvidence.describe(inferences, metadata: source.metadata)) {
+            let silent: Bool
+            switch inf.fact {
+            case "iommu_platform": silent = inf.device.map { source.metadata.devices[$0].iommuPlatform == nil && source.metadata.devices[$0].featuresOffered == nil } ?? false
+            case "viommu": silent = source.metadata.capture.viommu == nil
+            default: silent = source.metadata.capture.guestIOMMU == nil
+            }
+            if inf.contradicts != nil { conflicts.append(line) }
+            if silent || inf.contradicts != nil { notes.append("scenario evidence: " + line) }
+        }
         let inferred = facts.filter { $0.iommuPlatformInferred && intent.firstSeen[$0.index] != nil }
         if !inferred.isEmpty {
             notes.append("iommu_platform not recorded for \(inferred.map(\.name).joined(separator: ", ")); inferred from the transport (modern-only with a vIOMMU = on): \(inferred.map { "\($0.name)=\($0.iommuPlatform ? "on" : "off")" }.joined(separator: ", "))")
@@ -131,7 +157,9 @@ public struct ReplayEngine: Sendable {
         if let r = recorded, !states.contains(where: { $0.isRecorded }) {
             notes.append("the recorded scenario \(r.id) was not requested: no fidelity check")
         }
-        return ReplayResult(trace: tracePath, events: intent.eventsSeen, scenarios: results, notes: notes)
+        var result = ReplayResult(trace: tracePath, events: intent.eventsSeen, scenarios: results, notes: notes)
+        result.evidenceConflicts = conflicts.isEmpty ? nil : conflicts
+        return result
     }
 
     private func finish(_ s0: ScenarioState, intent: IntentTracker, facts: [DeviceFacts]) -> ScenarioResult {

@@ -47,11 +47,12 @@ struct ReplayCommand: ParsableCommand {
             let options = ReplayOptions(skewToleranceNs: skewMs.map { UInt64($0 * 1_000_000) }, hypotheses: Set(hypotheses),
                                         scenarioThreads: threads ?? envThreads)
             let (result, dmg) = try ReplaySupport.replay(trace) { source in
-                let rec = try? RecordedScenario.infer(metadata: source.metadata, catalog: catalog).get()
+                let (evidence, inferred) = try ReplaySupport.recorded(source, catalog: catalog)
+                let rec = try? inferred.get()
                 if recorded {
                     guard let rec else {
                         let why: String
-                        switch RecordedScenario.infer(metadata: source.metadata, catalog: catalog) {
+                        switch inferred {
                         case let .failure(e): why = "\(e)"
                         case .success: why = ""
                         }
@@ -59,7 +60,7 @@ struct ReplayCommand: ParsableCommand {
                     }
                     if !list.contains(where: { $0.id == rec.id }) { list.insert(rec, at: 0) }
                 }
-                return try ReplayEngine(scenarios: list, recorded: rec, options: options).run(source, tracePath: trace)
+                return try ReplayEngine(scenarios: list, recorded: rec, options: options, evidence: evidence).run(source, tracePath: trace)
             }
             damaged = dmg
             if output.wantsReport {
@@ -67,7 +68,8 @@ struct ReplayCommand: ParsableCommand {
             } else {
                 try output.write(output.json ? try ReplaySupport.json(result) + "\n" : result.text())
             }
-            failed = result.scenarios.contains { !$0.works || !$0.divergences.isEmpty }
+            // Evidence contradicting the recorded facts is a finding too (the notes name it).
+            failed = result.scenarios.contains { !$0.works || !$0.divergences.isEmpty } || result.evidenceConflicts != nil
         }
         if damaged { throw ExitStatus.damaged }
         if (failOnFindings && failed) || baselineFails { throw ExitStatus.findings }
