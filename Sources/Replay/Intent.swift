@@ -122,9 +122,12 @@ public struct ReplayOptions: Sendable {
     /// Threads replaying the scenarios of one trace (results do not depend on it): 1 keeps everything on the
     /// calling thread; nil = 2 when there are several scenarios and a second processor is online.
     public var scenarioThreads: Int?
+    /// Each scenario also reports its predicted DMA stream (``ScenarioResult/stream``), for cross-validation.
+    public var collectStream = false
 
     public init(skewToleranceNs: UInt64? = nil, impliedAccesses: Bool? = nil, maxDivergences: Int = 1000, hypotheses: Set<String> = [],
-                scenarioThreads: Int? = nil) {
+                scenarioThreads: Int? = nil, collectStream: Bool = false) {
+        self.collectStream = collectStream
         self.skewToleranceNs = skewToleranceNs
         self.impliedAccesses = impliedAccesses
         self.maxDivergences = maxDivergences

@@ -209,10 +209,12 @@ public struct ReplayEngine: Sendable {
             divergences.append(Divergence(
                 what: "\(s.divergenceCount - divergences.count) more divergence(s) not listed", device: nil, at: last.at))
         }
-        return ScenarioResult(
+        var result = ScenarioResult(
             kernel: s.scenario.kernelID, mode: s.scenario.mode.id, isRecorded: s.isRecorded, devices: devices,
             divergences: divergences, checked: s.isRecorded ? s.fidelityChecked : nil,
             divergenceCount: s.isRecorded ? s.divergenceCount : nil)
+        result.stream = s.stream?.metrics(names: facts.map(\.name))
+        return result
     }
 
     /// Recorded guest fault lines and probe failures against the predicted ones (multiset by device, page, reason).

@@ -16,6 +16,8 @@ public struct ScenarioResult: Sendable, Codable, Equatable {
     public var checked: Int?
     /// All divergences found, listed or not (recorded scenario only).
     public var divergenceCount: Int?
+    /// The predicted DMA stream, when asked for (``ReplayOptions/collectStream``).
+    public var stream: StreamMetrics?
 
     /// True when the recorded scenario checked something and found no divergence, false when it found one; nil
     /// for other scenarios and when there was nothing to check.

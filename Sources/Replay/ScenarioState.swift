@@ -124,6 +124,8 @@ struct ScenarioState {
     var predictedRecords: [(device: Int, page: UInt64, reason: UInt32)] = []
     var divergences: [Divergence] = []
     var divergenceCount = 0
+    /// The predicted stream (``ReplayOptions/collectStream``).
+    var stream: StreamCollector?
     /// Recorded outcomes the fidelity check compared (translations, faults, guest fault lines, probe failures,
     /// allocations).
     var fidelityChecked = 0
@@ -164,6 +166,7 @@ struct ScenarioState {
         groupKeys = Array(repeating: [], count: facts.count)
         accesses = Array(repeating: 0, count: facts.count)
         lastRecord = Array(repeating: nil, count: facts.count)
+        if options.collectStream { stream = StreamCollector(devices: facts.count) }
     }
 
     // MARK: Driver side
@@ -192,6 +195,7 @@ struct ScenarioState {
         case .bounce:
             v.devAddr = Self.bounceBase + (UInt64(s) % Self.bounceSlots) * 2048
             v.target = v.devAddr
+            if stream != nil { stream!.devices[b.device].bounces += 1 }
         case .iova, .bounceIOVA:
             v.target = plan.addressing == .bounceIOVA ? Self.bounceBase + (UInt64(s) % Self.bounceSlots) * 2048 : b.gpa
             if isRecorded && b.recordedIOVA && plan.addressing == .iova {
@@ -217,6 +221,11 @@ struct ScenarioState {
             pageTable.set(from: ptKey(domain, v.devAddr), pages: pages, UInt32(s))
             v.mapped = true
             contextUp[b.device] = true
+            if stream != nil {
+                stream!.devices[b.device].maps += 1
+                if plan.addressing == .bounceIOVA { stream!.devices[b.device].bounces += 1 }
+                if stream!.devices[b.device].iovas.count < StreamMetrics.maxIOVAs { stream!.devices[b.device].iovas.append(v.devAddr & ~0xFFF) }
+            }
         case .mappingError:
             v.failed = true
             view(s).pointee = v
@@ -238,6 +247,14 @@ struct ScenarioState {
             pageTable.remove(from: ptKey(Int(v.domain), v.devAddr), pages: pages, ifValue: UInt32(s))
             v.mapped = false
             v.freeCPU = b.unmapCPU
+            if stream != nil {
+                if silently {
+                    stream!.devices[b.device].maps -= 1  // moved or re-placed: mapped again at once
+                } else {
+                    stream!.devices[b.device].unmaps += 1
+                    if !hot[b.device].lazy { stream!.invalidations += 1 }
+                }
+            }
             if hot[b.device].lazy && !silently {
                 v.staleUntilDrain = true
                 if lazyQueue.isEmpty { lazyQueueStart = time }
@@ -258,6 +275,7 @@ struct ScenarioState {
 
     /// The flush queue drains: stale IOTLB entries disappear and their IOVAs become reusable.
     private mutating func drain() {
+        if stream != nil && !lazyQueue.isEmpty { stream!.invalidations += 1 }
         for (s, g) in lazyQueue where s < viewTable.count {
             let v = view(s)
             guard v.pointee.generation == g && v.pointee.staleUntilDrain else { continue }
@@ -368,6 +386,13 @@ struct ScenarioState {
             // Blocked without a record (see QemuModeModel.FaultRecording.silentNotPresent).
         } else if outcome == .fault, let reason {
             faultRecord(group: g, device: a.device, reason: reason, address: devAddr, write: a.write, time: a.time)
+        }
+        if stream != nil && plan.translated {
+            if outcome == .fault, let reason {
+                stream!.fault(device: a.device, reason: reason, address: devAddr)
+            } else if outcome != .fault {
+                stream!.devices[a.device].translations += 1
+            }
         }
         if isRecorded && !bypassContradicted {
             checkFidelity(a, outcome: outcome, reason: reason, reached: reached, devAddr: devAddr, at: at)
