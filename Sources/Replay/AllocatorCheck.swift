@@ -79,6 +79,9 @@ struct AllocatorCheck {
     private(set) var skipped = 0
     /// Maps ingest attributed to one device whose IOVA only another device's domain predicts (moved there).
     private(set) var reattributed = 0
+    /// The last ``map(device:iova:size:cpu:time:index:event:)`` continued the device's open allocation (another
+    /// segment of one DMA-API call): the scenarios place it in the same IOVA range.
+    private(set) var lastMapExtended = false
     private var moved: [UInt64: Int] = [:]
     private var devicesSeen = Set<Int>()
     static let maxFindings = 1000
@@ -112,10 +115,12 @@ struct AllocatorCheck {
         devicesSeen.insert(d)
         let pfn = iova >> 12
         let pages = max(1, ((iova & 0xFFF) &+ max(size, 1) &+ 0xFFF) >> 12)
+        lastMapExtended = false
         if var g = pending[d], g.startPfn &+ g.pages == pfn, g.cpu == cpu {
             if successors(of: g, limit: 1).isEmpty {
                 g.pages &+= pages
                 pending[d] = g
+                lastMapExtended = true
                 return
             }
         }
@@ -176,6 +181,21 @@ struct AllocatorCheck {
 
     private mutating func commit(_ g0: Group) {
         checked += 1
+        // Fast path (one hypothesis, no flush-queue timer question): allocate in place, no copy of the state.
+        if (domains[g0.domain]?.count ?? 1) == 1 && (!lazy || domains[g0.domain]?[0].armedAt == nil) {
+            var list = domains.removeValue(forKey: g0.domain) ?? states(g0.domain)
+            var st = list.removeLast()
+            let r = st.allocator.allocatePages(g0.pages, cpu: g0.cpu)
+            if r?.pfn == g0.startPfn {
+                domains[g0.domain] = [st]
+                live[Self.key(g0.device, g0.startPfn)] = g0.pages
+                return
+            }
+            // Wrong: give the prediction back (not an exact undo: after a divergence the check follows the
+            // recording) and fall through to the reattribution and divergence path.
+            if let r { st.allocator.free(pfn: r.pfn, pages: r.pages, cpu: g0.cpu) }
+            domains[g0.domain] = [st]
+        }
         var g = g0
         var next = successors(of: g, limit: Self.maxHypotheses)
         if next.isEmpty && g.event.eventFlags.contains(.attributed) {

@@ -80,7 +80,9 @@ public enum CrossValidation {
             let baseTrace = EventBuffer(metadata: a.trace.metadata)
             for b in captures {
                 let s = scenarios[b.name]!
-                let predicted = try ReplayEngine(scenarios: [s], options: options).run(a.trace, tracePath: a.name).scenarios[0].stream ?? StreamMetrics()
+                // A's own recorded scenario is given so that A's multi-segment DMA-API calls are recognised.
+                let predicted = try ReplayEngine(scenarios: [s], recorded: scenarios[a.name], options: options)
+                    .run(a.trace, tracePath: a.name).scenarios[0].stream ?? StreamMetrics()
                 let baseline = try ReplayEngine(scenarios: [s], options: options).run(baseTrace, tracePath: a.name).scenarios[0].stream ?? StreamMetrics()
                 let r = real[b.name]!
                 let (metrics, faults) = compare(predicted, r)

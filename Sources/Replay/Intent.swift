@@ -35,6 +35,13 @@ struct Buffer: Sendable {
     var unmapCPU: UInt8 = 0
     /// Domain-wide invalidations recorded before its unmap (``IntentTracker/wideInvalidations``).
     var wideAtUnmap: UInt32 = 0
+    /// One DMA-API call traced as several `iommu_map`s (segments of one IOVA range): pages of the whole range
+    /// (in the first segment; 0 = a range of its own) and this segment's byte offset in it. Simulated scenarios
+    /// allocate the range once, with the first segment, and place the others in it.
+    var groupPages: UInt32 = 0
+    var groupOffset: UInt64 = 0
+    /// When it was mapped (aligned time).
+    var mappedAt: UInt64 = 0
 
     @inline(__always) func contains(recorded a: UInt64) -> Bool { a >= recordedAddress && a - recordedAddress < max(size, 1) }
 
@@ -170,6 +177,11 @@ struct IntentTracker {
     var lateUnjudged = 0
     /// The recording used lazy invalidation (domain-wide flushes answer batches of unmaps, not one each).
     let recordedLazy: Bool
+    /// Buffers of `iommu_map`s held back until it is known whether the next map continues the same DMA-API call
+    /// (its segments are placed in one IOVA range); delivered before any other event.
+    var held: [Int] = []
+    var heldDevice = -1
+    var heldCPU: UInt8 = 0
 
     var buffers: [Buffer] = []
     var freeSlots: [Int] = []
@@ -251,6 +263,7 @@ struct IntentTracker {
     /// Feeds one event; scenario states receive the operations it implies.
     mutating func handle(_ index: Int, _ e: Event, _ states: inout some ScenarioFeed) {
         eventsSeen += 1
+        if !held.isEmpty && !(e.kind == .iommuMap && e.hasDevice && Int(e.device) == heldDevice) { flushHeld(&states) }
         let t = time(e)
         // Expiry works at 1 ms granularity (the skew window is tens of ms): not on every event.
         if t >= nextExpiry || t < lastExpiry {
@@ -300,16 +313,26 @@ struct IntentTracker {
             }
         case .iommuMap:
             noteGuestMap(t)
+            var continues = false
             if recordedTranslated[d] {
                 allocatorCheck?.map(device: d, iova: e.address, size: e.size, cpu: Int(Self.cpu(of: e)), time: t, index: index, event: e)
+                if let check = allocatorCheck {
+                    continues = check.lastMapExtended
+                } else if let last = held.last, heldDevice == d, heldCPU == Self.cpu(of: e), e.address & 0xFFF == 0,
+                          buffers[last].recordedAddress &+ max(buffers[last].size, 1) == e.address {
+                    // No allocator to ask: an ascending page-contiguous map on the same CPU continues it.
+                    continues = true
+                }
             }
+            if !continues && !held.isEmpty { flushHeld(&states) }
             let k = Self.key(d, e.address)
             if let s = live.get(k).map(Int.init), !buffers[s].retired, buffers[s].contains(recorded: e.address),
                buffers[s].gpa &+ (e.address &- buffers[s].recordedAddress) == e.address2 {
+                if !held.isEmpty { flushHeld(&states) }
                 return  // already known from the DMA-API event
             }
             create(d, gpa: e.address2, size: e.size, direction: .bidirectional, recorded: e.address,
-                   recordedIOVA: true, fromDMAAPI: false, index: index, time: t, cpu: Self.cpu(of: e), &states)
+                   recordedIOVA: true, fromDMAAPI: false, index: index, time: t, cpu: Self.cpu(of: e), hold: true, &states)
         case .dmaUnmap, .dmaFree, .iommuUnmap:
             noteGuestMap(t)
             if recordedTranslated[d] {
@@ -691,7 +714,7 @@ struct IntentTracker {
 
     private mutating func create(
         _ d: Int, gpa: UInt64, size: UInt64, direction: DMADirection, recorded: UInt64, recordedIOVA: Bool,
-        fromDMAAPI: Bool, index: Int, time: UInt64, cpu: UInt8 = 0, _ states: inout some ScenarioFeed
+        fromDMAAPI: Bool, index: Int, time: UInt64, cpu: UInt8 = 0, hold: Bool = false, _ states: inout some ScenarioFeed
     ) {
         let s: Int
         if let f = freeSlots.popLast() {
@@ -706,13 +729,38 @@ struct IntentTracker {
             device: d, gpa: gpa, size: size, direction: direction, recordedAddress: recorded, recordedIOVA: recordedIOVA,
             fromDMAAPI: fromDMAAPI, event: index, generation: gen, retired: false, retiredAt: 0)
         buffers[s].cpu = cpu
+        buffers[s].mappedAt = time
         let pages = ((recorded & 0xFFF) &+ max(size, 1) &+ 0xFFF) >> 12
         if pages > Self.maxPagesPerBuffer { oversizeBuffers += 1 }
         for p in 0..<min(pages, Self.maxPagesPerBuffer) {
             register(s, device: d, address: (recorded >> 12 &+ p) << 12)
         }
+        if hold {
+            if held.isEmpty { heldCPU = cpu }
+            held.append(s)
+            heldDevice = d
+            return
+        }
         states.map(slot: s, buffer: buffers[s], index: index, time: time)
         resolvePending(slot: s, &states)
+    }
+
+    /// Delivers the held maps: one IOVA range for all their segments (``Buffer/groupPages``), then the host
+    /// translations that were waiting for them.
+    private mutating func flushHeld(_ states: inout some ScenarioFeed) {
+        let slots = held
+        held.removeAll(keepingCapacity: true)
+        heldDevice = -1
+        guard let head = slots.first else { return }
+        if slots.count > 1 {
+            let start = buffers[head].recordedAddress & ~0xFFF
+            let last = buffers[slots[slots.count - 1]]
+            let end = (last.recordedAddress &+ max(last.size, 1) &+ 0xFFF) & ~0xFFF
+            buffers[head].groupPages = UInt32(clamping: (end &- start) >> 12)
+            for s in slots { buffers[s].groupOffset = (buffers[s].recordedAddress & ~0xFFF) &- start }
+        }
+        for s in slots { states.map(slot: s, buffer: buffers[s], index: buffers[s].event, time: buffers[s].mappedAt) }
+        for s in slots { resolvePending(slot: s, &states) }
     }
 
     private mutating func unmap(_ s: Int, index: Int, event: Event, time: UInt64, _ states: inout some ScenarioFeed) {
@@ -855,6 +903,7 @@ struct IntentTracker {
 
     /// End of trace: pending accesses are given up, live buffers of implied devices are touched.
     mutating func finish(_ states: inout some ScenarioFeed) {
+        if !held.isEmpty { flushHeld(&states) }
         allocatorCheck?.finish()
         while pendingHead < pending.count {
             if pending[pendingHead].slot != -2 { giveUp(pending[pendingHead], &states) }

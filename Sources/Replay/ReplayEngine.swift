@@ -75,8 +75,9 @@ public struct ReplayEngine: Sendable {
         }
         var states = makeStates(0..<local)
         var intent = IntentTracker(facts: facts, metadata: metadata, options: options)
-        if let i = scenarios.indices.first(where: { isRecorded(scenarios[$0], recordedSetting: recordedSetting) }) {
-            let s = scenarios[i]
+        // The recorded scenario's allocator check runs whenever the recorded scenario is known (requested or not):
+        // it also tells which iommu:map events are segments of one DMA-API call, for every scenario's allocator.
+        if let s = recorded {
             let setting = s.guestIOMMU ?? recordedSetting
             if setting?.translates == true {
                 intent.allocatorCheck = AllocatorCheck(

@@ -126,6 +126,9 @@ struct ScenarioState {
     var divergenceCount = 0
     /// The predicted stream (``ReplayOptions/collectStream``).
     var stream: StreamCollector?
+    /// The IOVA range the last allocation placed (the first segment of a multi-segment DMA-API call), for the
+    /// segments that follow it (``Buffer/groupOffset``).
+    var groupHead: (domain: Int, base: UInt64?) = (-1, nil)
     /// Recorded outcomes the fidelity check compared (translations, faults, guest fault lines, probe failures,
     /// allocations).
     var fidelityChecked = 0
@@ -200,8 +203,17 @@ struct ScenarioState {
             v.target = plan.addressing == .bounceIOVA ? Self.bounceBase + (UInt64(s) % Self.bounceSlots) * 2048 : b.gpa
             if isRecorded && b.recordedIOVA && plan.addressing == .iova {
                 v.devAddr = b.recordedAddress
+            } else if b.groupOffset > 0 && groupHead.domain == domain {
+                // A later segment of one DMA-API call: inside the range its first segment allocated.
+                guard let base = groupHead.base else {
+                    v.failed = true
+                    view(s).pointee = v
+                    return
+                }
+                v.devAddr = (base &+ b.groupOffset) | (v.target & 0xFFF)
             } else {
-                let size = (v.target & 0xFFF) &+ max(b.size, 1)
+                let size = b.groupPages > 0 ? UInt64(b.groupPages) << 12 : (v.target & 0xFFF) &+ max(b.size, 1)
+                groupHead = (domain, nil)
                 if allocators[domain] == nil {
                     allocators[domain] = IOVAAllocator(
                         addressWidth: awBits, below4GFirst: scenario.kernel.iommu.iovaBelow4GFirst)
@@ -216,6 +228,7 @@ struct ScenarioState {
                 v.devAddr = iova | (v.target & 0xFFF)
                 v.allocated = true
                 v.allocOrder = UInt8(IOVAAllocator.order(size))
+                groupHead = (domain, iova)
             }
             let pages = min(((v.devAddr & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, IntentTracker.maxPagesPerBuffer)
             pageTable.set(from: ptKey(domain, v.devAddr), pages: pages, UInt32(s))
