@@ -2,7 +2,7 @@ import Replay
 import TraceFormat
 
 /// The offline re-implementation of the kernel's CONFIG_DMA_API_DEBUG checks (kernel/dma/debug.c; rules and
-/// exact messages in reference/domain.md §5), run over a recorded stream of `dmaMap`, `dmaUnmap`,
+/// exact messages of linux v6.19 kernel/dma/debug.c), run over a recorded stream of `dmaMap`, `dmaUnmap`,
 /// `dmaAlloc`, `dmaFree`, `dmaSync` and `dmaErrorCheck` events. Unlike the kernel, which WARNs once and
 /// keeps going quietly, every violation is reported.
 ///

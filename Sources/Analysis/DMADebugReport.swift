@@ -1,7 +1,7 @@
 import Replay
 
-/// The checks of CONFIG_DMA_API_DEBUG (reference/domain.md §5 table, numbered as there), plus the
-/// end-of-capture leak report. Raw values are stable ids used in finding keys, SARIF rule ids and schemas.
+/// The checks of CONFIG_DMA_API_DEBUG (linux v6.19 kernel/dma/debug.c, in the order of its checks; the same
+/// strings in v6.1, v4.8 lib/dma-debug.c), plus the end-of-capture leak report. Raw values are stable ids used in finding keys, SARIF rule ids and schemas.
 public enum DMADebugCheck: String, Sendable, Codable, CaseIterable {
     case freeInvalidAddress = "free-invalid-address"
     case freeNotAllocated = "free-not-allocated"
@@ -28,7 +28,7 @@ public enum DMADebugCheck: String, Sendable, Codable, CaseIterable {
     case leakAtEnd = "leak-at-end"
     case cpuTouchingMapping = "cpu-touching-mapping"
 
-    /// The row number in reference/domain.md §5 (the leak report is row 23, debug.c's unbind check).
+    /// The check's number in `dmatrace analyze` output (the order above; the leak report is 23, debug.c's unbind check).
     public var number: Int {
         switch self {
         case .freeInvalidAddress: 1
@@ -86,7 +86,7 @@ public enum DMADebugCheck: String, Sendable, Codable, CaseIterable {
 
     /// The citation used as the finding's rule.
     public var rule: String {
-        "dma-api-debug/\(rawValue): Linux kernel/dma/debug.c \(kernelFunction)() (CONFIG_DMA_API_DEBUG; reference/domain.md §5 #\(number))"
+        "dma-api-debug/\(rawValue): Linux v6.19 kernel/dma/debug.c \(kernelFunction)() (CONFIG_DMA_API_DEBUG check #\(number))"
     }
 }
 

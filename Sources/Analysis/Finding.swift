@@ -26,7 +26,7 @@ public enum FindingOrigin: String, Sendable, Codable, CaseIterable {
     case replay
     /// The offline CONFIG_DMA_API_DEBUG checks over the recorded stream.
     case dmaDebug = "dma-debug"
-    /// A difference between the recorded trace and the replay of its own scenario (DESIGN §7.6).
+    /// A difference between the recorded trace and the replay of its own scenario (docs/replay.md, "Fidelity").
     case fidelity
 }
 
@@ -114,7 +114,7 @@ public enum Findings {
         switch outcome {
         case .ok: .note
         case .untranslatedWhileClaimed, .stale: .warning
-        case .fault, .misdirected, .probeFailed, .invisible, .mappingFailed, .oopsHypothesis: .error
+        case .fault, .misdirected, .probeFailed, .invisible, .mappingFailed, .oopsHypothesis, .oops: .error
         }
     }
 
@@ -160,7 +160,7 @@ public enum Findings {
                 let more = list.count == 1 ? "" : " (and \(list.count - 1) more like it)"
                 out.append(Finding(
                     trace: trace, scenario: scenario.id, kernel: scenario.kernel, mode: scenario.mode,
-                    device: device, category: "fidelity", key: Self.shape(d.what), rule: "replay-fidelity (DESIGN 7.6)",
+                    device: device, category: "fidelity", key: Self.shape(d.what), rule: "replay-fidelity (docs/replay.md)",
                     origin: .fidelity, severity: .warning, count: list.count, first: d.at,
                     worst: worst.at == d.at ? nil : worst.at,
                     message: "replay of the recorded scenario \(scenario.id) diverges: \(d.what)\(more)",

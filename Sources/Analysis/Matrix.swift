@@ -1,7 +1,8 @@
 import Replay
 
-/// The compatibility matrix (DESIGN §8): for a set of traces, kernels and QEMU modes, the verdict of every
-/// device in every cell, and the modes that work for every selected kernel (the origin thread's question).
+/// The compatibility matrix: for a set of traces, kernels and QEMU modes, the verdict of every device in every
+/// cell, and the answer to the origin thread's question (``MatrixAnswer``): the modes in which every selected
+/// kernel works.
 public struct CompatibilityMatrix: Sendable, Codable, Equatable {
     /// One verdict: one device of one trace under one kernel × mode.
     public struct Cell: Sendable, Codable, Equatable {
@@ -39,21 +40,30 @@ public struct CompatibilityMatrix: Sendable, Codable, Equatable {
     public var modes: [String]
     /// Cells sorted by (trace, kernel, mode, device).
     public var cells: [Cell]
-    /// Modes in which every device of every trace works for every kernel (in ``modes`` order).
+    /// Modes in which every device of every trace works for every kernel, never counting DMA that bypasses an
+    /// IOMMU the guest trusts as working (the modes of ``MatrixAnswer/workingForEveryKernel``; report schema 1
+    /// counted untranslated-while-claimed as working).
     public var modesWorkingForAllKernels: [String]
+    /// The answer read off the cells (absent in reports of schema 1).
+    public var answer: MatrixAnswer?
 
-    public init(traces: [String], kernels: [String], modes: [String], cells: [Cell], modesWorkingForAllKernels: [String]) {
+    public init(
+        traces: [String], kernels: [String], modes: [String], cells: [Cell], modesWorkingForAllKernels: [String],
+        answer: MatrixAnswer? = nil
+    ) {
         self.traces = traces
         self.kernels = kernels
         self.modes = modes
         self.cells = cells
         self.modesWorkingForAllKernels = modesWorkingForAllKernels
+        self.answer = answer
     }
 
-    /// Builds the matrix from replay results and the findings made from them (for drill-down links).
-    /// A mode counts as working for all kernels only when every (trace, kernel) pair has a scenario in that
-    /// mode and every device works there; a missing scenario is not a pass.
-    public init(results: [ReplayResult], findings: [Finding]) {
+    /// Builds the matrix from replay results and the findings made from them (for drill-down links and the
+    /// answer's example lines). A mode counts as working for all kernels only when every (trace, kernel) pair has
+    /// a scenario in that mode and every device works there, isolated or honestly not; a missing scenario is not
+    /// a pass. `eras` and `offAxis` describe the kernel axis for the answer.
+    public init(results: [ReplayResult], findings: [Finding], eras: [MatrixAnswer.Era]? = nil, offAxis: [MatrixAnswer.OffAxis] = []) {
         var kernels: [String] = []
         var modes: [String] = []
         var cells: [Cell] = []
@@ -81,10 +91,14 @@ public struct CompatibilityMatrix: Sendable, Codable, Equatable {
             }
         }
         cells.sort { ($0.trace, $0.kernel, $0.mode, $0.device) < ($1.trace, $1.kernel, $1.mode, $1.device) }
-        let good = modes.filter { m in
+        let runAll = modes.filter { m in
             traces.allSatisfy { t in kernels.allSatisfy { k in works["\(t)\u{0}\(k)\u{0}\(m)"] == true } }
         }
-        self.init(traces: traces.sorted(), kernels: kernels, modes: modes, cells: cells, modesWorkingForAllKernels: good)
+        self.init(traces: traces.sorted(), kernels: kernels, modes: modes, cells: cells, modesWorkingForAllKernels: [])
+        let answer = MatrixAnswer(matrix: self, findings: findings, eras: eras, offAxis: offAxis)
+        let working = Set(answer.workingForEveryKernel.map(\.mode))
+        self.modesWorkingForAllKernels = runAll.filter(working.contains)
+        self.answer = answer
     }
 
     /// The worst verdict of a (trace, kernel, mode) cell over its devices, or nil when the scenario was not run.

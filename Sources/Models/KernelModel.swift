@@ -1,5 +1,5 @@
-/// A guest-kernel behaviour model (DESIGN §6, domain.md §7.1): what one era of Linux does with a virtio or
-/// other PCI device's DMA. Loaded from a JSON file (`kind: "kernel"`); the replay engine interprets the
+/// A guest-kernel behaviour model: what one era of Linux does with a virtio or other PCI device's DMA
+/// (docs/replay.md). Loaded from a JSON file (`kind: "kernel"`); the replay engine interprets the
 /// fields, it never switches on the id.
 public struct KernelModel: Sendable, Codable, Equatable {
     /// Stable id used in scenarios (`linux-4.8-platform`).
@@ -8,9 +8,15 @@ public struct KernelModel: Sendable, Codable, Equatable {
     public var title: String
     /// Upstream releases the model describes, used to pick the recorded kernel's model.
     public var releases: ReleaseRange?
+    /// The release a scenario means when it names none (`linux-5.4` = `linux-5.4:5.4`); absent: `releases.from`.
+    public var defaultRelease: String?
+    /// Behaviour that changed inside the range, applied in order for the scenario's release (`linux-5.4:5.8`).
+    public var byRelease: [ReleaseRule]?
+    /// Kernel oopses and panics the sources show on DMA paths, with what triggers them.
+    public var oopses: [Oops]?
     /// True for models of code that was never merged (rejected proposals); reports label them.
     public var hypothesis: Bool
-    /// Where the behaviour comes from: kernel version, file, function (and the domain.md section).
+    /// Where the behaviour comes from: kernel commit or file@version and function.
     public var sources: [String]
     /// Free-form remarks (uncertainties, bracketed versions).
     public var notes: [String]?
@@ -79,8 +85,59 @@ public struct KernelModel: Sendable, Codable, Equatable {
     public struct FlushQueue: Sendable, Codable, Equatable {
         /// Drain timeout in milliseconds (10 in Linux).
         public var timeoutMs: Int
-        /// Entries per queue before a forced drain (256 in Linux).
+        /// Entries per queue before a forced drain (250 in 4.x intel-iommu's deferred flush, 256 from 4.14).
         public var entries: Int
+    }
+
+    /// IOTLB invalidation policy of a translated DMA domain when the command line says nothing.
+    public enum Policy: String, Sendable, Codable, CaseIterable {
+        case lazy, strict
+    }
+
+    /// The default invalidation policy per guest IOMMU driver (absent: strict).
+    public struct DefaultPolicy: Sendable, Codable, Equatable {
+        public var intel: Policy?
+        public var amd: Policy?
+        public var smmuv3: Policy?
+        public var virtioIOMMU: Policy?
+
+        enum CodingKeys: String, CodingKey {
+            case intel = "intel-iommu", amd = "amd-iommu", smmuv3, virtioIOMMU = "virtio-iommu"
+        }
+
+        public init(intel: Policy? = nil, amd: Policy? = nil, smmuv3: Policy? = nil, virtioIOMMU: Policy? = nil) {
+            self.intel = intel
+            self.amd = amd
+            self.smmuv3 = smmuv3
+            self.virtioIOMMU = virtioIOMMU
+        }
+
+        /// The policy for vIOMMU kind `viommu`.
+        public func policy(for viommu: String) -> Policy {
+            switch viommu {
+            case "intel-iommu": intel ?? .strict
+            case "amd-iommu": amd ?? .strict
+            case "smmuv3": smmuv3 ?? .strict
+            case "virtio-iommu": virtioIOMMU ?? .strict
+            default: .strict
+            }
+        }
+    }
+
+    /// What makes the driver force strict invalidation whatever the command line says.
+    public enum StrictCondition: String, Sendable, Codable, CaseIterable {
+        /// intel-iommu with Caching Mode (QEMU `caching-mode=on`): "IOMMU batching disallowed due to virtualization".
+        case cachingMode = "caching-mode"
+        /// amd-iommu advertising NpCache (QEMU always does): "AMD-Vi: Using strict mode due to virtualization".
+        case npCache = "np-cache"
+    }
+
+    /// What an AMD guest driver puts in the device table for devices it has not attached.
+    public enum AMDDeviceTable: String, Sendable, Codable, CaseIterable {
+        /// Only attached devices have a valid entry: others raise ILLEGAL_DEV_TABLE_ENTRY.
+        case attachedOnly = "attached-only"
+        /// Every entry valid with no translation and no permissions (4.x): QEMU drops the access silently.
+        case allValidNoPermissions = "all-valid-no-permissions"
     }
 
     /// The guest IOMMU driver side of the kernel.
@@ -95,16 +152,69 @@ public struct KernelModel: Sendable, Codable, Equatable {
         public var flushQueue: FlushQueue
         /// IOVA allocation: top-down below 4 GiB first (true in Linux for PCI devices), freed ranges reused.
         public var iovaBelow4GFirst: Bool
+        /// Invalidation policy without a command-line option (absent: strict everywhere).
+        public var defaultPolicy: DefaultPolicy?
+        /// Conditions that force strict invalidation (also over `iommu.strict=0`).
+        public var strictWhen: [StrictCondition]?
+        /// AMD device-table setup for unattached devices (absent: attached-only).
+        public var amdDeviceTable: AMDDeviceTable?
     }
 
-    /// The era of each fault printer (domain.md §4.3–4.6).
+    /// The era of each fault printer.
     public struct DmesgFormats: Sendable, Codable, Equatable {
-        /// Intel DMAR: `4.4` (two lines, decimal), `4.7` (one line, decimal), `5.4` (PASID, decimal), `5.15` (hex, NO_PASID).
+        /// Intel DMAR: `3.x` (two lines, `dmar: ` prefix), `4.4` (two lines, `DMAR: `), `4.7` (one line, decimal),
+        /// `5.4` (PASID, decimal), `5.14` (hex, NO_PASID, `[0x00:0x05.0]`), `5.15` (hex, NO_PASID).
         public var vtd: String
         /// AMD-Vi: `4.4`, `5.4`, `6.1`.
         public var amdvi: String
-        /// SMMUv3: `raw` (event dump) or `decoded` (6.19: dump plus decoded line).
+        /// SMMUv3: `raw` (event dump) or `decoded` (dump plus two decoded lines).
         public var smmuv3: String
+    }
+
+    /// A change inside the model's release range; every field but `releases` and `source` is optional and
+    /// replaces the model's value for releases in `releases`.
+    public struct ReleaseRule: Sendable, Codable, Equatable {
+        public var releases: ReleaseRange
+        /// The commit or file@version that shows the change.
+        public var source: String
+        /// Set when the boundary or the behaviour still needs a real boot to confirm.
+        public var verify: String?
+        public var drivers: [String]?
+        public var dmaOpsScope: DMAOpsScope?
+        public var contextAttach: ContextAttach?
+        public var flushQueue: FlushQueue?
+        public var defaultPolicy: DefaultPolicy?
+        public var strictWhen: [StrictCondition]?
+        public var vtd: String?
+        public var amdvi: String?
+        public var smmuv3: String?
+    }
+
+    /// What reaches an oops.
+    public enum OopsTrigger: String, Sendable, Codable, CaseIterable {
+        /// The driver unmaps a buffer whose mapping failed (it ignored the error): `dma_unmap` of that buffer.
+        case unmapAfterFailedMap = "unmap-after-failed-map"
+        /// A swiotlb bounce that does not fit (larger than a segment, or the pool is full), via `dma_map_page`.
+        case bounceDoesNotFit = "bounce-does-not-fit"
+    }
+
+    /// A kernel oops or panic the sources show.
+    public struct Oops: Sendable, Codable, Equatable {
+        /// Stable id (`intel-unmap-bug-on-no-domain`).
+        public var id: String
+        /// The kernel function that oopses.
+        public var function: String
+        /// Releases whose code has it.
+        public var releases: ReleaseRange
+        public var trigger: OopsTrigger
+        /// Console lines, with `{bdf}`, `{dev}`, `{driver}`, `{size}` filled in per occurrence.
+        public var console: [String]
+        /// When it happens, in words.
+        public var condition: String
+        /// The file@version and line that shows it.
+        public var source: String
+        /// Smallest mapping that panics (swiotlb's `io_tlb_overflow`, 32 KiB); smaller ones get the overflow buffer.
+        public var minBytes: Int?
     }
 
     /// An opt-in, unverified behaviour.
@@ -140,7 +250,8 @@ public struct ReleaseRange: Sendable, Codable, Equatable {
         return (hi.0 - lo.0) * 100 + (hi.1 - lo.1)
     }
 
-    static func majorMinor(_ s: String) -> (Int, Int)? {
+    /// `(major, minor)` of a release string such as `6.1.0-56-amd64`, or nil.
+    public static func majorMinor(_ s: String) -> (Int, Int)? {
         let parts = s.split(whereSeparator: { !$0.isNumber }).prefix(2)
         guard parts.count == 2, let a = Int(parts.first!), let b = Int(parts.last!) else { return nil }
         return (a, b)

@@ -11,7 +11,7 @@ public enum ModelError: Error, Sendable, Equatable, CustomStringConvertible {
     case duplicateID(id: String, files: [String])
     /// A scenario or command named a model id that no loaded file defines.
     case unknownModel(kind: String, id: String, known: [String])
-    /// A scenario string is not `KERNEL[+GUEST-IOMMU]@MODE`.
+    /// A scenario string is not `KERNEL[:RELEASE][+GUEST-IOMMU]@MODE[:QEMU[/MACHINE]]`, or names a version outside a model's range.
     case badScenario(String, reason: String)
 
     public var description: String {

@@ -10,12 +10,52 @@ indirect enum Shape: Sendable {
     static let releaseRange = Shape.object(
         ["from": .string(oneOf: nil), "to": .string(oneOf: nil)], required: ["from"])
 
+    static let policy = Shape.string(oneOf: KernelModel.Policy.allCases.map(\.rawValue))
+    static let defaultPolicy = Shape.object(
+        ["intel-iommu": policy, "amd-iommu": policy, "smmuv3": policy, "virtio-iommu": policy], required: [])
+    static let strictWhen = Shape.array(.string(oneOf: KernelModel.StrictCondition.allCases.map(\.rawValue)), minItems: 0)
+    static let flushQueue = Shape.object(
+        ["timeoutMs": .integer(min: 1, max: 10_000), "entries": .integer(min: 1, max: 1 << 20)],
+        required: ["timeoutMs", "entries"])
+    static let vtdFormats = ["3.x", "4.4", "4.7", "5.4", "5.14", "5.15"]
+    static let amdviFormats = ["4.4", "5.4", "6.1"]
+    static let smmuFormats = ["raw", "decoded"]
+
+    static let releaseRule = Shape.object([
+        "releases": releaseRange,
+        "source": .string(oneOf: nil),
+        "verify": .string(oneOf: nil),
+        "drivers": .array(.string(oneOf: viommuKinds), minItems: 0),
+        "dmaOpsScope": .string(oneOf: KernelModel.DMAOpsScope.allCases.map(\.rawValue)),
+        "contextAttach": .string(oneOf: KernelModel.ContextAttach.allCases.map(\.rawValue)),
+        "flushQueue": flushQueue,
+        "defaultPolicy": defaultPolicy,
+        "strictWhen": strictWhen,
+        "vtd": .string(oneOf: vtdFormats),
+        "amdvi": .string(oneOf: amdviFormats),
+        "smmuv3": .string(oneOf: smmuFormats),
+    ], required: ["releases", "source"])
+
+    static let oops = Shape.object([
+        "id": .string(oneOf: nil),
+        "function": .string(oneOf: nil),
+        "releases": releaseRange,
+        "trigger": .string(oneOf: KernelModel.OopsTrigger.allCases.map(\.rawValue)),
+        "console": .array(.string(oneOf: nil), minItems: 1),
+        "condition": .string(oneOf: nil),
+        "source": .string(oneOf: nil),
+        "minBytes": .integer(min: 0, max: 1 << 30),
+    ], required: ["id", "function", "releases", "trigger", "console", "condition", "source"])
+
     static let kernel = Shape.object([
         "$schema": .string(oneOf: nil),
         "kind": .string(oneOf: ["kernel"]),
         "id": .string(oneOf: nil),
         "title": .string(oneOf: nil),
         "releases": releaseRange,
+        "defaultRelease": .string(oneOf: nil),
+        "byRelease": .array(releaseRule, minItems: 0),
+        "oopses": .array(oops, minItems: 0),
         "hypothesis": .bool,
         "sources": .array(.string(oneOf: nil), minItems: 1),
         "notes": .array(.string(oneOf: nil), minItems: 0),
@@ -30,15 +70,16 @@ indirect enum Shape: Sendable {
             "drivers": .array(.string(oneOf: viommuKinds), minItems: 0),
             "dmaOpsScope": .string(oneOf: KernelModel.DMAOpsScope.allCases.map(\.rawValue)),
             "contextAttach": .string(oneOf: KernelModel.ContextAttach.allCases.map(\.rawValue)),
-            "flushQueue": .object(
-                ["timeoutMs": .integer(min: 1, max: 10_000), "entries": .integer(min: 1, max: 1 << 20)],
-                required: ["timeoutMs", "entries"]),
+            "flushQueue": flushQueue,
             "iovaBelow4GFirst": .bool,
+            "defaultPolicy": defaultPolicy,
+            "strictWhen": strictWhen,
+            "amdDeviceTable": .string(oneOf: KernelModel.AMDDeviceTable.allCases.map(\.rawValue)),
         ], required: ["drivers", "dmaOpsScope", "contextAttach", "flushQueue", "iovaBelow4GFirst"]),
         "dmesg": .object([
-            "vtd": .string(oneOf: ["4.4", "4.7", "5.4", "5.15"]),
-            "amdvi": .string(oneOf: ["4.4", "5.4", "6.1"]),
-            "smmuv3": .string(oneOf: ["raw", "decoded"]),
+            "vtd": .string(oneOf: vtdFormats),
+            "amdvi": .string(oneOf: amdviFormats),
+            "smmuv3": .string(oneOf: smmuFormats),
         ], required: ["vtd", "amdvi", "smmuv3"]),
         "hypotheses": .array(.object([
             "id": .string(oneOf: ["null-deref-no-catch-all-drhd"]),
@@ -50,12 +91,27 @@ indirect enum Shape: Sendable {
 
     static let viommuKinds = ["intel-iommu", "amd-iommu", "smmuv3", "virtio-iommu"]
 
+    static let eventLog = Shape.string(oneOf: QemuModeModel.EventLog.allCases.map(\.rawValue))
+
+    static let versionRule = Shape.object([
+        "qemu": releaseRange,
+        "machine": releaseRange,
+        "source": .string(oneOf: nil),
+        "verify": .string(oneOf: nil),
+        "awBits": .integer(min: 32, max: 64),
+        "dmaTranslation": .bool,
+        "bootBypass": .bool,
+        "silentNotPresent": .bool,
+        "eventLog": eventLog,
+    ], required: ["source"])
+
     static let mode = Shape.object([
         "$schema": .string(oneOf: nil),
         "kind": .string(oneOf: ["qemu-mode"]),
         "id": .string(oneOf: nil),
         "title": .string(oneOf: nil),
         "versions": releaseRange,
+        "byVersion": .array(versionRule, minItems: 0),
         "hypothesis": .bool,
         "sources": .array(.string(oneOf: nil), minItems: 1),
         "notes": .array(.string(oneOf: nil), minItems: 0),
@@ -65,6 +121,8 @@ indirect enum Shape: Sendable {
         "scope": .string(oneOf: ["none", "catch-all", "explicit"]),
         "bypassBus": .bool,
         "bootBypass": .bool,
+        "cachingMode": .bool,
+        "npCache": .bool,
         "virtio": .object([
             "iommuPlatform": .string(oneOf: QemuModeModel.IOMMUPlatform.allCases.map(\.rawValue)),
             "accessPlatformMandatory": .bool,
@@ -72,7 +130,8 @@ indirect enum Shape: Sendable {
             "passthroughFlag": .bool,
         ], required: ["iommuPlatform", "accessPlatformMandatory", "transport", "passthroughFlag"]),
         "faults": .object(
-            ["compression": .bool, "serviceTimeUs": .integer(min: 0, max: 60_000_000), "silentNotPresent": .bool],
+            ["compression": .bool, "serviceTimeUs": .integer(min: 0, max: 60_000_000), "silentNotPresent": .bool,
+             "eventLog": eventLog],
             required: ["compression", "serviceTimeUs"]),
     ], required: [
         "kind", "id", "title", "hypothesis", "sources", "viommu", "dmaTranslation", "awBits", "scope",

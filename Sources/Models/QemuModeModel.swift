@@ -1,13 +1,16 @@
-/// A QEMU mode model (DESIGN §6, domain.md §7.2): which vIOMMU the VM has, how virtio devices are
-/// configured, what the firmware tables claim, and how faults are recorded. Loaded from a JSON file
+/// A QEMU mode model: which vIOMMU the VM has, how virtio devices are configured, what the firmware tables
+/// claim, and how faults are recorded (docs/replay.md). Loaded from a JSON file
 /// (`kind: "qemu-mode"`); the replay engine interprets the fields, it never switches on the id.
 public struct QemuModeModel: Sendable, Codable, Equatable {
     /// Stable id used in scenarios (`qemu-viommu-virtio-translated`).
     public var id: String
     /// One-line description.
     public var title: String
-    /// QEMU versions that have this mode (`2.9` and later), informational.
+    /// QEMU versions that have this mode (`2.9` and later); a scenario naming another version is refused.
     public var versions: ReleaseRange?
+    /// Behaviour that depends on the QEMU version or the machine type, applied in order for the scenario's
+    /// (`qemu-amd-iommu:10.0`, `qemu-viommu-virtio-translated:10.0/9.1`).
+    public var byVersion: [VersionRule]?
     /// True for modes QEMU never had (the origin thread's passthrough flag).
     public var hypothesis: Bool
     /// Where the behaviour comes from: QEMU version, file, function.
@@ -26,6 +29,10 @@ public struct QemuModeModel: Sendable, Codable, Equatable {
     public var bypassBus: Bool
     /// virtio-iommu `boot-bypass`: endpoints not attached to a domain bypass translation.
     public var bootBypass: Bool
+    /// intel-iommu `caching-mode=on` (QEMU's default is off); absent: false.
+    public var cachingMode: Bool?
+    /// amd-iommu advertises NpCache (QEMU's `AMDVI_CAPAB_FEATURES` always does); absent: false.
+    public var npCache: Bool?
     /// Virtio device configuration.
     public var virtio: VirtioConfig
     /// Fault recording.
@@ -72,6 +79,31 @@ public struct QemuModeModel: Sendable, Codable, Equatable {
         /// (measured in traces/raw/amd-viommu: the stray edu DMA gives `amdvi_translation_result ... hpa 0x0`,
         /// no amdvi_page_fault, no AMD-Vi event, and the write never reaches RAM). Absent means false.
         public var silentNotPresent: Bool?
+        /// `garbled`: the event log entries QEMU writes cannot be decoded by the guest (amd-iommu before 7.1:
+        /// `amdvi_encode_event()` put the type at bits 55-62 and the address at bit 63, second quadword left
+        /// uninitialized), so no guest line is predicted. Absent means `valid`.
+        public var eventLog: EventLog?
+    }
+
+    /// Whether the guest can decode the vIOMMU's fault records.
+    public enum EventLog: String, Sendable, Codable, CaseIterable {
+        case valid, garbled
+    }
+
+    /// A change that depends on the QEMU version (`qemu`) and/or the machine type version (`machine`,
+    /// `pc-q35-9.1` is 9.1); every other field is optional and replaces the mode's value.
+    public struct VersionRule: Sendable, Codable, Equatable {
+        public var qemu: ReleaseRange?
+        public var machine: ReleaseRange?
+        /// The commit or file@version that shows the change.
+        public var source: String
+        /// Set when the behaviour at these versions still needs a real boot to confirm.
+        public var verify: String?
+        public var awBits: Int?
+        public var dmaTranslation: Bool?
+        public var bootBypass: Bool?
+        public var silentNotPresent: Bool?
+        public var eventLog: EventLog?
     }
 
     /// True when the VM has a vIOMMU.

@@ -1,6 +1,6 @@
 import TraceFormat
 
-/// The IOVA allocator check of the recorded scenario (DESIGN §7.6): every recorded `iommu_map` of a translated
+/// The IOVA allocator check of the recorded scenario: every recorded `iommu_map` of a translated
 /// DMA domain is predicted by ``IOVAAllocator`` (Linux's per-CPU range caches, 32-bit-first, top-down tree)
 /// fed the recorded history of that domain (allocations on the mapping CPU, frees on the unmapping CPU, or
 /// through the flush queue under lazy invalidation), and the predicted IOVA is compared with the recorded one.

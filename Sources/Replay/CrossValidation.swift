@@ -1,7 +1,7 @@
 import Models
 import TraceFormat
 
-/// Event-level cross-validation (DESIGN §7.7, issue 13 item 3): for every ordered pair (A, B) of real captures of
+/// Event-level cross-validation (docs/replay.md, traces/README.md): for every ordered pair (A, B) of real captures of
 /// the same workload, the capture of A is replayed under B's recorded scenario and the predicted DMA stream is
 /// compared, per device, with B's real stream (``StreamMetrics``); beside it the same comparison for a trace-free
 /// baseline (A's metadata without any event replayed under B's scenario), so the table shows what the recording

@@ -26,6 +26,8 @@ struct DeviceFacts: Sendable {
     var driverName: String
     /// `virtioN`: the kernel's virtio device name (virtio devices numbered in PCI order).
     var virtioName: String
+    /// The recorded guest ran with `swiotlb=force` (capture facts): dma-direct bounces every mapping.
+    var swiotlbForced = false
 
     /// PCI source id as the vIOMMU sees it (bus << 8 | devfn).
     var sid: UInt16 { UInt16(bus) << 8 | UInt16(slot) << 3 | UInt16(function) }
@@ -82,7 +84,8 @@ struct DeviceFacts: Sendable {
                 index: i, name: d.name, bus: b, slot: s, function: f, isVirtio: isVirtio,
                 transport: transport ?? .modern, iommuPlatform: platform ?? false, iommuPlatformInferred: inferred,
                 behindIOMMU: d.behindIOMMU ?? true,
-                domain: domain, driverName: driver, virtioName: "virtio\(virtioIndex[i] ?? 0)"))
+                domain: domain, driverName: driver, virtioName: "virtio\(virtioIndex[i] ?? 0)",
+                swiotlbForced: metadata.capture.swiotlbForced == true))
         }
         return out
     }
@@ -142,6 +145,13 @@ public enum RecordedScenario {
         guard let mode = catalog.modes[modeID] else {
             return .failure(.unknownModel(kind: "qemu-mode", id: modeID, known: catalog.modeIDs))
         }
-        return .success(Scenario(kernel: kernel, mode: mode, guestIOMMU: nil))
+        // The recorded release and QEMU version select the models' version rules (a 7.2 capture of a 6.1
+        // guest is `linux-6.1@...` without suffixes); versions outside a model's range keep its default.
+        let resolvedKernel = (try? kernel.resolved(release: release)) ?? kernel
+        let qemu = metadata.capture.qemuVersion.flatMap(ModelVersions.canonical)
+        let machine = metadata.capture.machine.flatMap(ModelVersions.canonical)
+        let resolvedMode = (try? mode.resolved(qemu: qemu, machine: qemu == nil ? nil : machine))
+            ?? (try? mode.resolved(qemu: qemu, machine: nil)) ?? mode
+        return .success(Scenario(kernel: resolvedKernel, mode: resolvedMode, guestIOMMU: nil))
     }
 }

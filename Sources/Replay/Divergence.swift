@@ -1,5 +1,5 @@
 /// A difference between what the recorded scenario's replay predicts and what the trace recorded
-/// (DESIGN §7.6). Divergences are reported, never hidden: they are the tool's own correctness check.
+/// (docs/replay.md, "Fidelity"). Divergences are reported, never hidden: they are the tool's own correctness check.
 public struct Divergence: Sendable, Codable, Equatable {
     /// What differs, in words (`recorded fault not predicted`, `predicted translation differs`, ...).
     public var what: String

@@ -12,7 +12,10 @@ enum FaultCause: UInt8, Sendable {
     case write
 }
 
-/// Reason codes and log lines per vIOMMU kind and kernel era (domain.md §2.5, §4.1–4.6).
+/// Reason codes and log lines per vIOMMU kind and kernel era: QEMU hw/i386/intel_iommu.c vtd_iova_to_slpte()
+/// (reasons 2/4/5/6), hw/i386/amd_iommu.h event codes, hw/arm/smmuv3-internal.h SMMUEventType; Linux
+/// drivers/iommu/dmar.c dmar_fault_do_one(), amd_iommu.c iommu_print_event(), arm-smmu-v3.c event dump and
+/// virtio-iommu.c viommu_fault_handler() of each era (the kernel model's `dmesg` and its `sources`).
 enum FaultFormat {
     /// The reason code in the vIOMMU's own numbering.
     static func reason(_ cause: FaultCause, viommu: String) -> UInt32 {
@@ -61,9 +64,11 @@ enum FaultFormat {
 
     /// The lines the guest kernel prints for one recorded fault (its dmesg era).
     static func guestLines(
-        reason r: UInt32, address: UInt64, write: Bool, device d: DeviceFacts, viommu: String, kernel k: KernelModel
+        reason r: UInt32, address: UInt64, write: Bool, device d: DeviceFacts, viommu: String, kernel k: KernelModel,
+        eventLog: QemuModeModel.EventLog = .valid
     ) -> [String] {
         let page = address & ~0xFFF
+        if eventLog == .garbled { return [] }  // the guest decodes an undefined event: no line is predicted
         switch viommu {
         case "amd-iommu":
             let flags = write ? "0x0020" : "0x0000"
@@ -71,17 +76,26 @@ enum FaultFormat {
             let dom = "0x" + hexPadded(UInt64(d.domain + 1), width: 4)
             switch k.dmesg.amdvi {
             case "4.4":
+                if r == 0x1 {  // 4.x iommu_print_event(): ILLEGAL_DEV_TABLE_ENTRY has no domain=
+                    return ["AMD-Vi: Event logged [\(type) device=\(d.shortBDF) address=0x\(hexPadded(address, width: 16)) flags=\(flags)]"]
+                }
                 return ["AMD-Vi: Event logged [\(type) device=\(d.shortBDF) domain=\(dom) address=0x\(hexPadded(address, width: 16)) flags=\(flags)]"]
             default:
                 return ["\(d.driverName) \(d.name): AMD-Vi: Event logged [\(type) domain=\(dom) address=\(hex(address)) flags=\(flags)]"]
             }
         case "smmuv3":
             let q0 = UInt64(r) | UInt64(d.sid) << 32
-            let q1: UInt64 = write ? 0 : 1 << 35  // RnW
+            // RnW (bit 35) and CLASS (bits 41:40) = SMMU_CLASS_IN (2) for a translation fault: qemu v10.0.13
+            // hw/arm/smmuv3.c smmuv3_record_event() EVT_SET_RNW / EVT_SET_CLASS(info->u.f_walk_eabt.class).
+            let q1: UInt64 = (write ? 0 : 1 << 35) | (r == 0x04 ? 0 : 2 << 40)
             var lines = ["arm-smmu-v3 arm-smmu-v3.0.auto: event 0x\(hexPadded(UInt64(r), width: 2)) received:"]
             for q in [q0, q1, address, 0] { lines.append("arm-smmu-v3 arm-smmu-v3.0.auto: \t0x\(hexPadded(q, width: 16))") }
             if k.dmesg.smmuv3 == "decoded" {
                 lines.append("arm-smmu-v3 arm-smmu-v3.0.auto: event: \(smmuName(r)) client: \(d.name) sid: \(hex(UInt64(d.sid))) ssid: 0x0 iova: \(hex(address)) ipa: 0x0")
+                if r != 0x04 {  // arm_smmu_dump_event(): the second line only for translation/address/access/permission faults
+                    // event_class_str[2] for CLASS_IN; unprivileged data access (PnU, InD clear); stage 1
+                    lines.append("arm-smmu-v3 arm-smmu-v3.0.auto: unpriv data \(write ? "write" : "read") s1 \"Input address caused fault\" stag: 0x0")
+                }
             }
             return lines
         case "virtio-iommu":
@@ -93,6 +107,10 @@ enum FaultFormat {
             let dec = r < 100 ? (r < 10 ? "0\(r)" : "\(r)") : "\(r)"
             let head = "DMAR: DRHD: handling fault status reg 2"
             switch k.dmesg.vtd {
+            case "3.x":  // pr_fmt KBUILD_MODNAME: "dmar: " before the two-line form
+                return ["dmar: DRHD: handling fault status reg 2",
+                        "dmar: DMAR:[\(type)] Request device [\(d.shortBDF)] fault addr \(String(page, radix: 16)) ",
+                        "DMAR:[fault reason \(dec)] \(text)"]
             case "4.4":
                 return [head, "DMAR: DMAR:[\(type)] Request device [\(d.shortBDF)] fault addr \(String(page, radix: 16)) ",
                         "DMAR:[fault reason \(dec)] \(text)"]
@@ -100,6 +118,9 @@ enum FaultFormat {
                 return [head, "DMAR: [\(type)] Request device [\(d.shortBDF)] fault addr \(String(page, radix: 16)) [fault reason \(dec)] \(text)"]
             case "5.4":
                 return [head, "DMAR: [\(type)] Request device [\(d.shortBDF)] PASID ffffffff fault addr \(String(page, radix: 16)) [fault reason \(dec)] \(text)"]
+            case "5.14":  // commit 719a19335692: [0x%02x:0x%02x.%d]
+                let dev = "0x\(hexPadded(UInt64(d.bus), width: 2)):0x\(hexPadded(UInt64(d.slot), width: 2)).\(d.function)"
+                return [head, "DMAR: [\(type) NO_PASID] Request device [\(dev)] fault addr \(hex(page)) [fault reason 0x\(hexPadded(UInt64(r), width: 2))] \(text)"]
             default:
                 return [head, "DMAR: [\(type) NO_PASID] Request device [\(d.shortBDF)] fault addr \(hex(page)) [fault reason 0x\(hexPadded(UInt64(r), width: 2))] \(text)"]
             }

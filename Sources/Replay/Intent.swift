@@ -1,6 +1,6 @@
 import TraceFormat
 
-/// A buffer the driver handed to a device (DESIGN §7.1): its GPA range, direction and the address the
+/// A buffer the driver handed to a device (docs/replay.md, "Intent"): its GPA range, direction and the address the
 /// recording used for it. Slots are reused once a buffer has been unmapped and retired, so the slab grows
 /// with the live set, not with the trace.
 struct Buffer: Sendable {
@@ -143,7 +143,7 @@ public struct ReplayOptions: Sendable {
     }
 }
 
-/// Reconstructs the workload from the event stream once, for all scenarios (DESIGN §7.1): live buffers
+/// Reconstructs the workload from the event stream once, for all scenarios (docs/replay.md, "Intent"): live buffers
 /// keyed by (device, recorded address page), device accesses from host events (or implied at unmap), and
 /// the recorded outcome of each. Each reconstructed operation is fed to every scenario state in turn.
 ///

@@ -1,7 +1,7 @@
 import Models
 import TraceFormat
 
-/// How the driver addresses a device's buffers in one scenario (DESIGN §7.3).
+/// How the driver addresses a device's buffers in one scenario (docs/replay.md, "Driver addressing").
 enum Addressing: String, Sendable {
     /// Guest-physical addresses: the driver bypasses the DMA API, or dma-direct.
     case gpa
@@ -18,7 +18,7 @@ enum Addressing: String, Sendable {
 }
 
 /// The device-level decision of one scenario for one device: negotiation, probe, addressing, and whether
-/// the device's accesses are translated (DESIGN §7.2–7.4). A pure function of the models and the device's
+/// the device's accesses are translated (docs/replay.md). A pure function of the models and the device's
 /// recorded facts; the per-access simulation runs on top of it.
 struct DevicePlan: Sendable {
     /// Device-level outcome that stops the device from running (probe failed, invisible, mapping failure
@@ -46,6 +46,8 @@ struct DevicePlan: Sendable {
     var guestIOMMU: GuestIOMMUSetting = .off
     /// For `--recorded` fidelity and for reuse of recorded IOVAs.
     var sameAddressingAsRecorded = false
+    /// Oopses this device's DMA can reach under this scenario (kernel `oopses` whose trigger fits its addressing).
+    var oopses: [KernelModel.Oops] = []
 
     /// One-word description of the device's addressing for reports; `-claimed` when the platform claims a
     /// translation the device does not get (also for devices without recorded accesses).
@@ -67,18 +69,25 @@ struct DevicePlan: Sendable {
     static func make(device d: DeviceFacts, scenario s: Scenario, recordedSetting: GuestIOMMUSetting?) -> DevicePlan {
         var p = DevicePlan()
         let k = s.kernel, m = s.mode
-        let setting = s.guestIOMMU ?? recordedSetting ?? (m.hasVIOMMU ? .strict : .off)
+        let setting = s.effectiveSetting(recorded: recordedSetting)
         var rules = ["kernel \(k.id)", "mode \(m.id)"]
+        if s.forcedStrict && (s.guestIOMMU ?? recordedSetting) == .lazy {
+            rules.append("lazy forced to strict (\(m.viommu == "amd-iommu" ? "NpCache" : "caching mode"))")
+        }
 
         // QEMU side: transport, iommu_platform, which address space the device's DMA uses.
         var transport = d.transport
+        if d.isVirtio, let v = s.devices {
+            transport = v == .transitional ? .transitional : .modern
+            rules.append("devices \(v.rawValue)")
+        }
         if d.isVirtio && m.virtio.transport == .modernOnly { transport = .modern }
         var platform = false
         if d.isVirtio {
             switch m.virtio.iommuPlatform {
             case .on: platform = transport == .modern  // QEMU refuses iommu_platform on legacy/transitional devices
             case .off: platform = false
-            case .asRecorded: platform = d.iommuPlatform
+            case .asRecorded: platform = d.iommuPlatform && (s.devices == nil || transport == .modern)
             }
         }
         let onBypassBus = d.isVirtio && m.bypassBus
@@ -140,6 +149,12 @@ struct DevicePlan: Sendable {
         }
         p.guestIOMMU = guest
         p.contextAtBoot = k.iommu.contextAttach == .boot
+        if m.viommu == "amd-iommu" && k.iommu.amdDeviceTable == .allValidNoPermissions {
+            // 4.x amd_iommu init_device_table_dma(): every device-table entry is valid (no IR/IW) from boot, so an
+            // unattached device has a context; QEMU's page walk finds no PTE and drops the access.
+            p.contextAtBoot = true
+            rules.append("iommu.amdDeviceTable=all-valid-no-permissions")
+        }
 
         if usesDMAAPI {
             if outside && k.iommu.dmaOpsScope == .global {
@@ -155,15 +170,22 @@ struct DevicePlan: Sendable {
                     p.rule = (rules + ["hypothesis null-deref-no-catch-all-drhd"]).joined(separator: "; ")
                     return p
                 }
+                if !d.isVirtio {
+                    p.oopses = (k.oopses ?? []).filter { $0.trigger == .unmapAfterFailedMap }
+                }
                 if d.isVirtio {
                     p.blocked = .mappingFailed
                     p.guestLog = mappingFailureLines(d, kernel: k)
-                    p.explanation = "With one global intel dma_ops (4.4-5.4), a device outside every DRHD gets no domain: dma_alloc_coherent() for the vring fails, so the probe fails."
+                    p.explanation = "With one global intel dma_ops (until 5.7), a device outside every DRHD gets no domain: dma_alloc_coherent() for the vring fails, so the probe fails."
                     p.rule = rules.joined(separator: "; ")
                     return p
                 }
             } else if k.virtio.restrictedMemory {
                 p.addressing = guest.translates ? .bounceIOVA : .bounce
+            } else if d.swiotlbForced && (guest == .off || guest == .passthrough) {
+                // `swiotlb=force` on the recorded command line: dma-direct bounces every streaming mapping.
+                p.addressing = .bounce
+                rules.append("swiotlb=force")
             } else if guest == .passthrough {
                 p.addressing = .identity
             } else if guest.translates {
@@ -184,13 +206,24 @@ struct DevicePlan: Sendable {
             }
         }
         p.claimed = !p.translated && m.hasVIOMMU && m.dmaTranslation && inScope && driverActive && guest.translates
+        if p.addressing == .bounce {
+            p.oopses = (k.oopses ?? []).filter { $0.trigger == .bounceDoesNotFit }
+        }
+        if d.isVirtio && p.addressing == .iova && !p.translated && !acked33 {
+            // The DMA API is used without bit 33: the vring itself comes from dma_alloc_coherent(), an IOVA, and
+            // the device (DMA to plain memory) looks for the ring at that address as a GPA.
+            p.blocked = .misdirected
+            p.explanation = "The kernel uses the DMA API without VIRTIO_F_ACCESS_PLATFORM: the vring is allocated with dma_alloc_coherent() and its IOVA is written to the device, which reads guest memory at that address as a GPA and finds no ring. The device stalls at its first request (I/O timeout) or QEMU reports virtio_error(); no buffer is ever transferred."
+            p.rule = (rules + ["virtio.dmaAPI=always", "bit 33 not negotiated", "device DMA untranslated"]).joined(separator: "; ")
+            return p
+        }
         p.rule = rules.joined(separator: "; ")
         return p
     }
 
     static func mappingFailureLines(_ d: DeviceFacts, kernel k: KernelModel) -> [String] {
         var lines: [String] = []
-        if k.dmesg.vtd == "4.4" || k.dmesg.vtd == "4.7" {
+        if k.dmesg.vtd == "3.x" || k.dmesg.vtd == "4.4" || k.dmesg.vtd == "4.7" {
             lines.append("DMAR: Allocating domain for \(d.name) failed")
         }
         lines.append("\(d.driverName): probe of \(d.virtioName) failed with error -12")

@@ -1,4 +1,4 @@
-/// What a scenario predicts for one device access or one device (DESIGN §7.5). Raw values are the stable
+/// What a scenario predicts for one device access or one device (docs/replay.md, "Outcomes"). Raw values are the stable
 /// names used in reports, fingerprints and schemas.
 public enum OutcomeClass: String, Sendable, Codable, CaseIterable, Comparable {
     /// The access reached the intended buffer.
@@ -19,6 +19,8 @@ public enum OutcomeClass: String, Sendable, Codable, CaseIterable, Comparable {
     case mappingFailed = "mapping-failed"
     /// A kernel oops predicted by an opt-in, unverified hypothesis.
     case oopsHypothesis = "oops-hypothesis"
+    /// A kernel oops or panic the kernel's code shows for this path (the model's `oopses`).
+    case oops
 
     /// Severity order for "worst": higher is worse.
     public var severity: Int {
@@ -32,6 +34,7 @@ public enum OutcomeClass: String, Sendable, Codable, CaseIterable, Comparable {
         case .probeFailed: 6
         case .misdirected: 7
         case .oopsHypothesis: 8
+        case .oops: 9
         }
     }
 

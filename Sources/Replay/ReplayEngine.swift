@@ -1,7 +1,7 @@
 import Models
 import TraceFormat
 
-/// Replays one trace under any number of scenarios in one decode pass (DESIGN §7).
+/// Replays one trace under any number of scenarios in one decode pass (docs/replay.md).
 ///
 /// ```swift
 /// let catalog = try ModelCatalog.load(userDirectories: [])
@@ -33,7 +33,7 @@ public struct ReplayEngine: Sendable {
     /// True when `s` is the recorded scenario (same models; guest IOMMU as recorded).
     func isRecorded(_ s: Scenario, recordedSetting: GuestIOMMUSetting?) -> Bool {
         guard let r = recorded else { return false }
-        return s.kernel.id == r.kernel.id && s.mode.id == r.mode.id
+        return s.kernel.id == r.kernel.id && s.mode.id == r.mode.id && s.devices == r.devices
             && (s.guestIOMMU == nil || s.guestIOMMU == (r.guestIOMMU ?? recordedSetting))
     }
 
@@ -211,7 +211,7 @@ public struct ReplayEngine: Sendable {
                 what: "\(s.divergenceCount - divergences.count) more divergence(s) not listed", device: nil, at: last.at))
         }
         var result = ScenarioResult(
-            kernel: s.scenario.kernelID, mode: s.scenario.mode.id, isRecorded: s.isRecorded, devices: devices,
+            kernel: s.scenario.kernelID, mode: s.scenario.modeID, isRecorded: s.isRecorded, devices: devices,
             divergences: divergences, checked: s.isRecorded ? s.fidelityChecked : nil,
             divergenceCount: s.isRecorded ? s.divergenceCount : nil)
         result.stream = s.stream?.metrics(names: facts.map(\.name))
@@ -277,7 +277,10 @@ public struct ReplayEngine: Sendable {
         case .fault:
             let what = g.stray ? "A stray device access (no buffer was mapped at that address)" : "The device's address"
             if g.records == 0 && g.guestLog.isEmpty && g.hostLog.isEmpty && mode.faults.silentNotPresent == true {
-                return "\(what) has no PTE in the device's domain; \(mode.viommu) drops it without recording a fault (QEMU 7.2 amdvi_page_walk() stops on a zero PTE before amdvi_page_fault()): nothing in the guest log, nothing in QEMU's."
+                return "\(what) has no PTE in the device's domain; \(mode.viommu) drops it without recording a fault (QEMU 7.2-10.0 amdvi_page_walk() stops on a zero PTE before amdvi_page_fault()): nothing in the guest log, nothing in QEMU's."
+            }
+            if g.records > 0 && g.guestLog.isEmpty && mode.faults.eventLog == .garbled {
+                return "\(what) has no usable translation in the device's domain; \(mode.viommu) blocks it and writes an event log entry the guest cannot decode (QEMU before 7.1 amdvi_encode_event()): no guest line is predicted."
             }
             return "\(what) has no usable translation in the device's domain; \(mode.viommu) blocks it and records a fault."
         case .misdirected:
@@ -288,9 +291,12 @@ public struct ReplayEngine: Sendable {
             default: return "The device reached a different GPA than the buffer's."
             }
         case .mappingFailed:
+            if g.tag == .bounceDoesNotFit { return OopsPrediction.bounceFailureText }
             return "The DMA API returned a mapping error for this buffer; the driver never submitted it."
         case .probeFailed, .invisible, .oopsHypothesis:
             return plan.explanation
+        case .oops:
+            return OopsPrediction.explanation(g, plan: plan)
         }
     }
 }

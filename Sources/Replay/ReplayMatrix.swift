@@ -35,8 +35,11 @@ public struct ReplayMatrix: Sendable, Codable, Equatable {
     public var modes: [String]
     /// Cells, in (trace, kernel, mode) order.
     public var cells: [Cell]
-    /// Modes in which every kernel works on every trace, in the order of ``modes``.
+    /// Modes in which every kernel works on every trace, in the order of ``modes``; DMA that bypasses an IOMMU the
+    /// guest trusts (untranslated-while-claimed) is never counted as working.
     public var workingModes: [WorkingMode]
+    /// Modes in which every kernel runs on every trace only because some DMA bypasses an IOMMU the guest trusts.
+    public var unsafeModes: [WorkingMode]
 
     /// Builds the matrix from one replay per trace (each with every kernel × mode scenario).
     public init(results: [ReplayResult], kernels: [String], modes: [String]) {
@@ -55,7 +58,7 @@ public struct ReplayMatrix: Sendable, Codable, Equatable {
             }
         }
         self.cells = cells
-        var working: [WorkingMode] = []
+        var working: [WorkingMode] = [], unsafe: [WorkingMode] = []
         for m in modes {
             let inMode = cells.filter { $0.mode == m }
             guard !inMode.isEmpty, inMode.count == results.count * kernels.count, inMode.allSatisfy(\.works) else { continue }
@@ -76,9 +79,13 @@ public struct ReplayMatrix: Sendable, Codable, Equatable {
                     }
                 }
             }
-            working.append(WorkingMode(mode: m, costs: costs.sorted()))
+            let claimed = inMode.contains { c in
+                c.devices.contains { $0.verdict == .untranslatedWhileClaimed || $0.addressing.hasSuffix("-claimed") }
+            }
+            if claimed { unsafe.append(WorkingMode(mode: m, costs: costs.sorted())) } else { working.append(WorkingMode(mode: m, costs: costs.sorted())) }
         }
         self.workingModes = working
+        self.unsafeModes = unsafe
     }
 
     /// Plain-text rendering: one table per trace (kernels × modes, `ok` or the worst failing verdict), then
@@ -105,6 +112,11 @@ public struct ReplayMatrix: Sendable, Codable, Equatable {
             out += "  \(w.mode)\n"
             if w.costs.isEmpty { out += "    cost: none (every device translated and isolated)\n" }
             for c in w.costs { out += "    cost: \(c)\n" }
+        }
+        if !unsafeModes.isEmpty {
+            out += "unsafe: every selected kernel runs, but DMA bypasses an IOMMU the guest trusts, in: "
+                + unsafeModes.map(\.mode).joined(separator: ", ") + "\n"
+            for w in unsafeModes { for c in w.costs { out += "  \(w.mode): \(c)\n" } }
         }
         return out
     }

@@ -42,6 +42,7 @@ struct OccurrenceArgs {
 /// Sub-keys of outcome groups, as small codes on the hot path (names in ``GroupAcc/tagNames``).
 enum Tag: UInt8, Sendable {
     case none, stray, iovaUsedAsGPA, gpaHitAnotherMapping, wrongAddress, iovaExhausted, dmaMappingError
+    case unmapAfterFailedMap, bounceDoesNotFit
 
     var name: String {
         switch self {
@@ -52,6 +53,8 @@ enum Tag: UInt8, Sendable {
         case .wrongAddress: "wrong-address"
         case .iovaExhausted: "iova-exhausted"
         case .dmaMappingError: "dma-mapping-error"
+        case .unmapAfterFailedMap: "unmap-after-failed-map"
+        case .bounceDoesNotFit: "bounce-does-not-fit"
         }
     }
 }
@@ -89,7 +92,7 @@ struct GroupAcc: Sendable {
     var records = 0
 }
 
-/// The state machine of one scenario (DESIGN §7.2–7.5): per-device plans from negotiation, the simulated
+/// The state machine of one scenario (docs/replay.md): per-device plans from negotiation, the simulated
 /// allocator, page tables and flush queue, and the outcome groups. Every scenario is fed the same
 /// reconstructed operations from one decode pass.
 struct ScenarioState {
@@ -196,6 +199,12 @@ struct ScenarioState {
             v.devAddr = b.gpa
             v.target = b.gpa
         case .bounce:
+            if b.size > Self.bounceSegmentBytes {
+                bounceDoesNotFit(buffer: b, index: index, time: time)
+                v.failed = true
+                view(s).pointee = v
+                return
+            }
             v.devAddr = Self.bounceBase + (UInt64(s) % Self.bounceSlots) * 2048
             v.target = v.devAddr
             if stream != nil { stream!.devices[b.device].bounces += 1 }
@@ -244,6 +253,7 @@ struct ScenarioState {
             view(s).pointee = v
             record(.mappingFailed, device: b.device, reason: nil, write: false, stray: false, tag: .dmaMappingError, size: b.size,
                    at: OccurrenceArgs(index: index, event: nil, time: time, deviceAddress: 0, buffer: b.gpa, size: b.size, write: false, reason: nil))
+            failedMapOops(buffer: b, index: index, time: time)
             return
         }
         view(s).pointee = v
@@ -428,7 +438,8 @@ struct ScenarioState {
         lastRecord[d] = time
         grp.records += 1
         if grp.guestLog.count < Self.maxLogLines {
-            grp.guestLog += FaultFormat.guestLines(reason: reason, address: address, write: write, device: f, viommu: m.viommu, kernel: scenario.kernel)
+            grp.guestLog += FaultFormat.guestLines(reason: reason, address: address, write: write, device: f, viommu: m.viommu, kernel: scenario.kernel,
+                                                   eventLog: m.faults.eventLog ?? .valid)
         }
         groups[g.0][g.1] = grp
         if predictedRecords.count < Self.maxPredictedRecords { predictedRecords.append((d, address & ~0xFFF, reason)) }

@@ -1,7 +1,7 @@
 import TraceFormat
 
 /// What a replay predicts a device's DMA stream looks like (or what a trace recorded), in the quantities the
-/// cross-validation compares (DESIGN §7.7, issue 13 item 3): maps and unmaps of IOMMU mappings, translations by
+/// cross-validation compares (docs/replay.md, traces/README.md): maps and unmaps of IOMMU mappings, translations by
 /// the vIOMMU, faults by reason and page, swiotlb bounces, the IOVA sequence; invalidations are per trace.
 public struct StreamMetrics: Sendable, Codable, Equatable {
     public struct Device: Sendable, Codable, Equatable {

@@ -63,8 +63,8 @@ public struct DiffSummary: Sendable, Codable, Equatable {
     }
 }
 
-/// Comparison of two reports by finding fingerprint (DESIGN §9). Callable from `replay --baseline` and
-/// `matrix --baseline` as well as `dmatrace diff`.
+/// Comparison of two reports by finding fingerprint (stable across reruns, see `Finding.fingerprint`). Callable
+/// from `replay --baseline` and `matrix --baseline` as well as `dmatrace diff`.
 public enum Diff {
     /// Compares `base` and `new`; the paths only label the result.
     public static func compare(base: Report, new: Report, basePath: String = "base", newPath: String = "new") -> DiffSummary {

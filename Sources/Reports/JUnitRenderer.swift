@@ -22,7 +22,7 @@ public struct JUnitRenderer: ReportRenderer {
             for c in list {
                 let fs = r.findings(of: c)
                 let failing = fs.filter { r.isFailing($0) }
-                suite += "    <testcase classname=\"\(xmlEscape("dmatrace.\(c.trace).\(c.scenario)"))\" name=\"\(xmlEscape(c.device))\" time=\"0\""
+                suite += "    <testcase classname=\"\(xmlEscape(Self.className(trace: c.trace, scenario: c.scenario)))\" name=\"\(xmlEscape(c.device))\" time=\"0\""
                 if fs.isEmpty {
                     suite += "/>\n"
                     continue
@@ -62,5 +62,13 @@ public struct JUnitRenderer: ReportRenderer {
             for l in f.hostLog { s += "\nqemu: \(l)" }
             return s
         }
+    }
+
+    /// `dmatrace.TRACE.SCENARIO` with the dots inside the trace and scenario names (versions such as
+    /// `linux-4.8-platform`, `pre2.9`, `:10.0`) written `_`: Jenkins takes everything before a classname's last
+    /// dot as the package, so `dmatrace.t.linux-4.8@qemu` would file the test under `dmatrace.t.linux-4` and
+    /// class `8@qemu`. Always exactly three dot-separated parts.
+    public static func className(trace: String, scenario: String) -> String {
+        "dmatrace.\(trace.replacingAll(".", with: "_")).\(scenario.replacingAll(".", with: "_"))"
     }
 }

@@ -30,25 +30,48 @@ public struct MarkdownRenderer: ReportRenderer {
             lines.append("")
             lines.append("**Diff** `\(d.base)` → `\(d.new)`: **\(d.newCount) new**, \(d.fixedCount) fixed, \(d.changedCount) changed, \(d.unchangedCount) unchanged.")
         }
-        if let m = r.matrix {
+        if let m = r.matrix, let a = m.answer {
+            lines.append("")
+            lines.append("## Answer")
+            lines.append("")
+            lines.append("**\(cell(a.headline))**")
+            if !a.unsafeForEveryKernel.isEmpty {
+                lines.append("")
+                lines.append("Unsafe alternative (every kernel runs, but DMA bypasses an IOMMU the guest trusts): "
+                    + MatrixAnswer.collapse(a.unsafeForEveryKernel.map(\.mode)).map { "`\(cell($0))`" }.joined(separator: ", "))
+            }
+            let labels = AnswerText.labels(a.kernels)
+            for g in a.grids {
+                lines.append("")
+                lines.append("### \(cell(g.trace))")
+                lines.append("")
+                lines.append("| mode | " + labels.map(cell).joined(separator: " | ") + " |")
+                lines.append("|---|" + String(repeating: "---|", count: labels.count))
+                for (i, row) in g.rows.enumerated() {
+                    let underBase = i > 0 && g.rows[i - 1].base == row.base
+                    let name = row.variant.map { underBase ? "↳ +\($0)" : "`\(cell(row.mode))`" } ?? "`\(cell(row.mode))`"
+                    lines.append("| \(name) | " + row.cells.map(\.glyph).joined(separator: " | ") + " |")
+                }
+            }
+            lines.append("")
+            let used = Set(a.grids.flatMap { $0.rows.flatMap(\.cells) })
+            lines.append(MatrixAnswer.Symbol.allCases.filter(used.contains).map { "\($0.glyph) \($0.meaning)" }.joined(separator: " · "))
+            lines.append("")
+            lines.append("Kernels: " + zip(labels, a.kernels).map { "\(cell($0)) = `\(cell($1))`" }.joined(separator: ", "))
+            if !a.blockers.isEmpty {
+                lines.append("")
+                lines.append("Why:")
+                for b in a.blockers {
+                    lines.append("- `\(cell(b.kernel))`: \(b.failure.meaning) (\(cell(b.devices.joined(separator: ", ")))) under "
+                        + MatrixAnswer.collapse(b.modes).map { "`\(cell($0))`" }.joined(separator: ", ") + (b.example.map { ": `\(cell($0))`" } ?? ""))
+                }
+            }
+            for h in a.hints { lines.append("- \(cell(h))") }
+        } else if let m = r.matrix {
             lines.append("")
             lines.append("## Compatibility matrix")
             lines.append("")
             lines.append("Modes that work for every kernel: " + (m.modesWorkingForAllKernels.isEmpty ? "**none**" : m.modesWorkingForAllKernels.map { "`\($0)`" }.joined(separator: ", ")))
-            for t in m.traces {
-                lines.append("")
-                lines.append("### \(cell(t))")
-                lines.append("")
-                lines.append("| kernel | " + m.modes.map(cell).joined(separator: " | ") + " |")
-                lines.append("|---|" + String(repeating: "---|", count: m.modes.count))
-                for k in m.kernels {
-                    let verdicts = m.modes.map { mode -> String in
-                        guard let v = m.verdict(trace: t, kernel: k, mode: mode) else { return "–" }
-                        return (v == "ok" ? "✅ " : v == "untranslated-while-claimed" ? "⚠️ " : "❌ ") + v
-                    }
-                    lines.append("| \(cell(k)) | " + verdicts.joined(separator: " | ") + " |")
-                }
-            }
         }
         for f in r.fidelity {
             lines.append("")

@@ -3,12 +3,15 @@ import Analysis
 import Replay
 import TraceFormat
 
-/// The one report model behind every output format (DESIGN §9). Its JSON form is described by
+/// The one report model behind every output format (schemas/report.schema.json). Its JSON form is described by
 /// `schemas/report.schema.json`; ``schemaVersion`` changes whenever that form changes incompatibly.
 /// Everything in it is sorted, and nothing depends on the clock, so the same inputs give the same bytes.
 public struct Report: Sendable, Codable, Equatable {
     /// The version of `schemas/report.schema.json` this report follows.
-    public static let currentSchemaVersion = 1
+    public static let currentSchemaVersion = 2
+    /// Versions ``decode(_:file:)`` reads: 1 had no ``CompatibilityMatrix/answer`` and counted
+    /// untranslated-while-claimed as working in ``CompatibilityMatrix/modesWorkingForAllKernels``.
+    public static let readableSchemaVersions = 1...2
 
     /// Schema version of this report.
     public var schemaVersion: Int
@@ -26,7 +29,7 @@ public struct Report: Sendable, Codable, Equatable {
     public var dmaDebug: [DMADebugReport]
     /// For `diff` reports: what changed between the base and the new report.
     public var diff: DiffSummary?
-    /// For `analyze`: whether replaying the recorded scenario reproduces each trace (DESIGN §7.6).
+    /// For `analyze`: whether replaying the recorded scenario reproduces each trace (docs/replay.md, "Fidelity").
     public var fidelity: [FidelitySummary]
 
     public init(
@@ -46,9 +49,10 @@ public struct Report: Sendable, Codable, Equatable {
     }
 
     /// A report for replay results: findings, the matrix and the traces.
-    public init(command: String, results: [ReplayResult], extraFindings: [Finding] = []) {
+    /// `axis` groups the answer's kernels by era and names those left off the axis.
+    public init(command: String, results: [ReplayResult], extraFindings: [Finding] = [], axis: MatrixAxis? = nil) {
         let findings = results.flatMap { Findings.from($0) } + extraFindings
-        let matrix = CompatibilityMatrix(results: results, findings: findings)
+        let matrix = CompatibilityMatrix(results: results, findings: findings, eras: axis?.eras, offAxis: axis?.offAxis ?? [])
         let traces = results.map { r in
             TraceEntry(name: Fingerprint.traceName(r.trace), path: r.trace, events: r.events,
                        recordedScenario: r.scenarios.first { $0.isRecorded }?.id, inputs: [], notes: r.notes)
@@ -67,15 +71,17 @@ public struct Report: Sendable, Codable, Equatable {
         return finding.severity == .error
     }
 
-    /// Decodes a report from its JSON form, checking the schema version.
-    public static func decode(_ data: [UInt8], file: String) throws -> Report {
+    /// Decodes a report from its JSON form, or from that form zstd-compressed (`.json.zst`, recognised by the zstd
+    /// frame magic 28 b5 2f fd), checking the schema version.
+    public static func decode(_ raw: [UInt8], file: String) throws -> Report {
+        let data = try decompressedIfZstd(raw, file: file)
         let report: Report
         do {
             report = try BoundedJSON.decode(Report.self, from: Data(data))
         } catch {
             throw ReportError.unreadable(file: file, reason: DecodingErrorText.describe(error, data: data))
         }
-        guard report.schemaVersion == currentSchemaVersion else {
+        guard readableSchemaVersions.contains(report.schemaVersion) else {
             throw ReportError.unsupportedSchema(file: file, version: report.schemaVersion)
         }
         return report
@@ -134,16 +140,43 @@ public struct InputRef: Sendable, Codable, Equatable {
     }
 }
 
+/// `bytes` itself, or, when they start with the zstd frame magic, their decompressed content (at most 1 GiB).
+func decompressedIfZstd(_ bytes: [UInt8], file: String, limit: Int = 1 << 30) throws(ReportError) -> [UInt8] {
+    guard bytes.starts(with: [0x28, 0xB5, 0x2F, 0xFD]) else { return bytes }
+    var out: [UInt8] = []
+    var offset = 0
+    do {
+        try ZstdDecompressor().decompressStream(
+            read: { buf in
+                let n = min(buf.count, bytes.count - offset)
+                bytes.withUnsafeBytes { buf.baseAddress!.copyMemory(from: $0.baseAddress! + offset, byteCount: n) }
+                offset += n
+                return n
+            },
+            sink: { piece in
+                guard out.count + piece.count <= limit else { throw ReportError.tooLarge(file: file, limit: limit) }
+                out.append(contentsOf: piece)
+            })
+    } catch let e as ReportError {
+        throw e
+    } catch {
+        throw .unreadable(file: file, reason: "zstd-compressed, but cannot be decompressed: \(error)")
+    }
+    return out
+}
+
 /// Errors reading reports.
 public enum ReportError: Error, CustomStringConvertible, Equatable {
     case unreadable(file: String, reason: String)
     case unsupportedSchema(file: String, version: Int)
+    case tooLarge(file: String, limit: Int)
 
     public var description: String {
         switch self {
         case .unreadable(let file, let reason): "\(file): not a dmatrace report: \(reason)"
+        case .tooLarge(let file, let limit): "\(file): zstd-compressed report decompresses to more than \(limit) bytes"
         case .unsupportedSchema(let file, let version):
-            "\(file): report schemaVersion \(version) is not supported (this dmatrace reads \(Report.currentSchemaVersion))"
+            "\(file): report schemaVersion \(version) is not supported (this dmatrace reads \(Report.readableSchemaVersions.lowerBound) to \(Report.readableSchemaVersions.upperBound))"
         }
     }
 }

@@ -27,7 +27,9 @@ public struct TextRenderer: ReportRenderer {
         if let d = r.diff {
             out += "\ndiff \(d.base) → \(d.new): \(d.newCount) new, \(d.fixedCount) fixed, \(d.changedCount) changed, \(d.unchangedCount) unchanged\n"
         }
-        if let m = r.matrix {
+        if let a = r.matrix?.answer {
+            out += "\n" + AnswerText.render(a, colour: colour)
+        } else if let m = r.matrix {
             out += "\ncompatibility matrix (worst verdict over devices)\n"
             for t in m.traces {
                 out += "  \(t)\n"

@@ -1,6 +1,6 @@
 /// How a chunk's zstd frame encodes its records: CHNK flags bits 0–7 (`schemas/dmat-format.md` §8, §9a).
 ///
-/// `rows` keeps DESIGN §3's property that `zstd -d FILE` prints the 56-byte records; `compact` stores the same
+/// `rows` keeps the property (schemas/dmat-format.md) that `zstd -d FILE` prints the 56-byte records; `compact` stores the same
 /// records as per-kind, per-field byte-plane columns with predictions (deltas, references to live mappings),
 /// about 2.5× smaller on DMA traces, and `zstd -d` then prints that encoding instead.
 public enum ChunkLayout: UInt8, Sendable, CaseIterable, CustomStringConvertible {

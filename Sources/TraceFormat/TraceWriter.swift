@@ -8,10 +8,12 @@ import Glibc
 /// Streams events into a `.dmat` file (or standard output) in chunks of independent zstd frames.
 ///
 /// Side tables (new strings, changed metadata) are written just before the chunk that first needs them,
-/// so a file cut anywhere is self-consistent up to its last complete chunk. A path is written atomically:
-/// the data goes to ``temporaryPath`` and is renamed over the target by ``finish()``. A writer that is killed
-/// leaves the temporary file, readable up to its last complete chunk; a writer released without `finish()`
-/// removes it.
+/// so a file cut anywhere is self-consistent up to its last complete chunk. The output is opened through
+/// ``OutputTarget`` like every output: a file is written atomically (the data goes to ``temporaryPath``,
+/// `FILE.partial`, renamed over the target by ``finish()``; a symbolic link is followed and kept), a
+/// character device or FIFO is written in place, an input of the same command is refused. A writer that is
+/// killed leaves the temporary file, readable up to its last complete chunk; a writer released without
+/// `finish()` removes it.
 ///
 /// A full chunk is compressed and appended on a background thread while the caller fills the next one
 /// (``Options/pipelineDepth``, see ``ChunkCompressionPipeline``); the file's bytes are the same as with
@@ -70,7 +72,8 @@ public final class TraceWriter: EventSink {
         return pipeline.bytesWritten
     }
 
-    private let fd: FileDescriptor
+    private let output: OutputFile
+    private var fd: FileDescriptor { output.fd }
     private let options: Options
     /// Compresses and writes, in order, on a background thread (``Options/pipelineDepth``).
     private let pipeline: ChunkCompressionPipeline
@@ -89,8 +92,15 @@ public final class TraceWriter: EventSink {
     private var finished = false
 
     /// Opens `path` (or standard output for `-`) and writes the header frame and the initial metadata.
-    /// - Throws: ``TraceFormatError`` when the file cannot be created or written, or options are out of range.
-    public init(path: String, metadata: TraceMetadata = TraceMetadata(), options: Options = Options()) throws {
+    /// - Parameters:
+    ///   - inputs: the files the command reads; writing over one of them is refused (``OutputError``).
+    ///   - noClobber: refuse to replace an existing file.
+    /// - Throws: ``TraceFormatError`` when the file cannot be created or written, or options are out of range;
+    ///   ``OutputError`` when the output must not be written.
+    public init(
+        path: String, metadata: TraceMetadata = TraceMetadata(), options: Options = Options(),
+        inputs: [String] = [], noClobber: Bool = false
+    ) throws {
         guard options.chunkEvents >= 1, options.chunkEvents <= DMATFormat.maxChunkEvents else {
             throw TraceFormatError.invalidArgument(
                 "chunk size \(options.chunkEvents) events is outside 1...\(DMATFormat.maxChunkEvents)")
@@ -102,29 +112,15 @@ public final class TraceWriter: EventSink {
         self.path = path
         self.metadata = metadata
         self.options = options
-        if path == "-" {
-            fd = FileDescriptor.standardOutput
-            temporaryPath = nil
-        } else {
-            let tmp = path + ".partial"
-            do {
-                fd = try FileDescriptor.open(
-                    FilePath(tmp), .writeOnly, options: [.create, .truncate],
-                    permissions: [.ownerReadWrite, .groupRead, .otherRead])
-            } catch {
-                throw TraceFormatError.io(path: tmp, operation: "create", message: "\(error)")
-            }
-            temporaryPath = tmp
-        }
+        output = try OutputFile(
+            try OutputTarget.resolve(path, inputs: inputs, noClobber: noClobber, temporary: .partial))
+        temporaryPath = output.target.temporaryPath
         do {
             pipeline = try ChunkCompressionPipeline(
-                fd: fd, path: path, writePath: temporaryPath ?? path, chunkBytes: options.chunkEvents * Event.recordSize,
+                fd: output.fd, path: path, writePath: temporaryPath ?? path, chunkBytes: options.chunkEvents * Event.recordSize,
                 depth: options.pipelineDepth, level: options.level, workers: options.workers, layout: options.layout)
         } catch {
-            if let tmp = temporaryPath {
-                try? fd.close()
-                _ = unlink(tmp)
-            }
+            output.discard()
             throw error
         }
         (slot, records) = pipeline.firstSlot
@@ -148,10 +144,7 @@ public final class TraceWriter: EventSink {
         finished = true
         // The background thread must be gone before the descriptor is closed.
         pipeline.stop()
-        if let tmp = temporaryPath {
-            try? fd.close()
-            _ = unlink(tmp)
-        }
+        output.discard()
     }
 
     /// Appends one event; a full chunk is compressed and written.
@@ -267,26 +260,7 @@ public final class TraceWriter: EventSink {
         }
         finished = true
         pipeline.stop()
-        if let tmp = temporaryPath {
-            // The data reaches the disk before the rename makes it visible under the target name.
-            if fsync(fd.rawValue) != 0 {
-                let e = Errno(rawValue: errno)
-                try? fd.close()
-                _ = unlink(tmp)
-                throw TraceFormatError.io(path: tmp, operation: "sync", message: "\(e)")
-            }
-            do {
-                try fd.close()
-            } catch {
-                _ = unlink(tmp)
-                throw TraceFormatError.io(path: tmp, operation: "close", message: "\(error)")
-            }
-            if rename(tmp, path) != 0 {
-                let e = Errno(rawValue: errno)
-                _ = unlink(tmp)
-                throw TraceFormatError.io(path: path, operation: "rename", message: "\(e)")
-            }
-        }
+        try output.commit()
     }
 
     private func writeSideTables() throws {

@@ -2,7 +2,7 @@ import TraceFormat
 
 /// Imports a guest kernel log (`dmesg`, `journalctl -k -o short-monotonic` without the host part, a serial
 /// console capture): IOMMU faults, DMA-API debug warnings, virtio probe failures and boot facts
-/// (reference/formats.md §4, domain.md §4).
+/// (Linux dmar.c/amd_iommu.c/arm-smmu-v3.c/virtio-iommu.c fault prints of each era, printk timestamps).
 ///
 /// - Intel DMAR faults of every era, including the two-line 4.4 form. **The fault reason is decimal before
 ///   5.14/5.15 (`[fault reason 06]`, `37` for 0x25) and hex after (`[fault reason 0x06]`)**: a reason with
@@ -485,7 +485,7 @@ struct DmesgParser {
 
     // MARK: DMA-API debug
 
-    /// Message prefixes of kernel/dma/debug.c in domain.md §5 order (the index + 1 is the rule id).
+    /// Message prefixes of kernel/dma/debug.c in the order of DMADebugCheck (linux v6.19 kernel/dma/debug.c) (the index + 1 is the rule id).
     private static let dmaDebugRules: [StaticString] = [
         "device driver tries to free an invalid DMA memory address",
         "device driver tries to free DMA memory it has not allocated",

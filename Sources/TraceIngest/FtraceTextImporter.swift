@@ -9,7 +9,7 @@ import Darwin
 #endif
 
 /// Imports ftrace text: tracefs `trace` and `trace_pipe`, and `trace-cmd report` output, with or without
-/// latency columns and tgid (reference/formats.md §1–2).
+/// latency columns and tgid (kernel/trace/trace_output.c, trace.c print_trace_header).
 ///
 /// Events: `dma:*` (6.12+, every variant: optional `dir=`, `dma_map_phys`, the capped `dma_map_sg` with
 /// `nents=a/b ents=c/d [TRUNCATED]`, sg and sync events, alloc/free variants), `iommu:*` (pre-5.17 and 5.17+

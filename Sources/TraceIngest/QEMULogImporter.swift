@@ -1,6 +1,6 @@
 import TraceFormat
 
-/// Imports QEMU log-backend trace output (`-trace ... -D file`, or stderr), reference/formats.md §3.1–3.2.
+/// Imports QEMU log-backend trace output (`-trace ... -D file`, or stderr), (qemu trace/log backend: `pid@sec.usec:event args` lines).
 ///
 /// Accepted line shapes:
 /// - bare `name args` (no `-msg timestamp=on`);

@@ -1,6 +1,6 @@
 import TraceFormat
 
-/// Imports a QEMU "simple" trace backend file, format version 4 (reference/formats.md §3.3), using the
+/// Imports a QEMU "simple" trace backend file, format version 4 (qemu scripts/simpletrace.py, trace/simple.c), using the
 /// trace-events definitions of the QEMU build that wrote it (`--trace-events FILE`):
 ///
 /// ```swift

@@ -1,4 +1,4 @@
-/// The structure of a trace-cmd `trace.dat` file, version 6 or 7 (reference/formats.md §2.3): header, the
+/// The structure of a trace-cmd `trace.dat` file, version 6 or 7 (trace-cmd Documentation/trace-cmd/trace-cmd.dat.v7.5.txt and .v6.5.txt): header, the
 /// event format files it embeds, options (uname, trace clock, trace-cmd version) and where each CPU's
 /// ring-buffer data lies. Parsing is a pure function of the bytes (fuzz-friendly); nothing here trusts a
 /// size from the file before checking it against the bytes present and a limit.

@@ -17,6 +17,8 @@ struct BenchOptions: Sendable {
     var eventsGiven = false
     /// Events in the generated trace-cmd .dat of the table suite.
     var datEvents = 1_000_000
+    /// Events in the trace.dat read by `trace-cmd report` and by dmatrace (the real-peer rows).
+    var traceCmdEvents = 5_000_000
 }
 
 /// A named benchmark suite. To add one, write `static let yourSuite = BenchSuite(...)` in a new file and

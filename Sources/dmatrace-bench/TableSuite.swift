@@ -244,6 +244,9 @@ struct TableBench {
 
         // 5. Bytes per event against trace-cmd .dat v7 (zstd) holding the same events.
         for row in try bytesPerEvent(files: &files) { rows.append(row) }
+
+        // 6. The real peer: trace-cmd (C) reading a .dat of the same events.
+        for row in try traceCmdPeer(runs: runs, files: &files) { rows.append(row) }
         rows.append(Row(goal: "synthetic .dmat (\(mev(n)) events, `dmatrace synth`)", ours: "\(f(size(small) / dn)) B/ev", theirs: "–", ratio: "–", target: "–", met: "–"))
 
         print("")
@@ -295,5 +298,64 @@ struct TableBench {
                             theirs: "\(f(b, 0)) B/ev", ratio: "\(f(a / b, 3))×", target: "–", met: "–"))
         }
         return rows
+    }
+
+    /// `trace-cmd report` of a trace.dat (Debian's trace-cmd, C: what users run on such files) against
+    /// `dmatrace ingest` of the same .dat and `dmatrace cat` (text) of the .dmat it makes, in interleaved rounds.
+    /// The .dat (options.traceCmdEvents iommu:map/unmap events, tools/bench/make_dat.py, converted to v7 zstd by
+    /// trace-cmd itself) is first checked: `trace-cmd report` must print exactly that many map/unmap lines.
+    /// Without trace-cmd the rows say so instead of being left out.
+    func traceCmdPeer(runs: Int, files: inout [String]) throws -> [Row] {
+        guard let traceCmd = Bench.which("trace-cmd") else {
+            return [Row(goal: "ingest / cat vs `trace-cmd report`", ours: "–", theirs: "no trace-cmd (apt-get install trace-cmd)",
+                        ratio: "–", target: "≥ 3× / ≥ 2×", met: "not measured")]
+        }
+        let n = options.traceCmdEvents
+        let dat = (dir as NSString).appendingPathComponent("bench-table-peer-\(n).dat")
+        let dmat = dat + ".dmat"
+        files += [dat, dmat]
+        if size(dat) == 0 {
+            _ = try ChildRun.run(Bench.which("python3") ?? "python3", [root + "/tools/bench/make_dat.py", dat, String(n)])
+        }
+        let printed = try Self.countLines(traceCmd, ["report", "-i", dat]) { $0.contains(" map: ") || $0.contains(" unmap: ") }
+        guard printed == n else { throw BenchError("trace-cmd report printed \(printed) iommu map/unmap lines of \(n) generated") }
+        _ = try ChildRun.run(dmatrace, ["ingest", "--quiet", dat, "-o", dmat])
+        guard try TraceReader(path: dmat).eventCount == UInt64(n) else { throw BenchError("ingest of \(dat) lost events") }
+        let r = try rounds(runs, [
+            { try ChildRun.run(traceCmd, ["report", "-i", dat]) },
+            { try ChildRun.run(self.dmatrace, ["ingest", "--quiet", dat, "-o", dmat]) },
+            { try ChildRun.run(self.dmatrace, ["cat", dmat]) },
+        ])
+        let ev = Double(n) / 1e6
+        let ingest = r[0].wall / r[1].wall, cat = r[0].wall / r[2].wall
+        return [
+            Row(goal: "trace.dat (\(n / 1_000_000)M iommu events) → .dmat (`ingest`) vs `trace-cmd report` of the same .dat",
+                ours: "\(f(ev / r[1].wall, 1)) M ev/s", theirs: "\(f(ev / r[0].wall, 1)) M ev/s",
+                ratio: "\(f(ingest, 1))× (CPU \(f(r[0].cpu / r[1].cpu, 1))×)", target: "≥ 3×", met: yes(ingest >= 3)),
+            Row(goal: "`dmatrace cat` (text) of that .dmat vs `trace-cmd report`", ours: "\(f(ev / r[2].wall, 1)) M ev/s",
+                theirs: "\(f(ev / r[0].wall, 1)) M ev/s", ratio: "\(f(cat, 1))× (CPU \(f(r[0].cpu / r[2].cpu, 1))×)",
+                target: "≥ 2×", met: yes(cat >= 2)),
+        ]
+    }
+
+    /// Runs `exe args` and counts the lines of its standard output that satisfy `keep` (streamed, not stored).
+    static func countLines(_ exe: String, _ args: [String], keep: (Substring) -> Bool) throws -> Int {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        var count = 0, pending = Data()
+        while let chunk = try pipe.fileHandleForReading.read(upToCount: 1 << 20), !chunk.isEmpty {
+            pending.append(chunk)
+            guard let last = pending.lastIndex(of: UInt8(ascii: "\n")) else { continue }
+            let text = String(decoding: pending[..<last], as: UTF8.self)
+            count += text.split(separator: "\n").lazy.filter(keep).count
+            pending = Data(pending[(last + 1)...])
+        }
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw BenchError("\(exe) \(args.joined(separator: " ")) exited \(p.terminationStatus)") }
+        return count
     }
 }

@@ -7,7 +7,7 @@ var names: [String] = []
 var args = CommandLine.arguments.dropFirst()
 func usage() -> Never {
     print("""
-        usage: dmatrace-bench [SUITE...] [--events N] [--bytes N] [--dat-events N] [--runs N] [--dir DIR] [--keep]
+        usage: dmatrace-bench [SUITE...] [--events N] [--bytes N] [--dat-events N] [--peer-events N] [--runs N] [--dir DIR] [--keep]
         suites (default: all but table; `table` measures every goal in one run, see tools/bench/all):
         \(BenchSuite.all.map { "  \($0.name): \($0.summary)" }.joined(separator: "\n"))
         """)
@@ -18,6 +18,7 @@ while let a = args.popFirst() {
     case "--events": guard let v = args.popFirst().flatMap({ Int($0) }), v > 0 else { usage() }; options.events = v; options.eventsGiven = true
     case "--runs": guard let v = args.popFirst().flatMap({ Int($0) }), v > 0 else { usage() }; options.runs = v
     case "--dir": guard let v = args.popFirst() else { usage() }; options.directory = v
+    case "--peer-events": guard let v = args.popFirst().flatMap({ Int($0) }), v > 0 else { usage() }; options.traceCmdEvents = v
     case "--dat-events": guard let v = args.popFirst().flatMap({ Int($0) }), v > 0 else { usage() }; options.datEvents = v
     case "--keep": options.keep = true
     case "--bytes": guard let v = args.popFirst().flatMap({ Int($0) }), v > 0 else { usage() }; options.bytes = v

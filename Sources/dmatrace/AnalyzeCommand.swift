@@ -51,7 +51,7 @@ struct AnalyzeCommand: ParsableCommand {
             let opened = try OpenedTrace.open(trace)
             let options = DMADebugChecker.Options(captureFromStart: captureFromStart, era: era.flatMap(DMADebugChecker.Era.init(rawValue:)))
             let report = try Self.analyze(opened.source, trace: trace, options: options, fidelity: !noFidelity)
-            try output.emit(report)
+            try output.emit(report, inputs: [trace])
             let damage = opened.damage()
             if !damage.isEmpty {
                 for d in damage { warn("\(trace): \(d)") }

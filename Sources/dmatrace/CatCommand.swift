@@ -10,7 +10,9 @@ struct CatCommand: ParsableCommand {
             Text lines are 'TIMESTAMP KIND DEVICE name=value ... src=FILE:LINE'; --jsonl prints the \
             metadata line and then one JSON object per event (schemas/event.schema.json), which \
             'dmatrace ingest --format jsonl' reads back. Times are nanoseconds, or a number with a unit \
-            (ns, us, ms, s). Exit status: 0 ok; 3 the trace is damaged (readable events were printed, \
+            (ns, us, ms, s); +TIME counts from the trace's first event. Devices are named as in the trace \
+            (0000:00:05.0), in the short form dmesg and QEMU print (00:05.0), or by index; an unknown device is \
+            an error. Exit status: 0 ok; 3 the trace is damaged (readable events were printed, \
             damage reported on stderr); 2 not a trace or unreadable; 64 usage error.
             """)
 
@@ -20,72 +22,29 @@ struct CatCommand: ParsableCommand {
     @Flag(help: "Print JSONL instead of text.")
     var jsonl = false
 
-    @Option(name: .customLong("device"), help: "Only events of this device (name or index); repeatable.")
-    var devices: [String] = []
-
-    @Option(name: .customLong("kind"), help: "Only events of this kind (e.g. dma_map); repeatable or comma-separated.")
-    var kinds: [String] = []
-
-    @Option(help: "Only events at or after this time.")
-    var from: String?
-
-    @Option(help: "Only events before this time.")
-    var to: String?
-
-    /// Parses `123`, `123ns`, `4.5us`, `10ms`, `1.25s` into nanoseconds.
-    static func parseTime(_ s: String) -> UInt64? {
-        let units: [(String, Double)] = [("ns", 1), ("us", 1e3), ("ms", 1e6), ("s", 1e9)]
-        for (suffix, scale) in units where s.hasSuffix(suffix) {
-            guard let v = Double(s.dropLast(suffix.count)), v >= 0, v * scale < 1.8e19 else { return nil }
-            return UInt64((v * scale).rounded())
-        }
-        return UInt64(s)
-    }
-
-    func validate() throws {
-        if let from, Self.parseTime(from) == nil { throw ValidationError("--from '\(from)' is not a time") }
-        if let to, Self.parseTime(to) == nil { throw ValidationError("--to '\(to)' is not a time") }
-        for k in kinds.flatMap({ $0.split(separator: ",") }) where EventKind(name: String(k)) == nil {
-            throw ValidationError("unknown kind '\(k)'; known: \(EventKind.allCases.map(\.name).joined(separator: ", "))")
-        }
-    }
+    @OptionGroup var filterOptions: EventFilterOptions
 
     func run() throws {
         try runReportingErrors {
             let reader = try openTrace(file)
-            let lo = from.flatMap(Self.parseTime) ?? 0
-            let hi = to.flatMap(Self.parseTime) ?? .max
-            var kindMask = [Bool](repeating: kinds.isEmpty, count: 256)
-            for k in kinds.flatMap({ $0.split(separator: ",") }) {
-                if let kind = EventKind(name: String(k)) { kindMask[Int(kind.rawValue)] = true }
-            }
-            var deviceMask: Set<UInt16>?
-            if !devices.isEmpty {
-                var set = Set<UInt16>()
-                for d in devices {
-                    if let i = reader.metadata.deviceIndex(named: d) {
-                        set.insert(i)
-                    } else if let i = UInt16(d) {
-                        set.insert(i)
-                    } else {
-                        warn("\(file): no device named '\(d)' (devices: \(reader.metadata.devices.map(\.name).joined(separator: ", ")))")
-                    }
-                }
-                deviceMask = set
-            }
+            var filter = try filterOptions.filter(metadata: reader.metadata, file: file)
+            let range = filter.absoluteRange
             var out = StandardOutput()
             if jsonl { try out.line(try JSONLCodec.metadataLine(reader.metadata)) }
+            var kindMask = [Bool](repeating: filter.kinds == nil, count: 256)
+            for k in filter.kinds ?? [] { kindMask[Int(k.rawValue)] = true }
             try reader.forEachChunk(where: { c in
-                c.header.eventCount > 0 && c.header.maxTimestamp >= lo && c.header.minTimestamp < hi
+                // Chunks are skipped by time only for absolute bounds (relative ones need the first event).
+                c.header.eventCount > 0 && (range.map { c.header.maxTimestamp >= $0.from && c.header.minTimestamp < $0.to } ?? true)
             }) { chunk in
                 // Standard input is read once: metadata frames before this chunk have just been applied.
                 let metadata = reader.metadata
                 guard let base = chunk.records.baseAddress else { return }
+                // Relative bounds count from the trace's first event, whatever its kind.
+                if chunk.count > 0, let first = Event(record: base) { filter.noteStart(first.timestamp) }
                 for i in 0..<chunk.count {
                     let p = base + i * Event.recordSize
-                    guard kindMask[Int(p.load(as: UInt8.self))], let e = Event(record: p) else { continue }
-                    guard e.timestamp >= lo, e.timestamp < hi else { continue }
-                    if let deviceMask, !deviceMask.contains(e.device) { continue }
+                    guard kindMask[Int(p.load(as: UInt8.self))], let e = Event(record: p), filter.matches(e) else { continue }
                     try out.line(jsonl ? JSONLCodec.eventLine(e, metadata: metadata, string: reader.string)
                                        : EventText.line(e, metadata: metadata, string: reader.string))
                 }

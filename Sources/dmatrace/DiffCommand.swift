@@ -30,7 +30,7 @@ struct DiffCommand: ParsableCommand {
             let b = try Report.decode(try readWholeFile(base), file: base)
             let n = try Report.decode(try readWholeFile(new), file: new)
             let report = Diff.report(base: b, new: n, basePath: base, newPath: new)
-            try output.emit(report)
+            try output.emit(report, inputs: [base, new])
             if let failOn, let d = report.diff, d.fails(on: failOn.value) { fail = true }
         }
         if fail { throw ExitStatus.findings }

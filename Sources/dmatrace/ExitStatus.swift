@@ -1,6 +1,6 @@
 import ArgumentParser
 
-/// The documented exit codes (DESIGN §10). swift-argument-parser itself exits 64 on usage errors.
+/// The documented exit codes (README, "Exit status"; docs/errors.md). swift-argument-parser itself exits 64 on usage errors.
 enum ExitStatus {
     /// Findings or regressions where the command was asked to fail on them.
     static let findings = ExitCode(1)

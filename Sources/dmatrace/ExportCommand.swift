@@ -9,14 +9,20 @@ struct ExportCommand: ParsableCommand {
         commandName: "export",
         abstract: "Export a trace as a Perfetto / Chrome trace-event JSON timeline, with findings marked.",
         discussion: """
-            One thread per device; mappings are slices from map to unmap, other events instants. Findings are \
+            One thread per device; mappings are async slices from map to unmap (one id each), other events \
+            instants; --device, --kind, --from and --to export a part (as `cat` takes them). Findings are \
             global instant events at their first occurrence: those of the offline DMA-API debug checks, plus, with \
             --findings REPORT, those of a report (e.g. a matrix report) for this trace. Open the result in \
             ui.perfetto.dev or chrome://tracing.
             """)
 
-    @Flag(name: .long, help: "Chrome / Perfetto trace-event JSON (the only export format).")
+    @Flag(name: .long, help: "Chrome / Perfetto trace-event JSON (the same as --format perfetto).")
     var perfetto = false
+
+    @Option(name: .long, help: "Export format: perfetto (Chrome / Perfetto trace-event JSON, the only one).")
+    var format: String?
+
+    @OptionGroup var filterOptions: EventFilterOptions
 
     @Argument(help: "Trace (.dmat or dmatrace JSONL).")
     var trace: String
@@ -24,11 +30,15 @@ struct ExportCommand: ParsableCommand {
     @Option(name: .long, help: "A report JSON whose findings for this trace are marked too.")
     var findings: String?
 
-    @Option(name: [.customShort("o"), .customLong("output")], help: "Write to FILE (atomically) instead of standard output.")
+    @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp(OutputHelp.output, discussion: OutputHelp.discussion))
     var output: String?
 
+    @Flag(help: OutputHelp.noClobber)
+    var noClobber = false
+
     func validate() throws {
-        guard perfetto else { throw ValidationError("choose an export format: --perfetto") }
+        if let format, format != "perfetto" { throw ValidationError("unknown export format '\(format)'; known: perfetto") }
+        guard perfetto || format == "perfetto" else { throw ValidationError("choose an export format: --format perfetto (or --perfetto)") }
     }
 
     func run() throws {
@@ -44,10 +54,12 @@ struct ExportCommand: ParsableCommand {
             // One pass over the trace (standard input can be read only once): the DMA-API checks run while
             // the timeline is written; their findings are marked at the end.
             var checker = DMADebugChecker(metadata: opened.source.metadata)
-            try StreamingOutput(path: output).run { write in
+            let filter = try filterOptions.filter(metadata: opened.source.metadata, file: trace)
+            try StreamingOutput(path: output, inputs: [trace] + [findings].compactMap { $0 }, noClobber: noClobber).run { write in
                 try PerfettoExport.export(
                     opened.source, trace: Fingerprint.traceName(trace),
                     findings: { (checker.finish(trace: trace).findings() + extra).sorted(by: Finding.reportOrder) },
+                    filter: filter,
                     onEvent: { index, event in
                         if index == 0 { checker.refresh(metadata: opened.source.metadata) }
                         checker.consume(index: index, event)

@@ -21,8 +21,11 @@ struct IngestCommand: ParsableCommand {
     @Argument(help: "Input files (`-` for stdin).")
     var inputs: [String]
 
-    @Option(name: .shortAndLong, help: "Output .dmat file (`-` for stdout).")
+    @Option(name: .shortAndLong, help: ArgumentHelp("Output .dmat file (`-` for stdout).", discussion: OutputHelp.discussion))
     var output: String?
+
+    @Flag(help: OutputHelp.noClobber)
+    var noClobber = false
 
     @Option(help: "Input format for every input: auto, \(IngestCommand.formats.joined(separator: ", ")).")
     var format: String = "auto"
@@ -87,7 +90,9 @@ struct IngestCommand: ParsableCommand {
                 report = r
                 events = UInt64(buffer.events.count)
                 if !dryRun, let out = output {
-                    let writer = try TraceWriter(path: out, metadata: buffer.metadata, options: .init(level: level, layout: layout ?? ChunkLayout.writerDefault))
+                    let writer = try TraceWriter(
+                        path: out, metadata: buffer.metadata, options: .init(level: level, layout: layout ?? ChunkLayout.writerDefault),
+                        inputs: inputs + [traceEvents].compactMap { $0 }, noClobber: noClobber)
                     // A fresh writer numbers strings from 0 like the buffer did, so ids carry over.
                     var identical = true
                     for (i, s) in buffer.strings.enumerated() where writer.intern(s) != UInt32(i) { identical = false }
@@ -104,7 +109,9 @@ struct IngestCommand: ParsableCommand {
                 events = sink.count
             } else {
                 // One input: stream straight into the writer in input order (constant memory).
-                var writer = try TraceWriter(path: output!, options: .init(level: level, layout: layout ?? ChunkLayout.writerDefault))
+                var writer = try TraceWriter(
+                    path: output!, options: .init(level: level, layout: layout ?? ChunkLayout.writerDefault),
+                    inputs: inputs + [traceEvents].compactMap { $0 }, noClobber: noClobber)
                 report = try pipeline.run(plan, into: &writer)
                 try IngestPipeline.apply(meta: facts, to: &writer.metadata)
                 events = writer.eventCount

@@ -1,6 +1,8 @@
+import Analysis
 import ArgumentParser
 import Models
 import Replay
+import Reports
 import TraceFormat
 
 /// `dmatrace matrix TRACE... [--kernels ...] [--modes ...]`.
@@ -10,17 +12,27 @@ struct MatrixCommand: ParsableCommand {
         abstract: "Outcomes per trace × kernel × mode × device, and the modes in which every selected kernel works.",
         discussion: """
             Each trace is decoded once for all kernel × mode scenarios. Kernels and modes are model ids \
-            (comma-separated or repeated; a kernel may carry +off, +pt, +strict or +lazy); the default is every \
-            non-hypothetical model.
+            (comma-separated or repeated; a kernel may carry +off, +pt, +strict or +lazy, a mode +transitional or \
+            +modern for virtio devices created with disable-legacy=off or on). By default the kernels are every \
+            non-hypothetical model that can run this kind of VM (legacy-only and confidential-guest kernels only \
+            when a trace needs them), and the modes every non-hypothetical mode as recorded and with each virtio \
+            transport QEMU allows.
+
+            The output leads with the answer: the modes in which every kernel works (DMA isolated, or honestly not), \
+            the unsafe alternative (DMA that bypasses an IOMMU the guest trusts is never counted as working), one \
+            kernel × mode grid per trace, what blocks which modes, and what a device property would change. \
+            --details prints every device of every cell instead.
 
             \(ExitStatus.helpText)
             """)
 
     @Argument(help: "Traces (.dmat or .jsonl).") var traces: [String]
-    @Option(name: .customLong("kernels"), help: "Kernel model ids.") var kernelArgs: [String] = []
-    @Option(name: .customLong("modes"), help: "QEMU mode model ids.") var modeArgs: [String] = []
+    @Option(name: .customLong("kernels"), help: "Kernel model ids, optionally KERNEL:RELEASE.") var kernelArgs: [String] = []
+    @Option(name: .customLong("modes"), help: "QEMU mode model ids, optionally MODE:QEMU[/MACHINE] (e.g. qemu-amd-iommu:10.0).") var modeArgs: [String] = []
     @Option(name: .customLong("models"), help: "A directory of user model files (repeatable).") var modelDirs: [String] = []
     @Option(name: .customLong("hypothesis"), help: "Switch on an opt-in hypothesis (repeatable).") var hypotheses: [String] = []
+    @Flag(help: "Print every device of every cell (the per-device list) instead of the answer and grid.") var details = false
+    @Flag(name: .customLong("no-variants"), help: "Try the default modes only with the devices as recorded.") var noVariants = false
     @OptionGroup var output: ReplayOutputOptions
     @OptionGroup var scale: ScaleOptions
 
@@ -37,8 +49,11 @@ struct MatrixCommand: ParsableCommand {
         try runReportingErrors {
             let catalog = try ReplaySupport.catalog(modelDirs)
             let split = { (a: [String]) in a.flatMap { $0.split(separator: ",").map(String.init) } }
-            let kernels = kernelArgs.isEmpty ? catalog.kernelIDs.filter { !catalog.kernels[$0]!.hypothesis } : split(kernelArgs)
-            let modes = modeArgs.isEmpty ? catalog.modeIDs.filter { !catalog.modes[$0]!.hypothesis } : split(modeArgs)
+            let metadata = try traces.filter { $0 != "-" }.map { try OpenedTrace.open($0, decodeThreads: 1).source.metadata }
+            let axis = MatrixAxis.make(
+                catalog: catalog, kernels: kernelArgs.isEmpty ? nil : split(kernelArgs), modes: modeArgs.isEmpty ? nil : split(modeArgs),
+                variants: !noVariants, metadata: metadata)
+            let kernels = axis.kernels, modes = axis.modes
             let scenarios = try kernels.flatMap { k in try modes.map { try Scenario.parse("\(k)@\($0)", catalog: catalog) } }
             // Traces replay in parallel; a single trace gets a second thread for its scenarios instead.
             let options = ReplayOptions(hypotheses: Set(hypotheses),
@@ -55,15 +70,17 @@ struct MatrixCommand: ParsableCommand {
             if let shard {
                 let pieces = replayed.map { ShardPart.Piece(trace: $0.index, scenarios: plan.scenarios[$0.index], result: $0.result) }
                 try output.write(try ShardPart(shard: shard, command: "matrix", traces: traces, scenarios: scenarios.map(\.id),
-                                               pieces: pieces).json())
+                                               axis: axis, pieces: pieces).json(), inputs: traces)
                 return
             }
             let results = replayed.map(\.result)
             if output.wantsReport {
-                baselineFails = try output.emitReport(command: "matrix", results: results)
-            } else {
+                baselineFails = try output.emitReport(command: "matrix", results: results, inputs: traces, axis: axis)
+            } else if output.json || details {
                 let m = ReplayMatrix(results: results, kernels: kernels, modes: modes)
-                try output.write(output.json ? try ReplaySupport.json(m) + "\n" : m.text())
+                try output.write(output.json ? try ReplaySupport.json(m) + "\n" : m.text(), inputs: traces)
+            } else if let answer = Report(command: "matrix", results: results, axis: axis).matrix?.answer {
+                try output.write(AnswerText.render(answer, colour: false), inputs: traces)
             }
         }
         if damaged { throw ExitStatus.damaged }

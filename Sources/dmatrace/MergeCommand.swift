@@ -1,3 +1,4 @@
+import Analysis
 import ArgumentParser
 import Foundation
 import Replay
@@ -17,7 +18,8 @@ struct ShardPart: Codable {
     }
 
     static let formatName = "dmatrace-matrix-shard"
-    static let currentVersion = 1
+    /// 2 added ``axis``.
+    static let currentVersion = 2
 
     var format = ShardPart.formatName
     var version = ShardPart.currentVersion
@@ -28,6 +30,8 @@ struct ShardPart: Codable {
     var traces: [String]
     /// Every scenario id of the whole run, in output order.
     var scenarios: [String]
+    /// The kernel axis of the whole run (eras, kernels left off it), for the merged report's answer.
+    var axis: MatrixAxis?
     var pieces: [Piece]
 
     func json() throws -> String { try ReplaySupport.json(self) + "\n" }
@@ -63,8 +67,10 @@ struct MergeCommand: ParsableCommand {
     @Argument(help: "Part files written by `matrix --shard`.") var parts: [String]
     @Option(name: .long, help: "Output format: text, json, junit, sarif, markdown or html.")
     var format: ReportFormatArgument = ReportFormatArgument(.json)
-    @Option(name: [.customShort("o"), .customLong("output")], help: "Write to FILE (atomically) instead of standard output.")
+    @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp(OutputHelp.output, discussion: OutputHelp.discussion))
     var output: String?
+    @Flag(help: OutputHelp.noClobber)
+    var noClobber = false
     @OptionGroup var baseline: BaselineOptions
 
     func validate() throws {
@@ -76,10 +82,11 @@ struct MergeCommand: ParsableCommand {
         try runReportingErrors {
             let loaded = try parts.map { path in (path, try Self.load(path)) }
             let (command, results) = try Self.merge(loaded)
-            let (report, f) = try baseline.apply(to: Report(command: command, results: results))
+            let axis = loaded.first?.1.axis
+            let (report, f) = try baseline.apply(to: Report(command: command, results: results, axis: axis))
             fail = f
             let text = try format.value.renderer(colour: false).render(report)
-            try StreamingOutput(path: output).run { write in try write(text) }
+            try StreamingOutput(path: output, inputs: parts + [baseline.baseline].compactMap { $0 }, noClobber: noClobber).run { write in try write(text) }
         }
         if fail { throw ExitStatus.findings }
     }
@@ -110,8 +117,8 @@ struct MergeCommand: ParsableCommand {
         var events = [Int?](repeating: nil, count: nt)
         var notes = [[String]?](repeating: nil, count: nt)
         for (path, p) in parts {
-            guard p.command == first.command, p.traces == first.traces, p.scenarios == first.scenarios else {
-                throw MergeError.mismatch(file: path, what: "other command, traces or scenarios than \(firstPath)")
+            guard p.command == first.command, p.traces == first.traces, p.scenarios == first.scenarios, p.axis == first.axis else {
+                throw MergeError.mismatch(file: path, what: "other command, traces, scenarios or kernel axis than \(firstPath)")
             }
             guard p.shard.count == n, (0..<n).contains(p.shard.index) else {
                 throw MergeError.mismatch(file: path, what: "shard \(p.shard.index)/\(p.shard.count), not one of \(n)")

@@ -10,16 +10,18 @@ struct ReplayCommand: ParsableCommand {
         commandName: "replay",
         abstract: "Replay a trace under kernel × QEMU-mode scenarios in one decode pass.",
         discussion: """
-            A scenario is KERNEL[+GUEST-IOMMU]@MODE, e.g. linux-4.0-bypass@qemu-viommu-virtio-translated or \
-            linux-6.1+lazy@qemu-viommu-virtio-translated (guest IOMMU: off, pt, strict, lazy; default as recorded). \
-            `dmatrace models list` shows the model ids. --recorded adds the scenario the trace was recorded under \
+            A scenario is KERNEL[:RELEASE][+GUEST-IOMMU]@MODE[:QEMU[/MACHINE]], e.g. \
+            linux-4.0-bypass@qemu-viommu-virtio-translated, linux-6.1+lazy@qemu-viommu-virtio-translated or \
+            linux-5.4:5.8@qemu-amd-iommu:10.0 (guest IOMMU: off, pt, strict, lazy, default = the kernel's own policy; \
+            unset: as recorded; RELEASE defaults to the model's default release, QEMU to 7.2, MACHINE to the QEMU \
+            version). `dmatrace models list` shows the model ids and their version ranges. --recorded adds the scenario the trace was recorded under \
             and checks that its replay reproduces the recorded faults and translations (divergences are listed).
 
             \(ExitStatus.helpText)
             """)
 
     @Argument(help: "The trace (.dmat, or .jsonl).") var trace: String
-    @Option(name: .customLong("scenario"), help: "KERNEL[+GUEST-IOMMU]@MODE (repeatable).") var scenarios: [String] = []
+    @Option(name: .customLong("scenario"), help: "KERNEL[:RELEASE][+GUEST-IOMMU]@MODE[:QEMU[/MACHINE]] (repeatable).") var scenarios: [String] = []
     @Flag(help: "Also replay the recorded scenario and check fidelity.") var recorded = false
     @Option(name: .customLong("models"), help: "A directory of user model files (repeatable).") var modelDirs: [String] = []
     @Option(name: .customLong("hypothesis"), help: "Switch on an opt-in hypothesis for every scenario (repeatable).")
@@ -64,9 +66,9 @@ struct ReplayCommand: ParsableCommand {
             }
             damaged = dmg
             if output.wantsReport {
-                baselineFails = try output.emitReport(command: "replay", results: [result])
+                baselineFails = try output.emitReport(command: "replay", results: [result], inputs: [trace])
             } else {
-                try output.write(output.json ? try ReplaySupport.json(result) + "\n" : result.text())
+                try output.write(output.json ? try ReplaySupport.json(result) + "\n" : result.text(), inputs: [trace])
             }
             // Evidence contradicting the recorded facts is a finding too (the notes name it).
             failed = result.scenarios.contains { !$0.works || !$0.divergences.isEmpty } || result.evidenceConflicts != nil

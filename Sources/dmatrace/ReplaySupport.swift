@@ -1,3 +1,4 @@
+import Analysis
 import ArgumentParser
 import Foundation
 import Models
@@ -50,8 +51,11 @@ struct ReplayOutputOptions: ParsableArguments {
     @Option(name: .long, help: "Print the report instead, in this format: text, json, junit, sarif, markdown or html.")
     var format: ReportFormatArgument?
 
-    @Option(name: [.customShort("o"), .customLong("output")], help: "Write to FILE (atomically) instead of standard output.")
+    @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp(OutputHelp.output, discussion: OutputHelp.discussion))
     var output: String?
+
+    @Flag(help: OutputHelp.noClobber)
+    var noClobber = false
 
     @OptionGroup var baseline: BaselineOptions
 
@@ -62,21 +66,18 @@ struct ReplayOutputOptions: ParsableArguments {
     /// True when the report (not the replay's own view) is printed.
     var wantsReport: Bool { format != nil || baseline.baseline != nil }
 
-    /// Writes `text` to ``output`` (atomically) or standard output.
-    func write(_ text: String) throws {
-        if let output {
-            try writeAtomically(text, to: output)
-        } else {
-            var t = text
-            _ = try t.withUTF8 { try FileDescriptor.standardOutput.writeAll(UnsafeRawBufferPointer($0)) }
-        }
+    /// Writes `text` to ``output`` or standard output (``StreamingOutput``); `inputs` are the command's
+    /// traces (the baseline is added here).
+    func write(_ text: String, inputs: [String]) throws {
+        try StreamingOutput(path: output, inputs: inputs + [baseline.baseline].compactMap { $0 }, noClobber: noClobber)
+            .run { write in try write(text) }
     }
 
     /// Builds the report for `results`, applies `--baseline`, renders and writes it; returns whether
     /// `--fail-on` fails.
-    func emitReport(command: String, results: [ReplayResult]) throws -> Bool {
-        let (report, fail) = try baseline.apply(to: Report(command: command, results: results))
-        try write(try (format?.value ?? .text).renderer(colour: false).render(report))
+    func emitReport(command: String, results: [ReplayResult], inputs: [String], axis: MatrixAxis? = nil) throws -> Bool {
+        let (report, fail) = try baseline.apply(to: Report(command: command, results: results, axis: axis))
+        try write(try (format?.value ?? .text).renderer(colour: false).render(report), inputs: inputs)
         return fail
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Reports
+import TraceFormat
 import SystemPackage
 #if canImport(Glibc)
 import Glibc
@@ -7,29 +8,39 @@ import Glibc
 import Darwin
 #endif
 
-/// `--format` and `-o`, shared by every command that prints a report.
+/// `--format`, `-o` and `--no-clobber`, shared by every command that prints a report.
 struct ReportOutputOptions: ParsableArguments {
     @Option(name: .long, help: "Output format: text, json, junit, sarif, markdown or html.")
     var format: ReportFormatArgument = .text
 
-    @Option(name: [.customShort("o"), .customLong("output")], help: "Write the report to FILE (atomically) instead of standard output.")
+    @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp(OutputHelp.output, discussion: OutputHelp.discussion))
     var output: String?
 
+    @Flag(help: OutputHelp.noClobber)
+    var noClobber = false
+
     /// Renders `report` and writes it; text gets colour only when going to a terminal.
-    func emit(_ report: Report) throws {
+    func emit(_ report: Report, inputs: [String]) throws {
         let colour = output == nil && format.value == .text && isTerminal(.standardOutput)
-        try write(try format.value.renderer(colour: colour).render(report))
+        try write(try format.value.renderer(colour: colour).render(report), inputs: inputs)
     }
 
-    /// Writes `text` to ``output`` (atomically) or standard output.
-    func write(_ text: String) throws {
-        if let output {
-            try writeAtomically(text, to: output)
-        } else {
-            var t = text
-            _ = try t.withUTF8 { try FileDescriptor.standardOutput.writeAll(UnsafeRawBufferPointer($0)) }
-        }
+    /// Writes `text` to ``output`` or standard output (``StreamingOutput``).
+    func write(_ text: String, inputs: [String]) throws {
+        try StreamingOutput(path: output, inputs: inputs, noClobber: noClobber).run { write in try write(text) }
     }
+}
+
+/// The help of every `-o` and `--no-clobber`.
+enum OutputHelp {
+    static let output = "Write to FILE instead of standard output (a file atomically; - is standard output)."
+    static let discussion = """
+        A regular file is written to a temporary file beside it and renamed over it when complete; a symbolic \
+        link is followed (the file it points to is replaced, the link kept); a character device or FIFO \
+        (/dev/null, a named pipe) is written in place; an existing file is overwritten unless --no-clobber. \
+        Writing over an input of the same command is refused (exit 2).
+        """
+    static let noClobber = ArgumentHelp("Refuse to overwrite an existing output file (exit 2).")
 }
 
 /// ``ReportFormat`` as a command-line value.
@@ -48,12 +59,6 @@ struct ReportFormatArgument: ExpressibleByArgument {
 /// True when `fd` is a terminal and `NO_COLOR` is not set (https://no-color.org).
 func isTerminal(_ fd: FileDescriptor) -> Bool {
     isatty(fd.rawValue) == 1 && getenv("NO_COLOR") == nil
-}
-
-/// Writes `text` to `path` through a temporary file in the same directory and a rename, so readers never
-/// see a half-written report.
-func writeAtomically(_ text: String, to path: String) throws {
-    try StreamingOutput(path: path).run { write in try write(text) }
 }
 
 /// Reads a whole file (report JSON) with a size limit.
@@ -82,50 +87,23 @@ func readWholeFile(_ path: String, limit: Int = 1 << 30) throws -> [UInt8] {
     }
 }
 
-/// Output written in pieces: to standard output, or to a temporary file renamed onto the target at the end
-/// (so a failed export never leaves a partial file under the target name).
+/// Output written in pieces to standard output (no path, or `-`), a stream written in place, or a file
+/// written atomically: the one way every report and export reaches its `-o` (``OutputTarget``), so a failed
+/// or refused write never leaves a partial file under the target name nor touches an input.
 struct StreamingOutput {
     var path: String?
+    /// The files the command reads: writing over one of them is refused.
+    var inputs: [String] = []
+    var noClobber = false
 
-    /// Calls `body` with a writer; on success the file (if any) is renamed into place.
+    /// Calls `body` with a writer; on success the output is committed (a file renamed into place).
     func run(_ body: ((String) throws -> Void) throws -> Void) throws {
-        guard let path else {
-            try body { text in
-                var t = text
-                _ = try t.withUTF8 { try FileDescriptor.standardOutput.writeAll(UnsafeRawBufferPointer($0)) }
-            }
-            return
-        }
-        let target = FilePath(path)
-        let dir = target.removingLastComponent()
-        let tmpName = ".\(target.lastComponent?.string ?? "export").tmp-\(getpid())"
-        let tmp = dir.string.isEmpty ? FilePath(tmpName) : dir.appending(tmpName)
-        let fd: FileDescriptor
+        let out = try OutputFile(try OutputTarget.resolve(path ?? "-", inputs: inputs, noClobber: noClobber))
         do {
-            fd = try FileDescriptor.open(tmp, .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            try body { text in try out.write(text) }
+            try out.commit()
         } catch {
-            throw InputFileError(message: "\(path): cannot create \(tmp.string): \(error)")
-        }
-        do {
-            try fd.closeAfter {
-                try body { text in
-                    var t = text
-                    do {
-                        _ = try t.withUTF8 { try fd.writeAll(UnsafeRawBufferPointer($0)) }
-                    } catch {
-                        throw InputFileError(message: "\(path): cannot write \(tmp.string): \(error)")
-                    }
-                }
-                // The data reaches the disk before the rename makes it visible under the target name.
-                guard fsync(fd.rawValue) == 0 else {
-                    throw InputFileError(message: "\(path): cannot sync \(tmp.string): \(Errno(rawValue: errno))")
-                }
-            }
-            guard rename(tmp.string, target.string) == 0 else {
-                throw InputFileError(message: "\(path): cannot rename \(tmp.string) to it: \(Errno(rawValue: errno))")
-            }
-        } catch {
-            _ = tmp.withPlatformString { unlink($0) }
+            out.discard()
             throw error
         }
     }

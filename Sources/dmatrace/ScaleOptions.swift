@@ -8,7 +8,7 @@ import TraceFormat
 import Glibc
 #endif
 
-/// `--shard` and `--threads` of `matrix` (DESIGN §11): the unit of work is one (trace, scenario) pair.
+/// `--shard` and `--threads` of `matrix` (tools/scale/README.md): the unit of work is one (trace, scenario) pair.
 struct ScaleOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
         "Run only shard I of N (0-based) of the (trace, scenario) units and write a partial result for `dmatrace merge`; `auto` reads the scheduler's variables.",
@@ -111,7 +111,7 @@ struct ReplayedTrace {
     var warnings: [String]
 }
 
-/// Parallel replay of independent traces (inside one machine, DESIGN §11).
+/// Parallel replay of independent traces (inside one machine, tools/scale/README.md).
 enum ParallelReplay {
     /// Replays every trace with a non-empty scenario list in `plan`, `threads` at a time (traces in
     /// parallel; a trace alone gets the threads for chunk decompression). Results come back in trace

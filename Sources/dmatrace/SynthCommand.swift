@@ -16,8 +16,11 @@ struct SynthCommand: ParsableCommand {
             \(ExitStatus.helpText)
             """)
 
-    @Option(name: [.short, .long], help: "Output .dmat file, or '-' for standard output.")
+    @Option(name: [.short, .long], help: ArgumentHelp("Output .dmat file, or '-' for standard output.", discussion: OutputHelp.discussion))
     var output: String
+
+    @Flag(help: OutputHelp.noClobber)
+    var noClobber = false
 
     @Option(help: "Number of events to generate.")
     var events: Int = 1_000_000
@@ -78,7 +81,7 @@ struct SynthCommand: ParsableCommand {
             meta.extra["synth.seed"] = String(seed)
             meta.extra["synth.events"] = String(events)
             if !bugs.isEmpty { meta.extra["synth.bugs"] = bugs.sorted().joined(separator: ",") }
-            var writer = try TraceWriter(path: output, metadata: meta, options: .init(chunkEvents: chunkEvents, layout: layout ?? ChunkLayout.writerDefault))
+            var writer = try TraceWriter(path: output, metadata: meta, options: .init(chunkEvents: chunkEvents, layout: layout ?? ChunkLayout.writerDefault), noClobber: noClobber)
             let summary = try SyntheticWorkload(options: options).generate(into: &writer)
             try writer.finish()
             let planted = summary.planted.sorted { $0.key.rawValue < $1.key.rawValue }

@@ -3,7 +3,7 @@ import FoundationEssentials
 import Replay
 import TraceFormat
 
-/// `dmatrace validate`: event-level cross-validation of real captures of one workload (DESIGN §7.7).
+/// `dmatrace validate`: event-level cross-validation of real captures of one workload (docs/replay.md, traces/README.md).
 struct ValidateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "validate",

@@ -118,3 +118,19 @@ let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
     compare(.kernel, defs["kernel"]!, "kernel")
     compare(.mode, defs["mode"]!, "mode")
 }
+
+@Test func deviceVariantsParseAndQEMURefusesTransitionalWithIOMMUPlatform() throws {
+    let c = try ModelCatalog.builtin()
+    let s = try Scenario.parse("linux-4.0-bypass@qemu-noiommu+transitional", catalog: c)
+    #expect(s.devices == .transitional && s.mode.id == "qemu-noiommu")
+    #expect(s.modeID == "qemu-noiommu+transitional" && s.id == "linux-4.0-bypass@qemu-noiommu+transitional")
+    #expect(try Scenario.parse("linux-6.1+strict@qemu-viommu-virtio-translated+modern", catalog: c).id
+            == "linux-6.1+strict@qemu-viommu-virtio-translated+modern")
+    #expect(try Scenario.parse("linux-6.1@qemu-noiommu", catalog: c).devices == nil)
+    // iommu_platform=on on a transitional device: QEMU refuses to start, so the scenario is refused.
+    #expect(throws: ModelError.self) { try Scenario.parse("linux-6.1@qemu-viommu-virtio-translated+transitional", catalog: c) }
+    #expect(throws: ModelError.self) { try Scenario.parse("linux-6.1@qemu-noiommu+legacy", catalog: c) }
+    #expect(throws: ModelError.self) { try Scenario.parse("linux-6.1@qemu-noiommu+modern+modern", catalog: c) }
+    #expect(Scenario.variantAllowed(.transitional, in: try c.mode("qemu-noiommu")))
+    #expect(!Scenario.variantAllowed(.transitional, in: try c.mode("qemu-amd-iommu")))
+}

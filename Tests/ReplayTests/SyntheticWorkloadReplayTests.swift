@@ -59,7 +59,8 @@ import TraceIngest
         let (b, summary) = try Self.workload(60_000, bugs: [.useAfterUnmap])
         let planted = try #require(summary.planted[.useAfterUnmap])
         #expect(planted > 0)
-        let r = try Self.run(b, ["linux-6.1@qemu-viommu-virtio-translated", "linux-6.1+lazy@qemu-viommu-virtio-translated"])
+        // The workload records kernel 6.12 on QEMU 9.2 (machine type 9.2: aw-bits 48): that is its recorded scenario.
+        let r = try Self.run(b, ["linux-6.1:6.12@qemu-viommu-virtio-translated:9.2", "linux-6.1:6.12+lazy@qemu-viommu-virtio-translated:9.2"])
         let strict = r.scenarios[0], lazy = r.scenarios[1]
         #expect(strict.isRecorded)
         #expect(strict.divergences == [])
@@ -73,7 +74,7 @@ import TraceIngest
     /// With iommu:map events as well, and with stray DMA: still no divergence; stray faults stay stray.
     @Test func iommuEventsAndStrayDMAReplayWithoutDivergence() throws {
         let (b, summary) = try Self.workload(60_000, bugs: [.strayDMA], iommuEvents: true)
-        let r = try Self.run(b, ["linux-6.1@qemu-viommu-virtio-translated", "linux-6.1@qemu-noiommu"])
+        let r = try Self.run(b, ["linux-6.1:6.12@qemu-viommu-virtio-translated:9.2", "linux-6.1@qemu-noiommu"])
         #expect(r.scenarios[0].divergences == [])
         let stray = r.scenarios[0].devices.flatMap(\.groups).filter { $0.stray }
         #expect(stray.map(\.count).reduce(0, +) == summary.planted[.strayDMA])
@@ -92,6 +93,6 @@ import TraceIngest
         #expect(total > 0)
         #expect(r.scenarios[0].devices.allSatisfy { $0.verdict == .ok })
         #expect(r.scenarios[1].devices.allSatisfy { $0.verdict == .misdirected })
-        #expect(r.scenarios[1].devices.map(\.accesses).reduce(0, +) == total)
+        #expect(r.scenarios[1].devices.map(\.accesses).reduce(0, +) == 0)  // no ring, no transfer
     }
 }

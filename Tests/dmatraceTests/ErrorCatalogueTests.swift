@@ -119,10 +119,26 @@ import Glibc
         }
     }
 
+    static func name(_ e: OutputError) -> String {
+        switch e {
+        case .isInput: "isInput"
+        case .exists: "exists"
+        case .unsupportedKind: "unsupportedKind"
+        }
+    }
+
+    static func name(_ e: EventFilterError) -> String {
+        switch e {
+        case .unknownDevice: "unknownDevice"
+        case .unknownKind: "unknownKind"
+        }
+    }
+
     static func name(_ e: ReportError) -> String {
         switch e {
         case .unreadable: "unreadable"
         case .unsupportedSchema: "unsupportedSchema"
+        case .tooLarge: "tooLarge"
         }
     }
 
@@ -267,7 +283,25 @@ import Glibc
         var re: [ReportError] = []
         re += [caught(ReportError.self) { _ = try Report.decode(Array("[1, 2]".utf8), file: dir + "/r.json") }].compactMap { $0 }
         re.append(.unsupportedSchema(file: dir + "/old.json", version: 7))
+        re.append(.tooLarge(file: dir + "/big.json.zst", limit: 1 << 30))
         for e in re { add("ReportError", name(e), e.description) }
+
+        // EventFilterError: real resolutions against a trace's devices and the kind names.
+        var metadata = TraceMetadata()
+        metadata.devices = [DeviceInfo(name: "0000:00:05.0")]
+        var fe: [EventFilterError] = []
+        fe += [caught(EventFilterError.self) { _ = try EventFilter.resolveDevices(["00:09.0"], in: metadata, file: dir + "/t.dmat") }].compactMap { $0 }
+        fe += [caught(EventFilterError.self) { _ = try EventFilter.parseKinds(["no_such_kind"]) }].compactMap { $0 }
+        for e in fe { add("EventFilterError", name(e), e.description) }
+
+        // OutputError: real resolutions of refused outputs.
+        _ = FileManager.default.createFile(atPath: dir + "/in.json", contents: Data("{}".utf8))
+        var oe: [OutputError] = []
+        oe += [caught(OutputError.self) { _ = try OutputTarget.resolve(dir + "/in.json", inputs: [dir + "/in.json"]) }].compactMap { $0 }
+        oe += [caught(OutputError.self) { _ = try OutputTarget.resolve(dir + "/in.json", noClobber: true) }].compactMap { $0 }
+        try FileManager.default.createDirectory(atPath: dir + "/subdir", withIntermediateDirectories: true)
+        oe += [caught(OutputError.self) { _ = try OutputTarget.resolve(dir + "/subdir") }].compactMap { $0 }
+        for e in oe { add("OutputError", name(e), e.description) }
 
         // InputFileError (the CLI's whole-file reader).
         if let e = caught(InputFileError.self, { _ = try readWholeFile(dir + "/missing-report.json") }) {
@@ -284,7 +318,7 @@ import Glibc
         let entries = try Self.catalogue()
         let samples = try Self.samples(dir: dir)
         let documented = Set(entries.filter { $0.type != "Command line" }.map { "\($0.type).\($0.name)" })
-        #expect(entries.count == 36)
+        #expect(entries.count == 42)
         #expect(documented.count == entries.count - 2, "a case is listed twice")
         #expect(Set(samples.keys) == documented,
                 "in code, not documented: \(Set(samples.keys).subtracting(documented).sorted()); documented, not in code: \(documented.subtracting(samples.keys).sorted())")
@@ -334,9 +368,11 @@ import Glibc
             (["verify", dir + "/cut-header.dmat"], "TraceFormatError", "truncatedHeader", "dmatrace: \(dir)/cut-header.dmat: truncated at byte 30"),
             (["verify", dir + "/cut.dmat"], "TraceDamage.Kind", "truncated", ""),
             (["diff", dir + "/missing-report.json", dir + "/r.json"], "InputFileError", "message", "dmatrace: \(dir)/missing-report.json: cannot open"),
-            (["export", "--perfetto", dir + "/good.dmat", "-o", dir + "/no-such-dir/out.json"], "InputFileError", "message",
+            (["export", "--perfetto", dir + "/good.dmat", "-o", dir + "/no-such-dir/out.json"], "TraceFormatError", "io",
              "dmatrace: \(dir)/no-such-dir/out.json: cannot create \(dir)/no-such-dir/.out.json.tmp-"),
             (["diff", dir + "/r.json", dir + "/r.json"], "ReportError", "unreadable", "dmatrace: \(dir)/r.json: not a dmatrace report: "),
+            (["export", "--perfetto", dir + "/good.dmat", "-o", dir + "/good.dmat"], "OutputError", "isInput",
+             "dmatrace: \(dir)/good.dmat: is the input \(dir)/good.dmat of this command"),
             (["verify", "--no-such-option"], "Command line", "usage", "Error: "),
         ]
         for c in cases {

@@ -51,6 +51,14 @@ import Testing
         let show = try Self.exec(["models", "show", "linux-6.1"])
         #expect(show.status == 0)
         #expect(show.out.contains(#""dmaOpsScope" : "per-device""#))
+        // The version axis: ranges, defaults and where behaviour changes; ID:VERSION resolves the rules.
+        #expect(list.out.contains("      releases 5.3-5.9; default 5.4; changes at 5.3-5.3 vtd 4.7, 5.8- dmaOpsScope per-device, oops intel-unmap-bug-on-no-domain 5.3-5.7\n"))
+        #expect(list.out.contains("      QEMU 2.9-; default 7.2; changes at machine 9.2- awBits 48\n"))
+        let at58 = try Self.exec(["models", "show", "linux-5.4:5.8"])
+        #expect(at58.status == 0 && at58.out.contains(#""id" : "linux-5.4:5.8""#) && at58.out.contains(#""dmaOpsScope" : "per-device""#))
+        let amd = try Self.exec(["models", "show", "qemu-amd-iommu:10.2"])
+        #expect(amd.out.contains(#""silentNotPresent" : false"#) && amd.out.contains("to verify with a real boot"))
+        #expect(try Self.exec(["models", "show", "qemu-ir-only:7.0"]).status == 2)
         let ok = try Self.exec(["models", "validate", Self.root.appendingPathComponent("traces/models/passthrough-flag.json").path])
         #expect(ok.status == 0)
         #expect(ok.out.hasSuffix("valid qemu-mode model 'qemu-passthrough-flag'\n"))
@@ -83,7 +91,8 @@ import Testing
         #expect(a.out.contains(#""divergences" : ["#) || a.out.contains(#""divergences" : [\n"#))
         let text = try Self.exec(["replay", Self.trace, "--recorded"])
         #expect(text.status == 0)
-        #expect(text.out.contains("scenario linux-6.1@qemu-viommu-virtio-translated (recorded)"))
+        // The synthetic trace records kernel 6.12 on QEMU 9.2: the recorded scenario carries both versions.
+        #expect(text.out.contains("scenario linux-6.1:6.12@qemu-viommu-virtio-translated:9.2 (recorded)"))
         #expect(text.out.contains("fidelity: 8,343 recorded outcomes checked, 0 divergences"))
         // The planted use-after-unmap faults make the recorded scenario fail: --fail-on-findings exits 1.
         #expect(try Self.exec(["replay", Self.trace, "--recorded", "--fail-on-findings"]).status == 1)
@@ -100,10 +109,11 @@ import Testing
     @Test func matrixListsTheModesEveryKernelWorksIn() throws {
         let r = try Self.exec([
             "matrix", Self.trace, "--kernels", "linux-4.0-bypass,linux-6.1", "--modes",
-            "qemu-noiommu,qemu-viommu-virtio-bypass,qemu-viommu-virtio-translated",
+            "qemu-noiommu,qemu-viommu-virtio-bypass,qemu-viommu-virtio-translated", "--details",
         ])
         #expect(r.status == 0)
-        #expect(r.out.contains("modes in which every selected kernel works: qemu-noiommu, qemu-viommu-virtio-bypass\n"))
+        #expect(r.out.contains("modes in which every selected kernel works: qemu-noiommu\n"))
+        #expect(r.out.contains("unsafe: every selected kernel runs, but DMA bypasses an IOMMU the guest trusts, in: qemu-viommu-virtio-bypass\n"))
         #expect(r.out.contains("    qemu-viommu-virtio-translated: 0000:00:02.0 probe-failed"))
         let j1 = try Self.exec(["matrix", Self.trace, "--kernels", "linux-4.0-bypass", "--modes", "qemu-noiommu", "--json"])
         let j2 = try Self.exec(["matrix", Self.trace, "--kernels", "linux-4.0-bypass", "--modes", "qemu-noiommu", "--json"])
@@ -113,6 +123,28 @@ import Testing
 }
 
 extension ReplayCommandTests {
+    /// The default output leads with the answer and a grid; a legacy-only kernel is off the default axis, and
+    /// sees the capture's modern-only devices only when they are created transitional (the `+transitional`
+    /// variant); the twin is the same kernel under the recorded transport, where they are invisible.
+    @Test func matrixAnswersFirstAndTriesDeviceTransports() throws {
+        let real = CorpusTests.trace("intel-strict")
+        let r = try Self.exec(["matrix", real])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.hasPrefix("answer: every kernel works, without DMA isolation for some, under: "))
+        #expect(r.out.contains("unsafe alternative"))
+        #expect(r.out.contains("not on the axis: linux-legacy-bypass (legacy-only virtio driver"))
+        #expect(!r.out.contains("modes in which every selected kernel works"))
+        #expect(r.out.split(separator: "\n").count < 60, "one screen per trace")
+        let legacy = try Self.exec(["matrix", real, "--kernels", "linux-legacy-bypass", "--modes",
+                                    "qemu-noiommu,qemu-noiommu+transitional", "--details"])
+        #expect(legacy.status == 0, "\(legacy.err)")
+        #expect(legacy.out.contains("    qemu-noiommu: 0000:00:02.0 invisible, 0000:00:03.0 invisible\n"))
+        #expect(legacy.out.contains("    qemu-noiommu+transitional: works\n"))
+        #expect(legacy.out.contains("modes in which every selected kernel works: qemu-noiommu+transitional\n"))
+        let refused = try Self.exec(["matrix", real, "--modes", "qemu-amd-iommu+transitional"])
+        #expect(refused.status == 2 && refused.err.contains("QEMU refuses on a transitional device"), "\(refused.err)")
+    }
+
     @Test func replayAndMatrixRenderReports() throws {
         let sarif = try Self.exec(["replay", Self.trace, "--scenario", "linux-4.0-bypass@qemu-viommu-virtio-translated", "--format", "sarif"])
         #expect(sarif.status == 0)

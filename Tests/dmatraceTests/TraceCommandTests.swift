@@ -208,3 +208,28 @@ import TraceFormat
         #expect(again.out.contains("src=-:2\n"))
     }
 }
+
+extension TraceCommandTests {
+    /// `cat --device` takes the short PCI name dmesg and QEMU print; an unknown device is an error (exit 2, the
+    /// devices named), never an empty success; `--from +T` counts from the first event; `export --format
+    /// perfetto` takes the same filters.
+    @Test func catAndExportFilterByShortDeviceAndRelativeTime() throws {
+        let trace = CorpusTests.trace("intel-strict")
+        let short = try Self.run(["cat", trace, "--device", "00:05.0"])
+        let long = try Self.run(["cat", trace, "--device", "0000:00:05.0"])
+        #expect(short.status == 0 && !short.out.isEmpty && short.out == long.out)
+        let unknown = try Self.run(["cat", trace, "--device", "00:09.0"])
+        #expect(unknown.status == 2 && unknown.out.isEmpty)
+        #expect(unknown.err.contains("no device '00:09.0' in this trace (devices: 0000:00:00.0"))
+        let all = try Self.run(["cat", trace]).out.split(separator: "\n")
+        let first = try #require(all.first.flatMap { UInt64($0.prefix { $0 != " " }) })
+        let window = try Self.run(["cat", trace, "--from", "+5s", "--to", "+6s"]).out.split(separator: "\n")
+        let stamps = window.compactMap { UInt64($0.prefix { $0 != " " }) }
+        #expect(!stamps.isEmpty && stamps.allSatisfy { $0 >= first + 5_000_000_000 && $0 < first + 6_000_000_000 })
+        #expect(stamps.count == all.compactMap { UInt64($0.prefix { $0 != " " }) }.filter { $0 >= first + 5_000_000_000 && $0 < first + 6_000_000_000 }.count)
+        let export = try Self.run(["export", "--format", "perfetto", trace, "--device", "00:02.0", "--kind", "iommu_map,iommu_unmap"])
+        #expect(export.status == 0, "\(export.err)")
+        #expect(export.out.components(separatedBy: "\"ph\":\"b\"").count - 1 == 673)
+        #expect(try Self.run(["export", "--format", "svg", trace]).status == 64)
+    }
+}

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Sharded `dmatrace matrix` as a Slurm job array (DESIGN §11): `--shard auto` reads SLURM_ARRAY_TASK_ID and
+# Sharded `dmatrace matrix` as a Slurm job array: `--shard auto` reads SLURM_ARRAY_TASK_ID and
 # SLURM_ARRAY_TASK_COUNT (minus SLURM_ARRAY_TASK_MIN, so --array=1-4 works as well as 0-3).
 #   jid=$(sbatch --parsable tools/scale/slurm-array.sh)
 #   sbatch --dependency=afterany:$jid --wrap 'dmatrace merge parts/part-*.json --format json -o report.json'
