@@ -28,6 +28,8 @@ public enum FindingOrigin: String, Sendable, Codable, CaseIterable {
     case dmaDebug = "dma-debug"
     /// A difference between the recorded trace and the replay of its own scenario (docs/replay.md, "Fidelity").
     case fidelity
+    /// A failure the recorded guest log reports by itself (swiotlb exhaustion), whatever the scenario.
+    case guestLog = "guest-log"
 }
 
 /// One actionable finding: all occurrences of one class (and sub-key) for one device in one scenario of one

@@ -15,12 +15,23 @@ public enum Fingerprint {
     }
 
     /// The trace name used in findings: the last path component without its extension(s) (`.dmat`,
-    /// `.jsonl`, `.dmat.zst`), so `out/run1/virtio.dmat` and `virtio.jsonl` name the same capture.
+    /// `.jsonl`, `.dmat.zst`), so `out/run1/virtio.dmat` and `virtio.jsonl` name the same capture. Only known
+    /// extensions are removed, so a dot inside the name stays: `linux6.12-intel-strict.dmat` is
+    /// `linux6.12-intel-strict`, not `linux6` (which every `linux6.12-*` capture would share).
     public static func traceName(_ path: String) -> String {
-        let base = path.split(separator: "/", omittingEmptySubsequences: true).last.map(String.init) ?? path
-        guard let dot = base.firstIndex(of: "."), dot != base.startIndex else { return base }
-        return String(base[..<dot])
+        var base = path.split(separator: "/", omittingEmptySubsequences: true).last.map(String.init) ?? path
+        for group in [compressionExtensions, traceExtensions] {
+            for ext in group where base.count > ext.count + 1 && base.hasSuffix("." + ext) {
+                base.removeLast(ext.count + 1)
+                break
+            }
+        }
+        return base
     }
+
+    /// Compression suffixes `traceName` removes first (`x.dmat.zst`), then one trace extension.
+    static let compressionExtensions = ["zst", "zstd", "gz", "xz"]
+    static let traceExtensions = ["dmat", "jsonl", "json", "dat", "txt", "log"]
 
     /// `value` as exactly 16 lower-case hex digits.
     public static func hex16(_ value: UInt64) -> String {

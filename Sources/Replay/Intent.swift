@@ -402,13 +402,20 @@ struct IntentTracker {
             }
             if a.slot >= 0 { a.offset = offset(a.slot, e.address) }
             deliver(a, &states)
-        case .guestFault:
-            if recordedGuestFaults.count < Self.maxRecordedFaults {
-                recordedGuestFaults.append((d, e.address & ~0xFFF, e.aux, index, e))
+        case .guestFault, .smmuv3Event, .smmuContextFault:
+            // Translation faults the guest printed, checked against the predicted fault records. AMD-Vi events
+            // other than page faults (INVALID_DEVICE_REQUEST, ILLEGAL_DEV_TABLE_ENTRY, ...) are not translation
+            // faults and are left out knowingly; an SMMUv3 event's reason is its event id, a v2 fault's its FSR.
+            let reason: UInt32 = e.kind == .smmuv3Event ? UInt32(e.detail) : e.aux
+            let amdNonPageFault = e.kind == .guestFault && e.detail == FaultSource.amdvi.rawValue && e.aux != 2 && e.aux != 0xd
+            if !amdNonPageFault && recordedGuestFaults.count < Self.maxRecordedFaults {
+                recordedGuestFaults.append((d, e.address & ~0xFFF, reason, index, e))
             }
         case .virtioProbe:
             if e.detail != ProbeResult.probed.rawValue { recordedProbeFailures.append((d, index, e)) }
         default:
+            // swiotlb_full, intr_remap_fault and the other log-only kinds carry no mapping or access to replay;
+            // analysis reports them (Analysis/RecordedLogFindings).
             break
         }
     }
@@ -454,7 +461,8 @@ struct IntentTracker {
     static func isDMAEvent(_ k: EventKind) -> Bool {
         switch k {
         case .dmaMap, .dmaUnmap, .dmaAlloc, .dmaFree, .dmaMapError, .iommuMap, .iommuUnmap, .hostTranslate, .hostFault,
-             .hostAccess, .guestFault, .virtioProbe, .virtioFeatures, .virtioStatus, .swiotlbBounce:
+             .hostAccess, .guestFault, .smmuv3Event, .smmuContextFault, .virtioProbe, .virtioFeatures, .virtioStatus,
+             .swiotlbBounce:
             return true
         default:
             return false

@@ -99,12 +99,18 @@ public struct ReplayMatrix: Sendable, Codable, Equatable {
                 for m in modes {
                     guard let c = cells.first(where: { $0.trace == t && $0.kernel == k && $0.mode == m }) else { continue }
                     let failing = c.devices.filter { $0.verdict.isFailure }
-                    let what = failing.isEmpty
+                    let what = failing.isEmpty && !c.works
+                        ? "diverged (the recorded replay does not reproduce this trace)"
+                        : failing.isEmpty
                         ? (c.devices.contains { $0.verdict == .untranslatedWhileClaimed } ? "works (untranslated-while-claimed)" : "works")
                         : failing.map { "\($0.device) \($0.verdict.rawValue)" }.joined(separator: ", ")
                     out += "    \(m): \(what)\n"
                 }
             }
+        }
+        let diverged = traces.filter { t in cells.contains { $0.trace == t && !$0.works && !$0.devices.contains { $0.verdict.isFailure } } }
+        for t in diverged {
+            out += "warning: the recorded scenario of \(t) diverged from the recording: its predictions are not trustworthy\n"
         }
         out += "modes in which every selected kernel works: "
         out += workingModes.isEmpty ? "none\n" : "\(workingModes.map(\.mode).joined(separator: ", "))\n"

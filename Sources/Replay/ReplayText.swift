@@ -3,7 +3,7 @@ extension ReplayResult {
     public func text() -> String {
         var out = "trace \(trace): \(events) events, \(scenarios.count) scenario(s)\n"
         for s in scenarios {
-            out += "\nscenario \(s.id)\(s.isRecorded ? " (recorded)" : ""): \(s.works ? "works" : "fails")\n"
+            out += "\nscenario \(s.id)\(s.isRecorded ? " (recorded)" : ""): \(s.verdict)\n"
             for d in s.devices {
                 out += "  \(d.device): \(d.verdict.rawValue) (\(d.addressing), \(d.accesses) accesses)\n"
                 for g in d.groups {

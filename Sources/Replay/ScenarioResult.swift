@@ -29,8 +29,15 @@ public struct ScenarioResult: Sendable, Codable, Equatable {
     /// `kernel@mode`, the id used on the command line and in reports.
     public var id: String { "\(kernel)@\(mode)" }
 
-    /// True when every device works (no failure verdict).
-    public var works: Bool { devices.allSatisfy { !$0.verdict.isFailure } }
+    /// True when the recorded scenario's replay did not reproduce the trace: its predictions cannot be
+    /// trusted, so the scenario never "works".
+    public var diverged: Bool { isRecorded && !divergences.isEmpty }
+
+    /// True when every device works (no failure verdict) and the replay did not diverge from the recording.
+    public var works: Bool { !diverged && devices.allSatisfy { !$0.verdict.isFailure } }
+
+    /// `works`, `fails`, or `diverged` (the recorded scenario did not reproduce the trace).
+    public var verdict: String { diverged ? "diverged" : works ? "works" : "fails" }
 
     public init(kernel: String, mode: String, isRecorded: Bool, devices: [DeviceResult], divergences: [Divergence],
                 checked: Int? = nil, divergenceCount: Int? = nil) {

@@ -47,6 +47,17 @@ public struct DiffSummary: Sendable, Codable, Equatable {
     public var unchangedCount: Int
     /// Every fingerprint of either report, sorted by fingerprint.
     public var changes: [FindingChange]
+    /// What the base report covers (absent in diffs written before coverage was recorded).
+    public var baseCoverage: Coverage?
+    /// What the new report covers.
+    public var newCoverage: Coverage?
+    /// What the base covers and the new report does not (`trace t`, `kernel k`, `mode m`, `device t d`):
+    /// findings there are not "fixed", they were not looked for. `dmatrace diff` and `--baseline` refuse such
+    /// a diff unless `--allow-coverage-change`, and then every renderer says so.
+    public var coverageLost: [String]?
+
+    /// True when the new report covers less than the base.
+    public var coverageShrank: Bool { !(coverageLost ?? []).isEmpty }
 
     /// The status of `fingerprint`, nil when it is in neither report.
     public func status(of fingerprint: String) -> ChangeStatus? {
@@ -60,6 +71,64 @@ public struct DiffSummary: Sendable, Codable, Equatable {
         case .changed: changedCount > 0
         case .any: newCount > 0 || changedCount > 0
         }
+    }
+}
+
+/// What a report looked at: the traces, and from its matrix the kernels, modes and devices (per trace).
+public struct Coverage: Sendable, Codable, Equatable {
+    public var traces: [String]
+    public var kernels: [String]
+    public var modes: [String]
+    /// `TRACE DEVICE`, sorted.
+    public var devices: [String]
+
+    public init(traces: [String], kernels: [String], modes: [String], devices: [String]) {
+        self.traces = traces
+        self.kernels = kernels
+        self.modes = modes
+        self.devices = devices
+    }
+
+    public init(_ report: Report) {
+        traces = Set(report.traces.map(\.name)).sorted()
+        kernels = Set(report.matrix?.kernels ?? []).sorted()
+        modes = Set(report.matrix?.modes ?? []).sorted()
+        devices = Set((report.matrix?.cells ?? []).map { "\($0.trace) \($0.device)" }).sorted()
+    }
+
+    /// `6 traces, 5 kernels, 12 modes, 14 devices`.
+    public var text: String {
+        "\(traces.count) trace(s), \(kernels.count) kernel(s), \(modes.count) mode(s), \(devices.count) device(s)"
+    }
+
+    /// What `self` covers and `other` does not, as `trace t`, `kernel k`, `mode m`, `device t d`.
+    public func missing(from other: Coverage) -> [String] {
+        func gone(_ a: [String], _ b: [String], _ label: String) -> [String] {
+            let have = Set(b)
+            return a.filter { !have.contains($0) }.map { "\(label) \($0)" }
+        }
+        return gone(traces, other.traces, "trace") + gone(kernels, other.kernels, "kernel") + gone(modes, other.modes, "mode")
+            + gone(devices, other.devices, "device")
+    }
+}
+
+/// A diff whose new report covers less than its base (``DiffSummary/coverageLost``), refused unless
+/// `--allow-coverage-change`.
+public struct CoverageShrankError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var base: String
+    public var new: String
+    public var lost: [String]
+
+    public init(base: String, new: String, lost: [String]) {
+        self.base = base
+        self.new = new
+        self.lost = lost
+    }
+
+    public var description: String {
+        let shown = lost.prefix(10).joined(separator: ", ") + (lost.count > 10 ? ", … (\(lost.count) in all)" : "")
+        return "\(new): covers less than the base \(base): \(shown) missing; its findings there would count as fixed "
+            + "(--allow-coverage-change reports the diff anyway)"
     }
 }
 
@@ -93,13 +162,25 @@ public enum Diff {
             }
         }
         func n(_ s: ChangeStatus) -> Int { changes.filter { $0.status == s }.count }
+        let bc = Coverage(base), nc = Coverage(new)
         return DiffSummary(
             base: basePath, new: newPath, newCount: n(.new), fixedCount: n(.fixed), changedCount: n(.changed),
-            unchangedCount: n(.unchanged), changes: changes)
+            unchangedCount: n(.unchanged), changes: changes, baseCoverage: bc, newCoverage: nc, coverageLost: bc.missing(from: nc))
     }
 
     /// A `diff` report: the new report's findings and matrix plus the fixed findings of the baseline, with
     /// the diff summary, so every renderer can show it.
+    /// Throws ``CoverageShrankError`` when the new report covers less than the base, unless `allowCoverageChange`.
+    public static func report(
+        base: Report, new: Report, basePath: String, newPath: String, allowCoverageChange: Bool
+    ) throws -> Report {
+        let r = report(base: base, new: new, basePath: basePath, newPath: newPath)
+        if let d = r.diff, d.coverageShrank, !allowCoverageChange {
+            throw CoverageShrankError(base: basePath, new: newPath, lost: d.coverageLost ?? [])
+        }
+        return r
+    }
+
     public static func report(base: Report, new: Report, basePath: String, newPath: String) -> Report {
         let summary = compare(base: base, new: new, basePath: basePath, newPath: newPath)
         let newPrints = Set(new.findings.map(\.fingerprint))

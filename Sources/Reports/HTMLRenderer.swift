@@ -39,6 +39,12 @@ public struct HTMLRenderer: ReportRenderer {
         }
         if let d = r.diff {
             h += "<h2 id=\"diff\">Diff</h2>\n<p><code>\(htmlEscape(d.base))</code> → <code>\(htmlEscape(d.new))</code>: <strong>\(d.newCount) new</strong>, \(d.fixedCount) fixed, \(d.changedCount) changed, \(d.unchangedCount) unchanged.</p>\n"
+            if let b = d.baseCoverage, let n = d.newCoverage {
+                h += "<p>Coverage: base \(htmlEscape(b.text)); new \(htmlEscape(n.text)).</p>\n"
+            }
+            if d.coverageShrank {
+                h += "<p class=\"warning\"><strong>The new report covers less than the base</strong>: \(htmlEscape((d.coverageLost ?? []).joined(separator: ", "))) missing. Findings there count as fixed without having been looked for.</p>\n"
+            }
         }
         if let m = r.matrix, m.answer == nil {
             h += "<details id=\"matrix\"><summary>Worst verdict per kernel and mode (drill-down to findings)</summary>\n"

@@ -29,6 +29,15 @@ public struct MarkdownRenderer: ReportRenderer {
         if let d = r.diff {
             lines.append("")
             lines.append("**Diff** `\(d.base)` → `\(d.new)`: **\(d.newCount) new**, \(d.fixedCount) fixed, \(d.changedCount) changed, \(d.unchangedCount) unchanged.")
+            if let b = d.baseCoverage, let n = d.newCoverage {
+                lines.append("")
+                lines.append("Coverage: base \(b.text); new \(n.text).")
+            }
+            if d.coverageShrank {
+                lines.append("")
+                lines.append("> [!WARNING]")
+                lines.append("> **The new report covers less than the base**: \((d.coverageLost ?? []).map { "`\($0)`" }.joined(separator: ", ")) missing. Findings there count as fixed without having been looked for.")
+            }
         }
         if let m = r.matrix, let a = m.answer {
             lines.append("")

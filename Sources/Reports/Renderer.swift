@@ -36,12 +36,13 @@ public struct JSONRenderer: ReportRenderer {
 // MARK: - Shared helpers
 
 extension Finding {
-    /// A stable rule id for CI systems: `replay/<class>`, `dma-api-debug/<check>` or `replay-fidelity`.
+    /// A stable rule id for CI systems: `replay/<class>`, `dma-api-debug/<check>`, `replay-fidelity` or `guest-log/<class>`.
     public var ruleID: String {
         switch origin {
         case .replay: "replay/\(category)"
         case .dmaDebug: "dma-api-debug/\(key)"
         case .fidelity: "replay-fidelity"
+        case .guestLog: "guest-log/\(category)"
         }
     }
 }

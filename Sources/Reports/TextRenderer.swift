@@ -26,6 +26,11 @@ public struct TextRenderer: ReportRenderer {
         }
         if let d = r.diff {
             out += "\ndiff \(d.base) → \(d.new): \(d.newCount) new, \(d.fixedCount) fixed, \(d.changedCount) changed, \(d.unchangedCount) unchanged\n"
+            if let b = d.baseCoverage, let n = d.newCoverage { out += "coverage: base \(b.text); new \(n.text)\n" }
+            if d.coverageShrank {
+                out += "WARNING: the new report covers less than the base (\((d.coverageLost ?? []).joined(separator: ", ")) missing): "
+                    + "findings there count as fixed without having been looked for\n"
+            }
         }
         if let a = r.matrix?.answer {
             out += "\n" + AnswerText.render(a, colour: colour)

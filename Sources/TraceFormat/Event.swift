@@ -9,7 +9,7 @@
 /// | dmaAlloc | dma addr | cpu virt addr | size | gfp flags | attrs | ``MapAPI`` |
 /// | dmaFree | dma addr | cpu virt addr | size | 0 | attrs | ``MapAPI`` |
 /// | dmaSync | dma addr | 0 | size | 0 | sg index | ``SyncTarget`` |
-/// | dmaMapError | phys or dma addr | 0 | size | error (two's complement) | 0 | ``MapAPI`` |
+/// | dmaMapError | phys or dma addr | 0 (dma mask of a dmesg `overflow` line) | size | error (two's complement) | 0 | ``MapAPI`` |
 /// | dmaErrorCheck | dma addr | 0 | 0 | 0 | 0 | 0 |
 /// | iommuMap | iova | paddr | size | domain (0 unknown) | 0 | 0 |
 /// | iommuUnmap | iova | unmapped size | size | domain | 0 | 0 |
@@ -17,12 +17,16 @@
 /// | iommuAttach/Detach | 0 | 0 | 0 | 0 | 0 | 0 |
 /// | iommuPageFault | iova | 0 | 0 | flags | driver string | 0 |
 /// | swiotlbBounce | original dev addr | dma mask | size | 0 | 0 | ``SwiotlbMode`` |
+/// | swiotlbFull | 0 | 0 | size asked for | total slots (0 unknown) | used slots (0 unknown) | 0 |
 /// | virtioStatus | status | 0 | 0 | 0 | 0 | 0 |
 /// | virtioFeatures | offered | acked | 0 | 0 | 0 | 0 |
 /// | virtioProbe | 0 | 0 | 0 | message string | errno (positive) | ``ProbeResult`` |
 /// | guestFault | fault addr | 0 | 0 | reason | message string | ``FaultSource`` |
 /// | dmaDebugWarning | dma addr | 0 | size | message string | rule id | 0 |
 /// | guestLog | 0 | 0 | 0 | message string | 0 | 0 |
+/// | smmuContextFault | iova | fsynr0 | cbfrsynra | fsr | stream id (``Event/noString`` unknown) | context bank (255 unknown) |
+/// | smmuv3Event | iova (input address) | ipa (fetch address) | substream id | stream id | event name string | event id |
+/// | intrRemapFault | interrupt index | 0 | 0 | reason | message string | ``FaultSource`` |
 /// | hostTranslate | iova | gpa (translated) | page mask + 1 | domain | pasid | ``Permissions`` |
 /// | hostIotlbUpdate | iova | gpa | page size | domain | 0 | ``Permissions`` |
 /// | hostIotlbHit | iova | gpa | page size | domain | 0 | ``Permissions`` |

@@ -40,6 +40,10 @@ public enum EventKind: UInt8, Sendable, CaseIterable, Codable, CustomStringConve
     // swiotlb.
     /// `swiotlb:swiotlb_bounced`: a mapping bounced through the software IOTLB.
     case swiotlbBounce = 24
+    /// The bounce buffer could not serve a mapping: `swiotlb buffer is full (sz: N bytes)[, total N (slots),
+    /// used N (slots)]` (lib/swiotlb.c 4.x, kernel/dma/swiotlb.c 5.x/6.x) or the older `DMA: Out of SW-IOMMU
+    /// space for N bytes` (lib/swiotlb.c 2.6–4.x swiotlb_full()).
+    case swiotlbFull = 25
 
     // Guest virtio (from dmesg or driver-side events).
     /// A device status write seen by the guest side.
@@ -56,6 +60,13 @@ public enum EventKind: UInt8, Sendable, CaseIterable, Codable, CustomStringConve
     case dmaDebugWarning = 41
     /// Any other log line the importer kept (message in the string table).
     case guestLog = 42
+    /// An ARM SMMUv2 (arm-smmu) context fault: `Unhandled context fault: fsr=…, iova=…, fsynr=…,
+    /// cbfrsynra=…, cb=N` and the Qualcomm/NVIDIA downstream forms.
+    case smmuContextFault = 43
+    /// An ARM SMMUv3 event-queue record (raw 4-dword dump or the decoded 6.15+ lines): event id, stream id.
+    case smmuv3Event = 44
+    /// An interrupt-remapping fault (`INTR-REMAP` of Intel VT-d): interrupt index instead of an address.
+    case intrRemapFault = 45
 
     // Host (QEMU) vIOMMU.
     /// A device-side translation: IOVA → GPA with permissions (`vtd_dmar_translate`, `amdvi_translation_result`, ...).
@@ -121,12 +132,16 @@ public enum EventKind: UInt8, Sendable, CaseIterable, Codable, CustomStringConve
         case .iommuDetach: "iommu_detach"
         case .iommuPageFault: "iommu_page_fault"
         case .swiotlbBounce: "swiotlb_bounce"
+        case .swiotlbFull: "swiotlb_full"
         case .virtioStatus: "virtio_status"
         case .virtioFeatures: "virtio_features"
         case .virtioProbe: "virtio_probe"
         case .guestFault: "guest_fault"
         case .dmaDebugWarning: "dma_debug_warning"
         case .guestLog: "guest_log"
+        case .smmuContextFault: "smmu_context_fault"
+        case .smmuv3Event: "smmuv3_event"
+        case .intrRemapFault: "intr_remap_fault"
         case .hostTranslate: "host_translate"
         case .hostIotlbUpdate: "host_iotlb_update"
         case .hostIotlbHit: "host_iotlb_hit"

@@ -24,6 +24,7 @@ public enum EventText {
             case .hex: s += "0x" + String(v, radix: 16)
             case .uint: s += "\(v)"
             case .int32: s += "\(Int32(bitPattern: UInt32(truncatingIfNeeded: v)))"
+            case .gfpFlags: s += GFPNames.render(v)
             case .string:
                 let id = UInt32(truncatingIfNeeded: v)
                 if id == Event.noString {

@@ -87,6 +87,7 @@ public enum JSONLCodec {
             case .hex: s += hex(v)
             case .uint: s += "\(v)"
             case .int32: s += "\(Int32(bitPattern: UInt32(truncatingIfNeeded: v)))"
+            case .gfpFlags: s += jsonQuoted(GFPNames.render(v))
             case .string:
                 let id = UInt32(truncatingIfNeeded: v)
                 if id == Event.noString {
@@ -296,6 +297,16 @@ public struct JSONLDecoder {
         let value: UInt64
         switch f.type {
         case .hex, .uint: value = try uint(v, f.name, max: .max)
+        case .gfpFlags:
+            // Names (`GFP_KERNEL|__GFP_ZERO`), or the encoding as a number or `0x…` (JSONL of older versions).
+            if case .string(let t) = v, !t.hasPrefix("0x"), !t.hasPrefix("0X") {
+                guard let g = GFPNames.parse(t) else {
+                    throw fail("\"\(f.name)\": unknown GFP flag in \"\(t)\" (known: \(GFPNames.names.joined(separator: ", ")), other, none)")
+                }
+                value = g
+            } else {
+                value = try uint(v, f.name, max: UInt64(UInt32.max))
+            }
         case .int32:
             guard case .number(let t) = v, let n = Int32(t) else {
                 throw fail("\"\(f.name)\" must be a 32-bit signed integer")

@@ -50,6 +50,7 @@ public enum JSONLSchema {
             }
         case .int32: return ref("i32")
         case .string: return ref("stringRef")
+        case .gfpFlags: return ref("gfp_flags")
         default: return ref(t.rawValue)
         }
     }
@@ -89,6 +90,11 @@ public enum JSONLSchema {
                 ])),
             ])),
         ]
+        let gfpName = "(" + (GFPNames.names + [GFPNames.other]).joined(separator: "|") + "|0x[0-9a-fA-F]{1,8})"
+        defs.append(("gfp_flags", .object([("anyOf", .array([
+            .object([("type", .string("string")), ("pattern", .string("^(none|\(gfpName)(\\|\(gfpName))*)$"))]),
+            ref("u32"),
+        ]))])))
         for t in [FieldType.mapAPI, .syncTarget, .swiotlbMode, .probeResult, .faultSource, .permissions] {
             let names = JSONLCodec.enumNames(t) ?? []
             defs.append((t.rawValue, .object([("anyOf", .array([.object([("enum", .array(names.map { .string($0) }))]), ref("u8")]))])))

@@ -25,6 +25,8 @@ public enum FieldType: String, Sendable, Codable {
     case faultSource = "fault_source"
     /// The `detail` byte as ``Permissions`` (`r`, `w`, `rw`, `none`).
     case permissions
+    /// GFP flags in the stable encoding of ``GFPNames``, shown as `GFP_KERNEL|__GFP_ZERO` (`none` for 0).
+    case gfpFlags = "gfp_flags"
 }
 
 /// One named field of a kind: which slot holds it and how it is shown.
@@ -49,7 +51,7 @@ public enum KindSchema {
                     f("attrs", .aux, .hex), f("sg_index", .aux2, .uint), f("api", .detail, .mapAPI)]
         case .dmaAlloc:
             return [f("dma_addr", .address, .hex), f("virt_addr", .address2, .hex), f("size", .size, .uint),
-                    f("gfp", .aux, .hex), f("attrs", .aux2, .hex), f("api", .detail, .mapAPI)]
+                    f("gfp", .aux, .gfpFlags), f("attrs", .aux2, .hex), f("api", .detail, .mapAPI)]
         case .dmaFree:
             return [f("dma_addr", .address, .hex), f("virt_addr", .address2, .hex), f("size", .size, .uint),
                     f("attrs", .aux2, .hex), f("api", .detail, .mapAPI)]
@@ -76,6 +78,8 @@ public enum KindSchema {
         case .swiotlbBounce:
             return [f("dev_addr", .address, .hex), f("dma_mask", .address2, .hex), f("size", .size, .uint),
                     f("mode", .detail, .swiotlbMode)]
+        case .swiotlbFull:
+            return [f("size", .size, .uint), f("total_slots", .aux, .uint), f("used_slots", .aux2, .uint)]
         case .virtioStatus:
             return [f("status", .address, .hex)]
         case .virtioFeatures:
@@ -88,6 +92,15 @@ public enum KindSchema {
         case .dmaDebugWarning:
             return [f("dma_addr", .address, .hex), f("size", .size, .uint), f("message", .aux, .string),
                     f("rule", .aux2, .uint)]
+        case .smmuContextFault:
+            return [f("iova", .address, .hex), f("fsynr", .address2, .hex), f("cbfrsynra", .size, .hex),
+                    f("fsr", .aux, .hex), f("sid", .aux2, .hex), f("cb", .detail, .uint)]
+        case .smmuv3Event:
+            return [f("iova", .address, .hex), f("ipa", .address2, .hex), f("ssid", .size, .hex),
+                    f("sid", .aux, .hex), f("event_name", .aux2, .string), f("event", .detail, .hex)]
+        case .intrRemapFault:
+            return [f("index", .address, .hex), f("reason", .aux, .uint), f("message", .aux2, .string),
+                    f("iommu", .detail, .faultSource)]
         case .guestLog, .marker:
             return [f("message", .aux, .string)]
         case .hostTranslate:

@@ -25,8 +25,13 @@ struct BinaryReader {
     /// The absolute offset used in messages.
     func position(_ offset: Int) -> UInt64 { base &+ UInt64(max(offset, 0)) }
 
+    /// The offset named is where the data ends when `offset` lies past it (a size or pointer read from a
+    /// cut file points beyond its end); the reason then says where the structure was declared to start.
     func truncated(_ offset: Int, _ what: String) -> IngestError {
-        .truncated(path: path, offset: position(offset), reason: context.isEmpty ? what : "\(what) (\(context))")
+        var reason = what
+        if offset > bytes.count { reason += " declared at byte \(position(offset)), past the end" }
+        if !context.isEmpty { reason += " (\(context))" }
+        return .truncated(path: path, offset: position(min(offset, bytes.count)), reason: reason)
     }
 
     func bad(_ offset: Int, _ what: String) -> IngestError {

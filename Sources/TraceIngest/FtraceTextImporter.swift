@@ -27,6 +27,7 @@ public struct FtraceTextImporter: Importer {
     /// `# tracer:` headers and `cpus=` (trace-cmd report) are certain; otherwise the share of event lines.
     public static func sniff(_ head: UnsafeRawBufferPointer) -> Int {
         var events = 0
+        var bare = 0
         var lines = 0
         var score = 0
         var stop = false
@@ -39,12 +40,40 @@ public struct FtraceTextImporter: Importer {
             if v.hasControlBytes() { stop = true; score = 0; lines = 0; return }
             if v[0] != 0x23 { lines += 1 }
             var body = 0
-            if locateEvent(v, timestamp: nil, nameStart: nil, nameEnd: &body) { events += 1 }
+            if locateEvent(v, timestamp: nil, nameStart: nil, nameEnd: &body) {
+                events += 1
+            } else if v[0] != 0x23 && locateBareEvent(v, nameStart: nil, nameEnd: &body) {
+                bare += 1
+            }
             if lines >= 200 { stop = true }
         }
         if score > 0 { return score }
         guard lines > 0 else { return 0 }
+        if events == 0 && bare * 2 >= lines { return 45 }
         return events * 2 >= lines ? 80 : (events > 0 ? 30 : 0)
+    }
+
+    /// Every event name the importer knows, for lines that are event bodies alone.
+    static let knownNames: Set<String> = Set(FtraceEventName.allCases.map(\.name))
+
+    /// An event body without the `comm-pid [cpu] seconds:` prefix, as pasted from a trace or printed by
+    /// `perf script`: `name: body` or `system:name: body` with a name this importer knows. The name is the
+    /// token before the first `: `; a `system:` before it is skipped.
+    static func locateBareEvent(_ v: LineView, nameStart: UnsafeMutablePointer<Int>?, nameEnd: inout Int) -> Bool {
+        let i = v.skipSpaces(0)
+        var c = i
+        while c < v.count && v[c] != 0x20 && v[c] != 0x09 && !(v[c] == 0x3A && (c + 1 == v.count || v[c + 1] == 0x20)) { c += 1 }
+        guard c > i, c < v.count, v[c] == 0x3A else { return false }
+        var s = i
+        var k = i
+        while k < c {
+            if v[k] == 0x3A { s = k + 1 }
+            k += 1
+        }
+        guard c > s, knownNames.contains(v.string(s, c)) else { return false }
+        nameStart?.pointee = s
+        nameEnd = c
+        return true
     }
 
     public mutating func run(
@@ -293,7 +322,10 @@ struct FtraceLineParser {
         var ts: UInt64 = 0
         var ns = 0
         var ne = 0
-        guard FtraceTextImporter.locateEvent(v, timestamp: &ts, nameStart: &ns, nameEnd: &ne, cpu: &lineCPU) else {
+        lineCPU = .max  // not recorded (bare event lines have no CPU column): stored as 0
+        guard FtraceTextImporter.locateEvent(v, timestamp: &ts, nameStart: &ns, nameEnd: &ne, cpu: &lineCPU)
+            || FtraceTextImporter.locateBareEvent(v, nameStart: &ns, nameEnd: &ne)
+        else {
             if v.hasControlBytes() {
                 bad(line, "binary data in a text input")
             } else {

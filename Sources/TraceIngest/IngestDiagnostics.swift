@@ -30,6 +30,9 @@ public struct IngestDiagnostics: Sendable, Equatable {
     public var ignored: [String: Int] = [:]
     /// Event names the importer does not know, with counts.
     public var unknown: [String: Int] = [:]
+    /// Records whose text was spread over several lines and joined back, per kind of join
+    /// (`printk continuation`, `wrapped line`), with counts: said in the summary so a reader knows.
+    public var joined: [String: Int] = [:]
     /// Malformed lines or records that were skipped.
     public var skipped: Int = 0
     /// Comment and header lines.
@@ -59,6 +62,7 @@ public struct IngestDiagnostics: Sendable, Equatable {
         understood.merge(other.understood, uniquingKeysWith: +)
         ignored.merge(other.ignored, uniquingKeysWith: +)
         unknown.merge(other.unknown, uniquingKeysWith: +)
+        joined.merge(other.joined, uniquingKeysWith: +)
         skipped += other.skipped
         comments += other.comments
         lostEvents += other.lostEvents

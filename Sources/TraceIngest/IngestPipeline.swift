@@ -14,6 +14,11 @@ public struct IngestReport: Sendable {
         public var bytes: UInt64
         /// What the importer understood, skipped and did not know.
         public var diagnostics: IngestDiagnostics
+        /// The input's clock domain (`guest-*`, `host-*`).
+        public var clockDomain: String = ""
+        /// The vIOMMU kind this input itself revealed (`intel-iommu`, `amd-iommu`, ...), whatever the
+        /// inputs before it said.
+        public var viommu: String?
     }
 
     /// One entry per input, in input order.
@@ -54,6 +59,7 @@ public struct IngestReport: Sendable {
                 name.hasPrefix("fact:") ? "  \(name.dropFirst(5)): \(n) (capture fact)" : "  \(name): \(n) (not imported)"
             }, more: "names not imported")
             list(d.unknown, { "  \($0): \($1) (unknown event)" }, more: "unknown event names")
+            list(d.joined, { "  joined: \($1) \($0)" }, more: "kinds of joins")
             for p in d.problems { lines.append("  malformed: \(p)") }
             if d.problemsNotStored > 0 { lines.append("  ... and \(d.problemsNotStored) more malformed lines") }
             if d.lostEvents > 0 {
@@ -132,11 +138,17 @@ public struct IngestPipeline {
             sink.metadata.inputs.append(InputFile(path: input.path, format: entry.formatID, positionUnit: entry.positionUnit))
             var importer = try entry.make(options)
             var d = IngestDiagnostics()
+            // Importers keep the first vIOMMU kind seen; each input's own is kept for the consistency check
+            // of guest and host inputs (IngestChecks).
+            let earlier = sink.metadata.capture.viommu
+            sink.metadata.capture.viommu = nil
             try Self.runOne(&importer, input, source: source, clock: plan.clocks[k], into: &sink, diagnostics: &d)
+            let revealed = sink.metadata.capture.viommu
+            sink.metadata.capture.viommu = earlier ?? revealed
             sink.metadata.inputs[Int(source)].bytes = input.bytesRead
             report.inputs.append(IngestReport.Input(
                 path: input.path, format: entry.formatID, compression: input.compression, bytes: input.bytesRead,
-                diagnostics: d))
+                diagnostics: d, clockDomain: entry.clockDomain, viommu: revealed))
         }
         return report
     }

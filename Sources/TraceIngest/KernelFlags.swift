@@ -1,3 +1,5 @@
+import TraceFormat
+
 /// `DMA_ATTR_*` bits as the kernel numbers them (include/linux/dma-mapping.h), stored in the attrs slot
 /// (``TraceFormat/Event/aux`` of maps, ``TraceFormat/Event/aux2`` of allocs). Names the kernel added after
 /// 6.18 whose bit numbers we have not verified are folded into ``other``.
@@ -57,13 +59,8 @@ public struct GFPFlags: OptionSet, Sendable, Hashable {
     public let rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
-    /// The names in bit order (bit 0 = `GFP_KERNEL`).
-    public static let names: [String] = [
-        "GFP_KERNEL", "GFP_ATOMIC", "GFP_NOWAIT", "GFP_NOIO", "GFP_NOFS", "GFP_USER", "GFP_DMA", "GFP_DMA32",
-        "GFP_HIGHUSER", "GFP_HIGHUSER_MOVABLE", "GFP_TRANSHUGE", "GFP_TRANSHUGE_LIGHT", "__GFP_ZERO",
-        "__GFP_NOWARN", "__GFP_NORETRY", "__GFP_RETRY_MAYFAIL", "__GFP_NOFAIL", "__GFP_COMP", "__GFP_HIGHMEM",
-        "__GFP_DMA", "__GFP_DMA32", "__GFP_MOVABLE", "__GFP_ACCOUNT", "__GFP_NOMEMALLOC",
-    ]
+    /// The names in bit order (bit 0 = `GFP_KERNEL`): ``TraceFormat/GFPNames/names``.
+    public static let names: [String] = GFPNames.names
     public static let kernel = GFPFlags(rawValue: 1 << 0)
     public static let atomic = GFPFlags(rawValue: 1 << 1)
     public static let zero = GFPFlags(rawValue: 1 << 12)

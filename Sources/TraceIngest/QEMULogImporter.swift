@@ -6,6 +6,7 @@ import TraceFormat
 /// - bare `name args` (no `-msg timestamp=on`);
 /// - `TID@SEC.USEC:name args` (wall clock, converted to ns since the Unix epoch);
 /// - `YYYY-MM-DDTHH:MM:SS.ffffffZ (TID) name args` (the 2025 ISO-8601 prefix);
+/// - `# ...` comment lines (headers of excerpts), skipped;
 /// - `error_report()` lines, with or without the ISO prefix (`... qemu-system-x86_64: vtd_iommu_translate:
 ///   detected translation failure (dev=00:05:00, iova=0x1000000)`): the VT-d translation failure becomes a
 ///   ``EventKind/hostFault`` (write bit from the `slpte permission error` line before it); other
@@ -240,6 +241,38 @@ struct QEMULogDecoder {
     var mapper = QEMUEventMapper()
     /// The write bit of the last `vtd_iova_to_slpte: detected slpte permission error` message.
     private var pendingWrite: Bool?
+    /// The last `vtd_dmar_fault` trace line: requester id, page and line.
+    private var lastDmarFault: (sid: UInt16, page: UInt64, line: UInt64)?
+
+    /// `pasid 0x<hex>: ` at the start of `body`: the value and where the rest begins.
+    static func pasidPrefix(_ body: UnsafeRawBufferPointer) -> (UInt64, Int)? {
+        let key = Array("pasid 0x".utf8)
+        guard body.count > key.count, body.prefix(key.count).elementsEqual(key) else { return nil }
+        var i = key.count
+        var v: UInt64 = 0
+        while i < body.count, let d = hexDigit(body[i]), v >> 60 == 0 {
+            v = v << 4 | UInt64(d)
+            i += 1
+        }
+        guard i > key.count, i + 1 < body.count, body[i] == 0x3A, body[i + 1] == 0x20 else { return nil }
+        return (v, i + 2)
+    }
+
+    private static func hexDigit(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: c - 0x30
+        case 0x61...0x66: c - 0x61 + 10
+        case 0x41...0x46: c - 0x41 + 10
+        default: nil
+        }
+    }
+
+    /// The requester id of QEMU's `bus:dev:fn` device text (`00:05:00`).
+    static func sid(ofQEMUDevice dev: Substring) -> UInt16? {
+        let parts = dev.split(separator: ":").compactMap { UInt64($0, radix: 16) }
+        guard parts.count == 3 else { return nil }
+        return UInt16(truncatingIfNeeded: (parts[0] & 0xFF) << 8 | (parts[1] & 0x1F) << 3 | (parts[2] & 7))
+    }
 
     /// One distinct event name met in the input, resolved once: its definition and mapping.
     private struct Slot {
@@ -313,6 +346,11 @@ struct QEMULogDecoder {
             diagnostics.comments += 1
             return
         }
+        // `# ...`: a comment (a header naming where an excerpt comes from); QEMU writes no line starting so.
+        if let first = b.first(where: { $0 != 0x20 && $0 != 0x09 }), first == 0x23 {
+            diagnostics.comments += 1
+            return
+        }
         let shape = LineShape(b)
         let template = Event(kind: .marker, timestamp: shape.timestamp ?? 0, clock: clock, source: source, position: number)
         if let range = shape.nameRange {
@@ -324,10 +362,23 @@ struct QEMULogDecoder {
                 return
             }
             let body = UnsafeRawBufferPointer(rebasing: b[shape.bodyStart...])
-            guard let args = QEMUEventArguments.parse(body, definition: definition) else {
+            var template = template
+            var parsed = QEMUEventArguments.parse(body, definition: definition)
+            if parsed == nil, entry.event == .vtdDmarTranslate || entry.event == .vtdDmarFault,
+                let (pasid, rest) = Self.pasidPrefix(body)
+            {
+                // Newer QEMU prints the PASID first (`pasid 0xffffffff: dev 00:05.00 iova ...`); the rest is
+                // the 7.2 format. 0xffffffff is PCI_NO_PASID: no PASID, as in logs without the prefix.
+                parsed = QEMUEventArguments.parse(UnsafeRawBufferPointer(rebasing: body[rest...]), definition: definition)
+                if parsed != nil && pasid != 0xFFFF_FFFF { template.aux2 = UInt32(truncatingIfNeeded: pasid) }
+            }
+            guard let args = parsed else {
                 diagnostics.skip(.init(file: path, position: number,
                                        message: "\(entry.name): arguments do not match the format \"\(definition.format)\""))
                 return
+            }
+            if entry.event == .vtdDmarFault, let sid = args.int("sid"), let addr = args.int("addr") {
+                lastDmarFault = (UInt16(truncatingIfNeeded: sid), addr & ~0xFFF, number)
             }
             if let event = entry.event {
                 try mapper.map(event, args, template: template, sink: &sink)
@@ -368,6 +419,15 @@ struct QEMULogDecoder {
             pendingWrite = number("write").map { $0 != 0 }
             diagnostics.ignored[key, default: 0] += 1
         } else if message.contains("detected translation failure"), let iova = number("iova") {
+            // vtd_iommu_translate() reports the failure that vtd_report_fault() traced as vtd_dmar_fault just
+            // before: the same access, one fault.
+            if let f = lastDmarFault, f.page == iova & ~0xFFF, template.position &- f.line <= 8,
+                let dev = values["dev"], Self.sid(ofQEMUDevice: dev) == f.sid
+            {
+                diagnostics.ignored[key + " (the access of the vtd_dmar_fault line before)", default: 0] += 1
+                pendingWrite = nil
+                return
+            }
             var e = template
             e.kind = .hostFault
             e.detail = FaultSource.vtd.rawValue

@@ -88,15 +88,18 @@ enum Bench {
 
     static func median(_ t: [Double]) -> Double { t[t.count / 2] }
 
-    /// Runs an executable with stdout sent to /dev/null; throws on a non-zero exit.
+    /// Runs an executable with stdout sent to the harness's null descriptor (``OutputSink``, /dev/null checked
+    /// before and after); throws on a non-zero exit.
     static func runDiscardingOutput(_ exe: String, _ args: [String]) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: exe)
         p.arguments = args
-        p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         p.standardError = FileHandle.standardError
-        try p.run()
-        p.waitUntilExit()
+        try OutputSink.guarded(exe) { fd in
+            p.standardOutput = FileHandle(fileDescriptor: fd, closeOnDealloc: false)
+            try p.run()
+            p.waitUntilExit()
+        }
         guard p.terminationStatus == 0 else {
             throw BenchError("\(exe) \(args.joined(separator: " ")) exited \(p.terminationStatus)")
         }

@@ -68,10 +68,12 @@ extension BenchSuite {
             func peakRSS(_ events: Int) throws -> Double {
                 let p = Process()
                 p.executableURL = URL(fileURLWithPath: exe)
-                p.arguments = ["replay", path(events), "--scenario", one[0], "-o", "/dev/null"]
-                p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-                try p.run()
-                p.waitUntilExit()
+                p.arguments = ["replay", path(events), "--scenario", one[0]]
+                try OutputSink.guarded("dmatrace replay") { fd in
+                    p.standardOutput = FileHandle(fileDescriptor: fd, closeOnDealloc: false)
+                    try p.run()
+                    p.waitUntilExit()
+                }
                 var u = rusage()
                 _ = getrusage(RUSAGE_CHILDREN.rawValue, &u)
                 return Double(u.ru_maxrss) / 1024  // MiB (ru_maxrss is KiB on Linux; max over children so far)

@@ -13,12 +13,17 @@ struct ChildRun {
     var cpu: Double
     var maxRSSMiB: Double
 
-    /// Runs `exe args` with stdout to /dev/null (stderr inherited) and `env` added; throws on a non-zero exit.
+    /// Runs `exe args` with stdout to the harness's null descriptor (``OutputSink``: /dev/null checked before
+    /// and after), stderr inherited and `env` added; throws on a non-zero exit.
     static func run(_ exe: String, _ args: [String], env: [String: String] = [:], allowExit: Set<Int32> = [0]) throws -> ChildRun {
+        try OutputSink.guarded(exe) { sink in try runOnce(exe, args, sink: sink, env: env, allowExit: allowExit) }
+    }
+
+    private static func runOnce(_ exe: String, _ args: [String], sink: Int32, env: [String: String], allowExit: Set<Int32>) throws -> ChildRun {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, sink, 1)
         var environment = ProcessInfo.processInfo.environment
         for (k, v) in env { environment[k] = v }
         let argv: [UnsafeMutablePointer<CChar>?] = ([exe] + args).map { strdup($0) } + [nil]
@@ -131,7 +136,7 @@ struct TableBench {
 
         // 1. Decode and replay against zstd -d, interleaved on the same file.
         let dn = Double(n)
-        let replay = { (ids: [String]) in { try ChildRun.run(self.dmatrace, ["replay", small] + ids.flatMap { ["--scenario", $0] } + ["-o", "/dev/null"]) } }
+        let replay = { (ids: [String]) in { try ChildRun.run(self.dmatrace, ["replay", small] + ids.flatMap { ["--scenario", $0] }) } }
         let s = try rounds(runs, [
             { try ChildRun.run(zstd, ["-d", "-c", "-q", small]) },
             { try ChildRun.run(self.dmatrace, ["verify", "-q", small]) },
@@ -153,7 +158,7 @@ struct TableBench {
         let sc = try rounds(runs, [
             { try ChildRun.run(zstd, ["-d", "-c", "-q", smallC]) },
             { try ChildRun.run(self.dmatrace, ["verify", "-q", smallC]) },
-            { try ChildRun.run(self.dmatrace, ["replay", smallC, "--scenario", Self.one[0], "-o", "/dev/null"]) },
+            { try ChildRun.run(self.dmatrace, ["replay", smallC, "--scenario", Self.one[0]]) },
         ])
         let (zc, decC, r1C) = (sc[0], sc[1], sc[2])
         print("compact: \(Int(size(smallC))) bytes, zstd -d \(f(zc.wall, 3)) s (CPU \(f(zc.cpu, 3))), verify \(f(decC.wall, 3)) s (CPU \(f(decC.cpu, 3))), replay 1 \(f(r1C.wall, 3)) s (CPU \(f(r1C.cpu, 3)))")
@@ -172,8 +177,8 @@ struct TableBench {
                         ratio: "\(f(r8Ratio))× (CPU \(f(r8.cpu / r1.cpu))×)", target: "≤ 3×", met: yes(r8Ratio <= 3, "\(f(r8Ratio / 3))× the limit")))
 
         // 2. Peak RSS of `dmatrace replay` at n and 10n events (one run each, after the rounds above).
-        let rssSmall = try ChildRun.run(dmatrace, ["replay", small, "--scenario", Self.one[0], "-o", "/dev/null"])
-        let rssLarge = try ChildRun.run(dmatrace, ["replay", large, "--scenario", Self.one[0], "-o", "/dev/null"])
+        let rssSmall = try ChildRun.run(dmatrace, ["replay", small, "--scenario", Self.one[0]])
+        let rssLarge = try ChildRun.run(dmatrace, ["replay", large, "--scenario", Self.one[0]])
         let rssRatio = rssLarge.maxRSSMiB / rssSmall.maxRSSMiB
         rows.append(Row(goal: "peak RSS of `dmatrace replay`, \(mev(big)) vs \(mev(n)) events",
                         ours: "\(f(rssLarge.maxRSSMiB, 1)) MiB", theirs: "\(f(rssSmall.maxRSSMiB, 1)) MiB",
@@ -188,7 +193,7 @@ struct TableBench {
         //    chunk decompression overlapped with replay (in process: decode threads 1 vs 2).
         var quarter: [String] = []
         for i in 0..<4 { quarter.append(try synth(n / 4, seed: 21 + i, name: "bench-table-q\(i).dmat").0) }
-        let matrix = { (t: Int) in { try ChildRun.run(self.dmatrace, ["matrix"] + quarter + ["--kernels", "linux-6.1", "--modes", "qemu-viommu-virtio-translated", "--threads", String(t), "-o", "/dev/null"]) } }
+        let matrix = { (t: Int) in { try ChildRun.run(self.dmatrace, ["matrix"] + quarter + ["--kernels", "linux-6.1", "--modes", "qemu-viommu-virtio-translated", "--threads", String(t)]) } }
         // Control: what parallelism the machine offers right now (two busy-loop processes vs one).
         let loop = "i=0; while [ $i -lt 2000000 ]; do i=$((i+1)); done"
         let th = try rounds(runs, [matrix(1), matrix(2),

@@ -96,7 +96,8 @@ struct AnalyzeCommand: ParsableCommand {
             command: "analyze",
             traces: [TraceEntry(name: Fingerprint.traceName(trace), path: trace, events: box.events, recordedScenario: fidelity.scenario,
                                 inputs: InputRef.from(meta), notes: notes)],
-            findings: dbg.findings() + replayFindings, dmaDebug: [dbg], fidelity: [fidelity])
+            findings: dbg.findings() + replayFindings + box.logFindings.findings(trace: trace, metadata: meta),
+            dmaDebug: [dbg], fidelity: [fidelity])
         return report
     }
 }
@@ -105,6 +106,8 @@ struct AnalyzeCommand: ParsableCommand {
 /// that an event callback updates).
 final class CheckerBox {
     var checker: DMADebugChecker
+    /// Failures the guest log states by itself (swiotlb exhaustion).
+    var logFindings = RecordedLogFindings()
     var events = 0
     private var devices = -1
     init(_ checker: DMADebugChecker) { self.checker = checker }
@@ -117,6 +120,7 @@ final class CheckerBox {
         }
         events += 1
         checker.consume(index: index, event)
+        logFindings.consume(index: index, event)
     }
 }
 

@@ -11,6 +11,9 @@ struct BaselineOptions: ParsableArguments {
     @Option(name: .customLong("fail-on"), help: "With --baseline: exit 1 on new findings (new), changed ones (changed) or either (any).")
     var failOn: FailOnArgument?
 
+    @Flag(help: "With --baseline: report the diff even when this run covers fewer traces, kernels, modes or devices than the baseline (refused by default: exit 2).")
+    var allowCoverageChange = false
+
     func validate() throws {
         if failOn != nil && baseline == nil { throw ValidationError("--fail-on needs --baseline") }
     }
@@ -20,7 +23,8 @@ struct BaselineOptions: ParsableArguments {
     func apply(to report: Report, reportName: String = "current run") throws -> (report: Report, fail: Bool) {
         guard let baseline else { return (report, false) }
         let base = try Report.decode(try readWholeFile(baseline), file: baseline)
-        let diff = Diff.report(base: base, new: report, basePath: baseline, newPath: reportName)
+        let diff = try Diff.report(base: base, new: report, basePath: baseline, newPath: reportName, allowCoverageChange: allowCoverageChange)
+        if let d = diff.diff, d.coverageShrank { warn("this run covers less than the baseline: \((d.coverageLost ?? []).joined(separator: ", ")) missing") }
         let fail = failOn.map { diff.diff?.fails(on: $0.value) ?? false } ?? false
         return (diff, fail)
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import SystemPackage
+import TraceIngest
 
 /// Writes to standard error (Swift 6 rejects the C `stderr` global as not concurrency-safe).
 struct StandardError: TextOutputStream {
@@ -24,6 +25,11 @@ func runReportingErrors(_ body: () throws -> Void) throws {
         throw code
     } catch let error as ValidationError {
         throw error
+    } catch let error as IngestError {
+        warn("\(error)")
+        // An input cut inside a structure is a damaged trace (exit 3), like a cut .dmat.
+        if case .truncated = error { throw ExitStatus.damaged }
+        throw ExitStatus.inputError
     } catch {
         warn("\(error)")
         throw ExitStatus.inputError

@@ -22,6 +22,9 @@ struct DiffCommand: ParsableCommand {
     @Option(name: .long, help: "Exit 1 when the diff has new findings (new), changed ones (changed) or either (any).")
     var failOn: FailOnArgument?
 
+    @Flag(help: "Report the diff even when the new report covers fewer traces, kernels, modes or devices than the base (refused by default: exit 2).")
+    var allowCoverageChange = false
+
     @OptionGroup var output: ReportOutputOptions
 
     func run() throws {
@@ -29,7 +32,8 @@ struct DiffCommand: ParsableCommand {
         try runReportingErrors {
             let b = try Report.decode(try readWholeFile(base), file: base)
             let n = try Report.decode(try readWholeFile(new), file: new)
-            let report = Diff.report(base: b, new: n, basePath: base, newPath: new)
+            let report = try Diff.report(base: b, new: n, basePath: base, newPath: new, allowCoverageChange: allowCoverageChange)
+            if let d = report.diff, d.coverageShrank { warn("the new report covers less than the base: \((d.coverageLost ?? []).joined(separator: ", ")) missing") }
             try output.emit(report, inputs: [base, new])
             if let failOn, let d = report.diff, d.fails(on: failOn.value) { fail = true }
         }

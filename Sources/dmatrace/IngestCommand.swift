@@ -48,6 +48,16 @@ struct IngestCommand: ParsableCommand {
     @Option(help: ChunkLayout.help)
     var layout: ChunkLayout?
 
+    @Flag(help: "Accept an input of which nothing was understood, and a trace without events (refused by default: exit 2).")
+    var allowEmpty = false
+
+    @Flag(help: ArgumentHelp(
+        "Merge guest and host inputs even when they do not look like one run.",
+        discussion: "Refused by default (exit 2, with the evidence): vIOMMU kinds that contradict each other, or, with at least "
+            + "\(IngestReport.minGuestEventsJudged) guest iommu events, fewer than half of them attributed to a device or too few "
+            + "guest maps paired with host translations to trust the clock alignment."))
+    var forceMerge = false
+
     @Flag(help: "Parse and summarise only; write nothing.")
     var dryRun = false
 
@@ -89,6 +99,7 @@ struct IngestCommand: ParsableCommand {
                 let (buffer, r) = try pipeline.ingest(plan, meta: facts)
                 report = r
                 events = UInt64(buffer.events.count)
+                try check(report, events: events)
                 if !dryRun, let out = output {
                     let writer = try TraceWriter(
                         path: out, metadata: buffer.metadata, options: .init(level: level, layout: layout ?? ChunkLayout.writerDefault),
@@ -107,6 +118,7 @@ struct IngestCommand: ParsableCommand {
                 var sink = CountingSink()
                 report = try pipeline.run(plan, into: &sink)
                 events = sink.count
+                try check(report, events: events)
             } else {
                 // One input: stream straight into the writer in input order (constant memory).
                 var writer = try TraceWriter(
@@ -115,10 +127,24 @@ struct IngestCommand: ParsableCommand {
                 report = try pipeline.run(plan, into: &writer)
                 try IngestPipeline.apply(meta: facts, to: &writer.metadata)
                 events = writer.eventCount
+                // Refused before finish(): the writer removes its temporary file, the target is untouched.
+                try check(report, events: events)
                 try writer.finish()
             }
             printSummary(report, events: events)
         }
+    }
+
+    /// Refuses a result that must not be trusted (``IngestRefusal``): the summary is printed first, so the
+    /// evidence is on stderr with the error.
+    private func check(_ report: IngestReport, events: UInt64) throws {
+        var refusal = allowEmpty ? nil : report.emptiness(events: events)
+        if refusal == nil, let m = report.mismatchEvidence() {
+            if forceMerge { warn("--force-merge: \(m)") } else { refusal = m }
+        }
+        guard let refusal else { return }
+        if !quiet { var err = StandardError(); print(report.summary(), to: &err) }
+        throw refusal
     }
 
     /// Re-interns the strings of `e` (slots typed `string` in ``KindSchema``) into `writer`.

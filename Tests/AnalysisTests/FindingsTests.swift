@@ -56,6 +56,20 @@ private func result(path: String, faultCount: Int = 3) -> ReplayResult {
     #expect(cell?.findings == Findings.from(r).map(\.fingerprint))
 }
 
+/// Trace names keep the dots of a versioned capture name (traces/linux6.12-intel-strict.dmat) and drop only
+/// known extensions; the twin: names that differ only after a version dot stay different.
+@Test func traceNamesDropOnlyKnownExtensions() {
+    #expect(Fingerprint.traceName("out/run1/virtio.dmat") == "virtio")
+    #expect(Fingerprint.traceName("virtio.jsonl") == "virtio")
+    #expect(Fingerprint.traceName("/x/virtio.dmat.zst") == "virtio")
+    #expect(Fingerprint.traceName("traces/linux6.12-intel-strict.dmat") == "linux6.12-intel-strict")
+    #expect(Fingerprint.traceName("qemu10.0-amd-viommu.jsonl.gz") == "qemu10.0-amd-viommu")
+    #expect(Fingerprint.traceName(".dmat") == ".dmat")
+    #expect(Fingerprint.traceName("linux6.12-intel-strict.dmat") != Fingerprint.traceName("linux6.12-amd-viommu.dmat"))
+    #expect(Fingerprint.of(trace: Fingerprint.traceName("linux6.12-a.dmat"), scenario: "s", device: "d", category: "c", key: "k", rule: "r")
+            != Fingerprint.of(trace: Fingerprint.traceName("linux6.12-b.dmat"), scenario: "s", device: "d", category: "c", key: "k", rule: "r"))
+}
+
 @Test func divergencesGroupByShapeSoFingerprintsAreStable() {
     func div(_ what: String, _ i: Int) -> Divergence {
         Divergence(what: what, device: "0000:00:02.0", at: occ(i, 0x1000 * UInt64(i), line: UInt64(i)))

@@ -57,7 +57,9 @@ import TraceFormat
             "DMAR: DRHD: handling fault status reg 2",
             "DMAR: [DMA Write NO_PASID] Request device [00:05.0] fault addr 0x2345000 [fault reason 0x05] PTE Write access is not set",
         ])
-        #expect(s.works)
+        // Every device works; the 7 unexplained IOVA allocations make the recorded scenario 'diverged', not 'works'.
+        #expect(s.devices.allSatisfy { !$0.verdict.isFailure })
+        #expect(s.verdict == "diverged")
     }
 
     @Test func failureMatrixOfTheCapture() throws {
@@ -99,7 +101,9 @@ import TraceFormat
     @Test func kernels48AndLaterWorkInEveryMode() throws {
         let modes = Self.catalog.modeIDs.filter { $0 != "qemu-viommu-bus-bypass-platform" }
         let r = try Self.run(["linux-4.8-platform", "linux-6.1"].flatMap { k in modes.map { "\(k)@\($0)" } })
-        for s in r.scenarios { #expect(s.works, "\(s.id)") }
+        for s in r.scenarios { #expect(s.devices.allSatisfy { !$0.verdict.isFailure }, "\(s.id)") }
+        // The recorded scenario itself is 'diverged' (7 IOVA allocations of this older capture unexplained).
+        #expect(r.scenarios.filter { !$0.works }.map(\.id) == ["linux-6.1@qemu-viommu-virtio-translated"])
         #expect(r.scenarios.count == 22)
     }
 

@@ -339,3 +339,32 @@ func realCaptureMatrixMatchesGolden(format: ReportFormat) throws {
         #expect(cls.split(separator: ".").count == 3, "\(cls)")
     }
 }
+
+/// SARIF as GitHub code scanning takes it: a fixed finding is no result (GitHub ignores baselineState, so an
+/// "absent" result would show as an open alert); every rule says what to do; a compressed capture is a logical
+/// location, not a line GitHub cannot show. The twin: the reverse diff, where the planted finding is new,
+/// reports it.
+@Test func sarifLeavesFixedFindingsOutAndHelpsWithEveryRule() throws {
+    let fixed = Diff.report(base: Samples.matrixReport(plantedRegression: true), new: Samples.matrixReport(), basePath: "b", newPath: "n")
+    #expect(fixed.diff?.fixedCount == 1)
+    let sarif = try SARIFRenderer().render(fixed)
+    #expect(!sarif.contains("\"baselineState\" : \"absent\"") && !sarif.contains("replay/misdirected"))
+    #expect(sarif.contains("\"findingsFixedLeftOut\" : 1"))
+    let regression = Diff.report(base: Samples.matrixReport(), new: Samples.matrixReport(plantedRegression: true), basePath: "b", newPath: "n")
+    #expect(try SARIFRenderer().render(regression).contains("\"ruleId\" : \"replay/misdirected\""))
+    // Every rule has help, a short and a full description.
+    struct Doc: Decodable {
+        struct Run: Decodable { var tool: Tool }
+        struct Tool: Decodable { var driver: Driver }
+        struct Driver: Decodable { var rules: [Rule] }
+        struct Rule: Decodable { var shortDescription: M; var fullDescription: M; var help: M }
+        struct M: Decodable { var text: String }
+        var runs: [Run]
+    }
+    let real = try SARIFRenderer().render(try RealCapture.matrixReport.get())
+    let rules = try JSONDecoder().decode(Doc.self, from: Data(real.utf8)).runs[0].tool.driver.rules
+    #expect(!rules.isEmpty && rules.allSatisfy { !$0.help.text.isEmpty && !$0.shortDescription.text.isEmpty && !$0.fullDescription.text.isEmpty })
+    // The real capture's QEMU log is zstd-compressed: a logical location with the line, no region on it.
+    #expect(real.contains("\"fullyQualifiedName\" : \"Tests/Fixtures/real/intel-viommu-strict/qemu-7.2-trace-full.log.zst:"))
+    #expect(!real.contains("\"uri\" : \"Tests/Fixtures/real/intel-viommu-strict/qemu-7.2-trace-full.log.zst\",\n                \"region\""))
+}

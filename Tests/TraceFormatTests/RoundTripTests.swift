@@ -149,3 +149,36 @@ import Testing
         #expect(back.events == buf.events)
     }
 }
+
+/// `dma_alloc`'s gfp field shows the names the kernel printed, never the stable bit encoding (`gfp=0x1`
+/// would read as the kernel's `__GFP_DMA`); older JSONL with `0x…` still reads.
+@Suite struct GFPFlagsTextTests {
+    @Test func namesInTextAndJSONL() throws {
+        let e = Event(kind: .dmaAlloc, timestamp: 1, address: 0x1000, size: 4096, aux: 0x1 | 0x1000)
+        var buf = EventBuffer()
+        buf.events.append(e)
+        let line = EventText.line(e, metadata: buf.metadata, string: { _ in nil })
+        #expect(line.contains(" gfp=GFP_KERNEL|__GFP_ZERO "))
+        let text = try JSONLCodec.encode(buf)
+        #expect(text.contains(#""gfp":"GFP_KERNEL|__GFP_ZERO""#))
+        var back = EventBuffer()
+        _ = try JSONLCodec.decode(text, into: &back)
+        #expect(back.events.first?.aux == 0x1001)
+        // JSONL written before names were shown.
+        var old = EventBuffer()
+        _ = try JSONLCodec.decode(#"{"kind":"dma_alloc","ts":1,"dma_addr":"0x1000","gfp":"0x1001"}"#, into: &old)
+        #expect(old.events.first?.aux == 0x1001)
+        #expect(GFPNames.render(0) == "none" && GFPNames.parse("none") == 0)
+        #expect(GFPNames.render(1 << 31 | 1 << 30) == "other|0x40000000")
+        #expect(GFPNames.parse("other|0x40000000") == 1 << 31 | 1 << 30)
+    }
+
+    /// Twin: an unknown name is refused with the list of known ones, not read as 0.
+    @Test func unknownNameIsAnError() {
+        var s = EventBuffer()
+        #expect(throws: (any Error).self) {
+            _ = try JSONLCodec.decode(#"{"kind":"dma_alloc","ts":1,"gfp":"GFP_BOGUS"}"#, into: &s)
+        }
+        #expect(GFPNames.parse("GFP_KERNEL|GFP_BOGUS") == nil)
+    }
+}

@@ -42,7 +42,7 @@ import TraceFormat
 
     /// The decimal/hex trap: before 5.14/5.15 `[fault reason 37]` is decimal (0x25), after it is `0x..`.
     @Test(arguments: [
-        ("intel-dmar-linux4.19-synthetic.txt", [UInt32(6), 5, 0x25], [UInt64(0x1000000), 0x2345000, 0x17]),
+        ("intel-dmar-linux4.19-synthetic.txt", [UInt32(6), 5], [UInt64(0x1000000), 0x2345000]),
         ("intel-dmar-linux5.10-synthetic.txt", [6, 5], [0x1000000, 0x2345000]),
         ("intel-dmar-linux5.14-synthetic.txt", [6, 5], [0x1000000, 0x2345000]),
         ("intel-dmar-linux6.x-pasid-synthetic.txt", [0x71, 6], [0x7f3a2c000000, 0xfffff000]),
@@ -55,6 +55,18 @@ import TraceFormat
         #expect(d.skipped == 0)
         let dev = buf.metadata.devices[Int(faults(buf)[0].device)]
         #expect(dev.name == "0000:00:05.0" && dev.sid == 0x28)
+    }
+
+    /// Interrupt-remapping faults are their own kind (an interrupt index, not a DMA address); the 4.19
+    /// line's reason is decimal (37 = 0x25).
+    @Test func intrRemapIsItsOwnKind() throws {
+        let input = try IngestInput.open(Fixtures.path("synthetic/dmesg-variants/intel-dmar-linux4.19-synthetic.txt"))
+        let (buf, _) = try Fixtures.run(DmesgImporter(), input)
+        let ir = buf.events.filter { $0.kind == .intrRemapFault }
+        #expect(ir.map(\.aux) == [0x25])
+        #expect(ir.map(\.address) == [0x17])
+        #expect(buf.metadata.devices[Int(ir[0].device)].name == "0000:00:1f.0")
+        #expect(!faults(buf).contains { $0.address == 0x17 })
     }
 
     @Test func twoLineLinux44Form() throws {
@@ -86,12 +98,45 @@ import TraceFormat
     @Test func smmuV3RawAndDecoded() throws {
         let input = try IngestInput.open(Fixtures.path("synthetic/dmesg-variants/arm-smmu-v3-synthetic.txt"))
         let (buf, d) = try Fixtures.run(DmesgImporter(), input)
-        let f = faults(buf)
+        let f = buf.events.filter { $0.kind == .smmuv3Event }
+        #expect(faults(buf).isEmpty)
         #expect(f.count == 2)
-        #expect(f.allSatisfy { $0.aux == 0x10 && $0.address == 0x1000000 && !$0.eventFlags.contains(.write) })
+        #expect(f.allSatisfy { $0.detail == 0x10 && $0.aux == 0x10 && $0.address == 0x1000000 && !$0.eventFlags.contains(.write) })
         #expect(buf.string(f[0].aux2) == "F_TRANSLATION")
         #expect(buf.metadata.devices[Int(f[0].device)].sid == 0x10)
         #expect(buf.metadata.devices[Int(f[1].device)].name == "0000:00:02.0")
+        #expect(d.skipped == 0)
+    }
+
+    /// A decoded (6.15) line joins the raw dump before it only when it names the same event and stream;
+    /// a 5.x raw-only dump followed by another event's decoded line stays two events.
+    @Test func smmuV3DecodedLineOfAnotherEventIsNotMerged() throws {
+        let text = """
+        [ 1.0] arm-smmu-v3 arm-smmu-v3.0.auto: event 0x10 received:
+        [ 1.0] arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000001800000010
+        [ 1.0] arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000000200000000
+        [ 1.0] arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000000080004000
+        [ 1.0] arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000000000000000
+        [ 2.0] arm-smmu-v3 arm-smmu-v3.0.auto: event: F_PERMISSION client: 0000:01:00.0 sid: 0x100 ssid: 0x3 iova: 0x7fff0000 ipa: 0x0
+        """
+        let (buf, d) = try Fixtures.run(DmesgImporter(), Fixtures.text(text))
+        let e = buf.events.filter { $0.kind == .smmuv3Event }.sorted { $0.position < $1.position }
+        #expect(e.map(\.detail) == [0x10, 0x13])
+        #expect(e.map(\.aux) == [0x18, 0x100])
+        #expect(e.map(\.address) == [0x80004000, 0x7fff0000])
+        #expect(d.skipped == 0)
+    }
+
+    /// Lines that merely mention an overflow and a mask are not DMA overflow reports (no warning, no event);
+    /// the `%pad+%zu` form is.
+    @Test func overflowNeedsTheAddressPlusSizeForm() throws {
+        let text = """
+        [ 1.0] TCP: request_sock_TCP: Possible SYN flooding on port 22. Sending cookies. overflow of accept mask + 1
+        [ 2.0] vc4-drm gpu: overflow 0x00000001a7296000+708608 of DMA mask ffffffff bus limit ffffffff
+        """
+        let (buf, d) = try Fixtures.run(DmesgImporter(), Fixtures.text(text))
+        #expect(buf.events.map(\.kind) == [.dmaMapError])
+        #expect(buf.events.first?.address == 0x1a7296000 && buf.events.first?.size == 708608)
         #expect(d.skipped == 0)
     }
 

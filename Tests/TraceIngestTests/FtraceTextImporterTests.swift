@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TraceFormat
 @testable import TraceIngest
@@ -52,6 +53,59 @@ import TraceFormat
             let worst = zip(a, b).map { $0.timestamp > $1.timestamp ? $0.timestamp - $1.timestamp : $1.timestamp - $0.timestamp }.max() ?? 0
             #expect(worst < 1000, "\(text): \(worst) ns")
         }
+    }
+
+    /// Real Linux 6.12 `dma:*` lines (Debian 6.12.95-1~bpo12+1 guest, QEMU 7.2.22 intel-iommu, strict): the
+    /// first 56 lines of traces/raw/linux6.12-intel-strict/guest-ftrace.txt.zst (tools/capture intel-strict
+    /// --kernel 6.12). 6.12 prints `dma_unmap_page` with `dma_addr=` (no `addr=`), addresses without `0x`, an
+    /// empty `attrs=`, and `dma_alloc` with symbolic `flags=` and `attrs=`.
+    @Test func realLinux612DmaLines() throws {
+        let input = try IngestInput.open(Fixtures.path("real/ftrace-dma-linux6.12-intel-strict-real.txt"))
+        let (buf, d) = try Fixtures.run(FtraceTextImporter(), input)
+        #expect(d.skipped == 0)
+        #expect(d.unknown.isEmpty)
+        #expect(d.comments == 12)
+        #expect(d.understood["dma_alloc"] == 2)
+        #expect(d.understood["dma_map_page"] == 5)
+        #expect(d.understood["dma_unmap_page"] == 4)
+        #expect(d.understood["map"] == 11 && d.understood["unmap"] == 4)
+        #expect(d.understood["add_device_to_group"] == 9 && d.understood["attach_device_to_domain"] == 9)
+        #expect(d.totalUnderstood == 44)
+        // 3.428853: dma_alloc: 0000:00:02.0 dir=BIDIRECTIONAL dma_addr=ffffe000 size=6726 virt_addr=0000000026345548
+        //           flags=GFP_KERNEL|__GFP_NOWARN|__GFP_ZERO attrs=NO_WARN
+        let alloc = try #require(buf.events.first { $0.kind == .dmaAlloc })
+        #expect(alloc.timestamp == 3_428_853_000 && alloc.address == 0xffffe000 && alloc.size == 6726)
+        #expect(alloc.address2 == 0x26345548 && alloc.direction == .bidirectional)
+        #expect(alloc.aux == (GFPFlags.kernel.rawValue | GFPFlags.noWarn.rawValue | GFPFlags.zero.rawValue))
+        #expect(alloc.aux2 == DMAAttributes.noWarn.rawValue)
+        // 3.447679: dma_map_page: 0000:00:02.0 dir=TO_DEVICE dma_addr=ffffb0f8 size=16 phys_addr=399c0f8 attrs=
+        let maps = buf.events.filter { $0.kind == .dmaMap }
+        #expect(maps.count == 5)
+        #expect(maps[0].address == 0xffffb0f8 && maps[0].address2 == 0x399c0f8 && maps[0].size == 16)
+        #expect(maps[0].direction == .toDevice && maps[0].aux == 0 && maps[0].detail == MapAPI.page.rawValue)
+        #expect(maps[1].direction == .fromDevice && maps[1].size == 4096 && maps[1].address == 0xffffa000)
+        // 3.449965: dma_unmap_page: 0000:00:02.0 dir=TO_DEVICE dma_addr=ffff8440 size=48 attrs=
+        let unmaps = buf.events.filter { $0.kind == .dmaUnmap }
+        #expect(unmaps.map(\.address) == [0xffff8440, 0xffffb0f8, 0xffffa000, 0xffff9108])
+        #expect(unmaps.map(\.size) == [48, 16, 4096, 1])
+        #expect(unmaps[0].timestamp == 3_449_965_000 && unmaps[0].direction == .toDevice)
+        // every dma:* event names its device; the iommu map/unmap events do not
+        let dev = try #require(buf.metadata.devices.firstIndex { $0.name == "0000:00:02.0" })
+        #expect((maps + unmaps + [alloc]).allSatisfy { Int($0.device) == dev })
+        #expect(buf.events.filter { $0.kind == .iommuMap }.allSatisfy { !$0.hasDevice })
+    }
+
+    /// Twin of the real 6.12 test: the same lines with the unmap's address field damaged (`dma_addr=` ->
+    /// `dma_adr=`) are reported and skipped, not imported with a zero address.
+    @Test func realLinux612DmaLinesWithADamagedFieldAreSkipped() throws {
+        let text = try String(contentsOfFile: Fixtures.path("real/ftrace-dma-linux6.12-intel-strict-real.txt"), encoding: .utf8)
+        let damaged = text.replacingOccurrences(of: "dma_unmap_page: 0000:00:02.0 dir=TO_DEVICE dma_addr=ffff8440",
+                                                with: "dma_unmap_page: 0000:00:02.0 dir=TO_DEVICE dma_adr=ffff8440")
+        #expect(damaged != text)
+        let (buf, d) = try Fixtures.run(FtraceTextImporter(), Fixtures.text(damaged))
+        #expect(d.skipped == 1)
+        #expect(d.understood["dma_unmap_page"] == 3)
+        #expect(!buf.events.contains { $0.kind == .dmaUnmap && $0.address == 0 })
     }
 
     @Test func syntheticDmaFile() throws {
@@ -167,5 +221,21 @@ import TraceFormat
         #expect(score("cpus=2\n  dd-152 [001] 11.918000: map: IOMMU: iova=0x1 paddr=0x2 size=4096\n") == 95)
         #expect(score("  dd-152 [001] 11.918000: map: IOMMU: iova=0x1 paddr=0x2 size=4096\n") == 80)
         #expect(score("[    0.000000] Linux version 6.1.0\n") == 0)
+    }
+
+    /// Event bodies pasted without the `comm-pid [cpu] seconds:` columns are read (timestamp 0) when the
+    /// name is one the importer knows; any other `word: text` line stays a malformed line, not an event.
+    @Test func bodiesWithoutPrefix() throws {
+        let text = """
+        iommu:map: IOMMU: iova=0x00000000ffffe000 paddr=0x000000000420a000 size=4096
+        map: IOMMU: iova=0x00000000fffff000 - 0x0000000100000000 paddr=0x000000000422b000 size=4096
+        kernel: IOMMU: iova=0x0000000000001000 paddr=0x0000000000002000 size=4096
+        dma_map_page: nothing that parses
+        """
+        let (buf, d) = try Fixtures.run(FtraceTextImporter(), Fixtures.text(text))
+        #expect(buf.events.map(\.kind) == [.iommuMap, .iommuMap])
+        #expect(buf.events.map(\.address) == [0xffffe000, 0xfffff000])
+        #expect(buf.events.allSatisfy { $0.timestamp == 0 })
+        #expect(d.skipped == 2)
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -94,6 +95,26 @@ private var fixtures: String {
     #expect(r.stdout.hasPrefix("{\"displayTimeUnit\":\"ns\""))
     #expect(r.stdout.contains("{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":1,\"args\":{\"name\":\"0000:00:04.0\"}}"))
     // The unmapped mapping is a slice; the two leaked ones run to the end; the leak finding is marked.
-    #expect(r.stdout.contains("\"name\":\"dma_map 0x00000000ffffd000+64\",\"cat\":\"mapping\",\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":1.200,\"dur\":0.800"))
+    // Async slices (one id per mapping), timestamps from the first event (1000 ns).
+    #expect(r.stdout.contains("\"name\":\"dma_map 0x00000000ffffd000+64\",\"cat\":\"mapping\",\"ph\":\"b\",\"id\":3,\"pid\":1,\"tid\":1,\"ts\":0.200"))
+    #expect(r.stdout.contains("\"name\":\"dma_map 0x00000000ffffd000+64\",\"cat\":\"mapping\",\"ph\":\"e\",\"id\":3,\"pid\":1,\"tid\":1,\"ts\":1.000"))
+    #expect(r.stdout.contains("\"closed\":\"still mapped when the recording (or the export window) ended\""))
     #expect(r.stdout.contains("\"name\":\"finding: dma-api-debug/leak-at-end recorded\""))
+}
+
+/// A pasted log with swiotlb exhaustion: ingest keeps the event, analyze reports it with device and size
+/// (and fails on it when asked); a log without one reports none.
+@Test func analyzeReportsSwiotlbFullFromAPastedLog() throws {
+    let dir = try CLI.temporaryDirectory("swiotlb")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let out = dir + "/mt76.dmat"
+    #expect(try dmatrace(["ingest", fixtures + "/real-world/swiotlb/mt76-500-linux5.4-amid-oops.txt", "-o", out, "--quiet"]).status == 0)
+    let json = try dmatrace(["analyze", out, "--format", "json"])
+    #expect(json.stdout.contains("\"category\" : \"swiotlb-full\""))
+    #expect(json.stdout.contains("\"device\" : \"0000:01:00.0\""))
+    #expect(json.stdout.contains("a DMA mapping of 3776 bytes failed, 31415 of 32768 slots in use (2 times, largest 3776 bytes)"))
+    #expect(try dmatrace(["analyze", out, "--fail-on", "error"]).status == 1)
+    let other = dir + "/dmar.dmat"
+    #expect(try dmatrace(["ingest", fixtures + "/real-world/intel/dasharo-641-linux6x-no-pasid.txt", "-o", other, "--quiet"]).status == 0)
+    #expect(!(try dmatrace(["analyze", other, "--format", "json"]).stdout.contains("swiotlb-full")))
 }

@@ -134,6 +134,14 @@ import Glibc
         }
     }
 
+    static func name(_ e: IngestRefusal) -> String {
+        switch e {
+        case .nothingUnderstood: "nothingUnderstood"
+        case .noEvents: "noEvents"
+        case .mismatchedRun: "mismatchedRun"
+        }
+    }
+
     static func name(_ e: ReportError) -> String {
         switch e {
         case .unreadable: "unreadable"
@@ -265,6 +273,36 @@ import Glibc
         ie += [run(SimpletraceImporter(), [UInt8](repeating: 0, count: 64), dir + "/trace-123")].compactMap { $0 }
         for e in ie { add("IngestError", name(e), e.description) }
 
+        // IngestRefusal: real reports of a text given as a QEMU log, of a dmesg without DMA events, and of
+        // an Intel guest merged with an AMD host log of another run.
+        func ingestReport(_ paths: [String], format: String = "auto") throws -> (IngestReport, Int) {
+            let pipeline = IngestPipeline(format: format)
+            let plan = try pipeline.plan(try paths.map { try IngestInput.open($0) })
+            let (buffer, report) = try pipeline.ingest(plan)
+            return (report, buffer.events.count)
+        }
+        _ = FileManager.default.createFile(atPath: dir + "/notes.txt", contents: Data("hello world\nthis is text\n".utf8))
+        let raw = dir + "/raw/"
+        for f in ["swiotlb-force/guest-dmesg.txt", "intel-strict/guest-ftrace.txt.zst", "intel-strict/guest-dmesg.txt", "amd-viommu/qemu-trace.log.zst"] {
+            try FileManager.default.createDirectory(atPath: raw + f.split(separator: "/")[0], withIntermediateDirectories: true)
+            if !FileManager.default.fileExists(atPath: raw + f) { try FileManager.default.copyItem(atPath: CLI.root + "/traces/raw/" + f, toPath: raw + f) }
+        }
+        var ir: [IngestRefusal] = []
+        for (paths, format) in [([dir + "/notes.txt"], "qemu-log"), ([raw + "swiotlb-force/guest-dmesg.txt"], "auto")] {
+            let (r, n) = try ingestReport(paths, format: format)
+            ir += [r.emptiness(events: UInt64(n))].compactMap { $0 }
+        }
+        let (mixed, _) = try ingestReport([raw + "intel-strict/guest-ftrace.txt.zst", raw + "intel-strict/guest-dmesg.txt", raw + "amd-viommu/qemu-trace.log.zst"])
+        ir += [mixed.mismatchEvidence()].compactMap { $0 }
+        for e in ir { add("IngestRefusal", name(e), e.description) }
+
+        // CoverageShrankError: a constructed pair of reports.
+        let two = Report(command: "matrix", traces: [TraceEntry(name: "a", path: "a.dmat", events: 1, recordedScenario: nil, inputs: []), TraceEntry(name: "b", path: "b.dmat", events: 1, recordedScenario: nil, inputs: [])], findings: [])
+        let one = Report(command: "matrix", traces: [TraceEntry(name: "a", path: "a.dmat", events: 1, recordedScenario: nil, inputs: [])], findings: [])
+        if let e = caught(CoverageShrankError.self, { _ = try Diff.report(base: two, new: one, basePath: dir + "/base.json", newPath: dir + "/new.json", allowCoverageChange: false) }) {
+            add("CoverageShrankError", "message", e.description)
+        }
+
         // ModelError.
         var me: [ModelError] = []
         me += [caught(ModelError.self) { _ = try ModelCatalog.parse(contentsOf: URL(fileURLWithPath: dir + "/missing.json")) }].compactMap { $0 }
@@ -318,7 +356,7 @@ import Glibc
         let entries = try Self.catalogue()
         let samples = try Self.samples(dir: dir)
         let documented = Set(entries.filter { $0.type != "Command line" }.map { "\($0.type).\($0.name)" })
-        #expect(entries.count == 42)
+        #expect(entries.count == 46)
         #expect(documented.count == entries.count - 2, "a case is listed twice")
         #expect(Set(samples.keys) == documented,
                 "in code, not documented: \(Set(samples.keys).subtracting(documented).sorted()); documented, not in code: \(documented.subtracting(samples.keys).sorted())")

@@ -77,8 +77,17 @@ import TraceFormat
         #expect(r.status == 2)
         #expect(r.err.contains("\(junk): format not recognised"))
         let trunc = try TraceCommandTests.run(["ingest", Self.fixtures + "/compressed/guest-ftrace-iommu-truncated.txt.zst", "--dry-run"])
-        #expect(trunc.status == 2)
+        // A capture cut inside a structure is a damaged trace: exit 3, like a cut .dmat.
+        #expect(trunc.status == 3)
         #expect(trunc.err.contains("guest-ftrace-iommu-truncated.txt.zst: byte 4000: truncated: zstd stream ends inside a frame"))
+        // A cut trace.dat: the offset named is the end of the data, not the section the header points to.
+        let cut = tmp("cut.dat")
+        defer { try? FileManager.default.removeItem(atPath: cut) }
+        let dat = try Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "/real/intel-viommu-strict/guest-trace-cmd-v7-zstd.dat"))
+        try dat.prefix(2000).write(to: URL(fileURLWithPath: cut))
+        let c = try TraceCommandTests.run(["ingest", cut, "--dry-run"])
+        #expect(c.status == 3)
+        #expect(c.err.contains("cut.dat: byte 2000: truncated: options section header declared at byte 895587, past the end"))
         #expect(try TraceCommandTests.run(["ingest", junk, "-o", "x", "--meta", "novalue"]).status == 64)
         #expect(try TraceCommandTests.run(["ingest", junk]).status == 64)
         #expect(try TraceCommandTests.run(["ingest", junk, "--dry-run", "--format", "nope"]).status == 64)
