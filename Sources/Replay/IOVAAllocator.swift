@@ -1,57 +1,262 @@
-/// A Linux-like IOVA allocator for one domain: sizes rounded up to a power of two of pages and aligned
-/// to it (`alloc_iova_fast(..., size_aligned)`), handed out top-down below 4 GiB first (the 32-bit DMA
-/// limit PCI devices get unless `forcedac`), then top-down below the domain's address width; freed ranges
-/// are reused last-in first-out per size, as the per-CPU rcache does. Memory follows the live set.
-struct IOVAAllocator: Sendable {
-    private var lowNext: UInt64 = 1 << 32
-    private var highNext: UInt64
-    private var highFloor: UInt64 = 1 << 32
-    private var freeBySize: [[UInt64]] = Array(repeating: [], count: 40)
-    private let below4GFirst: Bool
+/// Linux's IOVA allocator for one DMA domain, as `drivers/iommu/iova.c` and `drivers/iommu/dma-iommu.c` of
+/// Linux v6.1 implement it (the kernel of the bundled captures), in page frame numbers (4 KiB granule):
+///
+/// - `alloc_iova_fast()` rounds a size below `1 << (IOVA_RANGE_CACHE_MAX_SIZE - 1)` pages up to a power of two
+///   (`roundup_pow_of_two`), then tries the per-CPU range cache `iova_rcache_get()` of that order
+///   (`order_base_2`, orders below `IOVA_RANGE_CACHE_MAX_SIZE` = 6): the CPU's `loaded` magazine, else its
+///   `prev` magazine (swapped in), else a full magazine from the global depot; `iova_magazine_pop()` takes the
+///   topmost entry at or below the limit (swapping the last entry into its place). Only then the red-black tree.
+/// - `__alloc_and_insert_iova_range()` searches top-down, size-aligned (`align_mask <<= fls_long(size - 1)`),
+///   starting at `cached32_node` for limits at or below 4 GiB and at `cached_node` above, restarting once from
+///   the limit (`retry_pfn`), and remembers a failed 32-bit size in `max32_alloc_size`; `__cached_rbnode_insert_update()`
+///   and `__cached_rbnode_delete_update()` move the cached nodes as the kernel does.
+/// - `free_iova_fast()` pushes the range into the freeing CPU's `loaded` magazine (IOVA_MAG_SIZE = 128 entries
+///   in 6.1), swapping in `prev` when full, else moving the full magazine to the depot (MAX_GLOBAL_MAGS = 32,
+///   dropped beyond) and starting an empty one; ranges of order >= 6 go back to the tree.
+/// - `iommu_dma_alloc_iova()` (dma-iommu.c) first tries below 4 GiB for PCI devices unless `iommu.forcedac=1`
+///   (`dma_limit > DMA_BIT_MASK(32) && !iommu_dma_forcedac && dev_is_pci(dev)`), then up to the DMA limit with
+///   `flush_rcache` (on failure every CPU's cached ranges go back to the tree and the tree is searched again).
+///
+/// Version notes (not modelled as separate behaviour; all captures are of 6.1): v5.10 has the same rcache and
+/// 32-bit-first logic (the fast path was then in `alloc_iova_fast` too); v6.4+ (`pci_32bit_workaround`) stops
+/// trying below 4 GiB for a device once it failed there; v6.7+ uses 127-entry magazines and an unbounded depot
+/// list trimmed by a delayed work item. A value type: copying it is how a caller tries an allocation without
+/// committing it.
+struct IOVAAllocator: Sendable, Equatable {
+    static let rangeCacheMaxOrder = 6
+    static let magazineSize = 128
+    static let maxDepot = 32
+    static let dma32Pfn: UInt64 = 1 << 20
+    static let anchor = UInt64.max
 
-    init(addressWidth: Int, below4GFirst: Bool) {
-        highNext = addressWidth >= 64 ? UInt64.max & ~0xFFF : (1 << UInt64(max(33, min(addressWidth, 63))))
+    /// Allocated ranges of the tree (`pfn_lo` -> `pfn_hi`), sorted by `pfn_lo`, ending with the anchor node.
+    private(set) var lo: [UInt64] = [anchor]
+    private(set) var hi: [UInt64] = [anchor]
+    /// `pfn_lo` of `cached32_node` and `cached_node`.
+    private var cached32 = anchor
+    private var cached = anchor
+    private var max32AllocSize = dma32Pfn
+    /// Per order, per CPU: (loaded, prev) magazines.
+    private var loaded: [[[UInt64]]]
+    private var prev: [[[UInt64]]]
+    private var depot: [[[UInt64]]]
+    /// Highest pfn + 1 of the domain (its address width).
+    let endPfn: UInt64
+    let below4GFirst: Bool
+
+    init(addressWidth: Int, below4GFirst: Bool, cpus: Int = 2) {
+        let aw = max(33, min(addressWidth, 64))
+        endPfn = aw >= 64 ? (UInt64.max >> 12) : (UInt64(1) << UInt64(aw - 12))
         self.below4GFirst = below4GFirst
-        if !below4GFirst { lowNext = 0 }
+        let n = max(1, cpus)
+        loaded = Array(repeating: Array(repeating: [], count: n), count: Self.rangeCacheMaxOrder)
+        prev = loaded
+        depot = Array(repeating: [], count: Self.rangeCacheMaxOrder)
     }
 
-    /// The order (log2 pages) a mapping of `size` bytes takes.
-    static func order(_ size: UInt64) -> Int {
-        let pages = max(1, (size &+ 0xFFF) >> 12)
-        return pages <= 1 ? 0 : 64 - (pages - 1).leadingZeroBitCount
+    /// `order_base_2(pages)`.
+    static func orderBase2(_ pages: UInt64) -> Int { pages <= 1 ? 0 : 64 - (pages - 1).leadingZeroBitCount }
+
+    /// The pages `alloc_iova_fast()` actually takes for a request of `pages` (rounded up to a power of two
+    /// below the range-cache limit).
+    static func roundedPages(_ pages: UInt64) -> UInt64 {
+        let p = max(1, pages)
+        return p < UInt64(1 << (rangeCacheMaxOrder - 1)) ? UInt64(1) << UInt64(orderBase2(p)) : p
     }
 
-    /// Allocates an IOVA for `size` bytes; nil when the space is exhausted (a mapping failure).
-    mutating func allocate(size: UInt64) -> UInt64? {
-        let o = IOVAAllocator.order(size)
-        guard o < freeBySize.count else { return nil }
-        if let reused = freeBySize[o].popLast() { return reused }
-        let bytes = UInt64(1) << UInt64(o + 12)
-        if below4GFirst && lowNext >= bytes + 0x1000 {
-            let a = (lowNext - bytes) & ~(bytes - 1)
-            if a >= 0x1000 {
-                lowNext = a
-                return a
+    /// The order (log2 pages) a mapping of `size` bytes takes (kept for callers that free by order).
+    static func order(_ size: UInt64) -> Int { orderBase2(roundedPages((size &+ 0xFFF) >> 12)) }
+
+    private mutating func ensureCPU(_ cpu: Int) {
+        guard cpu >= loaded[0].count else { return }
+        for o in 0..<Self.rangeCacheMaxOrder {
+            while loaded[o].count <= cpu {
+                loaded[o].append([])
+                prev[o].append([])
             }
         }
-        if highNext >= bytes {
-            let a = (highNext - bytes) & ~(bytes - 1)
-            if a >= highFloor {
-                highNext = a
-                return a
+    }
+
+    /// `iommu_dma_alloc_iova()`: an IOVA (byte address) for `size` bytes requested on `cpu`; nil when the space
+    /// is exhausted (a mapping failure).
+    mutating func allocate(size: UInt64, cpu: Int = 0) -> UInt64? {
+        allocatePages(max(1, (size &+ 0xFFF) >> 12), cpu: cpu).map { $0.pfn << 12 }
+    }
+
+    /// The same in pages: the pfn and the pages taken (for ``free(pfn:pages:cpu:)``).
+    mutating func allocatePages(_ pages: UInt64, cpu: Int) -> (pfn: UInt64, pages: UInt64)? {
+        let limit = endPfn - 1
+        if below4GFirst && limit > Self.dma32Pfn - 1, let r = allocFast(pages, cpu: cpu, limitPfn: Self.dma32Pfn - 1, flush: false) {
+            return r
+        }
+        return allocFast(pages, cpu: cpu, limitPfn: limit, flush: true)
+    }
+
+    /// `alloc_iova_fast()`.
+    private mutating func allocFast(_ pages0: UInt64, cpu: Int, limitPfn: UInt64, flush: Bool) -> (pfn: UInt64, pages: UInt64)? {
+        let pages = Self.roundedPages(pages0)
+        if let p = rcacheGet(pages, cpu: cpu, limitPfn: limitPfn + 1) { return (p, pages) }
+        if let p = treeAlloc(pages, limitPfn: limitPfn) { return (p, pages) }
+        guard flush else { return nil }
+        // free_cpu_cached_iovas() for every CPU and free_global_cached_iovas(), then retry.
+        for o in 0..<Self.rangeCacheMaxOrder {
+            for c in loaded[o].indices {
+                for p in loaded[o][c] + prev[o][c] { treeFree(p) }
+                loaded[o][c] = []
+                prev[o][c] = []
+            }
+            for m in depot[o] { for p in m { treeFree(p) } }
+            depot[o] = []
+        }
+        return treeAlloc(pages, limitPfn: limitPfn).map { ($0, pages) }
+    }
+
+    private mutating func rcacheGet(_ pages: UInt64, cpu: Int, limitPfn: UInt64) -> UInt64? {
+        let o = Self.orderBase2(pages)
+        guard o < Self.rangeCacheMaxOrder, limitPfn >= pages else { return nil }
+        ensureCPU(cpu)
+        let limit = limitPfn - pages
+        if !loaded[o][cpu].isEmpty {
+        } else if !prev[o][cpu].isEmpty {
+            swap(&loaded[o][cpu], &prev[o][cpu])
+        } else if let m = depot[o].popLast() {
+            loaded[o][cpu] = m
+        } else {
+            return nil
+        }
+        // iova_magazine_pop(): the topmost entry at or below the limit; the last entry takes its place.
+        var i = loaded[o][cpu].count - 1
+        while loaded[o][cpu][i] > limit {
+            if i == 0 { return nil }
+            i -= 1
+        }
+        let p = loaded[o][cpu][i]
+        loaded[o][cpu][i] = loaded[o][cpu][loaded[o][cpu].count - 1]
+        loaded[o][cpu].removeLast()
+        return p
+    }
+
+    /// `free_iova_fast()` of a range taken by ``allocatePages(_:cpu:)``, on `cpu`.
+    mutating func free(pfn: UInt64, pages: UInt64, cpu: Int) {
+        let o = Self.orderBase2(pages)
+        guard o < Self.rangeCacheMaxOrder else {
+            treeFree(pfn)
+            return
+        }
+        ensureCPU(cpu)
+        if loaded[o][cpu].count < Self.magazineSize {
+        } else if prev[o][cpu].count < Self.magazineSize {
+            swap(&loaded[o][cpu], &prev[o][cpu])
+        } else {
+            if depot[o].count < Self.maxDepot {
+                depot[o].append(loaded[o][cpu])
+            } else {
+                for p in loaded[o][cpu] { treeFree(p) }
+            }
+            loaded[o][cpu] = []
+        }
+        loaded[o][cpu].append(pfn)
+    }
+
+    /// Frees by byte address and order (callers that kept only the order).
+    mutating func free(_ iova: UInt64, order o: Int, cpu: Int = 0) {
+        free(pfn: iova >> 12, pages: UInt64(1) << UInt64(o), cpu: cpu)
+    }
+
+    /// Index of the first node with `pfn_lo >= pfn`.
+    private func lowerBound(_ pfn: UInt64) -> Int {
+        var a = 0, b = lo.count
+        while a < b {
+            let m = (a + b) / 2
+            if lo[m] < pfn { a = m + 1 } else { b = m }
+        }
+        return a
+    }
+
+    /// `__alloc_and_insert_iova_range(iovad, size, limit_pfn + 1, new, true)`.
+    private mutating func treeAlloc(_ size: UInt64, limitPfn: UInt64) -> UInt64? {
+        let limit = limitPfn + 1
+        let shift = UInt64(64 - (size - 1).leadingZeroBitCount)
+        let mask: UInt64 = size <= 1 ? ~0 : ~((UInt64(1) << shift) - 1)
+        if limit <= Self.dma32Pfn && size >= max32AllocSize { return nil }
+        var i = lowerBound(limit <= Self.dma32Pfn ? cached32 : cached)
+        if i >= lo.count { i = lo.count - 1 }
+        let retryPfn = hi[i]
+        var high = limit
+        var low: UInt64 = 1
+        var newPfn: UInt64 = 0
+        var cur: Int? = i
+        while true {
+            repeat {
+                high = min(high, lo[cur!])
+                newPfn = high >= size ? (high - size) & mask : 0
+                cur = cur! > 0 ? cur! - 1 : nil
+            } while cur != nil && newPfn <= hi[cur!] && newPfn >= low
+            if high < size || newPfn < low {
+                if low == 1 && retryPfn < limit {
+                    high = limit
+                    low = retryPfn + 1
+                    // iova_find_limit(): the lowest node reaching the limit (the anchor above 4 GiB).
+                    var j = lo.count - 1
+                    if limit <= Self.dma32Pfn {
+                        j = 0
+                        while j < lo.count - 1 && hi[j] < limit { j += 1 }
+                    }
+                    cur = j
+                    continue
+                }
+                if limit <= Self.dma32Pfn { max32AllocSize = size }
+                return nil
+            }
+            break
+        }
+        let at = lowerBound(newPfn)
+        lo.insert(newPfn, at: at)
+        hi.insert(newPfn + size - 1, at: at)
+        if newPfn + size - 1 < Self.dma32Pfn { cached32 = newPfn } else { cached = newPfn }
+        return newPfn
+    }
+
+    /// `__free_iova()` with `__cached_rbnode_delete_update()`.
+    private mutating func treeFree(_ pfn: UInt64) {
+        let i = lowerBound(pfn)
+        guard i < lo.count - 1, lo[i] == pfn else { return }
+        let h = hi[i]
+        let next = lo[i + 1]
+        if pfn == cached32 || (h < Self.dma32Pfn && pfn >= cached32) { cached32 = next }
+        if pfn < Self.dma32Pfn { max32AllocSize = Self.dma32Pfn }
+        if pfn >= cached { cached = next }
+        lo.remove(at: i)
+        hi.remove(at: i)
+    }
+
+    /// Takes `pfn` (`pages` as allocated) out of the caches or the free space, as if the allocator had returned
+    /// it: used to follow a recording after a divergence, so one wrong prediction is not counted again and again.
+    mutating func claim(pfn: UInt64, pages: UInt64) {
+        let o = Self.orderBase2(pages)
+        if o < Self.rangeCacheMaxOrder {
+            for c in loaded[o].indices {
+                if let k = loaded[o][c].firstIndex(of: pfn) { loaded[o][c].remove(at: k); return }
+                if let k = prev[o][c].firstIndex(of: pfn) { prev[o][c].remove(at: k); return }
+            }
+            for m in depot[o].indices {
+                if let k = depot[o][m].firstIndex(of: pfn) { depot[o][m].remove(at: k); return }
             }
         }
-        return nil
-    }
-
-    /// Returns a range to the allocator.
-    mutating func free(_ iova: UInt64, size: UInt64) {
-        free(iova, order: IOVAAllocator.order(size))
-    }
-
-    /// Returns a range of order `o` (as ``order(_:)`` gave it at allocation).
-    mutating func free(_ iova: UInt64, order o: Int) {
-        guard o < freeBySize.count else { return }
-        freeBySize[o].append(iova)
+        let i = lowerBound(pfn)
+        if i < lo.count && lo[i] == pfn { return }  // already allocated in the tree
+        // An overlapping tree range would be a double allocation: drop it (the recording is authoritative).
+        var k = 0
+        while k < lo.count - 1 {
+            if lo[k] <= pfn + pages - 1 && hi[k] >= pfn {
+                lo.remove(at: k)
+                hi.remove(at: k)
+            } else {
+                k += 1
+            }
+        }
+        let j = lowerBound(pfn)
+        lo.insert(pfn, at: j)
+        hi.insert(pfn + pages - 1, at: j)
     }
 }

@@ -30,6 +30,18 @@ struct Buffer: Sendable {
     var ambiguousGeneration: UInt32 = 0
     /// When it was unmapped (``retiredAt`` moves while an ambiguous unmap waits for evidence).
     var unmappedAt: UInt64 = 0
+    /// Guest CPUs of its map and unmap as recorded (0 when the trace does not say): the IOVA range caches are per CPU.
+    var cpu: UInt8 = 0
+    var unmapCPU: UInt8 = 0
+    /// Domain-wide invalidations recorded before its unmap (``IntentTracker/wideInvalidations``).
+    var wideAtUnmap: UInt32 = 0
+    /// One DMA-API call traced as several `iommu_map`s (segments of one IOVA range): pages of the whole range
+    /// (in the first segment; 0 = a range of its own) and this segment's byte offset in it. Simulated scenarios
+    /// allocate the range once, with the first segment, and place the others in it.
+    var groupPages: UInt32 = 0
+    var groupOffset: UInt64 = 0
+    /// When it was mapped (aligned time).
+    var mappedAt: UInt64 = 0
 
     @inline(__always) func contains(recorded a: UInt64) -> Bool { a >= recordedAddress && a - recordedAddress < max(size, 1) }
 
@@ -49,12 +61,23 @@ enum RecordedOutcome: Sendable {
     case fault(UInt32)
 }
 
+extension RecordedOutcome {
+    /// True when the host recorded a translation or a fault (the device's DMA went through the vIOMMU).
+    var isHostEvidence: Bool {
+        if case .none = self { return false }
+        return true
+    }
+}
+
 /// How an access relates to the buffers.
 enum AccessKind: UInt8, Sendable {
     /// Within the buffer's lifetime (mapped, not yet unmapped).
     case inLifetime
     /// After the buffer was unmapped (use after unmap).
     case postUnmap
+    /// After the buffer was unmapped and after the host recorded the IOTLB invalidation of that unmap (its
+    /// page-selective invalidation, or a domain-wide flush after it): no stale entry can explain a translation.
+    case afterInvalidation
     /// The address resolves to no buffer (stray DMA).
     case stray
 }
@@ -75,6 +98,11 @@ struct Access: Sendable {
     var time: UInt64
     /// Implied by the buffer's direction (no host trace for the device), not recorded.
     var implied: Bool
+    /// For a use after unmap (``AccessKind/postUnmap``): when the buffer was unmapped.
+    var unmappedAt: UInt64 = 0
+    /// A late translation of a retired buffer waiting (pending) for a map of the same page within the skew
+    /// window, which would explain it better; delivered as a use after unmap of that buffer if none comes.
+    var fallbackGeneration: UInt32 = 0
 }
 
 /// Where the replay engine came to know a device at all (first event), for device-level occurrences.
@@ -87,8 +115,10 @@ struct FirstSeen: Sendable {
 public struct ReplayOptions: Sendable {
     /// How far apart (ns) a host access and the guest map/unmap it belongs to may be after clock alignment.
     /// A recorded *successful* translation proves its mapping was live, so it is matched to the buffer with
-    /// the same IOVA page and GPA mapped or unmapped within this window.
-    public var skewToleranceNs: UInt64
+    /// the same IOVA page and GPA mapped or unmapped within this window; a translation of a buffer later than
+    /// this after its unmap is a use after unmap (under strict invalidation a divergence). nil: derived from the
+    /// trace's measured alignment, ``IntentTracker/derivedSkewNs(_:)`` (3 x the residual skew, at least 1 ms).
+    public var skewToleranceNs: UInt64?
     /// Whether device accesses are implied from buffers (the device touches each buffer in its direction
     /// before unmap): `nil` decides per device (implied unless the host trace recorded its accesses).
     public var impliedAccesses: Bool?
@@ -99,9 +129,12 @@ public struct ReplayOptions: Sendable {
     /// Threads replaying the scenarios of one trace (results do not depend on it): 1 keeps everything on the
     /// calling thread; nil = 2 when there are several scenarios and a second processor is online.
     public var scenarioThreads: Int?
+    /// Each scenario also reports its predicted DMA stream (``ScenarioResult/stream``), for cross-validation.
+    public var collectStream = false
 
-    public init(skewToleranceNs: UInt64 = 50_000_000, impliedAccesses: Bool? = nil, maxDivergences: Int = 1000, hypotheses: Set<String> = [],
-                scenarioThreads: Int? = nil) {
+    public init(skewToleranceNs: UInt64? = nil, impliedAccesses: Bool? = nil, maxDivergences: Int = 1000, hypotheses: Set<String> = [],
+                scenarioThreads: Int? = nil, collectStream: Bool = false) {
+        self.collectStream = collectStream
         self.skewToleranceNs = skewToleranceNs
         self.impliedAccesses = impliedAccesses
         self.maxDivergences = maxDivergences
@@ -124,6 +157,31 @@ struct IntentTracker {
     let recordedTranslated: [Bool]
     let options: ReplayOptions
     let clockOffsets: [Int64]
+    /// The skew window (``ReplayOptions/skewToleranceNs``, or derived from the alignment).
+    let skewNs: UInt64
+    /// How long an unmapped buffer stays resolvable for late host translations (use after unmap is judged by
+    /// the scenarios: stale through the flush queue, or a fault): the skew window, at least 100 ms.
+    let retainNs: UInt64
+    /// The recorded scenario's IOVA allocator check (nil when no recorded translated scenario is replayed).
+    var allocatorCheck: AllocatorCheck?
+    /// Host IOTLB invalidations (host clock, in trace order) against guest unmaps, per IOVA page: the k-th
+    /// page-selective invalidation of a page answers its k-th unmap (strict), so whether a late translation came
+    /// after its unmap's invalidation does not depend on the guest/host clock alignment.
+    var pageInvalidations: [UInt64: UInt32] = [:]
+    var pageUnmaps: [UInt64: UInt32] = [:]
+    var sawPageInvalidation = false
+    /// Domain-wide or global invalidations seen (the flush queue's flushes under lazy invalidation).
+    var wideInvalidations: UInt32 = 0
+    var sawWideInvalidation = false
+    /// Translations later than the skew window after their unmap that no recorded invalidation lets us judge.
+    var lateUnjudged = 0
+    /// The recording used lazy invalidation (domain-wide flushes answer batches of unmaps, not one each).
+    let recordedLazy: Bool
+    /// Buffers of `iommu_map`s held back until it is known whether the next map continues the same DMA-API call
+    /// (its segments are placed in one IOVA range); delivered before any other event.
+    var held: [Int] = []
+    var heldDevice = -1
+    var heldCPU: UInt8 = 0
 
     var buffers: [Buffer] = []
     var freeSlots: [Int] = []
@@ -166,6 +224,7 @@ struct IntentTracker {
     /// Pages of one buffer registered for lookup; larger buffers are counted in a note.
     static let maxPagesPerBuffer: UInt64 = 1 << 16
     static let maxPending = 4096
+    static let ambiguityWindowNs: UInt64 = 50_000_000
     static let maxRetired = 1 << 16
     static let maxRecordedFaults = 100_000
 
@@ -178,7 +237,17 @@ struct IntentTracker {
         recordedTranslated = facts.map { f in guestTranslated && f.behindIOMMU && (!f.isVirtio || f.iommuPlatform) }
         implied = zip(facts, recordedTranslated).map { _, t in options.impliedAccesses ?? !(hostInput && t) }
         clockOffsets = metadata.clocks.map { $0.offsetToReferenceNs ?? 0 }
+        skewNs = options.skewToleranceNs ?? Self.derivedSkewNs(metadata)
+        recordedLazy = metadata.capture.flushPolicy == .lazy
+        retainNs = max(skewNs, 100_000_000)
         firstSeen = Array(repeating: nil, count: facts.count)
+    }
+
+    /// The skew window the measured clock alignment supports: 3 x the median residual after alignment, at least
+    /// 1 ms (0.07-0.19 ms residual on the bundled captures); 1 ms when nothing was aligned.
+    public static func derivedSkewNs(_ metadata: TraceMetadata) -> UInt64 {
+        let residual = UInt64(max(0, metadata.capture.alignment?.residualSkewNs ?? 0))
+        return max(1_000_000, 3 &* residual)
     }
 
     @inline(__always) func time(_ e: Event) -> UInt64 {
@@ -194,6 +263,7 @@ struct IntentTracker {
     /// Feeds one event; scenario states receive the operations it implies.
     mutating func handle(_ index: Int, _ e: Event, _ states: inout some ScenarioFeed) {
         eventsSeen += 1
+        if !held.isEmpty && !(e.kind == .iommuMap && e.hasDevice && Int(e.device) == heldDevice) { flushHeld(&states) }
         let t = time(e)
         // Expiry works at 1 ms granularity (the skew window is tens of ms): not on every event.
         if t >= nextExpiry || t < lastExpiry {
@@ -201,6 +271,7 @@ struct IntentTracker {
             lastExpiry = t
             nextExpiry = t &+ 1_000_000
         }
+        if e.kind == .hostInvalidate { noteInvalidation(e) }
         guard e.hasDevice else {
             switch e.kind {
             case .iommuMap: orphan(e, index: index, time: t)
@@ -230,6 +301,10 @@ struct IntentTracker {
                 return
             }
             let gpa = e.kind == .dmaMap ? e.address2 : e.address
+            if recordedTranslated[d] {
+                // One DMA-API call, one IOVA allocation (kernels with dma:* tracepoints; no iommu:map covered it).
+                allocatorCheck?.map(device: d, iova: e.address, size: e.size, cpu: 0, time: t, index: index, event: e)
+            }
             create(d, gpa: gpa, size: e.size, direction: e.direction, recorded: e.address,
                    recordedIOVA: recordedTranslated[d], fromDMAAPI: true, index: index, time: t, &states)
             if e.kind == .dmaAlloc && recordedTranslated[d] {
@@ -238,15 +313,31 @@ struct IntentTracker {
             }
         case .iommuMap:
             noteGuestMap(t)
+            var continues = false
+            if recordedTranslated[d] {
+                allocatorCheck?.map(device: d, iova: e.address, size: e.size, cpu: Int(Self.cpu(of: e)), time: t, index: index, event: e)
+                if let check = allocatorCheck {
+                    continues = check.lastMapExtended
+                } else if let last = held.last, heldDevice == d, heldCPU == Self.cpu(of: e), e.address & 0xFFF == 0,
+                          buffers[last].recordedAddress &+ max(buffers[last].size, 1) == e.address {
+                    // No allocator to ask: an ascending page-contiguous map on the same CPU continues it.
+                    continues = true
+                }
+            }
+            if !continues && !held.isEmpty { flushHeld(&states) }
             let k = Self.key(d, e.address)
             if let s = live.get(k).map(Int.init), !buffers[s].retired, buffers[s].contains(recorded: e.address),
                buffers[s].gpa &+ (e.address &- buffers[s].recordedAddress) == e.address2 {
+                if !held.isEmpty { flushHeld(&states) }
                 return  // already known from the DMA-API event
             }
             create(d, gpa: e.address2, size: e.size, direction: .bidirectional, recorded: e.address,
-                   recordedIOVA: true, fromDMAAPI: false, index: index, time: t, &states)
+                   recordedIOVA: true, fromDMAAPI: false, index: index, time: t, cpu: Self.cpu(of: e), hold: true, &states)
         case .dmaUnmap, .dmaFree, .iommuUnmap:
             noteGuestMap(t)
+            if recordedTranslated[d] {
+                allocatorCheck?.unmap(device: d, iova: e.address, cpu: Int(Self.cpu(of: e)), time: t)
+            }
             let size = e.kind == .iommuUnmap ? max(e.size, e.address2) : e.size
             let first = e.address >> 12
             let pages = min(max(1, ((e.address & 0xFFF) &+ max(size, 1) &+ 0xFFF) >> 12), Self.maxPagesPerBuffer)
@@ -274,11 +365,22 @@ struct IntentTracker {
             if let s = matchTranslation(d, iova: e.address, gpa: e.address2, time: t)
                 ?? reattribute(to: d, iova: e.address, gpa: e.address2, index: index, time: t, &states)
                 ?? adopt(to: d, iova: e.address, gpa: e.address2, index: index, time: t, &states) {
-                if buffers[s].retired && t > buffers[s].unmappedAt &+ options.skewToleranceNs {
+                // An ambiguous unmap (two devices had the page live) is swapped only on clear evidence: a translation
+                // of the taken-as-unmapped buffer well past any clock drift (TCG drifts by several ms).
+                if buffers[s].retired && t > buffers[s].unmappedAt &+ max(skewNs, Self.ambiguityWindowNs) {
                     resurrect(s, index: index, event: e, time: t, &states)
                 }
                 a.slot = s
-                a.kind = .inLifetime
+                // Later than the skew window after its unmap: a use after unmap (the scenarios judge it), unless a
+                // map of the same page follows within the skew window (clock skew): wait for it.
+                a.kind = buffers[s].retired && t > buffers[s].unmappedAt &+ skewNs ? lateKind(s, iova: e.address) : .inLifetime
+                a.unmappedAt = buffers[s].unmappedAt
+                if a.kind == .afterInvalidation || a.kind == .postUnmap {
+                    a.fallbackGeneration = buffers[s].generation
+                    a.offset = offset(s, e.address)
+                    enqueuePending(a, &states)
+                    return
+                }
                 learnGPA(s, iova: e.address, gpa: e.address2, index: index, time: t, &states)
                 a.offset = offset(s, e.address)
                 deliver(a, &states)
@@ -316,6 +418,44 @@ struct IntentTracker {
             // analysis reports them (Analysis/RecordedLogFindings).
             break
         }
+    }
+
+    /// A host IOTLB invalidation (kinds as the QEMU importers store them in `aux2`: 1 global, 2 domain,
+    /// 3 page range, 7 IOTLB reset).
+    private mutating func noteInvalidation(_ e: Event) {
+        switch e.aux2 {
+        case 3:
+            sawPageInvalidation = true
+            let pages = min(max(1, (e.size &+ 0xFFF) >> 12), 512)
+            for p in 0..<pages { pageInvalidations[(e.address >> 12) &+ p, default: 0] &+= 1 }
+        case 1, 2, 7:
+            sawWideInvalidation = true
+            wideInvalidations &+= 1
+        default:
+            break
+        }
+    }
+
+    /// How a translation of retired buffer `s` later than the skew window after its unmap relates to the
+    /// recorded invalidations: after its unmap's page invalidation (or a domain-wide flush after the unmap) it
+    /// is ``AccessKind/afterInvalidation``; before it, clock skew (``AccessKind/inLifetime``); without recorded
+    /// invalidations it is judged by time alone (``AccessKind/postUnmap``) and counted in a note.
+    private mutating func lateKind(_ s: Int, iova: UInt64) -> AccessKind {
+        let page = iova >> 12
+        if sawPageInvalidation, let n = pageUnmaps[page] {
+            return pageInvalidations[page, default: 0] >= n ? .afterInvalidation : .inLifetime
+        }
+        if sawWideInvalidation && recordedLazy {
+            return wideInvalidations > buffers[s].wideAtUnmap ? .afterInvalidation : .postUnmap
+        }
+        lateUnjudged += 1
+        return .postUnmap
+    }
+
+    /// The guest CPU an `iommu_map`/`iommu_unmap` recorded (`cpu` field: CPU + 1, 0 = not recorded -> CPU 0).
+    @inline(__always) static func cpu(of e: Event) -> UInt8 {
+        guard e.kind == .iommuMap || e.kind == .iommuUnmap, e.aux2 > 0 else { return 0 }
+        return UInt8(clamping: e.aux2 - 1)
     }
 
     static func isDMAEvent(_ k: EventKind) -> Bool {
@@ -519,7 +659,7 @@ struct IntentTracker {
             let b = buffers[entry.slot]
             // Only within the skew window of its unmap: an older one is not "late", and matching it would
             // resurrect it (and end the live buffer its ambiguous unmap was weighed against).
-            if b.retired && b.generation == entry.generation && b.device == d && time <= b.unmappedAt &+ options.skewToleranceNs
+            if b.retired && b.generation == entry.generation && b.device == d && time <= b.unmappedAt &+ retainNs
                 && translates(entry.slot, iova: iova, gpa: gpa) {
                 return entry.slot
             }
@@ -582,7 +722,7 @@ struct IntentTracker {
 
     private mutating func create(
         _ d: Int, gpa: UInt64, size: UInt64, direction: DMADirection, recorded: UInt64, recordedIOVA: Bool,
-        fromDMAAPI: Bool, index: Int, time: UInt64, _ states: inout some ScenarioFeed
+        fromDMAAPI: Bool, index: Int, time: UInt64, cpu: UInt8 = 0, hold: Bool = false, _ states: inout some ScenarioFeed
     ) {
         let s: Int
         if let f = freeSlots.popLast() {
@@ -596,13 +736,39 @@ struct IntentTracker {
         buffers[s] = Buffer(
             device: d, gpa: gpa, size: size, direction: direction, recordedAddress: recorded, recordedIOVA: recordedIOVA,
             fromDMAAPI: fromDMAAPI, event: index, generation: gen, retired: false, retiredAt: 0)
+        buffers[s].cpu = cpu
+        buffers[s].mappedAt = time
         let pages = ((recorded & 0xFFF) &+ max(size, 1) &+ 0xFFF) >> 12
         if pages > Self.maxPagesPerBuffer { oversizeBuffers += 1 }
         for p in 0..<min(pages, Self.maxPagesPerBuffer) {
             register(s, device: d, address: (recorded >> 12 &+ p) << 12)
         }
+        if hold {
+            if held.isEmpty { heldCPU = cpu }
+            held.append(s)
+            heldDevice = d
+            return
+        }
         states.map(slot: s, buffer: buffers[s], index: index, time: time)
         resolvePending(slot: s, &states)
+    }
+
+    /// Delivers the held maps: one IOVA range for all their segments (``Buffer/groupPages``), then the host
+    /// translations that were waiting for them.
+    private mutating func flushHeld(_ states: inout some ScenarioFeed) {
+        let slots = held
+        held.removeAll(keepingCapacity: true)
+        heldDevice = -1
+        guard let head = slots.first else { return }
+        if slots.count > 1 {
+            let start = buffers[head].recordedAddress & ~0xFFF
+            let last = buffers[slots[slots.count - 1]]
+            let end = (last.recordedAddress &+ max(last.size, 1) &+ 0xFFF) & ~0xFFF
+            buffers[head].groupPages = UInt32(clamping: (end &- start) >> 12)
+            for s in slots { buffers[s].groupOffset = (buffers[s].recordedAddress & ~0xFFF) &- start }
+        }
+        for s in slots { states.map(slot: s, buffer: buffers[s], index: buffers[s].event, time: buffers[s].mappedAt) }
+        for s in slots { resolvePending(slot: s, &states) }
     }
 
     private mutating func unmap(_ s: Int, index: Int, event: Event, time: UInt64, _ states: inout some ScenarioFeed) {
@@ -628,6 +794,11 @@ struct IntentTracker {
         buffers[s].retired = true
         buffers[s].retiredAt = time
         buffers[s].unmappedAt = time
+        buffers[s].unmapCPU = Self.cpu(of: event)
+        buffers[s].wideAtUnmap = wideInvalidations
+        if b.recordedIOVA {
+            for p in 0..<pages { pageUnmaps[(b.recordedAddress >> 12) &+ p, default: 0] &+= 1 }
+        }
         retiredFIFO.append((s, buffers[s].generation, time))
         states.unmap(slot: s, buffer: buffers[s], time: time)
     }
@@ -648,11 +819,13 @@ struct IntentTracker {
         var i = pendingHead
         while i < pending.count {
             let a = pending[i]
-            if a.slot < 0, a.device == b.device, case let .translated(gpa) = a.recorded, translates(s, iova: a.rawAddress, gpa: gpa) {
+            if (a.slot < 0 || a.fallbackGeneration != 0), a.slot != -2, a.device == b.device, case let .translated(gpa) = a.recorded,
+               translates(s, iova: a.rawAddress, gpa: gpa) {
                 learnGPA(s, iova: a.rawAddress, gpa: gpa, index: a.eventIndex, time: a.time, &states)
                 var r = a
                 r.slot = s
                 r.kind = .inLifetime
+                r.fallbackGeneration = 0
                 r.offset = offset(s, a.rawAddress)
                 deliver(r, &states)
                 pending[i].slot = -2  // resolved
@@ -672,7 +845,7 @@ struct IntentTracker {
 
     /// Retires buffers and gives up on pending accesses older than the skew tolerance.
     private mutating func expire(now t: UInt64, _ states: inout some ScenarioFeed) {
-        let w = options.skewToleranceNs
+        let w = retainNs
         while retiredHead < retiredFIFO.count {
             let entry = retiredFIFO[retiredHead]
             guard entry.at &+ w < t || retiredFIFO.count - retiredHead > Self.maxRetired else { break }
@@ -714,7 +887,7 @@ struct IntentTracker {
                 pendingHead += 1
                 continue
             }
-            guard forced > 0 || a.time &+ options.skewToleranceNs < t else { break }
+            guard forced > 0 || a.time &+ skewNs < t else { break }
             forced -= 1
             giveUp(a, &states)
             pendingHead += 1
@@ -724,6 +897,10 @@ struct IntentTracker {
 
     /// A recorded translation that matches no buffer of the guest trace.
     private mutating func giveUp(_ a: Access, _ states: inout some ScenarioFeed) {
+        if a.fallbackGeneration != 0 && a.slot >= 0 && a.slot < buffers.count && buffers[a.slot].generation == a.fallbackGeneration {
+            deliver(a, &states)
+            return
+        }
         if sawGuestMap && lastGuestMapTime >= a.time {
             unmatchedInCoverage += 1
             states.unmatched(a)
@@ -734,6 +911,8 @@ struct IntentTracker {
 
     /// End of trace: pending accesses are given up, live buffers of implied devices are touched.
     mutating func finish(_ states: inout some ScenarioFeed) {
+        if !held.isEmpty { flushHeld(&states) }
+        allocatorCheck?.finish()
         while pendingHead < pending.count {
             if pending[pendingHead].slot != -2 { giveUp(pending[pendingHead], &states) }
             pendingHead += 1

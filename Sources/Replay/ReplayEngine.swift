@@ -17,11 +17,17 @@ public struct ReplayEngine: Sendable {
     public var recorded: Scenario?
     /// Options.
     public var options: ReplayOptions
+    /// What a pass over the trace showed before the replay (``ScenarioEvidence/scan(_:)``): fills the scenario
+    /// facts the metadata is silent about (never overrides it). Contradictions are found during the replay
+    /// either way.
+    public var evidence: ScenarioEvidence?
 
-    public init(scenarios: [Scenario], recorded: Scenario? = nil, options: ReplayOptions = ReplayOptions()) {
+    public init(scenarios: [Scenario], recorded: Scenario? = nil, options: ReplayOptions = ReplayOptions(),
+                evidence: ScenarioEvidence? = nil) {
         self.scenarios = scenarios
         self.recorded = recorded
         self.options = options
+        self.evidence = evidence
     }
 
     /// True when `s` is the recorded scenario (same models; guest IOMMU as recorded).
@@ -33,7 +39,11 @@ public struct ReplayEngine: Sendable {
 
     /// Replays `source`; `tracePath` is reported as given.
     public func run(_ source: some EventSource, tracePath: String) throws -> ReplayResult {
-        let metadata = source.metadata
+        let metadata = evidence.map { $0.apply(to: source.metadata) } ?? source.metadata
+        var seen = ScenarioEvidence()
+        seen.devices = Array(repeating: ScenarioEvidence.DeviceCounts(), count: metadata.devices.count)
+        var options = self.options
+        options.skewToleranceNs = options.skewToleranceNs ?? IntentTracker.derivedSkewNs(metadata)
         let facts = DeviceFacts.build(from: metadata)
         let recordedSetting = GuestIOMMUSetting(capture: metadata.capture)
         let inputs = metadata.inputs.map(\.path)
@@ -65,10 +75,22 @@ public struct ReplayEngine: Sendable {
         }
         var states = makeStates(0..<local)
         var intent = IntentTracker(facts: facts, metadata: metadata, options: options)
+        // The recorded scenario's allocator check runs whenever the recorded scenario is known (requested or not):
+        // it also tells which iommu:map events are segments of one DMA-API call, for every scenario's allocator.
+        if let s = recorded {
+            let setting = s.guestIOMMU ?? recordedSetting
+            if setting?.translates == true {
+                intent.allocatorCheck = AllocatorCheck(
+                    lazy: setting == .lazy, flushTimeoutMs: s.kernel.iommu.flushQueue.timeoutMs,
+                    flushEntries: s.kernel.iommu.flushQueue.entries, addressWidth: s.mode.awBits,
+                    below4GFirst: s.kernel.iommu.iovaBelow4GFirst, domainOf: facts.map(\.domain))
+            }
+        }
         if local < n, let worker = ScenarioWorker(states: makeStates(local..<n)) {
             var log = OpLog()
             do {
                 try source.forEachEvent { i, e in
+                    seen.add(e)
                     intent.handle(i, e, &log)
                     if log.isFull {
                         log.apply(to: &states)
@@ -85,12 +107,29 @@ public struct ReplayEngine: Sendable {
             states += worker.finish()
         } else {
             states += makeStates(local..<n)
-            try source.forEachEvent { i, e in intent.handle(i, e, &states) }
+            try source.forEachEvent { i, e in
+                seen.add(e)
+                intent.handle(i, e, &states)
+            }
             intent.finish(&states)
         }
 
         let results = states.map { finish($0, intent: intent, facts: facts) }
         var notes: [String] = []
+        // The scenario facts the events show: named where the capture's metadata was silent, and every
+        // contradiction with it.
+        let inferences = seen.infer(metadata: source.metadata)
+        var conflicts: [String] = []
+        for (inf, line) in zip(inferences, ScenarioEvidence.describe(inferences, metadata: source.metadata)) {
+            let silent: Bool
+            switch inf.fact {
+            case "iommu_platform": silent = inf.device.map { source.metadata.devices[$0].iommuPlatform == nil && source.metadata.devices[$0].featuresOffered == nil } ?? false
+            case "viommu": silent = source.metadata.capture.viommu == nil
+            default: silent = source.metadata.capture.guestIOMMU == nil
+            }
+            if inf.contradicts != nil { conflicts.append(line) }
+            if silent || inf.contradicts != nil { notes.append("scenario evidence: " + line) }
+        }
         let inferred = facts.filter { $0.iommuPlatformInferred && intent.firstSeen[$0.index] != nil }
         if !inferred.isEmpty {
             notes.append("iommu_platform not recorded for \(inferred.map(\.name).joined(separator: ", ")); inferred from the transport (modern-only with a vIOMMU = on): \(inferred.map { "\($0.name)=\($0.iommuPlatform ? "on" : "off")" }.joined(separator: ", "))")
@@ -100,6 +139,12 @@ public struct ReplayEngine: Sendable {
         }
         if intent.unattributed > 0 {
             notes.append("\(intent.unattributed) mapping event(s) named no device and were not replayed")
+        }
+        if intent.lateUnjudged > 0 {
+            notes.append("\(intent.lateUnjudged) recorded host translation(s) came later than the skew window (\(Double(options.skewToleranceNs ?? 0) / 1e6) ms) after their buffer's unmap and the host trace records no page-selective IOTLB invalidation (nor, under lazy invalidation, a flush) to tell clock skew from a use after unmap: judged by time alone")
+        }
+        if let check = intent.allocatorCheck, check.skipped > 0 {
+            notes.append("\(check.skipped) iommu:map event(s) of unknown devices were not checked against the IOVA allocator")
         }
         if intent.outsideCoverage > 0 {
             notes.append("\(intent.outsideCoverage) recorded host translation(s) fall outside the guest trace's coverage (no guest map/unmap events around them) and were not replayed")
@@ -113,12 +158,25 @@ public struct ReplayEngine: Sendable {
         if let r = recorded, !states.contains(where: { $0.isRecorded }) {
             notes.append("the recorded scenario \(r.id) was not requested: no fidelity check")
         }
-        return ReplayResult(trace: tracePath, events: intent.eventsSeen, scenarios: results, notes: notes)
+        var result = ReplayResult(trace: tracePath, events: intent.eventsSeen, scenarios: results, notes: notes)
+        result.evidenceConflicts = conflicts.isEmpty ? nil : conflicts
+        return result
     }
 
     private func finish(_ s0: ScenarioState, intent: IntentTracker, facts: [DeviceFacts]) -> ScenarioResult {
         var s = s0
-        if s.isRecorded { checkRecordedLogs(&s, intent: intent) }
+        if s.isRecorded {
+            checkRecordedLogs(&s, intent: intent)
+            if let check = intent.allocatorCheck {
+                s.fidelityChecked += check.checked
+                for f in check.findings {
+                    let occ = s.occurrence(index: f.index, event: f.event, time: f.event.timestamp, deviceAddress: f.event.address,
+                                           buffer: f.event.address2, size: f.event.size, write: false, reason: nil)
+                    s.diverge(f.what, device: f.device, at: occ)
+                }
+                if check.divergenceCount > check.findings.count { s.divergenceCount += check.divergenceCount - check.findings.count }
+            }
+        }
         var devices: [DeviceResult] = []
         for f in facts {
             let plan = s.plans[f.index]
@@ -152,9 +210,12 @@ public struct ReplayEngine: Sendable {
             divergences.append(Divergence(
                 what: "\(s.divergenceCount - divergences.count) more divergence(s) not listed", device: nil, at: last.at))
         }
-        return ScenarioResult(
+        var result = ScenarioResult(
             kernel: s.scenario.kernelID, mode: s.scenario.modeID, isRecorded: s.isRecorded, devices: devices,
-            divergences: divergences)
+            divergences: divergences, checked: s.isRecorded ? s.fidelityChecked : nil,
+            divergenceCount: s.isRecorded ? s.divergenceCount : nil)
+        result.stream = s.stream?.metrics(names: facts.map(\.name))
+        return result
     }
 
     /// Recorded guest fault lines and probe failures against the predicted ones (multiset by device, page, reason).
@@ -163,6 +224,7 @@ public struct ReplayEngine: Sendable {
         for r in s.predictedRecords { predicted["\(r.device)/\(r.page)/\(r.reason)", default: 0] += 1 }
         var recordedKeys: [String: Int] = [:]
         for g in intent.recordedGuestFaults {
+            s.fidelityChecked += 1
             let k = "\(g.device)/\(g.page)/\(g.reason)"
             recordedKeys[k, default: 0] += 1
             if predicted[k, default: 0] > 0 {
@@ -185,6 +247,7 @@ public struct ReplayEngine: Sendable {
                 }
             }
         }
+        s.fidelityChecked += intent.recordedProbeFailures.count
         for p in intent.recordedProbeFailures where s.plans[p.device].blocked == nil {
             let occ = s.occurrence(index: p.index, event: p.event, time: p.event.timestamp, deviceAddress: 0, buffer: nil,
                                    size: 0, write: false, reason: nil)

@@ -9,6 +9,9 @@ public struct ReplayResult: Sendable, Codable, Equatable {
     public var scenarios: [ScenarioResult]
     /// What the replay could not use, in words (unattributed events, host accesses outside the guest trace).
     public var notes: [String]
+    /// Scenario facts the trace's events contradict (``ScenarioEvidence``): the metadata says one thing, the
+    /// recorded DMA another. nil when none.
+    public var evidenceConflicts: [String]?
 
     public init(trace: String, events: Int, scenarios: [ScenarioResult], notes: [String] = []) {
         self.trace = trace

@@ -18,7 +18,7 @@ extension ReplayResult {
                 }
             }
             if s.isRecorded {
-                out += s.divergences.isEmpty ? "  fidelity: no divergences\n" : "  fidelity: \(s.divergences.count) divergence(s)\n"
+                out += "  " + s.fidelityLine + "\n"
                 for d in s.divergences { out += "    \(d.device ?? "-"): \(d.what) at \(d.at.text)\n" }
             }
         }
@@ -28,6 +28,29 @@ extension ReplayResult {
         }
         return out
     }
+}
+
+extension ScenarioResult {
+    /// `fidelity: 2,920 recorded outcomes checked, 0 divergences`, or `fidelity: nothing to check ...`.
+    public var fidelityLine: String {
+        let n = checked ?? 0
+        let d = divergenceCount ?? divergences.count
+        if n == 0 {
+            return "fidelity: nothing to check (the trace records no translation, fault, guest fault line, probe failure or IOVA allocation of a translated device); not a pass"
+        }
+        return "fidelity: \(grouped(n)) recorded outcome\(n == 1 ? "" : "s") checked, \(grouped(d)) divergence\(d == 1 ? "" : "s")"
+    }
+}
+
+/// `2920` -> `2,920`.
+func grouped(_ n: Int) -> String {
+    let s = String(n)
+    var out = ""
+    for (i, c) in s.enumerated() {
+        if i > 0 && (s.count - i) % 3 == 0 && c != "-" { out += "," }
+        out.append(c)
+    }
+    return out
 }
 
 extension Occurrence {

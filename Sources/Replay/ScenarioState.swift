@@ -21,6 +21,8 @@ struct SlotView: Sendable {
     var allocOrder: UInt8 = 0
     /// Unmapped lazily: the IOTLB still holds it until the flush queue drains.
     var staleUntilDrain = false
+    /// The guest CPU whose range cache gets the IOVA back when it is freed (the unmapping CPU).
+    var freeCPU: UInt8 = 0
     var domain: Int32 = 0
 }
 
@@ -125,6 +127,14 @@ struct ScenarioState {
     var predictedRecords: [(device: Int, page: UInt64, reason: UInt32)] = []
     var divergences: [Divergence] = []
     var divergenceCount = 0
+    /// The predicted stream (``ReplayOptions/collectStream``).
+    var stream: StreamCollector?
+    /// The IOVA range the last allocation placed (the first segment of a multi-segment DMA-API call), for the
+    /// segments that follow it (``Buffer/groupOffset``).
+    var groupHead: (domain: Int, base: UInt64?) = (-1, nil)
+    /// Recorded outcomes the fidelity check compared (translations, faults, guest fault lines, probe failures,
+    /// allocations).
+    var fidelityChecked = 0
     var unmatched = 0
 
     static let maxLogLines = 12
@@ -162,6 +172,7 @@ struct ScenarioState {
         groupKeys = Array(repeating: [], count: facts.count)
         accesses = Array(repeating: 0, count: facts.count)
         lastRecord = Array(repeating: nil, count: facts.count)
+        if options.collectStream { stream = StreamCollector(devices: facts.count) }
     }
 
     // MARK: Driver side
@@ -196,17 +207,27 @@ struct ScenarioState {
             }
             v.devAddr = Self.bounceBase + (UInt64(s) % Self.bounceSlots) * 2048
             v.target = v.devAddr
+            if stream != nil { stream!.devices[b.device].bounces += 1 }
         case .iova, .bounceIOVA:
             v.target = plan.addressing == .bounceIOVA ? Self.bounceBase + (UInt64(s) % Self.bounceSlots) * 2048 : b.gpa
             if isRecorded && b.recordedIOVA && plan.addressing == .iova {
                 v.devAddr = b.recordedAddress
+            } else if b.groupOffset > 0 && groupHead.domain == domain {
+                // A later segment of one DMA-API call: inside the range its first segment allocated.
+                guard let base = groupHead.base else {
+                    v.failed = true
+                    view(s).pointee = v
+                    return
+                }
+                v.devAddr = (base &+ b.groupOffset) | (v.target & 0xFFF)
             } else {
-                let size = (v.target & 0xFFF) &+ max(b.size, 1)
+                let size = b.groupPages > 0 ? UInt64(b.groupPages) << 12 : (v.target & 0xFFF) &+ max(b.size, 1)
+                groupHead = (domain, nil)
                 if allocators[domain] == nil {
                     allocators[domain] = IOVAAllocator(
                         addressWidth: awBits, below4GFirst: scenario.kernel.iommu.iovaBelow4GFirst)
                 }
-                guard let iova = allocators[domain]!.allocate(size: size) else {
+                guard let iova = allocators[domain]!.allocate(size: size, cpu: Int(b.cpu)) else {
                     v.failed = true
                     view(s).pointee = v
                     record(.mappingFailed, device: b.device, reason: nil, write: false, stray: false, tag: .iovaExhausted, size: b.size,
@@ -216,11 +237,17 @@ struct ScenarioState {
                 v.devAddr = iova | (v.target & 0xFFF)
                 v.allocated = true
                 v.allocOrder = UInt8(IOVAAllocator.order(size))
+                groupHead = (domain, iova)
             }
             let pages = min(((v.devAddr & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, IntentTracker.maxPagesPerBuffer)
             pageTable.set(from: ptKey(domain, v.devAddr), pages: pages, UInt32(s))
             v.mapped = true
             contextUp[b.device] = true
+            if stream != nil {
+                stream!.devices[b.device].maps += 1
+                if plan.addressing == .bounceIOVA { stream!.devices[b.device].bounces += 1 }
+                if stream!.devices[b.device].iovas.count < StreamMetrics.maxIOVAs { stream!.devices[b.device].iovas.append(v.devAddr & ~0xFFF) }
+            }
         case .mappingError:
             v.failed = true
             view(s).pointee = v
@@ -242,6 +269,15 @@ struct ScenarioState {
             let pages = min(((v.devAddr & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, IntentTracker.maxPagesPerBuffer)
             pageTable.remove(from: ptKey(Int(v.domain), v.devAddr), pages: pages, ifValue: UInt32(s))
             v.mapped = false
+            v.freeCPU = b.unmapCPU
+            if stream != nil {
+                if silently {
+                    stream!.devices[b.device].maps -= 1  // moved or re-placed: mapped again at once
+                } else {
+                    stream!.devices[b.device].unmaps += 1
+                    if !hot[b.device].lazy { stream!.invalidations += 1 }
+                }
+            }
             if hot[b.device].lazy && !silently {
                 v.staleUntilDrain = true
                 if lazyQueue.isEmpty { lazyQueueStart = time }
@@ -250,7 +286,7 @@ struct ScenarioState {
                 if lazyQueue.count >= flushEntries { drain() }
                 return
             }
-            if v.allocated { allocators[Int(v.domain)]?.free(v.devAddr & ~0xFFF, order: Int(v.allocOrder)) }
+            if v.allocated { allocators[Int(v.domain)]?.free(v.devAddr & ~0xFFF, order: Int(v.allocOrder), cpu: Int(v.freeCPU)) }
             v.allocated = false
         }
         view(s).pointee = v
@@ -262,13 +298,14 @@ struct ScenarioState {
 
     /// The flush queue drains: stale IOTLB entries disappear and their IOVAs become reusable.
     private mutating func drain() {
+        if stream != nil && !lazyQueue.isEmpty { stream!.invalidations += 1 }
         for (s, g) in lazyQueue where s < viewTable.count {
             let v = view(s)
             guard v.pointee.generation == g && v.pointee.staleUntilDrain else { continue }
             v.pointee.staleUntilDrain = false
             if v.pointee.allocated {
                 let (domain, iova, order) = (Int(v.pointee.domain), v.pointee.devAddr & ~0xFFF, Int(v.pointee.allocOrder))
-                allocators[domain]?.free(iova, order: order)
+                allocators[domain]?.free(iova, order: order, cpu: Int(v.pointee.freeCPU))
                 v.pointee.allocated = false
             }
         }
@@ -285,7 +322,15 @@ struct ScenarioState {
 
     mutating func access(_ a: Access, generation: UInt32) {
         let plan = hot[a.device]
-        guard !plan.blocked else { return }
+        guard !plan.blocked else {
+            if isRecorded { recordedButNotPredicted(a, why: "the scenario predicts the device never works (\(plans[a.device].blocked?.rawValue ?? "blocked"))") }
+            return
+        }
+        let bypassContradicted = isRecorded && !plan.translated && a.recorded.isHostEvidence
+        if bypassContradicted {
+            // The vIOMMU translated (or blocked) this device's DMA: a scenario where it bypasses translation is wrong.
+            recordedButNotPredicted(a, why: "the scenario predicts the device's DMA bypasses the vIOMMU")
+        }
         drainIfDue(a.time)
         var devAddr = a.rawAddress
         var intended: UInt64?
@@ -300,7 +345,8 @@ struct ScenarioState {
             intended = v.target &+ a.offset
             perms = v.perms
             own = a.kind == .inLifetime && (plan.addressing == .iova || plan.addressing == .bounceIOVA)
-            stale = a.kind == .postUnmap && v.staleUntilDrain
+            // The recorded scenario follows the recorded invalidations; other scenarios their own flush model.
+            stale = (a.kind == .postUnmap || (a.kind == .afterInvalidation && !isRecorded)) && v.staleUntilDrain
         }
         accesses[a.device] += 1
         var reached: UInt64 = devAddr
@@ -364,7 +410,14 @@ struct ScenarioState {
         } else if outcome == .fault, let reason {
             faultRecord(group: g, device: a.device, reason: reason, address: devAddr, write: a.write, time: a.time)
         }
-        if isRecorded {
+        if stream != nil && plan.translated {
+            if outcome == .fault, let reason {
+                stream!.fault(device: a.device, reason: reason, address: devAddr)
+            } else if outcome != .fault {
+                stream!.devices[a.device].translations += 1
+            }
+        }
+        if isRecorded && !bypassContradicted {
             checkFidelity(a, outcome: outcome, reason: reason, reached: reached, devAddr: devAddr, at: at)
         }
     }
@@ -394,11 +447,16 @@ struct ScenarioState {
 
     private mutating func checkFidelity(_ a: Access, outcome: OutcomeClass, reason: UInt32?, reached: UInt64, devAddr: UInt64,
                                         at args: OccurrenceArgs) {
+        if case .none = a.recorded { return }
+        fidelityChecked += 1
         switch a.recorded {
         case .none:
             return
         case let .translated(gpa):
-            if outcome == .fault || outcome == .misdirected || !IntentTracker.samePage(reported: gpa, reached: reached, iova: devAddr) {
+            if (a.kind == .postUnmap || a.kind == .afterInvalidation) && outcome == .fault {
+                let late = a.time >= lastUnmapTime(a) ? a.time - lastUnmapTime(a) : 0
+                diverge("recorded translation \(hex(a.rawAddress)) -> \(hex(gpa)) came \(ms(late)) after the buffer's unmap (skew window \(ms(options.skewToleranceNs ?? 0))\(a.kind == .afterInvalidation ? ", after the host recorded its IOTLB invalidation" : "")): a device access after the unmap (\(hot[a.device].lazy ? "the flush queue had drained" : "strict invalidation"))", device: a.device, at: occurrence(args))
+            } else if outcome == .fault || outcome == .misdirected || !IntentTracker.samePage(reported: gpa, reached: reached, iova: devAddr) {
                 let predicted = outcome == .fault ? "a fault (reason \(hex(UInt64(reason ?? 0))))" : "GPA \(hex(reached))"
                 diverge("recorded translation \(hex(a.rawAddress)) -> \(hex(gpa)) not reproduced: predicted \(predicted)", device: a.device, at: occurrence(args))
             }
@@ -408,6 +466,27 @@ struct ScenarioState {
                 diverge("recorded fault reason \(hex(UInt64(r))) at \(hex(devAddr)) not reproduced: predicted \(predicted)", device: a.device, at: occurrence(args))
             }
         }
+    }
+
+    private func lastUnmapTime(_ a: Access) -> UInt64 { a.unmappedAt }
+
+    /// A recorded host translation or fault the scenario cannot produce at all.
+    private mutating func recordedButNotPredicted(_ a: Access, why: String) {
+        fidelityChecked += 1
+        let what: String
+        switch a.recorded {
+        case let .translated(gpa): what = "recorded translation \(hex(a.rawAddress)) -> \(hex(gpa))"
+        case let .fault(r): what = "recorded fault reason \(hex(UInt64(r))) at \(hex(a.rawAddress))"
+        case .none: return
+        }
+        diverge("\(what) not reproduced: \(why)", device: a.device,
+                at: occurrence(index: a.eventIndex, event: a.event, time: a.time, deviceAddress: a.rawAddress, buffer: nil,
+                               size: a.size, write: a.write, reason: nil))
+    }
+
+    private func ms(_ ns: UInt64) -> String {
+        let v = Double(ns) / 1e6
+        return v >= 10 ? "\(Int(v.rounded())) ms" : "\(Double(Int(v * 100)) / 100) ms"
     }
 
     /// True when `reached` lies in the IOMMU page the host recorded at `gpa`: the same 4 KiB page, or a larger

@@ -205,8 +205,10 @@ public struct FidelitySummary: Sendable, Codable, Equatable {
     /// The summary of the recorded scenario in `result` (nil when none of its scenarios is the recorded one).
     public static func from(_ result: ReplayResult) -> FidelitySummary? {
         guard let s = result.scenarios.first(where: \.isRecorded) else { return nil }
+        let nothing = (s.checked ?? 0) == 0
         return FidelitySummary(
-            trace: Fingerprint.traceName(result.trace), scenario: s.id, reproduced: s.divergences.isEmpty,
-            divergences: s.divergences.count, unavailableBecause: nil)
+            trace: Fingerprint.traceName(result.trace), scenario: s.id, reproduced: nothing ? nil : s.reproduced,
+            divergences: s.divergenceCount ?? s.divergences.count,
+            unavailableBecause: nothing ? "nothing to check: the trace records no translation, fault, guest fault line, probe failure or IOVA allocation of a translated device" : nil)
     }
 }

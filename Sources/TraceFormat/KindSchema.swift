@@ -65,10 +65,10 @@ public enum KindSchema {
             return [f("dma_addr", .address, .hex)]
         case .iommuMap:
             return [f("iova", .address, .hex), f("paddr", .address2, .hex), f("size", .size, .uint),
-                    f("domain", .aux, .uint)]
+                    f("domain", .aux, .uint), f("cpu", .aux2, .uint)]
         case .iommuUnmap:
             return [f("iova", .address, .hex), f("unmapped_size", .address2, .uint), f("size", .size, .uint),
-                    f("domain", .aux, .uint)]
+                    f("domain", .aux, .uint), f("cpu", .aux2, .uint)]
         case .iommuGroupAdd, .iommuGroupRemove:
             return [f("group", .aux, .uint)]
         case .iommuAttach, .iommuDetach:

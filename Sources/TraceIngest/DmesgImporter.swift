@@ -139,6 +139,9 @@ struct DmesgParser {
     /// The last swiotlb-full record (device, size, line): the 4.x `Out of SW-IOMMU space` line that
     /// follows it reports the same failure.
     private var lastSwiotlbFull: (device: String, size: UInt64, line: UInt64)?
+    /// The guest said its IOMMU driver is off (`DMAR: IOMMU disabled`, `intel_iommu=off`): the default domain
+    /// type line that follows describes domains that are never created.
+    private var iommuOff = false
 
     private struct Held {
         var bytes: [UInt8]
@@ -178,6 +181,19 @@ struct DmesgParser {
     private mutating func understood(_ name: String) {
         recognised += 1
         diagnostics.understood[name, default: 0] += 1
+    }
+
+    /// Records the line a capture fact was read from (`evidence.KEY` in the metadata's `extra`, shown by `info`
+    /// and the replay notes): `guest-dmesg.txt:123: DMAR: IOMMU disabled`.
+    private func evidence(_ key: String, _ v: LineView, _ m: Int, _ line: UInt64, sink: inout some EventSink) {
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        let text = "\(name):\(line): \(v.string(m, min(v.count, m + 160)))"
+        let k = "evidence." + key
+        if let old = sink.metadata.extra[k], !old.isEmpty, sink.metadata.extra[k] != text {
+            sink.metadata.extra[k] = old.count < 400 ? old + "; " + text : old
+        } else {
+            sink.metadata.extra[k] = text
+        }
     }
 
     private mutating func fact(_ name: String) {
@@ -1161,22 +1177,42 @@ struct DmesgParser {
             if sink.metadata.capture.guestIOMMU == nil || sink.metadata.capture.guestIOMMU == .off {
                 sink.metadata.capture.guestIOMMU = .translated
             }
+            iommuOff = false
+            evidence("viommu", v, m, line, sink: &sink)
             fact("iommu_enabled")
+        } else if v.hasPrefix("DMAR: IOMMU disabled", at: m) || v.hasPrefix("AMD-Vi: AMD IOMMU disabled", at: m) {
+            // intel_iommu=off (printed whether or not the platform has a DMAR table): DMA addresses are GPAs.
+            sink.metadata.capture.guestIOMMU = .off
+            sink.metadata.capture.flushPolicy = nil
+            iommuOff = true
+            evidence("guest-iommu", v, m, line, sink: &sink)
+            fact("iommu_disabled")
         } else if v.hasPrefix("DMAR: Intel(R) Virtualization Technology", at: m) || v.hasPrefix("DMAR: Host address width", at: m) {
             sink.metadata.capture.viommu = sink.metadata.capture.viommu ?? "intel-iommu"
             fact("dmar")
         } else if v.hasPrefix("iommu: Default domain type: ", at: m) {
+            // Printed by iommu_subsys_init() whether or not an IOMMU driver is active.
             let s = m + 28
-            if v.hasPrefix("Passthrough", at: s) {
-                sink.metadata.capture.guestIOMMU = .passthrough
-            } else if v.hasPrefix("Translated", at: s) {
-                sink.metadata.capture.guestIOMMU = .translated
+            if !iommuOff {
+                if v.hasPrefix("Passthrough", at: s) {
+                    sink.metadata.capture.guestIOMMU = .passthrough
+                } else if v.hasPrefix("Translated", at: s) {
+                    sink.metadata.capture.guestIOMMU = .translated
+                }
+                evidence("guest-iommu", v, m, line, sink: &sink)
             }
             fact("default_domain")
         } else if v.hasPrefix("iommu: DMA domain TLB invalidation policy: ", at: m) {
             let s = m + 43
-            if v.hasPrefix("strict", at: s) { sink.metadata.capture.flushPolicy = .strict }
-            if v.hasPrefix("lazy", at: s) { sink.metadata.capture.flushPolicy = .lazy }
+            if !iommuOff {
+                if v.hasPrefix("strict", at: s) { sink.metadata.capture.flushPolicy = .strict }
+                if v.hasPrefix("lazy", at: s) { sink.metadata.capture.flushPolicy = .lazy }
+                evidence("flush", v, m, line, sink: &sink)
+            }
+            fact("flush_policy")
+        } else if v.search("AMD-Vi: Using strict mode due to virtualization", from: m) != nil && !iommuOff {
+            sink.metadata.capture.flushPolicy = .strict
+            evidence("flush", v, m, line, sink: &sink)
             fact("flush_policy")
         } else if let k = v.search(": Adding to iommu group ", from: m) {
             var g = k + 24
@@ -1214,6 +1250,7 @@ struct DmesgParser {
             fact("pci_device")
         } else if v.search("AMD-Vi: Found IOMMU", from: m) != nil {
             sink.metadata.capture.viommu = sink.metadata.capture.viommu ?? "amd-iommu"
+            evidence("viommu", v, m, line, sink: &sink)
             fact("amd_iommu")
         } else if v.hasPrefix("arm-smmu-v3 ", at: m) {
             sink.metadata.capture.viommu = sink.metadata.capture.viommu ?? "smmuv3"
@@ -1229,14 +1266,16 @@ struct DmesgParser {
     }
 
     /// What the command line says about IOMMU and swiotlb (later explicit log lines override it).
-    private func commandLine(_ cmdline: String, sink: inout some EventSink) {
+    private mutating func commandLine(_ cmdline: String, sink: inout some EventSink) {
         for token in cmdline.split(separator: " ") {
             switch token {
             case "iommu=pt", "iommu.passthrough=1": sink.metadata.capture.guestIOMMU = .passthrough
             case "iommu.passthrough=0": sink.metadata.capture.guestIOMMU = .translated
             case "iommu.strict=1": sink.metadata.capture.flushPolicy = .strict
             case "iommu.strict=0": sink.metadata.capture.flushPolicy = .lazy
-            case "intel_iommu=off", "amd_iommu=off", "iommu=off": sink.metadata.capture.guestIOMMU = .off
+            case "intel_iommu=off", "amd_iommu=off", "iommu=off":
+                sink.metadata.capture.guestIOMMU = .off
+                iommuOff = true
             case "swiotlb=force": sink.metadata.capture.swiotlbForced = true
             default:
                 if token.hasPrefix("intel_iommu=") && token.contains("strict") {

@@ -100,7 +100,7 @@ public struct FtraceTextImporter: Importer {
     @inline(__always)
     static func locateEvent(
         _ v: LineView, timestamp: UnsafeMutablePointer<UInt64>?, nameStart: UnsafeMutablePointer<Int>?,
-        nameEnd: inout Int
+        nameEnd: inout Int, cpu: UnsafeMutablePointer<UInt32>? = nil
     ) -> Bool {
         // The CPU column: `[` digits `]`. The comm before it may hold almost anything, so look for the
         // first bracket that has this exact shape.
@@ -111,7 +111,15 @@ public struct FtraceTextImporter: Importer {
             let b = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - v.base
             var j = b + 1
             while j < v.count && v[j] &- 0x30 <= 9 { j += 1 }
-            if j > b + 1 && j < v.count && v[j] == 0x5D && b > 0 { close = j; break }
+            if j > b + 1 && j < v.count && v[j] == 0x5D && b > 0 {
+                close = j
+                if let cpu {
+                    var n: UInt32 = 0
+                    for k in (b + 1)..<j { n = n &* 10 &+ UInt32(v[k] &- 0x30) }
+                    cpu.pointee = n
+                }
+                break
+            }
             i = b + 1
         }
         if close < 0 { return false }
@@ -226,6 +234,8 @@ struct FtraceLineParser {
     private var comments = 0
     private var lost = 0
     private(set) var eventLines = 0
+    /// The `[cpu]` column of the current line (iommu map/unmap record it: the IOVA allocator's caches are per CPU).
+    var lineCPU: UInt32 = 0
     private(set) var malformed = 0
     private var unknownOverflow = 0
 
@@ -312,7 +322,8 @@ struct FtraceLineParser {
         var ts: UInt64 = 0
         var ns = 0
         var ne = 0
-        guard FtraceTextImporter.locateEvent(v, timestamp: &ts, nameStart: &ns, nameEnd: &ne)
+        lineCPU = .max  // not recorded (bare event lines have no CPU column): stored as 0
+        guard FtraceTextImporter.locateEvent(v, timestamp: &ts, nameStart: &ns, nameEnd: &ne, cpu: &lineCPU)
             || FtraceTextImporter.locateBareEvent(v, nameStart: &ns, nameEnd: &ne)
         else {
             if v.hasControlBytes() {
@@ -729,12 +740,12 @@ struct FtraceLineParser {
         }
         if isMap {
             guard let paddr = hexField(v, "paddr=", &i), let size = decField(v, "size=", &i) else { return false }
-            put(&sink, event(.iommuMap, ts, line, address: iova, address2: paddr, size: size))
+            put(&sink, event(.iommuMap, ts, line, address: iova, address2: paddr, size: size, aux2: lineCPU &+ 1))
         } else {
             guard let size = decField(v, "size=", &i), let unmapped = decField(v, "unmapped_size=", &i) else {
                 return false
             }
-            put(&sink, event(.iommuUnmap, ts, line, address: iova, address2: unmapped, size: size))
+            put(&sink, event(.iommuUnmap, ts, line, address: iova, address2: unmapped, size: size, aux2: lineCPU &+ 1))
         }
         return true
     }

@@ -18,6 +18,8 @@ struct KernelEventMapper {
     }
 
     private var deviceIDs: [String: UInt16] = [:]
+    /// The CPU of the record being mapped (its per-CPU ring buffer), when known: stored with iommu map/unmap.
+    var cpu: UInt32?
 
     /// Registers (once) and returns the device named `name`; an empty name means no device.
     private mutating func device(_ name: String?, sink: inout some EventSink) -> UInt16 {
@@ -44,6 +46,7 @@ struct KernelEventMapper {
             e.address = iova
             e.address2 = record.int("paddr") ?? 0
             e.size = size
+            e.aux2 = cpu.map { $0 &+ 1 } ?? 0
             try sink.append(e)
         case ("iommu", "unmap"):
             guard let iova = record.int("iova"), let size = record.int("size") else { return .malformed("unmap without iova/size") }
@@ -51,6 +54,7 @@ struct KernelEventMapper {
             e.address = iova
             e.address2 = record.int("unmapped_size") ?? 0
             e.size = size
+            e.aux2 = cpu.map { $0 &+ 1 } ?? 0
             try sink.append(e)
         case ("iommu", "io_page_fault"):
             guard let iova = record.int("iova") else { return .malformed("io_page_fault without iova") }

@@ -81,28 +81,39 @@ public struct SyntheticWorkload: Sendable {
     }
 }
 
-/// Linux-like IOVA allocation for one domain: top-down from just below 4 GiB, freed ranges reused first
-/// (the rcache behaviour observed in the real capture: an unmapped IOVA comes straight back).
+/// Linux-like IOVA allocation for one domain on one CPU, as Linux v6.1 `alloc_iova_fast()` does it
+/// (drivers/iommu/iova.c): sizes below 32 pages rounded up to a power of two, freed ranges of up to 32 pages (orders below IOVA_RANGE_CACHE_MAX_SIZE) reused
+/// last-in first-out (the per-CPU range cache), otherwise top-down from just below 4 GiB, aligned to the size's
+/// power of two (`__alloc_and_insert_iova_range(..., size_aligned)`). The replay's allocator check predicts these.
 struct SyntheticIOVAAllocator {
     private var next: UInt64 = 0x1_0000_0000
     private var freed: [UInt64: [UInt64]] = [:]  // pages → stack of IOVAs
 
     mutating func allocate(pages requested: UInt64) -> UInt64 {
-        // iommu_dma_alloc_iova() rounds small sizes up to a power of two so the per-order rcache can reuse them.
         let pages = Self.order(requested)
-        if var stack = freed[pages], let iova = stack.popLast() {
+        if pages <= 32, var stack = freed[pages], let iova = stack.popLast() {
             freed[pages] = stack
             return iova
         }
-        next -= pages << 12
+        let bytes = pages << 12
+        let align = Self.alignment(pages) << 12
+        next = (next - bytes) & ~(align - 1)
         return next
     }
 
-    mutating func free(_ iova: UInt64, pages: UInt64) { freed[Self.order(pages), default: []].append(iova) }
-
-    static func order(_ pages: UInt64) -> UInt64 {
-        pages <= 1 ? 1 : 1 << (64 - (pages - 1).leadingZeroBitCount)
+    mutating func free(_ iova: UInt64, pages: UInt64) {
+        let p = Self.order(pages)
+        if p <= 32 { freed[p, default: []].append(iova) }
     }
+
+    /// Pages taken: rounded up to a power of two below 32 pages (`roundup_pow_of_two`), as requested above.
+    static func order(_ pages: UInt64) -> UInt64 {
+        let p = max(1, pages)
+        return p < 32 ? (p <= 1 ? 1 : 1 << (64 - (p - 1).leadingZeroBitCount)) : p
+    }
+
+    /// The alignment (pages) of a top-down allocation: `fls_long(size - 1)`.
+    static func alignment(_ pages: UInt64) -> UInt64 { pages <= 1 ? 1 : 1 << (64 - (pages - 1).leadingZeroBitCount) }
 }
 
 private struct Generator {
@@ -206,8 +217,9 @@ private struct Generator {
     mutating func map(
         device d: Int, size: UInt64, dir: DMADirection, attrs: UInt32 = 0, into sink: inout some EventSink
     ) throws -> Buffer {
-        let pages = (size + 0xFFF) >> 12
         let phys = physPage() | (size < 4096 ? UInt64(rng.below(64)) << 6 : 0)
+        // iommu_dma_map_page(): the IOVA covers the buffer's offset in its page too (iova_align(size + offset)).
+        let pages = ((phys & 0xFFF) + size + 0xFFF) >> 12
         let iovaBase = allocators[d].allocate(pages: pages)
         let buf = Buffer(iova: iovaBase | (phys & 0xFFF), phys: phys, size: size, dir: dir, api: .page, attrs: attrs)
         if options.iommuEvents {
@@ -282,7 +294,7 @@ private struct Generator {
     func completionCost(_ buffers: Int) -> Int { 1 + buffers * (options.iommuEvents ? 2 : 1) }
 
     mutating func unmap(_ b: Buffer, device d: Int, into sink: inout some EventSink, free: Bool = true) throws {
-        let pages = (b.size + 0xFFF) >> 12
+        let pages = ((b.iova & 0xFFF) + b.size + 0xFFF) >> 12
         try emit(
             Event(kind: .dmaUnmap, timestamp: tick(), device: devices[d], direction: b.dir, detail: b.api.rawValue,
                   address: b.iova, size: b.size, aux: b.attrs), into: &sink)

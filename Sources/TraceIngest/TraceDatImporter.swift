@@ -97,6 +97,7 @@ public struct TraceDatImporter: Importer {
                         return n
                     }()
                     let record = KernelRecord(format: format, bytes: reader, longSize: file.longSize)
+                    mapper.cpu = UInt32(clamping: streams[rec.stream].cpu)
                     return try mapper.map(record, template: template, sink: &sink)
                 }
             } catch let error as IngestError {

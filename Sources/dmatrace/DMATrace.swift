@@ -16,6 +16,7 @@ struct DMATrace: ParsableCommand {
             MatrixCommand.self,
             MergeCommand.self,
             AnalyzeCommand.self,
+            ValidateCommand.self,
             DiffCommand.self,
             ExportCommand.self,
             ModelsCommand.self,

@@ -1,5 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
+import Models
+import Replay
 import TraceFormat
 
 /// `dmatrace info`: what a trace holds.
@@ -51,6 +53,10 @@ struct InfoCommand: ParsableCommand {
         var metadata: TraceMetadata
         var damage: [TraceDamage]
         var chunkList: [Chunk]?
+        /// The recorded scenario (`KERNEL+SETTING@MODE`) from the metadata completed by the evidence, or why not.
+        var recordedScenario: String?
+        /// What the events show about the recorded scenario (``ScenarioEvidence``), one line per fact.
+        var scenarioEvidence: [String]?
 
         struct Chunk: Codable {
             var sequence: UInt32
@@ -68,6 +74,19 @@ struct InfoCommand: ParsableCommand {
             let reader = try openTrace(file)
             try reader.verify()
             var report = Self.report(reader)
+            if reader.damage.isEmpty {
+                let evidence = try ScenarioEvidence.scan(reader)
+                let inferences = evidence.infer(metadata: reader.metadata)
+                report.scenarioEvidence = ScenarioEvidence.describe(inferences, metadata: reader.metadata)
+                let completed = evidence.apply(to: reader.metadata)
+                switch RecordedScenario.infer(metadata: completed, catalog: try ModelCatalog.builtin()) {
+                case let .success(s):
+                    let setting = s.guestIOMMU ?? GuestIOMMUSetting(capture: completed.capture)
+                    report.recordedScenario = "\(s.kernel.id)\(setting.map { "+\($0.rawValue)" } ?? "")@\(s.mode.id)"
+                case let .failure(e):
+                    report.recordedScenario = "cannot tell: \(e)"
+                }
+            }
             if chunks {
                 report.chunkList = reader.chunks.map {
                     Report.Chunk(sequence: $0.header.sequence, offset: $0.headerOffset, events: $0.header.eventCount,
@@ -132,6 +151,11 @@ struct InfoCommand: ParsableCommand {
         if let v = c.swiotlbForced { facts.append("swiotlb forced \(v)") }
         if let v = c.confidential { facts.append("confidential \(v)") }
         l.append("capture:     " + (facts.isEmpty ? "-" : facts.joined(separator: ", ")))
+        if let s = r.recordedScenario { l.append("recorded scenario: \(s)") }
+        if let ev = r.scenarioEvidence, !ev.isEmpty {
+            l.append("scenario evidence:")
+            for e in ev { l.append("  " + e) }
+        }
         if !r.metadata.clocks.isEmpty {
             l.append("clocks:      " + r.metadata.clocks.map { c in
                 "\(c.id) \(c.name)" + (c.offsetToReferenceNs.map { " (offset \($0) ns)" } ?? "")

@@ -61,8 +61,9 @@ struct MatrixCommand: ParsableCommand {
             let shard = try scale.resolvedShard()
             let plan = WorkPlan(traces: traces.count, scenarios: scenarios.count, shard: shard)
             let replayed = try ParallelReplay.run(traces: traces, plan: plan, threads: scale.threadCount) { t, subset, source in
-                let rec = try? RecordedScenario.infer(metadata: source.metadata, catalog: catalog).get()
-                return try ReplayEngine(scenarios: subset.map { scenarios[$0] }, recorded: rec, options: options).run(source, tracePath: t)
+                let (evidence, inferred) = try ReplaySupport.recorded(source, catalog: catalog)
+                return try ReplayEngine(scenarios: subset.map { scenarios[$0] }, recorded: try? inferred.get(), options: options,
+                                        evidence: evidence).run(source, tracePath: t)
             }
             for r in replayed { for w in r.warnings { warn(w) } }
             damaged = replayed.contains { !$0.warnings.isEmpty }

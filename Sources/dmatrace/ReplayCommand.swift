@@ -26,7 +26,7 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .customLong("models"), help: "A directory of user model files (repeatable).") var modelDirs: [String] = []
     @Option(name: .customLong("hypothesis"), help: "Switch on an opt-in hypothesis for every scenario (repeatable).")
     var hypotheses: [String] = []
-    @Option(help: "Clock-skew tolerance between guest and host events, in milliseconds.") var skewMs: Double = 50
+    @Option(help: "Clock-skew tolerance between guest and host events, in milliseconds (default: 3x the trace's measured residual skew, at least 1 ms). A host translation later than this after its buffer's unmap is a use after unmap.") var skewMs: Double?
     @Flag(help: "Exit 1 when a scenario fails or the recorded scenario diverges.") var failOnFindings = false
     @Option(help: "Threads replaying the scenarios, 1 or 2 (default: DMATRACE_THREADS, else 2 with several scenarios and two online CPUs). Results do not depend on it.")
     var threads: Int?
@@ -34,7 +34,7 @@ struct ReplayCommand: ParsableCommand {
 
     func validate() throws {
         if scenarios.isEmpty && !recorded { throw ValidationError("give at least one --scenario, or --recorded") }
-        guard skewMs >= 0, skewMs <= 60_000 else { throw ValidationError("--skew-ms must be in 0...60000") }
+        if let skewMs { guard skewMs >= 0, skewMs <= 60_000 else { throw ValidationError("--skew-ms must be in 0...60000") } }
         if let threads, !(1...2).contains(threads) { throw ValidationError("--threads must be 1 or 2") }
     }
 
@@ -46,14 +46,15 @@ struct ReplayCommand: ParsableCommand {
             let catalog = try ReplaySupport.catalog(modelDirs)
             var list = try scenarios.map { try Scenario.parse($0, catalog: catalog) }
             let envThreads = ProcessInfo.processInfo.environment["DMATRACE_THREADS"].flatMap { Int($0) }.map { min(2, max(1, $0)) }
-            let options = ReplayOptions(skewToleranceNs: UInt64(skewMs * 1_000_000), hypotheses: Set(hypotheses),
+            let options = ReplayOptions(skewToleranceNs: skewMs.map { UInt64($0 * 1_000_000) }, hypotheses: Set(hypotheses),
                                         scenarioThreads: threads ?? envThreads)
             let (result, dmg) = try ReplaySupport.replay(trace) { source in
-                let rec = try? RecordedScenario.infer(metadata: source.metadata, catalog: catalog).get()
+                let (evidence, inferred) = try ReplaySupport.recorded(source, catalog: catalog)
+                let rec = try? inferred.get()
                 if recorded {
                     guard let rec else {
                         let why: String
-                        switch RecordedScenario.infer(metadata: source.metadata, catalog: catalog) {
+                        switch inferred {
                         case let .failure(e): why = "\(e)"
                         case .success: why = ""
                         }
@@ -61,7 +62,7 @@ struct ReplayCommand: ParsableCommand {
                     }
                     if !list.contains(where: { $0.id == rec.id }) { list.insert(rec, at: 0) }
                 }
-                return try ReplayEngine(scenarios: list, recorded: rec, options: options).run(source, tracePath: trace)
+                return try ReplayEngine(scenarios: list, recorded: rec, options: options, evidence: evidence).run(source, tracePath: trace)
             }
             damaged = dmg
             if output.wantsReport {
@@ -73,7 +74,8 @@ struct ReplayCommand: ParsableCommand {
                     try output.writeText(result.text(), inputs: [trace])
                 }
             }
-            failed = result.scenarios.contains { !$0.works || !$0.divergences.isEmpty }
+            // Evidence contradicting the recorded facts is a finding too (the notes name it).
+            failed = result.scenarios.contains { !$0.works || !$0.divergences.isEmpty } || result.evidenceConflicts != nil
         }
         if damaged { throw ExitStatus.damaged }
         if (failOnFindings && failed) || baselineFails { throw ExitStatus.findings }

@@ -19,6 +19,16 @@ enum ReplaySupport {
         return (result, !damage.isEmpty)
     }
 
+    /// The evidence pass over `source` when its metadata leaves scenario facts open (``ScenarioEvidence/needed(_:)``),
+    /// and the recorded scenario inferred from the metadata completed by it.
+    static func recorded(_ source: any EventSource, catalog: ModelCatalog) throws
+        -> (evidence: ScenarioEvidence?, recorded: Result<Scenario, ModelError>)
+    {
+        let evidence = ScenarioEvidence.needed(source.metadata) ? try ScenarioEvidence.scan(source) : nil
+        let metadata = evidence.map { $0.apply(to: source.metadata) } ?? source.metadata
+        return (evidence, RecordedScenario.infer(metadata: metadata, catalog: catalog))
+    }
+
     /// The catalog: built-ins plus `--models` directories.
     static func catalog(_ dirs: [String]) throws -> ModelCatalog {
         try ModelCatalog.load(userDirectories: dirs)

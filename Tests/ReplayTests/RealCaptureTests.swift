@@ -29,7 +29,12 @@ import TraceFormat
         let r = try Self.run(["linux-6.1@qemu-viommu-virtio-translated"])
         let s = r.scenarios[0]
         #expect(s.isRecorded)
-        #expect(s.divergences == [])
+        // Every translation and fault is reproduced. The IOVA allocator check leaves 7 allocations of this older
+        // capture unexplained, all of virtio-net buffers mapped by ifconfig that ingest attributed by majority vote
+        // (a measured limit, docs/replay.md); traces/raw/intel-strict replays with none.
+        #expect(s.divergences.filter { !$0.what.hasPrefix("IOVA allocator:") } == [])
+        #expect(s.divergenceCount == 7)
+        #expect((s.checked ?? 0) > 3000)
         // 3574 recorded vtd_dmar_translate lines: 2598 inside the guest trace's coverage are reproduced, the
         // 976 after the guest's ftrace stopped (7.10 s guest time) have no guest mappings to check against.
         #expect(try device(s, "0000:00:02.0").accesses == 2159)
@@ -52,7 +57,9 @@ import TraceFormat
             "DMAR: DRHD: handling fault status reg 2",
             "DMAR: [DMA Write NO_PASID] Request device [00:05.0] fault addr 0x2345000 [fault reason 0x05] PTE Write access is not set",
         ])
-        #expect(s.works)
+        // Every device works; the 7 unexplained IOVA allocations make the recorded scenario 'diverged', not 'works'.
+        #expect(s.devices.allSatisfy { !$0.verdict.isFailure })
+        #expect(s.verdict == "diverged")
     }
 
     @Test func failureMatrixOfTheCapture() throws {
@@ -94,7 +101,9 @@ import TraceFormat
     @Test func kernels48AndLaterWorkInEveryMode() throws {
         let modes = Self.catalog.modeIDs.filter { $0 != "qemu-viommu-bus-bypass-platform" }
         let r = try Self.run(["linux-4.8-platform", "linux-6.1"].flatMap { k in modes.map { "\(k)@\($0)" } })
-        for s in r.scenarios { #expect(s.works, "\(s.id)") }
+        for s in r.scenarios { #expect(s.devices.allSatisfy { !$0.verdict.isFailure }, "\(s.id)") }
+        // The recorded scenario itself is 'diverged' (7 IOVA allocations of this older capture unexplained).
+        #expect(r.scenarios.filter { !$0.works }.map(\.id) == ["linux-6.1@qemu-viommu-virtio-translated"])
         #expect(r.scenarios.count == 22)
     }
 
@@ -185,11 +194,22 @@ import TraceFormat
         return (try ReplayEngine(scenarios: [rec], recorded: rec).run(trace, tracePath: name), rec)
     }
 
-    @Test func intelLazyReplaysWithoutDivergence() throws {
+    @Test func intelStrictReplaysWithoutDivergence() throws {
+        let (r, _) = try Self.recorded("intel-strict")
+        let s = r.scenarios[0]
+        #expect(s.divergences == [])
+        #expect(s.checked == 3918)
+        #expect(r.scenarios[0].fidelityLine == "fidelity: 3,918 recorded outcomes checked, 0 divergences")
+    }
+
+    /// Under lazy invalidation the flush-queue timer's moment and CPU are not in the trace: 9 of the 677
+    /// allocations stay unexplained by the hypotheses the check keeps (measured limit, docs/replay.md).
+    @Test func intelLazyReplaysWithoutDivergenceButNineAllocations() throws {
         let (r, rec) = try Self.recorded("intel-lazy")
         #expect(rec.id == "linux-6.1@qemu-viommu-virtio-translated")
         let s = r.scenarios[0]
-        #expect(s.divergences == [])
+        #expect(s.divergences.filter { !$0.what.hasPrefix("IOVA allocator:") } == [])
+        #expect(s.divergenceCount == 9)
         #expect(try device(s, "0000:00:02.0").accesses == 2091)
         #expect(try device(s, "0000:00:03.0").accesses == 447)
         #expect(try device(s, "0000:00:05.0").groups.map(\.key) == ["reason=0x05,write,stray", "reason=0x06,read,stray"])

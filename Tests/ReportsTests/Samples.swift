@@ -35,7 +35,8 @@ enum Samples {
             rule: "QEMU 7.2 hw/i386/intel_iommu.c vtd_switch_address_space()", guestLog: [], hostLog: [])
         var scenarios = [
             ScenarioResult(kernel: "linux-6.1", mode: "vtd-strict", isRecorded: true,
-                           devices: [DeviceResult(device: dev, verdict: .ok, groups: [], accesses: 36)], divergences: []),
+                           devices: [DeviceResult(device: dev, verdict: .ok, groups: [], accesses: 36)], divergences: [],
+                           checked: 36, divergenceCount: 0),
             ScenarioResult(kernel: "linux-6.1", mode: "vtd-notrans", isRecorded: false,
                            devices: [DeviceResult(device: dev, verdict: .untranslatedWhileClaimed, groups: [untranslated], accesses: 36)], divergences: []),
             ScenarioResult(kernel: "linux-4.4", mode: "vtd-strict", isRecorded: false,

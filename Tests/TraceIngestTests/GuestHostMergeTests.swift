@@ -109,7 +109,10 @@ private struct HandBuiltHostImporter: Importer {
         // Time order.
         #expect(zip(buf.events, buf.events.dropFirst()).allSatisfy { $0.timestamp <= $1.timestamp })
         #expect(buf.metadata.capture.alignment == a)
-        #expect(buf.metadata.extra == ["capture.by": "test"])
+        // The caller's facts, plus the guest log lines the boot facts were read from (evidence.*).
+        #expect(buf.metadata.extra["capture.by"] == "test")
+        #expect(buf.metadata.extra.keys.filter { !$0.hasPrefix("evidence.") } == ["capture.by"])
+        #expect(buf.metadata.extra["evidence.viommu"]?.contains("DMAR: IOMMU enabled") == true)
         #expect(report.summary().contains("alignment: iova-first-translation"))
     }
 

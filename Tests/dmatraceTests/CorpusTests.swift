@@ -2,8 +2,8 @@ import Foundation
 import Testing
 
 /// The bundled real corpus (traces/<config>.dmat, made by tools/build-corpus from traces/raw): each capture
-/// replays under its own recorded scenario with zero divergences, and the cross-mode agreement table that
-/// `tools/cross-validate` measures is the one in traces/README.md (fails when agreement changes).
+/// replays under its own recorded scenario with the measured divergences (zero, but intel-lazy's 9 IOVA
+/// allocations), and the tables `dmatrace validate` measures are the ones in traces/README.md.
 @Suite(.serialized) struct CorpusTests {
     static let configs = ["intel-strict", "intel-lazy", "intel-pt", "intel-platform-off", "amd-viommu", "swiotlb-force"]
     static var root: URL { ReplayCommandTests.root }
@@ -35,24 +35,34 @@ import Testing
             var kernel: String
             var mode: String
             var divergences: [Divergence]
+            var checked: Int?
         }
         struct Divergence: Decodable { var what: String }
         var scenarios: [Scenario]
     }
 
-    @Test("each capture's recorded scenario comes from its metadata and replays with zero divergences",
+    @Test("each capture's recorded scenario comes from its metadata and replays with the measured divergences",
           arguments: zip(configs, [
-              "qemu-viommu-virtio-translated", "qemu-viommu-virtio-translated", "qemu-viommu-virtio-translated",
-              "qemu-viommu-virtio-bypass", "qemu-amd-iommu", "qemu-cc-no-viommu",
+              ("qemu-viommu-virtio-translated", 0, 3918), ("qemu-viommu-virtio-translated", 9, 3402),
+              ("qemu-viommu-virtio-translated", 0, 0), ("qemu-viommu-virtio-bypass", 0, 130), ("qemu-amd-iommu", 0, 3516),
+              ("qemu-cc-no-viommu", 0, 0),
           ]))
-    func recordedReplay(config: String, mode: String) throws {
+    func recordedReplay(config: String, expected: (mode: String, divergences: Int, checked: Int)) throws {
         let r = try ReplayCommandTests.exec(["replay", Self.trace(config), "--recorded", "--json"])
         #expect(r.status == 0, "\(r.err)")
         let result = try JSONDecoder().decode(Recorded.self, from: Data(r.out.utf8))
         let rec = try #require(result.scenarios.first { $0.isRecorded })
         #expect(rec.kernel == "linux-6.1")
-        #expect(rec.mode == mode)
-        #expect(rec.divergences.map(\.what) == [])
+        #expect(rec.mode == expected.mode)
+        #expect(rec.divergences.count == expected.divergences)
+        // intel-lazy: IOVA allocations the flush-queue timer hypotheses do not explain (docs/replay.md).
+        #expect(rec.divergences.allSatisfy { $0.what.hasPrefix("IOVA allocator:") })
+        // intel-pt and swiotlb-force: nothing to check, and the text says so.
+        #expect((rec.checked ?? 0) == expected.checked)
+        if expected.checked == 0 {
+            let text = try ReplayCommandTests.exec(["replay", Self.trace(config), "--recorded"])
+            #expect(text.out.contains("fidelity: nothing to check"))
+        }
     }
 
     struct Replayed: Decodable {
@@ -144,20 +154,19 @@ import Testing
         #expect(f.map(\.key) == ["leak-at-end"])
     }
 
-    @Test("the cross-mode agreement table measured now is the one in traces/README.md (105/108)")
-    func crossModeTable() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else {
-            Issue.record("tools/cross-validate needs python3")
-            return
-        }
-        let r = try Self.run(Self.root.appendingPathComponent("tools/cross-validate").path, [
-            "--dmatrace", try ReplayCommandTests.dmatrace(), "--check", "traces/README.md",
-        ])
+    @Test("dmatrace validate measures the tables that are in traces/README.md")
+    func validationTables() throws {
+        let traces = try FileManager.default.contentsOfDirectory(atPath: Self.root.appendingPathComponent("traces").path)
+            .filter { $0.hasSuffix(".dmat") && !$0.hasPrefix("linux") && !$0.hasPrefix("qemu") }.sorted().map { "traces/" + $0 }
+        let r = try Self.run(try ReplayCommandTests.dmatrace(), ["validate"] + traces + ["--check", "traces/README.md"])
         #expect(r.status == 0, "\(r.err)")
-        #expect(r.out.contains("Agreement: 105/108 device classes over 36 ordered pairs."))
-        // The one row that disagrees: the AMD capture does not record access directions.
-        #expect(r.out.contains("| amd-viommu | 2/3 | 2/3 | 3/3 | 2/3 | 3/3 | 3/3 |"))
-        #expect(r.out.contains("- amd-viommu: virtio-blk `probed, translated, faults none`; virtio-net `probed, translated, faults none`; edu `blocked silently`"))
-        #expect(r.out.contains("- intel-pt: virtio-blk `probed, bypassed, faults none`; virtio-net `probed, bypassed, faults none`; edu `reached RAM`"))
+        #expect(r.out.contains("| intel-strict → intel-strict | 999/999 ±0 (999) | 746/746 ±0 (746) | 2792/2792 ±0 (2792) |"))
+        // The twin: a file without the tables fails the check with exit 1.
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("empty-\(UUID().uuidString).md")
+        try "no tables here\n".write(to: empty, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: empty) }
+        let bad = try Self.run(try ReplayCommandTests.dmatrace(), ["validate"] + traces + ["--check", empty.path])
+        #expect(bad.status == 1)
+        #expect(bad.err.contains("validate: the measured tables differ from the ones in \(empty.path)"))
     }
 }

@@ -93,7 +93,7 @@ import Testing
         #expect(text.status == 0)
         // The synthetic trace records kernel 6.12 on QEMU 9.2: the recorded scenario carries both versions.
         #expect(text.out.contains("scenario linux-6.1:6.12@qemu-viommu-virtio-translated:9.2 (recorded)"))
-        #expect(text.out.contains("fidelity: no divergences"))
+        #expect(text.out.contains("fidelity: 8,343 recorded outcomes checked, 0 divergences"))
         // The planted use-after-unmap faults make the recorded scenario fail: --fail-on-findings exits 1.
         #expect(try Self.exec(["replay", Self.trace, "--recorded", "--fail-on-findings"]).status == 1)
     }
@@ -153,5 +153,28 @@ extension ReplayCommandTests {
         #expect(json.status == 0)
         #expect(json.out.contains("\"command\" : \"matrix\"") || json.out.contains("\"command\":\"matrix\""))
         #expect(try Self.exec(["replay", Self.trace, "--recorded", "--json", "--format", "json"]).status == 64)
+    }
+
+    /// Evidence contradicting the capture's metadata (iommu_platform=on on a device whose DMA bypassed the DMA API
+    /// and the vIOMMU) is named in the notes and fails the run under --fail-on-findings.
+    @Test func evidenceContradictingTheMetadataFailsOnFindings() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let jsonl = try Self.exec(["cat", root.appendingPathComponent("traces/intel-platform-off.dmat").path, "--jsonl"])
+        #expect(jsonl.status == 0)
+        var lines = jsonl.out.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        // The metadata line: 0000:00:02.0 claimed to have iommu_platform on.
+        let needle = #""iommuPlatform":false,"name":"0000:00:02.0""#
+        #expect(lines[0].contains(needle))
+        lines[0] = lines[0].replacingOccurrences(of: needle, with: #""iommuPlatform":true,"name":"0000:00:02.0""#)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("contradiction-\(UUID().uuidString).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try lines.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let r = try Self.exec(["replay", path, "--recorded"])
+        #expect(r.status == 0)
+        #expect(r.out.contains("scenario evidence: 0000:00:02.0 iommu_platform: off - "))
+        #expect(r.out.contains("CONTRADICTS the recorded facts: the metadata says iommu_platform=on"))
+        #expect(try Self.exec(["replay", path, "--recorded", "--fail-on-findings"]).status == 1)
+        // The twin: the unmodified trace does not fail for evidence.
+        #expect(!(try Self.exec(["replay", root.appendingPathComponent("traces/intel-platform-off.dmat").path, "--recorded"]).out.contains("CONTRADICTS")))
     }
 }

@@ -1,0 +1,310 @@
+import TraceFormat
+
+/// The IOVA allocator check of the recorded scenario: every recorded `iommu_map` of a translated
+/// DMA domain is predicted by ``IOVAAllocator`` (Linux's per-CPU range caches, 32-bit-first, top-down tree)
+/// fed the recorded history of that domain (allocations on the mapping CPU, frees on the unmapping CPU, or
+/// through the flush queue under lazy invalidation), and the predicted IOVA is compared with the recorded one.
+/// A difference is a divergence naming the event; the model then follows the recording (claims the recorded
+/// range), so one wrong prediction is counted once.
+///
+/// **Allocations.** One DMA-API call allocates one IOVA range but may trace several `iommu_map` events (one per
+/// physically contiguous run of a scatterlist or of a non-contiguous coherent buffer: `__iommu_map_sg()` of
+/// Linux v6.1 `drivers/iommu/iommu.c`), in ascending IOVA order on one CPU. A map that continues the device's
+/// previous one is taken as the next segment of the same allocation unless the previous segments, as an
+/// allocation of their own, are already what the allocator predicts (then it is a new allocation: successive
+/// range-cache hits can be adjacent too).
+///
+/// **Flush queue (lazy).** Linux v6.1 `drivers/iommu/dma-iommu.c` `queue_iova()` puts the range in the unmapping
+/// CPU's ring (IOVA_FQ_SIZE = 256 slots, so 255 entries: `fq_full()` keeps one slot free; a full ring flushes the IOTLB and frees the ring's flushed entries
+/// on that CPU) and arms the domain's timer (`fq_timer`, IOVA_FQ_TIMEOUT = 10 ms) if it is off;
+/// `fq_flush_timeout()` flushes and frees every CPU's ring on the CPU the timer runs on (the arming CPU). The
+/// trace does not record when the timer ran (jiffies, and under TCG timer interrupts run late: a drain 15 ms
+/// after arming is seen in `traces/raw/intel-lazy`), so each allocation at least IOVA_FQ_TIMEOUT after arming is
+/// checked against "the timer has not run yet" and "it ran just before this allocation"; a range reused before
+/// the timeout, or not reused when both hypotheses say it must be, is a divergence.
+struct AllocatorCheck {
+    struct Finding {
+        var what: String
+        var device: Int
+        var index: Int
+        var event: Event
+    }
+
+    private struct Group {
+        var device: Int
+        var domain: Int
+        var startPfn: UInt64
+        var pages: UInt64
+        var cpu: Int
+        var index: Int
+        var event: Event
+        var time: UInt64
+    }
+
+    private struct QueueEntry: Equatable {
+        var pfn: UInt64
+        var pages: UInt64
+        var time: UInt64
+        var flushed: Bool
+    }
+
+    private struct DomainState: Equatable {
+        var allocator: IOVAAllocator
+        var rings: [[QueueEntry]] = []
+        var armedAt: UInt64?
+        var timerCPU = 0
+    }
+
+    let lazy: Bool
+    let flushTimeoutNs: UInt64
+    /// How much earlier than IOVA_FQ_TIMEOUT the timer may run: `mod_timer(jiffies + msecs_to_jiffies(10))`
+    /// expires up to one jiffy early relative to the arming moment (4 ms at Debian's CONFIG_HZ=250: 8-12 ms).
+    let timerSlackNs: UInt64 = 4_000_000
+    private var cpusSeen = 1
+    /// The latest the flush-queue timer is taken to run after arming (TCG delivers timer interrupts late).
+    let maxTimerDelayNs: UInt64 = 100_000_000
+    let ringSize: Int
+    let addressWidth: Int
+    let below4GFirst: Bool
+    let domainOf: [Int]
+    private var domains: [Int: [DomainState]] = [:]
+    private var pending: [Int: Group] = [:]
+    private var live: [UInt64: UInt64] = [:]
+    /// Recorded allocations compared with the allocator's prediction.
+    private(set) var checked = 0
+    /// Allocations of each device in order (recorded IOVA, predicted IOVA), for `validate`.
+    private(set) var findings: [Finding] = []
+    private(set) var divergenceCount = 0
+    /// Maps whose device is unknown (not checked; the domain's later predictions may suffer).
+    private(set) var skipped = 0
+    /// Maps ingest attributed to one device whose IOVA only another device's domain predicts (moved there).
+    private(set) var reattributed = 0
+    /// The last ``map(device:iova:size:cpu:time:index:event:)`` continued the device's open allocation (another
+    /// segment of one DMA-API call): the scenarios place it in the same IOVA range.
+    private(set) var lastMapExtended = false
+    private var moved: [UInt64: Int] = [:]
+    private var devicesSeen = Set<Int>()
+    static let maxFindings = 1000
+
+    init(lazy: Bool, flushTimeoutMs: Int, flushEntries: Int, addressWidth: Int, below4GFirst: Bool, domainOf: [Int]) {
+        self.lazy = lazy
+        flushTimeoutNs = UInt64(max(0, flushTimeoutMs)) * 1_000_000
+        // fq_full(): `((tail + 1) % IOVA_FQ_SIZE) == head`, a ring of IOVA_FQ_SIZE slots holds one entry less.
+        ringSize = max(1, flushEntries - 1)
+        self.addressWidth = addressWidth
+        self.below4GFirst = below4GFirst
+        self.domainOf = domainOf
+    }
+
+    private static func key(_ d: Int, _ pfn: UInt64) -> UInt64 { UInt64(truncatingIfNeeded: d) << 48 | (pfn & 0xFFFF_FFFF_FFFF) }
+
+    /// The hypotheses about domain `domain` still consistent with the recording (one unless the flush-queue
+    /// timer's moment or CPU is open).
+    private func states(_ domain: Int) -> [DomainState] {
+        domains[domain] ?? [DomainState(allocator: IOVAAllocator(addressWidth: addressWidth, below4GFirst: below4GFirst))]
+    }
+
+    /// A recorded `iommu_map` of device `d`.
+    mutating func map(device d: Int, iova: UInt64, size: UInt64, cpu: Int, time: UInt64, index: Int, event: Event) {
+        guard d < domainOf.count else {
+            skipped += 1
+            return
+        }
+        let domain = domainOf[d]
+        cpusSeen = max(cpusSeen, cpu + 1)
+        devicesSeen.insert(d)
+        let pfn = iova >> 12
+        let pages = max(1, ((iova & 0xFFF) &+ max(size, 1) &+ 0xFFF) >> 12)
+        lastMapExtended = false
+        if var g = pending[d], g.startPfn &+ g.pages == pfn, g.cpu == cpu {
+            if successors(of: g, limit: 1).isEmpty {
+                g.pages &+= pages
+                pending[d] = g
+                lastMapExtended = true
+                return
+            }
+        }
+        closeAll(domain: domain)
+        pending[d] = Group(device: d, domain: domain, startPfn: pfn, pages: pages, cpu: cpu, index: index, event: event, time: time)
+    }
+
+    /// A recorded `iommu_unmap` of device `d`.
+    mutating func unmap(device d0: Int, iova: UInt64, cpu: Int, time: UInt64) {
+        guard d0 < domainOf.count else { return }
+        let pfn = iova >> 12
+        // An unmap names no domain either: follow a map the allocator moved to another device.
+        var d = d0
+        if live[Self.key(d, pfn)] == nil, let m = moved.removeValue(forKey: Self.key(d, pfn)) { d = m }
+        let domain = domainOf[d]
+        cpusSeen = max(cpusSeen, cpu + 1)
+        closeAll(domain: domain)
+        guard let pages = live.removeValue(forKey: Self.key(d, pfn)) else { return }
+        var next: [DomainState] = []
+        for var st in states(domain) {
+            if lazy {
+                queue(&st, pfn: pfn, pages: pages, cpu: cpu, time: time)
+            } else {
+                st.allocator.free(pfn: pfn, pages: pages, cpu: cpu)
+            }
+            next.append(st)
+        }
+        domains[domain] = next
+    }
+
+    /// End of the trace: the last open allocations are checked.
+    mutating func finish() {
+        for d in pending.keys.sorted() { if let g = pending.removeValue(forKey: d) { commit(g) } }
+    }
+
+    private mutating func closeAll(domain: Int) {
+        guard !pending.isEmpty else { return }
+        for d in pending.keys.sorted() where pending[d]!.domain == domain {
+            commit(pending.removeValue(forKey: d)!)
+        }
+    }
+
+    /// The states after allocating `g` that give its recorded IOVA, from every hypothesis and flush-queue
+    /// candidate (distinct, at most `limit`).
+    private mutating func successors(of g: Group, limit: Int) -> [DomainState] {
+        var out: [DomainState] = []
+        for h in states(g.domain) {
+            for var c in candidates(from: h, for: g) {
+                guard c.allocator.allocatePages(g.pages, cpu: g.cpu)?.pfn == g.startPfn else { continue }
+                if !out.contains(c) { out.append(c) }
+                if out.count >= limit { return out }
+            }
+        }
+        return out
+    }
+
+    static let maxHypotheses = 24
+
+    private mutating func commit(_ g0: Group) {
+        checked += 1
+        // Fast path (one hypothesis, no flush-queue timer question): allocate in place, no copy of the state.
+        if (domains[g0.domain]?.count ?? 1) == 1 && (!lazy || domains[g0.domain]?[0].armedAt == nil) {
+            var list = domains.removeValue(forKey: g0.domain) ?? states(g0.domain)
+            var st = list.removeLast()
+            let r = st.allocator.allocatePages(g0.pages, cpu: g0.cpu)
+            if r?.pfn == g0.startPfn {
+                domains[g0.domain] = [st]
+                live[Self.key(g0.device, g0.startPfn)] = g0.pages
+                return
+            }
+            // Wrong: give the prediction back (not an exact undo: after a divergence the check follows the
+            // recording) and fall through to the reattribution and divergence path.
+            if let r { st.allocator.free(pfn: r.pfn, pages: r.pages, cpu: g0.cpu) }
+            domains[g0.domain] = [st]
+        }
+        var g = g0
+        var next = successors(of: g, limit: Self.maxHypotheses)
+        if next.isEmpty && g.event.eventFlags.contains(.attributed) {
+            // Ingest attributed this map by inference (an iommu:map names no device); when exactly one other
+            // device's domain predicts the recorded IOVA, the allocator is the better evidence.
+            var found: [(Group, [DomainState])] = []
+            for other in devicesSeen.sorted() where other != g.device && domainOf[other] != g.domain {
+                var h = g
+                h.device = other
+                h.domain = domainOf[other]
+                let n = successors(of: h, limit: Self.maxHypotheses)
+                if !n.isEmpty && !found.contains(where: { $0.0.domain == h.domain }) { found.append((h, n)) }
+            }
+            if found.count == 1 {
+                moved[Self.key(g.device, g.startPfn)] = found[0].0.device
+                g = found[0].0
+                next = found[0].1
+                reattributed += 1
+            }
+        }
+        live[Self.key(g.device, g.startPfn)] = g.pages
+        if !next.isEmpty {
+            domains[g.domain] = next
+            return
+        }
+        var st = states(g.domain)[0]
+        var probe = st
+        let predicted = probe.allocator.allocatePages(g.pages, cpu: g.cpu).map { hex($0.pfn << 12) } ?? "no IOVA (space exhausted)"
+        divergenceCount += 1
+        if findings.count < Self.maxFindings {
+            let cpuNote = g.event.aux2 > 0 ? "on CPU \(g.cpu)" : "(CPU not recorded)"
+            findings.append(Finding(
+                what: "IOVA allocator: predicted \(predicted) for \(g.pages) page(s) \(cpuNote), recorded \(hex(g.startPfn << 12))",
+                device: g.device, index: g.index, event: g.event))
+        }
+        st.allocator.claim(pfn: g.startPfn, pages: IOVAAllocator.roundedPages(g.pages))
+        domains[g.domain] = [st]
+    }
+
+    /// The states an allocation of `g` may meet from hypothesis `st`: as is, and (lazy) with the flush-queue
+    /// timer run at some moment before it, no earlier than IOVA_FQ_TIMEOUT (less ``timerSlackNs``) after it was
+    /// armed: each cut point between two queued entries (newest first, at most ``maxCutPoints``) gives one
+    /// candidate, since entries queued before the timer ran are freed and later ones wait for its next run.
+    private func candidates(from st: DomainState, for g: Group) -> [DomainState] {
+        guard lazy, let armed = st.armedAt, g.time &+ timerSlackNs >= armed &+ flushTimeoutNs else { return [st] }
+        let earliest = armed &+ flushTimeoutNs &- min(flushTimeoutNs, timerSlackNs)
+        var cuts = Set<UInt64>()
+        for ring in st.rings { for e in ring where e.time >= earliest && e.time < g.time { cuts.insert(e.time &+ 1) } }
+        cuts.insert(earliest)
+        var out: [DomainState] = []
+        var ordered = [g.time]
+        ordered += cuts.sorted(by: >).filter { $0 < g.time }.prefix(Self.maxCutPoints)
+        // The timer runs on the arming CPU unless that CPU was idle (an unmap from an interrupt on an idle CPU:
+        // `get_nohz_timer_target()` then picks a busy one): the arming CPU first, then the others.
+        let cpus = [st.timerCPU] + (0..<max(cpusSeen, st.rings.count)).filter { $0 != st.timerCPU }
+        for cut in ordered {
+            for cpu in cpus {
+                var c = st
+                c.timerCPU = cpu
+                fire(&c, before: cut)
+                out.append(c)
+            }
+        }
+        // Not yet run: the likelier the nearer the allocation is to the arming (8-12 ms at CONFIG_HZ=250; under
+        // TCG timer interrupts come late, so it stays a hypothesis until ``maxTimerDelayNs``).
+        if g.time < armed &+ maxTimerDelayNs {
+            out.insert(st, at: 0)
+        }
+        return out
+    }
+
+    static let maxCutPoints = 32
+
+    /// `queue_iova()`.
+    private mutating func queue(_ st: inout DomainState, pfn: UInt64, pages: UInt64, cpu: Int, time: UInt64) {
+        while st.rings.count <= cpu { st.rings.append([]) }
+        freeFlushed(&st, ring: cpu, onCPU: cpu)
+        if st.rings[cpu].count >= ringSize {
+            // fq_flush_iotlb(): everything queued so far, on every CPU, is now flushed.
+            for r in st.rings.indices { for k in st.rings[r].indices { st.rings[r][k].flushed = true } }
+            freeFlushed(&st, ring: cpu, onCPU: cpu)
+        }
+        st.rings[cpu].append(QueueEntry(pfn: pfn, pages: pages, time: time, flushed: false))
+        if st.armedAt == nil {
+            st.armedAt = time
+            st.timerCPU = cpu
+        }
+    }
+
+    private func freeFlushed(_ st: inout DomainState, ring r: Int, onCPU cpu: Int) {
+        var keep: [QueueEntry] = []
+        for e in st.rings[r] {
+            if e.flushed { st.allocator.free(pfn: e.pfn, pages: e.pages, cpu: cpu) } else { keep.append(e) }
+        }
+        st.rings[r] = keep
+    }
+
+    /// `fq_flush_timeout()` ran just before `time`: every ring's entries queued before it are freed on the
+    /// timer's CPU, CPU by CPU; entries queued later (none here) would re-arm it.
+    private func fire(_ st: inout DomainState, before time: UInt64) {
+        let cpu = st.timerCPU
+        for r in st.rings.indices {
+            for k in st.rings[r].indices where st.rings[r][k].time < time { st.rings[r][k].flushed = true }
+            freeFlushed(&st, ring: r, onCPU: cpu)
+        }
+        st.armedAt = nil
+        if let next = st.rings.enumerated().flatMap({ r in r.element.map { ($0.time, r.offset) } }).min(by: { $0.0 < $1.0 }) {
+            st.armedAt = next.0
+            st.timerCPU = next.1
+        }
+    }
+}

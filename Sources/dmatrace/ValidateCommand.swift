@@ -1,0 +1,67 @@
+import ArgumentParser
+import FoundationEssentials
+import Replay
+import TraceFormat
+
+/// `dmatrace validate`: event-level cross-validation of real captures of one workload (docs/replay.md, traces/README.md).
+struct ValidateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Replay every capture under every other capture's recorded scenario and compare the predicted DMA stream with the real one.",
+        discussion: """
+            For every ordered pair (A, B) of the given traces (real captures of the same workload), the capture of \
+            A is replayed under B's recorded scenario and its predicted stream is compared per device with B's real \
+            stream: maps, unmaps, translations, IOTLB invalidations, swiotlb bounces (cell: predicted/real \
+            ±error, the trace-free baseline's error in parentheses), faults by reason and page (keys that differ), \
+            and the IOVA sequence (IOVAs equal from the start / compared). A trace named NAME-boot2 next to NAME \
+            gives that configuration's boot-to-boot spread, the noise floor. The trace name is the file name \
+            without .dmat. Prints Markdown. Exit status: 0 ok; 1 --check FILE does not contain the tables; \
+            2 a trace is unreadable or its recorded scenario cannot be told; 64 usage error.
+            """)
+
+    @Argument(help: "The captures (.dmat or .jsonl), at least two.")
+    var traces: [String] = []
+
+    @Option(help: "Exit 1 unless FILE contains the printed tables verbatim (e.g. traces/README.md).")
+    var check: String?
+
+    @Flag(help: "Print JSON (the per-pair metrics) instead of Markdown.")
+    var json = false
+
+    @Option(name: .long, parsing: .upToNextOption, help: "Model directories (user models), as for replay.")
+    var models: [String] = []
+
+    func validate() throws {
+        if traces.count < 2 { throw ValidationError("give at least two traces") }
+    }
+
+    func run() throws {
+        var mismatch = false
+        try runReportingErrors {
+            let catalog = try ReplaySupport.catalog(models)
+            var captures: [CrossValidation.Capture] = []
+            for path in traces {
+                let opened = try OpenedTrace.open(path)
+                var b = EventBuffer(metadata: opened.source.metadata)
+                try opened.source.forEachEvent { _, e in b.append(e) }
+                for d in opened.damage() { warn("\(path): \(d)") }
+                var name = path.split(separator: "/").last.map(String.init) ?? path
+                for ext in [".dmat", ".jsonl"] where name.hasSuffix(ext) { name = String(name.dropLast(ext.count)) }
+                captures.append(CrossValidation.Capture(name: name, trace: b))
+            }
+            let result = try CrossValidation.run(captures, catalog: catalog)
+            let text = json ? try ReplaySupport.json(result) : CrossValidation.markdown(result)
+            var out = StandardOutput()
+            try out.line(text)
+            try out.flush()
+            if let check {
+                let body = try String(contentsOfFile: check, encoding: .utf8)
+                if !body.contains(text) {
+                    warn("validate: the measured tables differ from the ones in \(check)")
+                    mismatch = true
+                }
+            }
+        }
+        if mismatch { throw ExitStatus.findings }
+    }
+}

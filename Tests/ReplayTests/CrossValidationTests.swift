@@ -1,0 +1,71 @@
+import Foundation
+import Models
+import Testing
+import TraceFormat
+@testable import Replay
+
+/// Event-level cross-validation of the bundled real captures (`dmatrace validate traces/*.dmat`, DESIGN §7.7):
+/// the tables in traces/README.md are the measured ones, and the comparison sees a wrong recording.
+@Suite struct CrossValidationTests {
+    static let catalog: ModelCatalog = try! ModelCatalog.builtin()
+
+    /// The Linux 6.1 / QEMU 7.2 captures of `traces/` and their second boots (`NAME-boot2`), named by file; the
+    /// captures of other versions (`linux*-`, `qemu*-`) are not in the table (traces/README.md).
+    static func captures() throws -> [CrossValidation.Capture] {
+        let dir = repoRoot.appendingPathComponent("traces")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path)
+            .filter { $0.hasSuffix(".dmat") && !$0.hasPrefix("linux") && !$0.hasPrefix("qemu") }.sorted()
+        return try files.map { f in
+            let reader = try TraceReader(path: dir.appendingPathComponent(f).path)
+            var b = EventBuffer(metadata: reader.metadata)
+            try reader.forEachEvent { _, e in b.append(e) }
+            return CrossValidation.Capture(name: String(f.dropLast(5)), trace: b)
+        }
+    }
+
+    @Test func readmeHoldsTheMeasuredTables() throws {
+        let caps = try Self.captures()
+        #expect(caps.count >= 6)
+        let result = try CrossValidation.run(caps, catalog: Self.catalog)
+        #expect(result.pairs.count == caps.count * caps.count)
+        let text = CrossValidation.markdown(result)
+        let readme = try String(contentsOf: repoRoot.appendingPathComponent("traces/README.md"), encoding: .utf8)
+        #expect(readme.contains(text), "regenerate with: dmatrace validate $(ls traces/*.dmat | grep -v -e /linux -e /qemu)")
+        // Second boots give the noise floor, and intel-strict's is predicted within it.
+        #expect(result.spreads.count == caps.filter { $0.name.hasSuffix("-boot2") }.count)
+        if let spread = result.spreads.first(where: { $0.config == "intel-strict" }),
+           let pair = result.pairs.first(where: { $0.a == "intel-strict-boot2" && $0.b == "intel-strict" }) {
+            for (m, sp) in zip(pair.metrics, spread.metrics) where m.name != "invalidations" { #expect(m.error <= sp.error, "\(m.name)") }
+        }
+        // A capture replayed under its own scenario reproduces its own counts of maps, unmaps and translations.
+        for p in result.pairs where p.a == p.b {
+            for m in p.metrics where ["maps", "unmaps", "translations"].contains(m.name) {
+                #expect(m.error == 0, "\(p.a) \(m.name): predicted \(m.predicted), real \(m.real)")
+            }
+        }
+        // The recording adds something: the trace-free baseline is worse across the pairs.
+        let err = result.pairs.reduce(0) { $0 + $1.metrics.reduce(0) { $0 + $1.error } }
+        let base = result.pairs.reduce(0) { $0 + $1.metrics.reduce(0) { $0 + $1.baselineError } }
+        #expect(err < base)
+    }
+
+    /// The twin: with half of intel-strict's host translations dropped, its self-comparison is no longer exact.
+    @Test func aWrongRecordingShowsInTheTable() throws {
+        var caps = try Self.captures().filter { ["intel-strict", "intel-lazy"].contains($0.name) }
+        let clean = try CrossValidation.run(caps, catalog: Self.catalog)
+        var dropped = 0
+        let i = try #require(caps.firstIndex { $0.name == "intel-strict" })
+        caps[i].trace.events.removeAll { e in
+            guard e.kind == .hostTranslate else { return false }
+            dropped += 1
+            return dropped % 2 == 0
+        }
+        let mutated = try CrossValidation.run(caps, catalog: Self.catalog)
+        #expect(CrossValidation.markdown(mutated) != CrossValidation.markdown(clean))
+        // intel-lazy replayed under intel-strict's scenario is now compared with fewer real translations.
+        let before = try #require(clean.pairs.first { $0.a == "intel-lazy" && $0.b == "intel-strict" })
+        let after = try #require(mutated.pairs.first { $0.a == "intel-lazy" && $0.b == "intel-strict" })
+        #expect(after.metrics.first { $0.name == "translations" }!.real < before.metrics.first { $0.name == "translations" }!.real)
+        #expect(after.metrics.first { $0.name == "translations" }!.error != before.metrics.first { $0.name == "translations" }!.error)
+    }
+}
