@@ -51,7 +51,8 @@ struct ValidateCommand: ParsableCommand {
             }
             let result = try CrossValidation.run(captures, catalog: catalog)
             let text = json ? try ReplaySupport.json(result) : CrossValidation.markdown(result)
-            var out = StandardOutput()
+            // JSON and the Markdown tables are printed as they are (the text escaping would escape their newlines).
+            var out = StandardOutput(escaping: false)
             try out.line(text)
             try out.flush()
             if let check {
