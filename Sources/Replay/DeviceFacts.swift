@@ -48,6 +48,7 @@ struct DeviceFacts: Sendable {
                 virtioCount += 1
             }
         }
+        let behind = IOMMUAttachment.behindIOMMU(metadata)
         for (i, d) in metadata.devices.enumerated() {
             let (b, s, f) = parseBDF(d.name)
             let isVirtio = d.virtioType != nil || d.vendorID == 0x1AF4
@@ -83,7 +84,7 @@ struct DeviceFacts: Sendable {
             out.append(DeviceFacts(
                 index: i, name: d.name, bus: b, slot: s, function: f, isVirtio: isVirtio,
                 transport: transport ?? .modern, iommuPlatform: platform ?? false, iommuPlatformInferred: inferred,
-                behindIOMMU: d.behindIOMMU ?? true,
+                behindIOMMU: behind[i],
                 domain: domain, driverName: driver, virtioName: "virtio\(virtioIndex[i] ?? 0)",
                 swiotlbForced: metadata.capture.swiotlbForced == true))
         }
@@ -130,7 +131,9 @@ public enum RecordedScenario {
         let devices = DeviceFacts.build(from: metadata)
         let anyPlatform = devices.contains { $0.isVirtio && $0.iommuPlatform }
         let viommu = metadata.capture.viommu ?? "none"
-        let modeID: String
+        // Virtio devices the guest's IOMMU does not cover although others are (a bypass_iommu bus).
+        let outside = devices.filter { $0.isVirtio && !$0.behindIOMMU }
+        var modeID: String
         switch (viommu, anyPlatform) {
         case ("none", false): modeID = "qemu-noiommu"
         case ("none", true): modeID = "qemu-cc-no-viommu"
@@ -142,6 +145,13 @@ public enum RecordedScenario {
         default:
             return .failure(.badScenario("recorded", reason: "no mode model for vIOMMU '\(viommu)'"))
         }
+        if viommu == "intel-iommu" {
+            if IOMMUAttachment.dmaTranslationOff(metadata) {
+                modeID = "qemu-ir-only"
+            } else if !outside.isEmpty && !IOMMUAttachment.noneAttached(metadata) {
+                modeID = outside.contains { $0.iommuPlatform } ? "qemu-viommu-bus-bypass-platform" : "qemu-viommu-bus-bypass"
+            }
+        }
         guard let mode = catalog.modes[modeID] else {
             return .failure(.unknownModel(kind: "qemu-mode", id: modeID, known: catalog.modeIDs))
         }
@@ -152,6 +162,8 @@ public enum RecordedScenario {
         let machine = metadata.capture.machine.flatMap(ModelVersions.canonical)
         let resolvedMode = (try? mode.resolved(qemu: qemu, machine: qemu == nil ? nil : machine))
             ?? (try? mode.resolved(qemu: qemu, machine: nil)) ?? mode
-        return .success(Scenario(kernel: resolvedKernel, mode: resolvedMode, guestIOMMU: nil))
+        // A vIOMMU no guest driver attached a device to: the guest IOMMU is off in effect (IOMMUAttachment).
+        let setting: GuestIOMMUSetting? = IOMMUAttachment.noneAttached(metadata) && modeID != "qemu-ir-only" ? .off : nil
+        return .success(Scenario(kernel: resolvedKernel, mode: resolvedMode, guestIOMMU: setting))
     }
 }

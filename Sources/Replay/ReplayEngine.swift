@@ -130,6 +130,7 @@ public struct ReplayEngine: Sendable {
             if inf.contradicts != nil { conflicts.append(line) }
             if silent || inf.contradicts != nil { notes.append("scenario evidence: " + line) }
         }
+        for line in IOMMUAttachment.describe(source.metadata) { notes.append("scenario evidence: " + line) }
         let inferred = facts.filter { $0.iommuPlatformInferred && intent.firstSeen[$0.index] != nil }
         if !inferred.isEmpty {
             notes.append("iommu_platform not recorded for \(inferred.map(\.name).joined(separator: ", ")); inferred from the transport (modern-only with a vIOMMU = on): \(inferred.map { "\($0.name)=\($0.iommuPlatform ? "on" : "off")" }.joined(separator: ", "))")

@@ -126,7 +126,11 @@ public struct ScenarioEvidence: Sendable, Equatable {
                              ambiguous: setting == nil))
 
         // Per virtio device: iommu_platform.
-        let translatedGuest = m.capture.guestIOMMU == .translated || (m.capture.guestIOMMU == nil && guestMaps > 0)
+        // A translating policy with nothing attached (or a DRHD without DMA translation) translates nothing, and a
+        // device outside every IOMMU's scope is untranslated: their silence says nothing of iommu_platform.
+        let untranslated = IOMMUAttachment.noneAttached(m) || IOMMUAttachment.dmaTranslationOff(m)
+        let behind = IOMMUAttachment.behindIOMMU(m)
+        let translatedGuest = !untranslated && (m.capture.guestIOMMU == .translated || (m.capture.guestIOMMU == nil && guestMaps > 0))
         let hasVIOMMU = (viommu.map { $0 != "none" } ?? false)
         let modernVirtio = m.devices.indices.filter {
             let d = m.devices[$0]
@@ -151,7 +155,7 @@ public struct ScenarioEvidence: Sendable, Equatable {
             } else if !modern {
                 value = false
                 why = "a transitional (legacy-capable) device: QEMU refuses iommu_platform on it"
-            } else if translatedGuest && hasVIOMMU && virtqueueEvents > 0 && modernWithDMA.isEmpty {
+            } else if translatedGuest && hasVIOMMU && behind[i] && virtqueueEvents > 0 && modernWithDMA.isEmpty {
                 value = false
                 why = "\(virtqueueEvents) QEMU virtqueue event(s), yet no guest IOMMU map and no host translation of any modern-only virtio device while the guest translates: they bypassed the DMA API and the vIOMMU"
             } else {

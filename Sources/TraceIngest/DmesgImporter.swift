@@ -1187,6 +1187,15 @@ struct DmesgParser {
             iommuOff = true
             evidence("guest-iommu", v, m, line, sink: &sink)
             fact("iommu_disabled")
+        } else if v.hasPrefix("DMAR: ", at: m), v.search("No supported address widths. Not attempting DMA translation", from: m) != nil {
+            // QEMU's intel-iommu with dma-translation=off advertises no SAGAW; Linux then uses the unit for
+            // interrupt remapping only (drivers/iommu/intel/dmar.c alloc_iommu(), v5.17 onwards).
+            sink.metadata.capture.viommu = sink.metadata.capture.viommu ?? "intel-iommu"
+            if sink.metadata.capture.viommuProperties["dma-translation"] == nil {
+                sink.metadata.capture.viommuProperties["dma-translation"] = "off"
+            }
+            evidence("dma-translation", v, m, line, sink: &sink)
+            fact("dma_translation_off")
         } else if v.hasPrefix("DMAR: Intel(R) Virtualization Technology", at: m) || v.hasPrefix("DMAR: Host address width", at: m) {
             sink.metadata.capture.viommu = sink.metadata.capture.viommu ?? "intel-iommu"
             fact("dmar")
@@ -1255,6 +1264,12 @@ struct DmesgParser {
         } else if v.hasPrefix("arm-smmu-v3 ", at: m) {
             sink.metadata.capture.viommu = sink.metadata.capture.viommu ?? "smmuv3"
             fact("smmuv3")
+        } else if v.hasPrefix("ACPI: VIOT ", at: m) {
+            // The firmware describes a virtio-iommu (QEMU hw/acpi/viot.c, x86 since 6.2) whether or not the guest
+            // has its driver: the vIOMMU exists; IOMMUAttachment tells whether anything was attached to it.
+            sink.metadata.capture.viommu = sink.metadata.capture.viommu ?? "virtio-iommu"
+            evidence("viommu", v, m, line, sink: &sink)
+            fact("viot")
         } else if v.hasPrefix("virtio_iommu ", at: m) {
             sink.metadata.capture.viommu = sink.metadata.capture.viommu ?? "virtio-iommu"
             fact("virtio_iommu")

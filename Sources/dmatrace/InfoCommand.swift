@@ -78,6 +78,7 @@ struct InfoCommand: ParsableCommand {
                 let evidence = try ScenarioEvidence.scan(reader)
                 let inferences = evidence.infer(metadata: reader.metadata)
                 report.scenarioEvidence = ScenarioEvidence.describe(inferences, metadata: reader.metadata)
+                    + IOMMUAttachment.describe(reader.metadata)
                 let completed = evidence.apply(to: reader.metadata)
                 switch RecordedScenario.infer(metadata: completed, catalog: try ModelCatalog.builtin()) {
                 case let .success(s):

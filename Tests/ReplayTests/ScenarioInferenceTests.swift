@@ -20,7 +20,11 @@ import TraceFormat
         try TraceReader(path: repoRoot.appendingPathComponent("traces/\(config).dmat").path)
     }
 
-    @Test(arguments: ["intel-strict", "intel-lazy", "intel-pt", "intel-platform-off", "amd-viommu", "swiotlb-force"])
+    @Test(arguments: ["intel-strict", "intel-lazy", "intel-pt", "intel-platform-off", "amd-viommu", "swiotlb-force",
+                      // What only the guest log tells (IOMMUAttachment): a DRHD without DMA translation, devices
+                      // on a bypass_iommu bus, a vIOMMU no guest driver attached a device to.
+                      "qemu10.0-intel-dma-translation-off", "qemu10.0-intel-bypass-bus-platform-on",
+                      "qemu10.0-intel-bypass-bus-platform-off", "qemu10.0-virtio-iommu"])
     func withoutMetadataInfersTheSameScenario(config: String) throws {
         let withMeta = try Self.scenarioID(try Self.bundled(config).metadata)
         let raw = try RealCapture.raw(config).get()
@@ -28,7 +32,20 @@ import TraceFormat
         #expect(raw.metadata.extra["capture.config"] == nil)
         let evidence = try ScenarioEvidence.scan(raw)
         let completed = evidence.apply(to: raw.metadata)
-        #expect(try Self.scenarioID(completed) == withMeta)
+        // The QEMU version (a mode's `:VERSION`) is a capture fact no input states.
+        func unversioned(_ id: String) -> String {
+            let parts = id.split(separator: "@", maxSplits: 1)
+            return parts.count == 2 ? "\(parts[0])@\(parts[1].split(separator: ":")[0])" : id
+        }
+        if config == "qemu10.0-intel-bypass-bus-platform-off" {
+            // Outside every DRHD a device's DMA is a GPA with iommu_platform on or off, and a 6.1 guest traces
+            // no DMA-API call: the evidence cannot tell, says so, and assumes on (the capture tool's facts: off).
+            #expect(try Self.scenarioID(completed).hasPrefix("linux-6.1+strict@qemu-viommu-bus-bypass"))
+            #expect(evidence.infer(metadata: raw.metadata).filter { $0.device.map { raw.metadata.devices[$0].name.hasPrefix("0000:8") } ?? false }
+                .allSatisfy { $0.ambiguous })
+        } else {
+            #expect(unversioned(try Self.scenarioID(completed)) == unversioned(withMeta))
+        }
         // Every inferred fact names its evidence; none contradicts the raw metadata.
         let inferences = evidence.infer(metadata: raw.metadata)
         #expect(inferences.allSatisfy { !$0.evidence.isEmpty && $0.contradicts == nil })
