@@ -59,6 +59,15 @@ public enum CrossValidation {
 
     /// Runs the validation over `captures` (every ordered pair, the capture itself included as A = B).
     public static func run(_ captures: [Capture], catalog: ModelCatalog) throws -> Result {
+        try run(captures, under: captures, catalog: catalog)
+    }
+
+    /// Replays every capture of `sources` under the recorded scenario of every capture of `targets` (the
+    /// cross-version prediction: captures of one kernel and QEMU replayed under the scenarios of captures of
+    /// others, compared with those real captures). Spreads come from the `-boot2` captures of either set.
+    public static func run(_ sources: [Capture], under targets: [Capture], catalog: ModelCatalog) throws -> Result {
+        var seen = Set<String>()
+        let captures = (sources + targets).filter { seen.insert($0.name).inserted }
         // Errors: ModelError.badScenario naming the capture whose recorded scenario cannot be told; EventSource errors.
         var scenarios: [String: Scenario] = [:]
         var real: [String: StreamMetrics] = [:]
@@ -76,13 +85,17 @@ public enum CrossValidation {
         }
         var pairs: [Pair] = []
         let options = ReplayOptions(scenarioThreads: 1, collectStream: true)
-        for a in captures {
-            let baseTrace = EventBuffer(metadata: a.trace.metadata)
-            for b in captures {
+        for a in sources {
+            for b in targets {
                 let s = scenarios[b.name]!
+                // B's guest runs with B's command line: its `swiotlb=force` (a kernel parameter like the IOMMU
+                // policy, not a device property) applies to A's devices too.
+                var aTrace = a.trace
+                aTrace.metadata.capture.swiotlbForced = b.trace.metadata.capture.swiotlbForced
+                let baseTrace = EventBuffer(metadata: aTrace.metadata)
                 // A's own recorded scenario is given so that A's multi-segment DMA-API calls are recognised.
                 let predicted = try ReplayEngine(scenarios: [s], recorded: scenarios[a.name], options: options)
-                    .run(a.trace, tracePath: a.name).scenarios[0].stream ?? StreamMetrics()
+                    .run(aTrace, tracePath: a.name).scenarios[0].stream ?? StreamMetrics()
                 let baseline = try ReplayEngine(scenarios: [s], options: options).run(baseTrace, tracePath: a.name).scenarios[0].stream ?? StreamMetrics()
                 let r = real[b.name]!
                 let (metrics, faults) = compare(predicted, r)
@@ -159,10 +172,10 @@ public enum CrossValidation {
     /// The Markdown tables (kept in traces/README.md by a test).
     public static func markdown(_ r: Result) -> String {
         var l: [String] = []
-        l.append("| capture A → scenario of B | " + metricNames.joined(separator: " | ") + " | faults (reason@page) | IOVA prefix |")
-        l.append("|---|" + String(repeating: "---|", count: metricNames.count + 2))
+        l.append("| capture A → scenario of B | B's recorded scenario | " + metricNames.joined(separator: " | ") + " | faults (reason@page) | IOVA prefix |")
+        l.append("|---|---|" + String(repeating: "---|", count: metricNames.count + 2))
         for p in r.pairs {
-            var cells = ["\(p.a) → \(p.b)"]
+            var cells = ["\(p.a) → \(p.b)", "`\(p.scenario)`"]
             for m in p.metrics {
                 cells.append("\(m.predicted)/\(m.real) ±\(m.error) (\(m.baselineError))")
             }

@@ -117,6 +117,9 @@ struct ScenarioState {
     /// This scenario's slot views live in lane `lane` of the replay's shared table.
     let viewTable: ViewTable
     let lane: Int
+    /// amd-iommu with NpCache: Linux flushes the IOTLB after every map too (`amd_iommu_iotlb_sync_map()` ->
+    /// `domain_flush_np_cache()`, drivers/iommu/amd/iommu.c at v6.1; `amd_iommu_map()` at v5.10).
+    let flushOnMap: Bool
     var lazyQueue: [(slot: Int, generation: UInt32)] = []
     var lazyQueueStart: UInt64 = 0
     var contextUp: [Bool]
@@ -157,6 +160,7 @@ struct ScenarioState {
         }
         self.options = options
         self.inputs = inputs
+        flushOnMap = sc.mode.viommu == "amd-iommu" && sc.mode.npCache == true
         domainOf = facts.map(\.domain)
         awBits = sc.mode.awBits
         silentNotPresent = sc.mode.faults.silentNotPresent == true
@@ -245,6 +249,7 @@ struct ScenarioState {
             contextUp[b.device] = true
             if stream != nil {
                 stream!.devices[b.device].maps += 1
+                if flushOnMap { stream!.invalidations += 1 }
                 if plan.addressing == .bounceIOVA { stream!.devices[b.device].bounces += 1 }
                 if stream!.devices[b.device].iovas.count < StreamMetrics.maxIOVAs { stream!.devices[b.device].iovas.append(v.devAddr & ~0xFFF) }
             }

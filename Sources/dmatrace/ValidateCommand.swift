@@ -22,6 +22,10 @@ struct ValidateCommand: ParsableCommand {
     @Argument(help: "The captures (.dmat or .jsonl), at least two.")
     var traces: [String] = []
 
+    @Option(name: .long, parsing: .upToNextOption,
+            help: "Replay the captures only under the recorded scenarios of these captures (cross-version predictions: captures of one kernel and QEMU under the scenarios of captures of others). Without it, every ordered pair of the captures.")
+    var under: [String] = []
+
     @Option(help: "Exit 1 unless FILE contains the printed tables verbatim (e.g. traces/README.md).")
     var check: String?
 
@@ -32,24 +36,28 @@ struct ValidateCommand: ParsableCommand {
     var models: [String] = []
 
     func validate() throws {
-        if traces.count < 2 { throw ValidationError("give at least two traces") }
+        if traces.count + under.count < 2 { throw ValidationError("give at least two traces") }
     }
 
     func run() throws {
         var mismatch = false
         try runReportingErrors {
             let catalog = try ReplaySupport.catalog(models)
-            var captures: [CrossValidation.Capture] = []
-            for path in traces {
-                let opened = try OpenedTrace.open(path)
-                var b = EventBuffer(metadata: opened.source.metadata)
-                try opened.source.forEachEvent { _, e in b.append(e) }
-                for d in opened.damage() { warn("\(path): \(d)") }
-                var name = path.split(separator: "/").last.map(String.init) ?? path
-                for ext in [".dmat", ".jsonl"] where name.hasSuffix(ext) { name = String(name.dropLast(ext.count)) }
-                captures.append(CrossValidation.Capture(name: name, trace: b))
+            func load(_ paths: [String]) throws -> [CrossValidation.Capture] {
+                var captures: [CrossValidation.Capture] = []
+                for path in paths {
+                    let opened = try OpenedTrace.open(path)
+                    var b = EventBuffer(metadata: opened.source.metadata)
+                    try opened.source.forEachEvent { _, e in b.append(e) }
+                    for d in opened.damage() { warn("\(path): \(d)") }
+                    var name = path.split(separator: "/").last.map(String.init) ?? path
+                    for ext in [".dmat", ".jsonl"] where name.hasSuffix(ext) { name = String(name.dropLast(ext.count)) }
+                    captures.append(CrossValidation.Capture(name: name, trace: b))
+                }
+                return captures
             }
-            let result = try CrossValidation.run(captures, catalog: catalog)
+            let sources = try load(traces)
+            let result = try CrossValidation.run(sources, under: under.isEmpty ? sources : try load(under), catalog: catalog)
             let text = json ? try ReplaySupport.json(result) : CrossValidation.markdown(result)
             // JSON and the Markdown tables are printed as they are (the text escaping would escape their newlines).
             var out = StandardOutput(escaping: false)

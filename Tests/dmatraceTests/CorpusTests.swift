@@ -160,7 +160,7 @@ import Testing
             .filter { $0.hasSuffix(".dmat") && !$0.hasPrefix("linux") && !$0.hasPrefix("qemu") }.sorted().map { "traces/" + $0 }
         let r = try Self.run(try ReplayCommandTests.dmatrace(), ["validate"] + traces + ["--check", "traces/README.md"])
         #expect(r.status == 0, "\(r.err)")
-        #expect(r.out.contains("| intel-strict → intel-strict | 999/999 ±0 (999) | 746/746 ±0 (746) | 2792/2792 ±0 (2792) |"))
+        #expect(r.out.contains("| intel-strict → intel-strict | `linux-6.1+strict@qemu-viommu-virtio-translated` | 999/999 ±0 (999) | 746/746 ±0 (746) | 2792/2792 ±0 (2792) |"))
         // The twin: a file without the tables fails the check with exit 1.
         let empty = FileManager.default.temporaryDirectory.appendingPathComponent("empty-\(UUID().uuidString).md")
         try "no tables here\n".write(to: empty, atomically: true, encoding: .utf8)
