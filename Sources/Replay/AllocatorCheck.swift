@@ -223,12 +223,12 @@ struct AllocatorCheck {
         }
         var st = states(g.domain)[0]
         var probe = st
-        let predicted = probe.allocator.allocatePages(g.pages, cpu: g.cpu).map { hex($0.pfn << 12) } ?? "no IOVA (space exhausted)"
+        let predicted = probe.allocator.allocatePages(g.pages, cpu: g.cpu).map { Hex.prefixed($0.pfn << 12) } ?? "no IOVA (space exhausted)"
         divergenceCount += 1
         if findings.count < Self.maxFindings {
             let cpuNote = g.event.aux2 > 0 ? "on CPU \(g.cpu)" : "(CPU not recorded)"
             findings.append(Finding(
-                what: "IOVA allocator: predicted \(predicted) for \(g.pages) page(s) \(cpuNote), recorded \(hex(g.startPfn << 12))",
+                what: "IOVA allocator: predicted \(predicted) for \(g.pages) page(s) \(cpuNote), recorded \(Hex.prefixed(g.startPfn << 12))",
                 device: g.device, index: g.index, event: g.event))
         }
         st.allocator.claim(pfn: g.startPfn, pages: IOVAAllocator.roundedPages(g.pages))

@@ -173,7 +173,7 @@ private struct Generator {
             let isBlock = i < options.blockDevices
             let slot = 2 + i
             let info = DeviceInfo(
-                name: "0000:00:\(slot < 16 ? "0" : "")\(String(slot, radix: 16)).0",
+                name: "0000:00:\(Hex.digits(slot, width: 2)).0",
                 sid: UInt16(slot << 3), vendorID: 0x1AF4, deviceID: isBlock ? 0x1042 : 0x1041,
                 virtioType: isBlock ? "block" : "net", transport: .modern, iommuPlatform: true,
                 featuresOffered: (1 << 32) | (1 << 33), featuresAcked: (1 << 32) | (1 << 33),

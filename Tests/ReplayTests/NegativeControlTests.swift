@@ -157,7 +157,7 @@ import TraceFormat
             b.events[u].address = 0x8000_0000
         }
         let d = Self.expectDiverges(try Self.replay(b), "recorded 0x80000000")
-        #expect(d.contains { $0.what.hasPrefix("IOVA allocator: predicted \(hex(old))") })
+        #expect(d.contains { $0.what.hasPrefix("IOVA allocator: predicted \(Hex.prefixed(old))") })
     }
 
     /// 10. The CPUs of virtio-blk's unmaps swapped: freed IOVAs go to the other CPU's range cache, which no
