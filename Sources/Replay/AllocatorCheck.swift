@@ -114,7 +114,7 @@ struct AllocatorCheck {
         cpusSeen = max(cpusSeen, cpu + 1)
         devicesSeen.insert(d)
         let pfn = iova >> 12
-        let pages = max(1, ((iova & 0xFFF) &+ max(size, 1) &+ 0xFFF) >> 12)
+        let pages = max(1, PageSpan(address: iova, size: size).count)
         lastMapExtended = false
         if var g = pending[d], g.startPfn &+ g.pages == pfn, g.cpu == cpu {
             if successors(of: g, limit: 1).isEmpty {

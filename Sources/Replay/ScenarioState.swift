@@ -239,7 +239,7 @@ struct ScenarioState {
                 v.allocOrder = UInt8(IOVAAllocator.order(size))
                 groupHead = (domain, iova)
             }
-            let pages = min(((v.devAddr & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, IntentTracker.maxPagesPerBuffer)
+            let pages = min(PageSpan(address: v.devAddr, size: b.size).count, IntentTracker.maxPagesPerBuffer)
             pageTable.set(from: ptKey(domain, v.devAddr), pages: pages, UInt32(s))
             v.mapped = true
             contextUp[b.device] = true
@@ -266,7 +266,7 @@ struct ScenarioState {
         var v = view(s).pointee
         if silently { v.valid = false }
         if v.mapped {
-            let pages = min(((v.devAddr & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, IntentTracker.maxPagesPerBuffer)
+            let pages = min(PageSpan(address: v.devAddr, size: b.size).count, IntentTracker.maxPagesPerBuffer)
             pageTable.remove(from: ptKey(Int(v.domain), v.devAddr), pages: pages, ifValue: UInt32(s))
             v.mapped = false
             v.freeCPU = b.unmapCPU

@@ -219,7 +219,7 @@ private struct Generator {
     ) throws -> Buffer {
         let phys = physPage() | (size < 4096 ? UInt64(rng.below(64)) << 6 : 0)
         // iommu_dma_map_page(): the IOVA covers the buffer's offset in its page too (iova_align(size + offset)).
-        let pages = ((phys & 0xFFF) + size + 0xFFF) >> 12
+        let pages = PageSpan(address: phys, size: size).count
         let iovaBase = allocators[d].allocate(pages: pages)
         let buf = Buffer(iova: iovaBase | (phys & 0xFFF), phys: phys, size: size, dir: dir, api: .page, attrs: attrs)
         if options.iommuEvents {
@@ -294,7 +294,7 @@ private struct Generator {
     func completionCost(_ buffers: Int) -> Int { 1 + buffers * (options.iommuEvents ? 2 : 1) }
 
     mutating func unmap(_ b: Buffer, device d: Int, into sink: inout some EventSink, free: Bool = true) throws {
-        let pages = ((b.iova & 0xFFF) + b.size + 0xFFF) >> 12
+        let pages = PageSpan(address: b.iova, size: b.size).count
         try emit(
             Event(kind: .dmaUnmap, timestamp: tick(), device: devices[d], direction: b.dir, detail: b.api.rawValue,
                   address: b.iova, size: b.size, aux: b.attrs), into: &sink)
