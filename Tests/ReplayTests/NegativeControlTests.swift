@@ -3,6 +3,7 @@ import Models
 import Testing
 import TraceFormat
 @testable import Replay
+import DMATraceTestSupport
 
 /// Negative controls of the fidelity check (DESIGN §7.6, issue 13): real captures of `traces/` (tools/capture,
 /// QEMU 7.2, Linux 6.1), each mutated in one way a wrong model or a wrong recording would show, must diverge,
@@ -11,7 +12,7 @@ import TraceFormat
     static let catalog: ModelCatalog = try! ModelCatalog.builtin()
 
     static func load(_ config: String) throws -> EventBuffer {
-        let reader = try TraceReader(path: repoRoot.appendingPathComponent("traces/\(config).dmat").path)
+        let reader = try TraceReader(path: Repository.root.appendingPathComponent("traces/\(config).dmat").path)
         var b = EventBuffer(metadata: reader.metadata)
         try reader.forEachEvent { _, e in b.append(e) }
         return b

@@ -3,13 +3,14 @@ import Models
 import Testing
 import TraceFormat
 @testable import Replay
+import DMATraceTestSupport
 
 /// The must-show results on the real Intel vIOMMU capture, ingested through TraceIngest (guest ftrace +
 /// guest dmesg + QEMU 7.2 log, aligned and attributed).
 @Suite struct RealCaptureTests {
     static let catalog: ModelCatalog = {
         var c = try! ModelCatalog.builtin()
-        try! c.addDirectory(repoRoot.appendingPathComponent("traces/models").path)
+        try! c.addDirectory(Repository.root.appendingPathComponent("traces/models").path)
         return c
     }()
 

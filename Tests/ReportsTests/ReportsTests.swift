@@ -4,6 +4,7 @@ import Replay
 import Testing
 import TraceFormat
 @testable import Reports
+import DMATraceTestSupport
 
 @Test(arguments: ReportFormat.allCases)
 func matrixReportMatchesGolden(format: ReportFormat) throws {
@@ -311,7 +312,7 @@ func realCaptureMatrixMatchesGolden(format: ReportFormat) throws {
 
 @Test func bundledBaselineDiffsAgainstItselfAndFindsOnePlantedRegression() throws {
     // baselines/matrix.json.zst: the real captures under every kernel and mode model, zstd-compressed.
-    let path = RealCapture.root + "/baselines/matrix.json.zst"
+    let path = Repository.path + "/baselines/matrix.json.zst"
     let bytes = try #require(FileManager.default.contents(atPath: path))
     #expect(bytes.starts(with: [0x28, 0xB5, 0x2F, 0xFD]))
     let baseline = try Report.decode(Array(bytes), file: "baselines/matrix.json.zst")

@@ -4,6 +4,7 @@ import Reports
 import TraceFormat
 #if canImport(Glibc)
 import Glibc
+import DMATraceTestSupport
 #endif
 
 /// Replay results shaped like the real Intel vIOMMU strict capture (Tests/Fixtures/real/intel-viommu-strict:
@@ -82,9 +83,7 @@ enum Samples {
 
     /// Tests/ReportsTests/Golden.
     static var goldenDir: String {
-        var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
-        parts.removeLast()
-        return parts.joined(separator: "/") + "/Golden"
+        Repository.file("Tests/ReportsTests/Golden")
     }
 
     static func readFile(_ path: String) -> String? {

@@ -1,11 +1,11 @@
 import Foundation
 import Testing
 @testable import TraceFormat
+import DMATraceTestSupport
 
 /// `schemas/event.schema.json` is generated from the codec's tables and validates what the codec writes.
 @Suite struct SchemaTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let root = Repository.root
     static let schemaURL = root.appendingPathComponent("schemas/event.schema.json")
 
     @Test func committedSchemaIsUpToDate() throws {

@@ -2,45 +2,16 @@ import Foundation
 import Testing
 #if canImport(Glibc)
 import Glibc
+import DMATraceTestSupport
 #endif
 
 /// Runs the built `dmatrace` binary with `args`; returns the exit status and standard output.
 private func dmatrace(_ args: [String]) throws -> (status: Int32, stdout: String) {
-    var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
-    parts.removeLast(3)  // Tests/dmatraceTests/<file>
-    let root = parts.joined(separator: "/")
-    let binary = root + "/.build/debug/dmatrace"
-    try #require(access(binary, X_OK) == 0, "build dmatrace first (swift build)")
-    var pipe: [Int32] = [0, 0]
-    try #require(Glibc.pipe(&pipe) == 0)
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_adddup2(&actions, pipe[1], 1)
-    posix_spawn_file_actions_addclose(&actions, pipe[0])
-    let argv = ([binary] + args).map { strdup($0) } + [nil]
-    defer { for a in argv { free(a) } }
-    var pid: pid_t = 0
-    try #require(posix_spawn(&pid, binary, &actions, nil, argv, environ) == 0)
-    close(pipe[1])
-    var out: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = read(pipe[0], &buf, buf.count)
-        if n <= 0 { break }
-        out.append(contentsOf: buf[0..<n])
-    }
-    close(pipe[0])
-    var status: Int32 = 0
-    waitpid(pid, &status, 0)
-    return ((status >> 8) & 0xFF, String(decoding: out, as: UTF8.self))
+    let r = try Subprocess.dmatrace(args)
+    return (r.status, r.stdout)
 }
 
-private var golden: String {
-    var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
-    parts.removeLast(2)
-    return parts.joined(separator: "/") + "/ReportsTests/Golden"
-}
+private var golden: String { Repository.file("Tests/ReportsTests/Golden") }
 
 @Test func diffReportsThePlantedRegressionAndFailsOnNew() throws {
     let base = golden + "/diff-base.json", new = golden + "/diff-planted.json"
@@ -62,11 +33,7 @@ private var golden: String {
     #expect(try dmatrace(["diff", base, new, "--fail-on", "sometimes"]).status == 64)
 }
 
-private var fixtures: String {
-    var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
-    parts.removeLast(2)
-    return parts.joined(separator: "/") + "/Fixtures"
-}
+private var fixtures: String { Repository.file("Tests/Fixtures") }
 
 @Test func analyzeReportsTheRuleOfAJSONLScenario() throws {
     let trace = fixtures + "/dma-debug/free-direction-mismatch.jsonl"
