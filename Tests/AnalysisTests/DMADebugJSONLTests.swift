@@ -1,9 +1,9 @@
+import DMATraceTestSupport
 import Testing
 import TraceFormat
 @testable import Analysis
 #if canImport(Glibc)
 import Glibc
-import DMATraceTestSupport
 #endif
 
 /// Tests/Fixtures/dma-debug/<rule>.jsonl: one small dmatrace JSONL scenario per DMA-API debug rule.

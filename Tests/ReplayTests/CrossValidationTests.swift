@@ -7,7 +7,7 @@ import DMATraceTestSupport
 
 /// Event-level cross-validation of the bundled real captures (`dmatrace validate traces/*.dmat`, DESIGN §7.7):
 /// the tables in traces/README.md are the measured ones, and the comparison sees a wrong recording.
-@Suite struct CrossValidationTests {
+@Suite(.tags(.realCapture)) struct CrossValidationTests {
     static let catalog: ModelCatalog = try! ModelCatalog.builtin()
 
     /// The Linux 6.1 / QEMU 7.2 captures of `traces/` and their second boots (`NAME-boot2`), named by file; the

@@ -8,7 +8,7 @@ import DMATraceTestSupport
 /// The recorded scenario from evidence alone (issue 13, item 4): each real capture of `traces/raw`, ingested
 /// from its guest ftrace, guest dmesg and QEMU log *without* the capture tool's `--meta` facts, must infer the
 /// same scenario as the bundled `.dmat` made with them; evidence contradicting the metadata is reported.
-@Suite struct ScenarioInferenceTests {
+@Suite(.tags(.realCapture)) struct ScenarioInferenceTests {
     static let catalog: ModelCatalog = try! ModelCatalog.builtin()
 
     static func scenarioID(_ metadata: TraceMetadata) throws -> String {

@@ -1,15 +1,16 @@
+import DMATraceTestSupport
 import Analysis
 import Replay
 import Reports
 import TraceFormat
 #if canImport(Glibc)
 import Glibc
-import DMATraceTestSupport
 #endif
 
 /// Replay results shaped like the real Intel vIOMMU strict capture (Tests/Fixtures/real/intel-viommu-strict:
 /// virtio-blk 0000:00:03.0 driven by `dd`, IOVAs and line numbers from guest-trace-cmd-v6-report.txt),
-/// written by hand until the replay engine lands. `plantedRegression` adds one misdirected-DMA group to
+/// written by hand on purpose: the renderer goldens stay fixed while the replay engine evolves (the goldens of
+/// the engine's own output use ``RealCapture``). `plantedRegression` adds one misdirected-DMA group to
 /// linux-6.1@vtd-passthrough-bug, the "one planted regression" of the diff test.
 enum Samples {
     static let file = "guest-trace-cmd-v6-report.txt"

@@ -35,7 +35,7 @@ import DMATraceTestSupport
     }()
 
     /// Uses Python's `jsonschema` (present on the project machine) as an independent validator.
-    @Test(.enabled(if: SchemaTests.python != nil, "needs python3 with jsonschema"))
+    @Test(.tags(.subprocess), .enabled(if: SchemaTests.python != nil, "needs python3 with jsonschema"))
     func codecOutputValidatesAgainstTheSchema() throws {
         let python = try #require(Self.python)
         var text = ""
@@ -72,7 +72,7 @@ import DMATraceTestSupport
         return nil
     }()
 
-    @Test(.enabled(if: IndependentReaderTests.python != nil && Fixtures.zstdPath() != nil, "needs python3 and zstd"),
+    @Test(.tags(.subprocess), .enabled(if: IndependentReaderTests.python != nil && Fixtures.zstdPath() != nil, "needs python3 and zstd"),
           arguments: ChunkLayout.allCases)
     func pythonReaderFromTheSpecAgrees(layout: ChunkLayout) throws {
         let dir = try Fixtures.tempDir()

@@ -5,7 +5,7 @@ import DMATraceTestSupport
 /// The bundled real corpus (traces/<config>.dmat, made by tools/build-corpus from traces/raw): each capture
 /// replays under its own recorded scenario with the measured divergences (zero, but intel-lazy's 9 IOVA
 /// allocations), and the tables `dmatrace validate` measures are the ones in traces/README.md.
-@Suite(.serialized) struct CorpusTests {
+@Suite(.tags(.subprocess, .realCapture, .slow), .serialized) struct CorpusTests {
     static let configs = ["intel-strict", "intel-lazy", "intel-pt", "intel-platform-off", "amd-viommu", "swiotlb-force"]
     static var root: URL { ReplayCommandTests.root }
     static func trace(_ c: String) -> String { root.appendingPathComponent("traces/\(c).dmat").path }

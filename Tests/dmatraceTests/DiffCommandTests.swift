@@ -1,8 +1,8 @@
+import DMATraceTestSupport
 import Foundation
 import Testing
 #if canImport(Glibc)
 import Glibc
-import DMATraceTestSupport
 #endif
 
 /// Runs the built `dmatrace` binary with `args`; returns the exit status and standard output.
@@ -13,7 +13,7 @@ private func dmatrace(_ args: [String]) throws -> (status: Int32, stdout: String
 
 private var golden: String { Repository.file("Tests/ReportsTests/Golden") }
 
-@Test func diffReportsThePlantedRegressionAndFailsOnNew() throws {
+@Test(.tags(.subprocess)) func diffReportsThePlantedRegressionAndFailsOnNew() throws {
     let base = golden + "/diff-base.json", new = golden + "/diff-planted.json"
     let r = try dmatrace(["diff", base, new, "--fail-on", "new"])
     #expect(r.status == 1)
@@ -35,7 +35,7 @@ private var golden: String { Repository.file("Tests/ReportsTests/Golden") }
 
 private var fixtures: String { Repository.file("Tests/Fixtures") }
 
-@Test func analyzeReportsTheRuleOfAJSONLScenario() throws {
+@Test(.tags(.subprocess)) func analyzeReportsTheRuleOfAJSONLScenario() throws {
     let trace = fixtures + "/dma-debug/free-direction-mismatch.jsonl"
     let text = try dmatrace(["analyze", trace])
     #expect(text.status == 0)
@@ -55,7 +55,7 @@ private var fixtures: String { Repository.file("Tests/Fixtures") }
     #expect(sarif.stdout.contains("\"startLine\" : 3"))
 }
 
-@Test func exportWritesATraceEventTimeline() throws {
+@Test(.tags(.subprocess)) func exportWritesATraceEventTimeline() throws {
     let trace = fixtures + "/dma-debug/leak-at-end.jsonl"
     let r = try dmatrace(["export", "--perfetto", trace])
     #expect(r.status == 0)
@@ -71,7 +71,7 @@ private var fixtures: String { Repository.file("Tests/Fixtures") }
 
 /// A pasted log with swiotlb exhaustion: ingest keeps the event, analyze reports it with device and size
 /// (and fails on it when asked); a log without one reports none.
-@Test func analyzeReportsSwiotlbFullFromAPastedLog() throws {
+@Test(.tags(.subprocess)) func analyzeReportsSwiotlbFullFromAPastedLog() throws {
     let dir = try CLI.temporaryDirectory("swiotlb")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let out = dir + "/mt76.dmat"
@@ -88,7 +88,7 @@ private var fixtures: String { Repository.file("Tests/Fixtures") }
 
 /// The diff's text leads with the answer on both sides and lists only what changed; `--all` lists everything.
 /// The twin: a diff of a report with itself says the answer is unchanged and lists no finding.
-@Test func diffTextLeadsWithTheAnswerAndShowsOnlyChanges() throws {
+@Test(.tags(.subprocess)) func diffTextLeadsWithTheAnswerAndShowsOnlyChanges() throws {
     let dir = NSTemporaryDirectory() + "dmatrace-diff-answer-\(getpid())"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: dir) }

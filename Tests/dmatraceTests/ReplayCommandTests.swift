@@ -3,7 +3,7 @@ import Testing
 import DMATraceTestSupport
 
 /// End-to-end tests of `models`, `replay` and `matrix`: they run the built `dmatrace` binary.
-@Suite(.serialized) struct ReplayCommandTests {
+@Suite(.tags(.subprocess), .serialized) struct ReplayCommandTests {
     static var root: URL { Repository.root }
 
     static func dmatrace() throws -> String { try Subprocess.dmatraceBinary() }

@@ -3,7 +3,7 @@ import Testing
 import DMATraceTestSupport
 
 /// `matrix --shard I/N` in separate processes, recombined by `merge`, against the unsharded run (DESIGN §11).
-@Suite(.serialized) struct ShardMergeTests {
+@Suite(.tags(.subprocess), .serialized) struct ShardMergeTests {
     static let kernels = "linux-4.0-bypass,linux-6.1"
     static let modes = "qemu-noiommu,qemu-viommu-virtio-bypass,qemu-viommu-virtio-translated"
 

@@ -4,7 +4,7 @@ import TraceFormat
 import DMATraceTestSupport
 
 /// End-to-end tests of `info`, `verify` and `cat`: they run the built `dmatrace` binary.
-@Suite struct TraceCommandTests {
+@Suite(.tags(.subprocess)) struct TraceCommandTests {
     static var root: URL { Repository.root }
 
     static func binary() throws -> String { try Subprocess.dmatraceBinary() }
