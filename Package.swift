@@ -57,17 +57,33 @@ let package = Package(
         .executableTarget(
             name: "dmatrace-fuzz", dependencies: ["TraceFormat", "TraceIngest", "Models", "Reports"], swiftSettings: strict),
 
+        // What every test target shares: the repository root, the one subprocess runner, the one real-capture
+        // loader and the tags of the fast loop (README, "Tests").
+        .target(
+            name: "DMATraceTestSupport", dependencies: ["TraceFormat", "TraceIngest"], path: "Tests/DMATraceTestSupport",
+            swiftSettings: strict),
         .testTarget(
             name: "TraceFormatTests",
-            dependencies: ["TraceFormat", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: [
+                "TraceFormat", "DMATraceTestSupport", .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             swiftSettings: strict),
-        .testTarget(name: "TraceIngestTests", dependencies: ["TraceIngest", "TraceFormat"], swiftSettings: strict),
-        .testTarget(name: "ModelsTests", dependencies: ["Models"], swiftSettings: strict),
-        .testTarget(name: "ReplayTests", dependencies: ["Replay", "Models", "TraceFormat", "TraceIngest"], swiftSettings: strict),
-        .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Replay", "Models", "TraceFormat", "TraceIngest"], swiftSettings: strict),
         .testTarget(
-            name: "ReportsTests", dependencies: ["Reports", "Analysis", "Replay", "Models", "TraceFormat", "TraceIngest"],
+            name: "TraceIngestTests", dependencies: ["TraceIngest", "TraceFormat", "DMATraceTestSupport"], swiftSettings: strict),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "DMATraceTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "ReplayTests", dependencies: ["Replay", "Models", "TraceFormat", "TraceIngest", "DMATraceTestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "AnalysisTests",
+            dependencies: ["Analysis", "Replay", "Models", "TraceFormat", "TraceIngest", "DMATraceTestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "ReportsTests",
+            dependencies: ["Reports", "Analysis", "Replay", "Models", "TraceFormat", "TraceIngest", "DMATraceTestSupport"],
             exclude: ["Golden"], swiftSettings: strict),
-        .testTarget(name: "dmatraceTests", dependencies: ["TraceFormat", "Reports", "dmatrace"], swiftSettings: strict),
+        .testTarget(
+            name: "dmatraceTests", dependencies: ["TraceFormat", "Reports", "dmatrace", "DMATraceTestSupport"],
+            swiftSettings: strict),
     ]
 )

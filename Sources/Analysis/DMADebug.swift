@@ -186,7 +186,7 @@ public struct DMADebugChecker {
                     if next > Self.maxOverlap && !warnedOverlapOnce {
                         warnedOverlapOnce = true
                         report(.cachelineOverlapLimit, e, at: at,
-                               "exceeded \(Self.maxOverlap) overlapping mappings of cacheline \(hex(cln))",
+                               "exceeded \(Self.maxOverlap) overlapping mappings of cacheline \(Hex.prefixed(cln, width: 16))",
                                entry: entry, bare: true)
                     }
                     if e.aux & Self.attrSkipCPUSync == 0 {
@@ -287,7 +287,7 @@ public struct DMADebugChecker {
                 report(.freeInvalidAddress, e, at: at, "device driver tries to free an invalid DMA memory address")
             } else if options.captureFromStart || released.contains(DeviceAddress(device: e.device, address: e.address)) {
                 report(.freeNotAllocated, e, at: at,
-                       "device driver tries to free DMA memory it has not allocated [device address=\(hex(e.address))] [size=\(e.size) bytes]")
+                       "device driver tries to free DMA memory it has not allocated [device address=\(Hex.prefixed(e.address, width: 16))] [size=\(e.size) bytes]")
             } else {
                 unmatchedBeforeCapture += 1
             }
@@ -296,26 +296,26 @@ public struct DMADebugChecker {
         let entry = buckets[key]![index]
         if e.size != entry.size {
             report(.freeSize, e, at: at,
-                   "device driver frees DMA memory with different size [device address=\(hex(e.address))] [map size=\(entry.size) bytes] [unmap size=\(e.size) bytes]",
+                   "device driver frees DMA memory with different size [device address=\(Hex.prefixed(e.address, width: 16))] [map size=\(entry.size) bytes] [unmap size=\(e.size) bytes]",
                    entry: entry)
         }
         if type != entry.type {
             report(.freeFunction, e, at: at,
-                   "device driver frees DMA memory with wrong function [device address=\(hex(e.address))] [size=\(e.size) bytes] [mapped as \(name(entry.type))] [unmapped as \(name(type))]",
+                   "device driver frees DMA memory with wrong function [device address=\(Hex.prefixed(e.address, width: 16))] [size=\(e.size) bytes] [mapped as \(name(entry.type))] [unmapped as \(name(type))]",
                    entry: entry)
         } else if entry.type == .coherent && e.address2 != entry.paddr && e.address2 != 0 && entry.paddr != 0 {
             report(.freeCPUAddress, e, at: at,
-                   "device driver frees DMA memory with different CPU address [device address=\(hex(e.address))] [size=\(e.size) bytes] [cpu alloc address=\(hex(entry.paddr))] [cpu free address=\(hex(e.address2))]",
+                   "device driver frees DMA memory with different CPU address [device address=\(Hex.prefixed(e.address, width: 16))] [size=\(e.size) bytes] [cpu alloc address=\(Hex.prefixed(entry.paddr, width: 16))] [cpu free address=\(Hex.prefixed(e.address2, width: 16))]",
                    entry: entry)
         }
         if e.direction != entry.direction {
             report(.freeDirection, e, at: at,
-                   "device driver frees DMA memory with different direction [device address=\(hex(e.address))] [size=\(e.size) bytes] [mapped with \(dirName(entry.direction))] [unmapped with \(dirName(e.direction))]",
+                   "device driver frees DMA memory with different direction [device address=\(Hex.prefixed(e.address, width: 16))] [size=\(e.size) bytes] [mapped with \(dirName(entry.direction))] [unmapped with \(dirName(e.direction))]",
                    entry: entry)
         }
         if entry.mapErr == .notChecked && checksMapErrors {
             report(.mapErrorNotChecked, e, at: at,
-                   "device driver failed to check map error[device address=\(hex(e.address))] [size=\(e.size) bytes] [mapped as \(name(entry.type))]",
+                   "device driver failed to check map error[device address=\(Hex.prefixed(e.address, width: 16))] [size=\(e.size) bytes] [mapped as \(name(entry.type))]",
                    entry: entry)
         }
         release(key: key, index: index, entry: entry, device: e.device)
@@ -345,7 +345,7 @@ public struct DMADebugChecker {
         let entry = buckets[key]![index]
         if e.direction != entry.direction {
             report(.freeDirection, e, at: at,
-                   "device driver frees DMA memory with different direction [device address=\(hex(entry.devAddr))] [size=\(entry.size) bytes] [mapped with \(dirName(entry.direction))] [unmapped with \(dirName(e.direction))]",
+                   "device driver frees DMA memory with different direction [device address=\(Hex.prefixed(entry.devAddr, width: 16))] [size=\(entry.size) bytes] [mapped with \(dirName(entry.direction))] [unmapped with \(dirName(e.direction))]",
                    entry: entry)
         }
         release(key: key, index: index, entry: entry, device: e.device)
@@ -381,7 +381,7 @@ public struct DMADebugChecker {
         else {
             if options.captureFromStart || released.contains(DeviceAddress(device: e.device, address: e.address)) {
                 report(.syncNotAllocated, e, at: at,
-                       "device driver tries to sync DMA memory it has not allocated [device address=\(hex(e.address))] [size=\(e.size) bytes]")
+                       "device driver tries to sync DMA memory it has not allocated [device address=\(Hex.prefixed(e.address, width: 16))] [size=\(e.size) bytes]")
             } else {
                 unmatchedBeforeCapture += 1
             }
@@ -390,23 +390,23 @@ public struct DMADebugChecker {
         let entry = buckets[key]![index]
         if e.size > entry.size {
             report(.syncOutside, e, at: at,
-                   "device driver syncs DMA memory outside allocated range [device address=\(hex(entry.devAddr))] [allocation size=\(entry.size) bytes] [sync offset+size=\(e.size)]",
+                   "device driver syncs DMA memory outside allocated range [device address=\(Hex.prefixed(entry.devAddr, width: 16))] [allocation size=\(entry.size) bytes] [sync offset+size=\(e.size)]",
                    entry: entry)
         }
         if entry.direction == .bidirectional { return }
         if e.direction != entry.direction {
             report(.syncDirection, e, at: at,
-                   "device driver syncs DMA memory with different direction [device address=\(hex(e.address))] [size=\(entry.size) bytes] [mapped with \(dirName(entry.direction))] [synced with \(dirName(e.direction))]",
+                   "device driver syncs DMA memory with different direction [device address=\(Hex.prefixed(e.address, width: 16))] [size=\(entry.size) bytes] [mapped with \(dirName(entry.direction))] [synced with \(dirName(e.direction))]",
                    entry: entry)
         }
         if toCPU && entry.direction != .fromDevice && e.direction != .toDevice {
             report(.syncReadOnlyForCPU, e, at: at,
-                   "device driver syncs device read-only DMA memory for cpu [device address=\(hex(e.address))] [size=\(entry.size) bytes] [mapped with \(dirName(entry.direction))] [synced with \(dirName(e.direction))]",
+                   "device driver syncs device read-only DMA memory for cpu [device address=\(Hex.prefixed(e.address, width: 16))] [size=\(entry.size) bytes] [mapped with \(dirName(entry.direction))] [synced with \(dirName(e.direction))]",
                    entry: entry)
         }
         if !toCPU && entry.direction != .toDevice && e.direction != .fromDevice {
             report(.syncWriteOnlyToDevice, e, at: at,
-                   "device driver syncs device write-only DMA memory to device [device address=\(hex(e.address))] [size=\(entry.size) bytes] [mapped with \(dirName(entry.direction))] [synced with \(dirName(e.direction))]",
+                   "device driver syncs device write-only DMA memory to device [device address=\(Hex.prefixed(e.address, width: 16))] [size=\(entry.size) bytes] [mapped with \(dirName(entry.direction))] [synced with \(dirName(e.direction))]",
                    entry: entry)
         }
     }
@@ -437,7 +437,7 @@ public struct DMADebugChecker {
             // driver has pending DMA allocations while released from device", dma_debug_device_change()) is printed
             // only when the driver unbinds, which a trace that just ends never shows; logLine keeps that line as
             // what an unbind would print.
-            let details = "One of leaked entries details: [device address=\(hex(one.devAddr))] [size=\(one.size) bytes] [mapped with \(dirName(one.direction))] [mapped as \(name(one.type))]"
+            let details = "One of leaked entries details: [device address=\(Hex.prefixed(one.devAddr, width: 16))] [size=\(one.size) bytes] [mapped with \(dirName(one.direction))] [mapped as \(name(one.type))]"
             let message = "\(list.count) DMA mapping(s) still live when the recording stopped (no driver unbind: "
                 + "a debug kernel prints its leak line only then)\n" + details
             for en in list {
@@ -547,4 +547,3 @@ public struct DMADebugChecker {
 }
 
 /// `0x%016llx`.
-func hex(_ v: UInt64) -> String { "0x" + Fingerprint.hex16(v) }

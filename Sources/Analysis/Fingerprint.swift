@@ -1,3 +1,5 @@
+import TraceFormat
+
 /// Stable finding identities. FNV-1a 64 over the identifying fields joined by NUL: no timestamps, event
 /// indices, counts or directories, so a finding keeps its fingerprint when the same capture is re-ingested,
 /// moved, or replayed again.
@@ -35,7 +37,6 @@ public enum Fingerprint {
 
     /// `value` as exactly 16 lower-case hex digits.
     public static func hex16(_ value: UInt64) -> String {
-        let s = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - s.count) + s
+        Hex.digits(value, width: 16)
     }
 }

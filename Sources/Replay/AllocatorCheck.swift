@@ -114,7 +114,7 @@ struct AllocatorCheck {
         cpusSeen = max(cpusSeen, cpu + 1)
         devicesSeen.insert(d)
         let pfn = iova >> 12
-        let pages = max(1, ((iova & 0xFFF) &+ max(size, 1) &+ 0xFFF) >> 12)
+        let pages = max(1, PageSpan(address: iova, size: size).count)
         lastMapExtended = false
         if var g = pending[d], g.startPfn &+ g.pages == pfn, g.cpu == cpu {
             if successors(of: g, limit: 1).isEmpty {
@@ -223,12 +223,12 @@ struct AllocatorCheck {
         }
         var st = states(g.domain)[0]
         var probe = st
-        let predicted = probe.allocator.allocatePages(g.pages, cpu: g.cpu).map { hex($0.pfn << 12) } ?? "no IOVA (space exhausted)"
+        let predicted = probe.allocator.allocatePages(g.pages, cpu: g.cpu).map { Hex.prefixed($0.pfn << 12) } ?? "no IOVA (space exhausted)"
         divergenceCount += 1
         if findings.count < Self.maxFindings {
             let cpuNote = g.event.aux2 > 0 ? "on CPU \(g.cpu)" : "(CPU not recorded)"
             findings.append(Finding(
-                what: "IOVA allocator: predicted \(predicted) for \(g.pages) page(s) \(cpuNote), recorded \(hex(g.startPfn << 12))",
+                what: "IOVA allocator: predicted \(predicted) for \(g.pages) page(s) \(cpuNote), recorded \(Hex.prefixed(g.startPfn << 12))",
                 device: g.device, index: g.index, event: g.event))
         }
         st.allocator.claim(pfn: g.startPfn, pages: IOVAAllocator.roundedPages(g.pages))

@@ -32,7 +32,7 @@ struct DeviceFacts: Sendable {
     /// PCI source id as the vIOMMU sees it (bus << 8 | devfn).
     var sid: UInt16 { UInt16(bus) << 8 | UInt16(slot) << 3 | UInt16(function) }
     /// `00:05.0` as Linux prints it in fault lines.
-    var shortBDF: String { "\(hex2(bus)):\(hex2(slot)).\(function)" }
+    var shortBDF: String { "\(Hex.digits(bus, width: 2)):\(Hex.digits(slot, width: 2)).\(function)" }
 
     static func build(from metadata: TraceMetadata) -> [DeviceFacts] {
         var groupDomain: [Int: Int] = [:]
@@ -103,19 +103,6 @@ struct DeviceFacts: Sendable {
     }
 }
 
-@inline(__always) func hex2(_ v: UInt8) -> String {
-    let s = String(v, radix: 16)
-    return s.count < 2 ? "0" + s : s
-}
-
-/// `0x` + lower-case hex.
-@inline(__always) func hex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
-
-/// Zero-padded lower-case hex without prefix.
-func hexPadded(_ v: UInt64, width: Int) -> String {
-    let s = String(v, radix: 16)
-    return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
-}
 
 /// The scenario the trace was recorded under, inferred from its capture facts.
 public enum RecordedScenario {

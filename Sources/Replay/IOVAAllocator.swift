@@ -1,3 +1,5 @@
+import TraceFormat
+
 /// Linux's IOVA allocator for one DMA domain, as `drivers/iommu/iova.c` and `drivers/iommu/dma-iommu.c` of
 /// Linux v6.1 implement it (the kernel of the bundled captures), in page frame numbers (4 KiB granule):
 ///
@@ -65,7 +67,7 @@ struct IOVAAllocator: Sendable, Equatable {
     }
 
     /// The order (log2 pages) a mapping of `size` bytes takes (kept for callers that free by order).
-    static func order(_ size: UInt64) -> Int { orderBase2(roundedPages((size &+ 0xFFF) >> 12)) }
+    static func order(_ size: UInt64) -> Int { orderBase2(roundedPages(PageSpan.pages(covering: size))) }
 
     private mutating func ensureCPU(_ cpu: Int) {
         guard cpu >= loaded[0].count else { return }
@@ -80,7 +82,7 @@ struct IOVAAllocator: Sendable, Equatable {
     /// `iommu_dma_alloc_iova()`: an IOVA (byte address) for `size` bytes requested on `cpu`; nil when the space
     /// is exhausted (a mapping failure).
     mutating func allocate(size: UInt64, cpu: Int = 0) -> UInt64? {
-        allocatePages(max(1, (size &+ 0xFFF) >> 12), cpu: cpu).map { $0.pfn << 12 }
+        allocatePages(max(1, PageSpan.pages(covering: size)), cpu: cpu).map { $0.pfn << 12 }
     }
 
     /// The same in pages: the pfn and the pages taken (for ``free(pfn:pages:cpu:)``).

@@ -340,7 +340,7 @@ struct IntentTracker {
             }
             let size = e.kind == .iommuUnmap ? max(e.size, e.address2) : e.size
             let first = e.address >> 12
-            let pages = min(max(1, ((e.address & 0xFFF) &+ max(size, 1) &+ 0xFFF) >> 12), Self.maxPagesPerBuffer)
+            let pages = min(max(1, PageSpan(address: e.address, size: size).count), Self.maxPagesPerBuffer)
             var p: UInt64 = 0
             while p < pages {
                 let a = (first &+ p) << 12
@@ -426,7 +426,7 @@ struct IntentTracker {
         switch e.aux2 {
         case 3:
             sawPageInvalidation = true
-            let pages = min(max(1, (e.size &+ 0xFFF) >> 12), 512)
+            let pages = min(max(1, PageSpan.pages(covering: e.size)), 512)
             for p in 0..<pages { pageInvalidations[(e.address >> 12) &+ p, default: 0] &+= 1 }
         case 1, 2, 7:
             sawWideInvalidation = true
@@ -514,7 +514,7 @@ struct IntentTracker {
         guard buffers[s].retired, let alt = buffers[s].ambiguousWith, alt != s, !buffers[alt].retired,
               buffers[alt].generation == buffers[s].ambiguousGeneration else { return }
         let b = buffers[s]
-        let pages = min(((b.recordedAddress & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, Self.maxPagesPerBuffer)
+        let pages = min(PageSpan(address: b.recordedAddress, size: b.size).count, Self.maxPagesPerBuffer)
         for p in 0..<pages {
             let a = (b.recordedAddress >> 12 &+ p) << 12
             retiredTable.remove(Self.key(b.device, a), ifValue: UInt32(s))
@@ -540,7 +540,7 @@ struct IntentTracker {
         let gen = buffers[s].generation &+ 1
         buffers[s] = Buffer(device: -1, gpa: e.address2, size: e.size, direction: .bidirectional, recordedAddress: e.address,
                             recordedIOVA: true, fromDMAAPI: false, event: index, generation: gen, retired: false, retiredAt: 0)
-        let pages = min(((e.address & 0xFFF) &+ max(e.size, 1) &+ 0xFFF) >> 12, Self.maxPagesPerBuffer)
+        let pages = min(PageSpan(address: e.address, size: e.size).count, Self.maxPagesPerBuffer)
         for p in 0..<pages { orphans.set(Self.orphanKey((e.address >> 12 &+ p) << 12), UInt32(s)) }
         orphanCount += 1
     }
@@ -550,7 +550,7 @@ struct IntentTracker {
         guard orphans.count > 0, let s = orphans.get(Self.orphanKey(iova)).map(Int.init), buffers[s].device < 0,
               !buffers[s].retired, translates(s, iova: iova, gpa: gpa) else { return nil }
         let b = buffers[s]
-        let pages = min(((b.recordedAddress & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, Self.maxPagesPerBuffer)
+        let pages = min(PageSpan(address: b.recordedAddress, size: b.size).count, Self.maxPagesPerBuffer)
         buffers[s].device = d
         for p in 0..<pages {
             let a = (b.recordedAddress >> 12 &+ p) << 12
@@ -571,13 +571,13 @@ struct IntentTracker {
         let k = Self.orphanKey(a)
         if let s = orphans.get(k).map(Int.init), buffers[s].device < 0, !buffers[s].retired {
             let b = buffers[s]
-            let pages = min(((b.recordedAddress & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, Self.maxPagesPerBuffer)
+            let pages = min(PageSpan(address: b.recordedAddress, size: b.size).count, Self.maxPagesPerBuffer)
             for p in 0..<pages { orphans.remove(Self.orphanKey((b.recordedAddress >> 12 &+ p) << 12), ifValue: UInt32(s)) }
             buffers[s].retired = true
             freeSlots.append(s)
         } else if let s = adopted.get(k).map(Int.init), buffers[s].device >= 0, !buffers[s].retired {
             let b = buffers[s]
-            let pages = min(((b.recordedAddress & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, Self.maxPagesPerBuffer)
+            let pages = min(PageSpan(address: b.recordedAddress, size: b.size).count, Self.maxPagesPerBuffer)
             for p in 0..<pages { adopted.remove(Self.orphanKey((b.recordedAddress >> 12 &+ p) << 12), ifValue: UInt32(s)) }
             unmap(s, index: index, event: e, time: time, &states)
         }
@@ -592,7 +592,7 @@ struct IntentTracker {
                 let hit = table == 0 ? live.get(k) : shadow.get(k)
                 guard let s = hit.map(Int.init), !buffers[s].retired, translates(s, iova: iova, gpa: gpa) else { continue }
                 let old = buffers[s]
-                let pages = min(((old.recordedAddress & 0xFFF) &+ max(old.size, 1) &+ 0xFFF) >> 12, Self.maxPagesPerBuffer)
+                let pages = min(PageSpan(address: old.recordedAddress, size: old.size).count, Self.maxPagesPerBuffer)
                 for p in 0..<pages {
                     let a = (old.recordedAddress >> 12 &+ p) << 12
                     live.remove(Self.key(other, a), ifValue: UInt32(s))
@@ -738,7 +738,7 @@ struct IntentTracker {
             fromDMAAPI: fromDMAAPI, event: index, generation: gen, retired: false, retiredAt: 0)
         buffers[s].cpu = cpu
         buffers[s].mappedAt = time
-        let pages = ((recorded & 0xFFF) &+ max(size, 1) &+ 0xFFF) >> 12
+        let pages = PageSpan(address: recorded, size: size).count
         if pages > Self.maxPagesPerBuffer { oversizeBuffers += 1 }
         for p in 0..<min(pages, Self.maxPagesPerBuffer) {
             register(s, device: d, address: (recorded >> 12 &+ p) << 12)
@@ -783,7 +783,7 @@ struct IntentTracker {
                                implied: true), &states)
             }
         }
-        let pages = min(((b.recordedAddress & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, Self.maxPagesPerBuffer)
+        let pages = min(PageSpan(address: b.recordedAddress, size: b.size).count, Self.maxPagesPerBuffer)
         for p in 0..<pages {
             let k = Self.key(b.device, (b.recordedAddress >> 12 &+ p) << 12)
             live.remove(k, ifValue: UInt32(s))
@@ -872,7 +872,7 @@ struct IntentTracker {
 
     private mutating func release(_ s: Int) {
         let b = buffers[s]
-        let pages = min(((b.recordedAddress & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, Self.maxPagesPerBuffer)
+        let pages = min(PageSpan(address: b.recordedAddress, size: b.size).count, Self.maxPagesPerBuffer)
         for p in 0..<pages {
             retiredTable.remove(Self.key(b.device, (b.recordedAddress >> 12 &+ p) << 12), ifValue: UInt32(s))
         }

@@ -233,7 +233,7 @@ public struct ReplayEngine: Sendable {
             } else {
                 let occ = s.occurrence(index: g.index, event: g.event, time: g.event.timestamp, deviceAddress: g.page,
                                        buffer: nil, size: 0, write: g.event.eventFlags.contains(.write), reason: g.reason)
-                s.diverge("recorded guest fault line (reason \(hex(UInt64(g.reason))) at \(hex(g.page))) not predicted", device: g.device, at: occ)
+                s.diverge("recorded guest fault line (reason \(Hex.prefixed(UInt64(g.reason))) at \(Hex.prefixed(g.page))) not predicted", device: g.device, at: occ)
             }
         }
         if !intent.recordedGuestFaults.isEmpty {
@@ -244,7 +244,7 @@ public struct ReplayEngine: Sendable {
                     predicted[k]! -= 1
                     let occ = Occurrence(eventIndex: -1, timestamp: 0, sourceFile: nil, sourcePosition: nil, deviceAddress: r.page,
                                          bufferAddress: nil, size: 0, write: false, reason: r.reason)
-                    s.diverge("predicted fault record #\(i + 1) (reason \(hex(UInt64(r.reason))) at \(hex(r.page))) not in the guest log", device: r.device, at: occ)
+                    s.diverge("predicted fault record #\(i + 1) (reason \(Hex.prefixed(UInt64(r.reason))) at \(Hex.prefixed(r.page))) not in the guest log", device: r.device, at: occ)
                 }
             }
         }
@@ -259,7 +259,7 @@ public struct ReplayEngine: Sendable {
     private func key(_ g: GroupAcc) -> String {
         var parts: [String] = []
         if let r = g.reason {
-            parts.append("reason=0x\(hexPadded(UInt64(r), width: 2))")
+            parts.append("reason=0x\(Hex.digits(UInt64(r), width: 2))")
             parts.append(g.write ? "write" : "read")
         }
         if g.tag != .none { parts.append(g.tag.name) }

@@ -1,3 +1,5 @@
+import TraceFormat
+
 extension ReplayResult {
     /// Plain-text rendering for people (the Reports layer has the full renderers); deterministic.
     public func text() -> String {
@@ -58,10 +60,10 @@ extension Occurrence {
     public var text: String {
         var s = "event \(eventIndex)"
         if let f = sourceFile, let p = sourcePosition { s += " (\(f):\(p))" }
-        s += ", device address 0x\(String(deviceAddress, radix: 16))"
-        if let b = bufferAddress { s += ", buffer 0x\(String(b, radix: 16))" }
+        s += ", device address \(Hex.prefixed(deviceAddress))"
+        if let b = bufferAddress { s += ", buffer \(Hex.prefixed(b))" }
         s += ", \(size) bytes, \(write ? "write" : "read")"
-        if let r = reason { s += ", reason 0x\(String(r, radix: 16))" }
+        if let r = reason { s += ", reason \(Hex.prefixed(r))" }
         return s
     }
 }

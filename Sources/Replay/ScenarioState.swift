@@ -243,7 +243,7 @@ struct ScenarioState {
                 v.allocOrder = UInt8(IOVAAllocator.order(size))
                 groupHead = (domain, iova)
             }
-            let pages = min(((v.devAddr & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, IntentTracker.maxPagesPerBuffer)
+            let pages = min(PageSpan(address: v.devAddr, size: b.size).count, IntentTracker.maxPagesPerBuffer)
             pageTable.set(from: ptKey(domain, v.devAddr), pages: pages, UInt32(s))
             v.mapped = true
             contextUp[b.device] = true
@@ -271,7 +271,7 @@ struct ScenarioState {
         var v = view(s).pointee
         if silently { v.valid = false }
         if v.mapped {
-            let pages = min(((v.devAddr & 0xFFF) &+ max(b.size, 1) &+ 0xFFF) >> 12, IntentTracker.maxPagesPerBuffer)
+            let pages = min(PageSpan(address: v.devAddr, size: b.size).count, IntentTracker.maxPagesPerBuffer)
             pageTable.remove(from: ptKey(Int(v.domain), v.devAddr), pages: pages, ifValue: UInt32(s))
             v.mapped = false
             v.freeCPU = b.unmapCPU
@@ -460,15 +460,15 @@ struct ScenarioState {
         case let .translated(gpa):
             if (a.kind == .postUnmap || a.kind == .afterInvalidation) && outcome == .fault {
                 let late = a.time >= lastUnmapTime(a) ? a.time - lastUnmapTime(a) : 0
-                diverge("recorded translation \(hex(a.rawAddress)) -> \(hex(gpa)) came \(ms(late)) after the buffer's unmap (skew window \(ms(options.skewToleranceNs ?? 0))\(a.kind == .afterInvalidation ? ", after the host recorded its IOTLB invalidation" : "")): a device access after the unmap (\(hot[a.device].lazy ? "the flush queue had drained" : "strict invalidation"))", device: a.device, at: occurrence(args))
+                diverge("recorded translation \(Hex.prefixed(a.rawAddress)) -> \(Hex.prefixed(gpa)) came \(ms(late)) after the buffer's unmap (skew window \(ms(options.skewToleranceNs ?? 0))\(a.kind == .afterInvalidation ? ", after the host recorded its IOTLB invalidation" : "")): a device access after the unmap (\(hot[a.device].lazy ? "the flush queue had drained" : "strict invalidation"))", device: a.device, at: occurrence(args))
             } else if outcome == .fault || outcome == .misdirected || !IntentTracker.samePage(reported: gpa, reached: reached, iova: devAddr) {
-                let predicted = outcome == .fault ? "a fault (reason \(hex(UInt64(reason ?? 0))))" : "GPA \(hex(reached))"
-                diverge("recorded translation \(hex(a.rawAddress)) -> \(hex(gpa)) not reproduced: predicted \(predicted)", device: a.device, at: occurrence(args))
+                let predicted = outcome == .fault ? "a fault (reason \(Hex.prefixed(UInt64(reason ?? 0))))" : "GPA \(Hex.prefixed(reached))"
+                diverge("recorded translation \(Hex.prefixed(a.rawAddress)) -> \(Hex.prefixed(gpa)) not reproduced: predicted \(predicted)", device: a.device, at: occurrence(args))
             }
         case let .fault(r):
             if outcome != .fault || reason != r {
-                let predicted = outcome == .fault ? "reason \(hex(UInt64(reason ?? 0)))" : outcome.rawValue
-                diverge("recorded fault reason \(hex(UInt64(r))) at \(hex(devAddr)) not reproduced: predicted \(predicted)", device: a.device, at: occurrence(args))
+                let predicted = outcome == .fault ? "reason \(Hex.prefixed(UInt64(reason ?? 0)))" : outcome.rawValue
+                diverge("recorded fault reason \(Hex.prefixed(UInt64(r))) at \(Hex.prefixed(devAddr)) not reproduced: predicted \(predicted)", device: a.device, at: occurrence(args))
             }
         }
     }
@@ -480,8 +480,8 @@ struct ScenarioState {
         fidelityChecked += 1
         let what: String
         switch a.recorded {
-        case let .translated(gpa): what = "recorded translation \(hex(a.rawAddress)) -> \(hex(gpa))"
-        case let .fault(r): what = "recorded fault reason \(hex(UInt64(r))) at \(hex(a.rawAddress))"
+        case let .translated(gpa): what = "recorded translation \(Hex.prefixed(a.rawAddress)) -> \(Hex.prefixed(gpa))"
+        case let .fault(r): what = "recorded fault reason \(Hex.prefixed(UInt64(r))) at \(Hex.prefixed(a.rawAddress))"
         case .none: return
         }
         diverge("\(what) not reproduced: \(why)", device: a.device,
@@ -520,7 +520,7 @@ struct ScenarioState {
             let occ = occurrence(index: a.eventIndex, event: a.event, time: a.time, deviceAddress: a.rawAddress, buffer: nil,
                                  size: a.size, write: a.write, reason: nil)
             if case let .translated(gpa) = a.recorded {
-                diverge("recorded translation \(hex(a.rawAddress)) -> \(hex(gpa)) matches no mapping of the guest trace", device: a.device, at: occ)
+                diverge("recorded translation \(Hex.prefixed(a.rawAddress)) -> \(Hex.prefixed(gpa)) matches no mapping of the guest trace", device: a.device, at: occ)
             }
         }
     }

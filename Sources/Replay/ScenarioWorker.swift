@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import TraceFormat
 
 /// A map or unmap operation in an ``OpLog``.
@@ -113,68 +110,58 @@ final class ScenarioWorker: @unchecked Sendable {
     static let maxInFlight = 3
 
     private var states: [ScenarioState]
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let lock = ConditionLock()
     private var queue: [OpLog] = []
     private var spare: [OpLog] = []
     private var inFlight = 0
     private var closing = false
-    private var thread: pthread_t?
+    private var thread: NativeThread?
 
     /// Starts the thread; nil when it cannot be created (the caller then replays every scenario itself).
     init?(states: [ScenarioState]) {
         self.states = states
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(cond, nil)
         guard let tid = NativeThread.start({ self.run() }) else { return nil }
         thread = tid
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        pthread_cond_destroy(cond)
-        mutex.deallocate()
-        cond.deallocate()
     }
 
     /// Queues `log` for the worker's scenarios and replaces it with an empty log to fill next (blocks while
     /// ``maxInFlight`` batches are queued). The batch moves to the worker: nothing else refers to it.
     func submit(_ log: inout OpLog) {
-        pthread_mutex_lock(mutex)
-        while inFlight >= Self.maxInFlight { pthread_cond_wait(cond, mutex) }
+        lock.lock()
+        while inFlight >= Self.maxInFlight { lock.wait() }
         var next = spare.popLast() ?? OpLog()
         swap(&log, &next)
         queue.append(next)
         inFlight += 1
-        pthread_cond_broadcast(cond)
-        pthread_mutex_unlock(mutex)
+        lock.broadcast()
+        lock.unlock()
     }
 
     /// Waits until every queued batch is applied, stops the thread and returns the scenario states.
     func finish() -> [ScenarioState] {
-        pthread_mutex_lock(mutex)
+        lock.lock()
         closing = true
-        pthread_cond_broadcast(cond)
-        pthread_mutex_unlock(mutex)
-        if let thread { pthread_join(thread, nil) }
+        lock.broadcast()
+        lock.unlock()
+        if let thread { thread.join() }
         thread = nil
         return states
     }
 
     private func run() {
-        pthread_mutex_lock(mutex)
+        lock.lock()
         while true {
-            while queue.isEmpty && !closing { pthread_cond_wait(cond, mutex) }
+            while queue.isEmpty && !closing { lock.wait() }
             if queue.isEmpty { break }
             var log = queue.removeFirst()
-            pthread_mutex_unlock(mutex)
+            lock.unlock()
             log.apply(to: &states)
             log.clear()
-            pthread_mutex_lock(mutex)
+            lock.lock()
             spare.append(log)
             inFlight -= 1
-            pthread_cond_broadcast(cond)
+            lock.broadcast()
         }
-        pthread_mutex_unlock(mutex)
+        lock.unlock()
     }
 }

@@ -26,7 +26,7 @@ public struct StreamMetrics: Sendable, Codable, Equatable {
 
     public static let maxIOVAs = 64
 
-    static func faultKey(reason: UInt32, page: UInt64) -> String { "0x\(String(reason, radix: 16))@0x\(String(page, radix: 16))" }
+    static func faultKey(reason: UInt32, page: UInt64) -> String { "\(Hex.prefixed(reason))@\(Hex.prefixed(page))" }
 }
 
 /// Per-device counters a scenario keeps when ``ReplayOptions/collectStream`` is set.

@@ -69,11 +69,11 @@ public enum PerfettoExport {
                 } else {
                     openOrder.append(k)
                 }
-                let name = (e.kind == .dmaAlloc ? "dma_alloc" : e.kind == .dmaMap ? "dma_map" : "iommu_map") + " \(hex64(e.address))+\(e.size)"
+                let name = (e.kind == .dmaAlloc ? "dma_alloc" : e.kind == .dmaMap ? "dma_map" : "iommu_map") + " \(Hex.prefixed(e.address, width: 16))+\(e.size)"
                 let o = Open(id: nextID, name: name, tid: tid(e))
                 nextID += 1
                 open[k] = o
-                body += ",\n{\"name\":\(q(name)),\"cat\":\"mapping\",\"ph\":\"b\",\"id\":\(o.id),\"pid\":1,\"tid\":\(o.tid),\"ts\":\(rel(ts)),\"args\":{\"address\":\"\(hex64(e.address))\",\"size\":\(e.size),\"direction\":\"\(e.direction.kernelName)\",\"event\":\(index)}}"
+                body += ",\n{\"name\":\(q(name)),\"cat\":\"mapping\",\"ph\":\"b\",\"id\":\(o.id),\"pid\":1,\"tid\":\(o.tid),\"ts\":\(rel(ts)),\"args\":{\"address\":\"\(Hex.prefixed(e.address, width: 16))\",\"size\":\(e.size),\"direction\":\"\(e.direction.kernelName)\",\"event\":\(index)}}"
                 return
             case .dmaUnmap, .dmaFree, .iommuUnmap:
                 let k = (e.kind == .iommuUnmap ? "i" : "d") + key
@@ -84,7 +84,7 @@ public enum PerfettoExport {
             default:
                 break
             }
-            var args = "\"event\":\(index),\"address\":\"\(hex64(e.address))\""
+            var args = "\"event\":\(index),\"address\":\"\(Hex.prefixed(e.address, width: 16))\""
             if e.size != 0 { args += ",\"size\":\(e.size)" }
             // The kind's message (or SMMUv3 event name) string field: aux for log lines and markers, aux2 for
             // guest faults (was aux, the fault reason, for those too).
@@ -130,25 +130,6 @@ public enum PerfettoExport {
         return (neg ? "-" : "") + String(m / 1000) + "." + String(repeating: "0", count: 3 - frac.count) + frac
     }
 
-    /// A JSON string literal.
-    static func q(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let h = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
-    }
+    /// A JSON string literal (TraceFormat's escaper).
+    static func q(_ s: String) -> String { jsonQuoted(s) }
 }

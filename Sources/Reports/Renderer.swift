@@ -85,12 +85,6 @@ extension Report {
     func changeLabel(_ f: Finding) -> String? { diff?.status(of: f.fingerprint)?.rawValue }
 }
 
-/// `0x%016llx`.
-func hex64(_ v: UInt64) -> String {
-    let s = String(v, radix: 16)
-    return "0x" + String(repeating: "0", count: max(0, 16 - s.count)) + s
-}
-
 /// Where an occurrence came from, for people: `file:line (event #n, t=ns)`.
 func describe(_ o: Occurrence) -> String {
     var s = ""
@@ -99,9 +93,9 @@ func describe(_ o: Occurrence) -> String {
         if let p = o.sourcePosition { s += ":\(p)" }
         s += " "
     }
-    s += "(event #\(o.eventIndex), t=\(o.timestamp) ns) addr \(hex64(o.deviceAddress)) size \(o.size)"
-    if let b = o.bufferAddress { s += " buffer \(hex64(b))" }
-    if let r = o.reason { s += " reason 0x" + (r < 16 ? "0" : "") + String(r, radix: 16) }
+    s += "(event #\(o.eventIndex), t=\(o.timestamp) ns) addr \(Hex.prefixed(o.deviceAddress, width: 16)) size \(o.size)"
+    if let b = o.bufferAddress { s += " buffer \(Hex.prefixed(b, width: 16))" }
+    if let r = o.reason { s += " reason " + Hex.prefixed(r, width: 2) }
     return s
 }
 

@@ -1,5 +1,6 @@
 import Analysis
 import Replay
+import TraceFormat
 
 /// SARIF 2.1.0 (OASIS), for code-scanning uploads. One run; one result per finding, at most
 /// ``maxResults`` (GitHub's limit per run), most severe first; each with a stable
@@ -245,7 +246,7 @@ public struct SARIFRenderer: ReportRenderer {
         for b in path.utf8 {
             let c = Character(Unicode.Scalar(b))
             if b > 0x20 && b < 0x7f && !"%#?[]\"<>\\^`{|}".contains(c) { out.append(c) } else {
-                out += "%" + (b < 16 ? "0" : "") + String(b, radix: 16, uppercase: true)
+                out += "%" + Hex.digits(b, width: 2, uppercase: true)
             }
         }
         return out

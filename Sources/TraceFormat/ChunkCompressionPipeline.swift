@@ -53,9 +53,8 @@ final class ChunkCompressionPipeline: @unchecked Sendable {
     private let frame: UnsafeMutableRawBufferPointer
     private let buffers: [UnsafeMutableRawBufferPointer]
 
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    // Guarded by `mutex`:
+    private let lock = ConditionLock()
+    // Guarded by `lock`:
     private var freeSlots: [Int]
     private var queue: [Job] = []
     private var queueHead = 0
@@ -65,7 +64,7 @@ final class ChunkCompressionPipeline: @unchecked Sendable {
     private var written: UInt64 = 0
     private var index: [(compressed: UInt32, decompressed: UInt32, checksum: UInt32)] = []
     private var indexedBytes: UInt64 = 0
-    private var thread: pthread_t?
+    private var thread: NativeThread?
 
     /// Allocates `depth + 1` buffers of `chunkBytes` and starts the background thread (none for depth 0).
     /// - Throws: ``TraceFormatError/compression(path:message:)`` when libzstd rejects the parameters.
@@ -87,8 +86,6 @@ final class ChunkCompressionPipeline: @unchecked Sendable {
         frame = .allocate(byteCount: ZstdCompressor.bound(chunkBytes), alignment: 64)
         buffers = (0...depth).map { _ in .allocate(byteCount: chunkBytes, alignment: 64) }
         freeSlots = depth > 0 ? Array((1...depth).reversed()) : []
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(cond, nil)
         if depth > 0 {
             // No thread: every job runs on the producer, exactly as with depth 0.
             thread = NativeThread.start { self.backgroundLoop() }
@@ -98,10 +95,6 @@ final class ChunkCompressionPipeline: @unchecked Sendable {
     deinit {
         frame.deallocate()
         for b in buffers { b.deallocate() }
-        pthread_cond_destroy(cond)
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-        cond.deallocate()
     }
 
     /// The buffer the producer fills first (slot 0).
@@ -109,8 +102,8 @@ final class ChunkCompressionPipeline: @unchecked Sendable {
 
     /// Bytes written to the file so far (jobs still queued are not counted).
     var bytesWritten: UInt64 {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        lock.lock()
+        defer { lock.unlock() }
         return written
     }
 
@@ -118,8 +111,8 @@ final class ChunkCompressionPipeline: @unchecked Sendable {
     /// - Throws: the first error of an earlier job.
     func submit(_ bytes: [UInt8]) throws {
         guard thread != nil else { return try runSynchronously(.bytes(bytes)) }
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        lock.lock()
+        defer { lock.unlock() }
         if let failure { throw failure }
         enqueue(.bytes(bytes))
     }
@@ -132,11 +125,11 @@ final class ChunkCompressionPipeline: @unchecked Sendable {
             try runSynchronously(.chunk(slot: slot, chunk))
             return (slot, buffers[slot])
         }
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        lock.lock()
+        defer { lock.unlock() }
         if let failure { throw failure }
         enqueue(.chunk(slot: slot, chunk))
-        while freeSlots.isEmpty && failure == nil { pthread_cond_wait(cond, mutex) }
+        while freeSlots.isEmpty && failure == nil { lock.wait() }
         if let failure { throw failure }
         let next = freeSlots.removeLast()
         return (next, buffers[next])
@@ -145,9 +138,9 @@ final class ChunkCompressionPipeline: @unchecked Sendable {
     /// Waits until every queued job has run.
     /// - Throws: the first error of any job.
     func drain() throws {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        while queueHead < queue.count || running { pthread_cond_wait(cond, mutex) }
+        lock.lock()
+        defer { lock.unlock() }
+        while queueHead < queue.count || running { lock.wait() }
         if let failure { throw failure }
     }
 
@@ -156,8 +149,8 @@ final class ChunkCompressionPipeline: @unchecked Sendable {
     /// - Throws: the first error of any job.
     func seekTable() throws -> [UInt8] {
         try drain()
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        lock.lock()
+        defer { lock.unlock() }
         if written > indexedBytes {
             index.append((UInt32(written - indexedBytes), 0, DMATFormat.emptyContentChecksum))
             indexedBytes = written
@@ -179,18 +172,18 @@ final class ChunkCompressionPipeline: @unchecked Sendable {
     /// Drops the jobs not yet started, waits for the running one and ends the background thread.
     /// Idempotent; the producer calls it before closing the file.
     func stop() {
-        pthread_mutex_lock(mutex)
+        lock.lock()
         stopping = true
         dropQueued()
-        pthread_cond_broadcast(cond)
-        pthread_mutex_unlock(mutex)
+        lock.broadcast()
+        lock.unlock()
         if let t = thread {
-            pthread_join(t, nil)
+            t.join()
             thread = nil
         }
     }
 
-    // MARK: - Guarded helpers (mutex held)
+    // MARK: - Guarded helpers (lock held)
 
     private func enqueue(_ job: Job) {
         if queueHead > 0 && queueHead == queue.count {
@@ -198,7 +191,7 @@ final class ChunkCompressionPipeline: @unchecked Sendable {
             queueHead = 0
         }
         queue.append(job)
-        pthread_cond_broadcast(cond)
+        lock.broadcast()
     }
 
     private func dropQueued() {
@@ -212,41 +205,41 @@ final class ChunkCompressionPipeline: @unchecked Sendable {
     // MARK: - Running jobs
 
     private func runSynchronously(_ job: Job) throws {
-        pthread_mutex_lock(mutex)
+        lock.lock()
         let earlier = failure
-        pthread_mutex_unlock(mutex)
+        lock.unlock()
         if let earlier { throw earlier }
         do throws(TraceFormatError) {
             try run(job)
         } catch {
-            pthread_mutex_lock(mutex)
+            lock.lock()
             failure = error
-            pthread_mutex_unlock(mutex)
+            lock.unlock()
             throw error
         }
     }
 
     private func backgroundLoop() {
-        pthread_mutex_lock(mutex)
+        lock.lock()
         while true {
-            while queueHead == queue.count && !stopping { pthread_cond_wait(cond, mutex) }
+            while queueHead == queue.count && !stopping { lock.wait() }
             if stopping { break }
             let job = queue[queueHead]
             queueHead += 1
             running = true
-            pthread_mutex_unlock(mutex)
+            lock.unlock()
             var error: TraceFormatError?
             do { try run(job) } catch let e { error = e }
-            pthread_mutex_lock(mutex)
+            lock.lock()
             running = false
             if case .chunk(let slot, _) = job { freeSlots.append(slot) }
             if let error, failure == nil {
                 failure = error
                 dropQueued()
             }
-            pthread_cond_broadcast(cond)
+            lock.broadcast()
         }
-        pthread_mutex_unlock(mutex)
+        lock.unlock()
     }
 
     private func run(_ job: Job) throws(TraceFormatError) {
@@ -291,10 +284,10 @@ final class ChunkCompressionPipeline: @unchecked Sendable {
         try write(compressed)
         // The frame's content checksum (last 4 bytes) is the low 32 bits of XXH64, as the seek table wants.
         let checksum = UInt32(littleEndian: compressed.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self))
-        pthread_mutex_lock(mutex)
+        lock.lock()
         index.append((UInt32(written - indexedBytes), UInt32(payload.count), checksum))
         indexedBytes = written
-        pthread_mutex_unlock(mutex)
+        lock.unlock()
     }
 
     private func write(_ bytes: [UInt8]) throws(TraceFormatError) {
@@ -308,8 +301,8 @@ final class ChunkCompressionPipeline: @unchecked Sendable {
         } catch {
             throw TraceFormatError.io(path: writePath, operation: "write", message: "\(error)")
         }
-        pthread_mutex_lock(mutex)
+        lock.lock()
         written += UInt64(bytes.count)
-        pthread_mutex_unlock(mutex)
+        lock.unlock()
     }
 }

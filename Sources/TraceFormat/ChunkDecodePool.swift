@@ -28,19 +28,16 @@ final class ChunkDecodePool: @unchecked Sendable {
         }()
     }
 
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let lock = ConditionLock()
     /// Fixed storage (no copy-on-write): threads write different slots without moving anything.
     private let slots: UnsafeMutablePointer<Slot>
     private let slotCount: Int
     /// Slot indexes in submission order, not yet delivered.
     private var order: [Int] = []
     private var shutdown = false
-    private var threads: [pthread_t] = []
+    private var threads: [NativeThread] = []
 
     init(workers: Int, slots count: Int) {
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(cond, nil)
         slots = .allocate(capacity: count)
         for i in 0..<count { (slots + i).initialize(to: Slot()) }
         slotCount = count
@@ -52,11 +49,11 @@ final class ChunkDecodePool: @unchecked Sendable {
 
     /// Stops and joins the workers (pending work is dropped).
     func stop() {
-        pthread_mutex_lock(mutex)
+        lock.lock()
         shutdown = true
-        pthread_cond_broadcast(cond)
-        pthread_mutex_unlock(mutex)
-        for t in threads { pthread_join(t, nil) }
+        lock.broadcast()
+        lock.unlock()
+        for t in threads { t.join() }
         threads = []
     }
 
@@ -68,23 +65,19 @@ final class ChunkDecodePool: @unchecked Sendable {
         }
         slots.deinitialize(count: slotCount)
         slots.deallocate()
-        pthread_cond_destroy(cond)
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-        cond.deallocate()
     }
 
     /// True when a slot is free for ``submit(_:chunkIndex:frameBytes:read:)``.
     var hasFree: Bool {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        lock.lock()
+        defer { lock.unlock() }
         return (0..<slotCount).contains { slots[$0].state == .free }
     }
 
     /// True while submitted chunks wait for delivery.
     var hasQueued: Bool {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        lock.lock()
+        defer { lock.unlock() }
         return !order.isEmpty
     }
 
@@ -95,9 +88,9 @@ final class ChunkDecodePool: @unchecked Sendable {
     func submit(
         _ info: ChunkInfo, chunkIndex: Int, frameBytes: Int, read: (UnsafeMutableRawBufferPointer) throws -> Int
     ) rethrows -> Int {
-        pthread_mutex_lock(mutex)
+        lock.lock()
         let i = (0..<slotCount).first { slots[$0].state == .free }!
-        pthread_mutex_unlock(mutex)
+        lock.unlock()
         // A free slot belongs to the reading thread alone.
         let usize = info.header.recordBytes
         if slots[i].input.count < frameBytes {
@@ -115,11 +108,11 @@ final class ChunkDecodePool: @unchecked Sendable {
         slots[i].info = info
         slots[i].chunkIndex = chunkIndex
         slots[i].error = nil
-        pthread_mutex_lock(mutex)
+        lock.lock()
         slots[i].state = .pending
         order.append(i)
-        pthread_cond_signal(cond)
-        pthread_mutex_unlock(mutex)
+        lock.signal()
+        lock.unlock()
         return got
     }
 
@@ -129,24 +122,24 @@ final class ChunkDecodePool: @unchecked Sendable {
         info: ChunkInfo, chunkIndex: Int, result: Result<UnsafeRawBufferPointer, ChunkDecodeError>,
         kinds: UnsafePointer<UInt64>, slot: Int
     ) {
-        pthread_mutex_lock(mutex)
+        lock.lock()
         let i = order.removeFirst()
         while slots[i].state != .done {
             if let j = order.first(where: { slots[$0].state == .pending }) ?? (slots[i].state == .pending ? i : nil) {
                 slots[j].state = .working
-                pthread_mutex_unlock(mutex)
+                lock.unlock()
                 let error = decode(j, decompressor)
-                pthread_mutex_lock(mutex)
+                lock.lock()
                 slots[j].error = error
                 slots[j].state = .done
-                pthread_cond_broadcast(cond)
+                lock.broadcast()
             } else {
-                pthread_cond_wait(cond, mutex)
+                lock.wait()
             }
         }
         slots[i].state = .delivering
         let s = slots[i]
-        pthread_mutex_unlock(mutex)
+        lock.unlock()
         let result: Result<UnsafeRawBufferPointer, ChunkDecodeError> = s.error.map { .failure($0) }
             ?? .success(UnsafeRawBufferPointer(rebasing: s.output[..<s.outputCount]))
         return (s.info!, s.chunkIndex, result, UnsafePointer(s.kinds), i)
@@ -154,9 +147,9 @@ final class ChunkDecodePool: @unchecked Sendable {
 
     /// Frees a delivered slot.
     func release(_ slot: Int) {
-        pthread_mutex_lock(mutex)
+        lock.lock()
         slots[slot].state = .free
-        pthread_mutex_unlock(mutex)
+        lock.unlock()
     }
 
     private func decode(_ i: Int, _ decompressor: ChunkFrameDecoder) -> ChunkDecodeError? {
@@ -173,20 +166,20 @@ final class ChunkDecodePool: @unchecked Sendable {
 
     private func workerLoop() {
         guard let decompressor = try? ChunkFrameDecoder() else { return }
-        pthread_mutex_lock(mutex)
+        lock.lock()
         while !shutdown {
             guard let j = order.first(where: { slots[$0].state == .pending }) else {
-                pthread_cond_wait(cond, mutex)
+                lock.wait()
                 continue
             }
             slots[j].state = .working
-            pthread_mutex_unlock(mutex)
+            lock.unlock()
             let error = decode(j, decompressor)
-            pthread_mutex_lock(mutex)
+            lock.lock()
             slots[j].error = error
             slots[j].state = .done
-            pthread_cond_broadcast(cond)
+            lock.broadcast()
         }
-        pthread_mutex_unlock(mutex)
+        lock.unlock()
     }
 }

@@ -111,7 +111,7 @@ final class CompactChunkDecoder {
         guard declared == eventCount else {
             throw Self.fail("payload declares \(declared) records, the chunk header \(eventCount)")
         }
-        guard reserved == 0 else { throw Self.fail("reserved header bytes 6-7 are 0x\(String(reserved, radix: 16)), not 0") }
+        guard reserved == 0 else { throw Self.fail("reserved header bytes 6-7 are \(Hex.prefixed(reserved)), not 0") }
         guard eventCount <= DMATFormat.maxChunkEvents, out.count / Event.recordSize >= eventCount, let obase = out.baseAddress,
             Int(bitPattern: obase) & 7 == 0
         else {

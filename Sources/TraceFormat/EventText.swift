@@ -21,7 +21,7 @@ public enum EventText {
             let v = e.value(of: f.slot)
             s += " " + f.name + "="
             switch f.type {
-            case .hex: s += "0x" + String(v, radix: 16)
+            case .hex: s += Hex.prefixed(v)
             case .uint: s += "\(v)"
             case .int32: s += "\(Int32(bitPattern: UInt32(truncatingIfNeeded: v)))"
             case .gfpFlags: s += GFPNames.render(v)

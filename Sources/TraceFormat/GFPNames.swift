@@ -27,7 +27,7 @@ public enum GFPNames {
             parts.append(other)
             rest &= ~(1 << 31)
         }
-        if rest != 0 { parts.append("0x" + String(rest, radix: 16)) }
+        if rest != 0 { parts.append(Hex.prefixed(rest)) }
         return parts.joined(separator: "|")
     }
 

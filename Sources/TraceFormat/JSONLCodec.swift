@@ -59,7 +59,7 @@ public enum JSONLCodec {
         }
     }
 
-    static func hex(_ v: UInt64) -> String { "\"0x" + String(v, radix: 16) + "\"" }
+    static func hex(_ v: UInt64) -> String { "\"" + Hex.prefixed(v) + "\"" }
 
     /// One event line (without newline).
     /// - Parameters:

@@ -221,8 +221,8 @@ struct MiniJSONParser {
     }
 }
 
-/// JSON string literal with the escapes JSON requires.
-func jsonQuoted(_ s: String) -> String {
+/// JSON string literal with the escapes JSON requires: the one JSON string escaper.
+public func jsonQuoted(_ s: String) -> String {
     var out = "\""
     for u in s.unicodeScalars {
         switch u {
@@ -233,8 +233,7 @@ func jsonQuoted(_ s: String) -> String {
         case "\t": out += "\\t"
         default:
             if u.value < 0x20 {
-                let h = String(u.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+                out += "\\u" + Hex.digits(u.value, width: 4)
             } else {
                 out.unicodeScalars.append(u)
             }

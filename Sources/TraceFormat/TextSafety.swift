@@ -34,7 +34,7 @@ public enum TextSafety {
         out.reserveCapacity(s.utf8.count + 8)
         for u in s.unicodeScalars {
             if isUnsafe(u) {
-                out += u.value < 0x100 ? "\\x" + hex(u.value, 2) : "\\u{" + hex(u.value, 4) + "}"
+                out += u.value < 0x100 ? "\\x" + Hex.digits(u.value, width: 2) : "\\u{" + Hex.digits(u.value, width: 4) + "}"
             } else {
                 out.unicodeScalars.append(u)
             }
@@ -54,10 +54,5 @@ public enum TextSafety {
         let utf8 = s.utf8.count
         guard s.count > limit else { return escaped(s) }
         return escaped(String(s.prefix(limit))) + "…(\(utf8) bytes)"
-    }
-
-    static func hex(_ v: UInt32, _ width: Int) -> String {
-        let h = String(v, radix: 16, uppercase: false)
-        return String(repeating: "0", count: max(0, width - h.count)) + h
     }
 }

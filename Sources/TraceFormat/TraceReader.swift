@@ -710,7 +710,7 @@ public final class TraceReader: EventSource {
             let expected = i < 4 ? magicBytes[i] : tagBytes[i - 8]
             if b[i] != expected {
                 throw TraceFormatError.notATrace(
-                    path: path, reason: "byte \(i) is 0x\(String(b[i], radix: 16)), a .dmat starts with a dmat header frame")
+                    path: path, reason: "byte \(i) is \(Hex.prefixed(b[i])), a .dmat starts with a dmat header frame")
             }
         }
         if b.count >= 18 {
@@ -767,6 +767,6 @@ public final class TraceReader: EventSource {
 extension String {
     /// "unknown frame magic 0x…" for garbage reports.
     init(format32 magic: UInt32) {
-        self = "no frame starts here (bytes read as magic 0x\(String(magic, radix: 16)))"
+        self = "no frame starts here (bytes read as magic \(Hex.prefixed(magic)))"
     }
 }

@@ -155,6 +155,57 @@ public final class ZstdDecompressor {
         return r
     }
 
+    /// Decompresses `source` (one frame or several concatenated) when it yields exactly `count` bytes.
+    ///
+    /// The caller has already bounded `count`: it is allocated as given. Unlike
+    /// ``decompressFrame(_:into:limit:)`` the frames need not declare their size.
+    /// - Throws: ``ZstdError/sizeMismatch(declared:actual:)`` (`declared` is `count`) when the data
+    ///   decompresses to another size; ``ZstdError/library(code:name:)`` for corrupt data.
+    public func decompress(_ source: UnsafeRawBufferPointer, exactly count: Int) throws(ZstdError) -> [UInt8] {
+        var failure: ZstdError?
+        let out = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            initialized = 0
+            let r = ZSTD_decompressDCtx(dctx, buffer.baseAddress, count, source.baseAddress, source.count)
+            do throws(ZstdError) {
+                let n = try zstdCheck(r)
+                guard n == count else { throw .sizeMismatch(declared: count, actual: n) }
+                initialized = n
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+        return out
+    }
+
+    /// The input buffer size libzstd recommends for streaming (`ZSTD_DStreamInSize`).
+    public static var streamInputSize: Int { ZSTD_DStreamInSize() }
+    /// The output buffer size libzstd recommends for streaming (`ZSTD_DStreamOutSize`).
+    public static var streamOutputSize: Int { ZSTD_DStreamOutSize() }
+
+    /// Starts a new stream: forgets any frame a previous ``decompressStep(_:from:into:at:)`` left open.
+    public func resetStream() throws(ZstdError) {
+        _ = try zstdCheck(ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only))
+    }
+
+    /// One streaming step (`ZSTD_decompressStream`): reads `input` from `inputPosition`, writes `output` from
+    /// `outputPosition`, and advances both positions (also when it throws, so an error's offset is exact).
+    /// - Returns: true when the step ended exactly at a frame boundary (libzstd returned 0). After a frame
+    ///   ends, a further call without progress returns a hint for the next header, so only a step that made
+    ///   progress may decide whether a frame is open.
+    /// - Throws: ``ZstdError/library(code:name:)`` for corrupt data.
+    public func decompressStep(
+        _ input: UnsafeRawBufferPointer, from inputPosition: inout Int,
+        into output: UnsafeMutableRawBufferPointer, at outputPosition: inout Int
+    ) throws(ZstdError) -> Bool {
+        var inBuffer = ZSTD_inBuffer(src: input.baseAddress, size: input.count, pos: inputPosition)
+        var outBuffer = ZSTD_outBuffer(dst: output.baseAddress, size: output.count, pos: outputPosition)
+        let ret = ZSTD_decompressStream(dctx, &outBuffer, &inBuffer)
+        inputPosition = inBuffer.pos
+        outputPosition = outBuffer.pos
+        return try zstdCheck(ret) == 0
+    }
+
     /// Streams every frame of `read`'s data through `sink`, detecting a stream that ends inside a frame.
     ///
     /// - Parameters:
@@ -166,27 +217,24 @@ public final class ZstdDecompressor {
         read: (UnsafeMutableRawBufferPointer) throws -> Int,
         sink: (UnsafeRawBufferPointer) throws -> Void
     ) throws {
-        _ = try zstdCheck(ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only))
-        let inSize = ZSTD_DStreamInSize()
-        let outSize = ZSTD_DStreamOutSize()
-        let inBuf = UnsafeMutableRawBufferPointer.allocate(byteCount: inSize, alignment: 64)
+        try resetStream()
+        let inBuf = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.streamInputSize, alignment: 64)
         defer { inBuf.deallocate() }
-        let outBuf = UnsafeMutableRawBufferPointer.allocate(byteCount: outSize, alignment: 64)
+        let outBuf = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.streamOutputSize, alignment: 64)
         defer { outBuf.deallocate() }
-        // After a frame ends (ret == 0), a further call without progress returns a non-zero hint for the
-        // next header; only calls that made progress may decide whether a frame is open.
         var frameOpen = false
         while true {
             let n = try read(inBuf)
             if n == 0 { break }
-            var input = ZSTD_inBuffer(src: inBuf.baseAddress, size: n, pos: 0)
+            let input = UnsafeRawBufferPointer(rebasing: inBuf[..<n])
+            var inPos = 0
             while true {
-                var output = ZSTD_outBuffer(dst: outBuf.baseAddress, size: outSize, pos: 0)
-                let before = input.pos
-                let ret = try zstdCheck(ZSTD_decompressStream(dctx, &output, &input))
-                if input.pos > before || output.pos > 0 { frameOpen = ret != 0 }
-                if output.pos > 0 { try sink(UnsafeRawBufferPointer(rebasing: outBuf[..<output.pos])) }
-                if input.pos == input.size && output.pos < output.size { break }
+                var outPos = 0
+                let before = inPos
+                let frameEnded = try decompressStep(input, from: &inPos, into: outBuf, at: &outPos)
+                if inPos > before || outPos > 0 { frameOpen = !frameEnded }
+                if outPos > 0 { try sink(UnsafeRawBufferPointer(rebasing: outBuf[..<outPos])) }
+                if inPos == n && outPos < outBuf.count { break }
             }
         }
         if frameOpen { throw ZstdError.truncatedFrame }

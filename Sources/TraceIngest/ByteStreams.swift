@@ -1,5 +1,5 @@
 import CZlib
-import CZstd
+import TraceFormat
 
 #if canImport(Glibc)
 import Glibc
@@ -124,12 +124,13 @@ final class PrefixStream: ByteStream {
     }
 }
 
-/// Streaming zstd decompression (any number of concatenated frames). A stream that ends inside a frame
-/// is reported as truncated, with the compressed byte offset.
+/// Streaming zstd decompression (any number of concatenated frames) through TraceFormat's
+/// ``ZstdDecompressor``. A stream that ends inside a frame is reported as truncated, with the compressed
+/// byte offset.
 final class ZstdStream: ByteStream {
     private let base: ByteStream
     private let path: String
-    private let dctx: OpaquePointer
+    private let zstd: ZstdDecompressor
     private let inBuf: UnsafeMutableRawBufferPointer
     private var inPos = 0
     private var inSize = 0
@@ -139,15 +140,17 @@ final class ZstdStream: ByteStream {
     private var flushPending = false
 
     init(base: ByteStream, path: String) throws(IngestError) {
-        guard let d = ZSTD_createDCtx() else { throw .unreadable(path: path, reason: "zstd: out of memory") }
-        self.dctx = d
+        do throws(ZstdError) {
+            self.zstd = try ZstdDecompressor()
+        } catch {
+            throw .unreadable(path: path, reason: ZstdFrameDecoder.reason(error))
+        }
         self.base = base
         self.path = path
-        self.inBuf = .allocate(byteCount: ZSTD_DStreamInSize(), alignment: 64)
+        self.inBuf = .allocate(byteCount: ZstdDecompressor.streamInputSize, alignment: 64)
     }
 
     deinit {
-        ZSTD_freeDCtx(dctx)
         inBuf.deallocate()
     }
 
@@ -161,7 +164,7 @@ final class ZstdStream: ByteStream {
     }
 
     private func decompress(into buffer: UnsafeMutableRawBufferPointer) throws(IngestError) -> Int {
-        var output = ZSTD_outBuffer(dst: buffer.baseAddress, size: buffer.count, pos: 0)
+        var outPos = 0
         while true {
             if inPos == inSize && !flushPending {
                 if !baseEOF {
@@ -170,27 +173,27 @@ final class ZstdStream: ByteStream {
                     if inSize == 0 { baseEOF = true }
                 }
                 if baseEOF {
-                    if output.pos > 0 { return output.pos }
+                    if outPos > 0 { return outPos }
                     if frameOpen {
                         throw .truncated(path: path, offset: consumed, reason: "zstd stream ends inside a frame")
                     }
                     return 0
                 }
             }
-            var input = ZSTD_inBuffer(src: inBuf.baseAddress, size: inSize, pos: inPos)
-            let outBefore = output.pos
-            let ret = ZSTD_decompressStream(dctx, &output, &input)
-            if ZSTD_isError(ret) != 0 {
-                throw .badFormat(
-                    path: path, offset: consumed + UInt64(input.pos),
-                    reason: "zstd: " + String(cString: ZSTD_getErrorName(ret)))
+            let input = UnsafeRawBufferPointer(rebasing: inBuf[..<inSize])
+            let (inBefore, outBefore) = (inPos, outPos)
+            var position = inPos
+            do throws(ZstdError) {
+                let frameEnded = try zstd.decompressStep(input, from: &position, into: buffer, at: &outPos)
+                if position > inBefore || outPos > outBefore { frameOpen = !frameEnded }
+            } catch {
+                throw .badFormat(path: path, offset: consumed + UInt64(position), reason: error.description)
             }
-            if input.pos > inPos || output.pos > outBefore { frameOpen = ret != 0 }
-            consumed += UInt64(input.pos - inPos)
-            inPos = input.pos
-            flushPending = output.pos == output.size
-            if output.pos == output.size { return output.pos }
-            if output.pos > 0 && inPos == inSize { return output.pos }
+            consumed += UInt64(position - inBefore)
+            inPos = position
+            flushPending = outPos == buffer.count
+            if outPos == buffer.count { return outPos }
+            if outPos > 0 && inPos == inSize { return outPos }
         }
     }
 }

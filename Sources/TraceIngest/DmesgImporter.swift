@@ -226,11 +226,7 @@ struct DmesgParser {
 
     /// `0000:00:05.0` from bus/dev/fn, with the PCI requester id.
     static func pciName(segment: UInt64 = 0, bus: UInt64, dev: UInt64, fn: UInt64) -> (String, UInt16) {
-        func hex(_ x: UInt64, _ w: Int) -> String {
-            let s = String(x, radix: 16)
-            return String(repeating: "0", count: max(0, w - s.count)) + s
-        }
-        let name = "\(hex(segment, 4)):\(hex(bus, 2)):\(hex(dev, 2)).\(String(fn, radix: 16))"
+        let name = "\(Hex.digits(segment, width: 4)):\(Hex.digits(bus, width: 2)):\(Hex.digits(dev, width: 2)).\(Hex.digits(fn))"
         return (name, UInt16(truncatingIfNeeded: (bus & 0xFF) << 8 | (dev & 0x1F) << 3 | (fn & 7)))
     }
 
@@ -913,13 +909,13 @@ struct DmesgParser {
             }
             if r.device == nil && r.event.aux != Event.noString {
                 let sid = r.event.aux
-                r.device = ("smmu-sid-0x" + String(sid, radix: 16), UInt16(truncatingIfNeeded: sid))
+                r.device = ("smmu-sid-" + Hex.prefixed(sid), UInt16(truncatingIfNeeded: sid))
             }
             if r.event.aux == Event.noString {
                 bad(line, "SMMUv3 event without a stream id")
                 return
             }
-            r.aux2String = Self.smmuNames[UInt32(r.event.detail)] ?? "event 0x" + String(r.event.detail, radix: 16)
+            r.aux2String = Self.smmuNames[UInt32(r.event.detail)] ?? "event " + Hex.prefixed(r.event.detail)
             r.name = "smmuv3_event"
             store(r, sink: &sink)
             return
@@ -931,7 +927,7 @@ struct DmesgParser {
         if r.event.address2 == Self.noAddressMark { r.event.address2 = 0 }
         if r.device == nil && r.event.aux2 != Event.noString {
             let sid = r.event.aux2
-            r.device = ("smmu-sid-0x" + String(sid, radix: 16), UInt16(truncatingIfNeeded: sid))
+            r.device = ("smmu-sid-" + Hex.prefixed(sid), UInt16(truncatingIfNeeded: sid))
         }
         store(r, sink: &sink)
     }

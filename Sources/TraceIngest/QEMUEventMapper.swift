@@ -86,12 +86,7 @@ struct QEMUEventMapper {
 
     /// `0000:00:05.0` for sid 0x28.
     static func pciName(sid: UInt16) -> String {
-        "0000:" + hex2(UInt8(sid >> 8)) + ":" + hex2(UInt8((sid >> 3) & 0x1F)) + "." + String(sid & 7)
-    }
-
-    private static func hex2(_ v: UInt8) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(decoding: [digits[Int(v >> 4)], digits[Int(v & 0xF)]], as: UTF8.self)
+        "0000:" + Hex.digits(sid >> 8, width: 2) + ":" + Hex.digits((sid >> 3) & 0x1F, width: 2) + "." + String(sid & 7)
     }
 
     private mutating func noteIOMMU(_ kind: String) { if viommu == nil { viommu = kind } }

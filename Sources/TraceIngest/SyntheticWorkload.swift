@@ -173,7 +173,7 @@ private struct Generator {
             let isBlock = i < options.blockDevices
             let slot = 2 + i
             let info = DeviceInfo(
-                name: "0000:00:\(slot < 16 ? "0" : "")\(String(slot, radix: 16)).0",
+                name: "0000:00:\(Hex.digits(slot, width: 2)).0",
                 sid: UInt16(slot << 3), vendorID: 0x1AF4, deviceID: isBlock ? 0x1042 : 0x1041,
                 virtioType: isBlock ? "block" : "net", transport: .modern, iommuPlatform: true,
                 featuresOffered: (1 << 32) | (1 << 33), featuresAcked: (1 << 32) | (1 << 33),
@@ -219,7 +219,7 @@ private struct Generator {
     ) throws -> Buffer {
         let phys = physPage() | (size < 4096 ? UInt64(rng.below(64)) << 6 : 0)
         // iommu_dma_map_page(): the IOVA covers the buffer's offset in its page too (iova_align(size + offset)).
-        let pages = ((phys & 0xFFF) + size + 0xFFF) >> 12
+        let pages = PageSpan(address: phys, size: size).count
         let iovaBase = allocators[d].allocate(pages: pages)
         let buf = Buffer(iova: iovaBase | (phys & 0xFFF), phys: phys, size: size, dir: dir, api: .page, attrs: attrs)
         if options.iommuEvents {
@@ -294,7 +294,7 @@ private struct Generator {
     func completionCost(_ buffers: Int) -> Int { 1 + buffers * (options.iommuEvents ? 2 : 1) }
 
     mutating func unmap(_ b: Buffer, device d: Int, into sink: inout some EventSink, free: Bool = true) throws {
-        let pages = ((b.iova & 0xFFF) + b.size + 0xFFF) >> 12
+        let pages = PageSpan(address: b.iova, size: b.size).count
         try emit(
             Event(kind: .dmaUnmap, timestamp: tick(), device: devices[d], direction: b.dir, detail: b.api.rawValue,
                   address: b.iova, size: b.size, aux: b.attrs), into: &sink)

@@ -1,7 +1,8 @@
-import CZstd
+import TraceFormat
 
-/// Small libzstd helpers for the binary importers: trace.dat v7 sections and flyrecord chunks are single zstd
-/// frames whose decompressed size the file declares, and test fixtures are whole `.zst` files.
+/// The bounds the binary importers put around TraceFormat's ``ZstdDecompressor`` (the one libzstd wrapper):
+/// trace.dat v7 sections and flyrecord chunks are single zstd frames whose decompressed size the file
+/// declares, and test fixtures are whole `.zst` files. Failures are worded for the importers' messages.
 ///
 /// Internal on purpose: the ingest layer owns input decompression (`IngestInput`); this only covers frames
 /// embedded inside a format.
@@ -16,7 +17,7 @@ enum ZstdFrameDecoder {
     static func decompress(_ src: UnsafeRawBufferPointer, expectedSize: Int) -> Result<[UInt8], Failure> {
         guard expectedSize >= 0 else { return .failure(Failure(reason: "negative size")) }
         if expectedSize == 0 { return .success([]) }
-        guard let base = src.baseAddress, src.count > 0 else {
+        guard src.baseAddress != nil, src.count > 0 else {
             return .failure(Failure(reason: "empty zstd frame"))
         }
         // Refuse before allocating: a size the frame cannot produce (zstd's best case is a 4-byte RLE block
@@ -25,58 +26,52 @@ enum ZstdFrameDecoder {
         if !overflow && expectedSize > most {
             return .failure(Failure(reason: "\(src.count) compressed bytes cannot hold the \(expectedSize) bytes declared"))
         }
-        let declared = ZSTD_getFrameContentSize(base, src.count)
-        if declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != ZSTD_CONTENTSIZE_ERROR && declared > UInt64(expectedSize) {
+        if let declared = ZstdDecompressor.declaredContentSize(src), declared > UInt64(expectedSize) {
             return .failure(Failure(reason: "zstd frame declares \(declared) bytes, \(expectedSize) expected"))
         }
-        var failure: Failure?
-        let out = [UInt8](unsafeUninitializedCapacity: expectedSize) { buf, initialized in
-            let r = ZSTD_decompress(buf.baseAddress, expectedSize, base, src.count)
-            if ZSTD_isError(r) != 0 {
-                failure = Failure(reason: "zstd: " + String(cString: ZSTD_getErrorName(r)))
-                initialized = 0
-            } else if r != expectedSize {
-                failure = Failure(reason: "zstd frame gave \(r) bytes, \(expectedSize) declared")
-                initialized = 0
-            } else {
-                initialized = r
-            }
+        do throws(ZstdError) {
+            return .success(try ZstdDecompressor().decompress(src, exactly: expectedSize))
+        } catch {
+            return .failure(Failure(reason: reason(error)))
         }
-        if let failure { return .failure(failure) }
-        return .success(out)
     }
 
     /// Decodes a whole `.zst` stream (one or more frames) of unknown size, refusing to grow past `limit` bytes.
     static func decompressStream(_ src: UnsafeRawBufferPointer, limit: Int) -> Result<[UInt8], Failure> {
-        guard let dctx = ZSTD_createDCtx() else { return .failure(Failure(reason: "zstd: out of memory")) }
-        defer { ZSTD_freeDCtx(dctx) }
-        let chunk = max(ZSTD_DStreamOutSize(), 1 << 16)
-        var out: [UInt8] = []
-        var scratch = [UInt8](repeating: 0, count: chunk)
-        var input = ZSTD_inBuffer(src: src.baseAddress, size: src.count, pos: 0)
-        var frameOpen = false
-        while true {
-            var produced = 0
-            var ret = 0
-            let inBefore = input.pos
-            scratch.withUnsafeMutableBytes { s in
-                var output = ZSTD_outBuffer(dst: s.baseAddress, size: chunk, pos: 0)
-                ret = ZSTD_decompressStream(dctx, &output, &input)
-                produced = output.pos
-            }
-            if ZSTD_isError(ret) != 0 {
-                return .failure(Failure(reason: "zstd: " + String(cString: ZSTD_getErrorName(ret))))
-            }
-            if input.pos > inBefore || produced > 0 { frameOpen = ret != 0 }
-            if produced > 0 {
-                guard out.count <= limit - produced else {
-                    return .failure(Failure(reason: "decompressed data exceeds \(limit) bytes"))
+        do throws(ZstdError) {
+            let zstd = try ZstdDecompressor()
+            let chunk = max(ZstdDecompressor.streamOutputSize, 1 << 16)
+            var out: [UInt8] = []
+            let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
+            defer { scratch.deallocate() }
+            var inPos = 0
+            var frameOpen = false
+            while true {
+                var produced = 0
+                let inBefore = inPos
+                let frameEnded = try zstd.decompressStep(src, from: &inPos, into: scratch, at: &produced)
+                if inPos > inBefore || produced > 0 { frameOpen = !frameEnded }
+                if produced > 0 {
+                    guard out.count <= limit - produced else {
+                        return .failure(Failure(reason: "decompressed data exceeds \(limit) bytes"))
+                    }
+                    out.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[0..<produced]))
                 }
-                out.append(contentsOf: scratch[0..<produced])
+                if inPos == src.count && produced < chunk { break }
             }
-            if input.pos == input.size && produced < chunk { break }
+            if frameOpen { return .failure(Failure(reason: "zstd stream ends inside a frame")) }
+            return .success(out)
+        } catch {
+            return .failure(Failure(reason: reason(error)))
         }
-        if frameOpen { return .failure(Failure(reason: "zstd stream ends inside a frame")) }
-        return .success(out)
+    }
+
+    /// The importers' wording of a ``ZstdError``.
+    static func reason(_ error: ZstdError) -> String {
+        switch error {
+        case .outOfMemory: "zstd: out of memory"
+        case .sizeMismatch(let declared, let actual): "zstd frame gave \(actual) bytes, \(declared) declared"
+        default: error.description
+        }
     }
 }

@@ -2,11 +2,10 @@ import Testing
 import TraceFormat
 import TraceIngest
 @testable import Analysis
+import DMATraceTestSupport
 
 private func fixture(_ relative: String) -> String {
-    var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
-    parts.removeLast(2)
-    return parts.joined(separator: "/") + "/Fixtures/" + relative
+    Repository.file("Tests/Fixtures/" + relative)
 }
 
 private func ingest(_ relative: String) throws -> EventBuffer {

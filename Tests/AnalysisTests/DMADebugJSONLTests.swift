@@ -1,3 +1,4 @@
+import DMATraceTestSupport
 import Testing
 import TraceFormat
 @testable import Analysis
@@ -7,9 +8,7 @@ import Glibc
 
 /// Tests/Fixtures/dma-debug/<rule>.jsonl: one small dmatrace JSONL scenario per DMA-API debug rule.
 private func fixture(_ name: String) throws -> EventBuffer {
-    var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
-    parts.removeLast(2)
-    let path = parts.joined(separator: "/") + "/Fixtures/dma-debug/\(name).jsonl"
+    let path = Repository.file("Tests/Fixtures/dma-debug/\(name).jsonl")
     let f = try #require(fopen(path, "rb"), "missing fixture \(path)")
     defer { fclose(f) }
     var bytes: [UInt8] = []

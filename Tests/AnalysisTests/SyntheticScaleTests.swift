@@ -1,10 +1,11 @@
+import DMATraceTestSupport
 import Testing
 import TraceFormat
 import TraceIngest
 @testable import Analysis
 
 /// The planted bugs of the synthetic workload (TraceIngest) must come back exactly, and nothing else.
-@Test func plantedDMAAPIBugsAreFoundExactly() throws {
+@Test(.tags(.slow)) func plantedDMAAPIBugsAreFoundExactly() throws {
     var buffer = EventBuffer()
     let options = SyntheticWorkload.Options(
         events: 200_000, seed: 7, blockDevices: 2, netDevices: 1, bugs: [.doubleUnmap, .missingErrorCheck], bugEvery: 500)

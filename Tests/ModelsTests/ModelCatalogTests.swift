@@ -1,9 +1,9 @@
 import Foundation
 import Testing
 @testable import Models
+import DMATraceTestSupport
 
 /// The repository root, found from this file (tests never read /work/shared).
-let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
 @Test func everyBuiltinModelLoadsAndCitesSources() throws {
     let c = try ModelCatalog.builtin()
@@ -27,7 +27,7 @@ let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
 
 @Test func passthroughFlagModelFileLoads() throws {
     var c = try ModelCatalog.builtin()
-    try c.addDirectory(repoRoot.appendingPathComponent("traces/models").path)
+    try c.addDirectory(Repository.root.appendingPathComponent("traces/models").path)
     let m = try c.mode("qemu-passthrough-flag")
     #expect(m.hypothesis)
     #expect(m.virtio.passthroughFlag)
@@ -46,7 +46,7 @@ let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
 }
 
 @Test func invalidFilesNameTheFileAndJSONPath() throws {
-    let base = try String(contentsOf: repoRoot.appendingPathComponent("Sources/Models/Builtin/kernel-linux-6.1.json"), encoding: .utf8)
+    let base = try String(contentsOf: Repository.root.appendingPathComponent("Sources/Models/Builtin/kernel-linux-6.1.json"), encoding: .utf8)
     let badEnum = base.replacingOccurrences(of: "\"dmaAPI\": \"access-platform-or-xen\"", with: "\"dmaAPI\": \"sometimes\"")
     #expect(throws: ModelError.invalid(
         file: "k.json", path: "$.virtio.dmaAPI",
@@ -89,7 +89,7 @@ let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
 
 /// The loader's rules and `schemas/model.schema.json` must describe the same properties and enumerations.
 @Test func schemaFileAgreesWithTheLoader() throws {
-    let data = try Data(contentsOf: repoRoot.appendingPathComponent("schemas/model.schema.json"))
+    let data = try Data(contentsOf: Repository.root.appendingPathComponent("schemas/model.schema.json"))
     let schema = try JSONDecoder().decode(JSONValue.self, from: data)
     guard case let .object(root) = schema, case let .object(defs)? = root["$defs"] else { Issue.record("no $defs"); return }
     func compare(_ shape: Shape, _ json: JSONValue, _ path: String) {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Models
+import DMATraceTestSupport
 
 /// The version axis (`KERNEL[:RELEASE]`, `MODE[:QEMU[/MACHINE]]`) and the model facts that depend on it. Each
 /// test states the corrected claim and checks that the old one no longer holds.
@@ -145,7 +146,7 @@ import Testing
 
     /// Every fact cites a primary source inside the model, never a document outside the repository.
     @Test func citationsArePrimarySources() throws {
-        let dir = repoRoot.appendingPathComponent("Sources/Models/Builtin")
+        let dir = Repository.root.appendingPathComponent("Sources/Models/Builtin")
         for name in try FileManager.default.contentsOfDirectory(atPath: dir.path) where name.hasSuffix(".json") {
             let text = try String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)
             #expect(Self.outsideCitations(text) == [], "\(name)")
@@ -163,9 +164,9 @@ import Testing
     /// (`grep -rnE 'DESIGN ?§|DESIGN [0-9]|reference/(domain|formats|anchors)\.md|\.\./shared'`).
     @Test func productCitesNoDocumentOutsideTheRepository() throws {
         let pattern = try Regex(#"DESIGN ?§|DESIGN [0-9]|reference/(domain|formats|anchors)\.md|\.\./shared"#)
-        var files: [URL] = [repoRoot.appendingPathComponent("README.md")]
+        var files: [URL] = [Repository.root.appendingPathComponent("README.md")]
         for dir in ["Sources", "docs", "schemas"] {
-            let e = FileManager.default.enumerator(at: repoRoot.appendingPathComponent(dir), includingPropertiesForKeys: nil)
+            let e = FileManager.default.enumerator(at: Repository.root.appendingPathComponent(dir), includingPropertiesForKeys: nil)
             while let u = e?.nextObject() as? URL {
                 if ["swift", "md", "json"].contains(u.pathExtension) { files.append(u) }
             }

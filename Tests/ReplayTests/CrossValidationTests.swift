@@ -3,16 +3,17 @@ import Models
 import Testing
 import TraceFormat
 @testable import Replay
+import DMATraceTestSupport
 
 /// Event-level cross-validation of the bundled real captures (`dmatrace validate traces/*.dmat`, DESIGN §7.7):
 /// the tables in traces/README.md are the measured ones, and the comparison sees a wrong recording.
-@Suite struct CrossValidationTests {
+@Suite(.tags(.realCapture)) struct CrossValidationTests {
     static let catalog: ModelCatalog = try! ModelCatalog.builtin()
 
     /// The Linux 6.1 / QEMU 7.2 captures of `traces/` and their second boots (`NAME-boot2`), named by file; the
     /// captures of other versions (`linux*-`, `qemu*-`) are not in the table (traces/README.md).
     static func captures() throws -> [CrossValidation.Capture] {
-        let dir = repoRoot.appendingPathComponent("traces")
+        let dir = Repository.root.appendingPathComponent("traces")
         let files = try FileManager.default.contentsOfDirectory(atPath: dir.path)
             .filter { $0.hasSuffix(".dmat") && !$0.hasPrefix("linux") && !$0.hasPrefix("qemu") }.sorted()
         return try files.map { f in
@@ -29,7 +30,7 @@ import TraceFormat
         let result = try CrossValidation.run(caps, catalog: Self.catalog)
         #expect(result.pairs.count == caps.count * caps.count)
         let text = CrossValidation.markdown(result)
-        let readme = try String(contentsOf: repoRoot.appendingPathComponent("traces/README.md"), encoding: .utf8)
+        let readme = try String(contentsOf: Repository.root.appendingPathComponent("traces/README.md"), encoding: .utf8)
         #expect(readme.contains(text), "regenerate with: dmatrace validate $(ls traces/*.dmat | grep -v -e /linux -e /qemu)")
         // Second boots give the noise floor, and intel-strict's is predicted within it.
         #expect(result.spreads.count == caps.filter { $0.name.hasSuffix("-boot2") }.count)
@@ -52,7 +53,7 @@ import TraceFormat
     /// Cross-version predictions: the 6.1 / 7.2 captures under the scenarios of the captures of other kernels and
     /// QEMUs, compared with those; the table in traces/README.md is the measured one.
     @Test func readmeHoldsTheCrossVersionTable() throws {
-        let dir = repoRoot.appendingPathComponent("traces")
+        let dir = Repository.root.appendingPathComponent("traces")
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".dmat") }
         func load(_ f: String) throws -> CrossValidation.Capture {
             let reader = try TraceReader(path: dir.appendingPathComponent(f).path)

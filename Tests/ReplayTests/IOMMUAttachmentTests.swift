@@ -3,6 +3,7 @@ import Models
 import Testing
 import TraceFormat
 @testable import Replay
+import DMATraceTestSupport
 
 /// What the guest log's IOMMU group lines say (``IOMMUAttachment``), each rule with the twin that shows it decides.
 @Suite struct IOMMUAttachmentTests {
@@ -59,12 +60,12 @@ import TraceFormat
     }
 
     /// The real captures: each inferred as what QEMU and the guest did, and replayed under it with zero divergences.
-    @Test(arguments: [("qemu10.0-intel-dma-translation-off", "linux-6.1+strict@qemu-ir-only:10.0"),
+    @Test(.tags(.realCapture), arguments: [("qemu10.0-intel-dma-translation-off", "linux-6.1+strict@qemu-ir-only:10.0"),
                       ("qemu10.0-intel-bypass-bus-platform-on", "linux-6.1+strict@qemu-viommu-bus-bypass-platform:10.0"),
                       ("qemu10.0-intel-bypass-bus-platform-off", "linux-6.1+strict@qemu-viommu-bus-bypass:10.0"),
                       ("qemu10.0-virtio-iommu", "linux-6.1+off@qemu-virtio-iommu:10.0")])
     func realCapturesAreInferredAsTheyRan(config: String, expected: String) throws {
-        let reader = try TraceReader(path: repoRoot.appendingPathComponent("traces/\(config).dmat").path)
+        let reader = try TraceReader(path: Repository.root.appendingPathComponent("traces/\(config).dmat").path)
         let s = try RecordedScenario.infer(metadata: reader.metadata, catalog: Self.catalog).get()
         let setting = s.guestIOMMU ?? GuestIOMMUSetting(capture: reader.metadata.capture)
         #expect("\(s.kernel.id)+\(setting?.rawValue ?? "?")@\(s.mode.id)" == expected)

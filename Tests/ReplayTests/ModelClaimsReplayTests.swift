@@ -3,6 +3,7 @@ import Models
 import Testing
 import TraceFormat
 @testable import Replay
+import DMATraceTestSupport
 
 /// What the corrected model claims predict on a trace (the capture-like trace unless stated), each checked
 /// against the old claim's prediction.
@@ -138,8 +139,7 @@ import TraceFormat
 
 /// The report schema's verdicts are exactly the outcome classes (the new `oops` included).
 @Test func reportSchemaListsEveryOutcomeClass() throws {
-    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("schemas/report.schema.json")
+    let url = Repository.root.appendingPathComponent("schemas/report.schema.json")
     let text = try String(contentsOf: url, encoding: .utf8)
     let start = try #require(text.range(of: #""verdict": {"#))
     let tail = text[start.upperBound...]

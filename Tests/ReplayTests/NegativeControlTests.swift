@@ -3,15 +3,16 @@ import Models
 import Testing
 import TraceFormat
 @testable import Replay
+import DMATraceTestSupport
 
 /// Negative controls of the fidelity check (DESIGN §7.6, issue 13): real captures of `traces/` (tools/capture,
 /// QEMU 7.2, Linux 6.1), each mutated in one way a wrong model or a wrong recording would show, must diverge,
 /// and the unmutated capture must not. The suite fails if the check stops catching any of them.
-@Suite struct NegativeControlTests {
+@Suite(.tags(.realCapture)) struct NegativeControlTests {
     static let catalog: ModelCatalog = try! ModelCatalog.builtin()
 
     static func load(_ config: String) throws -> EventBuffer {
-        let reader = try TraceReader(path: repoRoot.appendingPathComponent("traces/\(config).dmat").path)
+        let reader = try TraceReader(path: Repository.root.appendingPathComponent("traces/\(config).dmat").path)
         var b = EventBuffer(metadata: reader.metadata)
         try reader.forEachEvent { _, e in b.append(e) }
         return b
@@ -157,7 +158,7 @@ import TraceFormat
             b.events[u].address = 0x8000_0000
         }
         let d = Self.expectDiverges(try Self.replay(b), "recorded 0x80000000")
-        #expect(d.contains { $0.what.hasPrefix("IOVA allocator: predicted \(hex(old))") })
+        #expect(d.contains { $0.what.hasPrefix("IOVA allocator: predicted \(Hex.prefixed(old))") })
     }
 
     /// 10. The CPUs of virtio-blk's unmaps swapped: freed IOVAs go to the other CPU's range cache, which no

@@ -3,13 +3,14 @@ import Models
 import Testing
 import TraceFormat
 @testable import Replay
+import DMATraceTestSupport
 
 /// The must-show results on the real Intel vIOMMU capture, ingested through TraceIngest (guest ftrace +
 /// guest dmesg + QEMU 7.2 log, aligned and attributed).
-@Suite struct RealCaptureTests {
+@Suite(.tags(.realCapture)) struct RealCaptureTests {
     static let catalog: ModelCatalog = {
         var c = try! ModelCatalog.builtin()
-        try! c.addDirectory(repoRoot.appendingPathComponent("traces/models").path)
+        try! c.addDirectory(Repository.root.appendingPathComponent("traces/models").path)
         return c
     }()
 
@@ -186,7 +187,7 @@ import TraceFormat
 }
 
 /// Fidelity on the other real captures of `traces/raw` (tools/capture, QEMU 7.2 TCG, Linux 6.1).
-@Suite struct RawCaptureFidelityTests {
+@Suite(.tags(.realCapture)) struct RawCaptureFidelityTests {
     static func recorded(_ name: String) throws -> (ReplayResult, Scenario) {
         let trace = try RealCapture.raw(name).get()
         let catalog = try ModelCatalog.builtin()

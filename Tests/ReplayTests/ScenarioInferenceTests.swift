@@ -3,11 +3,12 @@ import Models
 import Testing
 import TraceFormat
 @testable import Replay
+import DMATraceTestSupport
 
 /// The recorded scenario from evidence alone (issue 13, item 4): each real capture of `traces/raw`, ingested
 /// from its guest ftrace, guest dmesg and QEMU log *without* the capture tool's `--meta` facts, must infer the
 /// same scenario as the bundled `.dmat` made with them; evidence contradicting the metadata is reported.
-@Suite struct ScenarioInferenceTests {
+@Suite(.tags(.realCapture)) struct ScenarioInferenceTests {
     static let catalog: ModelCatalog = try! ModelCatalog.builtin()
 
     static func scenarioID(_ metadata: TraceMetadata) throws -> String {
@@ -17,7 +18,7 @@ import TraceFormat
     }
 
     static func bundled(_ config: String) throws -> TraceReader {
-        try TraceReader(path: repoRoot.appendingPathComponent("traces/\(config).dmat").path)
+        try TraceReader(path: Repository.root.appendingPathComponent("traces/\(config).dmat").path)
     }
 
     @Test(arguments: ["intel-strict", "intel-lazy", "intel-pt", "intel-platform-off", "amd-viommu", "swiotlb-force",

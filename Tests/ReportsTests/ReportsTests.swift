@@ -4,6 +4,7 @@ import Replay
 import Testing
 import TraceFormat
 @testable import Reports
+import DMATraceTestSupport
 
 @Test(arguments: ReportFormat.allCases)
 func matrixReportMatchesGolden(format: ReportFormat) throws {
@@ -188,7 +189,7 @@ enum PerfettoRules {
 /// The real capture's export keeps Perfetto's rules with every mapping (overlapping ones included) as one async
 /// slice; the twin is the old way (complete events from map to unmap on the device's thread), which the rules
 /// catch as soon as two mappings of one device overlap partially.
-@Test func perfettoExportOfARealCaptureKeepsTheSliceRules() throws {
+@Test(.tags(.realCapture)) func perfettoExportOfARealCaptureKeepsTheSliceRules() throws {
     let source = try RealCapture.ingest()
     var maps = 0, perDevice: [UInt16: [(UInt64, UInt64)]] = [:], open: [String: UInt64] = [:]
     try source.forEachEvent { _, e in
@@ -276,7 +277,7 @@ extension String {
     #expect(md.contains("> **Truncated:**"))
 }
 
-@Test(arguments: ReportFormat.allCases)
+@Test(.tags(.realCapture), arguments: ReportFormat.allCases)
 func realCaptureMatrixMatchesGolden(format: ReportFormat) throws {
     let report = try RealCapture.matrixReport.get()
     let text = try format.renderer().render(report)
@@ -285,7 +286,7 @@ func realCaptureMatrixMatchesGolden(format: ReportFormat) throws {
     #expect(text == golden)
 }
 
-@Test func realCaptureMatrixContent() throws {
+@Test(.tags(.realCapture)) func realCaptureMatrixContent() throws {
     let report = try RealCapture.matrixReport.get()
     let m = try #require(report.matrix)
     #expect(m.kernels == RealCapture.kernels && m.modes == RealCapture.modes)
@@ -309,9 +310,9 @@ func realCaptureMatrixMatchesGolden(format: ReportFormat) throws {
     #expect(junit.components("<failure ") == report.findings.filter { $0.severity == .error }.count)
 }
 
-@Test func bundledBaselineDiffsAgainstItselfAndFindsOnePlantedRegression() throws {
+@Test(.tags(.realCapture)) func bundledBaselineDiffsAgainstItselfAndFindsOnePlantedRegression() throws {
     // baselines/matrix.json.zst: the real captures under every kernel and mode model, zstd-compressed.
-    let path = RealCapture.root + "/baselines/matrix.json.zst"
+    let path = Repository.path + "/baselines/matrix.json.zst"
     let bytes = try #require(FileManager.default.contents(atPath: path))
     #expect(bytes.starts(with: [0x28, 0xB5, 0x2F, 0xFD]))
     let baseline = try Report.decode(Array(bytes), file: "baselines/matrix.json.zst")
@@ -348,7 +349,7 @@ func realCaptureMatrixMatchesGolden(format: ReportFormat) throws {
     }
 }
 
-@Test func junitClassNamesHaveExactlyThreePartsForJenkins() throws {
+@Test(.tags(.realCapture)) func junitClassNamesHaveExactlyThreePartsForJenkins() throws {
     let name = JUnitRenderer.className(trace: "intel-strict", scenario: "linux-4.8-platform@qemu-viommu-virtio-bypass-pre2.9:10.0")
     #expect(name == "dmatrace.intel-strict.linux-4_8-platform@qemu-viommu-virtio-bypass-pre2_9:10_0")
     // Twin: the naive join has more parts, which Jenkins would split at the version dots.
@@ -364,7 +365,7 @@ func realCaptureMatrixMatchesGolden(format: ReportFormat) throws {
 /// "absent" result would show as an open alert); every rule says what to do; a compressed capture is a logical
 /// location, not a line GitHub cannot show. The twin: the reverse diff, where the planted finding is new,
 /// reports it.
-@Test func sarifLeavesFixedFindingsOutAndHelpsWithEveryRule() throws {
+@Test(.tags(.realCapture)) func sarifLeavesFixedFindingsOutAndHelpsWithEveryRule() throws {
     let fixed = Diff.report(base: Samples.matrixReport(plantedRegression: true), new: Samples.matrixReport(), basePath: "b", newPath: "n")
     #expect(fixed.diff?.fixedCount == 1)
     let sarif = try SARIFRenderer().render(fixed)

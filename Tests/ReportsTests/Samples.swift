@@ -1,3 +1,4 @@
+import DMATraceTestSupport
 import Analysis
 import Replay
 import Reports
@@ -8,7 +9,8 @@ import Glibc
 
 /// Replay results shaped like the real Intel vIOMMU strict capture (Tests/Fixtures/real/intel-viommu-strict:
 /// virtio-blk 0000:00:03.0 driven by `dd`, IOVAs and line numbers from guest-trace-cmd-v6-report.txt),
-/// written by hand until the replay engine lands. `plantedRegression` adds one misdirected-DMA group to
+/// written by hand on purpose: the renderer goldens stay fixed while the replay engine evolves (the goldens of
+/// the engine's own output use ``RealCapture``). `plantedRegression` adds one misdirected-DMA group to
 /// linux-6.1@vtd-passthrough-bug, the "one planted regression" of the diff test.
 enum Samples {
     static let file = "guest-trace-cmd-v6-report.txt"
@@ -82,9 +84,7 @@ enum Samples {
 
     /// Tests/ReportsTests/Golden.
     static var goldenDir: String {
-        var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
-        parts.removeLast()
-        return parts.joined(separator: "/") + "/Golden"
+        Repository.file("Tests/ReportsTests/Golden")
     }
 
     static func readFile(_ path: String) -> String? {

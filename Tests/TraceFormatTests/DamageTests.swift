@@ -1,3 +1,4 @@
+import DMATraceTestSupport
 import Foundation
 import Testing
 @testable import TraceFormat
@@ -13,7 +14,7 @@ import Testing
         return (path, [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))), buf, r.chunks)
     }
 
-    @Test func truncationAtEveryOffset() throws {
+    @Test(.tags(.slow)) func truncationAtEveryOffset() throws {
         let dir = try Fixtures.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let (_, bytes, buf, chunks) = try Self.smallTrace(dir)

@@ -1,3 +1,4 @@
+import DMATraceTestSupport
 import Foundation
 import PropertyBased
 import Testing
@@ -46,7 +47,7 @@ import Testing
         }
     }
 
-    @Test func zstdCLIDecompressesToTheRawRecords() async throws {
+    @Test(.tags(.subprocess)) func zstdCLIDecompressesToTheRawRecords() async throws {
         let zstd = try #require(Fixtures.zstdPath(), "zstd CLI missing (tools/setup installs it)")
         let dir = try Fixtures.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -1,11 +1,11 @@
 import Foundation
 import Testing
 @testable import TraceFormat
+import DMATraceTestSupport
 
 /// `schemas/event.schema.json` is generated from the codec's tables and validates what the codec writes.
 @Suite struct SchemaTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let root = Repository.root
     static let schemaURL = root.appendingPathComponent("schemas/event.schema.json")
 
     @Test func committedSchemaIsUpToDate() throws {
@@ -35,7 +35,7 @@ import Testing
     }()
 
     /// Uses Python's `jsonschema` (present on the project machine) as an independent validator.
-    @Test(.enabled(if: SchemaTests.python != nil, "needs python3 with jsonschema"))
+    @Test(.tags(.subprocess), .enabled(if: SchemaTests.python != nil, "needs python3 with jsonschema"))
     func codecOutputValidatesAgainstTheSchema() throws {
         let python = try #require(Self.python)
         var text = ""
@@ -72,7 +72,7 @@ import Testing
         return nil
     }()
 
-    @Test(.enabled(if: IndependentReaderTests.python != nil && Fixtures.zstdPath() != nil, "needs python3 and zstd"),
+    @Test(.tags(.subprocess), .enabled(if: IndependentReaderTests.python != nil && Fixtures.zstdPath() != nil, "needs python3 and zstd"),
           arguments: ChunkLayout.allCases)
     func pythonReaderFromTheSpecAgrees(layout: ChunkLayout) throws {
         let dir = try Fixtures.tempDir()

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TraceFormat
+import DMATraceTestSupport
 
 enum Fixtures {
     static let stringPool = ["virtio_net", "DMAR: [DMA Read] fault", "quote \" and \\ back", "tab\tnew\nline",
@@ -92,28 +93,8 @@ enum Fixtures {
 
     /// Runs a command, returning stdout, stderr and exit status.
     static func run(_ exe: String, _ args: [String], stdin: Data? = nil) throws -> (out: Data, err: String, status: Int32) {
-        let dir = try tempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        // Files rather than pipes: no deadlock on large outputs, no threads.
-        let outURL = dir.appendingPathComponent("out"), errURL = dir.appendingPathComponent("err")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        p.standardOutput = try FileHandle(forWritingTo: outURL)
-        p.standardError = try FileHandle(forWritingTo: errURL)
-        if let stdin {
-            let inURL = dir.appendingPathComponent("in")
-            try stdin.write(to: inURL)
-            p.standardInput = try FileHandle(forReadingFrom: inURL)
-        } else {
-            p.standardInput = FileHandle.nullDevice
-        }
-        try p.run()
-        p.waitUntilExit()
-        return (try Data(contentsOf: outURL), String(decoding: try Data(contentsOf: errURL), as: UTF8.self),
-                p.terminationStatus)
+        let r = try Subprocess.run(exe, args, stdin: stdin)
+        return (r.stdoutData, r.stderr, r.status)
     }
 
     static func zstdPath() -> String? {

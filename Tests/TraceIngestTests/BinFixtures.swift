@@ -1,14 +1,11 @@
+import DMATraceTestSupport
 import Testing
 @testable import TraceIngest
 import TraceFormat
 
-/// Fixture access for the binary and QEMU importer tests (files under Tests/Fixtures, found from #filePath).
+/// Fixture access for the binary and QEMU importer tests (files under Tests/Fixtures).
 enum BinFixtures {
-    static func url(_ relative: String) -> String {
-        var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        while let last = parts.last, last != "Tests" { parts.removeLast() }
-        return parts.joined(separator: "/") + "/Fixtures/" + relative
-    }
+    static func url(_ relative: String) -> String { Fixtures.path(relative) }
 
     /// The raw bytes of a fixture file.
     static func bytes(_ relative: String) throws -> [UInt8] {

@@ -2,11 +2,12 @@ import Foundation
 import Testing
 import TraceFormat
 import TraceIngest
+import DMATraceTestSupport
 
 /// config.json -> capture facts (`CaptureDirectory`, what `dmatrace ingest --capture-dir` reads): every raw capture
 /// of traces/raw gives exactly the facts its bundled .dmat was ingested with, and the edu side input it has.
-@Suite struct CaptureDirectoryTests {
-    static let repo: String = String(Fixtures.root.dropLast("/Tests/Fixtures".count))
+@Suite(.tags(.realCapture)) struct CaptureDirectoryTests {
+    static let repo: String = Repository.path
 
     static func captures() throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: repo + "/traces/raw").sorted()

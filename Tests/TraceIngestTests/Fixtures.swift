@@ -1,13 +1,10 @@
+import DMATraceTestSupport
 import TraceFormat
 import TraceIngest
 
-/// Locates Tests/Fixtures from this file.
+/// Tests/Fixtures, in the repository.
 enum Fixtures {
-    static let root: String = {
-        var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-        while let last = parts.last, last != "Tests" { parts.removeLast() }
-        return parts.joined(separator: "/") + "/Fixtures"
-    }()
+    static let root = Repository.file("Tests/Fixtures")
 
     static func path(_ relative: String) -> String { root + "/" + relative }
 

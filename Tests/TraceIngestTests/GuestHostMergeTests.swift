@@ -1,78 +1,22 @@
+import DMATraceTestSupport
 import Testing
 import TraceFormat
 @testable import TraceIngest
 
-/// Host events built by hand from the real QEMU log (until the QEMU-log importer is on main): only
-/// `vtd_dmar_translate`, `vtd_iotlb_page_update/hit` and `vtd_dmar_fault`, named the way QEMU prints them.
-private struct HandBuiltHostImporter: Importer {
-    static let formatID = "test-host"
-    static func sniff(_ head: UnsafeRawBufferPointer) -> Int { 0 }
-
-    mutating func run(
-        _ input: IngestInput, source: UInt16, clock: UInt8, into sink: inout some EventSink,
-        diagnostics: inout IngestDiagnostics
-    ) throws(IngestError) {
-        input.forEachLine { raw, line in
-            let s = String(decoding: raw, as: UTF8.self)
-            guard let at = s.firstIndex(of: "@"), let colon = s.firstIndex(of: ":"), let sp = s.firstIndex(of: " ") else { return }
-            let time = s[s.index(after: at)..<colon].split(separator: ".")
-            guard time.count == 2, let sec = UInt64(time[0]), let usec = UInt64(time[1]) else { return }
-            let ts = sec * 1_000_000_000 + usec * 1000
-            let name = s[s.index(after: colon)..<sp]
-            let f = s[s.index(after: sp)...].split(separator: " ")
-            func hex(_ x: Substring) -> UInt64 { UInt64(x.hasPrefix("0x") ? x.dropFirst(2) : x, radix: 16) ?? 0 }
-            func value(_ key: String) -> Substring? { f.firstIndex(of: Substring(key)).map { f[$0 + 1] } }
-            var e = Event(kind: .marker, timestamp: ts, clock: clock, source: source, position: line)
-            switch name {
-            case "vtd_dmar_translate":
-                // dev 00:02.00 iova 0x... -> gpa 0x... mask 0xfff
-                let dev = String(value("dev")!)
-                let parts = dev.split(whereSeparator: { $0 == ":" || $0 == "." }).map { UInt16($0, radix: 16)! }
-                e.kind = .hostTranslate
-                e.device = sink.device(DeviceInfo(name: dev, sid: parts[0] << 8 | parts[1] << 3 | parts[2]))
-                e.address = hex(value("iova")!)
-                e.address2 = hex(value("gpa")!)
-            case "vtd_iotlb_page_update", "vtd_iotlb_page_hit":
-                let sid = UInt16(hex(value("sid")!))
-                e.kind = name == "vtd_iotlb_page_update" ? .hostIotlbUpdate : .hostIotlbHit
-                e.device = sink.device(DeviceInfo(name: "sid 0x" + String(sid, radix: 16), sid: sid))
-                e.address = hex(value("iova")!)
-            case "vtd_dmar_fault":
-                let sid = UInt16(hex(value("sid")!))
-                e.kind = .hostFault
-                e.device = sink.device(DeviceInfo(name: "sid 0x" + String(sid, radix: 16), sid: sid))
-                e.address = hex(value("addr")!)
-            default: return
-            }
-            try? sink.append(e)
-            diagnostics.understood[String(name), default: 0] += 1
-        }
-    }
-}
-
 @Suite struct GuestHostMergeTests {
-    static let registry = ImporterRegistry(entries: ImporterRegistry.standard.entries + [
-        .simple(HandBuiltHostImporter.self, clockDomain: ImporterRegistry.Clock.hostRealtime, positionUnit: .line) {
-            HandBuiltHostImporter()
-        },
-    ])
-
+    /// The real Intel capture through the standard importers (guest ftrace and dmesg, the QEMU 7.2 log on
+    /// the host), with a caller's fact.
     private func realCapture() throws -> (EventBuffer, IngestReport) {
-        let pipeline = IngestPipeline(registry: Self.registry)
-        var plan = try pipeline.plan([
+        let pipeline = IngestPipeline()
+        let plan = try pipeline.plan([
             IngestInput.open(Fixtures.path("\(Fixtures.strict)/guest-ftrace-iommu.txt")),
             IngestInput.open(Fixtures.path("\(Fixtures.strict)/guest-dmesg.txt")),
+            IngestInput.open(Fixtures.path("\(Fixtures.strict)/qemu-7.2-trace-full.log.zst")),
         ])
-        let host = try IngestInput.open(Fixtures.path("\(Fixtures.strict)/qemu-7.2-trace-full.log.zst"))
-        plan.inputs.append(host)
-        plan.entries.append(Self.registry.entry("test-host")!)
-        plan.domains.insert(ClockDomain(id: 0, name: ImporterRegistry.Clock.hostRealtime), at: 0)
-        plan.domains[1].id = 1
-        plan.clocks = [1, 1, 0]
         return try pipeline.ingest(plan, meta: ["capture.by": "test"])
     }
 
-    @Test func realCaptureIsAlignedAndAttributed() throws {
+    @Test(.tags(.realCapture)) func realCaptureIsAlignedAndAttributed() throws {
         let (buf, report) = try realCapture()
         let a = try #require(report.alignment)
         #expect(a.method == "iova-first-translation")
@@ -117,7 +61,7 @@ private struct HandBuiltHostImporter: Importer {
     }
 
     /// The whole real capture through the standard registry: formats sniffed, QEMU log importer on the host.
-    @Test func realCaptureThroughTheStandardImporters() throws {
+    @Test(.tags(.realCapture)) func realCaptureThroughTheStandardImporters() throws {
         let pipeline = IngestPipeline()
         let plan = try pipeline.plan([
             IngestInput.open(Fixtures.path("\(Fixtures.strict)/guest-ftrace-iommu.txt")),

@@ -1,9 +1,10 @@
+import DMATraceTestSupport
 import Foundation
 import Testing
 
 /// The benchmark's Python contender (tools/bench/ftrace_regex.py) must count the same events as
 /// `dmatrace ingest`, or the ingest ratio compares different work.
-@Suite struct BenchContenderTests {
+@Suite(.tags(.subprocess)) struct BenchContenderTests {
     static let python: String? = ["/usr/bin/python3", "/usr/local/bin/python3"]
         .first { FileManager.default.isExecutableFile(atPath: $0) }
     static let file = CorpusTests.root.appendingPathComponent("Tests/Fixtures/synthetic/bench-contender-kinds.txt").path

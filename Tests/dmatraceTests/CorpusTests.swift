@@ -1,32 +1,19 @@
 import Foundation
 import Testing
+import DMATraceTestSupport
 
 /// The bundled real corpus (traces/<config>.dmat, made by tools/build-corpus from traces/raw): each capture
 /// replays under its own recorded scenario with the measured divergences (zero, but intel-lazy's 9 IOVA
 /// allocations), and the tables `dmatrace validate` measures are the ones in traces/README.md.
-@Suite(.serialized) struct CorpusTests {
+@Suite(.tags(.subprocess, .realCapture, .slow), .serialized) struct CorpusTests {
     static let configs = ["intel-strict", "intel-lazy", "intel-pt", "intel-platform-off", "amd-viommu", "swiotlb-force"]
     static var root: URL { ReplayCommandTests.root }
     static func trace(_ c: String) -> String { root.appendingPathComponent("traces/\(c).dmat").path }
 
     /// Runs `executable args…` from the repository root; returns stdout, stderr and the exit status.
     static func run(_ executable: String, _ args: [String]) throws -> (out: String, err: String, status: Int32) {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmatrace-corpus-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let outURL = dir.appendingPathComponent("out"), errURL = dir.appendingPathComponent("err")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = args
-        p.currentDirectoryURL = root
-        p.standardOutput = try FileHandle(forWritingTo: outURL)
-        p.standardError = try FileHandle(forWritingTo: errURL)
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        return (try String(contentsOf: outURL, encoding: .utf8), try String(contentsOf: errURL, encoding: .utf8), p.terminationStatus)
+        let r = try Subprocess.run(executable, args, currentDirectory: root.path)
+        return (r.stdout, r.stderr, r.status)
     }
 
     struct Recorded: Decodable {

@@ -1,3 +1,4 @@
+import DMATraceTestSupport
 import Foundation
 import Testing
 import TraceFormat
@@ -8,7 +9,7 @@ import Glibc
 
 /// A writer killed with SIGKILL at a random moment leaves `FILE.partial` (never a half-written `FILE`),
 /// and every complete chunk in it reads back; the reader names the cut at the end.
-@Suite(.serialized) struct CrashSafeWritingTests {
+@Suite(.tags(.subprocess, .slow), .serialized) struct CrashSafeWritingTests {
     static let chunkEvents = 500
     static let rounds = 30
 

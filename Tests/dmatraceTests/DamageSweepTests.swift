@@ -1,3 +1,4 @@
+import DMATraceTestSupport
 import Foundation
 import Testing
 import TraceFormat
@@ -7,7 +8,7 @@ import TraceIngest
 /// (`traces/*.dmat`, when present) and the real Intel vIOMMU capture of Tests/Fixtures ingested here (guest ftrace, guest
 /// dmesg, QEMU log). Every complete, untouched chunk must come back with exactly its records; every
 /// damaged one must be named.
-@Suite struct DamageSweepTests {
+@Suite(.tags(.realCapture, .slow)) struct DamageSweepTests {
     /// Ingests the real capture into a `.dmat` with small chunks (many chunk boundaries to cut at).
     static func ingestRealCapture(to path: String) throws {
         let real = CLI.root + "/Tests/Fixtures/real/intel-viommu-strict/"

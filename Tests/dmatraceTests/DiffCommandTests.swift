@@ -1,3 +1,4 @@
+import DMATraceTestSupport
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -6,43 +7,13 @@ import Glibc
 
 /// Runs the built `dmatrace` binary with `args`; returns the exit status and standard output.
 private func dmatrace(_ args: [String]) throws -> (status: Int32, stdout: String) {
-    var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
-    parts.removeLast(3)  // Tests/dmatraceTests/<file>
-    let root = parts.joined(separator: "/")
-    let binary = root + "/.build/debug/dmatrace"
-    try #require(access(binary, X_OK) == 0, "build dmatrace first (swift build)")
-    var pipe: [Int32] = [0, 0]
-    try #require(Glibc.pipe(&pipe) == 0)
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_adddup2(&actions, pipe[1], 1)
-    posix_spawn_file_actions_addclose(&actions, pipe[0])
-    let argv = ([binary] + args).map { strdup($0) } + [nil]
-    defer { for a in argv { free(a) } }
-    var pid: pid_t = 0
-    try #require(posix_spawn(&pid, binary, &actions, nil, argv, environ) == 0)
-    close(pipe[1])
-    var out: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = read(pipe[0], &buf, buf.count)
-        if n <= 0 { break }
-        out.append(contentsOf: buf[0..<n])
-    }
-    close(pipe[0])
-    var status: Int32 = 0
-    waitpid(pid, &status, 0)
-    return ((status >> 8) & 0xFF, String(decoding: out, as: UTF8.self))
+    let r = try Subprocess.dmatrace(args)
+    return (r.status, r.stdout)
 }
 
-private var golden: String {
-    var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
-    parts.removeLast(2)
-    return parts.joined(separator: "/") + "/ReportsTests/Golden"
-}
+private var golden: String { Repository.file("Tests/ReportsTests/Golden") }
 
-@Test func diffReportsThePlantedRegressionAndFailsOnNew() throws {
+@Test(.tags(.subprocess)) func diffReportsThePlantedRegressionAndFailsOnNew() throws {
     let base = golden + "/diff-base.json", new = golden + "/diff-planted.json"
     let r = try dmatrace(["diff", base, new, "--fail-on", "new"])
     #expect(r.status == 1)
@@ -62,13 +33,9 @@ private var golden: String {
     #expect(try dmatrace(["diff", base, new, "--fail-on", "sometimes"]).status == 64)
 }
 
-private var fixtures: String {
-    var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
-    parts.removeLast(2)
-    return parts.joined(separator: "/") + "/Fixtures"
-}
+private var fixtures: String { Repository.file("Tests/Fixtures") }
 
-@Test func analyzeReportsTheRuleOfAJSONLScenario() throws {
+@Test(.tags(.subprocess)) func analyzeReportsTheRuleOfAJSONLScenario() throws {
     let trace = fixtures + "/dma-debug/free-direction-mismatch.jsonl"
     let text = try dmatrace(["analyze", trace])
     #expect(text.status == 0)
@@ -88,7 +55,7 @@ private var fixtures: String {
     #expect(sarif.stdout.contains("\"startLine\" : 3"))
 }
 
-@Test func exportWritesATraceEventTimeline() throws {
+@Test(.tags(.subprocess)) func exportWritesATraceEventTimeline() throws {
     let trace = fixtures + "/dma-debug/leak-at-end.jsonl"
     let r = try dmatrace(["export", "--perfetto", trace])
     #expect(r.status == 0)
@@ -104,7 +71,7 @@ private var fixtures: String {
 
 /// A pasted log with swiotlb exhaustion: ingest keeps the event, analyze reports it with device and size
 /// (and fails on it when asked); a log without one reports none.
-@Test func analyzeReportsSwiotlbFullFromAPastedLog() throws {
+@Test(.tags(.subprocess)) func analyzeReportsSwiotlbFullFromAPastedLog() throws {
     let dir = try CLI.temporaryDirectory("swiotlb")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let out = dir + "/mt76.dmat"
@@ -121,7 +88,7 @@ private var fixtures: String {
 
 /// The diff's text leads with the answer on both sides and lists only what changed; `--all` lists everything.
 /// The twin: a diff of a report with itself says the answer is unchanged and lists no finding.
-@Test func diffTextLeadsWithTheAnswerAndShowsOnlyChanges() throws {
+@Test(.tags(.subprocess)) func diffTextLeadsWithTheAnswerAndShowsOnlyChanges() throws {
     let dir = NSTemporaryDirectory() + "dmatrace-diff-answer-\(getpid())"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -1,3 +1,4 @@
+import DMATraceTestSupport
 import Foundation
 import Models
 import Reports
@@ -13,7 +14,7 @@ import Glibc
 /// Walks docs/errors.md: one real (or, where the code path needs a whole scenario, constructed) value of
 /// every error case, its message checked against the documented shape, and the documented exit status
 /// checked by running the CLI for the cases a command reaches directly.
-@Suite struct ErrorCatalogueTests {
+@Suite(.tags(.subprocess)) struct ErrorCatalogueTests {
     struct Entry: Equatable {
         var type: String
         var name: String

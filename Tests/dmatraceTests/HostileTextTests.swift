@@ -1,3 +1,4 @@
+import DMATraceTestSupport
 import Foundation
 import Testing
 import TraceFormat
@@ -6,7 +7,7 @@ import TraceFormat
 /// Text from a trace is escaped for the format it lands in: a crafted trace whose device names, kernel
 /// release and file name carry markup and control bytes goes through every renderer (and stderr) without
 /// one raw control byte, and without markup in Markdown or HTML; JSON and SARIF keep the exact text.
-@Suite(.serialized) struct HostileTextTests {
+@Suite(.tags(.subprocess), .serialized) struct HostileTextTests {
     static let hostile = "<img src=x onerror=alert(3)>`|**b**\u{1B}[2J\u{202E}x"
 
     /// C0 controls other than newline and tab, DEL, C1 controls, bidi overrides.

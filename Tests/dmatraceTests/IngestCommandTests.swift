@@ -1,9 +1,10 @@
+import DMATraceTestSupport
 import Foundation
 import Testing
 import TraceFormat
 
 /// End-to-end tests of `dmatrace ingest` on the real capture: they run the built binary.
-@Suite struct IngestCommandTests {
+@Suite(.tags(.subprocess)) struct IngestCommandTests {
     static let fixtures = TraceCommandTests.root.appendingPathComponent("Tests/Fixtures").path
     static let strict = fixtures + "/real/intel-viommu-strict"
 

@@ -1,9 +1,10 @@
+import DMATraceTestSupport
 import Foundation
 import Testing
 import TraceFormat
 
 /// `--layout` on the commands that write traces: both layouts hold the same events; rows is the default.
-@Suite struct LayoutCLITests {
+@Suite(.tags(.subprocess)) struct LayoutCLITests {
     @Test func synthAndIngestWriteEitherLayout() throws {
         let dir = try CLI.temporaryDirectory("layout")
         defer { try? FileManager.default.removeItem(atPath: dir) }

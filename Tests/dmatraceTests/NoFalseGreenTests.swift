@@ -1,10 +1,11 @@
+import DMATraceTestSupport
 import Foundation
 import Testing
 
 /// Gates that never lie: an ingest that understood nothing, guest and host inputs of different runs, a
 /// recorded replay that diverged, and a diff whose new report covers less than its base are never a green
 /// exit 0; each has a twin showing the good case still passes.
-@Suite(.serialized) struct NoFalseGreenTests {
+@Suite(.tags(.subprocess, .realCapture), .serialized) struct NoFalseGreenTests {
     static let raw = CLI.root + "/traces/raw/"
 
     @Test func anInputOfWhichNothingWasUnderstoodIsRefused() throws {

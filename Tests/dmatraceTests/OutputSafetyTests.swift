@@ -1,3 +1,4 @@
+import DMATraceTestSupport
 import Foundation
 import Testing
 import TraceFormat
@@ -11,7 +12,7 @@ import Glibc
 /// Each test snapshots its directory and checks that nothing but the intended file changed, and that the
 /// real /dev/null is still a character device (no test writes to it: a private null device made with
 /// mknod stands in for it).
-@Suite(.serialized) struct OutputSafetyTests {
+@Suite(.tags(.subprocess), .serialized) struct OutputSafetyTests {
     static let trace = CLI.root + "/traces/intel-strict.dmat"
     static let jsonl = CLI.root + "/Tests/Fuzz/jsonl/seeds/synth-guest-only-bugs.jsonl"
 

@@ -1,36 +1,16 @@
 import Foundation
 import Testing
+import DMATraceTestSupport
 
 /// End-to-end tests of `models`, `replay` and `matrix`: they run the built `dmatrace` binary.
-@Suite(.serialized) struct ReplayCommandTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+@Suite(.tags(.subprocess), .serialized) struct ReplayCommandTests {
+    static var root: URL { Repository.root }
 
-    static func dmatrace() throws -> String {
-        let build = root.appendingPathComponent(".build")
-        let candidates = [build.appendingPathComponent("debug/dmatrace").path]
-            + ((try? FileManager.default.contentsOfDirectory(atPath: build.path)) ?? []).sorted().map {
-                build.appendingPathComponent($0).appendingPathComponent("debug/dmatrace").path
-            }
-        return try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0) }, "dmatrace not built")
-    }
+    static func dmatrace() throws -> String { try Subprocess.dmatraceBinary() }
 
     static func exec(_ args: [String]) throws -> (out: String, err: String, status: Int32) {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmatrace-replay-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let outURL = dir.appendingPathComponent("out"), errURL = dir.appendingPathComponent("err")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try dmatrace())
-        p.arguments = args
-        p.standardOutput = try FileHandle(forWritingTo: outURL)
-        p.standardError = try FileHandle(forWritingTo: errURL)
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        return (try String(contentsOf: outURL, encoding: .utf8), try String(contentsOf: errURL, encoding: .utf8), p.terminationStatus)
+        let r = try Subprocess.dmatrace(args)
+        return (r.stdout, r.stderr, r.status)
     }
 
     /// A small synthetic trace (virtio-blk/net behind intel-iommu, Linux 6.1 facts) written by `dmatrace synth`.
@@ -158,7 +138,7 @@ extension ReplayCommandTests {
     /// Evidence contradicting the capture's metadata (iommu_platform=on on a device whose DMA bypassed the DMA API
     /// and the vIOMMU) is named in the notes and fails the run under --fail-on-findings.
     @Test func evidenceContradictingTheMetadataFailsOnFindings() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = Repository.root
         let jsonl = try Self.exec(["cat", root.appendingPathComponent("traces/intel-platform-off.dmat").path, "--jsonl"])
         #expect(jsonl.status == 0)
         var lines = jsonl.out.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)

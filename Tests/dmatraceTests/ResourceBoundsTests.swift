@@ -1,3 +1,4 @@
+import DMATraceTestSupport
 import Foundation
 import Testing
 @testable import TraceFormat
@@ -8,7 +9,7 @@ import Glibc
 
 /// Adversarial files given to the real CLI: each is refused or read as damaged quickly, with a message, and
 /// the process's peak RSS stays bounded.
-@Suite struct ResourceBoundsTests {
+@Suite(.tags(.subprocess, .slow)) struct ResourceBoundsTests {
     struct Measured {
         var status: Int32
         var stdout: String

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import DMATraceTestSupport
 
 /// `matrix --shard I/N` in separate processes, recombined by `merge`, against the unsharded run (DESIGN §11).
-@Suite(.serialized) struct ShardMergeTests {
+@Suite(.tags(.subprocess), .serialized) struct ShardMergeTests {
     static let kernels = "linux-4.0-bypass,linux-6.1"
     static let modes = "qemu-noiommu,qemu-viommu-virtio-bypass,qemu-viommu-virtio-translated"
 
@@ -25,21 +26,13 @@ import Testing
 
     /// Runs `dmatrace args` with extra environment variables; returns the exit status and standard error.
     static func run(_ args: [String], env: [String: String]) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CLI.binary)
-        p.arguments = args
-        var e = ProcessInfo.processInfo.environment
+        var environment: [String: String?] = [:]
         for k in ["DMATRACE_SHARD", "JOB_COMPLETION_INDEX", "DMATRACE_SHARD_COUNT", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN"] {
-            e[k] = nil
+            environment[k] = .some(nil)
         }
-        p.environment = e.merging(env) { $1 }
-        let errPipe = Pipe()
-        p.standardError = errPipe
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        let err = errPipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: err, as: UTF8.self))
+        for (k, v) in env { environment[k] = v }
+        let r = try Subprocess.run(CLI.binary, args, environment: environment)
+        return (r.status, r.stderr)
     }
 
     @Test func fourShardsMergeByteIdenticalToTheUnshardedRun() throws {

@@ -1,3 +1,4 @@
+import DMATraceTestSupport
 import Foundation
 import Testing
 
@@ -5,7 +6,7 @@ import Testing
 /// itself into an empty directory, with an environment stripped of Swift's paths, lists its models and
 /// replays a bundled trace. The static release build (tools/standalone-check, `.build/static`) must also
 /// need no Swift shared library.
-@Suite(.serialized) struct StandaloneBinaryTests {
+@Suite(.tags(.subprocess, .slow), .serialized) struct StandaloneBinaryTests {
     /// Runs `binary args` from `dir` with only PATH and HOME set.
     static func runAlone(_ binary: String, in dir: String, _ args: [String]) throws -> (out: String, err: String, status: Int32) {
         try CorpusTests.run("/usr/bin/env", ["-i", "PATH=/usr/bin:/bin", "HOME=\(dir)", "/bin/sh", "-c", "cd \"$0\" && exec ./dmatrace \"$@\"", dir] + args)

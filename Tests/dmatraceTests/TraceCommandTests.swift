@@ -1,46 +1,17 @@
 import Foundation
 import Testing
 import TraceFormat
+import DMATraceTestSupport
 
 /// End-to-end tests of `info`, `verify` and `cat`: they run the built `dmatrace` binary.
-@Suite struct TraceCommandTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+@Suite(.tags(.subprocess)) struct TraceCommandTests {
+    static var root: URL { Repository.root }
 
-    static func binary() throws -> String {
-        let build = root.appendingPathComponent(".build")
-        let candidates = [build.appendingPathComponent("debug/dmatrace").path]
-            + ((try? FileManager.default.contentsOfDirectory(atPath: build.path)) ?? []).sorted().map {
-                build.appendingPathComponent($0).appendingPathComponent("debug/dmatrace").path
-            }
-        return try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0) },
-                            "dmatrace binary not built (run swift build)")
-    }
+    static func binary() throws -> String { try Subprocess.dmatraceBinary() }
 
     static func run(_ args: [String], stdin: Data? = nil) throws -> (out: String, err: String, status: Int32, outData: Data) {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmatrace-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let outURL = dir.appendingPathComponent("out"), errURL = dir.appendingPathComponent("err")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try binary())
-        p.arguments = args
-        p.standardOutput = try FileHandle(forWritingTo: outURL)
-        p.standardError = try FileHandle(forWritingTo: errURL)
-        if let stdin {
-            let inURL = dir.appendingPathComponent("in")
-            try stdin.write(to: inURL)
-            p.standardInput = try FileHandle(forReadingFrom: inURL)
-        } else {
-            p.standardInput = FileHandle.nullDevice
-        }
-        try p.run()
-        p.waitUntilExit()
-        let outData = try Data(contentsOf: outURL)
-        return (String(decoding: outData, as: UTF8.self),
-                String(decoding: try Data(contentsOf: errURL), as: UTF8.self), p.terminationStatus, outData)
+        let r = try Subprocess.dmatrace(args, stdin: stdin)
+        return (r.stdout, r.stderr, r.status, r.stdoutData)
     }
 
     /// 10 events on two devices, chunks of 4: map/unmap pairs and one fault with a message.

@@ -1,0 +1,17 @@
+/// Hexadecimal text: the one formatter for addresses, ids, codes and escapes in messages, reports and
+/// exports (lower case unless asked; the widths are C's `%0*llx`).
+public enum Hex {
+    /// The hex digits of `value`, zero-padded on the left to at least `width` digits, without a prefix:
+    /// `digits(0x1f, width: 4)` is `001f`.
+    @inlinable
+    public static func digits<T: BinaryInteger>(_ value: T, width: Int = 0, uppercase: Bool = false) -> String {
+        let s = String(value, radix: 16, uppercase: uppercase)
+        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+    }
+
+    /// `0x` and ``digits(_:width:uppercase:)``: `prefixed(0x1000)` is `0x1000`, `prefixed(5, width: 2)` is `0x05`.
+    @inlinable
+    public static func prefixed<T: BinaryInteger>(_ value: T, width: Int = 0) -> String {
+        "0x" + digits(value, width: width)
+    }
+}

@@ -1,0 +1,86 @@
+import Testing
+import TraceFormat
+@testable import Replay
+
+/// ``IntentTracker`` on hand-made event streams: which buffer a recorded host translation belongs to and when
+/// it happened relative to the buffer's life. A recording ``ScenarioFeed`` receives what every scenario would.
+@Suite struct IntentTrackerTests {
+    /// What the tracker fed the scenarios.
+    struct Feed: ScenarioFeed {
+        var maps: [(slot: Int, buffer: Buffer)] = []
+        var unmaps: [Int] = []
+        var accesses: [Access] = []
+        var unmatched: [Access] = []
+        mutating func map(slot: Int, buffer: Buffer, index: Int, time: UInt64) { maps.append((slot, buffer)) }
+        mutating func unmap(slot: Int, buffer: Buffer, time: UInt64, silently: Bool) { unmaps.append(slot) }
+        mutating func access(_ a: Access, buffer: Buffer) { accesses.append(a) }
+        mutating func unmatched(_ a: Access) { unmatched.append(a) }
+    }
+
+    /// One modern virtio-blk device with iommu_platform=on behind intel-iommu, translated and strict: its
+    /// DMA-API addresses are IOVAs the host translated.
+    static let metadata = TraceMetadata(
+        capture: CaptureFacts(
+            kernelRelease: "6.1.0-56-amd64", qemuVersion: "7.2.22", machine: "q35", viommu: "intel-iommu",
+            guestIOMMU: .translated, flushPolicy: .strict),
+        devices: [
+            DeviceInfo(name: "0000:00:02.0", vendorID: 0x1AF4, deviceID: 0x1042, virtioType: "block", transport: .modern,
+                       iommuPlatform: true, iommuGroup: 2),
+        ])
+
+    /// Replays `events` (map at 1 ms, unmap at 2 ms, skew window 1 ms) and returns what the scenarios got.
+    static func feed(_ events: [Event]) -> Feed {
+        var tracker = IntentTracker(
+            facts: DeviceFacts.build(from: metadata), metadata: metadata,
+            options: ReplayOptions(skewToleranceNs: 1_000_000, impliedAccesses: false))
+        var feed = Feed()
+        for (i, e) in events.enumerated() { tracker.handle(i, e, &feed) }
+        tracker.finish(&feed)
+        return feed
+    }
+
+    static let map = Event(kind: .dmaMap, timestamp: 1_000_000, device: 0, direction: .toDevice,
+                           address: 0xFFFF_F000, address2: 0x0123_4000, size: 4096)
+    static let unmap = Event(kind: .dmaUnmap, timestamp: 2_000_000, device: 0, direction: .toDevice,
+                             address: 0xFFFF_F000, size: 4096)
+    static func translate(at t: UInt64, gpa: UInt64 = 0x0123_4010) -> Event {
+        Event(kind: .hostTranslate, timestamp: t, device: 0, address: 0xFFFF_F010, address2: gpa)
+    }
+
+    /// A translation of the buffer's IOVA to its GPA while it is mapped belongs to it: in its lifetime, at
+    /// offset 0x10, with the recorded outcome.
+    @Test func aTranslationDuringTheMappingBelongsToTheBuffer() throws {
+        let f = Self.feed([Self.map, Self.translate(at: 1_500_000), Self.unmap])
+        #expect(f.maps.count == 1 && f.unmaps == [f.maps[0].slot])
+        let a = try #require(f.accesses.first)
+        #expect(f.accesses.count == 1 && f.unmatched.isEmpty)
+        #expect(a.slot == f.maps[0].slot && a.kind == .inLifetime && a.offset == 0x10)
+        guard case .translated(0x0123_4010) = a.recorded else {
+            Issue.record("recorded outcome \(a.recorded)")
+            return
+        }
+    }
+
+    /// Twin: the same translation 8 ms after the unmap (beyond the 1 ms skew window) is a use after unmap, not
+    /// an access in the buffer's lifetime.
+    @Test func theSameTranslationLongAfterTheUnmapIsAUseAfterUnmap() {
+        let f = Self.feed([Self.map, Self.unmap, Self.translate(at: 10_000_000)])
+        let all = f.accesses + f.unmatched
+        #expect(all.count == 1)
+        #expect(all.allSatisfy { $0.kind != .inLifetime })
+    }
+
+    /// Twin: within the skew window after the unmap the translation still counts as in the buffer's lifetime
+    /// (clock alignment is only that good).
+    @Test func aTranslationWithinTheSkewWindowAfterTheUnmapIsStillInLifetime() {
+        let f = Self.feed([Self.map, Self.unmap, Self.translate(at: 2_500_000)])
+        #expect(f.accesses.map(\.kind) == [.inLifetime])
+    }
+
+    /// Twin: a translation of the same IOVA to a GPA on another page is not the buffer's (a stale or foreign
+    /// mapping), so it is not delivered as the buffer's access.
+    @Test func aTranslationToAnotherPageIsNotTheBuffers() {
+        let f = Self.feed([Self.map, Self.translate(at: 1_500_000, gpa: 0x0999_9010), Self.unmap])
+        #expect(!f.accesses.contains { $0.kind == .inLifetime && $0.slot == f.maps.first?.slot })
+    }
+}

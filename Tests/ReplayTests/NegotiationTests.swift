@@ -1,0 +1,68 @@
+import DMATraceTestSupport
+import Models
+import Testing
+import TraceFormat
+@testable import Replay
+
+/// ``DevicePlan/make(device:scenario:recordedSetting:)``: virtio feature negotiation, probe and driver
+/// addressing for one modern-only virtio-blk device (`disable-legacy=on`, `iommu_platform=on` as recorded) under
+/// the built-in models. Each decision has a twin that changes one input and must change the decision.
+@Suite struct NegotiationTests {
+    static let catalog: ModelCatalog = try! ModelCatalog.builtin()
+
+    static func device(transport: VirtioTransport = .modern, platform: Bool = true) -> DeviceFacts {
+        DeviceFacts(
+            index: 0, name: "0000:00:02.0", bus: 0, slot: 2, function: 0, isVirtio: true, transport: transport,
+            iommuPlatform: platform, iommuPlatformInferred: false, behindIOMMU: true, domain: 0,
+            driverName: "virtio_blk", virtioName: "virtio0")
+    }
+
+    static func plan(_ scenario: String, _ d: DeviceFacts = device()) throws -> DevicePlan {
+        DevicePlan.make(device: d, scenario: try Scenario.parse(scenario, catalog: catalog), recordedSetting: .strict)
+    }
+
+    /// The origin thread's failure: a kernel that cannot ack VIRTIO_F_ACCESS_PLATFORM (bit 33) meets a device
+    /// that offers it as mandatory, so QEMU refuses FEATURES_OK and the driver reads back status 3.
+    @Test func aKernelWithoutBit33FailsToProbeAMandatoryPlatformDevice() throws {
+        let p = try Self.plan("linux-4.0-bypass@qemu-viommu-virtio-translated")
+        #expect(p.blocked == .probeFailed)
+        #expect(p.guestLog == ["virtio_blk virtio0: virtio: device refuses features: 3"])
+        #expect(!p.accessPlatformNegotiated)
+    }
+
+    /// Twin: a kernel that acks bit 33 negotiates it and maps through the DMA API; the device's DMA is translated.
+    @Test func aKernelWithBit33UsesIOVAsThroughTheVIOMMU() throws {
+        let p = try Self.plan("linux-4.8-platform@qemu-viommu-virtio-translated")
+        #expect(p.blocked == nil)
+        #expect(p.accessPlatformNegotiated && p.addressing == .iova && p.translated)
+        #expect(p.addressingSummary == "iova-translated")
+    }
+
+    /// A legacy-only driver (ids 0x1000-0x103f) never sees a modern-only device.
+    @Test func aLegacyOnlyDriverNeverProbesAModernOnlyDevice() throws {
+        #expect(try Self.plan("linux-legacy-bypass@qemu-noiommu").blocked == .invisible)
+        // Twin: the same kernel probes a transitional device and addresses it by GPA (no DMA API).
+        let t = try Self.plan("linux-legacy-bypass@qemu-noiommu", Self.device(transport: .transitional, platform: false))
+        #expect(t.blocked == nil && t.addressing == .gpa && !t.translated)
+    }
+
+    /// The DMA API without bit 33 behind a vIOMMU that does not translate the device: the vring's IOVA is read
+    /// as a GPA, so the device is misdirected (and the platform claims a translation it does not get).
+    @Test func dmaAPIWithoutBit33IsMisdirectedWhenTheDeviceBypassesTheVIOMMU() throws {
+        let p = try Self.plan("dma-api-without-bit33@qemu-viommu-virtio-bypass")
+        #expect(p.blocked == .misdirected)
+        #expect(p.addressing == .iova && !p.translated && p.claimed)
+        // Twin: with iommu_platform=on the same kernel acks bit 33 and the device's DMA is translated.
+        let q = try Self.plan("dma-api-without-bit33@qemu-viommu-virtio-translated")
+        #expect(q.blocked == nil && q.translated && q.accessPlatformNegotiated)
+    }
+
+    /// No vIOMMU: bit 33 is not offered (iommu_platform=off), the driver uses GPAs and nothing is translated.
+    @Test func withoutAVIOMMUTheDriverUsesGPAs() throws {
+        let p = try Self.plan("linux-6.1@qemu-noiommu")
+        #expect(p.blocked == nil && p.addressing == .gpa && !p.translated && !p.claimed)
+        #expect(p.addressingSummary == "gpa-untranslated")
+        // Twin: the same kernel under the translating vIOMMU mode is translated.
+        #expect(try Self.plan("linux-6.1@qemu-viommu-virtio-translated").addressingSummary == "iova-translated")
+    }
+}
