@@ -1,5 +1,6 @@
 import ArgumentParser
 import Reports
+import TraceFormat
 
 /// `--baseline FILE` and `--fail-on` for commands that produce a report (`replay`, `matrix`): add
 /// `@OptionGroup var baseline: BaselineOptions`, then `let (report, fail) = try baseline.apply(to: report)`,

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Reports
+import TraceFormat
 
 /// `dmatrace diff BASE NEW`: compares two report JSON files by finding fingerprint.
 struct DiffCommand: ParsableCommand {

@@ -30,11 +30,7 @@ struct ExportCommand: ParsableCommand {
     @Option(name: .long, help: "A report JSON whose findings for this trace are marked too.")
     var findings: String?
 
-    @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp(OutputHelp.output, discussion: OutputHelp.discussion))
-    var output: String?
-
-    @Flag(help: OutputHelp.noClobber)
-    var noClobber = false
+    @OptionGroup var output: OutputOptions
 
     func validate() throws {
         if let format, format != "perfetto" { throw ValidationError("unknown export format '\(format)'; known: perfetto") }
@@ -55,7 +51,7 @@ struct ExportCommand: ParsableCommand {
             // the timeline is written; their findings are marked at the end.
             var checker = DMADebugChecker(metadata: opened.source.metadata)
             let filter = try filterOptions.filter(metadata: opened.source.metadata, file: trace)
-            try StreamingOutput(path: output, inputs: [trace] + [findings].compactMap { $0 }, noClobber: noClobber).run { write in
+            try output.streaming(inputs: [trace] + [findings].compactMap { $0 }).run { write in
                 try PerfettoExport.export(
                     opened.source, trace: Fingerprint.traceName(trace),
                     findings: { (checker.finish(trace: trace).findings() + extra).sorted(by: Finding.reportOrder) },

@@ -3,7 +3,7 @@ import TraceFormat
 import TraceIngest
 
 /// `dmatrace ingest`: turns captures (ftrace text, trace.dat, QEMU log, simpletrace, dmesg, JSONL) into
-/// one `.dmat`, merging guest and host inputs of one run onto one clock.
+/// one `.dmat`, merging guest and host inputs of one run onto one clock (``IngestPipeline``).
 struct IngestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
@@ -21,11 +21,7 @@ struct IngestCommand: ParsableCommand {
     @Argument(help: "Input files (`-` for stdin).")
     var inputs: [String]
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Output .dmat file (`-` for stdout).", discussion: OutputHelp.discussion))
-    var output: String?
-
-    @Flag(help: OutputHelp.noClobber)
-    var noClobber = false
+    @OptionGroup var output: OutputOptions
 
     @Option(help: "Input format for every input: auto, \(IngestCommand.formats.joined(separator: ", ")).")
     var format: String = "auto"
@@ -68,7 +64,7 @@ struct IngestCommand: ParsableCommand {
 
     func validate() throws {
         if inputs.isEmpty { throw ValidationError("give at least one input") }
-        if output == nil && !dryRun { throw ValidationError("give -o OUT.dmat (or --dry-run)") }
+        if output.output == nil && !dryRun { throw ValidationError("give -o OUT.dmat (or --dry-run)") }
         if inputs.filter({ $0 == "-" }).count > 1 { throw ValidationError("stdin (-) can be given only once") }
         for m in meta where !m.contains("=") || m.hasPrefix("=") {
             throw ValidationError("--meta expects key=value, got '\(m)'")
@@ -86,51 +82,13 @@ struct IngestCommand: ParsableCommand {
                 let k = m.firstIndex(of: "=")!
                 facts[String(m[..<k])] = String(m[m.index(after: k)...])
             }
-            let pipeline = IngestPipeline(
-                registry: ImporterRegistry.standard, options: ImportOptions(traceEvents: traceEvents),
-                format: format)
-            var opened: [IngestInput] = []
-            for path in inputs { opened.append(try IngestInput.open(path)) }
-            let plan = try pipeline.plan(opened)
-            let report: IngestReport
-            var events: UInt64 = 0
-            if plan.needsMerge || plan.inputs.count > 1 {
-                // Several inputs: merge in memory (aligning guest and host), then write in time order.
-                let (buffer, r) = try pipeline.ingest(plan, meta: facts)
-                report = r
-                events = UInt64(buffer.events.count)
-                try check(report, events: events)
-                if !dryRun, let out = output {
-                    let writer = try TraceWriter(
-                        path: out, metadata: buffer.metadata, options: .init(level: level, layout: layout ?? ChunkLayout.writerDefault),
-                        inputs: inputs + [traceEvents].compactMap { $0 }, noClobber: noClobber)
-                    // A fresh writer numbers strings from 0 like the buffer did, so ids carry over.
-                    var identical = true
-                    for (i, s) in buffer.strings.enumerated() where writer.intern(s) != UInt32(i) { identical = false }
-                    for var e in buffer.events {
-                        if !identical { Self.remapStrings(&e, from: buffer, to: writer) }
-                        try writer.append(e)
-                    }
-                    writer.metadata = buffer.metadata
-                    try writer.finish()
-                }
-            } else if dryRun {
-                var sink = CountingSink()
-                report = try pipeline.run(plan, into: &sink)
-                events = sink.count
-                try check(report, events: events)
-            } else {
-                // One input: stream straight into the writer in input order (constant memory).
-                var writer = try TraceWriter(
-                    path: output!, options: .init(level: level, layout: layout ?? ChunkLayout.writerDefault),
-                    inputs: inputs + [traceEvents].compactMap { $0 }, noClobber: noClobber)
-                report = try pipeline.run(plan, into: &writer)
-                try IngestPipeline.apply(meta: facts, to: &writer.metadata)
-                events = writer.eventCount
-                // Refused before finish(): the writer removes its temporary file, the target is untouched.
-                try check(report, events: events)
-                try writer.finish()
+            let pipeline = IngestPipeline(registry: .standard, options: ImportOptions(traceEvents: traceEvents), format: format)
+            let plan = try pipeline.plan(try inputs.map { try IngestInput.open($0) })
+            let destination = dryRun ? nil : output.output.map {
+                IngestDestination(path: $0, options: .init(level: level, layout: layout ?? ChunkLayout.writerDefault),
+                                  inputs: inputs + [traceEvents].compactMap { $0 }, noClobber: output.noClobber)
             }
+            let (report, events) = try pipeline.write(plan, meta: facts, to: destination, check: check)
             printSummary(report, events: events)
         }
     }
@@ -148,45 +106,17 @@ struct IngestCommand: ParsableCommand {
         throw refusal
     }
 
-    /// Re-interns the strings of `e` (slots typed `string` in ``KindSchema``) into `writer`.
-    static func remapStrings(_ e: inout Event, from buffer: EventBuffer, to writer: TraceWriter) {
-        for f in KindSchema.fields(e.kind) where f.type == .string {
-            let id = UInt32(truncatingIfNeeded: e.value(of: f.slot))
-            guard id != Event.noString else { continue }
-            _ = e.set(f.slot, UInt64(buffer.string(id).map { writer.intern($0) } ?? Event.noString))
-        }
-    }
-
     private func printSummary(_ report: IngestReport, events: UInt64) {
         var err = StandardError()
-        let total = report.total
         if !quiet {
             print(report.summary(), to: &err)
-            let target = dryRun ? "(dry run)" : (output ?? "")
+            let target = dryRun ? "(dry run)" : (output.output ?? "")
             print("\(events) events \(dryRun ? "parsed" : "written to") \(target)", to: &err)
         } else {
             for i in report.inputs where i.diagnostics.lostEvents > 0 {
                 warn("\(i.path): the input reports \(i.diagnostics.lostEvents) lost events")
             }
-            if total.skipped > 0 { warn("\(total.skipped) malformed lines skipped (run without --quiet for file:line)") }
+            if report.total.skipped > 0 { warn("\(report.total.skipped) malformed lines skipped (run without --quiet for file:line)") }
         }
     }
-}
-
-/// Counts events without keeping them (`--dry-run`).
-struct CountingSink: EventSink {
-    var count: UInt64 = 0
-    var metadata = TraceMetadata()
-    private var strings: [String: UInt32] = [:]
-
-    mutating func append(_ event: Event) throws { count += 1 }
-
-    mutating func intern(_ string: String) -> UInt32 {
-        if let id = strings[string] { return id }
-        let id = UInt32(strings.count)
-        strings[string] = id
-        return id
-    }
-
-    mutating func device(_ info: DeviceInfo) -> UInt16 { metadata.devices.register(info) }
 }

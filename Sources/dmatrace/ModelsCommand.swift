@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Models
+import Reports
 import TraceFormat
 
 /// `dmatrace models list | show ID | validate FILE`.
@@ -13,13 +14,12 @@ struct ModelsCommand: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the built-in and user models.")
-        @Option(name: .customLong("models"), help: "A directory of user model files (repeatable).")
-        var modelDirs: [String] = []
+        @OptionGroup var models: ModelOptions
         @Flag(help: "JSON output.") var json = false
 
         func run() throws {
             try runReportingErrors {
-                let c = try ReplaySupport.catalog(modelDirs)
+                let c = try models.catalog()
                 // `versions`: the kernel releases / QEMU versions the model covers; `default`: the one a scenario
                 // without `:VERSION` means; `changesAt`: versions where a rule changes the behaviour.
                 struct Row: Encodable {
@@ -60,7 +60,7 @@ struct ModelsCommand: ParsableCommand {
                                     versions: range(m.versions), default: ModelVersions.defaultQEMU(for: m), changesAt: changes))
                 }
                 if json {
-                    print(try ReplaySupport.json(rows))
+                    print(try ReportJSON.text(rows))
                 } else {
                     for kind in ["kernel", "qemu-mode"] {
                         print(kind == "kernel" ? "kernels (KERNEL[:RELEASE]):" : "QEMU modes (MODE[:QEMU[/MACHINE]], machine type defaults to the QEMU version):")
@@ -83,19 +83,18 @@ struct ModelsCommand: ParsableCommand {
             abstract: "Print one model (its JSON, with sources); ID:VERSION prints it resolved at that version.",
             discussion: "A kernel at a release (linux-5.4:5.8) or a QEMU mode at a QEMU version and machine type (qemu-amd-iommu:10.0, qemu-viommu-virtio-translated:10.0/9.1): the version rules applied, their sources appended.")
         @Argument(help: "Model id, optionally with :VERSION.") var id: String
-        @Option(name: .customLong("models"), help: "A directory of user model files (repeatable).")
-        var modelDirs: [String] = []
+        @OptionGroup var models: ModelOptions
 
         func run() throws {
             try runReportingErrors {
-                let c = try ReplaySupport.catalog(modelDirs)
+                let c = try models.catalog()
                 let parts = id.split(separator: ":", maxSplits: 1).map(String.init)
                 let base = parts[0], version = parts.count == 2 ? parts[1] : nil
                 if let k = c.kernels[base] {
-                    print(try ReplaySupport.json(version == nil ? k : try k.resolved(release: version)))
+                    print(try ReportJSON.text(version == nil ? k : try k.resolved(release: version)))
                 } else if let m = c.modes[base] {
                     let v = version?.split(separator: "/", maxSplits: 1).map(String.init)
-                    print(try ReplaySupport.json(v == nil ? m : try m.resolved(qemu: v![0], machine: v!.count == 2 ? v![1] : nil)))
+                    print(try ReportJSON.text(v == nil ? m : try m.resolved(qemu: v![0], machine: v!.count == 2 ? v![1] : nil)))
                 } else {
                     throw ModelError.unknownModel(kind: "kernel or qemu-mode", id: base, known: c.kernelIDs + c.modeIDs)
                 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import Replay
+import Reports
 import TraceFormat
 
 /// `dmatrace validate`: event-level cross-validation of real captures of one workload (docs/replay.md, traces/README.md).
@@ -28,8 +29,7 @@ struct ValidateCommand: ParsableCommand {
     @Flag(help: "Print JSON (the per-pair metrics) instead of Markdown.")
     var json = false
 
-    @Option(name: .long, parsing: .upToNextOption, help: "Model directories (user models), as for replay.")
-    var models: [String] = []
+    @OptionGroup var models: ModelOptions
 
     func validate() throws {
         if traces.count < 2 { throw ValidationError("give at least two traces") }
@@ -38,7 +38,7 @@ struct ValidateCommand: ParsableCommand {
     func run() throws {
         var mismatch = false
         try runReportingErrors {
-            let catalog = try ReplaySupport.catalog(models)
+            let catalog = try models.catalog()
             var captures: [CrossValidation.Capture] = []
             for path in traces {
                 let opened = try OpenedTrace.open(path)
@@ -50,7 +50,7 @@ struct ValidateCommand: ParsableCommand {
                 captures.append(CrossValidation.Capture(name: name, trace: b))
             }
             let result = try CrossValidation.run(captures, catalog: catalog)
-            let text = json ? try ReplaySupport.json(result) : CrossValidation.markdown(result)
+            let text = json ? try ReportJSON.text(result) : CrossValidation.markdown(result)
             // JSON and the Markdown tables are printed as they are (the text escaping would escape their newlines).
             var out = StandardOutput(escaping: false)
             try out.line(text)
