@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+import TraceFormat
+
+/// The trace summary behind `dmatrace info` (moved from the CLI) and the JSONL trace opener.
+@Suite struct TraceSummaryTests {
+    static func writeTrace(_ path: String, events: Int) throws {
+        var meta = TraceMetadata()
+        meta.capture.kernelRelease = "6.1.0"
+        let w = try TraceWriter(path: path, metadata: meta)
+        for i in 0..<events {
+            var e = Event(kind: .dmaMap, timestamp: UInt64(1_000_000 * (i + 1)))
+            e.device = 0
+            try w.append(e)
+        }
+        try w.finish()
+    }
+
+    @Test func summaryCountsKindsAndSpan() throws {
+        let path = NSTemporaryDirectory() + "summary-\(getpid()).dmat"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Self.writeTrace(path, events: 3)
+        let reader = try TraceReader(path: path)
+        try reader.verify()
+        let s = TraceSummary(reader, chunks: true)
+        #expect(s.events == 3)
+        #expect(s.kinds.map(\.kind) == [EventKind.dmaMap.name])
+        #expect(s.firstTimestamp == 1_000_000 && s.lastTimestamp == 3_000_000)
+        #expect(s.chunkList?.count == 1)
+        #expect(s.text.contains("time span:   1000000 .. 3000000 ns (0.002 s)"))
+        #expect(s.text.last == "damage:      none")
+        #expect(try s.json().contains("\"kernelRelease\" : \"6.1.0\""))
+        // Twin: without `chunks` there is no chunk list.
+        #expect(TraceSummary(reader).chunkList == nil)
+    }
+
+    @Test func jsonlLinesGetTheirFileAndLineAsProvenance() throws {
+        let path = NSTemporaryDirectory() + "opened-\(getpid()).jsonl"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let bad = NSTemporaryDirectory() + "opened-bad-\(getpid()).jsonl"
+        defer { try? FileManager.default.removeItem(atPath: bad) }
+        var buffer = EventBuffer()
+        buffer.append(Event(kind: .dmaMap, timestamp: 5))
+        let text = try JSONLCodec.metadataLine(buffer.metadata) + "\n"
+            + JSONLCodec.eventLine(buffer.events[0], metadata: buffer.metadata, string: { _ in nil }) + "\n"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let opened = try OpenedTrace.open(path)
+        var seen: [Event] = []
+        try opened.source.forEachEvent { _, e in seen.append(e) }
+        #expect(seen.count == 1)
+        #expect(seen.first?.position == 2)
+        #expect(opened.source.metadata.inputs.last?.path == path)
+        // Twin: a line that is not JSON is an error naming the file and line.
+        try "{\"not\": json\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        #expect(throws: JSONLError.self) { _ = try OpenedTrace.open(bad) }
+    }
+}
