@@ -22,14 +22,16 @@ extension IngestPipeline {
     /// Several inputs (or inputs that need merging) are merged in memory, guest and host aligned, and written
     /// in time order; one input streams straight into the writer in input order (constant memory).
     /// `check` sees the report and the event count before anything is committed: when it throws, nothing is
-    /// written (the writer removes its temporary file, the target is untouched).
+    /// written (the writer removes its temporary file, the target is untouched). `progress` counts the events
+    /// imported (merged inputs: then those written).
     public func write(
-        _ plan: Plan, meta facts: [String: String], to destination: IngestDestination?,
+        _ plan: Plan, meta facts: [String: String], to destination: IngestDestination?, progress: ProgressMeter? = nil,
         check: (IngestReport, UInt64) throws -> Void
     ) throws -> (report: IngestReport, events: UInt64) {
         if plan.needsMerge || plan.inputs.count > 1 {
             let (buffer, report) = try ingest(plan, meta: facts)
             let events = UInt64(buffer.events.count)
+            progress?.total = events
             try check(report, events)
             if let destination {
                 let writer = try TraceWriter(
@@ -41,6 +43,7 @@ extension IngestPipeline {
                 for var e in buffer.events {
                     if !identical { Self.remapStrings(&e, from: buffer, to: writer) }
                     try writer.append(e)
+                    progress?.add(1)
                 }
                 writer.metadata = buffer.metadata
                 try writer.finish()
@@ -48,14 +51,15 @@ extension IngestPipeline {
             return (report, events)
         }
         guard let destination else {
-            var sink = CountingSink()
+            var sink = MeteredSink(CountingSink(), meter: progress ?? ProgressMeter(unit: "events"))
             let report = try run(plan, into: &sink)
-            try check(report, sink.count)
-            return (report, sink.count)
+            try check(report, sink.base.count)
+            return (report, sink.base.count)
         }
-        var writer = try TraceWriter(
+        let writer = try TraceWriter(
             path: destination.path, options: destination.options, inputs: destination.inputs, noClobber: destination.noClobber)
-        let report = try run(plan, into: &writer)
+        var metered = MeteredSink(writer, meter: progress ?? ProgressMeter(unit: "events"))
+        let report = try run(plan, into: &metered)
         try Self.apply(meta: facts, to: &writer.metadata)
         let events = writer.eventCount
         // Refused before finish(): the writer removes its temporary file, the target is untouched.

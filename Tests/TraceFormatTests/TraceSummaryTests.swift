@@ -55,3 +55,32 @@ import TraceFormat
         #expect(throws: JSONLError.self) { _ = try OpenedTrace.open(bad) }
     }
 }
+
+/// The progress counter the CLI draws (``ProgressMeter``).
+@Suite struct ProgressMeterTests {
+    @Test func lineWithATotalHasShareRateAndETA() {
+        let m = ProgressMeter(unit: "events", total: 1_000_000)
+        m.add(250_000)
+        #expect(m.line(elapsedSeconds: 1) == "250000/1000000 events (25%), 250k events/s, ETA 3s")
+        m.add(750_000)
+        #expect(m.line(elapsedSeconds: 2) == "1000000/1000000 events (100%), 500k events/s, ETA 0s")
+    }
+
+    /// Twin: without a total there is no share and no ETA.
+    @Test func lineWithoutATotalHasNoETA() {
+        let m = ProgressMeter(unit: "events")
+        m.add(1_500_000)
+        #expect(m.line(elapsedSeconds: 0.5) == "1500000 events, 3M events/s")
+        #expect(ProgressMeter(unit: "parts").line(elapsedSeconds: 0) == "0 parts, 0 parts/s")
+    }
+
+    @Test func meteredSinkAndSourceCountEvents() throws {
+        let m = ProgressMeter(unit: "events")
+        var sink = MeteredSink(EventBuffer(), meter: m)
+        for i in 0..<5000 { try sink.append(Event(kind: .dmaMap, timestamp: UInt64(i))) }
+        #expect(m.done == 5000)
+        let n = ProgressMeter(unit: "events")
+        try n.counting(sink.base).forEachEvent { _, _ in }
+        #expect(n.done == 5000)
+    }
+}

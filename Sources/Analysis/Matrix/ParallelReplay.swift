@@ -15,8 +15,9 @@ public enum ParallelReplay {
     /// Replays every trace with a non-empty scenario list in `plan`, `threads` at a time (traces in
     /// parallel; a trace alone gets the threads for chunk decompression). Results come back in trace
     /// order; damage warnings are returned (not printed) so that standard error stays in trace order.
+    /// `progress`, when given, counts the traces done.
     public static func run(
-        traces: [String], plan: WorkPlan, threads: Int,
+        traces: [String], plan: WorkPlan, threads: Int, progress: ProgressMeter? = nil,
         engine: @escaping @Sendable (_ path: String, _ scenarioIndices: [Int], _ source: any EventSource) throws -> ReplayResult
     ) throws -> [ReplayedTrace] {
         let jobs = plan.scenarios.indices.filter { !plan.scenarios[$0].isEmpty }
@@ -33,6 +34,7 @@ public enum ParallelReplay {
             } catch {
                 box.set(j, .failure(error))
             }
+            progress?.add(1)
         }
         if workers == 1 {
             for j in jobs.indices {
