@@ -30,18 +30,18 @@ struct AnalyzeCommand: ParsableCommand {
     @Flag(name: .long, help: "Skip the replay-fidelity check of the recorded scenario (DMA-API checks only).")
     var noFidelity = false
 
-    @Option(name: .long, help: "Exit 1 when a finding of this severity or worse exists: error, warning or note.")
-    var failOn: String?
+    @Option(name: .long, help: FailOnArgument.help)
+    var failOn: FailOnArgument?
 
     @OptionGroup var output: ReportOutputOptions
+    @OptionGroup var quiet: QuietOption
 
     func validate() throws {
+        try Terminal.refuseBinaryInput([trace])
         if let era, DMADebugChecker.Era(rawValue: era) == nil {
             throw ValidationError("--era must be one of \(DMADebugChecker.Era.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        if let failOn, FindingSeverity(rawValue: failOn) == nil {
-            throw ValidationError("--fail-on must be error, warning or note")
-        }
+        if let failOn, failOn.isDiffLevel { throw ValidationError("--fail-on must be error, warning or note (analyze has no baseline)") }
     }
 
     func run() throws {
@@ -57,7 +57,7 @@ struct AnalyzeCommand: ParsableCommand {
             if !damage.isEmpty {
                 for d in damage { warn("\(trace): \(d)") }
                 status = ExitStatus.damaged
-            } else if let failOn, let level = FindingSeverity(rawValue: failOn), report.findings.contains(where: { $0.severity >= level }) {
+            } else if let failOn, failOn.fails(report: report, diff: nil) {
                 status = ExitStatus.findings
             }
         }

@@ -19,7 +19,8 @@ struct ExportCommand: ParsableCommand {
     @Flag(name: .long, help: "Chrome / Perfetto trace-event JSON (the same as --format perfetto).")
     var perfetto = false
 
-    @Option(name: .long, help: "Export format: perfetto (Chrome / Perfetto trace-event JSON, the only one).")
+    @Option(name: .long, help: "Output format: perfetto (Chrome / Perfetto trace-event JSON, the only one).",
+            completion: .list(["perfetto"]))
     var format: String?
 
     @OptionGroup var filterOptions: EventFilterOptions
@@ -31,8 +32,10 @@ struct ExportCommand: ParsableCommand {
     var findings: String?
 
     @OptionGroup var output: OutputOptions
+    @OptionGroup var quiet: QuietOption
 
     func validate() throws {
+        try Terminal.refuseBinaryInput([trace])
         if let format, format != "perfetto" { throw ValidationError("unknown export format '\(format)'; known: perfetto") }
         guard perfetto || format == "perfetto" else { throw ValidationError("choose an export format: --format perfetto (or --perfetto)") }
     }

@@ -17,8 +17,17 @@ struct InfoCommand: ParsableCommand {
     @Argument(help: "Trace file, or '-' for standard input.")
     var file: String = "-"
 
-    @Flag(help: "Print a JSON object (keys sorted) instead of text.")
+    @Option(help: "Output format: text, or json (one object, keys sorted).")
+    var format: TextOrJSON = .text
+
+    /// The old spelling of `--format json`.
+    @Flag(help: .hidden)
     var json = false
+
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var quiet: QuietOption
+
+    func validate() throws { try Terminal.refuseBinaryInput([file]) }
 
     @Flag(help: "Also list every chunk: number, byte offset, events, time range, compressed bytes, state.")
     var chunks = false
@@ -29,13 +38,14 @@ struct InfoCommand: ParsableCommand {
             try reader.verify()
             var summary = TraceSummary(reader, chunks: chunks)
             if reader.damage.isEmpty { try summary.addRecordedScenario(reader, catalog: try ModelCatalog.builtin()) }
-            var out = StandardOutput(escaping: !json)
+            let json = json || format == .json
+            var out = try StandardOutput(escaping: !json, to: output, inputs: [file])
             if json {
                 try out.line(try summary.json())
             } else {
                 for l in summary.text { try out.line(l) }
             }
-            try out.flush()
+            try out.commit()
             if !reader.damage.isEmpty { throw ExitStatus.damaged }
         }
     }

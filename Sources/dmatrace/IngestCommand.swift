@@ -10,7 +10,7 @@ struct IngestCommand: ParsableCommand {
         abstract: "Import captures into one .dmat trace.",
         discussion: """
             Inputs may be plain, zstd- or gzip-compressed (detected from their first bytes), or `-` for stdin. \
-            With --format auto (the default) each input's format is sniffed. Several inputs of one run (guest \
+            With --input-format auto (the default) each input's format is sniffed. Several inputs of one run (guest \
             ftrace or trace.dat, QEMU log, dmesg) are merged: guest and host clocks are aligned from matching \
             events and device-less guest iommu events are attributed to devices; the summary on stderr reports \
             the alignment quality.
@@ -23,8 +23,19 @@ struct IngestCommand: ParsableCommand {
 
     @OptionGroup var output: OutputOptions
 
-    @Option(help: "Input format for every input: auto, \(IngestCommand.formats.joined(separator: ", ")).")
-    var format: String = "auto"
+    @Option(name: .customLong("input-format"), help: ArgumentHelp(
+        "Input format for every input: auto, \(IngestCommand.formats.joined(separator: ", ")).",
+        discussion: "The old spelling --format still works (hidden): --format is the output format everywhere else.",
+        valueName: "format"),
+            completion: .list(["auto"] + IngestCommand.formats))
+    var inputFormat: String?
+
+    /// The pre-0.2 spelling of `--input-format`.
+    @Option(name: .customLong("format"), help: .hidden)
+    var legacyFormat: String?
+
+    /// The input format: `--input-format`, its old spelling `--format`, or auto.
+    var format: String { inputFormat ?? legacyFormat ?? "auto" }
 
     @Option(name: .customLong("trace-events"), help: "QEMU trace-events-all of the QEMU that wrote a simpletrace or log.")
     var traceEvents: String?
@@ -57,21 +68,23 @@ struct IngestCommand: ParsableCommand {
     @Flag(help: "Parse and summarise only; write nothing.")
     var dryRun = false
 
-    @Flag(help: "Print only warnings and errors on stderr.")
-    var quiet = false
+    @OptionGroup var quietOption: QuietOption
+    var quiet: Bool { quietOption.quiet }
 
     static var formats: [String] { ImporterRegistry.standard.formatIDs }
 
     func validate() throws {
         if inputs.isEmpty { throw ValidationError("give at least one input") }
         if output.output == nil && !dryRun { throw ValidationError("give -o OUT.dmat (or --dry-run)") }
+        if inputFormat != nil && legacyFormat != nil { throw ValidationError("give --input-format once (--format is its old spelling)") }
+        if !dryRun { try Terminal.refuseBinaryOutput(output.output) }
         if inputs.filter({ $0 == "-" }).count > 1 { throw ValidationError("stdin (-) can be given only once") }
         for m in meta where !m.contains("=") || m.hasPrefix("=") {
             throw ValidationError("--meta expects key=value, got '\(m)'")
         }
         if !(1...19).contains(level) { throw ValidationError("--level must be 1...19") }
         if format != "auto" && !Self.formats.contains(format) {
-            throw ValidationError("unknown --format \(format) (known: auto, \(Self.formats.joined(separator: ", ")))")
+            throw ValidationError("unknown --input-format \(format) (known: auto, \(Self.formats.joined(separator: ", ")))")
         }
     }
 
@@ -88,7 +101,10 @@ struct IngestCommand: ParsableCommand {
                 IngestDestination(path: $0, options: .init(level: level, layout: layout ?? ChunkLayout.writerDefault),
                                   inputs: inputs + [traceEvents].compactMap { $0 }, noClobber: output.noClobber)
             }
-            let (report, events) = try pipeline.write(plan, meta: facts, to: destination, check: check)
+            let meter = ProgressMeter(unit: "events")
+            let (report, events) = try ProgressDisplay.run("ingest", meter: meter, quiet: quiet) { _ in
+                try pipeline.write(plan, meta: facts, to: destination, progress: meter, check: check)
+            }
             printSummary(report, events: events)
         }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Reports
+import TraceFormat
 
 /// `dmatrace merge PART...`: recombines `matrix --shard` parts (``ShardPart``) into the report of the unsharded run.
 struct MergeCommand: ParsableCommand {
@@ -18,6 +19,7 @@ struct MergeCommand: ParsableCommand {
     var format: ReportFormatArgument = ReportFormatArgument(.json)
     @OptionGroup var output: OutputOptions
     @OptionGroup var baseline: BaselineOptions
+    @OptionGroup var quiet: QuietOption
 
     func validate() throws {
         if parts.isEmpty { throw ValidationError("give at least one part") }
@@ -26,7 +28,13 @@ struct MergeCommand: ParsableCommand {
     func run() throws {
         var fail = false
         try runReportingErrors {
-            let loaded = try parts.map { path in (path, try ShardPart.load(path)) }
+            let meter = ProgressMeter(unit: "parts", total: UInt64(parts.count))
+            let loaded = try ProgressDisplay.run("merge", meter: meter, quiet: quiet.quiet) { _ in
+                try parts.map { path in
+                    defer { meter.add(1) }
+                    return (path, try ShardPart.load(path))
+                }
+            }
             let (command, results) = try ShardPart.merge(loaded)
             let (report, f) = try baseline.apply(to: Report(command: command, results: results, axis: loaded.first?.1.axis))
             fail = f

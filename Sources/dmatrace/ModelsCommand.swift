@@ -15,11 +15,16 @@ struct ModelsCommand: ParsableCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the built-in and user models.")
         @OptionGroup var models: ModelOptions
-        @Flag(help: "JSON output.") var json = false
+        @Option(help: "Output format: text, or json (one object per model).") var format: TextOrJSON = .text
+        /// The old spelling of `--format json`.
+        @Flag(help: .hidden) var json = false
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var quiet: QuietOption
 
         func run() throws {
             try runReportingErrors {
                 let c = try models.catalog()
+                var out = try StandardOutput(escaping: false, to: output)
                 // `versions`: the kernel releases / QEMU versions the model covers; `default`: the one a scenario
                 // without `:VERSION` means; `changesAt`: versions where a rule changes the behaviour.
                 struct Row: Encodable {
@@ -59,21 +64,22 @@ struct ModelsCommand: ParsableCommand {
                     rows.append(Row(id: id, kind: "qemu-mode", title: m.title, origin: c.origins[id] ?? "", hypothesis: m.hypothesis,
                                     versions: range(m.versions), default: ModelVersions.defaultQEMU(for: m), changesAt: changes))
                 }
-                if json {
-                    print(try ReportJSON.text(rows))
+                if json || format == .json {
+                    try out.line(try ReportJSON.text(rows))
                 } else {
                     for kind in ["kernel", "qemu-mode"] {
-                        print(kind == "kernel" ? "kernels (KERNEL[:RELEASE]):" : "QEMU modes (MODE[:QEMU[/MACHINE]], machine type defaults to the QEMU version):")
+                        try out.line(kind == "kernel" ? "kernels (KERNEL[:RELEASE]):" : "QEMU modes (MODE[:QEMU[/MACHINE]], machine type defaults to the QEMU version):")
                         for r in rows where r.kind == kind {
-                            print(TextSafety.escaped("  \(r.id)\(r.hypothesis ? " [hypothesis]" : ""): \(r.title)"))
+                            try out.line(TextSafety.escaped("  \(r.id)\(r.hypothesis ? " [hypothesis]" : ""): \(r.title)"))
                             var axis: [String] = []
                             if let v = r.versions { axis.append("\(kind == "kernel" ? "releases" : "QEMU") \(v)") }
                             if let d = r.default { axis.append("default \(d)") }
                             if !r.changesAt.isEmpty { axis.append("changes at \(r.changesAt.joined(separator: ", "))") }
-                            if !axis.isEmpty { print(TextSafety.escaped("      \(axis.joined(separator: "; "))")) }
+                            if !axis.isEmpty { try out.line(TextSafety.escaped("      \(axis.joined(separator: "; "))")) }
                         }
                     }
                 }
+                try out.commit()
             }
         }
     }
@@ -84,21 +90,25 @@ struct ModelsCommand: ParsableCommand {
             discussion: "A kernel at a release (linux-5.4:5.8) or a QEMU mode at a QEMU version and machine type (qemu-amd-iommu:10.0, qemu-viommu-virtio-translated:10.0/9.1): the version rules applied, their sources appended.")
         @Argument(help: "Model id, optionally with :VERSION.") var id: String
         @OptionGroup var models: ModelOptions
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var quiet: QuietOption
 
         func run() throws {
             try runReportingErrors {
                 let c = try models.catalog()
+                var out = try StandardOutput(escaping: false, to: output)
                 let parts = id.split(separator: ":", maxSplits: 1).map(String.init)
                 let base = parts[0], version = parts.count == 2 ? parts[1] : nil
                 if let k = c.kernels[base] {
-                    print(try ReportJSON.text(version == nil ? k : try k.resolved(release: version)))
+                    try out.line(try ReportJSON.text(version == nil ? k : try k.resolved(release: version)))
                 } else if let m = c.modes[base] {
                     let v = version?.split(separator: "/", maxSplits: 1).map(String.init)
-                    print(try ReportJSON.text(v == nil ? m : try m.resolved(qemu: v![0], machine: v!.count == 2 ? v![1] : nil)))
+                    try out.line(try ReportJSON.text(v == nil ? m : try m.resolved(qemu: v![0], machine: v!.count == 2 ? v![1] : nil)))
                 } else {
                     throw ModelError.unknownModel(kind: "kernel or qemu-mode", id: base, known: c.kernelIDs + c.modeIDs)
                 }
-                if let o = c.origins[base] { warn("\(base) from \(o)") }
+                try out.commit()
+                if let o = c.origins[base], !quiet.quiet { warn("\(base) from \(o)") }
             }
         }
     }
@@ -107,6 +117,7 @@ struct ModelsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Validate model files against schemas/model.schema.json (exit 2 on the first invalid file).")
         @Argument(help: "Model files.") var files: [String]
+        @OptionGroup var quiet: QuietOption
 
         func run() throws {
             try runReportingErrors {
@@ -114,7 +125,7 @@ struct ModelsCommand: ParsableCommand {
                 for f in files {
                     let m = try ModelCatalog.parse(contentsOf: URL(fileURLWithPath: f), name: f)
                     try catalog.add(m, from: f)
-                    print(TextSafety.escaped("\(f): valid \(m.kind) model '\(m.id)'"))
+                    if !quiet.quiet { print(TextSafety.escaped("\(f): valid \(m.kind) model '\(m.id)'")) }
                 }
             }
         }

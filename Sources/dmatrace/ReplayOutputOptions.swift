@@ -4,25 +4,55 @@ import Replay
 import Reports
 import TraceFormat
 
-/// Output options of `replay` and `matrix`: the replay's own views (text, `--json`) or, with `--format`, the
-/// report (``Report``) through the Reports renderers; `--baseline` turns the report into a diff.
-struct ReplayOutputOptions: ParsableArguments {
-    @Flag(help: "Print the replay result as JSON (sorted keys): the Replay contract, for tools.")
-    var json = false
+/// `--format` of `replay` and `matrix`: a report format, or `replay-json`, the replay's own result (the
+/// Replay contract tools read: `ReplayResult`, `ReplayMatrix`).
+enum ReplayFormatArgument: ExpressibleByArgument, Equatable {
+    case report(ReportFormat)
+    case replayJSON
 
-    @Option(name: .long, help: "Print the report instead, in this format: text, json, junit, sarif, markdown or html.")
-    var format: ReportFormatArgument?
+    init?(argument: String) {
+        if argument == "replay-json" {
+            self = .replayJSON
+        } else if let f = ReportFormat(rawValue: argument) {
+            self = .report(f)
+        } else {
+            return nil
+        }
+    }
+
+    static var allValueStrings: [String] { ReportFormat.allCases.map(\.rawValue) + ["replay-json"] }
+    static var defaultCompletionKind: CompletionKind { .list(allValueStrings) }
+}
+
+/// Output options of `replay` and `matrix`: the replay's own views (text; `--format replay-json`) or, with a
+/// report `--format`, the report (``Report``) through the Reports renderers; `--baseline` turns the report into a diff.
+struct ReplayOutputOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "Output format: text, json, junit, sarif, markdown or html (the report), or replay-json (the replay's own result, sorted keys: the Replay contract, for tools).",
+        discussion: "Without --format (and without --baseline) the replay's own text view is printed."))
+    var format: ReplayFormatArgument?
 
     @OptionGroup var output: OutputOptions
 
     @OptionGroup var baseline: BaselineOptions
 
     func validate() throws {
-        if json && format != nil { throw ValidationError("--json and --format are exclusive") }
+        if format == .replayJSON && baseline.baseline != nil {
+            throw ValidationError("--baseline compares reports: give a report --format (text, json, junit, sarif, markdown or html)")
+        }
+    }
+
+    /// The report format when the report (not the replay's own view) is printed.
+    var reportFormat: ReportFormat? {
+        if case let .report(f)? = format { return f }
+        return baseline.baseline != nil ? .text : nil
     }
 
     /// True when the report (not the replay's own view) is printed.
-    var wantsReport: Bool { format != nil || baseline.baseline != nil }
+    var wantsReport: Bool { reportFormat != nil }
+
+    /// True with `--format replay-json`.
+    var wantsReplayJSON: Bool { format == .replayJSON }
 
     /// Writes `text` to `-o` or standard output; `inputs` are the command's traces (the baseline is added here).
     func write(_ text: String, inputs: [String]) throws {
@@ -38,7 +68,13 @@ struct ReplayOutputOptions: ParsableArguments {
     /// `--fail-on` fails.
     func emitReport(command: String, results: [ReplayResult], inputs: [String], axis: MatrixAxis? = nil) throws -> Bool {
         let (report, fail) = try baseline.apply(to: Report(command: command, results: results, axis: axis))
-        try write(try (format?.value ?? .text).renderer(colour: false).render(report), inputs: inputs)
+        try write(try (reportFormat ?? .text).renderer(colour: false).render(report), inputs: inputs)
         return fail
+    }
+
+    /// With the replay's own view: whether `--fail-on` (a severity) fails on the report of `results`.
+    func fails(command: String, results: [ReplayResult], axis: MatrixAxis? = nil) -> Bool {
+        guard let failOn = baseline.failOn else { return false }
+        return failOn.fails(report: Report(command: command, results: results, axis: axis), diff: nil)
     }
 }

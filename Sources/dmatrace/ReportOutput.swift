@@ -17,7 +17,7 @@ struct ReportOutputOptions: ParsableArguments {
 
     /// Renders `report` and writes it; text gets colour only when going to a terminal.
     func emit(_ report: Report, inputs: [String], showUnchanged: Bool = false) throws {
-        let colour = output.output == nil && format.value == .text && isTerminal(.standardOutput)
+        let colour = output.output == nil && format.value == .text && wantsColour(.standardOutput)
         try output.write(try format.value.renderer(colour: colour, showUnchanged: showUnchanged).render(report), inputs: inputs)
     }
 }
@@ -43,13 +43,14 @@ struct ReportFormatArgument: ExpressibleByArgument {
         value = f
     }
     static var allValueStrings: [String] { ReportFormat.allCases.map(\.rawValue) }
+    static var defaultCompletionKind: CompletionKind { .list(allValueStrings) }
     static let text = ReportFormatArgument(.text)
     var defaultValueDescription: String { value.rawValue }
 }
 
-/// True when `fd` is a terminal and `NO_COLOR` is not set (https://no-color.org).
-func isTerminal(_ fd: FileDescriptor) -> Bool {
-    isatty(fd.rawValue) == 1 && getenv("NO_COLOR") == nil
+/// True when `fd` is a terminal (``Terminal``) and `NO_COLOR` is not set (https://no-color.org).
+func wantsColour(_ fd: FileDescriptor) -> Bool {
+    Terminal.isTerminal(fd) && getenv("NO_COLOR") == nil
 }
 
 /// Output written in pieces to standard output (no path, or `-`), a stream written in place, or a file

@@ -17,20 +17,15 @@ struct ScaleOptions: ParsableArguments {
         valueName: "I/N|auto"))
     var shard: String?
 
-    @Option(help: "Worker threads (default: DMATRACE_THREADS, else the number of online CPUs): traces are replayed in parallel, and chunk decompression overlaps replay.")
-    var threads: Int?
+    /// Traces are replayed in parallel, and chunk decompression overlaps replay.
+    @OptionGroup var threads: ThreadsOption
 
     func validate() throws {
-        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be in 1...256") }
         _ = try resolvedShard()
     }
 
     /// The thread count: `--threads`, `DMATRACE_THREADS`, or the online CPUs.
-    var threadCount: Int {
-        if let threads { return threads }
-        if let v = ProcessInfo.processInfo.environment["DMATRACE_THREADS"], let n = Int(v), (1...256).contains(n) { return n }
-        return NativeThread.onlineCPUs
-    }
+    var threadCount: Int { threads.count(default: NativeThread.onlineCPUs) }
 
     /// The shard to run, or nil for the whole matrix (a shard that cannot be told is a usage error).
     func resolvedShard() throws -> ShardSpec? {

@@ -26,13 +26,24 @@ struct ValidateCommand: ParsableCommand {
     @Option(help: "Exit 1 unless FILE contains the printed tables verbatim (e.g. traces/README.md).")
     var check: String?
 
-    @Flag(help: "Print JSON (the per-pair metrics) instead of Markdown.")
+    /// The output format.
+    enum Format: String, ExpressibleByArgument, CaseIterable { case markdown, json }
+
+    @Option(help: "Output format: markdown (the tables), or json (the per-pair metrics).")
+    var format: Format = .markdown
+
+    /// The old spelling of `--format json`.
+    @Flag(help: .hidden)
     var json = false
+
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var quiet: QuietOption
 
     @OptionGroup var models: ModelOptions
 
     func validate() throws {
         if traces.count < 2 { throw ValidationError("give at least two traces") }
+        try Terminal.refuseBinaryInput(traces)
     }
 
     func run() throws {
@@ -50,11 +61,12 @@ struct ValidateCommand: ParsableCommand {
                 captures.append(CrossValidation.Capture(name: name, trace: b))
             }
             let result = try CrossValidation.run(captures, catalog: catalog)
+            let json = json || format == .json
             let text = json ? try ReportJSON.text(result) : CrossValidation.markdown(result)
             // JSON and the Markdown tables are printed as they are (the text escaping would escape their newlines).
-            var out = StandardOutput(escaping: false)
+            var out = try StandardOutput(escaping: false, to: output, inputs: traces + [check].compactMap { $0 })
             try out.line(text)
-            try out.flush()
+            try out.commit()
             if let check {
                 let body = try String(contentsOfFile: check, encoding: .utf8)
                 if !body.contains(text) {

@@ -9,7 +9,8 @@ struct VerifyCommand: ParsableCommand {
         abstract: "Check a .dmat trace: frames, chunk headers, zstd checksums, chunk order and the index.",
         discussion: """
             Prints one line per file when intact; otherwise every damaged place (chunk number, byte offset, \
-            what is wrong, events lost). Every file is checked even when an earlier one fails. Exit status: \
+            what is wrong, events lost); -q prints nothing for intact files. Every file is checked even when an earlier \
+            one fails. Exit status: \
             0 every file intact; 3 damage found in some file (the rest of it is still readable); 2 some file \
             is not a trace or cannot be read (this wins over 3); 64 usage error.
             """)
@@ -17,11 +18,20 @@ struct VerifyCommand: ParsableCommand {
     @Argument(help: "Trace files, or '-' for standard input.")
     var files: [String] = ["-"]
 
-    @Flag(name: .shortAndLong, help: "Print nothing for intact files.")
-    var quiet = false
+    @OptionGroup var quietOption: QuietOption
+    /// Prints nothing for intact files.
+    var quiet: Bool { quietOption.quiet }
 
-    @Flag(help: "Print a JSON array with one object per file (path, ok, events, chunks, damage, error).")
+    @Option(help: "Output format: text, or json (an array with one object per file: path, ok, events, chunks, damage, error).")
+    var format: TextOrJSON = .text
+
+    /// The old spelling of `--format json`.
+    @Flag(help: .hidden)
     var json = false
+
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws { try Terminal.refuseBinaryInput(files) }
 
     struct FileResult: Codable {
         /// `ok`, `damaged` (exit 3) or `unreadable` (not a trace, I/O error: exit 2).
@@ -52,7 +62,8 @@ struct VerifyCommand: ParsableCommand {
                     results.append(FileResult(status: "unreadable", path: path, error: "\(error)"))
                 }
             }
-            var out = StandardOutput(escaping: !json)
+            let json = json || format == .json
+            var out = try StandardOutput(escaping: !json, to: output, inputs: files)
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
@@ -73,7 +84,7 @@ struct VerifyCommand: ParsableCommand {
                     }
                 }
             }
-            try out.flush()
+            try out.commit()
             if results.contains(where: { $0.status == "unreadable" }) { throw ExitStatus.inputError }
             if results.contains(where: { $0.status == "damaged" }) { throw ExitStatus.damaged }
         }
