@@ -58,7 +58,7 @@ struct MatrixCommand: ParsableCommand {
             let axis = MatrixAxis.make(
                 catalog: catalog, kernels: kernelArgs.isEmpty ? nil : split(kernelArgs), modes: modeArgs.isEmpty ? nil : split(modeArgs),
                 variants: !noVariants, metadata: metadata)
-            let scenarios = try axis.kernels.flatMap { k in try axis.modes.map { try Scenario.parse("\(k)@\($0)", catalog: catalog) } }
+            let scenarios = try axis.scenarios(catalog: catalog)
             // Traces replay in parallel; a single trace gets a second thread for its scenarios instead.
             let options = ReplayOptions(hypotheses: Set(hypotheses.hypotheses),
                                         scenarioThreads: traces.count == 1 && scale.threadCount >= 2 ? 2 : 1)

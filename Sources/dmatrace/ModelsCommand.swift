@@ -25,59 +25,11 @@ struct ModelsCommand: ParsableCommand {
             try runReportingErrors {
                 let c = try models.catalog()
                 var out = try StandardOutput(escaping: false, to: output)
-                // `versions`: the kernel releases / QEMU versions the model covers; `default`: the one a scenario
-                // without `:VERSION` means; `changesAt`: versions where a rule changes the behaviour.
-                struct Row: Encodable {
-                    var id, kind, title, origin: String
-                    var hypothesis: Bool
-                    var versions: String?
-                    var `default`: String?
-                    var changesAt: [String]
-                }
-                func range(_ r: ReleaseRange?) -> String? { r.map { "\($0.from)-\($0.to ?? "")" } }
-                var rows: [Row] = []
-                for id in c.kernelIDs {
-                    let k = try c.kernel(id)
-                    rows.append(Row(id: id, kind: "kernel", title: k.title, origin: c.origins[id] ?? "", hypothesis: k.hypothesis,
-                                    versions: range(k.releases), default: ModelVersions.defaultRelease(for: k),
-                                    changesAt: (k.byRelease ?? []).map { r in
-                                        let f: [String?] = [
-                                            r.drivers.map { "drivers \($0.joined(separator: "+"))" },
-                                            r.dmaOpsScope.map { "dmaOpsScope \($0.rawValue)" }, r.contextAttach.map { "contextAttach \($0.rawValue)" },
-                                            r.flushQueue.map { "flushQueue \($0.entries)" }, r.defaultPolicy.map { _ in "defaultPolicy" },
-                                            r.strictWhen.map { "strictWhen \($0.map(\.rawValue).joined(separator: "+"))" },
-                                            r.vtd.map { "vtd \($0)" }, r.amdvi.map { "amdvi \($0)" }, r.smmuv3.map { "smmuv3 \($0)" }]
-                                        return "\(range(r.releases)!) \(f.compactMap { $0 }.joined(separator: " "))"
-                                    }
-                                        + (k.oopses ?? []).map { "oops \($0.id) \(range($0.releases)!)" }))
-                }
-                for id in c.modeIDs {
-                    let m = try c.mode(id)
-                    let changes = (m.byVersion ?? []).map { r in
-                        let f: [String?] = [
-                            r.qemu.map { "qemu \(range($0)!)" }, r.machine.map { "machine \(range($0)!)" },
-                            r.awBits.map { "awBits \($0)" }, r.dmaTranslation.map { "dmaTranslation \($0)" },
-                            r.bootBypass.map { "bootBypass \($0)" }, r.silentNotPresent.map { "silentNotPresent \($0)" },
-                            r.eventLog.map { "eventLog \($0.rawValue)" }, r.verify.map { _ in "(to verify)" }]
-                        return f.compactMap { $0 }.joined(separator: " ")
-                    }
-                    rows.append(Row(id: id, kind: "qemu-mode", title: m.title, origin: c.origins[id] ?? "", hypothesis: m.hypothesis,
-                                    versions: range(m.versions), default: ModelVersions.defaultQEMU(for: m), changesAt: changes))
-                }
+                let rows = try ModelListing.rows(c)
                 if json || format == .json {
                     try out.line(try ReportJSON.text(rows))
                 } else {
-                    for kind in ["kernel", "qemu-mode"] {
-                        try out.line(kind == "kernel" ? "kernels (KERNEL[:RELEASE]):" : "QEMU modes (MODE[:QEMU[/MACHINE]], machine type defaults to the QEMU version):")
-                        for r in rows where r.kind == kind {
-                            try out.line(TextSafety.escaped("  \(r.id)\(r.hypothesis ? " [hypothesis]" : ""): \(r.title)"))
-                            var axis: [String] = []
-                            if let v = r.versions { axis.append("\(kind == "kernel" ? "releases" : "QEMU") \(v)") }
-                            if let d = r.default { axis.append("default \(d)") }
-                            if !r.changesAt.isEmpty { axis.append("changes at \(r.changesAt.joined(separator: ", "))") }
-                            if !axis.isEmpty { try out.line(TextSafety.escaped("      \(axis.joined(separator: "; "))")) }
-                        }
-                    }
+                    for l in ModelListing.text(rows) { try out.line(l) }
                 }
                 try out.commit()
             }

@@ -50,15 +50,10 @@ struct ValidateCommand: ParsableCommand {
         var mismatch = false
         try runReportingErrors {
             let catalog = try models.catalog()
-            var captures: [CrossValidation.Capture] = []
-            for path in traces {
-                let opened = try OpenedTrace.open(path)
-                var b = EventBuffer(metadata: opened.source.metadata)
-                try opened.source.forEachEvent { _, e in b.append(e) }
-                for d in opened.damage() { warn("\(path): \(d)") }
-                var name = path.split(separator: "/").last.map(String.init) ?? path
-                for ext in [".dmat", ".jsonl"] where name.hasSuffix(ext) { name = String(name.dropLast(ext.count)) }
-                captures.append(CrossValidation.Capture(name: name, trace: b))
+            let captures = try traces.map { path in
+                let (capture, damage) = try CrossValidation.Capture.load(path)
+                for d in damage { warn("\(path): \(d)") }
+                return capture
             }
             let result = try CrossValidation.run(captures, catalog: catalog)
             let json = json || format == .json
