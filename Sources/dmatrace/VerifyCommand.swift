@@ -1,5 +1,4 @@
 import ArgumentParser
-import FoundationEssentials
 import TraceFormat
 
 /// `dmatrace verify`: decode every chunk and check every checksum.
@@ -33,56 +32,19 @@ struct VerifyCommand: ParsableCommand {
 
     func validate() throws { try Terminal.refuseBinaryInput(files) }
 
-    struct FileResult: Codable {
-        /// `ok`, `damaged` (exit 3) or `unreadable` (not a trace, I/O error: exit 2).
-        var status: String
-        var path: String
-        var events: UInt64 = 0
-        var chunks = 0
-        var complete = false
-        var damage: [TraceDamage] = []
-        var error: String?
-    }
-
     func run() throws {
         try runReportingErrors {
-            var results: [FileResult] = []
-            for path in files {
-                do {
-                    let reader = try TraceReader(path: path)
-                    try reader.verify()
-                    results.append(FileResult(status: reader.damage.isEmpty ? "ok" : "damaged", path: path,
-                                              events: reader.eventCount, chunks: reader.chunks.count,
-                                              complete: reader.isComplete, damage: reader.damage))
-                } catch let error as TraceFormatError where error.isDamage {
-                    warn("\(error)")
-                    results.append(FileResult(status: "damaged", path: path, error: "\(error)"))
-                } catch {
-                    warn("\(error)")
-                    results.append(FileResult(status: "unreadable", path: path, error: "\(error)"))
-                }
+            let results = files.map { path in
+                let r = TraceVerification.check(path)
+                if let e = r.error { warn(e) }
+                return r
             }
             let json = json || format == .json
             var out = try StandardOutput(escaping: !json, to: output, inputs: files)
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-                try out.line(String(decoding: try encoder.encode(results), as: UTF8.self))
+                try out.line(try TraceVerification.json(results))
             } else {
-                for r in results {
-                    switch (r.status, r.error) {
-                    case ("ok", _):
-                        if !quiet { try out.line("\(r.path): ok: \(r.events) events in \(r.chunks) chunks, checksums verified") }
-                    case ("damaged", let e?):
-                        try out.line("\(r.path): DAMAGED: \(e)")
-                    case ("damaged", nil):
-                        let lost = r.damage.compactMap(\.lostEvents).reduce(0, +)
-                        try out.line("\(r.path): DAMAGED: \(r.damage.count) problem(s); \(r.events) events readable, at least \(lost) lost")
-                        for d in r.damage { try out.line("  \(d)") }
-                    default:
-                        break  // unreadable: already on stderr
-                    }
-                }
+                for r in results { for l in r.text(quiet: quiet) { try out.line(l) } }
             }
             try out.commit()
             if results.contains(where: { $0.status == "unreadable" }) { throw ExitStatus.inputError }

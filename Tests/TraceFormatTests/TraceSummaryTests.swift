@@ -84,3 +84,26 @@ import TraceFormat
         #expect(n.done == 5000)
     }
 }
+
+/// `verify`'s per-file check (moved from the CLI).
+@Suite struct TraceVerificationTests {
+    @Test func anIntactTraceIsOkAndItsDamagedCopyIsNot() throws {
+        let dir = NSTemporaryDirectory() + "verification-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try TraceSummaryTests.writeTrace(dir + "/t.dmat", events: 3)
+        let ok = TraceVerification.check(dir + "/t.dmat")
+        #expect(ok.status == "ok" && ok.events == 3 && ok.complete)
+        #expect(ok.text() == ["\(dir)/t.dmat: ok: 3 events in 1 chunks, checksums verified"])
+        #expect(ok.text(quiet: true).isEmpty)
+        // Twins: a cut copy is damaged, a text file unreadable (its error goes to stderr, not the text).
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/t.dmat"))
+        try bytes.prefix(bytes.count - 40).write(to: URL(fileURLWithPath: dir + "/cut.dmat"))
+        let cut = TraceVerification.check(dir + "/cut.dmat")
+        #expect(cut.status == "damaged")
+        #expect(cut.text().first?.contains("DAMAGED") == true)
+        try Data("hello\n".utf8).write(to: URL(fileURLWithPath: dir + "/text.dmat"))
+        let text = TraceVerification.check(dir + "/text.dmat")
+        #expect(text.status == "unreadable" && text.error != nil && text.text().isEmpty)
+    }
+}

@@ -4,7 +4,6 @@ import Reports
 import Testing
 import TraceFormat
 @testable import TraceIngest
-@testable import dmatrace
 
 #if canImport(Glibc)
 import Glibc
