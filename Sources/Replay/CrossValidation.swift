@@ -17,6 +17,17 @@ public enum CrossValidation {
             self.name = name
             self.trace = trace
         }
+
+        /// Reads the capture at `path` (`.dmat` or `.jsonl`) into memory; its name is the file name without
+        /// `.dmat`/`.jsonl`. Returns the damage found, in words.
+        public static func load(_ path: String) throws -> (capture: Capture, damage: [String]) {
+            let opened = try OpenedTrace.open(path)
+            var b = EventBuffer(metadata: opened.source.metadata)
+            try opened.source.forEachEvent { _, e in b.append(e) }
+            var name = path.split(separator: "/").last.map(String.init) ?? path
+            for ext in [".dmat", ".jsonl"] where name.hasSuffix(ext) { name = String(name.dropLast(ext.count)) }
+            return (Capture(name: name, trace: b), opened.damage())
+        }
     }
 
     /// One compared quantity, summed over devices: |predicted - real| per device.

@@ -11,7 +11,12 @@ public enum ReportJSON {
     }
 
     /// `value` as a UTF-8 JSON string with a final newline.
-    static func string(_ value: some Encodable) throws -> String {
-        String(decoding: try encoder().encode(value), as: UTF8.self) + "\n"
+    public static func string(_ value: some Encodable) throws -> String {
+        try text(value) + "\n"
+    }
+
+    /// `value` as a UTF-8 JSON string without a final newline.
+    public static func text(_ value: some Encodable) throws -> String {
+        String(decoding: try encoder().encode(value), as: UTF8.self)
     }
 }

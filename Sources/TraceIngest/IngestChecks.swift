@@ -14,7 +14,7 @@ public enum IngestRefusal: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .nothingUnderstood(let path, let format, let bytes, let seen):
-            "\(path): nothing understood as \(format) in \(bytes) bytes: \(seen) (check --format; --allow-empty accepts it)"
+            "\(path): nothing understood as \(format) in \(bytes) bytes: \(seen) (check --input-format; --allow-empty accepts it)"
         case .noEvents(let paths, let seen):
             "\(paths.joined(separator: ", ")): no events: \(seen) (--allow-empty writes the empty trace anyway)"
         case .mismatchedRun(let guest, let host, let evidence):

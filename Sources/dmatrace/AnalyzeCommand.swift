@@ -1,7 +1,6 @@
 import Analysis
-import Models
-import Replay
 import ArgumentParser
+import Models
 import Reports
 import TraceFormat
 
@@ -31,18 +30,18 @@ struct AnalyzeCommand: ParsableCommand {
     @Flag(name: .long, help: "Skip the replay-fidelity check of the recorded scenario (DMA-API checks only).")
     var noFidelity = false
 
-    @Option(name: .long, help: "Exit 1 when a finding of this severity or worse exists: error, warning or note.")
-    var failOn: String?
+    @Option(name: .long, help: FailOnArgument.help)
+    var failOn: FailOnArgument?
 
     @OptionGroup var output: ReportOutputOptions
+    @OptionGroup var quiet: QuietOption
 
     func validate() throws {
+        try Terminal.refuseBinaryInput([trace])
         if let era, DMADebugChecker.Era(rawValue: era) == nil {
             throw ValidationError("--era must be one of \(DMADebugChecker.Era.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        if let failOn, FindingSeverity(rawValue: failOn) == nil {
-            throw ValidationError("--fail-on must be error, warning or note")
-        }
+        if let failOn, failOn.isDiffLevel { throw ValidationError("--fail-on must be error, warning or note (analyze has no baseline)") }
     }
 
     func run() throws {
@@ -50,90 +49,18 @@ struct AnalyzeCommand: ParsableCommand {
         try runReportingErrors {
             let opened = try OpenedTrace.open(trace)
             let options = DMADebugChecker.Options(captureFromStart: captureFromStart, era: era.flatMap(DMADebugChecker.Era.init(rawValue:)))
-            let report = try Self.analyze(opened.source, trace: trace, options: options, fidelity: !noFidelity)
+            let analysis = try OfflineAnalysis.run(opened.source, trace: trace, options: options, fidelity: !noFidelity,
+                                                   catalog: try ModelCatalog.builtin())
+            let report = Report(analysis: analysis, trace: trace)
             try output.emit(report, inputs: [trace])
             let damage = opened.damage()
             if !damage.isEmpty {
                 for d in damage { warn("\(trace): \(d)") }
                 status = ExitStatus.damaged
-            } else if let failOn, let level = FindingSeverity(rawValue: failOn), report.findings.contains(where: { $0.severity >= level }) {
+            } else if let failOn, failOn.fails(report: report, diff: nil) {
                 status = ExitStatus.findings
             }
         }
         if let status { throw status }
-    }
-
-    /// The analyze report of one trace, in one pass over it.
-    static func analyze(_ source: some EventSource, trace: String, options: DMADebugChecker.Options, fidelity check: Bool = true) throws -> Report {
-        // One pass (standard input can be read only once): the replay of the recorded scenario reads the
-        // trace, and the DMA-API checks see every event on the way.
-        let box = CheckerBox(DMADebugChecker(metadata: source.metadata, options: options))
-        let tee = TeeSource(base: source, box: box)
-        var fidelity: FidelitySummary
-        var replayFindings: [Finding] = []
-        var notes: [String] = []
-        let catalog = try ModelCatalog.builtin()
-        switch RecordedScenario.infer(metadata: source.metadata, catalog: catalog) {
-        case .success where !check:
-            try tee.forEachEvent { _, _ in }
-            fidelity = FidelitySummary(trace: Fingerprint.traceName(trace), scenario: nil, reproduced: nil, divergences: 0,
-                                       unavailableBecause: "skipped (--no-fidelity)")
-        case .success(let recorded):
-            let result = try ReplayEngine(scenarios: [recorded], recorded: recorded).run(tee, tracePath: trace)
-            fidelity = FidelitySummary.from(result)
-                ?? FidelitySummary(trace: Fingerprint.traceName(trace), scenario: recorded.id, reproduced: nil, divergences: 0,
-                                   unavailableBecause: "the replay did not treat \(recorded.id) as the recorded scenario")
-            replayFindings = Findings.from(result).filter { $0.origin == .fidelity }
-            notes = result.notes
-        case .failure(let why):
-            try tee.forEachEvent { _, _ in }
-            fidelity = FidelitySummary(trace: Fingerprint.traceName(trace), scenario: nil, reproduced: nil, divergences: 0,
-                                       unavailableBecause: check ? "\(why)" : "skipped (--no-fidelity)")
-        }
-        let dbg = box.checker.finish(trace: trace)
-        let meta = source.metadata
-        let report = Report(
-            command: "analyze",
-            traces: [TraceEntry(name: Fingerprint.traceName(trace), path: trace, events: box.events, recordedScenario: fidelity.scenario,
-                                inputs: InputRef.from(meta), notes: notes)],
-            findings: dbg.findings() + replayFindings + box.logFindings.findings(trace: trace, metadata: meta),
-            dmaDebug: [dbg], fidelity: [fidelity])
-        return report
-    }
-}
-
-/// The DMA-API checker shared between a ``TeeSource`` and the command (a class: it is owned mutable state
-/// that an event callback updates).
-final class CheckerBox {
-    var checker: DMADebugChecker
-    /// Failures the guest log states by itself (swiotlb exhaustion).
-    var logFindings = RecordedLogFindings()
-    var events = 0
-    private var devices = -1
-    init(_ checker: DMADebugChecker) { self.checker = checker }
-
-    func see(_ index: Int, _ event: Event, metadata: @autoclosure () -> TraceMetadata) {
-        let m = metadata()
-        if m.devices.count != devices {
-            devices = m.devices.count
-            checker.refresh(metadata: m)
-        }
-        events += 1
-        checker.consume(index: index, event)
-        logFindings.consume(index: index, event)
-    }
-}
-
-/// An event source that shows every event it plays to a ``CheckerBox`` first.
-struct TeeSource<Base: EventSource>: EventSource {
-    var base: Base
-    var box: CheckerBox
-    var metadata: TraceMetadata { base.metadata }
-    func string(_ id: UInt32) -> String? { base.string(id) }
-    func forEachEvent(_ body: (Int, Event) throws -> Void) throws {
-        try base.forEachEvent { i, e in
-            box.see(i, e, metadata: base.metadata)
-            try body(i, e)
-        }
     }
 }

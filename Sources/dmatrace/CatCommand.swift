@@ -7,9 +7,9 @@ struct CatCommand: ParsableCommand {
         commandName: "cat",
         abstract: "Print a trace's events as text lines or JSONL, optionally filtered by device, kind and time.",
         discussion: """
-            Text lines are 'TIMESTAMP KIND DEVICE name=value ... src=FILE:LINE'; --jsonl prints the \
+            Text lines are 'TIMESTAMP KIND DEVICE name=value ... src=FILE:LINE'; --format jsonl prints the \
             metadata line and then one JSON object per event (schemas/event.schema.json), which \
-            'dmatrace ingest --format jsonl' reads back. Times are nanoseconds, or a number with a unit \
+            'dmatrace ingest' reads back. Times are nanoseconds, or a number with a unit \
             (ns, us, ms, s); +TIME counts from the trace's first event. Devices are named as in the trace \
             (0000:00:05.0), in the short form dmesg and QEMU print (00:05.0), or by index; an unknown device is \
             an error. Exit status: 0 ok; 3 the trace is damaged (readable events were printed, \
@@ -19,17 +19,29 @@ struct CatCommand: ParsableCommand {
     @Argument(help: "Trace file, or '-' for standard input.")
     var file: String = "-"
 
-    @Flag(help: "Print JSONL instead of text.")
+    /// The output format.
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, jsonl }
+
+    @Option(help: "Output format: text (lines) or jsonl (the metadata line, then one JSON object per event).")
+    var format: Format = .text
+
+    /// The old spelling of `--format jsonl`.
+    @Flag(help: .hidden)
     var jsonl = false
 
     @OptionGroup var filterOptions: EventFilterOptions
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var quiet: QuietOption
+
+    func validate() throws { try Terminal.refuseBinaryInput([file]) }
 
     func run() throws {
         try runReportingErrors {
             let reader = try openTrace(file)
             var filter = try filterOptions.filter(metadata: reader.metadata, file: file)
             let range = filter.absoluteRange
-            var out = StandardOutput(escaping: !jsonl)
+            let jsonl = jsonl || format == .jsonl
+            var out = try StandardOutput(escaping: !jsonl, to: output, inputs: [file])
             if jsonl { try out.line(try JSONLCodec.metadataLine(reader.metadata)) }
             var kindMask = [Bool](repeating: filter.kinds == nil, count: 256)
             for k in filter.kinds ?? [] { kindMask[Int(k.rawValue)] = true }
@@ -49,7 +61,7 @@ struct CatCommand: ParsableCommand {
                                        : EventText.line(e, metadata: metadata, string: reader.string))
                 }
             }
-            try out.flush()
+            try out.commit()
             if !reader.damage.isEmpty {
                 for d in reader.damage { warn("\(file): \(d)") }
                 throw ExitStatus.damaged

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Reports
+import TraceFormat
 
 /// `dmatrace diff BASE NEW`: compares two report JSON files by finding fingerprint.
 struct DiffCommand: ParsableCommand {
@@ -20,7 +21,7 @@ struct DiffCommand: ParsableCommand {
     @Argument(help: "New report (JSON).")
     var new: String
 
-    @Option(name: .long, help: "Exit 1 when the diff has new findings (new), changed ones (changed) or either (any).")
+    @Option(name: .long, help: FailOnArgument.help)
     var failOn: FailOnArgument?
 
     @Flag(help: "Report the diff even when the new report covers fewer traces, kernels, modes or devices than the base (refused by default: exit 2).")
@@ -30,6 +31,7 @@ struct DiffCommand: ParsableCommand {
     var all = false
 
     @OptionGroup var output: ReportOutputOptions
+    @OptionGroup var quiet: QuietOption
 
     func run() throws {
         var fail = false
@@ -39,18 +41,8 @@ struct DiffCommand: ParsableCommand {
             let report = try Diff.report(base: b, new: n, basePath: base, newPath: new, allowCoverageChange: allowCoverageChange)
             if let d = report.diff, d.coverageShrank { warn("the new report covers less than the base: \((d.coverageLost ?? []).joined(separator: ", ")) missing") }
             try output.emit(report, inputs: [base, new], showUnchanged: all)
-            if let failOn, let d = report.diff, d.fails(on: failOn.value) { fail = true }
+            if let failOn, failOn.fails(report: n, diff: report) { fail = true }
         }
         if fail { throw ExitStatus.findings }
     }
-}
-
-/// ``FailOn`` as a command-line value.
-struct FailOnArgument: ExpressibleByArgument {
-    var value: FailOn
-    init?(argument: String) {
-        guard let v = FailOn(rawValue: argument) else { return nil }
-        value = v
-    }
-    static var allValueStrings: [String] { FailOn.allCases.map(\.rawValue) }
 }

@@ -19,7 +19,8 @@ struct ExportCommand: ParsableCommand {
     @Flag(name: .long, help: "Chrome / Perfetto trace-event JSON (the same as --format perfetto).")
     var perfetto = false
 
-    @Option(name: .long, help: "Export format: perfetto (Chrome / Perfetto trace-event JSON, the only one).")
+    @Option(name: .long, help: "Output format: perfetto (Chrome / Perfetto trace-event JSON, the only one).",
+            completion: .list(["perfetto"]))
     var format: String?
 
     @OptionGroup var filterOptions: EventFilterOptions
@@ -30,13 +31,11 @@ struct ExportCommand: ParsableCommand {
     @Option(name: .long, help: "A report JSON whose findings for this trace are marked too.")
     var findings: String?
 
-    @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp(OutputHelp.output, discussion: OutputHelp.discussion))
-    var output: String?
-
-    @Flag(help: OutputHelp.noClobber)
-    var noClobber = false
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var quiet: QuietOption
 
     func validate() throws {
+        try Terminal.refuseBinaryInput([trace])
         if let format, format != "perfetto" { throw ValidationError("unknown export format '\(format)'; known: perfetto") }
         guard perfetto || format == "perfetto" else { throw ValidationError("choose an export format: --format perfetto (or --perfetto)") }
     }
@@ -55,7 +54,7 @@ struct ExportCommand: ParsableCommand {
             // the timeline is written; their findings are marked at the end.
             var checker = DMADebugChecker(metadata: opened.source.metadata)
             let filter = try filterOptions.filter(metadata: opened.source.metadata, file: trace)
-            try StreamingOutput(path: output, inputs: [trace] + [findings].compactMap { $0 }, noClobber: noClobber).run { write in
+            try output.streaming(inputs: [trace] + [findings].compactMap { $0 }).run { write in
                 try PerfettoExport.export(
                     opened.source, trace: Fingerprint.traceName(trace),
                     findings: { (checker.finish(trace: trace).findings() + extra).sorted(by: Finding.reportOrder) },

@@ -3,14 +3,14 @@ import TraceFormat
 import TraceIngest
 
 /// `dmatrace ingest`: turns captures (ftrace text, trace.dat, QEMU log, simpletrace, dmesg, JSONL) into
-/// one `.dmat`, merging guest and host inputs of one run onto one clock.
+/// one `.dmat`, merging guest and host inputs of one run onto one clock (``IngestPipeline``).
 struct IngestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
         abstract: "Import captures into one .dmat trace.",
         discussion: """
             Inputs may be plain, zstd- or gzip-compressed (detected from their first bytes), or `-` for stdin. \
-            With --format auto (the default) each input's format is sniffed. Several inputs of one run (guest \
+            With --input-format auto (the default) each input's format is sniffed. Several inputs of one run (guest \
             ftrace or trace.dat, QEMU log, dmesg) are merged: guest and host clocks are aligned from matching \
             events and device-less guest iommu events are attributed to devices; the summary on stderr reports \
             the alignment quality.
@@ -21,14 +21,21 @@ struct IngestCommand: ParsableCommand {
     @Argument(help: "Input files (`-` for stdin).")
     var inputs: [String]
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Output .dmat file (`-` for stdout).", discussion: OutputHelp.discussion))
-    var output: String?
+    @OptionGroup var output: OutputOptions
 
-    @Flag(help: OutputHelp.noClobber)
-    var noClobber = false
+    @Option(name: .customLong("input-format"), help: ArgumentHelp(
+        "Input format for every input: auto, \(IngestCommand.formats.joined(separator: ", ")).",
+        discussion: "The old spelling --format still works (hidden): --format is the output format everywhere else.",
+        valueName: "format"),
+            completion: .list(["auto"] + IngestCommand.formats))
+    var inputFormat: String?
 
-    @Option(help: "Input format for every input: auto, \(IngestCommand.formats.joined(separator: ", ")).")
-    var format: String = "auto"
+    /// The pre-0.2 spelling of `--input-format`.
+    @Option(name: .customLong("format"), help: .hidden)
+    var legacyFormat: String?
+
+    /// The input format: `--input-format`, its old spelling `--format`, or auto.
+    var format: String { inputFormat ?? legacyFormat ?? "auto" }
 
     @Option(name: .customLong("trace-events"), help: "QEMU trace-events-all of the QEMU that wrote a simpletrace or log.")
     var traceEvents: String?
@@ -61,21 +68,23 @@ struct IngestCommand: ParsableCommand {
     @Flag(help: "Parse and summarise only; write nothing.")
     var dryRun = false
 
-    @Flag(help: "Print only warnings and errors on stderr.")
-    var quiet = false
+    @OptionGroup var quietOption: QuietOption
+    var quiet: Bool { quietOption.quiet }
 
     static var formats: [String] { ImporterRegistry.standard.formatIDs }
 
     func validate() throws {
         if inputs.isEmpty { throw ValidationError("give at least one input") }
-        if output == nil && !dryRun { throw ValidationError("give -o OUT.dmat (or --dry-run)") }
+        if output.output == nil && !dryRun { throw ValidationError("give -o OUT.dmat (or --dry-run)") }
+        if inputFormat != nil && legacyFormat != nil { throw ValidationError("give --input-format once (--format is its old spelling)") }
+        if !dryRun { try Terminal.refuseBinaryOutput(output.output) }
         if inputs.filter({ $0 == "-" }).count > 1 { throw ValidationError("stdin (-) can be given only once") }
         for m in meta where !m.contains("=") || m.hasPrefix("=") {
             throw ValidationError("--meta expects key=value, got '\(m)'")
         }
         if !(1...19).contains(level) { throw ValidationError("--level must be 1...19") }
         if format != "auto" && !Self.formats.contains(format) {
-            throw ValidationError("unknown --format \(format) (known: auto, \(Self.formats.joined(separator: ", ")))")
+            throw ValidationError("unknown --input-format \(format) (known: auto, \(Self.formats.joined(separator: ", ")))")
         }
     }
 
@@ -86,50 +95,15 @@ struct IngestCommand: ParsableCommand {
                 let k = m.firstIndex(of: "=")!
                 facts[String(m[..<k])] = String(m[m.index(after: k)...])
             }
-            let pipeline = IngestPipeline(
-                registry: ImporterRegistry.standard, options: ImportOptions(traceEvents: traceEvents),
-                format: format)
-            var opened: [IngestInput] = []
-            for path in inputs { opened.append(try IngestInput.open(path)) }
-            let plan = try pipeline.plan(opened)
-            let report: IngestReport
-            var events: UInt64 = 0
-            if plan.needsMerge || plan.inputs.count > 1 {
-                // Several inputs: merge in memory (aligning guest and host), then write in time order.
-                let (buffer, r) = try pipeline.ingest(plan, meta: facts)
-                report = r
-                events = UInt64(buffer.events.count)
-                try check(report, events: events)
-                if !dryRun, let out = output {
-                    let writer = try TraceWriter(
-                        path: out, metadata: buffer.metadata, options: .init(level: level, layout: layout ?? ChunkLayout.writerDefault),
-                        inputs: inputs + [traceEvents].compactMap { $0 }, noClobber: noClobber)
-                    // A fresh writer numbers strings from 0 like the buffer did, so ids carry over.
-                    var identical = true
-                    for (i, s) in buffer.strings.enumerated() where writer.intern(s) != UInt32(i) { identical = false }
-                    for var e in buffer.events {
-                        if !identical { Self.remapStrings(&e, from: buffer, to: writer) }
-                        try writer.append(e)
-                    }
-                    writer.metadata = buffer.metadata
-                    try writer.finish()
-                }
-            } else if dryRun {
-                var sink = CountingSink()
-                report = try pipeline.run(plan, into: &sink)
-                events = sink.count
-                try check(report, events: events)
-            } else {
-                // One input: stream straight into the writer in input order (constant memory).
-                var writer = try TraceWriter(
-                    path: output!, options: .init(level: level, layout: layout ?? ChunkLayout.writerDefault),
-                    inputs: inputs + [traceEvents].compactMap { $0 }, noClobber: noClobber)
-                report = try pipeline.run(plan, into: &writer)
-                try IngestPipeline.apply(meta: facts, to: &writer.metadata)
-                events = writer.eventCount
-                // Refused before finish(): the writer removes its temporary file, the target is untouched.
-                try check(report, events: events)
-                try writer.finish()
+            let pipeline = IngestPipeline(registry: .standard, options: ImportOptions(traceEvents: traceEvents), format: format)
+            let plan = try pipeline.plan(try inputs.map { try IngestInput.open($0) })
+            let destination = dryRun ? nil : output.output.map {
+                IngestDestination(path: $0, options: .init(level: level, layout: layout ?? ChunkLayout.writerDefault),
+                                  inputs: inputs + [traceEvents].compactMap { $0 }, noClobber: output.noClobber)
+            }
+            let meter = ProgressMeter(unit: "events")
+            let (report, events) = try ProgressDisplay.run("ingest", meter: meter, quiet: quiet) { _ in
+                try pipeline.write(plan, meta: facts, to: destination, progress: meter, check: check)
             }
             printSummary(report, events: events)
         }
@@ -148,45 +122,17 @@ struct IngestCommand: ParsableCommand {
         throw refusal
     }
 
-    /// Re-interns the strings of `e` (slots typed `string` in ``KindSchema``) into `writer`.
-    static func remapStrings(_ e: inout Event, from buffer: EventBuffer, to writer: TraceWriter) {
-        for f in KindSchema.fields(e.kind) where f.type == .string {
-            let id = UInt32(truncatingIfNeeded: e.value(of: f.slot))
-            guard id != Event.noString else { continue }
-            _ = e.set(f.slot, UInt64(buffer.string(id).map { writer.intern($0) } ?? Event.noString))
-        }
-    }
-
     private func printSummary(_ report: IngestReport, events: UInt64) {
         var err = StandardError()
-        let total = report.total
         if !quiet {
             print(report.summary(), to: &err)
-            let target = dryRun ? "(dry run)" : (output ?? "")
+            let target = dryRun ? "(dry run)" : (output.output ?? "")
             print("\(events) events \(dryRun ? "parsed" : "written to") \(target)", to: &err)
         } else {
             for i in report.inputs where i.diagnostics.lostEvents > 0 {
                 warn("\(i.path): the input reports \(i.diagnostics.lostEvents) lost events")
             }
-            if total.skipped > 0 { warn("\(total.skipped) malformed lines skipped (run without --quiet for file:line)") }
+            if report.total.skipped > 0 { warn("\(report.total.skipped) malformed lines skipped (run without --quiet for file:line)") }
         }
     }
-}
-
-/// Counts events without keeping them (`--dry-run`).
-struct CountingSink: EventSink {
-    var count: UInt64 = 0
-    var metadata = TraceMetadata()
-    private var strings: [String: UInt32] = [:]
-
-    mutating func append(_ event: Event) throws { count += 1 }
-
-    mutating func intern(_ string: String) -> UInt32 {
-        if let id = strings[string] { return id }
-        let id = UInt32(strings.count)
-        strings[string] = id
-        return id
-    }
-
-    mutating func device(_ info: DeviceInfo) -> UInt16 { metadata.devices.register(info) }
 }

@@ -4,6 +4,7 @@ import TraceFormat
 extension ChunkLayout: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }
     public static var allValueStrings: [String] { allCases.map(\.description) }
+    public static var defaultCompletionKind: CompletionKind { .list(allValueStrings) }
 
     /// `--layout` help shared by the commands that write traces. Commands declare the option optional
     /// (nil = ``ChunkLayout/writerDefault``): ArgumentParser shows a default of a `RawRepresentable` enum by

@@ -27,18 +27,23 @@ struct MatrixCommand: ParsableCommand {
             """)
 
     @Argument(help: "Traces (.dmat or .jsonl).") var traces: [String]
-    @Option(name: .customLong("kernels"), help: "Kernel model ids, optionally KERNEL:RELEASE.") var kernelArgs: [String] = []
-    @Option(name: .customLong("modes"), help: "QEMU mode model ids, optionally MODE:QEMU[/MACHINE] (e.g. qemu-amd-iommu:10.0).") var modeArgs: [String] = []
-    @Option(name: .customLong("models"), help: "A directory of user model files (repeatable).") var modelDirs: [String] = []
-    @Option(name: .customLong("hypothesis"), help: "Switch on an opt-in hypothesis (repeatable).") var hypotheses: [String] = []
+    @Option(name: .customLong("kernels"), help: "Kernel model ids, optionally KERNEL:RELEASE.", completion: ModelCompletion.kernels)
+    var kernelArgs: [String] = []
+    @Option(name: .customLong("modes"), help: "QEMU mode model ids, optionally MODE:QEMU[/MACHINE] (e.g. qemu-amd-iommu:10.0).",
+            completion: ModelCompletion.modes)
+    var modeArgs: [String] = []
+    @OptionGroup var models: ModelOptions
+    @OptionGroup var hypotheses: HypothesisOptions
     @Flag(help: "Print every device of every cell (the per-device list) instead of the answer and grid.") var details = false
     @Flag(name: .customLong("no-variants"), help: "Try the default modes only with the devices as recorded.") var noVariants = false
     @OptionGroup var output: ReplayOutputOptions
     @OptionGroup var scale: ScaleOptions
+    @OptionGroup var quiet: QuietOption
 
     func validate() throws {
         if traces.isEmpty { throw ValidationError("give at least one trace") }
-        if scale.shard != nil && (output.wantsReport || output.json) {
+        try Terminal.refuseBinaryInput(traces)
+        if scale.shard != nil && output.format != nil || scale.shard != nil && output.baseline.baseline != nil {
             throw ValidationError("--shard writes a part for `dmatrace merge`; give --format/--baseline to merge")
         }
     }
@@ -47,23 +52,25 @@ struct MatrixCommand: ParsableCommand {
         var damaged = false
         var baselineFails = false
         try runReportingErrors {
-            let catalog = try ReplaySupport.catalog(modelDirs)
+            let catalog = try models.catalog()
             let split = { (a: [String]) in a.flatMap { $0.split(separator: ",").map(String.init) } }
             let metadata = try traces.filter { $0 != "-" }.map { try OpenedTrace.open($0, decodeThreads: 1).source.metadata }
             let axis = MatrixAxis.make(
                 catalog: catalog, kernels: kernelArgs.isEmpty ? nil : split(kernelArgs), modes: modeArgs.isEmpty ? nil : split(modeArgs),
                 variants: !noVariants, metadata: metadata)
-            let kernels = axis.kernels, modes = axis.modes
-            let scenarios = try kernels.flatMap { k in try modes.map { try Scenario.parse("\(k)@\($0)", catalog: catalog) } }
+            let scenarios = try axis.scenarios(catalog: catalog)
             // Traces replay in parallel; a single trace gets a second thread for its scenarios instead.
-            let options = ReplayOptions(hypotheses: Set(hypotheses),
+            let options = ReplayOptions(hypotheses: Set(hypotheses.hypotheses),
                                         scenarioThreads: traces.count == 1 && scale.threadCount >= 2 ? 2 : 1)
             let shard = try scale.resolvedShard()
             let plan = WorkPlan(traces: traces.count, scenarios: scenarios.count, shard: shard)
-            let replayed = try ParallelReplay.run(traces: traces, plan: plan, threads: scale.threadCount) { t, subset, source in
-                let (evidence, inferred) = try ReplaySupport.recorded(source, catalog: catalog)
-                return try ReplayEngine(scenarios: subset.map { scenarios[$0] }, recorded: try? inferred.get(), options: options,
-                                        evidence: evidence).run(source, tracePath: t)
+            let meter = ProgressMeter(unit: "traces", total: UInt64(plan.scenarios.filter { !$0.isEmpty }.count))
+            let replayed = try ProgressDisplay.run("matrix", meter: meter, quiet: quiet.quiet) { _ in
+                try ParallelReplay.run(traces: traces, plan: plan, threads: scale.threadCount, progress: meter) { t, subset, source in
+                    let (evidence, inferred) = try RecordedScenario.inferWithEvidence(source, catalog: catalog)
+                    return try ReplayEngine(scenarios: subset.map { scenarios[$0] }, recorded: try? inferred.get(), options: options,
+                                            evidence: evidence).run(source, tracePath: t)
+                }
             }
             for r in replayed { for w in r.warnings { warn(w) } }
             damaged = replayed.contains { !$0.warnings.isEmpty }
@@ -76,15 +83,14 @@ struct MatrixCommand: ParsableCommand {
             let results = replayed.map(\.result)
             if output.wantsReport {
                 baselineFails = try output.emitReport(command: "matrix", results: results, inputs: traces, axis: axis)
-            } else if output.json || details {
-                let m = ReplayMatrix(results: results, kernels: kernels, modes: modes)
-                if output.json {
-                    try output.write(try ReplaySupport.json(m) + "\n", inputs: traces)
-                } else {
-                    try output.writeText(m.text(), inputs: traces)
+            } else {
+                if output.wantsReplayJSON || details {
+                    let m = ReplayMatrix(results: results, kernels: axis.kernels, modes: axis.modes)
+                    try output.wantsReplayJSON ? output.write(try ReportJSON.string(m), inputs: traces) : output.writeText(m.text(), inputs: traces)
+                } else if let answer = Report(command: "matrix", results: results, axis: axis).matrix?.answer {
+                    try output.writeText(AnswerText.render(answer, colour: false), inputs: traces)
                 }
-            } else if let answer = Report(command: "matrix", results: results, axis: axis).matrix?.answer {
-                try output.writeText(AnswerText.render(answer, colour: false), inputs: traces)
+                baselineFails = output.fails(command: "matrix", results: results, axis: axis)
             }
         }
         if damaged { throw ExitStatus.damaged }

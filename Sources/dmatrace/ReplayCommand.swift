@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Models
 import Replay
+import Reports
 import TraceFormat
 
 /// `dmatrace replay TRACE --scenario KERNEL@MODE ... [--recorded]`.
@@ -15,64 +16,71 @@ struct ReplayCommand: ParsableCommand {
             linux-5.4:5.8@qemu-amd-iommu:10.0 (guest IOMMU: off, pt, strict, lazy, default = the kernel's own policy; \
             unset: as recorded; RELEASE defaults to the model's default release, QEMU to 7.2, MACHINE to the QEMU \
             version). `dmatrace models list` shows the model ids and their version ranges. --recorded adds the scenario the trace was recorded under \
-            and checks that its replay reproduces the recorded faults and translations (divergences are listed).
+            and checks that its replay reproduces the recorded faults and translations (divergences are listed). \
+            A --scenario that does not parse is a usage error (64); an unknown model id is an input error (2).
 
             \(ExitStatus.helpText)
             """)
 
-    @Argument(help: "The trace (.dmat, or .jsonl).") var trace: String
-    @Option(name: .customLong("scenario"), help: "KERNEL[:RELEASE][+GUEST-IOMMU]@MODE[:QEMU[/MACHINE]] (repeatable).") var scenarios: [String] = []
+    @Argument(help: "The trace (.dmat, or .jsonl; - is standard input).") var trace: String
+    @Option(name: .customLong("scenario"), help: "KERNEL[:RELEASE][+GUEST-IOMMU]@MODE[:QEMU[/MACHINE]] (repeatable).",
+            completion: ModelCompletion.scenario)
+    var scenarios: [String] = []
     @Flag(help: "Also replay the recorded scenario and check fidelity.") var recorded = false
-    @Option(name: .customLong("models"), help: "A directory of user model files (repeatable).") var modelDirs: [String] = []
-    @Option(name: .customLong("hypothesis"), help: "Switch on an opt-in hypothesis for every scenario (repeatable).")
-    var hypotheses: [String] = []
+    @OptionGroup var models: ModelOptions
+    @OptionGroup var hypotheses: HypothesisOptions
     @Option(help: "Clock-skew tolerance between guest and host events, in milliseconds (default: 3x the trace's measured residual skew, at least 1 ms). A host translation later than this after its buffer's unmap is a use after unmap.") var skewMs: Double?
     @Flag(help: "Exit 1 when a scenario fails or the recorded scenario diverges.") var failOnFindings = false
-    @Option(help: "Threads replaying the scenarios, 1 or 2 (default: DMATRACE_THREADS, else 2 with several scenarios and two online CPUs). Results do not depend on it.")
-    var threads: Int?
+    /// Scenarios replay on at most two threads (more work like two); results do not depend on it.
+    @OptionGroup var threads: ThreadsOption
     @OptionGroup var output: ReplayOutputOptions
+    @OptionGroup var quiet: QuietOption
 
     func validate() throws {
         if scenarios.isEmpty && !recorded { throw ValidationError("give at least one --scenario, or --recorded") }
         if let skewMs { guard skewMs >= 0, skewMs <= 60_000 else { throw ValidationError("--skew-ms must be in 0...60000") } }
-        if let threads, !(1...2).contains(threads) { throw ValidationError("--threads must be 1 or 2") }
+        try Terminal.refuseBinaryInput([trace])
+        // A scenario that does not parse is a usage error; an unknown model id, or a model directory that does
+        // not load, is an input error reported by run (2).
+        if let catalog = try? models.catalog() {
+            for s in scenarios {
+                do { _ = try Scenario.parse(s, catalog: catalog) } catch {
+                    if case .badScenario = error { throw ValidationError("\(error)") }
+                }
+            }
+        }
     }
 
     func run() throws {
-        var damaged = false
-        var failed = false
-        var baselineFails = false
+        var damaged = false, failed = false, baselineFails = false
         try runReportingErrors {
-            let catalog = try ReplaySupport.catalog(modelDirs)
+            let catalog = try models.catalog()
             var list = try scenarios.map { try Scenario.parse($0, catalog: catalog) }
-            let envThreads = ProcessInfo.processInfo.environment["DMATRACE_THREADS"].flatMap { Int($0) }.map { min(2, max(1, $0)) }
-            let options = ReplayOptions(skewToleranceNs: skewMs.map { UInt64($0 * 1_000_000) }, hypotheses: Set(hypotheses),
-                                        scenarioThreads: threads ?? envThreads)
-            let (result, dmg) = try ReplaySupport.replay(trace) { source in
-                let (evidence, inferred) = try ReplaySupport.recorded(source, catalog: catalog)
-                let rec = try? inferred.get()
-                if recorded {
-                    guard let rec else {
-                        let why: String
-                        switch inferred {
-                        case let .failure(e): why = "\(e)"
-                        case .success: why = ""
-                        }
-                        throw ValidationError("cannot tell the recorded scenario: \(why)")
-                    }
-                    if !list.contains(where: { $0.id == rec.id }) { list.insert(rec, at: 0) }
-                }
-                return try ReplayEngine(scenarios: list, recorded: rec, options: options, evidence: evidence).run(source, tracePath: trace)
+            let scenarioThreads = threads.threads != nil || ProcessInfo.processInfo.environment["DMATRACE_THREADS"] != nil
+                ? min(2, threads.count(default: 2)) : nil
+            let options = ReplayOptions(skewToleranceNs: skewMs.map { UInt64($0 * 1_000_000) }, hypotheses: Set(hypotheses.hypotheses),
+                                        scenarioThreads: scenarioThreads)
+            let opened = try OpenedTrace.open(trace)
+            let (evidence, inferred) = try RecordedScenario.inferWithEvidence(opened.source, catalog: catalog)
+            let rec = try? inferred.get()
+            if recorded {
+                if case let .failure(e) = inferred { throw ValidationError("cannot tell the recorded scenario: \(e)") }
+                if let rec, !list.contains(where: { $0.id == rec.id }) { list.insert(rec, at: 0) }
             }
-            damaged = dmg
+            let engine = ReplayEngine(scenarios: list, recorded: rec, options: options, evidence: evidence)
+            let meter = ProgressMeter(unit: "events")
+            let result = try ProgressDisplay.run("replay", meter: meter, quiet: quiet.quiet) { shown in
+                shown ? try engine.run(meter.counting(opened.source), tracePath: trace) : try engine.run(opened.source, tracePath: trace)
+            }
+            let damage = opened.damage()
+            for d in damage { warn("\(trace): \(d)") }
+            damaged = !damage.isEmpty
             if output.wantsReport {
                 baselineFails = try output.emitReport(command: "replay", results: [result], inputs: [trace])
             } else {
-                if output.json {
-                    try output.write(try ReplaySupport.json(result) + "\n", inputs: [trace])
-                } else {
-                    try output.writeText(result.text(), inputs: [trace])
-                }
+                try output.wantsReplayJSON ? output.write(try ReportJSON.string(result), inputs: [trace])
+                    : output.writeText(result.text(), inputs: [trace])
+                baselineFails = output.fails(command: "replay", results: [result])
             }
             // Evidence contradicting the recorded facts is a finding too (the notes name it).
             failed = result.scenarios.contains { !$0.works || !$0.divergences.isEmpty } || result.evidenceConflicts != nil

@@ -13,21 +13,12 @@ struct ReportOutputOptions: ParsableArguments {
     @Option(name: .long, help: "Output format: text, json, junit, sarif, markdown or html.")
     var format: ReportFormatArgument = .text
 
-    @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp(OutputHelp.output, discussion: OutputHelp.discussion))
-    var output: String?
-
-    @Flag(help: OutputHelp.noClobber)
-    var noClobber = false
+    @OptionGroup var output: OutputOptions
 
     /// Renders `report` and writes it; text gets colour only when going to a terminal.
     func emit(_ report: Report, inputs: [String], showUnchanged: Bool = false) throws {
-        let colour = output == nil && format.value == .text && isTerminal(.standardOutput)
-        try write(try format.value.renderer(colour: colour, showUnchanged: showUnchanged).render(report), inputs: inputs)
-    }
-
-    /// Writes `text` to ``output`` or standard output (``StreamingOutput``).
-    func write(_ text: String, inputs: [String]) throws {
-        try StreamingOutput(path: output, inputs: inputs, noClobber: noClobber).run { write in try write(text) }
+        let colour = output.output == nil && format.value == .text && wantsColour(.standardOutput)
+        try output.write(try format.value.renderer(colour: colour, showUnchanged: showUnchanged).render(report), inputs: inputs)
     }
 }
 
@@ -52,39 +43,14 @@ struct ReportFormatArgument: ExpressibleByArgument {
         value = f
     }
     static var allValueStrings: [String] { ReportFormat.allCases.map(\.rawValue) }
+    static var defaultCompletionKind: CompletionKind { .list(allValueStrings) }
     static let text = ReportFormatArgument(.text)
     var defaultValueDescription: String { value.rawValue }
 }
 
-/// True when `fd` is a terminal and `NO_COLOR` is not set (https://no-color.org).
-func isTerminal(_ fd: FileDescriptor) -> Bool {
-    isatty(fd.rawValue) == 1 && getenv("NO_COLOR") == nil
-}
-
-/// Reads a whole file (report JSON) with a size limit.
-func readWholeFile(_ path: String, limit: Int = 1 << 30) throws -> [UInt8] {
-    let fd: FileDescriptor
-    do {
-        fd = try FileDescriptor.open(FilePath(path), .readOnly)
-    } catch {
-        throw InputFileError(message: "\(path): cannot open: \(error)")
-    }
-    return try fd.closeAfter {
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n: Int
-            do {
-                n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
-            } catch {
-                throw InputFileError(message: "\(path): cannot read: \(error)")
-            }
-            if n == 0 { break }
-            guard out.count + n <= limit else { throw InputFileError(message: "\(path): larger than \(limit) bytes") }
-            out.append(contentsOf: chunk[0..<n])
-        }
-        return out
-    }
+/// True when `fd` is a terminal (``Terminal``) and `NO_COLOR` is not set (https://no-color.org).
+func wantsColour(_ fd: FileDescriptor) -> Bool {
+    Terminal.isTerminal(fd) && getenv("NO_COLOR") == nil
 }
 
 /// Output written in pieces to standard output (no path, or `-`), a stream written in place, or a file
@@ -107,11 +73,4 @@ struct StreamingOutput {
             throw error
         }
     }
-}
-
-/// A file that cannot be read or written, its path first in the message (exit status 2 through
-/// ``runReportingErrors``).
-struct InputFileError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
 }

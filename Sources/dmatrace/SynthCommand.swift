@@ -16,11 +16,8 @@ struct SynthCommand: ParsableCommand {
             \(ExitStatus.helpText)
             """)
 
-    @Option(name: [.short, .long], help: ArgumentHelp("Output .dmat file, or '-' for standard output.", discussion: OutputHelp.discussion))
-    var output: String
-
-    @Flag(help: OutputHelp.noClobber)
-    var noClobber = false
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var quiet: QuietOption
 
     @Option(help: "Number of events to generate.")
     var events: Int = 1_000_000
@@ -56,6 +53,8 @@ struct SynthCommand: ParsableCommand {
     var layout: ChunkLayout?
 
     func validate() throws {
+        guard output.output != nil else { throw ValidationError("give -o OUT.dmat (or - for standard output)") }
+        try Terminal.refuseBinaryOutput(output.output)
         guard events > 0 else { throw ValidationError("--events must be positive") }
         guard blockDevices >= 0, netDevices >= 0, blockDevices + netDevices > 0, blockDevices + netDevices <= 200 else {
             throw ValidationError("--block and --net must add up to 1...200 devices")
@@ -81,9 +80,16 @@ struct SynthCommand: ParsableCommand {
             meta.extra["synth.seed"] = String(seed)
             meta.extra["synth.events"] = String(events)
             if !bugs.isEmpty { meta.extra["synth.bugs"] = bugs.sorted().joined(separator: ",") }
-            var writer = try TraceWriter(path: output, metadata: meta, options: .init(chunkEvents: chunkEvents, layout: layout ?? ChunkLayout.writerDefault), noClobber: noClobber)
-            let summary = try SyntheticWorkload(options: options).generate(into: &writer)
+            let writer = try TraceWriter(
+                path: output.output ?? "-", metadata: meta, options: .init(chunkEvents: chunkEvents, layout: layout ?? ChunkLayout.writerDefault),
+                noClobber: output.noClobber)
+            let meter = ProgressMeter(unit: "events", total: UInt64(events))
+            let summary = try ProgressDisplay.run("synth", meter: meter, quiet: quiet.quiet) { _ in
+                var sink = MeteredSink(writer, meter: meter)
+                return try SyntheticWorkload(options: options).generate(into: &sink)
+            }
             try writer.finish()
+            if quiet.quiet { return }
             let planted = summary.planted.sorted { $0.key.rawValue < $1.key.rawValue }
                 .map { "\($0.key.rawValue)=\($0.value)" }.joined(separator: " ")
             warn("synth: \(summary.events) events, \(summary.requests) requests\(planted.isEmpty ? "" : ", planted: \(planted)")")

@@ -13,14 +13,19 @@ func openTrace(_ path: String) throws -> TraceReader {
     }
 }
 
-/// Buffered standard output: lines are collected and written in large blocks. Text lines (not JSON, whose
-/// encoder escapes control characters itself) are escaped by ``TextSafety``.
+/// Buffered line output to `-o` (``OutputOptions``; standard output by default): lines are collected and
+/// written in large blocks; ``commit()`` finishes the file (renamed into place), and an output never committed
+/// is discarded. Text lines (not JSON, whose encoder escapes control characters itself) are escaped by
+/// ``TextSafety``.
 struct StandardOutput {
     private var buffer: [UInt8] = []
     private let escaping: Bool
+    private let file: OutputFile
 
-    init(escaping: Bool = true) {
+    /// `inputs` are the files the command reads (writing over one is refused).
+    init(escaping: Bool = true, to options: OutputOptions? = nil, inputs: [String] = []) throws {
         self.escaping = escaping
+        file = try OutputFile(try OutputTarget.resolve(options?.output ?? "-", inputs: inputs, noClobber: options?.noClobber ?? false))
         buffer.reserveCapacity(1 << 16)
     }
 
@@ -32,7 +37,18 @@ struct StandardOutput {
 
     mutating func flush() throws {
         guard !buffer.isEmpty else { return }
-        try buffer.withUnsafeBytes { _ = try FileDescriptor.standardOutput.writeAll($0) }
+        try buffer.withUnsafeBytes { try file.write($0) }
         buffer.removeAll(keepingCapacity: true)
     }
+
+    /// Writes what is buffered and finishes the output.
+    mutating func commit() throws {
+        try flush()
+        try file.commit()
+    }
+}
+
+/// `--format text|json` of `info`, `verify` and `models list`.
+enum TextOrJSON: String, ExpressibleByArgument, CaseIterable {
+    case text, json
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import Replay
+import Reports
 import TraceFormat
 
 /// `dmatrace validate`: event-level cross-validation of real captures of one workload (docs/replay.md, traces/README.md).
@@ -29,40 +30,45 @@ struct ValidateCommand: ParsableCommand {
     @Option(help: "Exit 1 unless FILE contains the printed tables verbatim (e.g. traces/README.md).")
     var check: String?
 
-    @Flag(help: "Print JSON (the per-pair metrics) instead of Markdown.")
+    /// The output format.
+    enum Format: String, ExpressibleByArgument, CaseIterable { case markdown, json }
+
+    @Option(help: "Output format: markdown (the tables), or json (the per-pair metrics).")
+    var format: Format = .markdown
+
+    /// The old spelling of `--format json`.
+    @Flag(help: .hidden)
     var json = false
 
-    @Option(name: .long, parsing: .upToNextOption, help: "Model directories (user models), as for replay.")
-    var models: [String] = []
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var quiet: QuietOption
+
+    @OptionGroup var models: ModelOptions
 
     func validate() throws {
         if traces.count + under.count < 2 { throw ValidationError("give at least two traces") }
+        try Terminal.refuseBinaryInput(traces + under)
     }
 
     func run() throws {
         var mismatch = false
         try runReportingErrors {
-            let catalog = try ReplaySupport.catalog(models)
+            let catalog = try models.catalog()
             func load(_ paths: [String]) throws -> [CrossValidation.Capture] {
-                var captures: [CrossValidation.Capture] = []
-                for path in paths {
-                    let opened = try OpenedTrace.open(path)
-                    var b = EventBuffer(metadata: opened.source.metadata)
-                    try opened.source.forEachEvent { _, e in b.append(e) }
-                    for d in opened.damage() { warn("\(path): \(d)") }
-                    var name = path.split(separator: "/").last.map(String.init) ?? path
-                    for ext in [".dmat", ".jsonl"] where name.hasSuffix(ext) { name = String(name.dropLast(ext.count)) }
-                    captures.append(CrossValidation.Capture(name: name, trace: b))
+                try paths.map { path in
+                    let (capture, damage) = try CrossValidation.Capture.load(path)
+                    for d in damage { warn("\(path): \(d)") }
+                    return capture
                 }
-                return captures
             }
             let sources = try load(traces)
             let result = try CrossValidation.run(sources, under: under.isEmpty ? sources : try load(under), catalog: catalog)
-            let text = json ? try ReplaySupport.json(result) : CrossValidation.markdown(result)
+            let json = json || format == .json
+            let text = json ? try ReportJSON.text(result) : CrossValidation.markdown(result)
             // JSON and the Markdown tables are printed as they are (the text escaping would escape their newlines).
-            var out = StandardOutput(escaping: false)
+            var out = try StandardOutput(escaping: false, to: output, inputs: traces + under + [check].compactMap { $0 })
             try out.line(text)
-            try out.flush()
+            try out.commit()
             if let check {
                 let body = try String(contentsOfFile: check, encoding: .utf8)
                 if !body.contains(text) {

@@ -134,3 +134,17 @@ import DMATraceTestSupport
     #expect(Scenario.variantAllowed(.transitional, in: try c.mode("qemu-noiommu")))
     #expect(!Scenario.variantAllowed(.transitional, in: try c.mode("qemu-amd-iommu")))
 }
+
+/// `models list` (moved from the CLI): every model once, kernels first, with its version axis.
+@Test func modelListingHasEveryModelOnce() throws {
+    let catalog = try ModelCatalog.builtin()
+    let rows = try ModelListing.rows(catalog)
+    #expect(rows.map(\.id) == catalog.kernelIDs + catalog.modeIDs)
+    #expect(rows.first { $0.id == "linux-6.1" }?.kind == "kernel")
+    let text = ModelListing.text(rows)
+    #expect(text.first == "kernels (KERNEL[:RELEASE]):")
+    #expect(text.contains { $0.hasPrefix("  linux-6.1: ") })
+    // Twin: a mode is not listed under the kernels.
+    let modesHeader = try #require(text.firstIndex { $0.hasPrefix("QEMU modes") })
+    #expect(!text[..<modesHeader].contains { $0.hasPrefix("  qemu-noiommu") })
+}

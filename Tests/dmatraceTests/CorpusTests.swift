@@ -35,7 +35,7 @@ import DMATraceTestSupport
               ("qemu-cc-no-viommu", 0, 0),
           ]))
     func recordedReplay(config: String, expected: (mode: String, divergences: Int, checked: Int)) throws {
-        let r = try ReplayCommandTests.exec(["replay", Self.trace(config), "--recorded", "--json"])
+        let r = try ReplayCommandTests.exec(["replay", Self.trace(config), "--recorded", "--format", "replay-json"])
         #expect(r.status == 0, "\(r.err)")
         let result = try JSONDecoder().decode(Recorded.self, from: Data(r.out.utf8))
         let rec = try #require(result.scenarios.first { $0.isRecorded })
@@ -71,7 +71,7 @@ import DMATraceTestSupport
     /// the same accesses under intel-iommu are faults the guest logs.
     @Test func amdDropsStrayDMASilentlyIntelLogsIt() throws {
         func edu(_ scenario: String) throws -> Replayed.Device {
-            let r = try ReplayCommandTests.exec(["replay", Self.trace("amd-viommu"), "--scenario", scenario, "--json"])
+            let r = try ReplayCommandTests.exec(["replay", Self.trace("amd-viommu"), "--scenario", scenario, "--format", "replay-json"])
             #expect(r.status == 0, "\(r.err)")
             let result = try JSONDecoder().decode(Replayed.self, from: Data(r.out.utf8))
             return try #require(result.scenarios.first?.devices.first { $0.device == "0000:00:05.0" })

@@ -122,7 +122,7 @@ import Glibc
             return
         }
         let cases: [[String]] = [
-            ["replay", Self.trace, "--recorded", "--json", "-o", null],
+            ["replay", Self.trace, "--recorded", "--format", "replay-json", "-o", null],
             ["replay", Self.trace, "--recorded", "--format", "markdown", "-o", null],
             ["matrix", Self.trace, "--kernels", "linux-6.1", "-o", null],
             ["export", "--perfetto", Self.trace, "-o", null],
@@ -142,7 +142,7 @@ import Glibc
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let fifo = dir + "/fifo"
         #expect(mkfifo(fifo, 0o644) == 0)
-        let expected = try CLI.runCapturing(["replay", Self.trace, "--recorded", "--json"])
+        let expected = try CLI.runCapturing(["replay", Self.trace, "--recorded", "--format", "replay-json"])
         #expect(expected.status == 0)
         // The reader opens the FIFO (blocking until the writer does) and reads to the end.
         let received = ReceivedBytes()
@@ -160,7 +160,7 @@ import Glibc
             received.done.signal()
         }
         reader.start()
-        let r = try Self.runChanging(dir, only: [], ["replay", Self.trace, "--recorded", "--json", "-o", fifo])
+        let r = try Self.runChanging(dir, only: [], ["replay", Self.trace, "--recorded", "--format", "replay-json", "-o", fifo])
         #expect(r.status == 0, "\(r.stderr)")
         received.done.wait()
         #expect(String(decoding: received.bytes, as: UTF8.self) == expected.stdout)
@@ -182,7 +182,7 @@ import Glibc
         _ = FileManager.default.createFile(atPath: dir + "/store/report.json", contents: Data("old".utf8))
         #expect(chmod(dir + "/store/report.json", 0o600) == 0)
         try FileManager.default.createSymbolicLink(atPath: dir + "/report.json", withDestinationPath: "store/report.json")
-        let r = try Self.runChanging(dir, only: [], ["replay", Self.trace, "--recorded", "--json", "-o", dir + "/report.json"])
+        let r = try Self.runChanging(dir, only: [], ["replay", Self.trace, "--recorded", "--format", "replay-json", "-o", dir + "/report.json"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: dir + "/report.json") == "store/report.json")
         let written = String(decoding: Self.contents(dir + "/store/report.json"), as: UTF8.self)
@@ -205,14 +205,14 @@ import Glibc
         defer { try? FileManager.default.removeItem(atPath: dir) }
         _ = FileManager.default.createFile(atPath: dir + "/r.json", contents: Data("keep".utf8))
         _ = FileManager.default.createFile(atPath: dir + "/t.dmat", contents: Data("keep".utf8))
-        for args in [["replay", Self.trace, "--recorded", "--json", "--no-clobber", "-o", dir + "/r.json"],
+        for args in [["replay", Self.trace, "--recorded", "--format", "replay-json", "--no-clobber", "-o", dir + "/r.json"],
                      ["synth", "--events", "100", "--no-clobber", "-o", dir + "/t.dmat"]] {
             let r = try Self.runChanging(dir, only: [], args)
             #expect(r.status == 2)
             #expect(r.stderr.contains(": exists, and --no-clobber was given"), "\(r.stderr)")
         }
         // The twin: without --no-clobber the same command overwrites; with it, a new name is written.
-        let w = try Self.runChanging(dir, only: ["r.json"], ["replay", Self.trace, "--recorded", "--json", "-o", dir + "/r.json"])
+        let w = try Self.runChanging(dir, only: ["r.json"], ["replay", Self.trace, "--recorded", "--format", "replay-json", "-o", dir + "/r.json"])
         #expect(w.status == 0 && Self.contents(dir + "/r.json").count > 100)
         let n = try Self.runChanging(dir, only: ["n.dmat"], ["synth", "--events", "100", "--no-clobber", "-o", dir + "/n.dmat"])
         #expect(n.status == 0, "\(n.stderr)")
@@ -229,7 +229,7 @@ import Glibc
         let cases: [(args: [String], output: String, input: String)] = [
             (["ingest", dir + "/x.jsonl", "-o", dir + "/x.jsonl"], dir + "/x.jsonl", dir + "/x.jsonl"),
             (["matrix", dir + "/t.dmat", "--kernels", "linux-6.1", "-o", dir + "/t.dmat"], dir + "/t.dmat", dir + "/t.dmat"),
-            (["replay", dir + "/t.dmat", "--recorded", "--json", "-o", dir + "/alias.dmat"], dir + "/alias.dmat", dir + "/t.dmat"),
+            (["replay", dir + "/t.dmat", "--recorded", "--format", "replay-json", "-o", dir + "/alias.dmat"], dir + "/alias.dmat", dir + "/t.dmat"),
             (["analyze", dir + "/alias.dmat", "-o", dir + "/t.dmat"], dir + "/t.dmat", dir + "/alias.dmat"),
             (["export", "--perfetto", dir + "/t.dmat", "-o", dir + "/t.dmat"], dir + "/t.dmat", dir + "/t.dmat"),
         ]
@@ -268,7 +268,7 @@ import Glibc
             #expect(chmod(mnt, 0o555) == 0)
         }
         defer { if !mounted { _ = chmod(mnt, 0o755) } }
-        for args in [["replay", Self.trace, "--recorded", "--json", "-o", mnt + "/r.json"],
+        for args in [["replay", Self.trace, "--recorded", "--format", "replay-json", "-o", mnt + "/r.json"],
                      ["synth", "--events", "100", "-o", mnt + "/t.dmat"]] {
             let before = try Self.snapshot(mnt)
             let r = try Self.runChanging(dir, only: [], args)

@@ -62,7 +62,7 @@ import DMATraceTestSupport
     }
 
     @Test func replayIsDeterministicAndReportsProbeFailures() throws {
-        let args = ["replay", Self.trace, "--recorded", "--scenario", "linux-4.0-bypass@qemu-viommu-virtio-translated", "--json"]
+        let args = ["replay", Self.trace, "--recorded", "--scenario", "linux-4.0-bypass@qemu-viommu-virtio-translated", "--format", "replay-json"]
         let a = try Self.exec(args), b = try Self.exec(args)
         #expect(a.status == 0)
         #expect(a.out == b.out)
@@ -95,8 +95,8 @@ import DMATraceTestSupport
         #expect(r.out.contains("modes in which every selected kernel works: qemu-noiommu\n"))
         #expect(r.out.contains("unsafe: every selected kernel runs, but DMA bypasses an IOMMU the guest trusts, in: qemu-viommu-virtio-bypass\n"))
         #expect(r.out.contains("    qemu-viommu-virtio-translated: 0000:00:02.0 probe-failed"))
-        let j1 = try Self.exec(["matrix", Self.trace, "--kernels", "linux-4.0-bypass", "--modes", "qemu-noiommu", "--json"])
-        let j2 = try Self.exec(["matrix", Self.trace, "--kernels", "linux-4.0-bypass", "--modes", "qemu-noiommu", "--json"])
+        let j1 = try Self.exec(["matrix", Self.trace, "--kernels", "linux-4.0-bypass", "--modes", "qemu-noiommu", "--format", "replay-json"])
+        let j2 = try Self.exec(["matrix", Self.trace, "--kernels", "linux-4.0-bypass", "--modes", "qemu-noiommu", "--format", "replay-json"])
         #expect(j1.out == j2.out)
         #expect(j1.out.contains(#""workingModes" : ["#))
     }
@@ -132,7 +132,8 @@ extension ReplayCommandTests {
         let json = try Self.exec(["matrix", Self.trace, "--kernels", "linux-4.0-bypass,linux-6.1", "--modes", "qemu-noiommu,qemu-viommu-virtio-translated", "--format", "json"])
         #expect(json.status == 0)
         #expect(json.out.contains("\"command\" : \"matrix\"") || json.out.contains("\"command\":\"matrix\""))
-        #expect(try Self.exec(["replay", Self.trace, "--recorded", "--json", "--format", "json"]).status == 64)
+        // One JSON document per command: the replay result is --format replay-json; the old --json is gone (usage error).
+        #expect(try Self.exec(["replay", Self.trace, "--recorded", "--json"]).status == 64)
     }
 
     /// Evidence contradicting the capture's metadata (iommu_platform=on on a device whose DMA bypassed the DMA API

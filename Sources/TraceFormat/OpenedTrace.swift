@@ -1,16 +1,19 @@
-import TraceFormat
-
 /// A trace opened for reading: a `.dmat` file through ``TraceReader`` or a dmatrace JSONL file decoded into
 /// memory, behind one ``EventSource``.
-struct OpenedTrace {
+public struct OpenedTrace {
     /// The events.
-    var source: any EventSource
+    public var source: any EventSource
     /// Damage found while reading, in words (call after the events were read).
-    var damage: () -> [String]
+    public var damage: () -> [String]
+
+    public init(source: any EventSource, damage: @escaping () -> [String]) {
+        self.source = source
+        self.damage = damage
+    }
 
     /// Opens `path`: `*.jsonl` as dmatrace JSONL, anything else as `.dmat` (`-` is standard input), with
     /// `decodeThreads` chunk-decompression threads when given (the reader's default otherwise).
-    static func open(_ path: String, decodeThreads: Int? = nil) throws -> OpenedTrace {
+    public static func open(_ path: String, decodeThreads: Int? = nil) throws -> OpenedTrace {
         if path.hasSuffix(".jsonl") {
             return OpenedTrace(source: try decodeJSONL(path), damage: { [] })
         }
@@ -21,7 +24,7 @@ struct OpenedTrace {
 
     /// Decodes a JSONL trace. Events that carry no provenance of their own get the JSONL file and line,
     /// so findings point at the line that shows them.
-    static func decodeJSONL(_ path: String) throws -> EventBuffer {
+    public static func decodeJSONL(_ path: String) throws -> EventBuffer {
         let bytes = try readWholeFile(path)
         var buffer = EventBuffer()
         var decoder = JSONLDecoder(path: path)

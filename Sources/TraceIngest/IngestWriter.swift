@@ -1,0 +1,99 @@
+import TraceFormat
+
+/// Where `dmatrace ingest` writes its `.dmat`.
+public struct IngestDestination {
+    /// The output path (`-` for standard output).
+    public var path: String
+    public var options: TraceWriter.Options
+    /// The files the ingest reads (writing over one is refused).
+    public var inputs: [String]
+    public var noClobber: Bool
+
+    public init(path: String, options: TraceWriter.Options, inputs: [String], noClobber: Bool) {
+        self.path = path
+        self.options = options
+        self.inputs = inputs
+        self.noClobber = noClobber
+    }
+}
+
+extension IngestPipeline {
+    /// Runs `plan` and writes the trace to `destination` (nil: a dry run that only parses and counts).
+    /// Several inputs (or inputs that need merging) are merged in memory, guest and host aligned, and written
+    /// in time order; one input streams straight into the writer in input order (constant memory).
+    /// `check` sees the report and the event count before anything is committed: when it throws, nothing is
+    /// written (the writer removes its temporary file, the target is untouched). `progress` counts the events
+    /// imported (merged inputs: then those written).
+    public func write(
+        _ plan: Plan, meta facts: [String: String], to destination: IngestDestination?, progress: ProgressMeter? = nil,
+        check: (IngestReport, UInt64) throws -> Void
+    ) throws -> (report: IngestReport, events: UInt64) {
+        if plan.needsMerge || plan.inputs.count > 1 {
+            let (buffer, report) = try ingest(plan, meta: facts)
+            let events = UInt64(buffer.events.count)
+            progress?.total = events
+            try check(report, events)
+            if let destination {
+                let writer = try TraceWriter(
+                    path: destination.path, metadata: buffer.metadata, options: destination.options,
+                    inputs: destination.inputs, noClobber: destination.noClobber)
+                // A fresh writer numbers strings from 0 like the buffer did, so ids carry over.
+                var identical = true
+                for (i, s) in buffer.strings.enumerated() where writer.intern(s) != UInt32(i) { identical = false }
+                for var e in buffer.events {
+                    if !identical { Self.remapStrings(&e, from: buffer, to: writer) }
+                    try writer.append(e)
+                    progress?.add(1)
+                }
+                writer.metadata = buffer.metadata
+                try writer.finish()
+            }
+            return (report, events)
+        }
+        guard let destination else {
+            var sink = MeteredSink(CountingSink(), meter: progress ?? ProgressMeter(unit: "events"))
+            let report = try run(plan, into: &sink)
+            try check(report, sink.base.count)
+            return (report, sink.base.count)
+        }
+        let writer = try TraceWriter(
+            path: destination.path, options: destination.options, inputs: destination.inputs, noClobber: destination.noClobber)
+        var metered = MeteredSink(writer, meter: progress ?? ProgressMeter(unit: "events"))
+        let report = try run(plan, into: &metered)
+        try Self.apply(meta: facts, to: &writer.metadata)
+        let events = writer.eventCount
+        // Refused before finish(): the writer removes its temporary file, the target is untouched.
+        try check(report, events)
+        try writer.finish()
+        return (report, events)
+    }
+
+    /// Re-interns the strings of `e` (slots typed `string` in ``KindSchema``) from `buffer` into `writer`.
+    public static func remapStrings(_ e: inout Event, from buffer: EventBuffer, to writer: TraceWriter) {
+        for f in KindSchema.fields(e.kind) where f.type == .string {
+            let id = UInt32(truncatingIfNeeded: e.value(of: f.slot))
+            guard id != Event.noString else { continue }
+            _ = e.set(f.slot, UInt64(buffer.string(id).map { writer.intern($0) } ?? Event.noString))
+        }
+    }
+}
+
+/// Counts events without keeping them (`ingest --dry-run`).
+public struct CountingSink: EventSink {
+    public var count: UInt64 = 0
+    public var metadata = TraceMetadata()
+    private var strings: [String: UInt32] = [:]
+
+    public init() {}
+
+    public mutating func append(_ event: Event) throws { count += 1 }
+
+    public mutating func intern(_ string: String) -> UInt32 {
+        if let id = strings[string] { return id }
+        let id = UInt32(strings.count)
+        strings[string] = id
+        return id
+    }
+
+    public mutating func device(_ info: DeviceInfo) -> UInt16 { metadata.devices.register(info) }
+}
