@@ -1,4 +1,5 @@
 import FoundationEssentials
+import TraceFormat
 
 /// A capture directory as `tools/capture` writes it (traces/raw/README.md): the guest's ftrace text, its dmesg,
 /// QEMU's trace log, and `config.json`, which records what the inputs cannot reveal: the QEMU `-device`
@@ -95,6 +96,29 @@ public struct CaptureDirectory: Sendable {
             }
         }
         return out
+    }
+
+    /// The side input of the edu device's programmed DMA for the trace just written at `dmat`: its JSONL lines
+    /// (``eduAccesses(after:)`` after the trace's last event) when the trace holds no host translation, fault or
+    /// access of the edu device (QEMU's log saw none of its DMA), nil when it does or nothing was programmed.
+    public func eduSideInput(for dmat: String) throws -> [String]? {
+        guard guestSteps != nil else { return nil }
+        let reader = try TraceReader(path: dmat)
+        guard let edu = reader.metadata.devices.firstIndex(where: { $0.name == Self.eduDevice }) else {
+            return try nonEmpty(eduAccesses(after: reader.timeSpan?.upperBound ?? 0))
+        }
+        var seen = false
+        try reader.forEachEvent { _, e in
+            if !seen && e.hasDevice && Int(e.device) == edu && [EventKind.hostTranslate, .hostFault, .hostAccess].contains(e.kind) { seen = true }
+        }
+        return seen ? nil : try nonEmpty(eduAccesses(after: reader.timeSpan?.upperBound ?? 0))
+    }
+
+    private func nonEmpty(_ lines: [String]) -> [String]? { lines.isEmpty ? nil : lines }
+
+    /// Where the side input of the trace `dmat` goes: `NAME.guest-edu-dma.jsonl` next to `NAME.dmat`.
+    public static func eduSideInputPath(for dmat: String) -> String {
+        (dmat.hasSuffix(".dmat") ? String(dmat.dropLast(5)) : dmat) + ".guest-edu-dma.jsonl"
     }
 
     /// config.json, the parts read here.

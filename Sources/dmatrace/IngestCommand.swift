@@ -19,7 +19,16 @@ struct IngestCommand: ParsableCommand {
             """)
 
     @Argument(help: "Input files (`-` for stdin).")
-    var inputs: [String]
+    var inputs: [String] = []
+
+    @Option(name: .customLong("capture-dir"), help: ArgumentHelp(
+        "A capture directory made by tools/capture: its guest ftrace, dmesg and QEMU log, with the facts of its config.json.",
+        discussion: "The facts the inputs cannot reveal (QEMU -device properties, vIOMMU, guest IOMMU mode, swiotlb) become "
+            + "--meta pairs (a --meta given too wins); a written-down force_merge reason merges as --force-merge does; when "
+            + "QEMU's log saw no DMA of the edu device, the DMA the guest programmed (guest-steps.log) is added from a side "
+            + "input written next to the output (NAME.guest-edu-dma.jsonl).",
+        valueName: "dir"), completion: .directory)
+    var captureDir: String?
 
     @OptionGroup var output: OutputOptions
 
@@ -74,7 +83,8 @@ struct IngestCommand: ParsableCommand {
     static var formats: [String] { ImporterRegistry.standard.formatIDs }
 
     func validate() throws {
-        if inputs.isEmpty { throw ValidationError("give at least one input") }
+        if inputs.isEmpty && captureDir == nil { throw ValidationError("give at least one input (or --capture-dir)") }
+        if !inputs.isEmpty && captureDir != nil { throw ValidationError("give inputs or --capture-dir, not both") }
         if output.output == nil && !dryRun { throw ValidationError("give -o OUT.dmat (or --dry-run)") }
         if inputFormat != nil && legacyFormat != nil { throw ValidationError("give --input-format once (--format is its old spelling)") }
         if !dryRun { try Terminal.refuseBinaryOutput(output.output) }
@@ -91,10 +101,35 @@ struct IngestCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             var facts: [String: String] = [:]
+            var inputs = self.inputs
+            var forceMerge = self.forceMerge
+            let capture = try captureDir.map { dir throws(IngestError) in try CaptureDirectory.open(dir) }
+            if let capture {
+                inputs = capture.inputs
+                for (k, v) in capture.meta { facts[k] = v }
+                if let why = capture.forceMergeReason, !forceMerge {
+                    warn("\(capture.path): --force-merge: \(why)")
+                    forceMerge = true
+                }
+            }
             for m in meta {
                 let k = m.firstIndex(of: "=")!
                 facts[String(m[..<k])] = String(m[m.index(after: k)...])
             }
+            try ingest(inputs, facts: facts, forceMerge: forceMerge)
+            // The edu device's programmed DMA, when QEMU's log could not see it: a side input, and ingest again.
+            if let capture, !dryRun, let out = output.output, out != "-", let lines = try capture.eduSideInput(for: out) {
+                let side = CaptureDirectory.eduSideInputPath(for: out)
+                let file = try OutputFile(try OutputTarget.resolve(side, inputs: inputs))
+                try file.write(lines.joined(separator: "\n") + "\n")
+                try file.commit()
+                try ingest(inputs + [side], facts: facts, forceMerge: forceMerge)
+            }
+        }
+    }
+
+    private func ingest(_ inputs: [String], facts: [String: String], forceMerge: Bool) throws {
+        do {
             let pipeline = IngestPipeline(registry: .standard, options: ImportOptions(traceEvents: traceEvents), format: format)
             let plan = try pipeline.plan(try inputs.map { try IngestInput.open($0) })
             let destination = dryRun ? nil : output.output.map {
@@ -103,7 +138,9 @@ struct IngestCommand: ParsableCommand {
             }
             let meter = ProgressMeter(unit: "events")
             let (report, events) = try ProgressDisplay.run("ingest", meter: meter, quiet: quiet) { _ in
-                try pipeline.write(plan, meta: facts, to: destination, progress: meter, check: check)
+                try pipeline.write(plan, meta: facts, to: destination, progress: meter) { r, n in
+                    try check(r, events: n, forceMerge: forceMerge)
+                }
             }
             printSummary(report, events: events)
         }
@@ -111,7 +148,7 @@ struct IngestCommand: ParsableCommand {
 
     /// Refuses a result that must not be trusted (``IngestRefusal``): the summary is printed first, so the
     /// evidence is on stderr with the error.
-    private func check(_ report: IngestReport, events: UInt64) throws {
+    private func check(_ report: IngestReport, events: UInt64, forceMerge: Bool) throws {
         var refusal = allowEmpty ? nil : report.emptiness(events: events)
         if refusal == nil, let m = report.mismatchEvidence() {
             if forceMerge { warn("--force-merge: \(m)") } else { refusal = m }

@@ -141,6 +141,40 @@ import DMATraceTestSupport
         #expect(f.map(\.key) == ["leak-at-end"])
     }
 
+    /// `ingest --capture-dir` reproduces the bundled traces byte for byte from their capture directories (the
+    /// config.json facts, the written-down force-merge reason, the edu side input); the twin: without the
+    /// directory's facts the same inputs give another trace.
+    @Test("ingest --capture-dir reproduces the bundled traces", arguments: ["intel-strict", "intel-pt", "linux5.10-intel-strict"])
+    func captureDirReingest(config: String) throws {
+        // A scratch directory laid out like the repository (traces/raw a link to the real one), so the paths the
+        // trace records (inputs, the side input next to the output) are the bundled trace's.
+        let dir = try Repository.temporaryDirectory("capdir")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/traces", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/traces/raw", withDestinationPath: Self.root.appendingPathComponent("traces/raw").path)
+        func run(_ args: [String]) throws -> ProcessOutput {
+            try Subprocess.run(try ReplayCommandTests.dmatrace(), args, currentDirectory: dir)
+        }
+        let r = try run(["ingest", "--capture-dir", "traces/raw/\(config)", "-o", "traces/\(config).dmat", "-q"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let made = try Data(contentsOf: URL(fileURLWithPath: dir + "/traces/\(config).dmat"))
+        #expect(made == (try Data(contentsOf: URL(fileURLWithPath: Self.trace(config)))))
+        let side = "traces/\(config).guest-edu-dma.jsonl"
+        let bundledSide = Self.root.appendingPathComponent(side).path
+        #expect(FileManager.default.fileExists(atPath: dir + "/" + side) == FileManager.default.fileExists(atPath: bundledSide))
+        if FileManager.default.fileExists(atPath: bundledSide) {
+            #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/" + side)) == Data(contentsOf: URL(fileURLWithPath: bundledSide)))
+        }
+        // The twin: the same inputs without the directory's facts give another trace.
+        let inputs = ["guest-ftrace.txt", "guest-dmesg.txt", "qemu-trace.log"].map { name in
+            let p = "traces/raw/\(config)/\(name)"
+            return FileManager.default.fileExists(atPath: Self.root.appendingPathComponent(p + ".zst").path) ? p + ".zst" : p
+        }
+        let p = try run(["ingest"] + inputs + ["-o", "plain.dmat", "-q", "--force-merge"])
+        #expect(p.status == 0, "\(p.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/plain.dmat")) != made)
+    }
+
     @Test("dmatrace validate measures the tables that are in traces/README.md")
     func validationTables() throws {
         let traces = try FileManager.default.contentsOfDirectory(atPath: Self.root.appendingPathComponent("traces").path)
