@@ -5,7 +5,7 @@ import TraceFormat
 @testable import Replay
 import DMATraceTestSupport
 
-/// Event-level cross-validation of the bundled real captures (`dmatrace validate traces/*.dmat`, DESIGN §7.7):
+/// Event-level cross-validation of the bundled real captures (`dmatrace validate traces/*.dmat`, docs/replay.md):
 /// the tables in traces/README.md are the measured ones, and the comparison sees a wrong recording.
 @Suite(.tags(.realCapture)) struct CrossValidationTests {
     static let catalog: ModelCatalog = try! ModelCatalog.builtin()

@@ -5,7 +5,7 @@ import TraceFormat
 @testable import Replay
 import DMATraceTestSupport
 
-/// Negative controls of the fidelity check (DESIGN §7.6, issue 13): real captures of `traces/` (tools/capture,
+/// Negative controls of the fidelity check (docs/replay.md, issue 13): real captures of `traces/` (tools/capture,
 /// QEMU 7.2, Linux 6.1), each mutated in one way a wrong model or a wrong recording would show, must diverge,
 /// and the unmutated capture must not. The suite fails if the check stops catching any of them.
 @Suite(.tags(.realCapture)) struct NegativeControlTests {

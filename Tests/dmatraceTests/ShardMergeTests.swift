@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import DMATraceTestSupport
 
-/// `matrix --shard I/N` in separate processes, recombined by `merge`, against the unsharded run (DESIGN §11).
+/// `matrix --shard I/N` in separate processes, recombined by `merge`, against the unsharded run (tools/scale/README.md).
 @Suite(.tags(.subprocess), .serialized) struct ShardMergeTests {
     static let kernels = "linux-4.0-bypass,linux-6.1"
     static let modes = "qemu-noiommu,qemu-viommu-virtio-bypass,qemu-viommu-virtio-translated"
