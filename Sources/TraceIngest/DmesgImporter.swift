@@ -253,18 +253,6 @@ struct DmesgParser {
         return pciName(segment: seg, bus: bus, dev: dev, fn: fn)
     }
 
-    /// The requester id of a PCI name like `0000:00:02.0`, if it is one.
-    static func sid(ofPCIName name: String) -> UInt16? {
-        var bytes = Array(name.utf8)
-        return bytes.withUnsafeMutableBufferPointer { b -> UInt16? in
-            guard let base = b.baseAddress else { return nil }
-            let v = LineView(base: UnsafePointer(base), count: b.count)
-            var i = 0
-            guard let (_, sid) = parseBDF(v, &i), i == v.count else { return nil }
-            return sid
-        }
-    }
-
     /// A device named by the token `a..<b`: a PCI name with its requester id, or any other name.
     static func deviceRef(_ v: LineView, _ a: Int, _ b: Int) -> (name: String, sid: UInt16?) {
         var j = a
