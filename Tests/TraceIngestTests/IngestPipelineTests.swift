@@ -104,3 +104,14 @@ import TraceFormat
         #expect(report.summary().contains("warning: the input reports 17 lost events"))
     }
 }
+
+/// The ingest verdict (moved from the CLI): no events is refused unless --allow-empty.
+@Test func ingestVerdictRefusesAnEmptyResultUnlessAllowed() {
+    var report = IngestReport()
+    report.inputs = [IngestReport.Input(path: "empty.log", format: "dmesg", compression: nil, bytes: 10, diagnostics: IngestDiagnostics())]
+    let refused = report.verdict(events: 0, allowEmpty: false, forceMerge: false)
+    #expect(refused.refusal?.description.hasPrefix("empty.log: no events") == true)
+    // Twin: --allow-empty accepts it; nothing to warn about without guest and host inputs.
+    let allowed = report.verdict(events: 0, allowEmpty: true, forceMerge: false)
+    #expect(allowed.refusal == nil && allowed.warnings.isEmpty)
+}
