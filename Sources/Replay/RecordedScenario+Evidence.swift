@@ -17,10 +17,14 @@ extension TraceSummary {
     /// Adds ``recordedScenario`` and ``scenarioEvidence`` from a second pass over an undamaged `reader`: what
     /// the events show, and the recorded scenario (`KERNEL+SETTING@MODE`) from the metadata completed by it.
     public mutating func addRecordedScenario(_ reader: TraceReader, catalog: ModelCatalog) throws {
-        let evidence = try ScenarioEvidence.scan(reader)
-        let inferences = evidence.infer(metadata: reader.metadata)
-        scenarioEvidence = ScenarioEvidence.describe(inferences, metadata: reader.metadata) + IOMMUAttachment.describe(reader.metadata)
-        let completed = evidence.apply(to: reader.metadata)
+        addRecordedScenario(try ScenarioEvidence.scan(reader), metadata: reader.metadata, catalog: catalog)
+    }
+
+    /// As ``addRecordedScenario(_:catalog:)``, from `evidence` already scanned (standard input is read once).
+    public mutating func addRecordedScenario(_ evidence: ScenarioEvidence, metadata: TraceMetadata, catalog: ModelCatalog) {
+        let inferences = evidence.infer(metadata: metadata)
+        scenarioEvidence = ScenarioEvidence.describe(inferences, metadata: metadata) + IOMMUAttachment.describe(metadata)
+        let completed = evidence.apply(to: metadata)
         switch RecordedScenario.infer(metadata: completed, catalog: catalog) {
         case let .success(s):
             let setting = s.guestIOMMU ?? GuestIOMMUSetting(capture: completed.capture)

@@ -126,3 +126,18 @@ extension IngestReport {
         return evidence
     }
 }
+
+extension IngestReport {
+    /// Whether a result of `events` events may be written: the refusal (``emptiness(events:)`` unless
+    /// `allowEmpty`, then ``mismatchEvidence()`` unless `forceMerge`), and the warnings to print first
+    /// (the overridden mismatch, a weak clock alignment), in order.
+    public func verdict(events: UInt64, allowEmpty: Bool, forceMerge: Bool) -> (refusal: IngestRefusal?, warnings: [String]) {
+        var warnings: [String] = []
+        var refusal = allowEmpty ? nil : emptiness(events: events)
+        if refusal == nil, let m = mismatchEvidence() {
+            if forceMerge { warnings.append("--force-merge: \(m)") } else { refusal = m }
+        }
+        if refusal == nil, let w = weakAlignment() { warnings.append(w) }
+        return (refusal, warnings)
+    }
+}

@@ -35,9 +35,14 @@ struct InfoCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let reader = try openTrace(file)
-            try reader.verify()
+            // Standard input is read once: there the evidence scan is the pass that decodes (and checks) every chunk.
+            let evidence = file == "-" ? try ScenarioEvidence.scan(reader) : nil
+            if evidence == nil { try reader.verify() }
             var summary = TraceSummary(reader, chunks: chunks)
-            if reader.damage.isEmpty { try summary.addRecordedScenario(reader, catalog: try ModelCatalog.builtin()) }
+            if reader.damage.isEmpty {
+                try summary.addRecordedScenario(evidence ?? ScenarioEvidence.scan(reader), metadata: reader.metadata,
+                                                catalog: try ModelCatalog.builtin())
+            }
             let json = json || format == .json
             var out = try StandardOutput(escaping: !json, to: output, inputs: [file])
             if json {

@@ -149,11 +149,8 @@ struct IngestCommand: ParsableCommand {
     /// Refuses a result that must not be trusted (``IngestRefusal``): the summary is printed first, so the
     /// evidence is on stderr with the error.
     private func check(_ report: IngestReport, events: UInt64, forceMerge: Bool) throws {
-        var refusal = allowEmpty ? nil : report.emptiness(events: events)
-        if refusal == nil, let m = report.mismatchEvidence() {
-            if forceMerge { warn("--force-merge: \(m)") } else { refusal = m }
-        }
-        if refusal == nil, let w = report.weakAlignment() { warn(w) }
+        let (refusal, warnings) = report.verdict(events: events, allowEmpty: allowEmpty, forceMerge: forceMerge)
+        for w in warnings { warn(w) }
         guard let refusal else { return }
         if !quiet { var err = StandardError(); print(report.summary(), to: &err) }
         throw refusal

@@ -64,12 +64,15 @@ struct MatrixCommand: ParsableCommand {
                                         scenarioThreads: traces.count == 1 && scale.threadCount >= 2 ? 2 : 1)
             let shard = try scale.resolvedShard()
             let plan = WorkPlan(traces: traces.count, scenarios: scenarios.count, shard: shard)
-            let meter = ProgressMeter(unit: "traces", total: UInt64(plan.scenarios.filter { !$0.isEmpty }.count))
-            let replayed = try ProgressDisplay.run("matrix", meter: meter, quiet: quiet.quiet) { _ in
-                try ParallelReplay.run(traces: traces, plan: plan, threads: scale.threadCount, progress: meter) { t, subset, source in
+            // Progress in traces done, or for a single trace in events replayed.
+            let jobs = plan.scenarios.filter { !$0.isEmpty }.count
+            let meter = jobs == 1 ? ProgressMeter(unit: "events") : ProgressMeter(unit: "traces", total: UInt64(jobs))
+            let replayed = try ProgressDisplay.run("matrix", meter: meter, quiet: quiet.quiet) { shown in
+                try ParallelReplay.run(traces: traces, plan: plan, threads: scale.threadCount, progress: jobs == 1 ? nil : meter) { t, subset, source in
                     let (evidence, inferred) = try RecordedScenario.inferWithEvidence(source, catalog: catalog)
+                    let counted = shown && jobs == 1 ? meter.counting(source) : source
                     return try ReplayEngine(scenarios: subset.map { scenarios[$0] }, recorded: try? inferred.get(), options: options,
-                                            evidence: evidence).run(source, tracePath: t)
+                                            evidence: evidence).run(counted, tracePath: t)
                 }
             }
             for r in replayed { for w in r.warnings { warn(w) } }

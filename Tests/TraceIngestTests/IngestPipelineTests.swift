@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TraceFormat
 @testable import TraceIngest
@@ -103,4 +104,41 @@ import TraceFormat
         #expect(buf.events.map(\.kind) == [.iommuMap, .lostEvents])
         #expect(report.summary().contains("warning: the input reports 17 lost events"))
     }
+}
+
+/// The ingest verdict (moved from the CLI): no events is refused unless --allow-empty.
+@Test func ingestVerdictRefusesAnEmptyResultUnlessAllowed() {
+    var report = IngestReport()
+    report.inputs = [IngestReport.Input(path: "empty.log", format: "dmesg", compression: nil, bytes: 10, diagnostics: IngestDiagnostics())]
+    let refused = report.verdict(events: 0, allowEmpty: false, forceMerge: false)
+    #expect(refused.refusal?.description.hasPrefix("empty.log: no events") == true)
+    // Twin: --allow-empty accepts it; nothing to warn about without guest and host inputs.
+    let allowed = report.verdict(events: 0, allowEmpty: true, forceMerge: false)
+    #expect(allowed.refusal == nil && allowed.warnings.isEmpty)
+}
+
+/// The ingest writer path (moved from the CLI): a refused result leaves no file; an accepted one is written.
+@Test func ingestWriteCommitsOnlyAcceptedResults() throws {
+    let dir = NSTemporaryDirectory() + "ingest-write-\(getpid())"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let input = dir + "/in.jsonl"
+    var buffer = EventBuffer()
+    buffer.append(Event(kind: .dmaMap, timestamp: 5))
+    try (JSONLCodec.metadataLine(buffer.metadata) + "\n" + JSONLCodec.eventLine(buffer.events[0], metadata: buffer.metadata, string: { _ in nil }) + "\n")
+        .write(toFile: input, atomically: true, encoding: .utf8)
+    let pipeline = IngestPipeline(format: "jsonl")
+    let destination = IngestDestination(path: dir + "/out.dmat", options: .init(), inputs: [input], noClobber: false)
+    struct Refused: Error {}
+    #expect(throws: Refused.self) {
+        _ = try pipeline.write(try pipeline.plan([IngestInput.open(input)]), meta: [:], to: destination) { _, _ in throw Refused() }
+    }
+    #expect(!FileManager.default.fileExists(atPath: dir + "/out.dmat"))
+    // Twin: accepted, the trace is written, and progress counted its event.
+    let progress = ProgressMeter(unit: "events")
+    let (_, events) = try pipeline.write(try pipeline.plan([IngestInput.open(input)]), meta: ["kernel": "6.1.0"], to: destination,
+                                         progress: progress) { _, _ in }
+    #expect(events == 1 && progress.done == 1)
+    let reader = try TraceReader(path: dir + "/out.dmat")
+    #expect(reader.metadata.capture.kernelRelease == "6.1.0")
 }

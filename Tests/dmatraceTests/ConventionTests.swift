@@ -128,6 +128,10 @@ import Testing
         let r = try Self.run(["verify", "-"], terminal: "stdout,stderr", stdin: bytes)
         #expect(r.status == 0, "\(r.err)")
         #expect(r.text.contains("-: ok: "))
+        // info reads standard input once (it failed with 'standard input can be read only once' before).
+        let piped = try Self.run(["info", "-"], stdin: bytes), file = try Self.run(["info", dir + "/t.dmat"])
+        #expect(piped.status == 0, "\(piped.err)")
+        #expect(piped.text.split(separator: "\n").dropFirst() == file.text.split(separator: "\n").dropFirst())
     }
 
     // MARK: -o, --format, -V
