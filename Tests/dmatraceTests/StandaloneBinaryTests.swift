@@ -21,7 +21,11 @@ import Testing
     static func checkRunsAlone(_ binary: String) throws {
         let dir = try CLI.temporaryDirectory("alone")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try FileManager.default.copyItem(atPath: binary, toPath: dir + "/dmatrace")
+        // Copied by cp, not in this process: a child another test spawns while this process holds the copy's
+        // write descriptor (FileManager does not open it close-on-exec) keeps it open, and exec of the copy then
+        // fails with ETXTBSY (exit 126), as it once did here.
+        let cp = try Subprocess.run("/bin/cp", [binary, dir + "/dmatrace"])
+        #expect(cp.status == 0, "\(cp.stderr)")
         try FileManager.default.copyItem(atPath: CLI.root + "/traces/intel-strict.dmat", toPath: dir + "/intel-strict.dmat")
         let list = try runAlone(binary, in: dir, ["models", "list"])
         #expect(list.status == 0, "models list: \(list.err)")
