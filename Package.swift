@@ -70,7 +70,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "TraceIngestTests", dependencies: ["TraceIngest", "TraceFormat", "DMATraceTestSupport"], swiftSettings: strict),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "DMATraceTestSupport"], swiftSettings: strict),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "TraceFormat", "DMATraceTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "ReplayTests", dependencies: ["Replay", "Models", "TraceFormat", "TraceIngest", "DMATraceTestSupport"],
             swiftSettings: strict),

@@ -81,23 +81,26 @@ public struct MatrixAnswer: Sendable, Codable, Equatable {
 
         /// The symbol of one device's verdict and addressing (``DeviceResult``).
         public init(verdict: String, addressing: String) {
-            switch verdict {
-            case OutcomeClass.ok.rawValue:
-                if addressing.hasSuffix("-claimed") {
-                    self = .bypassesClaimedIOMMU
-                } else if addressing.hasSuffix("-translated") || addressing.isEmpty || addressing == "none" {
-                    self = .isolated
-                } else {
-                    self = .unisolated
+            guard let outcome = OutcomeClass(rawValue: verdict) else {
+                // A verdict this version does not write (a report of another version).
+                self = verdict.hasPrefix("oops") ? .oops : .probeFailed
+                return
+            }
+            switch DeviceAddressing(addressing).isolation(verdict: outcome) {
+            case .isolated?: self = .isolated
+            case .unisolated?: self = .unisolated
+            case .bypassesClaimedIOMMU?: self = .bypassesClaimedIOMMU
+            case nil:
+                switch outcome {
+                case .fault: self = .fault
+                case .stale: self = .stale
+                case .mappingFailed: self = .mappingFailed
+                case .invisible: self = .invisible
+                case .probeFailed: self = .probeFailed
+                case .misdirected: self = .misdirected
+                case .oops, .oopsHypothesis: self = .oops
+                case .ok, .untranslatedWhileClaimed: self = .isolated  // isolation(verdict:) decided these
                 }
-            case OutcomeClass.untranslatedWhileClaimed.rawValue: self = .bypassesClaimedIOMMU
-            case OutcomeClass.fault.rawValue: self = .fault
-            case OutcomeClass.stale.rawValue: self = .stale
-            case OutcomeClass.mappingFailed.rawValue: self = .mappingFailed
-            case OutcomeClass.invisible.rawValue: self = .invisible
-            case OutcomeClass.probeFailed.rawValue: self = .probeFailed
-            case OutcomeClass.misdirected.rawValue: self = .misdirected
-            default: self = verdict.hasPrefix("oops") ? .oops : .probeFailed
             }
         }
     }

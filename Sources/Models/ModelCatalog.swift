@@ -149,10 +149,10 @@ public struct ModelCatalog: Sendable {
         } catch {
             throw .notJSON(file: file, reason: DecodingErrorText.describe(error, data: [UInt8](data)))
         }
-        guard case let .object(members) = value else {
+        guard case .object = value else {
             throw .invalid(file: file, path: "$", reason: "expected object, got \(value.typeName)")
         }
-        guard case let .string(kind)? = members["kind"] else {
+        guard case let .string(kind)? = value["kind"] else {
             throw .invalid(file: file, path: "$", reason: "missing required property 'kind' (\"kernel\" or \"qemu-mode\")")
         }
         let shape: Shape
@@ -163,7 +163,7 @@ public struct ModelCatalog: Sendable {
             throw .invalid(file: file, path: "$.kind", reason: "'\(kind)' is not one of kernel, qemu-mode")
         }
         try shape.check(value, path: "$", file: file)
-        if case let .string(id)? = members["id"], !isValidID(id) {
+        if case let .string(id)? = value["id"], !isValidID(id) {
             throw .invalid(
                 file: file, path: "$.id",
                 reason: "'\(id)' must be lower-case letters, digits, '.', '_' or '-' (no '@' or '+': they separate scenario parts)")

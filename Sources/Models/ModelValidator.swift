@@ -1,3 +1,5 @@
+import TraceFormat
+
 /// The structure of model files, checked before typed decoding so errors name the JSON path. It mirrors
 /// `schemas/model.schema.json` (JSON Schema 2020-12); `ModelsTests` checks that the two agree.
 indirect enum Shape: Sendable {
@@ -142,7 +144,8 @@ indirect enum Shape: Sendable {
     func check(_ value: JSONValue, path: String, file: String) throws(ModelError) {
         func fail(_ reason: String) -> ModelError { .invalid(file: file, path: path, reason: reason) }
         switch (self, value) {
-        case let (.object(fields, required), .object(members)):
+        case let (.object(fields, required), .object(list)):
+            let members = Dictionary(list.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
             for key in members.keys.sorted() where fields[key] == nil {
                 throw .invalid(file: file, path: "\(path).\(key)", reason: "unknown property")
             }
@@ -159,7 +162,8 @@ indirect enum Shape: Sendable {
             if oneOf == nil && s.isEmpty { throw fail("must not be empty") }
         case (.bool, .bool):
             break
-        case let (.integer(lo, hi), .number(d)):
+        case let (.integer(lo, hi), .number(text)):
+            let d = Double(text) ?? .nan
             guard d.rounded() == d, d >= Double(lo), d <= Double(hi) else {
                 throw fail("must be an integer in \(lo)...\(hi), got \(d)")
             }

@@ -49,20 +49,23 @@ struct DevicePlan: Sendable {
     /// Oopses this device's DMA can reach under this scenario (kernel `oopses` whose trigger fits its addressing).
     var oopses: [KernelModel.Oops] = []
 
-    /// One-word description of the device's addressing for reports; `-claimed` when the platform claims a
-    /// translation the device does not get (also for devices without recorded accesses).
-    var addressingSummary: String {
-        if blocked != nil { return "none" }
-        return claimed ? baseAddressing + "-claimed" : baseAddressing
+    /// The device's addressing for reports; claimed when the platform claims a translation the device does not
+    /// get (also for devices without recorded accesses).
+    var deviceAddressing: DeviceAddressing {
+        if blocked != nil { return DeviceAddressing(base: .none) }
+        return DeviceAddressing(base: baseAddressing, claimed: claimed)
     }
 
-    private var baseAddressing: String {
+    /// ``deviceAddressing`` as reports spell it (`iova-translated`, `gpa-untranslated-claimed`, ...).
+    var addressingSummary: String { deviceAddressing.description }
+
+    private var baseAddressing: DeviceAddressing.Base {
         switch addressing {
-        case .iova, .bounceIOVA: return translated ? "iova-translated" : "iova-untranslated"
-        case .gpa: return translated ? "gpa-translated" : "gpa-untranslated"
-        case .identity: return translated ? "gpa-translated" : "gpa-identity"
-        case .bounce: return translated ? "bounce-translated" : "bounce-gpa"
-        case .mappingError: return "mapping-error"
+        case .iova, .bounceIOVA: return translated ? .iovaTranslated : .iovaUntranslated
+        case .gpa: return translated ? .gpaTranslated : .gpaUntranslated
+        case .identity: return translated ? .gpaTranslated : .gpaIdentity
+        case .bounce: return translated ? .bounceTranslated : .bounceGPA
+        case .mappingError: return .mappingError
         }
     }
 

@@ -65,14 +65,15 @@ public struct ReplayMatrix: Sendable, Codable, Equatable {
             var costs = Set<String>()
             for c in inMode {
                 for d in c.devices {
-                    switch (d.verdict, d.addressing) {
-                    case (.untranslatedWhileClaimed, _), (.ok, "gpa-untranslated-claimed"):
+                    let a = DeviceAddressing(d.addressing)
+                    switch (d.verdict, a.base, a.claimed) {
+                    case (.untranslatedWhileClaimed, _, _), (.ok, .gpaUntranslated, true):
                         costs.insert("\(c.kernel): \(d.device) untranslated while the platform claims isolation")
-                    case (_, "gpa-identity"):
+                    case (_, .gpaIdentity, false):
                         costs.insert("\(c.kernel): \(d.device) identity-mapped (no DMA isolation)")
-                    case (_, "bounce-gpa"), (_, "bounce-translated"):
+                    case (_, .bounceGPA, false), (_, .bounceTranslated, false):
                         costs.insert("\(c.kernel): \(d.device) bounces every DMA through swiotlb")
-                    case (.ok, "gpa-untranslated"):
+                    case (.ok, .gpaUntranslated, false):
                         costs.insert("\(c.kernel): \(d.device) untranslated (no vIOMMU isolation)")
                     default:
                         break
@@ -80,7 +81,7 @@ public struct ReplayMatrix: Sendable, Codable, Equatable {
                 }
             }
             let claimed = inMode.contains { c in
-                c.devices.contains { $0.verdict == .untranslatedWhileClaimed || $0.addressing.hasSuffix("-claimed") }
+                c.devices.contains { $0.verdict == .untranslatedWhileClaimed || DeviceAddressing($0.addressing).claimed }
             }
             if claimed { unsafe.append(WorkingMode(mode: m, costs: costs.sorted())) } else { working.append(WorkingMode(mode: m, costs: costs.sorted())) }
         }

@@ -1,9 +1,5 @@
 import SystemPackage
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Writes everything a ``TraceWriter`` emits (side frames, chunks, the seek table) in submission order,
 /// compressing chunks on one background thread while the producer fills the next chunk: on two cores the
 /// wall time of an ingest becomes about max(parse, compress) instead of their sum.

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Decompresses chunk frames on worker threads while the reading thread parses the file and hands out
 /// finished chunks in file order. The reading thread also decompresses pending chunks itself while it
 /// waits, so with one worker two cores decompress at once.

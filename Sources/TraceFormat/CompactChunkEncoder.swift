@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Encodes 56-byte records as a compact-layout chunk payload (`schemas/dmat-format.md` §9a).
 ///
 /// A pure function of the records (nothing carries over between chunks); storage is allocated for the
@@ -311,7 +307,7 @@ final class CompactChunkEncoder {
                 if plane[0] == UInt32(taken) { continue }
                 for b in 0..<256 where plane[b] > 0 {
                     let c = Double(plane[b])
-                    cost -= c * log2(c / t)
+                    cost -= c * Platform.binaryLogarithm(c / t)
                 }
                 cost += 8  // a plane that is not all zeros costs at least its table
             }

@@ -6,7 +6,9 @@ public enum Hex {
     @inlinable
     public static func digits<T: BinaryInteger>(_ value: T, width: Int = 0, uppercase: Bool = false) -> String {
         let s = String(value, radix: 16, uppercase: uppercase)
-        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+        // ASCII digits: the UTF-8 count is the length, and O(1) (this runs for every hex field of `cat --jsonl`).
+        let n = s.utf8.count
+        return n >= width ? s : String(repeating: "0", count: width - n) + s
     }
 
     /// `0x` and ``digits(_:width:uppercase:)``: `prefixed(0x1000)` is `0x1000`, `prefixed(5, width: 2)` is `0x05`.

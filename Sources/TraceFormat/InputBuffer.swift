@@ -1,9 +1,5 @@
 import SystemPackage
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A read window over a file descriptor: refills on demand, skips by seeking when the input is a regular
 /// file, and by reading otherwise (pipes, standard input). Never holds more than the largest frame asked for.
 final class InputBuffer {
@@ -48,7 +44,7 @@ final class InputBuffer {
         if end - start >= n { return true }
         if atEOF { return false }
         if capacity - start < n + readAhead / 2 && start > 0 {
-            memmove(base, base + start, end - start)
+            Platform.moveBytes(to: base, from: base + start, count: end - start)
             bufferOffset += UInt64(start)
             end -= start
             start = 0
@@ -177,16 +173,14 @@ final class InputBuffer {
 
     /// The current size of the underlying regular file.
     func fileSize() throws -> UInt64 {
-        var st = stat()
-        guard fstat(fd.rawValue, &st) == 0 else {
-            throw TraceFormatError.io(path: path, operation: "stat", message: "\(Errno(rawValue: errno))")
+        switch Platform.fileStatus(of: fd) {
+        case .success(let st): return UInt64(max(0, st.size))
+        case .failure(let e): throw TraceFormatError.io(path: path, operation: "stat", message: "\(e)")
         }
-        return UInt64(max(0, st.st_size))
     }
 
     /// True when `fd` is a regular file (so it can be skimmed by seeking and read twice).
     static func isRegularFile(_ fd: FileDescriptor) -> Bool {
-        var st = stat()
-        return fstat(fd.rawValue, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+        (try? Platform.fileStatus(of: fd).get())?.isRegularFile ?? false
     }
 }

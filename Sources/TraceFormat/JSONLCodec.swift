@@ -59,7 +59,7 @@ public enum JSONLCodec {
         }
     }
 
-    static func hex(_ v: UInt64) -> String { "\"" + Hex.prefixed(v) + "\"" }
+    static func hex(_ v: UInt64) -> String { "\"0x" + Hex.digits(v) + "\"" }
 
     /// One event line (without newline).
     /// - Parameters:

@@ -1,22 +1,6 @@
-/// A small, bounded JSON parser for JSONL event lines: one value per call, nesting depth limited, every
-/// error with its byte column. (Foundation's JSONDecoder is used for metadata; this keeps event lines
-/// fast and their errors precise.)
-indirect enum JSONValue {
-    case object([JSONMember])
-    case array([JSONValue])
-    case string(String)
-    /// The number's text, validated against the JSON grammar.
-    case number(String)
-    case bool(Bool)
-    case null
-}
-
-/// One member of a JSON object.
-struct JSONMember {
-    var key: String
-    var value: JSONValue
-}
-
+/// A small, bounded JSON parser for JSONL event lines (into ``JSONValue``): one value per call, nesting depth
+/// limited, every error with its byte column. (Foundation's JSONDecoder is used for metadata; this keeps event
+/// lines fast and their errors precise.)
 /// A parse error: 1-based byte column and what was wrong.
 struct JSONParseError: Error {
     var column: Int

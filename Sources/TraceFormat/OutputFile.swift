@@ -1,11 +1,5 @@
 import SystemPackage
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// A refusal of an output path (`-o`), decided before anything is written.
 public enum OutputError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The output is one of the command's own inputs (the same file, through any link or hard link).
@@ -79,17 +73,14 @@ public struct OutputTarget: Sendable, Equatable {
         if path == "-" {
             return OutputTarget(path: path, kind: .standardOutput, filePath: path, temporaryPath: nil, existingMode: nil, noClobber: noClobber)
         }
-        var st = stat()
-        let exists = stat(path, &st) == 0
-        if exists {
-            switch st.st_mode & S_IFMT {
-            case S_IFCHR, S_IFIFO:
+        let st = Platform.fileStatus(path)
+        if let st {
+            if st.isCharacterDevice || st.isFIFO {
                 return OutputTarget(path: path, kind: .stream, filePath: path, temporaryPath: nil, existingMode: nil, noClobber: noClobber)
-            case S_IFDIR: throw OutputError.unsupportedKind(path: path, kind: "directory")
-            case S_IFBLK: throw OutputError.unsupportedKind(path: path, kind: "block device")
-            case S_IFSOCK: throw OutputError.unsupportedKind(path: path, kind: "socket")
-            default: break
             }
+            if st.isDirectory { throw OutputError.unsupportedKind(path: path, kind: "directory") }
+            if st.isBlockDevice { throw OutputError.unsupportedKind(path: path, kind: "block device") }
+            if st.isSocket { throw OutputError.unsupportedKind(path: path, kind: "socket") }
             if noClobber { throw OutputError.exists(path: path) }
         }
         let file = try followLinks(path)
@@ -99,25 +90,23 @@ public struct OutputTarget: Sendable, Equatable {
             tmp = file + ".partial"
         case .hidden:
             let target = FilePath(file)
-            let name = ".\(target.lastComponent?.string ?? "output").tmp-\(getpid())"
+            let name = ".\(target.lastComponent?.string ?? "output").tmp-\(Platform.processID)"
             let dir = target.removingLastComponent()
             tmp = dir.string.isEmpty ? name : dir.appending(name).string
         }
         // The output, or the temporary file truncated on the way, must not be an input.
         for input in inputs where input != "-" {
-            var i = stat()
-            guard stat(input, &i) == 0, (i.st_mode & S_IFMT) == S_IFREG else { continue }
-            if exists && i.st_dev == st.st_dev && i.st_ino == st.st_ino {
+            guard let i = Platform.fileStatus(input), i.isRegularFile else { continue }
+            if let st, i.isSameFile(as: st) {
                 throw OutputError.isInput(output: path, input: input)
             }
-            var t = stat()
-            if stat(tmp, &t) == 0 && i.st_dev == t.st_dev && i.st_ino == t.st_ino {
+            if let t = Platform.fileStatus(tmp), i.isSameFile(as: t) {
                 throw OutputError.isInput(output: tmp, input: input)
             }
         }
         return OutputTarget(
             path: path, kind: .file, filePath: file, temporaryPath: tmp,
-            existingMode: exists ? UInt32(st.st_mode & 0o7777) : nil, noClobber: noClobber)
+            existingMode: st?.permissions, noClobber: noClobber)
     }
 
     /// `path` with the symbolic links of its last component followed (also a dangling link, whose target is
@@ -125,14 +114,13 @@ public struct OutputTarget: Sendable, Equatable {
     static func followLinks(_ path: String) throws -> String {
         var p = path
         for _ in 0..<40 {
-            var st = stat()
-            guard lstat(p, &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK else { return p }
-            var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-            let n = readlink(p, &buf, buf.count - 1)
-            guard n >= 0 else {
-                throw TraceFormatError.io(path: path, operation: "read the link \(p)", message: "\(Errno(rawValue: errno))")
+            guard let st = Platform.linkStatus(p), st.isSymbolicLink else { return p }
+            let bytes: [UInt8]
+            switch Platform.readSymbolicLink(p) {
+            case .success(let b): bytes = b
+            case .failure(let e): throw TraceFormatError.io(path: path, operation: "read the link \(p)", message: "\(e)")
             }
-            let target = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let target = String(decoding: bytes, as: UTF8.self)
             if target.hasPrefix("/") {
                 p = target
             } else {
@@ -175,7 +163,7 @@ public final class OutputFile {
             } catch {
                 throw TraceFormatError.io(path: target.path, operation: "create \(tmp)", message: "\(error)")
             }
-            if let mode = target.existingMode { _ = fchmod(fd.rawValue, mode_t(mode)) }
+            if let mode = target.existingMode { Platform.setPermissions(fd, mode) }
         }
     }
 
@@ -211,27 +199,24 @@ public final class OutputFile {
         case .file:
             let tmp = target.temporaryPath!
             // The data reaches the disk before the rename makes it visible under the target name.
-            if fsync(fd.rawValue) != 0 {
-                let e = Errno(rawValue: errno)
+            if let e = Platform.synchronize(fd) {
                 try? fd.close()
-                _ = unlink(tmp)
+                Platform.removeFile(tmp)
                 throw TraceFormatError.io(path: tmp, operation: "sync", message: "\(e)")
             }
             do { try fd.close() } catch {
-                _ = unlink(tmp)
+                Platform.removeFile(tmp)
                 throw TraceFormatError.io(path: tmp, operation: "close", message: "\(error)")
             }
             if target.noClobber {
-                let rc = link(tmp, target.filePath)
-                let e = Errno(rawValue: errno)
-                _ = unlink(tmp)
-                if rc != 0 {
+                let failure = Platform.hardLink(tmp, to: target.filePath)
+                Platform.removeFile(tmp)
+                if let e = failure {
                     if e == .fileExists { throw OutputError.exists(path: target.path) }
                     throw TraceFormatError.io(path: target.path, operation: "link \(tmp) to it", message: "\(e)")
                 }
-            } else if rename(tmp, target.filePath) != 0 {
-                let e = Errno(rawValue: errno)
-                _ = unlink(tmp)
+            } else if let e = Platform.renameFile(tmp, to: target.filePath) {
+                Platform.removeFile(tmp)
                 throw TraceFormatError.io(path: target.path, operation: "rename \(tmp) to it", message: "\(e)")
             }
         }
@@ -246,7 +231,7 @@ public final class OutputFile {
         case .stream: try? fd.close()
         case .file:
             try? fd.close()
-            _ = unlink(target.temporaryPath!)
+            Platform.removeFile(target.temporaryPath!)
         }
     }
 }

@@ -1,10 +1,6 @@
 import FoundationEssentials
 import SystemPackage
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// One entry of the index (the zstd seekable format's seek table).
 public struct SeekEntry: Sendable, Equatable, Codable {
     /// Bytes of the span: everything after the previous entry's span up to and including this chunk's frame.

@@ -1,10 +1,6 @@
 import FoundationEssentials
 import SystemPackage
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Streams events into a `.dmat` file (or standard output) in chunks of independent zstd frames.
 ///
 /// Side tables (new strings, changed metadata) are written just before the chunk that first needs them,

@@ -1,9 +1,8 @@
+import DMATraceTestSupport
 import Foundation
 import Testing
+import TraceFormat
 @testable import Models
-import DMATraceTestSupport
-
-/// The repository root, found from this file (tests never read /work/shared).
 
 @Test func everyBuiltinModelLoadsAndCitesSources() throws {
     let c = try ModelCatalog.builtin()
@@ -91,27 +90,27 @@ import DMATraceTestSupport
 @Test func schemaFileAgreesWithTheLoader() throws {
     let data = try Data(contentsOf: Repository.root.appendingPathComponent("schemas/model.schema.json"))
     let schema = try JSONDecoder().decode(JSONValue.self, from: data)
-    guard case let .object(root) = schema, case let .object(defs)? = root["$defs"] else { Issue.record("no $defs"); return }
+    guard case .object = schema, let defs = schema["$defs"] else { Issue.record("no $defs"); return }
     func compare(_ shape: Shape, _ json: JSONValue, _ path: String) {
         switch shape {
         case let .object(fields, required):
-            guard case let .object(j) = json, case let .object(props)? = j["properties"] else {
+            guard case let .object(propList)? = json["properties"], let props = json["properties"] else {
                 Issue.record("\(path): schema has no properties"); return
             }
-            #expect(Set(props.keys) == Set(fields.keys), "\(path) properties differ")
-            if case let .array(req)? = j["required"] {
+            #expect(Set(propList.map(\.key)) == Set(fields.keys), "\(path) properties differ")
+            if case let .array(req)? = json["required"] {
                 #expect(Set(req.compactMap { if case let .string(s) = $0 { s } else { nil } }) == required, "\(path) required differ")
             }
             for (k, sub) in fields { if let p = props[k] { compare(sub, p, "\(path).\(k)") } }
         case let .string(oneOf?):
-            guard case let .object(j) = json else { return }
-            if case let .array(e)? = j["enum"] {
+            guard case .object = json else { return }
+            if case let .array(e)? = json["enum"] {
                 #expect(e.compactMap { if case let .string(s) = $0 { s } else { nil } } == oneOf, "\(path) enum differs")
-            } else if case let .string(c)? = j["const"] {
+            } else if case let .string(c)? = json["const"] {
                 #expect([c] == oneOf, "\(path) const differs")
             }
         case let .array(item, _):
-            if case let .object(j) = json, let items = j["items"] { compare(item, items, "\(path)[]") }
+            if let items = json["items"] { compare(item, items, "\(path)[]") }
         default: break
         }
     }

@@ -66,3 +66,28 @@ import TraceFormat
         #expect(try Self.plan("linux-6.1@qemu-viommu-virtio-translated").addressingSummary == "iova-translated")
     }
 }
+
+/// ``DeviceAddressing``: the report spelling reads back to the same value, and the isolation rule of the matrix.
+@Suite struct DeviceAddressingTests {
+    @Test func everySpellingReadsBack() {
+        for base in DeviceAddressing.Base.allCases {
+            for claimed in [false, true] where base != .unknown {
+                let a = DeviceAddressing(base: base, claimed: claimed)
+                #expect(DeviceAddressing(a.description) == a)
+            }
+        }
+        #expect(DeviceAddressing("gpa-untranslated-claimed") == DeviceAddressing(base: .gpaUntranslated, claimed: true))
+        // Twin: a different spelling is a different value.
+        #expect(DeviceAddressing("gpa-untranslated") != DeviceAddressing(base: .gpaUntranslated, claimed: true))
+    }
+
+    @Test func isolationFollowsTranslationAndClaims() {
+        #expect(DeviceAddressing("iova-translated").isolation(verdict: .ok) == .isolated)
+        #expect(DeviceAddressing("").isolation(verdict: .ok) == .isolated)
+        #expect(DeviceAddressing("gpa-identity").isolation(verdict: .ok) == .unisolated)
+        #expect(DeviceAddressing("gpa-untranslated-claimed").isolation(verdict: .ok) == .bypassesClaimedIOMMU)
+        #expect(DeviceAddressing("iova-translated").isolation(verdict: .untranslatedWhileClaimed) == .bypassesClaimedIOMMU)
+        // Twin: a failing verdict has no isolation, whatever the addressing.
+        #expect(DeviceAddressing("iova-translated").isolation(verdict: .fault) == nil)
+    }
+}

@@ -1,14 +1,6 @@
 import CZlib
 import TraceFormat
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// A pull source of bytes: each `read` fills the front of `buffer` and returns how many bytes it wrote,
 /// 0 at the end. The streams below are chained: file or memory, then an optional decompressor.
 /// Classes because they own file descriptors and C decoder state.
@@ -54,31 +46,20 @@ final class FileStream: ByteStream {
 
     /// Opens `path` read-only.
     static func open(_ path: String) throws(IngestError) -> FileStream {
-        let fd = path.withCString { Glibc.open($0, O_RDONLY | O_CLOEXEC) }
-        if fd < 0 { throw .unreadable(path: path, reason: errnoText()) }
-        var st = stat()
-        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
-            close(fd)
-            throw .unreadable(path: path, reason: "is a directory")
+        switch Platform.openForReading(path) {
+        case .success(let fd): return FileStream(fd: fd, path: path, owns: true)
+        case .failure(let f): throw .unreadable(path: path, reason: f.reason)
         }
-        return FileStream(fd: fd, path: path, owns: true)
     }
 
-    deinit { if owns { close(fd) } }
+    deinit { if owns { Platform.closeFile(fd) } }
 
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(IngestError) -> Int {
-        guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
-        while true {
-            let n = Glibc.read(fd, base, buffer.count)
-            if n >= 0 { return n }
-            if errno == EINTR { continue }
-            throw .unreadable(path: path, reason: errnoText())
+        switch Platform.readSome(fd, into: buffer) {
+        case .success(let n): return n
+        case .failure(let f): throw .unreadable(path: path, reason: f.reason)
         }
     }
-}
-
-func errnoText() -> String {
-    String(cString: strerror(errno))
 }
 
 /// Serves bytes already in memory.

@@ -1,13 +1,5 @@
 import TraceFormat
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// One input of an ingest: a file, stdin (`-`) or bytes in memory, transparently decompressed.
 ///
 /// Compression is detected from the magic bytes, never from the file name: zstd (`28 b5 2f fd`, any number
@@ -316,7 +308,7 @@ public final class IngestInput {
                 return
             }
             let rest = have - start
-            if rest > 0 && start > 0 { memmove(buf.baseAddress!, buf.baseAddress! + start, rest) }
+            if rest > 0 && start > 0 { Platform.moveBytes(to: buf.baseAddress!, from: buf.baseAddress! + start, count: rest) }
             bufferOffset += UInt64(start)
             have = rest
         }
@@ -347,8 +339,8 @@ public final class IngestInput {
         let limit = TextSafety.maxLineBytes
         var start = 0
         while start < n {
-            guard let nlp = memchr(base + start, 0x0A, n - start) else { break }
-            let end = UnsafeRawPointer(nlp) - base
+            guard let hit = Platform.firstOffset(of: 0x0A, in: base + start, count: n - start) else { break }
+            let end = start + hit
             var stop = end
             if stop > start && base.load(fromByteOffset: stop - 1, as: UInt8.self) == 0x0D { stop -= 1 }
             line += 1

@@ -1,11 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// A read-only view of one text line for the hot parsing paths: indices are byte offsets, every access is
 /// bounds-checked against `count` by the callers' loop conditions, nothing allocates.
 struct LineView {
@@ -47,12 +39,12 @@ struct LineView {
     @inline(__always) func hasPrefix(_ s: StaticString, at i: Int) -> Bool {
         let k = s.utf8CodeUnitCount
         guard i >= 0, i + k <= count else { return false }
-        return memcmp(base + i, s.utf8Start, k) == 0
+        return Platform.bytesEqual(base + i, s.utf8Start, count: k)
     }
 
     /// True when bytes `a..<b` are exactly `s`.
     @inline(__always) func equals(_ a: Int, _ b: Int, _ s: StaticString) -> Bool {
-        b - a == s.utf8CodeUnitCount && memcmp(base + a, s.utf8Start, b - a) == 0
+        b - a == s.utf8CodeUnitCount && Platform.bytesEqual(base + a, s.utf8Start, count: b - a)
     }
 
     /// Index just after `key` where `key` starts at `from` or right after a space (so `size=` does not
@@ -66,7 +58,7 @@ struct LineView {
         var i = from
         while i + k <= count {
             if base[i] == first && (i == from || base[i - 1] == 0x20)
-                && memcmp(base + i, key.utf8Start, k) == 0 {
+                && Platform.bytesEqual(base + i, key.utf8Start, count: k) {
                 return i + k
             }
             i += 1
@@ -81,9 +73,9 @@ struct LineView {
         let first = s.utf8Start.pointee
         var i = from
         while i + k <= count {
-            guard let hit = memchr(base + i, Int32(first), count - k + 1 - i) else { return nil }
-            let j = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - base
-            if memcmp(base + j, s.utf8Start, k) == 0 { return j }
+            guard let hit = Platform.firstOffset(of: first, in: base + i, count: count - k + 1 - i) else { return nil }
+            let j = i + hit
+            if Platform.bytesEqual(base + j, s.utf8Start, count: k) { return j }
             i = j + 1
         }
         return nil
@@ -220,7 +212,7 @@ struct ByteNameCache {
 
     @inline(__always)
     private func same(_ k: Int, _ v: LineView, _ a: Int, _ n: Int) -> Bool {
-        names[k].count == n && (n == 0 || names[k].withUnsafeBytes { memcmp($0.baseAddress!, v.base + a, n) == 0 })
+        names[k].count == n && (n == 0 || names[k].withUnsafeBytes { Platform.bytesEqual($0.baseAddress!, v.base + a, count: n) })
     }
 
     /// The id of bytes `a..<b`, if cached.

@@ -1,13 +1,5 @@
 import TraceFormat
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Imports ftrace text: tracefs `trace` and `trace_pipe`, and `trace-cmd report` output, with or without
 /// latency columns and tgid (kernel/trace/trace_output.c, trace.c print_trace_header).
 ///
@@ -107,8 +99,8 @@ public struct FtraceTextImporter: Importer {
         var i = 0
         var close = -1
         while i < v.count {
-            guard let hit = memchr(v.base + i, 0x5B, v.count - i) else { return false }
-            let b = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - v.base
+            guard let hit = Platform.firstOffset(of: 0x5B, in: v.base + i, count: v.count - i) else { return false }
+            let b = i + hit
             var j = b + 1
             while j < v.count && v[j] &- 0x30 <= 9 { j += 1 }
             if j > b + 1 && j < v.count && v[j] == 0x5D && b > 0 {

@@ -81,7 +81,7 @@ public struct GFPFlags: OptionSet, Sendable, Hashable {
                 if i > s {
                     var bit: GFPFlags = .other
                     for (k, name) in table.enumerated() where name.count == i - s {
-                        if name.withUnsafeBytes({ memcmp($0.baseAddress!, v.base + s, i - s) == 0 }) {
+                        if name.withUnsafeBytes({ Platform.bytesEqual($0.baseAddress!, v.base + s, count: i - s) }) {
                             bit = GFPFlags(rawValue: 1 << UInt32(k))
                             break
                         }
@@ -96,10 +96,3 @@ public struct GFPFlags: OptionSet, Sendable, Hashable {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
