@@ -243,7 +243,8 @@ struct ScenarioState {
             } else {
                 let size = b.groupPages > 0 ? UInt64(b.groupPages) << 12 : (v.target & 0xFFF) &+ max(b.size, 1)
                 groupHead = (domain, nil)
-                if allocators[domain] == nil {
+                // (`allocators[domain] == nil` would copy the allocator, retaining each of its arrays, per map.)
+                if allocators[domain]?.endPfn == nil {
                     allocators[domain] = IOVAAllocator(
                         addressWidth: awBits, below4GFirst: scenario.kernel.iommu.iovaBelow4GFirst)
                 }
