@@ -86,7 +86,8 @@ struct AllocatorCheck {
     /// segment of one DMA-API call): the scenarios place it in the same IOVA range.
     private(set) var lastMapExtended = false
     private var moved: [UInt64: Int] = [:]
-    private var devicesSeen = Set<Int>()
+    /// Devices with a recorded map so far (by device index).
+    private var devicesSeen: [Bool]
     static let maxFindings = 1000
 
     init(lazy: Bool, flushTimeoutMs: Int, flushEntries: Int, addressWidth: Int, below4GFirst: Bool, domainOf: [Int]) {
@@ -98,6 +99,7 @@ struct AllocatorCheck {
         self.below4GFirst = below4GFirst
         self.domainOf = domainOf
         pending = Array(repeating: nil, count: domainOf.count)
+        devicesSeen = Array(repeating: false, count: domainOf.count)
         domains = Array(repeating: nil, count: (domainOf.max() ?? -1) + 1)
     }
 
@@ -124,7 +126,7 @@ struct AllocatorCheck {
         }
         let domain = domainOf[d]
         cpusSeen = max(cpusSeen, cpu + 1)
-        devicesSeen.insert(d)
+        devicesSeen[d] = true
         let pfn = iova >> 12
         let pages = max(1, ((iova & 0xFFF) &+ max(size, 1) &+ 0xFFF) >> 12)
         lastMapExtended = false
@@ -223,7 +225,7 @@ struct AllocatorCheck {
             // Ingest attributed this map by inference (an iommu:map names no device); when exactly one other
             // device's domain predicts the recorded IOVA, the allocator is the better evidence.
             var found: [(Group, [DomainState])] = []
-            for other in devicesSeen.sorted() where other != g.device && domainOf[other] != g.domain {
+            for other in devicesSeen.indices where devicesSeen[other] && other != g.device && domainOf[other] != g.domain {
                 var h = g
                 h.device = other
                 h.domain = domainOf[other]
