@@ -31,12 +31,14 @@ extension BenchSuite {
             defer { if !o.keep { try? FileManager.default.removeItem(atPath: path(n)) } }
             print("trace: \(n) events, \(Int(bytes)) bytes (SyntheticWorkload: 2 virtio-blk + 1 virtio-net, dma:* + vtd translations)")
             let nd = Double(n)
-            func run(_ ids: [String]) throws -> Bench.Timings {
+            func run(_ ids: [String], deduplicate: Bool = true) throws -> Bench.Timings {
                 let scenarios = try ids.map { try Scenario.parse($0, catalog: catalog) }
+                var options = ReplayOptions()
+                options.deduplicate = deduplicate
                 return try Bench.measure(runs: o.runs) {
                     let r = try TraceReader(path: path(n))
                     let rec = try? RecordedScenario.infer(metadata: r.metadata, catalog: catalog).get()
-                    let result = try ReplayEngine(scenarios: scenarios, recorded: rec).run(r, tracePath: path(n))
+                    let result = try ReplayEngine(scenarios: scenarios, recorded: rec, options: options).run(r, tracePath: path(n))
                     guard result.events >= n else { throw BenchError("replayed \(result.events) of \(n) events") }
                 }
             }
@@ -45,6 +47,8 @@ extension BenchSuite {
             // The full built-in matrix: every kernel × every mode.
             let all = catalog.kernelIDs.flatMap { k in catalog.modeIDs.map { "\(k)@\($0)" } }
             let tm = try run(all)
+            // The same without deduplication (every scenario simulated): what the classes save.
+            let tx = try run(all, deduplicate: false)
             guard let zstd = Bench.which("zstd") else { throw BenchError("zstd CLI not found") }
             let tz = try Bench.measure(runs: o.runs, children: true) { try Bench.runDiscardingOutput(zstd, ["-d", "-c", "-q", path(n)]) }
             func line(_ label: String, _ t: Bench.Timings) -> String {
@@ -54,6 +58,7 @@ extension BenchSuite {
             print(line("replay, 1 scenario: ", t1))
             print(line("replay, 8 scenarios:", t8))
             print(line("replay, \(all.count) (matrix):", tm))
+            print(line("same, each simulated:", tx))
             print(line("zstd -d -c > null:  ", tz))
             print("1 scenario / zstd events/s: wall \(Bench.fmt(Bench.median(tz.wall) / Bench.median(t1.wall), 2)), "
                   + "CPU \(Bench.fmt(Bench.median(tz.cpu) / Bench.median(t1.cpu), 2)) (goal >= 0.9: \(Bench.median(tz.wall) / Bench.median(t1.wall) >= 0.9 ? "met" : "not met")); "
