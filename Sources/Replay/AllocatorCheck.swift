@@ -67,8 +67,11 @@ struct AllocatorCheck {
     let addressWidth: Int
     let below4GFirst: Bool
     let domainOf: [Int]
-    private var domains: [Int: [DomainState]] = [:]
-    private var pending: [Int: Group] = [:]
+    /// The hypotheses per domain (by domain index; nil: nothing allocated yet).
+    private var domains: [[DomainState]?]
+    /// The open allocation of each device (by device index), and how many are open.
+    private var pending: [Group?]
+    private var pendingCount = 0
     private var live: [UInt64: UInt64] = [:]
     /// Recorded allocations compared with the allocator's prediction.
     private(set) var checked = 0
@@ -83,7 +86,8 @@ struct AllocatorCheck {
     /// segment of one DMA-API call): the scenarios place it in the same IOVA range.
     private(set) var lastMapExtended = false
     private var moved: [UInt64: Int] = [:]
-    private var devicesSeen = Set<Int>()
+    /// Devices with a recorded map so far (by device index).
+    private var devicesSeen: [Bool]
     static let maxFindings = 1000
 
     init(lazy: Bool, flushTimeoutMs: Int, flushEntries: Int, addressWidth: Int, below4GFirst: Bool, domainOf: [Int]) {
@@ -94,6 +98,9 @@ struct AllocatorCheck {
         self.addressWidth = addressWidth
         self.below4GFirst = below4GFirst
         self.domainOf = domainOf
+        pending = Array(repeating: nil, count: domainOf.count)
+        devicesSeen = Array(repeating: false, count: domainOf.count)
+        domains = Array(repeating: nil, count: (domainOf.max() ?? -1) + 1)
     }
 
     private static func key(_ d: Int, _ pfn: UInt64) -> UInt64 { UInt64(truncatingIfNeeded: d) << 48 | (pfn & 0xFFFF_FFFF_FFFF) }
@@ -104,6 +111,13 @@ struct AllocatorCheck {
         domains[domain] ?? [DomainState(allocator: IOVAAllocator(addressWidth: addressWidth, below4GFirst: below4GFirst))]
     }
 
+    /// The hypotheses of `domain`, taken out of the table (so that changing them copies nothing); put them back.
+    private mutating func takeStates(_ domain: Int) -> [DomainState] {
+        var list: [DomainState]? = nil
+        swap(&list, &domains[domain])
+        return list ?? states(domain)
+    }
+
     /// A recorded `iommu_map` of device `d`.
     mutating func map(device d: Int, iova: UInt64, size: UInt64, cpu: Int, time: UInt64, index: Int, event: Event) {
         guard d < domainOf.count else {
@@ -112,7 +126,7 @@ struct AllocatorCheck {
         }
         let domain = domainOf[d]
         cpusSeen = max(cpusSeen, cpu + 1)
-        devicesSeen.insert(d)
+        devicesSeen[d] = true
         let pfn = iova >> 12
         let pages = max(1, PageSpan(address: iova, size: size).count)
         lastMapExtended = false
@@ -125,6 +139,7 @@ struct AllocatorCheck {
             }
         }
         closeAll(domain: domain)
+        if pending[d] == nil { pendingCount += 1 }
         pending[d] = Group(device: d, domain: domain, startPfn: pfn, pages: pages, cpu: cpu, index: index, event: event, time: time)
     }
 
@@ -139,27 +154,35 @@ struct AllocatorCheck {
         cpusSeen = max(cpusSeen, cpu + 1)
         closeAll(domain: domain)
         guard let pages = live.removeValue(forKey: Self.key(d, pfn)) else { return }
-        var next: [DomainState] = []
-        for var st in states(domain) {
+        // In place: the hypotheses leave the table while they change, so no copy of an allocator is made
+        // (copying a DomainState and mutating it copied its magazines: most of a replay's time).
+        var list = takeStates(domain)
+        for k in list.indices {
             if lazy {
-                queue(&st, pfn: pfn, pages: pages, cpu: cpu, time: time)
+                queue(&list[k], pfn: pfn, pages: pages, cpu: cpu, time: time)
             } else {
-                st.allocator.free(pfn: pfn, pages: pages, cpu: cpu)
+                list[k].allocator.free(pfn: pfn, pages: pages, cpu: cpu)
             }
-            next.append(st)
         }
-        domains[domain] = next
+        domains[domain] = list
+    }
+
+    private mutating func takePending(_ d: Int) -> Group? {
+        guard let g = pending[d] else { return nil }
+        pending[d] = nil
+        pendingCount -= 1
+        return g
     }
 
     /// End of the trace: the last open allocations are checked.
     mutating func finish() {
-        for d in pending.keys.sorted() { if let g = pending.removeValue(forKey: d) { commit(g) } }
+        for d in pending.indices { if let g = takePending(d) { commit(g) } }
     }
 
     private mutating func closeAll(domain: Int) {
-        guard !pending.isEmpty else { return }
-        for d in pending.keys.sorted() where pending[d]!.domain == domain {
-            commit(pending.removeValue(forKey: d)!)
+        guard pendingCount > 0 else { return }
+        for d in pending.indices where pending[d]?.domain == domain {
+            commit(takePending(d)!)
         }
     }
 
@@ -182,27 +205,27 @@ struct AllocatorCheck {
     private mutating func commit(_ g0: Group) {
         checked += 1
         // Fast path (one hypothesis, no flush-queue timer question): allocate in place, no copy of the state.
-        if (domains[g0.domain]?.count ?? 1) == 1 && (!lazy || domains[g0.domain]?[0].armedAt == nil) {
-            var list = domains.removeValue(forKey: g0.domain) ?? states(g0.domain)
-            var st = list.removeLast()
-            let r = st.allocator.allocatePages(g0.pages, cpu: g0.cpu)
+        // (The hypotheses leave the table while they are looked at: reading them in place would copy them.)
+        var list = takeStates(g0.domain)
+        if list.count == 1 && (!lazy || list[0].armedAt == nil) {
+            let r = list[0].allocator.allocatePages(g0.pages, cpu: g0.cpu)
             if r?.pfn == g0.startPfn {
-                domains[g0.domain] = [st]
+                domains[g0.domain] = list
                 live[Self.key(g0.device, g0.startPfn)] = g0.pages
                 return
             }
             // Wrong: give the prediction back (not an exact undo: after a divergence the check follows the
             // recording) and fall through to the reattribution and divergence path.
-            if let r { st.allocator.free(pfn: r.pfn, pages: r.pages, cpu: g0.cpu) }
-            domains[g0.domain] = [st]
+            if let r { list[0].allocator.free(pfn: r.pfn, pages: r.pages, cpu: g0.cpu) }
         }
+        domains[g0.domain] = list
         var g = g0
         var next = successors(of: g, limit: Self.maxHypotheses)
         if next.isEmpty && g.event.eventFlags.contains(.attributed) {
             // Ingest attributed this map by inference (an iommu:map names no device); when exactly one other
             // device's domain predicts the recorded IOVA, the allocator is the better evidence.
             var found: [(Group, [DomainState])] = []
-            for other in devicesSeen.sorted() where other != g.device && domainOf[other] != g.domain {
+            for other in devicesSeen.indices where devicesSeen[other] && other != g.device && domainOf[other] != g.domain {
                 var h = g
                 h.device = other
                 h.domain = domainOf[other]
@@ -286,11 +309,9 @@ struct AllocatorCheck {
     }
 
     private func freeFlushed(_ st: inout DomainState, ring r: Int, onCPU cpu: Int) {
-        var keep: [QueueEntry] = []
-        for e in st.rings[r] {
-            if e.flushed { st.allocator.free(pfn: e.pfn, pages: e.pages, cpu: cpu) } else { keep.append(e) }
-        }
-        st.rings[r] = keep
+        guard st.rings[r].contains(where: { $0.flushed }) else { return }
+        for e in st.rings[r] where e.flushed { st.allocator.free(pfn: e.pfn, pages: e.pages, cpu: cpu) }
+        st.rings[r].removeAll { $0.flushed }
     }
 
     /// `fq_flush_timeout()` ran just before `time`: every ring's entries queued before it are freed on the

@@ -128,6 +128,17 @@ enum FaultFormat {
         }
     }
 
+    /// What of the kernel model ``guestLines(reason:address:write:device:viommu:kernel:eventLog:)`` reads under
+    /// `viommu` (part of ``SimulationKey``: keep the two in step).
+    static func formatKey(kernel k: KernelModel, viommu: String) -> String {
+        switch viommu {
+        case "amd-iommu": "amdvi=" + k.dmesg.amdvi
+        case "smmuv3": "smmuv3=" + k.dmesg.smmuv3
+        case "virtio-iommu": ""
+        default: "vtd=" + k.dmesg.vtd
+        }
+    }
+
     /// The line QEMU traces for every fault (its trace-events format).
     static func hostLine(reason r: UInt32, address: UInt64, write: Bool, device d: DeviceFacts, viommu: String) -> String {
         switch viommu {

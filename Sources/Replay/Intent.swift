@@ -131,6 +131,10 @@ public struct ReplayOptions: Sendable {
     public var scenarioThreads: Int?
     /// Each scenario also reports its predicted DMA stream (``ScenarioResult/stream``), for cross-validation.
     public var collectStream = false
+    /// Scenarios that behave alike on this trace's devices (equal ``SimulationKey``) are simulated once and the
+    /// outcome given to each (results identical, docs/replay.md); false simulates every scenario (tests and
+    /// measurements).
+    public var deduplicate = true
 
     public init(skewToleranceNs: UInt64? = nil, impliedAccesses: Bool? = nil, maxDivergences: Int = 1000, hypotheses: Set<String> = [],
                 scenarioThreads: Int? = nil, collectStream: Bool = false) {

@@ -21,6 +21,9 @@ public struct ReplayEngine: Sendable {
     /// facts the metadata is silent about (never overrides it). Contradictions are found during the replay
     /// either way.
     public var evidence: ScenarioEvidence?
+    /// The class of a scenario's ``SimulationKey`` (the key itself); tests replace it with a coarser one to show
+    /// that the comparison of deduplicated and exhaustive replays catches a key that misses something.
+    var classKey: @Sendable (SimulationKey) -> SimulationKey = { $0 }
 
     public init(scenarios: [Scenario], recorded: Scenario? = nil, options: ReplayOptions = ReplayOptions(),
                 evidence: ScenarioEvidence? = nil) {
@@ -50,7 +53,30 @@ public struct ReplayEngine: Sendable {
         // Several scenarios with a second core: this thread reconstructs the operations and replays the first
         // `local` scenarios, a worker thread the rest. One scenario, or one core: everything here, each
         // operation applied at once.
-        let n = scenarios.count
+        // Scenarios that behave alike are simulated once (``SimulationKey``): `simulated` holds the index of the
+        // first scenario of each class, `classOf` each scenario's class by that index. `fresh` are the states
+        // of every scenario before the replay (cheap: the plans), which adopt their class's outcome afterwards.
+        let recordedFlags = scenarios.map { isRecorded($0, recordedSetting: recordedSetting) }
+        let freshViews = ViewTable(lanes: 1)
+        let fresh = scenarios.indices.map {
+            ScenarioState(scenario: scenarios[$0], isRecorded: recordedFlags[$0], facts: facts, recordedSetting: recordedSetting,
+                          options: options, inputs: inputs, viewTable: freshViews, lane: 0)
+        }
+        var classOf = Array(scenarios.indices)
+        var simulated: [Int] = []
+        var firstOfClass: [SimulationKey: Int] = [:]
+        for i in scenarios.indices {
+            if options.deduplicate {
+                let key = classKey(SimulationKey(fresh[i], index: i))
+                if let j = firstOfClass[key] {
+                    classOf[i] = j
+                    continue
+                }
+                firstOfClass[key] = i
+            }
+            simulated.append(i)
+        }
+        let n = simulated.count
         let threaded = n >= 2 && (options.scenarioThreads ?? NativeThread.onlineCPUs) >= 2
         // With only two cores, this thread and the worker take both: a third thread decompressing chunks
         // would only steal time from them, so this thread decompresses too (measured with 8 scenarios on 10M
@@ -68,9 +94,9 @@ public struct ReplayEngine: Sendable {
         func makeStates(_ range: Range<Int>) -> [ScenarioState] {
             let views = ViewTable(lanes: range.count)
             return range.map {
-                ScenarioState(scenario: scenarios[$0], isRecorded: isRecorded(scenarios[$0], recordedSetting: recordedSetting),
-                              facts: facts, recordedSetting: recordedSetting, options: options, inputs: inputs,
-                              viewTable: views, lane: $0 - range.lowerBound)
+                let i = simulated[$0]
+                return ScenarioState(scenario: scenarios[i], isRecorded: recordedFlags[i], facts: facts, recordedSetting: recordedSetting,
+                                     options: options, inputs: inputs, viewTable: views, lane: $0 - range.lowerBound)
             }
         }
         var states = makeStates(0..<local)
@@ -114,7 +140,12 @@ public struct ReplayEngine: Sendable {
             intent.finish(&states)
         }
 
-        let results = states.map { finish($0, intent: intent, facts: facts) }
+        var stateOf: [Int: Int] = [:]
+        for (k, i) in simulated.enumerated() { stateOf[i] = k }
+        let results = scenarios.indices.map { i in
+            let s = states[stateOf[classOf[i]]!]
+            return finish(classOf[i] == i ? s : fresh[i].adopting(s), intent: intent, facts: facts)
+        }
         var notes: [String] = []
         // The scenario facts the events show: named where the capture's metadata was silent, and every
         // contradiction with it.
@@ -156,7 +187,7 @@ public struct ReplayEngine: Sendable {
         if intent.oversizeBuffers > 0 {
             notes.append("\(intent.oversizeBuffers) buffer(s) larger than \(IntentTracker.maxPagesPerBuffer) pages: only their first pages are tracked")
         }
-        if let r = recorded, !states.contains(where: { $0.isRecorded }) {
+        if let r = recorded, !recordedFlags.contains(true) {
             notes.append("the recorded scenario \(r.id) was not requested: no fidelity check")
         }
         var result = ReplayResult(trace: tracePath, events: intent.eventsSeen, scenarios: results, notes: notes)

@@ -179,6 +179,26 @@ struct ScenarioState {
         if options.collectStream { stream = StreamCollector(devices: facts.count) }
     }
 
+    /// This scenario (fresh) with the outcome of `simulated`, a scenario of the same ``SimulationKey`` class
+    /// replayed in its place: the groups, counts, log lines and stream it reached, under this scenario's own
+    /// models and plans (which the report renders). The simulation's working state (page table, allocators,
+    /// views) is not carried over: the replay is over.
+    func adopting(_ simulated: ScenarioState) -> ScenarioState {
+        var s = self
+        s.contextUp = simulated.contextUp
+        s.groups = simulated.groups
+        s.groupKeys = simulated.groupKeys
+        s.accesses = simulated.accesses
+        s.lastRecord = simulated.lastRecord
+        s.predictedRecords = simulated.predictedRecords
+        s.divergences = simulated.divergences
+        s.divergenceCount = simulated.divergenceCount
+        s.stream = simulated.stream
+        s.fidelityChecked = simulated.fidelityChecked
+        s.unmatched = simulated.unmatched
+        return s
+    }
+
     // MARK: Driver side
 
     /// Swiotlb bounce pool as modelled: 64 MiB of 2 KiB slots below 4 GiB ([D]: the device sees the bounce
@@ -227,7 +247,8 @@ struct ScenarioState {
             } else {
                 let size = b.groupPages > 0 ? UInt64(b.groupPages) << 12 : (v.target & 0xFFF) &+ max(b.size, 1)
                 groupHead = (domain, nil)
-                if allocators[domain] == nil {
+                // (`allocators[domain] == nil` would copy the allocator, retaining each of its arrays, per map.)
+                if allocators[domain]?.endPfn == nil {
                     allocators[domain] = IOVAAllocator(
                         addressWidth: awBits, below4GFirst: scenario.kernel.iommu.iovaBelow4GFirst)
                 }

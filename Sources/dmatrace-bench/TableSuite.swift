@@ -46,6 +46,29 @@ struct ChildRun {
     }
 }
 
+/// A shell busy loop keeping one core busy while it runs (`stop` ends it: SIGKILL to this child, then reaped).
+final class BusyLoop {
+    private var pid: pid_t = 0
+
+    init() throws {
+        let words: [String] = ["/bin/sh", "-c", "while :; do :; done"]
+        let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        let rc = posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ)
+        guard rc == 0 else { throw BenchError("cannot start a busy loop: error \(rc)") }
+    }
+
+    func stop() {
+        guard pid > 0 else { return }
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        pid = 0
+    }
+
+    deinit { stop() }
+}
+
 /// Medians of interleaved rounds of child processes.
 struct RoundStats {
     var wall: Double
@@ -57,7 +80,7 @@ extension BenchSuite {
     /// Every performance goal of the issue in one run, one table (tools/bench/all).
     static let table = BenchSuite(
         name: "table",
-        summary: "every performance goal in one run (decode, replay 1/8, ingest, RSS 10M/100M, 1/2 threads, bytes/event) as one table",
+        summary: "every performance goal in one run (decode, replay 1/8/full matrix, ingest (also with one core busy), RSS 10M/100M, 1/2 threads, bytes/event) as one table",
         run: { o in try TableBench(options: o).run() })
 }
 
@@ -137,21 +160,27 @@ struct TableBench {
         // 1. Decode and replay against zstd -d, interleaved on the same file.
         let dn = Double(n)
         let replay = { (ids: [String]) in { try ChildRun.run(self.dmatrace, ["replay", small] + ids.flatMap { ["--scenario", $0] }) } }
+        // The full built-in matrix: every kernel × every mode (no transport variants), one decode pass.
+        let builtin = try ModelCatalog.builtin()
+        let matrixScenarios = builtin.kernelIDs.count * builtin.modeIDs.count
+        let fullMatrix = { try ChildRun.run(self.dmatrace, ["matrix", small, "--no-variants", "--kernels", builtin.kernelIDs.joined(separator: ","),
+                                                            "--modes", builtin.modeIDs.joined(separator: ",")]) }
         let s = try rounds(runs, [
             { try ChildRun.run(zstd, ["-d", "-c", "-q", small]) },
             { try ChildRun.run(self.dmatrace, ["verify", "-q", small]) },
             replay(Self.one),
             replay(Self.eight),
+            fullMatrix,
         ])
-        let (z, dec, r1, r8) = (s[0], s[1], s[2], s[3])
-        print("zstd -d \(f(z.wall, 3)) s, verify \(f(dec.wall, 3)) s (CPU \(f(dec.cpu, 3))), replay 1 \(f(r1.wall, 3)) s (CPU \(f(r1.cpu, 3))), replay 8 \(f(r8.wall, 3)) s (CPU \(f(r8.cpu, 3)))")
+        let (z, dec, r1, r8, rm) = (s[0], s[1], s[2], s[3], s[4])
+        print("zstd -d \(f(z.wall, 3)) s (CPU \(f(z.cpu, 3))), verify \(f(dec.wall, 3)) s (CPU \(f(dec.cpu, 3))), replay 1 \(f(r1.wall, 3)) s (CPU \(f(r1.cpu, 3))), replay 8 \(f(r8.wall, 3)) s (CPU \(f(r8.cpu, 3))), matrix of \(matrixScenarios) \(f(rm.wall, 3)) s (CPU \(f(rm.cpu, 3)))")
         let decRatio = z.wall / dec.wall
         rows.append(Row(goal: "decode (`dmatrace verify`) vs `zstd -d -c >/dev/null`", ours: "\(m(dn / dec.wall)) ev/s",
                         theirs: "\(m(dn / z.wall)) ev/s", ratio: "\(f(decRatio))× (CPU \(f(z.cpu / dec.cpu))×)", target: "≥ 0.9×",
                         met: yes(decRatio >= 0.9, "\(f(decRatio / 0.9))× of goal")))
         let r1Ratio = z.wall / r1.wall
         rows.append(Row(goal: "replay, 1 scenario, vs `zstd -d`", ours: "\(m(dn / r1.wall)) ev/s", theirs: "\(m(dn / z.wall)) ev/s",
-                        ratio: "\(f(r1Ratio))× (CPU \(f(z.cpu / r1.cpu))×)", target: "≥ 0.7×", met: yes(r1Ratio >= 0.7, "\(f(r1Ratio / 0.7))× of goal")))
+                        ratio: "\(f(r1Ratio))× (CPU \(f(z.cpu / r1.cpu))×)", target: "≥ 0.9×", met: yes(r1Ratio >= 0.9, "\(f(r1Ratio / 0.9))× of goal")))
         // 1b. The same events in the compact layout: decode and replay against zstd -d on that (smaller) file,
         // whose output is the compact encoding, not the records.
         let (smallC, _) = try synth(n, seed: 11, name: "bench-table-\(n)-compact.dmat", layout: "compact")
@@ -170,11 +199,15 @@ struct TableBench {
                         theirs: "\(m(dn / z.wall)) ev/s", ratio: "\(f(z.wall / decC.wall))× (CPU \(f(z.cpu / decC.cpu))×)", target: "–", met: "–"))
         let r1CRatio = zc.wall / r1C.wall
         rows.append(Row(goal: "replay 1 scenario, compact layout, vs `zstd -d` of that file", ours: "\(m(dn / r1C.wall)) ev/s",
-                        theirs: "\(m(dn / zc.wall)) ev/s", ratio: "\(f(r1CRatio))× (CPU \(f(zc.cpu / r1C.cpu))×)", target: "≥ 0.7×",
-                        met: yes(r1CRatio >= 0.7, "\(f(r1CRatio / 0.7))× of goal")))
+                        theirs: "\(m(dn / zc.wall)) ev/s", ratio: "\(f(r1CRatio))× (CPU \(f(zc.cpu / r1C.cpu))×)", target: "≥ 0.9×",
+                        met: yes(r1CRatio >= 0.9, "\(f(r1CRatio / 0.9))× of goal")))
         let r8Ratio = r8.wall / r1.wall
         rows.append(Row(goal: "replay, 8 scenarios, time vs 1 scenario", ours: "\(m(dn / r8.wall)) ev/s", theirs: "\(m(dn / r1.wall)) ev/s",
-                        ratio: "\(f(r8Ratio))× (CPU \(f(r8.cpu / r1.cpu))×)", target: "≤ 3×", met: yes(r8Ratio <= 3, "\(f(r8Ratio / 3))× the limit")))
+                        ratio: "\(f(r8Ratio))× (CPU \(f(r8.cpu / r1.cpu))×)", target: "≤ 2×", met: yes(r8Ratio <= 2, "\(f(r8Ratio / 2))× the limit")))
+        let rmRatio = rm.wall / r1.wall
+        rows.append(Row(goal: "replay, full built-in matrix (\(builtin.kernelIDs.count) kernels × \(builtin.modeIDs.count) modes = \(matrixScenarios) scenarios, `matrix --no-variants`), time vs 1 scenario",
+                        ours: "\(m(dn / rm.wall)) ev/s", theirs: "\(m(dn / r1.wall)) ev/s",
+                        ratio: "\(f(rmRatio))× (CPU \(f(rm.cpu / r1.cpu))×)", target: "≤ 4×", met: yes(rmRatio <= 4, "\(f(rmRatio / 4))× the limit")))
 
         // 2. Peak RSS of `dmatrace replay` at n and 10n events (one run each, after the rounds above).
         let rssSmall = try ChildRun.run(dmatrace, ["replay", small, "--scenario", Self.one[0]])
@@ -244,6 +277,18 @@ struct TableBench {
                         theirs: "\(f(mb / py.wall, 0)) MB/s", ratio: "\(f(pyRatio, 1))× (CPU \(f(py.cpu / ing[1].cpu, 1))×)", target: "≥ 20×", met: yes(pyRatio >= 20)))
         rows.append(Row(goal: "ftrace text → .dmat (`ingest -o`) vs Python regex parser", ours: "\(f(mb / ing[2].wall, 0)) MB/s",
                         theirs: "\(f(mb / py.wall, 0)) MB/s", ratio: "\(f(pyRatioW, 1))× (CPU \(f(py.cpu / ing[2].cpu, 1))×)", target: "≥ 20×", met: yes(pyRatioW >= 20, "\(f(pyRatioW / 20))× of goal")))
+        // 4b. Ingest with .dmat writing against Python with one core busy elsewhere (a busy loop runs through both):
+        //     ingest's compression threads then share a core, so the CPU-time ratio is the goal (issue 19).
+        let busy = try BusyLoop()
+        let ingBusy = try rounds(runs, [{ try ChildRun.run(self.dmatrace, ["ingest", "--quiet", text, "-o", ingested]) }])[0]
+        let pyBusy = try ChildRun.run(python, [root + "/tools/bench/ftrace_regex.py", text])
+        busy.stop()
+        let busyCPU = pyBusy.cpu / ingBusy.cpu
+        print("one core busy: ingest -o \(f(ingBusy.wall, 3)) s (CPU \(f(ingBusy.cpu, 3))), python \(f(pyBusy.wall, 3)) s (CPU \(f(pyBusy.cpu, 3)))")
+        rows.append(Row(goal: "ftrace text → .dmat (`ingest -o`) vs Python regex parser, one core busy elsewhere (CPU time)",
+                        ours: "\(f(mb / ingBusy.cpu, 0)) MB/s per core", theirs: "\(f(mb / pyBusy.cpu, 0)) MB/s per core",
+                        ratio: "CPU \(f(busyCPU, 1))× (wall \(f(pyBusy.wall / ingBusy.wall, 1))×)", target: "≥ 20× (CPU)",
+                        met: yes(busyCPU >= 20, "\(f(busyCPU / 20))× of goal")))
         rows.append(Row(goal: "ftrace text parse vs `wc -l`", ours: "\(f(mb / ing[1].wall, 0)) MB/s", theirs: "\(f(mb / ing[0].wall, 0)) MB/s",
                         ratio: "\(f(ing[0].wall / ing[1].wall))×", target: "–", met: "–"))
 

@@ -3,7 +3,7 @@ import Testing
 /// The tags of the slow parts of the suite, defined once and applied to the suites and tests that carry
 /// them. The fast loop (README, "Tests"; under a minute) skips everything tagged:
 ///
-///     swift build --build-tests && swift test --skip-build --skip 'dmatraceTests|CrossValidationTests|NegativeControlTests|RealCaptureTests|RawCaptureFidelityTests|ScenarioInferenceTests|CaptureDirectoryTests|IOMMUAttachmentTests/realCaptures|GuestHostMergeTests/realCapture|ReportsTests\.(perfettoExportOfARealCapture|realCapture|bundledBaseline|junitClassNames|sarifLeaves)|codecOutputValidatesAgainstTheSchema|IndependentReaderTests|zstdCLIDecompresses|plantedDMAAPIBugsAreFoundExactly|truncationAtEveryOffset'
+///     swift build --build-tests && swift test --skip-build --skip 'dmatraceTests|CrossValidationTests|NegativeControlTests|RealCaptureTests|RawCaptureFidelityTests|ScenarioInferenceTests|CaptureDirectoryTests|DeduplicationTests|IOMMUAttachmentTests/realCaptures|GuestHostMergeTests/realCapture|ReportsTests\.(perfettoExportOfARealCapture|realCapture|bundledBaseline|junitClassNames|sarifLeaves)|codecOutputValidatesAgainstTheSchema|IndependentReaderTests|zstdCLIDecompresses|plantedDMAAPIBugsAreFoundExactly|truncationAtEveryOffset'
 ///
 /// The swift-testing of Swift 6.3 takes only regular expressions over test ids on the command line (`--skip
 /// tag:NAME` selects nothing there), so the expression names the tagged suites and tests; a test tagged
