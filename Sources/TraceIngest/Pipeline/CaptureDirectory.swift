@@ -207,11 +207,11 @@ public struct CaptureDirectory: Sendable {
             for d in devices {
                 if let id = ids[d.bdf] {
                     let parts = id.split(separator: ":")
-                    func hex4(_ s: Substring) -> UInt16? { UInt16(s.hasPrefix("0x") ? s.dropFirst(2) : s, radix: 16) }
-                    guard parts.count == 2, let ven = hex4(parts[0]), let dev = hex4(parts[1]) else {
+                    func parseHex(_ s: Substring) -> UInt16? { UInt16(s.hasPrefix("0x") ? s.dropFirst(2) : s, radix: 16) }
+                    guard parts.count == 2, let ven = parseHex(parts[0]), let dev = parseHex(parts[1]) else {
                         throw .badFormat(path: path, offset: 0, reason: "guest_pci id '\(id)' of \(d.bdf): expected 0xVVVV:0xDDDD")
                     }
-                    out.append(("device.\(d.bdf).id", Self.hex4(ven) + ":" + Self.hex4(dev)))
+                    out.append(("device.\(d.bdf).id", Hex.digits(ven, width: 4) + ":" + Hex.digits(dev, width: 4)))
                 }
                 if let p = d.iommuPlatform { out.append(("device.\(d.bdf).iommu-platform", p ? "true" : "false")) }
                 if let l = d.disableLegacy { out.append(("device.\(d.bdf).transport", l ? "modern" : "transitional")) }
@@ -220,9 +220,5 @@ public struct CaptureDirectory: Sendable {
             return out
         }
 
-        static func hex4(_ v: UInt16) -> String {
-            let s = String(v, radix: 16)
-            return String(repeating: "0", count: 4 - s.count) + s
-        }
     }
 }

@@ -164,10 +164,7 @@ public struct TraceSummary: Codable, Sendable {
         return l
     }
 
-    static func hex4(_ v: UInt16) -> String {
-        let s = String(v, radix: 16)
-        return String(repeating: "0", count: 4 - s.count) + s
-    }
+    static func hex4(_ v: UInt16) -> String { Hex.digits(v, width: 4) }
 
     static func seconds(_ ns: UInt64) -> String {
         let ms = ns / 1_000_000

@@ -140,7 +140,7 @@ public enum JSONLSchema {
             ("$id", .string("https://github.com/dmatrace/dmatrace/schemas/event.schema.json")),
             ("title", .string("dmatrace JSONL line")),
             ("description", .string(
-                "One line of the JSONL form of a dmatrace trace (schemas/dmat-format.md §12): the metadata line, then one event per line. Generated from Sources/TraceFormat/KindSchema.swift by JSONLSchema.document().")),
+                "One line of the JSONL form of a dmatrace trace (schemas/dmat-format.md §12): the metadata line, then one event per line. Generated from Sources/TraceFormat/Events/KindSchema.swift by JSONLSchema.document().")),
             ("oneOf", .array([ref("metadataLine"), ref("event")])),
             ("$defs", .object(defs)),
         ])
