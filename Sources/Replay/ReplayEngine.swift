@@ -87,10 +87,12 @@ public struct ReplayEngine: Sendable {
             reader.decodeThreads = 1
         }
         defer { if let d = inlineDecode { d.reader.decodeThreads = d.threads } }
-        // Even split: reconstruction, batching and decompression cost about as much as four scenarios
-        // (measured: 0.45 s decompression + 0.65 s reconstruction against 0.235 s per scenario of the
-        // 10M-event synth trace), so this thread takes (n - 4) / 2 of them and the worker the rest.
-        let local = threaded ? max(0, (n - 4) / 2) : n
+        // Even split: reconstruction (with the recorded scenario's allocator check), batching and
+        // decompression cost about as much as eight simulated scenarios (measured 2026-12-07 on the 10M-event
+        // synth trace: ~1.35 s against ~0.17 s per scenario; per-thread `perf` samples of the 8-scenario
+        // replay were 71 % reading thread / 29 % worker with (n - 4) / 2, 56 % / 44 % with (n - 8) / 2), so this
+        // thread takes (n - 8) / 2 of the simulated scenarios and the worker the rest.
+        let local = threaded ? max(0, (n - 8) / 2) : n
         func makeStates(_ range: Range<Int>) -> [ScenarioState] {
             let views = ViewTable(lanes: range.count)
             return range.map {

@@ -8,9 +8,9 @@ import Models
 /// with its own models (``ScenarioState/adopting(_:)``: plans, rules, explanations and ids stay its own).
 ///
 /// Every value the simulation reads from the scenario, its plans or its models must be in the key (or be
-/// derived from what is): `ScenarioStateTests`/`DeduplicationTests` compare deduplicated with exhaustive
-/// replays of every built-in scenario on the corpus and synthetic traces, and show a key that leaves out the
-/// device plans fails that comparison. Values that cannot matter are normalised (a blocked device's addressing,
+/// derived from what is): `DeduplicationTests` compares deduplicated with exhaustive replays of every built-in
+/// scenario on the corpus and synthetic traces, and shows that a key which leaves out the device plans fails
+/// that comparison. Values that cannot matter are normalised (a blocked device's addressing,
 /// the address width of a scenario that neither allocates IOVAs nor translates, ...) so that more scenarios
 /// share a class.
 struct SimulationKey: Hashable, Sendable {

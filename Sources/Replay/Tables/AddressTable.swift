@@ -61,6 +61,11 @@ final class AddressTable {
         count += 1
     }
 
+    /// Adds 1 to the value of `key` (0 when absent), wrapping as `&+=` does.
+    @inline(__always) func increment(_ key: UInt64) {
+        set(key, (get(key) ?? 0) &+ 1)
+    }
+
     /// Removes `key` if it maps to `value` (so a newer owner of the key is not evicted by an older one).
     func remove(_ key: UInt64, ifValue value: UInt32) {
         var i = slot(key)
