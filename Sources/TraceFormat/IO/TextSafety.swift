@@ -17,7 +17,16 @@ public enum TextSafety {
     /// True when `s` needs ``escaped(_:)`` (a quick check for the common clean case).
     @inlinable
     public static func needsEscaping(_ s: String) -> Bool {
-        s.unicodeScalars.contains { isUnsafe($0) }
+        // Printable ASCII (the common case: every line `cat` prints) is decided on the UTF-8 bytes, in place;
+        // only text with a control byte or non-ASCII goes through the scalars (measured: the scalar walk was
+        // 19% of `dmatrace cat`'s CPU).
+        var s = s
+        let clean: Bool? = s.withUTF8 { bytes in
+            for b in bytes where b < 0x20 || b >= 0x7F { return nil }
+            return true
+        }
+        if clean == true { return false }
+        return s.unicodeScalars.contains { isUnsafe($0) }
     }
 
     @inlinable
