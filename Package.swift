@@ -4,19 +4,19 @@ import PackageDescription
 /// Settings for every target we own: Swift 6 mode is the tools default; warnings fail the build.
 let strict: [SwiftSetting] = [
     .treatAllWarnings(as: .error),
-    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("MemberImportVisibility")
 ]
 
 let package = Package(
     name: "dmatrace",
     products: [
         .executable(name: "dmatrace", targets: ["dmatrace"]),
-        .library(name: "TraceFormat", targets: ["TraceFormat"]),
+        .library(name: "TraceFormat", targets: ["TraceFormat"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
-        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1")
     ],
     targets: [
         // libzstd from the system (apt: libzstd-dev); the module map links -lzstd.
@@ -48,31 +48,38 @@ let package = Package(
             dependencies: [
                 "TraceFormat", "TraceIngest", "Models", "Replay", "Analysis", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "SystemPackage", package: "swift-system")
             ],
             swiftSettings: strict),
         // Throughput benchmarks (release build; not a test): `dmatrace-bench decode`.
-        .executableTarget(name: "dmatrace-bench", dependencies: ["TraceFormat", "TraceIngest", "Models", "Replay"], swiftSettings: strict),
+        .executableTarget(
+            name: "dmatrace-bench", dependencies: ["TraceFormat", "TraceIngest", "Models", "Replay"],
+            swiftSettings: strict),
         // libFuzzer targets for every parser (tools/fuzz); a plain build replays Tests/Fuzz/<target>/.
         .executableTarget(
-            name: "dmatrace-fuzz", dependencies: ["TraceFormat", "TraceIngest", "Models", "Reports"], swiftSettings: strict),
+            name: "dmatrace-fuzz", dependencies: ["TraceFormat", "TraceIngest", "Models", "Reports"],
+            swiftSettings: strict),
 
         // What every test target shares: the repository root, the one subprocess runner, the one real-capture
         // loader and the tags of the fast loop (README, "Tests").
         .target(
-            name: "DMATraceTestSupport", dependencies: ["TraceFormat", "TraceIngest"], path: "Tests/DMATraceTestSupport",
+            name: "DMATraceTestSupport", dependencies: ["TraceFormat", "TraceIngest"],
+            path: "Tests/DMATraceTestSupport",
             swiftSettings: strict),
         .testTarget(
             name: "TraceFormatTests",
             dependencies: [
-                "TraceFormat", "DMATraceTestSupport", .product(name: "PropertyBased", package: "swift-property-based"),
+                "TraceFormat", "DMATraceTestSupport", .product(name: "PropertyBased", package: "swift-property-based")
             ],
             swiftSettings: strict),
         .testTarget(
-            name: "TraceIngestTests", dependencies: ["TraceIngest", "TraceFormat", "DMATraceTestSupport"], swiftSettings: strict),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "TraceFormat", "DMATraceTestSupport"], swiftSettings: strict),
+            name: "TraceIngestTests", dependencies: ["TraceIngest", "TraceFormat", "DMATraceTestSupport"],
+            swiftSettings: strict),
         .testTarget(
-            name: "ReplayTests", dependencies: ["Replay", "Models", "TraceFormat", "TraceIngest", "DMATraceTestSupport"],
+            name: "ModelsTests", dependencies: ["Models", "TraceFormat", "DMATraceTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "ReplayTests",
+            dependencies: ["Replay", "Models", "TraceFormat", "TraceIngest", "DMATraceTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "AnalysisTests",
@@ -80,10 +87,12 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "ReportsTests",
-            dependencies: ["Reports", "Analysis", "Replay", "Models", "TraceFormat", "TraceIngest", "DMATraceTestSupport"],
+            dependencies: [
+                "Reports", "Analysis", "Replay", "Models", "TraceFormat", "TraceIngest", "DMATraceTestSupport"
+            ],
             exclude: ["Golden"], swiftSettings: strict),
         .testTarget(
             name: "dmatraceTests", dependencies: ["TraceFormat", "Reports", "dmatrace", "DMATraceTestSupport"],
-            swiftSettings: strict),
+            swiftSettings: strict)
     ]
 )

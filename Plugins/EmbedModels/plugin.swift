@@ -8,7 +8,8 @@ import PackagePlugin
 struct EmbedModels: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
         let dir = target.directoryURL.appending(path: "Builtin")
-        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".json") }.sorted()
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".json") }
+            .sorted()
         let inputs = names.map { dir.appending(path: $0) }
         let output = context.pluginWorkDirectoryURL.appending(path: "BuiltinModelFiles.swift")
         return [

@@ -71,7 +71,9 @@ public struct ModelCatalog: Sendable {
     /// order; hypothetical models are never picked.
     public func kernel(forRelease release: String) -> KernelModel? {
         kernels.values
-            .filter { !$0.hypothesis && !$0.virtio.restrictedMemory && ($0.releases?.contains(release: release) ?? false) }
+            .filter {
+                !$0.hypothesis && !$0.virtio.restrictedMemory && ($0.releases?.contains(release: release) ?? false)
+            }
             .min { a, b in
                 let wa = a.releases!.width, wb = b.releases!.width
                 return wa != wb ? wa < wb : a.id < b.id
@@ -123,7 +125,8 @@ public struct ModelCatalog: Sendable {
         let file = name ?? url.path
         // Check the size before reading: a huge file (or /dev/zero named *.json) must not be read whole.
         if let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.intValue,
-           size > maxFileBytes {
+            size > maxFileBytes
+        {
             throw .invalid(file: file, path: "$", reason: "file is \(size) bytes; the limit is \(maxFileBytes)")
         }
         let data: Data
@@ -153,7 +156,8 @@ public struct ModelCatalog: Sendable {
             throw .invalid(file: file, path: "$", reason: "expected object, got \(value.typeName)")
         }
         guard case let .string(kind)? = value["kind"] else {
-            throw .invalid(file: file, path: "$", reason: "missing required property 'kind' (\"kernel\" or \"qemu-mode\")")
+            throw .invalid(
+                file: file, path: "$", reason: "missing required property 'kind' (\"kernel\" or \"qemu-mode\")")
         }
         let shape: Shape
         switch kind {
@@ -166,7 +170,9 @@ public struct ModelCatalog: Sendable {
         if case let .string(id)? = value["id"], !isValidID(id) {
             throw .invalid(
                 file: file, path: "$.id",
-                reason: "'\(id)' must be lower-case letters, digits, '.', '_' or '-' (no '@' or '+': they separate scenario parts)")
+                reason:
+                    "'\(id)' must be lower-case letters, digits, '.', '_' or '-' (no '@' or '+': they separate scenario parts)"
+            )
         }
         do {
             switch kind {

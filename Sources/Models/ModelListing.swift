@@ -18,18 +18,23 @@ public enum ModelListing {
         var rows: [Row] = []
         for id in c.kernelIDs {
             let k = try c.kernel(id)
-            rows.append(Row(id: id, kind: "kernel", title: k.title, origin: c.origins[id] ?? "", hypothesis: k.hypothesis,
-                            versions: range(k.releases), default: ModelVersions.defaultRelease(for: k),
-                            changesAt: (k.byRelease ?? []).map { r in
-                                let f: [String?] = [
-                                    r.drivers.map { "drivers \($0.joined(separator: "+"))" },
-                                    r.dmaOpsScope.map { "dmaOpsScope \($0.rawValue)" }, r.contextAttach.map { "contextAttach \($0.rawValue)" },
-                                    r.flushQueue.map { "flushQueue \($0.entries)" }, r.defaultPolicy.map { _ in "defaultPolicy" },
-                                    r.strictWhen.map { "strictWhen \($0.map(\.rawValue).joined(separator: "+"))" },
-                                    r.vtd.map { "vtd \($0)" }, r.amdvi.map { "amdvi \($0)" }, r.smmuv3.map { "smmuv3 \($0)" }]
-                                return "\(range(r.releases)!) \(f.compactMap { $0 }.joined(separator: " "))"
-                            }
-                                + (k.oopses ?? []).map { "oops \($0.id) \(range($0.releases)!)" }))
+            rows.append(
+                Row(
+                    id: id, kind: "kernel", title: k.title, origin: c.origins[id] ?? "", hypothesis: k.hypothesis,
+                    versions: range(k.releases), default: ModelVersions.defaultRelease(for: k),
+                    changesAt: (k.byRelease ?? []).map { r in
+                        let f: [String?] = [
+                            r.drivers.map { "drivers \($0.joined(separator: "+"))" },
+                            r.dmaOpsScope.map { "dmaOpsScope \($0.rawValue)" },
+                            r.contextAttach.map { "contextAttach \($0.rawValue)" },
+                            r.flushQueue.map { "flushQueue \($0.entries)" },
+                            r.defaultPolicy.map { _ in "defaultPolicy" },
+                            r.strictWhen.map { "strictWhen \($0.map(\.rawValue).joined(separator: "+"))" },
+                            r.vtd.map { "vtd \($0)" }, r.amdvi.map { "amdvi \($0)" }, r.smmuv3.map { "smmuv3 \($0)" }
+                        ]
+                        return "\(range(r.releases)!) \(f.compactMap { $0 }.joined(separator: " "))"
+                    }
+                        + (k.oopses ?? []).map { "oops \($0.id) \(range($0.releases)!)" }))
         }
         for id in c.modeIDs {
             let m = try c.mode(id)
@@ -38,11 +43,14 @@ public enum ModelListing {
                     r.qemu.map { "qemu \(range($0)!)" }, r.machine.map { "machine \(range($0)!)" },
                     r.awBits.map { "awBits \($0)" }, r.dmaTranslation.map { "dmaTranslation \($0)" },
                     r.bootBypass.map { "bootBypass \($0)" }, r.silentNotPresent.map { "silentNotPresent \($0)" },
-                    r.eventLog.map { "eventLog \($0.rawValue)" }, r.verify.map { _ in "(to verify)" }]
+                    r.eventLog.map { "eventLog \($0.rawValue)" }, r.verify.map { _ in "(to verify)" }
+                ]
                 return f.compactMap { $0 }.joined(separator: " ")
             }
-            rows.append(Row(id: id, kind: "qemu-mode", title: m.title, origin: c.origins[id] ?? "", hypothesis: m.hypothesis,
-                            versions: range(m.versions), default: ModelVersions.defaultQEMU(for: m), changesAt: changes))
+            rows.append(
+                Row(
+                    id: id, kind: "qemu-mode", title: m.title, origin: c.origins[id] ?? "", hypothesis: m.hypothesis,
+                    versions: range(m.versions), default: ModelVersions.defaultQEMU(for: m), changesAt: changes))
         }
         return rows
     }
@@ -51,7 +59,10 @@ public enum ModelListing {
     public static func text(_ rows: [Row]) -> [String] {
         var lines: [String] = []
         for kind in ["kernel", "qemu-mode"] {
-            lines.append(kind == "kernel" ? "kernels (KERNEL[:RELEASE]):" : "QEMU modes (MODE[:QEMU[/MACHINE]], machine type defaults to the QEMU version):")
+            lines.append(
+                kind == "kernel"
+                    ? "kernels (KERNEL[:RELEASE]):"
+                    : "QEMU modes (MODE[:QEMU[/MACHINE]], machine type defaults to the QEMU version):")
             for r in rows where r.kind == kind {
                 lines.append(TextSafety.escaped("  \(r.id)\(r.hypothesis ? " [hypothesis]" : ""): \(r.title)"))
                 var axis: [String] = []

@@ -15,7 +15,8 @@ indirect enum Shape: Sendable {
     static let policy = Shape.string(oneOf: KernelModel.Policy.allCases.map(\.rawValue))
     static let defaultPolicy = Shape.object(
         ["intel-iommu": policy, "amd-iommu": policy, "smmuv3": policy, "virtio-iommu": policy], required: [])
-    static let strictWhen = Shape.array(.string(oneOf: KernelModel.StrictCondition.allCases.map(\.rawValue)), minItems: 0)
+    static let strictWhen = Shape.array(
+        .string(oneOf: KernelModel.StrictCondition.allCases.map(\.rawValue)), minItems: 0)
     static let flushQueue = Shape.object(
         ["timeoutMs": .integer(min: 1, max: 10_000), "entries": .integer(min: 1, max: 1 << 20)],
         required: ["timeoutMs", "entries"])
@@ -23,122 +24,136 @@ indirect enum Shape: Sendable {
     static let amdviFormats = ["4.4", "5.4", "6.1"]
     static let smmuFormats = ["raw", "decoded"]
 
-    static let releaseRule = Shape.object([
-        "releases": releaseRange,
-        "source": .string(oneOf: nil),
-        "verify": .string(oneOf: nil),
-        "drivers": .array(.string(oneOf: viommuKinds), minItems: 0),
-        "dmaOpsScope": .string(oneOf: KernelModel.DMAOpsScope.allCases.map(\.rawValue)),
-        "contextAttach": .string(oneOf: KernelModel.ContextAttach.allCases.map(\.rawValue)),
-        "flushQueue": flushQueue,
-        "defaultPolicy": defaultPolicy,
-        "strictWhen": strictWhen,
-        "vtd": .string(oneOf: vtdFormats),
-        "amdvi": .string(oneOf: amdviFormats),
-        "smmuv3": .string(oneOf: smmuFormats),
-    ], required: ["releases", "source"])
-
-    static let oops = Shape.object([
-        "id": .string(oneOf: nil),
-        "function": .string(oneOf: nil),
-        "releases": releaseRange,
-        "trigger": .string(oneOf: KernelModel.OopsTrigger.allCases.map(\.rawValue)),
-        "console": .array(.string(oneOf: nil), minItems: 1),
-        "condition": .string(oneOf: nil),
-        "source": .string(oneOf: nil),
-        "minBytes": .integer(min: 0, max: 1 << 30),
-    ], required: ["id", "function", "releases", "trigger", "console", "condition", "source"])
-
-    static let kernel = Shape.object([
-        "$schema": .string(oneOf: nil),
-        "kind": .string(oneOf: ["kernel"]),
-        "id": .string(oneOf: nil),
-        "title": .string(oneOf: nil),
-        "releases": releaseRange,
-        "defaultRelease": .string(oneOf: nil),
-        "byRelease": .array(releaseRule, minItems: 0),
-        "oopses": .array(oops, minItems: 0),
-        "hypothesis": .bool,
-        "sources": .array(.string(oneOf: nil), minItems: 1),
-        "notes": .array(.string(oneOf: nil), minItems: 0),
-        "virtio": .object([
-            "driver": .string(oneOf: KernelModel.DriverIDs.allCases.map(\.rawValue)),
-            "dmaAPI": .string(oneOf: KernelModel.DMAAPIPolicy.allCases.map(\.rawValue)),
-            "acksAccessPlatform": .bool,
-            "restrictedMemory": .bool,
-            "mapFailureErrno": .string(oneOf: ["EIO", "ENOMEM"]),
-        ], required: ["driver", "dmaAPI", "acksAccessPlatform", "restrictedMemory"]),
-        "iommu": .object([
+    static let releaseRule = Shape.object(
+        [
+            "releases": releaseRange,
+            "source": .string(oneOf: nil),
+            "verify": .string(oneOf: nil),
             "drivers": .array(.string(oneOf: viommuKinds), minItems: 0),
             "dmaOpsScope": .string(oneOf: KernelModel.DMAOpsScope.allCases.map(\.rawValue)),
             "contextAttach": .string(oneOf: KernelModel.ContextAttach.allCases.map(\.rawValue)),
             "flushQueue": flushQueue,
-            "iovaBelow4GFirst": .bool,
             "defaultPolicy": defaultPolicy,
             "strictWhen": strictWhen,
-            "amdDeviceTable": .string(oneOf: KernelModel.AMDDeviceTable.allCases.map(\.rawValue)),
-        ], required: ["drivers", "dmaOpsScope", "contextAttach", "flushQueue", "iovaBelow4GFirst"]),
-        "dmesg": .object([
             "vtd": .string(oneOf: vtdFormats),
             "amdvi": .string(oneOf: amdviFormats),
-            "smmuv3": .string(oneOf: smmuFormats),
-        ], required: ["vtd", "amdvi", "smmuv3"]),
-        "hypotheses": .array(.object([
-            "id": .string(oneOf: ["null-deref-no-catch-all-drhd"]),
-            "label": .string(oneOf: nil),
-            "enabled": .bool,
+            "smmuv3": .string(oneOf: smmuFormats)
+        ], required: ["releases", "source"])
+
+    static let oops = Shape.object(
+        [
+            "id": .string(oneOf: nil),
+            "function": .string(oneOf: nil),
+            "releases": releaseRange,
+            "trigger": .string(oneOf: KernelModel.OopsTrigger.allCases.map(\.rawValue)),
+            "console": .array(.string(oneOf: nil), minItems: 1),
+            "condition": .string(oneOf: nil),
             "source": .string(oneOf: nil),
-        ], required: ["id", "label", "enabled", "source"]), minItems: 0),
-    ], required: ["kind", "id", "title", "hypothesis", "sources", "virtio", "iommu", "dmesg"])
+            "minBytes": .integer(min: 0, max: 1 << 30)
+        ], required: ["id", "function", "releases", "trigger", "console", "condition", "source"])
+
+    static let kernel = Shape.object(
+        [
+            "$schema": .string(oneOf: nil),
+            "kind": .string(oneOf: ["kernel"]),
+            "id": .string(oneOf: nil),
+            "title": .string(oneOf: nil),
+            "releases": releaseRange,
+            "defaultRelease": .string(oneOf: nil),
+            "byRelease": .array(releaseRule, minItems: 0),
+            "oopses": .array(oops, minItems: 0),
+            "hypothesis": .bool,
+            "sources": .array(.string(oneOf: nil), minItems: 1),
+            "notes": .array(.string(oneOf: nil), minItems: 0),
+            "virtio": .object(
+                [
+                    "driver": .string(oneOf: KernelModel.DriverIDs.allCases.map(\.rawValue)),
+                    "dmaAPI": .string(oneOf: KernelModel.DMAAPIPolicy.allCases.map(\.rawValue)),
+                    "acksAccessPlatform": .bool,
+                    "restrictedMemory": .bool,
+                    "mapFailureErrno": .string(oneOf: ["EIO", "ENOMEM"])
+                ], required: ["driver", "dmaAPI", "acksAccessPlatform", "restrictedMemory"]),
+            "iommu": .object(
+                [
+                    "drivers": .array(.string(oneOf: viommuKinds), minItems: 0),
+                    "dmaOpsScope": .string(oneOf: KernelModel.DMAOpsScope.allCases.map(\.rawValue)),
+                    "contextAttach": .string(oneOf: KernelModel.ContextAttach.allCases.map(\.rawValue)),
+                    "flushQueue": flushQueue,
+                    "iovaBelow4GFirst": .bool,
+                    "defaultPolicy": defaultPolicy,
+                    "strictWhen": strictWhen,
+                    "amdDeviceTable": .string(oneOf: KernelModel.AMDDeviceTable.allCases.map(\.rawValue))
+                ], required: ["drivers", "dmaOpsScope", "contextAttach", "flushQueue", "iovaBelow4GFirst"]),
+            "dmesg": .object(
+                [
+                    "vtd": .string(oneOf: vtdFormats),
+                    "amdvi": .string(oneOf: amdviFormats),
+                    "smmuv3": .string(oneOf: smmuFormats)
+                ], required: ["vtd", "amdvi", "smmuv3"]),
+            "hypotheses": .array(
+                .object(
+                    [
+                        "id": .string(oneOf: ["null-deref-no-catch-all-drhd"]),
+                        "label": .string(oneOf: nil),
+                        "enabled": .bool,
+                        "source": .string(oneOf: nil)
+                    ], required: ["id", "label", "enabled", "source"]), minItems: 0)
+        ], required: ["kind", "id", "title", "hypothesis", "sources", "virtio", "iommu", "dmesg"])
 
     static let viommuKinds = ["intel-iommu", "amd-iommu", "smmuv3", "virtio-iommu"]
 
     static let eventLog = Shape.string(oneOf: QemuModeModel.EventLog.allCases.map(\.rawValue))
 
-    static let versionRule = Shape.object([
-        "qemu": releaseRange,
-        "machine": releaseRange,
-        "source": .string(oneOf: nil),
-        "verify": .string(oneOf: nil),
-        "awBits": .integer(min: 32, max: 64),
-        "dmaTranslation": .bool,
-        "bootBypass": .bool,
-        "silentNotPresent": .bool,
-        "eventLog": eventLog,
-    ], required: ["source"])
+    static let versionRule = Shape.object(
+        [
+            "qemu": releaseRange,
+            "machine": releaseRange,
+            "source": .string(oneOf: nil),
+            "verify": .string(oneOf: nil),
+            "awBits": .integer(min: 32, max: 64),
+            "dmaTranslation": .bool,
+            "bootBypass": .bool,
+            "silentNotPresent": .bool,
+            "eventLog": eventLog
+        ], required: ["source"])
 
-    static let mode = Shape.object([
-        "$schema": .string(oneOf: nil),
-        "kind": .string(oneOf: ["qemu-mode"]),
-        "id": .string(oneOf: nil),
-        "title": .string(oneOf: nil),
-        "versions": releaseRange,
-        "byVersion": .array(versionRule, minItems: 0),
-        "hypothesis": .bool,
-        "sources": .array(.string(oneOf: nil), minItems: 1),
-        "notes": .array(.string(oneOf: nil), minItems: 0),
-        "viommu": .string(oneOf: ["none"] + viommuKinds),
-        "dmaTranslation": .bool,
-        "awBits": .integer(min: 32, max: 64),
-        "scope": .string(oneOf: ["none", "catch-all", "explicit"]),
-        "bypassBus": .bool,
-        "bootBypass": .bool,
-        "cachingMode": .bool,
-        "npCache": .bool,
-        "virtio": .object([
-            "iommuPlatform": .string(oneOf: QemuModeModel.IOMMUPlatform.allCases.map(\.rawValue)),
-            "accessPlatformMandatory": .bool,
-            "transport": .string(oneOf: QemuModeModel.Transport.allCases.map(\.rawValue)),
-            "passthroughFlag": .bool,
-        ], required: ["iommuPlatform", "accessPlatformMandatory", "transport", "passthroughFlag"]),
-        "faults": .object(
-            ["compression": .bool, "serviceTimeUs": .integer(min: 0, max: 60_000_000), "silentNotPresent": .bool,
-             "eventLog": eventLog],
-            required: ["compression", "serviceTimeUs"]),
-    ], required: [
-        "kind", "id", "title", "hypothesis", "sources", "viommu", "dmaTranslation", "awBits", "scope",
-        "bypassBus", "bootBypass", "virtio", "faults",
-    ])
+    static let mode = Shape.object(
+        [
+            "$schema": .string(oneOf: nil),
+            "kind": .string(oneOf: ["qemu-mode"]),
+            "id": .string(oneOf: nil),
+            "title": .string(oneOf: nil),
+            "versions": releaseRange,
+            "byVersion": .array(versionRule, minItems: 0),
+            "hypothesis": .bool,
+            "sources": .array(.string(oneOf: nil), minItems: 1),
+            "notes": .array(.string(oneOf: nil), minItems: 0),
+            "viommu": .string(oneOf: ["none"] + viommuKinds),
+            "dmaTranslation": .bool,
+            "awBits": .integer(min: 32, max: 64),
+            "scope": .string(oneOf: ["none", "catch-all", "explicit"]),
+            "bypassBus": .bool,
+            "bootBypass": .bool,
+            "cachingMode": .bool,
+            "npCache": .bool,
+            "virtio": .object(
+                [
+                    "iommuPlatform": .string(oneOf: QemuModeModel.IOMMUPlatform.allCases.map(\.rawValue)),
+                    "accessPlatformMandatory": .bool,
+                    "transport": .string(oneOf: QemuModeModel.Transport.allCases.map(\.rawValue)),
+                    "passthroughFlag": .bool
+                ], required: ["iommuPlatform", "accessPlatformMandatory", "transport", "passthroughFlag"]),
+            "faults": .object(
+                [
+                    "compression": .bool, "serviceTimeUs": .integer(min: 0, max: 60_000_000), "silentNotPresent": .bool,
+                    "eventLog": eventLog
+                ],
+                required: ["compression", "serviceTimeUs"])
+        ],
+        required: [
+            "kind", "id", "title", "hypothesis", "sources", "viommu", "dmaTranslation", "awBits", "scope",
+            "bypassBus", "bootBypass", "virtio", "faults"
+        ])
 
     /// Checks `value` against this shape; throws at the first problem with its JSON path.
     func check(_ value: JSONValue, path: String, file: String) throws(ModelError) {

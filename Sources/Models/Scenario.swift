@@ -60,7 +60,8 @@ public struct Scenario: Sendable, Equatable {
     public var devices: VirtioDeviceVariant?
 
     public init(
-        kernel: KernelModel, mode: QemuModeModel, guestIOMMU: GuestIOMMUSetting? = nil, enabledHypotheses: Set<String> = [],
+        kernel: KernelModel, mode: QemuModeModel, guestIOMMU: GuestIOMMUSetting? = nil,
+        enabledHypotheses: Set<String> = [],
         devices: VirtioDeviceVariant? = nil
     ) {
         self.kernel = kernel
@@ -119,7 +120,11 @@ public struct Scenario: Sendable, Equatable {
     public static func parse(_ text: String, catalog: ModelCatalog) throws(ModelError) -> Scenario {
         let parts = text.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-            throw .badScenario(text, reason: "expected KERNEL[:RELEASE][+GUEST-IOMMU]@MODE[:QEMU[/MACHINE]], e.g. linux-4.8-platform@qemu-noiommu")
+            throw .badScenario(
+                text,
+                reason:
+                    "expected KERNEL[:RELEASE][+GUEST-IOMMU]@MODE[:QEMU[/MACHINE]], e.g. linux-4.8-platform@qemu-noiommu"
+            )
         }
         let kernelPart = parts[0].split(separator: "+", omittingEmptySubsequences: false)
         guard kernelPart.count <= 2 else { throw .badScenario(text, reason: "more than one '+' in the kernel part") }
@@ -131,7 +136,8 @@ public struct Scenario: Sendable, Equatable {
             } else {
                 guard let s = GuestIOMMUSetting(rawValue: String(kernelPart[1])) else {
                     throw .badScenario(
-                        text, reason: "guest IOMMU setting '\(kernelPart[1])' is not one of off, pt, strict, lazy, default")
+                        text,
+                        reason: "guest IOMMU setting '\(kernelPart[1])' is not one of off, pt, strict, lazy, default")
                 }
                 setting = s
             }
@@ -142,7 +148,9 @@ public struct Scenario: Sendable, Equatable {
         }
         let modePart = parts[1].split(separator: "+", omittingEmptySubsequences: false)
         guard modePart.count <= 2, !modePart[0].isEmpty else {
-            throw .badScenario(text, reason: "expected MODE[:QEMU[/MACHINE]] optionally followed by +transitional or +modern after '@'")
+            throw .badScenario(
+                text, reason: "expected MODE[:QEMU[/MACHINE]] optionally followed by +transitional or +modern after '@'"
+            )
         }
         var variant: VirtioDeviceVariant?
         if modePart.count == 2 {
@@ -153,13 +161,15 @@ public struct Scenario: Sendable, Equatable {
         }
         let m = modePart[0].split(separator: ":", omittingEmptySubsequences: false)
         guard m.count <= 2, !m[0].isEmpty, m.count == 1 || !m[1].isEmpty else {
-            throw .badScenario(text, reason: "expected MODE, MODE:QEMU or MODE:QEMU/MACHINE (e.g. qemu-amd-iommu:10.0) after '@'")
+            throw .badScenario(
+                text, reason: "expected MODE, MODE:QEMU or MODE:QEMU/MACHINE (e.g. qemu-amd-iommu:10.0) after '@'")
         }
         var qemu: String?, machine: String?
         if m.count == 2 {
             let v = m[1].split(separator: "/", omittingEmptySubsequences: false)
             guard v.count <= 2, !v[0].isEmpty, v.count == 1 || !v[1].isEmpty else {
-                throw .badScenario(text, reason: "expected QEMU or QEMU/MACHINE after ':' (e.g. 10.0/9.1 for pc-q35-9.1 on QEMU 10.0)")
+                throw .badScenario(
+                    text, reason: "expected QEMU or QEMU/MACHINE after ':' (e.g. 10.0/9.1 for pc-q35-9.1 on QEMU 10.0)")
             }
             qemu = String(v[0])
             machine = v.count == 2 ? String(v[1]) : nil
@@ -168,7 +178,8 @@ public struct Scenario: Sendable, Equatable {
         let mode = try catalog.mode(String(m[0])).resolved(qemu: qemu, machine: machine)
         guard variantAllowed(variant, in: mode) else {
             throw .badScenario(
-                text, reason: "\(mode.id) sets iommu_platform=on, which QEMU refuses on a transitional device "
+                text,
+                reason: "\(mode.id) sets iommu_platform=on, which QEMU refuses on a transitional device "
                     + "(\"VIRTIO_F_IOMMU_PLATFORM was supported by neither legacy nor transitional device\")")
         }
         var s = Scenario(kernel: kernel, mode: mode, guestIOMMU: setting, devices: variant)

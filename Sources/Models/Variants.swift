@@ -39,7 +39,8 @@ extension KernelModel {
         var rel = base
         if let release {
             guard let c = ModelVersions.canonical(release) else {
-                throw .badScenario("\(id):\(release)", reason: "'\(release)' is not a kernel release (MAJOR.MINOR, e.g. 5.8)")
+                throw .badScenario(
+                    "\(id):\(release)", reason: "'\(release)' is not a kernel release (MAJOR.MINOR, e.g. 5.8)")
             }
             guard let r = releases, r.contains(release: c) else {
                 let range = releases.map { "releases \(ModelVersions.text($0))" } ?? "no release range"
@@ -79,14 +80,17 @@ extension QemuModeModel {
                 throw .badScenario("\(id):\(qemu)", reason: "'\(qemu)' is not a QEMU version (MAJOR.MINOR, e.g. 10.0)")
             }
             if let r = versions, !r.contains(release: c) {
-                throw .badScenario("\(id):\(qemu)", reason: "QEMU mode \(id) exists in QEMU \(ModelVersions.text(r)), not \(c)")
+                throw .badScenario(
+                    "\(id):\(qemu)", reason: "QEMU mode \(id) exists in QEMU \(ModelVersions.text(r)), not \(c)")
             }
             q = c
         }
         var mach = q
         if let machine {
             guard let c = ModelVersions.canonical(machine) else {
-                throw .badScenario("\(id):\(q)/\(machine)", reason: "'\(machine)' is not a machine type version (e.g. 9.1 for pc-q35-9.1)")
+                throw .badScenario(
+                    "\(id):\(q)/\(machine)",
+                    reason: "'\(machine)' is not a machine type version (e.g. 9.1 for pc-q35-9.1)")
             }
             guard let mv = ReleaseRange.majorMinor(c), let qv = ReleaseRange.majorMinor(q), !(qv < mv) else {
                 throw .badScenario("\(id):\(q)/\(machine)", reason: "QEMU \(q) has no machine type \(c)")

@@ -25,8 +25,10 @@ public struct ReplayEngine: Sendable {
     /// that the comparison of deduplicated and exhaustive replays catches a key that misses something.
     var classKey: @Sendable (SimulationKey) -> SimulationKey = { $0 }
 
-    public init(scenarios: [Scenario], recorded: Scenario? = nil, options: ReplayOptions = ReplayOptions(),
-                evidence: ScenarioEvidence? = nil) {
+    public init(
+        scenarios: [Scenario], recorded: Scenario? = nil, options: ReplayOptions = ReplayOptions(),
+        evidence: ScenarioEvidence? = nil
+    ) {
         self.scenarios = scenarios
         self.recorded = recorded
         self.options = options
@@ -59,8 +61,9 @@ public struct ReplayEngine: Sendable {
         let recordedFlags = scenarios.map { isRecorded($0, recordedSetting: recordedSetting) }
         let freshViews = ViewTable(lanes: 1)
         let fresh = scenarios.indices.map {
-            ScenarioState(scenario: scenarios[$0], isRecorded: recordedFlags[$0], facts: facts, recordedSetting: recordedSetting,
-                          options: options, inputs: inputs, viewTable: freshViews, lane: 0)
+            ScenarioState(
+                scenario: scenarios[$0], isRecorded: recordedFlags[$0], facts: facts, recordedSetting: recordedSetting,
+                options: options, inputs: inputs, viewTable: freshViews, lane: 0)
         }
         var classOf = Array(scenarios.indices)
         var simulated: [Int] = []
@@ -97,8 +100,10 @@ public struct ReplayEngine: Sendable {
             let views = ViewTable(lanes: range.count)
             return range.map {
                 let i = simulated[$0]
-                return ScenarioState(scenario: scenarios[i], isRecorded: recordedFlags[i], facts: facts, recordedSetting: recordedSetting,
-                                     options: options, inputs: inputs, viewTable: views, lane: $0 - range.lowerBound)
+                return ScenarioState(
+                    scenario: scenarios[i], isRecorded: recordedFlags[i], facts: facts,
+                    recordedSetting: recordedSetting,
+                    options: options, inputs: inputs, viewTable: views, lane: $0 - range.lowerBound)
             }
         }
         var states = makeStates(0..<local)
@@ -156,7 +161,12 @@ public struct ReplayEngine: Sendable {
         for (inf, line) in zip(inferences, ScenarioEvidence.describe(inferences, metadata: source.metadata)) {
             let silent: Bool
             switch inf.fact {
-            case "iommu_platform": silent = inf.device.map { source.metadata.devices[$0].iommuPlatform == nil && source.metadata.devices[$0].featuresOffered == nil } ?? false
+            case "iommu_platform":
+                silent =
+                    inf.device.map {
+                        source.metadata.devices[$0].iommuPlatform == nil
+                            && source.metadata.devices[$0].featuresOffered == nil
+                    } ?? false
             case "viommu": silent = source.metadata.capture.viommu == nil
             default: silent = source.metadata.capture.guestIOMMU == nil
             }
@@ -166,28 +176,41 @@ public struct ReplayEngine: Sendable {
         for line in IOMMUAttachment.describe(source.metadata) { notes.append("scenario evidence: " + line) }
         let inferred = facts.filter { $0.iommuPlatformInferred && intent.firstSeen[$0.index] != nil }
         if !inferred.isEmpty {
-            notes.append("iommu_platform not recorded for \(inferred.map(\.name).joined(separator: ", ")); inferred from the transport (modern-only with a vIOMMU = on): \(inferred.map { "\($0.name)=\($0.iommuPlatform ? "on" : "off")" }.joined(separator: ", "))")
+            notes.append(
+                "iommu_platform not recorded for \(inferred.map(\.name).joined(separator: ", ")); inferred from the transport (modern-only with a vIOMMU = on): \(inferred.map { "\($0.name)=\($0.iommuPlatform ? "on" : "off")" }.joined(separator: ", "))"
+            )
         }
         if intent.orphanCount > 0 {
-            notes.append("\(intent.orphanCount) iommu:map event(s) named no device; \(intent.adoptedCount) were attributed by a matching host translation, the rest were not replayed")
+            notes.append(
+                "\(intent.orphanCount) iommu:map event(s) named no device; \(intent.adoptedCount) were attributed by a matching host translation, the rest were not replayed"
+            )
         }
         if intent.unattributed > 0 {
             notes.append("\(intent.unattributed) mapping event(s) named no device and were not replayed")
         }
         if intent.lateUnjudged > 0 {
-            notes.append("\(intent.lateUnjudged) recorded host translation(s) came later than the skew window (\(Double(options.skewToleranceNs ?? 0) / 1e6) ms) after their buffer's unmap and the host trace records no page-selective IOTLB invalidation (nor, under lazy invalidation, a flush) to tell clock skew from a use after unmap: judged by time alone")
+            notes.append(
+                "\(intent.lateUnjudged) recorded host translation(s) came later than the skew window (\(Double(options.skewToleranceNs ?? 0) / 1e6) ms) after their buffer's unmap and the host trace records no page-selective IOTLB invalidation (nor, under lazy invalidation, a flush) to tell clock skew from a use after unmap: judged by time alone"
+            )
         }
         if let check = intent.allocatorCheck, check.skipped > 0 {
-            notes.append("\(check.skipped) iommu:map event(s) of unknown devices were not checked against the IOVA allocator")
+            notes.append(
+                "\(check.skipped) iommu:map event(s) of unknown devices were not checked against the IOVA allocator")
         }
         if intent.outsideCoverage > 0 {
-            notes.append("\(intent.outsideCoverage) recorded host translation(s) fall outside the guest trace's coverage (no guest map/unmap events around them) and were not replayed")
+            notes.append(
+                "\(intent.outsideCoverage) recorded host translation(s) fall outside the guest trace's coverage (no guest map/unmap events around them) and were not replayed"
+            )
         }
         if intent.unmatchedInCoverage > 0 {
-            notes.append("\(intent.unmatchedInCoverage) recorded host translation(s) inside the guest trace's coverage match no recorded mapping")
+            notes.append(
+                "\(intent.unmatchedInCoverage) recorded host translation(s) inside the guest trace's coverage match no recorded mapping"
+            )
         }
         if intent.oversizeBuffers > 0 {
-            notes.append("\(intent.oversizeBuffers) buffer(s) larger than \(IntentTracker.maxPagesPerBuffer) pages: only their first pages are tracked")
+            notes.append(
+                "\(intent.oversizeBuffers) buffer(s) larger than \(IntentTracker.maxPagesPerBuffer) pages: only their first pages are tracked"
+            )
         }
         if let r = recorded, !recordedFlags.contains(true) {
             notes.append("the recorded scenario \(r.id) was not requested: no fidelity check")
@@ -204,11 +227,14 @@ public struct ReplayEngine: Sendable {
             if let check = intent.allocatorCheck {
                 s.fidelityChecked += check.checked
                 for f in check.findings {
-                    let occ = s.occurrence(index: f.index, event: f.event, time: f.event.timestamp, deviceAddress: f.event.address,
-                                           buffer: f.event.address2, size: f.event.size, write: false, reason: nil)
+                    let occ = s.occurrence(
+                        index: f.index, event: f.event, time: f.event.timestamp, deviceAddress: f.event.address,
+                        buffer: f.event.address2, size: f.event.size, write: false, reason: nil)
                     s.diverge(f.what, device: f.device, at: occ)
                 }
-                if check.divergenceCount > check.findings.count { s.divergenceCount += check.divergenceCount - check.findings.count }
+                if check.divergenceCount > check.findings.count {
+                    s.divergenceCount += check.divergenceCount - check.findings.count
+                }
             }
         }
         var devices: [DeviceResult] = []
@@ -219,30 +245,37 @@ public struct ReplayEngine: Sendable {
             var groups: [OutcomeGroup] = []
             if let blocked = plan.blocked {
                 let occ = seen.map {
-                    s.occurrence(index: $0.index, event: $0.event, time: $0.event.timestamp, deviceAddress: 0, buffer: nil,
-                                 size: 0, write: false, reason: nil)
+                    s.occurrence(
+                        index: $0.index, event: $0.event, time: $0.event.timestamp, deviceAddress: 0, buffer: nil,
+                        size: 0, write: false, reason: nil)
                 }
-                groups.append(OutcomeGroup(
-                    outcome: blocked, key: blocked.rawValue, count: 1, first: occ, worst: nil,
-                    explanation: plan.explanation, rule: plan.rule, guestLog: plan.guestLog, hostLog: plan.hostLog))
+                groups.append(
+                    OutcomeGroup(
+                        outcome: blocked, key: blocked.rawValue, count: 1, first: occ, worst: nil,
+                        explanation: plan.explanation, rule: plan.rule, guestLog: plan.guestLog, hostLog: plan.hostLog))
             }
             for g in s.groups[f.index] {
-                groups.append(OutcomeGroup(
-                    outcome: g.outcome, key: key(g), count: g.count, first: g.first,
-                    worst: g.worst == g.first ? nil : g.worst, explanation: explanation(g, plan: plan, mode: s.scenario.mode),
-                    rule: plan.rule, guestLog: g.guestLog, hostLog: g.hostLog, stray: g.stray))
+                groups.append(
+                    OutcomeGroup(
+                        outcome: g.outcome, key: key(g), count: g.count, first: g.first,
+                        worst: g.worst == g.first ? nil : g.worst,
+                        explanation: explanation(g, plan: plan, mode: s.scenario.mode),
+                        rule: plan.rule, guestLog: g.guestLog, hostLog: g.hostLog, stray: g.stray))
             }
             groups.sort { ($0.outcome.rawValue, $0.key) < ($1.outcome.rawValue, $1.key) }
             let verdict = groups.filter { !$0.stray }.map(\.outcome).max { $0.severity < $1.severity } ?? .ok
-            devices.append(DeviceResult(
-                device: f.name, verdict: verdict, groups: groups, accesses: s.accesses[f.index],
-                addressing: plan.addressingSummary))
+            devices.append(
+                DeviceResult(
+                    device: f.name, verdict: verdict, groups: groups, accesses: s.accesses[f.index],
+                    addressing: plan.addressingSummary))
         }
         devices.sort { $0.device < $1.device }
         var divergences = s.divergences
         if s.divergenceCount > divergences.count, let last = divergences.last {
-            divergences.append(Divergence(
-                what: "\(s.divergenceCount - divergences.count) more divergence(s) not listed", device: nil, at: last.at))
+            divergences.append(
+                Divergence(
+                    what: "\(s.divergenceCount - divergences.count) more divergence(s) not listed", device: nil,
+                    at: last.at))
         }
         var result = ScenarioResult(
             kernel: s.scenario.kernelID, mode: s.scenario.modeID, isRecorded: s.isRecorded, devices: devices,
@@ -264,9 +297,12 @@ public struct ReplayEngine: Sendable {
             if predicted[k, default: 0] > 0 {
                 predicted[k]! -= 1
             } else {
-                let occ = s.occurrence(index: g.index, event: g.event, time: g.event.timestamp, deviceAddress: g.page,
-                                       buffer: nil, size: 0, write: g.event.eventFlags.contains(.write), reason: g.reason)
-                s.diverge("recorded guest fault line (reason \(Hex.prefixed(UInt64(g.reason))) at \(Hex.prefixed(g.page))) not predicted", device: g.device, at: occ)
+                let occ = s.occurrence(
+                    index: g.index, event: g.event, time: g.event.timestamp, deviceAddress: g.page,
+                    buffer: nil, size: 0, write: g.event.eventFlags.contains(.write), reason: g.reason)
+                s.diverge(
+                    "recorded guest fault line (reason \(Hex.prefixed(UInt64(g.reason))) at \(Hex.prefixed(g.page))) not predicted",
+                    device: g.device, at: occ)
             }
         }
         if !intent.recordedGuestFaults.isEmpty {
@@ -275,16 +311,20 @@ public struct ReplayEngine: Sendable {
                 let k = "\(r.device)/\(r.page)/\(r.reason)"
                 if predicted[k, default: 0] > 0 {
                     predicted[k]! -= 1
-                    let occ = Occurrence(eventIndex: -1, timestamp: 0, sourceFile: nil, sourcePosition: nil, deviceAddress: r.page,
-                                         bufferAddress: nil, size: 0, write: false, reason: r.reason)
-                    s.diverge("predicted fault record #\(i + 1) (reason \(Hex.prefixed(UInt64(r.reason))) at \(Hex.prefixed(r.page))) not in the guest log", device: r.device, at: occ)
+                    let occ = Occurrence(
+                        eventIndex: -1, timestamp: 0, sourceFile: nil, sourcePosition: nil, deviceAddress: r.page,
+                        bufferAddress: nil, size: 0, write: false, reason: r.reason)
+                    s.diverge(
+                        "predicted fault record #\(i + 1) (reason \(Hex.prefixed(UInt64(r.reason))) at \(Hex.prefixed(r.page))) not in the guest log",
+                        device: r.device, at: occ)
                 }
             }
         }
         s.fidelityChecked += intent.recordedProbeFailures.count
         for p in intent.recordedProbeFailures where s.plans[p.device].blocked == nil {
-            let occ = s.occurrence(index: p.index, event: p.event, time: p.event.timestamp, deviceAddress: 0, buffer: nil,
-                                   size: 0, write: false, reason: nil)
+            let occ = s.occurrence(
+                index: p.index, event: p.event, time: p.event.timestamp, deviceAddress: 0, buffer: nil,
+                size: 0, write: false, reason: nil)
             s.diverge("recorded probe failure not predicted", device: p.device, at: occ)
         }
     }
@@ -305,23 +345,34 @@ public struct ReplayEngine: Sendable {
         case .ok:
             return "Accesses reached the intended buffers (addressing: \(plan.addressingSummary))."
         case .untranslatedWhileClaimed:
-            return "The firmware table (\(mode.scope) scope) puts the device behind \(mode.viommu) and the guest translates its DMA domain, but QEMU sends the device's DMA to plain memory: it works without the isolation the platform claims."
+            return
+                "The firmware table (\(mode.scope) scope) puts the device behind \(mode.viommu) and the guest translates its DMA domain, but QEMU sends the device's DMA to plain memory: it works without the isolation the platform claims."
         case .stale:
-            return "The access came after the unmap and succeeded only through an IOTLB entry the lazy flush queue had not yet invalidated (Linux flush queue: \(mode.viommu))."
+            return
+                "The access came after the unmap and succeeded only through an IOTLB entry the lazy flush queue had not yet invalidated (Linux flush queue: \(mode.viommu))."
         case .fault:
             let what = g.stray ? "A stray device access (no buffer was mapped at that address)" : "The device's address"
             if g.records == 0 && g.guestLog.isEmpty && g.hostLog.isEmpty && mode.faults.silentNotPresent == true {
-                return "\(what) has no PTE in the device's domain; \(mode.viommu) drops it without recording a fault (QEMU 7.2-10.0 amdvi_page_walk() stops on a zero PTE before amdvi_page_fault()): nothing in the guest log, nothing in QEMU's."
+                return
+                    "\(what) has no PTE in the device's domain; \(mode.viommu) drops it without recording a fault (QEMU 7.2-10.0 amdvi_page_walk() stops on a zero PTE before amdvi_page_fault()): nothing in the guest log, nothing in QEMU's."
             }
             if g.records > 0 && g.guestLog.isEmpty && mode.faults.eventLog == .garbled {
-                return "\(what) has no usable translation in the device's domain; \(mode.viommu) blocks it and writes an event log entry the guest cannot decode (QEMU before 7.1 amdvi_encode_event()): no guest line is predicted."
+                return
+                    "\(what) has no usable translation in the device's domain; \(mode.viommu) blocks it and writes an event log entry the guest cannot decode (QEMU before 7.1 amdvi_encode_event()): no guest line is predicted."
             }
-            return "\(what) has no usable translation in the device's domain; \(mode.viommu) blocks it and records a fault."
+            return
+                "\(what) has no usable translation in the device's domain; \(mode.viommu) blocks it and records a fault."
         case .misdirected:
             switch g.tag.name {
-            case "stray": return "A stray device access (no buffer was mapped at that address) is not translated and reaches guest memory at that address: silent corruption."
-            case "iova-used-as-gpa": return "The driver put an IOVA from the DMA API in the descriptor, but the device does not translate: it used the IOVA as a GPA and touched the wrong memory (silent corruption)."
-            case "gpa-hit-another-mapping": return "The driver put a GPA in the descriptor, the device translated it as an IOVA and hit another live mapping of its domain (silent corruption)."
+            case "stray":
+                return
+                    "A stray device access (no buffer was mapped at that address) is not translated and reaches guest memory at that address: silent corruption."
+            case "iova-used-as-gpa":
+                return
+                    "The driver put an IOVA from the DMA API in the descriptor, but the device does not translate: it used the IOVA as a GPA and touched the wrong memory (silent corruption)."
+            case "gpa-hit-another-mapping":
+                return
+                    "The driver put a GPA in the descriptor, the device translated it as an IOVA and hit another live mapping of its domain (silent corruption)."
             default: return "The device reached a different GPA than the buffer's."
             }
         case .mappingFailed:

@@ -14,8 +14,10 @@ extension BenchSuite {
             let bytes = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.doubleValue ?? 0
             let n = Double(o.events)
             let w = Double(writeTime.components.seconds) + Double(writeTime.components.attoseconds) / 1e18
-            print("trace: \(o.events) events, \(Int(bytes)) bytes, \(Bench.fmt(bytes / n, 2)) bytes/event, "
-                  + "compression ratio \(Bench.fmt(n * 56 / bytes, 2)) (written in \(Bench.fmt(w, 2)) s, \(Bench.millions(n / w)) events/s)")
+            print(
+                "trace: \(o.events) events, \(Int(bytes)) bytes, \(Bench.fmt(bytes / n, 2)) bytes/event, "
+                    + "compression ratio \(Bench.fmt(n * 56 / bytes, 2)) (written in \(Bench.fmt(w, 2)) s, \(Bench.millions(n / w)) events/s)"
+            )
 
             var checked: UInt64 = 0
             func verify(threads: Int) throws {
@@ -24,7 +26,9 @@ extension BenchSuite {
                 guard try r.verify() else { throw BenchError("synthetic trace damaged: \(r.damage)") }
                 checked = r.eventCount
             }
-            guard let zstd = Bench.which("zstd") else { throw BenchError("zstd CLI not found (tools/setup installs it)") }
+            guard let zstd = Bench.which("zstd") else {
+                throw BenchError("zstd CLI not found (tools/setup installs it)")
+            }
             // The dmatrace binary next to this one (same build), run exactly like zstd: as a subprocess.
             let cli = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
                 .deletingLastPathComponent().appendingPathComponent("dmatrace").path
@@ -32,7 +36,7 @@ extension BenchSuite {
             var contenders: [(children: Bool, body: () throws -> Void)] = [
                 (false, { try verify(threads: 1) }),
                 (false, { try verify(threads: 2) }),
-                (true, { try Bench.runDiscardingOutput(zstd, ["-d", "-c", "-q", path]) }),
+                (true, { try Bench.runDiscardingOutput(zstd, ["-d", "-c", "-q", path]) })
             ]
             if haveCLI { contenders.append((true, { try Bench.runDiscardingOutput(cli, ["verify", "-q", path]) })) }
             let t = try Bench.interleaved(runs: o.runs, contenders)
@@ -48,13 +52,16 @@ extension BenchSuite {
             print(line("zstd -d -c FILE > /dev/null:      ", theirs))
             if haveCLI {
                 print(line("dmatrace verify FILE (subprocess):", t[3]))
-                print("ratio dmatrace verify (subprocess)/zstd events/s: wall median \(Bench.fmt(Bench.median(theirs.wall) / Bench.median(t[3].wall), 2)), "
-                      + "CPU median \(Bench.fmt(Bench.median(theirs.cpu) / Bench.median(t[3].cpu), 2))")
+                print(
+                    "ratio dmatrace verify (subprocess)/zstd events/s: wall median \(Bench.fmt(Bench.median(theirs.wall) / Bench.median(t[3].wall), 2)), "
+                        + "CPU median \(Bench.fmt(Bench.median(theirs.cpu) / Bench.median(t[3].cpu), 2))")
             } else {
                 print("(build the release dmatrace too to time `dmatrace verify` as a subprocess)")
             }
-            print("ratio dmatrace/zstd events/s: wall median \(Bench.fmt(Bench.median(theirs.wall) / Bench.median(ours.wall), 2)), "
-                  + "wall best \(Bench.fmt(theirs.wall[0] / ours.wall[0], 2)), CPU median \(Bench.fmt(Bench.median(theirs.cpu) / Bench.median(ours.cpu), 2)) (goal >= 0.9)")
+            print(
+                "ratio dmatrace/zstd events/s: wall median \(Bench.fmt(Bench.median(theirs.wall) / Bench.median(ours.wall), 2)), "
+                    + "wall best \(Bench.fmt(theirs.wall[0] / ours.wall[0], 2)), CPU median \(Bench.fmt(Bench.median(theirs.cpu) / Bench.median(ours.cpu), 2)) (goal >= 0.9)"
+            )
         })
 }
 
@@ -68,7 +75,9 @@ enum SyntheticTrace {
         meta.clocks = [ClockDomain(id: 0, name: "guest-boot")]
         meta.inputs = [InputFile(path: "synthetic", format: "bench", positionUnit: .line)]
         let w = try TraceWriter(path: path, metadata: meta, options: .init(workers: 2))
-        let devices = (0..<4).map { w.device(DeviceInfo(name: "0000:00:0\($0 + 2).0", virtioType: $0 % 2 == 0 ? "net" : "block")) }
+        let devices = (0..<4).map {
+            w.device(DeviceInfo(name: "0000:00:0\($0 + 2).0", virtioType: $0 % 2 == 0 ? "net" : "block"))
+        }
         var seed: UInt64 = 0x2545_F491_4F6C_DD1D
         func next() -> UInt64 {  // xorshift: fast and deterministic
             seed ^= seed << 13
@@ -92,13 +101,18 @@ enum SyntheticTrace {
                 let k = Int(next() % UInt64(live[d].count))
                 live[d].swapAt(k, live[d].count - 1)
                 let m = live[d].removeLast()
-                try w.append(Event(kind: .dmaUnmap, timestamp: ts, device: devices[d], direction: m.dir, detail: MapAPI.page.rawValue,
-                                   address: m.iova, size: m.size, source: 0, position: line))
+                try w.append(
+                    Event(
+                        kind: .dmaUnmap, timestamp: ts, device: devices[d], direction: m.dir,
+                        detail: MapAPI.page.rawValue,
+                        address: m.iova, size: m.size, source: 0, position: line))
                 freeIOVAs[d].append(m.iova)
             } else if r == 15 && !live[d].isEmpty {
                 let m = live[d][Int(next() % UInt64(live[d].count))]
-                try w.append(Event(kind: .dmaSync, timestamp: ts, device: devices[d], direction: m.dir,
-                                   detail: SyncTarget.forCPU.rawValue, address: m.iova, size: m.size, source: 0, position: line))
+                try w.append(
+                    Event(
+                        kind: .dmaSync, timestamp: ts, device: devices[d], direction: m.dir,
+                        detail: SyncTarget.forCPU.rawValue, address: m.iova, size: m.size, source: 0, position: line))
             } else {
                 let size = sizes[Int(next() % UInt64(sizes.count))]
                 let iova: UInt64
@@ -111,8 +125,10 @@ enum SyntheticTrace {
                 let phys = 0x1_0000_0000 + (next() % 0x40000) << 12 + UInt64(next() % 64) * 64
                 let dir: DMADirection = d % 2 == 0 ? (r % 2 == 0 ? .toDevice : .fromDevice) : .bidirectional
                 live[d].append((iova, phys, size, dir))
-                try w.append(Event(kind: .dmaMap, timestamp: ts, device: devices[d], direction: dir, detail: MapAPI.page.rawValue,
-                                   address: iova, address2: phys, size: size, source: 0, position: line))
+                try w.append(
+                    Event(
+                        kind: .dmaMap, timestamp: ts, device: devices[d], direction: dir, detail: MapAPI.page.rawValue,
+                        address: iova, address2: phys, size: size, source: 0, position: line))
             }
             written += 1
         }

@@ -7,7 +7,8 @@ extension BenchSuite {
     /// would otherwise write (tools/bench/ftrace_regex.py), on the same file in one run.
     static let ingest = BenchSuite(
         name: "ingest",
-        summary: "ftrace text ingest (parse only, and parse + write .dmat) vs wc -l and a Python regex parser on a >= 1 GB file",
+        summary:
+            "ftrace text ingest (parse only, and parse + write .dmat) vs wc -l and a Python regex parser on a >= 1 GB file",
         run: { o in
             let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .deletingLastPathComponent().path
@@ -43,16 +44,19 @@ extension BenchSuite {
                 try writer.finish()
             }
             guard let wc = Bench.which("wc") else { throw BenchError("wc not found") }
-            let wcT = try Bench.measure(runs: o.runs, children: true) { try Bench.runDiscardingOutput(wc, ["-l", path]) }
+            let wcT = try Bench.measure(runs: o.runs, children: true) {
+                try Bench.runDiscardingOutput(wc, ["-l", path])
+            }
             let skipPython = ProcessInfo.processInfo.environment["SKIP_PYTHON"] == "1"
             let n = Double(events)
             print("file: \(Int(bytes)) bytes, \(events) events; \(ProcessInfo.processInfo.activeProcessorCount) cores")
             func line(_ label: String, _ t: Bench.Timings, events: Bool = true) {
                 let w = t.wall.isEmpty ? 0 : Bench.median(t.wall)
                 let c = t.cpu.isEmpty ? 0 : Bench.median(t.cpu)
-                print("\(label) wall \(Bench.fmt(w, 3)) s = \(Bench.fmt(bytes / w / 1e6, 0)) MB/s"
-                      + (events ? ", \(Bench.millions(n / w)) events/s" : "")
-                      + "; CPU \(Bench.fmt(c, 3)) s = \(Bench.fmt(bytes / c / 1e6, 0)) MB/s per core")
+                print(
+                    "\(label) wall \(Bench.fmt(w, 3)) s = \(Bench.fmt(bytes / w / 1e6, 0)) MB/s"
+                        + (events ? ", \(Bench.millions(n / w)) events/s" : "")
+                        + "; CPU \(Bench.fmt(c, 3)) s = \(Bench.fmt(bytes / c / 1e6, 0)) MB/s per core")
             }
             line("dmatrace ftrace parse only:     ", parse)
             line("dmatrace ingest -> .dmat:       ", write)
@@ -63,12 +67,16 @@ extension BenchSuite {
                 let clock = ContinuousClock()
                 let c0 = Bench.cpuSeconds(children: true)
                 let d = try clock.measure {
-                    try Bench.runDiscardingOutput(Bench.which("python3")!, [root + "/tools/bench/ftrace_regex.py", path])
+                    try Bench.runDiscardingOutput(
+                        Bench.which("python3")!, [root + "/tools/bench/ftrace_regex.py", path])
                 }
                 let w = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-                line("python3 ftrace_regex.py (1 run):", Bench.Timings(wall: [w], cpu: [Bench.cpuSeconds(children: true) - c0]))
-                print("speed-up over Python: \(Bench.fmt(w / Bench.median(parse.wall), 1))x parse only, "
-                      + "\(Bench.fmt(w / Bench.median(write.wall), 1))x with .dmat writing (goal >= 20x)")
+                line(
+                    "python3 ftrace_regex.py (1 run):",
+                    Bench.Timings(wall: [w], cpu: [Bench.cpuSeconds(children: true) - c0]))
+                print(
+                    "speed-up over Python: \(Bench.fmt(w / Bench.median(parse.wall), 1))x parse only, "
+                        + "\(Bench.fmt(w / Bench.median(write.wall), 1))x with .dmat writing (goal >= 20x)")
             }
             var u = rusage()
             _ = getrusage(RUSAGE_SELF.rawValue, &u)

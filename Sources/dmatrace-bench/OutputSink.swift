@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where contenders' standard output goes: a descriptor the harness owns, opened once on /dev/null after
@@ -14,12 +14,17 @@ enum OutputSink {
     /// Throws unless /dev/null is the null character device.
     static func checkDevNull(_ when: String) throws {
         var st = stat()
-        guard stat("/dev/null", &st) == 0, (st.st_mode & S_IFMT) == S_IFCHR, major(st.st_rdev) == 1, minor(st.st_rdev) == 3 else {
-            throw BenchError("/dev/null is not the null character device \(when): aborting (measurements would write to a file)")
+        guard stat("/dev/null", &st) == 0, (st.st_mode & S_IFMT) == S_IFCHR, major(st.st_rdev) == 1,
+            minor(st.st_rdev) == 3
+        else {
+            throw BenchError(
+                "/dev/null is not the null character device \(when): aborting (measurements would write to a file)")
         }
     }
 
-    static func major(_ dev: dev_t) -> UInt32 { UInt32(truncatingIfNeeded: ((dev >> 8) & 0xFFF) | ((dev >> 32) & ~0xFFF)) }
+    static func major(_ dev: dev_t) -> UInt32 {
+        UInt32(truncatingIfNeeded: ((dev >> 8) & 0xFFF) | ((dev >> 32) & ~0xFFF))
+    }
     static func minor(_ dev: dev_t) -> UInt32 { UInt32(truncatingIfNeeded: (dev & 0xFF) | ((dev >> 12) & ~0xFF)) }
 
     /// The harness's descriptor on the null device (opened on first use, never closed).

@@ -9,27 +9,35 @@ extension BenchSuite {
     /// and the peak RSS of `dmatrace replay` at two trace lengths with the same live set.
     static let replay = BenchSuite(
         name: "replay",
-        summary: "replay a synthetic workload under 1, 8 and all built-in scenarios (one decode pass) against zstd -d; peak RSS at N and N/10 events",
+        summary:
+            "replay a synthetic workload under 1, 8 and all built-in scenarios (one decode pass) against zstd -d; peak RSS at N and N/10 events",
         run: { o in
             let catalog = try ModelCatalog.builtin()
             let one = ["linux-6.1@qemu-viommu-virtio-translated"]
-            let eight = one + [
-                "linux-6.1+lazy@qemu-viommu-virtio-translated", "linux-4.0-bypass@qemu-viommu-virtio-bypass",
-                "linux-4.8-platform@qemu-viommu-virtio-translated", "dma-api-without-bit33@qemu-viommu-virtio-bypass",
-                "linux-restricted-memory@qemu-cc-no-viommu", "linux-6.1@qemu-smmuv3", "rhel7-backport@qemu-noiommu",
-            ]
-            func path(_ n: Int) -> String { (o.directory as NSString).appendingPathComponent("dmatrace-bench-replay-\(n).dmat") }
+            let eight =
+                one + [
+                    "linux-6.1+lazy@qemu-viommu-virtio-translated", "linux-4.0-bypass@qemu-viommu-virtio-bypass",
+                    "linux-4.8-platform@qemu-viommu-virtio-translated",
+                    "dma-api-without-bit33@qemu-viommu-virtio-bypass",
+                    "linux-restricted-memory@qemu-cc-no-viommu", "linux-6.1@qemu-smmuv3", "rhel7-backport@qemu-noiommu"
+                ]
+            func path(_ n: Int) -> String {
+                (o.directory as NSString).appendingPathComponent("dmatrace-bench-replay-\(n).dmat")
+            }
             func generate(_ n: Int) throws -> Double {
                 let w = try TraceWriter(path: path(n), options: .init(workers: 2))
                 var sink = w
-                _ = try SyntheticWorkload(options: .init(events: n, seed: 11, hostTranslations: true)).generate(into: &sink)
+                _ = try SyntheticWorkload(options: .init(events: n, seed: 11, hostTranslations: true)).generate(
+                    into: &sink)
                 try w.finish()
                 return (try FileManager.default.attributesOfItem(atPath: path(n))[.size] as? NSNumber)?.doubleValue ?? 0
             }
             let n = o.events
             let bytes = try generate(n)
             defer { if !o.keep { try? FileManager.default.removeItem(atPath: path(n)) } }
-            print("trace: \(n) events, \(Int(bytes)) bytes (SyntheticWorkload: 2 virtio-blk + 1 virtio-net, dma:* + vtd translations)")
+            print(
+                "trace: \(n) events, \(Int(bytes)) bytes (SyntheticWorkload: 2 virtio-blk + 1 virtio-net, dma:* + vtd translations)"
+            )
             let nd = Double(n)
             func run(_ ids: [String], deduplicate: Bool = true) throws -> Bench.Timings {
                 let scenarios = try ids.map { try Scenario.parse($0, catalog: catalog) }
@@ -38,7 +46,8 @@ extension BenchSuite {
                 return try Bench.measure(runs: o.runs) {
                     let r = try TraceReader(path: path(n))
                     let rec = try? RecordedScenario.infer(metadata: r.metadata, catalog: catalog).get()
-                    let result = try ReplayEngine(scenarios: scenarios, recorded: rec, options: options).run(r, tracePath: path(n))
+                    let result = try ReplayEngine(scenarios: scenarios, recorded: rec, options: options).run(
+                        r, tracePath: path(n))
                     guard result.events >= n else { throw BenchError("replayed \(result.events) of \(n) events") }
                 }
             }
@@ -50,7 +59,9 @@ extension BenchSuite {
             // The same without deduplication (every scenario simulated): what the classes save.
             let tx = try run(all, deduplicate: false)
             guard let zstd = Bench.which("zstd") else { throw BenchError("zstd CLI not found") }
-            let tz = try Bench.measure(runs: o.runs, children: true) { try Bench.runDiscardingOutput(zstd, ["-d", "-c", "-q", path(n)]) }
+            let tz = try Bench.measure(runs: o.runs, children: true) {
+                try Bench.runDiscardingOutput(zstd, ["-d", "-c", "-q", path(n)])
+            }
             func line(_ label: String, _ t: Bench.Timings) -> String {
                 "\(label) wall median \(Bench.fmt(Bench.median(t.wall), 3)) s (best \(Bench.fmt(t.wall[0], 3))) = \(Bench.millions(nd / Bench.median(t.wall))) events/s; "
                     + "CPU median \(Bench.fmt(Bench.median(t.cpu), 3)) s = \(Bench.millions(nd / Bench.median(t.cpu))) events/s per core"
@@ -60,15 +71,19 @@ extension BenchSuite {
             print(line("replay, \(all.count) (matrix):", tm))
             print(line("same, each simulated:", tx))
             print(line("zstd -d -c > null:  ", tz))
-            print("1 scenario / zstd events/s: wall \(Bench.fmt(Bench.median(tz.wall) / Bench.median(t1.wall), 2)), "
-                  + "CPU \(Bench.fmt(Bench.median(tz.cpu) / Bench.median(t1.cpu), 2)) (goal >= 0.9: \(Bench.median(tz.wall) / Bench.median(t1.wall) >= 0.9 ? "met" : "not met")); "
-                  + "8 scenarios / 1 scenario time: wall \(Bench.fmt(Bench.median(t8.wall) / Bench.median(t1.wall), 2)), "
-                  + "CPU \(Bench.fmt(Bench.median(t8.cpu) / Bench.median(t1.cpu), 2)) (goal <= 2: \(Bench.median(t8.wall) / Bench.median(t1.wall) <= 2 ? "met" : "not met")); "
-                  + "full matrix (\(all.count) scenarios) / 1 scenario time: wall \(Bench.fmt(Bench.median(tm.wall) / Bench.median(t1.wall), 2)), "
-                  + "CPU \(Bench.fmt(Bench.median(tm.cpu) / Bench.median(t1.cpu), 2)) (goal <= 4: \(Bench.median(tm.wall) / Bench.median(t1.wall) <= 4 ? "met" : "not met"))")
+            print(
+                "1 scenario / zstd events/s: wall \(Bench.fmt(Bench.median(tz.wall) / Bench.median(t1.wall), 2)), "
+                    + "CPU \(Bench.fmt(Bench.median(tz.cpu) / Bench.median(t1.cpu), 2)) (goal >= 0.9: \(Bench.median(tz.wall) / Bench.median(t1.wall) >= 0.9 ? "met" : "not met")); "
+                    + "8 scenarios / 1 scenario time: wall \(Bench.fmt(Bench.median(t8.wall) / Bench.median(t1.wall), 2)), "
+                    + "CPU \(Bench.fmt(Bench.median(t8.cpu) / Bench.median(t1.cpu), 2)) (goal <= 2: \(Bench.median(t8.wall) / Bench.median(t1.wall) <= 2 ? "met" : "not met")); "
+                    + "full matrix (\(all.count) scenarios) / 1 scenario time: wall \(Bench.fmt(Bench.median(tm.wall) / Bench.median(t1.wall), 2)), "
+                    + "CPU \(Bench.fmt(Bench.median(tm.cpu) / Bench.median(t1.cpu), 2)) (goal <= 4: \(Bench.median(tm.wall) / Bench.median(t1.wall) <= 4 ? "met" : "not met"))"
+            )
 
             // Peak RSS of the CLI at n/10 and n events (same generator, same live set).
-            let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dmatrace").path
+            let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+                "dmatrace"
+            ).path
             guard FileManager.default.isExecutableFile(atPath: exe) else {
                 print("peak RSS: skipped (\(exe) not built; swift build -c release)")
                 return
@@ -91,8 +106,8 @@ extension BenchSuite {
             }
             let rssSmall = try peakRSS(small)
             let rssLarge = try peakRSS(n)
-            print("peak RSS of dmatrace replay: \(small) events \(Bench.fmt(rssSmall)) MiB, \(n) events \(Bench.fmt(rssLarge)) MiB, "
-                  + "ratio \(Bench.fmt(rssLarge / rssSmall, 2)) (goal <= 1.1)")
+            print(
+                "peak RSS of dmatrace replay: \(small) events \(Bench.fmt(rssSmall)) MiB, \(n) events \(Bench.fmt(rssLarge)) MiB, "
+                    + "ratio \(Bench.fmt(rssLarge / rssSmall, 2)) (goal <= 1.1)")
         })
 }
-

@@ -5,9 +5,9 @@ import TraceFormat
 import TraceIngest
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Every fuzz target: a name and a body that feeds one input to one parser. A body never throws and never
@@ -27,22 +27,26 @@ enum FuzzTargets {
 
     static let all: [FuzzTarget] = [
         FuzzTarget(name: "dmat", about: ".dmat reader (regular file and pipe)", body: dmat),
-        FuzzTarget(name: "dmat-compact", about: "compact chunk payload decoder; decode-encode-decode must agree",
-                   body: dmatCompact),
+        FuzzTarget(
+            name: "dmat-compact", about: "compact chunk payload decoder; decode-encode-decode must agree",
+            body: dmatCompact),
         FuzzTarget(name: "jsonl", about: "JSONL event codec (decode, re-encode, decode)", body: jsonl),
         FuzzTarget(name: "ftrace", about: "ftrace text importer", body: { importer(FtraceTextImporter(), $0) }),
         FuzzTarget(name: "dmesg", about: "kernel log importer", body: { importer(DmesgImporter(), $0) }),
         FuzzTarget(name: "qemu-log", about: "QEMU log-backend importer", body: { importer(QEMULogImporter(), $0) }),
-        FuzzTarget(name: "simpletrace", about: "QEMU simpletrace v4 importer (built-in trace-events)",
-                   body: { importer(SimpletraceImporter(traceEvents: .builtin), $0) }),
+        FuzzTarget(
+            name: "simpletrace", about: "QEMU simpletrace v4 importer (built-in trace-events)",
+            body: { importer(SimpletraceImporter(traceEvents: .builtin), $0) }),
         FuzzTarget(name: "tracedat", about: "trace-cmd trace.dat importer", body: { importer(TraceDatImporter(), $0) }),
         FuzzTarget(name: "trace-events", about: "QEMU trace-events definitions parser", body: traceEvents),
-        FuzzTarget(name: "ingest", about: "ingest pipeline: decompression (zstd, gzip), sniffing, any importer",
-                   body: ingest),
+        FuzzTarget(
+            name: "ingest", about: "ingest pipeline: decompression (zstd, gzip), sniffing, any importer",
+            body: ingest),
         FuzzTarget(name: "model", about: "kernel / QEMU-mode model files (JSON, schema validation)", body: model),
         FuzzTarget(name: "report", about: "report JSON (--baseline files)", body: report),
-        FuzzTarget(name: "diff", about: "dmatrace diff: two reports (split at the first NUL byte), coverage, every renderer",
-                   body: diff),
+        FuzzTarget(
+            name: "diff", about: "dmatrace diff: two reports (split at the first NUL byte), coverage, every renderer",
+            body: diff)
     ]
 
     static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
@@ -102,7 +106,10 @@ enum FuzzTargets {
         // Differential: the decode pool reads frames straight into its slots, one thread through its window;
         // both must hand out the same chunks and name the same damage.
         let single = readTrace(path: s.path, threads: 1)
-        precondition(pooled == single, "decode pool and single-threaded reader differ: \(String(describing: pooled)) vs \(String(describing: single))")
+        precondition(
+            pooled == single,
+            "decode pool and single-threaded reader differ: \(String(describing: pooled)) vs \(String(describing: single))"
+        )
 
         // The same bytes through a pipe: the one-pass path the reader takes for standard input.
         guard data.count <= 60_000 else { return }
@@ -137,7 +144,8 @@ enum FuzzTargets {
         var lastFirst: UInt64 = 0
         do {
             try reader.forEachChunk { chunk in
-                precondition(chunk.count == Int(chunk.info.header.eventCount), "chunk record count differs from its header")
+                precondition(
+                    chunk.count == Int(chunk.info.header.eventCount), "chunk record count differs from its header")
                 precondition(chunk.info.firstRecord >= lastFirst, "chunks out of order")
                 lastFirst = chunk.info.firstRecord
                 records += UInt64(chunk.count)
@@ -194,12 +202,13 @@ enum FuzzTargets {
 
     /// The importers of `dmatrace ingest --format auto`, with simpletrace reading the built-in trace-events
     /// (the CLI needs `--trace-events FILE` for it).
-    static let registry = ImporterRegistry(entries: ImporterRegistry.standard.entries.map { e in
-        guard e.formatID == SimpletraceImporter.formatID else { return e }
-        return .simple(SimpletraceImporter.self, clockDomain: e.clockDomain, positionUnit: e.positionUnit) {
-            SimpletraceImporter(traceEvents: .builtin)
-        }
-    })
+    static let registry = ImporterRegistry(
+        entries: ImporterRegistry.standard.entries.map { e in
+            guard e.formatID == SimpletraceImporter.formatID else { return e }
+            return .simple(SimpletraceImporter.self, clockDomain: e.clockDomain, positionUnit: e.positionUnit) {
+                SimpletraceImporter(traceEvents: .builtin)
+            }
+        })
 
     static func ingest(_ data: UnsafeRawBufferPointer) {
         let input = IngestInput(path: "fuzz-input", bytes: Array(data))
@@ -236,21 +245,26 @@ extension FuzzTargets {
         let baseBytes = cut.map { Array(bytes[..<$0]) } ?? bytes
         let newBytes = cut.map { Array(bytes[($0 + 1)...]) } ?? bytes
         guard let base = try? Report.decode(baseBytes, file: "base.json"),
-              let new = try? Report.decode(newBytes, file: "new.json") else { return }
+            let new = try? Report.decode(newBytes, file: "new.json")
+        else { return }
         let report = Diff.report(base: base, new: new, basePath: "base.json", newPath: "new.json")
         guard let d = report.diff else { preconditionFailure("a diff report without its diff") }
-        precondition(d.newCount + d.fixedCount + d.changedCount + d.unchangedCount == d.changes.count, "diff counts do not add up")
+        precondition(
+            d.newCount + d.fixedCount + d.changedCount + d.unchangedCount == d.changes.count,
+            "diff counts do not add up")
         let lost = Coverage(base).missing(from: Coverage(new))
         precondition((d.coverageLost ?? []) == lost, "coverageLost differs from the coverage comparison")
         do {
-            _ = try Diff.report(base: base, new: new, basePath: "base.json", newPath: "new.json", allowCoverageChange: false)
+            _ = try Diff.report(
+                base: base, new: new, basePath: "base.json", newPath: "new.json", allowCoverageChange: false)
             precondition(lost.isEmpty, "coverage lost but the diff was not refused")
         } catch {
             precondition(!lost.isEmpty && error is CoverageShrankError, "refused without lost coverage: \(error)")
         }
         let same = Diff.compare(base: new, new: new)
-        precondition(same.newCount == 0 && same.fixedCount == 0 && same.changedCount == 0 && !same.coverageShrank,
-                     "a report diffed with itself changed")
+        precondition(
+            same.newCount == 0 && same.fixedCount == 0 && same.changedCount == 0 && !same.coverageShrank,
+            "a report diffed with itself changed")
         for format in ReportFormat.allCases {
             let text: String
             do { text = try format.renderer(colour: false).render(report) } catch { continue }
@@ -262,8 +276,9 @@ extension FuzzTargets {
                 }
                 precondition(back.diff == report.diff, "the diff changed through JSON")
             case .text, .markdown:
-                precondition(!text.unicodeScalars.contains { ($0.value < 0x20 && $0 != "\n" && $0 != "\t") || $0.value == 0x7F },
-                             "a raw control character in the \(format) rendering")
+                precondition(
+                    !text.unicodeScalars.contains { ($0.value < 0x20 && $0 != "\n" && $0 != "\t") || $0.value == 0x7F },
+                    "a raw control character in the \(format) rendering")
             default:
                 break
             }
@@ -315,7 +330,9 @@ enum Replay {
         guard let dir = opendir(path) else { return false }
         var names: [String] = []
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
             if name.hasPrefix(".") { continue }
             names.append(name)
         }

@@ -11,9 +11,9 @@ import TraceFormat
 import TraceIngest
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 // Seed making (tools/fuzz-seeds): `dmatrace-fuzz --to-jsonl FILE.dmat` prints the trace as JSONL.
@@ -34,26 +34,26 @@ guard let (target, arguments) = FuzzTargets.select(CommandLine.arguments) else {
 }
 
 #if FUZZING
-FuzzTargets.current = target.body
+    FuzzTargets.current = target.body
 
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ cb: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-) -> CInt
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func LLVMFuzzerRunDriver(
+        _ argc: UnsafeMutablePointer<CInt>,
+        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+        _ cb: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
+    ) -> CInt
 
-// libFuzzer parses its own flags from argv; give it everything but the target name.
-var cArgs: [UnsafeMutablePointer<CChar>?] = ([CommandLine.arguments[0]] + arguments).map { strdup($0) } + [nil]
-var argc = CInt(cArgs.count - 1)
-let code = cArgs.withUnsafeMutableBufferPointer { buf -> CInt in
-    var argv = buf.baseAddress!
-    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in
-        FuzzTargets.current?(UnsafeRawBufferPointer(start: data, count: size))
-        return 0
+    // libFuzzer parses its own flags from argv; give it everything but the target name.
+    var cArgs: [UnsafeMutablePointer<CChar>?] = ([CommandLine.arguments[0]] + arguments).map { strdup($0) } + [nil]
+    var argc = CInt(cArgs.count - 1)
+    let code = cArgs.withUnsafeMutableBufferPointer { buf -> CInt in
+        var argv = buf.baseAddress!
+        return LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+            FuzzTargets.current?(UnsafeRawBufferPointer(start: data, count: size))
+            return 0
+        }
     }
-}
-exit(code)
+    exit(code)
 #else
-exit(Replay.run(target, paths: arguments))
+    exit(Replay.run(target, paths: arguments))
 #endif

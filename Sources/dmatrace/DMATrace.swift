@@ -31,7 +31,7 @@ struct DMATrace: ParsableCommand {
             ExportCommand.self,
             ModelsCommand.self,
             SynthCommand.self,
-            IngestCommand.self,
+            IngestCommand.self
         ])
 
     /// `-V` is `--version` (argument-parser spells only the long form).

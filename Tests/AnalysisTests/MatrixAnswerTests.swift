@@ -9,9 +9,12 @@ import Testing
 
     /// One scenario: kernel@mode with the given (device, verdict, addressing) triples.
     static func scenario(_ k: String, _ m: String, _ devices: [(String, OutcomeClass, String)]) -> ScenarioResult {
-        ScenarioResult(kernel: k, mode: m, isRecorded: false,
-                       devices: devices.map { DeviceResult(device: $0.0, verdict: $0.1, groups: [], accesses: 1, addressing: $0.2) },
-                       divergences: [])
+        ScenarioResult(
+            kernel: k, mode: m, isRecorded: false,
+            devices: devices.map {
+                DeviceResult(device: $0.0, verdict: $0.1, groups: [], accesses: 1, addressing: $0.2)
+            },
+            divergences: [])
     }
 
     /// Two kernels: an old one that cannot ack bit 33 and a new one. `translated` isolates the new one and fails
@@ -26,12 +29,13 @@ import Testing
             scenario("old", "noiommu", [("00:02.0", .ok, "gpa-untranslated")]),
             scenario("new", "noiommu", [("00:02.0", .ok, "gpa-untranslated")]),
             scenario("old", "noiommu+transitional", [("00:02.0", .ok, "gpa-untranslated")]),
-            scenario("new", "noiommu+transitional", [("00:02.0", .ok, "gpa-untranslated")]),
+            scenario("new", "noiommu+transitional", [("00:02.0", .ok, "gpa-untranslated")])
         ]
         if let plant { s.removeAll { $0.kernel == plant.kernel && $0.mode == plant.mode }; s.append(plant) }
         let r = ReplayResult(trace: "t.dmat", events: 1, scenarios: s)
-        return CompatibilityMatrix(results: [r], findings: Findings.from(r),
-                                   eras: [.init(name: "4.x", kernels: ["old"]), .init(name: "6.x", kernels: ["new"])])
+        return CompatibilityMatrix(
+            results: [r], findings: Findings.from(r),
+            eras: [.init(name: "4.x", kernels: ["old"]), .init(name: "6.x", kernels: ["new"])])
     }
 
     @Test func symbolsOfDeviceVerdicts() {
@@ -54,22 +58,31 @@ import Testing
         #expect(a.workingForEveryKernel.map(\.mode) == ["noiommu", "noiommu+transitional"])
         #expect(a.unsafeForEveryKernel.map(\.mode) == ["bypass"])
         #expect(Self.matrix().modesWorkingForAllKernels == ["noiommu", "noiommu+transitional"])
-        #expect(a.headline == "every kernel works, without DMA isolation for some, under: noiommu; no mode isolates every kernel")
+        #expect(
+            a.headline
+                == "every kernel works, without DMA isolation for some, under: noiommu; no mode isolates every kernel")
         #expect(a.grids[0].rows.map(\.mode) == ["translated", "bypass", "noiommu", "noiommu+transitional"])
         #expect(a.grids[0].rows[0].cells == [.probeFailed, .isolated])
-        #expect(a.blockers.map(\.kernel) == ["old"] && a.blockers[0].failure == .probeFailed && a.blockers[0].modes == ["translated"])
+        #expect(
+            a.blockers.map(\.kernel) == ["old"] && a.blockers[0].failure == .probeFailed
+                && a.blockers[0].modes == ["translated"])
         #expect(a.workingForEveryKernel[0].costs == ["every kernel: 00:02.0 not isolated (gpa-untranslated)"])
     }
 
     /// Twin: the old kernel fixed in `translated` makes it the isolated answer; a planted failure in `noiommu`
     /// removes it from the working modes, leaving only its variant.
     @Test func plantedCellsChangeTheAnswer() throws {
-        let fixed = try #require(Self.matrix(plant: Self.scenario("old", "translated", [("00:02.0", .ok, "iova-translated")])).answer)
+        let fixed = try #require(
+            Self.matrix(plant: Self.scenario("old", "translated", [("00:02.0", .ok, "iova-translated")])).answer)
         #expect(fixed.isolatedForEveryKernel == ["translated"])
         #expect(fixed.headline == "every kernel works with DMA isolated under: translated")
-        let broken = try #require(Self.matrix(plant: Self.scenario("new", "noiommu", [("00:02.0", .fault, "gpa-untranslated")])).answer)
+        let broken = try #require(
+            Self.matrix(plant: Self.scenario("new", "noiommu", [("00:02.0", .fault, "gpa-untranslated")])).answer)
         #expect(broken.workingForEveryKernel.map(\.mode) == ["noiommu+transitional"])
-        #expect(broken.hints == ["noiommu works for every kernel with transitional virtio devices (disable-legacy=off) (as recorded: 1 of 2)"])
+        #expect(
+            broken.hints == [
+                "noiommu works for every kernel with transitional virtio devices (disable-legacy=off) (as recorded: 1 of 2)"
+            ])
         #expect(MatrixAnswer.collapse(["a", "a+modern", "b+transitional"]) == ["a", "b+transitional"])
     }
 }

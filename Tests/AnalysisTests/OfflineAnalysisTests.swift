@@ -29,7 +29,8 @@ import Analysis
     /// Twin: without the fidelity check the DMA-API checks still see every event, and nothing is replayed.
     @Test func withoutFidelityNothingIsReplayed() throws {
         let b = try Self.trace()
-        let a = try OfflineAnalysis.run(b, trace: "t.dmat", options: .init(), fidelity: false, catalog: try ModelCatalog.builtin())
+        let a = try OfflineAnalysis.run(
+            b, trace: "t.dmat", options: .init(), fidelity: false, catalog: try ModelCatalog.builtin())
         #expect(a.events == b.events.count)
         guard case .skipped = a.fidelity else {
             Issue.record("expected skipped, got \(a.fidelity)")

@@ -33,7 +33,8 @@ import Analysis
         let plan = WorkPlan(traces: 4, scenarios: 2, shard: ShardSpec(index: 1, count: 2))  // traces 2 and 3
         let progress = ProgressMeter(unit: "traces")
         let one = try ParallelReplay.run(traces: traces, plan: plan, threads: 1, engine: Self.counting)
-        let three = try ParallelReplay.run(traces: traces, plan: plan, threads: 3, progress: progress, engine: Self.counting)
+        let three = try ParallelReplay.run(
+            traces: traces, plan: plan, threads: 3, progress: progress, engine: Self.counting)
         #expect(one.map(\.index) == [2, 3])
         #expect(three.map(\.index) == [2, 3])
         #expect(one.map(\.result) == three.map(\.result))
@@ -45,7 +46,8 @@ import Analysis
     @Test func aMissingTraceFailsTheRun() throws {
         let plan = WorkPlan(traces: 2, scenarios: 1, shard: nil)
         #expect(throws: TraceFormatError.self) {
-            _ = try ParallelReplay.run(traces: ["/nonexistent/a.dmat", "/nonexistent/b.dmat"], plan: plan, threads: 2, engine: Self.counting)
+            _ = try ParallelReplay.run(
+                traces: ["/nonexistent/a.dmat", "/nonexistent/b.dmat"], plan: plan, threads: 2, engine: Self.counting)
         }
     }
 }

@@ -13,8 +13,9 @@ import TraceFormat
     }
 
     private func full(_ dev: UInt16, size: UInt64, total: UInt32 = 32768, used: UInt32 = 32764, line: UInt64) -> Event {
-        Event(kind: .swiotlbFull, timestamp: line * 1000, device: dev, flags: .error, size: size, aux: total, aux2: used,
-              source: 0, position: line)
+        Event(
+            kind: .swiotlbFull, timestamp: line * 1000, device: dev, flags: .error, size: size, aux: total, aux2: used,
+            source: 0, position: line)
     }
 
     @Test func oneFindingPerDeviceWithSizeAndFirstAndWorst() throws {
@@ -30,7 +31,9 @@ import TraceFormat
         #expect(a.first?.size == 3776 && a.first?.sourceFile == "guest-dmesg.txt" && a.first?.sourcePosition == 3)
         #expect(a.worst?.size == 8192 && a.worst?.eventIndex == 2)
         #expect(a.message.contains("3776 bytes") && a.message.contains("32764 of 32768 slots"))
-        #expect(a.guestLog.contains("0000:01:00.0: swiotlb buffer is full (sz: 3776 bytes), total 32768 (slots), used 32764 (slots)"))
+        #expect(
+            a.guestLog.contains(
+                "0000:01:00.0: swiotlb buffer is full (sz: 3776 bytes), total 32768 (slots), used 32764 (slots)"))
         // Without slot counts (4.x), the log line says only the size.
         #expect(f[0].guestLog == ["0000:00:1d.2: swiotlb buffer is full (sz: 4000 bytes)"])
         #expect(f[0].worst == nil)

@@ -21,9 +21,13 @@ import Analysis
 
     @Test func autoReadsTheSchedulersVariables() throws {
         #expect(try ShardSpec.parse("auto", environment: ["DMATRACE_SHARD": "0/3"]) == ShardSpec(index: 0, count: 3))
-        #expect(try ShardSpec.parse("auto", environment: ["JOB_COMPLETION_INDEX": "1", "DMATRACE_SHARD_COUNT": "3"])
+        #expect(
+            try ShardSpec.parse("auto", environment: ["JOB_COMPLETION_INDEX": "1", "DMATRACE_SHARD_COUNT": "3"])
                 == ShardSpec(index: 1, count: 3))
-        #expect(try ShardSpec.parse("auto", environment: ["SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_MIN": "1"])
+        #expect(
+            try ShardSpec.parse(
+                "auto",
+                environment: ["SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_MIN": "1"])
                 == ShardSpec(index: 2, count: 3))
         #expect(try ShardSpec.parse("2/5", environment: ["DMATRACE_SHARD": "0/3"]) == ShardSpec(index: 2, count: 5))
     }
@@ -31,7 +35,9 @@ import Analysis
     /// Twin: `auto` without (complete) variables is an error, never shard 0.
     @Test func autoWithoutVariablesIsAnError() {
         #expect(throws: ShardError.noSchedulerVariables) { try ShardSpec.parse("auto", environment: [:]) }
-        #expect(throws: ShardError.kubernetesWithoutCount) { try ShardSpec.parse("auto", environment: ["JOB_COMPLETION_INDEX": "0"]) }
+        #expect(throws: ShardError.kubernetesWithoutCount) {
+            try ShardSpec.parse("auto", environment: ["JOB_COMPLETION_INDEX": "0"])
+        }
         #expect(throws: ShardError.slurmNotIntegers) {
             try ShardSpec.parse("auto", environment: ["SLURM_ARRAY_TASK_ID": "x", "SLURM_ARRAY_TASK_COUNT": "3"])
         }

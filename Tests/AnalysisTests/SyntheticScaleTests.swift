@@ -8,7 +8,8 @@ import TraceIngest
 @Test(.tags(.slow)) func plantedDMAAPIBugsAreFoundExactly() throws {
     var buffer = EventBuffer()
     let options = SyntheticWorkload.Options(
-        events: 200_000, seed: 7, blockDevices: 2, netDevices: 1, bugs: [.doubleUnmap, .missingErrorCheck], bugEvery: 500)
+        events: 200_000, seed: 7, blockDevices: 2, netDevices: 1, bugs: [.doubleUnmap, .missingErrorCheck],
+        bugEvery: 500)
     let summary = try SyntheticWorkload(options: options).generate(into: &buffer)
     let doubles = try #require(summary.planted[.doubleUnmap])
     let unchecked = try #require(summary.planted[.missingErrorCheck])

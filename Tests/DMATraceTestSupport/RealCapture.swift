@@ -24,9 +24,12 @@ public enum RealCapture {
     /// One of the raw captures of `traces/raw/NAME`, ingested the same way.
     public static func raw(_ name: String) -> Result<EventBuffer, IngestError> {
         let d = Repository.file("traces/raw/\(name)")
-        let ftrace = FileManager.default.fileExists(atPath: d + "/guest-ftrace.txt")
+        let ftrace =
+            FileManager.default.fileExists(atPath: d + "/guest-ftrace.txt")
             ? d + "/guest-ftrace.txt" : d + "/guest-ftrace.txt.zst"
-        return Result { () throws(IngestError) in try ingest([ftrace, d + "/guest-dmesg.txt", d + "/qemu-trace.log.zst"]) }
+        return Result { () throws(IngestError) in
+            try ingest([ftrace, d + "/guest-dmesg.txt", d + "/qemu-trace.log.zst"])
+        }
     }
 
     /// Ingests `paths` with the standard importers. With `repositoryRelative`, input paths inside the

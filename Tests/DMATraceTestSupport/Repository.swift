@@ -17,7 +17,8 @@ public enum Repository {
     /// `debug` when `.build/debug` is missing); nil when none is built.
     public static let dmatrace: String? = {
         let build = root.appendingPathComponent(".build")
-        let candidates = [build.appendingPathComponent("debug/dmatrace").path]
+        let candidates =
+            [build.appendingPathComponent("debug/dmatrace").path]
             + ((try? FileManager.default.contentsOfDirectory(atPath: build.path)) ?? []).sorted().map {
                 build.appendingPathComponent($0).appendingPathComponent("debug/dmatrace").path
             }
@@ -26,7 +27,8 @@ public enum Repository {
 
     /// A fresh empty directory under the system temporary directory; the caller removes it.
     public static func temporaryDirectory(_ name: String) throws -> String {
-        let dir = NSTemporaryDirectory()
+        let dir =
+            NSTemporaryDirectory()
             + "dmatrace-\(name)-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir

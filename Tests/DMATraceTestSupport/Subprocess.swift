@@ -1,11 +1,11 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// What a finished child process left: its exit status (128 + the signal number when a signal ended it) and
@@ -86,20 +86,24 @@ public enum Subprocess {
         defer { posix_spawn_file_actions_destroy(&actions) }
         try check(posix_spawn_file_actions_addopen(&actions, 0, stdinPath ?? "/dev/null", O_RDONLY, 0), "addopen stdin")
         try check(
-            posix_spawn_file_actions_addopen(&actions, 1, stdoutPath ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644),
+            posix_spawn_file_actions_addopen(
+                &actions, 1, stdoutPath ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644),
             "addopen stdout")
         try check(
-            posix_spawn_file_actions_addopen(&actions, 2, stderrPath ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644),
+            posix_spawn_file_actions_addopen(
+                &actions, 2, stderrPath ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644),
             "addopen stderr")
         // posix_spawn_file_actions_addchdir_np is not exported to Swift by every libc: a shell changes directory
         // and then execs the command (its arguments are passed as arguments, never parsed).
-        let command = currentDirectory.map { ["/bin/sh", "-c", "cd -- \"$1\" && shift && exec \"$@\"", "sh", $0] + command }
+        let command =
+            currentDirectory.map { ["/bin/sh", "-c", "cd -- \"$1\" && shift && exec \"$@\"", "sh", $0] + command }
             ?? command
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }
         let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
-        let envp: [UnsafeMutablePointer<CChar>?] = env.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] =
+            env.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for p in envp { free(p) } }
         var pid: pid_t = 0
         try check(posix_spawn(&pid, command[0], &actions, nil, argv, envp), "posix_spawn \(command[0])")

@@ -6,15 +6,18 @@ import TraceFormat
 
 @Test func everyBuiltinModelLoadsAndCitesSources() throws {
     let c = try ModelCatalog.builtin()
-    #expect(c.kernelIDs == [
-        "dma-api-without-bit33", "linux-4.0-bypass", "linux-4.6-xen", "linux-4.8-platform", "linux-5.10", "linux-5.4",
-        "linux-6.1", "linux-6.19-mapops", "linux-legacy-bypass", "linux-restricted-memory", "rhel7-backport",
-    ])
-    #expect(c.modeIDs == [
-        "qemu-amd-iommu", "qemu-cc-no-viommu", "qemu-ir-only", "qemu-noiommu", "qemu-smmuv3",
-        "qemu-viommu-bus-bypass", "qemu-viommu-bus-bypass-platform", "qemu-viommu-virtio-bypass",
-        "qemu-viommu-virtio-bypass-pre2.9", "qemu-viommu-virtio-translated", "qemu-virtio-iommu",
-    ])
+    #expect(
+        c.kernelIDs == [
+            "dma-api-without-bit33", "linux-4.0-bypass", "linux-4.6-xen", "linux-4.8-platform", "linux-5.10",
+            "linux-5.4",
+            "linux-6.1", "linux-6.19-mapops", "linux-legacy-bypass", "linux-restricted-memory", "rhel7-backport"
+        ])
+    #expect(
+        c.modeIDs == [
+            "qemu-amd-iommu", "qemu-cc-no-viommu", "qemu-ir-only", "qemu-noiommu", "qemu-smmuv3",
+            "qemu-viommu-bus-bypass", "qemu-viommu-bus-bypass-platform", "qemu-viommu-virtio-bypass",
+            "qemu-viommu-virtio-bypass-pre2.9", "qemu-viommu-virtio-translated", "qemu-virtio-iommu"
+        ])
     for k in c.kernels.values { #expect(!k.sources.isEmpty, "\(k.id) cites no source") }
     for m in c.modes.values { #expect(!m.sources.isEmpty, "\(m.id) cites no source") }
     #expect(try c.kernel("dma-api-without-bit33").hypothesis)
@@ -45,23 +48,33 @@ import TraceFormat
 }
 
 @Test func invalidFilesNameTheFileAndJSONPath() throws {
-    let base = try String(contentsOf: Repository.root.appendingPathComponent("Sources/Models/Builtin/kernel-linux-6.1.json"), encoding: .utf8)
-    let badEnum = base.replacingOccurrences(of: "\"dmaAPI\": \"access-platform-or-xen\"", with: "\"dmaAPI\": \"sometimes\"")
-    #expect(throws: ModelError.invalid(
-        file: "k.json", path: "$.virtio.dmaAPI",
-        reason: "'sometimes' is not one of never, xen-only, access-platform, access-platform-or-xen, always")
+    let base = try String(
+        contentsOf: Repository.root.appendingPathComponent("Sources/Models/Builtin/kernel-linux-6.1.json"),
+        encoding: .utf8)
+    let badEnum = base.replacingOccurrences(
+        of: "\"dmaAPI\": \"access-platform-or-xen\"", with: "\"dmaAPI\": \"sometimes\"")
+    #expect(
+        throws: ModelError.invalid(
+            file: "k.json", path: "$.virtio.dmaAPI",
+            reason: "'sometimes' is not one of never, xen-only, access-platform, access-platform-or-xen, always")
     ) { try ModelCatalog.parse(Data(badEnum.utf8), file: "k.json") }
-    let unknown = base.replacingOccurrences(of: "\"iovaBelow4GFirst\": true", with: "\"iovaBelow4GFirst\": true, \"bogus\": 1")
+    let unknown = base.replacingOccurrences(
+        of: "\"iovaBelow4GFirst\": true", with: "\"iovaBelow4GFirst\": true, \"bogus\": 1")
     #expect(throws: ModelError.invalid(file: "k.json", path: "$.iommu.bogus", reason: "unknown property")) {
         try ModelCatalog.parse(Data(unknown.utf8), file: "k.json")
     }
     let badType = base.replacingOccurrences(of: "\"timeoutMs\": 10", with: "\"timeoutMs\": \"10\"")
-    #expect(throws: ModelError.invalid(file: "k.json", path: "$.iommu.flushQueue.timeoutMs", reason: "expected integer, got string")) {
+    #expect(
+        throws: ModelError.invalid(
+            file: "k.json", path: "$.iommu.flushQueue.timeoutMs", reason: "expected integer, got string")
+    ) {
         try ModelCatalog.parse(Data(badType.utf8), file: "k.json")
     }
     let badID = base.replacingOccurrences(of: "\"id\": \"linux-6.1\"", with: "\"id\": \"linux@6.1\"")
     #expect(throws: ModelError.self) { try ModelCatalog.parse(Data(badID.utf8), file: "k.json") }
-    #expect(throws: ModelError.invalid(file: "x.json", path: "$.kind", reason: "'thing' is not one of kernel, qemu-mode")) {
+    #expect(
+        throws: ModelError.invalid(file: "x.json", path: "$.kind", reason: "'thing' is not one of kernel, qemu-mode")
+    ) {
         try ModelCatalog.parse(Data(#"{"kind": "thing"}"#.utf8), file: "x.json")
     }
     #expect(throws: ModelError.self) { try ModelCatalog.parse(Data("{not json".utf8), file: "x.json") }
@@ -99,13 +112,16 @@ import TraceFormat
             }
             #expect(Set(propList.map(\.key)) == Set(fields.keys), "\(path) properties differ")
             if case let .array(req)? = json["required"] {
-                #expect(Set(req.compactMap { if case let .string(s) = $0 { s } else { nil } }) == required, "\(path) required differ")
+                #expect(
+                    Set(req.compactMap { if case let .string(s) = $0 { s } else { nil } }) == required,
+                    "\(path) required differ")
             }
             for (k, sub) in fields { if let p = props[k] { compare(sub, p, "\(path).\(k)") } }
         case let .string(oneOf?):
             guard case .object = json else { return }
             if case let .array(e)? = json["enum"] {
-                #expect(e.compactMap { if case let .string(s) = $0 { s } else { nil } } == oneOf, "\(path) enum differs")
+                #expect(
+                    e.compactMap { if case let .string(s) = $0 { s } else { nil } } == oneOf, "\(path) enum differs")
             } else if case let .string(c)? = json["const"] {
                 #expect([c] == oneOf, "\(path) const differs")
             }
@@ -123,11 +139,14 @@ import TraceFormat
     let s = try Scenario.parse("linux-4.0-bypass@qemu-noiommu+transitional", catalog: c)
     #expect(s.devices == .transitional && s.mode.id == "qemu-noiommu")
     #expect(s.modeID == "qemu-noiommu+transitional" && s.id == "linux-4.0-bypass@qemu-noiommu+transitional")
-    #expect(try Scenario.parse("linux-6.1+strict@qemu-viommu-virtio-translated+modern", catalog: c).id
+    #expect(
+        try Scenario.parse("linux-6.1+strict@qemu-viommu-virtio-translated+modern", catalog: c).id
             == "linux-6.1+strict@qemu-viommu-virtio-translated+modern")
     #expect(try Scenario.parse("linux-6.1@qemu-noiommu", catalog: c).devices == nil)
     // iommu_platform=on on a transitional device: QEMU refuses to start, so the scenario is refused.
-    #expect(throws: ModelError.self) { try Scenario.parse("linux-6.1@qemu-viommu-virtio-translated+transitional", catalog: c) }
+    #expect(throws: ModelError.self) {
+        try Scenario.parse("linux-6.1@qemu-viommu-virtio-translated+transitional", catalog: c)
+    }
     #expect(throws: ModelError.self) { try Scenario.parse("linux-6.1@qemu-noiommu+legacy", catalog: c) }
     #expect(throws: ModelError.self) { try Scenario.parse("linux-6.1@qemu-noiommu+modern+modern", catalog: c) }
     #expect(Scenario.variantAllowed(.transitional, in: try c.mode("qemu-noiommu")))

@@ -20,19 +20,28 @@ import DMATraceTestSupport
         #expect(ModelVersions.defaultQEMU == "7.2")
         // A mode that never existed in 7.2 defaults to its nearest version.
         #expect(ModelVersions.defaultQEMU(for: try c.mode("qemu-viommu-virtio-bypass-pre2.9")) == "2.8")
-        #expect(try parse("linux-4.0-bypass@qemu-viommu-virtio-bypass-pre2.9").id == "linux-4.0-bypass@qemu-viommu-virtio-bypass-pre2.9")
+        #expect(
+            try parse("linux-4.0-bypass@qemu-viommu-virtio-bypass-pre2.9").id
+                == "linux-4.0-bypass@qemu-viommu-virtio-bypass-pre2.9")
     }
 
     @Test func versionedIDsAndErrors() throws {
         #expect(try parse("linux-5.4:5.8+lazy@qemu-amd-iommu:10.0").id == "linux-5.4:5.8+lazy@qemu-amd-iommu:10.0")
-        #expect(try parse("linux-6.1@qemu-viommu-virtio-translated:10.0/9.1").id == "linux-6.1@qemu-viommu-virtio-translated:10.0/9.1")
-        for bad in ["linux-5.4:4.9@qemu-noiommu",  // outside the model's releases
-                    "linux-5.4:x@qemu-noiommu", "linux-5.4:@qemu-noiommu", "linux-6.1@qemu-noiommu:",
-                    "linux-6.1@qemu-viommu-virtio-translated:9.1/9.2",  // no 9.2 machine type in QEMU 9.1
-                    "linux-6.1@qemu-noiommu:7.2/7.2/1", "linux-6.1:6.1:6.1@qemu-noiommu"] {
+        #expect(
+            try parse("linux-6.1@qemu-viommu-virtio-translated:10.0/9.1").id
+                == "linux-6.1@qemu-viommu-virtio-translated:10.0/9.1")
+        for bad in [
+            "linux-5.4:4.9@qemu-noiommu",  // outside the model's releases
+            "linux-5.4:x@qemu-noiommu", "linux-5.4:@qemu-noiommu", "linux-6.1@qemu-noiommu:",
+            "linux-6.1@qemu-viommu-virtio-translated:9.1/9.2",  // no 9.2 machine type in QEMU 9.1
+            "linux-6.1@qemu-noiommu:7.2/7.2/1", "linux-6.1:6.1:6.1@qemu-noiommu"
+        ] {
             #expect(throws: ModelError.self, "\(bad)") { try parse(bad) }
         }
-        #expect(throws: ModelError.badScenario("qemu-ir-only:7.0", reason: "QEMU mode qemu-ir-only exists in QEMU from 7.1, not 7.0")) {
+        #expect(
+            throws: ModelError.badScenario(
+                "qemu-ir-only:7.0", reason: "QEMU mode qemu-ir-only exists in QEMU from 7.1, not 7.0")
+        ) {
             try parse("linux-6.1@qemu-ir-only:7.0")
         }
     }
@@ -40,7 +49,9 @@ import DMATraceTestSupport
     /// intel-iommu aw-bits: 48 from machine type 9.2 (VTD_HOST_ADDRESS_WIDTH), 39 before and with
     /// pc_compat_9_1; the old models had 39 everywhere.
     @Test func intelAwBitsFollowTheMachineType() throws {
-        for m in ["qemu-viommu-virtio-translated", "qemu-viommu-virtio-bypass", "qemu-viommu-bus-bypass", "qemu-ir-only"] {
+        for m in [
+            "qemu-viommu-virtio-translated", "qemu-viommu-virtio-bypass", "qemu-viommu-bus-bypass", "qemu-ir-only"
+        ] {
             #expect(try parse("linux-6.1@\(m)").mode.awBits == 39, "\(m)")
             #expect(try parse("linux-6.1@\(m):10.0").mode.awBits == 48, "\(m)")
             #expect(try parse("linux-6.1@\(m):9.2").mode.awBits == 48, "\(m)")
@@ -76,7 +87,10 @@ import DMATraceTestSupport
         let later = try parse("linux-6.1@qemu-amd-iommu:10.2").mode
         #expect(later.faults.silentNotPresent == false)
         #expect(later.notes!.contains { $0.hasPrefix("QEMU 10.2: to verify with a real boot") })
-        #expect(try parse("linux-6.1@qemu-amd-iommu:10.0").mode.notes!.contains { $0.hasPrefix("QEMU 10.0: to verify with a real boot") })
+        #expect(
+            try parse("linux-6.1@qemu-amd-iommu:10.0").mode.notes!.contains {
+                $0.hasPrefix("QEMU 10.0: to verify with a real boot")
+            })
         #expect(try parse("linux-6.1@qemu-amd-iommu:7.0").mode.faults.eventLog == .garbled)
         #expect(try parse("linux-6.1@qemu-amd-iommu:7.1").mode.faults.eventLog == nil)
         #expect(try parse("linux-6.1@qemu-amd-iommu").mode.faults.eventLog == nil)
@@ -156,7 +170,9 @@ import DMATraceTestSupport
         #expect(Self.outsideCitations("replay-fidelity (DESIGN 7.6)") == ["DESIGN"])
         for k in c.kernels.values {
             for r in k.byRelease ?? [] { #expect(!r.source.isEmpty) }
-            for o in k.oopses ?? [] { #expect(o.source.contains("@") || o.source.contains("commit"), "\(k.id) \(o.id)") }
+            for o in k.oopses ?? [] {
+                #expect(o.source.contains("@") || o.source.contains("commit"), "\(k.id) \(o.id)")
+            }
         }
     }
 
@@ -166,7 +182,8 @@ import DMATraceTestSupport
         let pattern = try Regex(#"DESIGN ?§|DESIGN [0-9]|reference/(domain|formats|anchors)\.md|\.\./shared"#)
         var files: [URL] = [Repository.root.appendingPathComponent("README.md")]
         for dir in ["Sources", "docs", "schemas"] {
-            let e = FileManager.default.enumerator(at: Repository.root.appendingPathComponent(dir), includingPropertiesForKeys: nil)
+            let e = FileManager.default.enumerator(
+                at: Repository.root.appendingPathComponent(dir), includingPropertiesForKeys: nil)
             while let u = e?.nextObject() as? URL {
                 if ["swift", "md", "json"].contains(u.pathExtension) { files.append(u) }
             }

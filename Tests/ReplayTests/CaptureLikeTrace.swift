@@ -13,18 +13,22 @@ enum CaptureLike {
                 kernelRelease: "6.1.0-56-amd64", qemuVersion: "7.2.22", machine: "q35", viommu: "intel-iommu",
                 guestIOMMU: .translated, flushPolicy: .strict),
             devices: [
-                DeviceInfo(name: "0000:00:02.0", vendorID: 0x1AF4, deviceID: 0x1042, virtioType: "block", transport: .modern,
-                           iommuPlatform: true, iommuGroup: 2),
-                DeviceInfo(name: "0000:00:03.0", vendorID: 0x1AF4, deviceID: 0x1041, virtioType: "net", transport: .modern,
-                           iommuPlatform: true, iommuGroup: 3),
-                DeviceInfo(name: "0000:00:04.0", vendorID: 0x1AF4, deviceID: 0x1001, virtioType: "block", transport: .transitional,
-                           iommuPlatform: false, iommuGroup: 4),
-                DeviceInfo(name: "0000:00:05.0", vendorID: 0x1234, deviceID: 0x11E8, iommuGroup: 5),
+                DeviceInfo(
+                    name: "0000:00:02.0", vendorID: 0x1AF4, deviceID: 0x1042, virtioType: "block", transport: .modern,
+                    iommuPlatform: true, iommuGroup: 2),
+                DeviceInfo(
+                    name: "0000:00:03.0", vendorID: 0x1AF4, deviceID: 0x1041, virtioType: "net", transport: .modern,
+                    iommuPlatform: true, iommuGroup: 3),
+                DeviceInfo(
+                    name: "0000:00:04.0", vendorID: 0x1AF4, deviceID: 0x1001, virtioType: "block",
+                    transport: .transitional,
+                    iommuPlatform: false, iommuGroup: 4),
+                DeviceInfo(name: "0000:00:05.0", vendorID: 0x1234, deviceID: 0x11E8, iommuGroup: 5)
             ],
             inputs: [
                 InputFile(path: "guest-ftrace-iommu.txt", format: "ftrace", positionUnit: .line),
                 InputFile(path: "qemu-7.2-trace-full.log", format: "qemu-log", positionUnit: .line),
-                InputFile(path: "guest-dmesg.txt", format: "dmesg", positionUnit: .line),
+                InputFile(path: "guest-dmesg.txt", format: "dmesg", positionUnit: .line)
             ])
     }
 
@@ -33,12 +37,18 @@ enum CaptureLike {
         var line: UInt64 = 13
         var qline: UInt64 = 400
         func guest(_ kind: EventKind, _ t: UInt64, dev: UInt16, iova: UInt64, pa: UInt64 = 0, size: UInt64 = 4096) {
-            b.append(Event(kind: kind, timestamp: t, device: dev, flags: [.attributed], address: iova, address2: pa, size: size,
-                           source: 0, position: line))
+            b.append(
+                Event(
+                    kind: kind, timestamp: t, device: dev, flags: [.attributed], address: iova, address2: pa,
+                    size: size,
+                    source: 0, position: line))
             line += 1
         }
         func translate(_ t: UInt64, dev: UInt16, iova: UInt64, gpa: UInt64) {
-            b.append(Event(kind: .hostTranslate, timestamp: t, device: dev, address: iova, address2: gpa, size: 4096, source: 1, position: qline))
+            b.append(
+                Event(
+                    kind: .hostTranslate, timestamp: t, device: dev, address: iova, address2: gpa, size: 4096,
+                    source: 1, position: qline))
             qline += 2
         }
         // Rings and a request buffer of virtio-blk, a ring of virtio-net. IOVAs as Linux 6.1's allocator hands them
@@ -67,18 +77,27 @@ enum CaptureLike {
         // The edu device's stray DMA: 64 reads of 4 bytes, then 32 writes, one second apart.
         let t0: UInt64 = 7_303_500_000
         for i in 0..<64 as Range<UInt64> {
-            b.append(Event(kind: .hostFault, timestamp: t0 + i * 6_000, device: 3, detail: FaultSource.vtd.rawValue,
-                           address: 0x100_0000 + i * 4, size: 4, aux: 6, source: 1, position: 10_569 + i * 2))
+            b.append(
+                Event(
+                    kind: .hostFault, timestamp: t0 + i * 6_000, device: 3, detail: FaultSource.vtd.rawValue,
+                    address: 0x100_0000 + i * 4, size: 4, aux: 6, source: 1, position: 10_569 + i * 2))
         }
-        b.append(Event(kind: .guestFault, timestamp: 7_304_746_000, device: 3, detail: FaultSource.vtd.rawValue,
-                       address: 0x100_0000, aux: 6, source: 2, position: 391))
+        b.append(
+            Event(
+                kind: .guestFault, timestamp: 7_304_746_000, device: 3, detail: FaultSource.vtd.rawValue,
+                address: 0x100_0000, aux: 6, source: 2, position: 391))
         let t1: UInt64 = 8_389_700_000
         for i in 0..<32 as Range<UInt64> {
-            b.append(Event(kind: .hostFault, timestamp: t1 + i * 6_000, device: 3, flags: .write, detail: FaultSource.vtd.rawValue,
-                           address: 0x234_5000 + i * 4, size: 4, aux: 5, source: 1, position: 10_708 + i * 2))
+            b.append(
+                Event(
+                    kind: .hostFault, timestamp: t1 + i * 6_000, device: 3, flags: .write,
+                    detail: FaultSource.vtd.rawValue,
+                    address: 0x234_5000 + i * 4, size: 4, aux: 5, source: 1, position: 10_708 + i * 2))
         }
-        b.append(Event(kind: .guestFault, timestamp: 8_390_656_000, device: 3, flags: .write, detail: FaultSource.vtd.rawValue,
-                       address: 0x234_5000, aux: 5, source: 2, position: 393))
+        b.append(
+            Event(
+                kind: .guestFault, timestamp: 8_390_656_000, device: 3, flags: .write, detail: FaultSource.vtd.rawValue,
+                address: 0x234_5000, aux: 5, source: 2, position: 393))
         // Host translations after the guest trace stopped (ftrace ended at 7.10 s): outside its coverage.
         translate(9_000_000_000, dev: 1, iova: 0xFFFF_4000, gpa: 0x1FF5_C000)
         return b

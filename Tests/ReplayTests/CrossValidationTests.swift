@@ -31,12 +31,17 @@ import DMATraceTestSupport
         #expect(result.pairs.count == caps.count * caps.count)
         let text = CrossValidation.markdown(result)
         let readme = try String(contentsOf: Repository.root.appendingPathComponent("traces/README.md"), encoding: .utf8)
-        #expect(readme.contains(text), "regenerate with: dmatrace validate $(ls traces/*.dmat | grep -v -e /linux -e /qemu)")
+        #expect(
+            readme.contains(text), "regenerate with: dmatrace validate $(ls traces/*.dmat | grep -v -e /linux -e /qemu)"
+        )
         // Second boots give the noise floor, and intel-strict's is predicted within it.
         #expect(result.spreads.count == caps.filter { $0.name.hasSuffix("-boot2") }.count)
         if let spread = result.spreads.first(where: { $0.config == "intel-strict" }),
-           let pair = result.pairs.first(where: { $0.a == "intel-strict-boot2" && $0.b == "intel-strict" }) {
-            for (m, sp) in zip(pair.metrics, spread.metrics) where m.name != "invalidations" { #expect(m.error <= sp.error, "\(m.name)") }
+            let pair = result.pairs.first(where: { $0.a == "intel-strict-boot2" && $0.b == "intel-strict" })
+        {
+            for (m, sp) in zip(pair.metrics, spread.metrics) where m.name != "invalidations" {
+                #expect(m.error <= sp.error, "\(m.name)")
+            }
         }
         // A capture replayed under its own scenario reproduces its own counts of maps, unmaps and translations.
         for p in result.pairs where p.a == p.b {
@@ -61,7 +66,9 @@ import DMATraceTestSupport
             try reader.forEachEvent { _, e in b.append(e) }
             return CrossValidation.Capture(name: String(f.dropLast(5)), trace: b)
         }
-        let sources = try ["intel-strict", "intel-lazy", "intel-platform-off", "intel-pt", "amd-viommu", "swiotlb-force"].map { try load($0 + ".dmat") }
+        let sources = try [
+            "intel-strict", "intel-lazy", "intel-platform-off", "intel-pt", "amd-viommu", "swiotlb-force"
+        ].map { try load($0 + ".dmat") }
         let targets = try names.filter { $0.hasPrefix("linux") || $0.hasPrefix("qemu") }.sorted().map(load)
         #expect(targets.count >= 17)
         let result = try CrossValidation.run(sources, under: targets, catalog: Self.catalog)
@@ -70,8 +77,10 @@ import DMATraceTestSupport
         #expect(readme.contains(CrossValidation.markdown(result)), "regenerate with the command in the section's title")
         // What the models now get right: every untranslated configuration predicts no map, as recorded, and the
         // AMD NpCache flushes are predicted at maps as well as unmaps.
-        for p in result.pairs where p.b.contains("platform-off") || p.b.contains("bypass-bus") || p.b.contains("dma-translation-off")
-            || p.b == "qemu10.0-virtio-iommu" {
+        for p in result.pairs
+        where p.b.contains("platform-off") || p.b.contains("bypass-bus") || p.b.contains("dma-translation-off")
+            || p.b == "qemu10.0-virtio-iommu"
+        {
             #expect(p.metrics.first { $0.name == "maps" }!.predicted == 0, "\(p.a) → \(p.b)")
         }
         let amd = try #require(result.pairs.first { $0.a == "amd-viommu" && $0.b == "linux6.12-amd-viommu" })
@@ -96,7 +105,11 @@ import DMATraceTestSupport
         // intel-lazy replayed under intel-strict's scenario is now compared with fewer real translations.
         let before = try #require(clean.pairs.first { $0.a == "intel-lazy" && $0.b == "intel-strict" })
         let after = try #require(mutated.pairs.first { $0.a == "intel-lazy" && $0.b == "intel-strict" })
-        #expect(after.metrics.first { $0.name == "translations" }!.real < before.metrics.first { $0.name == "translations" }!.real)
-        #expect(after.metrics.first { $0.name == "translations" }!.error != before.metrics.first { $0.name == "translations" }!.error)
+        #expect(
+            after.metrics.first { $0.name == "translations" }!.real
+                < before.metrics.first { $0.name == "translations" }!.real)
+        #expect(
+            after.metrics.first { $0.name == "translations" }!.error
+                != before.metrics.first { $0.name == "translations" }!.error)
     }
 }

@@ -49,20 +49,26 @@ import TraceIngest
 
     static func synthetic(_ events: Int, iommuEvents: Bool, seed: UInt64) throws -> EventBuffer {
         var b = EventBuffer()
-        _ = try SyntheticWorkload(options: .init(
-            events: events, seed: seed, hostTranslations: true, iommuEvents: iommuEvents, bugs: SyntheticWorkload.Bug.allCases,
-            bugEvery: 500)
+        _ = try SyntheticWorkload(
+            options: .init(
+                events: events, seed: seed, hostTranslations: true, iommuEvents: iommuEvents,
+                bugs: SyntheticWorkload.Bug.allCases,
+                bugEvery: 500)
         ).generate(into: &b)
         return b
     }
 
     /// The replay's JSON (sorted keys), deduplicated or exhaustive, with `key` as the class key; also the number
     /// of scenarios simulated.
-    static func replay(_ b: EventBuffer, _ scenarios: [Scenario], deduplicate: Bool,
-                       key: @escaping @Sendable (SimulationKey) -> SimulationKey = { $0 }) throws -> Data {
+    static func replay(
+        _ b: EventBuffer, _ scenarios: [Scenario], deduplicate: Bool,
+        key: @escaping @Sendable (SimulationKey) -> SimulationKey = { $0 }
+    ) throws -> Data {
         let evidence = ScenarioEvidence.needed(b.metadata) ? try ScenarioEvidence.scan(b) : nil
-        let recorded = try? RecordedScenario.infer(metadata: evidence.map { $0.apply(to: b.metadata) } ?? b.metadata,
-                                                   catalog: catalog).get()
+        let recorded = try? RecordedScenario.infer(
+            metadata: evidence.map { $0.apply(to: b.metadata) } ?? b.metadata,
+            catalog: catalog
+        ).get()
         var options = ReplayOptions()
         options.deduplicate = deduplicate
         var engine = ReplayEngine(scenarios: scenarios, recorded: recorded, options: options, evidence: evidence)
@@ -74,13 +80,16 @@ import TraceIngest
 
     static func recorded(_ b: EventBuffer) throws -> Scenario? {
         let evidence = ScenarioEvidence.needed(b.metadata) ? try ScenarioEvidence.scan(b) : nil
-        return try? RecordedScenario.infer(metadata: evidence.map { $0.apply(to: b.metadata) } ?? b.metadata, catalog: catalog).get()
+        return try? RecordedScenario.infer(
+            metadata: evidence.map { $0.apply(to: b.metadata) } ?? b.metadata, catalog: catalog
+        ).get()
     }
 
     /// The first scenario whose result differs, for the failure message.
     static func firstDifference(_ a: Data, _ b: Data) -> String {
         guard let ra = try? JSONDecoder().decode(ReplayResult.self, from: a),
-              let rb = try? JSONDecoder().decode(ReplayResult.self, from: b) else { return "undecodable" }
+            let rb = try? JSONDecoder().decode(ReplayResult.self, from: b)
+        else { return "undecodable" }
         for (x, y) in zip(ra.scenarios, rb.scenarios) where x != y { return x.id }
         return ra.notes != rb.notes ? "notes" : "?"
     }
@@ -127,10 +136,13 @@ import TraceIngest
         let facts = DeviceFacts.build(from: b.metadata)
         let setting = GuestIOMMUSetting(capture: b.metadata.capture)
         let views = ViewTable(lanes: 1)
-        let keys = Set(scenarios.enumerated().map { i, s in
-            SimulationKey(ScenarioState(scenario: s, isRecorded: false, facts: facts, recordedSetting: setting,
-                                        options: ReplayOptions(), inputs: [], viewTable: views, lane: 0), index: i)
-        })
+        let keys = Set(
+            scenarios.enumerated().map { i, s in
+                SimulationKey(
+                    ScenarioState(
+                        scenario: s, isRecorded: false, facts: facts, recordedSetting: setting,
+                        options: ReplayOptions(), inputs: [], viewTable: views, lane: 0), index: i)
+            })
         #expect(scenarios.count >= 100)
         // 18 classes of 121 when measured (2026-12-07): the full matrix costs the reconstruction plus 18 scenarios.
         #expect(keys.count <= 20, "\(keys.count) classes")

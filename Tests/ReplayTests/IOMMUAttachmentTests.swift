@@ -18,8 +18,10 @@ import DMATraceTestSupport
         m.capture.flushPolicy = .strict
         if logCoversBoot { m.extra["evidence.guest-iommu"] = boot }
         for (i, g) in groups.enumerated() {
-            _ = m.devices.register(DeviceInfo(name: "0000:00:0\(i + 2).0", vendorID: 0x1AF4, deviceID: 0x1042, virtioType: "block",
-                                              transport: .modern, iommuPlatform: true, iommuGroup: g, behindIOMMU: g == nil ? nil : true))
+            _ = m.devices.register(
+                DeviceInfo(
+                    name: "0000:00:0\(i + 2).0", vendorID: 0x1AF4, deviceID: 0x1042, virtioType: "block",
+                    transport: .modern, iommuPlatform: true, iommuGroup: g, behindIOMMU: g == nil ? nil : true))
         }
         return m
     }
@@ -34,7 +36,9 @@ import DMATraceTestSupport
         var said = m
         said.devices[1].behindIOMMU = true
         #expect(IOMMUAttachment.behindIOMMU(said) == [true, true])
-        #expect(try RecordedScenario.infer(metadata: said, catalog: Self.catalog).get().mode.id == "qemu-viommu-virtio-translated")
+        #expect(
+            try RecordedScenario.infer(metadata: said, catalog: Self.catalog).get().mode.id
+                == "qemu-viommu-virtio-translated")
     }
 
     @Test func aVIOMMUNothingWasAttachedToLeavesTheGuestIOMMUOff() throws {
@@ -42,8 +46,10 @@ import DMATraceTestSupport
         #expect(IOMMUAttachment.noneAttached(m))
         #expect(try RecordedScenario.infer(metadata: m, catalog: Self.catalog).get().guestIOMMU == .off)
         // Twins: one grouped device, no vIOMMU, or a log that starts late: the policy stands.
-        for other in [Self.metadata(viommu: "virtio-iommu", groups: [0, nil]), Self.metadata(viommu: "none", groups: [nil, nil]),
-                      Self.metadata(viommu: "virtio-iommu", groups: [nil, nil], logCoversBoot: false)] {
+        for other in [
+            Self.metadata(viommu: "virtio-iommu", groups: [0, nil]), Self.metadata(viommu: "none", groups: [nil, nil]),
+            Self.metadata(viommu: "virtio-iommu", groups: [nil, nil], logCoversBoot: false)
+        ] {
             #expect(!IOMMUAttachment.noneAttached(other))
             #expect(try RecordedScenario.infer(metadata: other, catalog: Self.catalog).get().guestIOMMU == nil)
         }
@@ -56,20 +62,27 @@ import DMATraceTestSupport
         #expect(s.mode.id == "qemu-ir-only")
         #expect(s.guestIOMMU == nil)  // the mode says it: no DMA translation whatever the guest's policy
         m.capture.viommuProperties["dma-translation"] = nil
-        #expect(try RecordedScenario.infer(metadata: m, catalog: Self.catalog).get().mode.id == "qemu-viommu-virtio-translated")
+        #expect(
+            try RecordedScenario.infer(metadata: m, catalog: Self.catalog).get().mode.id
+                == "qemu-viommu-virtio-translated")
     }
 
     /// The real captures: each inferred as what QEMU and the guest did, and replayed under it with zero divergences.
-    @Test(.tags(.realCapture), arguments: [("qemu10.0-intel-dma-translation-off", "linux-6.1+strict@qemu-ir-only:10.0"),
-                      ("qemu10.0-intel-bypass-bus-platform-on", "linux-6.1+strict@qemu-viommu-bus-bypass-platform:10.0"),
-                      ("qemu10.0-intel-bypass-bus-platform-off", "linux-6.1+strict@qemu-viommu-bus-bypass:10.0"),
-                      ("qemu10.0-virtio-iommu", "linux-6.1+off@qemu-virtio-iommu:10.0")])
+    @Test(
+        .tags(.realCapture),
+        arguments: [
+            ("qemu10.0-intel-dma-translation-off", "linux-6.1+strict@qemu-ir-only:10.0"),
+            ("qemu10.0-intel-bypass-bus-platform-on", "linux-6.1+strict@qemu-viommu-bus-bypass-platform:10.0"),
+            ("qemu10.0-intel-bypass-bus-platform-off", "linux-6.1+strict@qemu-viommu-bus-bypass:10.0"),
+            ("qemu10.0-virtio-iommu", "linux-6.1+off@qemu-virtio-iommu:10.0")
+        ])
     func realCapturesAreInferredAsTheyRan(config: String, expected: String) throws {
         let reader = try TraceReader(path: Repository.root.appendingPathComponent("traces/\(config).dmat").path)
         let s = try RecordedScenario.infer(metadata: reader.metadata, catalog: Self.catalog).get()
         let setting = s.guestIOMMU ?? GuestIOMMUSetting(capture: reader.metadata.capture)
         #expect("\(s.kernel.id)+\(setting?.rawValue ?? "?")@\(s.mode.id)" == expected)
-        let result = try ReplayEngine(scenarios: [s], recorded: s, options: ReplayOptions(scenarioThreads: 1)).run(reader, tracePath: config)
+        let result = try ReplayEngine(scenarios: [s], recorded: s, options: ReplayOptions(scenarioThreads: 1)).run(
+            reader, tracePath: config)
         #expect(result.scenarios[0].divergences.isEmpty)
     }
 }

@@ -24,8 +24,9 @@ import TraceFormat
             kernelRelease: "6.1.0-56-amd64", qemuVersion: "7.2.22", machine: "q35", viommu: "intel-iommu",
             guestIOMMU: .translated, flushPolicy: .strict),
         devices: [
-            DeviceInfo(name: "0000:00:02.0", vendorID: 0x1AF4, deviceID: 0x1042, virtioType: "block", transport: .modern,
-                       iommuPlatform: true, iommuGroup: 2),
+            DeviceInfo(
+                name: "0000:00:02.0", vendorID: 0x1AF4, deviceID: 0x1042, virtioType: "block", transport: .modern,
+                iommuPlatform: true, iommuGroup: 2)
         ])
 
     /// Replays `events` (map at 1 ms, unmap at 2 ms, skew window 1 ms) and returns what the scenarios got.
@@ -39,10 +40,12 @@ import TraceFormat
         return feed
     }
 
-    static let map = Event(kind: .dmaMap, timestamp: 1_000_000, device: 0, direction: .toDevice,
-                           address: 0xFFFF_F000, address2: 0x0123_4000, size: 4096)
-    static let unmap = Event(kind: .dmaUnmap, timestamp: 2_000_000, device: 0, direction: .toDevice,
-                             address: 0xFFFF_F000, size: 4096)
+    static let map = Event(
+        kind: .dmaMap, timestamp: 1_000_000, device: 0, direction: .toDevice,
+        address: 0xFFFF_F000, address2: 0x0123_4000, size: 4096)
+    static let unmap = Event(
+        kind: .dmaUnmap, timestamp: 2_000_000, device: 0, direction: .toDevice,
+        address: 0xFFFF_F000, size: 4096)
     static func translate(at t: UInt64, gpa: UInt64 = 0x0123_4010) -> Event {
         Event(kind: .hostTranslate, timestamp: t, device: 0, address: 0xFFFF_F010, address2: gpa)
     }

@@ -20,7 +20,8 @@ import DMATraceTestSupport
 
     /// The recorded scenario's result (or that of `scenario`, taken as the recorded one).
     static func replay(_ b: EventBuffer, as scenario: String? = nil) throws -> ScenarioResult {
-        let rec = try scenario.map { try Scenario.parse($0, catalog: catalog) }
+        let rec =
+            try scenario.map { try Scenario.parse($0, catalog: catalog) }
             ?? RecordedScenario.infer(metadata: b.metadata, catalog: catalog).get()
         let r = try ReplayEngine(scenarios: [rec], recorded: rec).run(b, tracePath: "mutated")
         #expect(r.scenarios[0].isRecorded)
@@ -33,10 +34,14 @@ import DMATraceTestSupport
 
     /// Expects at least one divergence whose text contains `fragment`; returns the divergences.
     @discardableResult
-    static func expectDiverges(_ s: ScenarioResult, _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation) -> [Divergence] {
+    static func expectDiverges(
+        _ s: ScenarioResult, _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) -> [Divergence] {
         #expect((s.divergenceCount ?? 0) > 0, "no divergence at all", sourceLocation: sourceLocation)
-        #expect(s.divergences.contains { $0.what.contains(fragment) },
-                "no divergence mentions '\(fragment)': \(s.divergences.prefix(3).map(\.what))", sourceLocation: sourceLocation)
+        #expect(
+            s.divergences.contains { $0.what.contains(fragment) },
+            "no divergence mentions '\(fragment)': \(s.divergences.prefix(3).map(\.what))",
+            sourceLocation: sourceLocation)
         #expect(s.reproduced == false, sourceLocation: sourceLocation)
         return s.divergences
     }
@@ -67,7 +72,8 @@ import DMATraceTestSupport
         let edu = try Self.dev(b, "0000:00:05.0")
         let i = try #require(b.events.firstIndex { $0.kind == .hostFault && $0.device == edu && $0.aux == 6 })
         b.events[i].aux = 5
-        Self.expectDiverges(try Self.replay(b), "recorded fault reason 0x5 at 0x1000000 not reproduced: predicted reason 0x6")
+        Self.expectDiverges(
+            try Self.replay(b), "recorded fault reason 0x5 at 0x1000000 not reproduced: predicted reason 0x6")
     }
 
     /// 2. A fault recorded on a live buffer: the first translation of virtio-blk turned into a fault.
@@ -85,10 +91,13 @@ import DMATraceTestSupport
     @Test func translationMovedToAnotherPage() throws {
         var b = try Self.load("intel-strict")
         let blk = try Self.dev(b, "0000:00:02.0")
-        let i = try #require(b.events.indices.dropFirst(2000).first { b.events[$0].kind == .hostTranslate && b.events[$0].device == blk })
+        let i = try #require(
+            b.events.indices.dropFirst(2000).first { b.events[$0].kind == .hostTranslate && b.events[$0].device == blk }
+        )
         b.events[i].address2 &+= 0x10_0000
         // No recorded mapping puts that IOVA page at that GPA.
-        Self.expectDiverges(try Self.replay(b), "-> 0x\(String(b.events[i].address2, radix: 16)) matches no mapping of the guest trace")
+        Self.expectDiverges(
+            try Self.replay(b), "-> 0x\(String(b.events[i].address2, radix: 16)) matches no mapping of the guest trace")
     }
 
     /// 4. The guest's first 20 iommu:map events of virtio-blk dropped: their translations match nothing and the
@@ -135,15 +144,17 @@ import DMATraceTestSupport
     /// translated virtio-blk's DMA.
     @Test func wrongKernelModel() throws {
         let b = try Self.load("intel-strict")
-        Self.expectDiverges(try Self.replay(b, as: "linux-4.0-bypass+strict@qemu-viommu-virtio-translated"),
-                            "the scenario predicts the device never works")
+        Self.expectDiverges(
+            try Self.replay(b, as: "linux-4.0-bypass+strict@qemu-viommu-virtio-translated"),
+            "the scenario predicts the device never works")
     }
 
     /// 8. A wrong QEMU mode: virtio DMA bypassing the vIOMMU, although the host translated it.
     @Test func wrongModeModel() throws {
         let b = try Self.load("intel-strict")
-        Self.expectDiverges(try Self.replay(b, as: "linux-6.1+strict@qemu-viommu-virtio-bypass"),
-                            "the scenario predicts the device's DMA bypasses the vIOMMU")
+        Self.expectDiverges(
+            try Self.replay(b, as: "linux-6.1+strict@qemu-viommu-virtio-bypass"),
+            "the scenario predicts the device's DMA bypasses the vIOMMU")
     }
 
     /// 9. An IOVA the allocator would not have returned: a single-page map (with its unmap) moved to another
@@ -151,10 +162,15 @@ import DMATraceTestSupport
     @Test func iovaMoved() throws {
         var b = try Self.load("intel-strict")
         let blk = try Self.dev(b, "0000:00:02.0")
-        let i = try #require(b.events.indices.dropFirst(200).first { b.events[$0].kind == .iommuMap && b.events[$0].device == blk && b.events[$0].size == 4096 })
+        let i = try #require(
+            b.events.indices.dropFirst(200).first {
+                b.events[$0].kind == .iommuMap && b.events[$0].device == blk && b.events[$0].size == 4096
+            })
         let old = b.events[i].address
         b.events[i].address = 0x8000_0000
-        if let u = b.events[(i + 1)...].firstIndex(where: { $0.kind == .iommuUnmap && $0.device == blk && $0.address == old }) {
+        if let u = b.events[(i + 1)...].firstIndex(where: {
+            $0.kind == .iommuUnmap && $0.device == blk && $0.address == old
+        }) {
             b.events[u].address = 0x8000_0000
         }
         let d = Self.expectDiverges(try Self.replay(b), "recorded 0x80000000")
@@ -166,7 +182,8 @@ import DMATraceTestSupport
     @Test func unmapCPUsSwapped() throws {
         var b = try Self.load("intel-strict")
         let blk = try Self.dev(b, "0000:00:02.0")
-        for i in b.events.indices where b.events[i].kind == .iommuUnmap && b.events[i].device == blk && b.events[i].aux2 > 0 {
+        for i in b.events.indices
+        where b.events[i].kind == .iommuUnmap && b.events[i].device == blk && b.events[i].aux2 > 0 {
             b.events[i].aux2 = b.events[i].aux2 == 1 ? 2 : 1
         }
         Self.expectDiverges(try Self.replay(b), "IOVA allocator: predicted")
@@ -184,8 +201,10 @@ import DMATraceTestSupport
     @Test func probeFailureInserted() throws {
         var b = try Self.load("intel-strict")
         let blk = try Self.dev(b, "0000:00:02.0")
-        b.events.append(Event(kind: .virtioProbe, timestamp: b.events.last!.timestamp, device: blk,
-                              detail: ProbeResult.refusedFeatures.rawValue))
+        b.events.append(
+            Event(
+                kind: .virtioProbe, timestamp: b.events.last!.timestamp, device: blk,
+                detail: ProbeResult.refusedFeatures.rawValue))
         Self.expectDiverges(try Self.replay(b), "recorded probe failure not predicted")
     }
 
@@ -198,7 +217,10 @@ import DMATraceTestSupport
         try Self.insertLateTranslation(&b, device: blk, late: 60_000_000)
         let s = try Self.replay(b)
         #expect((s.divergenceCount ?? 0) > before)
-        #expect(s.divergences.contains { $0.what.contains("after the buffer's unmap") && $0.what.contains("the flush queue had drained") })
+        #expect(
+            s.divergences.contains {
+                $0.what.contains("after the buffer's unmap") && $0.what.contains("the flush queue had drained")
+            })
     }
 
     // MARK: Helpers
@@ -215,10 +237,13 @@ import DMATraceTestSupport
             let page = e.address >> 12
             let t = hostTime(e)
             let remapped = events[(u + 1)...].contains {
-                ($0.kind == .iommuMap || $0.kind == .dmaMap) && $0.address >> 12 == page && hostTime($0) < t + late + 50_000_000
+                ($0.kind == .iommuMap || $0.kind == .dmaMap) && $0.address >> 12 == page
+                    && hostTime($0) < t + late + 50_000_000
             }
             guard !remapped,
-                  let tr = events[..<u].lastIndex(where: { $0.kind == .hostTranslate && $0.device == device && $0.address >> 12 == page })
+                let tr = events[..<u].lastIndex(where: {
+                    $0.kind == .hostTranslate && $0.device == device && $0.address >> 12 == page
+                })
             else { continue }
             var copy = events[tr]
             copy.timestamp = t + late

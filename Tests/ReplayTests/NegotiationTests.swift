@@ -42,7 +42,8 @@ import TraceFormat
     @Test func aLegacyOnlyDriverNeverProbesAModernOnlyDevice() throws {
         #expect(try Self.plan("linux-legacy-bypass@qemu-noiommu").blocked == .invisible)
         // Twin: the same kernel probes a transitional device and addresses it by GPA (no DMA API).
-        let t = try Self.plan("linux-legacy-bypass@qemu-noiommu", Self.device(transport: .transitional, platform: false))
+        let t = try Self.plan(
+            "linux-legacy-bypass@qemu-noiommu", Self.device(transport: .transitional, platform: false))
         #expect(t.blocked == nil && t.addressing == .gpa && !t.translated)
     }
 
@@ -86,7 +87,8 @@ import TraceFormat
         #expect(DeviceAddressing("").isolation(verdict: .ok) == .isolated)
         #expect(DeviceAddressing("gpa-identity").isolation(verdict: .ok) == .unisolated)
         #expect(DeviceAddressing("gpa-untranslated-claimed").isolation(verdict: .ok) == .bypassesClaimedIOMMU)
-        #expect(DeviceAddressing("iova-translated").isolation(verdict: .untranslatedWhileClaimed) == .bypassesClaimedIOMMU)
+        #expect(
+            DeviceAddressing("iova-translated").isolation(verdict: .untranslatedWhileClaimed) == .bypassesClaimedIOMMU)
         // Twin: a failing verdict has no isolation, whatever the addressing.
         #expect(DeviceAddressing("iova-translated").isolation(verdict: .fault) == nil)
     }

@@ -25,8 +25,9 @@ import DMATraceTestSupport
 
     @Test func recordedScenarioReproducesBothDMARFaultsAndEveryTranslation() throws {
         let trace = try RealCapture.ingested.get()
-        #expect(try RecordedScenario.infer(metadata: trace.metadata, catalog: Self.catalog).get().id
-            == "linux-6.1@qemu-viommu-virtio-translated")
+        #expect(
+            try RecordedScenario.infer(metadata: trace.metadata, catalog: Self.catalog).get().id
+                == "linux-6.1@qemu-viommu-virtio-translated")
         let r = try Self.run(["linux-6.1@qemu-viommu-virtio-translated"])
         let s = r.scenarios[0]
         #expect(s.isRecorded)
@@ -42,7 +43,10 @@ import DMATraceTestSupport
         #expect(try device(s, "0000:00:03.0").accesses == 439)
         #expect(try device(s, "0000:00:02.0").groups.map(\.key) == ["ok"])
         #expect(try device(s, "0000:00:03.0").groups.map(\.key) == ["ok"])
-        #expect(r.notes.contains("976 recorded host translation(s) fall outside the guest trace's coverage (no guest map/unmap events around them) and were not replayed"))
+        #expect(
+            r.notes.contains(
+                "976 recorded host translation(s) fall outside the guest trace's coverage (no guest map/unmap events around them) and were not replayed"
+            ))
         let edu = try device(s, "0000:00:05.0")
         #expect(edu.groups.map(\.key) == ["reason=0x05,write,stray", "reason=0x06,read,stray"])
         #expect(edu.groups.map(\.count) == [32, 64])
@@ -50,14 +54,16 @@ import DMATraceTestSupport
         #expect(edu.groups[1].first?.sourcePosition == 10_569)
         #expect(edu.groups[1].first?.sourceFile?.hasSuffix("qemu-7.2-trace-full.log.zst") == true)
         // One record per burst (VT-d fault compression), printed as the recorded guest printed it.
-        #expect(edu.groups[1].guestLog == [
-            "DMAR: DRHD: handling fault status reg 2",
-            "DMAR: [DMA Read NO_PASID] Request device [00:05.0] fault addr 0x1000000 [fault reason 0x06] PTE Read access is not set",
-        ])
-        #expect(edu.groups[0].guestLog == [
-            "DMAR: DRHD: handling fault status reg 2",
-            "DMAR: [DMA Write NO_PASID] Request device [00:05.0] fault addr 0x2345000 [fault reason 0x05] PTE Write access is not set",
-        ])
+        #expect(
+            edu.groups[1].guestLog == [
+                "DMAR: DRHD: handling fault status reg 2",
+                "DMAR: [DMA Read NO_PASID] Request device [00:05.0] fault addr 0x1000000 [fault reason 0x06] PTE Read access is not set"
+            ])
+        #expect(
+            edu.groups[0].guestLog == [
+                "DMAR: DRHD: handling fault status reg 2",
+                "DMAR: [DMA Write NO_PASID] Request device [00:05.0] fault addr 0x2345000 [fault reason 0x05] PTE Write access is not set"
+            ])
         // Every device works; the 7 unexplained IOVA allocations make the recorded scenario 'diverged', not 'works'.
         #expect(s.devices.allSatisfy { !$0.verdict.isFailure })
         #expect(s.verdict == "diverged")
@@ -67,12 +73,18 @@ import DMATraceTestSupport
         let r = try Self.run([
             "linux-4.0-bypass@qemu-viommu-virtio-translated", "linux-4.0-bypass@qemu-viommu-virtio-bypass",
             "dma-api-without-bit33@qemu-viommu-virtio-bypass", "linux-restricted-memory@qemu-viommu-virtio-bypass",
-            "linux-legacy-bypass@qemu-viommu-virtio-translated",
+            "linux-legacy-bypass@qemu-viommu-virtio-translated"
         ])
         let k44on = r.scenarios[0]
         #expect(try device(k44on, "0000:00:02.0").verdict == .probeFailed)
-        #expect(try device(k44on, "0000:00:02.0").groups[0].guestLog == ["virtio_blk virtio0: virtio: device refuses features: 3"])
-        #expect(try device(k44on, "0000:00:03.0").groups[0].guestLog == ["virtio_net virtio1: virtio: device refuses features: 3"])
+        #expect(
+            try device(k44on, "0000:00:02.0").groups[0].guestLog == [
+                "virtio_blk virtio0: virtio: device refuses features: 3"
+            ])
+        #expect(
+            try device(k44on, "0000:00:03.0").groups[0].guestLog == [
+                "virtio_net virtio1: virtio: device refuses features: 3"
+            ])
         #expect(try device(k44on, "0000:00:04.0").verdict == .ok)
 
         let k44off = r.scenarios[1]
@@ -91,7 +103,10 @@ import DMATraceTestSupport
             #expect(d.groups[0].explanation.contains("dma_alloc_coherent()"))
         }
         let restricted = r.scenarios[3]
-        #expect(try device(restricted, "0000:00:02.0").groups[0].guestLog == ["virtio_blk virtio0: device must provide VIRTIO_F_ACCESS_PLATFORM"])
+        #expect(
+            try device(restricted, "0000:00:02.0").groups[0].guestLog == [
+                "virtio_blk virtio0: device must provide VIRTIO_F_ACCESS_PLATFORM"
+            ])
 
         let legacy = r.scenarios[4]
         #expect(try device(legacy, "0000:00:02.0").verdict == .invisible)
@@ -113,7 +128,7 @@ import DMATraceTestSupport
         let kernels = ["linux-4.0-bypass", "linux-4.8-platform", "linux-6.1"]
         let modes = [
             "qemu-noiommu", "qemu-viommu-virtio-bypass", "qemu-viommu-virtio-translated", "qemu-viommu-bus-bypass",
-            "qemu-viommu-bus-bypass-platform", "qemu-passthrough-flag",
+            "qemu-viommu-bus-bypass-platform", "qemu-passthrough-flag"
         ]
         let r = try Self.run(kernels.flatMap { k in modes.map { "\(k)@\($0)" } })
         let m = ReplayMatrix(results: [r], kernels: kernels, modes: modes)
@@ -122,21 +137,25 @@ import DMATraceTestSupport
         #expect(m.workingModes.map(\.mode) == ["qemu-noiommu", "qemu-viommu-bus-bypass"])
         #expect(m.unsafeModes.map(\.mode) == ["qemu-viommu-virtio-bypass", "qemu-passthrough-flag"])
         let pt = try #require(m.unsafeModes.first { $0.mode == "qemu-passthrough-flag" })
-        #expect(pt.costs == [
-            "linux-4.0-bypass: 0000:00:02.0 untranslated while the platform claims isolation",
-            "linux-4.0-bypass: 0000:00:03.0 untranslated while the platform claims isolation",
-            "linux-4.0-bypass: 0000:00:04.0 untranslated while the platform claims isolation",
-            "linux-4.8-platform: 0000:00:02.0 identity-mapped (no DMA isolation)",
-            "linux-4.8-platform: 0000:00:03.0 identity-mapped (no DMA isolation)",
-            "linux-4.8-platform: 0000:00:04.0 untranslated while the platform claims isolation",
-            "linux-6.1: 0000:00:02.0 identity-mapped (no DMA isolation)",
-            "linux-6.1: 0000:00:03.0 identity-mapped (no DMA isolation)",
-            "linux-6.1: 0000:00:04.0 untranslated while the platform claims isolation",
-        ])
+        #expect(
+            pt.costs == [
+                "linux-4.0-bypass: 0000:00:02.0 untranslated while the platform claims isolation",
+                "linux-4.0-bypass: 0000:00:03.0 untranslated while the platform claims isolation",
+                "linux-4.0-bypass: 0000:00:04.0 untranslated while the platform claims isolation",
+                "linux-4.8-platform: 0000:00:02.0 identity-mapped (no DMA isolation)",
+                "linux-4.8-platform: 0000:00:03.0 identity-mapped (no DMA isolation)",
+                "linux-4.8-platform: 0000:00:04.0 untranslated while the platform claims isolation",
+                "linux-6.1: 0000:00:02.0 identity-mapped (no DMA isolation)",
+                "linux-6.1: 0000:00:03.0 identity-mapped (no DMA isolation)",
+                "linux-6.1: 0000:00:04.0 untranslated while the platform claims isolation"
+            ])
         let bus = try #require(m.workingModes.first { $0.mode == "qemu-viommu-bus-bypass" })
         #expect(bus.costs.allSatisfy { $0.hasSuffix("untranslated (no vIOMMU isolation)") })
         #expect(m.text().contains("modes in which every selected kernel works: qemu-noiommu, qemu-viommu-bus-bypass\n"))
-        #expect(m.text().contains("unsafe: every selected kernel runs, but DMA bypasses an IOMMU the guest trusts, in: qemu-viommu-virtio-bypass, qemu-passthrough-flag\n"))
+        #expect(
+            m.text().contains(
+                "unsafe: every selected kernel runs, but DMA bypasses an IOMMU the guest trusts, in: qemu-viommu-virtio-bypass, qemu-passthrough-flag\n"
+            ))
     }
 
     /// Every kernel × mode of the catalog on the real capture: a second scenario thread changes nothing.
@@ -165,8 +184,10 @@ import DMATraceTestSupport
         for s in trace.strings { _ = w.intern(s) }
         for e in trace.events { try w.append(e) }
         try w.finish()
-        let ids = ["linux-6.1@qemu-viommu-virtio-translated", "linux-4.0-bypass@qemu-viommu-virtio-translated",
-                   "dma-api-without-bit33@qemu-viommu-virtio-bypass"]
+        let ids = [
+            "linux-6.1@qemu-viommu-virtio-translated", "linux-4.0-bypass@qemu-viommu-virtio-translated",
+            "dma-api-without-bit33@qemu-viommu-virtio-bypass"
+        ]
         let scenarios = try ids.map { try Scenario.parse($0, catalog: Self.catalog) }
         let recorded = try RecordedScenario.infer(metadata: trace.metadata, catalog: Self.catalog).get()
         let enc = JSONEncoder()
@@ -175,13 +196,15 @@ import DMATraceTestSupport
         for _ in 0..<2 {
             let reader = try TraceReader(path: path)
             reader.decodeThreads = 2
-            outputs.append(try enc.encode(ReplayEngine(scenarios: scenarios, recorded: recorded).run(reader, tracePath: "t.dmat")))
+            outputs.append(
+                try enc.encode(ReplayEngine(scenarios: scenarios, recorded: recorded).run(reader, tracePath: "t.dmat")))
             // On two cores the engine decompresses on its own thread while a scenario worker runs; the
             // reader's setting comes back afterwards.
             #expect(reader.decodeThreads == 2)
         }
         #expect(outputs[0] == outputs[1])
-        let fromBuffer = try enc.encode(ReplayEngine(scenarios: scenarios, recorded: recorded).run(trace, tracePath: "t.dmat"))
+        let fromBuffer = try enc.encode(
+            ReplayEngine(scenarios: scenarios, recorded: recorded).run(trace, tracePath: "t.dmat"))
         #expect(outputs[0] == fromBuffer)
     }
 }
@@ -213,7 +236,8 @@ import DMATraceTestSupport
         #expect(s.divergenceCount == 9)
         #expect(try device(s, "0000:00:02.0").accesses == 2091)
         #expect(try device(s, "0000:00:03.0").accesses == 447)
-        #expect(try device(s, "0000:00:05.0").groups.map(\.key) == ["reason=0x05,write,stray", "reason=0x06,read,stray"])
+        #expect(
+            try device(s, "0000:00:05.0").groups.map(\.key) == ["reason=0x05,write,stray", "reason=0x06,read,stray"])
         #expect(try device(s, "0000:00:05.0").groups.map(\.count) == [64, 64])
     }
 

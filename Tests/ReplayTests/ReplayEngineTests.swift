@@ -6,10 +6,13 @@ import TraceFormat
 
 let catalog: ModelCatalog = try! ModelCatalog.builtin()
 
-func replay(_ ids: [String], trace: EventBuffer = CaptureLike.trace(), options: ReplayOptions = ReplayOptions()) throws -> ReplayResult {
+func replay(_ ids: [String], trace: EventBuffer = CaptureLike.trace(), options: ReplayOptions = ReplayOptions()) throws
+    -> ReplayResult
+{
     let scenarios = try ids.map { try Scenario.parse($0, catalog: catalog) }
     let recorded = try RecordedScenario.infer(metadata: trace.metadata, catalog: catalog).get()
-    return try ReplayEngine(scenarios: scenarios, recorded: recorded, options: options).run(trace, tracePath: "capture-like")
+    return try ReplayEngine(scenarios: scenarios, recorded: recorded, options: options).run(
+        trace, tracePath: "capture-like")
 }
 
 func device(_ r: ScenarioResult, _ name: String) throws -> DeviceResult {
@@ -26,7 +29,10 @@ func device(_ r: ScenarioResult, _ name: String) throws -> DeviceResult {
     let s = r.scenarios[0]
     #expect(s.isRecorded)
     #expect(s.divergences == [])
-    #expect(r.notes == ["1 recorded host translation(s) fall outside the guest trace's coverage (no guest map/unmap events around them) and were not replayed"])
+    #expect(
+        r.notes == [
+            "1 recorded host translation(s) fall outside the guest trace's coverage (no guest map/unmap events around them) and were not replayed"
+        ])
     let blk = try device(s, "0000:00:02.0")
     #expect(blk.verdict == .ok)
     #expect(blk.accesses == 5)
@@ -40,22 +46,26 @@ func device(_ r: ScenarioResult, _ name: String) throws -> DeviceResult {
     #expect(read.first?.deviceAddress == 0x100_0000)
     #expect(read.first?.sourceFile == "qemu-7.2-trace-full.log")
     #expect(read.first?.sourcePosition == 10_569)
-    #expect(read.guestLog == [
-        "DMAR: DRHD: handling fault status reg 2",
-        "DMAR: [DMA Read NO_PASID] Request device [00:05.0] fault addr 0x1000000 [fault reason 0x06] PTE Read access is not set",
-    ])
-    #expect(edu.groups[0].guestLog == [
-        "DMAR: DRHD: handling fault status reg 2",
-        "DMAR: [DMA Write NO_PASID] Request device [00:05.0] fault addr 0x2345000 [fault reason 0x05] PTE Write access is not set",
-    ])
+    #expect(
+        read.guestLog == [
+            "DMAR: DRHD: handling fault status reg 2",
+            "DMAR: [DMA Read NO_PASID] Request device [00:05.0] fault addr 0x1000000 [fault reason 0x06] PTE Read access is not set"
+        ])
+    #expect(
+        edu.groups[0].guestLog == [
+            "DMAR: DRHD: handling fault status reg 2",
+            "DMAR: [DMA Write NO_PASID] Request device [00:05.0] fault addr 0x2345000 [fault reason 0x05] PTE Write access is not set"
+        ])
     #expect(read.hostLog.first == "vtd_dmar_fault sid 0x28 fault 6 addr 0x1000000 write 0")
     #expect(try device(s, "0000:00:04.0").verdict == .ok)
 }
 
 @Test func a44KernelUnderIOMMUPlatformOnFailsToProbe() throws {
     let s = try replay(["linux-4.0-bypass@qemu-viommu-virtio-translated"]).scenarios[0]
-    for (name, line) in [("0000:00:02.0", "virtio_blk virtio0: virtio: device refuses features: 3"),
-                         ("0000:00:03.0", "virtio_net virtio1: virtio: device refuses features: 3")] {
+    for (name, line) in [
+        ("0000:00:02.0", "virtio_blk virtio0: virtio: device refuses features: 3"),
+        ("0000:00:03.0", "virtio_net virtio1: virtio: device refuses features: 3")
+    ] {
         let d = try device(s, name)
         #expect(d.verdict == .probeFailed)
         #expect(d.accesses == 0)
@@ -114,7 +124,8 @@ func device(_ r: ScenarioResult, _ name: String) throws -> DeviceResult {
 
 @Test func modernKernelsWorkInEveryMode() throws {
     for k in ["linux-4.8-platform", "linux-6.1", "linux-6.19-mapops", "rhel7-backport"] {
-        for m in catalog.modeIDs where !(m == "qemu-viommu-bus-bypass-platform" && k != "linux-6.1" && k != "linux-6.19-mapops") {
+        for m in catalog.modeIDs
+        where !(m == "qemu-viommu-bus-bypass-platform" && k != "linux-6.1" && k != "linux-6.19-mapops") {
             let s = try replay(["\(k)@\(m)"]).scenarios[0]
             #expect(s.works, "\(k)@\(m): \(s.devices.map { "\($0.device)=\($0.verdict.rawValue)" })")
         }
@@ -125,8 +136,13 @@ func device(_ r: ScenarioResult, _ name: String) throws -> DeviceResult {
     let s = try replay(["linux-4.8-platform@qemu-viommu-bus-bypass-platform"]).scenarios[0]
     let d = try device(s, "0000:00:02.0")
     #expect(d.verdict == .mappingFailed)
-    #expect(d.groups[0].guestLog == ["DMAR: Allocating domain for 0000:00:02.0 failed", "virtio_blk: probe of virtio0 failed with error -12"])
-    let hyp = try replay(["linux-4.8-platform@qemu-viommu-bus-bypass-platform"], options: ReplayOptions(hypotheses: ["null-deref-no-catch-all-drhd"]))
+    #expect(
+        d.groups[0].guestLog == [
+            "DMAR: Allocating domain for 0000:00:02.0 failed", "virtio_blk: probe of virtio0 failed with error -12"
+        ])
+    let hyp = try replay(
+        ["linux-4.8-platform@qemu-viommu-bus-bypass-platform"],
+        options: ReplayOptions(hypotheses: ["null-deref-no-catch-all-drhd"]))
     #expect(try device(hyp.scenarios[0], "0000:00:02.0").verdict == .oopsHypothesis)
 }
 
@@ -135,16 +151,18 @@ func device(_ r: ScenarioResult, _ name: String) throws -> DeviceResult {
     let edu = try device(s, "0000:00:05.0")
     // 4.8 attaches a context only at the device's first DMA-API mapping: the edu device never mapped.
     #expect(edu.groups.map(\.key) == ["reason=0x02,read,stray", "reason=0x02,write,stray"])
-    #expect(edu.groups[0].guestLog == [
-        "DMAR: DRHD: handling fault status reg 2",
-        "DMAR: [DMA Read] Request device [00:05.0] fault addr 1000000 [fault reason 02] Present bit in context entry is clear",
-    ])
+    #expect(
+        edu.groups[0].guestLog == [
+            "DMAR: DRHD: handling fault status reg 2",
+            "DMAR: [DMA Read] Request device [00:05.0] fault addr 1000000 [fault reason 02] Present bit in context entry is clear"
+        ])
     let s44 = try replay(["linux-4.0-bypass@qemu-viommu-virtio-bypass"]).scenarios[0]
-    #expect(try device(s44, "0000:00:05.0").groups[0].guestLog == [
-        "DMAR: DRHD: handling fault status reg 2",
-        "DMAR: DMAR:[DMA Read] Request device [00:05.0] fault addr 1000000 ",
-        "DMAR:[fault reason 02] Present bit in context entry is clear",
-    ])
+    #expect(
+        try device(s44, "0000:00:05.0").groups[0].guestLog == [
+            "DMAR: DRHD: handling fault status reg 2",
+            "DMAR: DMAR:[DMA Read] Request device [00:05.0] fault addr 1000000 ",
+            "DMAR:[fault reason 02] Present bit in context entry is clear"
+        ])
     let noiommu = try replay(["linux-6.1@qemu-noiommu"]).scenarios[0]
     #expect(try device(noiommu, "0000:00:05.0").groups.map(\.key) == ["stray"])
 }

@@ -21,11 +21,13 @@ import DMATraceTestSupport
         try TraceReader(path: Repository.root.appendingPathComponent("traces/\(config).dmat").path)
     }
 
-    @Test(arguments: ["intel-strict", "intel-lazy", "intel-pt", "intel-platform-off", "amd-viommu", "swiotlb-force",
-                      // What only the guest log tells (IOMMUAttachment): a DRHD without DMA translation, devices
-                      // on a bypass_iommu bus, a vIOMMU no guest driver attached a device to.
-                      "qemu10.0-intel-dma-translation-off", "qemu10.0-intel-bypass-bus-platform-on",
-                      "qemu10.0-intel-bypass-bus-platform-off", "qemu10.0-virtio-iommu"])
+    @Test(arguments: [
+        "intel-strict", "intel-lazy", "intel-pt", "intel-platform-off", "amd-viommu", "swiotlb-force",
+        // What only the guest log tells (IOMMUAttachment): a DRHD without DMA translation, devices
+        // on a bypass_iommu bus, a vIOMMU no guest driver attached a device to.
+        "qemu10.0-intel-dma-translation-off", "qemu10.0-intel-bypass-bus-platform-on",
+        "qemu10.0-intel-bypass-bus-platform-off", "qemu10.0-virtio-iommu"
+    ])
     func withoutMetadataInfersTheSameScenario(config: String) throws {
         let withMeta = try Self.scenarioID(try Self.bundled(config).metadata)
         let raw = try RealCapture.raw(config).get()
@@ -42,7 +44,10 @@ import DMATraceTestSupport
             // Outside every DRHD a device's DMA is a GPA with iommu_platform on or off, and a 6.1 guest traces
             // no DMA-API call: the evidence cannot tell, says so, and assumes on (the capture tool's facts: off).
             #expect(try Self.scenarioID(completed).hasPrefix("linux-6.1+strict@qemu-viommu-bus-bypass"))
-            #expect(evidence.infer(metadata: raw.metadata).filter { $0.device.map { raw.metadata.devices[$0].name.hasPrefix("0000:8") } ?? false }
+            #expect(
+                evidence.infer(metadata: raw.metadata).filter {
+                    $0.device.map { raw.metadata.devices[$0].name.hasPrefix("0000:8") } ?? false
+                }
                 .allSatisfy { $0.ambiguous })
         } else {
             #expect(unversioned(try Self.scenarioID(completed)) == unversioned(withMeta))
@@ -52,20 +57,29 @@ import DMATraceTestSupport
         #expect(inferences.allSatisfy { !$0.evidence.isEmpty && $0.contradicts == nil })
         // ... nor the bundled metadata made with the capture tool's facts.
         let bundled = try Self.bundled(config)
-        #expect(try ScenarioEvidence.scan(bundled).infer(metadata: bundled.metadata).allSatisfy { $0.contradicts == nil })
+        #expect(
+            try ScenarioEvidence.scan(bundled).infer(metadata: bundled.metadata).allSatisfy { $0.contradicts == nil })
     }
 
     /// The evidence behind the hard cases, named.
     @Test func platformOffAndSwiotlbAndPassthroughNameTheirEvidence() throws {
         func lines(_ config: String) throws -> [String] {
             let raw = try RealCapture.raw(config).get()
-            return ScenarioEvidence.describe(try ScenarioEvidence.scan(raw).infer(metadata: raw.metadata), metadata: raw.metadata)
+            return ScenarioEvidence.describe(
+                try ScenarioEvidence.scan(raw).infer(metadata: raw.metadata), metadata: raw.metadata)
         }
         let off = try lines("intel-platform-off")
-        #expect(off.contains { $0.hasPrefix("0000:00:02.0 iommu_platform: off - ") && $0.contains("virtqueue event(s), yet no guest IOMMU map and no host translation") })
+        #expect(
+            off.contains {
+                $0.hasPrefix("0000:00:02.0 iommu_platform: off - ")
+                    && $0.contains("virtqueue event(s), yet no guest IOMMU map and no host translation")
+            })
         let swiotlb = try lines("swiotlb-force")
         #expect(swiotlb.contains("guest-iommu: off - guest-dmesg.txt:97: DMAR: IOMMU disabled"))
-        #expect(swiotlb.contains { $0.hasPrefix("0000:00:02.0 iommu_platform: on - 533 swiotlb bounce(s) without a vIOMMU") })
+        #expect(
+            swiotlb.contains {
+                $0.hasPrefix("0000:00:02.0 iommu_platform: on - 533 swiotlb bounce(s) without a vIOMMU")
+            })
         // Identity domains: nothing in the DMA tells iommu_platform; the prior is used and said to be one.
         let pt = try lines("intel-pt")
         #expect(pt.contains { $0.hasPrefix("guest-iommu: pt - ") && $0.contains("Default domain type: Passthrough") })
@@ -84,7 +98,9 @@ import DMATraceTestSupport
         let r = try ReplayEngine(scenarios: [rec], recorded: rec).run(b, tracePath: "t")
         let conflicts = try #require(r.evidenceConflicts)
         #expect(conflicts.count == 1)
-        #expect(conflicts[0].contains("0000:00:02.0 iommu_platform: off - ") && conflicts[0].contains("CONTRADICTS the recorded facts: the metadata says iommu_platform=on"))
+        #expect(
+            conflicts[0].contains("0000:00:02.0 iommu_platform: off - ")
+                && conflicts[0].contains("CONTRADICTS the recorded facts: the metadata says iommu_platform=on"))
         #expect(r.notes.contains { $0.hasPrefix("scenario evidence: 0000:00:02.0 iommu_platform: off") })
         // The twin: the unmodified metadata has no conflict.
         var clean = EventBuffer(metadata: reader.metadata)

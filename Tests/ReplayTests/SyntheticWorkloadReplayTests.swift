@@ -8,11 +8,14 @@ import TraceIngest
 /// Replays of the synthetic workload (TraceIngest.SyntheticWorkload: dma:* events with host translations,
 /// Linux-like IOVA reuse, planted bugs).
 @Suite struct SyntheticWorkloadReplayTests {
-    static func workload(_ events: Int, bugs: [SyntheticWorkload.Bug], iommuEvents: Bool = false, host: Bool = true) throws
-        -> (EventBuffer, SyntheticWorkload.Summary) {
+    static func workload(_ events: Int, bugs: [SyntheticWorkload.Bug], iommuEvents: Bool = false, host: Bool = true)
+        throws
+        -> (EventBuffer, SyntheticWorkload.Summary)
+    {
         var b = EventBuffer()
-        let summary = try SyntheticWorkload(options: .init(
-            events: events, seed: 7, hostTranslations: host, iommuEvents: iommuEvents, bugs: bugs, bugEvery: 2_000)
+        let summary = try SyntheticWorkload(
+            options: .init(
+                events: events, seed: 7, hostTranslations: host, iommuEvents: iommuEvents, bugs: bugs, bugEvery: 2_000)
         ).generate(into: &b)
         return (b, summary)
     }
@@ -29,10 +32,12 @@ import TraceIngest
     @Test func scenarioThreadsDoNotChangeResults() throws {
         let (b, summary) = try Self.workload(120_000, bugs: SyntheticWorkload.Bug.allCases, iommuEvents: true)
         #expect(summary.planted.count == 4)
-        let ids = ["linux-6.1@qemu-viommu-virtio-translated", "linux-6.1+lazy@qemu-viommu-virtio-translated",
-                   "linux-4.0-bypass@qemu-viommu-virtio-bypass", "linux-4.8-platform@qemu-viommu-virtio-translated",
-                   "dma-api-without-bit33@qemu-viommu-virtio-bypass", "linux-restricted-memory@qemu-cc-no-viommu",
-                   "linux-6.1@qemu-smmuv3", "rhel7-backport@qemu-noiommu"]
+        let ids = [
+            "linux-6.1@qemu-viommu-virtio-translated", "linux-6.1+lazy@qemu-viommu-virtio-translated",
+            "linux-4.0-bypass@qemu-viommu-virtio-bypass", "linux-4.8-platform@qemu-viommu-virtio-translated",
+            "dma-api-without-bit33@qemu-viommu-virtio-bypass", "linux-restricted-memory@qemu-cc-no-viommu",
+            "linux-6.1@qemu-smmuv3", "rhel7-backport@qemu-noiommu"
+        ]
         let catalog = try ModelCatalog.builtin()
         let recorded = try RecordedScenario.infer(metadata: b.metadata, catalog: catalog).get()
         let scenarios = try ids.map { try Scenario.parse($0, catalog: catalog) }
@@ -60,7 +65,12 @@ import TraceIngest
         let planted = try #require(summary.planted[.useAfterUnmap])
         #expect(planted > 0)
         // The workload records kernel 6.12 on QEMU 9.2 (machine type 9.2: aw-bits 48): that is its recorded scenario.
-        let r = try Self.run(b, ["linux-6.1:6.12@qemu-viommu-virtio-translated:9.2", "linux-6.1:6.12+lazy@qemu-viommu-virtio-translated:9.2"])
+        let r = try Self.run(
+            b,
+            [
+                "linux-6.1:6.12@qemu-viommu-virtio-translated:9.2",
+                "linux-6.1:6.12+lazy@qemu-viommu-virtio-translated:9.2"
+            ])
         let strict = r.scenarios[0], lazy = r.scenarios[1]
         #expect(strict.isRecorded)
         #expect(strict.divergences == [])
@@ -88,7 +98,8 @@ import TraceIngest
     /// A guest-only capture (no host trace): the device is taken to touch every buffer in its direction.
     @Test func impliedAccessesWithoutHostTrace() throws {
         let (b, _) = try Self.workload(20_000, bugs: [], host: false)
-        let r = try Self.run(b, ["linux-6.1@qemu-viommu-virtio-translated", "dma-api-without-bit33@qemu-viommu-virtio-bypass"])
+        let r = try Self.run(
+            b, ["linux-6.1@qemu-viommu-virtio-translated", "dma-api-without-bit33@qemu-viommu-virtio-bypass"])
         let total = r.scenarios[0].devices.map(\.accesses).reduce(0, +)
         #expect(total > 0)
         #expect(r.scenarios[0].devices.allSatisfy { $0.verdict == .ok })

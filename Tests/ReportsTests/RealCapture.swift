@@ -22,8 +22,11 @@ extension RealCapture {
     static func replay(kernels: [String] = kernels, modes: [String] = modes) throws -> ReplayResult {
         let trace = try ingest()
         let catalog = try ModelCatalog.builtin()
-        let scenarios = try kernels.flatMap { k in try modes.map { m in try Scenario.parse("\(k)@\(m)", catalog: catalog) } }
+        let scenarios = try kernels.flatMap { k in
+            try modes.map { m in try Scenario.parse("\(k)@\(m)", catalog: catalog) }
+        }
         let recorded = try? RecordedScenario.infer(metadata: trace.metadata, catalog: catalog).get()
-        return try ReplayEngine(scenarios: scenarios, recorded: recorded).run(trace, tracePath: "traces/intel-viommu-strict.dmat")
+        return try ReplayEngine(scenarios: scenarios, recorded: recorded).run(
+            trace, tracePath: "traces/intel-viommu-strict.dmat")
     }
 }

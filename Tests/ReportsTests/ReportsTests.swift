@@ -9,8 +9,10 @@ import DMATraceTestSupport
 @Test(arguments: ReportFormat.allCases)
 func matrixReportMatchesGolden(format: ReportFormat) throws {
     let text = try format.renderer().render(Samples.matrixReport())
-    let ext = ["text": "txt", "json": "json", "junit": "xml", "sarif": "sarif", "markdown": "md", "html": "html"][format.rawValue]!
-    let golden = try #require(Samples.golden("matrix.\(ext)", text), "missing golden; run with DMATRACE_UPDATE_GOLDEN=1")
+    let ext = ["text": "txt", "json": "json", "junit": "xml", "sarif": "sarif", "markdown": "md", "html": "html"][
+        format.rawValue]!
+    let golden = try #require(
+        Samples.golden("matrix.\(ext)", text), "missing golden; run with DMATRACE_UPDATE_GOLDEN=1")
     #expect(text == golden)
     // Renderers are deterministic.
     #expect(try format.renderer().render(Samples.matrixReport()) == text)
@@ -19,8 +21,10 @@ func matrixReportMatchesGolden(format: ReportFormat) throws {
 @Test(arguments: ReportFormat.allCases)
 func analyzeReportMatchesGolden(format: ReportFormat) throws {
     let text = try format.renderer().render(try Samples.analyzeReport())
-    let ext = ["text": "txt", "json": "json", "junit": "xml", "sarif": "sarif", "markdown": "md", "html": "html"][format.rawValue]!
-    let golden = try #require(Samples.golden("analyze.\(ext)", text), "missing golden; run with DMATRACE_UPDATE_GOLDEN=1")
+    let ext = ["text": "txt", "json": "json", "junit": "xml", "sarif": "sarif", "markdown": "md", "html": "html"][
+        format.rawValue]!
+    let golden = try #require(
+        Samples.golden("analyze.\(ext)", text), "missing golden; run with DMATRACE_UPDATE_GOLDEN=1")
     #expect(text == golden)
 }
 
@@ -44,7 +48,8 @@ func analyzeReportMatchesGolden(format: ReportFormat) throws {
     #expect(xml.components("<testcase ") == 4)
     #expect(xml.components("<failure ") == 1)
     #expect(xml.contains("<testsuites name=\"dmatrace matrix\" tests=\"4\" failures=\"1\""))
-    #expect(xml.contains("<testcase classname=\"dmatrace.intel-viommu-strict.linux-4_4@vtd-strict\" name=\"0000:00:03.0\""))
+    #expect(
+        xml.contains("<testcase classname=\"dmatrace.intel-viommu-strict.linux-4_4@vtd-strict\" name=\"0000:00:03.0\""))
 }
 
 @Test func sarifPointsAtCaptureLinesAndCapsResults() throws {
@@ -110,7 +115,9 @@ func analyzeReportMatchesGolden(format: ReportFormat) throws {
 }
 
 @Test func diffReportRendersEveryFormat() throws {
-    let r = Diff.report(base: Samples.matrixReport(), new: Samples.matrixReport(plantedRegression: true), basePath: "base.json", newPath: "new.json")
+    let r = Diff.report(
+        base: Samples.matrixReport(), new: Samples.matrixReport(plantedRegression: true), basePath: "base.json",
+        newPath: "new.json")
     #expect(r.command == "diff")
     let sarif = try SARIFRenderer().render(r)
     #expect(sarif.components("\"baselineState\" : \"new\"") == 1)
@@ -130,12 +137,15 @@ func analyzeReportMatchesGolden(format: ReportFormat) throws {
     let events = [
         Event(kind: .dmaMap, timestamp: 1_000, device: 0, direction: .toDevice, address: 0x1000, size: 512),
         Event(kind: .hostTranslate, timestamp: 1_500, device: 0, address: 0x1000, address2: 0x4000, size: 4096),
-        Event(kind: .dmaUnmap, timestamp: 2_250, device: 0, direction: .toDevice, address: 0x1000, size: 512),
+        Event(kind: .dmaUnmap, timestamp: 2_250, device: 0, direction: .toDevice, address: 0x1000, size: 512)
     ]
-    let f = Finding(trace: "t", scenario: "recorded", device: "0000:00:03.0", category: "dma-api-debug", key: "k",
-                    rule: "r", origin: .dmaDebug, severity: .error, count: 1,
-                    first: Occurrence(eventIndex: 1, timestamp: 1_500, sourceFile: nil, sourcePosition: nil, deviceAddress: 0x1000, bufferAddress: nil, size: 512, write: false, reason: nil),
-                    worst: nil, message: "m", explanation: "e", guestLog: [], hostLog: [])
+    let f = Finding(
+        trace: "t", scenario: "recorded", device: "0000:00:03.0", category: "dma-api-debug", key: "k",
+        rule: "r", origin: .dmaDebug, severity: .error, count: 1,
+        first: Occurrence(
+            eventIndex: 1, timestamp: 1_500, sourceFile: nil, sourcePosition: nil, deviceAddress: 0x1000,
+            bufferAddress: nil, size: 512, write: false, reason: nil),
+        worst: nil, message: "m", explanation: "e", guestLog: [], hostLog: [])
     let json = try PerfettoExport.render(EventBuffer(metadata: meta, events: events), trace: "t", findings: [f])
     let golden = try #require(Samples.golden("perfetto.json", json))
     #expect(json == golden)
@@ -152,15 +162,22 @@ func analyzeReportMatchesGolden(format: ReportFormat) throws {
 /// begun again while open.
 enum PerfettoRules {
     struct Doc: Decodable {
-        struct E: Decodable { var ph: String; var pid: Int?; var tid: Int?; var ts: Double?; var dur: Double?; var id: Int?; var cat: String? }
+        struct E: Decodable {
+            var ph: String; var pid: Int?; var tid: Int?; var ts: Double?; var dur: Double?; var id: Int?;
+            var cat: String?
+        }
         var traceEvents: [E]
     }
 
     static func violations(_ json: String) -> [String] {
-        guard let doc = try? JSONDecoder().decode(Doc.self, from: Data(json.utf8)) else { return ["not trace-event JSON"] }
+        guard let doc = try? JSONDecoder().decode(Doc.self, from: Data(json.utf8)) else {
+            return ["not trace-event JSON"]
+        }
         var out: [String] = []
         var spans: [String: [(Double, Double)]] = [:]
-        for e in doc.traceEvents where e.ph == "X" { spans["\(e.pid ?? 0)/\(e.tid ?? 0)", default: []].append((e.ts ?? 0, (e.ts ?? 0) + (e.dur ?? 0))) }
+        for e in doc.traceEvents where e.ph == "X" {
+            spans["\(e.pid ?? 0)/\(e.tid ?? 0)", default: []].append((e.ts ?? 0, (e.ts ?? 0) + (e.dur ?? 0)))
+        }
         for (track, list) in spans {
             var stack: [Double] = []
             for (start, end) in list.sorted(by: { ($0.0, -$0.1) < ($1.0, -$1.1) }) {
@@ -211,11 +228,16 @@ enum PerfettoRules {
     // Twin: the same mappings as X events per device thread.
     var xs = ""
     for (d, list) in perDevice {
-        for (s, e) in list { xs += ",{\"ph\":\"X\",\"pid\":1,\"tid\":\(d),\"ts\":\(s / 1000),\"dur\":\((e - s) / 1000)}" }
+        for (s, e) in list {
+            xs += ",{\"ph\":\"X\",\"pid\":1,\"tid\":\(d),\"ts\":\(s / 1000),\"dur\":\((e - s) / 1000)}"
+        }
     }
     let twin = "{\"traceEvents\":[" + xs.dropFirst() + "]}"
     #expect(!PerfettoRules.violations(twin).isEmpty, "overlapping mappings as complete events break the rules")
-    #expect(PerfettoRules.violations("{\"traceEvents\":[{\"ph\":\"b\",\"pid\":1,\"id\":3,\"cat\":\"m\",\"ts\":1}]}") == ["no end: 1/m/3"])
+    #expect(
+        PerfettoRules.violations("{\"traceEvents\":[{\"ph\":\"b\",\"pid\":1,\"id\":3,\"cat\":\"m\",\"ts\":1}]}") == [
+            "no end: 1/m/3"
+        ])
 }
 
 /// A guest fault's message is its reason text (aux2), not the string the reason number (aux) happens to
@@ -227,9 +249,11 @@ enum PerfettoRules {
     let name = buf.intern("F_TRANSLATION")
     let log = buf.intern("a guest log line")
     buf.events = [
-        Event(kind: .guestFault, timestamp: 1_000, detail: FaultSource.vtd.rawValue, address: 0x1000, aux: 0, aux2: reason),
+        Event(
+            kind: .guestFault, timestamp: 1_000, detail: FaultSource.vtd.rawValue, address: 0x1000, aux: 0, aux2: reason
+        ),
         Event(kind: .smmuv3Event, timestamp: 2_000, detail: 0x10, address: 0x2000, aux: 0x10, aux2: name),
-        Event(kind: .guestLog, timestamp: 3_000, aux: log),
+        Event(kind: .guestLog, timestamp: 3_000, aux: log)
     ]
     let json = try PerfettoExport.render(buf, trace: "t", findings: [])
     #expect(json.contains("\"message\":\"PTE Read access is not set\""))
@@ -263,9 +287,10 @@ extension String {
 @Test func ciLimitsHoldAtScale() throws {
     // 26,000 findings: SARIF keeps 25,000 per run, the Markdown summary stays within 1 MiB.
     let findings = (0..<26_000).map { i in
-        Finding(trace: "big", scenario: "k@m", device: "0000:00:\(i % 32).0", category: "fault", key: "n=\(i)",
-                rule: "r", origin: .replay, severity: i % 2 == 0 ? .error : .note, count: 1, first: nil, worst: nil,
-                message: "finding \(i)", explanation: "e", guestLog: ["line \(i)"], hostLog: [])
+        Finding(
+            trace: "big", scenario: "k@m", device: "0000:00:\(i % 32).0", category: "fault", key: "n=\(i)",
+            rule: "r", origin: .replay, severity: i % 2 == 0 ? .error : .note, count: 1, first: nil, worst: nil,
+            message: "finding \(i)", explanation: "e", guestLog: ["line \(i)"], hostLog: [])
     }
     let r = Report(command: "replay", traces: [], findings: findings)
     let sarif = try SARIFRenderer().render(r)
@@ -281,8 +306,10 @@ extension String {
 func realCaptureMatrixMatchesGolden(format: ReportFormat) throws {
     let report = try RealCapture.matrixReport.get()
     let text = try format.renderer().render(report)
-    let ext = ["text": "txt", "json": "json", "junit": "xml", "sarif": "sarif", "markdown": "md", "html": "html"][format.rawValue]!
-    let golden = try #require(Samples.golden("real-matrix.\(ext)", text), "missing golden; run with DMATRACE_UPDATE_GOLDEN=1")
+    let ext = ["text": "txt", "json": "json", "junit": "xml", "sarif": "sarif", "markdown": "md", "html": "html"][
+        format.rawValue]!
+    let golden = try #require(
+        Samples.golden("real-matrix.\(ext)", text), "missing golden; run with DMATRACE_UPDATE_GOLDEN=1")
     #expect(text == golden)
 }
 
@@ -292,7 +319,9 @@ func realCaptureMatrixMatchesGolden(format: ReportFormat) throws {
     #expect(m.kernels == RealCapture.kernels && m.modes == RealCapture.modes)
     #expect(report.traces.map(\.recordedScenario) == ["linux-6.1@qemu-viommu-virtio-translated"])
     // Only linux-4.0-bypass fails under the recorded mode (it cannot ack VIRTIO_F_ACCESS_PLATFORM)...
-    #expect(m.verdict(trace: "intel-viommu-strict", kernel: "linux-4.0-bypass", mode: "qemu-viommu-virtio-translated") == "probe-failed")
+    #expect(
+        m.verdict(trace: "intel-viommu-strict", kernel: "linux-4.0-bypass", mode: "qemu-viommu-virtio-translated")
+            == "probe-failed")
     #expect(m.verdict(trace: "intel-viommu-strict", kernel: "linux-6.1", mode: "qemu-viommu-virtio-translated") == "ok")
     // ...so every selected kernel works only without translation: honestly under qemu-noiommu, and under
     // qemu-viommu-virtio-bypass with DMA bypassing the IOMMU the guest trusts (unsafe, never counted as working).
@@ -316,10 +345,15 @@ func realCaptureMatrixMatchesGolden(format: ReportFormat) throws {
     let bytes = try #require(FileManager.default.contents(atPath: path))
     #expect(bytes.starts(with: [0x28, 0xB5, 0x2F, 0xFD]))
     let baseline = try Report.decode(Array(bytes), file: "baselines/matrix.json.zst")
-    #expect(baseline.traces.map(\.name) == ["amd-viommu", "intel-lazy", "intel-platform-off", "intel-pt", "intel-strict", "swiotlb-force"])
+    #expect(
+        baseline.traces.map(\.name) == [
+            "amd-viommu", "intel-lazy", "intel-platform-off", "intel-pt", "intel-strict", "swiotlb-force"
+        ])
     #expect(Set(baseline.findings.map(\.fingerprint)).count == baseline.findings.count)
     let same = Diff.compare(base: baseline, new: baseline)
-    #expect(same.newCount == 0 && same.fixedCount == 0 && same.changedCount == 0 && same.unchangedCount == baseline.findings.count)
+    #expect(
+        same.newCount == 0 && same.fixedCount == 0 && same.changedCount == 0
+            && same.unchangedCount == baseline.findings.count)
     // Plant one regression: the new run has a finding the baseline lacks.
     let planted = try #require(baseline.findings.first { $0.severity == .error })
     var older = baseline
@@ -345,12 +379,14 @@ func realCaptureMatrixMatchesGolden(format: ReportFormat) throws {
     do {
         _ = try Report.decode(cut, file: "cut.json.zst")
     } catch let e as ReportError {
-        #expect(e.description.hasPrefix("cut.json.zst: not a dmatrace report: zstd-compressed, but cannot be decompressed"))
+        #expect(
+            e.description.hasPrefix("cut.json.zst: not a dmatrace report: zstd-compressed, but cannot be decompressed"))
     }
 }
 
 @Test(.tags(.realCapture)) func junitClassNamesHaveExactlyThreePartsForJenkins() throws {
-    let name = JUnitRenderer.className(trace: "intel-strict", scenario: "linux-4.8-platform@qemu-viommu-virtio-bypass-pre2.9:10.0")
+    let name = JUnitRenderer.className(
+        trace: "intel-strict", scenario: "linux-4.8-platform@qemu-viommu-virtio-bypass-pre2.9:10.0")
     #expect(name == "dmatrace.intel-strict.linux-4_8-platform@qemu-viommu-virtio-bypass-pre2_9:10_0")
     // Twin: the naive join has more parts, which Jenkins would split at the version dots.
     #expect(name.split(separator: ".").count == 3 && "dmatrace.t.linux-4.8@q".split(separator: ".").count != 3)
@@ -366,12 +402,14 @@ func realCaptureMatrixMatchesGolden(format: ReportFormat) throws {
 /// location, not a line GitHub cannot show. The twin: the reverse diff, where the planted finding is new,
 /// reports it.
 @Test(.tags(.realCapture)) func sarifLeavesFixedFindingsOutAndHelpsWithEveryRule() throws {
-    let fixed = Diff.report(base: Samples.matrixReport(plantedRegression: true), new: Samples.matrixReport(), basePath: "b", newPath: "n")
+    let fixed = Diff.report(
+        base: Samples.matrixReport(plantedRegression: true), new: Samples.matrixReport(), basePath: "b", newPath: "n")
     #expect(fixed.diff?.fixedCount == 1)
     let sarif = try SARIFRenderer().render(fixed)
     #expect(!sarif.contains("\"baselineState\" : \"absent\"") && !sarif.contains("replay/misdirected"))
     #expect(sarif.contains("\"findingsFixedLeftOut\" : 1"))
-    let regression = Diff.report(base: Samples.matrixReport(), new: Samples.matrixReport(plantedRegression: true), basePath: "b", newPath: "n")
+    let regression = Diff.report(
+        base: Samples.matrixReport(), new: Samples.matrixReport(plantedRegression: true), basePath: "b", newPath: "n")
     #expect(try SARIFRenderer().render(regression).contains("\"ruleId\" : \"replay/misdirected\""))
     // Every rule has help, a short and a full description.
     struct Doc: Decodable {
@@ -384,8 +422,17 @@ func realCaptureMatrixMatchesGolden(format: ReportFormat) throws {
     }
     let real = try SARIFRenderer().render(try RealCapture.matrixReport.get())
     let rules = try JSONDecoder().decode(Doc.self, from: Data(real.utf8)).runs[0].tool.driver.rules
-    #expect(!rules.isEmpty && rules.allSatisfy { !$0.help.text.isEmpty && !$0.shortDescription.text.isEmpty && !$0.fullDescription.text.isEmpty })
+    #expect(
+        !rules.isEmpty
+            && rules.allSatisfy {
+                !$0.help.text.isEmpty && !$0.shortDescription.text.isEmpty && !$0.fullDescription.text.isEmpty
+            })
     // The real capture's QEMU log is zstd-compressed: a logical location with the line, no region on it.
-    #expect(real.contains("\"fullyQualifiedName\" : \"Tests/Fixtures/real/intel-viommu-strict/qemu-7.2-trace-full.log.zst:"))
-    #expect(!real.contains("\"uri\" : \"Tests/Fixtures/real/intel-viommu-strict/qemu-7.2-trace-full.log.zst\",\n                \"region\""))
+    #expect(
+        real.contains("\"fullyQualifiedName\" : \"Tests/Fixtures/real/intel-viommu-strict/qemu-7.2-trace-full.log.zst:")
+    )
+    #expect(
+        !real.contains(
+            "\"uri\" : \"Tests/Fixtures/real/intel-viommu-strict/qemu-7.2-trace-full.log.zst\",\n                \"region\""
+        ))
 }

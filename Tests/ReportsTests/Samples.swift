@@ -4,7 +4,7 @@ import Replay
 import Reports
 import TraceFormat
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Replay results shaped like the real Intel vIOMMU strict capture (Tests/Fixtures/real/intel-viommu-strict:
@@ -15,36 +15,53 @@ import Glibc
 enum Samples {
     static let file = "guest-trace-cmd-v6-report.txt"
 
-    static func occ(_ index: Int, line: UInt64, iova: UInt64, gpa: UInt64, size: UInt64, write: Bool = false, reason: UInt32? = nil, ts: UInt64) -> Occurrence {
-        Occurrence(eventIndex: index, timestamp: ts, sourceFile: file, sourcePosition: line, deviceAddress: iova,
-                   bufferAddress: gpa, size: size, write: write, reason: reason)
+    static func occ(
+        _ index: Int, line: UInt64, iova: UInt64, gpa: UInt64, size: UInt64, write: Bool = false, reason: UInt32? = nil,
+        ts: UInt64
+    ) -> Occurrence {
+        Occurrence(
+            eventIndex: index, timestamp: ts, sourceFile: file, sourcePosition: line, deviceAddress: iova,
+            bufferAddress: gpa, size: size, write: write, reason: reason)
     }
 
-    static func replay(path: String = "traces/intel-viommu-strict.dmat", plantedRegression: Bool = false, faultCount: Int = 18) -> ReplayResult {
+    static func replay(
+        path: String = "traces/intel-viommu-strict.dmat", plantedRegression: Bool = false, faultCount: Int = 18
+    ) -> ReplayResult {
         let dev = "0000:00:03.0"
         let fault = OutcomeGroup(
             outcome: .fault, key: "reason=0x06,read", count: faultCount,
             first: occ(0, line: 2, iova: 0xfff57000, gpa: 0x4290000, size: 4096, reason: 6, ts: 11_918_000_000),
             worst: occ(6, line: 8, iova: 0xfff40000, gpa: 0x2a88000, size: 40960, reason: 6, ts: 11_918_000_000),
-            explanation: "Linux 4.4 virtio (vring_use_dma_api() false without VIRTIO_F_IOMMU_PLATFORM) puts guest-physical addresses in descriptors; QEMU 7.2 translates them through the VT-d DMA domain, which has no mapping for them.",
-            rule: "kernel linux-4.4 drivers/virtio/virtio_ring.c vring_use_dma_api(); QEMU 7.2 hw/i386/intel_iommu.c vtd_do_iommu_translate()",
-            guestLog: ["DMAR: DRHD: handling fault status reg 2",
-                       "DMAR: [DMA Read] Request device [00:03.0] fault addr 4290000 [fault reason 06] PTE Read access is not set"],
+            explanation:
+                "Linux 4.4 virtio (vring_use_dma_api() false without VIRTIO_F_IOMMU_PLATFORM) puts guest-physical addresses in descriptors; QEMU 7.2 translates them through the VT-d DMA domain, which has no mapping for them.",
+            rule:
+                "kernel linux-4.4 drivers/virtio/virtio_ring.c vring_use_dma_api(); QEMU 7.2 hw/i386/intel_iommu.c vtd_do_iommu_translate()",
+            guestLog: [
+                "DMAR: DRHD: handling fault status reg 2",
+                "DMAR: [DMA Read] Request device [00:03.0] fault addr 4290000 [fault reason 06] PTE Read access is not set"
+            ],
             hostLog: ["vtd_dmar_fault sid 0x18 fault 6 addr 0x4290000 write 0"])
         let untranslated = OutcomeGroup(
             outcome: .untranslatedWhileClaimed, key: "bypass", count: 1, first: nil, worst: nil,
-            explanation: "The guest enables the IOMMU, but in QEMU's dma-translation=off mode the device's DMA bypasses it.",
+            explanation:
+                "The guest enables the IOMMU, but in QEMU's dma-translation=off mode the device's DMA bypasses it.",
             rule: "QEMU 7.2 hw/i386/intel_iommu.c vtd_switch_address_space()", guestLog: [], hostLog: [])
         var scenarios = [
-            ScenarioResult(kernel: "linux-6.1", mode: "vtd-strict", isRecorded: true,
-                           devices: [DeviceResult(device: dev, verdict: .ok, groups: [], accesses: 36)], divergences: [],
-                           checked: 36, divergenceCount: 0),
-            ScenarioResult(kernel: "linux-6.1", mode: "vtd-notrans", isRecorded: false,
-                           devices: [DeviceResult(device: dev, verdict: .untranslatedWhileClaimed, groups: [untranslated], accesses: 36)], divergences: []),
-            ScenarioResult(kernel: "linux-4.4", mode: "vtd-strict", isRecorded: false,
-                           devices: [DeviceResult(device: dev, verdict: .fault, groups: [fault], accesses: 36)], divergences: []),
-            ScenarioResult(kernel: "linux-4.4", mode: "vtd-notrans", isRecorded: false,
-                           devices: [DeviceResult(device: dev, verdict: .ok, groups: [], accesses: 36)], divergences: []),
+            ScenarioResult(
+                kernel: "linux-6.1", mode: "vtd-strict", isRecorded: true,
+                devices: [DeviceResult(device: dev, verdict: .ok, groups: [], accesses: 36)], divergences: [],
+                checked: 36, divergenceCount: 0),
+            ScenarioResult(
+                kernel: "linux-6.1", mode: "vtd-notrans", isRecorded: false,
+                devices: [
+                    DeviceResult(device: dev, verdict: .untranslatedWhileClaimed, groups: [untranslated], accesses: 36)
+                ], divergences: []),
+            ScenarioResult(
+                kernel: "linux-4.4", mode: "vtd-strict", isRecorded: false,
+                devices: [DeviceResult(device: dev, verdict: .fault, groups: [fault], accesses: 36)], divergences: []),
+            ScenarioResult(
+                kernel: "linux-4.4", mode: "vtd-notrans", isRecorded: false,
+                devices: [DeviceResult(device: dev, verdict: .ok, groups: [], accesses: 36)], divergences: [])
         ]
         if plantedRegression {
             let mis = OutcomeGroup(
@@ -68,17 +85,29 @@ enum Samples {
         meta.devices = [DeviceInfo(name: "0000:00:04.0", driver: "virtio-pci")]
         meta.inputs = [InputFile(path: "dma-bugs.jsonl", format: "jsonl", positionUnit: .line)]
         var events = [
-            Event(kind: .dmaMap, timestamp: 1000, device: 0, direction: .toDevice, detail: MapAPI.single.rawValue, address: 0xfffff000, address2: 0x1234000, size: 512),
-            Event(kind: .dmaUnmap, timestamp: 2000, device: 0, direction: .toDevice, detail: MapAPI.single.rawValue, address: 0xfffff000, size: 512),
-            Event(kind: .dmaUnmap, timestamp: 3000, device: 0, direction: .toDevice, detail: MapAPI.single.rawValue, address: 0xfffff000, size: 512),
-            Event(kind: .dmaMap, timestamp: 4000, device: 0, direction: .fromDevice, detail: MapAPI.single.rawValue, address: 0xffffe000, address2: 0x1235000, size: 1500),
+            Event(
+                kind: .dmaMap, timestamp: 1000, device: 0, direction: .toDevice, detail: MapAPI.single.rawValue,
+                address: 0xfffff000, address2: 0x1234000, size: 512),
+            Event(
+                kind: .dmaUnmap, timestamp: 2000, device: 0, direction: .toDevice, detail: MapAPI.single.rawValue,
+                address: 0xfffff000, size: 512),
+            Event(
+                kind: .dmaUnmap, timestamp: 3000, device: 0, direction: .toDevice, detail: MapAPI.single.rawValue,
+                address: 0xfffff000, size: 512),
+            Event(
+                kind: .dmaMap, timestamp: 4000, device: 0, direction: .fromDevice, detail: MapAPI.single.rawValue,
+                address: 0xffffe000, address2: 0x1235000, size: 1500)
         ]
         for i in events.indices { events[i].source = 0; events[i].position = UInt64(i + 1) }
         let buffer = EventBuffer(metadata: meta, events: events)
         let dbg = try DMADebugChecker.run(buffer, trace: "dma-bugs.jsonl")
         return Report(
             command: "analyze",
-            traces: [TraceEntry(name: "dma-bugs", path: "dma-bugs.jsonl", events: events.count, recordedScenario: nil, inputs: InputRef.from(meta))],
+            traces: [
+                TraceEntry(
+                    name: "dma-bugs", path: "dma-bugs.jsonl", events: events.count, recordedScenario: nil,
+                    inputs: InputRef.from(meta))
+            ],
             findings: dbg.findings(), dmaDebug: [dbg])
     }
 

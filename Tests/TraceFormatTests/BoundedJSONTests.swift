@@ -9,12 +9,16 @@ struct BoundedJSONTests {
         let problem = deep.withUnsafeBytes { BoundedJSON.nestingProblem($0) }
         #expect(problem == "line 1, column 129: JSON nested deeper than 128 levels")
         let lines = Array("{\n \"a\": [[\n[[".utf8)
-        #expect(lines.withUnsafeBytes { BoundedJSON.nestingProblem($0, limit: 4) } == "line 3, column 2: JSON nested deeper than 4 levels")
+        #expect(
+            lines.withUnsafeBytes { BoundedJSON.nestingProblem($0, limit: 4) }
+                == "line 3, column 2: JSON nested deeper than 4 levels")
     }
 
     @Test func bracketsInsideStringsAndAtTheLimitAreAccepted() throws {
         let atLimit = String(repeating: "[", count: 128) + String(repeating: "]", count: 128)
-        #expect(atLimit.utf8.withContiguousStorageIfAvailable { BoundedJSON.nestingProblem(UnsafeRawBufferPointer($0)) } == .some(nil))
+        #expect(
+            atLimit.utf8.withContiguousStorageIfAvailable { BoundedJSON.nestingProblem(UnsafeRawBufferPointer($0)) }
+                == .some(nil))
         let quoted = #"{"s": "[[[[[[ \" {{{{ \\", "n": [1]}"#
         #expect(Array(quoted.utf8).withUnsafeBytes { BoundedJSON.nestingProblem($0, limit: 2) } == nil)
         struct S: Decodable { var s: String; var n: [Int] }
@@ -29,7 +33,9 @@ struct BoundedJSONTests {
         do {
             _ = try BoundedJSON.decode([Int].self, from: data)
         } catch {
-            #expect(DecodingErrorText.describe(error, data: Array(data)) == "line 1, column 129: JSON nested deeper than 128 levels")
+            #expect(
+                DecodingErrorText.describe(error, data: Array(data))
+                    == "line 1, column 129: JSON nested deeper than 128 levels")
         }
     }
 }

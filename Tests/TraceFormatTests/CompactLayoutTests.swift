@@ -31,35 +31,43 @@ extension Fixtures {
                     top &-= max(size, 4096)
                     addr = top
                 }
-                e = Event(kind: kind, timestamp: ts, device: dev, direction: .toDevice, address: addr,
-                          address2: (rng.next() % 0x40000) << 12, size: size, position: pos)
+                e = Event(
+                    kind: kind, timestamp: ts, device: dev, direction: .toDevice, address: addr,
+                    address2: (rng.next() % 0x40000) << 12, size: size, position: pos)
                 live.append((kind, dev, addr, size))
             } else if r < 65 {
                 let j = [0, 0, 0, live.count - 1, Int(rng.next() % UInt64(live.count))][Int(rng.next() % 5)]
                 let m = live.remove(at: j)
                 let kind: EventKind = m.kind == .dmaMap ? .dmaUnmap : m.kind == .dmaAlloc ? .dmaFree : .iommuUnmap
-                e = Event(kind: kind, timestamp: ts, device: m.dev, direction: .toDevice, address: m.addr,
-                          address2: kind == .iommuUnmap ? m.size : 0, size: m.size, position: pos)
+                e = Event(
+                    kind: kind, timestamp: ts, device: m.dev, direction: .toDevice, address: m.addr,
+                    address2: kind == .iommuUnmap ? m.size : 0, size: m.size, position: pos)
                 free[m.size, default: []].append(m.addr)
             } else if r < 80 {
                 let m = live[Int(rng.next() % UInt64(live.count))]
-                e = Event(kind: .dmaSync, timestamp: ts, device: m.dev, direction: .fromDevice,
-                          detail: UInt8(rng.next() % 2), address: m.addr, size: rng.next() % 4 == 0 ? 64 : m.size, position: pos)
+                e = Event(
+                    kind: .dmaSync, timestamp: ts, device: m.dev, direction: .fromDevice,
+                    detail: UInt8(rng.next() % 2), address: m.addr, size: rng.next() % 4 == 0 ? 64 : m.size,
+                    position: pos)
             } else if r < 83 {
                 // A release of something never mapped in this chunk.
-                e = Event(kind: [.dmaUnmap, .dmaFree, .iommuUnmap, .dmaSync][Int(rng.next() % 4)], timestamp: ts,
-                          device: dev, address: rng.next(), size: rng.next() % 100_000, position: pos)
+                e = Event(
+                    kind: [.dmaUnmap, .dmaFree, .iommuUnmap, .dmaSync][Int(rng.next() % 4)], timestamp: ts,
+                    device: dev, address: rng.next(), size: rng.next() % 100_000, position: pos)
             } else if r < 98 {
                 let kind = EventKind.allCases[Int(rng.next() % UInt64(EventKind.allCases.count))]
-                e = Event(kind: kind, timestamp: ts, device: dev, address: rng.next(), address2: rng.next() % 3 == 0 ? 0 : rng.next(),
-                          size: rng.next() % 65536, aux: UInt32(truncatingIfNeeded: rng.next()),
-                          aux2: UInt32(truncatingIfNeeded: rng.next() % 100), clock: UInt8(rng.next() % 2), source: 0,
-                          position: pos)
+                e = Event(
+                    kind: kind, timestamp: ts, device: dev, address: rng.next(),
+                    address2: rng.next() % 3 == 0 ? 0 : rng.next(),
+                    size: rng.next() % 65536, aux: UInt32(truncatingIfNeeded: rng.next()),
+                    aux2: UInt32(truncatingIfNeeded: rng.next() % 100), clock: UInt8(rng.next() % 2), source: 0,
+                    position: pos)
                 e.flags = UInt8(truncatingIfNeeded: rng.next())
                 e.detail = UInt8(truncatingIfNeeded: rng.next())
             } else {
-                e = Event(kind: .marker, timestamp: ts, address: UInt64.max, address2: rng.next(), size: UInt64.max,
-                          aux: .max, aux2: .max, clock: .max, source: .max, position: .max)
+                e = Event(
+                    kind: .marker, timestamp: ts, address: UInt64.max, address2: rng.next(), size: UInt64.max,
+                    aux: .max, aux2: .max, clock: .max, source: .max, position: .max)
                 e.flags = .max
                 e.detail = .max
                 e.device = .max
@@ -87,7 +95,9 @@ extension Fixtures {
     /// Encodes then decodes; returns the decoded rows (nil when the encoder fell back to rows).
     static func roundTrip(_ rows: [UInt8], anySize: Bool = false) throws -> (payload: [UInt8], decoded: [UInt8])? {
         let enc = CompactChunkEncoder()
-        let payload = withExtendedLifetime(enc) { rows.withUnsafeBytes { enc.encode($0, anySize: anySize).map { [UInt8]($0) } } }
+        let payload = withExtendedLifetime(enc) {
+            rows.withUnsafeBytes { enc.encode($0, anySize: anySize).map { [UInt8]($0) } }
+        }
         guard let payload else { return nil }
         let decoded = try decode(payload, events: rows.count / 56)
         return (payload, decoded)
@@ -102,7 +112,8 @@ extension Fixtures {
     }
 
     @Test func randomRecordsRoundTrip() async throws {
-        await propertyCheck(count: 40, input: Gen.uint64(), Gen.int(in: 1...3000), Gen.int(in: 0...7)) { seed, n, unknown in
+        await propertyCheck(count: 40, input: Gen.uint64(), Gen.int(in: 1...3000), Gen.int(in: 0...7)) {
+            seed, n, unknown in
             let rows = Fixtures.rows(Fixtures.mappingRecords(seed: seed, count: n), unknownEvery: unknown)
             let r = try #require(try Self.roundTrip(rows, anySize: true))
             #expect(r.decoded == rows)
@@ -144,11 +155,13 @@ extension Fixtures {
         let one = Event(kind: .dmaMap, timestamp: .max, device: 3, address: .max, size: .max, aux: .max, position: .max)
         #expect(try Self.roundTrip(one.recordBytes) == nil)  // larger than its 56-byte row: the writer keeps rows
         #expect(try Self.roundTrip(one.recordBytes, anySize: true)?.decoded == one.recordBytes)
-        let wrap = [Event(kind: .iommuMap, timestamp: .max, address: .max, size: 1, position: .max),
-                    Event(kind: .iommuMap, timestamp: 0, address: 0, size: .max, position: 0),
-                    Event(kind: .iommuUnmap, timestamp: .max, address: 0, address2: 0, size: .max, position: 1 << 63),
-                    Event(kind: .iommuMap, timestamp: 1 << 63, address: 0, size: .max),
-                    Event(kind: .iommuUnmap, timestamp: 1, address: .max, address2: 7, size: 1)]
+        let wrap = [
+            Event(kind: .iommuMap, timestamp: .max, address: .max, size: 1, position: .max),
+            Event(kind: .iommuMap, timestamp: 0, address: 0, size: .max, position: 0),
+            Event(kind: .iommuUnmap, timestamp: .max, address: 0, address2: 0, size: .max, position: 1 << 63),
+            Event(kind: .iommuMap, timestamp: 1 << 63, address: 0, size: .max),
+            Event(kind: .iommuUnmap, timestamp: 1, address: .max, address2: 7, size: 1)
+        ]
         let rows = Fixtures.rows(wrap)
         let r = try #require(try Self.roundTrip(rows, anySize: true))
         #expect(r.decoded == rows)
@@ -164,8 +177,12 @@ extension Fixtures {
         // 5000 maps then unmaps of all in FIFO order: the first 904 fell out of the 4096-entry table and are coded
         // explicitly, the rest by reference; both decode the same.
         var events: [Event] = []
-        for i in 0..<5000 { events.append(Event(kind: .dmaMap, timestamp: UInt64(i), address: UInt64(i) << 12, size: 4096)) }
-        for i in 0..<5000 { events.append(Event(kind: .dmaUnmap, timestamp: UInt64(5000 + i), address: UInt64(i) << 12, size: 4096)) }
+        for i in 0..<5000 {
+            events.append(Event(kind: .dmaMap, timestamp: UInt64(i), address: UInt64(i) << 12, size: 4096))
+        }
+        for i in 0..<5000 {
+            events.append(Event(kind: .dmaUnmap, timestamp: UInt64(5000 + i), address: UInt64(i) << 12, size: 4096))
+        }
         let rows = Fixtures.rows(events)
         let r = try #require(try Self.roundTrip(rows))
         #expect(r.decoded == rows)
@@ -208,11 +225,16 @@ extension Fixtures {
         p.removeLast()
         #expect(throws: CompactChunkError.self) { _ = try Self.decode(p, events: 100) }
         p = r.payload + [0]
-        #expect(throws: CompactChunkError(message: "streams end at byte \(r.payload.count) but the payload has \(r.payload.count + 1) bytes")) {
+        #expect(
+            throws: CompactChunkError(
+                message: "streams end at byte \(r.payload.count) but the payload has \(r.payload.count + 1) bytes")
+        ) {
             _ = try Self.decode(p, events: 100)
         }
         // A reference past the live mappings: one map, then an unmap that refers to live mapping 2.
-        let two = Fixtures.rows([Event(kind: .dmaMap, address: 0x1000, size: 4096), Event(kind: .dmaUnmap, address: 0x1000, size: 4096)])
+        let two = Fixtures.rows([
+            Event(kind: .dmaMap, address: 0x1000, size: 4096), Event(kind: .dmaUnmap, address: 0x1000, size: 4096)
+        ])
         var q = try #require(try Self.roundTrip(two, anySize: true)).payload
         let streams = Int(q[4])
         for s in 0..<streams where q[8 + 2 + s * 8] == 2 && q[8 + 2 + s * 8 + 1] == 12 {
@@ -319,6 +341,7 @@ extension Fixtures {
         let (back, r2) = try Fixtures.read(path)
         #expect(back.events == Array(buf.events[4...]))
         #expect(r2.damage.map(\.kind) == [.corruptChunk])
-        #expect(r2.damage.first?.message == "the chunk uses layout 9, which this reader does not know (0 rows, 1 compact)")
+        #expect(
+            r2.damage.first?.message == "the chunk uses layout 9, which this reader does not know (0 rows, 1 compact)")
     }
 }

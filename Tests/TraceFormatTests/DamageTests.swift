@@ -6,7 +6,9 @@ import Testing
 /// Truncation, bit flips, absurd sizes, unknown kinds and versions.
 @Suite struct DamageTests {
     /// 50 events in chunks of 8: 7 chunks (the last one short).
-    static func smallTrace(_ dir: URL) throws -> (path: String, bytes: [UInt8], buffer: EventBuffer, chunks: [ChunkInfo]) {
+    static func smallTrace(_ dir: URL) throws -> (
+        path: String, bytes: [UInt8], buffer: EventBuffer, chunks: [ChunkInfo]
+    ) {
         let path = dir.appendingPathComponent("small.dmat").path
         let buf = Fixtures.randomTrace(seed: 42, count: 50)
         try Fixtures.write(buf, to: path, chunkEvents: 8)
@@ -72,9 +74,14 @@ import Testing
             seen.append(reader.damage)
         }
         let got = length - Int(victim.frameOffset)
-        #expect(seen[0] == [TraceDamage(
-            kind: .truncated, offset: victim.frameOffset, chunk: 4, lostEvents: 8,
-            message: "the chunk's zstd frame declares \(victim.header.compressedSize) bytes but the file ends at byte \(length), \(got) bytes in")])
+        #expect(
+            seen[0] == [
+                TraceDamage(
+                    kind: .truncated, offset: victim.frameOffset, chunk: 4, lostEvents: 8,
+                    message:
+                        "the chunk's zstd frame declares \(victim.header.compressedSize) bytes but the file ends at byte \(length), \(got) bytes in"
+                )
+            ])
         #expect(seen[1] == seen[0])
     }
 
@@ -126,9 +133,15 @@ import Testing
         try Data(damaged).write(to: URL(fileURLWithPath: path))
         let reader = try TraceReader(path: path)
         #expect(try reader.verify() == false)
-        #expect(reader.damage == [TraceDamage(kind: .checksum, offset: c.frameOffset, chunk: 4, lostEvents: 8,
-                                              message: "content checksum mismatch")])
-        #expect(reader.damage[0].description == "chunk 4 at byte \(c.frameOffset): checksum: content checksum mismatch (8 events lost)")
+        #expect(
+            reader.damage == [
+                TraceDamage(
+                    kind: .checksum, offset: c.frameOffset, chunk: 4, lostEvents: 8,
+                    message: "content checksum mismatch")
+            ])
+        #expect(
+            reader.damage[0].description
+                == "chunk 4 at byte \(c.frameOffset): checksum: content checksum mismatch (8 events lost)")
     }
 
     @Test func flippedBitInAChunkHeaderIsSkippedByResync() throws {
@@ -169,7 +182,8 @@ import Testing
         let chunkAt = file.count
         file += ByteWriter.sideFrame(tag: DMATFormat.Tag.chunk, body: chnk.bytes)
         // A plausible chunk header whose zstd frame declares 1 TiB of content.
-        let bomb: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD, 0xE0] + withUnsafeBytes(of: (UInt64(1) << 40).littleEndian, Array.init)
+        let bomb: [UInt8] =
+            [0x28, 0xB5, 0x2F, 0xFD, 0xE0] + withUnsafeBytes(of: (UInt64(1) << 40).littleEndian, Array.init)
             + [0x01, 0x00, 0x00]
         var chnk2 = ByteWriter()
         chnk2.u32(0)
@@ -199,7 +213,9 @@ import Testing
             #expect(reader.damage[1].offset == UInt64(chunkAt))
             #expect(reader.damage[1].message.contains("declares 4294967295 events"))
             #expect(reader.damage[2].offset == UInt64(bombAt))
-            #expect(reader.damage[2].message == "zstd frame declares 1099511627776 decompressed bytes, more than the limit of 56")
+            #expect(
+                reader.damage[2].message
+                    == "zstd frame declares 1099511627776 decompressed bytes, more than the limit of 56")
             #expect(reader.strings.isEmpty && reader.eventCount == 0)
         }
         #expect(elapsed < .seconds(2))
@@ -251,7 +267,8 @@ import Testing
         #expect(throws: TraceFormatError.newerMajorVersion(path: path, found: 3, supported: 2)) {
             _ = try TraceReader(path: path)
         }
-        #expect(TraceFormatError.newerMajorVersion(path: "x.dmat", found: 3, supported: 2).description
+        #expect(
+            TraceFormatError.newerMajorVersion(path: "x.dmat", found: 3, supported: 2).description
                 == "x.dmat: format version 3.x is newer than this dmatrace reads (2.x); upgrade dmatrace")
     }
 
@@ -260,7 +277,10 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("x.dmat").path
         try Data("hello world, this is text".utf8).write(to: URL(fileURLWithPath: path))
-        #expect(throws: TraceFormatError.notATrace(path: path, reason: "byte 0 is 0x68, a .dmat starts with a dmat header frame")) {
+        #expect(
+            throws: TraceFormatError.notATrace(
+                path: path, reason: "byte 0 is 0x68, a .dmat starts with a dmat header frame")
+        ) {
             _ = try TraceReader(path: path)
         }
         try Data().write(to: URL(fileURLWithPath: path))
@@ -316,7 +336,9 @@ import Testing
                 case 2: m.insert(UInt8(truncatingIfNeeded: rng.next()), at: at)
                 default:  // overwrite 4 bytes with a frame magic or a huge size
                     let word: UInt32 = [0x184D_2A5D, 0xFD2F_B528, 0xFFFF_FFFF, 0x184D_2A5E][Int(rng.next() % 4)]
-                    for k in 0..<4 where at + k < m.count { m[at + k] = UInt8(truncatingIfNeeded: word >> (8 * UInt32(k))) }
+                    for k in 0..<4 where at + k < m.count {
+                        m[at + k] = UInt8(truncatingIfNeeded: word >> (8 * UInt32(k)))
+                    }
                 }
             }
             if try Fixtures.readMutant(m, at: path, round: round, expected: buf, slack: 8) { damaged += 1 }

@@ -23,7 +23,9 @@ import TraceFormat
         #expect(try EventFilter.resolveDevices(["00:05.0"], in: Self.metadata, file: "t") == [1])
         #expect(try EventFilter.resolveDevices(["0000:00:02.0", "1"], in: Self.metadata, file: "t") == [0, 1])
         #expect(try EventFilter.resolveDevices(["00:05.0".uppercased()], in: Self.metadata, file: "t") == [1])
-        #expect(throws: EventFilterError.unknownDevice(file: "t", name: "00:09.0", known: ["0000:00:02.0", "0000:00:05.0"])) {
+        #expect(
+            throws: EventFilterError.unknownDevice(file: "t", name: "00:09.0", known: ["0000:00:02.0", "0000:00:05.0"])
+        ) {
             try EventFilter.resolveDevices(["00:09.0"], in: Self.metadata, file: "t")
         }
         #expect(throws: EventFilterError.self) { try EventFilter.resolveDevices(["7"], in: Self.metadata, file: "t") }
@@ -33,7 +35,9 @@ import TraceFormat
     /// Relative bounds count from the first event seen; the twin is the same window read as absolute, which
     /// keeps nothing of a trace that starts late.
     @Test func relativeWindowsCountFromTheFirstEvent() throws {
-        let events = (0..<10).map { Event(kind: .dmaMap, timestamp: 1_000_000 + UInt64($0) * 100, device: UInt16($0 % 2), address: 0x1000) }
+        let events = (0..<10).map {
+            Event(kind: .dmaMap, timestamp: 1_000_000 + UInt64($0) * 100, device: UInt16($0 % 2), address: 0x1000)
+        }
         var relative = EventFilter(from: EventFilter.parseTime("+200"), to: EventFilter.parseTime("+500"))
         #expect(events.filter { relative.matches($0) }.map(\.timestamp) == [1_000_200, 1_000_300, 1_000_400])
         var absolute = EventFilter(from: EventFilter.parseTime("200"), to: EventFilter.parseTime("500"))

@@ -7,7 +7,9 @@ import Testing
 /// and the end of input, all keeping ``InputBuffer/position`` exact.
 @Suite struct InputBufferTests {
     /// Bytes with no short period, so a read from the wrong offset cannot match.
-    static func bytes(_ n: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: (UInt64($0) &* 0x9E37_79B9_7F4A_7C15) >> 56) } }
+    static func bytes(_ n: Int) -> [UInt8] {
+        (0..<n).map { UInt8(truncatingIfNeeded: (UInt64($0) &* 0x9E37_79B9_7F4A_7C15) >> 56) }
+    }
 
     @Test func directReadsInterleaveWithTheWindow() throws {
         let dir = try Fixtures.tempDir()
@@ -15,7 +17,8 @@ import Testing
         let path = dir.appendingPathComponent("in.bin").path
         let data = Self.bytes(3 << 20)
         try Data(data).write(to: URL(fileURLWithPath: path))
-        let input = InputBuffer(fd: try FileDescriptor.open(path, .readOnly), path: path, seekable: true, ownsDescriptor: true)
+        let input = InputBuffer(
+            fd: try FileDescriptor.open(path, .readOnly), path: path, seekable: true, ownsDescriptor: true)
         input.readAhead = 1 << 16
 
         #expect(try input.fill(100))

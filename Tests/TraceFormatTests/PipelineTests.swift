@@ -4,7 +4,7 @@ import Testing
 @testable import TraceFormat
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The background compression stage of ``TraceWriter`` (``ChunkCompressionPipeline``): same bytes as
@@ -44,7 +44,8 @@ import Glibc
         for workers: Int32 in [0, 2] {
             for depth in [0, 1, 2, 8] {
                 let path = dir.appendingPathComponent("w\(workers)-d\(depth).dmat").path
-                _ = try Self.writeMixed(to: path, options: .init(chunkEvents: 97, workers: workers, pipelineDepth: depth))
+                _ = try Self.writeMixed(
+                    to: path, options: .init(chunkEvents: 97, workers: workers, pipelineDepth: depth))
                 files["\(workers)/\(depth)"] = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
             }
         }
@@ -54,9 +55,12 @@ import Glibc
             for depth in [1, 2, 8] {
                 let bytes = try #require(files["\(workers)/\(depth)"])
                 // The first differing offset rather than two 190 kB arrays when this fails.
-                let firstDifference = (0..<min(bytes.count, reference.count)).first { bytes[$0] != reference[$0] }
+                let firstDifference =
+                    (0..<min(bytes.count, reference.count)).first { bytes[$0] != reference[$0] }
                     ?? (bytes.count == reference.count ? nil : min(bytes.count, reference.count))
-                #expect(firstDifference == nil, "workers \(workers), depth \(depth): \(bytes.count) vs \(reference.count) bytes")
+                #expect(
+                    firstDifference == nil,
+                    "workers \(workers), depth \(depth): \(bytes.count) vs \(reference.count) bytes")
             }
         }
     }
@@ -70,7 +74,8 @@ import Glibc
         var files: [[UInt8]] = []
         for depth in [0, 2] {
             let path = dir.appendingPathComponent("c\(depth).dmat").path
-            try TraceWriter.write(buf, to: path, options: .init(chunkEvents: 250, pipelineDepth: depth, layout: .compact))
+            try TraceWriter.write(
+                buf, to: path, options: .init(chunkEvents: 250, pipelineDepth: depth, layout: .compact))
             files.append([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))
             let (back, reader) = try Fixtures.read(path)
             #expect(back.events == buf.events)
@@ -139,7 +144,8 @@ import Glibc
         let path = dir.appendingPathComponent("t.dmat").path
         let buf = Fixtures.randomTrace(seed: 9, count: 20_000)
         do {
-            let w = try TraceWriter(path: path, metadata: buf.metadata, options: .init(chunkEvents: 16, pipelineDepth: 8))
+            let w = try TraceWriter(
+                path: path, metadata: buf.metadata, options: .init(chunkEvents: 16, pipelineDepth: 8))
             for s in buf.strings { _ = w.intern(s) }
             for e in buf.events { try w.append(e) }
             #expect(w.chunkCount == 1249)
@@ -170,7 +176,8 @@ import Glibc
                 level: 3, workers: 0)
         }
         let expected = TraceFormatError.io(path: "t.dmat.partial", operation: "write", message: "\(Errno.noSpace)")
-        let chunk = ChunkCompressionPipeline.Chunk(sequence: 0, events: 10, byteCount: 560, minTS: 0, maxTS: 0, strings: 0)
+        let chunk = ChunkCompressionPipeline.Chunk(
+            sequence: 0, events: 10, byteCount: 560, minTS: 0, maxTS: 0, strings: 0)
 
         let sync = try pipeline(depth: 0)
         defer { sync.stop(); try? sync.fd.close() }

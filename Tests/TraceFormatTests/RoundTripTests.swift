@@ -6,9 +6,10 @@ import Testing
 
 @Suite struct RoundTripTests {
     @Test func recordLayoutMatchesSpec() {
-        let e = Event(kind: .dmaMap, timestamp: 0x1122_3344_5566_7788, device: 0x0102, direction: .toDevice,
-                      flags: [.write], detail: 4, address: 0xffff_b640, address2: 0x429e640, size: 16,
-                      aux: 0xA1A2_A3A4, aux2: 7, clock: 1, source: 0x0304, position: 99)
+        let e = Event(
+            kind: .dmaMap, timestamp: 0x1122_3344_5566_7788, device: 0x0102, direction: .toDevice,
+            flags: [.write], detail: 4, address: 0xffff_b640, address2: 0x429e640, size: 16,
+            aux: 0xA1A2_A3A4, aux2: 7, clock: 1, source: 0x0304, position: 99)
         let b = e.recordBytes
         #expect(b.count == 56)
         #expect(b[0] == 1 && b[1] == 0x05 && b[2] == 4 && b[3] == 1)
@@ -23,27 +24,28 @@ import Testing
     @Test func writeThenReadGivesTheSameTrace() async throws {
         let dir = try Fixtures.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        await propertyCheck(count: 25, input: Gen.uint64(), Gen.int(in: 0...300), Gen.int(in: 1...40)) { seed, n, chunk in
-          for layout in ChunkLayout.allCases {
-            let path = dir.appendingPathComponent("t-\(seed).dmat").path
-            let buf = Fixtures.randomTrace(seed: seed, count: n)
-            try Fixtures.write(buf, to: path, chunkEvents: chunk, layout: layout)
-            let (back, reader) = try Fixtures.read(path)
-            #expect(back == buf)
-            #expect(reader.damage.isEmpty)
-            #expect(reader.isComplete)
-            #expect(reader.chunks.count == (n + chunk - 1) / chunk)
-            #expect(reader.eventCount == UInt64(n))
-            #expect(reader.index?.filter { $0.decompressedSize > 0 }.count == reader.chunks.count)
-            // The sequential path and a pool with more workers than cores give the same result.
-            for threads in [1, 4] {
-                let (again, r2) = try Fixtures.read(path, threads: threads)
-                #expect(again == buf)
-                #expect(r2.kindCounts == reader.kindCounts)
+        await propertyCheck(count: 25, input: Gen.uint64(), Gen.int(in: 0...300), Gen.int(in: 1...40)) {
+            seed, n, chunk in
+            for layout in ChunkLayout.allCases {
+                let path = dir.appendingPathComponent("t-\(seed).dmat").path
+                let buf = Fixtures.randomTrace(seed: seed, count: n)
+                try Fixtures.write(buf, to: path, chunkEvents: chunk, layout: layout)
+                let (back, reader) = try Fixtures.read(path)
+                #expect(back == buf)
+                #expect(reader.damage.isEmpty)
+                #expect(reader.isComplete)
+                #expect(reader.chunks.count == (n + chunk - 1) / chunk)
+                #expect(reader.eventCount == UInt64(n))
+                #expect(reader.index?.filter { $0.decompressedSize > 0 }.count == reader.chunks.count)
+                // The sequential path and a pool with more workers than cores give the same result.
+                for threads in [1, 4] {
+                    let (again, r2) = try Fixtures.read(path, threads: threads)
+                    #expect(again == buf)
+                    #expect(r2.kindCounts == reader.kindCounts)
+                }
+                #expect(reader.header.major == layout.majorVersion)
+                try? FileManager.default.removeItem(atPath: path)
             }
-            #expect(reader.header.major == layout.majorVersion)
-            try? FileManager.default.removeItem(atPath: path)
-          }
         }
     }
 
@@ -83,11 +85,16 @@ import Testing
     @Test func jsonlLineLooksAsDocumented() throws {
         var buf = EventBuffer()
         let dev = buf.device(DeviceInfo(name: "0000:00:02.0"))
-        buf.append(Event(kind: .dmaMap, timestamp: 1500, device: dev, direction: .toDevice, detail: MapAPI.page.rawValue,
-                         address: 0xffffb640, address2: 0x429e640, size: 16, source: 0, position: 42))
+        buf.append(
+            Event(
+                kind: .dmaMap, timestamp: 1500, device: dev, direction: .toDevice, detail: MapAPI.page.rawValue,
+                address: 0xffffb640, address2: 0x429e640, size: 16, source: 0, position: 42))
         let lines = try JSONLCodec.encode(buf).split(separator: "\n")
         #expect(lines.count == 2)
-        #expect(lines[1] == #"{"kind":"dma_map","ts":1500,"device":"0000:00:02.0","dir":"TO_DEVICE","dma_addr":"0xffffb640","phys_addr":"0x429e640","size":16,"attrs":"0x0","sg_index":0,"api":"page","source":0,"pos":42}"#)
+        #expect(
+            lines[1]
+                == #"{"kind":"dma_map","ts":1500,"device":"0000:00:02.0","dir":"TO_DEVICE","dma_addr":"0xffffb640","phys_addr":"0x429e640","size":16,"attrs":"0x0","sg_index":0,"api":"page","source":0,"pos":42}"#
+        )
         #expect(lines[0].hasPrefix(#"{"format":"dmatrace-jsonl","kind":"metadata","metadata":{"#))
     }
 
@@ -112,7 +119,9 @@ import Testing
             try JSONLCodec.decode(#"{"kind":"marker","x":"# + deep + "}", into: &s3)
         }
         var s4 = EventBuffer()
-        #expect(throws: JSONLError(path: "-", line: 1, column: nil, message: "unknown field \"dma_adr\" for kind dma_map")) {
+        #expect(
+            throws: JSONLError(path: "-", line: 1, column: nil, message: "unknown field \"dma_adr\" for kind dma_map")
+        ) {
             try JSONLCodec.decode(#"{"kind":"dma_map","ts":1,"dma_adr":"0x10"}"#, into: &s4)
         }
     }
@@ -122,17 +131,26 @@ import Testing
     /// A bare id below the table limit would collide with strings interned later, so it is refused.
     @Test func bareIDsMustBeBeyondTheTable() throws {
         var a = EventBuffer()
-        #expect(throws: JSONLError(path: "-", line: 1, column: nil,
-                                   message: "\"message\": string id 1 names no string yet; give the text (ids below 16777216 are table entries)")) {
+        #expect(
+            throws: JSONLError(
+                path: "-", line: 1, column: nil,
+                message:
+                    "\"message\": string id 1 names no string yet; give the text (ids below 16777216 are table entries)"
+            )
+        ) {
             try JSONLCodec.decode(#"{"kind":"marker","ts":1,"message":{"id":1}}"#, into: &a)
         }
         var b = EventBuffer()
-        _ = try JSONLCodec.decode(#"{"kind":"marker","ts":1,"message":{"id":16777300}}"# + "\n" + #"{"kind":"marker","ts":2,"message":"x"}"#, into: &b)
+        _ = try JSONLCodec.decode(
+            #"{"kind":"marker","ts":1,"message":{"id":16777300}}"# + "\n" + #"{"kind":"marker","ts":2,"message":"x"}"#,
+            into: &b)
         #expect(b.events.map(\.aux) == [16_777_300, 0])
         #expect(b.strings == ["x"])
         // An id of a string already decoded is that string.
         var c = EventBuffer()
-        _ = try JSONLCodec.decode(#"{"kind":"marker","ts":3,"message":"y"}"# + "\n" + #"{"kind":"marker","ts":4,"message":{"id":0}}"#, into: &c)
+        _ = try JSONLCodec.decode(
+            #"{"kind":"marker","ts":3,"message":"y"}"# + "\n" + #"{"kind":"marker","ts":4,"message":{"id":0}}"#,
+            into: &c)
         #expect(c.events.map(\.aux) == [0, 0])
     }
 

@@ -27,8 +27,10 @@ import DMATraceTestSupport
     }
 
     static let python: String? = {
-        for p in ["/usr/bin/python3", "/usr/local/bin/python3"] + ((ProcessInfo.processInfo.environment["PATH"] ?? "")
-            .split(separator: ":").map { "\($0)/python3" }) where FileManager.default.isExecutableFile(atPath: p) {
+        for p in ["/usr/bin/python3", "/usr/local/bin/python3"]
+            + ((ProcessInfo.processInfo.environment["PATH"] ?? "")
+                .split(separator: ":").map { "\($0)/python3" }) where FileManager.default.isExecutableFile(atPath: p)
+        {
             if let r = try? Fixtures.run(p, ["-c", "import jsonschema"]), r.status == 0 { return p }
         }
         return nil
@@ -40,7 +42,8 @@ import DMATraceTestSupport
         let python = try #require(Self.python)
         var text = ""
         for seed in UInt64(1)...5 { text += try JSONLCodec.encode(Fixtures.randomTrace(seed: seed, count: 200)) }
-        let bad = #"{"kind":"dma_map","ts":1,"dma_adr":"0x10"}"# + "\n" + #"{"kind":"dma_map","ts":-1}"# + "\n"
+        let bad =
+            #"{"kind":"dma_map","ts":1,"dma_adr":"0x10"}"# + "\n" + #"{"kind":"dma_map","ts":-1}"# + "\n"
             + #"{"kind":"dma_sync","ts":1,"target":"sideways"}"# + "\n"
         let script = """
             import json, sys, jsonschema
@@ -65,15 +68,19 @@ import DMATraceTestSupport
 /// `tools/dmat-read.py`, a reader written from `schemas/dmat-format.md` alone, agrees with `TraceReader`.
 @Suite struct IndependentReaderTests {
     static let python: String? = {
-        for p in ["/usr/bin/python3", "/usr/local/bin/python3"] + ((ProcessInfo.processInfo.environment["PATH"] ?? "")
-            .split(separator: ":").map { "\($0)/python3" }) where FileManager.default.isExecutableFile(atPath: p) {
+        for p in ["/usr/bin/python3", "/usr/local/bin/python3"]
+            + ((ProcessInfo.processInfo.environment["PATH"] ?? "")
+                .split(separator: ":").map { "\($0)/python3" }) where FileManager.default.isExecutableFile(atPath: p)
+        {
             return p
         }
         return nil
     }()
 
-    @Test(.tags(.subprocess), .enabled(if: IndependentReaderTests.python != nil && Fixtures.zstdPath() != nil, "needs python3 and zstd"),
-          arguments: ChunkLayout.allCases)
+    @Test(
+        .tags(.subprocess),
+        .enabled(if: IndependentReaderTests.python != nil && Fixtures.zstdPath() != nil, "needs python3 and zstd"),
+        arguments: ChunkLayout.allCases)
     func pythonReaderFromTheSpecAgrees(layout: ChunkLayout) throws {
         let dir = try Fixtures.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -4,16 +4,22 @@ import TraceFormat
 import DMATraceTestSupport
 
 enum Fixtures {
-    static let stringPool = ["virtio_net", "DMAR: [DMA Read] fault", "quote \" and \\ back", "tab\tnew\nline",
-                             "ünïcödé ✓", "", "a/b", "\u{1}ctl"]
+    static let stringPool = [
+        "virtio_net", "DMAR: [DMA Read] fault", "quote \" and \\ back", "tab\tnew\nline",
+        "ünïcödé ✓", "", "a/b", "\u{1}ctl"
+    ]
 
     /// A random trace: every kind, random slots, strings interned in order of first use (as JSONL decoding does).
     static func randomTrace(seed: UInt64, count: Int) -> EventBuffer {
         var rng = SplitMix64(seed: seed)
         var meta = TraceMetadata()
-        meta.devices = [DeviceInfo(name: "0000:00:02.0", vendorID: 0x1af4, deviceID: 0x1041, virtioType: "net"),
-                        DeviceInfo(name: "0000:00:03.0")]
-        meta.clocks = [ClockDomain(id: 0, name: "guest-boot"), ClockDomain(id: 1, name: "host-realtime", offsetToReferenceNs: -5)]
+        meta.devices = [
+            DeviceInfo(name: "0000:00:02.0", vendorID: 0x1af4, deviceID: 0x1041, virtioType: "net"),
+            DeviceInfo(name: "0000:00:03.0")
+        ]
+        meta.clocks = [
+            ClockDomain(id: 0, name: "guest-boot"), ClockDomain(id: 1, name: "host-realtime", offsetToReferenceNs: -5)
+        ]
         meta.inputs = [InputFile(path: "trace.txt", format: "ftrace", positionUnit: .line, bytes: 123)]
         meta.capture.kernelRelease = "6.1.0"
         meta.extra = ["b": "2", "a": "1"]
@@ -60,9 +66,11 @@ enum Fixtures {
 
     /// Writes `buffer` as a .dmat at `path`.
     static func write(
-        _ buffer: EventBuffer, to path: String, chunkEvents: Int = 16, workers: Int32 = 0, layout: ChunkLayout = .compact
+        _ buffer: EventBuffer, to path: String, chunkEvents: Int = 16, workers: Int32 = 0,
+        layout: ChunkLayout = .compact
     ) throws {
-        try TraceWriter.write(buffer, to: path, options: .init(chunkEvents: chunkEvents, workers: workers, layout: layout))
+        try TraceWriter.write(
+            buffer, to: path, options: .init(chunkEvents: chunkEvents, workers: workers, layout: layout))
     }
 
     /// Reads a .dmat back into memory.
@@ -92,13 +100,16 @@ enum Fixtures {
     }
 
     /// Runs a command, returning stdout, stderr and exit status.
-    static func run(_ exe: String, _ args: [String], stdin: Data? = nil) throws -> (out: Data, err: String, status: Int32) {
+    static func run(_ exe: String, _ args: [String], stdin: Data? = nil) throws -> (
+        out: Data, err: String, status: Int32
+    ) {
         let r = try Subprocess.run(exe, args, stdin: stdin)
         return (r.stdoutData, r.stderr, r.status)
     }
 
     static func zstdPath() -> String? {
-        for p in ["/usr/bin/zstd", "/usr/local/bin/zstd", "/bin/zstd"] where FileManager.default.isExecutableFile(atPath: p) {
+        for p in ["/usr/bin/zstd", "/usr/local/bin/zstd", "/bin/zstd"]
+        where FileManager.default.isExecutableFile(atPath: p) {
             return p
         }
         return nil

@@ -41,7 +41,8 @@ import TraceFormat
         defer { try? FileManager.default.removeItem(atPath: bad) }
         var buffer = EventBuffer()
         buffer.append(Event(kind: .dmaMap, timestamp: 5))
-        let text = try JSONLCodec.metadataLine(buffer.metadata) + "\n"
+        let text =
+            try JSONLCodec.metadataLine(buffer.metadata) + "\n"
             + JSONLCodec.eventLine(buffer.events[0], metadata: buffer.metadata, string: { _ in nil }) + "\n"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         let opened = try OpenedTrace.open(path)

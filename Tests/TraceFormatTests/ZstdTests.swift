@@ -11,7 +11,8 @@ import Testing
     static func compress(_ data: [UInt8], workers: Int32 = 0) throws -> [UInt8] {
         let c = try ZstdCompressor(level: 3, workers: workers)
         var out = [UInt8](repeating: 0, count: ZstdCompressor.bound(data.count))
-        let n = try data.withUnsafeBytes { src in try out.withUnsafeMutableBytes { try c.compressFrame(src, into: $0) } }
+        let n = try data.withUnsafeBytes { src in try out.withUnsafeMutableBytes { try c.compressFrame(src, into: $0) }
+        }
         return Array(out[..<n])
     }
 
@@ -24,7 +25,9 @@ import Testing
             #expect(frame.withUnsafeBytes { ZstdDecompressor.frameSize($0) } == frame.count)
             let d = try ZstdDecompressor()
             var out = [UInt8](repeating: 0, count: data.count)
-            let n = try frame.withUnsafeBytes { f in try out.withUnsafeMutableBytes { try d.decompressFrame(f, into: $0, limit: data.count) } }
+            let n = try frame.withUnsafeBytes { f in
+                try out.withUnsafeMutableBytes { try d.decompressFrame(f, into: $0, limit: data.count) }
+            }
             #expect(n == data.count && out == data)
         }
     }
@@ -43,11 +46,16 @@ import Testing
         let d = try ZstdDecompressor()
         var out = [UInt8](repeating: 0, count: data.count)
         #expect(throws: ZstdError.contentSizeTooLarge(declared: 100_000, limit: 99_999)) {
-            try frame.withUnsafeBytes { f in try out.withUnsafeMutableBytes { _ = try d.decompressFrame(f, into: $0, limit: 99_999) } }
+            try frame.withUnsafeBytes { f in
+                try out.withUnsafeMutableBytes { _ = try d.decompressFrame(f, into: $0, limit: 99_999) }
+            }
         }
         #expect(throws: ZstdError.truncatedFrame) {
             try frame.withUnsafeBytes { f in
-                try out.withUnsafeMutableBytes { _ = try d.decompressFrame(UnsafeRawBufferPointer(rebasing: f.dropLast(10)), into: $0, limit: data.count) }
+                try out.withUnsafeMutableBytes {
+                    _ = try d.decompressFrame(
+                        UnsafeRawBufferPointer(rebasing: f.dropLast(10)), into: $0, limit: data.count)
+                }
             }
         }
     }
@@ -59,12 +67,15 @@ import Testing
         func run(_ input: [UInt8]) throws -> [UInt8] {
             var at = 0
             var out: [UInt8] = []
-            try d.decompressStream(read: { buf in
-                let n = min(buf.count, input.count - at, 4096)
-                input.withUnsafeBytes { src in buf.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[at..<at + n])) }
-                at += n
-                return n
-            }, sink: { out.append(contentsOf: $0) })
+            try d.decompressStream(
+                read: { buf in
+                    let n = min(buf.count, input.count - at, 4096)
+                    input.withUnsafeBytes { src in
+                        buf.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[at..<at + n]))
+                    }
+                    at += n
+                    return n
+                }, sink: { out.append(contentsOf: $0) })
             return out
         }
         #expect(try run(stream) == a + b)

@@ -11,7 +11,10 @@ import DMATraceTestSupport
 
     static func captures() throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: repo + "/traces/raw").sorted()
-            .filter { FileManager.default.fileExists(atPath: "\(repo)/traces/raw/\($0)/config.json") && FileManager.default.fileExists(atPath: "\(repo)/traces/\($0).dmat") }
+            .filter {
+                FileManager.default.fileExists(atPath: "\(repo)/traces/raw/\($0)/config.json")
+                    && FileManager.default.fileExists(atPath: "\(repo)/traces/\($0).dmat")
+            }
     }
 
     @Test func everyCaptureGivesTheFactsItsTraceWasIngestedWith() throws {
@@ -43,7 +46,8 @@ import DMATraceTestSupport
             guard FileManager.default.fileExists(atPath: side) else { continue }
             let bundled = try String(contentsOfFile: side, encoding: .utf8).split(separator: "\n").map(String.init)
             let first = try #require(bundled.first)
-            let ts = try #require(UInt64(first.split(separator: ",")[1].split(separator: ":")[1].trimmingCharacters(in: .whitespaces)))
+            let ts = try #require(
+                UInt64(first.split(separator: ",")[1].split(separator: ":")[1].trimmingCharacters(in: .whitespaces)))
             let made = try CaptureDirectory.open("\(Self.repo)/traces/raw/\(name)").eduAccesses(after: ts - 1000)
             #expect(made == bundled, "\(name)")
             compared += 1
@@ -66,7 +70,9 @@ import DMATraceTestSupport
         } catch {
             #expect("\(error)".contains("guest-ftrace.txt"))
         }
-        for f in ["guest-ftrace.txt", "guest-dmesg.txt", "qemu-trace.log"] { try "".write(toFile: "\(tmp)/\(f)", atomically: true, encoding: .utf8) }
+        for f in ["guest-ftrace.txt", "guest-dmesg.txt", "qemu-trace.log"] {
+            try "".write(toFile: "\(tmp)/\(f)", atomically: true, encoding: .utf8)
+        }
         let ok = try CaptureDirectory.open(tmp)
         #expect(ok.meta.contains { $0.key == "flush" && $0.value == "strict" })
         config = config.replacingOccurrences(of: "\"iommu_mode\": \"strict\"", with: "\"iommu_mode\": \"sometimes\"")

@@ -10,15 +10,21 @@ import TraceFormat
     static let t0: UInt64 = 1_000 * ms
 
     /// A guest map of IOVA 0xffff0000 → GPA 0x1000000 at t0 (one page).
-    static let map = Event(kind: .iommuMap, timestamp: t0, address: 0xFFFF_0000, address2: 0x100_0000, size: 4096, clock: 1)
+    static let map = Event(
+        kind: .iommuMap, timestamp: t0, address: 0xFFFF_0000, address2: 0x100_0000, size: 4096, clock: 1)
 
     /// A host translation of the map's IOVA page by `device` at `t0 + at` to `gpa` (0: not said).
     static func translation(_ device: UInt16, at offsetNs: Int64, gpa: UInt64 = 0x100_0000) -> Event {
-        Event(kind: .hostTranslate, timestamp: UInt64(Int64(t0) + offsetNs), device: device, address: 0xFFFF_0000, address2: gpa, size: 4096)
+        Event(
+            kind: .hostTranslate, timestamp: UInt64(Int64(t0) + offsetNs), device: device, address: 0xFFFF_0000,
+            address2: gpa, size: 4096)
     }
 
-    static func decide(_ host: [Event], end: UInt64? = t0 + 500 * ms) -> (device: UInt16, evidence: AttributionEvidence)? {
-        DeviceAttribution.hostDevice(for: map, end: end, offset: 0, slack: 500_000, host: HostAccessIndex(host, hostClock: 0), map: [:])
+    static func decide(_ host: [Event], end: UInt64? = t0 + 500 * ms) -> (
+        device: UInt16, evidence: AttributionEvidence
+    )? {
+        DeviceAttribution.hostDevice(
+            for: map, end: end, offset: 0, slack: 500_000, host: HostAccessIndex(host, hostClock: 0), map: [:])
     }
 
     @Test func ownPagesEarlyDecides() {
@@ -55,14 +61,18 @@ import TraceFormat
     }
 
     @Test func majorityWithinTheDecidingKindAndTheLowerDeviceOnATie() {
-        let r = Self.decide([Self.translation(7, at: 1_000_000), Self.translation(8, at: 2_000_000), Self.translation(8, at: 3_000_000)])
+        let r = Self.decide([
+            Self.translation(7, at: 1_000_000), Self.translation(8, at: 2_000_000), Self.translation(8, at: 3_000_000)
+        ])
         #expect(r?.device == 8)
         let tie = Self.decide([Self.translation(8, at: 1_000_000), Self.translation(7, at: 2_000_000)])
         #expect(tie?.device == 7)
     }
 
     @Test func dmaAPICallNamesTheDeviceWithin1ms() {
-        let call = Event(kind: .dmaMap, timestamp: Self.t0 + 500_000, device: 9, address: 0xFFFF_0000, address2: 0x100_0000, size: 4096, clock: 1)
+        let call = Event(
+            kind: .dmaMap, timestamp: Self.t0 + 500_000, device: 9, address: 0xFFFF_0000, address2: 0x100_0000,
+            size: 4096, clock: 1)
         let byPage: [UInt64: [HostAccess]] = [0xFFFF_0000: [HostAccess(time: call.timestamp, device: 9)]]
         #expect(DeviceAttribution.dmaDevice(for: Self.map, byPage) == 9)
         // Twin: 2 ms away it says nothing.
@@ -72,7 +82,8 @@ import TraceFormat
 
     @Test func evidenceIsRankedStrongestFirst() {
         #expect(AttributionEvidence.allCases == AttributionEvidence.allCases.sorted())
-        #expect(AttributionEvidence.dmaAPICall < .ownPagesEarly && AttributionEvidence.anyPagesLifetime < .adjacentMapping)
+        #expect(
+            AttributionEvidence.dmaAPICall < .ownPagesEarly && AttributionEvidence.anyPagesLifetime < .adjacentMapping)
     }
 
     @Test func pciAddressesParseBothSpellings() {
@@ -81,6 +92,8 @@ import TraceFormat
         #expect(PCIAddress("0000:81:00.0")?.description == "0000:81:00.0")
         #expect(PCIAddress("0001:ff:1f.7")?.sid == 0xFFFF)
         // Twins: out-of-range device or function, missing parts, not hex.
-        for bad in ["0000:00:20.0", "0000:00:02.8", "00:02", "0000:00:0g.0", "", "a:b:c:d.0"] { #expect(PCIAddress(bad) == nil, "\(bad)") }
+        for bad in ["0000:00:20.0", "0000:00:02.8", "00:02", "0000:00:0g.0", "", "a:b:c:d.0"] {
+            #expect(PCIAddress(bad) == nil, "\(bad)")
+        }
     }
 }

@@ -44,13 +44,24 @@ import TraceFormat
 
     /// The report texts and the binary .dat files they were printed from give the same events (µs apart).
     @Test func reportTextMatchesTheDatFile() throws {
-        for (text, dat) in [("guest-trace-cmd-v6-report.txt", "guest-trace-cmd-v6.dat.zst"), ("guest-trace-cmd-v7-report.txt", "guest-trace-cmd-v7-zstd.dat")] {
-            let a = try Fixtures.run(FtraceTextImporter(), IngestInput.open(Fixtures.path("\(Fixtures.strict)/\(text)"))).0.events
-            let b = try Fixtures.run(TraceDatImporter(), IngestInput.open(Fixtures.path("\(Fixtures.strict)/\(dat)"))).0.events
+        for (text, dat) in [
+            ("guest-trace-cmd-v6-report.txt", "guest-trace-cmd-v6.dat.zst"),
+            ("guest-trace-cmd-v7-report.txt", "guest-trace-cmd-v7-zstd.dat")
+        ] {
+            let a = try Fixtures.run(
+                FtraceTextImporter(), IngestInput.open(Fixtures.path("\(Fixtures.strict)/\(text)"))
+            ).0.events
+            let b = try Fixtures.run(TraceDatImporter(), IngestInput.open(Fixtures.path("\(Fixtures.strict)/\(dat)"))).0
+                .events
             #expect(a.count == b.count)
             #expect(a.map(\.kind) == b.map(\.kind))
-            #expect(a.map(\.address) == b.map(\.address) && a.map(\.address2) == b.map(\.address2) && a.map(\.size) == b.map(\.size))
-            let worst = zip(a, b).map { $0.timestamp > $1.timestamp ? $0.timestamp - $1.timestamp : $1.timestamp - $0.timestamp }.max() ?? 0
+            #expect(
+                a.map(\.address) == b.map(\.address) && a.map(\.address2) == b.map(\.address2)
+                    && a.map(\.size) == b.map(\.size))
+            let worst =
+                zip(a, b).map {
+                    $0.timestamp > $1.timestamp ? $0.timestamp - $1.timestamp : $1.timestamp - $0.timestamp
+                }.max() ?? 0
             #expect(worst < 1000, "\(text): \(worst) ns")
         }
     }
@@ -98,9 +109,11 @@ import TraceFormat
     /// Twin of the real 6.12 test: the same lines with the unmap's address field damaged (`dma_addr=` ->
     /// `dma_adr=`) are reported and skipped, not imported with a zero address.
     @Test func realLinux612DmaLinesWithADamagedFieldAreSkipped() throws {
-        let text = try String(contentsOfFile: Fixtures.path("real/ftrace-dma-linux6.12-intel-strict-real.txt"), encoding: .utf8)
-        let damaged = text.replacingOccurrences(of: "dma_unmap_page: 0000:00:02.0 dir=TO_DEVICE dma_addr=ffff8440",
-                                                with: "dma_unmap_page: 0000:00:02.0 dir=TO_DEVICE dma_adr=ffff8440")
+        let text = try String(
+            contentsOfFile: Fixtures.path("real/ftrace-dma-linux6.12-intel-strict-real.txt"), encoding: .utf8)
+        let damaged = text.replacingOccurrences(
+            of: "dma_unmap_page: 0000:00:02.0 dir=TO_DEVICE dma_addr=ffff8440",
+            with: "dma_unmap_page: 0000:00:02.0 dir=TO_DEVICE dma_adr=ffff8440")
         #expect(damaged != text)
         let (buf, d) = try Fixtures.run(FtraceTextImporter(), Fixtures.text(damaged))
         #expect(d.skipped == 1)
@@ -135,32 +148,32 @@ import TraceFormat
     /// Every variant of formats.md §1 on one input.
     @Test func allVariants() throws {
         let text = """
-        # tracer: nop
-        # entries-in-buffer/entries-written: 10/14   #P:2
-                  blkid-203     [000] .....     2.381707: dma_map_page: 0000:00:02.0 dir=TO_DEVICE dma_addr=ffffb640 size=16 phys_addr=429e640 attrs=
-                  blkid-203     [000] .....     2.381708: dma_map_phys: 0000:00:02.0 dir=FROM_DEVICE dma_addr=ffffb000 size=1 phys_addr=429e000 attrs=MMIO|SKIP_CPU_SYNC
-                 <idle>-0       [000] d.h1.     2.381959: dma_unmap_phys: 0000:00:02.0 dir=TO_DEVICE dma_addr=ffffb640 size=16 attrs=
-                   (udev-worker)-191 [001] ..... 2.381609: dma_alloc: 0000:00:03.0 dma_addr=ffff7000 size=1734 virt_addr=00000000f3a3e239 flags=GFP_KERNEL|__GFP_NOWARN|__GFP_ZERO attrs=
-                   (udev-worker)-191 [001] ..... 2.381610: dma_free: 0000:00:03.0 dma_addr=ffff7000 size=1734 virt_addr=00000000f3a3e239 attrs=
-                 cdrom_id-207     [001] .....     2.383913: dma_map_sg: 0000:00:1f.2 dir=FROM_DEVICE nents=128/130 ents=2/3 [TRUNCATED] dma_addrs={0xfffe6000,0xfffe4000} sizes={0x2000,0x1000} phys_addrs={0x58c3000,0x51cc000} attrs=
-                 cdrom_id-207     [001] .....     2.383914: dma_map_sg_err: 0000:00:1f.2 dir=FROM_DEVICE dma_addrs={0x58c3000} err=-12 attrs=
-                 cdrom_id-207     [001] .....     2.383915: dma_unmap_sg: 0000:00:1f.2 dir=FROM_DEVICE phys_addrs={0x58c3000,0x51cc000} attrs=
-                 cdrom_id-207     [001] .....     2.383916: dma_sync_sg_for_cpu: 0000:00:1f.2 dir=FROM_DEVICE dma_addrs={0xfffe6000} sizes={0x2000}
-                 cdrom_id-207     [001] .....     2.383917: dma_sync_single_for_device: 0000:00:1f.2 dir=TO_DEVICE dma_addr=fffe6000 size=64
-        CPU:1 [LOST 4 EVENTS]
-                 insmod-97 (     97) [001] d..1.  3.806007: swiotlb_bounced: dev_name: 0000:00:02.0 dma_mask=ffffffffffffffff dev_addr=1fd77000 size=4096 FORCE
-                 insmod-97 [001] d..1  3.806008: swiotlb_bounced: dev_name: 0000:00:02.0 dma_mask=ffffffff dev_addr=1fd78000 size=4096 NO_FORCE
-                 insmod-97 [001] 3.806009: map: IOMMU: iova=0x00000000fff00000 paddr=0x0000000012345000 size=8192
-                 insmod-97 [001] 3.806010: unmap: IOMMU: iova=0x00000000fff00000 size=8192 unmapped_size=8192
-                 insmod-97 [001] 3.806011: add_device_to_group: IOMMU: groupID=7 device=0000:00:04.0
-                 insmod-97 [001] 3.806012: attach_device_to_domain: IOMMU: device=0000:00:04.0
-                 insmod-97 [001] 3.806013: io_page_fault: IOMMU:AMD-Vi 0000:00:04.0 iova=0x0000000001000000 flags=0x0001
-                 fio-1 [000] .... 5.000001: map_sg: dev=0000:00:17.0 [1/9] dev_addr=0xf8f90000 phys_addr=0x158051000 size=4096
-                 fio-1 [000] .... 5.000002: unmap_single: dev=0000:00:17.0 dev_addr=0xf8f90000 size=4096
-                 fio-1 [000] .... 5.000003: qi_submit: iotlb_inv dmar0: 0x1 0x2 0x3 0x4
-                 fio-1 [000] .... 5.000004: sched_switch: prev_comm=fio prev_pid=1
-        this is not a trace line
-        """
+            # tracer: nop
+            # entries-in-buffer/entries-written: 10/14   #P:2
+                      blkid-203     [000] .....     2.381707: dma_map_page: 0000:00:02.0 dir=TO_DEVICE dma_addr=ffffb640 size=16 phys_addr=429e640 attrs=
+                      blkid-203     [000] .....     2.381708: dma_map_phys: 0000:00:02.0 dir=FROM_DEVICE dma_addr=ffffb000 size=1 phys_addr=429e000 attrs=MMIO|SKIP_CPU_SYNC
+                     <idle>-0       [000] d.h1.     2.381959: dma_unmap_phys: 0000:00:02.0 dir=TO_DEVICE dma_addr=ffffb640 size=16 attrs=
+                       (udev-worker)-191 [001] ..... 2.381609: dma_alloc: 0000:00:03.0 dma_addr=ffff7000 size=1734 virt_addr=00000000f3a3e239 flags=GFP_KERNEL|__GFP_NOWARN|__GFP_ZERO attrs=
+                       (udev-worker)-191 [001] ..... 2.381610: dma_free: 0000:00:03.0 dma_addr=ffff7000 size=1734 virt_addr=00000000f3a3e239 attrs=
+                     cdrom_id-207     [001] .....     2.383913: dma_map_sg: 0000:00:1f.2 dir=FROM_DEVICE nents=128/130 ents=2/3 [TRUNCATED] dma_addrs={0xfffe6000,0xfffe4000} sizes={0x2000,0x1000} phys_addrs={0x58c3000,0x51cc000} attrs=
+                     cdrom_id-207     [001] .....     2.383914: dma_map_sg_err: 0000:00:1f.2 dir=FROM_DEVICE dma_addrs={0x58c3000} err=-12 attrs=
+                     cdrom_id-207     [001] .....     2.383915: dma_unmap_sg: 0000:00:1f.2 dir=FROM_DEVICE phys_addrs={0x58c3000,0x51cc000} attrs=
+                     cdrom_id-207     [001] .....     2.383916: dma_sync_sg_for_cpu: 0000:00:1f.2 dir=FROM_DEVICE dma_addrs={0xfffe6000} sizes={0x2000}
+                     cdrom_id-207     [001] .....     2.383917: dma_sync_single_for_device: 0000:00:1f.2 dir=TO_DEVICE dma_addr=fffe6000 size=64
+            CPU:1 [LOST 4 EVENTS]
+                     insmod-97 (     97) [001] d..1.  3.806007: swiotlb_bounced: dev_name: 0000:00:02.0 dma_mask=ffffffffffffffff dev_addr=1fd77000 size=4096 FORCE
+                     insmod-97 [001] d..1  3.806008: swiotlb_bounced: dev_name: 0000:00:02.0 dma_mask=ffffffff dev_addr=1fd78000 size=4096 NO_FORCE
+                     insmod-97 [001] 3.806009: map: IOMMU: iova=0x00000000fff00000 paddr=0x0000000012345000 size=8192
+                     insmod-97 [001] 3.806010: unmap: IOMMU: iova=0x00000000fff00000 size=8192 unmapped_size=8192
+                     insmod-97 [001] 3.806011: add_device_to_group: IOMMU: groupID=7 device=0000:00:04.0
+                     insmod-97 [001] 3.806012: attach_device_to_domain: IOMMU: device=0000:00:04.0
+                     insmod-97 [001] 3.806013: io_page_fault: IOMMU:AMD-Vi 0000:00:04.0 iova=0x0000000001000000 flags=0x0001
+                     fio-1 [000] .... 5.000001: map_sg: dev=0000:00:17.0 [1/9] dev_addr=0xf8f90000 phys_addr=0x158051000 size=4096
+                     fio-1 [000] .... 5.000002: unmap_single: dev=0000:00:17.0 dev_addr=0xf8f90000 size=4096
+                     fio-1 [000] .... 5.000003: qi_submit: iotlb_inv dmar0: 0x1 0x2 0x3 0x4
+                     fio-1 [000] .... 5.000004: sched_switch: prev_comm=fio prev_pid=1
+            this is not a trace line
+            """
         let (buf, d) = try Fixtures.run(FtraceTextImporter(), Fixtures.text(text))
         #expect(d.lostEvents == 8)
         #expect(d.skipped == 1)
@@ -168,14 +181,19 @@ import TraceFormat
         #expect(d.unknown == ["sched_switch": 1])
         #expect(d.ignored == ["qi_submit": 1])
         let kinds = buf.events.map(\.kind)
-        #expect(kinds == [
-            .lostEvents, .dmaMap, .dmaMap, .dmaUnmap, .dmaAlloc, .dmaFree, .dmaMap, .dmaMap, .truncatedList,
-            .dmaMapError, .dmaUnmap, .dmaUnmap, .dmaSync, .dmaSync, .lostEvents, .swiotlbBounce, .swiotlbBounce,
-            .iommuMap, .iommuUnmap, .iommuGroupAdd, .iommuAttach, .iommuPageFault, .dmaMap, .dmaUnmap,
-        ])
+        #expect(
+            kinds == [
+                .lostEvents, .dmaMap, .dmaMap, .dmaUnmap, .dmaAlloc, .dmaFree, .dmaMap, .dmaMap, .truncatedList,
+                .dmaMapError, .dmaUnmap, .dmaUnmap, .dmaSync, .dmaSync, .lostEvents, .swiotlbBounce, .swiotlbBounce,
+                .iommuMap, .iommuUnmap, .iommuGroupAdd, .iommuAttach, .iommuPageFault, .dmaMap, .dmaUnmap
+            ])
         let e = buf.events
-        #expect(e[2].detail == MapAPI.phys.rawValue && e[2].aux == (DMAAttributes.mmio.rawValue | DMAAttributes.skipCPUSync.rawValue))
-        #expect(e[4].direction == .bidirectional && e[4].aux == (GFPFlags.kernel.rawValue | GFPFlags.noWarn.rawValue | GFPFlags.zero.rawValue))
+        #expect(
+            e[2].detail == MapAPI.phys.rawValue
+                && e[2].aux == (DMAAttributes.mmio.rawValue | DMAAttributes.skipCPUSync.rawValue))
+        #expect(
+            e[4].direction == .bidirectional
+                && e[4].aux == (GFPFlags.kernel.rawValue | GFPFlags.noWarn.rawValue | GFPFlags.zero.rawValue))
         #expect(e[6].eventFlags.contains(.truncated) && e[7].aux2 == 1 && e[7].address == 0xfffe4000)
         #expect(e[8].aux == 2 && e[8].aux2 == 3)
         #expect(e[9].aux == UInt32(bitPattern: -12) && e[9].eventFlags.contains(.error))
@@ -197,17 +215,20 @@ import TraceFormat
         do {
             _ = try Fixtures.run(FtraceTextImporter(), junk)
         } catch let e as IngestError {
-            #expect(e.description.hasPrefix("junk.bin: byte 0: no ftrace event line found; 2 malformed lines (first: junk.bin:1: binary data in a text input)"))
+            #expect(
+                e.description.hasPrefix(
+                    "junk.bin: byte 0: no ftrace event line found; 2 malformed lines (first: junk.bin:1: binary data in a text input)"
+                ))
         }
     }
 
     @Test func truncatedAndMalformedLinesAreReportedWithLine() throws {
         let text = """
-                  insmod-97      [000] .....     3.279753: map: IOMMU: iova=0x00000000ffffe000 - 0x00000000fffff000 paddr=0x000000000420a000 size=4096
-                  insmod-97      [000] .....     3.279754: map: IOMMU: iova=0x00000000ffffe000 - 0x0000
-                  insmod-97      [000] .....     3.279755: dma_map_page: 0000:00:02.0 dir=SIDEWAYS dma_addr=1 size=1 phys_addr=1 attrs=
-                  insmod-97      [000] .....     3.2797
-        """
+                      insmod-97      [000] .....     3.279753: map: IOMMU: iova=0x00000000ffffe000 - 0x00000000fffff000 paddr=0x000000000420a000 size=4096
+                      insmod-97      [000] .....     3.279754: map: IOMMU: iova=0x00000000ffffe000 - 0x0000
+                      insmod-97      [000] .....     3.279755: dma_map_page: 0000:00:02.0 dir=SIDEWAYS dma_addr=1 size=1 phys_addr=1 attrs=
+                      insmod-97      [000] .....     3.2797
+            """
         let (buf, d) = try Fixtures.run(FtraceTextImporter(), Fixtures.text(text, path: "t.txt"))
         #expect(buf.events.count == 1)
         #expect(d.skipped == 3)
@@ -227,11 +248,11 @@ import TraceFormat
     /// name is one the importer knows; any other `word: text` line stays a malformed line, not an event.
     @Test func bodiesWithoutPrefix() throws {
         let text = """
-        iommu:map: IOMMU: iova=0x00000000ffffe000 paddr=0x000000000420a000 size=4096
-        map: IOMMU: iova=0x00000000fffff000 - 0x0000000100000000 paddr=0x000000000422b000 size=4096
-        kernel: IOMMU: iova=0x0000000000001000 paddr=0x0000000000002000 size=4096
-        dma_map_page: nothing that parses
-        """
+            iommu:map: IOMMU: iova=0x00000000ffffe000 paddr=0x000000000420a000 size=4096
+            map: IOMMU: iova=0x00000000fffff000 - 0x0000000100000000 paddr=0x000000000422b000 size=4096
+            kernel: IOMMU: iova=0x0000000000001000 paddr=0x0000000000002000 size=4096
+            dma_map_page: nothing that parses
+            """
         let (buf, d) = try Fixtures.run(FtraceTextImporter(), Fixtures.text(text))
         #expect(buf.events.map(\.kind) == [.iommuMap, .iommuMap])
         #expect(buf.events.map(\.address) == [0xffffe000, 0xfffff000])

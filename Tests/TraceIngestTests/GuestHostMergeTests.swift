@@ -11,7 +11,7 @@ import TraceFormat
         let plan = try pipeline.plan([
             IngestInput.open(Fixtures.path("\(Fixtures.strict)/guest-ftrace-iommu.txt")),
             IngestInput.open(Fixtures.path("\(Fixtures.strict)/guest-dmesg.txt")),
-            IngestInput.open(Fixtures.path("\(Fixtures.strict)/qemu-7.2-trace-full.log.zst")),
+            IngestInput.open(Fixtures.path("\(Fixtures.strict)/qemu-7.2-trace-full.log.zst"))
         ])
         return try pipeline.ingest(plan, meta: ["capture.by": "test"])
     }
@@ -66,7 +66,7 @@ import TraceFormat
         let plan = try pipeline.plan([
             IngestInput.open(Fixtures.path("\(Fixtures.strict)/guest-ftrace-iommu.txt")),
             IngestInput.open(Fixtures.path("\(Fixtures.strict)/qemu-7.2-trace-full.log.zst")),
-            IngestInput.open(Fixtures.path("\(Fixtures.strict)/guest-dmesg.txt")),
+            IngestInput.open(Fixtures.path("\(Fixtures.strict)/guest-dmesg.txt"))
         ])
         #expect(plan.entries.map(\.formatID) == ["ftrace", "qemu-log", "dmesg"])
         #expect(plan.domains.map(\.name) == ["host-realtime", "guest-boot"])
@@ -93,8 +93,14 @@ import TraceFormat
         buf.append(Event(kind: .guestFault, timestamp: 7_304_746_000, device: dev, address: 0x1000000, clock: 1))
         buf.append(Event(kind: .guestFault, timestamp: 8_390_656_000, device: dev, address: 0x2345000, clock: 1))
         for k in 0..<64 as Range<UInt64> {
-            buf.append(Event(kind: .hostFault, timestamp: 1_000_007_304_000_000 + k * 1000, device: host, address: 0x1000000, clock: 0))
-            buf.append(Event(kind: .hostFault, timestamp: 1_000_008_390_000_000 + k * 1000, device: host, address: 0x2345000, clock: 0))
+            buf.append(
+                Event(
+                    kind: .hostFault, timestamp: 1_000_007_304_000_000 + k * 1000, device: host, address: 0x1000000,
+                    clock: 0))
+            buf.append(
+                Event(
+                    kind: .hostFault, timestamp: 1_000_008_390_000_000 + k * 1000, device: host, address: 0x2345000,
+                    clock: 0))
         }
         buf.append(Event(kind: .iommuMap, timestamp: 9_000_000_000, address: 0xffff0000, size: 4096, clock: 1))
         let r = GuestHostMerger(guestClocks: [1], hostClock: 0).merge(&buf)
@@ -114,8 +120,10 @@ import TraceFormat
         buf.append(Event(kind: .iommuMap, timestamp: 1_010_000, address: 0xffffe000, size: 4096, clock: 1))
         buf.append(Event(kind: .iommuMap, timestamp: 1_020_000, address: 0xffffc000, size: 8192, clock: 1))
         buf.append(Event(kind: .iommuMap, timestamp: 1_030_000, address: 0x80000000, size: 4096, clock: 1))
-        buf.append(Event(kind: .hostTranslate, timestamp: 5_001_200_000, device: hostNet, address: 0xfffff000, clock: 0))
-        buf.append(Event(kind: .iommuUnmap, timestamp: 2_000_000, address: 0xffffe000, address2: 4096, size: 4096, clock: 1))
+        buf.append(
+            Event(kind: .hostTranslate, timestamp: 5_001_200_000, device: hostNet, address: 0xfffff000, clock: 0))
+        buf.append(
+            Event(kind: .iommuUnmap, timestamp: 2_000_000, address: 0xffffe000, address2: 4096, size: 4096, clock: 1))
         let r = GuestHostMerger(guestClocks: [1], hostClock: 0).merge(&buf)
         let guest = buf.events.filter { $0.kind == .iommuMap || $0.kind == .iommuUnmap }
         #expect(guest.map(\.device) == [net, net, net, Event.noDevice, net])

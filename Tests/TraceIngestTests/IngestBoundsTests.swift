@@ -22,8 +22,10 @@ import TraceFormat
     /// A gzip member holding `bytes` copies of `byte`, compressed at level 9 (~1030:1).
     static func gzipBomb(bytes: Int, byte: UInt8 = 0x41) throws -> [UInt8] {
         var strm = z_stream()
-        #expect(deflateInit2_(&strm, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY, zlibVersion(),
-                              Int32(MemoryLayout<z_stream>.size)) == Z_OK)
+        #expect(
+            deflateInit2_(
+                &strm, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY, zlibVersion(),
+                Int32(MemoryLayout<z_stream>.size)) == Z_OK)
         defer { deflateEnd(&strm) }
         var input = [UInt8](repeating: byte, count: 1 << 20)
         var out: [UInt8] = []
@@ -41,7 +43,9 @@ import TraceFormat
                         strm.next_out = o.baseAddress
                         strm.avail_out = UInt32(o.count)
                         let rc = deflate(&strm, flush)
-                        guard rc != Z_STREAM_ERROR else { throw IngestError.unreadable(path: "gzip", reason: "deflate") }
+                        guard rc != Z_STREAM_ERROR else {
+                            throw IngestError.unreadable(path: "gzip", reason: "deflate")
+                        }
                         out += o[0..<(o.count - Int(strm.avail_out))]
                     }
                 } while strm.avail_out == 0
@@ -60,7 +64,8 @@ import TraceFormat
         var failure: IngestError?
         let t = clock.measure {
             do throws(IngestError) {
-                try importer.run(IngestInput(path: path, bytes: bytes), source: 0, clock: 0, into: &sink, diagnostics: &d)
+                try importer.run(
+                    IngestInput(path: path, bytes: bytes), source: 0, clock: 0, into: &sink, diagnostics: &d)
             } catch {
                 failure = error
             }
@@ -70,7 +75,9 @@ import TraceFormat
 
     /// `seconds`: the wall-time bound (text importers parse the 64 MiB of lines before the floor: ~3 s of CPU
     /// in a debug build, far more wall time on a loaded machine).
-    static func expectBombRefused(_ error: IngestError?, path: String, format: String, seconds: Double, limit maxSeconds: Double = 20) {
+    static func expectBombRefused(
+        _ error: IngestError?, path: String, format: String, seconds: Double, limit maxSeconds: Double = 20
+    ) {
         guard case let .limitExceeded(p, offset, what, value, limit)? = error else {
             Issue.record("\(path): expected limitExceeded, got \(String(describing: error))")
             return
@@ -150,8 +157,11 @@ import TraceFormat
 
     @Test func readAllLimitIsCheckedBeforeHoldingMore() {
         let input = IngestInput(path: "big.zst", bytes: Self.zstdBomb(blocks: 64))  // 8 MiB
-        #expect(throws: IngestError.limitExceeded(path: "big.zst", offset: 5 << 20, what: "decompressed size",
-                                                  value: 5 << 20, limit: 4 << 20)) {
+        #expect(
+            throws: IngestError.limitExceeded(
+                path: "big.zst", offset: 5 << 20, what: "decompressed size",
+                value: 5 << 20, limit: 4 << 20)
+        ) {
             _ = try input.readAll(limit: 4 << 20)
         }
     }
@@ -168,7 +178,8 @@ import TraceFormat
         #expect(f.reason == "4102 compressed bytes cannot hold the 536870912 bytes declared")
         // A frame whose header declares more than the caller expects is refused the same way.
         let declared: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD, 0x20, 200, 0x01, 0x00, 0x00, 0x41]  // FCS 200, one RLE block
-        guard case .failure(let g) = declared.withUnsafeBytes({ ZstdFrameDecoder.decompress($0, expectedSize: 100) }) else {
+        guard case .failure(let g) = declared.withUnsafeBytes({ ZstdFrameDecoder.decompress($0, expectedSize: 100) })
+        else {
             Issue.record("frame declaring 200 bytes accepted for 100")
             return
         }
@@ -189,7 +200,8 @@ import TraceFormat
         var importer = DmesgImporter()
         var sink = EventBuffer()
         var d = IngestDiagnostics()
-        try importer.run(IngestInput(path: "dmesg.txt", bytes: Array(text.utf8)), source: 0, clock: 0, into: &sink, diagnostics: &d)
+        try importer.run(
+            IngestInput(path: "dmesg.txt", bytes: Array(text.utf8)), source: 0, clock: 0, into: &sink, diagnostics: &d)
         #expect(d.skipped == 1)
         #expect(d.problems.first?.description.hasPrefix("dmesg.txt:1: malformed iommu group line") == true)
         #expect(sink.events.isEmpty)

@@ -11,9 +11,14 @@ import TraceFormat
     }
 
     @Test func compressedInputsGiveTheSameEventsAsPlain() throws {
-        let plain = try Fixtures.run(FtraceTextImporter(), IngestInput.open(Fixtures.path("\(Fixtures.strict)/guest-ftrace-iommu.txt"))).0
+        let plain = try Fixtures.run(
+            FtraceTextImporter(), IngestInput.open(Fixtures.path("\(Fixtures.strict)/guest-ftrace-iommu.txt"))
+        ).0
         #expect(plain.events.count == 1092)
-        for name in ["guest-ftrace-iommu.txt.gz", "guest-ftrace-iommu.txt.zst", "guest-ftrace-iommu-2members.txt.gz", "guest-ftrace-iommu-2frames.dat"] {
+        for name in [
+            "guest-ftrace-iommu.txt.gz", "guest-ftrace-iommu.txt.zst", "guest-ftrace-iommu-2members.txt.gz",
+            "guest-ftrace-iommu-2frames.dat"
+        ] {
             let input = try IngestInput.open(Fixtures.path("compressed/\(name)"))
             let (buf, d) = try Fixtures.run(FtraceTextImporter(), input)
             #expect(buf.events == plain.events, "\(name)")
@@ -53,7 +58,9 @@ import TraceFormat
         let path = NSTemporaryDirectory() + "dmatrace-longline-\(getpid()).txt"
         #expect(FileManager.default.createFile(atPath: path, contents: Data(("first\n" + long + "\nnext\nlast").utf8)))
         defer { try? FileManager.default.removeItem(atPath: path) }
-        for input in [try IngestInput.open(path), IngestInput(path: path, bytes: Array(("first\n" + long + "\nnext\nlast").utf8))] {
+        for input in [
+            try IngestInput.open(path), IngestInput(path: path, bytes: Array(("first\n" + long + "\nnext\nlast").utf8))
+        ] {
             var got: [(Int, UInt64)] = []
             input.forEachLine { raw, n in got.append((raw.count, n)) }
             #expect(got.map(\.1) == [1])
@@ -76,7 +83,8 @@ import TraceFormat
 
     /// Every text importer refuses an over-long line the same way (the one limit of the line reader).
     @Test func everyTextImporterRefusesAnOverlongLine() throws {
-        let long = Array(("12345@1700000000.000001:" + String(repeating: "a", count: TextSafety.maxLineBytes + 10) + "\n").utf8)
+        let long = Array(
+            ("12345@1700000000.000001:" + String(repeating: "a", count: TextSafety.maxLineBytes + 10) + "\n").utf8)
         func refuses<I: Importer>(_ importer: I) -> Bool {
             var i = importer
             var sink = EventBuffer()
@@ -84,7 +92,11 @@ import TraceFormat
             do throws(IngestError) {
                 try i.run(IngestInput(path: "long.txt", bytes: long), source: 0, clock: 0, into: &sink, diagnostics: &d)
             } catch {
-                if case .limitExceeded(path: "long.txt", offset: 0, what: "line 1 length (bytes, at least)", _, _) = error { return true }
+                if case .limitExceeded(path: "long.txt", offset: 0, what: "line 1 length (bytes, at least)", _, _) =
+                    error
+                {
+                    return true
+                }
                 Issue.record("\(I.self): \(error)")
                 return false
             }
@@ -105,7 +117,10 @@ import TraceFormat
 
     @Test func unsupportedCompressionIsNamed() throws {
         let xz = IngestInput(path: "t.xz", bytes: [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00, 0, 0, 1, 2])
-        #expect(throws: IngestError.badFormat(path: "t.xz", offset: 0, reason: "compressed with xz (decompress it first: xz -d)")) {
+        #expect(
+            throws: IngestError.badFormat(
+                path: "t.xz", offset: 0, reason: "compressed with xz (decompress it first: xz -d)")
+        ) {
             try xz.head()
         }
     }
@@ -118,10 +133,20 @@ import TraceFormat
 
     @Test func registrySniffsAndNamesTheFileWhenNothingMatches() throws {
         let reg = ImporterRegistry.standard
-        #expect(try reg.choose("auto", for: IngestInput.open(Fixtures.path("compressed/guest-ftrace-iommu.txt.gz"))).formatID == "ftrace")
-        #expect(try reg.choose("auto", for: IngestInput.open(Fixtures.path("\(Fixtures.strict)/guest-dmesg.txt"))).formatID == "dmesg")
-        #expect(try reg.choose("auto", for: IngestInput.open(Fixtures.path("\(Fixtures.strict)/guest-trace-cmd-v6-report.txt"))).formatID == "ftrace")
-        #expect(try reg.choose("auto", for: IngestInput.open(Fixtures.path("synthetic/dmesg-variants/arm-smmu-v3-synthetic.txt"))).formatID == "dmesg")
+        #expect(
+            try reg.choose("auto", for: IngestInput.open(Fixtures.path("compressed/guest-ftrace-iommu.txt.gz")))
+                .formatID == "ftrace")
+        #expect(
+            try reg.choose("auto", for: IngestInput.open(Fixtures.path("\(Fixtures.strict)/guest-dmesg.txt"))).formatID
+                == "dmesg")
+        #expect(
+            try reg.choose(
+                "auto", for: IngestInput.open(Fixtures.path("\(Fixtures.strict)/guest-trace-cmd-v6-report.txt"))
+            ).formatID == "ftrace")
+        #expect(
+            try reg.choose(
+                "auto", for: IngestInput.open(Fixtures.path("synthetic/dmesg-variants/arm-smmu-v3-synthetic.txt"))
+            ).formatID == "dmesg")
         #expect(throws: IngestError.unknownFormat(path: "r.bin")) {
             try reg.choose("auto", for: IngestInput(path: "r.bin", bytes: [0x17, 0x08, 0x44, 1, 2, 3, 0, 0, 0]))
         }

@@ -8,15 +8,19 @@ import TraceFormat
         let pipeline = IngestPipeline()
         let plan = try pipeline.plan([
             IngestInput.open(Fixtures.path("\(Fixtures.strict)/guest-ftrace-iommu.txt")),
-            IngestInput.open(Fixtures.path("\(Fixtures.strict)/guest-dmesg.txt")),
+            IngestInput.open(Fixtures.path("\(Fixtures.strict)/guest-dmesg.txt"))
         ])
         #expect(!plan.needsMerge)
         #expect(plan.domains == [ClockDomain(id: 0, name: "guest-boot")])
-        let (buf, report) = try pipeline.ingest(plan, meta: ["qemu": "7.2.22", "guest-iommu": "translated", "ticket": "BUG-1"])
+        let (buf, report) = try pipeline.ingest(
+            plan, meta: ["qemu": "7.2.22", "guest-iommu": "translated", "ticket": "BUG-1"])
         // No host input and no dma:* events: nothing to attribute the 1092 iommu events with.
         #expect(report.alignment?.method == "none")
         #expect(report.alignment?.unattributedEvents == 1092 && report.alignment?.attributedEvents == 0)
-        #expect(buf.metadata.inputs.map { $0.path.split(separator: "/").last! } == ["guest-ftrace-iommu.txt", "guest-dmesg.txt"])
+        #expect(
+            buf.metadata.inputs.map { $0.path.split(separator: "/").last! } == [
+                "guest-ftrace-iommu.txt", "guest-dmesg.txt"
+            ])
         #expect(buf.metadata.inputs.map(\.bytes) == [155180, 26175])
         #expect(buf.events.filter { $0.source == 0 }.count == 1092)
         #expect(buf.events.filter { $0.kind == .guestFault }.allSatisfy { $0.source == 1 })
@@ -33,13 +37,13 @@ import TraceFormat
     /// Guest-only attribution: the iommu:map a dma_map_page causes has its IOVA page and time.
     @Test func dmaEventsAttributeIommuMapsWithoutHost() throws {
         let ftrace = """
-                    fio-1 [000] .....  5.000001: dma_map_page: 0000:00:02.0 dir=TO_DEVICE dma_addr=ffffb640 size=16 phys_addr=429e640 attrs=
-                    fio-1 [000] .....  5.000002: map: IOMMU: iova=0x00000000ffffb000 - 0x00000000ffffc000 paddr=0x000000000429e000 size=4096
-                    fio-1 [000] .....  5.000003: dma_map_page: 0000:00:03.0 dir=FROM_DEVICE dma_addr=ffffb000 size=4096 phys_addr=5000000 attrs=
-                    fio-1 [000] .....  5.000004: map: IOMMU: iova=0x00000000ffffb000 - 0x00000000ffffc000 paddr=0x0000000005000000 size=4096
-                    fio-1 [000] .....  5.000005: map: IOMMU: iova=0x00000000ffffa000 - 0x00000000ffffb000 paddr=0x0000000005001000 size=4096
-                   <idle>-0 [000] .....  5.100000: unmap: IOMMU: iova=0x00000000ffffb000 - 0x00000000ffffc000 size=4096 unmapped_size=4096
-        """
+                        fio-1 [000] .....  5.000001: dma_map_page: 0000:00:02.0 dir=TO_DEVICE dma_addr=ffffb640 size=16 phys_addr=429e640 attrs=
+                        fio-1 [000] .....  5.000002: map: IOMMU: iova=0x00000000ffffb000 - 0x00000000ffffc000 paddr=0x000000000429e000 size=4096
+                        fio-1 [000] .....  5.000003: dma_map_page: 0000:00:03.0 dir=FROM_DEVICE dma_addr=ffffb000 size=4096 phys_addr=5000000 attrs=
+                        fio-1 [000] .....  5.000004: map: IOMMU: iova=0x00000000ffffb000 - 0x00000000ffffc000 paddr=0x0000000005000000 size=4096
+                        fio-1 [000] .....  5.000005: map: IOMMU: iova=0x00000000ffffa000 - 0x00000000ffffb000 paddr=0x0000000005001000 size=4096
+                       <idle>-0 [000] .....  5.100000: unmap: IOMMU: iova=0x00000000ffffb000 - 0x00000000ffffc000 size=4096 unmapped_size=4096
+            """
         let dmesg = "[    1.000000] pci 0000:00:02.0: Adding to iommu group 2\n"
         let pipeline = IngestPipeline()
         let plan = try pipeline.plan([Fixtures.text(ftrace, path: "t.txt"), Fixtures.text(dmesg, path: "d.txt")])
@@ -56,7 +60,9 @@ import TraceFormat
 
     @Test func badMetaValueIsAnError() {
         var m = TraceMetadata()
-        #expect(throws: IngestError.badFormat(path: "--meta", offset: 0, reason: "flush=sometimes: expected strict or lazy")) {
+        #expect(
+            throws: IngestError.badFormat(path: "--meta", offset: 0, reason: "flush=sometimes: expected strict or lazy")
+        ) {
             try IngestPipeline.apply(meta: ["flush": "sometimes"], to: &m)
         }
     }
@@ -65,20 +71,29 @@ import TraceFormat
     /// add a device the inputs never named.
     @Test func perDeviceMetaFacts() throws {
         var m = TraceMetadata(devices: [DeviceInfo(name: "0000:00:02.0", vendorID: 0x1AF4, deviceID: 0x1042)])
-        try IngestPipeline.apply(meta: [
-            "device.0000:00:02.0.iommu-platform": "true", "device.0000:00:02.0.transport": "modern",
-            "device.0000:00:04.0.iommu-platform": "false", "device.0000:00:04.0.transport": "transitional",
-            "device.0000:00:05.0.id": "1234:11e8",
-        ], to: &m)
+        try IngestPipeline.apply(
+            meta: [
+                "device.0000:00:02.0.iommu-platform": "true", "device.0000:00:02.0.transport": "modern",
+                "device.0000:00:04.0.iommu-platform": "false", "device.0000:00:04.0.transport": "transitional",
+                "device.0000:00:05.0.id": "1234:11e8"
+            ], to: &m)
         #expect(m.devices.map(\.name) == ["0000:00:02.0", "0000:00:04.0", "0000:00:05.0"])
-        #expect(m.devices[0].iommuPlatform == true && m.devices[0].transport == .modern && m.devices[0].deviceID == 0x1042)
+        #expect(
+            m.devices[0].iommuPlatform == true && m.devices[0].transport == .modern && m.devices[0].deviceID == 0x1042)
         #expect(m.devices[1].iommuPlatform == false && m.devices[1].transport == .transitional)
         #expect(m.devices[2].vendorID == 0x1234 && m.devices[2].deviceID == 0x11E8 && m.devices[2].iommuPlatform == nil)
         #expect(m.extra["device.0000:00:05.0.id"] == "1234:11e8")
-        #expect(throws: IngestError.badFormat(path: "--meta", offset: 0, reason: "device.0000:00:02.0.iommu-platform=on: expected true or false")) {
+        #expect(
+            throws: IngestError.badFormat(
+                path: "--meta", offset: 0, reason: "device.0000:00:02.0.iommu-platform=on: expected true or false")
+        ) {
             try IngestPipeline.apply(meta: ["device.0000:00:02.0.iommu-platform": "on"], to: &m)
         }
-        #expect(throws: IngestError.badFormat(path: "--meta", offset: 0, reason: "device.0000:00:02.0.colour=red: expected a device field: iommu-platform, transport or id")) {
+        #expect(
+            throws: IngestError.badFormat(
+                path: "--meta", offset: 0,
+                reason: "device.0000:00:02.0.colour=red: expected a device field: iommu-platform, transport or id")
+        ) {
             try IngestPipeline.apply(meta: ["device.0000:00:02.0.colour": "red"], to: &m)
         }
     }
@@ -92,12 +107,16 @@ import TraceFormat
             _ = try pipeline.ingest(plan)
             Issue.record("expected an error")
         } catch {
-            #expect(error.description.hasPrefix("\(path): byte 0: no ftrace event line found; 393 malformed lines (first: \(path):1: not an ftrace event line"))
+            #expect(
+                error.description.hasPrefix(
+                    "\(path): byte 0: no ftrace event line found; 393 malformed lines (first: \(path):1: not an ftrace event line"
+                ))
         }
     }
 
     @Test func lostEventsAreWarnedAbout() throws {
-        let text = "# tracer: nop\n  dd-1 [000] 1.000001: map: IOMMU: iova=0x1000 paddr=0x2000 size=4096\nCPU:0 [LOST 17 EVENTS]\n"
+        let text =
+            "# tracer: nop\n  dd-1 [000] 1.000001: map: IOMMU: iova=0x1000 paddr=0x2000 size=4096\nCPU:0 [LOST 17 EVENTS]\n"
         let pipeline = IngestPipeline()
         let plan = try pipeline.plan([Fixtures.text(text, path: "lost.txt")])
         let (buf, report) = try pipeline.ingest(plan)
@@ -109,7 +128,10 @@ import TraceFormat
 /// The ingest verdict (moved from the CLI): no events is refused unless --allow-empty.
 @Test func ingestVerdictRefusesAnEmptyResultUnlessAllowed() {
     var report = IngestReport()
-    report.inputs = [IngestReport.Input(path: "empty.log", format: "dmesg", compression: nil, bytes: 10, diagnostics: IngestDiagnostics())]
+    report.inputs = [
+        IngestReport.Input(
+            path: "empty.log", format: "dmesg", compression: nil, bytes: 10, diagnostics: IngestDiagnostics())
+    ]
     let refused = report.verdict(events: 0, allowEmpty: false, forceMerge: false)
     #expect(refused.refusal?.description.hasPrefix("empty.log: no events") == true)
     // Twin: --allow-empty accepts it; nothing to warn about without guest and host inputs.
@@ -125,19 +147,25 @@ import TraceFormat
     let input = dir + "/in.jsonl"
     var buffer = EventBuffer()
     buffer.append(Event(kind: .dmaMap, timestamp: 5))
-    try (JSONLCodec.metadataLine(buffer.metadata) + "\n" + JSONLCodec.eventLine(buffer.events[0], metadata: buffer.metadata, string: { _ in nil }) + "\n")
+    try
+        (JSONLCodec.metadataLine(buffer.metadata) + "\n"
+        + JSONLCodec.eventLine(buffer.events[0], metadata: buffer.metadata, string: { _ in nil }) + "\n")
         .write(toFile: input, atomically: true, encoding: .utf8)
     let pipeline = IngestPipeline(format: "jsonl")
     let destination = IngestDestination(path: dir + "/out.dmat", options: .init(), inputs: [input], noClobber: false)
     struct Refused: Error {}
     #expect(throws: Refused.self) {
-        _ = try pipeline.write(try pipeline.plan([IngestInput.open(input)]), meta: [:], to: destination) { _, _ in throw Refused() }
+        _ = try pipeline.write(try pipeline.plan([IngestInput.open(input)]), meta: [:], to: destination) { _, _ in
+            throw Refused()
+        }
     }
     #expect(!FileManager.default.fileExists(atPath: dir + "/out.dmat"))
     // Twin: accepted, the trace is written, and progress counted its event.
     let progress = ProgressMeter(unit: "events")
-    let (_, events) = try pipeline.write(try pipeline.plan([IngestInput.open(input)]), meta: ["kernel": "6.1.0"], to: destination,
-                                         progress: progress) { _, _ in }
+    let (_, events) = try pipeline.write(
+        try pipeline.plan([IngestInput.open(input)]), meta: ["kernel": "6.1.0"], to: destination,
+        progress: progress
+    ) { _, _ in }
     #expect(events == 1 && progress.done == 1)
     let reader = try TraceReader(path: dir + "/out.dmat")
     #expect(reader.metadata.capture.kernelRelease == "6.1.0")

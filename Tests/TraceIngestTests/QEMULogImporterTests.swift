@@ -58,9 +58,9 @@ private func importLog(_ bytes: [UInt8], path: String = "qemu.log") throws -> (E
 
     @Test func translateTakesPermissionsAndDomainFromTheIOTLBLine() throws {
         let log = """
-        6133@1795570155.290721:vtd_iotlb_page_update IOTLB page update sid 0x10 iova 0xffffd002 slpte 0x4202003 domain 0x4
-        6133@1795570155.290726:vtd_dmar_translate dev 00:02.00 iova 0xffffd000 -> gpa 0x4202000 mask 0xfff
-        """
+            6133@1795570155.290721:vtd_iotlb_page_update IOTLB page update sid 0x10 iova 0xffffd002 slpte 0x4202003 domain 0x4
+            6133@1795570155.290726:vtd_dmar_translate dev 00:02.00 iova 0xffffd000 -> gpa 0x4202000 mask 0xfff
+            """
         let (buffer, diagnostics) = try importLog(log)
         #expect(diagnostics.understood == ["vtd_iotlb_page_update": 1, "vtd_dmar_translate": 1])
         #expect(buffer.events.count == 2)
@@ -85,7 +85,8 @@ private func importLog(_ bytes: [UInt8], path: String = "qemu.log") throws -> (E
 
     @Test func syntheticExcerptWithAndWithoutTimestamps() throws {
         let (timed, d1) = try importLog(try BinFixtures.bytes("synthetic/qemu-7.2-log-backend-vtd-virtio.log"))
-        let (bare, d2) = try importLog(try BinFixtures.bytes("synthetic/qemu-7.2-log-backend-vtd-virtio.no-timestamp.log"))
+        let (bare, d2) = try importLog(
+            try BinFixtures.bytes("synthetic/qemu-7.2-log-backend-vtd-virtio.no-timestamp.log"))
         #expect(d1.skipped == 0 && d2.skipped == 0)
         #expect(d1.understood == d2.understood)
         #expect(d1.ignored == d2.ignored)
@@ -94,11 +95,12 @@ private func importLog(_ bytes: [UInt8], path: String = "qemu.log") throws -> (E
         #expect(bare.events.allSatisfy { $0.timestamp == 0 })
         #expect(timed.events.allSatisfy { $0.timestamp > 1_795_570_000_000_000_000 })
         // Same events apart from the time.
-        #expect(zip(timed.events, bare.events).allSatisfy { a, b in
-            var a = a
-            a.timestamp = 0
-            return a == b
-        })
+        #expect(
+            zip(timed.events, bare.events).allSatisfy { a, b in
+                var a = a
+                a.timestamp = 0
+                return a == b
+            })
     }
 
     @Test func isoPrefixesAndErrorReport() throws {
@@ -126,21 +128,24 @@ private func importLog(_ bytes: [UInt8], path: String = "qemu.log") throws -> (E
 
     @Test func otherFamilies() throws {
         let log = """
-        amdvi_translation_result devid: 00:06.0 gpa 0x1000000 hpa 0x0
-        amdvi_cache_update  update iotlb domid 0x2 devid: 00:03.0 gpa 0xfffff000 hpa 0x4282000
-        smmuv3_translate_abort smmuv3-iommu-memory-region-0-16 sid=0x10 abort on iova:0x8000 is_write=1
-        virtio_iommu_report_fault FAULT reason=1 flags=2 endpoint=8 address =0x4000
-        virtqueue_pop vq 0x7f6696862010 elem 0x56074d82fa80 in_num 2 out_num 1
-        virtqueue_fill vq 0x7f6696862010 elem 0x56074d82fa80 len 4097 idx 0
-        virtio_queue_notify vdev 0x56074c410f20 n 0 vq (nil)
-        some_other_event x 1
-        """
+            amdvi_translation_result devid: 00:06.0 gpa 0x1000000 hpa 0x0
+            amdvi_cache_update  update iotlb domid 0x2 devid: 00:03.0 gpa 0xfffff000 hpa 0x4282000
+            smmuv3_translate_abort smmuv3-iommu-memory-region-0-16 sid=0x10 abort on iova:0x8000 is_write=1
+            virtio_iommu_report_fault FAULT reason=1 flags=2 endpoint=8 address =0x4000
+            virtqueue_pop vq 0x7f6696862010 elem 0x56074d82fa80 in_num 2 out_num 1
+            virtqueue_fill vq 0x7f6696862010 elem 0x56074d82fa80 len 4097 idx 0
+            virtio_queue_notify vdev 0x56074c410f20 n 0 vq (nil)
+            some_other_event x 1
+            """
         let (buffer, diagnostics) = try importLog(log)
         #expect(diagnostics.skipped == 0, "\(diagnostics.problems)")
         #expect(diagnostics.unknown == ["some_other_event": 1])
         // amdvi_translation_result with hpa 0x0: QEMU 7.2's page walk stopped on a zero PTE (IOMMU_NONE), a
         // blocked access with no amdvi_page_fault: recorded as a host fault IO_PAGE_FAULT (0x2) from AMD-Vi.
-        #expect(buffer.events.map(\.kind) == [.hostFault, .hostIotlbUpdate, .hostFault, .hostFault, .virtqueuePop, .virtqueueFill, .virtqueueNotify])
+        #expect(
+            buffer.events.map(\.kind) == [
+                .hostFault, .hostIotlbUpdate, .hostFault, .hostFault, .virtqueuePop, .virtqueueFill, .virtqueueNotify
+            ])
         #expect(buffer.events[0].address == 0x100_0000 && buffer.events[0].address2 == 0)
         #expect(buffer.events[0].aux == 2 && buffer.events[0].detail == FaultSource.amdvi.rawValue)
         #expect(buffer.events[1].aux == 2 && buffer.events[1].address2 == 0x428_2000)
@@ -162,7 +167,9 @@ private func importLog(_ bytes: [UInt8], path: String = "qemu.log") throws -> (E
         func h2(_ v: Int) -> String { let s = String(v, radix: 16); return s.count < 2 ? "0" + s : s }
         var lines = ["amdvi_translation_result devid: 00:05.0 gpa 0x1000000 hpa 0x0"]
         for sid in 0...0xFFFF {
-            lines.append("amdvi_devtab_inval device table entry for devid: \(h2(sid >> 8)):\(h2((sid >> 3) & 0x1F)).\(sid & 7) invalidated")
+            lines.append(
+                "amdvi_devtab_inval device table entry for devid: \(h2(sid >> 8)):\(h2((sid >> 3) & 0x1F)).\(sid & 7) invalidated"
+            )
         }
         lines.append("vtd_inv_desc_cc_device context invalidate device 00:05.00")
         let (buffer, diagnostics) = try importLog(lines.joined(separator: "\n") + "\n")
@@ -178,22 +185,30 @@ private func importLog(_ bytes: [UInt8], path: String = "qemu.log") throws -> (E
     }
 
     @Test func malformedLinesAreReportedWithFileAndLine() throws {
-        let log = "vtd_dmar_fault sid 0x28 fault 6 addr 0x1000000 write 0\nvtd_dmar_fault sid zz fault\n\u{1}\u{2}binary\u{0}junk\n\nvtd_dmar_translate dev 00:02.00 iova 0xffffd000 -> gpa\n"
+        let log =
+            "vtd_dmar_fault sid 0x28 fault 6 addr 0x1000000 write 0\nvtd_dmar_fault sid zz fault\n\u{1}\u{2}binary\u{0}junk\n\nvtd_dmar_translate dev 00:02.00 iova 0xffffd000 -> gpa\n"
         let (buffer, diagnostics) = try importLog(log, path: "bad.log")
         #expect(buffer.events.count == 1)
         #expect(diagnostics.skipped == 3)
         #expect(diagnostics.comments == 1)
-        #expect(diagnostics.problems.map(\.description) == [
-            "bad.log:2: vtd_dmar_fault: arguments do not match the format \"sid 0x%x fault %d addr 0x%x write %d\"",
-            "bad.log:3: not a QEMU trace line: \"\u{1}\u{2}binary\u{0}junk\"",
-            "bad.log:5: vtd_dmar_translate: arguments do not match the format \"dev %02x:%02x.%02x iova 0x%x -> gpa 0x%x mask 0x%x\"",
-        ])
+        #expect(
+            diagnostics.problems.map(\.description) == [
+                "bad.log:2: vtd_dmar_fault: arguments do not match the format \"sid 0x%x fault %d addr 0x%x write %d\"",
+                "bad.log:3: not a QEMU trace line: \"\u{1}\u{2}binary\u{0}junk\"",
+                "bad.log:5: vtd_dmar_translate: arguments do not match the format \"dev %02x:%02x.%02x iova 0x%x -> gpa 0x%x mask 0x%x\""
+            ])
     }
 
     @Test func sniffing() throws {
         func score(_ s: String) -> Int { Array(s.utf8).withUnsafeBytes { QEMULogImporter.sniff($0) } }
-        #expect(score("6133@1795570147.720193:vtd_context_cache_reset \n6133@1795570147.720829:vtd_switch_address_space Device 00:00.0 switching address space (iommu enabled=0)\n") == 95)
-        #expect(score("2026-11-25T01:29:19.295555Z qemu-system-x86_64: New fault is not recorded due to compression of faults\n") == 90)
+        #expect(
+            score(
+                "6133@1795570147.720193:vtd_context_cache_reset \n6133@1795570147.720829:vtd_switch_address_space Device 00:00.0 switching address space (iommu enabled=0)\n"
+            ) == 95)
+        #expect(
+            score(
+                "2026-11-25T01:29:19.295555Z qemu-system-x86_64: New fault is not recorded due to compression of faults\n"
+            ) == 90)
         #expect(score("vtd_dmar_fault sid 0x28 fault 6 addr 0x1000000 write 0\n") == 60)
         #expect(score("  dd-156 [001] 16.155120: map: IOMMU: iova=0x1\n") == 0)
         #expect(score("[    7.304746] DMAR: [DMA Read NO_PASID] Request device [00:05.0]\n") == 0)

@@ -50,7 +50,9 @@ import TraceFormat
     static func expected(_ relative: String) throws -> [String] {
         let base = relative.replacingOccurrences(of: ".txt", with: "").replacingOccurrences(of: ".log", with: "")
         let text = try String(contentsOfFile: dir + "/" + base + ".expected", encoding: .utf8)
-        return text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init).filter { !$0.hasPrefix("#") }
+        return text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init).filter {
+            !$0.hasPrefix("#")
+        }
     }
 
     @Test(arguments: RealWorldLogTests.files)
@@ -70,8 +72,11 @@ import TraceFormat
         #expect(Self.files.count >= 60)
         for f in Self.files {
             let head = try String(contentsOfFile: Self.dir + "/" + f, encoding: .utf8).split(separator: "\n").prefix(3)
-            #expect(head.contains { $0.hasPrefix("# source: https://") || $0.hasPrefix("# source: Tests/Fixtures/real/")
-                || $0.hasPrefix("# written-from-source: ") }, "\(f)")
+            #expect(
+                head.contains {
+                    $0.hasPrefix("# source: https://") || $0.hasPrefix("# source: Tests/Fixtures/real/")
+                        || $0.hasPrefix("# written-from-source: ")
+                }, "\(f)")
         }
     }
 

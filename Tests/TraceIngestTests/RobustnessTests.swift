@@ -5,14 +5,16 @@ import TraceFormat
 /// Cut and mutated lines of every fixture through both text importers: they must report, never trap.
 @Suite struct RobustnessTests {
     private static func lines(_ relative: String) throws -> [[UInt8]] {
-        try IngestInput.open(Fixtures.path(relative)).readAll().split(separator: 0x0A, omittingEmptySubsequences: false).map(Array.init)
+        try IngestInput.open(Fixtures.path(relative)).readAll().split(separator: 0x0A, omittingEmptySubsequences: false)
+            .map(Array.init)
     }
 
     private static let samples = [
         "synthetic/ftrace-dma-virtio-linux6.15-synthetic.txt", "\(Fixtures.strict)/guest-trace-cmd-v6-report.txt",
-        "synthetic/dmesg-variants/intel-dmar-linux4.19-synthetic.txt", "synthetic/dmesg-variants/amd-vi-variants-synthetic.txt",
+        "synthetic/dmesg-variants/intel-dmar-linux4.19-synthetic.txt",
+        "synthetic/dmesg-variants/amd-vi-variants-synthetic.txt",
         "synthetic/dmesg-variants/arm-smmu-v3-synthetic.txt", "synthetic/dmesg-variants/dma-api-debug-synthetic.txt",
-        "real/dmesg-linux6.1-intel-viommu-dmar-faults-real.txt",
+        "real/dmesg-linux6.1-intel-viommu-dmar-faults-real.txt"
     ]
 
     private func feed(_ text: [UInt8]) {

@@ -36,16 +36,18 @@ private func importSimpletrace(_ bytes: [UInt8], events: QEMUTraceEvents?, path:
         let (bin, events) = try Self.sample()
         let (buffer, diagnostics) = try importSimpletrace(bin, events: events)
         #expect(diagnostics.skipped == 0, "\(diagnostics.problems)")
-        #expect(diagnostics.understood == [
-            "vtd_switch_address_space": 1, "virtio_set_status": 5, "virtio_queue_notify": 1,
-            "vtd_iotlb_page_update": 3, "vtd_dmar_translate": 4, "virtqueue_pop": 1, "vtd_iotlb_page_hit": 1,
-            "virtqueue_fill": 1, "virtqueue_flush": 1, "virtio_notify": 1, "vtd_inv_desc_iotlb_pages": 1,
-            "vtd_dmar_fault": 4, "vtd_iotlb_reset": 1, "dropped": 1,
-        ])
-        #expect(diagnostics.ignored == [
-            "virtio_blk_handle_read": 1, "virtio_blk_req_complete": 1, "vtd_inv_desc": 2, "vtd_frr_new": 1,
-            "vtd_fsts_ppf": 1, "vtd_fault_disabled": 1,
-        ])
+        #expect(
+            diagnostics.understood == [
+                "vtd_switch_address_space": 1, "virtio_set_status": 5, "virtio_queue_notify": 1,
+                "vtd_iotlb_page_update": 3, "vtd_dmar_translate": 4, "virtqueue_pop": 1, "vtd_iotlb_page_hit": 1,
+                "virtqueue_fill": 1, "virtqueue_flush": 1, "virtio_notify": 1, "vtd_inv_desc_iotlb_pages": 1,
+                "vtd_dmar_fault": 4, "vtd_iotlb_reset": 1, "dropped": 1
+            ])
+        #expect(
+            diagnostics.ignored == [
+                "virtio_blk_handle_read": 1, "virtio_blk_req_complete": 1, "vtd_inv_desc": 2, "vtd_frr_new": 1,
+                "vtd_fsts_ppf": 1, "vtd_fault_disabled": 1
+            ])
         #expect(diagnostics.totalUnderstood + diagnostics.ignored.values.reduce(0, +) == 33)
         #expect(diagnostics.lostEvents == 37)
         #expect(buffer.events.count == 26)
@@ -68,7 +70,8 @@ private func importSimpletrace(_ bytes: [UInt8], events: QEMUTraceEvents?, path:
         #expect(translate.aux == 4 && translate.detail == 3)
         let pop = try #require(buffer.events.first { $0.kind == .virtqueuePop })
         #expect(pop.address == 0x7f66_9686_2010 && pop.address2 == 0x5607_4d82_fa80 && pop.aux == 2 && pop.aux2 == 1)
-        let inval = try #require(buffer.events.first { $0.kind == .hostInvalidate && $0.aux2 == HostInvalidation.iotlbPages.rawValue })
+        let inval = try #require(
+            buffer.events.first { $0.kind == .hostInvalidate && $0.aux2 == HostInvalidation.iotlbPages.rawValue })
         #expect(inval.address == 0xffff_b000 && inval.size == 4096 && inval.aux == 4)
         #expect(buffer.metadata.capture.viommu == "intel-iommu")
     }
@@ -77,11 +80,13 @@ private func importSimpletrace(_ bytes: [UInt8], events: QEMUTraceEvents?, path:
     @Test func sameMappingAsTheLogImporter() throws {
         let (bin, events) = try Self.sample()
         let (st, _) = try importSimpletrace(bin, events: events)
-        let log = "vtd_dmar_fault sid 0x28 fault 5 addr 0x2345000 write 1\nvtd_dmar_translate dev 00:02.00 iova 0xffffb000 -> gpa 0x4282000 mask 0xfff\n"
+        let log =
+            "vtd_dmar_fault sid 0x28 fault 5 addr 0x2345000 write 1\nvtd_dmar_translate dev 00:02.00 iova 0xffffb000 -> gpa 0x4282000 mask 0xfff\n"
         var sink = EventBuffer()
         var diagnostics = IngestDiagnostics()
         var importer = QEMULogImporter()
-        try importer.run(IngestInput(path: "l", bytes: Array(log.utf8)), source: 4, clock: 1, into: &sink, diagnostics: &diagnostics)
+        try importer.run(
+            IngestInput(path: "l", bytes: Array(log.utf8)), source: 4, clock: 1, into: &sink, diagnostics: &diagnostics)
         func strip(_ e: Event) -> Event {
             var e = e
             e.timestamp = 0
@@ -100,8 +105,11 @@ private func importSimpletrace(_ bytes: [UInt8], events: QEMUTraceEvents?, path:
 
     @Test func missingTraceEventsIsAMissingCompanionError() throws {
         let (bin, _) = try Self.sample()
-        #expect(throws: IngestError.missingCompanion(path: "trace-6133",
-                                                    what: "simpletrace needs the trace-events-all file of the QEMU that wrote it (--trace-events FILE)")) {
+        #expect(
+            throws: IngestError.missingCompanion(
+                path: "trace-6133",
+                what: "simpletrace needs the trace-events-all file of the QEMU that wrote it (--trace-events FILE)")
+        ) {
             _ = try importSimpletrace(bin, events: nil)
         }
     }
@@ -109,7 +117,10 @@ private func importSimpletrace(_ bytes: [UInt8], events: QEMUTraceEvents?, path:
     @Test func sniffing() throws {
         let (bin, _) = try Self.sample()
         #expect(bin.withUnsafeBytes { SimpletraceImporter.sniff($0) } == 100)
-        #expect(Array("vtd_dmar_fault sid 0x28 fault 6 addr 0x1000000 write 0\n".utf8).withUnsafeBytes { SimpletraceImporter.sniff($0) } == 0)
+        #expect(
+            Array("vtd_dmar_fault sid 0x28 fault 6 addr 0x1000000 write 0\n".utf8).withUnsafeBytes {
+                SimpletraceImporter.sniff($0)
+            } == 0)
         let dat = try BinFixtures.bytes("real/intel-viommu-strict/guest-trace-cmd-v7-zstd.dat")
         #expect(dat.withUnsafeBytes { SimpletraceImporter.sniff($0) } == 0)
     }
@@ -119,12 +130,19 @@ private func importSimpletrace(_ bytes: [UInt8], events: QEMUTraceEvents?, path:
         #expect(throws: IngestError.truncated(path: "t", offset: 0, reason: "simpletrace header needs 8 bytes")) {
             _ = try importSimpletrace(Array(bin[0..<5]), events: events, path: "t")
         }
-        #expect(throws: IngestError.badFormat(path: "t", offset: 0, reason: "not a QEMU simpletrace file (header event id and magic 0xf2b177cb0aa429b4 missing)")) {
+        #expect(
+            throws: IngestError.badFormat(
+                path: "t", offset: 0,
+                reason: "not a QEMU simpletrace file (header event id and magic 0xf2b177cb0aa429b4 missing)")
+        ) {
             _ = try importSimpletrace(Array(repeating: 0x41, count: 64), events: events, path: "t")
         }
         var v3 = bin
         v3[16] = 3
-        #expect(throws: IngestError.badFormat(path: "t", offset: 16, reason: "simpletrace log version 3 is not supported (4 is)")) {
+        #expect(
+            throws: IngestError.badFormat(
+                path: "t", offset: 16, reason: "simpletrace log version 3 is not supported (4 is)")
+        ) {
             _ = try importSimpletrace(v3, events: events, path: "t")
         }
     }
@@ -153,15 +171,15 @@ private func importSimpletrace(_ bytes: [UInt8], events: QEMUTraceEvents?, path:
 @Suite struct QEMUTraceEventsParsingTests {
     @Test func definitionsAndMalformedLines() {
         let text = """
-        # comment
-        disable vtd_dmar_fault(uint16_t sid, int fault, uint64_t addr, bool is_write) "sid 0x%"PRIx16" fault %d addr 0x%"PRIx64" write %d"
-        x86_iommu_iec_notify(bool global, uint32_t index, uint32_t mask) "Notify IEC invalidation: global=%d index=%" PRIu32 " mask=%" PRIu32
-        broken(int x
-        unterminated(int x) "abc
-        nofmt(int x)
-        odd(int) "%d"
+            # comment
+            disable vtd_dmar_fault(uint16_t sid, int fault, uint64_t addr, bool is_write) "sid 0x%"PRIx16" fault %d addr 0x%"PRIx64" write %d"
+            x86_iommu_iec_notify(bool global, uint32_t index, uint32_t mask) "Notify IEC invalidation: global=%d index=%" PRIu32 " mask=%" PRIu32
+            broken(int x
+            unterminated(int x) "abc
+            nofmt(int x)
+            odd(int) "%d"
 
-        """
+            """
         let events = QEMUTraceEvents(text: text)
         #expect(events.definitions.keys.sorted() == ["vtd_dmar_fault", "x86_iommu_iec_notify"])
         #expect(events.malformedLines == [4, 5, 6, 7])

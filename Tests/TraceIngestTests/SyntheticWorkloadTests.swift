@@ -57,7 +57,9 @@ import TraceFormat
                     #expect(e.address & ~0xFFF == expected)
                     reused += 1
                 }
-            } else if e.kind == .dmaUnmap, let size = sizeOf.removeValue(forKey: e.address), size + (e.address & 0xFFF) <= 4096 {
+            } else if e.kind == .dmaUnmap, let size = sizeOf.removeValue(forKey: e.address),
+                size + (e.address & 0xFFF) <= 4096
+            {
                 freedSinglePages.append(e.address & ~0xFFF)
             }
         }
@@ -65,7 +67,8 @@ import TraceFormat
     }
 
     @Test func plantedBugsAreCountedAndVisible() throws {
-        let (buf, summary) = try generate(.init(events: 50_000, seed: 11, bugs: SyntheticWorkload.Bug.allCases, bugEvery: 200))
+        let (buf, summary) = try generate(
+            .init(events: 50_000, seed: 11, bugs: SyntheticWorkload.Bug.allCases, bugEvery: 200))
         for bug in SyntheticWorkload.Bug.allCases { #expect((summary.planted[bug] ?? 0) > 0, "\(bug) never planted") }
         let maps = buf.events.filter { $0.kind == .dmaMap }.count
         let checks = buf.events.filter { $0.kind == .dmaErrorCheck }.count

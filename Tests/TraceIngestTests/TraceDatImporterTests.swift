@@ -11,12 +11,16 @@ private struct ReportLine: Equatable, CustomStringConvertible {
     var size: UInt64
     var unmapped: UInt64?
 
-    var description: String { "\(time) \(name) iova=\(iova) paddr=\(paddr.map(String.init) ?? "-") size=\(size) unmapped=\(unmapped.map(String.init) ?? "-")" }
+    var description: String {
+        "\(time) \(name) iova=\(iova) paddr=\(paddr.map(String.init) ?? "-") size=\(size) unmapped=\(unmapped.map(String.init) ?? "-")"
+    }
 
     /// `dd-156 [001] 16.155120: map: IOMMU: iova=0x... - 0x... paddr=0x... size=4096`
     init?(report line: Substring) {
         let words = line.split(separator: " ")
-        guard let nameIndex = words.firstIndex(where: { $0 == "map:" || $0 == "unmap:" }), nameIndex > 0 else { return nil }
+        guard let nameIndex = words.firstIndex(where: { $0 == "map:" || $0 == "unmap:" }), nameIndex > 0 else {
+            return nil
+        }
         time = String(words[nameIndex - 1].dropLast())
         name = String(words[nameIndex].dropLast())
         var values: [String: UInt64] = [:]
@@ -46,7 +50,9 @@ private struct ReportLine: Equatable, CustomStringConvertible {
     }
 }
 
-private func importDat(_ bytes: [UInt8], path: String = "test.dat") throws -> (EventBuffer, IngestDiagnostics, TraceDatImporter) {
+private func importDat(_ bytes: [UInt8], path: String = "test.dat") throws -> (
+    EventBuffer, IngestDiagnostics, TraceDatImporter
+) {
     var importer = TraceDatImporter()
     var sink = EventBuffer()
     var diagnostics = IngestDiagnostics()
@@ -62,7 +68,8 @@ private func reportLines(_ fixture: String) throws -> [ReportLine] {
     static let dir = "real/intel-viommu-strict/"
 
     @Test func v7ZstdMatchesTraceCmdReport() throws {
-        let (buffer, diagnostics, importer) = try importDat(try BinFixtures.bytes(Self.dir + "guest-trace-cmd-v7-zstd.dat"))
+        let (buffer, diagnostics, importer) = try importDat(
+            try BinFixtures.bytes(Self.dir + "guest-trace-cmd-v7-zstd.dat"))
         let expected = try reportLines(Self.dir + "guest-trace-cmd-v7-report.txt")
         #expect(expected.count == 576)
         #expect(buffer.events.count == 576)
@@ -90,7 +97,8 @@ private func reportLines(_ fixture: String) throws -> [ReportLine] {
     /// `trace-cmd convert --file-version 7 --compression none` of the v7 capture (trace-cmd 3.1.6; stored
     /// zstd-compressed): uncompressed v7 sections and raw flyrecord pages, same events as the report.
     @Test func v7UncompressedMatchesTraceCmdReport() throws {
-        let (buffer, diagnostics, importer) = try importDat(try BinFixtures.content(Self.dir + "guest-trace-cmd-v7-none-converted.dat.zst"))
+        let (buffer, diagnostics, importer) = try importDat(
+            try BinFixtures.content(Self.dir + "guest-trace-cmd-v7-none-converted.dat.zst"))
         let expected = try reportLines(Self.dir + "guest-trace-cmd-v7-report.txt")
         #expect(buffer.events.map(ReportLine.init(event:)) == expected)
         #expect(diagnostics.skipped == 0)
@@ -102,7 +110,8 @@ private func reportLines(_ fixture: String) throws -> [ReportLine] {
     }
 
     @Test func v6MatchesTraceCmdReport() throws {
-        let (buffer, diagnostics, importer) = try importDat(try BinFixtures.content(Self.dir + "guest-trace-cmd-v6.dat.zst"))
+        let (buffer, diagnostics, importer) = try importDat(
+            try BinFixtures.content(Self.dir + "guest-trace-cmd-v6.dat.zst"))
         let expected = try reportLines(Self.dir + "guest-trace-cmd-v6-report.txt")
         #expect(expected.count == 288)
         #expect(buffer.events.count == 288)
@@ -136,12 +145,18 @@ private func reportLines(_ fixture: String) throws -> [ReportLine] {
 
     @Test func garbageIsABadFormatError() throws {
         let garbage = Array("this is not a trace.dat at all\n".utf8)
-        #expect(throws: IngestError.badFormat(path: "g.dat", offset: 0, reason: "not a trace-cmd trace.dat (magic 17 08 44 'tracing' missing)")) {
+        #expect(
+            throws: IngestError.badFormat(
+                path: "g.dat", offset: 0, reason: "not a trace-cmd trace.dat (magic 17 08 44 'tracing' missing)")
+        ) {
             _ = try importDat(garbage, path: "g.dat")
         }
         var wrongVersion = TraceDatFile.magic + Array("9\0".utf8) + [0, 8, 0, 16, 0, 0]
         wrongVersion += [UInt8](repeating: 0, count: 32)
-        #expect(throws: IngestError.badFormat(path: "v.dat", offset: 10, reason: "unsupported trace.dat version '9' (6 and 7 are read)")) {
+        #expect(
+            throws: IngestError.badFormat(
+                path: "v.dat", offset: 10, reason: "unsupported trace.dat version '9' (6 and 7 are read)")
+        ) {
             _ = try importDat(wrongVersion, path: "v.dat")
         }
     }
@@ -171,12 +186,15 @@ private func reportLines(_ fixture: String) throws -> [ReportLine] {
     /// Cut inside the CPU data: the events before the cut, and a diagnostic naming the byte offset.
     @Test func truncatedDataGivesAPartialResult() throws {
         let v6 = try BinFixtures.content(Self.dir + "guest-trace-cmd-v6.dat.zst")
-        let cut = 3_989_504 + 4096 + 2000   // inside the second page of CPU 1
+        let cut = 3_989_504 + 4096 + 2000  // inside the second page of CPU 1
         let (buffer, diagnostics, _) = try importDat(Array(v6[0..<cut]), path: "t.dat")
         #expect(buffer.events.count > 0)
         #expect(buffer.events.count < 288)
         #expect(diagnostics.skipped >= 1)
-        #expect(diagnostics.problems.contains { $0.isByteOffset && $0.position == UInt64(cut) && $0.message.contains("truncated") })
+        #expect(
+            diagnostics.problems.contains {
+                $0.isByteOffset && $0.position == UInt64(cut) && $0.message.contains("truncated")
+            })
     }
 
     /// Every prefix length on a grid and bytes overwritten across the file: an error or a result, never a trap.

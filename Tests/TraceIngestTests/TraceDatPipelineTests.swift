@@ -10,7 +10,7 @@ import TraceFormat
         let pipeline = IngestPipeline()
         let plan = try pipeline.plan([
             IngestInput.open(BinFixtures.url(Self.dir + "guest-trace-cmd-v7-zstd.dat")),
-            IngestInput.open(BinFixtures.url(Self.dir + "qemu-7.2-trace-full.log.zst")),
+            IngestInput.open(BinFixtures.url(Self.dir + "qemu-7.2-trace-full.log.zst"))
         ])
         #expect(plan.entries.map(\.formatID) == ["tracedat", "qemu-log"])
         #expect(plan.domains.map(\.name) == ["host-realtime", "guest-boot"])
@@ -43,8 +43,11 @@ import TraceFormat
         #expect(report.summary().contains("warning: the input reports 37 lost events"))
 
         let bare = IngestPipeline()
-        #expect(throws: IngestError.missingCompanion(
-            path: bin, what: "simpletrace needs the trace-events-all file of the QEMU that wrote it (--trace-events FILE)")) {
+        #expect(
+            throws: IngestError.missingCompanion(
+                path: bin,
+                what: "simpletrace needs the trace-events-all file of the QEMU that wrote it (--trace-events FILE)")
+        ) {
             _ = try bare.ingest(try bare.plan([IngestInput.open(bin)]))
         }
     }

@@ -65,7 +65,9 @@ private func cbytes(_ s: String) -> [UInt8] { Array(s.utf8) + [0] }
 
 private func syntheticDat() throws -> [UInt8] {
     let dir = "real/intel-viommu-strict/tracefs/"
-    let dmaMapPage = DatBuilder.common("dma_map_page", 1300, """
+    let dmaMapPage = DatBuilder.common(
+        "dma_map_page", 1300,
+        """
         \tfield:__data_loc char[] device;\toffset:8;\tsize:4;\tsigned:0;
         \tfield:u64 phys_addr;\toffset:16;\tsize:8;\tsigned:0;
         \tfield:u64 dma_addr;\toffset:24;\tsize:8;\tsigned:0;
@@ -73,7 +75,9 @@ private func syntheticDat() throws -> [UInt8] {
         \tfield:enum dma_data_direction dir;\toffset:40;\tsize:4;\tsigned:0;
         \tfield:unsigned long attrs;\toffset:48;\tsize:8;\tsigned:0;
         """)
-    let dmaMapSG = DatBuilder.common("dma_map_sg", 1301, """
+    let dmaMapSG = DatBuilder.common(
+        "dma_map_sg", 1301,
+        """
         \tfield:__data_loc char[] device;\toffset:8;\tsize:4;\tsigned:0;
         \tfield:__data_loc u64[] phys_addrs;\toffset:12;\tsize:4;\tsigned:0;
         \tfield:__data_loc u64[] dma_addrs;\toffset:16;\tsize:4;\tsigned:0;
@@ -81,7 +85,9 @@ private func syntheticDat() throws -> [UInt8] {
         \tfield:enum dma_data_direction dir;\toffset:24;\tsize:4;\tsigned:0;
         \tfield:unsigned long attrs;\toffset:32;\tsize:8;\tsigned:0;
         """)
-    let groupAdd = DatBuilder.common("add_device_to_group", 1150, """
+    let groupAdd = DatBuilder.common(
+        "add_device_to_group", 1150,
+        """
         \tfield:int gid;\toffset:8;\tsize:4;\tsigned:1;
         \tfield:__data_loc char[] device;\toffset:12;\tsize:4;\tsigned:1;
         """)
@@ -94,7 +100,8 @@ private func syntheticDat() throws -> [UInt8] {
     b.u32(0)  // ftrace formats
     b.u32(3)  // systems
     b.cstr("dma"); b.u32(2); b.text64(dmaMapPage); b.text64(dmaMapSG)
-    b.cstr("iommu"); b.u32(2); b.text64(try BinFixtures.text(dir + "format_iommu_io_page_fault.txt")); b.text64(groupAdd)
+    b.cstr("iommu"); b.u32(2); b.text64(try BinFixtures.text(dir + "format_iommu_io_page_fault.txt"));
+    b.text64(groupAdd)
     b.cstr("swiotlb"); b.u32(1); b.text64(try BinFixtures.text(dir + "format_swiotlb_bounced.txt"))
     b.u32(0); b.u32(0); b.u64(0)  // kallsyms, printk, cmdlines
     b.u32(1)  // cpus
@@ -114,36 +121,55 @@ private func syntheticDat() throws -> [UInt8] {
     // time extend by 5 s: delta low 27 bits in the header, the rest in the next word
     let ext: UInt64 = 5_000_000_000
     p.header(type: 30, delta: UInt32(ext & ((1 << 27) - 1))); p.put32(UInt32(ext >> 27))
-    p.event(delta: 100, Page.record(id: 1300, size: 69, [
-        (8, loc(56, 13)), (16, le(UInt64(0x429e640))), (24, le(UInt64(0xffffb640))), (32, le(UInt64(16))),
-        (40, le(UInt32(1))), (56, cbytes("0000:00:02.0")),
-    ]))
+    p.event(
+        delta: 100,
+        Page.record(
+            id: 1300, size: 69,
+            [
+                (8, loc(56, 13)), (16, le(UInt64(0x429e640))), (24, le(UInt64(0xffffb640))), (32, le(UInt64(16))),
+                (40, le(UInt32(1))), (56, cbytes("0000:00:02.0"))
+            ]))
     // discarded event (padding with a delta): 12 bytes in all
     p.header(type: 29, delta: 1); p.put32(8); p.put32(0xDEAD)
-    p.event(delta: 199, Page.record(id: 1301, size: 84, [
-        (8, loc(40, 13)), (12, loc(56, 16)), (16, loc(72, 8)), (20, loc(80, 4)), (24, le(UInt32(2))),
-        (40, cbytes("0000:00:1f.2")), (56, le(UInt64(0x58c3000))), (64, le(UInt64(0x51cc000))),
-        (72, le(UInt64(0xfffe6000))), (80, le(UInt32(0x2000))),
-    ]))
+    p.event(
+        delta: 199,
+        Page.record(
+            id: 1301, size: 84,
+            [
+                (8, loc(40, 13)), (12, loc(56, 16)), (16, loc(72, 8)), (20, loc(80, 4)), (24, le(UInt32(2))),
+                (40, cbytes("0000:00:1f.2")), (56, le(UInt64(0x58c3000))), (64, le(UInt64(0x51cc000))),
+                (72, le(UInt64(0xfffe6000))), (80, le(UInt32(0x2000)))
+            ]))
     // absolute timestamp 7 s
     let abs: UInt64 = 7_000_000_000
     p.header(type: 31, delta: UInt32(abs & ((1 << 27) - 1))); p.put32(UInt32(abs >> 27))
-    p.event(delta: 0, Page.record(id: 1147, size: 46, [
-        (8, loc(28, 13)), (12, loc(41, 5)), (16, le(UInt64(0x1000000))), (24, le(Int32(1))),
-        (28, cbytes("0000:00:05.0")), (41, cbytes("dmar")),
-    ]))
-    p.event(delta: 10, Page.record(id: 1150, size: 29, [(8, le(Int32(7))), (12, loc(16, 13)), (16, cbytes("0000:00:05.0"))]))
-    p.event(delta: 10, Page.record(id: 349, size: 57, [
-        (8, loc(44, 13)), (16, le(UInt64.max)), (24, le(UInt64(0x1fd77000))), (32, le(UInt64(4096))), (40, [1]),
-        (44, cbytes("0000:00:02.0")),
-    ]))
+    p.event(
+        delta: 0,
+        Page.record(
+            id: 1147, size: 46,
+            [
+                (8, loc(28, 13)), (12, loc(41, 5)), (16, le(UInt64(0x1000000))), (24, le(Int32(1))),
+                (28, cbytes("0000:00:05.0")), (41, cbytes("dmar"))
+            ]))
+    p.event(
+        delta: 10, Page.record(id: 1150, size: 29, [(8, le(Int32(7))), (12, loc(16, 13)), (16, cbytes("0000:00:05.0"))])
+    )
+    p.event(
+        delta: 10,
+        Page.record(
+            id: 349, size: 57,
+            [
+                (8, loc(44, 13)), (16, le(UInt64.max)), (24, le(UInt64(0x1fd77000))), (32, le(UInt64(4096))), (40, [1]),
+                (44, cbytes("0000:00:02.0"))
+            ]))
     p.event(delta: 10, Page.record(id: 9999, size: 8, []))
     var page1 = le(UInt64(1_000_000_000)) + le(UInt64(p.data.count) | 1 << 31) + p.data
     page1 += [UInt8](repeating: 0, count: 4096 - page1.count)
 
     // Page 2 (missed events with the count stored after the data).
     var q = Page()
-    q.event(delta: 5, Page.record(id: 1150, size: 29, [(8, le(Int32(8))), (12, loc(16, 13)), (16, cbytes("0000:00:02.0"))]))
+    q.event(
+        delta: 5, Page.record(id: 1150, size: 29, [(8, le(Int32(8))), (12, loc(16, 13)), (16, cbytes("0000:00:02.0"))]))
     var page2 = le(UInt64(8_000_000_000)) + le(UInt64(q.data.count) | 3 << 30) + q.data + le(UInt64(5))
     page2 += [UInt8](repeating: 0, count: 4096 - page2.count)
     return b.out + page1 + page2
@@ -155,20 +181,29 @@ private func syntheticDat() throws -> [UInt8] {
         var importer = TraceDatImporter()
         var sink = EventBuffer()
         var diagnostics = IngestDiagnostics()
-        try importer.run(IngestInput(path: "s.dat", bytes: dat), source: 0, clock: 0, into: &sink, diagnostics: &diagnostics)
+        try importer.run(
+            IngestInput(path: "s.dat", bytes: dat), source: 0, clock: 0, into: &sink, diagnostics: &diagnostics)
         #expect(importer.header?.kernelRelease == "6.15.0-test")
         #expect(importer.header?.traceClock == "local")
         #expect(sink.metadata.clocks[0].name == "guest-trace-local")
-        #expect(diagnostics.understood == ["dma:dma_map_page": 1, "dma:dma_map_sg": 1, "iommu:io_page_fault": 1,
-                                           "iommu:add_device_to_group": 2, "swiotlb:swiotlb_bounced": 1])
+        #expect(
+            diagnostics.understood == [
+                "dma:dma_map_page": 1, "dma:dma_map_sg": 1, "iommu:io_page_fault": 1,
+                "iommu:add_device_to_group": 2, "swiotlb:swiotlb_bounced": 1
+            ])
         // pages: 1 (count unknown) + 5 (stored); CPUSTAT says 10 overran, so 4 more
         #expect(diagnostics.lostEvents == 10)
         #expect(importer.header?.cpuStats.first?.overrun == 10)
-        #expect(diagnostics.problems.map(\.message).contains("1 records with event id 9999, which no embedded format describes"))
+        #expect(
+            diagnostics.problems.map(\.message).contains(
+                "1 records with event id 9999, which no embedded format describes"))
 
         let kinds = sink.events.map(\.kind)
-        #expect(kinds == [.lostEvents, .dmaMap, .dmaMap, .iommuPageFault, .iommuGroupAdd, .swiotlbBounce,
-                          .lostEvents, .iommuGroupAdd, .lostEvents])
+        #expect(
+            kinds == [
+                .lostEvents, .dmaMap, .dmaMap, .iommuPageFault, .iommuGroupAdd, .swiotlbBounce,
+                .lostEvents, .iommuGroupAdd, .lostEvents
+            ])
         try #require(kinds.count == 9)
         #expect(sink.events[8].aux == 4 && sink.events[8].aux2 == 0)
         let e = sink.events

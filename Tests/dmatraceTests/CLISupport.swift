@@ -2,7 +2,7 @@ import DMATraceTestSupport
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The built `dmatrace` as these tests call it: names over DMATraceTestSupport's ``Repository`` and
@@ -19,7 +19,9 @@ enum CLI {
 
     /// Starts `dmatrace args…` with stdout and stderr to the given files (or /dev/null).
     /// `wrapper` is a command line to run dmatrace under (`/usr/bin/time -f %M -o FILE`).
-    static func spawn(_ args: [String], stdoutPath: String? = nil, stderrPath: String? = nil, wrapper: [String] = []) throws -> pid_t {
+    static func spawn(_ args: [String], stdoutPath: String? = nil, stderrPath: String? = nil, wrapper: [String] = [])
+        throws -> pid_t
+    {
         try Subprocess.spawn(wrapper + [binary] + args, stdoutPath: stdoutPath, stderrPath: stderrPath)
     }
 

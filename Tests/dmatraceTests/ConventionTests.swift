@@ -17,7 +17,9 @@ import Testing
     static func run(_ args: [String], terminal: String? = nil, stdin: Data? = nil) throws -> Run {
         let dir = try CLI.temporaryDirectory("conv")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        for f in ["out", "err", "in"] { _ = FileManager.default.createFile(atPath: "\(dir)/\(f)", contents: f == "in" ? stdin : nil) }
+        for f in ["out", "err", "in"] {
+            _ = FileManager.default.createFile(atPath: "\(dir)/\(f)", contents: f == "in" ? stdin : nil)
+        }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CLI.binary)
         p.arguments = args
@@ -29,12 +31,14 @@ import Testing
         p.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: "\(dir)/in"))
         try p.run()
         p.waitUntilExit()
-        return Run(status: p.terminationStatus, out: try Data(contentsOf: URL(fileURLWithPath: "\(dir)/out")),
-                   err: (try? String(contentsOfFile: "\(dir)/err", encoding: .utf8)) ?? "")
+        return Run(
+            status: p.terminationStatus, out: try Data(contentsOf: URL(fileURLWithPath: "\(dir)/out")),
+            err: (try? String(contentsOfFile: "\(dir)/err", encoding: .utf8)) ?? "")
     }
 
     static func synth(_ path: String, events: Int = 3000) throws {
-        let r = try run(["synth", "-o", path, "--events", "\(events)", "--bug", "use-after-unmap", "--bug-every", "100"])
+        let r = try run(["synth", "-o", path, "--events", "\(events)", "--bug", "use-after-unmap", "--bug-every", "100"]
+        )
         try #require(r.status == 0, "\(r.err)")
     }
 
@@ -53,8 +57,11 @@ import Testing
         try Self.synth(dir + "/t.dmat")
         let cases: [(String, [String])] = [
             ("replay", ["replay", dir + "/t.dmat", "--recorded", "-o", dir + "/r.txt"]),
-            ("matrix", ["matrix", dir + "/t.dmat", "--kernels", "linux-6.1", "--modes", "qemu-noiommu", "-o", dir + "/m.txt"]),
-            ("ingest", ["ingest", "--dry-run", "--input-format", "jsonl", dir + "/t.jsonl"]),
+            (
+                "matrix",
+                ["matrix", dir + "/t.dmat", "--kernels", "linux-6.1", "--modes", "qemu-noiommu", "-o", dir + "/m.txt"]
+            ),
+            ("ingest", ["ingest", "--dry-run", "--input-format", "jsonl", dir + "/t.jsonl"])
         ]
         let cat = try Self.run(["cat", "--format", "jsonl", dir + "/t.dmat", "-o", dir + "/t.jsonl"])
         #expect(cat.status == 0)
@@ -64,7 +71,10 @@ import Testing
             #expect(shown.err.contains("\r\(label): "), "\(label): \(shown.err.debugDescription)")
             #expect(shown.err.contains("\r\u{1B}[K"))
         }
-        let parts = try Self.run(["matrix", dir + "/t.dmat", "--kernels", "linux-6.1", "--modes", "qemu-noiommu", "--shard", "0/1", "-o", dir + "/p.json"])
+        let parts = try Self.run([
+            "matrix", dir + "/t.dmat", "--kernels", "linux-6.1", "--modes", "qemu-noiommu", "--shard", "0/1", "-o",
+            dir + "/p.json"
+        ])
         #expect(parts.status == 0, "\(parts.err)")
         let merge = try Self.run(["merge", dir + "/p.json", "-o", dir + "/merged.json"], terminal: "stderr")
         #expect(merge.status == 0)
@@ -82,7 +92,8 @@ import Testing
         let quiet = try Self.run(["synth", "-q", "-o", dir + "/b.dmat", "--events", "200000"], terminal: "stderr")
         #expect(quiet.status == 0)
         #expect(quiet.err.isEmpty, "\(quiet.err.debugDescription)")
-        let replay = try Self.run(["replay", dir + "/a.dmat", "--recorded", "--quiet", "-o", dir + "/r.txt"], terminal: "stderr")
+        let replay = try Self.run(
+            ["replay", dir + "/a.dmat", "--recorded", "--quiet", "-o", dir + "/r.txt"], terminal: "stderr")
         #expect(!replay.err.contains("\r"))
     }
 
@@ -93,7 +104,8 @@ import Testing
         #expect(synth.status == 64)
         #expect(synth.err.hasPrefix("Error: refusing to write a binary .dmat trace to a terminal: "))
         #expect(synth.out.isEmpty)
-        let ingest = try Self.run(["ingest", "--input-format", "jsonl", "-", "-o", "-"], terminal: "stdout", stdin: Data())
+        let ingest = try Self.run(
+            ["ingest", "--input-format", "jsonl", "-", "-o", "-"], terminal: "stdout", stdin: Data())
         #expect(ingest.status == 64)
         #expect(ingest.err.contains("refusing to write a binary .dmat trace to a terminal"))
     }
@@ -115,7 +127,8 @@ import Testing
         for args in [["info", "-"], ["cat", "-"], ["verify", "-"], ["replay", "-", "--recorded"], ["analyze", "-"]] {
             let r = try Self.run(args, terminal: "stdin")
             #expect(r.status == 64, "\(args)")
-            #expect(r.err.hasPrefix("Error: refusing to read a binary .dmat trace from a terminal: "), "\(args): \(r.err)")
+            #expect(
+                r.err.hasPrefix("Error: refusing to read a binary .dmat trace from a terminal: "), "\(args): \(r.err)")
         }
     }
 
@@ -145,7 +158,7 @@ import Testing
             ["cat", dir + "/t.dmat", "--format", "jsonl"], ["info", dir + "/t.dmat", "--format", "json"],
             ["verify", dir + "/t.dmat"], ["models", "list"], ["models", "show", "linux-6.1"],
             ["validate", dir + "/t.dmat", dir + "/u.dmat", "--format", "json"],
-            ["replay", dir + "/t.dmat", "--recorded", "--format", "replay-json"], ["analyze", dir + "/t.dmat"],
+            ["replay", dir + "/t.dmat", "--recorded", "--format", "replay-json"], ["analyze", dir + "/t.dmat"]
         ]
         for (i, args) in commands.enumerated() {
             let stdout = try Self.run(args)
@@ -165,18 +178,28 @@ import Testing
         let dir = try CLI.temporaryDirectory("format")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Self.synth(dir + "/t.dmat")
-        #expect(try Self.run(["cat", dir + "/t.dmat", "--format", "jsonl"]).out == Self.run(["cat", dir + "/t.dmat", "--jsonl"]).out)
-        #expect(try Self.run(["info", dir + "/t.dmat", "--format", "json"]).out == Self.run(["info", dir + "/t.dmat", "--json"]).out)
-        #expect(try Self.run(["verify", dir + "/t.dmat", "--format", "json"]).out == Self.run(["verify", dir + "/t.dmat", "--json"]).out)
+        #expect(
+            try Self.run(["cat", dir + "/t.dmat", "--format", "jsonl"]).out
+                == Self.run(["cat", dir + "/t.dmat", "--jsonl"]).out)
+        #expect(
+            try Self.run(["info", dir + "/t.dmat", "--format", "json"]).out
+                == Self.run(["info", dir + "/t.dmat", "--json"]).out)
+        #expect(
+            try Self.run(["verify", dir + "/t.dmat", "--format", "json"]).out
+                == Self.run(["verify", dir + "/t.dmat", "--json"]).out)
         #expect(try Self.run(["models", "list", "--format", "json"]).out == Self.run(["models", "list", "--json"]).out)
         // ingest: --input-format, and its old spelling --format (hidden), give the same trace.
         #expect(try Self.run(["cat", dir + "/t.dmat", "--format", "jsonl", "-o", dir + "/t.jsonl"]).status == 0)
         let a = try Self.run(["ingest", "--input-format", "jsonl", dir + "/t.jsonl", "-o", dir + "/a.dmat"])
         let b = try Self.run(["ingest", "--format", "jsonl", dir + "/t.jsonl", "-o", dir + "/b.dmat"])
         #expect(a.status == 0 && b.status == 0, "\(a.err) \(b.err)")
-        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/a.dmat")) == Data(contentsOf: URL(fileURLWithPath: dir + "/b.dmat")))
+        #expect(
+            try Data(contentsOf: URL(fileURLWithPath: dir + "/a.dmat"))
+                == Data(contentsOf: URL(fileURLWithPath: dir + "/b.dmat")))
         // Twin: both spellings at once, or an unknown value, are usage errors.
-        #expect(try Self.run(["ingest", "--input-format", "jsonl", "--format", "jsonl", dir + "/t.jsonl", "--dry-run"]).status == 64)
+        #expect(
+            try Self.run(["ingest", "--input-format", "jsonl", "--format", "jsonl", dir + "/t.jsonl", "--dry-run"])
+                .status == 64)
         #expect(try Self.run(["info", dir + "/t.dmat", "--format", "yaml"]).status == 64)
         #expect(!(try Self.run(["ingest", "--help"]).text.contains("--format <")))
     }
@@ -215,8 +238,11 @@ import Testing
         let scenario = ["--scenario", "linux-4.0-bypass@qemu-viommu-virtio-translated"]
         #expect(try Self.run(["replay", dir + "/t.dmat"] + scenario + ["--fail-on", "error"]).status == 1)
         #expect(try Self.run(["analyze", dir + "/t.dmat", "--fail-on", "note"]).status == 1)
-        #expect(try Self.run(["matrix", dir + "/t.dmat", "--kernels", "linux-4.0-bypass", "--modes", "qemu-viommu-virtio-translated",
-                              "--fail-on", "error"]).status == 1)
+        #expect(
+            try Self.run([
+                "matrix", dir + "/t.dmat", "--kernels", "linux-4.0-bypass", "--modes", "qemu-viommu-virtio-translated",
+                "--fail-on", "error"
+            ]).status == 1)
         // Twin: without --fail-on the same runs exit 0; diff levels need a baseline.
         #expect(try Self.run(["replay", dir + "/t.dmat"] + scenario).status == 0)
         #expect(try Self.run(["analyze", dir + "/t.dmat"]).status == 0)

@@ -28,12 +28,16 @@ import DMATraceTestSupport
         var scenarios: [Scenario]
     }
 
-    @Test("each capture's recorded scenario comes from its metadata and replays with the measured divergences",
-          arguments: zip(configs, [
-              ("qemu-viommu-virtio-translated", 0, 3918), ("qemu-viommu-virtio-translated", 9, 3402),
-              ("qemu-viommu-virtio-translated", 0, 0), ("qemu-viommu-virtio-bypass", 0, 130), ("qemu-amd-iommu", 0, 3516),
-              ("qemu-cc-no-viommu", 0, 0),
-          ]))
+    @Test(
+        "each capture's recorded scenario comes from its metadata and replays with the measured divergences",
+        arguments: zip(
+            configs,
+            [
+                ("qemu-viommu-virtio-translated", 0, 3918), ("qemu-viommu-virtio-translated", 9, 3402),
+                ("qemu-viommu-virtio-translated", 0, 0), ("qemu-viommu-virtio-bypass", 0, 130),
+                ("qemu-amd-iommu", 0, 3516),
+                ("qemu-cc-no-viommu", 0, 0)
+            ]))
     func recordedReplay(config: String, expected: (mode: String, divergences: Int, checked: Int)) throws {
         let r = try ReplayCommandTests.exec(["replay", Self.trace(config), "--recorded", "--format", "replay-json"])
         #expect(r.status == 0, "\(r.err)")
@@ -71,7 +75,9 @@ import DMATraceTestSupport
     /// the same accesses under intel-iommu are faults the guest logs.
     @Test func amdDropsStrayDMASilentlyIntelLogsIt() throws {
         func edu(_ scenario: String) throws -> Replayed.Device {
-            let r = try ReplayCommandTests.exec(["replay", Self.trace("amd-viommu"), "--scenario", scenario, "--format", "replay-json"])
+            let r = try ReplayCommandTests.exec([
+                "replay", Self.trace("amd-viommu"), "--scenario", scenario, "--format", "replay-json"
+            ])
             #expect(r.status == 0, "\(r.err)")
             let result = try JSONDecoder().decode(Replayed.self, from: Data(r.out.utf8))
             return try #require(result.scenarios.first?.devices.first { $0.device == "0000:00:05.0" })
@@ -82,14 +88,18 @@ import DMATraceTestSupport
         #expect(amd.groups[0].guestLog.isEmpty && amd.groups[0].hostLog.isEmpty)
         let intel = try edu("linux-6.1+strict@qemu-viommu-virtio-translated")
         #expect(intel.groups.map(\.outcome) == ["fault"])
-        #expect(intel.groups[0].count == 128 && intel.groups[0].first?.reason == 6 && intel.groups[0].first?.deviceAddress == 0x100_0000)
+        #expect(
+            intel.groups[0].count == 128 && intel.groups[0].first?.reason == 6
+                && intel.groups[0].first?.deviceAddress == 0x100_0000)
         #expect(intel.groups[0].guestLog.contains { $0.contains("[fault reason 0x06] PTE Read access is not set") })
         let pt = try edu("linux-6.1+pt@qemu-viommu-virtio-translated")
         #expect(pt.groups.map(\.outcome) == ["misdirected"])
     }
 
     struct Analyzed: Decodable {
-        struct Finding: Decodable { var key: String; var device: String?; var severity: String; var count: Int; var message: String }
+        struct Finding: Decodable {
+            var key: String; var device: String?; var severity: String; var count: Int; var message: String
+        }
         var findings: [Finding]
     }
 
@@ -112,8 +122,10 @@ import DMATraceTestSupport
         #expect(f[0].message.contains("[mapped with DMA_FROM_DEVICE] [unmapped with DMA_TO_DEVICE]"))
         #expect(f[1].message.contains("[map size=4096 bytes] [unmap size=2048 bytes]"))
         // the recorded host side: the edu really read/wrote the mapped IOVAs through the vIOMMU
-        let r = try ReplayCommandTests.exec(["cat", Self.trace("linux6.12-dma-api-violation"), "--device", "0000:00:05.0",
-                                             "--kind", "host_translate"])
+        let r = try ReplayCommandTests.exec([
+            "cat", Self.trace("linux6.12-dma-api-violation"), "--device", "0000:00:05.0",
+            "--kind", "host_translate"
+        ])
         #expect(r.status == 0)
         #expect(r.out.contains("0xffff000"), "no host translation of the dmabug IOVA")
     }
@@ -127,8 +139,11 @@ import DMATraceTestSupport
         let lines = cat.out.split(separator: "\n").map { line -> String in
             var l = String(line)
             guard l.contains("\"kind\":\"dma_unmap\""), l.contains("\"device\":\"0000:00:05.0\"") else { return l }
-            if l.contains("\"size\":2048") { l = l.replacingOccurrences(of: "\"size\":2048", with: "\"size\":4096"); fixed += 1 }
-            else if l.contains("\"dir\":\"TO_DEVICE\"") { l = l.replacingOccurrences(of: "\"dir\":\"TO_DEVICE\"", with: "\"dir\":\"FROM_DEVICE\""); fixed += 1 }
+            if l.contains("\"size\":2048") {
+                l = l.replacingOccurrences(of: "\"size\":2048", with: "\"size\":4096"); fixed += 1
+            } else if l.contains("\"dir\":\"TO_DEVICE\"") {
+                l = l.replacingOccurrences(of: "\"dir\":\"TO_DEVICE\"", with: "\"dir\":\"FROM_DEVICE\""); fixed += 1
+            }
             return l
         }
         #expect(fixed == 2)
@@ -144,14 +159,17 @@ import DMATraceTestSupport
     /// `ingest --capture-dir` reproduces the bundled traces byte for byte from their capture directories (the
     /// config.json facts, the written-down force-merge reason, the edu side input); the twin: without the
     /// directory's facts the same inputs give another trace.
-    @Test("ingest --capture-dir reproduces the bundled traces", arguments: ["intel-strict", "intel-pt", "linux5.10-intel-strict"])
+    @Test(
+        "ingest --capture-dir reproduces the bundled traces",
+        arguments: ["intel-strict", "intel-pt", "linux5.10-intel-strict"])
     func captureDirReingest(config: String) throws {
         // A scratch directory laid out like the repository (traces/raw a link to the real one), so the paths the
         // trace records (inputs, the side input next to the output) are the bundled trace's.
         let dir = try Repository.temporaryDirectory("capdir")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir + "/traces", withIntermediateDirectories: true)
-        try FileManager.default.createSymbolicLink(atPath: dir + "/traces/raw", withDestinationPath: Self.root.appendingPathComponent("traces/raw").path)
+        try FileManager.default.createSymbolicLink(
+            atPath: dir + "/traces/raw", withDestinationPath: Self.root.appendingPathComponent("traces/raw").path)
         func run(_ args: [String]) throws -> ProcessOutput {
             try Subprocess.run(try ReplayCommandTests.dmatrace(), args, currentDirectory: dir)
         }
@@ -161,14 +179,19 @@ import DMATraceTestSupport
         #expect(made == (try Data(contentsOf: URL(fileURLWithPath: Self.trace(config)))))
         let side = "traces/\(config).guest-edu-dma.jsonl"
         let bundledSide = Self.root.appendingPathComponent(side).path
-        #expect(FileManager.default.fileExists(atPath: dir + "/" + side) == FileManager.default.fileExists(atPath: bundledSide))
+        #expect(
+            FileManager.default.fileExists(atPath: dir + "/" + side)
+                == FileManager.default.fileExists(atPath: bundledSide))
         if FileManager.default.fileExists(atPath: bundledSide) {
-            #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/" + side)) == Data(contentsOf: URL(fileURLWithPath: bundledSide)))
+            #expect(
+                try Data(contentsOf: URL(fileURLWithPath: dir + "/" + side))
+                    == Data(contentsOf: URL(fileURLWithPath: bundledSide)))
         }
         // The twin: the same inputs without the directory's facts give another trace.
         let inputs = ["guest-ftrace.txt", "guest-dmesg.txt", "qemu-trace.log"].map { name in
             let p = "traces/raw/\(config)/\(name)"
-            return FileManager.default.fileExists(atPath: Self.root.appendingPathComponent(p + ".zst").path) ? p + ".zst" : p
+            return FileManager.default.fileExists(atPath: Self.root.appendingPathComponent(p + ".zst").path)
+                ? p + ".zst" : p
         }
         let p = try run(["ingest"] + inputs + ["-o", "plain.dmat", "-q", "--force-merge"])
         #expect(p.status == 0, "\(p.stderr)")
@@ -177,11 +200,18 @@ import DMATraceTestSupport
 
     @Test("dmatrace validate measures the tables that are in traces/README.md")
     func validationTables() throws {
-        let traces = try FileManager.default.contentsOfDirectory(atPath: Self.root.appendingPathComponent("traces").path)
-            .filter { $0.hasSuffix(".dmat") && !$0.hasPrefix("linux") && !$0.hasPrefix("qemu") }.sorted().map { "traces/" + $0 }
+        let traces = try FileManager.default.contentsOfDirectory(
+            atPath: Self.root.appendingPathComponent("traces").path
+        )
+        .filter { $0.hasSuffix(".dmat") && !$0.hasPrefix("linux") && !$0.hasPrefix("qemu") }.sorted().map {
+            "traces/" + $0
+        }
         let r = try Self.run(try ReplayCommandTests.dmatrace(), ["validate"] + traces + ["--check", "traces/README.md"])
         #expect(r.status == 0, "\(r.err)")
-        #expect(r.out.contains("| intel-strict → intel-strict | `linux-6.1+strict@qemu-viommu-virtio-translated` | 999/999 ±0 (999) | 746/746 ±0 (746) | 2792/2792 ±0 (2792) |"))
+        #expect(
+            r.out.contains(
+                "| intel-strict → intel-strict | `linux-6.1+strict@qemu-viommu-virtio-translated` | 999/999 ±0 (999) | 746/746 ±0 (746) | 2792/2792 ±0 (2792) |"
+            ))
         // The twin: a file without the tables fails the check with exit 1.
         let empty = FileManager.default.temporaryDirectory.appendingPathComponent("empty-\(UUID().uuidString).md")
         try "no tables here\n".write(to: empty, atomically: true, encoding: .utf8)

@@ -4,7 +4,7 @@ import Testing
 import TraceFormat
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A writer killed with SIGKILL at a random moment leaves `FILE.partial` (never a half-written `FILE`),
@@ -28,14 +28,17 @@ import Glibc
             let partial = out + ".partial"
             let pid = try CLI.spawn([
                 "synth", "-o", out, "--events", "20000000", "--chunk-events", String(Self.chunkEvents),
-                "--seed", String(round + 1),
+                "--seed", String(round + 1)
             ])
             // Every fifth kill lands in the first 0.1 s (before the file exists, inside the header); the
             // others once the writer is under way (the file past its header), 0 to 0.3 s later, so that a
             // slow machine still kills mid-stream.
             if round % 5 != 0 {
                 var waited = 0
-                while waited < 10_000, ((try? FileManager.default.attributesOfItem(atPath: partial)[.size] as? NSNumber)?.intValue ?? 0) < 16_384 {
+                while waited < 10_000,
+                    ((try? FileManager.default.attributesOfItem(atPath: partial)[.size] as? NSNumber)?.intValue ?? 0)
+                        < 16_384
+                {
                     usleep(1000)
                     waited += 1
                 }
@@ -50,7 +53,7 @@ import Glibc
             // Atomic: the target name never holds a half-written trace.
             #expect(!FileManager.default.fileExists(atPath: out), "round \(round): \(out) exists after a kill")
             guard let attrs = try? FileManager.default.attributesOfItem(atPath: partial),
-                  let size = (attrs[.size] as? NSNumber)?.intValue
+                let size = (attrs[.size] as? NSNumber)?.intValue
             else {
                 killedBeforeHeader += 1  // killed before the file was created
                 continue
@@ -80,22 +83,28 @@ import Glibc
                 #expect(d.kind == .truncated || d.kind == .missingIndex, "round \(round): \(d)")
                 #expect(d.offset <= UInt64(size))
                 if let lastIntact = intact.last {
-                    #expect(d.offset >= lastIntact.frameOffset + lastIntact.header.compressedSize, "round \(round): \(d)")
+                    #expect(
+                        d.offset >= lastIntact.frameOffset + lastIntact.header.compressedSize, "round \(round): \(d)")
                 }
                 endings[d.kind, default: 0] += 1
             }
             // `dmatrace verify` reads the same: every complete chunk, the cut named, exit 3.
             let v = try CLI.runCapturing(["verify", partial])
             #expect(v.status == 3, "round \(round): verify exit \(v.status)")
-            #expect(v.stdout.hasPrefix("\(partial): DAMAGED: 1 problem(s); \(intact.count * Self.chunkEvents) events readable"),
-                    "round \(round): \(v.stdout)")
+            #expect(
+                v.stdout.hasPrefix(
+                    "\(partial): DAMAGED: 1 problem(s); \(intact.count * Self.chunkEvents) events readable"),
+                "round \(round): \(v.stdout)")
             if let d = reader.damage.last { #expect(v.stdout.contains("  \(d)\n"), "round \(round): \(v.stdout)") }
             if !intact.isEmpty { killedWithChunks += 1 }
             totalChunks += intact.count
         }
         // The kill moments must actually have hit the writer mid-stream, most of the time.
-        #expect(killedWithChunks >= Self.rounds * 4 / 5 - 1, "only \(killedWithChunks) of \(Self.rounds) kills left chunks")
-        print("crash-safe writing: \(Self.rounds) kills, \(killedWithChunks) left chunks (\(totalChunks) chunks, "
-              + "\(totalChunks * Self.chunkEvents) events recovered), \(killedBeforeHeader) before the header; endings \(endings)")
+        #expect(
+            killedWithChunks >= Self.rounds * 4 / 5 - 1, "only \(killedWithChunks) of \(Self.rounds) kills left chunks")
+        print(
+            "crash-safe writing: \(Self.rounds) kills, \(killedWithChunks) left chunks (\(totalChunks) chunks, "
+                + "\(totalChunks * Self.chunkEvents) events recovered), \(killedBeforeHeader) before the header; endings \(endings)"
+        )
     }
 }

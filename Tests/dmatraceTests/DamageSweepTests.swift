@@ -15,7 +15,7 @@ import TraceIngest
         let registry = ImporterRegistry(entries: [
             .simple(FtraceTextImporter.self, clockDomain: "guest-boot", positionUnit: .line) { FtraceTextImporter() },
             .simple(DmesgImporter.self, clockDomain: "guest-boot", positionUnit: .line) { DmesgImporter() },
-            .simple(QEMULogImporter.self, clockDomain: "host-realtime", positionUnit: .line) { QEMULogImporter() },
+            .simple(QEMULogImporter.self, clockDomain: "host-realtime", positionUnit: .line) { QEMULogImporter() }
         ])
         let pipeline = IngestPipeline(registry: registry)
         let inputs = try ["guest-ftrace-iommu.txt", "guest-dmesg.txt", "qemu-7.2-trace-full.log.zst"].map {
@@ -72,7 +72,8 @@ import TraceIngest
         }
     }
 
-    static func sweep(_ path: String, scratch: String, cuts: Int, flips: Int, seed: UInt64, totals: inout Totals) throws {
+    static func sweep(_ path: String, scratch: String, cuts: Int, flips: Int, seed: UInt64, totals: inout Totals) throws
+    {
         let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
         let clean = try cleanRead(path)
         let name = URL(fileURLWithPath: path).lastPathComponent
@@ -88,7 +89,9 @@ import TraceIngest
             for d in [-17, -1, 0, 1, 8, 17] where end + d > 0 && end + d < bytes.count { cutPoints.insert(end + d) }
             cutPoints.insert(Int(c.headerOffset) + 5)
         }
-        while cutPoints.count < cuts { cutPoints.insert(firstChunk + Int(rng.next() % UInt64(bytes.count - firstChunk))) }
+        while cutPoints.count < cuts {
+            cutPoints.insert(firstChunk + Int(rng.next() % UInt64(bytes.count - firstChunk)))
+        }
         for cut in cutPoints.sorted() {
             let o = try read(bytes[..<cut], at: scratch)
             totals.cuts += 1
@@ -110,11 +113,18 @@ import TraceIngest
             }
             #expect(last.kind == .truncated || last.kind == .missingIndex, "\(name) cut at \(cut): \(r.damage)")
             #expect(last.offset <= UInt64(cut))
-            if let k = complete.last { #expect(last.offset >= k.frameOffset + k.header.compressedSize, "\(name) cut at \(cut): \(last)") }
+            if let k = complete.last {
+                #expect(last.offset >= k.frameOffset + k.header.compressedSize, "\(name) cut at \(cut): \(last)")
+            }
             // A chunk cut in its data is named with its number and lost events.
-            if let partial = clean.chunks.first(where: { $0.frameOffset < UInt64(cut) && Int($0.frameOffset + $0.header.compressedSize) > cut }) {
-                #expect(r.damage.contains { $0.chunk == partial.header.sequence && $0.lostEvents == UInt64(partial.header.eventCount) },
-                        "\(name) cut at \(cut) inside chunk \(partial.header.sequence): \(r.damage)")
+            if let partial = clean.chunks.first(where: {
+                $0.frameOffset < UInt64(cut) && Int($0.frameOffset + $0.header.compressedSize) > cut
+            }) {
+                #expect(
+                    r.damage.contains {
+                        $0.chunk == partial.header.sequence && $0.lostEvents == UInt64(partial.header.eventCount)
+                    },
+                    "\(name) cut at \(cut) inside chunk \(partial.header.sequence): \(r.damage)")
                 totals.damagedNamed += 1
             }
             totals.chunksRecovered += o.intact.count
@@ -134,7 +144,9 @@ import TraceIngest
             totals.flips += 1
             guard let r = o.reader else {
                 // Only the header frame may make the file unreadable, and it says so (exit 3).
-                #expect(at < firstChunk && o.error?.isDamage == true, "\(name) flip at \(at): \(String(describing: o.error))")
+                #expect(
+                    at < firstChunk && o.error?.isDamage == true,
+                    "\(name) flip at \(at): \(String(describing: o.error))")
                 totals.headerFlips += 1
                 continue
             }
@@ -142,7 +154,9 @@ import TraceIngest
             for (seq, rec) in o.intact where rec != clean.records[seq] {
                 Issue.record("\(name) flip at \(at): chunk \(seq) handed out with different records")
             }
-            if let hit = clean.chunks.first(where: { UInt64(at) >= $0.headerOffset && UInt64(at) < $0.frameOffset + $0.header.compressedSize }) {
+            if let hit = clean.chunks.first(where: {
+                UInt64(at) >= $0.headerOffset && UInt64(at) < $0.frameOffset + $0.header.compressedSize
+            }) {
                 // The flipped chunk is either refused and named (by number, or by its place when the chunk
                 // header itself was hit), or handed out with exactly its records (a flip zstd does not
                 // depend on, such as a larger window size: its content checksum still matches). Every
@@ -150,16 +164,21 @@ import TraceIngest
                 let handedOut = o.intact[hit.header.sequence] != nil
                 if handedOut {
                     totals.harmlessFlips += 1
-                    totals.harmlessInChunk.append("chunk \(hit.header.sequence) +\(UInt64(at) - hit.headerOffset) (frame +\(Int64(at) - Int64(hit.frameOffset)))")
+                    totals.harmlessInChunk.append(
+                        "chunk \(hit.header.sequence) +\(UInt64(at) - hit.headerOffset) (frame +\(Int64(at) - Int64(hit.frameOffset)))"
+                    )
                 } else {
                     let named = r.damage.contains {
                         $0.chunk == hit.header.sequence
-                            || ($0.offset >= hit.headerOffset && $0.offset <= hit.frameOffset + hit.header.compressedSize)
+                            || ($0.offset >= hit.headerOffset
+                                && $0.offset <= hit.frameOffset + hit.header.compressedSize)
                     }
                     #expect(named, "\(name) flip at \(at) in chunk \(hit.header.sequence): \(r.damage)")
                     totals.damagedNamed += 1
                 }
-                #expect(o.intact.count == clean.chunks.count - (handedOut ? 0 : 1), "\(name) flip at \(at): \(o.intact.count) chunks back")
+                #expect(
+                    o.intact.count == clean.chunks.count - (handedOut ? 0 : 1),
+                    "\(name) flip at \(at): \(o.intact.count) chunks back")
             } else if at >= firstChunk {
                 // Side tables, the index: every chunk still comes back.
                 #expect(o.intact.count == clean.chunks.count, "\(name) flip at \(at): \(r.damage)")
@@ -176,17 +195,21 @@ import TraceIngest
         let corpus = CLI.root + "/traces"
         // The six 6.1/7.2 captures and the one with dma:* events: the second boots and the other versions'
         // captures (traces/raw/README.md) repeat the same event kinds and would multiply the sweep's time.
-        let swept: Set<String> = ["intel-strict", "intel-lazy", "intel-pt", "intel-platform-off", "amd-viommu", "swiotlb-force",
-                                  "linux6.12-dma-api-violation"]
+        let swept: Set<String> = [
+            "intel-strict", "intel-lazy", "intel-pt", "intel-platform-off", "amd-viommu", "swiotlb-force",
+            "linux6.12-dma-api-violation"
+        ]
         for f in ((try? FileManager.default.contentsOfDirectory(atPath: corpus)) ?? []).sorted()
         where f.hasSuffix(".dmat") && swept.contains(String(f.dropLast(5))) {
-            let size = (try? FileManager.default.attributesOfItem(atPath: "\(corpus)/\(f)")[.size] as? NSNumber)?.intValue ?? 0
+            let size =
+                (try? FileManager.default.attributesOfItem(atPath: "\(corpus)/\(f)")[.size] as? NSNumber)?.intValue ?? 0
             guard size <= 16 << 20 else { continue }
             // The corpus files hold one or two 64K-event chunks; re-chunk them (same events, same metadata) so the
             // sweep has chunk boundaries to cut at and chunks to lose.
             let rechunked = "\(dir)/\(f)"
-            try TraceWriter.write(try TraceReader(path: "\(corpus)/\(f)").load(), to: rechunked,
-                                  options: TraceWriter.Options(chunkEvents: 64))
+            try TraceWriter.write(
+                try TraceReader(path: "\(corpus)/\(f)").load(), to: rechunked,
+                options: TraceWriter.Options(chunkEvents: 64))
             paths.append(rechunked)
         }
         let ingested = dir + "/intel-viommu-strict.dmat"
@@ -198,8 +221,9 @@ import TraceIngest
         var totals = Totals()
         for (k, p) in paths.enumerated() {
             let small = p == ingested
-            try Self.sweep(p, scratch: dir + "/scratch.dmat", cuts: small ? 300 : 120, flips: small ? 400 : 150,
-                           seed: 0xD1A6 + UInt64(k), totals: &totals)
+            try Self.sweep(
+                p, scratch: dir + "/scratch.dmat", cuts: small ? 300 : 120, flips: small ? 400 : 150,
+                seed: 0xD1A6 + UInt64(k), totals: &totals)
         }
         print("damage sweep: \(totals)")
         #expect(totals.damagedNamed > 0)

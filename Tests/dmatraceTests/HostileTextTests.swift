@@ -13,7 +13,8 @@ import TraceFormat
     /// C0 controls other than newline and tab, DEL, C1 controls, bidi overrides.
     static func rawControls(_ s: String) -> [UInt32] {
         s.unicodeScalars.map(\.value).filter {
-            ($0 < 0x20 && $0 != 0x0A && $0 != 0x09) || $0 == 0x7F || (0x80...0x9F).contains($0) || (0x202A...0x202E).contains($0)
+            ($0 < 0x20 && $0 != 0x0A && $0 != 0x09) || $0 == 0x7F || (0x80...0x9F).contains($0)
+                || (0x202A...0x202E).contains($0)
         }
     }
 
@@ -36,7 +37,10 @@ import TraceFormat
 
     /// A synthetic trace with planted bugs whose first device, kernel release and file name are hostile.
     static func craftedTrace(_ dir: String) throws -> String {
-        let synth = try CLI.runCapturing(["synth", "--events", "3000", "--bug", "double-unmap", "--bug", "stray-dma", "--bug-every", "50", "-o", dir + "/s.dmat"])
+        let synth = try CLI.runCapturing([
+            "synth", "--events", "3000", "--bug", "double-unmap", "--bug", "stray-dma", "--bug-every", "50", "-o",
+            dir + "/s.dmat"
+        ])
         #expect(synth.status == 0, "\(synth.stderr)")
         let cat = try CLI.runCapturing(["cat", "--jsonl", dir + "/s.dmat"])
         #expect(cat.status == 0)
@@ -58,7 +62,7 @@ import TraceFormat
         let commands: [[String]] = [
             ["analyze", trace],
             ["matrix", trace, "--kernels", "linux-6.1", "--modes", "qemu-viommu-virtio-translated,qemu-noiommu"],
-            ["replay", trace, "--scenario", "linux-6.1@qemu-viommu-virtio-translated"],
+            ["replay", trace, "--scenario", "linux-6.1@qemu-viommu-virtio-translated"]
         ]
         var sawName = 0
         for c in commands {
@@ -99,7 +103,9 @@ import TraceFormat
         }
         // In Markdown the name is inert: a table cell neither splits (|) nor opens code or emphasis.
         let md = try CLI.runCapturing(["analyze", trace, "--format", "markdown"]).stdout
-        #expect(md.contains("| &lt;img src=x onerror=alert(3)&gt;\\`\\|\\*\\*b\\*\\*\\\\x1b\\[2J\\\\u{202e}x |"), "\(md.prefix(2000))")
+        #expect(
+            md.contains("| &lt;img src=x onerror=alert(3)&gt;\\`\\|\\*\\*b\\*\\*\\\\x1b\\[2J\\\\u{202e}x |"),
+            "\(md.prefix(2000))")
     }
 
     @Test func inputTextOnStderrIsEscaped() throws {
@@ -114,7 +120,9 @@ import TraceFormat
     }
 
     @Test func theEscapesThemselves() {
-        #expect(TextSafety.escaped("a\u{1B}[31mb\tc\nd\u{7F}\u{85}\u{202E}e\\") == "a\\x1b[31mb\\x09c\\x0ad\\x7f\\x85\\u{202e}e\\")
+        #expect(
+            TextSafety.escaped("a\u{1B}[31mb\tc\nd\u{7F}\u{85}\u{202E}e\\")
+                == "a\\x1b[31mb\\x09c\\x0ad\\x7f\\x85\\u{202e}e\\")
         #expect(TextSafety.escaped("plain 0000:00:02.0 ü") == "plain 0000:00:02.0 ü")
         #expect(TextSafety.escapedKeepingNewlines("a\nb\u{1B}\n") == "a\nb\\x1b\n")
         #expect(TextSafety.clip(String(repeating: "x", count: 100), to: 10) == "xxxxxxxxxx…(100 bytes)")

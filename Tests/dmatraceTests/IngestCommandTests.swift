@@ -9,7 +9,8 @@ import TraceFormat
     static let strict = fixtures + "/real/intel-viommu-strict"
 
     private func tmp(_ name: String) -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("dmatrace-ingest-\(UUID().uuidString)-\(name)").path
+        FileManager.default.temporaryDirectory.appendingPathComponent("dmatrace-ingest-\(UUID().uuidString)-\(name)")
+            .path
     }
 
     private func events(_ path: String) throws -> (TraceMetadata, [Event]) {
@@ -24,10 +25,13 @@ import TraceFormat
         defer { try? FileManager.default.removeItem(atPath: out) }
         let r = try TraceCommandTests.run([
             "ingest", Self.strict + "/guest-ftrace-iommu.txt", Self.strict + "/qemu-7.2-trace-full.log.zst",
-            Self.strict + "/guest-dmesg.txt", "-o", out, "--meta", "qemu=7.2.22", "--meta", "ticket=BUG-7",
+            Self.strict + "/guest-dmesg.txt", "-o", out, "--meta", "qemu=7.2.22", "--meta", "ticket=BUG-7"
         ])
         #expect(r.status == 0, "\(r.err)")
-        #expect(r.err.contains("alignment: iova-first-translation, 410 pairs matched, residual skew 0.176 ms; 1092 guest events attributed to devices, 0 left unattributed"))
+        #expect(
+            r.err.contains(
+                "alignment: iova-first-translation, 410 pairs matched, residual skew 0.176 ms; 1092 guest events attributed to devices, 0 left unattributed"
+            ))
         #expect(r.err.contains("  vtd_dmar_fault: 96\n"))
         let (meta, evs) = try events(out)
         #expect(evs.count == 12172)
@@ -77,25 +81,34 @@ import TraceFormat
         let r = try TraceCommandTests.run(["ingest", junk, "-o", tmp("x.dmat")])
         #expect(r.status == 2)
         #expect(r.err.contains("\(junk): format not recognised"))
-        let trunc = try TraceCommandTests.run(["ingest", Self.fixtures + "/compressed/guest-ftrace-iommu-truncated.txt.zst", "--dry-run"])
+        let trunc = try TraceCommandTests.run([
+            "ingest", Self.fixtures + "/compressed/guest-ftrace-iommu-truncated.txt.zst", "--dry-run"
+        ])
         // A capture cut inside a structure is a damaged trace: exit 3, like a cut .dmat.
         #expect(trunc.status == 3)
-        #expect(trunc.err.contains("guest-ftrace-iommu-truncated.txt.zst: byte 4000: truncated: zstd stream ends inside a frame"))
+        #expect(
+            trunc.err.contains(
+                "guest-ftrace-iommu-truncated.txt.zst: byte 4000: truncated: zstd stream ends inside a frame"))
         // A cut trace.dat: the offset named is the end of the data, not the section the header points to.
         let cut = tmp("cut.dat")
         defer { try? FileManager.default.removeItem(atPath: cut) }
-        let dat = try Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "/real/intel-viommu-strict/guest-trace-cmd-v7-zstd.dat"))
+        let dat = try Data(
+            contentsOf: URL(fileURLWithPath: Self.fixtures + "/real/intel-viommu-strict/guest-trace-cmd-v7-zstd.dat"))
         try dat.prefix(2000).write(to: URL(fileURLWithPath: cut))
         let c = try TraceCommandTests.run(["ingest", cut, "--dry-run"])
         #expect(c.status == 3)
-        #expect(c.err.contains("cut.dat: byte 2000: truncated: options section header declared at byte 895587, past the end"))
+        #expect(
+            c.err.contains(
+                "cut.dat: byte 2000: truncated: options section header declared at byte 895587, past the end"))
         #expect(try TraceCommandTests.run(["ingest", junk, "-o", "x", "--meta", "novalue"]).status == 64)
         #expect(try TraceCommandTests.run(["ingest", junk]).status == 64)
         #expect(try TraceCommandTests.run(["ingest", junk, "--dry-run", "--format", "nope"]).status == 64)
     }
 
     @Test func dryRunCountsWithoutWriting() throws {
-        let r = try TraceCommandTests.run(["ingest", "--dry-run", Self.fixtures + "/synthetic/ftrace-dma-virtio-linux6.15-synthetic.txt"])
+        let r = try TraceCommandTests.run([
+            "ingest", "--dry-run", Self.fixtures + "/synthetic/ftrace-dma-virtio-linux6.15-synthetic.txt"
+        ])
         #expect(r.status == 0)
         #expect(r.err.contains("230 events parsed (dry run)"))  // 229 lines; one dma_unmap_sg has two entries
     }

@@ -11,10 +11,13 @@ import Testing
     @Test func anInputOfWhichNothingWasUnderstoodIsRefused() throws {
         let dir = try CLI.temporaryDirectory("nfg-empty")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        _ = FileManager.default.createFile(atPath: dir + "/notes.txt", contents: Data("hello world\nthis is text\n".utf8))
+        _ = FileManager.default.createFile(
+            atPath: dir + "/notes.txt", contents: Data("hello world\nthis is text\n".utf8))
         let r = try CLI.runCapturing(["ingest", "--format", "qemu-log", dir + "/notes.txt", "-o", dir + "/x.dmat"])
         #expect(r.status == 2)
-        #expect(r.stderr.contains("dmatrace: \(dir)/notes.txt: nothing understood as qemu-log in 25 bytes: "), "\(r.stderr)")
+        #expect(
+            r.stderr.contains("dmatrace: \(dir)/notes.txt: nothing understood as qemu-log in 25 bytes: "), "\(r.stderr)"
+        )
         #expect(r.stderr.contains("2 unknown event(s) (hello, this)"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/x.dmat"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["notes.txt"])
@@ -24,17 +27,25 @@ import Testing
         #expect(d.stderr.contains(": no events: "), "\(d.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/d.dmat"))
         // The twins: --allow-empty writes them; a real capture is not refused.
-        let a = try CLI.runCapturing(["ingest", "--allow-empty", "--format", "qemu-log", dir + "/notes.txt", "-o", dir + "/x.dmat"])
+        let a = try CLI.runCapturing([
+            "ingest", "--allow-empty", "--format", "qemu-log", dir + "/notes.txt", "-o", dir + "/x.dmat"
+        ])
         #expect(a.status == 0, "\(a.stderr)")
         #expect(FileManager.default.fileExists(atPath: dir + "/x.dmat"))
-        let ok = try CLI.runCapturing(["ingest", Self.raw + "swiotlb-force/guest-ftrace.txt.zst", Self.raw + "swiotlb-force/guest-dmesg.txt", "--dry-run"])
+        let ok = try CLI.runCapturing([
+            "ingest", Self.raw + "swiotlb-force/guest-ftrace.txt.zst", Self.raw + "swiotlb-force/guest-dmesg.txt",
+            "--dry-run"
+        ])
         #expect(ok.status == 0, "\(ok.stderr)")
     }
 
     @Test func guestAndHostOfDifferentRunsAreRefusedWithTheEvidence() throws {
         let dir = try CLI.temporaryDirectory("nfg-merge")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let mixed = [Self.raw + "intel-strict/guest-ftrace.txt.zst", Self.raw + "intel-strict/guest-dmesg.txt", Self.raw + "amd-viommu/qemu-trace.log.zst"]
+        let mixed = [
+            Self.raw + "intel-strict/guest-ftrace.txt.zst", Self.raw + "intel-strict/guest-dmesg.txt",
+            Self.raw + "amd-viommu/qemu-trace.log.zst"
+        ]
         let r = try CLI.runCapturing(["ingest"] + mixed + ["-o", dir + "/m.dmat"])
         #expect(r.status == 2)
         #expect(r.stderr.contains("do not look like one run: the guest shows intel-iommu"), "\(r.stderr)")
@@ -45,10 +56,16 @@ import Testing
         // captures of one run can align poorly too).
         let noKind = try CLI.runCapturing(["ingest", "--dry-run", mixed[0], mixed[2]])
         #expect(noKind.status == 0)
-        #expect(noKind.stderr.contains("weak guest/host alignment (are these inputs of one run?): 875 of 1746 guest iommu events could not be attributed"), "\(noKind.stderr)")
+        #expect(
+            noKind.stderr.contains(
+                "weak guest/host alignment (are these inputs of one run?): 875 of 1746 guest iommu events could not be attributed"
+            ), "\(noKind.stderr)")
         // The twin: the guest and host of one run merge.
         for c in ["intel-strict", "amd-viommu", "intel-lazy"] {
-            let one = try CLI.runCapturing(["ingest", "--dry-run", Self.raw + "\(c)/guest-ftrace.txt.zst", Self.raw + "\(c)/guest-dmesg.txt", Self.raw + "\(c)/qemu-trace.log.zst"])
+            let one = try CLI.runCapturing([
+                "ingest", "--dry-run", Self.raw + "\(c)/guest-ftrace.txt.zst", Self.raw + "\(c)/guest-dmesg.txt",
+                Self.raw + "\(c)/qemu-trace.log.zst"
+            ])
             #expect(one.status == 0, "\(c): \(one.stderr)")
         }
         // --force-merge merges with a warning; the recorded replay then diverges and says so.
@@ -61,18 +78,26 @@ import Testing
         #expect(!rep.stdout.contains("(recorded): works"))
         let fail = try CLI.runCapturing(["replay", dir + "/m.dmat", "--recorded", "--fail-on-findings"])
         #expect(fail.status == 1)
-        let m = try CLI.runCapturing(["matrix", dir + "/m.dmat", "--kernels", "linux-6.1", "--modes", "qemu-viommu-virtio-translated", "--details"])
+        let m = try CLI.runCapturing([
+            "matrix", dir + "/m.dmat", "--kernels", "linux-6.1", "--modes", "qemu-viommu-virtio-translated", "--details"
+        ])
         // Never "works": the cell lists the device that fails there, or says diverged when none does.
         #expect(!m.stdout.contains("qemu-viommu-virtio-translated: works"), "\(m.stdout)")
-        #expect(m.stdout.contains("qemu-viommu-virtio-translated: diverged") || m.stdout.contains("qemu-viommu-virtio-translated: 0000:00:02.0 fault"),
-                "\(m.stdout)")
+        #expect(
+            m.stdout.contains("qemu-viommu-virtio-translated: diverged")
+                || m.stdout.contains("qemu-viommu-virtio-translated: 0000:00:02.0 fault"),
+            "\(m.stdout)")
         #expect(m.stdout.contains("modes in which every selected kernel works: none"))
         // The answer says so first, and the cell is D (diverged), never a working symbol.
-        let a = try CLI.runCapturing(["matrix", dir + "/m.dmat", "--kernels", "linux-6.1", "--modes", "qemu-viommu-virtio-translated"])
+        let a = try CLI.runCapturing([
+            "matrix", dir + "/m.dmat", "--kernels", "linux-6.1", "--modes", "qemu-viommu-virtio-translated"
+        ])
         #expect(a.stdout.hasPrefix("answer: the recorded replay of m diverged from the recording"), "\(a.stdout)")
         #expect(a.stdout.contains("qemu-viommu-virtio-translated  D"))
         // The twin: the real capture's recorded replay works and passes the gate.
-        let good = try CLI.runCapturing(["replay", CLI.root + "/traces/intel-strict.dmat", "--recorded", "--fail-on-findings"])
+        let good = try CLI.runCapturing([
+            "replay", CLI.root + "/traces/intel-strict.dmat", "--recorded", "--fail-on-findings"
+        ])
         #expect(good.status == 0, "\(good.stderr)")
         #expect(good.stdout.contains("(recorded): works\n"))
     }
@@ -85,9 +110,13 @@ import Testing
         for config in try fm.contentsOfDirectory(atPath: Self.raw).sorted() {
             let dir = Self.raw + config + "/"
             let files = (try? fm.contentsOfDirectory(atPath: dir)) ?? []
-            guard let ftrace = files.first(where: { $0.hasPrefix("guest-ftrace.txt") }), files.contains("qemu-trace.log.zst"),
-                  files.contains("guest-dmesg.txt") else { continue }
-            let r = try CLI.runCapturing(["ingest", "--dry-run", "--quiet", dir + ftrace, dir + "guest-dmesg.txt", dir + "qemu-trace.log.zst"])
+            guard let ftrace = files.first(where: { $0.hasPrefix("guest-ftrace.txt") }),
+                files.contains("qemu-trace.log.zst"),
+                files.contains("guest-dmesg.txt")
+            else { continue }
+            let r = try CLI.runCapturing([
+                "ingest", "--dry-run", "--quiet", dir + ftrace, dir + "guest-dmesg.txt", dir + "qemu-trace.log.zst"
+            ])
             #expect(r.status == 0, "\(config): \(r.stderr)")
             checked += 1
         }
@@ -106,7 +135,9 @@ import Testing
         try matrix([strict, amd] + modes, "base.json")
         try matrix([strict] + modes, "one-trace.json")
         try matrix([strict, amd, "--modes", "qemu-viommu-virtio-translated,qemu-noiommu"], "fewer-modes.json")
-        for (new, lost) in [("one-trace.json", "trace amd-viommu"), ("fewer-modes.json", "mode qemu-viommu-virtio-bypass")] {
+        for (new, lost) in [
+            ("one-trace.json", "trace amd-viommu"), ("fewer-modes.json", "mode qemu-viommu-virtio-bypass")
+        ] {
             let r = try CLI.runCapturing(["diff", dir + "/base.json", dir + "/" + new, "--fail-on", "any"])
             #expect(r.status == 2, "\(new): \(r.stdout.prefix(300))")
             #expect(r.stderr.contains("covers less than the base \(dir)/base.json: \(lost)"), "\(r.stderr)")
@@ -115,19 +146,26 @@ import Testing
             let t = try CLI.runCapturing(["diff", dir + "/base.json", dir + "/" + new, "--allow-coverage-change"])
             #expect(t.status == 0)
             #expect(t.stdout.contains("WARNING: the new report covers less than the base (\(lost)"), "\(t.stdout)")
-            let md = try CLI.runCapturing(["diff", dir + "/base.json", dir + "/" + new, "--allow-coverage-change", "--format", "markdown"])
-            #expect(md.stdout.contains("**The new report covers less than the base**: \(lost)"), "\(md.stdout.prefix(600))")
+            let md = try CLI.runCapturing([
+                "diff", dir + "/base.json", dir + "/" + new, "--allow-coverage-change", "--format", "markdown"
+            ])
+            #expect(
+                md.stdout.contains("**The new report covers less than the base**: \(lost)"), "\(md.stdout.prefix(600))")
         }
         // --baseline of matrix is the same gate.
-        let b = try CLI.runCapturing(["matrix", strict] + modes + ["--baseline", dir + "/base.json", "--fail-on", "any"])
+        let b = try CLI.runCapturing(
+            ["matrix", strict] + modes + ["--baseline", dir + "/base.json", "--fail-on", "any"])
         #expect(b.status == 2)
         #expect(b.stderr.contains("current run: covers less than the base"))
         // The twin: the same coverage diffs, stating it for both sides.
         let same = try CLI.runCapturing(["diff", dir + "/base.json", dir + "/base.json", "--fail-on", "any"])
         #expect(same.status == 0)
-        let coverage = try #require(same.stdout.split(separator: "\n").first { $0.hasPrefix("coverage: base 2 trace(s), ") }, "\(same.stdout)")
+        let coverage = try #require(
+            same.stdout.split(separator: "\n").first { $0.hasPrefix("coverage: base 2 trace(s), ") }, "\(same.stdout)")
         let sides = coverage.dropFirst("coverage: ".count).components(separatedBy: "; new ")
-        #expect(sides.count == 2 && sides[0] == "base " + sides[1] && sides[1].hasSuffix(", 3 mode(s), 8 device(s)"), "\(coverage)")
+        #expect(
+            sides.count == 2 && sides[0] == "base " + sides[1] && sides[1].hasSuffix(", 3 mode(s), 8 device(s)"),
+            "\(coverage)")
         #expect(!same.stdout.contains("WARNING"))
         // More coverage in the new report is not a loss.
         let more = try CLI.runCapturing(["diff", dir + "/one-trace.json", dir + "/base.json"])

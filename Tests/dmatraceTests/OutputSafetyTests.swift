@@ -4,7 +4,7 @@ import Testing
 import TraceFormat
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Every `-o` goes through ``OutputTarget``/``OutputFile``: regular files atomically, character devices and
@@ -24,7 +24,8 @@ import Glibc
             var st = stat()
             guard lstat(p, &st) == 0 else { continue }
             switch st.st_mode & S_IFMT {
-            case S_IFLNK: out[name] = "link → " + ((try? FileManager.default.destinationOfSymbolicLink(atPath: p)) ?? "?")
+            case S_IFLNK:
+                out[name] = "link → " + ((try? FileManager.default.destinationOfSymbolicLink(atPath: p)) ?? "?")
             case S_IFREG:
                 let data = FileManager.default.contents(atPath: p) ?? Data()
                 out[name] = "file \(data.count) \(data.hashValue) mode \(String(st.st_mode & 0o7777, radix: 8))"
@@ -50,12 +51,16 @@ import Glibc
     }
 
     /// Runs `dmatrace args` and expects `only` (names in `dir`) to be the only entries that changed.
-    static func runChanging(_ dir: String, only: Set<String>, _ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    static func runChanging(_ dir: String, only: Set<String>, _ args: [String]) throws -> (
+        status: Int32, stdout: String, stderr: String
+    ) {
         let before = try snapshot(dir)
         let r = try CLI.runCapturing(args)
         let after = try snapshot(dir)
         let changed = Set(before.keys).union(after.keys).filter { before[$0] != after[$0] }
-        #expect(changed.isSubset(of: only), "\(args): changed \(changed.sorted()), expected only \(only.sorted())\n\(r.stderr)")
+        #expect(
+            changed.isSubset(of: only),
+            "\(args): changed \(changed.sorted()), expected only \(only.sorted())\n\(r.stderr)")
         checkDevNull()
         return r
     }
@@ -93,7 +98,9 @@ import Glibc
         // The twin: another file of the same contents is not the input.
         _ = FileManager.default.createFile(atPath: dir + "/other", contents: Data("x".utf8))
         #expect(try OutputTarget.resolve(dir + "/other", inputs: [dir + "/real"]).kind == .file)
-        #expect(throws: OutputError.exists(path: dir + "/other")) { try OutputTarget.resolve(dir + "/other", noClobber: true) }
+        #expect(throws: OutputError.exists(path: dir + "/other")) {
+            try OutputTarget.resolve(dir + "/other", noClobber: true)
+        }
         #expect(throws: OutputError.unsupportedKind(path: dir, kind: "directory")) { try OutputTarget.resolve(dir) }
         // A writer's temporary file that is an input would be truncated: refused too.
         _ = FileManager.default.createFile(atPath: dir + "/t.dmat.partial", contents: Data("partial".utf8))
@@ -127,7 +134,7 @@ import Glibc
             ["matrix", Self.trace, "--kernels", "linux-6.1", "-o", null],
             ["export", "--perfetto", Self.trace, "-o", null],
             ["ingest", Self.jsonl, "-o", null],
-            ["synth", "--events", "2000", "-o", null],
+            ["synth", "--events", "2000", "-o", null]
         ]
         for args in cases {
             let r = try Self.runChanging(dir, only: [], args)
@@ -160,7 +167,8 @@ import Glibc
             received.done.signal()
         }
         reader.start()
-        let r = try Self.runChanging(dir, only: [], ["replay", Self.trace, "--recorded", "--format", "replay-json", "-o", fifo])
+        let r = try Self.runChanging(
+            dir, only: [], ["replay", Self.trace, "--recorded", "--format", "replay-json", "-o", fifo])
         #expect(r.status == 0, "\(r.stderr)")
         received.done.wait()
         #expect(String(decoding: received.bytes, as: UTF8.self) == expected.stdout)
@@ -181,8 +189,10 @@ import Glibc
         try FileManager.default.createDirectory(atPath: dir + "/store", withIntermediateDirectories: true)
         _ = FileManager.default.createFile(atPath: dir + "/store/report.json", contents: Data("old".utf8))
         #expect(chmod(dir + "/store/report.json", 0o600) == 0)
-        try FileManager.default.createSymbolicLink(atPath: dir + "/report.json", withDestinationPath: "store/report.json")
-        let r = try Self.runChanging(dir, only: [], ["replay", Self.trace, "--recorded", "--format", "replay-json", "-o", dir + "/report.json"])
+        try FileManager.default.createSymbolicLink(
+            atPath: dir + "/report.json", withDestinationPath: "store/report.json")
+        let r = try Self.runChanging(
+            dir, only: [], ["replay", Self.trace, "--recorded", "--format", "replay-json", "-o", dir + "/report.json"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: dir + "/report.json") == "store/report.json")
         let written = String(decoding: Self.contents(dir + "/store/report.json"), as: UTF8.self)
@@ -205,16 +215,21 @@ import Glibc
         defer { try? FileManager.default.removeItem(atPath: dir) }
         _ = FileManager.default.createFile(atPath: dir + "/r.json", contents: Data("keep".utf8))
         _ = FileManager.default.createFile(atPath: dir + "/t.dmat", contents: Data("keep".utf8))
-        for args in [["replay", Self.trace, "--recorded", "--format", "replay-json", "--no-clobber", "-o", dir + "/r.json"],
-                     ["synth", "--events", "100", "--no-clobber", "-o", dir + "/t.dmat"]] {
+        for args in [
+            ["replay", Self.trace, "--recorded", "--format", "replay-json", "--no-clobber", "-o", dir + "/r.json"],
+            ["synth", "--events", "100", "--no-clobber", "-o", dir + "/t.dmat"]
+        ] {
             let r = try Self.runChanging(dir, only: [], args)
             #expect(r.status == 2)
             #expect(r.stderr.contains(": exists, and --no-clobber was given"), "\(r.stderr)")
         }
         // The twin: without --no-clobber the same command overwrites; with it, a new name is written.
-        let w = try Self.runChanging(dir, only: ["r.json"], ["replay", Self.trace, "--recorded", "--format", "replay-json", "-o", dir + "/r.json"])
+        let w = try Self.runChanging(
+            dir, only: ["r.json"],
+            ["replay", Self.trace, "--recorded", "--format", "replay-json", "-o", dir + "/r.json"])
         #expect(w.status == 0 && Self.contents(dir + "/r.json").count > 100)
-        let n = try Self.runChanging(dir, only: ["n.dmat"], ["synth", "--events", "100", "--no-clobber", "-o", dir + "/n.dmat"])
+        let n = try Self.runChanging(
+            dir, only: ["n.dmat"], ["synth", "--events", "100", "--no-clobber", "-o", dir + "/n.dmat"])
         #expect(n.status == 0, "\(n.stderr)")
     }
 
@@ -228,16 +243,24 @@ import Glibc
         try FileManager.default.createSymbolicLink(atPath: dir + "/alias.dmat", withDestinationPath: "t.dmat")
         let cases: [(args: [String], output: String, input: String)] = [
             (["ingest", dir + "/x.jsonl", "-o", dir + "/x.jsonl"], dir + "/x.jsonl", dir + "/x.jsonl"),
-            (["matrix", dir + "/t.dmat", "--kernels", "linux-6.1", "-o", dir + "/t.dmat"], dir + "/t.dmat", dir + "/t.dmat"),
-            (["replay", dir + "/t.dmat", "--recorded", "--format", "replay-json", "-o", dir + "/alias.dmat"], dir + "/alias.dmat", dir + "/t.dmat"),
+            (
+                ["matrix", dir + "/t.dmat", "--kernels", "linux-6.1", "-o", dir + "/t.dmat"], dir + "/t.dmat",
+                dir + "/t.dmat"
+            ),
+            (
+                ["replay", dir + "/t.dmat", "--recorded", "--format", "replay-json", "-o", dir + "/alias.dmat"],
+                dir + "/alias.dmat", dir + "/t.dmat"
+            ),
             (["analyze", dir + "/alias.dmat", "-o", dir + "/t.dmat"], dir + "/t.dmat", dir + "/alias.dmat"),
-            (["export", "--perfetto", dir + "/t.dmat", "-o", dir + "/t.dmat"], dir + "/t.dmat", dir + "/t.dmat"),
+            (["export", "--perfetto", dir + "/t.dmat", "-o", dir + "/t.dmat"], dir + "/t.dmat", dir + "/t.dmat")
         ]
         for c in cases {
             let r = try Self.runChanging(dir, only: [], c.args)
             #expect(r.status == 2, "\(c.args): \(r.stderr)")
-            #expect(r.stderr == "dmatrace: \(c.output): is the input \(c.input) of this command; writing it would destroy the input (choose another output)\n",
-                    "\(c.args)")
+            #expect(
+                r.stderr
+                    == "dmatrace: \(c.output): is the input \(c.input) of this command; writing it would destroy the input (choose another output)\n",
+                "\(c.args)")
         }
         // The twin: the same commands with another output succeed.
         let ok = try Self.runChanging(dir, only: ["y.dmat"], ["ingest", dir + "/x.jsonl", "-o", dir + "/y.dmat"])
@@ -268,8 +291,10 @@ import Glibc
             #expect(chmod(mnt, 0o555) == 0)
         }
         defer { if !mounted { _ = chmod(mnt, 0o755) } }
-        for args in [["replay", Self.trace, "--recorded", "--format", "replay-json", "-o", mnt + "/r.json"],
-                     ["synth", "--events", "100", "-o", mnt + "/t.dmat"]] {
+        for args in [
+            ["replay", Self.trace, "--recorded", "--format", "replay-json", "-o", mnt + "/r.json"],
+            ["synth", "--events", "100", "-o", mnt + "/t.dmat"]
+        ] {
             let before = try Self.snapshot(mnt)
             let r = try Self.runChanging(dir, only: [], args)
             #expect(r.status == 2, "\(args): \(r.stderr)")
@@ -289,8 +314,10 @@ import Glibc
             defer { Self.tool("/bin/umount", [mnt]) }
             _ = FileManager.default.createFile(atPath: mnt + "/t.dmat", contents: Data("old".utf8))
             _ = FileManager.default.createFile(atPath: mnt + "/r.json", contents: Data("old".utf8))
-            for args in [["synth", "--events", "200000", "--layout", "rows", "-o", mnt + "/t.dmat"],
-                         ["export", "--perfetto", Self.trace, "-o", mnt + "/r.json"]] {
+            for args in [
+                ["synth", "--events", "200000", "--layout", "rows", "-o", mnt + "/t.dmat"],
+                ["export", "--perfetto", Self.trace, "-o", mnt + "/r.json"]
+            ] {
                 let before = try Self.snapshot(mnt)
                 let r = try CLI.runCapturing(args)
                 #expect(r.status == 2, "\(args): \(r.stderr)")
@@ -305,9 +332,10 @@ import Glibc
         _ = FileManager.default.createFile(atPath: dir + "/r.json", contents: Data("old".utf8))
         let before = try Self.snapshot(dir)
         let err = dir + "/stderr"
-        let status = CLI.wait(try CLI.spawn(
-            ["export", "--perfetto", Self.trace, "-o", dir + "/r.json"], stderrPath: err,
-            wrapper: ["/bin/sh", "-c", "trap '' XFSZ; ulimit -f 16; exec \"$0\" \"$@\""]))
+        let status = CLI.wait(
+            try CLI.spawn(
+                ["export", "--perfetto", Self.trace, "-o", dir + "/r.json"], stderrPath: err,
+                wrapper: ["/bin/sh", "-c", "trap '' XFSZ; ulimit -f 16; exec \"$0\" \"$@\""]))
         #expect(status == 2)
         let message = String(decoding: Self.contents(err), as: UTF8.self)
         #expect(message.contains("File too large"), "\(message)")

@@ -26,27 +26,39 @@ import DMATraceTestSupport
         #expect(list.out.contains("  linux-4.8-platform: "))
         #expect(list.out.contains("  dma-api-without-bit33 [hypothesis]: "))
         #expect(list.out.contains("  qemu-viommu-virtio-translated: "))
-        let withUser = try Self.exec(["models", "list", "--models", Self.root.appendingPathComponent("traces/models").path])
+        let withUser = try Self.exec([
+            "models", "list", "--models", Self.root.appendingPathComponent("traces/models").path
+        ])
         #expect(withUser.out.contains("  qemu-passthrough-flag [hypothesis]: "))
         let show = try Self.exec(["models", "show", "linux-6.1"])
         #expect(show.status == 0)
         #expect(show.out.contains(#""dmaOpsScope" : "per-device""#))
         // The version axis: ranges, defaults and where behaviour changes; ID:VERSION resolves the rules.
-        #expect(list.out.contains("      releases 5.3-5.9; default 5.4; changes at 5.3-5.3 vtd 4.7, 5.8- dmaOpsScope per-device, oops intel-unmap-bug-on-no-domain 5.3-5.7\n"))
+        #expect(
+            list.out.contains(
+                "      releases 5.3-5.9; default 5.4; changes at 5.3-5.3 vtd 4.7, 5.8- dmaOpsScope per-device, oops intel-unmap-bug-on-no-domain 5.3-5.7\n"
+            ))
         #expect(list.out.contains("      QEMU 2.9-; default 7.2; changes at machine 9.2- awBits 48\n"))
         let at58 = try Self.exec(["models", "show", "linux-5.4:5.8"])
-        #expect(at58.status == 0 && at58.out.contains(#""id" : "linux-5.4:5.8""#) && at58.out.contains(#""dmaOpsScope" : "per-device""#))
+        #expect(
+            at58.status == 0 && at58.out.contains(#""id" : "linux-5.4:5.8""#)
+                && at58.out.contains(#""dmaOpsScope" : "per-device""#))
         let amd = try Self.exec(["models", "show", "qemu-amd-iommu:10.2"])
         #expect(amd.out.contains(#""silentNotPresent" : false"#) && amd.out.contains("to verify with a real boot"))
         #expect(try Self.exec(["models", "show", "qemu-ir-only:7.0"]).status == 2)
-        let ok = try Self.exec(["models", "validate", Self.root.appendingPathComponent("traces/models/passthrough-flag.json").path])
+        let ok = try Self.exec([
+            "models", "validate", Self.root.appendingPathComponent("traces/models/passthrough-flag.json").path
+        ])
         #expect(ok.status == 0)
         #expect(ok.out.hasSuffix("valid qemu-mode model 'qemu-passthrough-flag'\n"))
 
         let bad = FileManager.default.temporaryDirectory.appendingPathComponent("bad-model-\(getpid()).json")
-        let text = try String(contentsOf: Self.root.appendingPathComponent("Sources/Models/Builtin/kernel-linux-6.1.json"), encoding: .utf8)
-            .replacingOccurrences(of: #""id": "linux-6.1""#, with: #""id": "mine""#)
-            .replacingOccurrences(of: #""dmaAPI": "access-platform-or-xen""#, with: #""dmaAPI": "sometimes""#)
+        let text = try String(
+            contentsOf: Self.root.appendingPathComponent("Sources/Models/Builtin/kernel-linux-6.1.json"),
+            encoding: .utf8
+        )
+        .replacingOccurrences(of: #""id": "linux-6.1""#, with: #""id": "mine""#)
+        .replacingOccurrences(of: #""dmaAPI": "access-platform-or-xen""#, with: #""dmaAPI": "sometimes""#)
         try text.write(to: bad, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: bad) }
         let invalid = try Self.exec(["models", "validate", bad.path])
@@ -62,7 +74,10 @@ import DMATraceTestSupport
     }
 
     @Test func replayIsDeterministicAndReportsProbeFailures() throws {
-        let args = ["replay", Self.trace, "--recorded", "--scenario", "linux-4.0-bypass@qemu-viommu-virtio-translated", "--format", "replay-json"]
+        let args = [
+            "replay", Self.trace, "--recorded", "--scenario", "linux-4.0-bypass@qemu-viommu-virtio-translated",
+            "--format", "replay-json"
+        ]
         let a = try Self.exec(args), b = try Self.exec(args)
         #expect(a.status == 0)
         #expect(a.out == b.out)
@@ -89,14 +104,21 @@ import DMATraceTestSupport
     @Test func matrixListsTheModesEveryKernelWorksIn() throws {
         let r = try Self.exec([
             "matrix", Self.trace, "--kernels", "linux-4.0-bypass,linux-6.1", "--modes",
-            "qemu-noiommu,qemu-viommu-virtio-bypass,qemu-viommu-virtio-translated", "--details",
+            "qemu-noiommu,qemu-viommu-virtio-bypass,qemu-viommu-virtio-translated", "--details"
         ])
         #expect(r.status == 0)
         #expect(r.out.contains("modes in which every selected kernel works: qemu-noiommu\n"))
-        #expect(r.out.contains("unsafe: every selected kernel runs, but DMA bypasses an IOMMU the guest trusts, in: qemu-viommu-virtio-bypass\n"))
+        #expect(
+            r.out.contains(
+                "unsafe: every selected kernel runs, but DMA bypasses an IOMMU the guest trusts, in: qemu-viommu-virtio-bypass\n"
+            ))
         #expect(r.out.contains("    qemu-viommu-virtio-translated: 0000:00:02.0 probe-failed"))
-        let j1 = try Self.exec(["matrix", Self.trace, "--kernels", "linux-4.0-bypass", "--modes", "qemu-noiommu", "--format", "replay-json"])
-        let j2 = try Self.exec(["matrix", Self.trace, "--kernels", "linux-4.0-bypass", "--modes", "qemu-noiommu", "--format", "replay-json"])
+        let j1 = try Self.exec([
+            "matrix", Self.trace, "--kernels", "linux-4.0-bypass", "--modes", "qemu-noiommu", "--format", "replay-json"
+        ])
+        let j2 = try Self.exec([
+            "matrix", Self.trace, "--kernels", "linux-4.0-bypass", "--modes", "qemu-noiommu", "--format", "replay-json"
+        ])
         #expect(j1.out == j2.out)
         #expect(j1.out.contains(#""workingModes" : ["#))
     }
@@ -115,8 +137,10 @@ extension ReplayCommandTests {
         #expect(r.out.contains("not on the axis: linux-legacy-bypass (legacy-only virtio driver"))
         #expect(!r.out.contains("modes in which every selected kernel works"))
         #expect(r.out.split(separator: "\n").count < 60, "one screen per trace")
-        let legacy = try Self.exec(["matrix", real, "--kernels", "linux-legacy-bypass", "--modes",
-                                    "qemu-noiommu,qemu-noiommu+transitional", "--details"])
+        let legacy = try Self.exec([
+            "matrix", real, "--kernels", "linux-legacy-bypass", "--modes",
+            "qemu-noiommu,qemu-noiommu+transitional", "--details"
+        ])
         #expect(legacy.status == 0, "\(legacy.err)")
         #expect(legacy.out.contains("    qemu-noiommu: 0000:00:02.0 invisible, 0000:00:03.0 invisible\n"))
         #expect(legacy.out.contains("    qemu-noiommu+transitional: works\n"))
@@ -126,10 +150,15 @@ extension ReplayCommandTests {
     }
 
     @Test func replayAndMatrixRenderReports() throws {
-        let sarif = try Self.exec(["replay", Self.trace, "--scenario", "linux-4.0-bypass@qemu-viommu-virtio-translated", "--format", "sarif"])
+        let sarif = try Self.exec([
+            "replay", Self.trace, "--scenario", "linux-4.0-bypass@qemu-viommu-virtio-translated", "--format", "sarif"
+        ])
         #expect(sarif.status == 0)
         #expect(sarif.out.contains("\"version\""))
-        let json = try Self.exec(["matrix", Self.trace, "--kernels", "linux-4.0-bypass,linux-6.1", "--modes", "qemu-noiommu,qemu-viommu-virtio-translated", "--format", "json"])
+        let json = try Self.exec([
+            "matrix", Self.trace, "--kernels", "linux-4.0-bypass,linux-6.1", "--modes",
+            "qemu-noiommu,qemu-viommu-virtio-translated", "--format", "json"
+        ])
         #expect(json.status == 0)
         #expect(json.out.contains("\"command\" : \"matrix\"") || json.out.contains("\"command\":\"matrix\""))
         // One JSON document per command: the replay result is --format replay-json; the old --json is gone (usage error).
@@ -140,14 +169,17 @@ extension ReplayCommandTests {
     /// and the vIOMMU) is named in the notes and fails the run under --fail-on-findings.
     @Test func evidenceContradictingTheMetadataFailsOnFindings() throws {
         let root = Repository.root
-        let jsonl = try Self.exec(["cat", root.appendingPathComponent("traces/intel-platform-off.dmat").path, "--jsonl"])
+        let jsonl = try Self.exec(["cat", root.appendingPathComponent("traces/intel-platform-off.dmat").path, "--jsonl"]
+        )
         #expect(jsonl.status == 0)
         var lines = jsonl.out.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         // The metadata line: 0000:00:02.0 claimed to have iommu_platform on.
         let needle = #""iommuPlatform":false,"name":"0000:00:02.0""#
         #expect(lines[0].contains(needle))
         lines[0] = lines[0].replacingOccurrences(of: needle, with: #""iommuPlatform":true,"name":"0000:00:02.0""#)
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("contradiction-\(UUID().uuidString).jsonl").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "contradiction-\(UUID().uuidString).jsonl"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: path) }
         try lines.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
         let r = try Self.exec(["replay", path, "--recorded"])
@@ -156,6 +188,8 @@ extension ReplayCommandTests {
         #expect(r.out.contains("CONTRADICTS the recorded facts: the metadata says iommu_platform=on"))
         #expect(try Self.exec(["replay", path, "--recorded", "--fail-on-findings"]).status == 1)
         // The twin: the unmodified trace does not fail for evidence.
-        #expect(!(try Self.exec(["replay", root.appendingPathComponent("traces/intel-platform-off.dmat").path, "--recorded"]).out.contains("CONTRADICTS")))
+        #expect(
+            !(try Self.exec(["replay", root.appendingPathComponent("traces/intel-platform-off.dmat").path, "--recorded"]
+            ).out.contains("CONTRADICTS")))
     }
 }

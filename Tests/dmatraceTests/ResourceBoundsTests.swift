@@ -4,7 +4,7 @@ import Testing
 @testable import TraceFormat
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Adversarial files given to the real CLI: each is refused or read as damaged quickly, with a message, and
@@ -28,8 +28,9 @@ import Glibc
         let timer = "/usr/bin/time"
         let viaTime = access(timer, X_OK) == 0
         let start = ContinuousClock.now
-        let pid = try CLI.spawn(args, stdoutPath: dir + "/out", stderrPath: dir + "/err",
-                                wrapper: viaTime ? [timer, "-f", "%M", "-o", dir + "/rss"] : [])
+        let pid = try CLI.spawn(
+            args, stdoutPath: dir + "/out", stderrPath: dir + "/err",
+            wrapper: viaTime ? [timer, "-f", "%M", "-o", dir + "/rss"] : [])
         var status: Int32 = 0
         var usage = rusage()
         while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
@@ -37,7 +38,8 @@ import Glibc
         let code = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
         var rssKiB = Int(usage.ru_maxrss)
         if viaTime, let text = try? String(contentsOfFile: dir + "/rss", encoding: .utf8),
-           let kib = Int(text.split(separator: "\n").last.map(String.init) ?? "") {
+            let kib = Int(text.split(separator: "\n").last.map(String.init) ?? "")
+        {
             rssKiB = kib
         } else {
             var me = rusage()
@@ -54,7 +56,8 @@ import Glibc
 
     /// The header frame of a real trace (everything up to the first side frame after it).
     static func headerFrame() throws -> [UInt8] {
-        let seed = Array(try Data(contentsOf: URL(fileURLWithPath: CLI.root + "/Tests/Fuzz/dmat/seeds/synth-5-chunks.dmat")))
+        let seed = Array(
+            try Data(contentsOf: URL(fileURLWithPath: CLI.root + "/Tests/Fuzz/dmat/seeds/synth-5-chunks.dmat")))
         let size = Int(UInt32(seed[4]) | UInt32(seed[5]) << 8 | UInt32(seed[6]) << 16 | UInt32(seed[7]) << 24)
         return Array(seed[..<(8 + size)])
     }
@@ -110,9 +113,12 @@ import Glibc
         // 20000 chunk headers, each declaring the largest chunk, with 10-byte frames.
         var many = header
         let tiny = Self.rleFrame(blocks: 1)
-        for i in 0..<20000 { many += Self.chunkHeader(sequence: UInt32(i), events: maxEvents, compressed: tiny.count) + tiny }
+        for i in 0..<20000 {
+            many += Self.chunkHeader(sequence: UInt32(i), events: maxEvents, compressed: tiny.count) + tiny
+        }
         // Metadata JSON nested 8 million levels deep.
-        let deep = header + ByteWriter.sideFrame(tag: DMATFormat.Tag.metadata, body: [UInt8](repeating: 0x5B, count: 8 << 20))
+        let deep =
+            header + ByteWriter.sideFrame(tag: DMATFormat.Tag.metadata, body: [UInt8](repeating: 0x5B, count: 8 << 20))
         // A string table declaring 4 million strings of 1 MiB each in a 16 MiB frame.
         var strings = ByteWriter()
         strings.u32(0)
@@ -121,10 +127,13 @@ import Glibc
         let stringBomb = header + ByteWriter.sideFrame(tag: DMATFormat.Tag.strings, body: strings.bytes)
 
         let cases: [(name: String, bytes: [UInt8], damage: String)] = [
-            ("chunk-bomb", chunkBomb, "chunk 0 at byte \(header.count + 64): corrupt_chunk: zstd frame does not declare its content size (\(maxEvents) events lost)"),
+            (
+                "chunk-bomb", chunkBomb,
+                "chunk 0 at byte \(header.count + 64): corrupt_chunk: zstd frame does not declare its content size (\(maxEvents) events lost)"
+            ),
             ("many-chunks", many, "chunk 19999 at byte "),
             ("deep-metadata", deep, "byte \(header.count): bad_side_frame: metadata JSON cannot be decoded: "),
-            ("string-bomb", stringBomb, "byte \(header.count): bad_side_frame: string "),
+            ("string-bomb", stringBomb, "byte \(header.count): bad_side_frame: string ")
         ]
         for c in cases {
             let path = "\(dir)/\(c.name).dmat"
@@ -135,7 +144,9 @@ import Glibc
             #expect(m.stdout.contains("\n  " + c.damage), "\(c.name): \(m.stdout.prefix(600))")
             #expect(m.peakRSSMiB < 128, "\(c.name): peak RSS \(m.peakRSSMiB) MiB")
             #expect(m.seconds < 30, "\(c.name): \(m.seconds) s")
-            print("resource bounds: verify \(c.name) (\(c.bytes.count) bytes): exit \(m.status), peak RSS \(m.peakRSSMiB) MiB, \(String(format: "%.2f", m.seconds)) s")
+            print(
+                "resource bounds: verify \(c.name) (\(c.bytes.count) bytes): exit \(m.status), peak RSS \(m.peakRSSMiB) MiB, \(String(format: "%.2f", m.seconds)) s"
+            )
         }
     }
 
@@ -152,23 +163,31 @@ import Glibc
             try Data(format == "tracedat" ? bomb : lines).write(to: URL(fileURLWithPath: path))
             let m = try Self.measure(["ingest", "--format", format, path, "-o", dir + "/out.dmat"])
             #expect(m.status == 2, "\(format): exit \(m.status)\n\(m.stderr)")
-            #expect(m.stderr.contains("\(path): byte ") && m.stderr.contains("zstd data expanding more than 1000× (a decompression bomb?)"),
-                    "\(format): \(m.stderr.prefix(500))")
+            #expect(
+                m.stderr.contains("\(path): byte ")
+                    && m.stderr.contains("zstd data expanding more than 1000× (a decompression bomb?)"),
+                "\(format): \(m.stderr.prefix(500))")
             #expect(!FileManager.default.fileExists(atPath: dir + "/out.dmat"), "\(format): output written")
-            #expect(!FileManager.default.fileExists(atPath: dir + "/out.dmat.partial"), "\(format): partial output left")
+            #expect(
+                !FileManager.default.fileExists(atPath: dir + "/out.dmat.partial"), "\(format): partial output left")
             // Whole-file importers hold at most the 64 MiB floor (plus the doubling of the buffer).
             #expect(m.peakRSSMiB < 200, "\(format): peak RSS \(m.peakRSSMiB) MiB")
             // Text importers parse the 64 MiB of lines first (~3 s of CPU in a debug build; more on a busy machine).
             #expect(m.seconds < (format == "tracedat" ? 60 : 180), "\(format): \(m.seconds) s")
-            print("resource bounds: ingest --format \(format) of a 32 KiB zstd bomb: exit \(m.status), peak RSS \(m.peakRSSMiB) MiB, \(String(format: "%.2f", m.seconds)) s")
+            print(
+                "resource bounds: ingest --format \(format) of a 32 KiB zstd bomb: exit \(m.status), peak RSS \(m.peakRSSMiB) MiB, \(String(format: "%.2f", m.seconds)) s"
+            )
         }
         // One line of 1 GiB: every text importer stops at the line limit, within the first MiB.
         try Data(bomb).write(to: URL(fileURLWithPath: path))
         for format in ["ftrace", "qemu-log", "dmesg", "jsonl"] {
             let m = try Self.measure(["ingest", "--format", format, path, "-o", dir + "/out.dmat"])
             #expect(m.status == 2)
-            #expect(m.stderr.contains("dmatrace: \(path): byte 0: line 1 length (bytes, at least) of \(TextSafety.maxLineBytes + 2) exceeds the limit of \(TextSafety.maxLineBytes)"),
-                    "\(format): \(m.stderr.prefix(300))")
+            #expect(
+                m.stderr.contains(
+                    "dmatrace: \(path): byte 0: line 1 length (bytes, at least) of \(TextSafety.maxLineBytes + 2) exceeds the limit of \(TextSafety.maxLineBytes)"
+                ),
+                "\(format): \(m.stderr.prefix(300))")
             #expect(m.peakRSSMiB < 100 && m.seconds < 20, "\(format): \(m.peakRSSMiB) MiB, \(m.seconds) s")
         }
     }
@@ -190,7 +209,9 @@ import Glibc
         #expect(h.status == 2)
         #expect(h.stderr == "dmatrace: \(huge): $: file is 67108864 bytes; the limit is 1048576\n")
         #expect(h.seconds < 20 && h.peakRSSMiB < 300, "\(h.seconds) s, \(h.peakRSSMiB) MiB")
-        print("resource bounds: models validate: 1 MiB of '[' exit \(d.status) in \(String(format: "%.2f", d.seconds)) s; 64 MiB file exit \(h.status) in \(String(format: "%.2f", h.seconds)) s")
+        print(
+            "resource bounds: models validate: 1 MiB of '[' exit \(d.status) in \(String(format: "%.2f", d.seconds)) s; 64 MiB file exit \(h.status) in \(String(format: "%.2f", h.seconds)) s"
+        )
     }
 
     @Test func ingestSummaryListsAtMostAHundredNamesPerGroup() throws {

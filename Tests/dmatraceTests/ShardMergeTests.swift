@@ -12,7 +12,7 @@ import DMATraceTestSupport
         let specs: [[String]] = [
             ["--seed", "1", "--bug", "use-after-unmap", "--bug-every", "300"],
             ["--seed", "2", "--no-host", "--net", "2"],
-            ["--seed", "3", "--bug", "double-unmap", "--bug", "stray-dma", "--bug-every", "200"],
+            ["--seed", "3", "--bug", "double-unmap", "--bug", "stray-dma", "--bug-every", "200"]
         ]
         return try specs.enumerated().map { i, extra in
             let path = "\(dir)/t\(i).dmat"
@@ -27,7 +27,10 @@ import DMATraceTestSupport
     /// Runs `dmatrace args` with extra environment variables; returns the exit status and standard error.
     static func run(_ args: [String], env: [String: String]) throws -> (Int32, String) {
         var environment: [String: String?] = [:]
-        for k in ["DMATRACE_SHARD", "JOB_COMPLETION_INDEX", "DMATRACE_SHARD_COUNT", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN"] {
+        for k in [
+            "DMATRACE_SHARD", "JOB_COMPLETION_INDEX", "DMATRACE_SHARD_COUNT", "SLURM_ARRAY_TASK_ID",
+            "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN"
+        ] {
             environment[k] = .some(nil)
         }
         for (k, v) in env { environment[k] = v }
@@ -53,17 +56,23 @@ import DMATraceTestSupport
 
         // 3 traces x 2 kernels x 3 modes = 18 units; shard 0 holds units 0..<4 (trace 0, scenarios 0...3),
         // shard 1 units 4..<9 (trace 0: 4, 5; trace 1: 0, 1, 2).
-        let p0 = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/part0.json"))) as? [String: Any])
+        let p0 = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/part0.json")))
+                as? [String: Any])
         let pieces0 = try #require(p0["pieces"] as? [[String: Any]])
         #expect(pieces0.count == 1)
         #expect(pieces0.first?["scenarios"] as? [Int] == [0, 1, 2, 3])
-        let p1 = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/part1.json"))) as? [String: Any])
+        let p1 = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/part1.json")))
+                as? [String: Any])
         let pieces1 = try #require(p1["pieces"] as? [[String: Any]])
         #expect(pieces1.map { $0["trace"] as? Int } == [0, 1])
         #expect(pieces1.map { $0["scenarios"] as? [Int] } == [[4, 5], [0, 1, 2]])
 
-        let merged = try CLI.run(["merge", "\(dir)/part3.json", "\(dir)/part1.json", "\(dir)/part0.json", "\(dir)/part2.json",
-                                  "-o", "\(dir)/merged.json"])
+        let merged = try CLI.run([
+            "merge", "\(dir)/part3.json", "\(dir)/part1.json", "\(dir)/part0.json", "\(dir)/part2.json",
+            "-o", "\(dir)/merged.json"
+        ])
         #expect(merged.status == 0, "\(merged.stderr)")
         let a = try Self.bytes("\(dir)/full.json"), b = try Self.bytes("\(dir)/merged.json")
         #expect(a.count > 1000)
@@ -71,7 +80,8 @@ import DMATraceTestSupport
 
         // Other renderers go through the same report.
         _ = try CLI.run(common + ["--format", "markdown", "-o", "\(dir)/full.md"])
-        _ = try CLI.run(["merge", "--format", "markdown", "-o", "\(dir)/merged.md"] + (0..<4).map { "\(dir)/part\($0).json" })
+        _ = try CLI.run(
+            ["merge", "--format", "markdown", "-o", "\(dir)/merged.md"] + (0..<4).map { "\(dir)/part\($0).json" })
         #expect(try Self.bytes("\(dir)/full.md") == Self.bytes("\(dir)/merged.md"))
 
         // A missing or doubled shard is an input error.
@@ -89,9 +99,10 @@ import DMATraceTestSupport
         let traces = try Self.traces(in: dir)
         let common = ["matrix"] + traces + ["--kernels", Self.kernels, "--modes", Self.modes, "--shard", "auto"]
         let envs: [[String: String]] = [
-            ["DMATRACE_SHARD": "0/3"],                                   // GitHub Actions matrix (user-set)
+            ["DMATRACE_SHARD": "0/3"],  // GitHub Actions matrix (user-set)
             ["JOB_COMPLETION_INDEX": "1", "DMATRACE_SHARD_COUNT": "3"],  // Kubernetes Indexed Job
-            ["SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_MIN": "1"],  // sbatch --array=1-3
+            // sbatch --array=1-3
+            ["SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_MIN": "1"]
         ]
         for (i, env) in envs.enumerated() {
             let (status, err) = try Self.run(common + ["-o", "\(dir)/part\(i).json"], env: env)
@@ -104,7 +115,8 @@ import DMATraceTestSupport
         #expect(k8sNoCount == 64)
         #expect(try CLI.run(common.dropLast(2) + ["--shard", "4/4"]).status == 64)
 
-        #expect(try CLI.run(["merge", "-o", "\(dir)/merged.json"] + (0..<3).map { "\(dir)/part\($0).json" }).status == 0)
+        #expect(
+            try CLI.run(["merge", "-o", "\(dir)/merged.json"] + (0..<3).map { "\(dir)/part\($0).json" }).status == 0)
         #expect(try CLI.run(Array(common.dropLast(2)) + ["--format", "json", "-o", "\(dir)/full.json"]).status == 0)
         #expect(try Self.bytes("\(dir)/full.json") == Self.bytes("\(dir)/merged.json"))
     }

@@ -8,8 +8,13 @@ import Testing
 /// need no Swift shared library.
 @Suite(.tags(.subprocess, .slow), .serialized) struct StandaloneBinaryTests {
     /// Runs `binary args` from `dir` with only PATH and HOME set.
-    static func runAlone(_ binary: String, in dir: String, _ args: [String]) throws -> (out: String, err: String, status: Int32) {
-        try CorpusTests.run("/usr/bin/env", ["-i", "PATH=/usr/bin:/bin", "HOME=\(dir)", "/bin/sh", "-c", "cd \"$0\" && exec ./dmatrace \"$@\"", dir] + args)
+    static func runAlone(_ binary: String, in dir: String, _ args: [String]) throws -> (
+        out: String, err: String, status: Int32
+    ) {
+        try CorpusTests.run(
+            "/usr/bin/env",
+            ["-i", "PATH=/usr/bin:/bin", "HOME=\(dir)", "/bin/sh", "-c", "cd \"$0\" && exec ./dmatrace \"$@\"", dir]
+                + args)
     }
 
     /// True when `file` contains `needle` (a SwiftPM resource-bundle accessor embeds the bundle's name).
@@ -26,10 +31,13 @@ import Testing
         // fails with ETXTBSY (exit 126), as it once did here.
         let cp = try Subprocess.run("/bin/cp", [binary, dir + "/dmatrace"])
         #expect(cp.status == 0, "\(cp.stderr)")
-        try FileManager.default.copyItem(atPath: CLI.root + "/traces/intel-strict.dmat", toPath: dir + "/intel-strict.dmat")
+        try FileManager.default.copyItem(
+            atPath: CLI.root + "/traces/intel-strict.dmat", toPath: dir + "/intel-strict.dmat")
         let list = try runAlone(binary, in: dir, ["models", "list"])
         #expect(list.status == 0, "models list: \(list.err)")
-        #expect(list.out.hasPrefix("kernels") && list.out.contains("\n  linux-6.1") && list.out.contains("\nQEMU modes"), "\(list.out)")
+        #expect(
+            list.out.hasPrefix("kernels") && list.out.contains("\n  linux-6.1") && list.out.contains("\nQEMU modes"),
+            "\(list.out)")
         let replay = try runAlone(binary, in: dir, ["replay", "intel-strict.dmat", "--recorded", "--fail-on-findings"])
         #expect(replay.status == 0, "replay: \(replay.err)")
         #expect(replay.out.contains("(recorded): works\n"))
@@ -55,7 +63,8 @@ import Testing
         let files = try FileManager.default.contentsOfDirectory(atPath: builtin).filter { $0.hasSuffix(".json") }
         #expect(files.count >= 20)
         for f in files {
-            let object = try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: builtin + "/" + f)))
+            let object = try JSONSerialization.jsonObject(
+                with: try Data(contentsOf: URL(fileURLWithPath: builtin + "/" + f)))
             let id = try #require((object as? [String: Any])?["id"] as? String)
             #expect(list.stdout.contains("\"\(id)\""), "\(f): id \(id) not in `models list`")
         }

@@ -9,7 +9,9 @@ import DMATraceTestSupport
 
     static func binary() throws -> String { try Subprocess.dmatraceBinary() }
 
-    static func run(_ args: [String], stdin: Data? = nil) throws -> (out: String, err: String, status: Int32, outData: Data) {
+    static func run(_ args: [String], stdin: Data? = nil) throws -> (
+        out: String, err: String, status: Int32, outData: Data
+    ) {
         let r = try Subprocess.dmatrace(args, stdin: stdin)
         return (r.stdout, r.stderr, r.status, r.stdoutData)
     }
@@ -27,15 +29,21 @@ import DMATraceTestSupport
         for i in 0..<4 {
             let dev = i % 2 == 0 ? net : blk
             let addr = 0xffff_0000 + UInt64(i) * 0x1000
-            events.append(Event(kind: .dmaMap, timestamp: UInt64(1000 * i + 100), device: dev, direction: .toDevice,
-                                address: addr, address2: 0x4000_0000 + UInt64(i) * 0x1000, size: 1500, source: 0,
-                                position: UInt64(10 + 2 * i)))
-            events.append(Event(kind: .dmaUnmap, timestamp: UInt64(1000 * i + 600), device: dev, direction: .toDevice,
-                                address: addr, size: 1500, source: 0, position: UInt64(11 + 2 * i)))
+            events.append(
+                Event(
+                    kind: .dmaMap, timestamp: UInt64(1000 * i + 100), device: dev, direction: .toDevice,
+                    address: addr, address2: 0x4000_0000 + UInt64(i) * 0x1000, size: 1500, source: 0,
+                    position: UInt64(10 + 2 * i)))
+            events.append(
+                Event(
+                    kind: .dmaUnmap, timestamp: UInt64(1000 * i + 600), device: dev, direction: .toDevice,
+                    address: addr, size: 1500, source: 0, position: UInt64(11 + 2 * i)))
         }
         let msg = w.intern("DMAR: [DMA Read NO_PASID] Request device [00:03.0] fault addr 0xdead0000")
-        events.append(Event(kind: .guestFault, timestamp: 5000, device: blk, flags: [.write], detail: FaultSource.vtd.rawValue,
-                            address: 0xdead_0000, aux: 6, aux2: msg, source: 0, position: 40))
+        events.append(
+            Event(
+                kind: .guestFault, timestamp: 5000, device: blk, flags: [.write], detail: FaultSource.vtd.rawValue,
+                address: 0xdead_0000, aux: 6, aux2: msg, source: 0, position: 40))
         events.append(Event(kind: .marker, timestamp: 6000, aux: w.intern("end")))
         for e in events { try w.append(e) }
         try w.finish()
@@ -77,7 +85,10 @@ import DMATraceTestSupport
         try Data(bytes[..<20]).write(to: URL(fileURLWithPath: head))
         let h = try Self.run(["verify", head])
         #expect(h.status == 3)
-        #expect(h.out == "\(head): DAMAGED: \(head): truncated at byte 20: the header frame needs \(Int(bytes[4]) + Int(bytes[5]) * 256 + 8) bytes\n")
+        #expect(
+            h.out
+                == "\(head): DAMAGED: \(head): truncated at byte 20: the header frame needs \(Int(bytes[4]) + Int(bytes[5]) * 256 + 8) bytes\n"
+        )
 
         // Not a trace: exit 2.
         let text = dir.appendingPathComponent("text.dmat").path
@@ -89,7 +100,8 @@ import DMATraceTestSupport
         // Several files: every one is checked; unreadable (2) wins over damaged (3).
         let many = try Self.run(["verify", path, bad, text])
         #expect(many.status == 2)
-        #expect(many.out.hasPrefix("\(path): ok: 10 events in 3 chunks, checksums verified\n\(bad): DAMAGED: 1 problem(s)"))
+        #expect(
+            many.out.hasPrefix("\(path): ok: 10 events in 3 chunks, checksums verified\n\(bad): DAMAGED: 1 problem(s)"))
         let two = try Self.run(["verify", "--json", path, bad])
         #expect(two.status == 3)
         let arr = try #require(try JSONSerialization.jsonObject(with: Data(two.out.utf8)) as? [[String: Any]])
@@ -147,13 +159,22 @@ import DMATraceTestSupport
         #expect(all.status == 0)
         let lines = all.out.split(separator: "\n")
         #expect(lines.count == 10)
-        #expect(lines[0] == "100 dma_map 0000:00:02.0 dir=TO_DEVICE dma_addr=0xffff0000 phys_addr=0x40000000 size=1500 attrs=0x0 sg_index=0 api=page src=guest.txt:10")
-        #expect(lines[8] == #"5000 guest_fault 0000:00:03.0 fault_addr=0xdead0000 reason=6 message="DMAR: [DMA Read NO_PASID] Request device [00:03.0] fault addr 0xdead0000" iommu=vtd flags=write src=guest.txt:40"#)
+        #expect(
+            lines[0]
+                == "100 dma_map 0000:00:02.0 dir=TO_DEVICE dma_addr=0xffff0000 phys_addr=0x40000000 size=1500 attrs=0x0 sg_index=0 api=page src=guest.txt:10"
+        )
+        #expect(
+            lines[8]
+                == #"5000 guest_fault 0000:00:03.0 fault_addr=0xdead0000 reason=6 message="DMAR: [DMA Read NO_PASID] Request device [00:03.0] fault addr 0xdead0000" iommu=vtd flags=write src=guest.txt:40"#
+        )
         #expect(lines[9] == #"6000 marker - message="end""#)
 
-        let f = try Self.run(["cat", "--device", "0000:00:03.0", "--kind", "dma_map,dma_unmap", "--from", "1us", "--to", "3100", path])
+        let f = try Self.run([
+            "cat", "--device", "0000:00:03.0", "--kind", "dma_map,dma_unmap", "--from", "1us", "--to", "3100", path
+        ])
         #expect(f.status == 0)
-        #expect(f.out.split(separator: "\n").map { $0.split(separator: " ").prefix(2).joined(separator: " ") }
+        #expect(
+            f.out.split(separator: "\n").map { $0.split(separator: " ").prefix(2).joined(separator: " ") }
                 == ["1100 dma_map", "1600 dma_unmap", "3100 dma_map"].dropLast())
 
         let j = try Self.run(["cat", "--jsonl", path])
@@ -173,7 +194,9 @@ import DMATraceTestSupport
         let again = try Self.run(["cat", "-"], stdin: piped.outData)
         #expect(again.status == 0)
         func stripSource(_ text: String) -> [String] {
-            text.split(separator: "\n").map { line in String(line.split(separator: " ").filter { !$0.hasPrefix("src=") }.joined(separator: " ")) }
+            text.split(separator: "\n").map { line in
+                String(line.split(separator: " ").filter { !$0.hasPrefix("src=") }.joined(separator: " "))
+            }
         }
         #expect(stripSource(again.out) == stripSource(all.out))
         #expect(again.out.contains("src=-:2\n"))
@@ -197,8 +220,14 @@ extension TraceCommandTests {
         let window = try Self.run(["cat", trace, "--from", "+5s", "--to", "+6s"]).out.split(separator: "\n")
         let stamps = window.compactMap { UInt64($0.prefix { $0 != " " }) }
         #expect(!stamps.isEmpty && stamps.allSatisfy { $0 >= first + 5_000_000_000 && $0 < first + 6_000_000_000 })
-        #expect(stamps.count == all.compactMap { UInt64($0.prefix { $0 != " " }) }.filter { $0 >= first + 5_000_000_000 && $0 < first + 6_000_000_000 }.count)
-        let export = try Self.run(["export", "--format", "perfetto", trace, "--device", "00:02.0", "--kind", "iommu_map,iommu_unmap"])
+        #expect(
+            stamps.count
+                == all.compactMap { UInt64($0.prefix { $0 != " " }) }.filter {
+                    $0 >= first + 5_000_000_000 && $0 < first + 6_000_000_000
+                }.count)
+        let export = try Self.run([
+            "export", "--format", "perfetto", trace, "--device", "00:02.0", "--kind", "iommu_map,iommu_unmap"
+        ])
         #expect(export.status == 0, "\(export.err)")
         #expect(export.out.components(separatedBy: "\"ph\":\"b\"").count - 1 == 673)
         #expect(try Self.run(["export", "--format", "svg", trace]).status == 64)

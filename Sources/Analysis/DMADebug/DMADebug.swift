@@ -24,7 +24,13 @@ public struct DMADebugChecker {
         public init(kernelRelease: String?) {
             let parts = (kernelRelease ?? "").split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
             guard parts.count == 2 else { self = .linux6; return }
-            if parts[0] < 5 { self = .linux4 } else if parts[0] > 6 || (parts[0] == 6 && parts[1] >= 19) { self = .linux619 } else { self = .linux6 }
+            if parts[0] < 5 {
+                self = .linux4
+            } else if parts[0] > 6 || (parts[0] == 6 && parts[1] >= 19) {
+                self = .linux619
+            } else {
+                self = .linux6
+            }
         }
     }
 
@@ -109,7 +115,9 @@ public struct DMADebugChecker {
     }
 
     /// Runs every check over `source` and returns the report.
-    public static func run(_ source: some EventSource, trace: String, options: Options = Options()) throws -> DMADebugReport {
+    public static func run(_ source: some EventSource, trace: String, options: Options = Options()) throws
+        -> DMADebugReport
+    {
         var checker = DMADebugChecker(metadata: source.metadata, options: options)
         var devices = source.metadata.devices.count
         try source.forEachEvent { index, event in
@@ -185,13 +193,15 @@ public struct DMADebugChecker {
                     // add_dma_entry's EEXIST error after it.
                     if next > Self.maxOverlap && !warnedOverlapOnce {
                         warnedOverlapOnce = true
-                        report(.cachelineOverlapLimit, e, at: at,
-                               "exceeded \(Self.maxOverlap) overlapping mappings of cacheline \(Hex.prefixed(cln, width: 16))",
-                               entry: entry, bare: true)
+                        report(
+                            .cachelineOverlapLimit, e, at: at,
+                            "exceeded \(Self.maxOverlap) overlapping mappings of cacheline \(Hex.prefixed(cln, width: 16))",
+                            entry: entry, bare: true)
                     }
                     if e.aux & Self.attrSkipCPUSync == 0 {
-                        report(.cachelineOverlap, e, at: at,
-                               "cacheline tracking EEXIST, overlapping mappings aren't supported", entry: entry)
+                        report(
+                            .cachelineOverlap, e, at: at,
+                            "cacheline tracking EEXIST, overlapping mappings aren't supported", entry: entry)
                     }
                 } else {
                     cachelines[cln] = 0
@@ -219,8 +229,10 @@ public struct DMADebugChecker {
     /// debug.c HASH_SIZE: bucket_find_contain walks back at most this many buckets.
     static let hashSize: UInt64 = 16384
 
-    private func find(device: UInt16, address: UInt64, size: UInt64, type: EntryType, direction: DMADirection,
-                      sgCallEnts: UInt32, contain: Bool) -> (key: UInt64, index: Int)? {
+    private func find(
+        device: UInt16, address: UInt64, size: UInt64, type: EntryType, direction: DMADirection,
+        sgCallEnts: UInt32, contain: Bool
+    ) -> (key: UInt64, index: Int)? {
         let ref = (size: size, type: type, direction: direction, sgCallEnts: sgCallEnts)
         let start = address >> Self.hashShift
         guard contain else {
@@ -234,10 +246,13 @@ public struct DMADebugChecker {
         var i: UInt64 = 0
         while i < min(limit, reach + 1) {
             let b = start - i
-            if let hit = bestFit(bucket: b, ref, { en in
-                en.device == device && en.devAddr <= address
-                    && en.devAddr.addingReportingOverflow(en.size).partialValue >= address &+ size
-            }) {
+            if let hit = bestFit(
+                bucket: b, ref,
+                { en in
+                    en.device == device && en.devAddr <= address
+                        && en.devAddr.addingReportingOverflow(en.size).partialValue >= address &+ size
+                })
+            {
                 return hit
             }
             i += 1
@@ -248,8 +263,10 @@ public struct DMADebugChecker {
     /// debug.c __hash_bucket_find: among the entries of one bucket (in insertion order) that `match`,
     /// a perfect fit on (size, type, direction, sg_call_ents) returns at once; otherwise the best level wins
     /// if it was the only match, and several matches without a perfect fit give nil.
-    private func bestFit(bucket: UInt64, _ ref: (size: UInt64, type: EntryType, direction: DMADirection, sgCallEnts: UInt32),
-                         _ match: (Entry) -> Bool) -> (key: UInt64, index: Int)? {
+    private func bestFit(
+        bucket: UInt64, _ ref: (size: UInt64, type: EntryType, direction: DMADirection, sgCallEnts: UInt32),
+        _ match: (Entry) -> Bool
+    ) -> (key: UInt64, index: Int)? {
         guard let list = buckets[bucket] else { return nil }
         var best: Int?
         var lastLevel = -1
@@ -279,15 +296,19 @@ public struct DMADebugChecker {
             unmapSGByPhys(e, at: at)
             return
         }
-        guard let (key, index) = find(
-            device: e.device, address: e.address, size: e.size, type: type, direction: e.direction,
-            sgCallEnts: 0, contain: false)
+        guard
+            let (key, index) = find(
+                device: e.device, address: e.address, size: e.size, type: type, direction: e.direction,
+                sgCallEnts: 0, contain: false)
         else {
             if e.address == Self.mappingError {
                 report(.freeInvalidAddress, e, at: at, "device driver tries to free an invalid DMA memory address")
-            } else if options.captureFromStart || released.contains(DeviceAddress(device: e.device, address: e.address)) {
-                report(.freeNotAllocated, e, at: at,
-                       "device driver tries to free DMA memory it has not allocated [device address=\(Hex.prefixed(e.address, width: 16))] [size=\(e.size) bytes]")
+            } else if options.captureFromStart || released.contains(DeviceAddress(device: e.device, address: e.address))
+            {
+                report(
+                    .freeNotAllocated, e, at: at,
+                    "device driver tries to free DMA memory it has not allocated [device address=\(Hex.prefixed(e.address, width: 16))] [size=\(e.size) bytes]"
+                )
             } else {
                 unmatchedBeforeCapture += 1
             }
@@ -295,28 +316,33 @@ public struct DMADebugChecker {
         }
         let entry = buckets[key]![index]
         if e.size != entry.size {
-            report(.freeSize, e, at: at,
-                   "device driver frees DMA memory with different size [device address=\(Hex.prefixed(e.address, width: 16))] [map size=\(entry.size) bytes] [unmap size=\(e.size) bytes]",
-                   entry: entry)
+            report(
+                .freeSize, e, at: at,
+                "device driver frees DMA memory with different size [device address=\(Hex.prefixed(e.address, width: 16))] [map size=\(entry.size) bytes] [unmap size=\(e.size) bytes]",
+                entry: entry)
         }
         if type != entry.type {
-            report(.freeFunction, e, at: at,
-                   "device driver frees DMA memory with wrong function [device address=\(Hex.prefixed(e.address, width: 16))] [size=\(e.size) bytes] [mapped as \(name(entry.type))] [unmapped as \(name(type))]",
-                   entry: entry)
+            report(
+                .freeFunction, e, at: at,
+                "device driver frees DMA memory with wrong function [device address=\(Hex.prefixed(e.address, width: 16))] [size=\(e.size) bytes] [mapped as \(name(entry.type))] [unmapped as \(name(type))]",
+                entry: entry)
         } else if entry.type == .coherent && e.address2 != entry.paddr && e.address2 != 0 && entry.paddr != 0 {
-            report(.freeCPUAddress, e, at: at,
-                   "device driver frees DMA memory with different CPU address [device address=\(Hex.prefixed(e.address, width: 16))] [size=\(e.size) bytes] [cpu alloc address=\(Hex.prefixed(entry.paddr, width: 16))] [cpu free address=\(Hex.prefixed(e.address2, width: 16))]",
-                   entry: entry)
+            report(
+                .freeCPUAddress, e, at: at,
+                "device driver frees DMA memory with different CPU address [device address=\(Hex.prefixed(e.address, width: 16))] [size=\(e.size) bytes] [cpu alloc address=\(Hex.prefixed(entry.paddr, width: 16))] [cpu free address=\(Hex.prefixed(e.address2, width: 16))]",
+                entry: entry)
         }
         if e.direction != entry.direction {
-            report(.freeDirection, e, at: at,
-                   "device driver frees DMA memory with different direction [device address=\(Hex.prefixed(e.address, width: 16))] [size=\(e.size) bytes] [mapped with \(dirName(entry.direction))] [unmapped with \(dirName(e.direction))]",
-                   entry: entry)
+            report(
+                .freeDirection, e, at: at,
+                "device driver frees DMA memory with different direction [device address=\(Hex.prefixed(e.address, width: 16))] [size=\(e.size) bytes] [mapped with \(dirName(entry.direction))] [unmapped with \(dirName(e.direction))]",
+                entry: entry)
         }
         if entry.mapErr == .notChecked && checksMapErrors {
-            report(.mapErrorNotChecked, e, at: at,
-                   "device driver failed to check map error[device address=\(Hex.prefixed(e.address, width: 16))] [size=\(e.size) bytes] [mapped as \(name(entry.type))]",
-                   entry: entry)
+            report(
+                .mapErrorNotChecked, e, at: at,
+                "device driver failed to check map error[device address=\(Hex.prefixed(e.address, width: 16))] [size=\(e.size) bytes] [mapped as \(name(entry.type))]",
+                entry: entry)
         }
         release(key: key, index: index, entry: entry, device: e.device)
     }
@@ -334,7 +360,9 @@ public struct DMADebugChecker {
         for devAddr in sgByPhys[phys] ?? [] {
             let key = devAddr >> Self.hashShift
             guard let list = buckets[key],
-                  let i = list.firstIndex(where: { $0.device == e.device && $0.type == .sg && $0.paddr == e.address2 && $0.devAddr == devAddr })
+                let i = list.firstIndex(where: {
+                    $0.device == e.device && $0.type == .sg && $0.paddr == e.address2 && $0.devAddr == devAddr
+                })
             else { continue }
             if hit == nil || list[i].index < buckets[hit!.0]![hit!.1].index { hit = (key, i) }
         }
@@ -344,9 +372,10 @@ public struct DMADebugChecker {
         }
         let entry = buckets[key]![index]
         if e.direction != entry.direction {
-            report(.freeDirection, e, at: at,
-                   "device driver frees DMA memory with different direction [device address=\(Hex.prefixed(entry.devAddr, width: 16))] [size=\(entry.size) bytes] [mapped with \(dirName(entry.direction))] [unmapped with \(dirName(e.direction))]",
-                   entry: entry)
+            report(
+                .freeDirection, e, at: at,
+                "device driver frees DMA memory with different direction [device address=\(Hex.prefixed(entry.devAddr, width: 16))] [size=\(entry.size) bytes] [mapped with \(dirName(entry.direction))] [unmapped with \(dirName(e.direction))]",
+                entry: entry)
         }
         release(key: key, index: index, entry: entry, device: e.device)
     }
@@ -375,13 +404,16 @@ public struct DMADebugChecker {
 
     private mutating func sync(_ e: Event, at: Int) {
         let toCPU = SyncTarget(rawValue: e.detail) != .forDevice
-        guard let (key, index) = find(
-            device: e.device, address: e.address, size: e.size, type: .single, direction: e.direction,
-            sgCallEnts: 0, contain: true)
+        guard
+            let (key, index) = find(
+                device: e.device, address: e.address, size: e.size, type: .single, direction: e.direction,
+                sgCallEnts: 0, contain: true)
         else {
             if options.captureFromStart || released.contains(DeviceAddress(device: e.device, address: e.address)) {
-                report(.syncNotAllocated, e, at: at,
-                       "device driver tries to sync DMA memory it has not allocated [device address=\(Hex.prefixed(e.address, width: 16))] [size=\(e.size) bytes]")
+                report(
+                    .syncNotAllocated, e, at: at,
+                    "device driver tries to sync DMA memory it has not allocated [device address=\(Hex.prefixed(e.address, width: 16))] [size=\(e.size) bytes]"
+                )
             } else {
                 unmatchedBeforeCapture += 1
             }
@@ -389,25 +421,29 @@ public struct DMADebugChecker {
         }
         let entry = buckets[key]![index]
         if e.size > entry.size {
-            report(.syncOutside, e, at: at,
-                   "device driver syncs DMA memory outside allocated range [device address=\(Hex.prefixed(entry.devAddr, width: 16))] [allocation size=\(entry.size) bytes] [sync offset+size=\(e.size)]",
-                   entry: entry)
+            report(
+                .syncOutside, e, at: at,
+                "device driver syncs DMA memory outside allocated range [device address=\(Hex.prefixed(entry.devAddr, width: 16))] [allocation size=\(entry.size) bytes] [sync offset+size=\(e.size)]",
+                entry: entry)
         }
         if entry.direction == .bidirectional { return }
         if e.direction != entry.direction {
-            report(.syncDirection, e, at: at,
-                   "device driver syncs DMA memory with different direction [device address=\(Hex.prefixed(e.address, width: 16))] [size=\(entry.size) bytes] [mapped with \(dirName(entry.direction))] [synced with \(dirName(e.direction))]",
-                   entry: entry)
+            report(
+                .syncDirection, e, at: at,
+                "device driver syncs DMA memory with different direction [device address=\(Hex.prefixed(e.address, width: 16))] [size=\(entry.size) bytes] [mapped with \(dirName(entry.direction))] [synced with \(dirName(e.direction))]",
+                entry: entry)
         }
         if toCPU && entry.direction != .fromDevice && e.direction != .toDevice {
-            report(.syncReadOnlyForCPU, e, at: at,
-                   "device driver syncs device read-only DMA memory for cpu [device address=\(Hex.prefixed(e.address, width: 16))] [size=\(entry.size) bytes] [mapped with \(dirName(entry.direction))] [synced with \(dirName(e.direction))]",
-                   entry: entry)
+            report(
+                .syncReadOnlyForCPU, e, at: at,
+                "device driver syncs device read-only DMA memory for cpu [device address=\(Hex.prefixed(e.address, width: 16))] [size=\(entry.size) bytes] [mapped with \(dirName(entry.direction))] [synced with \(dirName(e.direction))]",
+                entry: entry)
         }
         if !toCPU && entry.direction != .toDevice && e.direction != .fromDevice {
-            report(.syncWriteOnlyToDevice, e, at: at,
-                   "device driver syncs device write-only DMA memory to device [device address=\(Hex.prefixed(e.address, width: 16))] [size=\(entry.size) bytes] [mapped with \(dirName(entry.direction))] [synced with \(dirName(e.direction))]",
-                   entry: entry)
+            report(
+                .syncWriteOnlyToDevice, e, at: at,
+                "device driver syncs device write-only DMA memory to device [device address=\(Hex.prefixed(e.address, width: 16))] [size=\(entry.size) bytes] [mapped with \(dirName(entry.direction))] [synced with \(dirName(e.direction))]",
+                entry: entry)
         }
     }
 
@@ -416,7 +452,8 @@ public struct DMADebugChecker {
     private mutating func mappingErrorChecked(_ e: Event) {
         let key = e.address >> Self.hashShift
         guard var list = buckets[key] else { return }
-        for i in list.indices where list[i].devAddr == e.address && list[i].device == e.device && list[i].mapErr == .notChecked {
+        for i in list.indices
+        where list[i].devAddr == e.address && list[i].device == e.device && list[i].mapErr == .notChecked {
             list[i].mapErr = .checked
             break
         }
@@ -437,14 +474,20 @@ public struct DMADebugChecker {
             // driver has pending DMA allocations while released from device", dma_debug_device_change()) is printed
             // only when the driver unbinds, which a trace that just ends never shows; logLine keeps that line as
             // what an unbind would print.
-            let details = "One of leaked entries details: [device address=\(Hex.prefixed(one.devAddr, width: 16))] [size=\(one.size) bytes] [mapped with \(dirName(one.direction))] [mapped as \(name(one.type))]"
-            let message = "\(list.count) DMA mapping(s) still live when the recording stopped (no driver unbind: "
+            let details =
+                "One of leaked entries details: [device address=\(Hex.prefixed(one.devAddr, width: 16))] [size=\(one.size) bytes] [mapped with \(dirName(one.direction))] [mapped as \(name(one.type))]"
+            let message =
+                "\(list.count) DMA mapping(s) still live when the recording stopped (no driver unbind: "
                 + "a debug kernel prints its leak line only then)\n" + details
             for en in list {
-                violations.append(DMADebugViolation(
-                    check: .leakAtEnd, device: deviceName(dev), message: message,
-                    logLine: logLine(device: dev, "device driver has pending DMA allocations while released from device [count=\(list.count)]\n" + details),
-                    at: occurrence(index: en.index, en.event), mappedAt: nil))
+                violations.append(
+                    DMADebugViolation(
+                        check: .leakAtEnd, device: deviceName(dev), message: message,
+                        logLine: logLine(
+                            device: dev,
+                            "device driver has pending DMA allocations while released from device [count=\(list.count)]\n"
+                                + details),
+                        at: occurrence(index: en.index, en.event), mappedAt: nil))
             }
         }
         let hasStreaming = seen[Int(EventKind.dmaMap.rawValue)] + seen[Int(EventKind.dmaUnmap.rawValue)] > 0
@@ -452,7 +495,8 @@ public struct DMADebugChecker {
         let hasRelease = seen[Int(EventKind.dmaUnmap.rawValue)] + seen[Int(EventKind.dmaFree.rawValue)] > 0
         let hasSync = seen[Int(EventKind.dmaSync.rawValue)] > 0
         let anyDMA = seen.reduce(0, +) > 0
-        let noDMA = "the trace has no DMA-API events (dma_map/unmap/alloc/free/sync); guest `dma:*` tracepoints exist from Linux 6.12, `intel_iommu:*` map events only in 5.3-5.10"
+        let noDMA =
+            "the trace has no DMA-API events (dma_map/unmap/alloc/free/sync); guest `dma:*` tracepoints exist from Linux 6.12, `intel_iommu:*` map events only in 5.3-5.10"
         var statuses: [DMADebugCheckStatus] = []
         for check in DMADebugCheck.allCases {
             var skip: String?
@@ -464,41 +508,61 @@ public struct DMADebugChecker {
             case .freeSGCount, .syncSGCount:
                 skip = "per-segment events do not carry the nents of the dma_map_sg/unmap_sg/sync_sg call"
             case .mapErrorNotChecked:
-                skip = anyDMA ? (checksMapErrors ? nil : "no dma_mapping_error() calls recorded: no tracepoint records them, so an unchecked mapping cannot be told from a checked one") : noDMA
+                skip =
+                    anyDMA
+                    ? (checksMapErrors
+                        ? nil
+                        : "no dma_mapping_error() calls recorded: no tracepoint records them, so an unchecked mapping cannot be told from a checked one")
+                    : noDMA
             case .mapStack, .mapKernelText, .mapInvalidArea, .mapVmalloc:
-                skip = "needs the CPU virtual address and the kernel's memory layout, which DMA tracepoints do not record"
+                skip =
+                    "needs the CPU virtual address and the kernel's memory layout, which DMA tracepoints do not record"
             case .syncNotAllocated, .syncOutside, .syncDirection, .syncReadOnlyForCPU, .syncWriteOnlyToDevice:
                 skip = anyDMA ? (hasSync ? nil : "no dma_sync events recorded") : noDMA
             case .sgSegmentTooLong, .sgSegmentBoundary:
-                skip = "needs the device's dma_get_max_seg_size()/dma_get_seg_boundary(), which the trace does not record"
+                skip =
+                    "needs the device's dma_get_max_seg_size()/dma_get_seg_boundary(), which the trace does not record"
             case .cachelineOverlap, .cachelineOverlapLimit:
-                skip = anyDMA ? (hasStreaming ? (mapsWithoutPhys == seen[Int(EventKind.dmaMap.rawValue)] ? "no map event carries the CPU physical address" : nil) : "no streaming map events recorded") : noDMA
+                skip =
+                    anyDMA
+                    ? (hasStreaming
+                        ? (mapsWithoutPhys == seen[Int(EventKind.dmaMap.rawValue)]
+                            ? "no map event carries the CPU physical address" : nil)
+                        : "no streaming map events recorded") : noDMA
             case .leakAtEnd:
                 skip = anyDMA ? nil : noDMA
             case .cpuTouchingMapping:
-                skip = "needs CPU accesses to mapped pages (debug_dma_assert_idle, Linux 4.x only), which no trace records"
+                skip =
+                    "needs CPU accesses to mapped pages (debug_dma_assert_idle, Linux 4.x only), which no trace records"
             }
             let count = violations.filter { $0.check == check }.count
-            statuses.append(DMADebugCheckStatus(
-                check: check, ran: skip == nil, skippedBecause: skip, violations: skip == nil ? count : 0))
+            statuses.append(
+                DMADebugCheckStatus(
+                    check: check, ran: skip == nil, skippedBecause: skip, violations: skip == nil ? count : 0))
         }
         // Trace order; within one event, the order the kernel would print them in (emission order).
-        let sorted = violations.enumerated().sorted { ($0.element.at.eventIndex, $0.offset) < ($1.element.at.eventIndex, $1.offset) }
-            .map(\.element)
+        let sorted = violations.enumerated().sorted {
+            ($0.element.at.eventIndex, $0.offset) < ($1.element.at.eventIndex, $1.offset)
+        }
+        .map(\.element)
         return DMADebugReport(
             trace: trace, era: era, captureFromStart: options.captureFromStart,
             dmaEvents: seen.reduce(0, +), checks: statuses, violations: sorted,
-            unmatchedBeforeCapture: unmatchedBeforeCapture, sgUnmapsWithoutMatch: sgUnmapsUnmatched, liveAtEnd: live.count)
+            unmatchedBeforeCapture: unmatchedBeforeCapture, sgUnmapsWithoutMatch: sgUnmapsUnmatched,
+            liveAtEnd: live.count)
     }
 
     // MARK: - Helpers
 
-    private mutating func report(_ check: DMADebugCheck, _ e: Event, at: Int, _ message: String,
-                                 entry: Entry? = nil, bare: Bool = false) {
-        violations.append(DMADebugViolation(
-            check: check, device: deviceName(e.device), message: message,
-            logLine: bare ? "DMA-API: \(message)" : logLine(device: e.device, message),
-            at: occurrence(index: at, e), mappedAt: entry.map { occurrence(index: $0.index, $0.event) }))
+    private mutating func report(
+        _ check: DMADebugCheck, _ e: Event, at: Int, _ message: String,
+        entry: Entry? = nil, bare: Bool = false
+    ) {
+        violations.append(
+            DMADebugViolation(
+                check: check, device: deviceName(e.device), message: message,
+                logLine: bare ? "DMA-API: \(message)" : logLine(device: e.device, message),
+                at: occurrence(index: at, e), mappedAt: entry.map { occurrence(index: $0.index, $0.event) }))
     }
 
     private func deviceName(_ d: UInt16) -> String {
@@ -524,7 +588,9 @@ public struct DMADebugChecker {
 
     private func occurrence(index: Int, _ e: Event) -> Occurrence {
         var file: String?
-        if e.source != Event.noSource, Int(e.source) < metadata.inputs.count { file = metadata.inputs[Int(e.source)].path }
+        if e.source != Event.noSource, Int(e.source) < metadata.inputs.count {
+            file = metadata.inputs[Int(e.source)].path
+        }
         return Occurrence(
             eventIndex: index, timestamp: e.timestamp, sourceFile: file,
             sourcePosition: file == nil ? nil : e.position, deviceAddress: e.address,

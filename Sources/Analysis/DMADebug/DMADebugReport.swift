@@ -62,11 +62,13 @@ public enum DMADebugCheck: String, Sendable, Codable, CaseIterable {
     public var kernelFunction: String {
         switch self {
         case .freeInvalidAddress, .freeNotAllocated, .freeSize, .freeFunction, .freeCPUAddress, .freeSGCount,
-             .freeDirection, .mapErrorNotChecked: "check_unmap"
+            .freeDirection, .mapErrorNotChecked:
+            "check_unmap"
         case .mapStack, .mapKernelText: "check_for_stack/check_for_illegal_area"
         case .mapInvalidArea, .mapVmalloc: "debug_dma_map_single"
         case .syncNotAllocated, .syncOutside, .syncDirection, .syncReadOnlyForCPU, .syncWriteOnlyToDevice,
-             .syncSGCount: "check_sync"
+            .syncSGCount:
+            "check_sync"
         case .sgSegmentTooLong, .sgSegmentBoundary: "check_sg_segment"
         case .cachelineOverlap: "add_dma_entry"
         case .cachelineOverlapLimit: "active_cacheline_inc_overlap"
@@ -153,16 +155,17 @@ public struct DMADebugReport: Sendable, Codable, Equatable {
             var worst = first
             for v in list where v.at.size > worst.at.size { worst = v }
             let c = first.check
-            out.append(Finding(
-                trace: name, scenario: "recorded", device: first.device, category: "dma-api-debug", key: c.rawValue,
-                rule: c.rule, origin: .dmaDebug, severity: c.severity, count: list.count, first: first.at,
-                worst: worst.at == first.at ? nil : worst.at,
-                message: first.message.split(separator: "\n").first.map(String.init) ?? first.message,
-                explanation: "CONFIG_DMA_API_DEBUG check #\(c.number) (\(c.rawValue)) of Linux kernel/dma/debug.c "
-                    + "\(c.kernelFunction)(), re-run offline on the recorded DMA-API calls; a debug kernel would WARN "
-                    + "on the first occurrence only, this report lists all \(list.count).",
-                guestLog: Array(Set(list.prefix(3).map(\.logLine))).sorted()
-                    .flatMap { $0.split(separator: "\n").map(String.init) }, hostLog: []))
+            out.append(
+                Finding(
+                    trace: name, scenario: "recorded", device: first.device, category: "dma-api-debug", key: c.rawValue,
+                    rule: c.rule, origin: .dmaDebug, severity: c.severity, count: list.count, first: first.at,
+                    worst: worst.at == first.at ? nil : worst.at,
+                    message: first.message.split(separator: "\n").first.map(String.init) ?? first.message,
+                    explanation: "CONFIG_DMA_API_DEBUG check #\(c.number) (\(c.rawValue)) of Linux kernel/dma/debug.c "
+                        + "\(c.kernelFunction)(), re-run offline on the recorded DMA-API calls; a debug kernel would WARN "
+                        + "on the first occurrence only, this report lists all \(list.count).",
+                    guestLog: Array(Set(list.prefix(3).map(\.logLine))).sorted()
+                        .flatMap { $0.split(separator: "\n").map(String.init) }, hostLog: []))
         }
         return out.sorted(by: Finding.reportOrder)
     }

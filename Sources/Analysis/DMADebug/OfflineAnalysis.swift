@@ -29,8 +29,10 @@ public struct OfflineAnalysis {
     public var notes: [String]
 
     /// Runs every check over `source` (named `trace`) in one pass.
-    public static func run(_ source: some EventSource, trace: String, options: DMADebugChecker.Options,
-                           fidelity check: Bool = true, catalog: ModelCatalog) throws -> OfflineAnalysis {
+    public static func run(
+        _ source: some EventSource, trace: String, options: DMADebugChecker.Options,
+        fidelity check: Bool = true, catalog: ModelCatalog
+    ) throws -> OfflineAnalysis {
         // The replay of the recorded scenario reads the trace, and the DMA-API checks see every event on the way.
         let box = CheckerBox(DMADebugChecker(metadata: source.metadata, options: options))
         let tee = TeeSource(base: source, box: box)

@@ -134,14 +134,19 @@ public enum Findings {
                     // Stray DMA (no buffer mapped at the address) is a device bug present in the recording under
                     // every scenario: reported, but as a warning, since it does not decide whether the
                     // kernel × mode combination works (the replay leaves it out of the device verdict too).
-                    out.append(Finding(
-                        trace: trace, scenario: scenario.id, kernel: scenario.kernel, mode: scenario.mode,
-                        device: device.device, category: group.outcome.rawValue, key: group.key, rule: group.rule,
-                        origin: .replay, severity: group.stray ? min(.warning, severity(of: group.outcome)) : severity(of: group.outcome),
-                        count: group.count, first: group.first, worst: group.worst,
-                        message: "\(device.device) under \(scenario.id): \(what), \(times)"
-                            + (group.stray ? " (stray DMA: no buffer was mapped there; in the recording under every scenario)" : ""),
-                        explanation: group.explanation, guestLog: group.guestLog, hostLog: group.hostLog))
+                    out.append(
+                        Finding(
+                            trace: trace, scenario: scenario.id, kernel: scenario.kernel, mode: scenario.mode,
+                            device: device.device, category: group.outcome.rawValue, key: group.key, rule: group.rule,
+                            origin: .replay,
+                            severity: group.stray
+                                ? min(.warning, severity(of: group.outcome)) : severity(of: group.outcome),
+                            count: group.count, first: group.first, worst: group.worst,
+                            message: "\(device.device) under \(scenario.id): \(what), \(times)"
+                                + (group.stray
+                                    ? " (stray DMA: no buffer was mapped there; in the recording under every scenario)"
+                                    : ""),
+                            explanation: group.explanation, guestLog: group.guestLog, hostLog: group.hostLog))
                 }
             }
             // Divergences are grouped by their text with the numbers taken out (addresses, counts, event
@@ -160,15 +165,18 @@ public enum Findings {
                 var worst = list[0]
                 for x in list where x.at.size > worst.at.size { worst = x }
                 let more = list.count == 1 ? "" : " (and \(list.count - 1) more like it)"
-                out.append(Finding(
-                    trace: trace, scenario: scenario.id, kernel: scenario.kernel, mode: scenario.mode,
-                    device: device, category: "fidelity", key: Self.shape(d.what), rule: "replay-fidelity (docs/replay.md)",
-                    origin: .fidelity, severity: .warning, count: list.count, first: d.at,
-                    worst: worst.at == d.at ? nil : worst.at,
-                    message: "replay of the recorded scenario \(scenario.id) diverges: \(d.what)\(more)",
-                    explanation: "The replay of the scenario the trace was recorded under does not reproduce the trace; "
-                        + "predictions for other scenarios are less certain.",
-                    guestLog: [], hostLog: []))
+                out.append(
+                    Finding(
+                        trace: trace, scenario: scenario.id, kernel: scenario.kernel, mode: scenario.mode,
+                        device: device, category: "fidelity", key: Self.shape(d.what),
+                        rule: "replay-fidelity (docs/replay.md)",
+                        origin: .fidelity, severity: .warning, count: list.count, first: d.at,
+                        worst: worst.at == d.at ? nil : worst.at,
+                        message: "replay of the recorded scenario \(scenario.id) diverges: \(d.what)\(more)",
+                        explanation:
+                            "The replay of the scenario the trace was recorded under does not reproduce the trace; "
+                            + "predictions for other scenarios are less certain.",
+                        guestLog: [], hostLog: []))
             }
         }
         return merged(out)

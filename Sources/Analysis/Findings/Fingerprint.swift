@@ -5,7 +5,9 @@ import TraceFormat
 /// moved, or replayed again.
 public enum Fingerprint {
     /// The fingerprint of a finding's identifying fields: 16 lower-case hex digits.
-    public static func of(trace: String, scenario: String, device: String, category: String, key: String, rule: String) -> String {
+    public static func of(trace: String, scenario: String, device: String, category: String, key: String, rule: String)
+        -> String
+    {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for (i, field) in [trace, scenario, device, category, key, rule].enumerated() {
             if i > 0 { h = (h ^ 0) &* 0x0000_0100_0000_01B3 }

@@ -29,14 +29,16 @@ public struct RecordedLogFindings: Sendable {
         var out: [Finding] = []
         for dev in order {
             guard let hits = swiotlbFull[dev], let first = hits.first else { continue }
-            let device = dev == Event.noDevice || Int(dev) >= metadata.devices.count ? "-" : metadata.devices[Int(dev)].name
+            let device =
+                dev == Event.noDevice || Int(dev) >= metadata.devices.count ? "-" : metadata.devices[Int(dev)].name
             var worst = first
             for h in hits where h.event.size > worst.event.size { worst = h }
             func occurrence(_ h: Hit) -> Occurrence {
                 let src = Int(h.event.source) < metadata.inputs.count ? metadata.inputs[Int(h.event.source)].path : nil
-                return Occurrence(eventIndex: h.index, timestamp: h.event.timestamp, sourceFile: src,
-                                  sourcePosition: src == nil ? nil : h.event.position, deviceAddress: 0, bufferAddress: nil,
-                                  size: h.event.size, write: false, reason: nil)
+                return Occurrence(
+                    eventIndex: h.index, timestamp: h.event.timestamp, sourceFile: src,
+                    sourcePosition: src == nil ? nil : h.event.position, deviceAddress: 0, bufferAddress: nil,
+                    size: h.event.size, write: false, reason: nil)
             }
             func logLine(_ e: Event) -> String {
                 var s = "\(device == "-" ? "" : device + ": ")swiotlb buffer is full (sz: \(e.size) bytes)"
@@ -45,17 +47,20 @@ public struct RecordedLogFindings: Sendable {
             }
             let more = hits.count == 1 ? "" : " (\(hits.count) times, largest \(worst.event.size) bytes)"
             let slots = first.event.aux != 0 ? ", \(first.event.aux2) of \(first.event.aux) slots in use" : ""
-            out.append(Finding(
-                trace: name, scenario: "recorded", device: device, category: "swiotlb-full", key: "swiotlb-full",
-                rule: "kernel/dma/swiotlb.c swiotlb_tbl_map_single() (lib/swiotlb.c before 5.0)", origin: .guestLog,
-                severity: .error, count: hits.count, first: occurrence(first),
-                worst: worst.index == first.index ? nil : occurrence(worst),
-                message: "\(device): the swiotlb bounce buffer was full, a DMA mapping of \(first.event.size) bytes failed\(slots)\(more)",
-                explanation: "The guest kernel had to bounce this device's DMA through the software IO TLB (swiotlb=force, "
-                    + "no IOMMU for a device with a small DMA mask, or a confidential guest) and found no free slots: the "
-                    + "mapping failed and the driver saw DMA_MAPPING_ERROR. Enlarge the pool (swiotlb=N), or look for "
-                    + "mappings the driver never unmaps.",
-                guestLog: Array(Set(hits.prefix(3).map { logLine($0.event) })).sorted(), hostLog: []))
+            out.append(
+                Finding(
+                    trace: name, scenario: "recorded", device: device, category: "swiotlb-full", key: "swiotlb-full",
+                    rule: "kernel/dma/swiotlb.c swiotlb_tbl_map_single() (lib/swiotlb.c before 5.0)", origin: .guestLog,
+                    severity: .error, count: hits.count, first: occurrence(first),
+                    worst: worst.index == first.index ? nil : occurrence(worst),
+                    message:
+                        "\(device): the swiotlb bounce buffer was full, a DMA mapping of \(first.event.size) bytes failed\(slots)\(more)",
+                    explanation:
+                        "The guest kernel had to bounce this device's DMA through the software IO TLB (swiotlb=force, "
+                        + "no IOMMU for a device with a small DMA mask, or a confidential guest) and found no free slots: the "
+                        + "mapping failed and the driver saw DMA_MAPPING_ERROR. Enlarge the pool (swiotlb=N), or look for "
+                        + "mappings the driver never unmaps.",
+                    guestLog: Array(Set(hits.prefix(3).map { logLine($0.event) })).sorted(), hostLog: []))
         }
         return out.sorted(by: Finding.reportOrder)
     }

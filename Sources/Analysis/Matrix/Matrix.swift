@@ -20,7 +20,10 @@ public struct CompatibilityMatrix: Sendable, Codable, Equatable {
         /// `gpa-untranslated`, ...), as the replay decided it; empty when unknown.
         public var addressing: String
 
-        public init(trace: String, kernel: String, mode: String, device: String, verdict: String, works: Bool, findings: [String], addressing: String = "") {
+        public init(
+            trace: String, kernel: String, mode: String, device: String, verdict: String, works: Bool,
+            findings: [String], addressing: String = ""
+        ) {
             self.trace = trace
             self.kernel = kernel
             self.mode = mode
@@ -63,7 +66,10 @@ public struct CompatibilityMatrix: Sendable, Codable, Equatable {
     /// answer's example lines). A mode counts as working for all kernels only when every (trace, kernel) pair has
     /// a scenario in that mode and every device works there, isolated or honestly not; a missing scenario is not
     /// a pass. `eras` and `offAxis` describe the kernel axis for the answer.
-    public init(results: [ReplayResult], findings: [Finding], eras: [MatrixAnswer.Era]? = nil, offAxis: [MatrixAnswer.OffAxis] = []) {
+    public init(
+        results: [ReplayResult], findings: [Finding], eras: [MatrixAnswer.Era]? = nil,
+        offAxis: [MatrixAnswer.OffAxis] = []
+    ) {
         var kernels: [String] = []
         var modes: [String] = []
         var cells: [Cell] = []
@@ -80,13 +86,16 @@ public struct CompatibilityMatrix: Sendable, Codable, Equatable {
             for s in r.scenarios {
                 if !kernels.contains(s.kernel) { kernels.append(s.kernel) }
                 if !modes.contains(s.mode) { modes.append(s.mode) }
-                works["\(trace)\u{0}\(s.kernel)\u{0}\(s.mode)"] = s.works && (works["\(trace)\u{0}\(s.kernel)\u{0}\(s.mode)"] ?? true)
+                works["\(trace)\u{0}\(s.kernel)\u{0}\(s.mode)"] =
+                    s.works && (works["\(trace)\u{0}\(s.kernel)\u{0}\(s.mode)"] ?? true)
                 for d in s.devices {
-                    cells.append(Cell(
-                        trace: trace, kernel: s.kernel, mode: s.mode, device: d.device, verdict: d.verdict.rawValue,
-                        works: !d.verdict.isFailure,
-                        findings: (findingsByCell["\(trace)\u{0}\(s.kernel)\u{0}\(s.mode)\u{0}\(d.device)"] ?? []).sorted(),
-                        addressing: d.addressing))
+                    cells.append(
+                        Cell(
+                            trace: trace, kernel: s.kernel, mode: s.mode, device: d.device, verdict: d.verdict.rawValue,
+                            works: !d.verdict.isFailure,
+                            findings: (findingsByCell["\(trace)\u{0}\(s.kernel)\u{0}\(s.mode)\u{0}\(d.device)"] ?? [])
+                                .sorted(),
+                            addressing: d.addressing))
                 }
             }
         }
@@ -97,7 +106,9 @@ public struct CompatibilityMatrix: Sendable, Codable, Equatable {
         self.init(traces: traces.sorted(), kernels: kernels, modes: modes, cells: cells, modesWorkingForAllKernels: [])
         var diverged = Set<String>()
         for r in results {
-            for s in r.scenarios where s.diverged { diverged.insert("\(Fingerprint.traceName(r.trace))\u{0}\(s.kernel)\u{0}\(s.mode)") }
+            for s in r.scenarios where s.diverged {
+                diverged.insert("\(Fingerprint.traceName(r.trace))\u{0}\(s.kernel)\u{0}\(s.mode)")
+            }
         }
         let answer = MatrixAnswer(matrix: self, findings: findings, eras: eras, offAxis: offAxis, diverged: diverged)
         let working = Set(answer.workingForEveryKernel.map(\.mode))

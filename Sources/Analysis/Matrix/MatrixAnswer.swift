@@ -207,7 +207,9 @@ public struct MatrixAnswer: Sendable, Codable, Equatable {
     /// any transport"): what a person needs to read.
     public static func collapse(_ modes: [String]) -> [String] {
         func base(_ mode: String) -> String? {
-            guard let plus = mode.lastIndex(of: "+"), VirtioDeviceVariant(rawValue: String(mode[mode.index(after: plus)...])) != nil else { return nil }
+            guard let plus = mode.lastIndex(of: "+"),
+                VirtioDeviceVariant(rawValue: String(mode[mode.index(after: plus)...])) != nil
+            else { return nil }
             return String(mode[..<plus])
         }
         return modes.filter { mode in base(mode).map { !modes.contains($0) } ?? true }
@@ -234,7 +236,9 @@ public struct MatrixAnswer: Sendable, Codable, Equatable {
         }
         var bases: [String] = []
         for mode in m.modes where !bases.contains(split(mode).0) { bases.append(split(mode).0) }
-        let orderedModes = bases.flatMap { b in m.modes.filter { split($0).0 == b }.sorted { (split($0).1 ?? "") < (split($1).1 ?? "") } }
+        let orderedModes = bases.flatMap { b in
+            m.modes.filter { split($0).0 == b }.sorted { (split($0).1 ?? "") < (split($1).1 ?? "") }
+        }
 
         var byCell: [String: [CompatibilityMatrix.Cell]] = [:]
         for c in m.cells { byCell["\(c.trace)\u{0}\(c.kernel)\u{0}\(c.mode)", default: []].append(c) }
@@ -244,10 +248,12 @@ public struct MatrixAnswer: Sendable, Codable, Equatable {
             return cells.map { Symbol(verdict: $0.verdict, addressing: $0.addressing) }.max() ?? .isolated
         }
         self.grids = m.traces.map { t in
-            Grid(trace: t, rows: orderedModes.map { mode in
-                let (b, v) = split(mode)
-                return Row(mode: mode, base: b, variant: v, cells: axis.map { symbol(t, $0, mode) })
-            })
+            Grid(
+                trace: t,
+                rows: orderedModes.map { mode in
+                    let (b, v) = split(mode)
+                    return Row(mode: mode, base: b, variant: v, cells: axis.map { symbol(t, $0, mode) })
+                })
         }
 
         // The answer over every trace.
@@ -257,7 +263,8 @@ public struct MatrixAnswer: Sendable, Codable, Equatable {
             var byKernel: [String: Set<String>] = [:]
             for c in m.cells where c.mode == mode {
                 switch Symbol(verdict: c.verdict, addressing: c.addressing) {
-                case .bypassesClaimedIOMMU: byKernel[c.kernel, default: []].insert("\(c.device) bypasses the IOMMU the guest trusts")
+                case .bypassesClaimedIOMMU:
+                    byKernel[c.kernel, default: []].insert("\(c.device) bypasses the IOMMU the guest trusts")
                 case .unisolated: byKernel[c.kernel, default: []].insert("\(c.device) not isolated (\(c.addressing))")
                 default: break
                 }
@@ -265,7 +272,8 @@ public struct MatrixAnswer: Sendable, Codable, Equatable {
             var kernelsBySignature: [[String]: [String]] = [:]
             for k in axis { if let d = byKernel[k] { kernelsBySignature[d.sorted(), default: []].append(k) } }
             return kernelsBySignature.map { devices, ks in
-                (ks.count == axis.count ? "every kernel" : ks.joined(separator: ", ")) + ": " + devices.joined(separator: ", ")
+                (ks.count == axis.count ? "every kernel" : ks.joined(separator: ", ")) + ": "
+                    + devices.joined(separator: ", ")
             }.sorted()
         }
         var isolated: [String] = [], working: [ModeCost] = [], unsafe: [ModeCost] = []
@@ -302,8 +310,10 @@ public struct MatrixAnswer: Sendable, Codable, Equatable {
                         blockers[i].modes.append(mode)
                         blockers[i].devices = Array(Set(blockers[i].devices).union(devs)).sorted()
                     } else {
-                        blockers.append(Blocker(kernel: k, failure: s, devices: devs.sorted(), modes: [mode],
-                                                example: exampleByCell["\(k)\u{0}\(mode)"]))
+                        blockers.append(
+                            Blocker(
+                                kernel: k, failure: s, devices: devs.sorted(), modes: [mode],
+                                example: exampleByCell["\(k)\u{0}\(mode)"]))
                     }
                 }
             }
@@ -321,24 +331,31 @@ public struct MatrixAnswer: Sendable, Codable, Equatable {
                 guard orderedModes.contains(mode) else { continue }
                 let w = axis.filter { worst(mode, $0).works }.count
                 let i = axis.filter { worst(mode, $0) == .isolated }.count
-                let what = v == .transitional ? "transitional virtio devices (disable-legacy=off)"
+                let what =
+                    v == .transitional
+                    ? "transitional virtio devices (disable-legacy=off)"
                     : "modern-only virtio devices (disable-legacy=on)"
                 if w == axis.count && baseWorking < axis.count {
-                    hints.append("\(b) works for every kernel with \(what) (as recorded: \(baseWorking) of \(axis.count))")
+                    hints.append(
+                        "\(b) works for every kernel with \(what) (as recorded: \(baseWorking) of \(axis.count))")
                 } else if i > baseIsolated {
-                    hints.append("\(b) isolates \(i) of \(axis.count) kernels with \(what) (as recorded: \(baseIsolated))")
+                    hints.append(
+                        "\(b) isolates \(i) of \(axis.count) kernels with \(what) (as recorded: \(baseIsolated))")
                 }
             }
         }
         self.hints = hints
 
         self.divergedTraces = m.traces.filter { t in diverged.contains { $0.hasPrefix("\(t)\u{0}") } }
-        let warning = divergedTraces.isEmpty ? ""
+        let warning =
+            divergedTraces.isEmpty
+            ? ""
             : "the recorded replay of \(divergedTraces.joined(separator: ", ")) diverged from the recording, so predictions from it are not trustworthy; "
         if !isolated.isEmpty {
             headline = "every kernel works with DMA isolated under: " + Self.collapse(isolated).joined(separator: ", ")
         } else if !working.isEmpty {
-            headline = "every kernel works, without DMA isolation for some, under: "
+            headline =
+                "every kernel works, without DMA isolation for some, under: "
                 + Self.collapse(working.map(\.mode)).joined(separator: ", ") + "; no mode isolates every kernel"
         } else {
             headline = "no mode lets every kernel work" + (unsafe.isEmpty ? "" : " safely")
@@ -347,7 +364,8 @@ public struct MatrixAnswer: Sendable, Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case kernels, eras, offAxis, grids, isolatedForEveryKernel, workingForEveryKernel, unsafeForEveryKernel, blockers
+        case kernels, eras, offAxis, grids, isolatedForEveryKernel, workingForEveryKernel, unsafeForEveryKernel,
+            blockers
         case hints, headline, divergedTraces
     }
 

@@ -25,7 +25,8 @@ public struct MatrixAxis: Sendable, Codable, Equatable {
     /// The axis for `metadata` (the traces' metadata, for relevance), `kernels`/`modes` as given (nil: default),
     /// `variants` false to try modes only as recorded.
     public static func make(
-        catalog: ModelCatalog, kernels given: [String]?, modes givenModes: [String]?, variants: Bool, metadata: [TraceMetadata]
+        catalog: ModelCatalog, kernels given: [String]?, modes givenModes: [String]?, variants: Bool,
+        metadata: [TraceMetadata]
     ) -> MatrixAxis {
         var kernels: [String]
         var offAxis: [MatrixAnswer.OffAxis] = []
@@ -38,11 +39,17 @@ public struct MatrixAxis: Sendable, Codable, Equatable {
             for id in catalog.kernelIDs {
                 guard let k = catalog.kernels[id], !k.hypothesis else { continue }
                 if k.virtio.driver == .legacyOnly && !legacyDevices {
-                    offAxis.append(.init(kernel: id, why: "legacy-only virtio driver: never sees a modern-only device; "
-                        + "shown with --kernels or when a trace has a legacy virtio device"))
+                    offAxis.append(
+                        .init(
+                            kernel: id,
+                            why: "legacy-only virtio driver: never sees a modern-only device; "
+                                + "shown with --kernels or when a trace has a legacy virtio device"))
                 } else if k.virtio.restrictedMemory && !confidential {
-                    offAxis.append(.init(kernel: id, why: "confidential guest (restricted memory): not this kind of VM; "
-                        + "shown with --kernels or when a trace was captured in a confidential guest"))
+                    offAxis.append(
+                        .init(
+                            kernel: id,
+                            why: "confidential guest (restricted memory): not this kind of VM; "
+                                + "shown with --kernels or when a trace was captured in a confidential guest"))
                 } else {
                     kernels.append(id)
                 }
@@ -69,14 +76,21 @@ public struct MatrixAxis: Sendable, Codable, Equatable {
         }
         let order = { (id: String) -> (Int, Int, Int, String) in
             let m = model(id)
-            let v = (m?.release ?? m.flatMap { ModelVersions.defaultRelease(for: $0.0) }).flatMap { ReleaseRange.majorMinor($0) } ?? (999, 0)
+            let v =
+                (m?.release ?? m.flatMap { ModelVersions.defaultRelease(for: $0.0) }).flatMap {
+                    ReleaseRange.majorMinor($0)
+                } ?? (999, 0)
             return (era(id).rank, v.0, v.1, id)
         }
         kernels.sort { order($0) < order($1) }
         var eras: [MatrixAnswer.Era] = []
         for k in kernels {
             let name = era(k).name
-            if let i = eras.firstIndex(where: { $0.name == name }) { eras[i].kernels.append(k) } else { eras.append(.init(name: name, kernels: [k])) }
+            if let i = eras.firstIndex(where: { $0.name == name }) {
+                eras[i].kernels.append(k)
+            } else {
+                eras.append(.init(name: name, kernels: [k]))
+            }
         }
         var modes: [String]
         if let givenModes {
@@ -87,7 +101,9 @@ public struct MatrixAxis: Sendable, Codable, Equatable {
                 guard let m = catalog.modes[id], !m.hypothesis else { continue }
                 modes.append(id)
                 guard variants else { continue }
-                for v in VirtioDeviceVariant.allCases where Scenario.variantAllowed(v, in: m) { modes.append("\(id)+\(v.rawValue)") }
+                for v in VirtioDeviceVariant.allCases where Scenario.variantAllowed(v, in: m) {
+                    modes.append("\(id)+\(v.rawValue)")
+                }
             }
         }
         return MatrixAxis(kernels: kernels, modes: modes, eras: eras, offAxis: offAxis)

@@ -18,7 +18,9 @@ public enum ParallelReplay {
     /// `progress`, when given, counts the traces done.
     public static func run(
         traces: [String], plan: WorkPlan, threads: Int, progress: ProgressMeter? = nil,
-        engine: @escaping @Sendable (_ path: String, _ scenarioIndices: [Int], _ source: any EventSource) throws -> ReplayResult
+        engine:
+            @escaping @Sendable (_ path: String, _ scenarioIndices: [Int], _ source: any EventSource) throws ->
+            ReplayResult
     ) throws -> [ReplayedTrace] {
         let jobs = plan.scenarios.indices.filter { !plan.scenarios[$0].isEmpty }
         let workers = max(1, min(threads, jobs.count))
@@ -30,7 +32,10 @@ public enum ParallelReplay {
             do {
                 let opened = try OpenedTrace.open(traces[t], decodeThreads: decode)
                 let r = try engine(traces[t], plan.scenarios[t], opened.source)
-                box.set(j, .success(ReplayedTrace(index: t, result: r, warnings: opened.damage().map { "\(traces[t]): \($0)" })))
+                box.set(
+                    j,
+                    .success(
+                        ReplayedTrace(index: t, result: r, warnings: opened.damage().map { "\(traces[t]): \($0)" })))
             } catch {
                 box.set(j, .failure(error))
             }

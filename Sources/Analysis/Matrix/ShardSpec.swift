@@ -55,7 +55,8 @@ public enum ShardError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .malformed(text, origin): "\(origin): shard must be I/N with 0 <= I < N <= 100000, got '\(text)'"
-        case .kubernetesWithoutCount: "JOB_COMPLETION_INDEX is set but DMATRACE_SHARD_COUNT (the Job's completions) is not"
+        case .kubernetesWithoutCount:
+            "JOB_COMPLETION_INDEX is set but DMATRACE_SHARD_COUNT (the Job's completions) is not"
         case .slurmNotIntegers: "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_MIN are not integers"
         case .noSchedulerVariables:
             "--shard auto: none of DMATRACE_SHARD, JOB_COMPLETION_INDEX (+DMATRACE_SHARD_COUNT), SLURM_ARRAY_TASK_ID (+SLURM_ARRAY_TASK_COUNT) is set"

@@ -103,12 +103,16 @@ struct AllocatorCheck {
         domains = Array(repeating: nil, count: (domainOf.max() ?? -1) + 1)
     }
 
-    private static func key(_ d: Int, _ pfn: UInt64) -> UInt64 { UInt64(truncatingIfNeeded: d) << 48 | (pfn & 0xFFFF_FFFF_FFFF) }
+    private static func key(_ d: Int, _ pfn: UInt64) -> UInt64 {
+        UInt64(truncatingIfNeeded: d) << 48 | (pfn & 0xFFFF_FFFF_FFFF)
+    }
 
     /// The hypotheses about domain `domain` still consistent with the recording (one unless the flush-queue
     /// timer's moment or CPU is open).
     private func states(_ domain: Int) -> [DomainState] {
-        domains[domain] ?? [DomainState(allocator: IOVAAllocator(addressWidth: addressWidth, below4GFirst: below4GFirst))]
+        domains[domain] ?? [
+            DomainState(allocator: IOVAAllocator(addressWidth: addressWidth, below4GFirst: below4GFirst))
+        ]
     }
 
     /// The hypotheses of `domain`, taken out of the table (so that changing them copies nothing); put them back.
@@ -140,7 +144,8 @@ struct AllocatorCheck {
         }
         closeAll(domain: domain)
         if pending[d] == nil { pendingCount += 1 }
-        pending[d] = Group(device: d, domain: domain, startPfn: pfn, pages: pages, cpu: cpu, index: index, event: event, time: time)
+        pending[d] = Group(
+            device: d, domain: domain, startPfn: pfn, pages: pages, cpu: cpu, index: index, event: event, time: time)
     }
 
     /// A recorded `iommu_unmap` of device `d`.
@@ -225,7 +230,8 @@ struct AllocatorCheck {
             // Ingest attributed this map by inference (an iommu:map names no device); when exactly one other
             // device's domain predicts the recorded IOVA, the allocator is the better evidence.
             var found: [(Group, [DomainState])] = []
-            for other in devicesSeen.indices where devicesSeen[other] && other != g.device && domainOf[other] != g.domain {
+            for other in devicesSeen.indices
+            where devicesSeen[other] && other != g.device && domainOf[other] != g.domain {
                 var h = g
                 h.device = other
                 h.domain = domainOf[other]
@@ -246,13 +252,17 @@ struct AllocatorCheck {
         }
         var st = states(g.domain)[0]
         var probe = st
-        let predicted = probe.allocator.allocatePages(g.pages, cpu: g.cpu).map { Hex.prefixed($0.pfn << 12) } ?? "no IOVA (space exhausted)"
+        let predicted =
+            probe.allocator.allocatePages(g.pages, cpu: g.cpu).map { Hex.prefixed($0.pfn << 12) }
+            ?? "no IOVA (space exhausted)"
         divergenceCount += 1
         if findings.count < Self.maxFindings {
             let cpuNote = g.event.aux2 > 0 ? "on CPU \(g.cpu)" : "(CPU not recorded)"
-            findings.append(Finding(
-                what: "IOVA allocator: predicted \(predicted) for \(g.pages) page(s) \(cpuNote), recorded \(Hex.prefixed(g.startPfn << 12))",
-                device: g.device, index: g.index, event: g.event))
+            findings.append(
+                Finding(
+                    what:
+                        "IOVA allocator: predicted \(predicted) for \(g.pages) page(s) \(cpuNote), recorded \(Hex.prefixed(g.startPfn << 12))",
+                    device: g.device, index: g.index, event: g.event))
         }
         st.allocator.claim(pfn: g.startPfn, pages: IOVAAllocator.roundedPages(g.pages))
         domains[g.domain] = [st]
@@ -323,7 +333,9 @@ struct AllocatorCheck {
             freeFlushed(&st, ring: r, onCPU: cpu)
         }
         st.armedAt = nil
-        if let next = st.rings.enumerated().flatMap({ r in r.element.map { ($0.time, r.offset) } }).min(by: { $0.0 < $1.0 }) {
+        if let next = st.rings.enumerated().flatMap({ r in r.element.map { ($0.time, r.offset) } }).min(by: {
+            $0.0 < $1.0
+        }) {
             st.armedAt = next.0
             st.timerCPU = next.1
         }

@@ -43,7 +43,9 @@ struct Buffer: Sendable {
     /// When it was mapped (aligned time).
     var mappedAt: UInt64 = 0
 
-    @inline(__always) func contains(recorded a: UInt64) -> Bool { a >= recordedAddress && a - recordedAddress < max(size, 1) }
+    @inline(__always) func contains(recorded a: UInt64) -> Bool {
+        a >= recordedAddress && a - recordedAddress < max(size, 1)
+    }
 
     /// True when the buffer covers part of the page holding `a`.
     @inline(__always) func overlapsPage(of a: UInt64) -> Bool {
@@ -136,8 +138,11 @@ public struct ReplayOptions: Sendable {
     /// measurements).
     public var deduplicate = true
 
-    public init(skewToleranceNs: UInt64? = nil, impliedAccesses: Bool? = nil, maxDivergences: Int = 1000, hypotheses: Set<String> = [],
-                scenarioThreads: Int? = nil, collectStream: Bool = false) {
+    public init(
+        skewToleranceNs: UInt64? = nil, impliedAccesses: Bool? = nil, maxDivergences: Int = 1000,
+        hypotheses: Set<String> = [],
+        scenarioThreads: Int? = nil, collectStream: Bool = false
+    ) {
         self.collectStream = collectStream
         self.skewToleranceNs = skewToleranceNs
         self.impliedAccesses = impliedAccesses
@@ -238,7 +243,8 @@ struct IntentTracker {
         self.facts = facts
         self.options = options
         let hostInput = metadata.inputs.contains { ["qemu-log", "simpletrace"].contains($0.format) }
-        let guestTranslated = metadata.capture.guestIOMMU == .translated
+        let guestTranslated =
+            metadata.capture.guestIOMMU == .translated
             && (metadata.capture.viommu.map { $0 != "none" } ?? false)
         recordedTranslated = facts.map { f in guestTranslated && f.behindIOMMU && (!f.isVirtio || f.iommuPlatform) }
         implied = zip(facts, recordedTranslated).map { _, t in options.impliedAccesses ?? !(hostInput && t) }
@@ -311,8 +317,9 @@ struct IntentTracker {
                 // One DMA-API call, one IOVA allocation (kernels with dma:* tracepoints; no iommu:map covered it).
                 allocatorCheck?.map(device: d, iova: e.address, size: e.size, cpu: 0, time: t, index: index, event: e)
             }
-            create(d, gpa: gpa, size: e.size, direction: e.direction, recorded: e.address,
-                   recordedIOVA: recordedTranslated[d], fromDMAAPI: true, index: index, time: t, &states)
+            create(
+                d, gpa: gpa, size: e.size, direction: e.direction, recorded: e.address,
+                recordedIOVA: recordedTranslated[d], fromDMAAPI: true, index: index, time: t, &states)
             if e.kind == .dmaAlloc && recordedTranslated[d] {
                 // dma_alloc records the CPU virtual address; the GPA behind the IOVA comes from the host.
                 buffers[freeSlotsLastCreated].gpaKnown = false
@@ -321,11 +328,14 @@ struct IntentTracker {
             noteGuestMap(t)
             var continues = false
             if recordedTranslated[d] {
-                allocatorCheck?.map(device: d, iova: e.address, size: e.size, cpu: Int(Self.cpu(of: e)), time: t, index: index, event: e)
+                allocatorCheck?.map(
+                    device: d, iova: e.address, size: e.size, cpu: Int(Self.cpu(of: e)), time: t, index: index, event: e
+                )
                 if let check = allocatorCheck {
                     continues = check.lastMapExtended
                 } else if let last = held.last, heldDevice == d, heldCPU == Self.cpu(of: e), e.address & 0xFFF == 0,
-                          buffers[last].recordedAddress &+ max(buffers[last].size, 1) == e.address {
+                    buffers[last].recordedAddress &+ max(buffers[last].size, 1) == e.address
+                {
                     // No allocator to ask: an ascending page-contiguous map on the same CPU continues it.
                     continues = true
                 }
@@ -333,12 +343,14 @@ struct IntentTracker {
             if !continues && !held.isEmpty { flushHeld(&states) }
             let k = Self.key(d, e.address)
             if let s = live.get(k).map(Int.init), !buffers[s].retired, buffers[s].contains(recorded: e.address),
-               buffers[s].gpa &+ (e.address &- buffers[s].recordedAddress) == e.address2 {
+                buffers[s].gpa &+ (e.address &- buffers[s].recordedAddress) == e.address2
+            {
                 if !held.isEmpty { flushHeld(&states) }
                 return  // already known from the DMA-API event
             }
-            create(d, gpa: e.address2, size: e.size, direction: .bidirectional, recorded: e.address,
-                   recordedIOVA: true, fromDMAAPI: false, index: index, time: t, cpu: Self.cpu(of: e), hold: true, &states)
+            create(
+                d, gpa: e.address2, size: e.size, direction: .bidirectional, recorded: e.address,
+                recordedIOVA: true, fromDMAAPI: false, index: index, time: t, cpu: Self.cpu(of: e), hold: true, &states)
         case .dmaUnmap, .dmaFree, .iommuUnmap:
             noteGuestMap(t)
             if recordedTranslated[d] {
@@ -370,7 +382,8 @@ struct IntentTracker {
                 time: t, implied: false)
             if let s = matchTranslation(d, iova: e.address, gpa: e.address2, time: t)
                 ?? reattribute(to: d, iova: e.address, gpa: e.address2, index: index, time: t, &states)
-                ?? adopt(to: d, iova: e.address, gpa: e.address2, index: index, time: t, &states) {
+                ?? adopt(to: d, iova: e.address, gpa: e.address2, index: index, time: t, &states)
+            {
                 // An ambiguous unmap (two devices had the page live) is swapped only on clear evidence: a translation
                 // of the taken-as-unmapped buffer well past any clock drift (TCG drifts by several ms).
                 if buffers[s].retired && t > buffers[s].unmappedAt &+ max(skewNs, Self.ambiguityWindowNs) {
@@ -379,7 +392,9 @@ struct IntentTracker {
                 a.slot = s
                 // Later than the skew window after its unmap: a use after unmap (the scenarios judge it), unless a
                 // map of the same page follows within the skew window (clock skew): wait for it.
-                a.kind = buffers[s].retired && t > buffers[s].unmappedAt &+ skewNs ? lateKind(s, iova: e.address) : .inLifetime
+                a.kind =
+                    buffers[s].retired && t > buffers[s].unmappedAt &+ skewNs
+                    ? lateKind(s, iova: e.address) : .inLifetime
                 a.unmappedAt = buffers[s].unmappedAt
                 if a.kind == .afterInvalidation || a.kind == .postUnmap {
                     a.fallbackGeneration = buffers[s].generation
@@ -402,7 +417,9 @@ struct IntentTracker {
             if let s = live.get(k).map(Int.init), !buffers[s].retired, buffers[s].overlapsPage(of: e.address) {
                 a.slot = s
                 a.kind = .inLifetime
-            } else if let s = retiredTable.get(k).map(Int.init), buffers[s].retired, buffers[s].overlapsPage(of: e.address) {
+            } else if let s = retiredTable.get(k).map(Int.init), buffers[s].retired,
+                buffers[s].overlapsPage(of: e.address)
+            {
                 a.slot = s
                 a.kind = .postUnmap
             }
@@ -413,7 +430,8 @@ struct IntentTracker {
             // other than page faults (INVALID_DEVICE_REQUEST, ILLEGAL_DEV_TABLE_ENTRY, ...) are not translation
             // faults and are left out knowingly; an SMMUv3 event's reason is its event id, a v2 fault's its FSR.
             let reason: UInt32 = e.kind == .smmuv3Event ? UInt32(e.detail) : e.aux
-            let amdNonPageFault = e.kind == .guestFault && e.detail == FaultSource.amdvi.rawValue && e.aux != 2 && e.aux != 0xd
+            let amdNonPageFault =
+                e.kind == .guestFault && e.detail == FaultSource.amdvi.rawValue && e.aux != 2 && e.aux != 0xd
             if !amdNonPageFault && recordedGuestFaults.count < Self.maxRecordedFaults {
                 recordedGuestFaults.append((d, e.address & ~0xFFF, reason, index, e))
             }
@@ -467,8 +485,8 @@ struct IntentTracker {
     static func isDMAEvent(_ k: EventKind) -> Bool {
         switch k {
         case .dmaMap, .dmaUnmap, .dmaAlloc, .dmaFree, .dmaMapError, .iommuMap, .iommuUnmap, .hostTranslate, .hostFault,
-             .hostAccess, .guestFault, .smmuv3Event, .smmuContextFault, .virtioProbe, .virtioFeatures, .virtioStatus,
-             .swiotlbBounce:
+            .hostAccess, .guestFault, .smmuv3Event, .smmuContextFault, .virtioProbe, .virtioFeatures, .virtioStatus,
+            .swiotlbBounce:
             return true
         default:
             return false
@@ -493,7 +511,9 @@ struct IntentTracker {
             guard let c = hit.map(Int.init), !buffers[c].retired, buffers[c].overlapsPage(of: a) else { continue }
             if table == 2 && buffers[c].movedFrom != d { continue }
             let isExact = buffers[c].recordedAddress == exact
-            if best == nil || (isExact && !bestExact) || (isExact == bestExact && buffers[c].event > buffers[best!].event) {
+            if best == nil || (isExact && !bestExact)
+                || (isExact == bestExact && buffers[c].event > buffers[best!].event)
+            {
                 best = c
                 bestExact = isExact
             }
@@ -506,7 +526,8 @@ struct IntentTracker {
     private mutating func otherLive(_ d: Int, _ a: UInt64) -> Int? {
         for dev in facts.indices where dev != d {
             if let c = live.get(Self.key(dev, a)).map(Int.init), !buffers[c].retired, buffers[c].recordedIOVA,
-               buffers[c].overlapsPage(of: a) {
+                buffers[c].overlapsPage(of: a)
+            {
                 return c
             }
         }
@@ -516,9 +537,11 @@ struct IntentTracker {
     /// A recorded translation matched a retired buffer whose unmap was ambiguous while another device's buffer on
     /// the same page is still live: under strict invalidation the host could not translate an unmapped IOVA, so
     /// the unmap ended the other buffer. Swap them.
-    private mutating func resurrect(_ s: Int, index: Int, event: Event, time: UInt64, _ states: inout some ScenarioFeed) {
+    private mutating func resurrect(_ s: Int, index: Int, event: Event, time: UInt64, _ states: inout some ScenarioFeed)
+    {
         guard buffers[s].retired, let alt = buffers[s].ambiguousWith, alt != s, !buffers[alt].retired,
-              buffers[alt].generation == buffers[s].ambiguousGeneration else { return }
+            buffers[alt].generation == buffers[s].ambiguousGeneration
+        else { return }
         let b = buffers[s]
         let pages = min(PageSpan(address: b.recordedAddress, size: b.size).count, Self.maxPagesPerBuffer)
         for p in 0..<pages {
@@ -535,7 +558,9 @@ struct IntentTracker {
         buffers[alt].ambiguousGeneration = buffers[s].generation
     }
 
-    @inline(__always) static func orphanKey(_ address: UInt64) -> UInt64 { 0xFFFF << 48 | ((address >> 12) & 0xFFFF_FFFF_FFFF) }
+    @inline(__always) static func orphanKey(_ address: UInt64) -> UInt64 {
+        0xFFFF << 48 | ((address >> 12) & 0xFFFF_FFFF_FFFF)
+    }
 
     /// An `iommu:map` ingest could not attribute: kept by page (scenarios do not see it) until a host
     /// translation names its device.
@@ -544,17 +569,21 @@ struct IntentTracker {
         let s: Int
         if let f = freeSlots.popLast() { s = f } else { s = buffers.count; buffers.append(Buffer()) }
         let gen = buffers[s].generation &+ 1
-        buffers[s] = Buffer(device: -1, gpa: e.address2, size: e.size, direction: .bidirectional, recordedAddress: e.address,
-                            recordedIOVA: true, fromDMAAPI: false, event: index, generation: gen, retired: false, retiredAt: 0)
+        buffers[s] = Buffer(
+            device: -1, gpa: e.address2, size: e.size, direction: .bidirectional, recordedAddress: e.address,
+            recordedIOVA: true, fromDMAAPI: false, event: index, generation: gen, retired: false, retiredAt: 0)
         let pages = min(PageSpan(address: e.address, size: e.size).count, Self.maxPagesPerBuffer)
         for p in 0..<pages { orphans.set(Self.orphanKey((e.address >> 12 &+ p) << 12), UInt32(s)) }
         orphanCount += 1
     }
 
     /// The translating device `d` adopts an orphan mapping whose recorded translation matches.
-    private mutating func adopt(to d: Int, iova: UInt64, gpa: UInt64, index: Int, time: UInt64, _ states: inout some ScenarioFeed) -> Int? {
+    private mutating func adopt(
+        to d: Int, iova: UInt64, gpa: UInt64, index: Int, time: UInt64, _ states: inout some ScenarioFeed
+    ) -> Int? {
         guard orphans.count > 0, let s = orphans.get(Self.orphanKey(iova)).map(Int.init), buffers[s].device < 0,
-              !buffers[s].retired, translates(s, iova: iova, gpa: gpa) else { return nil }
+            !buffers[s].retired, translates(s, iova: iova, gpa: gpa)
+        else { return nil }
         let b = buffers[s]
         let pages = min(PageSpan(address: b.recordedAddress, size: b.size).count, Self.maxPagesPerBuffer)
         buffers[s].device = d
@@ -578,25 +607,33 @@ struct IntentTracker {
         if let s = orphans.get(k).map(Int.init), buffers[s].device < 0, !buffers[s].retired {
             let b = buffers[s]
             let pages = min(PageSpan(address: b.recordedAddress, size: b.size).count, Self.maxPagesPerBuffer)
-            for p in 0..<pages { orphans.remove(Self.orphanKey((b.recordedAddress >> 12 &+ p) << 12), ifValue: UInt32(s)) }
+            for p in 0..<pages {
+                orphans.remove(Self.orphanKey((b.recordedAddress >> 12 &+ p) << 12), ifValue: UInt32(s))
+            }
             buffers[s].retired = true
             freeSlots.append(s)
         } else if let s = adopted.get(k).map(Int.init), buffers[s].device >= 0, !buffers[s].retired {
             let b = buffers[s]
             let pages = min(PageSpan(address: b.recordedAddress, size: b.size).count, Self.maxPagesPerBuffer)
-            for p in 0..<pages { adopted.remove(Self.orphanKey((b.recordedAddress >> 12 &+ p) << 12), ifValue: UInt32(s)) }
+            for p in 0..<pages {
+                adopted.remove(Self.orphanKey((b.recordedAddress >> 12 &+ p) << 12), ifValue: UInt32(s))
+            }
             unmap(s, index: index, event: e, time: time, &states)
         }
     }
 
     /// A live buffer of another device that the host's translation (`d`, `iova` -> `gpa`) shows to be `d`'s:
     /// it is moved to `d` (scenarios unmap it from the old device and map it for `d`).
-    private mutating func reattribute(to d: Int, iova: UInt64, gpa: UInt64, index: Int, time: UInt64, _ states: inout some ScenarioFeed) -> Int? {
+    private mutating func reattribute(
+        to d: Int, iova: UInt64, gpa: UInt64, index: Int, time: UInt64, _ states: inout some ScenarioFeed
+    ) -> Int? {
         for other in facts.indices where other != d {
             let k = Self.key(other, iova)
             for table in 0..<2 {
                 let hit = table == 0 ? live.get(k) : shadow.get(k)
-                guard let s = hit.map(Int.init), !buffers[s].retired, translates(s, iova: iova, gpa: gpa) else { continue }
+                guard let s = hit.map(Int.init), !buffers[s].retired, translates(s, iova: iova, gpa: gpa) else {
+                    continue
+                }
                 let old = buffers[s]
                 let pages = min(PageSpan(address: old.recordedAddress, size: old.size).count, Self.maxPagesPerBuffer)
                 for p in 0..<pages {
@@ -623,7 +660,8 @@ struct IntentTracker {
         let k = Self.key(d, a)
         for table in 0..<2 {
             guard let c = (table == 0 ? live.get(k) : shadow.get(k)).map(Int.init), !buffers[c].retired,
-                  buffers[c].contains(recorded: a) else { continue }
+                buffers[c].contains(recorded: a)
+            else { continue }
             if let gpa, buffers[c].gpa &+ (a &- buffers[c].recordedAddress) != gpa { continue }
             return c
         }
@@ -666,7 +704,8 @@ struct IntentTracker {
             // Only within the skew window of its unmap: an older one is not "late", and matching it would
             // resurrect it (and end the live buffer its ambiguous unmap was weighed against).
             if b.retired && b.generation == entry.generation && b.device == d && time <= b.unmappedAt &+ retainNs
-                && translates(entry.slot, iova: iova, gpa: gpa) {
+                && translates(entry.slot, iova: iova, gpa: gpa)
+            {
                 return entry.slot
             }
         }
@@ -712,10 +751,13 @@ struct IntentTracker {
     }
 
     /// Learns the GPA of a buffer known only by its IOVA from its first host translation; scenarios re-place it.
-    private mutating func learnGPA(_ s: Int, iova: UInt64, gpa: UInt64, index: Int, time: UInt64, _ states: inout some ScenarioFeed) {
+    private mutating func learnGPA(
+        _ s: Int, iova: UInt64, gpa: UInt64, index: Int, time: UInt64, _ states: inout some ScenarioFeed
+    ) {
         guard !buffers[s].gpaKnown else { return }
         let old = buffers[s]
-        buffers[s].gpa = ((gpa >> 12) &- ((iova >> 12) &- (old.recordedAddress >> 12))) << 12 | (old.recordedAddress & 0xFFF)
+        buffers[s].gpa =
+            ((gpa >> 12) &- ((iova >> 12) &- (old.recordedAddress >> 12))) << 12 | (old.recordedAddress & 0xFFF)
         buffers[s].gpaKnown = true
         states.unmap(slot: s, buffer: old, time: time, silently: true)
         states.map(slot: s, buffer: buffers[s], index: old.event, time: time)
@@ -728,7 +770,8 @@ struct IntentTracker {
 
     private mutating func create(
         _ d: Int, gpa: UInt64, size: UInt64, direction: DMADirection, recorded: UInt64, recordedIOVA: Bool,
-        fromDMAAPI: Bool, index: Int, time: UInt64, cpu: UInt8 = 0, hold: Bool = false, _ states: inout some ScenarioFeed
+        fromDMAAPI: Bool, index: Int, time: UInt64, cpu: UInt8 = 0, hold: Bool = false,
+        _ states: inout some ScenarioFeed
     ) {
         let s: Int
         if let f = freeSlots.popLast() {
@@ -740,7 +783,8 @@ struct IntentTracker {
         freeSlotsLastCreated = s
         let gen = buffers[s].generation &+ 1
         buffers[s] = Buffer(
-            device: d, gpa: gpa, size: size, direction: direction, recordedAddress: recorded, recordedIOVA: recordedIOVA,
+            device: d, gpa: gpa, size: size, direction: direction, recordedAddress: recorded,
+            recordedIOVA: recordedIOVA,
             fromDMAAPI: fromDMAAPI, event: index, generation: gen, retired: false, retiredAt: 0)
         buffers[s].cpu = cpu
         buffers[s].mappedAt = time
@@ -782,11 +826,16 @@ struct IntentTracker {
         if implied[b.device] {
             // No recorded device accesses: the device touched the buffer in its direction before the unmap.
             for write in [false, true] where write ? b.direction.deviceWrites : b.direction.deviceReads {
-                let ev = Event(kind: .hostAccess, timestamp: event.timestamp, device: UInt16(b.device), flags: write ? [.write, .implied] : [.implied],
-                               address: b.recordedAddress, size: b.size, clock: event.clock, source: event.source, position: event.position)
-                deliver(Access(device: b.device, slot: s, kind: .inLifetime, offset: 0, rawAddress: b.recordedAddress,
-                               size: max(b.size, 1), write: write, recorded: .none, eventIndex: index, event: ev, time: time,
-                               implied: true), &states)
+                let ev = Event(
+                    kind: .hostAccess, timestamp: event.timestamp, device: UInt16(b.device),
+                    flags: write ? [.write, .implied] : [.implied],
+                    address: b.recordedAddress, size: b.size, clock: event.clock, source: event.source,
+                    position: event.position)
+                deliver(
+                    Access(
+                        device: b.device, slot: s, kind: .inLifetime, offset: 0, rawAddress: b.recordedAddress,
+                        size: max(b.size, 1), write: write, recorded: .none, eventIndex: index, event: ev, time: time,
+                        implied: true), &states)
             }
         }
         let pages = min(PageSpan(address: b.recordedAddress, size: b.size).count, Self.maxPagesPerBuffer)
@@ -794,7 +843,9 @@ struct IntentTracker {
             let k = Self.key(b.device, (b.recordedAddress >> 12 &+ p) << 12)
             live.remove(k, ifValue: UInt32(s))
             if shadow.count > 0 { shadow.remove(k, ifValue: UInt32(s)) }
-            if b.movedFrom >= 0 { moved.remove(Self.key(b.movedFrom, (b.recordedAddress >> 12 &+ p) << 12), ifValue: UInt32(s)) }
+            if b.movedFrom >= 0 {
+                moved.remove(Self.key(b.movedFrom, (b.recordedAddress >> 12 &+ p) << 12), ifValue: UInt32(s))
+            }
             retiredTable.set(k, UInt32(s))
         }
         buffers[s].retired = true
@@ -825,8 +876,10 @@ struct IntentTracker {
         var i = pendingHead
         while i < pending.count {
             let a = pending[i]
-            if (a.slot < 0 || a.fallbackGeneration != 0), a.slot != -2, a.device == b.device, case let .translated(gpa) = a.recorded,
-               translates(s, iova: a.rawAddress, gpa: gpa) {
+            if (a.slot < 0 || a.fallbackGeneration != 0), a.slot != -2, a.device == b.device,
+                case let .translated(gpa) = a.recorded,
+                translates(s, iova: a.rawAddress, gpa: gpa)
+            {
                 learnGPA(s, iova: a.rawAddress, gpa: gpa, index: a.eventIndex, time: a.time, &states)
                 var r = a
                 r.slot = s
@@ -857,9 +910,11 @@ struct IntentTracker {
             guard entry.at &+ w < t || retiredFIFO.count - retiredHead > Self.maxRetired else { break }
             // A buffer resurrected (and maybe retired again) since this entry was queued is not released here.
             if buffers[entry.slot].retired && buffers[entry.slot].generation == entry.generation
-                && buffers[entry.slot].retiredAt == entry.at {
+                && buffers[entry.slot].retiredAt == entry.at
+            {
                 if let alt = buffers[entry.slot].ambiguousWith, !buffers[alt].retired,
-                   buffers[alt].generation == buffers[entry.slot].ambiguousGeneration {
+                    buffers[alt].generation == buffers[entry.slot].ambiguousGeneration
+                {
                     // Ambiguous unmap, the other candidate still live: keep it resolvable by later host evidence.
                     buffers[entry.slot].retiredAt = t
                     retiredFIFO.append((entry.slot, entry.generation, t))
@@ -903,7 +958,9 @@ struct IntentTracker {
 
     /// A recorded translation that matches no buffer of the guest trace.
     private mutating func giveUp(_ a: Access, _ states: inout some ScenarioFeed) {
-        if a.fallbackGeneration != 0 && a.slot >= 0 && a.slot < buffers.count && buffers[a.slot].generation == a.fallbackGeneration {
+        if a.fallbackGeneration != 0 && a.slot >= 0 && a.slot < buffers.count
+            && buffers[a.slot].generation == a.fallbackGeneration
+        {
             deliver(a, &states)
             return
         }
@@ -927,11 +984,14 @@ struct IntentTracker {
             let b = buffers[s]
             guard implied[b.device] else { continue }
             for write in [false, true] where write ? b.direction.deviceWrites : b.direction.deviceReads {
-                let ev = Event(kind: .hostAccess, device: UInt16(b.device), flags: write ? [.write, .implied] : [.implied],
-                               address: b.recordedAddress, size: b.size)
-                deliver(Access(device: b.device, slot: s, kind: .inLifetime, offset: 0, rawAddress: b.recordedAddress,
-                               size: max(b.size, 1), write: write, recorded: .none, eventIndex: b.event, event: ev,
-                               time: 0, implied: true), &states)
+                let ev = Event(
+                    kind: .hostAccess, device: UInt16(b.device), flags: write ? [.write, .implied] : [.implied],
+                    address: b.recordedAddress, size: b.size)
+                deliver(
+                    Access(
+                        device: b.device, slot: s, kind: .inLifetime, offset: 0, rawAddress: b.recordedAddress,
+                        size: max(b.size, 1), write: write, recorded: .none, eventIndex: b.event, event: ev,
+                        time: 0, implied: true), &states)
             }
         }
     }

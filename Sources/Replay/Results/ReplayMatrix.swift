@@ -51,9 +51,12 @@ public struct ReplayMatrix: Sendable, Codable, Equatable {
             for k in kernels {
                 for m in modes {
                     guard let s = r.scenarios.first(where: { $0.kernel == k && $0.mode == m }) else { continue }
-                    cells.append(Cell(
-                        trace: r.trace, kernel: k, mode: m, works: s.works,
-                        devices: s.devices.map { DeviceVerdict(device: $0.device, verdict: $0.verdict, addressing: $0.addressing) }))
+                    cells.append(
+                        Cell(
+                            trace: r.trace, kernel: k, mode: m, works: s.works,
+                            devices: s.devices.map {
+                                DeviceVerdict(device: $0.device, verdict: $0.verdict, addressing: $0.addressing)
+                            }))
                 }
             }
         }
@@ -61,7 +64,9 @@ public struct ReplayMatrix: Sendable, Codable, Equatable {
         var working: [WorkingMode] = [], unsafe: [WorkingMode] = []
         for m in modes {
             let inMode = cells.filter { $0.mode == m }
-            guard !inMode.isEmpty, inMode.count == results.count * kernels.count, inMode.allSatisfy(\.works) else { continue }
+            guard !inMode.isEmpty, inMode.count == results.count * kernels.count, inMode.allSatisfy(\.works) else {
+                continue
+            }
             var costs = Set<String>()
             for c in inMode {
                 for d in c.devices {
@@ -81,9 +86,15 @@ public struct ReplayMatrix: Sendable, Codable, Equatable {
                 }
             }
             let claimed = inMode.contains { c in
-                c.devices.contains { $0.verdict == .untranslatedWhileClaimed || DeviceAddressing($0.addressing).claimed }
+                c.devices.contains {
+                    $0.verdict == .untranslatedWhileClaimed || DeviceAddressing($0.addressing).claimed
+                }
             }
-            if claimed { unsafe.append(WorkingMode(mode: m, costs: costs.sorted())) } else { working.append(WorkingMode(mode: m, costs: costs.sorted())) }
+            if claimed {
+                unsafe.append(WorkingMode(mode: m, costs: costs.sorted()))
+            } else {
+                working.append(WorkingMode(mode: m, costs: costs.sorted()))
+            }
         }
         self.workingModes = working
         self.unsafeModes = unsafe
@@ -98,20 +109,27 @@ public struct ReplayMatrix: Sendable, Codable, Equatable {
             for k in kernels {
                 out += "  \(k)\n"
                 for m in modes {
-                    guard let c = cells.first(where: { $0.trace == t && $0.kernel == k && $0.mode == m }) else { continue }
+                    guard let c = cells.first(where: { $0.trace == t && $0.kernel == k && $0.mode == m }) else {
+                        continue
+                    }
                     let failing = c.devices.filter { $0.verdict.isFailure }
-                    let what = failing.isEmpty && !c.works
+                    let what =
+                        failing.isEmpty && !c.works
                         ? "diverged (the recorded replay does not reproduce this trace)"
                         : failing.isEmpty
-                        ? (c.devices.contains { $0.verdict == .untranslatedWhileClaimed } ? "works (untranslated-while-claimed)" : "works")
-                        : failing.map { "\($0.device) \($0.verdict.rawValue)" }.joined(separator: ", ")
+                            ? (c.devices.contains { $0.verdict == .untranslatedWhileClaimed }
+                                ? "works (untranslated-while-claimed)" : "works")
+                            : failing.map { "\($0.device) \($0.verdict.rawValue)" }.joined(separator: ", ")
                     out += "    \(m): \(what)\n"
                 }
             }
         }
-        let diverged = traces.filter { t in cells.contains { $0.trace == t && !$0.works && !$0.devices.contains { $0.verdict.isFailure } } }
+        let diverged = traces.filter { t in
+            cells.contains { $0.trace == t && !$0.works && !$0.devices.contains { $0.verdict.isFailure } }
+        }
         for t in diverged {
-            out += "warning: the recorded scenario of \(t) diverged from the recording: its predictions are not trustworthy\n"
+            out +=
+                "warning: the recorded scenario of \(t) diverged from the recording: its predictions are not trustworthy\n"
         }
         out += "modes in which every selected kernel works: "
         out += workingModes.isEmpty ? "none\n" : "\(workingModes.map(\.mode).joined(separator: ", "))\n"
@@ -121,7 +139,8 @@ public struct ReplayMatrix: Sendable, Codable, Equatable {
             for c in w.costs { out += "    cost: \(c)\n" }
         }
         if !unsafeModes.isEmpty {
-            out += "unsafe: every selected kernel runs, but DMA bypasses an IOMMU the guest trusts, in: "
+            out +=
+                "unsafe: every selected kernel runs, but DMA bypasses an IOMMU the guest trusts, in: "
                 + unsafeModes.map(\.mode).joined(separator: ", ") + "\n"
             for w in unsafeModes { for c in w.costs { out += "  \(w.mode): \(c)\n" } }
         }

@@ -9,7 +9,8 @@ extension ReplayResult {
             for d in s.devices {
                 out += "  \(d.device): \(d.verdict.rawValue) (\(d.addressing), \(d.accesses) accesses)\n"
                 for g in d.groups {
-                    out += "    \(g.outcome.rawValue) [\(g.key)] x\(g.count)\(g.stray ? " (stray DMA, not counted in the verdict)" : "")\n"
+                    out +=
+                        "    \(g.outcome.rawValue) [\(g.key)] x\(g.count)\(g.stray ? " (stray DMA, not counted in the verdict)" : "")\n"
                     if let f = g.first { out += "      first: \(f.text)\n" }
                     if let w = g.worst { out += "      worst: \(w.text)\n" }
                     out += "      why: \(g.explanation)\n"
@@ -38,9 +39,11 @@ extension ScenarioResult {
         let n = checked ?? 0
         let d = divergenceCount ?? divergences.count
         if n == 0 {
-            return "fidelity: nothing to check (the trace records no translation, fault, guest fault line, probe failure or IOVA allocation of a translated device); not a pass"
+            return
+                "fidelity: nothing to check (the trace records no translation, fault, guest fault line, probe failure or IOVA allocation of a translated device); not a pass"
         }
-        return "fidelity: \(grouped(n)) recorded outcome\(n == 1 ? "" : "s") checked, \(grouped(d)) divergence\(d == 1 ? "" : "s")"
+        return
+            "fidelity: \(grouped(n)) recorded outcome\(n == 1 ? "" : "s") checked, \(grouped(d)) divergence\(d == 1 ? "" : "s")"
     }
 }
 

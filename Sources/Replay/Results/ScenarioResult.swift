@@ -39,8 +39,10 @@ public struct ScenarioResult: Sendable, Codable, Equatable {
     /// `works`, `fails`, or `diverged` (the recorded scenario did not reproduce the trace).
     public var verdict: String { diverged ? "diverged" : works ? "works" : "fails" }
 
-    public init(kernel: String, mode: String, isRecorded: Bool, devices: [DeviceResult], divergences: [Divergence],
-                checked: Int? = nil, divergenceCount: Int? = nil) {
+    public init(
+        kernel: String, mode: String, isRecorded: Bool, devices: [DeviceResult], divergences: [Divergence],
+        checked: Int? = nil, divergenceCount: Int? = nil
+    ) {
         self.checked = checked
         self.divergenceCount = divergenceCount
         self.kernel = kernel

@@ -44,7 +44,9 @@ struct StreamCollector: Sendable {
     func metrics(names: [String]) -> StreamMetrics {
         var m = StreamMetrics()
         m.invalidations = invalidations
-        for (i, d) in devices.enumerated() where i < names.count && d != StreamMetrics.Device() { m.devices[names[i]] = d }
+        for (i, d) in devices.enumerated() where i < names.count && d != StreamMetrics.Device() {
+            m.devices[names[i]] = d
+        }
         return m
     }
 }

@@ -81,12 +81,13 @@ struct DeviceFacts: Sendable {
                 nextDomain += 1
             }
             let driver = d.driver ?? (d.virtioType.map { "virtio_\($0 == "block" ? "blk" : $0)" } ?? "pci")
-            out.append(DeviceFacts(
-                index: i, name: d.name, bus: b, slot: s, function: f, isVirtio: isVirtio,
-                transport: transport ?? .modern, iommuPlatform: platform ?? false, iommuPlatformInferred: inferred,
-                behindIOMMU: behind[i],
-                domain: domain, driverName: driver, virtioName: "virtio\(virtioIndex[i] ?? 0)",
-                swiotlbForced: metadata.capture.swiotlbForced == true))
+            out.append(
+                DeviceFacts(
+                    index: i, name: d.name, bus: b, slot: s, function: f, isVirtio: isVirtio,
+                    transport: transport ?? .modern, iommuPlatform: platform ?? false, iommuPlatformInferred: inferred,
+                    behindIOMMU: behind[i],
+                    domain: domain, driverName: driver, virtioName: "virtio\(virtioIndex[i] ?? 0)",
+                    swiotlbForced: metadata.capture.swiotlbForced == true))
         }
         return out
     }
@@ -102,7 +103,6 @@ struct DeviceFacts: Sendable {
         return (bus, dev, fn & 7)
     }
 }
-
 
 /// The scenario the trace was recorded under, inferred from its capture facts.
 public enum RecordedScenario {
@@ -136,7 +136,8 @@ public enum RecordedScenario {
             if IOMMUAttachment.dmaTranslationOff(metadata) {
                 modeID = "qemu-ir-only"
             } else if !outside.isEmpty && !IOMMUAttachment.noneAttached(metadata) {
-                modeID = outside.contains { $0.iommuPlatform } ? "qemu-viommu-bus-bypass-platform" : "qemu-viommu-bus-bypass"
+                modeID =
+                    outside.contains { $0.iommuPlatform } ? "qemu-viommu-bus-bypass-platform" : "qemu-viommu-bus-bypass"
             }
         }
         guard let mode = catalog.modes[modeID] else {
@@ -147,10 +148,12 @@ public enum RecordedScenario {
         let resolvedKernel = (try? kernel.resolved(release: release)) ?? kernel
         let qemu = metadata.capture.qemuVersion.flatMap(ModelVersions.canonical)
         let machine = metadata.capture.machine.flatMap(ModelVersions.canonical)
-        let resolvedMode = (try? mode.resolved(qemu: qemu, machine: qemu == nil ? nil : machine))
+        let resolvedMode =
+            (try? mode.resolved(qemu: qemu, machine: qemu == nil ? nil : machine))
             ?? (try? mode.resolved(qemu: qemu, machine: nil)) ?? mode
         // A vIOMMU no guest driver attached a device to: the guest IOMMU is off in effect (IOMMUAttachment).
-        let setting: GuestIOMMUSetting? = IOMMUAttachment.noneAttached(metadata) && modeID != "qemu-ir-only" ? .off : nil
+        let setting: GuestIOMMUSetting? =
+            IOMMUAttachment.noneAttached(metadata) && modeID != "qemu-ir-only" ? .off : nil
         return .success(Scenario(kernel: resolvedKernel, mode: resolvedMode, guestIOMMU: setting))
     }
 }

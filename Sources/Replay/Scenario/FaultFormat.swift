@@ -78,11 +78,17 @@ enum FaultFormat {
             switch k.dmesg.amdvi {
             case "4.4":
                 if r == 0x1 {  // 4.x iommu_print_event(): ILLEGAL_DEV_TABLE_ENTRY has no domain=
-                    return ["AMD-Vi: Event logged [\(type) device=\(d.shortBDF) address=0x\(Hex.digits(address, width: 16)) flags=\(flags)]"]
+                    return [
+                        "AMD-Vi: Event logged [\(type) device=\(d.shortBDF) address=0x\(Hex.digits(address, width: 16)) flags=\(flags)]"
+                    ]
                 }
-                return ["AMD-Vi: Event logged [\(type) device=\(d.shortBDF) domain=\(dom) address=0x\(Hex.digits(address, width: 16)) flags=\(flags)]"]
+                return [
+                    "AMD-Vi: Event logged [\(type) device=\(d.shortBDF) domain=\(dom) address=0x\(Hex.digits(address, width: 16)) flags=\(flags)]"
+                ]
             default:
-                return ["\(d.driverName) \(d.name): AMD-Vi: Event logged [\(type) domain=\(dom) address=\(Hex.prefixed(address)) flags=\(flags)]"]
+                return [
+                    "\(d.driverName) \(d.name): AMD-Vi: Event logged [\(type) domain=\(dom) address=\(Hex.prefixed(address)) flags=\(flags)]"
+                ]
             }
         case "smmuv3":
             let q0 = UInt64(r) | UInt64(d.sid) << 32
@@ -90,12 +96,19 @@ enum FaultFormat {
             // hw/arm/smmuv3.c smmuv3_record_event() EVT_SET_RNW / EVT_SET_CLASS(info->u.f_walk_eabt.class).
             let q1: UInt64 = (write ? 0 : 1 << 35) | (r == 0x04 ? 0 : 2 << 40)
             var lines = ["arm-smmu-v3 arm-smmu-v3.0.auto: event 0x\(Hex.digits(UInt64(r), width: 2)) received:"]
-            for q in [q0, q1, address, 0] { lines.append("arm-smmu-v3 arm-smmu-v3.0.auto: \t0x\(Hex.digits(q, width: 16))") }
+            for q in [q0, q1, address, 0] {
+                lines.append("arm-smmu-v3 arm-smmu-v3.0.auto: \t0x\(Hex.digits(q, width: 16))")
+            }
             if k.dmesg.smmuv3 == "decoded" {
-                lines.append("arm-smmu-v3 arm-smmu-v3.0.auto: event: \(smmuName(r)) client: \(d.name) sid: \(Hex.prefixed(UInt64(d.sid))) ssid: 0x0 iova: \(Hex.prefixed(address)) ipa: 0x0")
-                if r != 0x04 {  // arm_smmu_dump_event(): the second line only for translation/address/access/permission faults
+                lines.append(
+                    "arm-smmu-v3 arm-smmu-v3.0.auto: event: \(smmuName(r)) client: \(d.name) sid: \(Hex.prefixed(UInt64(d.sid))) ssid: 0x0 iova: \(Hex.prefixed(address)) ipa: 0x0"
+                )
+                // arm_smmu_dump_event(): the second line only for translation/address/access/permission faults
+                if r != 0x04 {
                     // event_class_str[2] for CLASS_IN; unprivileged data access (PnU, InD clear); stage 1
-                    lines.append("arm-smmu-v3 arm-smmu-v3.0.auto: unpriv data \(write ? "write" : "read") s1 \"Input address caused fault\" stag: 0x0")
+                    lines.append(
+                        "arm-smmu-v3 arm-smmu-v3.0.auto: unpriv data \(write ? "write" : "read") s1 \"Input address caused fault\" stag: 0x0"
+                    )
                 }
             }
             return lines
@@ -109,21 +122,38 @@ enum FaultFormat {
             let head = "DMAR: DRHD: handling fault status reg 2"
             switch k.dmesg.vtd {
             case "3.x":  // pr_fmt KBUILD_MODNAME: "dmar: " before the two-line form
-                return ["dmar: DRHD: handling fault status reg 2",
-                        "dmar: DMAR:[\(type)] Request device [\(d.shortBDF)] fault addr \(Hex.digits(page)) ",
-                        "DMAR:[fault reason \(dec)] \(text)"]
+                return [
+                    "dmar: DRHD: handling fault status reg 2",
+                    "dmar: DMAR:[\(type)] Request device [\(d.shortBDF)] fault addr \(Hex.digits(page)) ",
+                    "DMAR:[fault reason \(dec)] \(text)"
+                ]
             case "4.4":
-                return [head, "DMAR: DMAR:[\(type)] Request device [\(d.shortBDF)] fault addr \(Hex.digits(page)) ",
-                        "DMAR:[fault reason \(dec)] \(text)"]
+                return [
+                    head, "DMAR: DMAR:[\(type)] Request device [\(d.shortBDF)] fault addr \(Hex.digits(page)) ",
+                    "DMAR:[fault reason \(dec)] \(text)"
+                ]
             case "4.7":
-                return [head, "DMAR: [\(type)] Request device [\(d.shortBDF)] fault addr \(Hex.digits(page)) [fault reason \(dec)] \(text)"]
+                return [
+                    head,
+                    "DMAR: [\(type)] Request device [\(d.shortBDF)] fault addr \(Hex.digits(page)) [fault reason \(dec)] \(text)"
+                ]
             case "5.4":
-                return [head, "DMAR: [\(type)] Request device [\(d.shortBDF)] PASID ffffffff fault addr \(Hex.digits(page)) [fault reason \(dec)] \(text)"]
+                return [
+                    head,
+                    "DMAR: [\(type)] Request device [\(d.shortBDF)] PASID ffffffff fault addr \(Hex.digits(page)) [fault reason \(dec)] \(text)"
+                ]
             case "5.14":  // commit 719a19335692: [0x%02x:0x%02x.%d]
-                let dev = "0x\(Hex.digits(UInt64(d.bus), width: 2)):0x\(Hex.digits(UInt64(d.slot), width: 2)).\(d.function)"
-                return [head, "DMAR: [\(type) NO_PASID] Request device [\(dev)] fault addr \(Hex.prefixed(page)) [fault reason 0x\(Hex.digits(UInt64(r), width: 2))] \(text)"]
+                let dev =
+                    "0x\(Hex.digits(UInt64(d.bus), width: 2)):0x\(Hex.digits(UInt64(d.slot), width: 2)).\(d.function)"
+                return [
+                    head,
+                    "DMAR: [\(type) NO_PASID] Request device [\(dev)] fault addr \(Hex.prefixed(page)) [fault reason 0x\(Hex.digits(UInt64(r), width: 2))] \(text)"
+                ]
             default:
-                return [head, "DMAR: [\(type) NO_PASID] Request device [\(d.shortBDF)] fault addr \(Hex.prefixed(page)) [fault reason 0x\(Hex.digits(UInt64(r), width: 2))] \(text)"]
+                return [
+                    head,
+                    "DMAR: [\(type) NO_PASID] Request device [\(d.shortBDF)] fault addr \(Hex.prefixed(page)) [fault reason 0x\(Hex.digits(UInt64(r), width: 2))] \(text)"
+                ]
             }
         }
     }
@@ -140,13 +170,18 @@ enum FaultFormat {
     }
 
     /// The line QEMU traces for every fault (its trace-events format).
-    static func hostLine(reason r: UInt32, address: UInt64, write: Bool, device d: DeviceFacts, viommu: String) -> String {
+    static func hostLine(reason r: UInt32, address: UInt64, write: Bool, device d: DeviceFacts, viommu: String)
+        -> String
+    {
         switch viommu {
         case "amd-iommu": return "amdvi_page_fault addr \(Hex.prefixed(address))"
         case "smmuv3": return "smmuv3_record_event \(smmuName(r)) sid=\(Hex.prefixed(UInt64(d.sid)))"
         case "virtio-iommu":
-            return "virtio_iommu_report_fault reason \(r) flags \(write ? 2 : 1) endpoint \(d.sid) addr \(Hex.prefixed(address))"
-        default: return "vtd_dmar_fault sid \(Hex.prefixed(UInt64(d.sid))) fault \(r) addr \(Hex.prefixed(address)) write \(write ? 1 : 0)"
+            return
+                "virtio_iommu_report_fault reason \(r) flags \(write ? 2 : 1) endpoint \(d.sid) addr \(Hex.prefixed(address))"
+        default:
+            return
+                "vtd_dmar_fault sid \(Hex.prefixed(UInt64(d.sid))) fault \(r) addr \(Hex.prefixed(address)) write \(write ? 1 : 0)"
         }
     }
 }

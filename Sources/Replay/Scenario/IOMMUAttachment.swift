@@ -25,8 +25,10 @@ public enum IOMMUAttachment {
     /// True when the guest translates by policy, a vIOMMU is present, the log covers boot, and yet no device
     /// joined an IOMMU group: no IOMMU driver attached a device, so DMA is untranslated whatever the policy says.
     public static func noneAttached(_ m: TraceMetadata) -> Bool {
-        guard let v = m.capture.viommu, v != "none", m.capture.guestIOMMU == .translated || m.capture.guestIOMMU == .passthrough,
-              observed(m) else { return false }
+        guard let v = m.capture.viommu, v != "none",
+            m.capture.guestIOMMU == .translated || m.capture.guestIOMMU == .passthrough,
+            observed(m)
+        else { return false }
         return !m.devices.contains { $0.iommuGroup != nil }
     }
 
@@ -50,14 +52,21 @@ public enum IOMMUAttachment {
     public static func describe(_ m: TraceMetadata) -> [String] {
         var out: [String] = []
         if dmaTranslationOff(m) {
-            out.append("dma-translation: off - " + (m.extra["evidence.dma-translation"] ?? "the capture facts (viommu.dma-translation=off)")
-                       + ": the vIOMMU remaps interrupts only, DMA is untranslated")
+            out.append(
+                "dma-translation: off - "
+                    + (m.extra["evidence.dma-translation"] ?? "the capture facts (viommu.dma-translation=off)")
+                    + ": the vIOMMU remaps interrupts only, DMA is untranslated")
         } else if noneAttached(m) {
-            out.append("guest-iommu: off in effect - no device was added to an IOMMU group although the guest log covers the IOMMU core's start (\(m.extra["evidence.guest-iommu"] ?? "")): no IOMMU driver attached a device, DMA is untranslated")
+            out.append(
+                "guest-iommu: off in effect - no device was added to an IOMMU group although the guest log covers the IOMMU core's start (\(m.extra["evidence.guest-iommu"] ?? "")): no IOMMU driver attached a device, DMA is untranslated"
+            )
         }
         let behind = behindIOMMU(m)
-        for (i, d) in m.devices.enumerated() where d.behindIOMMU == nil && !behind[i] && (d.virtioType != nil || d.vendorID == 0x1AF4) {
-            out.append("\(d.name) behind the IOMMU: no - never added to an IOMMU group while other devices were: outside every DRHD scope (a bypass_iommu bus)")
+        for (i, d) in m.devices.enumerated()
+        where d.behindIOMMU == nil && !behind[i] && (d.virtioType != nil || d.vendorID == 0x1AF4) {
+            out.append(
+                "\(d.name) behind the IOMMU: no - never added to an IOMMU group while other devices were: outside every DRHD scope (a bypass_iommu bus)"
+            )
         }
         return out
     }

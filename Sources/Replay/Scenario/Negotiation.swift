@@ -95,7 +95,9 @@ struct DevicePlan: Sendable {
         }
         let onBypassBus = d.isVirtio && m.bypassBus
         let inScope = m.scope != "none" && !onBypassBus && d.behindIOMMU
-        let dmaThroughIOMMU: Bool = d.isVirtio ? (platform && m.hasVIOMMU && !onBypassBus && !m.virtio.passthroughFlag)
+        let dmaThroughIOMMU: Bool =
+            d.isVirtio
+            ? (platform && m.hasVIOMMU && !onBypassBus && !m.virtio.passthroughFlag)
             : (m.hasVIOMMU && d.behindIOMMU)
 
         // Kernel side: which interface the driver uses and what it acks.
@@ -103,7 +105,8 @@ struct DevicePlan: Sendable {
         if d.isVirtio {
             if k.virtio.driver == .legacyOnly && transport == .modern {
                 p.blocked = .invisible
-                p.explanation = "The kernel's virtio-pci driver claims only legacy device ids 0x1000-0x103f; this modern-only device (disable-legacy=on) is never probed."
+                p.explanation =
+                    "The kernel's virtio-pci driver claims only legacy device ids 0x1000-0x103f; this modern-only device (disable-legacy=on) is never probed."
                 p.rule = (rules + ["virtio.driver=legacy-only", "transport=modern"]).joined(separator: "; ")
                 return p
             }
@@ -115,16 +118,22 @@ struct DevicePlan: Sendable {
                 let missing = version1 ? "VIRTIO_F_ACCESS_PLATFORM" : "VIRTIO_F_VERSION_1"
                 p.blocked = .probeFailed
                 p.guestLog = [prefix + "device must provide \(missing)"]
-                p.explanation = "A restricted-memory (confidential) guest refuses a device that does not offer \(missing): virtio_features_ok() returns -ENODEV."
-                p.rule = (rules + ["virtio.restrictedMemory", "iommu_platform=\(platform ? "on" : "off")"]).joined(separator: "; ")
+                p.explanation =
+                    "A restricted-memory (confidential) guest refuses a device that does not offer \(missing): virtio_features_ok() returns -ENODEV."
+                p.rule = (rules + ["virtio.restrictedMemory", "iommu_platform=\(platform ? "on" : "off")"]).joined(
+                    separator: "; ")
                 return p
             }
             if version1 && platform && !acked33 && m.virtio.accessPlatformMandatory {
                 p.blocked = .probeFailed
                 p.guestLog = [prefix + "virtio: device refuses features: 3"]
-                p.hostLog = ["virtio_set_status vdev \(d.name) val 11 (FEATURES_OK refused: virtio_validate_features() -EFAULT)"]
-                p.explanation = "The device offers VIRTIO_F_ACCESS_PLATFORM (bit 33, iommu_platform=on) and makes it mandatory; this kernel cannot ack bit 33, so QEMU refuses FEATURES_OK and the driver reads back status ACKNOWLEDGE|DRIVER = 3."
-                p.rule = (rules + ["virtio.acksAccessPlatform=false", "virtio.accessPlatformMandatory"]).joined(separator: "; ")
+                p.hostLog = [
+                    "virtio_set_status vdev \(d.name) val 11 (FEATURES_OK refused: virtio_validate_features() -EFAULT)"
+                ]
+                p.explanation =
+                    "The device offers VIRTIO_F_ACCESS_PLATFORM (bit 33, iommu_platform=on) and makes it mandatory; this kernel cannot ack bit 33, so QEMU refuses FEATURES_OK and the driver reads back status ACKNOWLEDGE|DRIVER = 3."
+                p.rule = (rules + ["virtio.acksAccessPlatform=false", "virtio.accessPlatformMandatory"]).joined(
+                    separator: "; ")
                 return p
             }
             switch k.virtio.dmaAPI {
@@ -165,7 +174,8 @@ struct DevicePlan: Sendable {
                 p.addressing = .mappingError
                 rules.append("iommu.dmaOpsScope=global, device outside every DRHD")
                 if oops {
-                    let label = (k.hypotheses ?? []).first { $0.id == "null-deref-no-catch-all-drhd" }?.label
+                    let label =
+                        (k.hypotheses ?? []).first { $0.id == "null-deref-no-catch-all-drhd" }?.label
                         ?? "HYPOTHESIS (unverified): NULL pointer dereference without a catch-all DRHD"
                     p.blocked = .oopsHypothesis
                     p.explanation = label
@@ -179,7 +189,8 @@ struct DevicePlan: Sendable {
                 if d.isVirtio {
                     p.blocked = .mappingFailed
                     p.guestLog = mappingFailureLines(d, kernel: k)
-                    p.explanation = "With one global intel dma_ops (until 5.7), a device outside every DRHD gets no domain: dma_alloc_coherent() for the vring fails, so the probe fails."
+                    p.explanation =
+                        "With one global intel dma_ops (until 5.7), a device outside every DRHD gets no domain: dma_alloc_coherent() for the vring fails, so the probe fails."
                     p.rule = rules.joined(separator: "; ")
                     return p
                 }
@@ -216,8 +227,10 @@ struct DevicePlan: Sendable {
             // The DMA API is used without bit 33: the vring itself comes from dma_alloc_coherent(), an IOVA, and
             // the device (DMA to plain memory) looks for the ring at that address as a GPA.
             p.blocked = .misdirected
-            p.explanation = "The kernel uses the DMA API without VIRTIO_F_ACCESS_PLATFORM: the vring is allocated with dma_alloc_coherent() and its IOVA is written to the device, which reads guest memory at that address as a GPA and finds no ring. The device stalls at its first request (I/O timeout) or QEMU reports virtio_error(); no buffer is ever transferred."
-            p.rule = (rules + ["virtio.dmaAPI=always", "bit 33 not negotiated", "device DMA untranslated"]).joined(separator: "; ")
+            p.explanation =
+                "The kernel uses the DMA API without VIRTIO_F_ACCESS_PLATFORM: the vring is allocated with dma_alloc_coherent() and its IOVA is written to the device, which reads guest memory at that address as a GPA and finds no ring. The device stalls at its first request (I/O timeout) or QEMU reports virtio_error(); no buffer is ever transferred."
+            p.rule = (rules + ["virtio.dmaAPI=always", "bit 33 not negotiated", "device DMA untranslated"]).joined(
+                separator: "; ")
             return p
         }
         p.rule = rules.joined(separator: "; ")

@@ -16,7 +16,8 @@ import TraceFormat
 ///   exhaustion by many live bounces is not modelled (the pool's occupancy is not tracked).
 enum OopsPrediction {
     /// Console lines with `{bdf}`, `{dev}`, `{driver}`, `{size}` and `{direction}` filled in.
-    static func console(_ o: KernelModel.Oops, device d: DeviceFacts, size: UInt64, direction: DMADirection) -> [String] {
+    static func console(_ o: KernelModel.Oops, device d: DeviceFacts, size: UInt64, direction: DMADirection) -> [String]
+    {
         let dir: String
         switch direction {
         case .bidirectional: dir = "accessed"
@@ -52,28 +53,36 @@ extension ScenarioState {
 
     /// A bounce that cannot fit: the kernel's panic when its model has one for this size, else a mapping error.
     mutating func bounceDoesNotFit(buffer b: Buffer, index: Int, time: UInt64) {
-        let args = OccurrenceArgs(index: index, event: nil, time: time, deviceAddress: 0, buffer: b.gpa, size: b.size,
-                                  write: false, reason: nil)
-        if let o = plans[b.device].oopses.first(where: { $0.trigger == .bounceDoesNotFit && b.size >= UInt64($0.minBytes ?? 0) }) {
+        let args = OccurrenceArgs(
+            index: index, event: nil, time: time, deviceAddress: 0, buffer: b.gpa, size: b.size,
+            write: false, reason: nil)
+        if let o = plans[b.device].oopses.first(where: {
+            $0.trigger == .bounceDoesNotFit && b.size >= UInt64($0.minBytes ?? 0)
+        }) {
             recordOops(o, buffer: b, tag: .bounceDoesNotFit, at: args)
         } else {
-            record(.mappingFailed, device: b.device, reason: nil, write: false, stray: false, tag: .bounceDoesNotFit,
-                   size: b.size, at: args)
+            record(
+                .mappingFailed, device: b.device, reason: nil, write: false, stray: false, tag: .bounceDoesNotFit,
+                size: b.size, at: args)
         }
     }
 
     /// A mapping error of a device whose kernel oopses when the driver unmaps the failed handle.
     mutating func failedMapOops(buffer b: Buffer, index: Int, time: UInt64) {
         guard let o = plans[b.device].oopses.first(where: { $0.trigger == .unmapAfterFailedMap }) else { return }
-        recordOops(o, buffer: b, tag: .unmapAfterFailedMap,
-                   at: OccurrenceArgs(index: index, event: nil, time: time, deviceAddress: 0, buffer: b.gpa, size: b.size,
-                                      write: false, reason: nil))
+        recordOops(
+            o, buffer: b, tag: .unmapAfterFailedMap,
+            at: OccurrenceArgs(
+                index: index, event: nil, time: time, deviceAddress: 0, buffer: b.gpa, size: b.size,
+                write: false, reason: nil))
     }
 
     private mutating func recordOops(_ o: KernelModel.Oops, buffer b: Buffer, tag: Tag, at args: OccurrenceArgs) {
-        let g = record(.oops, device: b.device, reason: nil, write: false, stray: false, tag: tag, size: b.size, at: args)
+        let g = record(
+            .oops, device: b.device, reason: nil, write: false, stray: false, tag: tag, size: b.size, at: args)
         if groups[g.0][g.1].guestLog.isEmpty {
-            groups[g.0][g.1].guestLog = OopsPrediction.console(o, device: facts[b.device], size: b.size, direction: b.direction)
+            groups[g.0][g.1].guestLog = OopsPrediction.console(
+                o, device: facts[b.device], size: b.size, direction: b.direction)
         }
     }
 }

@@ -21,9 +21,12 @@ extension TraceSummary {
     }
 
     /// As ``addRecordedScenario(_:catalog:)``, from `evidence` already scanned (standard input is read once).
-    public mutating func addRecordedScenario(_ evidence: ScenarioEvidence, metadata: TraceMetadata, catalog: ModelCatalog) {
+    public mutating func addRecordedScenario(
+        _ evidence: ScenarioEvidence, metadata: TraceMetadata, catalog: ModelCatalog
+    ) {
         let inferences = evidence.infer(metadata: metadata)
-        scenarioEvidence = ScenarioEvidence.describe(inferences, metadata: metadata) + IOMMUAttachment.describe(metadata)
+        scenarioEvidence =
+            ScenarioEvidence.describe(inferences, metadata: metadata) + IOMMUAttachment.describe(metadata)
         let completed = evidence.apply(to: metadata)
         switch RecordedScenario.infer(metadata: completed, catalog: catalog) {
         case let .success(s):

@@ -31,7 +31,9 @@ public struct ScenarioEvidence: Sendable, Equatable {
     /// guest IOMMU setting): then a pass over the events is worth it.
     public static func needed(_ metadata: TraceMetadata) -> Bool {
         metadata.capture.guestIOMMU == nil || metadata.capture.viommu == nil
-            || metadata.devices.contains { ($0.virtioType != nil || $0.vendorID == 0x1AF4) && $0.iommuPlatform == nil && $0.featuresOffered == nil }
+            || metadata.devices.contains {
+                ($0.virtioType != nil || $0.vendorID == 0x1AF4) && $0.iommuPlatform == nil && $0.featuresOffered == nil
+            }
     }
 
     /// Counts what the events show.
@@ -85,13 +87,22 @@ public struct ScenarioEvidence: Sendable, Equatable {
         let viommu = m.capture.viommu
         // vIOMMU kind.
         if let v = viommu {
-            out.append(Inference(device: nil, fact: "viommu", value: v,
-                                 evidence: extra["evidence.viommu"] ?? "the vIOMMU's own trace events or the capture facts", contradicts: nil, ambiguous: false))
+            out.append(
+                Inference(
+                    device: nil, fact: "viommu", value: v,
+                    evidence: extra["evidence.viommu"] ?? "the vIOMMU's own trace events or the capture facts",
+                    contradicts: nil, ambiguous: false))
         } else {
-            let anyHost = devices.contains { $0.hostTranslations + $0.hostFaults > 0 } || addressSpaceTranslated + addressSpaceBypassed > 0
-            out.append(Inference(device: nil, fact: "viommu", value: anyHost ? nil : "none",
-                                 evidence: anyHost ? "host translations without a known vIOMMU kind" : "no vIOMMU line in the guest log and no vIOMMU event in the host trace",
-                                 contradicts: nil, ambiguous: anyHost))
+            let anyHost =
+                devices.contains { $0.hostTranslations + $0.hostFaults > 0 }
+                || addressSpaceTranslated + addressSpaceBypassed > 0
+            out.append(
+                Inference(
+                    device: nil, fact: "viommu", value: anyHost ? nil : "none",
+                    evidence: anyHost
+                        ? "host translations without a known vIOMMU kind"
+                        : "no vIOMMU line in the guest log and no vIOMMU event in the host trace",
+                    contradicts: nil, ambiguous: anyHost))
         }
         // Guest IOMMU setting.
         let guestMaps = devices.reduce(0) { $0 + $1.guestMaps } + unattributedMaps
@@ -102,14 +113,16 @@ public struct ScenarioEvidence: Sendable, Equatable {
         case .off?: setting = "off"
         case nil: setting = nil
         }
-        var gEvidence = [extra["evidence.guest-iommu"], extra["evidence.flush"]].compactMap { $0 }.joined(separator: "; ")
+        var gEvidence = [extra["evidence.guest-iommu"], extra["evidence.flush"]].compactMap { $0 }.joined(
+            separator: "; ")
         if gEvidence.isEmpty { gEvidence = "the capture facts" }
         var gContradiction: String?
         if setting == "off" && guestMaps > 0 {
             gContradiction = "\(guestMaps) guest IOMMU map(s) recorded although the guest IOMMU is off"
         }
         if setting == "pt" && addressSpaceTranslated > 0 && addressSpaceBypassed == 0 {
-            gContradiction = "QEMU switched devices to the vIOMMU's address space only, never to plain memory, although the guest uses identity domains"
+            gContradiction =
+                "QEMU switched devices to the vIOMMU's address space only, never to plain memory, although the guest uses identity domains"
         }
         if setting == nil {
             if guestMaps > 0 {
@@ -117,26 +130,36 @@ public struct ScenarioEvidence: Sendable, Equatable {
                 gEvidence = "\(guestMaps) guest IOMMU map(s); the flush policy is not recorded (taken as strict)"
             } else if addressSpaceBypassed > 0 && addressSpaceTranslated == 0 {
                 setting = "pt"
-                gEvidence = "QEMU switched \(addressSpaceBypassed) device address space(s) to plain memory and none to the vIOMMU, no guest IOMMU map"
+                gEvidence =
+                    "QEMU switched \(addressSpaceBypassed) device address space(s) to plain memory and none to the vIOMMU, no guest IOMMU map"
             }
         } else if m.capture.guestIOMMU == .passthrough {
-            gEvidence += addressSpaceBypassed > 0 ? "; QEMU switched \(addressSpaceBypassed) device address space(s) to plain memory" : ""
+            gEvidence +=
+                addressSpaceBypassed > 0
+                ? "; QEMU switched \(addressSpaceBypassed) device address space(s) to plain memory" : ""
         }
-        out.append(Inference(device: nil, fact: "guest-iommu", value: setting, evidence: gEvidence, contradicts: gContradiction,
-                             ambiguous: setting == nil))
+        out.append(
+            Inference(
+                device: nil, fact: "guest-iommu", value: setting, evidence: gEvidence, contradicts: gContradiction,
+                ambiguous: setting == nil))
 
         // Per virtio device: iommu_platform.
         // A translating policy with nothing attached (or a DRHD without DMA translation) translates nothing, and a
         // device outside every IOMMU's scope is untranslated: their silence says nothing of iommu_platform.
         let untranslated = IOMMUAttachment.noneAttached(m) || IOMMUAttachment.dmaTranslationOff(m)
         let behind = IOMMUAttachment.behindIOMMU(m)
-        let translatedGuest = !untranslated && (m.capture.guestIOMMU == .translated || (m.capture.guestIOMMU == nil && guestMaps > 0))
+        let translatedGuest =
+            !untranslated && (m.capture.guestIOMMU == .translated || (m.capture.guestIOMMU == nil && guestMaps > 0))
         let hasVIOMMU = (viommu.map { $0 != "none" } ?? false)
         let modernVirtio = m.devices.indices.filter {
             let d = m.devices[$0]
-            return (d.virtioType != nil || d.vendorID == 0x1AF4) && (d.transport == .modern || (d.deviceID ?? 0) >= 0x1040)
+            return (d.virtioType != nil || d.vendorID == 0x1AF4)
+                && (d.transport == .modern || (d.deviceID ?? 0) >= 0x1040)
         }
-        let modernWithDMA = modernVirtio.filter { devices.indices.contains($0) && devices[$0].guestMaps + devices[$0].hostTranslations + devices[$0].hostFaults > 0 }
+        let modernWithDMA = modernVirtio.filter {
+            devices.indices.contains($0)
+                && devices[$0].guestMaps + devices[$0].hostTranslations + devices[$0].hostFaults > 0
+        }
         for i in m.devices.indices {
             let d = m.devices[i]
             guard d.virtioType != nil || d.vendorID == 0x1AF4, i < devices.count else { continue }
@@ -147,29 +170,37 @@ public struct ScenarioEvidence: Sendable, Equatable {
             var ambiguous = false
             if c.guestMaps > 0 || c.hostTranslations > 0 || c.hostFaults > 0 {
                 value = true
-                why = "\(c.guestMaps) guest IOMMU/DMA-API map(s), \(c.hostTranslations) host translation(s): its DMA went through the vIOMMU"
-                if !hasVIOMMU || !translatedGuest { why = "\(c.guestMaps) DMA-API map(s) with IOVAs and \(c.hostTranslations) host translation(s)" }
+                why =
+                    "\(c.guestMaps) guest IOMMU/DMA-API map(s), \(c.hostTranslations) host translation(s): its DMA went through the vIOMMU"
+                if !hasVIOMMU || !translatedGuest {
+                    why = "\(c.guestMaps) DMA-API map(s) with IOVAs and \(c.hostTranslations) host translation(s)"
+                }
             } else if c.swiotlbBounces > 0 && !hasVIOMMU {
                 value = true
-                why = "\(c.swiotlbBounces) swiotlb bounce(s) without a vIOMMU: the driver used the DMA API, which virtio does only with VIRTIO_F_ACCESS_PLATFORM"
+                why =
+                    "\(c.swiotlbBounces) swiotlb bounce(s) without a vIOMMU: the driver used the DMA API, which virtio does only with VIRTIO_F_ACCESS_PLATFORM"
             } else if !modern {
                 value = false
                 why = "a transitional (legacy-capable) device: QEMU refuses iommu_platform on it"
             } else if translatedGuest && hasVIOMMU && behind[i] && virtqueueEvents > 0 && modernWithDMA.isEmpty {
                 value = false
-                why = "\(virtqueueEvents) QEMU virtqueue event(s), yet no guest IOMMU map and no host translation of any modern-only virtio device while the guest translates: they bypassed the DMA API and the vIOMMU"
+                why =
+                    "\(virtqueueEvents) QEMU virtqueue event(s), yet no guest IOMMU map and no host translation of any modern-only virtio device while the guest translates: they bypassed the DMA API and the vIOMMU"
             } else {
                 // Nothing decides (identity or no guest IOMMU: both settings give the same DMA): the prior.
                 value = hasVIOMMU && modern
                 ambiguous = true
-                why = "no DMA of this device that tells (guest IOMMU \(setting ?? "unknown"), \(c.swiotlbBounces) bounce(s), \(virtqueueEvents) virtqueue event(s) in all): assumed \(value! ? "on" : "off") (modern-only with\(hasVIOMMU ? "" : "out") a vIOMMU)"
+                why =
+                    "no DMA of this device that tells (guest IOMMU \(setting ?? "unknown"), \(c.swiotlbBounces) bounce(s), \(virtqueueEvents) virtqueue event(s) in all): assumed \(value! ? "on" : "off") (modern-only with\(hasVIOMMU ? "" : "out") a vIOMMU)"
             }
             var contradicts: String?
             if let recorded = d.iommuPlatform, let v = value, !ambiguous, recorded != v {
                 contradicts = "the metadata says iommu_platform=\(recorded ? "on" : "off")"
             }
-            out.append(Inference(device: i, fact: "iommu_platform", value: value.map { $0 ? "on" : "off" }, evidence: why,
-                                 contradicts: contradicts, ambiguous: ambiguous))
+            out.append(
+                Inference(
+                    device: i, fact: "iommu_platform", value: value.map { $0 ? "on" : "off" }, evidence: why,
+                    contradicts: contradicts, ambiguous: ambiguous))
         }
         return out
     }
@@ -178,8 +209,10 @@ public struct ScenarioEvidence: Sendable, Equatable {
     public func apply(to metadata: TraceMetadata) -> TraceMetadata {
         var m = metadata
         for inf in infer(metadata: metadata) {
-            if let i = inf.device, inf.fact == "iommu_platform", m.devices[i].iommuPlatform == nil, m.devices[i].featuresOffered == nil,
-               !inf.ambiguous, let v = inf.value {
+            if let i = inf.device, inf.fact == "iommu_platform", m.devices[i].iommuPlatform == nil,
+                m.devices[i].featuresOffered == nil,
+                !inf.ambiguous, let v = inf.value
+            {
                 m.devices[i].iommuPlatform = v == "on"
             }
             if inf.fact == "viommu", m.capture.viommu == nil, let v = inf.value { m.capture.viommu = v }

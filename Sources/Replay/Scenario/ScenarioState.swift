@@ -143,8 +143,10 @@ struct ScenarioState {
     static let maxLogLines = 12
     static let maxPredictedRecords = 100_000
 
-    init(scenario: Scenario, isRecorded: Bool, facts: [DeviceFacts], recordedSetting: GuestIOMMUSetting?,
-         options: ReplayOptions, inputs: [String], viewTable: ViewTable, lane: Int) {
+    init(
+        scenario: Scenario, isRecorded: Bool, facts: [DeviceFacts], recordedSetting: GuestIOMMUSetting?,
+        options: ReplayOptions, inputs: [String], viewTable: ViewTable, lane: Int
+    ) {
         self.viewTable = viewTable
         self.lane = lane
         var sc = scenario
@@ -155,8 +157,9 @@ struct ScenarioState {
         let plans = facts.map { DevicePlan.make(device: $0, scenario: sc, recordedSetting: recordedSetting) }
         self.plans = plans
         self.hot = plans.map {
-            PlanHot(blocked: $0.blocked != nil, addressing: $0.addressing, translated: $0.translated, claimed: $0.claimed,
-                    lazy: $0.guestIOMMU == .lazy)
+            PlanHot(
+                blocked: $0.blocked != nil, addressing: $0.addressing, translated: $0.translated, claimed: $0.claimed,
+                lazy: $0.guestIOMMU == .lazy)
         }
         self.options = options
         self.inputs = inputs
@@ -167,8 +170,10 @@ struct ScenarioState {
         flushTimeoutNs = UInt64(sc.kernel.iommu.flushQueue.timeoutMs) * 1_000_000
         flushEntries = sc.kernel.iommu.flushQueue.entries
         let v = sc.mode.viommu
-        reasons = (FaultFormat.reason(.noContext, viommu: v), FaultFormat.reason(.beyondWidth, viommu: v),
-                   FaultFormat.reason(.read, viommu: v), FaultFormat.reason(.write, viommu: v))
+        reasons = (
+            FaultFormat.reason(.noContext, viommu: v), FaultFormat.reason(.beyondWidth, viommu: v),
+            FaultFormat.reason(.read, viommu: v), FaultFormat.reason(.write, viommu: v)
+        )
         let domains = (facts.map(\.domain).max() ?? -1) + 1
         allocators = Array(repeating: nil, count: domains)
         contextUp = plans.map { $0.contextAtBoot }
@@ -255,8 +260,12 @@ struct ScenarioState {
                 guard let iova = allocators[domain]!.allocate(size: size, cpu: Int(b.cpu)) else {
                     v.failed = true
                     view(s).pointee = v
-                    record(.mappingFailed, device: b.device, reason: nil, write: false, stray: false, tag: .iovaExhausted, size: b.size,
-                           at: OccurrenceArgs(index: index, event: nil, time: time, deviceAddress: 0, buffer: b.gpa, size: b.size, write: false, reason: nil))
+                    record(
+                        .mappingFailed, device: b.device, reason: nil, write: false, stray: false, tag: .iovaExhausted,
+                        size: b.size,
+                        at: OccurrenceArgs(
+                            index: index, event: nil, time: time, deviceAddress: 0, buffer: b.gpa, size: b.size,
+                            write: false, reason: nil))
                     return
                 }
                 v.devAddr = iova | (v.target & 0xFFF)
@@ -272,13 +281,19 @@ struct ScenarioState {
                 stream!.devices[b.device].maps += 1
                 if flushOnMap { stream!.invalidations += 1 }
                 if plan.addressing == .bounceIOVA { stream!.devices[b.device].bounces += 1 }
-                if stream!.devices[b.device].iovas.count < StreamMetrics.maxIOVAs { stream!.devices[b.device].iovas.append(v.devAddr & ~0xFFF) }
+                if stream!.devices[b.device].iovas.count < StreamMetrics.maxIOVAs {
+                    stream!.devices[b.device].iovas.append(v.devAddr & ~0xFFF)
+                }
             }
         case .mappingError:
             v.failed = true
             view(s).pointee = v
-            record(.mappingFailed, device: b.device, reason: nil, write: false, stray: false, tag: .dmaMappingError, size: b.size,
-                   at: OccurrenceArgs(index: index, event: nil, time: time, deviceAddress: 0, buffer: b.gpa, size: b.size, write: false, reason: nil))
+            record(
+                .mappingFailed, device: b.device, reason: nil, write: false, stray: false, tag: .dmaMappingError,
+                size: b.size,
+                at: OccurrenceArgs(
+                    index: index, event: nil, time: time, deviceAddress: 0, buffer: b.gpa, size: b.size, write: false,
+                    reason: nil))
             failedMapOops(buffer: b, index: index, time: time)
             return
         }
@@ -312,7 +327,9 @@ struct ScenarioState {
                 if lazyQueue.count >= flushEntries { drain() }
                 return
             }
-            if v.allocated { allocators[Int(v.domain)]?.free(v.devAddr & ~0xFFF, order: Int(v.allocOrder), cpu: Int(v.freeCPU)) }
+            if v.allocated {
+                allocators[Int(v.domain)]?.free(v.devAddr & ~0xFFF, order: Int(v.allocOrder), cpu: Int(v.freeCPU))
+            }
             v.allocated = false
         }
         view(s).pointee = v
@@ -330,7 +347,9 @@ struct ScenarioState {
             guard v.pointee.generation == g && v.pointee.staleUntilDrain else { continue }
             v.pointee.staleUntilDrain = false
             if v.pointee.allocated {
-                let (domain, iova, order) = (Int(v.pointee.domain), v.pointee.devAddr & ~0xFFF, Int(v.pointee.allocOrder))
+                let (domain, iova, order) = (
+                    Int(v.pointee.domain), v.pointee.devAddr & ~0xFFF, Int(v.pointee.allocOrder)
+                )
                 allocators[domain]?.free(iova, order: order, cpu: Int(v.pointee.freeCPU))
                 v.pointee.allocated = false
             }
@@ -349,7 +368,13 @@ struct ScenarioState {
     mutating func access(_ a: Access, generation: UInt32) {
         let plan = hot[a.device]
         guard !plan.blocked else {
-            if isRecorded { recordedButNotPredicted(a, why: "the scenario predicts the device never works (\(plans[a.device].blocked?.rawValue ?? "blocked"))") }
+            if isRecorded {
+                recordedButNotPredicted(
+                    a,
+                    why:
+                        "the scenario predicts the device never works (\(plans[a.device].blocked?.rawValue ?? "blocked"))"
+                )
+            }
             return
         }
         let bypassContradicted = isRecorded && !plan.translated && a.recorded.isHostEvidence
@@ -364,7 +389,8 @@ struct ScenarioState {
         var stale = false
         var perms: UInt8 = 3
         if a.kind != .stray {
-            guard a.slot < viewTable.count, view(a.slot).pointee.valid, view(a.slot).pointee.generation == generation else { return }
+            guard a.slot < viewTable.count, view(a.slot).pointee.valid, view(a.slot).pointee.generation == generation
+            else { return }
             let v = view(a.slot).pointee
             if v.failed { return }  // the driver saw the mapping error and never submitted the buffer
             devAddr = v.devAddr &+ a.offset
@@ -388,7 +414,8 @@ struct ScenarioState {
                 reached = intended!
                 if a.write ? perms & 2 == 0 : perms & 1 == 0 { cause = a.write ? .write : .read }
             } else if let hit = pageTable.get(ptKey(domainOf[a.device], devAddr)).map(Int.init), hit < viewTable.count,
-                      view(hit).pointee.mapped {
+                view(hit).pointee.mapped
+            {
                 let v2 = view(hit).pointee
                 reached = v2.target &+ (devAddr &- v2.devAddr)
                 if a.write ? v2.perms & 2 == 0 : v2.perms & 1 == 0 { cause = a.write ? .write : .read }
@@ -427,10 +454,12 @@ struct ScenarioState {
                 tag = .wrongAddress
             }
         }
-        let at = OccurrenceArgs(index: a.eventIndex, event: a.event, time: a.time, deviceAddress: devAddr, buffer: intended,
-                                size: a.size, write: a.write, reason: reason)
-        let g = record(outcome, device: a.device, reason: reason, write: outcome == .fault ? a.write : false,
-                       stray: a.kind == .stray, tag: tag, size: a.size, at: at)
+        let at = OccurrenceArgs(
+            index: a.eventIndex, event: a.event, time: a.time, deviceAddress: devAddr, buffer: intended,
+            size: a.size, write: a.write, reason: reason)
+        let g = record(
+            outcome, device: a.device, reason: reason, write: outcome == .fault ? a.write : false,
+            stray: a.kind == .stray, tag: tag, size: a.size, at: at)
         if outcome == .fault && notPresent && silentNotPresent {
             // Blocked without a record (see QemuModeModel.FaultRecording.silentNotPresent).
         } else if outcome == .fault, let reason {
@@ -449,12 +478,15 @@ struct ScenarioState {
     }
 
     /// VT-d fault recording with compression: one record per source id until the guest clears it.
-    private mutating func faultRecord(group g: (Int, Int), device d: Int, reason: UInt32, address: UInt64, write: Bool, time: UInt64) {
+    private mutating func faultRecord(
+        group g: (Int, Int), device d: Int, reason: UInt32, address: UInt64, write: Bool, time: UInt64
+    ) {
         let m = scenario.mode
         let f = facts[d]
         var grp = groups[g.0][g.1]
         if grp.hostLog.count < Self.maxLogLines {
-            grp.hostLog.append(FaultFormat.hostLine(reason: reason, address: address, write: write, device: f, viommu: m.viommu))
+            grp.hostLog.append(
+                FaultFormat.hostLine(reason: reason, address: address, write: write, device: f, viommu: m.viommu))
         }
         let service = UInt64(m.faults.serviceTimeUs) * 1000
         if m.faults.compression, let last = lastRecord[d], time >= last, time - last < service {
@@ -464,15 +496,18 @@ struct ScenarioState {
         lastRecord[d] = time
         grp.records += 1
         if grp.guestLog.count < Self.maxLogLines {
-            grp.guestLog += FaultFormat.guestLines(reason: reason, address: address, write: write, device: f, viommu: m.viommu, kernel: scenario.kernel,
-                                                   eventLog: m.faults.eventLog ?? .valid)
+            grp.guestLog += FaultFormat.guestLines(
+                reason: reason, address: address, write: write, device: f, viommu: m.viommu, kernel: scenario.kernel,
+                eventLog: m.faults.eventLog ?? .valid)
         }
         groups[g.0][g.1] = grp
         if predictedRecords.count < Self.maxPredictedRecords { predictedRecords.append((d, address & ~0xFFF, reason)) }
     }
 
-    private mutating func checkFidelity(_ a: Access, outcome: OutcomeClass, reason: UInt32?, reached: UInt64, devAddr: UInt64,
-                                        at args: OccurrenceArgs) {
+    private mutating func checkFidelity(
+        _ a: Access, outcome: OutcomeClass, reason: UInt32?, reached: UInt64, devAddr: UInt64,
+        at args: OccurrenceArgs
+    ) {
         if case .none = a.recorded { return }
         fidelityChecked += 1
         switch a.recorded {
@@ -481,15 +516,25 @@ struct ScenarioState {
         case let .translated(gpa):
             if (a.kind == .postUnmap || a.kind == .afterInvalidation) && outcome == .fault {
                 let late = a.time >= lastUnmapTime(a) ? a.time - lastUnmapTime(a) : 0
-                diverge("recorded translation \(Hex.prefixed(a.rawAddress)) -> \(Hex.prefixed(gpa)) came \(ms(late)) after the buffer's unmap (skew window \(ms(options.skewToleranceNs ?? 0))\(a.kind == .afterInvalidation ? ", after the host recorded its IOTLB invalidation" : "")): a device access after the unmap (\(hot[a.device].lazy ? "the flush queue had drained" : "strict invalidation"))", device: a.device, at: occurrence(args))
-            } else if outcome == .fault || outcome == .misdirected || !IntentTracker.samePage(reported: gpa, reached: reached, iova: devAddr) {
-                let predicted = outcome == .fault ? "a fault (reason \(Hex.prefixed(UInt64(reason ?? 0))))" : "GPA \(Hex.prefixed(reached))"
-                diverge("recorded translation \(Hex.prefixed(a.rawAddress)) -> \(Hex.prefixed(gpa)) not reproduced: predicted \(predicted)", device: a.device, at: occurrence(args))
+                diverge(
+                    "recorded translation \(Hex.prefixed(a.rawAddress)) -> \(Hex.prefixed(gpa)) came \(ms(late)) after the buffer's unmap (skew window \(ms(options.skewToleranceNs ?? 0))\(a.kind == .afterInvalidation ? ", after the host recorded its IOTLB invalidation" : "")): a device access after the unmap (\(hot[a.device].lazy ? "the flush queue had drained" : "strict invalidation"))",
+                    device: a.device, at: occurrence(args))
+            } else if outcome == .fault || outcome == .misdirected
+                || !IntentTracker.samePage(reported: gpa, reached: reached, iova: devAddr)
+            {
+                let predicted =
+                    outcome == .fault
+                    ? "a fault (reason \(Hex.prefixed(UInt64(reason ?? 0))))" : "GPA \(Hex.prefixed(reached))"
+                diverge(
+                    "recorded translation \(Hex.prefixed(a.rawAddress)) -> \(Hex.prefixed(gpa)) not reproduced: predicted \(predicted)",
+                    device: a.device, at: occurrence(args))
             }
         case let .fault(r):
             if outcome != .fault || reason != r {
                 let predicted = outcome == .fault ? "reason \(Hex.prefixed(UInt64(reason ?? 0)))" : outcome.rawValue
-                diverge("recorded fault reason \(Hex.prefixed(UInt64(r))) at \(Hex.prefixed(devAddr)) not reproduced: predicted \(predicted)", device: a.device, at: occurrence(args))
+                diverge(
+                    "recorded fault reason \(Hex.prefixed(UInt64(r))) at \(Hex.prefixed(devAddr)) not reproduced: predicted \(predicted)",
+                    device: a.device, at: occurrence(args))
             }
         }
     }
@@ -505,9 +550,11 @@ struct ScenarioState {
         case let .fault(r): what = "recorded fault reason \(Hex.prefixed(UInt64(r))) at \(Hex.prefixed(a.rawAddress))"
         case .none: return
         }
-        diverge("\(what) not reproduced: \(why)", device: a.device,
-                at: occurrence(index: a.eventIndex, event: a.event, time: a.time, deviceAddress: a.rawAddress, buffer: nil,
-                               size: a.size, write: a.write, reason: nil))
+        diverge(
+            "\(what) not reproduced: \(why)", device: a.device,
+            at: occurrence(
+                index: a.eventIndex, event: a.event, time: a.time, deviceAddress: a.rawAddress, buffer: nil,
+                size: a.size, write: a.write, reason: nil))
     }
 
     private func ms(_ ns: UInt64) -> String {
@@ -538,10 +585,13 @@ struct ScenarioState {
     mutating func unmatched(_ a: Access) {
         unmatched += 1
         if isRecorded {
-            let occ = occurrence(index: a.eventIndex, event: a.event, time: a.time, deviceAddress: a.rawAddress, buffer: nil,
-                                 size: a.size, write: a.write, reason: nil)
+            let occ = occurrence(
+                index: a.eventIndex, event: a.event, time: a.time, deviceAddress: a.rawAddress, buffer: nil,
+                size: a.size, write: a.write, reason: nil)
             if case let .translated(gpa) = a.recorded {
-                diverge("recorded translation \(Hex.prefixed(a.rawAddress)) -> \(Hex.prefixed(gpa)) matches no mapping of the guest trace", device: a.device, at: occ)
+                diverge(
+                    "recorded translation \(Hex.prefixed(a.rawAddress)) -> \(Hex.prefixed(gpa)) matches no mapping of the guest trace",
+                    device: a.device, at: occ)
             }
         }
     }
@@ -549,18 +599,24 @@ struct ScenarioState {
     // MARK: Bookkeeping
 
     func occurrence(_ o: OccurrenceArgs) -> Occurrence {
-        Self.occurrence(inputs: inputs, index: o.index, event: o.event, time: o.time, deviceAddress: o.deviceAddress,
-                        buffer: o.buffer, size: o.size, write: o.write, reason: o.reason)
+        Self.occurrence(
+            inputs: inputs, index: o.index, event: o.event, time: o.time, deviceAddress: o.deviceAddress,
+            buffer: o.buffer, size: o.size, write: o.write, reason: o.reason)
     }
 
-    func occurrence(index: Int, event: Event?, time: UInt64, deviceAddress: UInt64, buffer: UInt64?, size: UInt64,
-                    write: Bool, reason: UInt32?) -> Occurrence {
-        Self.occurrence(inputs: inputs, index: index, event: event, time: time, deviceAddress: deviceAddress, buffer: buffer,
-                        size: size, write: write, reason: reason)
+    func occurrence(
+        index: Int, event: Event?, time: UInt64, deviceAddress: UInt64, buffer: UInt64?, size: UInt64,
+        write: Bool, reason: UInt32?
+    ) -> Occurrence {
+        Self.occurrence(
+            inputs: inputs, index: index, event: event, time: time, deviceAddress: deviceAddress, buffer: buffer,
+            size: size, write: write, reason: reason)
     }
 
-    static func occurrence(inputs: [String], index: Int, event: Event?, time: UInt64, deviceAddress: UInt64, buffer: UInt64?,
-                           size: UInt64, write: Bool, reason: UInt32?) -> Occurrence {
+    static func occurrence(
+        inputs: [String], index: Int, event: Event?, time: UInt64, deviceAddress: UInt64, buffer: UInt64?,
+        size: UInt64, write: Bool, reason: UInt32?
+    ) -> Occurrence {
         let src = event.flatMap { Int($0.source) < inputs.count ? inputs[Int($0.source)] : nil }
         return Occurrence(
             eventIndex: index, timestamp: event?.timestamp ?? time, sourceFile: src,
@@ -571,8 +627,10 @@ struct ScenarioState {
     /// Counts one outcome in its group; the occurrence is built only when the group is new or the access is
     /// larger than the group's worst so far (the hot path builds none).
     @discardableResult
-    mutating func record(_ outcome: OutcomeClass, device d: Int, reason: UInt32?, write: Bool, stray: Bool, tag: Tag,
-                         size: UInt64, at args: OccurrenceArgs) -> (Int, Int) {
+    mutating func record(
+        _ outcome: OutcomeClass, device d: Int, reason: UInt32?, write: Bool, stray: Bool, tag: Tag,
+        size: UInt64, at args: OccurrenceArgs
+    ) -> (Int, Int) {
         let key = GroupKey(outcome: outcome, reason: reason, write: write, stray: stray, tag: tag)
         var gi = -1
         for i in 0..<groupKeys[d].count where groupKeys[d][i] == key {

@@ -76,12 +76,16 @@ struct OpLog: ScenarioFeed {
                             switch k {
                             case .map:
                                 let op = maps[m]
-                                for j in st.indices { st[j].map(slot: op.slot, buffer: op.buffer, index: op.index, time: op.time) }
+                                for j in st.indices {
+                                    st[j].map(slot: op.slot, buffer: op.buffer, index: op.index, time: op.time)
+                                }
                                 m += 1
                             case .unmap, .unmapSilently:
                                 let op = maps[m]
                                 let silently = k == .unmapSilently
-                                for j in st.indices { st[j].unmap(slot: op.slot, buffer: op.buffer, time: op.time, silently: silently) }
+                                for j in st.indices {
+                                    st[j].unmap(slot: op.slot, buffer: op.buffer, time: op.time, silently: silently)
+                                }
                                 m += 1
                             case .access:
                                 let op = accesses[a]

@@ -53,7 +53,8 @@ struct SimulationKey: Hashable, Sendable {
             if hot.addressing == .iova || hot.addressing == .bounceIOVA { d.lazy = hot.lazy }
             if hot.translated { d.contextAtBoot = plan.contextAtBoot }
             if hot.addressing == .mappingError || hot.addressing == .bounce {
-                d.oopses = Self.json(plan.oopses.filter { $0.trigger == .unmapAfterFailedMap || $0.trigger == .bounceDoesNotFit })
+                d.oopses = Self.json(
+                    plan.oopses.filter { $0.trigger == .unmapAfterFailedMap || $0.trigger == .bounceDoesNotFit })
             }
             return d
         }

@@ -88,14 +88,18 @@ struct IOVAAllocator: Sendable, Equatable {
     /// The same in pages: the pfn and the pages taken (for ``free(pfn:pages:cpu:)``).
     mutating func allocatePages(_ pages: UInt64, cpu: Int) -> (pfn: UInt64, pages: UInt64)? {
         let limit = endPfn - 1
-        if below4GFirst && limit > Self.dma32Pfn - 1, let r = allocFast(pages, cpu: cpu, limitPfn: Self.dma32Pfn - 1, flush: false) {
+        if below4GFirst && limit > Self.dma32Pfn - 1,
+            let r = allocFast(pages, cpu: cpu, limitPfn: Self.dma32Pfn - 1, flush: false)
+        {
             return r
         }
         return allocFast(pages, cpu: cpu, limitPfn: limit, flush: true)
     }
 
     /// `alloc_iova_fast()`.
-    private mutating func allocFast(_ pages0: UInt64, cpu: Int, limitPfn: UInt64, flush: Bool) -> (pfn: UInt64, pages: UInt64)? {
+    private mutating func allocFast(_ pages0: UInt64, cpu: Int, limitPfn: UInt64, flush: Bool) -> (
+        pfn: UInt64, pages: UInt64
+    )? {
         let pages = Self.roundedPages(pages0)
         if let p = rcacheGet(pages, cpu: cpu, limitPfn: limitPfn + 1) { return (p, pages) }
         if let p = treeAlloc(pages, limitPfn: limitPfn) { return (p, pages) }

@@ -47,9 +47,10 @@ final class PageTable {
     init() {
         let cap = 4
         st = .allocate(capacity: 1)
-        st.initialize(to: State(
-            entries: .allocate(capacity: cap * Self.blockPages), used: .allocate(capacity: cap),
-            blockKeys: .allocate(capacity: cap), freeBlocks: .allocate(capacity: cap), blockCapacity: cap))
+        st.initialize(
+            to: State(
+                entries: .allocate(capacity: cap * Self.blockPages), used: .allocate(capacity: cap),
+                blockKeys: .allocate(capacity: cap), freeBlocks: .allocate(capacity: cap), blockCapacity: cap))
     }
 
     deinit {

@@ -88,7 +88,8 @@ public enum CrossValidation {
             var s: Scenario
             switch RecordedScenario.infer(metadata: metadata, catalog: catalog) {
             case let .success(found): s = found
-            case let .failure(e): throw ModelError.badScenario(c.name, reason: "cannot tell its recorded scenario: \(e)")
+            case let .failure(e):
+                throw ModelError.badScenario(c.name, reason: "cannot tell its recorded scenario: \(e)")
             }
             s.guestIOMMU = s.guestIOMMU ?? GuestIOMMUSetting(capture: metadata.capture)
             scenarios[c.name] = s
@@ -105,17 +106,22 @@ public enum CrossValidation {
                 aTrace.metadata.capture.swiotlbForced = b.trace.metadata.capture.swiotlbForced
                 let baseTrace = EventBuffer(metadata: aTrace.metadata)
                 // A's own recorded scenario is given so that A's multi-segment DMA-API calls are recognised.
-                let predicted = try ReplayEngine(scenarios: [s], recorded: scenarios[a.name], options: options)
+                let predicted =
+                    try ReplayEngine(scenarios: [s], recorded: scenarios[a.name], options: options)
                     .run(aTrace, tracePath: a.name).scenarios[0].stream ?? StreamMetrics()
-                let baseline = try ReplayEngine(scenarios: [s], options: options).run(baseTrace, tracePath: a.name).scenarios[0].stream ?? StreamMetrics()
+                let baseline =
+                    try ReplayEngine(scenarios: [s], options: options).run(baseTrace, tracePath: a.name).scenarios[0]
+                    .stream ?? StreamMetrics()
                 let r = real[b.name]!
                 let (metrics, faults) = compare(predicted, r)
                 let (baseMetrics, baseFaults) = compare(baseline, r)
                 var merged = metrics
                 for i in merged.indices { merged[i].baselineError = baseMetrics[i].error }
                 let (prefix, compared) = iovaAgreement(predicted, r)
-                pairs.append(Pair(a: a.name, b: b.name, scenario: s.id, metrics: merged, faultDifferences: faults,
-                                  baselineFaultDifferences: baseFaults, iovaPrefix: prefix, iovaCompared: compared))
+                pairs.append(
+                    Pair(
+                        a: a.name, b: b.name, scenario: s.id, metrics: merged, faultDifferences: faults,
+                        baselineFaultDifferences: baseFaults, iovaPrefix: prefix, iovaCompared: compared))
             }
         }
         var spreads: [Spread] = []
@@ -145,8 +151,10 @@ public enum CrossValidation {
         var out: [Metric] = []
         for m in metricNames {
             if m == "invalidations" {
-                out.append(Metric(name: m, predicted: p.invalidations, real: r.invalidations,
-                                  error: abs(p.invalidations - r.invalidations), baselineError: 0))
+                out.append(
+                    Metric(
+                        name: m, predicted: p.invalidations, real: r.invalidations,
+                        error: abs(p.invalidations - r.invalidations), baselineError: 0))
                 continue
             }
             var pt = 0, rt = 0, err = 0
@@ -183,31 +191,43 @@ public enum CrossValidation {
     /// The Markdown tables (kept in traces/README.md by a test).
     public static func markdown(_ r: Result) -> String {
         var l: [String] = []
-        l.append("| capture A → scenario of B | B's recorded scenario | " + metricNames.joined(separator: " | ") + " | faults (reason@page) | IOVA prefix |")
+        l.append(
+            "| capture A → scenario of B | B's recorded scenario | " + metricNames.joined(separator: " | ")
+                + " | faults (reason@page) | IOVA prefix |")
         l.append("|---|---|" + String(repeating: "---|", count: metricNames.count + 2))
         for p in r.pairs {
             var cells = ["\(p.a) → \(p.b)", "`\(p.scenario)`"]
             for m in p.metrics {
                 cells.append("\(m.predicted)/\(m.real) ±\(m.error) (\(m.baselineError))")
             }
-            cells.append(p.faultDifferences == 0 ? "exact (\(p.baselineFaultDifferences))" : "\(p.faultDifferences) differ (\(p.baselineFaultDifferences))")
+            cells.append(
+                p.faultDifferences == 0
+                    ? "exact (\(p.baselineFaultDifferences))"
+                    : "\(p.faultDifferences) differ (\(p.baselineFaultDifferences))")
             cells.append(p.iovaCompared == 0 ? "–" : "\(p.iovaPrefix)/\(p.iovaCompared)")
             l.append("| " + cells.joined(separator: " | ") + " |")
         }
         let within = r.pairs.filter { $0.a == $0.b }
         let across = r.pairs.filter { $0.a != $0.b }
-        func total(_ ps: [Pair], _ base: Bool) -> Int { ps.reduce(0) { $0 + $1.metrics.reduce(0) { $0 + (base ? $1.baselineError : $1.error) } } }
+        func total(_ ps: [Pair], _ base: Bool) -> Int {
+            ps.reduce(0) { $0 + $1.metrics.reduce(0) { $0 + (base ? $1.baselineError : $1.error) } }
+        }
         l.append("")
-        l.append("Count error, summed over metrics and devices: \(total(across, false)) across \(across.count) pairs of different captures (trace-free baseline \(total(across, true))), \(total(within, false)) for the \(within.count) captures replayed under their own scenario (baseline \(total(within, true))). Fault keys exact in \(r.pairs.filter { $0.faultDifferences == 0 }.count) of \(r.pairs.count) pairs (baseline \(r.pairs.filter { $0.baselineFaultDifferences == 0 }.count)).")
+        l.append(
+            "Count error, summed over metrics and devices: \(total(across, false)) across \(across.count) pairs of different captures (trace-free baseline \(total(across, true))), \(total(within, false)) for the \(within.count) captures replayed under their own scenario (baseline \(total(within, true))). Fault keys exact in \(r.pairs.filter { $0.faultDifferences == 0 }.count) of \(r.pairs.count) pairs (baseline \(r.pairs.filter { $0.baselineFaultDifferences == 0 }.count))."
+        )
         l.append("")
         if r.spreads.isEmpty {
-            l.append("Boot-to-boot spread (noise floor): no configuration has a second boot (`NAME-boot2`) in this set.")
+            l.append(
+                "Boot-to-boot spread (noise floor): no configuration has a second boot (`NAME-boot2`) in this set.")
         } else {
             l.append("| boot-to-boot spread (noise floor) | " + metricNames.joined(separator: " | ") + " | faults |")
             l.append("|---|" + String(repeating: "---|", count: metricNames.count + 1))
             for s in r.spreads {
-                l.append("| \(s.config) | " + s.metrics.map { "\($0.real)/\($0.predicted) ±\($0.error)" }.joined(separator: " | ")
-                         + " | \(s.faultDifferences == 0 ? "exact" : "\(s.faultDifferences) differ") |")
+                l.append(
+                    "| \(s.config) | "
+                        + s.metrics.map { "\($0.real)/\($0.predicted) ±\($0.error)" }.joined(separator: " | ")
+                        + " | \(s.faultDifferences == 0 ? "exact" : "\(s.faultDifferences) differ") |")
             }
         }
         return l.joined(separator: "\n")

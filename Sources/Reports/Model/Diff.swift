@@ -58,7 +58,10 @@ public struct AnswerChange: Sendable, Codable, Equatable {
     /// `modes that work for every kernel: {a, b} → {b}` (and the isolated ones when they changed).
     public var text: String {
         func set(_ xs: [String]) -> String { "{" + MatrixAnswer.collapse(xs).joined(separator: ", ") + "}" }
-        var out = "modes that work for every kernel: " + (baseWorking == newWorking ? "\(set(newWorking)) (unchanged)" : "\(set(baseWorking)) → \(set(newWorking))")
+        var out =
+            "modes that work for every kernel: "
+            + (baseWorking == newWorking
+                ? "\(set(newWorking)) (unchanged)" : "\(set(baseWorking)) → \(set(newWorking))")
         if baseIsolated != newIsolated { out += "; with DMA isolated: \(set(baseIsolated)) → \(set(newIsolated))" }
         return out
     }
@@ -139,7 +142,8 @@ public struct Coverage: Sendable, Codable, Equatable {
             let have = Set(b)
             return a.filter { !have.contains($0) }.map { "\(label) \($0)" }
         }
-        return gone(traces, other.traces, "trace") + gone(kernels, other.kernels, "kernel") + gone(modes, other.modes, "mode")
+        return gone(traces, other.traces, "trace") + gone(kernels, other.kernels, "kernel")
+            + gone(modes, other.modes, "mode")
             + gone(devices, other.devices, "device")
     }
 }
@@ -168,7 +172,9 @@ public struct CoverageShrankError: Error, Equatable, Sendable, CustomStringConve
 /// from `replay --baseline` and `matrix --baseline` as well as `dmatrace diff`.
 public enum Diff {
     /// Compares `base` and `new`; the paths only label the result.
-    public static func compare(base: Report, new: Report, basePath: String = "base", newPath: String = "new") -> DiffSummary {
+    public static func compare(base: Report, new: Report, basePath: String = "base", newPath: String = "new")
+        -> DiffSummary
+    {
         var baseBy: [String: Finding] = [:]
         for f in base.findings { baseBy[f.fingerprint] = f }
         var newBy: [String: Finding] = [:]
@@ -177,18 +183,21 @@ public enum Diff {
         for fp in Set(baseBy.keys).union(newBy.keys).sorted() {
             switch (baseBy[fp], newBy[fp]) {
             case (nil, let n?):
-                changes.append(FindingChange(fingerprint: fp, status: .new, baseCount: nil, newCount: n.count, what: []))
+                changes.append(
+                    FindingChange(fingerprint: fp, status: .new, baseCount: nil, newCount: n.count, what: []))
             case (let b?, nil):
-                changes.append(FindingChange(fingerprint: fp, status: .fixed, baseCount: b.count, newCount: nil, what: []))
+                changes.append(
+                    FindingChange(fingerprint: fp, status: .fixed, baseCount: b.count, newCount: nil, what: []))
             case (let b?, let n?):
                 var what: [String] = []
                 if b.count != n.count { what.append("count \(b.count) → \(n.count)") }
                 if b.severity != n.severity { what.append("severity \(b.severity.rawValue) → \(n.severity.rawValue)") }
                 if b.guestLog != n.guestLog { what.append("guest log") }
                 if b.hostLog != n.hostLog { what.append("host log") }
-                changes.append(FindingChange(
-                    fingerprint: fp, status: what.isEmpty ? .unchanged : .changed, baseCount: b.count,
-                    newCount: n.count, what: what))
+                changes.append(
+                    FindingChange(
+                        fingerprint: fp, status: what.isEmpty ? .unchanged : .changed, baseCount: b.count,
+                        newCount: n.count, what: what))
             case (nil, nil):
                 break
             }
@@ -197,7 +206,8 @@ public enum Diff {
         let bc = Coverage(base), nc = Coverage(new)
         return DiffSummary(
             base: basePath, new: newPath, newCount: n(.new), fixedCount: n(.fixed), changedCount: n(.changed),
-            unchangedCount: n(.unchanged), changes: changes, baseCoverage: bc, newCoverage: nc, coverageLost: bc.missing(from: nc),
+            unchangedCount: n(.unchanged), changes: changes, baseCoverage: bc, newCoverage: nc,
+            coverageLost: bc.missing(from: nc),
             answer: AnswerChange(base: base, new: new))
     }
 

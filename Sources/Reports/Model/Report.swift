@@ -52,13 +52,16 @@ public struct Report: Sendable, Codable, Equatable {
     /// `axis` groups the answer's kernels by era and names those left off the axis.
     public init(command: String, results: [ReplayResult], extraFindings: [Finding] = [], axis: MatrixAxis? = nil) {
         let findings = results.flatMap { Findings.from($0) } + extraFindings
-        let matrix = CompatibilityMatrix(results: results, findings: findings, eras: axis?.eras, offAxis: axis?.offAxis ?? [])
+        let matrix = CompatibilityMatrix(
+            results: results, findings: findings, eras: axis?.eras, offAxis: axis?.offAxis ?? [])
         let traces = results.map { r in
-            TraceEntry(name: Fingerprint.traceName(r.trace), path: r.trace, events: r.events,
-                       recordedScenario: r.scenarios.first { $0.isRecorded }?.id, inputs: [], notes: r.notes)
+            TraceEntry(
+                name: Fingerprint.traceName(r.trace), path: r.trace, events: r.events,
+                recordedScenario: r.scenarios.first { $0.isRecorded }?.id, inputs: [], notes: r.notes)
         }
-        self.init(command: command, traces: traces, matrix: matrix, findings: findings,
-                  fidelity: results.compactMap(FidelitySummary.from))
+        self.init(
+            command: command, traces: traces, matrix: matrix, findings: findings,
+            fidelity: results.compactMap(FidelitySummary.from))
     }
 
     /// True when `finding` makes the report fail (JUnit failure, SARIF error): an error-severity finding,
@@ -111,7 +114,9 @@ public struct TraceEntry: Sendable, Codable, Equatable {
     /// What the replay could not use, in words (unattributed events, accesses outside the guest trace).
     public var notes: [String]
 
-    public init(name: String, path: String, events: Int, recordedScenario: String?, inputs: [InputRef], notes: [String] = []) {
+    public init(
+        name: String, path: String, events: Int, recordedScenario: String?, inputs: [InputRef], notes: [String] = []
+    ) {
         self.name = name
         self.path = path
         self.events = events
@@ -209,6 +214,8 @@ public struct FidelitySummary: Sendable, Codable, Equatable {
         return FidelitySummary(
             trace: Fingerprint.traceName(result.trace), scenario: s.id, reproduced: nothing ? nil : s.reproduced,
             divergences: s.divergenceCount ?? s.divergences.count,
-            unavailableBecause: nothing ? "nothing to check: the trace records no translation, fault, guest fault line, probe failure or IOVA allocation of a translated device" : nil)
+            unavailableBecause: nothing
+                ? "nothing to check: the trace records no translation, fault, guest fault line, probe failure or IOVA allocation of a translated device"
+                : nil)
     }
 }

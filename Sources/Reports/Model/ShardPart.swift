@@ -39,7 +39,9 @@ public struct ShardPart: Codable, Sendable {
     public var axis: MatrixAxis?
     public var pieces: [Piece]
 
-    public init(shard: ShardSpec, command: String, traces: [String], scenarios: [String], axis: MatrixAxis?, pieces: [Piece]) {
+    public init(
+        shard: ShardSpec, command: String, traces: [String], scenarios: [String], axis: MatrixAxis?, pieces: [Piece]
+    ) {
         self.shard = shard
         self.command = command
         self.traces = traces
@@ -60,9 +62,12 @@ public struct ShardPart: Codable, Sendable {
         } catch {
             throw MergeError.unreadable(file: path, reason: DecodingErrorText.describe(error, data: bytes))
         }
-        guard part.format == ShardPart.formatName else { throw MergeError.unreadable(file: path, reason: "format is '\(part.format)'") }
+        guard part.format == ShardPart.formatName else {
+            throw MergeError.unreadable(file: path, reason: "format is '\(part.format)'")
+        }
         guard part.version == ShardPart.currentVersion else {
-            throw MergeError.unreadable(file: path, reason: "version \(part.version), this dmatrace reads \(ShardPart.currentVersion)")
+            throw MergeError.unreadable(
+                file: path, reason: "version \(part.version), this dmatrace reads \(ShardPart.currentVersion)")
         }
         return part
     }
@@ -78,8 +83,11 @@ public struct ShardPart: Codable, Sendable {
         var events = [Int?](repeating: nil, count: nt)
         var notes = [[String]?](repeating: nil, count: nt)
         for (path, p) in parts {
-            guard p.command == first.command, p.traces == first.traces, p.scenarios == first.scenarios, p.axis == first.axis else {
-                throw MergeError.mismatch(file: path, what: "other command, traces, scenarios or kernel axis than \(firstPath)")
+            guard p.command == first.command, p.traces == first.traces, p.scenarios == first.scenarios,
+                p.axis == first.axis
+            else {
+                throw MergeError.mismatch(
+                    file: path, what: "other command, traces, scenarios or kernel axis than \(firstPath)")
             }
             guard p.shard.count == n, (0..<n).contains(p.shard.index) else {
                 throw MergeError.mismatch(file: path, what: "shard \(p.shard.index)/\(p.shard.count), not one of \(n)")
@@ -92,20 +100,26 @@ public struct ShardPart: Codable, Sendable {
             var got = [[Int]](repeating: [], count: nt)
             for piece in p.pieces {
                 guard (0..<nt).contains(piece.trace), piece.scenarios.count == piece.result.scenarios.count,
-                      piece.scenarios.allSatisfy({ (0..<ns).contains($0) }) else {
+                    piece.scenarios.allSatisfy({ (0..<ns).contains($0) })
+                else {
                     throw MergeError.unreadable(file: path, reason: "a piece's trace or scenario index is out of range")
                 }
                 got[piece.trace] += piece.scenarios
                 for (k, s) in piece.scenarios.enumerated() { cells[piece.trace][s] = piece.result.scenarios[k] }
                 if let e = events[piece.trace], e != piece.result.events {
-                    throw MergeError.mismatch(file: path, what: "\(first.traces[piece.trace]) has \(piece.result.events) events, another part \(e)")
+                    throw MergeError.mismatch(
+                        file: path,
+                        what: "\(first.traces[piece.trace]) has \(piece.result.events) events, another part \(e)")
                 }
                 events[piece.trace] = piece.result.events
                 // Notes that depend on the scenario subset (e.g. "recorded scenario not requested") hold for the
                 // whole run only when every part says so: keep the notes all parts share, in order.
-                notes[piece.trace] = notes[piece.trace].map { have in have.filter(piece.result.notes.contains) } ?? piece.result.notes
+                notes[piece.trace] =
+                    notes[piece.trace].map { have in have.filter(piece.result.notes.contains) } ?? piece.result.notes
             }
-            guard got == expected else { throw MergeError.mismatch(file: path, what: "its units are not those of shard \(p.shard.index)/\(n)") }
+            guard got == expected else {
+                throw MergeError.mismatch(file: path, what: "its units are not those of shard \(p.shard.index)/\(n)")
+            }
         }
         let missing = seenShards.indices.filter { seenShards[$0] == nil }
         guard missing.isEmpty else { throw MergeError.missingShards(missing, of: n) }

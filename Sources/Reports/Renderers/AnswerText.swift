@@ -21,11 +21,14 @@ public enum AnswerText {
         let a = escaped(answer)
         func paint(_ s: String, _ sym: MatrixAnswer.Symbol) -> String {
             guard colour else { return s }
-            let code = sym == .isolated ? "32" : sym == .unisolated ? "36" : sym == .bypassesClaimedIOMMU ? "33" : sym == .notRun ? "2" : "31"
+            let code =
+                sym == .isolated
+                ? "32" : sym == .unisolated ? "36" : sym == .bypassesClaimedIOMMU ? "33" : sym == .notRun ? "2" : "31"
             return "\u{1B}[\(code)m\(s)\u{1B}[0m"
         }
         func list(_ xs: [String]) -> String {
-            xs.count <= maxListed ? xs.joined(separator: ", ")
+            xs.count <= maxListed
+                ? xs.joined(separator: ", ")
                 : xs.prefix(maxListed).joined(separator: ", ") + " and \(xs.count - maxListed) more"
         }
         let collapse = MatrixAnswer.collapse
@@ -35,7 +38,8 @@ public enum AnswerText {
             out += "  \(w.mode): " + (w.costs.isEmpty ? "no cost" : w.costs.joined(separator: "; ")) + "\n"
         }
         if !a.unsafeForEveryKernel.isEmpty {
-            out += "unsafe alternative (every kernel runs, but DMA bypasses an IOMMU the guest trusts: a guest vfio, DPDK or "
+            out +=
+                "unsafe alternative (every kernel runs, but DMA bypasses an IOMMU the guest trusts: a guest vfio, DPDK or "
                 + "nested VM on such a device corrupts memory silently): "
                 + collapse(a.unsafeForEveryKernel.map(\.mode)).joined(separator: ", ") + "\n"
         }
@@ -73,21 +77,29 @@ public enum AnswerText {
             for (r, name) in zip(g.rows, shown(g.rows)) {
                 var line = name.padded(to: modeWidth)
                 for (i, s) in r.cells.enumerated() {
-                    line += "  " + paint(s.glyph, s) + (i == r.cells.count - 1 ? "" : String(repeating: " ", count: widths[i] - 1))
+                    line +=
+                        "  " + paint(s.glyph, s)
+                        + (i == r.cells.count - 1 ? "" : String(repeating: " ", count: widths[i] - 1))
                 }
                 out += line + "\n"
             }
         }
         let used = Set(a.grids.flatMap { $0.rows.flatMap(\.cells) })
-        out += "\n" + MatrixAnswer.Symbol.allCases.filter(used.contains).map { "\($0.glyph) \($0.meaning)" }.joined(separator: " · ") + "\n"
-        out += "kernels: " + zip(labels, a.kernels).filter { $0 != $1 }.map { "\($0) = \($1)" }.joined(separator: ", ") + "\n"
+        out +=
+            "\n"
+            + MatrixAnswer.Symbol.allCases.filter(used.contains).map { "\($0.glyph) \($0.meaning)" }.joined(
+                separator: " · ") + "\n"
+        out +=
+            "kernels: " + zip(labels, a.kernels).filter { $0 != $1 }.map { "\($0) = \($1)" }.joined(separator: ", ")
+            + "\n"
         if !a.offAxis.isEmpty {
             out += "not on the axis: " + a.offAxis.map { "\($0.kernel) (\($0.why))" }.joined(separator: "; ") + "\n"
         }
         if !a.blockers.isEmpty {
             out += "\nwhy:\n"
             for b in a.blockers {
-                out += "  \(b.kernel): \(b.failure.meaning) (\(b.devices.joined(separator: ", "))) under \(list(collapse(b.modes)))"
+                out +=
+                    "  \(b.kernel): \(b.failure.meaning) (\(b.devices.joined(separator: ", "))) under \(list(collapse(b.modes)))"
                 if let e = b.example { out += ": \"\(e)\"" }
                 out += "\n"
             }
@@ -110,13 +122,19 @@ extension AnswerText {
         a.eras = a.eras.map { .init(name: e($0.name), kernels: $0.kernels.map(e)) }
         a.offAxis = a.offAxis.map { .init(kernel: e($0.kernel), why: e($0.why)) }
         a.grids = a.grids.map { g in
-            .init(trace: e(g.trace), rows: g.rows.map { .init(mode: e($0.mode), base: e($0.base), variant: $0.variant.map(e), cells: $0.cells) })
+            .init(
+                trace: e(g.trace),
+                rows: g.rows.map {
+                    .init(mode: e($0.mode), base: e($0.base), variant: $0.variant.map(e), cells: $0.cells)
+                })
         }
         a.isolatedForEveryKernel = a.isolatedForEveryKernel.map(e)
         a.workingForEveryKernel = a.workingForEveryKernel.map { .init(mode: e($0.mode), costs: $0.costs.map(e)) }
         a.unsafeForEveryKernel = a.unsafeForEveryKernel.map { .init(mode: e($0.mode), costs: $0.costs.map(e)) }
         a.blockers = a.blockers.map {
-            .init(kernel: e($0.kernel), failure: $0.failure, devices: $0.devices.map(e), modes: $0.modes.map(e), example: $0.example.map(e))
+            .init(
+                kernel: e($0.kernel), failure: $0.failure, devices: $0.devices.map(e), modes: $0.modes.map(e),
+                example: $0.example.map(e))
         }
         a.hints = a.hints.map(e)
         a.headline = e(a.headline)

@@ -22,7 +22,8 @@ public struct JUnitRenderer: ReportRenderer {
             for c in list {
                 let fs = r.findings(of: c)
                 let failing = fs.filter { r.isFailing($0) }
-                suite += "    <testcase classname=\"\(xmlEscape(Self.className(trace: c.trace, scenario: c.scenario)))\" name=\"\(xmlEscape(c.device))\" time=\"0\""
+                suite +=
+                    "    <testcase classname=\"\(xmlEscape(Self.className(trace: c.trace, scenario: c.scenario)))\" name=\"\(xmlEscape(c.device))\" time=\"0\""
                 if fs.isEmpty {
                     suite += "/>\n"
                     continue
@@ -37,12 +38,15 @@ public struct JUnitRenderer: ReportRenderer {
                 }
                 let rest = fs.filter { !r.isFailing($0) }
                 if !rest.isEmpty {
-                    suite += "      <system-out>" + xmlEscape(rest.map(detail(r)).joined(separator: "\n\n")) + "</system-out>\n"
+                    suite +=
+                        "      <system-out>" + xmlEscape(rest.map(detail(r)).joined(separator: "\n\n"))
+                        + "</system-out>\n"
                 }
                 suite += "    </testcase>\n"
             }
             totalFailures += failures
-            body += "  <testsuite name=\"\(xmlEscape(name))\" tests=\"\(list.count)\" failures=\"\(failures)\" errors=\"0\" skipped=\"0\" time=\"0\">\n"
+            body +=
+                "  <testsuite name=\"\(xmlEscape(name))\" tests=\"\(list.count)\" failures=\"\(failures)\" errors=\"0\" skipped=\"0\" time=\"0\">\n"
             body += suite + "  </testsuite>\n"
         }
         return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"

@@ -65,7 +65,9 @@ public struct MarkdownRenderer: ReportRenderer {
         lines.append("# dmatrace \(r.command) report")
         lines.append("")
         let failing = r.findings.filter { r.isFailing($0) }.count
-        lines.append("**\(r.findings.count)** findings, **\(failing)** failing, \(r.traces.count) trace(s). dmatrace \(r.tool.version), report schema \(r.schemaVersion).")
+        lines.append(
+            "**\(r.findings.count)** findings, **\(failing)** failing, \(r.traces.count) trace(s). dmatrace \(r.tool.version), report schema \(r.schemaVersion)."
+        )
         for t in r.traces where !t.notes.isEmpty {
             lines.append("")
             lines.append("Notes on \(cell(t.name)):")
@@ -73,7 +75,9 @@ public struct MarkdownRenderer: ReportRenderer {
         }
         if let d = r.diff {
             lines.append("")
-            lines.append("**Diff** \(cell(d.base)) → \(cell(d.new)): **\(d.newCount) new**, \(d.fixedCount) fixed, \(d.changedCount) changed, \(d.unchangedCount) unchanged.")
+            lines.append(
+                "**Diff** \(cell(d.base)) → \(cell(d.new)): **\(d.newCount) new**, \(d.fixedCount) fixed, \(d.changedCount) changed, \(d.unchangedCount) unchanged."
+            )
             if let b = d.baseCoverage, let n = d.newCoverage {
                 lines.append("")
                 lines.append("Coverage: base \(b.text); new \(n.text).")
@@ -81,7 +85,9 @@ public struct MarkdownRenderer: ReportRenderer {
             if d.coverageShrank {
                 lines.append("")
                 lines.append("> [!WARNING]")
-                lines.append("> **The new report covers less than the base**: \((d.coverageLost ?? []).map(cell).joined(separator: ", ")) missing. Findings there count as fixed without having been looked for.")
+                lines.append(
+                    "> **The new report covers less than the base**: \((d.coverageLost ?? []).map(cell).joined(separator: ", ")) missing. Findings there count as fixed without having been looked for."
+                )
             }
         }
         if let m = r.matrix, let a = m.answer {
@@ -91,8 +97,10 @@ public struct MarkdownRenderer: ReportRenderer {
             lines.append("**\(cell(a.headline))**")
             if !a.unsafeForEveryKernel.isEmpty {
                 lines.append("")
-                lines.append("Unsafe alternative (every kernel runs, but DMA bypasses an IOMMU the guest trusts): "
-                    + MatrixAnswer.collapse(a.unsafeForEveryKernel.map(\.mode)).map { "\(code($0))" }.joined(separator: ", "))
+                lines.append(
+                    "Unsafe alternative (every kernel runs, but DMA bypasses an IOMMU the guest trusts): "
+                        + MatrixAnswer.collapse(a.unsafeForEveryKernel.map(\.mode)).map { "\(code($0))" }.joined(
+                            separator: ", "))
             }
             let labels = AnswerText.labels(a.kernels)
             for g in a.grids {
@@ -109,15 +117,20 @@ public struct MarkdownRenderer: ReportRenderer {
             }
             lines.append("")
             let used = Set(a.grids.flatMap { $0.rows.flatMap(\.cells) })
-            lines.append(MatrixAnswer.Symbol.allCases.filter(used.contains).map { "\($0.glyph) \($0.meaning)" }.joined(separator: " · "))
+            lines.append(
+                MatrixAnswer.Symbol.allCases.filter(used.contains).map { "\($0.glyph) \($0.meaning)" }.joined(
+                    separator: " · "))
             lines.append("")
-            lines.append("Kernels: " + zip(labels, a.kernels).map { "\(cell($0)) = \(code($1))" }.joined(separator: ", "))
+            lines.append(
+                "Kernels: " + zip(labels, a.kernels).map { "\(cell($0)) = \(code($1))" }.joined(separator: ", "))
             if !a.blockers.isEmpty {
                 lines.append("")
                 lines.append("Why:")
                 for b in a.blockers {
-                    lines.append("- \(code(b.kernel)): \(b.failure.meaning) (\(cell(b.devices.joined(separator: ", ")))) under "
-                        + MatrixAnswer.collapse(b.modes).map { "\(code($0))" }.joined(separator: ", ") + (b.example.map { ": \(code($0))" } ?? ""))
+                    lines.append(
+                        "- \(code(b.kernel)): \(b.failure.meaning) (\(cell(b.devices.joined(separator: ", ")))) under "
+                            + MatrixAnswer.collapse(b.modes).map { "\(code($0))" }.joined(separator: ", ")
+                            + (b.example.map { ": \(code($0))" } ?? ""))
                 }
             }
             for h in a.hints { lines.append("- \(cell(h))") }
@@ -125,39 +138,55 @@ public struct MarkdownRenderer: ReportRenderer {
             lines.append("")
             lines.append("## Compatibility matrix")
             lines.append("")
-            lines.append("Modes that work for every kernel: " + (m.modesWorkingForAllKernels.isEmpty ? "**none**" : m.modesWorkingForAllKernels.map { "`\(cell($0))`" }.joined(separator: ", ")))
+            lines.append(
+                "Modes that work for every kernel: "
+                    + (m.modesWorkingForAllKernels.isEmpty
+                        ? "**none**" : m.modesWorkingForAllKernels.map { "`\(cell($0))`" }.joined(separator: ", ")))
         }
         for f in r.fidelity {
             lines.append("")
             if let why = f.unavailableBecause {
                 lines.append("Replay fidelity of \(cell(f.trace)): not checked: \(cell(why))")
             } else {
-                lines.append("Replay fidelity of \(cell(f.trace)): recorded scenario \(cell(f.scenario ?? "?")) " + (f.reproduced == true ? "reproduced the trace." : "**diverges** from the trace in \(f.divergences) place(s)."))
+                lines.append(
+                    "Replay fidelity of \(cell(f.trace)): recorded scenario \(cell(f.scenario ?? "?")) "
+                        + (f.reproduced == true
+                            ? "reproduced the trace." : "**diverges** from the trace in \(f.divergences) place(s)."))
             }
         }
         for d in r.dmaDebug {
             lines.append("")
             lines.append("## DMA-API debug: \(cell(d.trace))")
             lines.append("")
-            lines.append("\(d.dmaEvents) DMA-API events, \(d.violations.count) violations, \(d.liveAtEnd) mappings live at the end of the capture.")
+            lines.append(
+                "\(d.dmaEvents) DMA-API events, \(d.violations.count) violations, \(d.liveAtEnd) mappings live at the end of the capture."
+            )
             lines.append("")
             lines.append("| # | check | result |")
             lines.append("|---|---|---|")
             for c in d.checks {
-                lines.append("| \(c.check.number) | \(code(c.check.rawValue)) | " + (c.ran ? "\(c.violations) violation(s)" : "skipped: " + cell(c.skippedBecause ?? "")) + " |")
+                lines.append(
+                    "| \(c.check.number) | \(code(c.check.rawValue)) | "
+                        + (c.ran ? "\(c.violations) violation(s)" : "skipped: " + cell(c.skippedBecause ?? "")) + " |")
             }
         }
         if !r.findings.isEmpty {
             lines.append("")
             lines.append("## Findings")
             lines.append("")
-            lines.append("| severity | " + (r.diff == nil ? "" : "change | ") + "rule | trace | scenario | device | count | first at | fingerprint |")
+            lines.append(
+                "| severity | " + (r.diff == nil ? "" : "change | ")
+                    + "rule | trace | scenario | device | count | first at | fingerprint |")
             lines.append("|---|" + (r.diff == nil ? "" : "---|") + "---|---|---|---|---|---|---|")
             for f in r.findings {
                 var at = "–"
-                if let o = f.first { at = (o.sourceFile.map { "\($0):\(o.sourcePosition ?? 0)" } ?? "event #\(o.eventIndex)") }
-                lines.append("| \(f.severity.rawValue) | " + (r.diff == nil ? "" : "\(r.changeLabel(f) ?? "") | ")
-                    + "\(code(f.ruleID)) | \(cell(f.trace)) | \(cell(f.scenario)) | \(cell(f.device)) | \(f.count) | \(cell(at)) | \(code(f.fingerprint)) |")
+                if let o = f.first {
+                    at = (o.sourceFile.map { "\($0):\(o.sourcePosition ?? 0)" } ?? "event #\(o.eventIndex)")
+                }
+                lines.append(
+                    "| \(f.severity.rawValue) | " + (r.diff == nil ? "" : "\(r.changeLabel(f) ?? "") | ")
+                        + "\(code(f.ruleID)) | \(cell(f.trace)) | \(cell(f.scenario)) | \(cell(f.device)) | \(f.count) | \(cell(at)) | \(code(f.fingerprint)) |"
+                )
             }
             lines.append("")
             lines.append("## Details")
@@ -186,7 +215,8 @@ public struct MarkdownRenderer: ReportRenderer {
         for (i, line) in lines.enumerated() {
             let n = line.utf8.count + 1
             if size + n > limit - 200 {
-                let note = "\n> **Truncated:** \(lines.count - i) of \(lines.count) lines left out to stay within \(limit) bytes; see the full report (JSON, HTML or SARIF artifact).\n"
+                let note =
+                    "\n> **Truncated:** \(lines.count - i) of \(lines.count) lines left out to stay within \(limit) bytes; see the full report (JSON, HTML or SARIF artifact).\n"
                 return out + note
             }
             out += line + "\n"

@@ -15,7 +15,9 @@ public enum PerfettoExport {
     struct Open { var id: Int; var name: String; var tid: Int }
 
     /// The JSON document for `source`, with `findings` marked.
-    public static func render(_ source: some EventSource, trace: String, findings: [Finding], filter: EventFilter = EventFilter()) throws -> String {
+    public static func render(
+        _ source: some EventSource, trace: String, findings: [Finding], filter: EventFilter = EventFilter()
+    ) throws -> String {
         var all = ""
         try export(source, trace: trace, findings: { findings }, filter: filter) { all += $0 }
         return all
@@ -26,10 +28,12 @@ public enum PerfettoExport {
     /// goes (e.g. to run the DMA-API checks in the same pass, whatever `filter` keeps), and `findings` is asked
     /// for only at the end. Only events `filter` keeps are exported (an unmap outside it leaves its mapping open
     /// until the end of the export).
-    public static func export(_ source: some EventSource, trace: String, findings: () throws -> [Finding],
-                              filter initialFilter: EventFilter = EventFilter(),
-                              onEvent: (Int, Event) -> Void = { _, _ in },
-                              write: (String) throws -> Void) throws {
+    public static func export(
+        _ source: some EventSource, trace: String, findings: () throws -> [Finding],
+        filter initialFilter: EventFilter = EventFilter(),
+        onEvent: (Int, Event) -> Void = { _, _ in },
+        write: (String) throws -> Void
+    ) throws {
         let meta = source.metadata
         var filter = initialFilter
         var body = ""
@@ -65,20 +69,25 @@ public enum PerfettoExport {
             case .dmaMap, .dmaAlloc, .iommuMap:
                 let k = (e.kind == .iommuMap ? "i" : "d") + key
                 if let o = open[k] {  // mapped again without an unmap in between: close the old slice here
-                    body += ",\n{\"name\":\(q(o.name)),\"cat\":\"mapping\",\"ph\":\"e\",\"id\":\(o.id),\"pid\":1,\"tid\":\(o.tid),\"ts\":\(rel(ts)),\"args\":{\"closed\":\"remapped\"}}"
+                    body +=
+                        ",\n{\"name\":\(q(o.name)),\"cat\":\"mapping\",\"ph\":\"e\",\"id\":\(o.id),\"pid\":1,\"tid\":\(o.tid),\"ts\":\(rel(ts)),\"args\":{\"closed\":\"remapped\"}}"
                 } else {
                     openOrder.append(k)
                 }
-                let name = (e.kind == .dmaAlloc ? "dma_alloc" : e.kind == .dmaMap ? "dma_map" : "iommu_map") + " \(Hex.prefixed(e.address, width: 16))+\(e.size)"
+                let name =
+                    (e.kind == .dmaAlloc ? "dma_alloc" : e.kind == .dmaMap ? "dma_map" : "iommu_map")
+                    + " \(Hex.prefixed(e.address, width: 16))+\(e.size)"
                 let o = Open(id: nextID, name: name, tid: tid(e))
                 nextID += 1
                 open[k] = o
-                body += ",\n{\"name\":\(q(name)),\"cat\":\"mapping\",\"ph\":\"b\",\"id\":\(o.id),\"pid\":1,\"tid\":\(o.tid),\"ts\":\(rel(ts)),\"args\":{\"address\":\"\(Hex.prefixed(e.address, width: 16))\",\"size\":\(e.size),\"direction\":\"\(e.direction.kernelName)\",\"event\":\(index)}}"
+                body +=
+                    ",\n{\"name\":\(q(name)),\"cat\":\"mapping\",\"ph\":\"b\",\"id\":\(o.id),\"pid\":1,\"tid\":\(o.tid),\"ts\":\(rel(ts)),\"args\":{\"address\":\"\(Hex.prefixed(e.address, width: 16))\",\"size\":\(e.size),\"direction\":\"\(e.direction.kernelName)\",\"event\":\(index)}}"
                 return
             case .dmaUnmap, .dmaFree, .iommuUnmap:
                 let k = (e.kind == .iommuUnmap ? "i" : "d") + key
                 if let o = open.removeValue(forKey: k) {
-                    body += ",\n{\"name\":\(q(o.name)),\"cat\":\"mapping\",\"ph\":\"e\",\"id\":\(o.id),\"pid\":1,\"tid\":\(o.tid),\"ts\":\(rel(ts)),\"args\":{\"event\":\(index)}}"
+                    body +=
+                        ",\n{\"name\":\(q(o.name)),\"cat\":\"mapping\",\"ph\":\"e\",\"id\":\(o.id),\"pid\":1,\"tid\":\(o.tid),\"ts\":\(rel(ts)),\"args\":{\"event\":\(index)}}"
                     return
                 }
             default:
@@ -88,17 +97,21 @@ public enum PerfettoExport {
             if e.size != 0 { args += ",\"size\":\(e.size)" }
             // The kind's message (or SMMUv3 event name) string field: aux for log lines and markers, aux2 for
             // guest faults (was aux, the fault reason, for those too).
-            if let f = KindSchema.fields(e.kind).first(where: { $0.type == .string && ($0.name == "message" || $0.name == "event_name") }),
+            if let f = KindSchema.fields(e.kind).first(where: {
+                $0.type == .string && ($0.name == "message" || $0.name == "event_name")
+            }),
                 let s = source.string(UInt32(truncatingIfNeeded: e.value(of: f.slot)))
             {
                 args += ",\"message\":\(q(s))"
             }
-            body += ",\n{\"name\":\"\(e.kind.name)\",\"cat\":\"\(e.kind.isHost ? "host" : e.kind.isGuest ? "guest" : "bookkeeping")\",\"ph\":\"i\",\"s\":\"t\",\"pid\":1,\"tid\":\(tid(e)),\"ts\":\(rel(ts)),\"args\":{\(args)}}"
+            body +=
+                ",\n{\"name\":\"\(e.kind.name)\",\"cat\":\"\(e.kind.isHost ? "host" : e.kind.isGuest ? "guest" : "bookkeeping")\",\"ph\":\"i\",\"s\":\"t\",\"pid\":1,\"tid\":\(tid(e)),\"ts\":\(rel(ts)),\"args\":{\(args)}}"
         }
         if header == nil { header = Self.header(trace: trace, meta: meta, origin: 0) }
         for k in openOrder {
             guard let o = open[k] else { continue }
-            body += ",\n{\"name\":\(q(o.name)),\"cat\":\"mapping\",\"ph\":\"e\",\"id\":\(o.id),\"pid\":1,\"tid\":\(o.tid),\"ts\":\(rel(last)),\"args\":{\"closed\":\"still mapped when the recording (or the export window) ended\"}}"
+            body +=
+                ",\n{\"name\":\(q(o.name)),\"cat\":\"mapping\",\"ph\":\"e\",\"id\":\(o.id),\"pid\":1,\"tid\":\(o.tid),\"ts\":\(rel(last)),\"args\":{\"closed\":\"still mapped when the recording (or the export window) ended\"}}"
         }
         let devices = Dictionary(meta.devices.enumerated().map { ($1.name, $0 + 1) }, uniquingKeysWith: { a, _ in a })
         for f in try findings() {
@@ -106,18 +119,21 @@ public enum PerfettoExport {
             let (t, overflow) = Int64(clamping: o.timestamp).addingReportingOverflow(0)
             let windowed = initialFilter.from != nil || initialFilter.to != nil
             guard !overflow, !windowed || origin == nil || (t >= origin! && t <= last) else { continue }
-            body += ",\n{\"name\":\(q("finding: \(f.ruleID) \(f.scenario)")),\"cat\":\"finding\",\"ph\":\"i\",\"s\":\"g\",\"pid\":1,\"tid\":\(devices[f.device] ?? 0),\"ts\":\(rel(t)),\"args\":{\"fingerprint\":\"\(f.fingerprint)\",\"severity\":\"\(f.severity.rawValue)\",\"count\":\(f.count),\"message\":\(q(f.message)),\"event\":\(o.eventIndex)}}"
+            body +=
+                ",\n{\"name\":\(q("finding: \(f.ruleID) \(f.scenario)")),\"cat\":\"finding\",\"ph\":\"i\",\"s\":\"g\",\"pid\":1,\"tid\":\(devices[f.device] ?? 0),\"ts\":\(rel(t)),\"args\":{\"fingerprint\":\"\(f.fingerprint)\",\"severity\":\"\(f.severity.rawValue)\",\"count\":\(f.count),\"message\":\(q(f.message)),\"event\":\(o.eventIndex)}}"
         }
         try write((header ?? "") + body + "\n]}\n")
     }
 
     /// The document's opening: metadata, process and thread names.
     static func header(trace: String, meta: TraceMetadata, origin: Int64) -> String {
-        var out = "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"trace\":\(q(trace)),\"tool\":\"dmatrace \(ToolInfo.version)\",\"timeOriginNs\":\"\(origin)\"},\"traceEvents\":[\n"
+        var out =
+            "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"trace\":\(q(trace)),\"tool\":\"dmatrace \(ToolInfo.version)\",\"timeOriginNs\":\"\(origin)\"},\"traceEvents\":[\n"
         out += "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":0,\"args\":{\"name\":\(q(trace))}}"
         out += ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":0,\"args\":{\"name\":\"(no device)\"}}"
         for (i, d) in meta.devices.enumerated() {
-            out += ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":\(i + 1),\"args\":{\"name\":\(q(d.name))}}"
+            out +=
+                ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":\(i + 1),\"args\":{\"name\":\(q(d.name))}}"
         }
         return out
     }

@@ -65,7 +65,9 @@ extension Report {
     /// DMA-API debug trace, sorted.
     var cases: [CaseKey] {
         var set = Set<CaseKey>()
-        for c in matrix?.cells ?? [] { set.insert(CaseKey(trace: c.trace, scenario: "\(c.kernel)@\(c.mode)", device: c.device)) }
+        for c in matrix?.cells ?? [] {
+            set.insert(CaseKey(trace: c.trace, scenario: "\(c.kernel)@\(c.mode)", device: c.device))
+        }
         for f in findings { set.insert(CaseKey(trace: f.trace, scenario: f.scenario, device: f.device)) }
         for d in dmaDebug {
             let name = Fingerprint.traceName(d.trace)
@@ -104,10 +106,14 @@ func describe(_ o: Occurrence) -> String {
 func xmlEscape(_ s: String) -> String {
     var out = ""
     out.reserveCapacity(s.utf8.count)
-    let safe = TextSafety.needsEscaping(s)
-        ? String(s.split(separator: "\n", omittingEmptySubsequences: false).map { line in
-            String(line.split(separator: "\t", omittingEmptySubsequences: false).map { TextSafety.escaped(String($0)) }.joined(separator: "\t"))
-        }.joined(separator: "\n"))
+    let safe =
+        TextSafety.needsEscaping(s)
+        ? String(
+            s.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+                String(
+                    line.split(separator: "\t", omittingEmptySubsequences: false).map { TextSafety.escaped(String($0)) }
+                        .joined(separator: "\t"))
+            }.joined(separator: "\n"))
         : s
     for ch in safe.unicodeScalars {
         switch ch {
@@ -118,7 +124,11 @@ func xmlEscape(_ s: String) -> String {
         case "'": out += "&apos;"
         default:
             // XML 1.0 forbids most control characters, even escaped.
-            if ch.value < 0x20 && ch != "\n" && ch != "\t" && ch != "\r" { out += "\u{FFFD}" } else { out.unicodeScalars.append(ch) }
+            if ch.value < 0x20 && ch != "\n" && ch != "\t" && ch != "\r" {
+                out += "\u{FFFD}"
+            } else {
+                out.unicodeScalars.append(ch)
+            }
         }
     }
     return out

@@ -119,10 +119,13 @@ public struct SARIFRenderer: ReportRenderer {
         var rules: [Rule] = []
         for f in kept.sorted(by: { $0.ruleID < $1.ruleID }) where ruleIndex[f.ruleID] == nil {
             ruleIndex[f.ruleID] = rules.count
-            rules.append(Rule(
-                id: f.ruleID, name: f.ruleID.split(separator: "/").last.map(String.init) ?? f.ruleID,
-                shortDescription: Message(text: shortDescription(f)), fullDescription: Message(text: Self.fullDescription(f)),
-                help: Message(text: Self.help(f)), defaultConfiguration: Configuration(level: Self.level(f.severity))))
+            rules.append(
+                Rule(
+                    id: f.ruleID, name: f.ruleID.split(separator: "/").last.map(String.init) ?? f.ruleID,
+                    shortDescription: Message(text: shortDescription(f)),
+                    fullDescription: Message(text: Self.fullDescription(f)),
+                    help: Message(text: Self.help(f)),
+                    defaultConfiguration: Configuration(level: Self.level(f.severity))))
         }
         let traceByName = Dictionary(r.traces.map { ($0.name, $0.path) }, uniquingKeysWith: { a, _ in a })
         let results = kept.map { f -> Result in
@@ -137,19 +140,30 @@ public struct SARIFRenderer: ReportRenderer {
                         if Self.isCompressed(file) {
                             logical = [Logical(fullyQualifiedName: "\(file):\(p)", kind: "resource")]
                         } else {
-                            region = unit == "byte" ? Region(startLine: nil, byteOffset: Int(p)) : Region(startLine: Int(p), byteOffset: nil)
+                            region =
+                                unit == "byte"
+                                ? Region(startLine: nil, byteOffset: Int(p))
+                                : Region(startLine: Int(p), byteOffset: nil)
                         }
                     }
-                    let at = Self.isCompressed(file) ? (o.sourcePosition.map { " (\(file) \(byteInputs.contains(file) ? "byte" : "line") \($0) after decompression)" } ?? "") : ""
-                    locations.append(Location(
-                        physicalLocation: Physical(artifactLocation: Artifact(uri: uriEncode(file)), region: region),
-                        logicalLocations: logical, message: Message(text: "\(label): event #\(o.eventIndex)\(at)")))
+                    let at =
+                        Self.isCompressed(file)
+                        ? (o.sourcePosition.map {
+                            " (\(file) \(byteInputs.contains(file) ? "byte" : "line") \($0) after decompression)"
+                        } ?? "") : ""
+                    locations.append(
+                        Location(
+                            physicalLocation: Physical(
+                                artifactLocation: Artifact(uri: uriEncode(file)), region: region),
+                            logicalLocations: logical, message: Message(text: "\(label): event #\(o.eventIndex)\(at)")))
                 }
             }
             if locations.isEmpty {
-                locations.append(Location(
-                    physicalLocation: Physical(artifactLocation: Artifact(uri: uriEncode(traceByName[f.trace] ?? f.trace)), region: nil),
-                    logicalLocations: nil, message: nil))
+                locations.append(
+                    Location(
+                        physicalLocation: Physical(
+                            artifactLocation: Artifact(uri: uriEncode(traceByName[f.trace] ?? f.trace)), region: nil),
+                        logicalLocations: nil, message: nil))
             }
             var level = Self.level(f.severity)
             if r.diff != nil && !r.isFailing(f) && f.severity == .error { level = "warning" }
@@ -164,15 +178,26 @@ public struct SARIFRenderer: ReportRenderer {
         }
         var notes: [Notification]?
         if kept.count < reported.count {
-            notes = [Notification(level: "warning", message: Message(
-                text: "\(reported.count - kept.count) of \(reported.count) findings left out: at most \(maxResults) results per SARIF run"))]
+            notes = [
+                Notification(
+                    level: "warning",
+                    message: Message(
+                        text:
+                            "\(reported.count - kept.count) of \(reported.count) findings left out: at most \(maxResults) results per SARIF run"
+                    ))
+            ]
         }
         let run = Run(
-            tool: Tool(driver: Driver(name: "dmatrace", version: r.tool.version, semanticVersion: r.tool.version, rules: rules)),
+            tool: Tool(
+                driver: Driver(name: "dmatrace", version: r.tool.version, semanticVersion: r.tool.version, rules: rules)
+            ),
             automationDetails: Automation(id: "dmatrace/\(r.command)/"),
             invocations: [Invocation(executionSuccessful: true, toolExecutionNotifications: notes)],
             results: results,
-            properties: ["findingsTotal": r.findings.count, "findingsReported": kept.count, "findingsFixedLeftOut": r.findings.count - reported.count])
+            properties: [
+                "findingsTotal": r.findings.count, "findingsReported": kept.count,
+                "findingsFixedLeftOut": r.findings.count - reported.count
+            ])
         return try ReportJSON.string(Log(runs: [run]))
     }
 
@@ -201,10 +226,14 @@ public struct SARIFRenderer: ReportRenderer {
     /// What the rule checks, in full: the finding's rule (models and sources behind it) for replay findings.
     static func fullDescription(_ f: Finding) -> String {
         switch f.origin {
-        case .replay: "Replaying the recording under a kernel model and a QEMU mode predicts '\(f.category)' for a device. \(f.explanation)"
-        case .dmaDebug: "The offline CONFIG_DMA_API_DEBUG check '\(f.key)' (kernel/dma/debug.c) found the driver breaking a DMA-API rule. \(f.explanation)"
-        case .fidelity: "Replaying the scenario the trace was recorded under does not reproduce what was recorded. \(f.explanation)"
-        case .guestLog: "The recorded guest kernel log reports '\(f.category)' by itself, whatever the scenario. \(f.explanation)"
+        case .replay:
+            "Replaying the recording under a kernel model and a QEMU mode predicts '\(f.category)' for a device. \(f.explanation)"
+        case .dmaDebug:
+            "The offline CONFIG_DMA_API_DEBUG check '\(f.key)' (kernel/dma/debug.c) found the driver breaking a DMA-API rule. \(f.explanation)"
+        case .fidelity:
+            "Replaying the scenario the trace was recorded under does not reproduce what was recorded. \(f.explanation)"
+        case .guestLog:
+            "The recorded guest kernel log reports '\(f.category)' by itself, whatever the scenario. \(f.explanation)"
         }
     }
 
@@ -245,7 +274,9 @@ public struct SARIFRenderer: ReportRenderer {
         var out = ""
         for b in path.utf8 {
             let c = Character(Unicode.Scalar(b))
-            if b > 0x20 && b < 0x7f && !"%#?[]\"<>\\^`{|}".contains(c) { out.append(c) } else {
+            if b > 0x20 && b < 0x7f && !"%#?[]\"<>\\^`{|}".contains(c) {
+                out.append(c)
+            } else {
                 out += "%" + Hex.digits(b, width: 2, uppercase: true)
             }
         }

@@ -27,7 +27,8 @@ public struct TextRenderer: ReportRenderer {
     private func e(_ s: String) -> String { TextSafety.escaped(s) }
 
     public func render(_ r: Report) throws -> String {
-        var out = "dmatrace \(e(r.command)) report (schema \(r.schemaVersion), \(e(r.tool.name)) \(e(r.tool.version)))\n"
+        var out =
+            "dmatrace \(e(r.command)) report (schema \(r.schemaVersion), \(e(r.tool.name)) \(e(r.tool.version)))\n"
         for t in r.traces {
             out += "trace \(e(t.name)): \(e(t.path)), \(t.events) events"
             if let s = t.recordedScenario { out += ", recorded under \(e(s))" }
@@ -37,10 +38,12 @@ public struct TextRenderer: ReportRenderer {
         if let d = r.diff {
             out += "\n"
             if let a = d.answer { out += (a.changed ? "answer changed: " : "answer: ") + a.text + "\n" }
-            out += "diff \(e(d.base)) → \(e(d.new)): \(d.newCount) new, \(d.fixedCount) fixed, \(d.changedCount) changed, \(d.unchangedCount) unchanged\n"
+            out +=
+                "diff \(e(d.base)) → \(e(d.new)): \(d.newCount) new, \(d.fixedCount) fixed, \(d.changedCount) changed, \(d.unchangedCount) unchanged\n"
             if let b = d.baseCoverage, let n = d.newCoverage { out += "coverage: base \(b.text); new \(n.text)\n" }
             if d.coverageShrank {
-                out += "WARNING: the new report covers less than the base (\(e((d.coverageLost ?? []).joined(separator: ", "))) missing): "
+                out +=
+                    "WARNING: the new report covers less than the base (\(e((d.coverageLost ?? []).joined(separator: ", "))) missing): "
                     + "findings there count as fixed without having been looked for\n"
             }
         }
@@ -66,38 +69,56 @@ public struct TextRenderer: ReportRenderer {
                     out += "\n"
                 }
             }
-            out += "  modes that work for every kernel: "
-                + (m.modesWorkingForAllKernels.isEmpty ? "none" : e(m.modesWorkingForAllKernels.joined(separator: ", "))) + "\n"
+            out +=
+                "  modes that work for every kernel: "
+                + (m.modesWorkingForAllKernels.isEmpty
+                    ? "none" : e(m.modesWorkingForAllKernels.joined(separator: ", "))) + "\n"
         }
         for f in r.fidelity {
             out += "\nreplay fidelity of \(e(f.trace)): "
             if let why = f.unavailableBecause {
                 out += "not checked: \(e(why))\n"
             } else {
-                out += "recorded scenario \(e(f.scenario ?? "?")) " + (f.reproduced == true ? "reproduced the trace" : "diverges from the trace in \(f.divergences) place(s)") + "\n"
+                out +=
+                    "recorded scenario \(e(f.scenario ?? "?")) "
+                    + (f.reproduced == true
+                        ? "reproduced the trace" : "diverges from the trace in \(f.divergences) place(s)") + "\n"
             }
         }
         for d in r.dmaDebug {
             out += "\nDMA-API debug (offline CONFIG_DMA_API_DEBUG, \(d.era.rawValue) messages) on \(e(d.trace)): "
-            out += "\(d.dmaEvents) DMA-API events, \(d.violations.count) violations, \(d.liveAtEnd) mappings live at the end"
+            out +=
+                "\(d.dmaEvents) DMA-API events, \(d.violations.count) violations, \(d.liveAtEnd) mappings live at the end"
             if d.unmatchedBeforeCapture > 0 {
-                out += ", \(d.unmatchedBeforeCapture) releases of addresses mapped before the capture started (not reported)"
+                out +=
+                    ", \(d.unmatchedBeforeCapture) releases of addresses mapped before the capture started (not reported)"
             }
             if d.sgUnmapsWithoutMatch > 0 {
-                out += ", \(d.sgUnmapsWithoutMatch) dma_unmap_sg entries without a live segment (merged or mapped before the capture)"
+                out +=
+                    ", \(d.sgUnmapsWithoutMatch) dma_unmap_sg entries without a live segment (merged or mapped before the capture)"
             }
             out += "\n"
             for c in d.checks {
-                let mark = !c.ran ? paint("skip", "2") : c.violations == 0 ? paint("pass", "32")
-                    : c.check.severity == .error ? paint("FAIL", "1;31") : c.check.severity == .warning ? paint("WARN", "33") : paint("NOTE", "36")
+                let mark =
+                    !c.ran
+                    ? paint("skip", "2")
+                    : c.violations == 0
+                        ? paint("pass", "32")
+                        : c.check.severity == .error
+                            ? paint("FAIL", "1;31")
+                            : c.check.severity == .warning ? paint("WARN", "33") : paint("NOTE", "36")
                 out += "  [\(mark)] #\(c.check.number) \(c.check.rawValue)"
                 if c.ran { out += ": \(c.violations)" } else if let why = c.skippedBecause { out += ": \(e(why))" }
                 out += "\n"
             }
         }
-        let shown = r.diff.map { d in showUnchanged ? r.findings : r.findings.filter { d.status(of: $0.fingerprint) != .unchanged } } ?? r.findings
+        let shown =
+            r.diff.map { d in
+                showUnchanged ? r.findings : r.findings.filter { d.status(of: $0.fingerprint) != .unchanged }
+            } ?? r.findings
         if r.diff != nil && !showUnchanged {
-            out += "\n\(shown.count) finding\(shown.count == 1 ? "" : "s") new, fixed or changed (--all lists the \(r.findings.count - shown.count) unchanged too)\n"
+            out +=
+                "\n\(shown.count) finding\(shown.count == 1 ? "" : "s") new, fixed or changed (--all lists the \(r.findings.count - shown.count) unchanged too)\n"
         } else {
             out += "\n\(r.findings.count) finding\(r.findings.count == 1 ? "" : "s")\n"
         }

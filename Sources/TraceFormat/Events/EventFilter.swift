@@ -55,11 +55,15 @@ public struct EventFilter: Sendable, Equatable {
 
     /// Resolves device names against `metadata`: full or short PCI name, or index. An unknown device is an
     /// error naming the devices the trace has.
-    public static func resolveDevices(_ names: [String], in metadata: TraceMetadata, file: String) throws(EventFilterError) -> Set<UInt16>? {
+    public static func resolveDevices(_ names: [String], in metadata: TraceMetadata, file: String)
+        throws(EventFilterError) -> Set<UInt16>?
+    {
         guard !names.isEmpty else { return nil }
         var out = Set<UInt16>()
         for n in names {
-            if let i = metadata.deviceIndex(named: n) ?? metadata.devices.firstIndex(where: { Self.sameDevice($0.name, n) }).map({ UInt16($0) }) {
+            if let i = metadata.deviceIndex(named: n)
+                ?? metadata.devices.firstIndex(where: { Self.sameDevice($0.name, n) }).map({ UInt16($0) })
+            {
                 out.insert(i)
             } else if let i = UInt16(n), Int(i) < metadata.devices.count {
                 out.insert(i)

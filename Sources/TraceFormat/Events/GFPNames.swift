@@ -9,7 +9,7 @@ public enum GFPNames {
         "GFP_KERNEL", "GFP_ATOMIC", "GFP_NOWAIT", "GFP_NOIO", "GFP_NOFS", "GFP_USER", "GFP_DMA", "GFP_DMA32",
         "GFP_HIGHUSER", "GFP_HIGHUSER_MOVABLE", "GFP_TRANSHUGE", "GFP_TRANSHUGE_LIGHT", "__GFP_ZERO",
         "__GFP_NOWARN", "__GFP_NORETRY", "__GFP_RETRY_MAYFAIL", "__GFP_NOFAIL", "__GFP_COMP", "__GFP_HIGHMEM",
-        "__GFP_DMA", "__GFP_DMA32", "__GFP_MOVABLE", "__GFP_ACCOUNT", "__GFP_NOMEMALLOC",
+        "__GFP_DMA", "__GFP_DMA32", "__GFP_MOVABLE", "__GFP_ACCOUNT", "__GFP_NOMEMALLOC"
     ]
     /// The name of bit 31.
     public static let other = "other"
@@ -41,7 +41,9 @@ public enum GFPNames {
                 v |= 1 << UInt64(i)
             } else if part == other {
                 v |= 1 << 31
-            } else if part.hasPrefix("0x") || part.hasPrefix("0X"), let x = UInt64(part.dropFirst(2), radix: 16), x <= UInt32.max {
+            } else if part.hasPrefix("0x") || part.hasPrefix("0X"), let x = UInt64(part.dropFirst(2), radix: 16),
+                x <= UInt32.max
+            {
                 v |= x
             } else {
                 return nil

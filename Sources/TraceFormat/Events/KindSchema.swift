@@ -47,28 +47,42 @@ public enum KindSchema {
         func f(_ n: String, _ s: RecordSlot, _ t: FieldType) -> KindField { KindField(name: n, slot: s, type: t) }
         switch kind {
         case .dmaMap, .dmaUnmap:
-            return [f("dma_addr", .address, .hex), f("phys_addr", .address2, .hex), f("size", .size, .uint),
-                    f("attrs", .aux, .hex), f("sg_index", .aux2, .uint), f("api", .detail, .mapAPI)]
+            return [
+                f("dma_addr", .address, .hex), f("phys_addr", .address2, .hex), f("size", .size, .uint),
+                f("attrs", .aux, .hex), f("sg_index", .aux2, .uint), f("api", .detail, .mapAPI)
+            ]
         case .dmaAlloc:
-            return [f("dma_addr", .address, .hex), f("virt_addr", .address2, .hex), f("size", .size, .uint),
-                    f("gfp", .aux, .gfpFlags), f("attrs", .aux2, .hex), f("api", .detail, .mapAPI)]
+            return [
+                f("dma_addr", .address, .hex), f("virt_addr", .address2, .hex), f("size", .size, .uint),
+                f("gfp", .aux, .gfpFlags), f("attrs", .aux2, .hex), f("api", .detail, .mapAPI)
+            ]
         case .dmaFree:
-            return [f("dma_addr", .address, .hex), f("virt_addr", .address2, .hex), f("size", .size, .uint),
-                    f("attrs", .aux2, .hex), f("api", .detail, .mapAPI)]
+            return [
+                f("dma_addr", .address, .hex), f("virt_addr", .address2, .hex), f("size", .size, .uint),
+                f("attrs", .aux2, .hex), f("api", .detail, .mapAPI)
+            ]
         case .dmaSync:
-            return [f("dma_addr", .address, .hex), f("size", .size, .uint), f("sg_index", .aux2, .uint),
-                    f("target", .detail, .syncTarget)]
+            return [
+                f("dma_addr", .address, .hex), f("size", .size, .uint), f("sg_index", .aux2, .uint),
+                f("target", .detail, .syncTarget)
+            ]
         case .dmaMapError:
-            return [f("addr", .address, .hex), f("size", .size, .uint), f("error", .aux, .int32),
-                    f("api", .detail, .mapAPI)]
+            return [
+                f("addr", .address, .hex), f("size", .size, .uint), f("error", .aux, .int32),
+                f("api", .detail, .mapAPI)
+            ]
         case .dmaErrorCheck:
             return [f("dma_addr", .address, .hex)]
         case .iommuMap:
-            return [f("iova", .address, .hex), f("paddr", .address2, .hex), f("size", .size, .uint),
-                    f("domain", .aux, .uint), f("cpu", .aux2, .uint)]
+            return [
+                f("iova", .address, .hex), f("paddr", .address2, .hex), f("size", .size, .uint),
+                f("domain", .aux, .uint), f("cpu", .aux2, .uint)
+            ]
         case .iommuUnmap:
-            return [f("iova", .address, .hex), f("unmapped_size", .address2, .uint), f("size", .size, .uint),
-                    f("domain", .aux, .uint), f("cpu", .aux2, .uint)]
+            return [
+                f("iova", .address, .hex), f("unmapped_size", .address2, .uint), f("size", .size, .uint),
+                f("domain", .aux, .uint), f("cpu", .aux2, .uint)
+            ]
         case .iommuGroupAdd, .iommuGroupRemove:
             return [f("group", .aux, .uint)]
         case .iommuAttach, .iommuDetach:
@@ -76,8 +90,10 @@ public enum KindSchema {
         case .iommuPageFault:
             return [f("iova", .address, .hex), f("fault_flags", .aux, .hex), f("driver", .aux2, .string)]
         case .swiotlbBounce:
-            return [f("dev_addr", .address, .hex), f("dma_mask", .address2, .hex), f("size", .size, .uint),
-                    f("mode", .detail, .swiotlbMode)]
+            return [
+                f("dev_addr", .address, .hex), f("dma_mask", .address2, .hex), f("size", .size, .uint),
+                f("mode", .detail, .swiotlbMode)
+            ]
         case .swiotlbFull:
             return [f("size", .size, .uint), f("total_slots", .aux, .uint), f("used_slots", .aux2, .uint)]
         case .virtioStatus:
@@ -87,43 +103,63 @@ public enum KindSchema {
         case .virtioProbe:
             return [f("message", .aux, .string), f("errno", .aux2, .uint), f("result", .detail, .probeResult)]
         case .guestFault:
-            return [f("fault_addr", .address, .hex), f("reason", .aux, .uint), f("message", .aux2, .string),
-                    f("iommu", .detail, .faultSource)]
+            return [
+                f("fault_addr", .address, .hex), f("reason", .aux, .uint), f("message", .aux2, .string),
+                f("iommu", .detail, .faultSource)
+            ]
         case .dmaDebugWarning:
-            return [f("dma_addr", .address, .hex), f("size", .size, .uint), f("message", .aux, .string),
-                    f("rule", .aux2, .uint)]
+            return [
+                f("dma_addr", .address, .hex), f("size", .size, .uint), f("message", .aux, .string),
+                f("rule", .aux2, .uint)
+            ]
         case .smmuContextFault:
-            return [f("iova", .address, .hex), f("fsynr", .address2, .hex), f("cbfrsynra", .size, .hex),
-                    f("fsr", .aux, .hex), f("sid", .aux2, .hex), f("cb", .detail, .uint)]
+            return [
+                f("iova", .address, .hex), f("fsynr", .address2, .hex), f("cbfrsynra", .size, .hex),
+                f("fsr", .aux, .hex), f("sid", .aux2, .hex), f("cb", .detail, .uint)
+            ]
         case .smmuv3Event:
-            return [f("iova", .address, .hex), f("ipa", .address2, .hex), f("ssid", .size, .hex),
-                    f("sid", .aux, .hex), f("event_name", .aux2, .string), f("event", .detail, .hex)]
+            return [
+                f("iova", .address, .hex), f("ipa", .address2, .hex), f("ssid", .size, .hex),
+                f("sid", .aux, .hex), f("event_name", .aux2, .string), f("event", .detail, .hex)
+            ]
         case .intrRemapFault:
-            return [f("index", .address, .hex), f("reason", .aux, .uint), f("message", .aux2, .string),
-                    f("iommu", .detail, .faultSource)]
+            return [
+                f("index", .address, .hex), f("reason", .aux, .uint), f("message", .aux2, .string),
+                f("iommu", .detail, .faultSource)
+            ]
         case .guestLog, .marker:
             return [f("message", .aux, .string)]
         case .hostTranslate:
-            return [f("iova", .address, .hex), f("gpa", .address2, .hex), f("page_size", .size, .uint),
-                    f("domain", .aux, .uint), f("pasid", .aux2, .uint), f("perm", .detail, .permissions)]
+            return [
+                f("iova", .address, .hex), f("gpa", .address2, .hex), f("page_size", .size, .uint),
+                f("domain", .aux, .uint), f("pasid", .aux2, .uint), f("perm", .detail, .permissions)
+            ]
         case .hostIotlbUpdate, .hostIotlbHit:
-            return [f("iova", .address, .hex), f("gpa", .address2, .hex), f("page_size", .size, .uint),
-                    f("domain", .aux, .uint), f("perm", .detail, .permissions)]
+            return [
+                f("iova", .address, .hex), f("gpa", .address2, .hex), f("page_size", .size, .uint),
+                f("domain", .aux, .uint), f("perm", .detail, .permissions)
+            ]
         case .hostAddressSpace:
             return [f("translated", .aux, .uint)]
         case .hostFault:
-            return [f("fault_addr", .address, .hex), f("reason", .aux, .uint), f("pasid", .aux2, .uint),
-                    f("iommu", .detail, .faultSource)]
+            return [
+                f("fault_addr", .address, .hex), f("reason", .aux, .uint), f("pasid", .aux2, .uint),
+                f("iommu", .detail, .faultSource)
+            ]
         case .hostContext:
             return [f("domain", .aux, .uint), f("context_flags", .aux2, .hex)]
         case .hostInvalidate:
-            return [f("addr", .address, .hex), f("size", .size, .uint), f("domain", .aux, .uint),
-                    f("inv_type", .aux2, .uint)]
+            return [
+                f("addr", .address, .hex), f("size", .size, .uint), f("domain", .aux, .uint),
+                f("inv_type", .aux2, .uint)
+            ]
         case .hostAccess:
             return [f("addr", .address, .hex), f("size", .size, .uint)]
         case .virtqueuePop, .virtqueueFill, .virtqueueFlush, .virtqueueNotify, .virtioNotify, .virtioSetStatus:
-            return [f("vq", .address, .hex), f("value", .address2, .hex), f("len", .size, .uint),
-                    f("queue", .aux, .uint), f("count", .aux2, .uint)]
+            return [
+                f("vq", .address, .hex), f("value", .address2, .hex), f("len", .size, .uint),
+                f("queue", .aux, .uint), f("count", .aux2, .uint)
+            ]
         case .virtioMapFailure:
             return [f("addr", .address, .hex), f("size", .size, .uint), f("message", .aux, .string)]
         case .lostEvents:
@@ -182,7 +218,7 @@ public struct TraceSchema: Codable, Sendable, Equatable {
             Field(name: "timestamp", offset: 8, type: "u64"), Field(name: "address", offset: 16, type: "u64"),
             Field(name: "address2", offset: 24, type: "u64"), Field(name: "size", offset: 32, type: "u64"),
             Field(name: "aux", offset: 40, type: "u32"), Field(name: "aux2", offset: 44, type: "u32"),
-            Field(name: "position", offset: 48, type: "u64"),
+            Field(name: "position", offset: 48, type: "u64")
         ],
         kinds: EventKind.allCases.map { Kind(id: Int($0.rawValue), name: $0.name, fields: KindSchema.fields($0)) })
 

@@ -25,7 +25,8 @@ public struct PCIAddress: Hashable, Sendable, CustomStringConvertible {
             guard !s.isEmpty, s.allSatisfy(\.isHexDigit), let v = UInt64(s, radix: 16), v <= max else { return nil }
             return v
         }
-        guard let bus = field(colon[colon.count - 2], max: 0xFF), let dev = field(df[0], max: 0x1F), let fn = field(df[1], max: 7)
+        guard let bus = field(colon[colon.count - 2], max: 0xFF), let dev = field(df[0], max: 0x1F),
+            let fn = field(df[1], max: 7)
         else { return nil }
         var seg: UInt64 = 0
         if colon.count == 3 {
@@ -40,7 +41,8 @@ public struct PCIAddress: Hashable, Sendable, CustomStringConvertible {
 
     /// `0000:00:02.0`, as Linux prints it.
     public var description: String {
-        Hex.digits(UInt64(segment), width: 4) + ":" + Hex.digits(UInt64(bus), width: 2) + ":" + Hex.digits(UInt64(device), width: 2)
+        Hex.digits(UInt64(segment), width: 4) + ":" + Hex.digits(UInt64(bus), width: 2) + ":"
+            + Hex.digits(UInt64(device), width: 2)
             + "." + String(function)
     }
 }

@@ -41,9 +41,11 @@ public struct OpenedTrace {
             }
         }
         guard buffer.events.contains(where: { $0.source == Event.noSource }),
-              buffer.metadata.inputs.count < Int(Event.noSource) else { return buffer }
+            buffer.metadata.inputs.count < Int(Event.noSource)
+        else { return buffer }
         let index = UInt16(buffer.metadata.inputs.count)
-        buffer.metadata.inputs.append(InputFile(path: path, format: "jsonl", positionUnit: .line, bytes: UInt64(bytes.count)))
+        buffer.metadata.inputs.append(
+            InputFile(path: path, format: "jsonl", positionUnit: .line, bytes: UInt64(bytes.count)))
         for i in buffer.events.indices where buffer.events[i].source == Event.noSource {
             buffer.events[i].source = index
             buffer.events[i].position = lineOf[i]

@@ -114,7 +114,9 @@ public struct AlignmentReport: Codable, Sendable, Equatable {
     /// Guest events attributed to a device by inference.
     public var attributedEvents: Int
 
-    public init(method: String, pairsMatched: Int, residualSkewNs: Int64, unattributedEvents: Int, attributedEvents: Int) {
+    public init(
+        method: String, pairsMatched: Int, residualSkewNs: Int64, unattributedEvents: Int, attributedEvents: Int
+    ) {
         self.method = method
         self.pairsMatched = pairsMatched
         self.residualSkewNs = residualSkewNs

@@ -240,7 +240,9 @@ public final class TraceReader: EventSource {
                 guard let pool else { continue }
                 while !pool.hasFree { try deliverOldest(pool, body) }
                 let frameAt = input.position
-                let got = try pool.submit(chunks[index], chunkIndex: index, frameBytes: bytes) { try input.read(into: $0) }
+                let got = try pool.submit(chunks[index], chunkIndex: index, frameBytes: bytes) {
+                    try input.read(into: $0)
+                }
                 if got < bytes {
                     reportTruncatedFrame(chunks[index].header, at: frameAt, through: frameAt + UInt64(got))
                     chunks[index].intact = false
@@ -251,8 +253,9 @@ public final class TraceReader: EventSource {
                 }
                 inputBytes = input.position
                 if !sawIndex && !truncatedAtEnd {
-                    report(.missingIndex, at: input.position,
-                           "the file ends at byte \(input.position) without the index (the writer did not finish)")
+                    report(
+                        .missingIndex, at: input.position,
+                        "the file ends at byte \(input.position) without the index (the writer did not finish)")
                 }
                 tablesComplete = true
                 damage.sort { $0.offset < $1.offset }
@@ -265,8 +268,10 @@ public final class TraceReader: EventSource {
         }
     }
 
-    private func report(_ kind: TraceDamage.Kind, at offset: UInt64, chunk: UInt32? = nil, lost: UInt64? = nil,
-                        _ message: String) {
+    private func report(
+        _ kind: TraceDamage.Kind, at offset: UInt64, chunk: UInt32? = nil, lost: UInt64? = nil,
+        _ message: String
+    ) {
         if kind == .truncated { truncatedAtEnd = true }
         guard damageOffsets.insert(offset).inserted else { return }
         damage.append(TraceDamage(kind: kind, offset: offset, chunk: chunk, lostEvents: lost, message: message))
@@ -274,8 +279,10 @@ public final class TraceReader: EventSource {
 
     /// A chunk's zstd frame starting at `frameAt` is cut off by the end of the input at `end`.
     private func reportTruncatedFrame(_ h: ChunkHeader, at frameAt: UInt64, through end: UInt64) {
-        report(.truncated, at: frameAt, chunk: h.sequence, lost: UInt64(h.eventCount),
-               "the chunk's zstd frame declares \(h.compressedSize) bytes but the file ends at byte \(end), \(end - frameAt) bytes in")
+        report(
+            .truncated, at: frameAt, chunk: h.sequence, lost: UInt64(h.eventCount),
+            "the chunk's zstd frame declares \(h.compressedSize) bytes but the file ends at byte \(end), \(end - frameAt) bytes in"
+        )
     }
 
     private func u32(_ b: UnsafeRawBufferPointer, _ at: Int) -> UInt32 {
@@ -336,15 +343,18 @@ public final class TraceReader: EventSource {
             let isChunk = tag == DMATFormat.Tag.chunk
             let kind: TraceDamage.Kind = isChunk ? .badChunkHeader : .badSideFrame
             guard Int(size) - 8 <= limit, !isChunk || Int(size) - 8 == DMATFormat.chunkHeaderBodySize else {
-                try resync(kind, at: at,
+                try resync(
+                    kind, at: at,
                     "\(DMATFormat.tagName(tag)) frame declares \(Int(size) - 8) body bytes (limit \(limit))")
                 return .other
             }
             guard try input.fill(Int(frameBytes)) else {
                 let present = input.available
                 if try resync(kind, at: at, "") { return .other }
-                report(.truncated, at: at,
-                       "\(DMATFormat.tagName(tag)) frame at byte \(at) declares \(frameBytes) bytes, the file ends after \(present)")
+                report(
+                    .truncated, at: at,
+                    "\(DMATFormat.tagName(tag)) frame at byte \(at) declares \(frameBytes) bytes, the file ends after \(present)"
+                )
                 return .end
             }
             let frame = UnsafeRawBufferPointer(rebasing: input.current[..<Int(frameBytes)])
@@ -366,7 +376,9 @@ public final class TraceReader: EventSource {
                     do {
                         metadata = try BoundedJSON.decode(TraceMetadata.self, from: Data(body))
                     } catch {
-                        report(.badSideFrame, at: at, "metadata JSON cannot be decoded: \(DecodingErrorText.describe(error, data: Array(body)))")
+                        report(
+                            .badSideFrame, at: at,
+                            "metadata JSON cannot be decoded: \(DecodingErrorText.describe(error, data: Array(body)))")
                     }
                 }
             default:
@@ -433,7 +445,8 @@ public final class TraceReader: EventSource {
         } else if h.layout == .rows && h.uncompressedSize != UInt64(h.recordBytes) {
             problem = "declares \(h.uncompressedSize) bytes for \(h.eventCount) records of \(Event.recordSize)"
         } else if h.layout == .compact && h.uncompressedSize < UInt64(CompactLayout.headerSize) + UInt64(h.eventCount) {
-            problem = "declares a compact payload of \(h.uncompressedSize) bytes, less than the \(CompactLayout.headerSize) + \(h.eventCount) its header and kinds need"
+            problem =
+                "declares a compact payload of \(h.uncompressedSize) bytes, less than the \(CompactLayout.headerSize) + \(h.eventCount) its header and kinds need"
         } else if h.compressedSize > UInt64(DMATFormat.maxChunkFrameBytes) || h.compressedSize < 9 {
             problem = "declares a compressed size of \(h.compressedSize) bytes (limit \(DMATFormat.maxChunkFrameBytes))"
         }
@@ -442,7 +455,8 @@ public final class TraceReader: EventSource {
             return .other
         }
         if h.sequence != expectedSequence {
-            let message = h.sequence > expectedSequence
+            let message =
+                h.sequence > expectedSequence
                 ? "chunk \(h.sequence) follows chunk \(Int(expectedSequence) - 1): chunks \(expectedSequence)...\(h.sequence - 1) are missing"
                 : "chunk \(h.sequence) follows chunk \(Int(expectedSequence) - 1): out of order"
             report(.sequenceGap, at: at, chunk: h.sequence, message)
@@ -501,7 +515,8 @@ public final class TraceReader: EventSource {
         _ frame: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer, size: Int,
         decompressor: ZstdDecompressor
     ) throws(ZstdError) {
-        guard frame.count >= 4, UInt32(littleEndian: frame.loadUnaligned(as: UInt32.self)) == DMATFormat.zstdFrameMagic else {
+        guard frame.count >= 4, UInt32(littleEndian: frame.loadUnaligned(as: UInt32.self)) == DMATFormat.zstdFrameMagic
+        else {
             throw ZstdError.library(code: 0, name: "no zstd frame magic after the chunk header")
         }
         if let declared = ZstdDecompressor.declaredContentSize(frame), declared != UInt64(size),
@@ -531,9 +546,10 @@ public final class TraceReader: EventSource {
         let info = chunks[chunkIndex]
         switch result {
         case .failure(let error):
-            report(error.isChecksumError ? .checksum : .corruptChunk, at: info.frameOffset, chunk: info.header.sequence,
-                   lost: UInt64(info.header.eventCount),
-                   error.isChecksumError ? "content checksum mismatch" : error.description)
+            report(
+                error.isChecksumError ? .checksum : .corruptChunk, at: info.frameOffset, chunk: info.header.sequence,
+                lost: UInt64(info.header.eventCount),
+                error.isChecksumError ? "content checksum mismatch" : error.description)
             chunks[chunkIndex].intact = false
             return nil
         case .success(let records):
@@ -561,12 +577,15 @@ public final class TraceReader: EventSource {
             return
         }
         guard Int(first) == strings.count else {
-            report(.badSideFrame, at: at, "string frame starts at id \(first) but the table has \(strings.count) strings")
+            report(
+                .badSideFrame, at: at, "string frame starts at id \(first) but the table has \(strings.count) strings")
             return
         }
         guard Int(count) <= DMATFormat.maxStrings - strings.count, Int(count) <= r.remaining / 4 else {
-            report(.badSideFrame, at: at,
-                   "string frame declares \(count) strings (limit \(DMATFormat.maxStrings) in all, \(r.remaining / 4) fit the frame)")
+            report(
+                .badSideFrame, at: at,
+                "string frame declares \(count) strings (limit \(DMATFormat.maxStrings) in all, \(r.remaining / 4) fit the frame)"
+            )
             return
         }
         var added: [String] = []
@@ -574,7 +593,9 @@ public final class TraceReader: EventSource {
         var bytes = stringBytes
         for i in 0..<Int(count) {
             guard let n = r.u32(), Int(n) <= DMATFormat.maxStringBytes, let s = r.bytes(Int(n)) else {
-                report(.badSideFrame, at: at, "string \(Int(first) + i) runs past its frame or exceeds \(DMATFormat.maxStringBytes) bytes")
+                report(
+                    .badSideFrame, at: at,
+                    "string \(Int(first) + i) runs past its frame or exceeds \(DMATFormat.maxStringBytes) bytes")
                 return
             }
             bytes += s.count
@@ -622,9 +643,12 @@ public final class TraceReader: EventSource {
                 return
             }
             let c = chunks[k]
-            guard c.frameOffset + c.header.compressedSize == end, UInt64(e.decompressedSize) == c.header.uncompressedSize
+            guard c.frameOffset + c.header.compressedSize == end,
+                UInt64(e.decompressedSize) == c.header.uncompressedSize
             else {
-                report(.badIndex, at: at, "index entry \(k) disagrees with chunk \(c.header.sequence) at byte \(c.headerOffset)")
+                report(
+                    .badIndex, at: at,
+                    "index entry \(k) disagrees with chunk \(c.header.sequence) at byte \(c.headerOffset)")
                 return
             }
             k += 1
@@ -644,7 +668,10 @@ public final class TraceReader: EventSource {
         while true {
             guard try input.fill(16) else {
                 if !message.isEmpty {
-                    report(kind, at: at, "\(message); no valid frame follows (file ends at byte \(input.position + UInt64(input.available)))")
+                    report(
+                        kind, at: at,
+                        "\(message); no valid frame follows (file ends at byte \(input.position + UInt64(input.available)))"
+                    )
                 }
                 input.advance(input.available)
                 return false
@@ -667,8 +694,10 @@ public final class TraceReader: EventSource {
             input.advance(k)
             if try candidateIsValid() {
                 let resumed = input.position
-                report(kind, at: at, (message.isEmpty ? "\(kind.rawValue) frame" : message)
-                       + "; skipped \(resumed - at) bytes to the next valid frame at byte \(resumed)")
+                report(
+                    kind, at: at,
+                    (message.isEmpty ? "\(kind.rawValue) frame" : message)
+                        + "; skipped \(resumed - at) bytes to the next valid frame at byte \(resumed)")
                 return true
             }
             input.advance(1)
@@ -746,7 +775,8 @@ public final class TraceReader: EventSource {
             throw TraceFormatError.badHeader(path: path, offset: 20, reason: "record size \(recordSize), expected 56")
         }
         guard let schemaBytes = r.bytes(Int(schemaLength)) else {
-            throw TraceFormatError.badHeader(path: path, offset: 28, reason: "schema length \(schemaLength) runs past the frame")
+            throw TraceFormatError.badHeader(
+                path: path, offset: 28, reason: "schema length \(schemaLength) runs past the frame")
         }
         let schema: TraceSchema
         do {
@@ -755,8 +785,9 @@ public final class TraceReader: EventSource {
             throw TraceFormatError.badHeader(path: path, offset: 32, reason: "schema section: \(error)")
         }
         input.advance(8 + Int(size))
-        return TraceHeader(major: major, minor: minor, recordSize: recordSize, flags: flags,
-                           chunkEvents: chunkEvents, schema: schema)
+        return TraceHeader(
+            major: major, minor: minor, recordSize: recordSize, flags: flags,
+            chunkEvents: chunkEvents, schema: schema)
     }
 }
 

@@ -77,9 +77,10 @@ public struct TraceSummary: Codable, Sendable {
         damage = r.damage
         if listChunks {
             chunkList = r.chunks.map {
-                Chunk(sequence: $0.header.sequence, offset: $0.headerOffset, events: $0.header.eventCount,
-                      minTimestamp: $0.header.minTimestamp, maxTimestamp: $0.header.maxTimestamp,
-                      compressedBytes: $0.header.compressedSize, intact: $0.intact)
+                Chunk(
+                    sequence: $0.header.sequence, offset: $0.headerOffset, events: $0.header.eventCount,
+                    minTimestamp: $0.header.minTimestamp, maxTimestamp: $0.header.maxTimestamp,
+                    compressedBytes: $0.header.compressedSize, intact: $0.intact)
             }
         }
     }
@@ -97,12 +98,16 @@ public struct TraceSummary: Codable, Sendable {
         var l: [String] = []
         l.append("file:        \(r.path)")
         let layouts = r.layouts.isEmpty ? "" : ", \(r.layouts.joined(separator: "+")) layout"
-        l.append("format:      dmat \(r.formatVersion), \(r.recordSize)-byte records\(layouts)\(r.complete ? "" : ", NOT FINISHED (no index)")")
+        l.append(
+            "format:      dmat \(r.formatVersion), \(r.recordSize)-byte records\(layouts)\(r.complete ? "" : ", NOT FINISHED (no index)")"
+        )
         l.append("events:      \(r.events) in \(r.chunks) chunks")
         if let a = r.firstTimestamp, let b = r.lastTimestamp {
             l.append("time span:   \(a) .. \(b) ns (\(Self.seconds(b - a)))")
         }
-        l.append("size:        \(r.fileBytes) bytes on disk, \(r.recordBytes) bytes of records, ratio \(r.compressionRatio), \(r.bytesPerEvent) bytes/event")
+        l.append(
+            "size:        \(r.fileBytes) bytes on disk, \(r.recordBytes) bytes of records, ratio \(r.compressionRatio), \(r.bytesPerEvent) bytes/event"
+        )
         let c = r.metadata.capture
         var facts: [String] = []
         if let v = c.kernelRelease { facts.append("kernel \(v)") }
@@ -121,9 +126,11 @@ public struct TraceSummary: Codable, Sendable {
             for e in ev { l.append("  " + e) }
         }
         if !r.metadata.clocks.isEmpty {
-            l.append("clocks:      " + r.metadata.clocks.map { c in
-                "\(c.id) \(c.name)" + (c.offsetToReferenceNs.map { " (offset \($0) ns)" } ?? "")
-            }.joined(separator: ", "))
+            l.append(
+                "clocks:      "
+                    + r.metadata.clocks.map { c in
+                        "\(c.id) \(c.name)" + (c.offsetToReferenceNs.map { " (offset \($0) ns)" } ?? "")
+                    }.joined(separator: ", "))
         }
         for (i, f) in r.metadata.inputs.enumerated() {
             l.append("input \(i):     \(f.path) (\(f.format), positions are \(f.positionUnit.rawValue)s)")
@@ -143,16 +150,18 @@ public struct TraceSummary: Codable, Sendable {
         l.append("kinds:")
         let width = r.kinds.map(\.kind.count).max() ?? 0
         for k in r.kinds {
-            l.append("  " + k.kind + String(repeating: " ", count: width - k.kind.count) + "  \(k.count)"
-                     + (k.known ? "" : "  (unknown to this dmatrace, skipped)"))
+            l.append(
+                "  " + k.kind + String(repeating: " ", count: width - k.kind.count) + "  \(k.count)"
+                    + (k.known ? "" : "  (unknown to this dmatrace, skipped)"))
         }
         if r.unknownFrames > 0 { l.append("unknown frames skipped: \(r.unknownFrames)") }
         l.append("strings:     \(r.strings)")
         if let list = r.chunkList {
             l.append("chunks:      number  byte offset  events  time range  compressed bytes")
             for c in list {
-                l.append("  \(c.sequence)  \(c.offset)  \(c.events)  \(c.minTimestamp)..\(c.maxTimestamp)  \(c.compressedBytes)"
-                         + (c.intact ? "" : "  DAMAGED"))
+                l.append(
+                    "  \(c.sequence)  \(c.offset)  \(c.events)  \(c.minTimestamp)..\(c.maxTimestamp)  \(c.compressedBytes)"
+                        + (c.intact ? "" : "  DAMAGED"))
             }
         }
         if r.damage.isEmpty {

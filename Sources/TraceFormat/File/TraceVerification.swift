@@ -18,8 +18,9 @@ public struct TraceVerification: Codable, Sendable {
         do {
             let reader = try TraceReader(path: path)
             try reader.verify()
-            return TraceVerification(status: reader.damage.isEmpty ? "ok" : "damaged", path: path, events: reader.eventCount,
-                                     chunks: reader.chunks.count, complete: reader.isComplete, damage: reader.damage)
+            return TraceVerification(
+                status: reader.damage.isEmpty ? "ok" : "damaged", path: path, events: reader.eventCount,
+                chunks: reader.chunks.count, complete: reader.isComplete, damage: reader.damage)
         } catch let error as TraceFormatError where error.isDamage {
             return TraceVerification(status: "damaged", path: path, error: "\(error)")
         } catch {

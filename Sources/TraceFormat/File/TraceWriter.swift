@@ -113,7 +113,8 @@ public final class TraceWriter: EventSink {
         temporaryPath = output.target.temporaryPath
         do {
             pipeline = try ChunkCompressionPipeline(
-                fd: output.fd, path: path, writePath: temporaryPath ?? path, chunkBytes: options.chunkEvents * Event.recordSize,
+                fd: output.fd, path: path, writePath: temporaryPath ?? path,
+                chunkBytes: options.chunkEvents * Event.recordSize,
                 depth: options.pipelineDepth, level: options.level, workers: options.workers, layout: options.layout)
         } catch {
             output.discard()
@@ -168,7 +169,8 @@ public final class TraceWriter: EventSink {
             let dst = records.baseAddress! + pending * Event.recordSize
             dst.copyMemory(from: raw.baseAddress! + at, byteCount: bytes)
             for i in 0..<n {
-                let ts = UInt64(littleEndian: dst.loadUnaligned(fromByteOffset: i * Event.recordSize + 8, as: UInt64.self))
+                let ts = UInt64(
+                    littleEndian: dst.loadUnaligned(fromByteOffset: i * Event.recordSize + 8, as: UInt64.self))
                 if ts < minTS { minTS = ts }
                 if ts > maxTS { maxTS = ts }
             }
@@ -227,14 +229,17 @@ public final class TraceWriter: EventSink {
         if stringOverflow {
             throw TraceFormatError.limitExceeded(
                 path: path, offset: bytesWritten, what: "string table",
-                limit: "\(DMATFormat.maxStrings) strings, \(DMATFormat.maxStringBytes) bytes each, \(DMATFormat.maxStringTableBytes) total")
+                limit:
+                    "\(DMATFormat.maxStrings) strings, \(DMATFormat.maxStringBytes) bytes each, \(DMATFormat.maxStringTableBytes) total"
+            )
         }
         guard pending > 0 else { return }
         try writeSideTables()
         (slot, records) = try pipeline.submitChunk(
             slot: slot,
-            .init(sequence: chunkCount, events: UInt32(pending), byteCount: pending * Event.recordSize,
-                  minTS: minTS, maxTS: maxTS, strings: UInt32(strings.count)))
+            .init(
+                sequence: chunkCount, events: UInt32(pending), byteCount: pending * Event.recordSize,
+                minTS: minTS, maxTS: maxTS, strings: UInt32(strings.count)))
         chunkCount += 1
         pending = 0
         minTS = .max
@@ -296,7 +301,8 @@ public final class TraceWriter: EventSink {
             }
             guard json.count <= DMATFormat.maxMetadataBytes else {
                 throw TraceFormatError.limitExceeded(
-                    path: path, offset: bytesWritten, what: "metadata JSON", limit: "\(DMATFormat.maxMetadataBytes) bytes")
+                    path: path, offset: bytesWritten, what: "metadata JSON",
+                    limit: "\(DMATFormat.maxMetadataBytes) bytes")
             }
             try write(ByteWriter.sideFrame(tag: DMATFormat.Tag.metadata, body: [UInt8](json)))
             writtenMetadata = metadata

@@ -71,12 +71,16 @@ public struct OutputTarget: Sendable, Equatable {
         _ path: String, inputs: [String] = [], noClobber: Bool = false, temporary: Temporary = .hidden
     ) throws -> OutputTarget {
         if path == "-" {
-            return OutputTarget(path: path, kind: .standardOutput, filePath: path, temporaryPath: nil, existingMode: nil, noClobber: noClobber)
+            return OutputTarget(
+                path: path, kind: .standardOutput, filePath: path, temporaryPath: nil, existingMode: nil,
+                noClobber: noClobber)
         }
         let st = Platform.fileStatus(path)
         if let st {
             if st.isCharacterDevice || st.isFIFO {
-                return OutputTarget(path: path, kind: .stream, filePath: path, temporaryPath: nil, existingMode: nil, noClobber: noClobber)
+                return OutputTarget(
+                    path: path, kind: .stream, filePath: path, temporaryPath: nil, existingMode: nil,
+                    noClobber: noClobber)
             }
             if st.isDirectory { throw OutputError.unsupportedKind(path: path, kind: "directory") }
             if st.isBlockDevice { throw OutputError.unsupportedKind(path: path, kind: "block device") }
@@ -118,7 +122,8 @@ public struct OutputTarget: Sendable, Equatable {
             let bytes: [UInt8]
             switch Platform.readSymbolicLink(p) {
             case .success(let b): bytes = b
-            case .failure(let e): throw TraceFormatError.io(path: path, operation: "read the link \(p)", message: "\(e)")
+            case .failure(let e):
+                throw TraceFormatError.io(path: path, operation: "read the link \(p)", message: "\(e)")
             }
             let target = String(decoding: bytes, as: UTF8.self)
             if target.hasPrefix("/") {
@@ -128,7 +133,8 @@ public struct OutputTarget: Sendable, Equatable {
                 p = dir.string.isEmpty ? target : dir.appending(target).string
             }
         }
-        throw TraceFormatError.io(path: path, operation: "follow its links", message: "\(Errno.tooManySymbolicLinkLevels)")
+        throw TraceFormatError.io(
+            path: path, operation: "follow its links", message: "\(Errno.tooManySymbolicLinkLevels)")
     }
 }
 
@@ -174,7 +180,8 @@ public final class OutputFile {
         do {
             _ = try fd.writeAll(bytes)
         } catch {
-            throw TraceFormatError.io(path: target.temporaryPath ?? target.path, operation: "write", message: "\(error)")
+            throw TraceFormatError.io(
+                path: target.temporaryPath ?? target.path, operation: "write", message: "\(error)")
         }
     }
 

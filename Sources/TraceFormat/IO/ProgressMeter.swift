@@ -50,7 +50,9 @@ public final class ProgressMeter: Sendable {
 
     /// `950`, `12.5k`, `3.2M`, `1.1G`.
     static func compact(_ x: Double) -> String {
-        func one(_ v: Double) -> String { let r = (v * 10).rounded() / 10; return r == r.rounded() ? "\(Int(r))" : "\(r)" }
+        func one(_ v: Double) -> String {
+            let r = (v * 10).rounded() / 10; return r == r.rounded() ? "\(Int(r))" : "\(r)"
+        }
         switch x {
         case ..<1_000: return "\(Int(x.rounded()))"
         case ..<1_000_000: return one(x / 1_000) + "k"

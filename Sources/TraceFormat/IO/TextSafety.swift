@@ -43,7 +43,9 @@ public enum TextSafety {
         out.reserveCapacity(s.utf8.count + 8)
         for u in s.unicodeScalars {
             if isUnsafe(u) {
-                out += u.value < 0x100 ? "\\x" + Hex.digits(u.value, width: 2) : "\\u{" + Hex.digits(u.value, width: 4) + "}"
+                out +=
+                    u.value < 0x100
+                    ? "\\x" + Hex.digits(u.value, width: 2) : "\\u{" + Hex.digits(u.value, width: 4) + "}"
             } else {
                 out.unicodeScalars.append(u)
             }
@@ -55,7 +57,8 @@ public enum TextSafety {
     /// character escaped (what goes to a terminal: standard error, text reports).
     public static func escapedKeepingNewlines(_ s: String) -> String {
         guard s.unicodeScalars.contains(where: { isUnsafe($0) && $0 != "\n" }) else { return s }
-        return s.split(separator: "\n", omittingEmptySubsequences: false).map { escaped(String($0)) }.joined(separator: "\n")
+        return s.split(separator: "\n", omittingEmptySubsequences: false).map { escaped(String($0)) }.joined(
+            separator: "\n")
     }
 
     /// ``escaped(_:)``, cut to at most `limit` characters of the input (with how much was cut).

@@ -40,7 +40,8 @@ public enum JSONLCodec {
     public static func metadataLine(_ metadata: TraceMetadata) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(MetadataLine(kind: "metadata", format: formatName, version: version, metadata: metadata))
+        let data = try encoder.encode(
+            MetadataLine(kind: "metadata", format: formatName, version: version, metadata: metadata))
         return String(decoding: data, as: UTF8.self)
     }
 
@@ -49,7 +50,10 @@ public enum JSONLCodec {
     static func enumNames(_ type: FieldType) -> [String]? {
         switch type {
         case .mapAPI:
-            ["page", "single", "phys", "resource", "sg", "coherent", "pages", "sgt", "intel_single", "intel_sg", "intel_bounce"]
+            [
+                "page", "single", "phys", "resource", "sg", "coherent", "pages", "sgt", "intel_single", "intel_sg",
+                "intel_bounce"
+            ]
         case .syncTarget: ["for_cpu", "for_device"]
         case .swiotlbMode: ["normal", "force", "no_force"]
         case .probeResult: ["probed", "failed", "refused_features", "invisible"]
@@ -70,7 +74,9 @@ public enum JSONLCodec {
         if e.clock != 0 { s += ",\"clock\":\(e.clock)" }
         if e.device != Event.noDevice {
             // By name only when the name leads back to this index (names in a device table may repeat).
-            if Int(e.device) < metadata.devices.count, metadata.deviceIndex(named: metadata.devices[Int(e.device)].name) == e.device {
+            if Int(e.device) < metadata.devices.count,
+                metadata.deviceIndex(named: metadata.devices[Int(e.device)].name) == e.device
+            {
                 s += ",\"device\":" + jsonQuoted(metadata.devices[Int(e.device)].name)
             } else {
                 s += ",\"device\":\(e.device)"
@@ -151,7 +157,9 @@ public enum JSONLCodec {
 
     /// Decodes JSONL bytes into `sink`; returns the number of events appended.
     /// - Throws: ``JSONLError`` naming the line; errors from `sink`.
-    public static func decode<S: EventSink>(_ bytes: UnsafeRawBufferPointer, path: String = "-", into sink: inout S) throws -> Int {
+    public static func decode<S: EventSink>(_ bytes: UnsafeRawBufferPointer, path: String = "-", into sink: inout S)
+        throws -> Int
+    {
         var decoder = JSONLDecoder(path: path)
         var start = 0
         while start < bytes.count {
@@ -175,8 +183,9 @@ public enum JSONLCodec {
             while k < b.count && b[k] != 0x0A { k += 1 }
             if k < b.count || (!more && !b.isEmpty) {
                 if k > maxLineBytes {
-                    throw JSONLError(path: path, line: decoder.lineNumber + 1, column: nil,
-                                     message: "line longer than \(maxLineBytes) bytes")
+                    throw JSONLError(
+                        path: path, line: decoder.lineNumber + 1, column: nil,
+                        message: "line longer than \(maxLineBytes) bytes")
                 }
                 try decoder.decodeLine(UnsafeRawBufferPointer(rebasing: b[..<k]), into: &sink)
                 input.advance(min(k + 1, b.count))
@@ -186,8 +195,9 @@ public enum JSONLCodec {
             if !more { break }
             scanned = k
             if scanned > maxLineBytes {
-                throw JSONLError(path: path, line: decoder.lineNumber + 1, column: nil,
-                                 message: "line longer than \(maxLineBytes) bytes")
+                throw JSONLError(
+                    path: path, line: decoder.lineNumber + 1, column: nil,
+                    message: "line longer than \(maxLineBytes) bytes")
             }
         }
         return decoder.events
@@ -228,7 +238,8 @@ public struct JSONLDecoder {
             throw fail(error.message, column: error.column)
         }
         guard case .object(let members) = value else { throw fail("a line must be a JSON object") }
-        guard let kindValue = members.first(where: { $0.key == "kind" })?.value, case .string(let kindName) = kindValue else {
+        guard let kindValue = members.first(where: { $0.key == "kind" })?.value, case .string(let kindName) = kindValue
+        else {
             throw fail("missing \"kind\"")
         }
         if kindName == "metadata" {
@@ -238,7 +249,9 @@ public struct JSONLDecoder {
             } catch {
                 throw fail("bad metadata line: \(error)")
             }
-            guard m.format == JSONLCodec.formatName else { throw fail("format \"\(m.format)\" is not \(JSONLCodec.formatName)") }
+            guard m.format == JSONLCodec.formatName else {
+                throw fail("format \"\(m.format)\" is not \(JSONLCodec.formatName)")
+            }
             guard m.version <= JSONLCodec.version else {
                 throw fail("JSONL version \(m.version) is newer than this dmatrace reads (\(JSONLCodec.version))")
             }
@@ -301,7 +314,9 @@ public struct JSONLDecoder {
             // Names (`GFP_KERNEL|__GFP_ZERO`), or the encoding as a number or `0x…` (JSONL of older versions).
             if case .string(let t) = v, !t.hasPrefix("0x"), !t.hasPrefix("0X") {
                 guard let g = GFPNames.parse(t) else {
-                    throw fail("\"\(f.name)\": unknown GFP flag in \"\(t)\" (known: \(GFPNames.names.joined(separator: ", ")), other, none)")
+                    throw fail(
+                        "\"\(f.name)\": unknown GFP flag in \"\(t)\" (known: \(GFPNames.names.joined(separator: ", ")), other, none)"
+                    )
                 }
                 value = g
             } else {
@@ -326,7 +341,9 @@ public struct JSONLDecoder {
                 // could collide with strings interned from later text, so it is refused. {"id": n} with
                 // n >= 2^24 is an id no table can reach, kept as it is.
                 guard value >= UInt64(DMATFormat.maxStrings) || value < UInt64(decodedStrings) else {
-                    throw fail("\"\(f.name)\": string id \(value) names no string yet; give the text (ids below \(DMATFormat.maxStrings) are table entries)")
+                    throw fail(
+                        "\"\(f.name)\": string id \(value) names no string yet; give the text (ids below \(DMATFormat.maxStrings) are table entries)"
+                    )
                 }
             default: throw fail("\"\(f.name)\" must be a string")
             }

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 import SystemPackage
 
@@ -124,8 +124,9 @@ package final class ConditionLock: @unchecked Sendable {
         var attributes = pthread_mutexattr_t()
         Self.check(pthread_mutexattr_init(&attributes), "pthread_mutexattr_init")
         #if DEBUG
-        // Debug builds also catch relocking from the owning thread and unlocking from another one.
-        Self.check(pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_ERRORCHECK)), "pthread_mutexattr_settype")
+            // Debug builds also catch relocking from the owning thread and unlocking from another one.
+            Self.check(
+                pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_ERRORCHECK)), "pthread_mutexattr_settype")
         #endif
         Self.check(pthread_mutex_init(mutex, &attributes), "pthread_mutex_init")
         Self.check(pthread_mutexattr_destroy(&attributes), "pthread_mutexattr_destroy")
@@ -194,24 +195,26 @@ package struct NativeThread: @unchecked Sendable {
         }
         let ctx = Unmanaged.passRetained(Box(body)).toOpaque()
         #if canImport(Darwin)
-        var tid: pthread_t?
+            var tid: pthread_t?
         #else
-        var tid = pthread_t()
+            var tid = pthread_t()
         #endif
-        let rc = pthread_create(&tid, nil, { ctx in
-            Unmanaged<Box>.fromOpaque(ctx!).takeRetainedValue().body()
-            return nil
-        }, ctx)
+        let rc = pthread_create(
+            &tid, nil,
+            { ctx in
+                Unmanaged<Box>.fromOpaque(ctx!).takeRetainedValue().body()
+                return nil
+            }, ctx)
         #if canImport(Darwin)
-        guard rc == 0, let tid else {
-            Unmanaged<Box>.fromOpaque(ctx).release()
-            return nil
-        }
+            guard rc == 0, let tid else {
+                Unmanaged<Box>.fromOpaque(ctx).release()
+                return nil
+            }
         #else
-        guard rc == 0 else {
-            Unmanaged<Box>.fromOpaque(ctx).release()
-            return nil
-        }
+            guard rc == 0 else {
+                Unmanaged<Box>.fromOpaque(ctx).release()
+                return nil
+            }
         #endif
         return NativeThread(id: tid)
     }

@@ -89,7 +89,7 @@ public struct ImporterRegistry: Sendable {
                 guard let path = o.traceEvents else { return QEMULogImporter() }
                 return QEMULogImporter(traceEvents: try loadTraceEvents(path))
             }),
-        .simple(DmesgImporter.self, clockDomain: Clock.guestBoot, positionUnit: .line) { DmesgImporter() },
+        .simple(DmesgImporter.self, clockDomain: Clock.guestBoot, positionUnit: .line) { DmesgImporter() }
     ])
 
     /// Reads a `trace-events-all` file (`--trace-events`), plain or compressed.

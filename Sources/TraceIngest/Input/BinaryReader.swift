@@ -12,7 +12,8 @@ struct BinaryReader {
     /// Names the structure being read in error messages (`section 18 (decompressed)`, ...).
     let context: String
 
-    init(_ bytes: UnsafeRawBufferPointer, bigEndian: Bool = false, path: String, base: UInt64 = 0, context: String = "") {
+    init(_ bytes: UnsafeRawBufferPointer, bigEndian: Bool = false, path: String, base: UInt64 = 0, context: String = "")
+    {
         self.bytes = bytes
         self.bigEndian = bigEndian
         self.path = path

@@ -230,7 +230,9 @@ final class GzipStream: ByteStream {
             if strm.pointee.avail_in == 0 {
                 if !baseEOF {
                     let n = try base.read(into: inBuf)
-                    if n == 0 { baseEOF = true } else {
+                    if n == 0 {
+                        baseEOF = true
+                    } else {
                         strm.pointee.next_in = inBuf.baseAddress!.assumingMemoryBound(to: Bytef.self)
                         strm.pointee.avail_in = UInt32(n)
                     }

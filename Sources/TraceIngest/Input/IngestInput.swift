@@ -92,7 +92,9 @@ public final class IngestInput {
 
     /// True when in-memory bytes need no decompressor (and are not in a format we refuse).
     private func isPlain(_ b: [UInt8]) -> Bool {
-        b.withUnsafeBytes { (Self.detect($0) ?? Compression.none) == Compression.none && Self.unsupportedCompression($0) == nil }
+        b.withUnsafeBytes {
+            (Self.detect($0) ?? Compression.none) == Compression.none && Self.unsupportedCompression($0) == nil
+        }
     }
 
     /// Compression from magic bytes; nil when the bytes are not enough to tell.
@@ -105,9 +107,15 @@ public final class IngestInput {
     /// Magic numbers of compressors we recognise but do not decode.
     static func unsupportedCompression(_ head: UnsafeRawBufferPointer) -> String? {
         if head.count >= 6 && head[0] == 0xFD && head[1] == 0x37 && head[2] == 0x7A && head[3] == 0x58
-            && head[4] == 0x5A && head[5] == 0x00 { return "xz (decompress it first: xz -d)" }
+            && head[4] == 0x5A && head[5] == 0x00
+        {
+            return "xz (decompress it first: xz -d)"
+        }
         if head.count >= 4 && head[0] == 0x42 && head[1] == 0x5A && head[2] == 0x68 && head[3] >= 0x31
-            && head[3] <= 0x39 { return "bzip2 (decompress it first: bzip2 -d)" }
+            && head[3] <= 0x39
+        {
+            return "bzip2 (decompress it first: bzip2 -d)"
+        }
         if head.count >= 4 && head[0] == 0x04 && head[1] == 0x22 && head[2] == 0x4D && head[3] == 0x18 {
             return "lz4 (decompress it first: lz4 -d)"
         }
@@ -267,7 +275,8 @@ public final class IngestInput {
         defer {
             if let t = tooLong, readError == nil {
                 readError = .limitExceeded(
-                    path: path, offset: t.offset, what: "line \(t.line) length (bytes, at least)", value: UInt64(t.length),
+                    path: path, offset: t.offset, what: "line \(t.line) length (bytes, at least)",
+                    value: UInt64(t.length),
                     limit: UInt64(TextSafety.maxLineBytes))
             }
         }
@@ -299,7 +308,8 @@ public final class IngestInput {
             }
             var start = 0
             let view = UnsafeRawBufferPointer(rebasing: buf[0..<have])
-            let used = try Self.scanLines(view, final: eof, line: &line, tooLong: &tooLong, base: bufferOffset, body: body)
+            let used = try Self.scanLines(
+                view, final: eof, line: &line, tooLong: &tooLong, base: bufferOffset, body: body)
             start += used
             if tooLong != nil { return }
             if start == 0 && have == cap {
@@ -308,7 +318,9 @@ public final class IngestInput {
                 return
             }
             let rest = have - start
-            if rest > 0 && start > 0 { Platform.moveBytes(to: buf.baseAddress!, from: buf.baseAddress! + start, count: rest) }
+            if rest > 0 && start > 0 {
+                Platform.moveBytes(to: buf.baseAddress!, from: buf.baseAddress! + start, count: rest)
+            }
             bufferOffset += UInt64(start)
             have = rest
         }

@@ -58,7 +58,8 @@ struct LineView {
         var i = from
         while i + k <= count {
             if base[i] == first && (i == from || base[i - 1] == 0x20)
-                && Platform.bytesEqual(base + i, key.utf8Start, count: k) {
+                && Platform.bytesEqual(base + i, key.utf8Start, count: k)
+            {
                 return i + k
             }
             i += 1
@@ -91,7 +92,9 @@ struct LineView {
         while j < count {
             let c = base[j]
             let d: UInt8
-            if c >= 0x30 && c <= 0x39 { d = c - 0x30 } else {
+            if c >= 0x30 && c <= 0x39 {
+                d = c - 0x30
+            } else {
                 let l = c | 0x20
                 if l >= 0x61 && l <= 0x66 { d = l - 0x61 + 10 } else { break }
             }
@@ -212,7 +215,8 @@ struct ByteNameCache {
 
     @inline(__always)
     private func same(_ k: Int, _ v: LineView, _ a: Int, _ n: Int) -> Bool {
-        names[k].count == n && (n == 0 || names[k].withUnsafeBytes { Platform.bytesEqual($0.baseAddress!, v.base + a, count: n) })
+        names[k].count == n
+            && (n == 0 || names[k].withUnsafeBytes { Platform.bytesEqual($0.baseAddress!, v.base + a, count: n) })
     }
 
     /// The id of bytes `a..<b`, if cached.

@@ -24,7 +24,8 @@ enum ZstdFrameDecoder {
         // per 128 KiB), or one its own header contradicts. A few bytes must not reserve megabytes.
         let (most, overflow) = (src.count + 4).multipliedReportingOverflow(by: 32 * 1024)
         if !overflow && expectedSize > most {
-            return .failure(Failure(reason: "\(src.count) compressed bytes cannot hold the \(expectedSize) bytes declared"))
+            return .failure(
+                Failure(reason: "\(src.count) compressed bytes cannot hold the \(expectedSize) bytes declared"))
         }
         if let declared = ZstdDecompressor.declaredContentSize(src), declared > UInt64(expectedSize) {
             return .failure(Failure(reason: "zstd frame declares \(declared) bytes, \(expectedSize) expected"))

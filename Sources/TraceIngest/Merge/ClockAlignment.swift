@@ -26,7 +26,9 @@ struct ClockAlignment {
     static let pageMask = HostAccessIndex.pageMask
 
     /// Measures the alignment of the guest maps `guestMaps` (indices into `events`, guest time order).
-    static func measure(_ events: [Event], guestMaps: [Int], guestClocks: Set<UInt8>, host: HostAccessIndex) -> ClockAlignment {
+    static func measure(_ events: [Event], guestMaps: [Int], guestClocks: Set<UInt8>, host: HostAccessIndex)
+        -> ClockAlignment
+    {
         var a = ClockAlignment()
         // First guest map and first host translation of each (IOVA page, physical page) pair; pages without
         // a physical address on the host side pair on the IOVA alone.

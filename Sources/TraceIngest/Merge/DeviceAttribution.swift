@@ -64,10 +64,13 @@ enum DeviceAttribution {
         let to = end.map { Int64(bitPattern: $0) &+ offset &+ slack } ?? Int64.max
         let early = min(to, Int64(bitPattern: e.timestamp) &+ offset &+ 100_000_000)
         let wideFrom = min(from, Int64(bitPattern: e.timestamp) &+ offset &- gpaMatchSlackNs)
-        let wideTo = max(to, (end.map { Int64(bitPattern: $0) } ?? Int64(bitPattern: e.timestamp)) &+ offset &+ gpaMatchSlackNs)
+        let wideTo = max(
+            to, (end.map { Int64(bitPattern: $0) } ?? Int64(bitPattern: e.timestamp)) &+ offset &+ gpaMatchSlackNs)
         let first = e.address & pageMask
         let paddr = e.address2 & pageMask
-        let kinds: [AttributionEvidence] = [.ownPagesEarly, .ownPagesLifetime, .ownPagesWide, .anyPagesEarly, .anyPagesLifetime]
+        let kinds: [AttributionEvidence] = [
+            .ownPagesEarly, .ownPagesLifetime, .ownPagesWide, .anyPagesEarly, .anyPagesLifetime
+        ]
         var votes = Array(repeating: [UInt16: Int](), count: kinds.count)
         var page = first
         let last = (e.address &+ max(e.size, 1) &- 1) & pageMask

@@ -73,7 +73,8 @@ public struct GuestHostMerger {
         // Guest DMA-API calls (6.12+ `dma:*`, 5.3–5.10 `intel_iommu:*`) name the device: the iommu:map that
         // a dma_map_* or dma_alloc causes has the same IOVA page within a millisecond.
         var dmaByPage: [UInt64: [HostAccess]] = [:]
-        for e in events where guestClocks.contains(e.clock) && e.hasDevice && (e.kind == .dmaMap || e.kind == .dmaAlloc) {
+        for e in events where guestClocks.contains(e.clock) && e.hasDevice && (e.kind == .dmaMap || e.kind == .dmaAlloc)
+        {
             dmaByPage[e.address & Self.pageMask, default: []].append(HostAccess(time: e.timestamp, device: e.device))
         }
         for k in dmaByPage.keys { dmaByPage[k]!.sort { $0.time < $1.time } }
@@ -85,8 +86,9 @@ public struct GuestHostMerger {
                 var device: UInt16? = e.hasDevice ? e.device : nil
                 if device == nil { device = DeviceAttribution.dmaDevice(for: e, dmaByPage) }
                 if device == nil, let off = offset {
-                    device = DeviceAttribution.hostDevice(
-                        for: e, end: mapEnd[i], offset: off, slack: slack, host: access, map: hostDevice)?.device
+                    device =
+                        DeviceAttribution.hostDevice(
+                            for: e, end: mapEnd[i], offset: off, slack: slack, host: access, map: hostDevice)?.device
                 }
                 let start = page
                 let end = start &+ max(e.size, 0x1000)
@@ -125,7 +127,8 @@ public struct GuestHostMerger {
                             var k = HostAccessIndex.lowerBound(list, t + 1) - 1
                             while k >= 0 && (hostDevice[list[k].device] ?? list[k].device) != dm { k -= 1 }
                             if k >= 0 && list[k].time > best
-                                && Int64(bitPattern: list[k].time) >= Int64(bitPattern: out[m].timestamp) &+ off &- DeviceAttribution.gpaMatchSlackNs
+                                && Int64(bitPattern: list[k].time) >= Int64(bitPattern: out[m].timestamp) &+ off
+                                    &- DeviceAttribution.gpaMatchSlackNs
                             {
                                 best = list[k].time
                                 pick = j

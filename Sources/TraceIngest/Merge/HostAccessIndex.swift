@@ -27,7 +27,8 @@ struct HostAccessIndex {
             switch e.kind {
             case .hostTranslate, .hostIotlbUpdate, .hostIotlbHit:
                 let gpa = e.address2 == 0 ? UInt64.max : e.address2 & Self.pageMask
-                byPage[e.address & Self.pageMask, default: []].append(HostAccess(time: e.timestamp, device: e.device, gpa: gpa))
+                byPage[e.address & Self.pageMask, default: []].append(
+                    HostAccess(time: e.timestamp, device: e.device, gpa: gpa))
             case .hostFault:
                 faults[e.address, default: []].append(e.timestamp)
             default: break

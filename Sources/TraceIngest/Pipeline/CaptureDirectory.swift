@@ -54,7 +54,8 @@ public struct CaptureDirectory: Sendable {
         }
         let steps = root + "/guest-steps.log"
         return CaptureDirectory(
-            path: root, inputs: inputs, meta: try c.meta(configPath), forceMergeReason: c.ingest?.forceMerge.flatMap { $0.isEmpty ? nil : $0 },
+            path: root, inputs: inputs, meta: try c.meta(configPath),
+            forceMergeReason: c.ingest?.forceMerge.flatMap { $0.isEmpty ? nil : $0 },
             guestSteps: FileManager.default.fileExists(atPath: steps) ? steps : nil)
     }
 
@@ -79,10 +80,17 @@ public struct CaptureDirectory: Sendable {
             guard let dma = line.firstRange(of: "edu: DMA ") else { continue }
             let rest = line[dma.upperBound...]
             let write: Bool
-            if rest.hasPrefix("write") { write = true } else if rest.hasPrefix("read") { write = false } else { continue }
+            if rest.hasPrefix("write") {
+                write = true
+            } else if rest.hasPrefix("read") {
+                write = false
+            } else {
+                continue
+            }
             let src = rest.firstRange(of: "src=0x"), dst = rest.firstRange(of: "dst=0x")
             guard let at = [src, dst].compactMap({ $0 }).min(by: { $0.lowerBound < $1.lowerBound }),
-                  let lenAt = rest[at.upperBound...].firstRange(of: " len=") else { continue }
+                let lenAt = rest[at.upperBound...].firstRange(of: " len=")
+            else { continue }
             let hexDigits = rest[at.upperBound..<lenAt.lowerBound]
             let lenDigits = rest[lenAt.upperBound...].prefix { $0.isNumber }
             guard let addr = UInt64(hexDigits, radix: 16), let n = UInt64(lenDigits) else { continue }
@@ -91,7 +99,9 @@ public struct CaptureDirectory: Sendable {
                 t += 1000
                 // The layout of Python's json.dumps, which wrote the bundled side inputs (byte-identical re-ingest).
                 let flags = write ? "[\"write\", \"implied\"]" : "[\"implied\"]"
-                out.append("{\"kind\": \"host_access\", \"ts\": \(t), \"device\": \"\(Self.eduDevice)\", \"addr\": \(addr + off), \"size\": 4, \"flags\": \(flags)}")
+                out.append(
+                    "{\"kind\": \"host_access\", \"ts\": \(t), \"device\": \"\(Self.eduDevice)\", \"addr\": \(addr + off), \"size\": 4, \"flags\": \(flags)}"
+                )
                 off += 4
             }
         }
@@ -109,7 +119,11 @@ public struct CaptureDirectory: Sendable {
         }
         var seen = false
         try reader.forEachEvent { _, e in
-            if !seen && e.hasDevice && Int(e.device) == edu && [EventKind.hostTranslate, .hostFault, .hostAccess].contains(e.kind) { seen = true }
+            if !seen && e.hasDevice && Int(e.device) == edu
+                && [EventKind.hostTranslate, .hostFault, .hostAccess].contains(e.kind)
+            {
+                seen = true
+            }
         }
         return seen ? nil : try nonEmpty(eduAccesses(after: reader.timeSpan?.upperBound ?? 0))
     }
@@ -149,7 +163,9 @@ public struct CaptureDirectory: Sendable {
             var bdf: String
             var iommuPlatform: Bool?
             var disableLegacy: Bool?
-            enum CodingKeys: String, CodingKey { case role, bdf, iommuPlatform = "iommu_platform", disableLegacy = "disable_legacy" }
+            enum CodingKeys: String, CodingKey {
+                case role, bdf, iommuPlatform = "iommu_platform", disableLegacy = "disable_legacy"
+            }
         }
         struct Workload: Decodable {
             var eduWriteResult: String?
@@ -177,12 +193,15 @@ public struct CaptureDirectory: Sendable {
 
         func meta(_ path: String) throws(IngestError) -> [(key: String, value: String)] {
             var out: [(key: String, value: String)] = [
-                ("capture.config", config), ("capture.quick", quick == true ? "true" : "false"), ("machine", machine ?? "q35"),
+                ("capture.config", config), ("capture.quick", quick == true ? "true" : "false"),
+                ("machine", machine ?? "q35")
             ]
             // "QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)"
             if let v = host.qemuVersion.firstRange(of: "version ") {
                 let digits = host.qemuVersion[v.upperBound...].prefix { $0.isNumber || $0 == "." }
-                if digits.split(separator: ".", omittingEmptySubsequences: false).count == 3, !digits.contains("..") { out.append(("qemu", String(digits))) }
+                if digits.split(separator: ".", omittingEmptySubsequences: false).count == 3, !digits.contains("..") {
+                    out.append(("qemu", String(digits)))
+                }
             }
             out.append(("viommu", viommu.kind))
             for p in (viommu.properties ?? "").split(separator: ",") where !p.isEmpty {
@@ -194,7 +213,10 @@ public struct CaptureDirectory: Sendable {
             case "strict", "lazy": guestIOMMU = "translated"
             case "pt": guestIOMMU = "passthrough"
             case "off": guestIOMMU = "off"
-            default: throw .badFormat(path: path, offset: 0, reason: "guest.iommu_mode '\(guest.iommuMode)': expected strict, lazy, pt or off")
+            default:
+                throw .badFormat(
+                    path: path, offset: 0,
+                    reason: "guest.iommu_mode '\(guest.iommuMode)': expected strict, lazy, pt or off")
             }
             out.append(("guest-iommu", guestIOMMU))
             if guestIOMMU == "translated" { out.append(("flush", guest.iommuMode)) }
@@ -202,14 +224,20 @@ public struct CaptureDirectory: Sendable {
             var ids: [String: String] = [:]
             for p in guestPCI ?? [] { ids[p.bdf] = p.id }
             let behind = Set(bypassIOMMUBus?.behindIt ?? [])
-            let bypassed = devices.filter { d in behind.contains(String(d.role.split(separator: " (", maxSplits: 1, omittingEmptySubsequences: false)[0])) }.map(\.bdf)
+            let bypassed = devices.filter { d in
+                behind.contains(
+                    String(d.role.split(separator: " (", maxSplits: 1, omittingEmptySubsequences: false)[0]))
+            }.map(\.bdf)
             if !bypassed.isEmpty { out.append(("capture.bypass_iommu_devices", bypassed.joined(separator: ","))) }
             for d in devices {
                 if let id = ids[d.bdf] {
                     let parts = id.split(separator: ":")
-                    func parseHex(_ s: Substring) -> UInt16? { UInt16(s.hasPrefix("0x") ? s.dropFirst(2) : s, radix: 16) }
+                    func parseHex(_ s: Substring) -> UInt16? {
+                        UInt16(s.hasPrefix("0x") ? s.dropFirst(2) : s, radix: 16)
+                    }
                     guard parts.count == 2, let ven = parseHex(parts[0]), let dev = parseHex(parts[1]) else {
-                        throw .badFormat(path: path, offset: 0, reason: "guest_pci id '\(id)' of \(d.bdf): expected 0xVVVV:0xDDDD")
+                        throw .badFormat(
+                            path: path, offset: 0, reason: "guest_pci id '\(id)' of \(d.bdf): expected 0xVVVV:0xDDDD")
                     }
                     out.append(("device.\(d.bdf).id", Hex.digits(ven, width: 4) + ":" + Hex.digits(dev, width: 4)))
                 }

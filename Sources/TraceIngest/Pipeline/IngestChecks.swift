@@ -54,7 +54,8 @@ extension IngestReport {
             let d = i.diagnostics
             // An input made only of comments (a header without events) is an empty capture, not a wrong
             // format: the no-events rule below judges it with the other inputs.
-            if d.totalUnderstood == 0 && d.ignored.isEmpty && d.lostEvents == 0 && (d.skipped > 0 || !d.unknown.isEmpty) {
+            if d.totalUnderstood == 0 && d.ignored.isEmpty && d.lostEvents == 0 && (d.skipped > 0 || !d.unknown.isEmpty)
+            {
                 return .nothingUnderstood(path: i.path, format: i.format, bytes: i.bytes, seen: Self.seen(d))
             }
         }
@@ -89,7 +90,8 @@ extension IngestReport {
             evidence.insert("the guest shows \(said(guest)) but the host log \(said(host))", at: 0)
         }
         guard !evidence.isEmpty else { return nil }
-        return .mismatchedRun(guest: guest.map(\.path), host: host.map(\.path), evidence: evidence.joined(separator: "; "))
+        return .mismatchedRun(
+            guest: guest.map(\.path), host: host.map(\.path), evidence: evidence.joined(separator: "; "))
     }
 
     static func kindsAgree(_ guest: Set<String>, _ host: Set<String>) -> Bool {
@@ -114,12 +116,14 @@ extension IngestReport {
             let total = a.attributedEvents + a.unattributedEvents
             if total >= Self.minGuestEventsJudged {
                 if Double(a.attributedEvents) < Self.minAttributedShare * Double(total) {
-                    evidence.append("\(a.unattributedEvents) of \(total) guest iommu events could not be attributed to a device")
+                    evidence.append(
+                        "\(a.unattributedEvents) of \(total) guest iommu events could not be attributed to a device")
                 }
                 let needed = max(3, Int((Self.minPairShare * Double(total)).rounded(.up)))
                 if a.pairsMatched < needed {
                     evidence.append(
-                        "only \(a.pairsMatched) guest maps pair with host translations (\(needed) needed for \(total) guest iommu events; alignment \(a.method))")
+                        "only \(a.pairsMatched) guest maps pair with host translations (\(needed) needed for \(total) guest iommu events; alignment \(a.method))"
+                    )
                 }
             }
         }
@@ -131,7 +135,9 @@ extension IngestReport {
     /// Whether a result of `events` events may be written: the refusal (``emptiness(events:)`` unless
     /// `allowEmpty`, then ``mismatchEvidence()`` unless `forceMerge`), and the warnings to print first
     /// (the overridden mismatch, a weak clock alignment), in order.
-    public func verdict(events: UInt64, allowEmpty: Bool, forceMerge: Bool) -> (refusal: IngestRefusal?, warnings: [String]) {
+    public func verdict(events: UInt64, allowEmpty: Bool, forceMerge: Bool) -> (
+        refusal: IngestRefusal?, warnings: [String]
+    ) {
         var warnings: [String] = []
         var refusal = allowEmpty ? nil : emptiness(events: events)
         if refusal == nil, let m = mismatchEvidence() {

@@ -16,7 +16,8 @@ public enum IngestError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .unreadable(p, r): "\(p): cannot read: \(r)"
-        case let .unknownFormat(p): "\(p): format not recognised; pass --input-format (ftrace, tracedat, qemu-log, simpletrace, dmesg, jsonl)"
+        case let .unknownFormat(p):
+            "\(p): format not recognised; pass --input-format (ftrace, tracedat, qemu-log, simpletrace, dmesg, jsonl)"
         case let .badFormat(p, o, r): "\(p): byte \(o): \(r)"
         case let .truncated(p, o, r): "\(p): byte \(o): truncated: \(r)"
         case let .limitExceeded(p, o, w, v, l): "\(p): byte \(o): \(w) of \(v) exceeds the limit of \(l)"

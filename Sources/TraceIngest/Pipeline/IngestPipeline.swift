@@ -52,18 +52,25 @@ public struct IngestReport: Sendable {
             func list(_ counts: [String: Int], _ line: (String, Int) -> String, more: String) {
                 let sorted = counts.sorted(by: { $0.key < $1.key })
                 // Names come from the input: escaped and cut (``TextSafety``).
-                for (name, n) in sorted.prefix(Self.maxNamesListed) { lines.append(line(TextSafety.clip(name, to: Self.maxNameShown), n)) }
+                for (name, n) in sorted.prefix(Self.maxNamesListed) {
+                    lines.append(line(TextSafety.clip(name, to: Self.maxNameShown), n))
+                }
                 if sorted.count > Self.maxNamesListed {
                     lines.append("  ... and \(sorted.count - Self.maxNamesListed) more \(more)")
                 }
             }
             list(d.understood, { "  \($0): \($1)" }, more: "event names")
-            list(d.ignored, { name, n in
-                name.hasPrefix("fact:") ? "  \(name.dropFirst(5)): \(n) (capture fact)" : "  \(name): \(n) (not imported)"
-            }, more: "names not imported")
+            list(
+                d.ignored,
+                { name, n in
+                    name.hasPrefix("fact:")
+                        ? "  \(name.dropFirst(5)): \(n) (capture fact)" : "  \(name): \(n) (not imported)"
+                }, more: "names not imported")
             list(d.unknown, { "  \($0): \($1) (unknown event)" }, more: "unknown event names")
             list(d.joined, { "  joined: \($1) \($0)" }, more: "kinds of joins")
-            for p in d.problems { lines.append("  malformed: \(TextSafety.clip(p.description, to: 4 * Self.maxNameShown))") }
+            for p in d.problems {
+                lines.append("  malformed: \(TextSafety.clip(p.description, to: 4 * Self.maxNameShown))")
+            }
             if d.problemsNotStored > 0 { lines.append("  ... and \(d.problemsNotStored) more malformed lines") }
             if d.lostEvents > 0 {
                 lines.append("  warning: the input reports \(d.lostEvents) lost events; the trace is incomplete")
@@ -73,7 +80,8 @@ public struct IngestReport: Sendable {
             let ms = Double(a.residualSkewNs) / 1e6
             lines.append(
                 "alignment: \(a.method), \(a.pairsMatched) pairs matched, residual skew \(ms) ms; "
-                    + "\(a.attributedEvents) guest events attributed to devices, \(a.unattributedEvents) left unattributed")
+                    + "\(a.attributedEvents) guest events attributed to devices, \(a.unattributedEvents) left unattributed"
+            )
         }
         return lines.joined(separator: "\n")
     }
@@ -89,7 +97,9 @@ public struct IngestPipeline {
     /// `--format`: `auto` or an importer id, for every input.
     public var format: String
 
-    public init(registry: ImporterRegistry = .standard, options: ImportOptions = ImportOptions(), format: String = "auto") {
+    public init(
+        registry: ImporterRegistry = .standard, options: ImportOptions = ImportOptions(), format: String = "auto"
+    ) {
         self.registry = registry
         self.options = options
         self.format = format
@@ -121,7 +131,10 @@ public struct IngestPipeline {
         var names: [String] = []
         for e in entries where !names.contains(e.clockDomain) { names.append(e.clockDomain) }
         let hostFirst = names.filter { $0.hasPrefix("host") } + names.filter { !$0.hasPrefix("host") }
-        if hostFirst.count > 255 { throw .limitExceeded(path: inputs[0].path, offset: 0, what: "clock domains", value: UInt64(hostFirst.count), limit: 255) }
+        if hostFirst.count > 255 {
+            throw .limitExceeded(
+                path: inputs[0].path, offset: 0, what: "clock domains", value: UInt64(hostFirst.count), limit: 255)
+        }
         let domains = hostFirst.enumerated().map { ClockDomain(id: UInt8($0.offset), name: $0.element) }
         let clocks = entries.map { e in UInt8(hostFirst.firstIndex(of: e.clockDomain)!) }
         return Plan(inputs: inputs, entries: entries, clocks: clocks, domains: domains)
@@ -131,14 +144,17 @@ public struct IngestPipeline {
     /// inputs that share one clock, or for a single input.
     public func run(_ plan: Plan, into sink: inout some EventSink) throws(IngestError) -> IngestReport {
         if plan.inputs.count > Int(UInt16.max - 1) {
-            throw .limitExceeded(path: plan.inputs[0].path, offset: 0, what: "inputs", value: UInt64(plan.inputs.count), limit: UInt64(UInt16.max - 1))
+            throw .limitExceeded(
+                path: plan.inputs[0].path, offset: 0, what: "inputs", value: UInt64(plan.inputs.count),
+                limit: UInt64(UInt16.max - 1))
         }
         sink.metadata.clocks = plan.domains.isEmpty ? sink.metadata.clocks : plan.domains
         var report = IngestReport()
         for (k, input) in plan.inputs.enumerated() {
             let entry = plan.entries[k]
             let source = UInt16(sink.metadata.inputs.count)
-            sink.metadata.inputs.append(InputFile(path: input.path, format: entry.formatID, positionUnit: entry.positionUnit))
+            sink.metadata.inputs.append(
+                InputFile(path: input.path, format: entry.formatID, positionUnit: entry.positionUnit))
             var importer = try entry.make(options)
             var d = IngestDiagnostics()
             // Importers keep the first vIOMMU kind seen; each input's own is kept for the consistency check
@@ -149,9 +165,10 @@ public struct IngestPipeline {
             let revealed = sink.metadata.capture.viommu
             sink.metadata.capture.viommu = earlier ?? revealed
             sink.metadata.inputs[Int(source)].bytes = input.bytesRead
-            report.inputs.append(IngestReport.Input(
-                path: input.path, format: entry.formatID, compression: input.compression, bytes: input.bytesRead,
-                diagnostics: d, clockDomain: entry.clockDomain, viommu: revealed))
+            report.inputs.append(
+                IngestReport.Input(
+                    path: input.path, format: entry.formatID, compression: input.compression, bytes: input.bytesRead,
+                    diagnostics: d, clockDomain: entry.clockDomain, viommu: revealed))
         }
         return report
     }

@@ -57,7 +57,8 @@ extension IngestPipeline {
             return (report, sink.base.count)
         }
         let writer = try TraceWriter(
-            path: destination.path, options: destination.options, inputs: destination.inputs, noClobber: destination.noClobber)
+            path: destination.path, options: destination.options, inputs: destination.inputs,
+            noClobber: destination.noClobber)
         var metered = MeteredSink(writer, meter: progress ?? ProgressMeter(unit: "events"))
         let report = try run(plan, into: &metered)
         try Self.apply(meta: facts, to: &writer.metadata)

@@ -26,7 +26,7 @@ public struct SyntheticWorkload: Sendable {
     /// Generator parameters.
     public struct Options: Sendable {
         /// Total events to produce. Generation stops submitting when the in-flight requests' completions would
-    /// reach it, so the result lands within one request (≤ 16 events) of this number.
+        /// reach it, so the result lands within one request (≤ 16 events) of this number.
         public var events: Int
         /// Seed of the deterministic generator.
         public var seed: UInt64
@@ -224,12 +224,14 @@ private struct Generator {
         let buf = Buffer(iova: iovaBase | (phys & 0xFFF), phys: phys, size: size, dir: dir, api: .page, attrs: attrs)
         if options.iommuEvents {
             try emit(
-                Event(kind: .iommuMap, timestamp: tick(), device: devices[d], flags: .attributed,
-                      address: iovaBase, address2: phys & ~0xFFF, size: pages << 12), into: &sink)
+                Event(
+                    kind: .iommuMap, timestamp: tick(), device: devices[d], flags: .attributed,
+                    address: iovaBase, address2: phys & ~0xFFF, size: pages << 12), into: &sink)
         }
         try emit(
-            Event(kind: .dmaMap, timestamp: tick(), device: devices[d], direction: dir, detail: MapAPI.page.rawValue,
-                  address: buf.iova, address2: phys, size: size, aux: attrs), into: &sink)
+            Event(
+                kind: .dmaMap, timestamp: tick(), device: devices[d], direction: dir, detail: MapAPI.page.rawValue,
+                address: buf.iova, address2: phys, size: size, aux: attrs), into: &sink)
         if !plant(.missingErrorCheck) {
             try emit(Event(kind: .dmaErrorCheck, timestamp: tick(), device: devices[d], address: buf.iova), into: &sink)
         }
@@ -241,9 +243,10 @@ private struct Generator {
         let write = b.dir == .fromDevice
         let perms: Permissions = b.dir == .toDevice ? .read : (b.dir == .fromDevice ? .write : [.read, .write])
         try emit(
-            Event(kind: .hostTranslate, timestamp: tick(), device: devices[d], flags: write ? .write : [],
-                  detail: perms.rawValue, address: b.iova & ~0xFFF, address2: b.phys & ~0xFFF, size: 4096,
-                  aux: UInt32(d + 1)), into: &sink)
+            Event(
+                kind: .hostTranslate, timestamp: tick(), device: devices[d], flags: write ? .write : [],
+                detail: perms.rawValue, address: b.iova & ~0xFFF, address2: b.phys & ~0xFFF, size: 4096,
+                aux: UInt32(d + 1)), into: &sink)
     }
 
     mutating func submit(device d: Int, into sink: inout some EventSink) throws {
@@ -254,7 +257,8 @@ private struct Generator {
             bufs.append(try map(device: d, size: data, dir: rng.below(2) == 0 ? .toDevice : .fromDevice, into: &sink))
             bufs.append(try map(device: d, size: 1, dir: .fromDevice, into: &sink))
         } else if rng.below(2) == 0 {
-            bufs.append(try map(device: d, size: 32768, dir: .fromDevice, attrs: 1 << 5, into: &sink))  // RX, SKIP_CPU_SYNC
+            // RX, SKIP_CPU_SYNC
+            bufs.append(try map(device: d, size: 32768, dir: .fromDevice, attrs: 1 << 5, into: &sink))
         } else {
             bufs.append(try map(device: d, size: 12, dir: .toDevice, into: &sink))
             bufs.append(try map(device: d, size: UInt64(64 + rng.below(1400)), dir: .toDevice, into: &sink))
@@ -266,8 +270,9 @@ private struct Generator {
         if plant(.strayDMA) {
             let stray: UInt64 = 0x1000_0000 &+ (UInt64(rng.below(1 << 16)) << 12)
             try emit(
-                Event(kind: .hostFault, timestamp: tick(), device: devices[d], flags: .write,
-                      detail: FaultSource.vtd.rawValue, address: stray, aux: 0x05), into: &sink)
+                Event(
+                    kind: .hostFault, timestamp: tick(), device: devices[d], flags: .write,
+                    detail: FaultSource.vtd.rawValue, address: stray, aux: 0x05), into: &sink)
         }
         inflight[d].append(Request(device: d, buffers: bufs))
         drainCost += completionCost(bufs.count)
@@ -284,9 +289,10 @@ private struct Generator {
             if plant(.doubleUnmap) { try unmap(b, device: d, into: &sink, free: false) }
             if plant(.useAfterUnmap) {
                 try emit(
-                    Event(kind: .hostFault, timestamp: tick(), device: devices[d],
-                          flags: b.dir == .fromDevice ? .write : [], detail: FaultSource.vtd.rawValue,
-                          address: b.iova & ~0xFFF, aux: b.dir == .fromDevice ? 0x05 : 0x06), into: &sink)
+                    Event(
+                        kind: .hostFault, timestamp: tick(), device: devices[d],
+                        flags: b.dir == .fromDevice ? .write : [], detail: FaultSource.vtd.rawValue,
+                        address: b.iova & ~0xFFF, aux: b.dir == .fromDevice ? 0x05 : 0x06), into: &sink)
             }
         }
     }
@@ -296,12 +302,14 @@ private struct Generator {
     mutating func unmap(_ b: Buffer, device d: Int, into sink: inout some EventSink, free: Bool = true) throws {
         let pages = PageSpan(address: b.iova, size: b.size).count
         try emit(
-            Event(kind: .dmaUnmap, timestamp: tick(), device: devices[d], direction: b.dir, detail: b.api.rawValue,
-                  address: b.iova, size: b.size, aux: b.attrs), into: &sink)
+            Event(
+                kind: .dmaUnmap, timestamp: tick(), device: devices[d], direction: b.dir, detail: b.api.rawValue,
+                address: b.iova, size: b.size, aux: b.attrs), into: &sink)
         if options.iommuEvents && free {
             try emit(
-                Event(kind: .iommuUnmap, timestamp: tick(), device: devices[d], flags: .attributed,
-                      address: b.iova & ~0xFFF, address2: pages << 12, size: pages << 12), into: &sink)
+                Event(
+                    kind: .iommuUnmap, timestamp: tick(), device: devices[d], flags: .attributed,
+                    address: b.iova & ~0xFFF, address2: pages << 12, size: pages << 12), into: &sink)
         }
         if free { allocators[d].free(b.iova & ~0xFFF, pages: pages) }
     }

@@ -8,7 +8,8 @@ import TraceFormat
 struct AnalyzeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "analyze",
-        abstract: "Run the kernel's DMA-API debug checks offline over a trace: every violation, skipped checks with why.",
+        abstract:
+            "Run the kernel's DMA-API debug checks offline over a trace: every violation, skipped checks with why.",
         discussion: """
             Re-implements kernel/dma/debug.c (CONFIG_DMA_API_DEBUG) over the recorded dma_map/unmap/alloc/free/sync \
             and dma_mapping_error events, with its exact/containing match and best-fit lookup, and reports every \
@@ -21,7 +22,9 @@ struct AnalyzeCommand: ParsableCommand {
     @Argument(help: "Trace (.dmat or dmatrace JSONL).")
     var trace: String
 
-    @Flag(name: .long, help: "The capture covers the driver's whole life: report releases and syncs of never-mapped addresses.")
+    @Flag(
+        name: .long,
+        help: "The capture covers the driver's whole life: report releases and syncs of never-mapped addresses.")
     var captureFromStart = false
 
     @Option(name: .long, help: "Kernel message era: 4.x, 5.x-6.18 or 6.19 (default: from the trace's kernel release).")
@@ -39,18 +42,23 @@ struct AnalyzeCommand: ParsableCommand {
     func validate() throws {
         try Terminal.refuseBinaryInput([trace])
         if let era, DMADebugChecker.Era(rawValue: era) == nil {
-            throw ValidationError("--era must be one of \(DMADebugChecker.Era.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError(
+                "--era must be one of \(DMADebugChecker.Era.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        if let failOn, failOn.isDiffLevel { throw ValidationError("--fail-on must be error, warning or note (analyze has no baseline)") }
+        if let failOn, failOn.isDiffLevel {
+            throw ValidationError("--fail-on must be error, warning or note (analyze has no baseline)")
+        }
     }
 
     func run() throws {
         var status: ExitCode?
         try runReportingErrors {
             let opened = try OpenedTrace.open(trace)
-            let options = DMADebugChecker.Options(captureFromStart: captureFromStart, era: era.flatMap(DMADebugChecker.Era.init(rawValue:)))
-            let analysis = try OfflineAnalysis.run(opened.source, trace: trace, options: options, fidelity: !noFidelity,
-                                                   catalog: try ModelCatalog.builtin())
+            let options = DMADebugChecker.Options(
+                captureFromStart: captureFromStart, era: era.flatMap(DMADebugChecker.Era.init(rawValue:)))
+            let analysis = try OfflineAnalysis.run(
+                opened.source, trace: trace, options: options, fidelity: !noFidelity,
+                catalog: try ModelCatalog.builtin())
             let report = Report(analysis: analysis, trace: trace)
             try output.emit(report, inputs: [trace])
             let damage = opened.damage()

@@ -47,7 +47,8 @@ struct CatCommand: ParsableCommand {
             for k in filter.kinds ?? [] { kindMask[Int(k.rawValue)] = true }
             try reader.forEachChunk(where: { c in
                 // Chunks are skipped by time only for absolute bounds (relative ones need the first event).
-                c.header.eventCount > 0 && (range.map { c.header.maxTimestamp >= $0.from && c.header.minTimestamp < $0.to } ?? true)
+                c.header.eventCount > 0
+                    && (range.map { c.header.maxTimestamp >= $0.from && c.header.minTimestamp < $0.to } ?? true)
             }) { chunk in
                 // Standard input is read once: metadata frames before this chunk have just been applied.
                 let metadata = reader.metadata
@@ -56,9 +57,13 @@ struct CatCommand: ParsableCommand {
                 if chunk.count > 0, let first = Event(record: base) { filter.noteStart(first.timestamp) }
                 for i in 0..<chunk.count {
                     let p = base + i * Event.recordSize
-                    guard kindMask[Int(p.load(as: UInt8.self))], let e = Event(record: p), filter.matches(e) else { continue }
-                    try out.line(jsonl ? JSONLCodec.eventLine(e, metadata: metadata, string: reader.string)
-                                       : EventText.line(e, metadata: metadata, string: reader.string))
+                    guard kindMask[Int(p.load(as: UInt8.self))], let e = Event(record: p), filter.matches(e) else {
+                        continue
+                    }
+                    try out.line(
+                        jsonl
+                            ? JSONLCodec.eventLine(e, metadata: metadata, string: reader.string)
+                            : EventText.line(e, metadata: metadata, string: reader.string))
                 }
             }
             try out.commit()

@@ -24,7 +24,10 @@ struct DiffCommand: ParsableCommand {
     @Option(name: .long, help: FailOnArgument.help)
     var failOn: FailOnArgument?
 
-    @Flag(help: "Report the diff even when the new report covers fewer traces, kernels, modes or devices than the base (refused by default: exit 2).")
+    @Flag(
+        help:
+            "Report the diff even when the new report covers fewer traces, kernels, modes or devices than the base (refused by default: exit 2)."
+    )
     var allowCoverageChange = false
 
     @Flag(help: "Text: also list the unchanged findings and the whole answer grid (by default only what changed).")
@@ -38,8 +41,13 @@ struct DiffCommand: ParsableCommand {
         try runReportingErrors {
             let b = try Report.decode(try readWholeFile(base), file: base)
             let n = try Report.decode(try readWholeFile(new), file: new)
-            let report = try Diff.report(base: b, new: n, basePath: base, newPath: new, allowCoverageChange: allowCoverageChange)
-            if let d = report.diff, d.coverageShrank { warn("the new report covers less than the base: \((d.coverageLost ?? []).joined(separator: ", ")) missing") }
+            let report = try Diff.report(
+                base: b, new: n, basePath: base, newPath: new, allowCoverageChange: allowCoverageChange)
+            if let d = report.diff, d.coverageShrank {
+                warn(
+                    "the new report covers less than the base: \((d.coverageLost ?? []).joined(separator: ", ")) missing"
+                )
+            }
             try output.emit(report, inputs: [base, new], showUnchanged: all)
             if let failOn, failOn.fails(report: n, diff: report) { fail = true }
         }

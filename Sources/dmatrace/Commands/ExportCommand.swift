@@ -19,8 +19,9 @@ struct ExportCommand: ParsableCommand {
     @Flag(name: .long, help: "Chrome / Perfetto trace-event JSON (the same as --format perfetto).")
     var perfetto = false
 
-    @Option(name: .long, help: "Output format: perfetto (Chrome / Perfetto trace-event JSON, the only one).",
-            completion: .list(["perfetto"]))
+    @Option(
+        name: .long, help: "Output format: perfetto (Chrome / Perfetto trace-event JSON, the only one).",
+        completion: .list(["perfetto"]))
     var format: String?
 
     @OptionGroup var filterOptions: EventFilterOptions
@@ -36,8 +37,12 @@ struct ExportCommand: ParsableCommand {
 
     func validate() throws {
         try Terminal.refuseBinaryInput([trace])
-        if let format, format != "perfetto" { throw ValidationError("unknown export format '\(format)'; known: perfetto") }
-        guard perfetto || format == "perfetto" else { throw ValidationError("choose an export format: --format perfetto (or --perfetto)") }
+        if let format, format != "perfetto" {
+            throw ValidationError("unknown export format '\(format)'; known: perfetto")
+        }
+        guard perfetto || format == "perfetto" else {
+            throw ValidationError("choose an export format: --format perfetto (or --perfetto)")
+        }
     }
 
     func run() throws {

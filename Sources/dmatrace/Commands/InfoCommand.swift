@@ -40,8 +40,9 @@ struct InfoCommand: ParsableCommand {
             if evidence == nil { try reader.verify() }
             var summary = TraceSummary(reader, chunks: chunks)
             if reader.damage.isEmpty {
-                try summary.addRecordedScenario(evidence ?? ScenarioEvidence.scan(reader), metadata: reader.metadata,
-                                                catalog: try ModelCatalog.builtin())
+                try summary.addRecordedScenario(
+                    evidence ?? ScenarioEvidence.scan(reader), metadata: reader.metadata,
+                    catalog: try ModelCatalog.builtin())
             }
             let json = json || format == .json
             var out = try StandardOutput(escaping: !json, to: output, inputs: [file])

@@ -21,22 +21,28 @@ struct IngestCommand: ParsableCommand {
     @Argument(help: "Input files (`-` for stdin).")
     var inputs: [String] = []
 
-    @Option(name: .customLong("capture-dir"), help: ArgumentHelp(
-        "A capture directory made by tools/capture: its guest ftrace, dmesg and QEMU log, with the facts of its config.json.",
-        discussion: "The facts the inputs cannot reveal (QEMU -device properties, vIOMMU, guest IOMMU mode, swiotlb) become "
-            + "--meta pairs (a --meta given too wins); a written-down force_merge reason merges as --force-merge does; when "
-            + "QEMU's log saw no DMA of the edu device, the DMA the guest programmed (guest-steps.log) is added from a side "
-            + "input written next to the output (NAME.guest-edu-dma.jsonl).",
-        valueName: "dir"), completion: .directory)
+    @Option(
+        name: .customLong("capture-dir"),
+        help: ArgumentHelp(
+            "A capture directory made by tools/capture: its guest ftrace, dmesg and QEMU log, with the facts of its config.json.",
+            discussion:
+                "The facts the inputs cannot reveal (QEMU -device properties, vIOMMU, guest IOMMU mode, swiotlb) become "
+                + "--meta pairs (a --meta given too wins); a written-down force_merge reason merges as --force-merge does; when "
+                + "QEMU's log saw no DMA of the edu device, the DMA the guest programmed (guest-steps.log) is added from a side "
+                + "input written next to the output (NAME.guest-edu-dma.jsonl).",
+            valueName: "dir"), completion: .directory)
     var captureDir: String?
 
     @OptionGroup var output: OutputOptions
 
-    @Option(name: .customLong("input-format"), help: ArgumentHelp(
-        "Input format for every input: auto, \(IngestCommand.formats.joined(separator: ", ")).",
-        discussion: "The old spelling --format still works (hidden): --format is the output format everywhere else.",
-        valueName: "format"),
-            completion: .list(["auto"] + IngestCommand.formats))
+    @Option(
+        name: .customLong("input-format"),
+        help: ArgumentHelp(
+            "Input format for every input: auto, \(IngestCommand.formats.joined(separator: ", ")).",
+            discussion:
+                "The old spelling --format still works (hidden): --format is the output format everywhere else.",
+            valueName: "format"),
+        completion: .list(["auto"] + IngestCommand.formats))
     var inputFormat: String?
 
     /// The pre-0.2 spelling of `--input-format`.
@@ -46,7 +52,8 @@ struct IngestCommand: ParsableCommand {
     /// The input format: `--input-format`, its old spelling `--format`, or auto.
     var format: String { inputFormat ?? legacyFormat ?? "auto" }
 
-    @Option(name: .customLong("trace-events"), help: "QEMU trace-events-all of the QEMU that wrote a simpletrace or log.")
+    @Option(
+        name: .customLong("trace-events"), help: "QEMU trace-events-all of the QEMU that wrote a simpletrace or log.")
     var traceEvents: String?
 
     @Option(
@@ -64,14 +71,18 @@ struct IngestCommand: ParsableCommand {
     @Option(help: ChunkLayout.help)
     var layout: ChunkLayout?
 
-    @Flag(help: "Accept an input of which nothing was understood, and a trace without events (refused by default: exit 2).")
+    @Flag(
+        help:
+            "Accept an input of which nothing was understood, and a trace without events (refused by default: exit 2).")
     var allowEmpty = false
 
-    @Flag(help: ArgumentHelp(
-        "Merge guest and host inputs even when they do not look like one run.",
-        discussion: "Refused by default (exit 2, with the evidence): vIOMMU kinds that contradict each other, or, with at least "
-            + "\(IngestReport.minGuestEventsJudged) guest iommu events, fewer than half of them attributed to a device or too few "
-            + "guest maps paired with host translations to trust the clock alignment."))
+    @Flag(
+        help: ArgumentHelp(
+            "Merge guest and host inputs even when they do not look like one run.",
+            discussion:
+                "Refused by default (exit 2, with the evidence): vIOMMU kinds that contradict each other, or, with at least "
+                + "\(IngestReport.minGuestEventsJudged) guest iommu events, fewer than half of them attributed to a device or too few "
+                + "guest maps paired with host translations to trust the clock alignment."))
     var forceMerge = false
 
     @Flag(help: "Parse and summarise only; write nothing.")
@@ -86,7 +97,9 @@ struct IngestCommand: ParsableCommand {
         if inputs.isEmpty && captureDir == nil { throw ValidationError("give at least one input (or --capture-dir)") }
         if !inputs.isEmpty && captureDir != nil { throw ValidationError("give inputs or --capture-dir, not both") }
         if output.output == nil && !dryRun { throw ValidationError("give -o OUT.dmat (or --dry-run)") }
-        if inputFormat != nil && legacyFormat != nil { throw ValidationError("give --input-format once (--format is its old spelling)") }
+        if inputFormat != nil && legacyFormat != nil {
+            throw ValidationError("give --input-format once (--format is its old spelling)")
+        }
         if !dryRun { try Terminal.refuseBinaryOutput(output.output) }
         if inputs.filter({ $0 == "-" }).count > 1 { throw ValidationError("stdin (-) can be given only once") }
         for m in meta where !m.contains("=") || m.hasPrefix("=") {
@@ -94,7 +107,8 @@ struct IngestCommand: ParsableCommand {
         }
         if !(1...19).contains(level) { throw ValidationError("--level must be 1...19") }
         if format != "auto" && !Self.formats.contains(format) {
-            throw ValidationError("unknown --input-format \(format) (known: auto, \(Self.formats.joined(separator: ", ")))")
+            throw ValidationError(
+                "unknown --input-format \(format) (known: auto, \(Self.formats.joined(separator: ", ")))")
         }
     }
 
@@ -118,7 +132,8 @@ struct IngestCommand: ParsableCommand {
             }
             try ingest(inputs, facts: facts, forceMerge: forceMerge)
             // The edu device's programmed DMA, when QEMU's log could not see it: a side input, and ingest again.
-            if let capture, !dryRun, let out = output.output, out != "-", let lines = try capture.eduSideInput(for: out) {
+            if let capture, !dryRun, let out = output.output, out != "-", let lines = try capture.eduSideInput(for: out)
+            {
                 let side = CaptureDirectory.eduSideInputPath(for: out)
                 let file = try OutputFile(try OutputTarget.resolve(side, inputs: inputs))
                 try file.write(lines.joined(separator: "\n") + "\n")
@@ -130,12 +145,17 @@ struct IngestCommand: ParsableCommand {
 
     private func ingest(_ inputs: [String], facts: [String: String], forceMerge: Bool) throws {
         do {
-            let pipeline = IngestPipeline(registry: .standard, options: ImportOptions(traceEvents: traceEvents), format: format)
+            let pipeline = IngestPipeline(
+                registry: .standard, options: ImportOptions(traceEvents: traceEvents), format: format)
             let plan = try pipeline.plan(try inputs.map { try IngestInput.open($0) })
-            let destination = dryRun ? nil : output.output.map {
-                IngestDestination(path: $0, options: .init(level: level, layout: layout ?? ChunkLayout.writerDefault),
-                                  inputs: inputs + [traceEvents].compactMap { $0 }, noClobber: output.noClobber)
-            }
+            let destination =
+                dryRun
+                ? nil
+                : output.output.map {
+                    IngestDestination(
+                        path: $0, options: .init(level: level, layout: layout ?? ChunkLayout.writerDefault),
+                        inputs: inputs + [traceEvents].compactMap { $0 }, noClobber: output.noClobber)
+                }
             let meter = ProgressMeter(unit: "events")
             let (report, events) = try ProgressDisplay.run("ingest", meter: meter, quiet: quiet) { _ in
                 try pipeline.write(plan, meta: facts, to: destination, progress: meter) { r, n in
@@ -166,7 +186,9 @@ struct IngestCommand: ParsableCommand {
             for i in report.inputs where i.diagnostics.lostEvents > 0 {
                 warn("\(i.path): the input reports \(i.diagnostics.lostEvents) lost events")
             }
-            if report.total.skipped > 0 { warn("\(report.total.skipped) malformed lines skipped (run without --quiet for file:line)") }
+            if report.total.skipped > 0 {
+                warn("\(report.total.skipped) malformed lines skipped (run without --quiet for file:line)")
+            }
         }
     }
 }

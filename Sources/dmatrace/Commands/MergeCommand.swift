@@ -36,7 +36,8 @@ struct MergeCommand: ParsableCommand {
                 }
             }
             let (command, results) = try ShardPart.merge(loaded)
-            let (report, f) = try baseline.apply(to: Report(command: command, results: results, axis: loaded.first?.1.axis))
+            let (report, f) = try baseline.apply(
+                to: Report(command: command, results: results, axis: loaded.first?.1.axis))
             fail = f
             let text = try format.value.renderer(colour: false).render(report)
             try output.write(text, inputs: parts + [baseline.baseline].compactMap { $0 })

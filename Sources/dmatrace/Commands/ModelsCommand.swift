@@ -39,7 +39,9 @@ struct ModelsCommand: ParsableCommand {
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print one model (its JSON, with sources); ID:VERSION prints it resolved at that version.",
-            discussion: "A kernel at a release (linux-5.4:5.8) or a QEMU mode at a QEMU version and machine type (qemu-amd-iommu:10.0, qemu-viommu-virtio-translated:10.0/9.1): the version rules applied, their sources appended.")
+            discussion:
+                "A kernel at a release (linux-5.4:5.8) or a QEMU mode at a QEMU version and machine type (qemu-amd-iommu:10.0, qemu-viommu-virtio-translated:10.0/9.1): the version rules applied, their sources appended."
+        )
         @Argument(help: "Model id, optionally with :VERSION.") var id: String
         @OptionGroup var models: ModelOptions
         @OptionGroup var output: OutputOptions
@@ -55,7 +57,9 @@ struct ModelsCommand: ParsableCommand {
                     try out.line(try ReportJSON.text(version == nil ? k : try k.resolved(release: version)))
                 } else if let m = c.modes[base] {
                     let v = version?.split(separator: "/", maxSplits: 1).map(String.init)
-                    try out.line(try ReportJSON.text(v == nil ? m : try m.resolved(qemu: v![0], machine: v!.count == 2 ? v![1] : nil)))
+                    try out.line(
+                        try ReportJSON.text(
+                            v == nil ? m : try m.resolved(qemu: v![0], machine: v!.count == 2 ? v![1] : nil)))
                 } else {
                     throw ModelError.unknownModel(kind: "kernel or qemu-mode", id: base, known: c.kernelIDs + c.modeIDs)
                 }

@@ -23,13 +23,17 @@ struct ReplayCommand: ParsableCommand {
             """)
 
     @Argument(help: "The trace (.dmat, or .jsonl; - is standard input).") var trace: String
-    @Option(name: .customLong("scenario"), help: "KERNEL[:RELEASE][+GUEST-IOMMU]@MODE[:QEMU[/MACHINE]] (repeatable).",
-            completion: ModelCompletion.scenario)
+    @Option(
+        name: .customLong("scenario"), help: "KERNEL[:RELEASE][+GUEST-IOMMU]@MODE[:QEMU[/MACHINE]] (repeatable).",
+        completion: ModelCompletion.scenario)
     var scenarios: [String] = []
     @Flag(help: "Also replay the recorded scenario and check fidelity.") var recorded = false
     @OptionGroup var models: ModelOptions
     @OptionGroup var hypotheses: HypothesisOptions
-    @Option(help: "Clock-skew tolerance between guest and host events, in milliseconds (default: 3x the trace's measured residual skew, at least 1 ms). A host translation later than this after its buffer's unmap is a use after unmap.") var skewMs: Double?
+    @Option(
+        help:
+            "Clock-skew tolerance between guest and host events, in milliseconds (default: 3x the trace's measured residual skew, at least 1 ms). A host translation later than this after its buffer's unmap is a use after unmap."
+    ) var skewMs: Double?
     @Flag(help: "Exit 1 when a scenario fails or the recorded scenario diverges.") var failOnFindings = false
     /// Scenarios replay on at most two threads (more work like two); results do not depend on it.
     @OptionGroup var threads: ThreadsOption
@@ -38,7 +42,9 @@ struct ReplayCommand: ParsableCommand {
 
     func validate() throws {
         if scenarios.isEmpty && !recorded { throw ValidationError("give at least one --scenario, or --recorded") }
-        if let skewMs { guard skewMs >= 0, skewMs <= 60_000 else { throw ValidationError("--skew-ms must be in 0...60000") } }
+        if let skewMs {
+            guard skewMs >= 0, skewMs <= 60_000 else { throw ValidationError("--skew-ms must be in 0...60000") }
+        }
         try Terminal.refuseBinaryInput([trace])
         // A scenario that does not parse is a usage error; an unknown model id, or a model directory that does
         // not load, is an input error reported by run (2).
@@ -56,10 +62,12 @@ struct ReplayCommand: ParsableCommand {
         try runReportingErrors {
             let catalog = try models.catalog()
             var list = try scenarios.map { try Scenario.parse($0, catalog: catalog) }
-            let scenarioThreads = threads.threads != nil || ProcessInfo.processInfo.environment["DMATRACE_THREADS"] != nil
+            let scenarioThreads =
+                threads.threads != nil || ProcessInfo.processInfo.environment["DMATRACE_THREADS"] != nil
                 ? min(2, threads.count(default: 2)) : nil
-            let options = ReplayOptions(skewToleranceNs: skewMs.map { UInt64($0 * 1_000_000) }, hypotheses: Set(hypotheses.hypotheses),
-                                        scenarioThreads: scenarioThreads)
+            let options = ReplayOptions(
+                skewToleranceNs: skewMs.map { UInt64($0 * 1_000_000) }, hypotheses: Set(hypotheses.hypotheses),
+                scenarioThreads: scenarioThreads)
             let opened = try OpenedTrace.open(trace)
             let (evidence, inferred) = try RecordedScenario.inferWithEvidence(opened.source, catalog: catalog)
             let rec = try? inferred.get()
@@ -70,7 +78,9 @@ struct ReplayCommand: ParsableCommand {
             let engine = ReplayEngine(scenarios: list, recorded: rec, options: options, evidence: evidence)
             let meter = ProgressMeter(unit: "events")
             let result = try ProgressDisplay.run("replay", meter: meter, quiet: quiet.quiet) { shown in
-                shown ? try engine.run(meter.counting(opened.source), tracePath: trace) : try engine.run(opened.source, tracePath: trace)
+                shown
+                    ? try engine.run(meter.counting(opened.source), tracePath: trace)
+                    : try engine.run(opened.source, tracePath: trace)
             }
             let damage = opened.damage()
             for d in damage { warn("\(trace): \(d)") }
@@ -78,12 +88,14 @@ struct ReplayCommand: ParsableCommand {
             if output.wantsReport {
                 baselineFails = try output.emitReport(command: "replay", results: [result], inputs: [trace])
             } else {
-                try output.wantsReplayJSON ? output.write(try ReportJSON.string(result), inputs: [trace])
+                try output.wantsReplayJSON
+                    ? output.write(try ReportJSON.string(result), inputs: [trace])
                     : output.writeText(result.text(), inputs: [trace])
                 baselineFails = output.fails(command: "replay", results: [result])
             }
             // Evidence contradicting the recorded facts is a finding too (the notes name it).
-            failed = result.scenarios.contains { !$0.works || !$0.divergences.isEmpty } || result.evidenceConflicts != nil
+            failed =
+                result.scenarios.contains { !$0.works || !$0.divergences.isEmpty } || result.evidenceConflicts != nil
         }
         if damaged { throw ExitStatus.damaged }
         if (failOnFindings && failed) || baselineFails { throw ExitStatus.findings }

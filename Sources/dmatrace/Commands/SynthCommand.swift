@@ -37,7 +37,9 @@ struct SynthCommand: ParsableCommand {
     @Flag(name: .customLong("iommu-events"), help: "Also emit guest iommu:map/unmap events.")
     var iommuEvents = false
 
-    @Option(name: .customLong("bug"), help: "Plant a bug: double-unmap, use-after-unmap, stray-dma, missing-error-check (repeatable).")
+    @Option(
+        name: .customLong("bug"),
+        help: "Plant a bug: double-unmap, use-after-unmap, stray-dma, missing-error-check (repeatable).")
     var bugs: [String] = []
 
     @Option(name: .customLong("bug-every"), help: "Plant each selected bug about once per this many requests.")
@@ -81,7 +83,8 @@ struct SynthCommand: ParsableCommand {
             meta.extra["synth.events"] = String(events)
             if !bugs.isEmpty { meta.extra["synth.bugs"] = bugs.sorted().joined(separator: ",") }
             let writer = try TraceWriter(
-                path: output.output ?? "-", metadata: meta, options: .init(chunkEvents: chunkEvents, layout: layout ?? ChunkLayout.writerDefault),
+                path: output.output ?? "-", metadata: meta,
+                options: .init(chunkEvents: chunkEvents, layout: layout ?? ChunkLayout.writerDefault),
                 noClobber: output.noClobber)
             let meter = ProgressMeter(unit: "events", total: UInt64(events))
             let summary = try ProgressDisplay.run("synth", meter: meter, quiet: quiet.quiet) { _ in
@@ -92,7 +95,9 @@ struct SynthCommand: ParsableCommand {
             if quiet.quiet { return }
             let planted = summary.planted.sorted { $0.key.rawValue < $1.key.rawValue }
                 .map { "\($0.key.rawValue)=\($0.value)" }.joined(separator: " ")
-            warn("synth: \(summary.events) events, \(summary.requests) requests\(planted.isEmpty ? "" : ", planted: \(planted)")")
+            warn(
+                "synth: \(summary.events) events, \(summary.requests) requests\(planted.isEmpty ? "" : ", planted: \(planted)")"
+            )
         }
     }
 }

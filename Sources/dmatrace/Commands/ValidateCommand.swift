@@ -8,7 +8,8 @@ import TraceFormat
 struct ValidateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "validate",
-        abstract: "Replay every capture under every other capture's recorded scenario and compare the predicted DMA stream with the real one.",
+        abstract:
+            "Replay every capture under every other capture's recorded scenario and compare the predicted DMA stream with the real one.",
         discussion: """
             For every ordered pair (A, B) of the given traces (real captures of the same workload), the capture of \
             A is replayed under B's recorded scenario and its predicted stream is compared per device with B's real \
@@ -23,8 +24,11 @@ struct ValidateCommand: ParsableCommand {
     @Argument(help: "The captures (.dmat or .jsonl), at least two.")
     var traces: [String] = []
 
-    @Option(name: .long, parsing: .upToNextOption,
-            help: "Replay the captures only under the recorded scenarios of these captures (cross-version predictions: captures of one kernel and QEMU under the scenarios of captures of others). Without it, every ordered pair of the captures.")
+    @Option(
+        name: .long, parsing: .upToNextOption,
+        help:
+            "Replay the captures only under the recorded scenarios of these captures (cross-version predictions: captures of one kernel and QEMU under the scenarios of captures of others). Without it, every ordered pair of the captures."
+    )
     var under: [String] = []
 
     @Option(help: "Exit 1 unless FILE contains the printed tables verbatim (e.g. traces/README.md).")
@@ -62,11 +66,13 @@ struct ValidateCommand: ParsableCommand {
                 }
             }
             let sources = try load(traces)
-            let result = try CrossValidation.run(sources, under: under.isEmpty ? sources : try load(under), catalog: catalog)
+            let result = try CrossValidation.run(
+                sources, under: under.isEmpty ? sources : try load(under), catalog: catalog)
             let json = json || format == .json
             let text = json ? try ReportJSON.text(result) : CrossValidation.markdown(result)
             // JSON and the Markdown tables are printed as they are (the text escaping would escape their newlines).
-            var out = try StandardOutput(escaping: false, to: output, inputs: traces + under + [check].compactMap { $0 })
+            var out = try StandardOutput(
+                escaping: false, to: output, inputs: traces + under + [check].compactMap { $0 })
             try out.line(text)
             try out.commit()
             if let check {

@@ -21,7 +21,10 @@ struct VerifyCommand: ParsableCommand {
     /// Prints nothing for intact files.
     var quiet: Bool { quietOption.quiet }
 
-    @Option(help: "Output format: text, or json (an array with one object per file: path, ok, events, chunks, damage, error).")
+    @Option(
+        help:
+            "Output format: text, or json (an array with one object per file: path, ok, events, chunks, damage, error)."
+    )
     var format: TextOrJSON = .text
 
     /// The old spelling of `--format json`.

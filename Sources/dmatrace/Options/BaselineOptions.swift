@@ -12,11 +12,16 @@ struct BaselineOptions: ParsableArguments {
     @Option(name: .customLong("fail-on"), help: FailOnArgument.help)
     var failOn: FailOnArgument?
 
-    @Flag(help: "With --baseline: report the diff even when this run covers fewer traces, kernels, modes or devices than the baseline (refused by default: exit 2).")
+    @Flag(
+        help:
+            "With --baseline: report the diff even when this run covers fewer traces, kernels, modes or devices than the baseline (refused by default: exit 2)."
+    )
     var allowCoverageChange = false
 
     func validate() throws {
-        if let failOn, failOn.isDiffLevel, baseline == nil { throw ValidationError("--fail-on new, changed or any needs --baseline") }
+        if let failOn, failOn.isDiffLevel, baseline == nil {
+            throw ValidationError("--fail-on new, changed or any needs --baseline")
+        }
     }
 
     /// `report` itself without a baseline; otherwise the diff report against the baseline, and whether it
@@ -24,8 +29,11 @@ struct BaselineOptions: ParsableArguments {
     func apply(to report: Report, reportName: String = "current run") throws -> (report: Report, fail: Bool) {
         guard let baseline else { return (report, failOn?.fails(report: report, diff: nil) ?? false) }
         let base = try Report.decode(try readWholeFile(baseline), file: baseline)
-        let diff = try Diff.report(base: base, new: report, basePath: baseline, newPath: reportName, allowCoverageChange: allowCoverageChange)
-        if let d = diff.diff, d.coverageShrank { warn("this run covers less than the baseline: \((d.coverageLost ?? []).joined(separator: ", ")) missing") }
+        let diff = try Diff.report(
+            base: base, new: report, basePath: baseline, newPath: reportName, allowCoverageChange: allowCoverageChange)
+        if let d = diff.diff, d.coverageShrank {
+            warn("this run covers less than the baseline: \((d.coverageLost ?? []).joined(separator: ", ")) missing")
+        }
         let fail = failOn?.fails(report: report, diff: diff) ?? false
         return (diff, fail)
     }

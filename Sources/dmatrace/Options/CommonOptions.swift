@@ -6,7 +6,9 @@ import Reports
 
 /// `-o/--output FILE` and `--no-clobber`: the one declaration of every command that writes a file.
 struct OutputOptions: ParsableArguments {
-    @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp(OutputHelp.output, discussion: OutputHelp.discussion))
+    @Option(
+        name: [.customShort("o"), .customLong("output")],
+        help: ArgumentHelp(OutputHelp.output, discussion: OutputHelp.discussion))
     var output: String?
 
     @Flag(help: OutputHelp.noClobber)
@@ -25,7 +27,9 @@ struct OutputOptions: ParsableArguments {
 
 /// `--models DIR` (repeatable): user model directories beside the built-in models.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .customLong("models"), help: ArgumentHelp("A directory of user model files (repeatable).", valueName: "dir"))
+    @Option(
+        name: .customLong("models"),
+        help: ArgumentHelp("A directory of user model files (repeatable).", valueName: "dir"))
     var directories: [String] = []
 
     /// The catalog: built-ins plus the `--models` directories.
@@ -52,7 +56,9 @@ struct ThreadsOption: ParsableArguments {
     /// `--threads`, else `DMATRACE_THREADS` when in range, else `fallback`.
     func count(default fallback: Int) -> Int {
         if let threads { return threads }
-        if let v = ProcessInfo.processInfo.environment["DMATRACE_THREADS"], let n = Int(v), Self.range.contains(n) { return n }
+        if let v = ProcessInfo.processInfo.environment["DMATRACE_THREADS"], let n = Int(v), Self.range.contains(n) {
+            return n
+        }
         return fallback
     }
 }

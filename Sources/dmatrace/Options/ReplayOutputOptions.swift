@@ -27,9 +27,11 @@ enum ReplayFormatArgument: ExpressibleByArgument, Equatable {
 /// Output options of `replay` and `matrix`: the replay's own views (text; `--format replay-json`) or, with a
 /// report `--format`, the report (``Report``) through the Reports renderers; `--baseline` turns the report into a diff.
 struct ReplayOutputOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp(
-        "Output format: text, json, junit, sarif, markdown or html (the report), or replay-json (the replay's own result, sorted keys: the Replay contract, for tools).",
-        discussion: "Without --format (and without --baseline) the replay's own text view is printed."))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Output format: text, json, junit, sarif, markdown or html (the report), or replay-json (the replay's own result, sorted keys: the Replay contract, for tools).",
+            discussion: "Without --format (and without --baseline) the replay's own text view is printed."))
     var format: ReplayFormatArgument?
 
     @OptionGroup var output: OutputOptions
@@ -38,7 +40,8 @@ struct ReplayOutputOptions: ParsableArguments {
 
     func validate() throws {
         if format == .replayJSON && baseline.baseline != nil {
-            throw ValidationError("--baseline compares reports: give a report --format (text, json, junit, sarif, markdown or html)")
+            throw ValidationError(
+                "--baseline compares reports: give a report --format (text, json, junit, sarif, markdown or html)")
         }
     }
 
@@ -66,7 +69,8 @@ struct ReplayOutputOptions: ParsableArguments {
 
     /// Builds the report for `results`, applies `--baseline`, renders and writes it; returns whether
     /// `--fail-on` fails.
-    func emitReport(command: String, results: [ReplayResult], inputs: [String], axis: MatrixAxis? = nil) throws -> Bool {
+    func emitReport(command: String, results: [ReplayResult], inputs: [String], axis: MatrixAxis? = nil) throws -> Bool
+    {
         let (report, fail) = try baseline.apply(to: Report(command: command, results: results, axis: axis))
         try write(try (reportFormat ?? .text).renderer(colour: false).render(report), inputs: inputs)
         return fail

@@ -3,9 +3,9 @@ import Reports
 import TraceFormat
 import SystemPackage
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// `--format`, `-o` and `--no-clobber`, shared by every command that prints a report.
@@ -18,7 +18,8 @@ struct ReportOutputOptions: ParsableArguments {
     /// Renders `report` and writes it; text gets colour only when going to a terminal.
     func emit(_ report: Report, inputs: [String], showUnchanged: Bool = false) throws {
         let colour = output.output == nil && format.value == .text && wantsColour(.standardOutput)
-        try output.write(try format.value.renderer(colour: colour, showUnchanged: showUnchanged).render(report), inputs: inputs)
+        try output.write(
+            try format.value.renderer(colour: colour, showUnchanged: showUnchanged).render(report), inputs: inputs)
     }
 }
 

@@ -9,8 +9,10 @@ import TraceFormat
 enum Terminal {
     static func isTerminal(_ fd: FileDescriptor) -> Bool {
         if let forced = ProcessInfo.processInfo.environment["DMATRACE_TERMINAL"] {
-            let names = [FileDescriptor.standardInput.rawValue: "stdin", FileDescriptor.standardOutput.rawValue: "stdout",
-                         FileDescriptor.standardError.rawValue: "stderr"]
+            let names = [
+                FileDescriptor.standardInput.rawValue: "stdin", FileDescriptor.standardOutput.rawValue: "stdout",
+                FileDescriptor.standardError.rawValue: "stderr"
+            ]
             return names[fd.rawValue].map { forced.split(separator: ",").map(String.init).contains($0) } ?? false
         }
         return isatty(fd.rawValue) == 1
@@ -19,13 +21,17 @@ enum Terminal {
     /// Refuses to write a binary trace to standard output when it is a terminal (as zstd does).
     static func refuseBinaryOutput(_ path: String?) throws {
         guard path == nil || path == "-", isTerminal(.standardOutput) else { return }
-        throw ValidationError("refusing to write a binary .dmat trace to a terminal: give -o FILE, or redirect standard output (> FILE or | dmatrace info -)")
+        throw ValidationError(
+            "refusing to write a binary .dmat trace to a terminal: give -o FILE, or redirect standard output (> FILE or | dmatrace info -)"
+        )
     }
 
     /// Refuses to read a `.dmat` trace from standard input when it is a terminal.
     static func refuseBinaryInput(_ paths: [String]) throws {
         guard paths.contains("-"), isTerminal(.standardInput) else { return }
-        throw ValidationError("refusing to read a binary .dmat trace from a terminal: give a file, or redirect standard input (< FILE.dmat)")
+        throw ValidationError(
+            "refusing to read a binary .dmat trace from a terminal: give a file, or redirect standard input (< FILE.dmat)"
+        )
     }
 }
 
@@ -52,7 +58,9 @@ final class ProgressDisplay: Sendable {
     /// Runs `body` with the progress of `meter` shown (when standard error is a terminal and not `quiet`);
     /// the line is cleared before `body`'s result or error goes on. `body` is told whether the progress is
     /// shown (work that is not shown need not be counted).
-    static func run<T>(_ label: String, meter: ProgressMeter, quiet: Bool, _ body: (_ shown: Bool) throws -> T) rethrows -> T {
+    static func run<T>(_ label: String, meter: ProgressMeter, quiet: Bool, _ body: (_ shown: Bool) throws -> T) rethrows
+        -> T
+    {
         guard !quiet, Terminal.isTerminal(.standardError) else { return try body(false) }
         let display = ProgressDisplay(label: label, meter: meter)
         let start = ContinuousClock.now

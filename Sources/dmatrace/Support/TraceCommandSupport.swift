@@ -25,7 +25,8 @@ struct StandardOutput {
     /// `inputs` are the files the command reads (writing over one is refused).
     init(escaping: Bool = true, to options: OutputOptions? = nil, inputs: [String] = []) throws {
         self.escaping = escaping
-        file = try OutputFile(try OutputTarget.resolve(options?.output ?? "-", inputs: inputs, noClobber: options?.noClobber ?? false))
+        file = try OutputFile(
+            try OutputTarget.resolve(options?.output ?? "-", inputs: inputs, noClobber: options?.noClobber ?? false))
         buffer.reserveCapacity(1 << 16)
     }
 

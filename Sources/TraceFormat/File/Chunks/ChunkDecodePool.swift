@@ -136,7 +136,8 @@ final class ChunkDecodePool: @unchecked Sendable {
         slots[i].state = .delivering
         let s = slots[i]
         lock.unlock()
-        let result: Result<UnsafeRawBufferPointer, ChunkDecodeError> = s.error.map { .failure($0) }
+        let result: Result<UnsafeRawBufferPointer, ChunkDecodeError> =
+            s.error.map { .failure($0) }
             ?? .success(UnsafeRawBufferPointer(rebasing: s.output[..<s.outputCount]))
         return (s.info!, s.chunkIndex, result, UnsafePointer(s.kinds), i)
     }

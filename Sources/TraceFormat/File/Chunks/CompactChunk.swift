@@ -14,9 +14,11 @@ public enum CompactChunk {
     /// Decodes a compact payload that a chunk header says holds `eventCount` records into their 56-byte rows.
     public static func decode(payload: UnsafeRawBufferPointer, eventCount: Int) -> Result<[UInt8], CompactChunkError> {
         guard eventCount >= 0, eventCount <= DMATFormat.maxChunkEvents else {
-            return .failure(CompactChunkError(message: "\(eventCount) records is outside 0...\(DMATFormat.maxChunkEvents)"))
+            return .failure(
+                CompactChunkError(message: "\(eventCount) records is outside 0...\(DMATFormat.maxChunkEvents)"))
         }
-        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, eventCount * Event.recordSize), alignment: 16)
+        let out = UnsafeMutableRawBufferPointer.allocate(
+            byteCount: max(1, eventCount * Event.recordSize), alignment: 16)
         defer { out.deallocate() }
         do {
             try CompactChunkDecoder().decode(payload, eventCount: eventCount, into: out)

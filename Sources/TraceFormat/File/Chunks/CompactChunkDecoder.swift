@@ -29,7 +29,7 @@ final class CompactChunkDecoder {
 
     static let fieldNames = [
         "flags", "detail", "clock", "device", "source", "timestamp", "address", "address2", "size", "aux", "aux2",
-        "position", "ref", "reuse",
+        "position", "ref", "reuse"
     ]
 
     /// Fields every record of a kind reads (the others depend on the mapping tables).
@@ -78,13 +78,19 @@ final class CompactChunkDecoder {
     }
 
     /// The error for a record at which a read failed (`streams`: the kind's 16 stream slots).
-    private static func diagnose(record i: Int, kind: Int, streams: UnsafeMutablePointer<CompactStream>) -> CompactChunkError {
+    private static func diagnose(record i: Int, kind: Int, streams: UnsafeMutablePointer<CompactStream>)
+        -> CompactChunkError
+    {
         var missing: [String] = []
-        for f in [CompactLayout.Field.ref, CompactLayout.Field.device, CompactLayout.Field.size, CompactLayout.Field.reuse,
-                  CompactLayout.Field.address] where !streams[f].present || streams[f].cursor >= streams[f].count {
+        for f in [
+            CompactLayout.Field.ref, CompactLayout.Field.device, CompactLayout.Field.size, CompactLayout.Field.reuse,
+            CompactLayout.Field.address
+        ] where !streams[f].present || streams[f].cursor >= streams[f].count {
             missing.append(fieldNames[f])
         }
-        return fail("record \(i) (kind \(kind)): a value is missing (streams used up or absent: \(missing.joined(separator: ", "))) or wider than its field")
+        return fail(
+            "record \(i) (kind \(kind)): a value is missing (streams used up or absent: \(missing.joined(separator: ", "))) or wider than its field"
+        )
     }
 
     /// Records per kind byte in the chunk last decoded successfully (256 entries).
@@ -112,7 +118,8 @@ final class CompactChunkDecoder {
             throw Self.fail("payload declares \(declared) records, the chunk header \(eventCount)")
         }
         guard reserved == 0 else { throw Self.fail("reserved header bytes 6-7 are \(Hex.prefixed(reserved)), not 0") }
-        guard eventCount <= DMATFormat.maxChunkEvents, out.count / Event.recordSize >= eventCount, let obase = out.baseAddress,
+        guard eventCount <= DMATFormat.maxChunkEvents, out.count / Event.recordSize >= eventCount,
+            let obase = out.baseAddress,
             Int(bitPattern: obase) & 7 == 0
         else {
             throw Self.fail("\(eventCount) records do not fit the record buffer")
@@ -121,7 +128,9 @@ final class CompactChunkDecoder {
         let dirAt = kindsAt + eventCount
         var dataAt = dirAt + streamCount * CompactLayout.entrySize
         guard dataAt <= size else {
-            throw Self.fail("\(eventCount) kind bytes and \(streamCount) directory entries need \(dataAt) bytes, the payload has \(size)")
+            throw Self.fail(
+                "\(eventCount) kind bytes and \(streamCount) directory entries need \(dataAt) bytes, the payload has \(size)"
+            )
         }
         var previousKey = -1
         for s in 0..<streamCount {
@@ -136,16 +145,22 @@ final class CompactChunkDecoder {
                 throw Self.fail("directory entry \(s) at byte \(at): unknown field \(field)")
             }
             guard key > previousKey else {
-                throw Self.fail("directory entry \(s) at byte \(at): (kind \(kind), field \(field)) is out of order or repeated")
+                throw Self.fail(
+                    "directory entry \(s) at byte \(at): (kind \(kind), field \(field)) is out of order or repeated")
             }
             previousKey = key
-            let derived = field == CompactLayout.Field.address2 || field == CompactLayout.Field.aux
+            let derived =
+                field == CompactLayout.Field.address2 || field == CompactLayout.Field.aux
                 || field == CompactLayout.Field.aux2
-            let validMode = field >= CompactLayout.Field.ref ? mode == CompactLayout.Mode.raw
+            let validMode =
+                field >= CompactLayout.Field.ref
+                ? mode == CompactLayout.Mode.raw
                 : mode <= CompactLayout.Mode.delta || mode == CompactLayout.Mode.constant
                     || (derived && mode <= CompactLayout.Mode.fromAddress)
             guard validMode else {
-                throw Self.fail("directory entry \(s) at byte \(at): mode \(mode) is not defined for field \(Self.fieldNames[field])")
+                throw Self.fail(
+                    "directory entry \(s) at byte \(at): mode \(mode) is not defined for field \(Self.fieldNames[field])"
+                )
             }
             guard width <= 8 else { throw Self.fail("directory entry \(s) at byte \(at): width \(width) > 8") }
             guard count <= eventCount else {
@@ -154,13 +169,16 @@ final class CompactChunkDecoder {
             let constant = mode == CompactLayout.Mode.constant
             let bytes = constant ? width : width * count
             guard bytes <= size - dataAt else {
-                throw Self.fail("stream (kind \(kind), \(Self.fieldNames[field])) needs \(bytes) bytes at byte \(dataAt), the payload ends at \(size)")
+                throw Self.fail(
+                    "stream (kind \(kind), \(Self.fieldNames[field])) needs \(bytes) bytes at byte \(dataAt), the payload ends at \(size)"
+                )
             }
             var value: UInt64 = 0
             if constant {
                 for j in 0..<width { value |= UInt64(payload[dataAt + j]) << UInt64(8 * j) }
                 guard value <= CompactLayout.maxValue(field) else {
-                    throw Self.fail("stream (kind \(kind), \(Self.fieldNames[field])): constant \(value) exceeds its field")
+                    throw Self.fail(
+                        "stream (kind \(kind), \(Self.fieldNames[field])): constant \(value) exceeds its field")
                 }
             }
             streams[key] = CompactStream(
@@ -184,15 +202,19 @@ final class CompactChunkDecoder {
                 let st = streams[k << 4 | f]
                 // All-zero residuals (W = 0) under modes 0 and 1 give 0 throughout, except where the prediction
                 // comes from other kinds (timestamp, position); mode 4 gives its constant.
-                let fixed = st.mode == CompactLayout.Mode.constant
+                let fixed =
+                    st.mode == CompactLayout.Mode.constant
                     || (st.width == 0 && st.mode <= CompactLayout.Mode.delta && f != CompactLayout.Field.timestamp
                         && f != CompactLayout.Field.position)
                 if !fixed { vary |= 1 << UInt16(f) }
                 guard st.present else {
-                    throw Self.fail("records of kind \(k) need field \(Self.fieldNames[f]) but the chunk has no such stream")
+                    throw Self.fail(
+                        "records of kind \(k) need field \(Self.fieldNames[f]) but the chunk has no such stream")
                 }
                 guard st.count == kindCount[k] else {
-                    throw Self.fail("stream (kind \(k), \(Self.fieldNames[f])) holds \(st.count) values for \(kindCount[k]) records")
+                    throw Self.fail(
+                        "stream (kind \(k), \(Self.fieldNames[f])) holds \(st.count) values for \(kindCount[k]) records"
+                    )
                 }
             }
             varying[k] = vary
@@ -200,7 +222,9 @@ final class CompactChunkDecoder {
         for key in used where !Self.everyRecord.contains(key & 15) || kindCount[key >> 4] == 0 {
             // Conditional fields are counted as they are read; every-record fields of absent kinds must be empty.
             if Self.everyRecord.contains(key & 15) && streams[key].count != 0 {
-                throw Self.fail("stream (kind \(key >> 4), \(Self.fieldNames[key & 15])) holds \(streams[key].count) values, no record has that kind")
+                throw Self.fail(
+                    "stream (kind \(key >> 4), \(Self.fieldNames[key & 15])) holds \(streams[key].count) values, no record has that kind"
+                )
             }
         }
 
@@ -226,13 +250,21 @@ final class CompactChunkDecoder {
             ordinal[Int(kind)] = c &+ 1
             let vary = varying[Int(kind)]
             @inline(__always) func varies(_ f: Int) -> Bool { vary & (1 << UInt16(f)) != 0 }
-            let flags = varies(F.flags) ? compactColumn(ks + F.flags, c, Self.ld8(prev, 1), 0, 0, &bad) : ks[F.flags].constant
-            let detail = varies(F.detail) ? compactColumn(ks + F.detail, c, Self.ld8(prev, 2), 0, 0, &bad) : ks[F.detail].constant
-            let clock = varies(F.clock) ? compactColumn(ks + F.clock, c, Self.ld8(prev, 3), 0, 0, &bad) : ks[F.clock].constant
-            let source = varies(F.source) ? compactColumn(ks + F.source, c, Self.ld16(prev, 6), 0, 0, &bad) : ks[F.source].constant
-            let ts = varies(F.timestamp)
+            let flags =
+                varies(F.flags) ? compactColumn(ks + F.flags, c, Self.ld8(prev, 1), 0, 0, &bad) : ks[F.flags].constant
+            let detail =
+                varies(F.detail)
+                ? compactColumn(ks + F.detail, c, Self.ld8(prev, 2), 0, 0, &bad) : ks[F.detail].constant
+            let clock =
+                varies(F.clock) ? compactColumn(ks + F.clock, c, Self.ld8(prev, 3), 0, 0, &bad) : ks[F.clock].constant
+            let source =
+                varies(F.source)
+                ? compactColumn(ks + F.source, c, Self.ld16(prev, 6), 0, 0, &bad) : ks[F.source].constant
+            let ts =
+                varies(F.timestamp)
                 ? compactColumn(ks + F.timestamp, c, Self.ld64(prevAny, 8), 0, 0, &bad) : ks[F.timestamp].constant
-            let position = varies(F.position)
+            let position =
+                varies(F.position)
                 ? compactColumn(ks + F.position, c, Self.ld64(prevAny, 48), 0, 0, &bad) : ks[F.position].constant
             let (family, role) = CompactLayout.role(kind)
             var device: UInt64 = 0
@@ -243,7 +275,8 @@ final class CompactChunkDecoder {
                 let r = Int(compactNext(ks + F.ref, 0, &bad))
                 if r > 0 {
                     guard r <= tables.liveCount(family) else {
-                        throw Self.fail("record \(i) (kind \(kind)) refers to live mapping \(r) of \(tables.liveCount(family))")
+                        throw Self.fail(
+                            "record \(i) (kind \(kind)) refers to live mapping \(r) of \(tables.liveCount(family))")
                     }
                     let m = tables.live(family, r - 1)
                     device = UInt64(m.device)
@@ -260,8 +293,12 @@ final class CompactChunkDecoder {
                 if role == .open {
                     let c = Int(compactNext(ks + F.reuse, 0, &bad))
                     if c > 0 && !bad {
-                        guard let a = tables.takeReleased(family, device: UInt16(truncatingIfNeeded: device), size: size, c) else {
-                            throw Self.fail("record \(i) (kind \(kind)) reuses released mapping \(c), which does not exist")
+                        guard
+                            let a = tables.takeReleased(
+                                family, device: UInt16(truncatingIfNeeded: device), size: size, c)
+                        else {
+                            throw Self.fail(
+                                "record \(i) (kind \(kind)) reuses released mapping \(c), which does not exist")
                         }
                         address = a
                         reused = true
@@ -269,10 +306,15 @@ final class CompactChunkDecoder {
                 }
                 if !reused { address = compactNext(ks + F.address, Self.ld64(prev, 16), &bad) }
             }
-            let address2 = varies(F.address2)
+            let address2 =
+                varies(F.address2)
                 ? compactColumn(ks + F.address2, c, Self.ld64(prev, 24), size, address, &bad) : ks[F.address2].constant
-            let aux = varies(F.aux) ? compactColumn(ks + F.aux, c, Self.ld32(prev, 40), size, address, &bad) : ks[F.aux].constant
-            let aux2 = varies(F.aux2) ? compactColumn(ks + F.aux2, c, Self.ld32(prev, 44), size, address, &bad) : ks[F.aux2].constant
+            let aux =
+                varies(F.aux)
+                ? compactColumn(ks + F.aux, c, Self.ld32(prev, 40), size, address, &bad) : ks[F.aux].constant
+            let aux2 =
+                varies(F.aux2)
+                ? compactColumn(ks + F.aux2, c, Self.ld32(prev, 44), size, address, &bad) : ks[F.aux2].constant
             if bad { throw Self.diagnose(record: i, kind: Int(kind), streams: ks) }
             let m = CompactMapping(device: UInt16(truncatingIfNeeded: device), address: address, size: size)
             if role == .open {
@@ -295,7 +337,9 @@ final class CompactChunkDecoder {
             prevAny = UnsafeRawPointer(row)
         }
         for key in used where !Self.everyRecord.contains(key & 15) && streams[key].cursor != streams[key].count {
-            throw Self.fail("stream (kind \(key >> 4), \(Self.fieldNames[key & 15])) holds \(streams[key].count) values, \(streams[key].cursor) were used")
+            throw Self.fail(
+                "stream (kind \(key >> 4), \(Self.fieldNames[key & 15])) holds \(streams[key].count) values, \(streams[key].cursor) were used"
+            )
         }
     }
 }
@@ -341,7 +385,8 @@ func compactResidual(_ s: UnsafeMutablePointer<CompactStream>, _ c: Int) -> UInt
 /// before decoding). Sets `bad` when the value does not fit its field.
 @inline(__always)
 func compactColumn(
-    _ s: UnsafeMutablePointer<CompactStream>, _ c: Int, _ pred: UInt64, _ size: UInt64, _ address: UInt64, _ bad: inout Bool
+    _ s: UnsafeMutablePointer<CompactStream>, _ c: Int, _ pred: UInt64, _ size: UInt64, _ address: UInt64,
+    _ bad: inout Bool
 ) -> UInt64 {
     let v: UInt64
     switch s.pointee.mode {
@@ -374,4 +419,3 @@ func compactNext(_ s: UnsafeMutablePointer<CompactStream>, _ pred: UInt64, _ bad
     if v > s.pointee.max { bad = true }
     return v
 }
-

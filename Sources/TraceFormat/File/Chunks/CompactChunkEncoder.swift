@@ -51,7 +51,8 @@ final class CompactChunkEncoder {
         // A payload larger than the rows layout is not used (the writer falls back to rows), so the data and
         // payload buffers never need more than the records' own size plus the header, kinds and directory.
         data = .allocate(byteCount: n * perEvent, alignment: 16)
-        payload = .allocate(byteCount: n * perEvent + n + CompactLayout.headerSize + 256 * 16 * CompactLayout.entrySize, alignment: 16)
+        payload = .allocate(
+            byteCount: n * perEvent + n + CompactLayout.headerSize + 256 * 16 * CompactLayout.entrySize, alignment: 16)
         capacity = n
         bytesPerEvent = perEvent
     }
@@ -68,7 +69,9 @@ final class CompactChunkEncoder {
         let perEvent = anySize ? CompactLayout.Field.count * 8 : Event.recordSize
         reserve(n, perEvent: perEvent)
         typealias F = CompactLayout.Field
-        @inline(__always) func kindOf(_ i: Int) -> UInt8 { rbase.load(fromByteOffset: i &* Event.recordSize, as: UInt8.self) }
+        @inline(__always) func kindOf(_ i: Int) -> UInt8 {
+            rbase.load(fromByteOffset: i &* Event.recordSize, as: UInt8.self)
+        }
         @inline(__always) func rec(_ i: Int) -> UnsafeRawPointer { rbase + i &* Event.recordSize }
         @inline(__always) func u64(_ p: UnsafeRawPointer, _ o: Int) -> UInt64 {
             UInt64(littleEndian: p.loadUnaligned(fromByteOffset: o, as: UInt64.self))
@@ -90,7 +93,8 @@ final class CompactChunkEncoder {
 
         // Run the mapping model in record order: which fields each record codes, and its ref/reuse value.
         tables.reset()
-        let always: UInt16 = 1 << F.flags | 1 << F.detail | 1 << F.clock | 1 << F.source | 1 << F.timestamp
+        let always: UInt16 =
+            1 << F.flags | 1 << F.detail | 1 << F.clock | 1 << F.source | 1 << F.timestamp
             | 1 << F.position | 1 << F.address2 | 1 << F.aux | 1 << F.aux2
         for i in 0..<n {
             let p = rec(i)
@@ -149,7 +153,9 @@ final class CompactChunkEncoder {
                     let width = (64 - v.leadingZeroBitCount + 7) / 8
                     guard dataSize + width + (streamCount + 1) * CompactLayout.entrySize <= limit else { return nil }
                     for j in 0..<width {
-                        data.storeBytes(of: UInt8(truncatingIfNeeded: v >> UInt64(8 * j)), toByteOffset: dataSize + j, as: UInt8.self)
+                        data.storeBytes(
+                            of: UInt8(truncatingIfNeeded: v >> UInt64(8 * j)), toByteOffset: dataSize + j,
+                            as: UInt8.self)
                     }
                     dataSize += width
                     directory.append(contentsOf: [UInt8(kind), UInt8(field), CompactLayout.Mode.constant, UInt8(width)])
@@ -164,7 +170,9 @@ final class CompactChunkEncoder {
                 for o in start..<end {
                     let i = Int(order[o])
                     guard mask[i] & bit != 0 else { continue }
-                    let r = residual(field: field, mode: mode, index: i, previousOfKind: o > start ? Int(order[o - 1]) : -1, rbase: rbase)
+                    let r = residual(
+                        field: field, mode: mode, index: i, previousOfKind: o > start ? Int(order[o - 1]) : -1,
+                        rbase: rbase)
                     residuals[c] = r
                     maxResidual |= r
                     c += 1
@@ -241,7 +249,8 @@ final class CompactChunkEncoder {
 
     /// The residual of `field` of record `index` under `mode`.
     @inline(__always)
-    private func residual(field: Int, mode: UInt8, index i: Int, previousOfKind: Int, rbase: UnsafeRawPointer) -> UInt64 {
+    private func residual(field: Int, mode: UInt8, index i: Int, previousOfKind: Int, rbase: UnsafeRawPointer) -> UInt64
+    {
         typealias F = CompactLayout.Field
         if field == F.ref || field == F.reuse { return UInt64(refs[i]) }
         let p = rbase + i &* Event.recordSize
@@ -281,7 +290,8 @@ final class CompactChunkEncoder {
             guard seen % stride == 0 else { continue }
             taken += 1
             for m in 0..<modes {
-                var r = residual(field: field, mode: m, index: i, previousOfKind: o > start ? Int(order[o - 1]) : -1, rbase: rbase)
+                var r = residual(
+                    field: field, mode: m, index: i, previousOfKind: o > start ? Int(order[o - 1]) : -1, rbase: rbase)
                 var j = 0
                 let h = histogram + Int(m) * 8 * 256
                 while r != 0 {

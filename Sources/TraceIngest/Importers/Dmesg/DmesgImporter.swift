@@ -56,7 +56,9 @@ public struct DmesgImporter: Importer {
                 || v.search("IO_PAGE_FAULT", from: i) != nil || v.search("swiotlb", from: i) != nil
                 || v.search("SW-IOMMU", from: i) != nil || v.search("INTR-REMAP", from: i) != nil
                 || v.search("context fault", from: i) != nil
-            { phrases += 1 }
+            {
+                phrases += 1
+            }
             if lines >= 200 { stop = true }
         }
         guard lines > 0 else { return 0 }
@@ -85,7 +87,9 @@ public struct DmesgImporter: Importer {
         try input.checkReadError()
         if let e = p.sinkError { throw .unreadable(path: input.path, reason: "cannot store events: \(e)") }
         if p.lines > 0 && p.recognised == 0 && p.binaryLines * 2 >= p.lines {
-            throw .badFormat(path: input.path, offset: 0, reason: "not a kernel log: \(p.binaryLines) of \(p.lines) lines hold binary data")
+            throw .badFormat(
+                path: input.path, offset: 0,
+                reason: "not a kernel log: \(p.binaryLines) of \(p.lines) lines hold binary data")
         }
         diagnostics.merge(p.diagnostics)
     }
@@ -226,7 +230,8 @@ struct DmesgParser {
 
     /// `0000:00:05.0` from bus/dev/fn, with the PCI requester id.
     static func pciName(segment: UInt64 = 0, bus: UInt64, dev: UInt64, fn: UInt64) -> (String, UInt16) {
-        let name = "\(Hex.digits(segment, width: 4)):\(Hex.digits(bus, width: 2)):\(Hex.digits(dev, width: 2)).\(Hex.digits(fn))"
+        let name =
+            "\(Hex.digits(segment, width: 4)):\(Hex.digits(bus, width: 2)):\(Hex.digits(dev, width: 2)).\(Hex.digits(fn))"
         return (name, UInt16(truncatingIfNeeded: (bus & 0xFF) << 8 | (dev & 0x1F) << 3 | (fn & 7)))
     }
 
@@ -349,20 +354,24 @@ struct DmesgParser {
     }
 
     /// Stores, holds or reports what ``decode`` made of a line.
-    private mutating func handle(_ d: DmesgDecode, _ v: LineView, _ m: Int, _ ts: UInt64, _ line: UInt64, sink: inout some EventSink) {
+    private mutating func handle(
+        _ d: DmesgDecode, _ v: LineView, _ m: Int, _ ts: UInt64, _ line: UInt64, sink: inout some EventSink
+    ) {
         switch d {
         case .record(let r):
             commit(r, sink: &sink)
         case .incomplete(let why, let partial):
-            held = Held(bytes: Array(UnsafeBufferPointer(start: v.base, count: v.count)), message: m, ts: ts, line: line,
-                        reason: why, partial: partial)
+            held = Held(
+                bytes: Array(UnsafeBufferPointer(start: v.base, count: v.count)), message: m, ts: ts, line: line,
+                reason: why, partial: partial)
         case .malformed(let why):
             bad(line, "\(why): \(v.text())")
         case .ignored(let key):
             recognised += 1
             diagnostics.ignored[key, default: 0] += 1
         case .none:
-            if v.search("device refuses features", from: m) != nil || v.search("device must provide VIRTIO_F_", from: m) != nil
+            if v.search("device refuses features", from: m) != nil
+                || v.search("device must provide VIRTIO_F_", from: m) != nil
                 || v.search(" failed with error ", from: m) != nil
             {
                 virtioProbe(v, m, ts, line, sink: &sink)
@@ -430,9 +439,12 @@ struct DmesgParser {
         switch d {
         case .record(let r):
             let t = v.skipSpaces(tail)
-            let kernelTwoLine = v.hasPrefix("DMAR:[fault reason ", at: t) || v.hasPrefix("INTR-REMAP:[fault reason ", at: t)
-            diagnostics.joined[amd ? "printk continuation (AMD-Vi event)"
-                : kernelTwoLine ? "printk continuation (VT-d fault reason line)" : "wrapped line", default: 0] += 1
+            let kernelTwoLine =
+                v.hasPrefix("DMAR:[fault reason ", at: t) || v.hasPrefix("INTR-REMAP:[fault reason ", at: t)
+            diagnostics.joined[
+                amd
+                    ? "printk continuation (AMD-Vi event)"
+                    : kernelTwoLine ? "printk continuation (VT-d fault reason line)" : "wrapped line", default: 0] += 1
             commit(r, sink: &sink)
             return true
         case .incomplete(let why, let partial):
@@ -465,7 +477,9 @@ struct DmesgParser {
     static func amdContinuationStart(_ v: LineView, _ m: Int) -> Bool {
         var e = m
         while e < v.count, (v[e] >= 0x41 && v[e] <= 0x5A) || v[e] == 0x5F || (v[e] >= 0x30 && v[e] <= 0x39) { e += 1 }
-        guard e - m >= 6, v[m] >= 0x41 && v[m] <= 0x5A, v.search("_", from: m).map({ $0 < e }) ?? false else { return false }
+        guard e - m >= 6, v[m] >= 0x41 && v[m] <= 0x5A, v.search("_", from: m).map({ $0 < e }) ?? false else {
+            return false
+        }
         if e < v.count && v[e] == 0x5D { return true }
         guard e < v.count, v[e] == 0x20 else { return false }
         let k = v.tokenEnd(e + 1)
@@ -514,7 +528,9 @@ struct DmesgParser {
         while let p = v.search("+", from: from) {
             if p > m + 2, p + 1 < v.count, v[p + 1] >= 0x30 && v[p + 1] <= 0x39 {
                 var s = p
-                while s > m, (v[s - 1] >= 0x30 && v[s - 1] <= 0x39) || ((v[s - 1] | 0x20) >= 0x61 && (v[s - 1] | 0x20) <= 0x66) { s -= 1 }
+                while s > m,
+                    (v[s - 1] >= 0x30 && v[s - 1] <= 0x39) || ((v[s - 1] | 0x20) >= 0x61 && (v[s - 1] | 0x20) <= 0x66)
+                { s -= 1 }
                 if s > m + 1, v[s - 1] == 0x78, v[s - 2] == 0x30, s < p { return true }
             }
             from = p + 1
@@ -532,7 +548,9 @@ struct DmesgParser {
         var i = r + 16
         if i < v.count && v[i] == 0x5B { i += 1 }  // 3.x INTR-REMAP: `Request device [[f0:1f.0]`
         guard let (name, sid) = Self.parseBDF(v, &i), i < v.count, v[i] == 0x5D else {
-            if v.skipSpaces(r + 16) >= v.count { return .incomplete("DMAR fault line ends before its device", partial: nil) }
+            if v.skipSpaces(r + 16) >= v.count {
+                return .incomplete("DMAR fault line ends before its device", partial: nil)
+            }
             return .malformed("DMAR fault line with a malformed device")
         }
         let key: StaticString = intr ? "fault index " : "fault addr "
@@ -563,12 +581,15 @@ struct DmesgParser {
                 // 3.x/4.x: `DMAR:[fault reason 06] ...` follows on a line of its own.
                 var partial = rec
                 partial.event.aux2 = Event.noString
-                return .incomplete("DMAR fault line without its [fault reason] line", partial: rest.isEmpty ? partial : nil)
+                return .incomplete(
+                    "DMAR fault line without its [fault reason] line", partial: rest.isEmpty ? partial : nil)
             }
             return .malformed("DMAR fault line without a [fault reason]")
         }
         var t = rk + 14
-        if v.skipSpaces(t) >= v.count { return .incomplete("DMAR fault line ends inside its [fault reason]", partial: nil) }
+        if v.skipSpaces(t) >= v.count {
+            return .incomplete("DMAR fault line ends inside its [fault reason]", partial: nil)
+        }
         guard let reason = v.hexOrDec(&t), t < v.count, v[t] == 0x5D else {
             if t >= v.count { return .incomplete("DMAR fault line ends inside its [fault reason]", partial: nil) }
             return .malformed("DMAR fault line with a malformed reason")
@@ -585,12 +606,14 @@ struct DmesgParser {
         ("ILLEGAL_DEV_TABLE_ENTRY", 1), ("IO_PAGE_FAULT", 2), ("DEV_TAB_HARDWARE_ERROR", 3),
         ("PAGE_TAB_HARDWARE_ERROR", 4), ("ILLEGAL_COMMAND_ERROR", 5), ("COMMAND_HARDWARE_ERROR", 6),
         ("IOTLB_INV_TIMEOUT", 7), ("INVALID_DEVICE_REQUEST", 8), ("INVALID_PPR_REQUEST", 9),
-        ("RMP_PAGE_FAULT", 0xd), ("RMP_HW_ERROR", 0xe),
+        ("RMP_PAGE_FAULT", 0xd), ("RMP_HW_ERROR", 0xe)
     ]
 
     private func amdEvent(_ v: LineView, _ m: Int, _ r: Int, _ ts: UInt64, _ line: UInt64) -> DmesgDecode {
         let s = r + 14
-        if v.skipSpaces(s) >= v.count { return .incomplete("AMD-Vi event split by a printk continuation, its second line is missing", partial: nil) }
+        if v.skipSpaces(s) >= v.count {
+            return .incomplete("AMD-Vi event split by a printk continuation, its second line is missing", partial: nil)
+        }
         var e = s
         while e < v.count && v[e] != 0x20 && v[e] != 0x5D { e += 1 }
         var type: UInt32 = 0
@@ -608,7 +631,9 @@ struct DmesgParser {
         let fields = LineView(base: v.base, count: close)
         if let k = fields.find("device=", from: e) {
             var j = k
-            guard let (name, sid) = Self.parseBDF(fields, &j) else { return .malformed("AMD-Vi event with a malformed device=") }
+            guard let (name, sid) = Self.parseBDF(fields, &j) else {
+                return .malformed("AMD-Vi event with a malformed device=")
+            }
             rec.device = (name, sid)
         } else if let d = Self.devicePrefix(v, m, v.search("AMD-Vi: ", from: m).map { $0 < r ? $0 : r } ?? r) {
             rec.device = d
@@ -640,7 +665,8 @@ struct DmesgParser {
         0x01: "F_UUT", 0x02: "C_BAD_STREAMID", 0x03: "F_STE_FETCH", 0x04: "C_BAD_STE", 0x05: "F_BAD_ATS_TREQ",
         0x06: "F_STREAM_DISABLED", 0x07: "F_TRANSL_FORBIDDEN", 0x08: "C_BAD_SUBSTREAMID", 0x09: "F_CD_FETCH",
         0x0a: "C_BAD_CD", 0x0b: "F_WALK_EABT", 0x10: "F_TRANSLATION", 0x11: "F_ADDR_SIZE", 0x12: "F_ACCESS",
-        0x13: "F_PERMISSION", 0x20: "F_TLB_CONFLICT", 0x21: "F_CFG_CONFLICT", 0x24: "E_PAGE_REQUEST", 0x25: "F_VMS_FETCH",
+        0x13: "F_PERMISSION", 0x20: "F_TLB_CONFLICT", 0x21: "F_CFG_CONFLICT", 0x24: "E_PAGE_REQUEST",
+        0x25: "F_VMS_FETCH"
     ]
 
     /// The SMMU device name of a `arm-smmu-v3 <name>: ` / `arm-smmu <name>: ` line (the token before `e`).
@@ -665,8 +691,11 @@ struct DmesgParser {
     private func smmuv3Decoded(_ v: LineView, _ m: Int, _ e: Int, _ ts: UInt64, _ line: UInt64) -> DmesgDecode {
         var ev = event(.smmuv3Event, ts, line)
         ev.aux = Event.noString
-        var ps = PendingSMMU(owner: Self.owner(v, m, e), record: DmesgRecord(event: ev, name: "smmuv3_event_decoded"), v3: true)
-        guard Self.applyDecoded(&ps, v, e + 2) else { return .malformed("SMMUv3 decoded event line that does not parse") }
+        var ps = PendingSMMU(
+            owner: Self.owner(v, m, e), record: DmesgRecord(event: ev, name: "smmuv3_event_decoded"), v3: true)
+        guard Self.applyDecoded(&ps, v, e + 2) else {
+            return .malformed("SMMUv3 decoded event line that does not parse")
+        }
         var rec = ps.record
         rec.auxString = ps.owner
         return .record(rec)
@@ -731,9 +760,12 @@ struct DmesgParser {
             lastColon = x
             c = x + 1
         }
-        var ps = PendingSMMU(owner: lastColon.map { Self.owner(v, m, $0) } ?? "",
-                             record: DmesgRecord(event: ev, name: "smmu_context_fault"), v3: false)
-        guard Self.applyV2Fields(&ps, v, r + 13) != nil else { return .malformed("SMMU context fault with a malformed value") }
+        var ps = PendingSMMU(
+            owner: lastColon.map { Self.owner(v, m, $0) } ?? "",
+            record: DmesgRecord(event: ev, name: "smmu_context_fault"), v3: false)
+        guard Self.applyV2Fields(&ps, v, r + 13) != nil else {
+            return .malformed("SMMU context fault with a malformed value")
+        }
         if let from = v.search(" from ", from: r) {
             let ds = from + 6
             var de = v.tokenEnd(ds)
@@ -741,7 +773,11 @@ struct DmesgParser {
             if de > ds { ps.record.device = Self.deviceRef(v, ds, de) }
         }
         var rec = ps.record
-        if ps.hasAddress { rec.event.address2 = ps.record.event.address2 } else { rec.event.address2 = Self.noAddressMark }
+        if ps.hasAddress {
+            rec.event.address2 = ps.record.event.address2
+        } else {
+            rec.event.address2 = Self.noAddressMark
+        }
         rec.auxString = ps.owner
         return .record(rec)
     }
@@ -783,7 +819,11 @@ struct DmesgParser {
                 case "fsynr", "fsynr0":
                     s.record.event.address2 = x
                     // FSYNR0.WNR (bit 4): the faulting access was a write.
-                    if x & 0x10 != 0 { s.record.event.eventFlags.insert(.write) } else { s.record.event.eventFlags.remove(.write) }
+                    if x & 0x10 != 0 {
+                        s.record.event.eventFlags.insert(.write)
+                    } else {
+                        s.record.event.eventFlags.remove(.write)
+                    }
                 case "cbfrsynra":
                     s.record.event.size = x
                     // CBFRSYNRA.SID[15:0] (arm-smmu.h ARM_SMMU_CBFRSYNRA_SID) unless a SID is printed.
@@ -843,7 +883,8 @@ struct DmesgParser {
         }
         // v2: `FSR    = 00000402 [TF ], SID=0x19c3`, `FAR    = 0x...`, `FSYNR0 = ...`, `SID = 0x..`,
         // `soft iova-to-phys=...`, `context bank#=0x1`.
-        if v.hasPrefix("soft iova-to-phys", at: t) || v.hasPrefix("hard iova-to-phys", at: t) || v.hasPrefix("FSYNR1", at: t)
+        if v.hasPrefix("soft iova-to-phys", at: t) || v.hasPrefix("hard iova-to-phys", at: t)
+            || v.hasPrefix("FSYNR1", at: t)
             || v.hasPrefix("PAR ", at: t) || v.hasPrefix("TTBR", at: t) || v.hasPrefix("SCTLR", at: t)
             || v.hasPrefix("CBAR", at: t) || v.hasPrefix("MAIR", at: t) || v.hasPrefix("Client info", at: t)
             || v.hasPrefix("ACTLR", at: t) || v.hasPrefix("CONTEXTIDR", at: t)
@@ -852,7 +893,8 @@ struct DmesgParser {
             smmu[idx] = s
             return true
         }
-        if v.hasPrefix("FSR", at: t) || v.hasPrefix("FAR", at: t) || v.hasPrefix("FSYNR0", at: t) || v.hasPrefix("SID", at: t)
+        if v.hasPrefix("FSR", at: t) || v.hasPrefix("FAR", at: t) || v.hasPrefix("FSYNR0", at: t)
+            || v.hasPrefix("SID", at: t)
             || v.hasPrefix("context bank#", at: t) || v.hasPrefix("CBFRSYNRA", at: t)
         {
             var copy = s
@@ -866,7 +908,9 @@ struct DmesgParser {
 
     /// Emits SMMU records that waited too long among unrelated lines.
     private mutating func expireSMMU(sink: inout some EventSink) {
-        while let i = smmu.firstIndex(where: { $0.age > Self.smmuWindow }) { finishSMMU(smmu.remove(at: i), sink: &sink) }
+        while let i = smmu.firstIndex(where: { $0.age > Self.smmuWindow }) {
+            finishSMMU(smmu.remove(at: i), sink: &sink)
+        }
     }
 
     private mutating func finishSMMU(_ s: PendingSMMU, sink: inout some EventSink) {
@@ -925,14 +969,16 @@ struct DmesgParser {
     /// `<drv> <dev>: swiotlb buffer is full (sz: N bytes)[, total N (slots), used N (slots)]`.
     private func swiotlbFull(_ v: LineView, _ m: Int, _ r: Int, _ ts: UInt64, _ line: UInt64) -> DmesgDecode {
         guard let k = v.search("(sz: ", from: r) else {
-            return v.skipSpaces(r + 22) >= v.count ? .incomplete("swiotlb-full line ends before its size", partial: nil)
+            return v.skipSpaces(r + 22) >= v.count
+                ? .incomplete("swiotlb-full line ends before its size", partial: nil)
                 : .malformed("swiotlb-full line without (sz: N bytes)")
         }
         var j = k + 5
         if v.skipSpaces(j) >= v.count { return .incomplete("swiotlb-full line ends before its size", partial: nil) }
         guard let size = v.dec(&j), v.hasPrefix(" bytes)", at: j) else {
             return j >= v.count - 6 && v.string(j, v.count).allSatisfy({ " bytes)".contains($0) })
-                ? .incomplete("swiotlb-full line ends inside its size", partial: nil) : .malformed("swiotlb-full line with a malformed size")
+                ? .incomplete("swiotlb-full line ends inside its size", partial: nil)
+                : .malformed("swiotlb-full line with a malformed size")
         }
         var ev = event(.swiotlbFull, ts, line)
         ev.size = size
@@ -943,7 +989,9 @@ struct DmesgParser {
                 return .incomplete("swiotlb-full line ends inside its slot counts", partial: nil)
             }
             var b = u + 5
-            guard let used = v.dec(&b) else { return .incomplete("swiotlb-full line ends inside its slot counts", partial: nil) }
+            guard let used = v.dec(&b) else {
+                return .incomplete("swiotlb-full line ends inside its slot counts", partial: nil)
+            }
             ev.aux = UInt32(truncatingIfNeeded: min(total, UInt64(UInt32.max)))
             ev.aux2 = UInt32(truncatingIfNeeded: min(used, UInt64(UInt32.max)))
         } else if v.hasPrefix(", total", at: j + 7) || v.hasPrefix(",", at: j + 7) {
@@ -956,7 +1004,9 @@ struct DmesgParser {
     /// space for N bytes` (3.x–4.x).
     private func swiotlbOutOfSpace(_ v: LineView, _ m: Int, _ r: Int, _ ts: UInt64, _ line: UInt64) -> DmesgDecode {
         var j = r + 26
-        if v.skipSpaces(j) >= v.count { return .incomplete("Out of SW-IOMMU space line ends before its size", partial: nil) }
+        if v.skipSpaces(j) >= v.count {
+            return .incomplete("Out of SW-IOMMU space line ends before its size", partial: nil)
+        }
         guard let size = v.dec(&j) else { return .malformed("Out of SW-IOMMU space line with a malformed size") }
         var ev = event(.swiotlbFull, ts, line)
         ev.size = size
@@ -993,7 +1043,9 @@ struct DmesgParser {
         }
         var j = addrAt + 1
         guard let size = v.dec(&j) else { return .malformed("DMA overflow line with a malformed size") }
-        guard let mk = v.search("mask ", from: j) else { return .incomplete("DMA overflow line ends before its mask", partial: nil) }
+        guard let mk = v.search("mask ", from: j) else {
+            return .incomplete("DMA overflow line ends before its mask", partial: nil)
+        }
         var k = mk + 5
         guard let mask = v.hex(&k) else { return .incomplete("DMA overflow line ends inside its mask", partial: nil) }
         var ev = event(.dmaMapError, ts, line)
@@ -1031,9 +1083,8 @@ struct DmesgParser {
         "cacheline tracking EEXIST, overlapping mappings aren't supported",
         "exceeded ",
         "device driver has pending DMA allocations while released from device",
-        "cpu touching an active dma mapped cacheline",
+        "cpu touching an active dma mapped cacheline"
     ]
-
 
     private func dmaDebug(_ v: LineView, _ m: Int, _ r: Int, _ ts: UInt64, _ line: UInt64) -> DmesgDecode {
         var ev = event(.dmaDebugWarning, ts, line)
@@ -1101,7 +1152,8 @@ struct DmesgParser {
 
     // MARK: virtio
 
-    private mutating func virtioProbe(_ v: LineView, _ m: Int, _ ts: UInt64, _ line: UInt64, sink: inout some EventSink) {
+    private mutating func virtioProbe(_ v: LineView, _ m: Int, _ ts: UInt64, _ line: UInt64, sink: inout some EventSink)
+    {
         var ev = event(.virtioProbe, ts, line)
         // `<drv> <dev>: message`: the device is the token before the first ": ".
         var devName: String?
@@ -1171,7 +1223,9 @@ struct DmesgParser {
             iommuOff = true
             evidence("guest-iommu", v, m, line, sink: &sink)
             fact("iommu_disabled")
-        } else if v.hasPrefix("DMAR: ", at: m), v.search("No supported address widths. Not attempting DMA translation", from: m) != nil {
+        } else if v.hasPrefix("DMAR: ", at: m),
+            v.search("No supported address widths. Not attempting DMA translation", from: m) != nil
+        {
             // QEMU's intel-iommu with dma-translation=off advertises no SAGAW; Linux then uses the unit for
             // interrupt remapping only (drivers/iommu/intel/dmar.c alloc_iommu(), v5.17 onwards).
             sink.metadata.capture.viommu = sink.metadata.capture.viommu ?? "intel-iommu"
@@ -1180,7 +1234,9 @@ struct DmesgParser {
             }
             evidence("dma-translation", v, m, line, sink: &sink)
             fact("dma_translation_off")
-        } else if v.hasPrefix("DMAR: Intel(R) Virtualization Technology", at: m) || v.hasPrefix("DMAR: Host address width", at: m) {
+        } else if v.hasPrefix("DMAR: Intel(R) Virtualization Technology", at: m)
+            || v.hasPrefix("DMAR: Host address width", at: m)
+        {
             sink.metadata.capture.viommu = sink.metadata.capture.viommu ?? "intel-iommu"
             fact("dmar")
         } else if v.hasPrefix("iommu: Default domain type: ", at: m) {
@@ -1212,7 +1268,8 @@ struct DmesgParser {
             var s = k
             while s > m && v[s - 1] != 0x20 { s -= 1 }
             var j = s
-            guard let group = v.dec(&g), let groupNumber = Int(exactly: group), let (name, sid) = Self.parseBDF(v, &j), j == k
+            guard let group = v.dec(&g), let groupNumber = Int(exactly: group), let (name, sid) = Self.parseBDF(v, &j),
+                j == k
             else {
                 bad(line, "malformed iommu group line: \(v.text())")
                 return
@@ -1288,11 +1345,11 @@ struct DmesgParser {
     static func virtioType(_ id: UInt16) -> String? {
         let legacy: [UInt16: String] = [
             0x1000: "net", 0x1001: "block", 0x1002: "balloon", 0x1003: "console", 0x1004: "scsi", 0x1005: "rng",
-            0x1009: "9p",
+            0x1009: "9p"
         ]
         let modern: [UInt16: String] = [
             1: "net", 2: "block", 3: "console", 4: "rng", 5: "balloon", 8: "scsi", 9: "9p", 16: "gpu", 18: "input",
-            19: "vsock", 20: "crypto", 23: "iommu", 26: "fs", 27: "pmem", 41: "sound",
+            19: "vsock", 20: "crypto", 23: "iommu", 26: "fs", 27: "pmem", 41: "sound"
         ]
         if id >= 0x1040 { return modern[id - 0x1040] }
         return legacy[id]

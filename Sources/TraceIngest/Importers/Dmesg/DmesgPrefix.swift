@@ -69,13 +69,15 @@ struct DmesgPrefix {
 
     private static let facilities: Set<String> = [
         "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpr", "ftp",
-        "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+        "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"
     ]
     private static let levels: Set<String> = ["emerg", "alert", "crit", "err", "warn", "notice", "info", "debug"]
 
     /// `2024-12-03T10:34:12,123456+01:00 ` (`dmesg --time-format iso`, also journal `-o short-iso`).
     private static func isoTime(_ v: LineView, _ j: Int) -> Int? {
-        guard j + 20 <= v.count, v[j + 4] == 0x2D, v[j + 7] == 0x2D, v[j + 10] == 0x54, v[j + 13] == 0x3A else { return nil }
+        guard j + 20 <= v.count, v[j + 4] == 0x2D, v[j + 7] == 0x2D, v[j + 10] == 0x54, v[j + 13] == 0x3A else {
+            return nil
+        }
         for k in [0, 1, 2, 3, 5, 6, 8, 9, 11, 12] where !(v[j + k] >= 0x30 && v[j + k] <= 0x39) { return nil }
         let e = v.tokenEnd(j)
         // Followed by the message, or by `host kernel:` (left to the `kernel:` rule).

@@ -54,7 +54,9 @@ public struct FtraceTextImporter: Importer {
     static func locateBareEvent(_ v: LineView, nameStart: UnsafeMutablePointer<Int>?, nameEnd: inout Int) -> Bool {
         let i = v.skipSpaces(0)
         var c = i
-        while c < v.count && v[c] != 0x20 && v[c] != 0x09 && !(v[c] == 0x3A && (c + 1 == v.count || v[c + 1] == 0x20)) { c += 1 }
+        while c < v.count && v[c] != 0x20 && v[c] != 0x09 && !(v[c] == 0x3A && (c + 1 == v.count || v[c + 1] == 0x20)) {
+            c += 1
+        }
         guard c > i, c < v.count, v[c] == 0x3A else { return false }
         var s = i
         var k = i
@@ -239,7 +241,8 @@ struct FtraceLineParser {
         for e in FtraceEventName.allCases {
             var bytes = Array(e.name.utf8)
             bytes.withUnsafeMutableBufferPointer { b in
-                names.insert(LineView(base: UnsafePointer(b.baseAddress!), count: b.count), 0, b.count, id: UInt32(e.rawValue))
+                names.insert(
+                    LineView(base: UnsafePointer(b.baseAddress!), count: b.count), 0, b.count, id: UInt32(e.rawValue))
             }
         }
     }
@@ -315,8 +318,9 @@ struct FtraceLineParser {
         var ns = 0
         var ne = 0
         lineCPU = .max  // not recorded (bare event lines have no CPU column): stored as 0
-        guard FtraceTextImporter.locateEvent(v, timestamp: &ts, nameStart: &ns, nameEnd: &ne, cpu: &lineCPU)
-            || FtraceTextImporter.locateBareEvent(v, nameStart: &ns, nameEnd: &ne)
+        guard
+            FtraceTextImporter.locateEvent(v, timestamp: &ts, nameStart: &ns, nameEnd: &ne, cpu: &lineCPU)
+                || FtraceTextImporter.locateBareEvent(v, nameStart: &ns, nameEnd: &ne)
         else {
             if v.hasControlBytes() {
                 bad(line, "binary data in a text input")
@@ -393,8 +397,10 @@ struct FtraceLineParser {
         guard let written = v.dec(&j), written > kept else { return }
         let missing = written - kept
         lost += Int(clamping: missing)
-        put(&sink, event(
-            .lostEvents, 0, line, aux: UInt32(clamping: missing), aux2: Event.noString))
+        put(
+            &sink,
+            event(
+                .lostEvents, 0, line, aux: UInt32(clamping: missing), aux2: Event.noString))
     }
 
     private mutating func lostLine(_ v: LineView, _ i: Int, line: UInt64, sink: inout some EventSink) {
@@ -489,9 +495,11 @@ struct FtraceLineParser {
             let phys = hexField(v, "phys_addr=", &i), let at = attrs(v, &i)
         else { return false }
         let api: MapAPI = name == .dmaMapPage ? .page : (name == .dmaMapPhys ? .phys : .resource)
-        put(&sink, event(
-            .dmaMap, ts, line, device: dev, direction: dir, detail: api.rawValue, address: dma, address2: phys,
-            size: size, aux: at.rawValue))
+        put(
+            &sink,
+            event(
+                .dmaMap, ts, line, device: dev, direction: dir, detail: api.rawValue, address: dma, address2: phys,
+                size: size, aux: at.rawValue))
         return true
     }
 
@@ -504,9 +512,11 @@ struct FtraceLineParser {
             let dma = hexField(v, "dma_addr=", &i), let size = decField(v, "size=", &i), let at = attrs(v, &i)
         else { return false }
         let api: MapAPI = name == .dmaUnmapPage ? .page : (name == .dmaUnmapPhys ? .phys : .resource)
-        put(&sink, event(
-            .dmaUnmap, ts, line, device: dev, direction: dir, detail: api.rawValue, address: dma, size: size,
-            aux: at.rawValue))
+        put(
+            &sink,
+            event(
+                .dmaUnmap, ts, line, device: dev, direction: dir, detail: api.rawValue, address: dma, size: size,
+                aux: at.rawValue))
         return true
     }
 
@@ -521,12 +531,16 @@ struct FtraceLineParser {
         // 6.12+: virt_addr=%p; 6.12-rc: phys_addr=%llx; dma_alloc_sgt: phys_addrs={...} (no CPU address).
         var cpu: UInt64 = 0
         var j = i
-        if let x = hexField(v, "virt_addr=", &j) { cpu = x; i = j } else if let x = hexField(v, "phys_addr=", &j) {
+        if let x = hexField(v, "virt_addr=", &j) {
+            cpu = x; i = j
+        } else if let x = hexField(v, "phys_addr=", &j) {
             cpu = x
             i = j
         } else if let k = v.find("phys_addrs=", from: i) {
             i = v.tokenEnd(k)
-        } else { return false }
+        } else {
+            return false
+        }
         guard let fk = v.find("flags=", from: i) else { return false }
         let fe = v.tokenEnd(fk)
         let gfp = GFPFlags.parse(v, fk, fe)
@@ -534,13 +548,17 @@ struct FtraceLineParser {
         guard let at = attrs(v, &i) else { return false }
         let api: MapAPI = name == .dmaAllocPages ? .pages : (name == .dmaAlloc ? .coherent : .sgt)
         if name == .dmaAllocSgtErr {
-            put(&sink, event(
-                .dmaMapError, ts, line, device: dev, direction: dir, flags: .error, detail: api.rawValue,
-                address: dma, size: size))
+            put(
+                &sink,
+                event(
+                    .dmaMapError, ts, line, device: dev, direction: dir, flags: .error, detail: api.rawValue,
+                    address: dma, size: size))
         } else {
-            put(&sink, event(
-                .dmaAlloc, ts, line, device: dev, direction: dir, detail: api.rawValue, address: dma,
-                address2: cpu, size: size, aux: gfp.rawValue, aux2: at.rawValue))
+            put(
+                &sink,
+                event(
+                    .dmaAlloc, ts, line, device: dev, direction: dir, detail: api.rawValue, address: dma,
+                    address2: cpu, size: size, aux: gfp.rawValue, aux2: at.rawValue))
         }
         return true
     }
@@ -559,17 +577,23 @@ struct FtraceLineParser {
             guard v.find("phys_addrs=", from: i) != nil else { return false }
         } else {
             var j = i
-            if let x = hexField(v, "virt_addr=", &j) { cpu = x; i = j } else if let x = hexField(v, "phys_addr=", &j) {
+            if let x = hexField(v, "virt_addr=", &j) {
+                cpu = x; i = j
+            } else if let x = hexField(v, "phys_addr=", &j) {
                 cpu = x
                 i = j
-            } else { return false }
+            } else {
+                return false
+            }
             guard let a = attrs(v, &i) else { return false }
             at = a
         }
         let api: MapAPI = name == .dmaFreePages ? .pages : (name == .dmaFree ? .coherent : .sgt)
-        put(&sink, event(
-            .dmaFree, ts, line, device: dev, direction: dir, detail: api.rawValue, address: dma, address2: cpu,
-            size: size, aux2: at.rawValue))
+        put(
+            &sink,
+            event(
+                .dmaFree, ts, line, device: dev, direction: dir, detail: api.rawValue, address: dma, address2: cpu,
+                size: size, aux2: at.rawValue))
         return true
     }
 
@@ -647,21 +671,27 @@ struct FtraceLineParser {
         while let dma = nextElement(v, &dc), let size = nextElement(v, &sc) {
             if isMap {
                 let phys = nextElement(v, &pc) ?? 0
-                put(&sink, event(
-                    .dmaMap, ts, line, device: dev, direction: dir, flags: flags, detail: MapAPI.sg.rawValue,
-                    address: dma, address2: phys, size: size, aux: at.rawValue, aux2: index))
+                put(
+                    &sink,
+                    event(
+                        .dmaMap, ts, line, device: dev, direction: dir, flags: flags, detail: MapAPI.sg.rawValue,
+                        address: dma, address2: phys, size: size, aux: at.rawValue, aux2: index))
             } else {
                 let target: SyncTarget = name == .dmaSyncSgForCPU ? .forCPU : .forDevice
-                put(&sink, event(
-                    .dmaSync, ts, line, device: dev, direction: dir, detail: target.rawValue, address: dma,
-                    size: size, aux2: index))
+                put(
+                    &sink,
+                    event(
+                        .dmaSync, ts, line, device: dev, direction: dir, detail: target.rawValue, address: dma,
+                        size: size, aux2: index))
             }
             index &+= 1
         }
         if truncated {
-            put(&sink, event(
-                .truncatedList, ts, line, device: dev, direction: dir, flags: .truncated,
-                aux: UInt32(clamping: kept), aux2: UInt32(clamping: full)))
+            put(
+                &sink,
+                event(
+                    .truncatedList, ts, line, device: dev, direction: dir, flags: .truncated,
+                    aux: UInt32(clamping: kept), aux2: UInt32(clamping: full)))
         }
         return true
     }
@@ -678,9 +708,11 @@ struct FtraceLineParser {
         i = k
         guard let at = attrs(v, &i) else { return false }
         _ = at
-        put(&sink, event(
-            .dmaMapError, ts, line, device: dev, direction: dir, flags: .error, detail: MapAPI.sg.rawValue,
-            address: first, aux: UInt32(truncatingIfNeeded: err)))
+        put(
+            &sink,
+            event(
+                .dmaMapError, ts, line, device: dev, direction: dir, flags: .error, detail: MapAPI.sg.rawValue,
+                address: first, aux: UInt32(truncatingIfNeeded: err)))
         return true
     }
 
@@ -695,9 +727,11 @@ struct FtraceLineParser {
         guard let at = attrs(v, &j) else { return false }
         var index: UInt32 = 0
         while let phys = nextElement(v, &c) {
-            put(&sink, event(
-                .dmaUnmap, ts, line, device: dev, direction: dir, detail: MapAPI.sg.rawValue, address2: phys,
-                aux: at.rawValue, aux2: index))
+            put(
+                &sink,
+                event(
+                    .dmaUnmap, ts, line, device: dev, direction: dir, detail: MapAPI.sg.rawValue, address2: phys,
+                    aux: at.rawValue, aux2: index))
             index &+= 1
         }
         return true
@@ -712,8 +746,10 @@ struct FtraceLineParser {
             let dma = hexField(v, "dma_addr=", &i), let size = decField(v, "size=", &i)
         else { return false }
         let target: SyncTarget = name == .dmaSyncSingleForCPU ? .forCPU : .forDevice
-        put(&sink, event(
-            .dmaSync, ts, line, device: dev, direction: dir, detail: target.rawValue, address: dma, size: size))
+        put(
+            &sink,
+            event(
+                .dmaSync, ts, line, device: dev, direction: dir, detail: target.rawValue, address: dma, size: size))
         return true
     }
 
@@ -756,8 +792,11 @@ struct FtraceLineParser {
             info.iommuGroup = Int(group)
             _ = sink.device(info)
         }
-        put(&sink, event(
-            add ? .iommuGroupAdd : .iommuGroupRemove, ts, line, device: dev, aux: UInt32(truncatingIfNeeded: group)))
+        put(
+            &sink,
+            event(
+                add ? .iommuGroupAdd : .iommuGroupRemove, ts, line, device: dev, aux: UInt32(truncatingIfNeeded: group))
+        )
         return true
     }
 
@@ -786,9 +825,11 @@ struct FtraceLineParser {
         guard let iova = hexField(v, "iova=", &i), let fl = hexField(v, "flags=", &i) else { return false }
         let dev = device(v, ns, ne, sink: &sink)
         let driver = sink.intern(v.string(ds, de))
-        put(&sink, event(
-            .iommuPageFault, ts, line, device: dev, flags: fl & 1 != 0 ? .write : [], address: iova,
-            aux: UInt32(truncatingIfNeeded: fl), aux2: driver))
+        put(
+            &sink,
+            event(
+                .iommuPageFault, ts, line, device: dev, flags: fl & 1 != 0 ? .write : [], address: iova,
+                aux: UInt32(truncatingIfNeeded: fl), aux2: driver))
         return true
     }
 
@@ -806,12 +847,23 @@ struct FtraceLineParser {
         let ms = v.skipSpaces(i)
         let me = v.tokenEnd(ms)
         let mode: SwiotlbMode
-        if v.equals(ms, me, "NORMAL") { mode = .normal } else if v.equals(ms, me, "FORCE") { mode = .force } else if v
+        if v.equals(ms, me, "NORMAL") {
+            mode = .normal
+        } else if v.equals(ms, me, "FORCE") {
+            mode = .force
+        } else if v
             .equals(ms, me, "NO_FORCE")
-        { mode = .noForce } else { return false }
+        {
+            mode = .noForce
+        } else {
+            return false
+        }
         let dev = device(v, d, e, sink: &sink)
-        put(&sink, event(
-            .swiotlbBounce, ts, line, device: dev, detail: mode.rawValue, address: addr, address2: mask, size: size))
+        put(
+            &sink,
+            event(
+                .swiotlbBounce, ts, line, device: dev, detail: mode.rawValue, address: addr, address2: mask, size: size)
+        )
         return true
     }
 
@@ -840,15 +892,19 @@ struct FtraceLineParser {
         case .intelMapSingle, .intelMapSg, .intelBounceMapSingle, .intelBounceMapSg:
             guard let phys = hexField(v, "phys_addr=", &i), let size = decField(v, "size=", &i) else { return false }
             let api: MapAPI = name == .intelMapSingle ? .intelSingle : (name == .intelMapSg ? .intelSG : .intelBounce)
-            put(&sink, event(
-                .dmaMap, ts, line, device: dev, detail: api.rawValue, address: addr, address2: phys, size: size,
-                aux2: index))
+            put(
+                &sink,
+                event(
+                    .dmaMap, ts, line, device: dev, detail: api.rawValue, address: addr, address2: phys, size: size,
+                    aux2: index))
         default:
             guard let size = decField(v, "size=", &i) else { return false }
             let api: MapAPI =
                 name == .intelUnmapSingle ? .intelSingle : (name == .intelUnmapSg ? .intelSG : .intelBounce)
-            put(&sink, event(
-                .dmaUnmap, ts, line, device: dev, detail: api.rawValue, address: addr, size: size))
+            put(
+                &sink,
+                event(
+                    .dmaUnmap, ts, line, device: dev, detail: api.rawValue, address: addr, size: size))
         }
         return true
     }

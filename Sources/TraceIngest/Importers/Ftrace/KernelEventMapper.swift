@@ -41,7 +41,9 @@ struct KernelEventMapper {
         let f = record.format
         switch (f.system, f.name) {
         case ("iommu", "map"):
-            guard let iova = record.int("iova"), let size = record.int("size") else { return .malformed("map without iova/size") }
+            guard let iova = record.int("iova"), let size = record.int("size") else {
+                return .malformed("map without iova/size")
+            }
             e.kind = .iommuMap
             e.address = iova
             e.address2 = record.int("paddr") ?? 0
@@ -49,7 +51,9 @@ struct KernelEventMapper {
             e.aux2 = cpu.map { $0 &+ 1 } ?? 0
             try sink.append(e)
         case ("iommu", "unmap"):
-            guard let iova = record.int("iova"), let size = record.int("size") else { return .malformed("unmap without iova/size") }
+            guard let iova = record.int("iova"), let size = record.int("size") else {
+                return .malformed("unmap without iova/size")
+            }
             e.kind = .iommuUnmap
             e.address = iova
             e.address2 = record.int("unmapped_size") ?? 0
@@ -108,7 +112,9 @@ struct KernelEventMapper {
         return .mapped
     }
 
-    private mutating func mapDMA(_ record: KernelRecord, _ template: Event, sink: inout some EventSink) throws -> Outcome {
+    private mutating func mapDMA(_ record: KernelRecord, _ template: Event, sink: inout some EventSink) throws
+        -> Outcome
+    {
         var e = template
         let name = record.format.name
         e.device = device(record.string("device"), sink: &sink)
@@ -116,7 +122,9 @@ struct KernelEventMapper {
         let attrs = UInt32(truncatingIfNeeded: record.int("attrs") ?? 0)
         switch name {
         case "dma_map_page", "dma_map_phys", "dma_map_resource":
-            guard let dma = record.int("dma_addr"), let size = record.int("size") else { return .malformed("\(name) without dma_addr/size") }
+            guard let dma = record.int("dma_addr"), let size = record.int("size") else {
+                return .malformed("\(name) without dma_addr/size")
+            }
             e.kind = .dmaMap
             e.address = dma
             e.address2 = record.int("phys_addr") ?? 0
@@ -125,7 +133,9 @@ struct KernelEventMapper {
             e.detail = (name == "dma_map_page" ? MapAPI.page : name == "dma_map_phys" ? .phys : .resource).rawValue
             try sink.append(e)
         case "dma_unmap_page", "dma_unmap_phys", "dma_unmap_resource":
-            guard let dma = record.int("addr", "dma_addr"), let size = record.int("size") else { return .malformed("\(name) without addr/size") }
+            guard let dma = record.int("addr", "dma_addr"), let size = record.int("size") else {
+                return .malformed("\(name) without addr/size")
+            }
             e.kind = .dmaUnmap
             e.address = dma
             e.size = size
@@ -154,7 +164,8 @@ struct KernelEventMapper {
             e.eventFlags.insert(.error)
             try sink.append(e)
         case "dma_map_sg":
-            guard let dmas = record.array("dma_addrs"), let lengths = record.array("lengths") ?? record.array("sizes") else {
+            guard let dmas = record.array("dma_addrs"), let lengths = record.array("lengths") ?? record.array("sizes")
+            else {
                 return .malformed("dma_map_sg without dma_addrs/lengths")
             }
             let phys = record.array("phys_addrs") ?? []
@@ -179,7 +190,9 @@ struct KernelEventMapper {
                 try sink.append(t)
             }
         case "dma_unmap_sg":
-            guard let phys = record.array("phys_addrs") ?? record.array("addrs") else { return .malformed("dma_unmap_sg without phys_addrs") }
+            guard let phys = record.array("phys_addrs") ?? record.array("addrs") else {
+                return .malformed("dma_unmap_sg without phys_addrs")
+            }
             e.kind = .dmaUnmap
             e.aux = attrs
             e.detail = MapAPI.sg.rawValue
@@ -189,14 +202,17 @@ struct KernelEventMapper {
                 try sink.append(e)
             }
         case "dma_sync_single_for_cpu", "dma_sync_single_for_device":
-            guard let dma = record.int("dma_addr"), let size = record.int("size") else { return .malformed("\(name) without dma_addr/size") }
+            guard let dma = record.int("dma_addr"), let size = record.int("size") else {
+                return .malformed("\(name) without dma_addr/size")
+            }
             e.kind = .dmaSync
             e.address = dma
             e.size = size
             e.detail = (name.hasSuffix("_cpu") ? SyncTarget.forCPU : .forDevice).rawValue
             try sink.append(e)
         case "dma_sync_sg_for_cpu", "dma_sync_sg_for_device":
-            guard let dmas = record.array("dma_addrs"), let lengths = record.array("lengths") ?? record.array("sizes") else {
+            guard let dmas = record.array("dma_addrs"), let lengths = record.array("lengths") ?? record.array("sizes")
+            else {
                 return .malformed("\(name) without dma_addrs/lengths")
             }
             e.kind = .dmaSync
@@ -213,7 +229,9 @@ struct KernelEventMapper {
         return .mapped
     }
 
-    private mutating func mapIntel(_ record: KernelRecord, _ template: Event, sink: inout some EventSink) throws -> Outcome {
+    private mutating func mapIntel(_ record: KernelRecord, _ template: Event, sink: inout some EventSink) throws
+        -> Outcome
+    {
         var e = template
         let name = record.format.name
         let isMap: Bool
@@ -227,7 +245,9 @@ struct KernelEventMapper {
         case "bounce_unmap_single": (isMap, api) = (false, .intelBounce)
         default: return .unknown
         }
-        guard let addr = record.int("dev_addr"), let size = record.int("size") else { return .malformed("\(name) without dev_addr/size") }
+        guard let addr = record.int("dev_addr"), let size = record.int("size") else {
+            return .malformed("\(name) without dev_addr/size")
+        }
         e.kind = isMap ? .dmaMap : .dmaUnmap
         e.device = device(record.string("dev_name"), sink: &sink)
         e.address = addr

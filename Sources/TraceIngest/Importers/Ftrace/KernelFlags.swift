@@ -95,4 +95,3 @@ public struct GFPFlags: OptionSet, Sendable, Hashable {
         return r
     }
 }
-

@@ -68,7 +68,9 @@ public struct JSONLImporter: Importer {
                     let id = UInt32(truncatingIfNeeded: e.value(of: f.slot))
                     guard id != Event.noString else { continue }
                     let mapped: UInt32
-                    if let m = stringMap[id] { mapped = m } else {
+                    if let m = stringMap[id] {
+                        mapped = m
+                    } else {
                         mapped = scratch.string(id).map { sink.intern($0) } ?? Event.noString
                         stringMap[id] = mapped
                     }
@@ -85,7 +87,9 @@ public struct JSONLImporter: Importer {
         try input.checkReadError()
         if let e = sinkError { throw .unreadable(path: input.path, reason: "cannot store events: \(e)") }
         if decodedLines == 0 && diagnostics.skipped > 0 {
-            throw .badFormat(path: input.path, offset: 0, reason: "no JSONL line decoded (first: \(diagnostics.problems.first.map { "\($0)" } ?? ""))")
+            throw .badFormat(
+                path: input.path, offset: 0,
+                reason: "no JSONL line decoded (first: \(diagnostics.problems.first.map { "\($0)" } ?? ""))")
         }
     }
 

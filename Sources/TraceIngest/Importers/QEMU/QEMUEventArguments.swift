@@ -69,7 +69,9 @@ struct QEMUEventArguments {
                     if kind == .pointer, n - p >= 5, Array(body[p..<(p + 5)]) == Array("(nil)".utf8) {
                         p += 5
                     } else {
-                        if (alternate || kind == .pointer), n - p >= 2, body[p] == 0x30, body[p + 1] | 0x20 == 0x78 { p += 2 }
+                        if (alternate || kind == .pointer), n - p >= 2, body[p] == 0x30, body[p + 1] | 0x20 == 0x78 {
+                            p += 2
+                        }
                         guard let (v, next) = hexadecimal(body, p) else { return nil }
                         p = next
                         value = v
@@ -86,7 +88,8 @@ struct QEMUEventArguments {
                         }
                     }
                     if argument < args.strings.count {
-                        args.strings[argument] = String(decoding: UnsafeRawBufferPointer(rebasing: body[p..<end]), as: UTF8.self)
+                        args.strings[argument] = String(
+                            decoding: UnsafeRawBufferPointer(rebasing: body[p..<end]), as: UTF8.self)
                     }
                     p = end
                 case .char:
@@ -94,7 +97,9 @@ struct QEMUEventArguments {
                     value = UInt64(body[p])
                     p += 1
                 case .float:
-                    while p < n, let c = Optional(body[p]), (c >= 0x30 && c <= 0x39) || c == 0x2E || c == 0x2D || c == 0x2B || c == 0x65 {
+                    while p < n, let c = Optional(body[p]),
+                        (c >= 0x30 && c <= 0x39) || c == 0x2E || c == 0x2D || c == 0x2B || c == 0x65
+                    {
                         p += 1
                     }
                 }

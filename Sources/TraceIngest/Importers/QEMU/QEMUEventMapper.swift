@@ -92,7 +92,9 @@ struct QEMUEventMapper {
     private mutating func noteIOMMU(_ kind: String) { if viommu == nil { viommu = kind } }
 
     /// Maps one event by name; `template` carries timestamp, clock, source and position.
-    mutating func map(_ name: String, _ a: QEMUEventArguments, template: Event, sink: inout some EventSink) throws -> Outcome {
+    mutating func map(_ name: String, _ a: QEMUEventArguments, template: Event, sink: inout some EventSink) throws
+        -> Outcome
+    {
         guard let event = MappedEvent(rawValue: name) else { return Self.classify(name) }
         try map(event, a, template: template, sink: &sink)
         return .mapped
@@ -102,7 +104,8 @@ struct QEMUEventMapper {
     static func classify(_ name: String) -> Outcome { isKnownFamily(name) ? .ignored : .unknown }
 
     /// Maps one event resolved to a ``MappedEvent`` (no string comparisons on the hot path).
-    mutating func map(_ event: MappedEvent, _ a: QEMUEventArguments, template: Event, sink: inout some EventSink) throws {
+    mutating func map(_ event: MappedEvent, _ a: QEMUEventArguments, template: Event, sink: inout some EventSink) throws
+    {
         var e = template
         func int(_ n: String) -> UInt64 { a.int(n) ?? 0 }
         func u32(_ n: String) -> UInt32 { UInt32(truncatingIfNeeded: a.int(n) ?? 0) }
@@ -157,13 +160,15 @@ struct QEMUEventMapper {
         case .vtdIotlbCcHit, .vtdIotlbCcUpdate:
             noteIOMMU("intel-iommu")
             e.kind = .hostContext
-            e.device = device(sid: UInt16(truncatingIfNeeded: (int("bus") & 0xFF) << 8 | (int("devfn") & 0xFF)), sink: &sink)
+            e.device = device(
+                sid: UInt16(truncatingIfNeeded: (int("bus") & 0xFF) << 8 | (int("devfn") & 0xFF)), sink: &sink)
             e.aux = UInt32((int("high") >> 8) & 0xFFFF)
             e.aux2 = UInt32(int("low") & 0xFFF)
         case .vtdCeNotPresent:
             noteIOMMU("intel-iommu")
             e.kind = .hostContext
-            e.device = device(sid: UInt16(truncatingIfNeeded: (int("bus") & 0xFF) << 8 | (int("devfn") & 0xFF)), sink: &sink)
+            e.device = device(
+                sid: UInt16(truncatingIfNeeded: (int("bus") & 0xFF) << 8 | (int("devfn") & 0xFF)), sink: &sink)
             e.eventFlags.insert(.error)
         case .vtdReNotPresent:
             e.kind = .hostContext

@@ -96,7 +96,8 @@ public struct QEMULogImporter: Importer {
         into sink: inout some EventSink, diagnostics: inout IngestDiagnostics
     ) throws(IngestError) {
         var importer = QEMULogImporter(traceEvents: events)
-        try importer.run(IngestInput(path: path, bytes: bytes), source: source, clock: clock, into: &sink, diagnostics: &diagnostics)
+        try importer.run(
+            IngestInput(path: path, bytes: bytes), source: source, clock: clock, into: &sink, diagnostics: &diagnostics)
     }
 }
 
@@ -209,8 +210,8 @@ struct LineShape {
             return v
         }
         guard b[4] == 0x2D, b[7] == 0x2D, b[10] == 0x54, b[13] == 0x3A, b[16] == 0x3A,
-              let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2), let h = num(11, 2), let mi = num(14, 2),
-              let s = num(17, 2), (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 61
+            let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2), let h = num(11, 2), let mi = num(14, 2),
+            let s = num(17, 2), (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 61
         else { return nil }
         var p = 19
         var frac: UInt64 = 0
@@ -344,8 +345,10 @@ struct QEMULogDecoder {
         self.clock = clock
     }
 
-    mutating func line(_ b: UnsafeRawBufferPointer, number: UInt64, sink: inout some EventSink,
-                       diagnostics: inout IngestDiagnostics) throws {
+    mutating func line(
+        _ b: UnsafeRawBufferPointer, number: UInt64, sink: inout some EventSink,
+        diagnostics: inout IngestDiagnostics
+    ) throws {
         if b.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
             diagnostics.comments += 1
             return
@@ -356,7 +359,8 @@ struct QEMULogDecoder {
             return
         }
         let shape = LineShape(b)
-        let template = Event(kind: .marker, timestamp: shape.timestamp ?? 0, clock: clock, source: source, position: number)
+        let template = Event(
+            kind: .marker, timestamp: shape.timestamp ?? 0, clock: clock, source: source, position: number)
         if let range = shape.nameRange {
             let nameBytes = UnsafeRawBufferPointer(rebasing: b[range])
             let slot = resolve(nameBytes)
@@ -373,12 +377,15 @@ struct QEMULogDecoder {
             {
                 // Newer QEMU prints the PASID first (`pasid 0xffffffff: dev 00:05.00 iova ...`); the rest is
                 // the 7.2 format. 0xffffffff is PCI_NO_PASID: no PASID, as in logs without the prefix.
-                parsed = QEMUEventArguments.parse(UnsafeRawBufferPointer(rebasing: body[rest...]), definition: definition)
+                parsed = QEMUEventArguments.parse(
+                    UnsafeRawBufferPointer(rebasing: body[rest...]), definition: definition)
                 if parsed != nil && pasid != 0xFFFF_FFFF { template.aux2 = UInt32(truncatingIfNeeded: pasid) }
             }
             guard let args = parsed else {
-                diagnostics.skip(.init(file: path, position: number,
-                                       message: "\(entry.name): arguments do not match the format \"\(definition.format)\""))
+                diagnostics.skip(
+                    .init(
+                        file: path, position: number,
+                        message: "\(entry.name): arguments do not match the format \"\(definition.format)\""))
                 return
             }
             if entry.event == .vtdDmarFault, let sid = args.int("sid"), let addr = args.int("addr") {
@@ -402,11 +409,14 @@ struct QEMULogDecoder {
     }
 
     /// `error_report()` messages of the VT-d model.
-    private mutating func errorReport(_ message: String, template: Event, number: UInt64, sink: inout some EventSink,
-                                      diagnostics: inout IngestDiagnostics) throws {
+    private mutating func errorReport(
+        _ message: String, template: Event, number: UInt64, sink: inout some EventSink,
+        diagnostics: inout IngestDiagnostics
+    ) throws {
         // `function: text` names the reporting function; other messages are keyed `error_report`.
         let head = message.prefix { $0 != ":" && $0 != " " }
-        let function = message.dropFirst(head.count).hasPrefix(": ") && head.utf8.allSatisfy(isIdentifierByte) ? head : ""
+        let function =
+            message.dropFirst(head.count).hasPrefix(": ") && head.utf8.allSatisfy(isIdentifierByte) ? head : ""
         let key = function.isEmpty ? "error_report" : "error_report:" + function
         var values: [Substring: Substring] = [:]
         if let open = message.firstIndex(of: "("), let close = message.lastIndex(of: ")"), open < close {

@@ -47,12 +47,16 @@ public struct SimpletraceImporter: Importer {
         into sink: inout some EventSink, diagnostics: inout IngestDiagnostics
     ) throws(IngestError) {
         guard let traceEvents else {
-            throw .missingCompanion(path: input.path,
-                                    what: "simpletrace needs the trace-events-all file of the QEMU that wrote it (--trace-events FILE)")
+            throw .missingCompanion(
+                path: input.path,
+                what: "simpletrace needs the trace-events-all file of the QEMU that wrote it (--trace-events FILE)")
         }
         let path = input.path
-        let summary = try input.readAll().withIngestBytes { (bytes: UnsafeRawBufferPointer) throws(IngestError) -> SimpletraceSummary in
-            try Self.decode(bytes, path: path, events: traceEvents, source: source, clock: clock, into: &sink, diagnostics: &diagnostics)
+        let summary = try input.readAll().withIngestBytes {
+            (bytes: UnsafeRawBufferPointer) throws(IngestError) -> SimpletraceSummary in
+            try Self.decode(
+                bytes, path: path, events: traceEvents, source: source, clock: clock, into: &sink,
+                diagnostics: &diagnostics)
         }
         if sink.metadata.capture.viommu == nil, let kind = summary.viommu { sink.metadata.capture.viommu = kind }
     }
@@ -109,7 +113,8 @@ public struct SimpletraceImporter: Importer {
                 p += 20 + Int(length)
             case 1:  // event: u64 id, u64 timestamp, u32 length (from id on), u32 pid, arguments
                 guard let eventID = try? r.u64(p + 8), let timestamp = try? r.u64(p + 16),
-                      let length = try? r.u32(p + 24) else {
+                    let length = try? r.u32(p + 24)
+                else {
                     problem(p, "truncated event record header")
                     p = r.count
                     continue
@@ -126,7 +131,8 @@ public struct SimpletraceImporter: Importer {
                 }
                 let args = UnsafeRawBufferPointer(rebasing: bytes[(p + 32)..<(p + 8 + Int(length))])
                 p += 8 + Int(length)
-                let template = Event(kind: .marker, timestamp: timestamp, clock: clock, source: source, position: UInt64(recordAt))
+                let template = Event(
+                    kind: .marker, timestamp: timestamp, clock: clock, source: source, position: UInt64(recordAt))
                 guard let name = names[eventID] else {
                     diagnostics.unknown["event id \(eventID)", default: 0] += 1
                     continue
@@ -152,7 +158,10 @@ public struct SimpletraceImporter: Importer {
                     continue
                 }
                 guard let values = arguments(args, definition: definition, bigEndian: r.bigEndian) else {
-                    problem(recordAt, "\(name): arguments do not fit the record (\(length - 24) bytes) for \(definition.arguments.count) declared arguments")
+                    problem(
+                        recordAt,
+                        "\(name): arguments do not fit the record (\(length - 24) bytes) for \(definition.arguments.count) declared arguments"
+                    )
                     continue
                 }
                 do {
@@ -173,7 +182,9 @@ public struct SimpletraceImporter: Importer {
     }
 
     /// Reads `definition`'s arguments in declaration order; nil when they overrun the record.
-    static func arguments(_ bytes: UnsafeRawBufferPointer, definition: QEMUTraceEvents.Definition, bigEndian: Bool) -> QEMUEventArguments? {
+    static func arguments(_ bytes: UnsafeRawBufferPointer, definition: QEMUTraceEvents.Definition, bigEndian: Bool)
+        -> QEMUEventArguments?
+    {
         var values = QEMUEventArguments(definition: definition)
         let r = BinaryReader(bytes, bigEndian: bigEndian, path: "")
         var q = 0
@@ -192,7 +203,9 @@ public struct SimpletraceImporter: Importer {
     }
 
     private static func append(_ e: Event, to sink: inout some EventSink, path: String) throws(IngestError) {
-        do { try sink.append(e) } catch { throw IngestError.unreadable(path: path, reason: "could not store events: \(error)") }
+        do { try sink.append(e) } catch {
+            throw IngestError.unreadable(path: path, reason: "could not store events: \(error)")
+        }
     }
 }
 

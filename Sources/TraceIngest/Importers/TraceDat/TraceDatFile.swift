@@ -163,7 +163,9 @@ public struct TraceDatFile: Sendable {
         p = try skipBlock(r, at: p, sizeWidth: 8, "saved cmdlines")
         let ncpus = Int(try r.u32(p, "cpu count"))
         guard ncpus <= Limits.maxCPUs else {
-            throw .limitExceeded(path: r.path, offset: r.position(p), what: "cpu count", value: UInt64(ncpus), limit: UInt64(Limits.maxCPUs))
+            throw .limitExceeded(
+                path: r.path, offset: r.position(p), what: "cpu count", value: UInt64(ncpus),
+                limit: UInt64(Limits.maxCPUs))
         }
         cpuCount = ncpus
         p += 4
@@ -184,8 +186,10 @@ public struct TraceDatFile: Sendable {
                 }
                 return
             case "latency  ":
-                notes.append(.init(file: r.path, position: r.position(tagAt), isByteOffset: true,
-                                   message: "latency-tracer file: text data, no binary events"))
+                notes.append(
+                    .init(
+                        file: r.path, position: r.position(tagAt), isByteOffset: true,
+                        message: "latency-tracer file: text data, no binary events"))
                 return
             default:
                 throw r.bad(tagAt, "unknown section tag '\(tagText)' (options/flyrecord/latency expected)")
@@ -218,29 +222,34 @@ public struct TraceDatFile: Sendable {
             guard id == 0 else { throw r.bad(at, "section \(id) where an options section (0) was expected") }
             let body = try sectionBody(r, at: at)
             var chained: UInt64 = 0
-            try body.withReader(r, base: next + 16, context: "options section at \(next)") { (o: BinaryReader) throws(IngestError) in
+            try body.withReader(r, base: next + 16, context: "options section at \(next)") {
+                (o: BinaryReader) throws(IngestError) in
                 chained = try self.parseV7Options(o, sectionOffsets: &sectionOffsets, buffers: &buffers)
             }
             next = chained
         }
         guard let headerAt = sectionOffsets[16] else { throw r.bad(0, "no HEADER_INFO section option") }
         let header = try sectionBody(r, at: try sectionStart(r, headerAt, expect: 16))
-        try header.withReader(r, base: headerAt + 16, context: "HEADER_INFO section") { (h: BinaryReader) throws(IngestError) in
+        try header.withReader(r, base: headerAt + 16, context: "HEADER_INFO section") {
+            (h: BinaryReader) throws(IngestError) in
             _ = try self.parseHeaderInfo(h, at: 0)
         }
         if let ftraceAt = sectionOffsets[17] {
             let body = try sectionBody(r, at: try sectionStart(r, ftraceAt, expect: 17))
-            try body.withReader(r, base: ftraceAt + 16, context: "FTRACE_EVENTS section") { (b: BinaryReader) throws(IngestError) in
+            try body.withReader(r, base: ftraceAt + 16, context: "FTRACE_EVENTS section") {
+                (b: BinaryReader) throws(IngestError) in
                 _ = try self.parseFtraceFormats(b, at: 0)
             }
         }
         guard let eventsAt = sectionOffsets[18] else { throw r.bad(0, "no EVENT_FORMATS section option") }
         let events = try sectionBody(r, at: try sectionStart(r, eventsAt, expect: 18))
-        try events.withReader(r, base: eventsAt + 16, context: "EVENT_FORMATS section") { (b: BinaryReader) throws(IngestError) in
+        try events.withReader(r, base: eventsAt + 16, context: "EVENT_FORMATS section") {
+            (b: BinaryReader) throws(IngestError) in
             _ = try self.parseEventSystems(b, at: 0)
         }
         for buffer in buffers {
-            try SectionBytes.decompressed(buffer.body).withReader(r, base: buffer.base, context: "BUFFER option") { (b: BinaryReader) throws(IngestError) in
+            try SectionBytes.decompressed(buffer.body).withReader(r, base: buffer.base, context: "BUFFER option") {
+                (b: BinaryReader) throws(IngestError) in
                 try self.parseBufferOption(b, at: buffer.offset)
             }
         }
@@ -262,7 +271,9 @@ public struct TraceDatFile: Sendable {
         let flags = try r.u16(at + 2)
         let size = try r.u64(at + 8, "section size")
         guard size <= UInt64(Limits.maxSection) else {
-            throw .limitExceeded(path: r.path, offset: r.position(at + 8), what: "section size", value: size, limit: UInt64(Limits.maxSection))
+            throw .limitExceeded(
+                path: r.path, offset: r.position(at + 8), what: "section size", value: size,
+                limit: UInt64(Limits.maxSection))
         }
         let body = try r.slice(at + 16, Int(size), "section body")
         guard flags & 1 != 0 else { return .inFile(offset: at + 16, count: Int(size)) }
@@ -270,7 +281,9 @@ public struct TraceDatFile: Sendable {
         let csize = Int(try b.u32(0, "compressed size"))
         let usize = Int(try b.u32(4, "uncompressed size"))
         guard usize <= Limits.maxSection else {
-            throw .limitExceeded(path: r.path, offset: r.position(at + 20), what: "uncompressed section size", value: UInt64(usize), limit: UInt64(Limits.maxSection))
+            throw .limitExceeded(
+                path: r.path, offset: r.position(at + 20), what: "uncompressed section size", value: UInt64(usize),
+                limit: UInt64(Limits.maxSection))
         }
         let frame = try b.slice(8, csize, "compressed section data")
         switch ZstdFrameDecoder.decompress(frame, expectedSize: usize) {
@@ -311,8 +324,10 @@ public struct TraceDatFile: Sendable {
         let (instance, p1) = try b.cString(start + 8, maxLength: 256, "buffer instance name")
         let (clock, p2) = try b.cString(p1, maxLength: 64, "buffer clock")
         guard instance.isEmpty else {
-            notes.append(.init(file: b.path, position: b.position(start), isByteOffset: true,
-                               message: "trace instance '\(instance)' not read (only the top instance is)"))
+            notes.append(
+                .init(
+                    file: b.path, position: b.position(start), isByteOffset: true,
+                    message: "trace instance '\(instance)' not read (only the top instance is)"))
             return
         }
         if !clock.isEmpty { traceClock = clock }
@@ -320,7 +335,9 @@ public struct TraceDatFile: Sendable {
         if bufferPage >= 64 && bufferPage <= (1 << 24) { pageSize = bufferPage }
         let n = Int(try b.u32(p2 + 4, "buffer cpu count"))
         guard n <= Limits.maxCPUs else {
-            throw .limitExceeded(path: b.path, offset: b.position(p2 + 4), what: "buffer cpu count", value: UInt64(n), limit: UInt64(Limits.maxCPUs))
+            throw .limitExceeded(
+                path: b.path, offset: b.position(p2 + 4), what: "buffer cpu count", value: UInt64(n),
+                limit: UInt64(Limits.maxCPUs))
         }
         var q = p2 + 8
         for _ in 0..<n {
@@ -359,7 +376,9 @@ public struct TraceDatFile: Sendable {
     private mutating func parseFtraceFormats(_ r: BinaryReader, at start: Int) throws(IngestError) -> Int {
         let n = Int(try r.u32(start, "ftrace format count"))
         guard n <= Limits.maxFormats else {
-            throw .limitExceeded(path: r.path, offset: r.position(start), what: "ftrace format count", value: UInt64(n), limit: UInt64(Limits.maxFormats))
+            throw .limitExceeded(
+                path: r.path, offset: r.position(start), what: "ftrace format count", value: UInt64(n),
+                limit: UInt64(Limits.maxFormats))
         }
         var p = start + 4
         for _ in 0..<n {
@@ -374,14 +393,18 @@ public struct TraceDatFile: Sendable {
     private mutating func parseEventSystems(_ r: BinaryReader, at start: Int) throws(IngestError) -> Int {
         let nsys = Int(try r.u32(start, "event system count"))
         guard nsys <= Limits.maxSystems else {
-            throw .limitExceeded(path: r.path, offset: r.position(start), what: "event system count", value: UInt64(nsys), limit: UInt64(Limits.maxSystems))
+            throw .limitExceeded(
+                path: r.path, offset: r.position(start), what: "event system count", value: UInt64(nsys),
+                limit: UInt64(Limits.maxSystems))
         }
         var p = start + 4
         for _ in 0..<nsys {
             let (system, afterName) = try r.cString(p, maxLength: 256, "event system name")
             let nev = Int(try r.u32(afterName, "event count of system \(system)"))
             guard nev <= Limits.maxFormats else {
-                throw .limitExceeded(path: r.path, offset: r.position(afterName), what: "event count", value: UInt64(nev), limit: UInt64(Limits.maxFormats))
+                throw .limitExceeded(
+                    path: r.path, offset: r.position(afterName), what: "event count", value: UInt64(nev),
+                    limit: UInt64(Limits.maxFormats))
             }
             p = afterName + 4
             for _ in 0..<nev {
@@ -393,10 +416,14 @@ public struct TraceDatFile: Sendable {
         return p
     }
 
-    private func textBlock(_ r: BinaryReader, at p: Int, sizeWidth: Int, _ what: String) throws(IngestError) -> (String, Int) {
+    private func textBlock(_ r: BinaryReader, at p: Int, sizeWidth: Int, _ what: String) throws(IngestError) -> (
+        String, Int
+    ) {
         let size = sizeWidth == 8 ? try r.u64(p, "\(what) size") : UInt64(try r.u32(p, "\(what) size"))
         guard size <= UInt64(Limits.maxTextBlock) else {
-            throw .limitExceeded(path: r.path, offset: r.position(p), what: "\(what) size", value: size, limit: UInt64(Limits.maxTextBlock))
+            throw .limitExceeded(
+                path: r.path, offset: r.position(p), what: "\(what) size", value: size,
+                limit: UInt64(Limits.maxTextBlock))
         }
         let body = try r.slice(p + sizeWidth, Int(size), what)
         return (String(decoding: body, as: UTF8.self), p + sizeWidth + Int(size))
@@ -427,7 +454,9 @@ public struct TraceDatFile: Sendable {
     }
 
     /// Options shared by v6 and v7.
-    private mutating func applyOption(_ id: UInt16, _ data: UnsafeRawBufferPointer, _ r: BinaryReader, at: Int) throws(IngestError) {
+    private mutating func applyOption(_ id: UInt16, _ data: UnsafeRawBufferPointer, _ r: BinaryReader, at: Int)
+        throws(IngestError)
+    {
         func text() -> String {
             String(decoding: data.prefix { $0 != 0 }, as: UTF8.self).trimmedBlanks()
         }
@@ -458,14 +487,18 @@ enum SectionBytes {
     case decompressed([UInt8])
 
     /// Calls `body` with a reader over the section bytes (`file` is the reader of the whole file).
-    func withReader(_ file: BinaryReader, base: UInt64, context: String, _ body: (BinaryReader) throws(IngestError) -> Void) throws(IngestError) {
+    func withReader(
+        _ file: BinaryReader, base: UInt64, context: String, _ body: (BinaryReader) throws(IngestError) -> Void
+    ) throws(IngestError) {
         switch self {
         case let .inFile(offset, count):
             let view = UnsafeRawBufferPointer(rebasing: file.bytes[offset..<(offset + count)])
             try body(BinaryReader(view, bigEndian: file.bigEndian, path: file.path, base: base, context: context))
         case let .decompressed(bytes):
             try bytes.withIngestBytes { (p: UnsafeRawBufferPointer) throws(IngestError) in
-                try body(BinaryReader(p, bigEndian: file.bigEndian, path: file.path, base: base, context: context + ", decompressed"))
+                try body(
+                    BinaryReader(
+                        p, bigEndian: file.bigEndian, path: file.path, base: base, context: context + ", decompressed"))
             }
         }
     }

@@ -28,7 +28,8 @@ public struct TraceDatImporter: Importer {
         into sink: inout some EventSink, diagnostics: inout IngestDiagnostics
     ) throws(IngestError) {
         let path = input.path
-        let file = try input.readAll().withIngestBytes { (bytes: UnsafeRawBufferPointer) throws(IngestError) -> TraceDatFile in
+        let file = try input.readAll().withIngestBytes {
+            (bytes: UnsafeRawBufferPointer) throws(IngestError) -> TraceDatFile in
             try Self.decode(bytes, path: path, source: source, clock: clock, into: &sink, diagnostics: &diagnostics)
         }
         header = file
@@ -36,7 +37,8 @@ public struct TraceDatImporter: Importer {
             sink.metadata.capture.kernelRelease = release
         }
         if let traceClock = file.traceClock, let i = sink.metadata.clocks.firstIndex(where: { $0.id == clock }),
-           sink.metadata.clocks[i].name == "unknown" {
+            sink.metadata.clocks[i].name == "unknown"
+        {
             sink.metadata.clocks[i].name = "guest-trace-\(traceClock)"
         }
     }
@@ -57,8 +59,10 @@ public struct TraceDatImporter: Importer {
 
         // The id field is itself described by the format files (`common_type`); fall back to the kernel's
         // fixed u16 at offset 0 only when no format lists it.
-        let typeField = file.formats.values.lazy.compactMap { $0.field("common_type") }.first
-            ?? TraceEventFormat.Field(name: "common_type", type: "unsigned short", offset: 0, size: 2, signed: false, storage: .scalar)
+        let typeField =
+            file.formats.values.lazy.compactMap { $0.field("common_type") }.first
+            ?? TraceEventFormat.Field(
+                name: "common_type", type: "unsigned short", offset: 0, size: 2, signed: false, storage: .scalar)
         var mapper = KernelEventMapper()
         var unknownIDs: [Int: Int] = [:]
         var pageLost: [Int: UInt64] = [:]
@@ -66,16 +70,20 @@ public struct TraceDatImporter: Importer {
         let offset = file.timestampOffset
         for rec in records {
             var template = Event(kind: .marker, clock: clock, source: source, position: rec.position)
-            template.timestamp = offset >= 0 ? rec.timestamp &+ UInt64(offset) : rec.timestamp &- UInt64(offset.magnitude)
+            template.timestamp =
+                offset >= 0 ? rec.timestamp &+ UInt64(offset) : rec.timestamp &- UInt64(offset.magnitude)
             if rec.missed >= 0 {
                 template.kind = .lostEvents
                 template.aux = UInt32(clamping: rec.missed)
                 template.aux2 = UInt32(clamping: streams[rec.stream].cpu)
                 diagnostics.lostEvents += rec.missed > 0 ? Int(rec.missed) : 1
                 pageLost[streams[rec.stream].cpu, default: 0] += rec.missed > 0 ? UInt64(rec.missed) : 1
-                diagnostics.note(.init(file: path, position: rec.position, isByteOffset: true,
-                                       message: rec.missed > 0 ? "CPU \(streams[rec.stream].cpu): ring buffer lost \(rec.missed) events"
-                                                               : "CPU \(streams[rec.stream].cpu): ring buffer lost events (count unknown)"))
+                diagnostics.note(
+                    .init(
+                        file: path, position: rec.position, isByteOffset: true,
+                        message: rec.missed > 0
+                            ? "CPU \(streams[rec.stream].cpu): ring buffer lost \(rec.missed) events"
+                            : "CPU \(streams[rec.stream].cpu): ring buffer lost events (count unknown)"))
                 try append(template, to: &sink, path: path)
                 continue
             }
@@ -86,16 +94,20 @@ public struct TraceDatImporter: Importer {
                 outcome = try stream.data.withUnsafeBytes { all -> KernelEventMapper.Outcome in
                     let view = UnsafeRawBufferPointer(rebasing: all[rec.offset..<(rec.offset + rec.length)])
                     let reader = BinaryReader(view, bigEndian: file.bigEndian, path: path, base: rec.position)
-                    let type = (try? reader.integer(typeField.offset, size: typeField.size, signed: false)).map { Int($0) } ?? -1
+                    let type =
+                        (try? reader.integer(typeField.offset, size: typeField.size, signed: false)).map { Int($0) }
+                        ?? -1
                     guard let format = file.formats[type] else {
                         unknownIDs[type, default: 0] += 1
                         return .malformed("")
                     }
-                    name = names[type] ?? {
-                        let n = "\(format.system):\(format.name)"
-                        names[type] = n
-                        return n
-                    }()
+                    name =
+                        names[type]
+                        ?? {
+                            let n = "\(format.system):\(format.name)"
+                            names[type] = n
+                            return n
+                        }()
                     let record = KernelRecord(format: format, bytes: reader, longSize: file.longSize)
                     mapper.cpu = UInt32(clamping: streams[rec.stream].cpu)
                     return try mapper.map(record, template: template, sink: &sink)
@@ -110,7 +122,8 @@ public struct TraceDatImporter: Importer {
             case .mapped: diagnostics.understood[name, default: 0] += 1
             case .unknown: diagnostics.unknown[name, default: 0] += 1
             case .malformed(let why):
-                diagnostics.skip(.init(file: path, position: rec.position, isByteOffset: true, message: "\(name): \(why)"))
+                diagnostics.skip(
+                    .init(file: path, position: rec.position, isByteOffset: true, message: "\(name): \(why)"))
             }
         }
         // Losses the CPUSTAT counters report beyond those flagged on the pages read.
@@ -118,23 +131,32 @@ public struct TraceDatImporter: Importer {
             let flagged = pageLost[stat.cpu, default: 0]
             guard stat.lost > flagged else { continue }
             let extra = stat.lost - flagged
-            var e = Event(kind: .lostEvents, timestamp: records.first?.timestamp ?? 0, clock: clock, source: source, position: 0)
+            var e = Event(
+                kind: .lostEvents, timestamp: records.first?.timestamp ?? 0, clock: clock, source: source, position: 0)
             e.aux = UInt32(clamping: extra)
             e.aux2 = UInt32(clamping: stat.cpu)
             try append(e, to: &sink, path: path)
             diagnostics.lostEvents += Int(clamping: extra)
-            diagnostics.note(.init(file: path, position: 0, isByteOffset: true,
-                                   message: "CPU \(stat.cpu): the tracer reports \(stat.lost) events lost (overrun \(stat.overrun), commit overrun \(stat.commitOverrun), dropped \(stat.dropped))"))
+            diagnostics.note(
+                .init(
+                    file: path, position: 0, isByteOffset: true,
+                    message:
+                        "CPU \(stat.cpu): the tracer reports \(stat.lost) events lost (overrun \(stat.overrun), commit overrun \(stat.commitOverrun), dropped \(stat.dropped))"
+                ))
         }
         for (id, n) in unknownIDs.sorted(by: { $0.key < $1.key }) {
-            diagnostics.skip(.init(file: path, position: 0, isByteOffset: true,
-                                   message: "\(n) records with event id \(id), which no embedded format describes"))
+            diagnostics.skip(
+                .init(
+                    file: path, position: 0, isByteOffset: true,
+                    message: "\(n) records with event id \(id), which no embedded format describes"))
             diagnostics.skipped += n - 1
         }
         return file
     }
 
     private static func append(_ e: Event, to sink: inout some EventSink, path: String) throws(IngestError) {
-        do { try sink.append(e) } catch { throw IngestError.unreadable(path: path, reason: "could not store events: \(error)") }
+        do { try sink.append(e) } catch {
+            throw IngestError.unreadable(path: path, reason: "could not store events: \(error)")
+        }
     }
 }

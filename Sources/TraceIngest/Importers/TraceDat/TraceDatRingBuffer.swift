@@ -44,28 +44,37 @@ struct TraceDatRingBuffer {
         var total = 0
         for cpu in file.cpus where cpu.size > 0 {
             guard let off = Int(exactly: cpu.offset), off <= bytes.count else {
-                diagnostics.skip(.init(file: path, position: cpu.offset, isByteOffset: true,
-                                       message: "CPU \(cpu.cpu) data starts beyond the end of the file (\(bytes.count) bytes)"))
+                diagnostics.skip(
+                    .init(
+                        file: path, position: cpu.offset, isByteOffset: true,
+                        message: "CPU \(cpu.cpu) data starts beyond the end of the file (\(bytes.count) bytes)"))
                 continue
             }
             var size = Int(clamping: cpu.size)
             if size > bytes.count - off && !file.cpuDataCompressed {
-                diagnostics.skip(.init(file: path, position: UInt64(bytes.count), isByteOffset: true,
-                                       message: "truncated: CPU \(cpu.cpu) data declares \(cpu.size) bytes, \(bytes.count - off) present; reading what is there"))
+                diagnostics.skip(
+                    .init(
+                        file: path, position: UInt64(bytes.count), isByteOffset: true,
+                        message:
+                            "truncated: CPU \(cpu.cpu) data declares \(cpu.size) bytes, \(bytes.count - off) present; reading what is there"
+                    ))
                 size = bytes.count - off
             }
             if !file.cpuDataCompressed {
                 guard total <= Self.maxTotalData - size else { break }
                 total += size
-                streams.append(Stream(cpu: cpu.cpu, data: Array(UnsafeRawBufferPointer(rebasing: bytes[off..<(off + size)])),
-                                      fileBase: UInt64(off)))
+                streams.append(
+                    Stream(
+                        cpu: cpu.cpu, data: Array(UnsafeRawBufferPointer(rebasing: bytes[off..<(off + size)])),
+                        fileBase: UInt64(off)))
                 continue
             }
             var s = Stream(cpu: cpu.cpu, data: [], fileBase: nil)
             // The chunk table is bounded by the file, not by the declared size: trace-cmd 3.1.6 declares 4
             // bytes less than the table occupies (the u32 chunk count is not counted).
-            let region = BinaryReader(UnsafeRawBufferPointer(rebasing: bytes[off...]),
-                                      bigEndian: file.bigEndian, path: path, base: UInt64(off))
+            let region = BinaryReader(
+                UnsafeRawBufferPointer(rebasing: bytes[off...]),
+                bigEndian: file.bigEndian, path: path, base: UInt64(off))
             do throws(IngestError) {
                 let chunks = Int(try region.u32(0, "chunk count"))
                 var q = 4
@@ -73,16 +82,19 @@ struct TraceDatRingBuffer {
                     let csize = Int(try region.u32(q, "chunk compressed size"))
                     let usize = Int(try region.u32(q + 4, "chunk size"))
                     guard usize <= TraceDatFile.Limits.maxChunk, total <= Self.maxTotalData - usize else {
-                        throw IngestError.limitExceeded(path: path, offset: region.position(q + 4), what: "flyrecord chunk size",
-                                                        value: UInt64(usize), limit: UInt64(TraceDatFile.Limits.maxChunk))
+                        throw IngestError.limitExceeded(
+                            path: path, offset: region.position(q + 4), what: "flyrecord chunk size",
+                            value: UInt64(usize), limit: UInt64(TraceDatFile.Limits.maxChunk))
                     }
                     // As for compressed inputs: past 64 MiB, at most 1000× the file's size in all (a bomb).
-                    let expansion = max(DecompressionLimit.floorBytes,
-                                        UInt64(bytes.count).multipliedReportingOverflow(by: DecompressionLimit.maxRatio).partialValue)
+                    let expansion = max(
+                        DecompressionLimit.floorBytes,
+                        UInt64(bytes.count).multipliedReportingOverflow(by: DecompressionLimit.maxRatio).partialValue)
                     guard UInt64(total + usize) <= expansion else {
                         throw IngestError.limitExceeded(
                             path: path, offset: region.position(q + 4),
-                            what: "flyrecord data expanding more than \(DecompressionLimit.maxRatio)× the file (a decompression bomb?): decompressed size",
+                            what:
+                                "flyrecord data expanding more than \(DecompressionLimit.maxRatio)× the file (a decompression bomb?): decompressed size",
                             value: UInt64(total + usize), limit: expansion)
                     }
                     let frame = try region.slice(q + 8, csize, "flyrecord chunk")
@@ -93,13 +105,17 @@ struct TraceDatRingBuffer {
                         s.data.append(contentsOf: out)
                         total += usize
                     case .failure(let f):
-                        throw IngestError.badFormat(path: path, offset: region.position(q), reason: "flyrecord chunk of CPU \(cpu.cpu): \(f.reason)")
+                        throw IngestError.badFormat(
+                            path: path, offset: region.position(q),
+                            reason: "flyrecord chunk of CPU \(cpu.cpu): \(f.reason)")
                     }
                     q += 8 + csize
                 }
             } catch {
-                diagnostics.skip(.init(file: path, position: errorOffset(error), isByteOffset: true,
-                                       message: "\(error); events after this point on CPU \(cpu.cpu) are lost"))
+                diagnostics.skip(
+                    .init(
+                        file: path, position: errorOffset(error), isByteOffset: true,
+                        message: "\(error); events after this point on CPU \(cpu.cpu) are lost"))
             }
             streams.append(s)
         }
@@ -124,8 +140,10 @@ struct TraceDatRingBuffer {
         return out
     }
 
-    private func walk(_ bytes: UnsafeRawBufferPointer, stream s: Stream, index: Int, into out: inout [Record],
-                      diagnostics: inout IngestDiagnostics) {
+    private func walk(
+        _ bytes: UnsafeRawBufferPointer, stream s: Stream, index: Int, into out: inout [Record],
+        diagnostics: inout IngestDiagnostics
+    ) {
         let r = BinaryReader(bytes, bigEndian: file.bigEndian, path: path)
         let layout = file.page
         let pageSize = file.pageSize
@@ -136,15 +154,17 @@ struct TraceDatRingBuffer {
             return chunk < s.chunkPositions.count ? s.chunkPositions[chunk] : 0
         }
         func problem(_ offset: Int, _ message: String) {
-            diagnostics.skip(.init(file: path, position: position(offset), isByteOffset: true,
-                                   message: "CPU \(s.cpu): \(message)"))
+            diagnostics.skip(
+                .init(
+                    file: path, position: position(offset), isByteOffset: true,
+                    message: "CPU \(s.cpu): \(message)"))
         }
         var pageStart = 0
         while pageStart < bytes.count {
             defer { pageStart += pageSize }
             guard r.has(pageStart, layout.dataOffset),
-                  let pageTime = try? r.u64(pageStart + layout.timestampOffset),
-                  let commitRaw = try? r.integer(pageStart + layout.commitOffset, size: layout.commitSize, signed: false)
+                let pageTime = try? r.u64(pageStart + layout.timestampOffset),
+                let commitRaw = try? r.integer(pageStart + layout.commitOffset, size: layout.commitSize, signed: false)
             else {
                 problem(pageStart, "truncated ring-buffer page header")
                 break
@@ -164,8 +184,10 @@ struct TraceDatRingBuffer {
                 if missedStored, let n = try? r.integer(pageEnd, size: file.longSize, signed: false) {
                     count = Int64(clamping: n)
                 }
-                out.append(Record(timestamp: pageTime, stream: index, offset: pageStart, length: 0,
-                                  position: position(pageStart), missed: count, sequence: out.count))
+                out.append(
+                    Record(
+                        timestamp: pageTime, stream: index, offset: pageStart, length: 0,
+                        position: position(pageStart), missed: count, sequence: out.count))
             }
             var ts = pageTime
             var p = dataStart
@@ -233,8 +255,10 @@ struct TraceDatRingBuffer {
                     p = pageEnd
                     continue
                 }
-                out.append(Record(timestamp: ts, stream: index, offset: p, length: length,
-                                  position: position(headerAt), missed: -1, sequence: out.count))
+                out.append(
+                    Record(
+                        timestamp: ts, stream: index, offset: p, length: length,
+                        position: position(headerAt), missed: -1, sequence: out.count))
                 p += (length + 3) & ~3
             }
         }
