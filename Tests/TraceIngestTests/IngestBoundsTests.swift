@@ -207,3 +207,18 @@ import TraceFormat
         #expect(sink.events.isEmpty)
     }
 }
+
+/// Lost-event counts come from the input and saturate instead of trapping (a simpletrace "dropped" record of
+/// 2^64 - 1 events, found by fuzzing: Tests/Fuzz/simpletrace/crashes/); ordinary counts add up.
+@Test func lostEventCountsSaturate() {
+    var d = IngestDiagnostics()
+    d.addLost(UInt64.max)
+    d.addLost(UInt64.max)
+    #expect(d.lostEvents == Int.max)
+    var e = IngestDiagnostics()
+    e.addLost(3)
+    e.addLost(UInt8(4))
+    #expect(e.lostEvents == 7)
+    e.merge(d)
+    #expect(e.lostEvents == Int.max)
+}

@@ -57,6 +57,13 @@ public struct IngestDiagnostics: Sendable, Equatable {
         if problems.count < maxProblems { problems.append(problem) } else { problemsNotStored += 1 }
     }
 
+    /// Counts `n` lost events, saturating at `Int.max`: the count comes from the input (a ring buffer's
+    /// missed-events field, QEMU's dropped record), which may claim anything (found by fuzzing simpletrace).
+    public mutating func addLost(_ n: some BinaryInteger) {
+        let (sum, overflow) = lostEvents.addingReportingOverflow(Int(clamping: n))
+        lostEvents = overflow ? Int.max : sum
+    }
+
     /// Adds another importer's counts into this one.
     public mutating func merge(_ other: IngestDiagnostics) {
         understood.merge(other.understood, uniquingKeysWith: +)
@@ -65,7 +72,7 @@ public struct IngestDiagnostics: Sendable, Equatable {
         joined.merge(other.joined, uniquingKeysWith: +)
         skipped += other.skipped
         comments += other.comments
-        lostEvents += other.lostEvents
+        addLost(other.lostEvents)
         for p in other.problems {
             if problems.count < maxProblems { problems.append(p) } else { problemsNotStored += 1 }
         }

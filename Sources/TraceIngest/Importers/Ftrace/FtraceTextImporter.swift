@@ -259,7 +259,7 @@ struct FtraceLineParser {
         for (name, id) in unknownNames.entries { d.unknown[name, default: 0] += unknownCounts[Int(id)] }
         if unknownOverflow > 0 { d.unknown["(other names)", default: 0] += unknownOverflow }
         d.comments += comments
-        d.lostEvents += lost
+        d.addLost(lost)
         d.merge(problems)
     }
 

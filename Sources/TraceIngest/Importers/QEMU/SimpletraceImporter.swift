@@ -145,7 +145,7 @@ public struct SimpletraceImporter: Importer {
                     e.aux = UInt32(clamping: count)
                     e.aux2 = Event.noString
                     try append(e, to: &sink, path: path)
-                    diagnostics.lostEvents += Int(clamping: count)
+                    diagnostics.addLost(count)
                     diagnostics.understood["dropped", default: 0] += 1
                     continue
                 }

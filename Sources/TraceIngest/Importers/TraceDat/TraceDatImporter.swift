@@ -76,8 +76,9 @@ public struct TraceDatImporter: Importer {
                 template.kind = .lostEvents
                 template.aux = UInt32(clamping: rec.missed)
                 template.aux2 = UInt32(clamping: streams[rec.stream].cpu)
-                diagnostics.lostEvents += rec.missed > 0 ? Int(rec.missed) : 1
-                pageLost[streams[rec.stream].cpu, default: 0] += rec.missed > 0 ? UInt64(rec.missed) : 1
+                diagnostics.addLost(rec.missed > 0 ? rec.missed : 1)
+                let lost = pageLost[streams[rec.stream].cpu, default: 0].addingReportingOverflow(rec.missed > 0 ? UInt64(rec.missed) : 1)
+                pageLost[streams[rec.stream].cpu] = lost.overflow ? .max : lost.partialValue
                 diagnostics.note(
                     .init(
                         file: path, position: rec.position, isByteOffset: true,
@@ -136,7 +137,7 @@ public struct TraceDatImporter: Importer {
             e.aux = UInt32(clamping: extra)
             e.aux2 = UInt32(clamping: stat.cpu)
             try append(e, to: &sink, path: path)
-            diagnostics.lostEvents += Int(clamping: extra)
+            diagnostics.addLost(extra)
             diagnostics.note(
                 .init(
                     file: path, position: 0, isByteOffset: true,
