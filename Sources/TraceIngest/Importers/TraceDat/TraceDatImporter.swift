@@ -77,7 +77,8 @@ public struct TraceDatImporter: Importer {
                 template.aux = UInt32(clamping: rec.missed)
                 template.aux2 = UInt32(clamping: streams[rec.stream].cpu)
                 diagnostics.addLost(rec.missed > 0 ? rec.missed : 1)
-                let lost = pageLost[streams[rec.stream].cpu, default: 0].addingReportingOverflow(rec.missed > 0 ? UInt64(rec.missed) : 1)
+                let lost = pageLost[streams[rec.stream].cpu, default: 0].addingReportingOverflow(
+                    rec.missed > 0 ? UInt64(rec.missed) : 1)
                 pageLost[streams[rec.stream].cpu] = lost.overflow ? .max : lost.partialValue
                 diagnostics.note(
                     .init(
