@@ -47,7 +47,18 @@ public enum JSONLCodec {
 
     static let flagNames = ["write", "implied", "truncated", "attributed", "error", "aligned"]
 
-    static func enumNames(_ type: FieldType) -> [String]? {
+    private static let enumNameTable: [FieldType: [String]] = {
+        var t: [FieldType: [String]] = [:]
+        for f in [FieldType.mapAPI, .syncTarget, .swiotlbMode, .probeResult, .faultSource, .permissions] {
+            t[f] = makeEnumNames(f)
+        }
+        return t
+    }()
+
+    /// The names of an enum-valued field's values (built once: read for every event written).
+    static func enumNames(_ type: FieldType) -> [String]? { enumNameTable[type] }
+
+    private static func makeEnumNames(_ type: FieldType) -> [String]? {
         switch type {
         case .mapAPI:
             [

@@ -60,10 +60,11 @@ struct CatCommand: ParsableCommand {
                     guard kindMask[Int(p.load(as: UInt8.self))], let e = Event(record: p), filter.matches(e) else {
                         continue
                     }
-                    try out.line(
-                        jsonl
-                            ? JSONLCodec.eventLine(e, metadata: metadata, string: reader.string)
-                            : EventText.line(e, metadata: metadata, string: reader.string))
+                    if jsonl {
+                        try out.line(JSONLCodec.eventLine(e, metadata: metadata, string: reader.string))
+                    } else {
+                        try out.line { EventText.write(e, metadata: metadata, string: reader.string, into: &$0) }
+                    }
                 }
             }
             try out.commit()

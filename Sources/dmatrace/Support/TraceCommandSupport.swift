@@ -36,6 +36,20 @@ struct StandardOutput {
         if buffer.count >= 1 << 16 { try flush() }
     }
 
+    /// A line `write` appends as UTF-8 bytes straight into the buffer; escaped like ``line(_:)`` when it holds
+    /// anything but printable ASCII (checked on the bytes just written).
+    mutating func line(writing write: (inout [UInt8]) -> Void) throws {
+        let start = buffer.count
+        write(&buffer)
+        if escaping, buffer[start...].contains(where: { $0 < 0x20 || $0 >= 0x7F }) {
+            let text = String(decoding: buffer[start...], as: UTF8.self)
+            buffer.removeSubrange(start...)
+            buffer.append(contentsOf: TextSafety.escaped(text).utf8)
+        }
+        buffer.append(0x0A)
+        if buffer.count >= 1 << 16 { try flush() }
+    }
+
     mutating func flush() throws {
         guard !buffer.isEmpty else { return }
         try buffer.withUnsafeBytes { try file.write($0) }
