@@ -1,8 +1,16 @@
 /// One binary kernel trace record read through its ``TraceEventFormat``: fields are looked up by name and
 /// read with the offsets, sizes and signedness the format file gives; every read is bounds-checked against
 /// the record and a missing or damaged field reads as nil.
-struct KernelRecord {
+/// One event format shared by reference: a record holds one reference instead of copying the format (its
+/// strings, field array and index: a retain and release of each per record).
+final class SharedEventFormat: Sendable {
     let format: TraceEventFormat
+    init(_ format: TraceEventFormat) { self.format = format }
+}
+
+struct KernelRecord {
+    let shared: SharedEventFormat
+    var format: TraceEventFormat { shared.format }
     let bytes: BinaryReader
     let longSize: Int
 

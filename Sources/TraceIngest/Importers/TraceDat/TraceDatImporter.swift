@@ -67,6 +67,7 @@ public struct TraceDatImporter: Importer {
         var unknownIDs: [Int: Int] = [:]
         var pageLost: [Int: UInt64] = [:]
         var names: [Int: String] = [:]  // `system:name` per event id, built once
+        let shared = file.formats.mapValues(SharedEventFormat.init)  // one reference per format, not a copy per record
         let offset = file.timestampOffset
         for rec in records {
             var template = Event(kind: .marker, clock: clock, source: source, position: rec.position)
@@ -99,18 +100,18 @@ public struct TraceDatImporter: Importer {
                     let type =
                         (try? reader.integer(typeField.offset, size: typeField.size, signed: false)).map { Int($0) }
                         ?? -1
-                    guard let format = file.formats[type] else {
+                    guard let shared = shared[type] else {
                         unknownIDs[type, default: 0] += 1
                         return .malformed("")
                     }
                     name =
                         names[type]
                         ?? {
-                            let n = "\(format.system):\(format.name)"
+                            let n = "\(shared.format.system):\(shared.format.name)"
                             names[type] = n
                             return n
                         }()
-                    let record = KernelRecord(format: format, bytes: reader, longSize: file.longSize)
+                    let record = KernelRecord(shared: shared, bytes: reader, longSize: file.longSize)
                     mapper.cpu = UInt32(clamping: streams[rec.stream].cpu)
                     return try mapper.map(record, template: template, sink: &sink)
                 }
