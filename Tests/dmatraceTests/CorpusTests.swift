@@ -198,6 +198,21 @@ import DMATraceTestSupport
         #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/plain.dmat")) != made)
     }
 
+    /// `--under` needs captures to replay: without them nothing would be compared and the table would be empty
+    /// (exit 64); one capture under another's scenario is one pair.
+    @Test func validateUnderNeedsTracesToReplay() throws {
+        let alone = try Self.run(
+            try ReplayCommandTests.dmatrace(),
+            ["validate", "--under", "traces/intel-strict.dmat", "traces/intel-lazy.dmat"])
+        #expect(alone.status == 64, "\(alone.err)")
+        let pair = try Self.run(
+            try ReplayCommandTests.dmatrace(),
+            ["validate", "traces/intel-lazy.dmat", "--under", "traces/intel-strict.dmat"])
+        #expect(pair.status == 0, "\(pair.err)")
+        #expect(pair.out.contains("| intel-lazy → intel-strict | `linux-6.1+strict@qemu-viommu-virtio-translated` |"))
+        #expect(!pair.out.contains("| intel-strict → intel-lazy |"))
+    }
+
     @Test("dmatrace validate measures the tables that are in traces/README.md")
     func validationTables() throws {
         let traces = try FileManager.default.contentsOfDirectory(

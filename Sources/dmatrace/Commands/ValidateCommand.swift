@@ -16,7 +16,9 @@ struct ValidateCommand: ParsableCommand {
             stream: maps, unmaps, translations, IOTLB invalidations, swiotlb bounces (cell: predicted/real \
             ±error, the trace-free baseline's error in parentheses), faults by reason and page (keys that differ), \
             and the IOVA sequence (IOVAs equal from the start / compared). A trace named NAME-boot2 next to NAME \
-            gives that configuration's boot-to-boot spread, the noise floor. The trace name is the file name \
+            gives that configuration's boot-to-boot spread, the noise floor. With --under B..., only the pairs (A, B) \
+            with A among the traces and B among those captures are compared (cross-version predictions: captures \
+            of one kernel and QEMU under the scenarios of captures of others). The trace name is the file name \
             without .dmat. Prints Markdown. Exit status: 0 ok; 1 --check FILE does not contain the tables; \
             2 a trace is unreadable or its recorded scenario cannot be told; 64 usage error.
             """)
@@ -50,7 +52,12 @@ struct ValidateCommand: ParsableCommand {
     @OptionGroup var models: ModelOptions
 
     func validate() throws {
-        if traces.count + under.count < 2 { throw ValidationError("give at least two traces") }
+        if under.isEmpty && traces.count < 2 {
+            throw ValidationError("give at least two traces (or some traces and --under)")
+        }
+        if !under.isEmpty && traces.isEmpty {
+            throw ValidationError("give the traces to replay under the --under captures' scenarios")
+        }
         try Terminal.refuseBinaryInput(traces + under)
     }
 
