@@ -73,10 +73,10 @@ extension StreamMetrics {
             // Linux 5.3–5.10 intel-iommu maps DMA-API buffers in its own dma_ops without `iommu:map`; its
             // `intel_iommu:map_single`/`map_sg`/`bounce_map_single` tracepoints are the IOMMU mappings
             // (drivers/iommu/intel/iommu.c and include/trace/events/intel_iommu.h at v5.10).
-            case .dmaMap where e.detail >= MapAPI.intelSingle.rawValue:
+            case .dmaMap where MapAPI(rawValue: e.detail)?.isIOMMUDriverMap == true:
                 c.devices[d].maps += 1
                 if c.devices[d].iovas.count < maxIOVAs { c.devices[d].iovas.append(e.address & ~0xFFF) }
-            case .dmaUnmap where e.detail >= MapAPI.intelSingle.rawValue: c.devices[d].unmaps += 1
+            case .dmaUnmap where MapAPI(rawValue: e.detail)?.isIOMMUDriverMap == true: c.devices[d].unmaps += 1
             case .hostTranslate: c.devices[d].translations += 1
             case .hostFault: c.fault(device: d, reason: e.aux, address: e.address)
             case .swiotlbBounce: c.devices[d].bounces += 1

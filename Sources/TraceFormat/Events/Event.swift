@@ -181,6 +181,10 @@ public enum MapAPI: UInt8, Sendable, CaseIterable, Codable {
     case intelSG = 9
     /// `intel_iommu:bounce_map_single` and friends.
     case intelBounce = 10
+
+    /// The IOMMU driver's own map tracepoints (Linux 5.3–5.10 intel-iommu, which maps DMA-API buffers in its
+    /// own dma_ops without `iommu:map`): the event is the IOMMU mapping itself, not only a DMA-API call.
+    public var isIOMMUDriverMap: Bool { self == .intelSingle || self == .intelSG || self == .intelBounce }
 }
 
 /// `dma_sync_*` target (``Event/detail``).

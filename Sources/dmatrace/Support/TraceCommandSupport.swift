@@ -31,9 +31,7 @@ struct StandardOutput {
     }
 
     mutating func line(_ s: String) throws {
-        buffer.append(contentsOf: (escaping ? TextSafety.escaped(s) : s).utf8)
-        buffer.append(0x0A)
-        if buffer.count >= 1 << 16 { try flush() }
+        try line { $0.append(contentsOf: s.utf8) }
     }
 
     /// A line `write` appends as UTF-8 bytes straight into the buffer; escaped like ``line(_:)`` when it holds

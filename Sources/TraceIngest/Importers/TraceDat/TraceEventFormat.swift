@@ -93,12 +93,7 @@ public struct TraceEventFormat: Sendable, Equatable {
             }
         }
         guard let name, let id, !name.isEmpty else { return nil }
-        self.id = id
-        self.system = system
-        self.name = name
-        self.fields = fields
-        self.index = Self.index(fields)
-        self.printFormat = printFormat
+        self.init(id: id, system: system, name: name, fields: fields, printFormat: printFormat)
     }
 
     /// A format built in code (tests, tools).
