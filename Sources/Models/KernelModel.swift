@@ -89,6 +89,28 @@ public struct KernelModel: Sendable, Codable, Equatable {
         public var entries: Int
     }
 
+    /// The IOVA allocator's per-CPU range caches (`drivers/iommu/iova.c`): how many ranges a magazine holds and how
+    /// many full magazines the global depot keeps per size.
+    public struct IOVACache: Sendable, Codable, Equatable, Hashable {
+        /// IOVA_MAG_SIZE: 128 up to v6.6, 127 from v6.7 (so that a magazine is 1024 bytes).
+        public var magazineSize: Int
+        /// MAX_GLOBAL_MAGS (32) up to v6.6; absent: an unbounded list (v6.7+, trimmed by a delayed work item
+        /// 100 ms after the last push while it holds more magazines than there are online CPUs).
+        public var depotLimit: Int?
+        /// Whether `__alloc_and_insert_iova_range()` restarts a failed top-down search once from the limit
+        /// (`retry_pfn`, "iommu/iova: Retry from last rb tree node if iova search fails", v5.11); absent: true.
+        public var searchRetry: Bool?
+
+        public init(magazineSize: Int, depotLimit: Int?, searchRetry: Bool? = nil) {
+            self.magazineSize = magazineSize
+            self.depotLimit = depotLimit
+            self.searchRetry = searchRetry
+        }
+
+        /// Linux v4.7 (the range caches' introduction) to v6.6.
+        public static let upTo6_6 = IOVACache(magazineSize: 128, depotLimit: 32)
+    }
+
     /// IOTLB invalidation policy of a translated DMA domain when the command line says nothing.
     public enum Policy: String, Sendable, Codable, CaseIterable {
         case lazy, strict
@@ -152,8 +174,14 @@ public struct KernelModel: Sendable, Codable, Equatable {
         public var flushQueue: FlushQueue
         /// IOVA allocation: top-down below 4 GiB first (true in Linux for PCI devices), freed ranges reused.
         public var iovaBelow4GFirst: Bool
+        /// The range caches (absent: ``IOVACache/upTo6_6``).
+        public var iovaCache: IOVACache?
         /// Invalidation policy without a command-line option (absent: strict everywhere).
         public var defaultPolicy: DefaultPolicy?
+        /// vIOMMU drivers that keep their flush queue under `iommu.strict=1`: Linux 5.10's amd-iommu asks only its
+        /// own `amd_iommu=fullflush` (`amd_iommu_domain_get_attr(DOMAIN_ATTR_DMA_USE_FLUSH_QUEUE)` returns
+        /// `!amd_iommu_unmap_flush`), until v5.13 made `iommu_dma_init_domain()` ask `iommu_get_dma_strict()`.
+        public var strictIgnoredBy: [String]?
         /// Conditions that force strict invalidation (also over `iommu.strict=0`).
         public var strictWhen: [StrictCondition]?
         /// AMD device-table setup for unattached devices (absent: attached-only).
@@ -183,6 +211,8 @@ public struct KernelModel: Sendable, Codable, Equatable {
         public var dmaOpsScope: DMAOpsScope?
         public var contextAttach: ContextAttach?
         public var flushQueue: FlushQueue?
+        public var iovaCache: IOVACache?
+        public var strictIgnoredBy: [String]?
         public var defaultPolicy: DefaultPolicy?
         public var strictWhen: [StrictCondition]?
         public var vtd: String?

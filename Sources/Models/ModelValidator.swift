@@ -20,6 +20,12 @@ indirect enum Shape: Sendable {
     static let flushQueue = Shape.object(
         ["timeoutMs": .integer(min: 1, max: 10_000), "entries": .integer(min: 1, max: 1 << 20)],
         required: ["timeoutMs", "entries"])
+    static let iovaCache = Shape.object(
+        [
+            "magazineSize": .integer(min: 1, max: 1 << 16), "depotLimit": .integer(min: 0, max: 1 << 16),
+            "searchRetry": .bool
+        ],
+        required: ["magazineSize"])
     static let vtdFormats = ["3.x", "4.4", "4.7", "5.4", "5.14", "5.15"]
     static let amdviFormats = ["4.4", "5.4", "6.1"]
     static let smmuFormats = ["raw", "decoded"]
@@ -33,6 +39,8 @@ indirect enum Shape: Sendable {
             "dmaOpsScope": .string(oneOf: KernelModel.DMAOpsScope.allCases.map(\.rawValue)),
             "contextAttach": .string(oneOf: KernelModel.ContextAttach.allCases.map(\.rawValue)),
             "flushQueue": flushQueue,
+            "iovaCache": iovaCache,
+            "strictIgnoredBy": .array(.string(oneOf: viommuKinds), minItems: 0),
             "defaultPolicy": defaultPolicy,
             "strictWhen": strictWhen,
             "vtd": .string(oneOf: vtdFormats),
@@ -80,6 +88,8 @@ indirect enum Shape: Sendable {
                     "contextAttach": .string(oneOf: KernelModel.ContextAttach.allCases.map(\.rawValue)),
                     "flushQueue": flushQueue,
                     "iovaBelow4GFirst": .bool,
+                    "iovaCache": iovaCache,
+                    "strictIgnoredBy": .array(.string(oneOf: viommuKinds), minItems: 0),
                     "defaultPolicy": defaultPolicy,
                     "strictWhen": strictWhen,
                     "amdDeviceTable": .string(oneOf: KernelModel.AMDDeviceTable.allCases.map(\.rawValue))

@@ -109,11 +109,19 @@ public struct Scenario: Sendable, Equatable {
             || (mode.viommu == "amd-iommu" && mode.npCache == true && when.contains(.npCache))
     }
 
+    /// True when `iommu.strict=1` does not reach this mode's vIOMMU driver in this kernel (it keeps its flush
+    /// queue: Linux 5.10's amd-iommu).
+    public var strictIgnored: Bool {
+        mode.hasVIOMMU && (kernel.iommu.strictIgnoredBy ?? []).contains(mode.viommu) && !forcedStrict
+    }
+
     /// The setting in effect: the scenario's, else the recorded one, else the kernel's default; a lazy
-    /// setting becomes strict where the kernel forces it.
+    /// setting becomes strict where the kernel forces it, a strict one lazy where the driver ignores it.
     public func effectiveSetting(recorded: GuestIOMMUSetting?) -> GuestIOMMUSetting {
         let s = guestIOMMU ?? recorded ?? kernelDefaultSetting
-        return s == .lazy && forcedStrict ? .strict : s
+        if s == .lazy && forcedStrict { return .strict }
+        if s == .strict && strictIgnored { return .lazy }
+        return s
     }
 
     /// Parses `KERNEL[:RELEASE][+GUEST-IOMMU]@MODE[:QEMU[/MACHINE]][+transitional|+modern]` against `catalog`.

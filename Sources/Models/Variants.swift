@@ -55,6 +55,8 @@ extension KernelModel {
             if let v = rule.dmaOpsScope { k.iommu.dmaOpsScope = v }
             if let v = rule.contextAttach { k.iommu.contextAttach = v }
             if let v = rule.flushQueue { k.iommu.flushQueue = v }
+            if let v = rule.iovaCache { k.iommu.iovaCache = v }
+            if let v = rule.strictIgnoredBy { k.iommu.strictIgnoredBy = v }
             if let v = rule.defaultPolicy { k.iommu.defaultPolicy = v }
             if let v = rule.strictWhen { k.iommu.strictWhen = v }
             if let v = rule.vtd { k.dmesg.vtd = v }

@@ -111,12 +111,14 @@ public struct ReplayEngine: Sendable {
         // The recorded scenario's allocator check runs whenever the recorded scenario is known (requested or not):
         // it also tells which iommu:map events are segments of one DMA-API call, for every scenario's allocator.
         if let s = recorded {
-            let setting = s.guestIOMMU ?? recordedSetting
+            // The setting in effect (a driver may ignore `iommu.strict=1` or force strict).
+            let setting = (s.guestIOMMU ?? recordedSetting).map { _ in s.effectiveSetting(recorded: recordedSetting) }
             if setting?.translates == true {
                 intent.allocatorCheck = AllocatorCheck(
                     lazy: setting == .lazy, flushTimeoutMs: s.kernel.iommu.flushQueue.timeoutMs,
                     flushEntries: s.kernel.iommu.flushQueue.entries, addressWidth: s.mode.awBits,
-                    below4GFirst: s.kernel.iommu.iovaBelow4GFirst, domainOf: facts.map(\.domain))
+                    below4GFirst: s.kernel.iommu.iovaBelow4GFirst, cache: s.kernel.iommu.iovaCache ?? .upTo6_6,
+                    domainOf: facts.map(\.domain))
             }
         }
         if local < n, let worker = ScenarioWorker(states: makeStates(local..<n)) {

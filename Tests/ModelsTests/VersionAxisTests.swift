@@ -153,6 +153,32 @@ import DMATraceTestSupport
         #expect(try parse("linux-6.1@qemu-viommu-virtio-translated").effectiveSetting(recorded: .strict) == .strict)
     }
 
+    /// Linux 5.10's amd-iommu keeps its flush queue under `iommu.strict=1` (it asks only `amd_iommu=fullflush`):
+    /// a strict setting is lazy in effect there, and only there. Twins: the same setting on 6.1's amd-iommu and on
+    /// 5.10's intel-iommu stays strict, and from 5.14 NpCache forces strict, which wins.
+    @Test func linux510AMDIgnoresIommuStrict() throws {
+        #expect(try parse("linux-5.10+strict@qemu-amd-iommu").effectiveSetting(recorded: nil) == .lazy)
+        #expect(try parse("linux-5.10@qemu-amd-iommu").effectiveSetting(recorded: .strict) == .lazy)
+        #expect(try parse("linux-5.4+strict@qemu-amd-iommu").effectiveSetting(recorded: nil) == .lazy)
+        #expect(try parse("linux-6.1+strict@qemu-amd-iommu").effectiveSetting(recorded: nil) == .strict)
+        #expect(try parse("linux-5.10+strict@qemu-viommu-virtio-translated").effectiveSetting(recorded: nil) == .strict)
+        #expect(try parse("linux-5.10:5.14+strict@qemu-amd-iommu").effectiveSetting(recorded: nil) == .strict)
+    }
+
+    /// The IOVA range caches by release: 128-entry magazines and a 32-magazine depot up to 6.6, 127 and an
+    /// unbounded depot from 6.7 (`IOVA_MAG_SIZE`), no search restart before 5.11.
+    @Test func iovaCacheByRelease() throws {
+        let k61 = try parse("linux-6.1@qemu-viommu-virtio-translated").kernel.iommu.iovaCache
+        #expect(k61 == nil)  // absent: the 6.6-and-earlier caches
+        let k612 = try parse("linux-6.1:6.12@qemu-viommu-virtio-translated").kernel.iommu.iovaCache
+        #expect(k612?.magazineSize == 127 && k612?.depotLimit == nil)
+        let k66 = try parse("linux-6.1:6.6@qemu-viommu-virtio-translated").kernel.iommu.iovaCache
+        #expect(k66 == nil)
+        #expect(
+            try parse("linux-6.19-mapops@qemu-viommu-virtio-translated").kernel.iommu.iovaCache?.magazineSize == 127)
+        #expect(try parse("linux-5.10@qemu-amd-iommu").kernel.iommu.iovaCache?.searchRetry == false)
+    }
+
     /// Citations of documents outside the repository (the design notes, the research notes).
     static func outsideCitations(_ text: String) -> [String] {
         ["domain.md", "DESIGN", "reference/", "../shared", "§"].filter { text.contains($0) }

@@ -129,7 +129,7 @@ import TraceIngest
         }
     }
 
-    /// Deduplication is worth it: the 121 built-in scenarios of the synthetic trace fall into 18 classes.
+    /// Deduplication is worth it: the 121 built-in scenarios of the synthetic trace fall into 24 classes.
     @Test func theBuiltinMatrixFallsIntoFewClasses() throws {
         let b = try Self.synthetic(2_000, iommuEvents: false, seed: 7)
         let scenarios = try Self.matrixScenarios(recorded: nil)
@@ -144,7 +144,8 @@ import TraceIngest
                         options: ReplayOptions(), inputs: [], viewTable: views, lane: 0), index: i)
             })
         #expect(scenarios.count >= 100)
-        // 18 classes of 121 when measured (2026-12-07): the full matrix costs the reconstruction plus 18 scenarios.
-        #expect(keys.count <= 20, "\(keys.count) classes")
+        // 24 classes of 121 when measured (2026-12-07; 18 before the kernels' IOVA caches and 5.10 amd-iommu's
+        // flush queue under iommu.strict=1 became model facts): the full matrix costs the reconstruction plus 24.
+        #expect(keys.count <= 26, "\(keys.count) classes")
     }
 }

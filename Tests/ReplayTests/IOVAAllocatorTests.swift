@@ -1,3 +1,4 @@
+import Models
 import Testing
 @testable import Replay
 
@@ -78,5 +79,22 @@ import Testing
         let small = b.allocatePages(1, cpu: 0)!
         b.free(pfn: small.pfn, pages: small.pages, cpu: 0)
         #expect(b.allocatePages(1, cpu: 1)?.pfn != small.pfn)
+    }
+
+    /// The magazine size decides where LIFO order breaks: with both per-CPU magazines full, `__iova_rcache_insert()`
+    /// moves `loaded` to the depot and starts an empty one, and a later `iova_rcache_get()` swaps in `prev`, not
+    /// the depot's newer magazine. 257 single pages freed in order on one CPU then taken again: with 128-entry
+    /// magazines (<= 6.6) the second comes from `prev` (the 128th freed); with 127 (6.7+) from `loaded` (the 256th).
+    @Test func theMagazineSizeDecidesWhichFreedRangeComesBack() {
+        func secondReuse(_ cache: KernelModel.IOVACache) -> UInt64? {
+            var a = IOVAAllocator(addressWidth: 48, below4GFirst: true, cache: cache, cpus: 2)
+            let taken = (0..<257).map { _ in a.allocatePages(1, cpu: 0)! }
+            for r in taken { a.free(pfn: r.pfn, pages: r.pages, cpu: 0) }
+            #expect(a.allocatePages(1, cpu: 0)?.pfn == taken[256].pfn)
+            return a.allocatePages(1, cpu: 0)?.pfn
+        }
+        let first = 0xFFFFF as UInt64
+        #expect(secondReuse(.upTo6_6) == first - 127)  // the 128th range freed
+        #expect(secondReuse(.init(magazineSize: 127, depotLimit: nil)) == first - 255)  // the 256th
     }
 }

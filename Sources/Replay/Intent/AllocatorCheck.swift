@@ -1,3 +1,4 @@
+import Models
 import TraceFormat
 
 /// The IOVA allocator check of the recorded scenario: every recorded `iommu_map` of a translated
@@ -53,6 +54,13 @@ struct AllocatorCheck {
         var rings: [[QueueEntry]] = []
         var armedAt: UInt64?
         var timerCPU = 0
+        /// How implausible the timer history behind this state is (``AllocatorCheck/cost(of:at:)``); not part of
+        /// the state: two histories that leave the same state are one hypothesis, the likelier one kept.
+        var cost: UInt64 = 0
+
+        static func == (a: DomainState, b: DomainState) -> Bool {
+            a.armedAt == b.armedAt && a.timerCPU == b.timerCPU && a.rings == b.rings && a.allocator == b.allocator
+        }
     }
 
     let lazy: Bool
@@ -66,6 +74,7 @@ struct AllocatorCheck {
     let ringSize: Int
     let addressWidth: Int
     let below4GFirst: Bool
+    let cache: KernelModel.IOVACache
     let domainOf: [Int]
     /// The hypotheses per domain (by domain index; nil: nothing allocated yet).
     private var domains: [[DomainState]?]
@@ -90,7 +99,11 @@ struct AllocatorCheck {
     private var devicesSeen: [Bool]
     static let maxFindings = 1000
 
-    init(lazy: Bool, flushTimeoutMs: Int, flushEntries: Int, addressWidth: Int, below4GFirst: Bool, domainOf: [Int]) {
+    init(
+        lazy: Bool, flushTimeoutMs: Int, flushEntries: Int, addressWidth: Int, below4GFirst: Bool,
+        cache: KernelModel.IOVACache = .upTo6_6, domainOf: [Int]
+    ) {
+        self.cache = cache
         self.lazy = lazy
         flushTimeoutNs = UInt64(max(0, flushTimeoutMs)) * 1_000_000
         // fq_full(): `((tail + 1) % IOVA_FQ_SIZE) == head`, a ring of IOVA_FQ_SIZE slots holds one entry less.
@@ -111,7 +124,7 @@ struct AllocatorCheck {
     /// timer's moment or CPU is open).
     private func states(_ domain: Int) -> [DomainState] {
         domains[domain] ?? [
-            DomainState(allocator: IOVAAllocator(addressWidth: addressWidth, below4GFirst: below4GFirst))
+            DomainState(allocator: IOVAAllocator(addressWidth: addressWidth, below4GFirst: below4GFirst, cache: cache))
         ]
     }
 
@@ -192,15 +205,23 @@ struct AllocatorCheck {
     }
 
     /// The states after allocating `g` that give its recorded IOVA, from every hypothesis and flush-queue
-    /// candidate (distinct, at most `limit`).
+    /// candidate, likeliest first (distinct, at most `limit`). The candidates are ranked before any is simulated,
+    /// so the search stops at the `limit` likeliest that fit the recording.
     private mutating func successors(of g: Group, limit: Int) -> [DomainState] {
+        let hypotheses = states(g.domain)
+        var moves: [(cost: UInt64, hypothesis: Int, move: TimerMove)] = []
+        for (k, h) in hypotheses.enumerated() {
+            for m in candidates(from: h, for: g) { moves.append((m.cost, k, m)) }
+        }
+        // Stable: among equally likely moves the older order (hypotheses as ranked, then the move order) wins.
+        let ranked = moves.enumerated().sorted { ($0.element.cost, $0.offset) < ($1.element.cost, $1.offset) }
         var out: [DomainState] = []
-        for h in states(g.domain) {
-            for var c in candidates(from: h, for: g) {
-                guard c.allocator.allocatePages(g.pages, cpu: g.cpu)?.pfn == g.startPfn else { continue }
-                if !out.contains(c) { out.append(c) }
-                if out.count >= limit { return out }
-            }
+        for (_, m) in ranked {
+            var c = hypotheses[m.hypothesis]
+            apply(m.move, to: &c)
+            guard c.allocator.allocatePages(g.pages, cpu: g.cpu)?.pfn == g.startPfn else { continue }
+            if !out.contains(c) { out.append(c) }
+            if out.count >= limit { return out }
         }
         return out
     }
@@ -268,36 +289,67 @@ struct AllocatorCheck {
         domains[g.domain] = [st]
     }
 
-    /// The states an allocation of `g` may meet from hypothesis `st`: as is, and (lazy) with the flush-queue
-    /// timer run at some moment before it, no earlier than IOVA_FQ_TIMEOUT (less ``timerSlackNs``) after it was
-    /// armed: each cut point between two queued entries (newest first, at most ``maxCutPoints``) gives one
-    /// candidate, since entries queued before the timer ran are freed and later ones wait for its next run.
-    private func candidates(from st: DomainState, for g: Group) -> [DomainState] {
-        guard lazy, let armed = st.armedAt, g.time &+ timerSlackNs >= armed &+ flushTimeoutNs else { return [st] }
+    /// What may have happened to the flush-queue timer before an allocation: nothing (`cut` nil), or it ran on
+    /// `cpu` just before `cut` (entries queued earlier are freed); `cost` is the resulting state's ``cost(of:at:)``.
+    private struct TimerMove {
+        var cut: UInt64?
+        var cpu: Int
+        var cost: UInt64
+    }
+
+    /// How implausible a hypothesis is at `time`, in nanoseconds of timer lateness: each run of the timer later
+    /// than IOVA_FQ_TIMEOUT plus ``timerSlackNs`` after arming adds its lateness (a timer interrupt that late is
+    /// rare even under TCG), one run on another CPU than the arming one adds ``otherCPUCostNs`` (only when the
+    /// arming CPU was idle), and a timer armed and not yet run counts as late as it already is.
+    private func cost(of st: DomainState, at time: UInt64) -> UInt64 {
+        guard let armed = st.armedAt else { return st.cost }
+        let latest = armed &+ flushTimeoutNs &+ timerSlackNs
+        return st.cost &+ (time > latest ? time &- latest : 0)
+    }
+
+    /// A timer run on another CPU than the arming one costs as much as this much lateness.
+    static let otherCPUCostNs: UInt64 = 20_000_000
+
+    /// The moves an allocation of `g` may meet from hypothesis `st`: as is, and (lazy) with the flush-queue timer
+    /// run at some moment before it, no earlier than IOVA_FQ_TIMEOUT (less ``timerSlackNs``) after it was armed:
+    /// each cut point between two queued entries (newest first, at most ``maxCutPoints``) gives one candidate,
+    /// since entries queued before the timer ran are freed and later ones wait for its next run.
+    private func candidates(from st: DomainState, for g: Group) -> [TimerMove] {
+        guard lazy, let armed = st.armedAt, g.time &+ timerSlackNs >= armed &+ flushTimeoutNs else {
+            return [TimerMove(cut: nil, cpu: st.timerCPU, cost: cost(of: st, at: g.time))]
+        }
         let earliest = armed &+ flushTimeoutNs &- min(flushTimeoutNs, timerSlackNs)
+        let latest = armed &+ flushTimeoutNs &+ timerSlackNs
         var cuts = Set<UInt64>()
         for ring in st.rings { for e in ring where e.time >= earliest && e.time < g.time { cuts.insert(e.time &+ 1) } }
         cuts.insert(earliest)
-        var out: [DomainState] = []
+        var out: [TimerMove] = []
         var ordered = [g.time]
         ordered += cuts.sorted(by: >).filter { $0 < g.time }.prefix(Self.maxCutPoints)
         // The timer runs on the arming CPU unless that CPU was idle (an unmap from an interrupt on an idle CPU:
         // `get_nohz_timer_target()` then picks a busy one): the arming CPU first, then the others.
         let cpus = [st.timerCPU] + (0..<max(cpusSeen, st.rings.count)).filter { $0 != st.timerCPU }
         for cut in ordered {
+            // The same state arises from any run between the previous entry and `cut`: the earliest is the likeliest.
+            let lateness = cut > latest ? cut &- latest : 0
             for cpu in cpus {
-                var c = st
-                c.timerCPU = cpu
-                fire(&c, before: cut)
-                out.append(c)
+                let other = cpu == st.timerCPU ? 0 : Self.otherCPUCostNs
+                out.append(TimerMove(cut: cut, cpu: cpu, cost: st.cost &+ lateness &+ other))
             }
         }
         // Not yet run: the likelier the nearer the allocation is to the arming (8-12 ms at CONFIG_HZ=250; under
         // TCG timer interrupts come late, so it stays a hypothesis until ``maxTimerDelayNs``).
         if g.time < armed &+ maxTimerDelayNs {
-            out.insert(st, at: 0)
+            out.insert(TimerMove(cut: nil, cpu: st.timerCPU, cost: cost(of: st, at: g.time)), at: 0)
         }
         return out
+    }
+
+    private func apply(_ m: TimerMove, to st: inout DomainState) {
+        guard let cut = m.cut else { return }
+        st.timerCPU = m.cpu
+        fire(&st, before: cut)
+        st.cost = m.cost
     }
 
     static let maxCutPoints = 32

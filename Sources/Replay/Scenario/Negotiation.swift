@@ -77,6 +77,9 @@ struct DevicePlan: Sendable {
         if s.forcedStrict && (s.guestIOMMU ?? recordedSetting) == .lazy {
             rules.append("lazy forced to strict (\(m.viommu == "amd-iommu" ? "NpCache" : "caching mode"))")
         }
+        if s.strictIgnored && (s.guestIOMMU ?? recordedSetting) == .strict {
+            rules.append("iommu.strict=1 ignored by \(m.viommu) (flush queue kept)")
+        }
 
         // QEMU side: transport, iommu_platform, which address space the device's DMA uses.
         var transport = d.transport

@@ -255,7 +255,8 @@ struct ScenarioState {
                 // (`allocators[domain] == nil` would copy the allocator, retaining each of its arrays, per map.)
                 if allocators[domain]?.endPfn == nil {
                     allocators[domain] = IOVAAllocator(
-                        addressWidth: awBits, below4GFirst: scenario.kernel.iommu.iovaBelow4GFirst)
+                        addressWidth: awBits, below4GFirst: scenario.kernel.iommu.iovaBelow4GFirst,
+                        cache: scenario.kernel.iommu.iovaCache ?? .upTo6_6)
                 }
                 guard let iova = allocators[domain]!.allocate(size: size, cpu: Int(b.cpu)) else {
                     v.failed = true

@@ -34,6 +34,7 @@ struct SimulationKey: Hashable, Sendable {
     /// IOVA allocation (any device with IOVA addressing) or translation (any translated device).
     var awBits = 0
     var below4GFirst = false
+    var iovaCache: KernelModel.IOVACache?
     /// amd-iommu with NpCache flushes at every map too (counted in the collected stream).
     var flushOnMap = false
     /// Flush queue (any lazy device).
@@ -63,6 +64,7 @@ struct SimulationKey: Hashable, Sendable {
         if iova || translated { awBits = s.awBits }
         if iova {
             below4GFirst = s.scenario.kernel.iommu.iovaBelow4GFirst
+            iovaCache = s.scenario.kernel.iommu.iovaCache ?? .upTo6_6
             flushOnMap = s.flushOnMap
         }
         if devices.contains(where: { $0.lazy }) {

@@ -1,3 +1,4 @@
+import Models
 import TraceFormat
 
 /// Linux's IOVA allocator for one DMA domain, as `drivers/iommu/iova.c` and `drivers/iommu/dma-iommu.c` of
@@ -13,21 +14,20 @@ import TraceFormat
 ///   the limit (`retry_pfn`), and remembers a failed 32-bit size in `max32_alloc_size`; `__cached_rbnode_insert_update()`
 ///   and `__cached_rbnode_delete_update()` move the cached nodes as the kernel does.
 /// - `free_iova_fast()` pushes the range into the freeing CPU's `loaded` magazine (IOVA_MAG_SIZE = 128 entries
-///   in 6.1), swapping in `prev` when full, else moving the full magazine to the depot (MAX_GLOBAL_MAGS = 32,
-///   dropped beyond) and starting an empty one; ranges of order >= 6 go back to the tree.
+///   in 6.1, 127 from 6.7), swapping in `prev` when full, else moving the full magazine to the depot
+///   (MAX_GLOBAL_MAGS = 32 in 6.1, dropped beyond; an unbounded list from 6.7) and starting an empty one; ranges of
+///   order >= 6 go back to the tree. The kernel model's `iovaCache` gives the sizes.
 /// - `iommu_dma_alloc_iova()` (dma-iommu.c) first tries below 4 GiB for PCI devices unless `iommu.forcedac=1`
 ///   (`dma_limit > DMA_BIT_MASK(32) && !iommu_dma_forcedac && dev_is_pci(dev)`), then up to the DMA limit with
 ///   `flush_rcache` (on failure every CPU's cached ranges go back to the tree and the tree is searched again).
 ///
-/// Version notes (not modelled as separate behaviour; all captures are of 6.1): v5.10 has the same rcache and
-/// 32-bit-first logic (the fast path was then in `alloc_iova_fast` too); v6.4+ (`pci_32bit_workaround`) stops
-/// trying below 4 GiB for a device once it failed there; v6.7+ uses 127-entry magazines and an unbounded depot
-/// list trimmed by a delayed work item. A value type: copying it is how a caller tries an allocation without
-/// committing it.
+/// Version notes: v5.10 has the same rcache and 32-bit-first logic (the rounding then in `iommu_dma_alloc_iova()`);
+/// v6.4+ (`pci_32bit_workaround`) stops trying below 4 GiB for a device once it failed there (not modelled);
+/// v6.7+ uses 127-entry magazines and an unbounded depot list (modelled through `iovaCache`), trimmed by a delayed
+/// work item 100 ms after the last push while it holds more magazines than online CPUs (not modelled: the
+/// allocator has no clock). A value type: copying it is how a caller tries an allocation without committing it.
 struct IOVAAllocator: Sendable, Equatable {
     static let rangeCacheMaxOrder = 6
-    static let magazineSize = 128
-    static let maxDepot = 32
     static let dma32Pfn: UInt64 = 1 << 20
     static let anchor = UInt64.max
 
@@ -45,8 +45,17 @@ struct IOVAAllocator: Sendable, Equatable {
     /// Highest pfn + 1 of the domain (its address width).
     let endPfn: UInt64
     let below4GFirst: Bool
+    /// IOVA_MAG_SIZE.
+    let magazineSize: Int
+    /// MAX_GLOBAL_MAGS (nil: unbounded).
+    let maxDepot: Int?
+    /// A failed top-down search restarts once from the limit (`retry_pfn`, v5.11+).
+    let searchRetry: Bool
 
-    init(addressWidth: Int, below4GFirst: Bool, cpus: Int = 2) {
+    init(addressWidth: Int, below4GFirst: Bool, cache: KernelModel.IOVACache = .upTo6_6, cpus: Int = 2) {
+        magazineSize = max(1, cache.magazineSize)
+        maxDepot = cache.depotLimit
+        searchRetry = cache.searchRetry ?? true
         let aw = max(33, min(addressWidth, 64))
         endPfn = aw >= 64 ? (UInt64.max >> 12) : (UInt64(1) << UInt64(aw - 12))
         self.below4GFirst = below4GFirst
@@ -150,11 +159,11 @@ struct IOVAAllocator: Sendable, Equatable {
             return
         }
         ensureCPU(cpu)
-        if loaded[o][cpu].count < Self.magazineSize {
-        } else if prev[o][cpu].count < Self.magazineSize {
+        if loaded[o][cpu].count < magazineSize {
+        } else if prev[o][cpu].count < magazineSize {
             swap(&loaded[o][cpu], &prev[o][cpu])
         } else {
-            if depot[o].count < Self.maxDepot {
+            if depot[o].count < maxDepot ?? Int.max {
                 depot[o].append(loaded[o][cpu])
             } else {
                 for p in loaded[o][cpu] { treeFree(p) }
@@ -199,7 +208,7 @@ struct IOVAAllocator: Sendable, Equatable {
                 cur = cur! > 0 ? cur! - 1 : nil
             } while cur != nil && newPfn <= hi[cur!] && newPfn >= low
             if high < size || newPfn < low {
-                if low == 1 && retryPfn < limit {
+                if searchRetry && low == 1 && retryPfn < limit {
                     high = limit
                     low = retryPfn + 1
                     // iova_find_limit(): the lowest node reaching the limit (the anchor above 4 GiB).
@@ -265,4 +274,5 @@ struct IOVAAllocator: Sendable, Equatable {
         lo.insert(pfn, at: j)
         hi.insert(pfn + pages - 1, at: j)
     }
+
 }
