@@ -209,14 +209,15 @@ struct AllocatorCheck {
     /// so the search stops at the `limit` likeliest that fit the recording.
     private mutating func successors(of g: Group, limit: Int) -> [DomainState] {
         let hypotheses = states(g.domain)
-        var moves: [(cost: UInt64, hypothesis: Int, move: TimerMove)] = []
+        var moves: [(cost: UInt64, order: Int, hypothesis: Int, move: TimerMove)] = []
         for (k, h) in hypotheses.enumerated() {
-            for m in candidates(from: h, for: g) { moves.append((m.cost, k, m)) }
+            for (j, m) in candidates(from: h, for: g).enumerated() { moves.append((m.cost, j, k, m)) }
         }
-        // Stable: among equally likely moves the older order (hypotheses as ranked, then the move order) wins.
-        let ranked = moves.enumerated().sorted { ($0.element.cost, $0.offset) < ($1.element.cost, $1.offset) }
+        // Among equally likely moves, each hypothesis's first moves (not run yet, run just now) before any
+        // hypothesis's later ones, so that one hypothesis's many cut points do not crowd out the others.
+        let ranked = moves.sorted { ($0.cost, $0.order, $0.hypothesis) < ($1.cost, $1.order, $1.hypothesis) }
         var out: [DomainState] = []
-        for (_, m) in ranked {
+        for m in ranked {
             var c = hypotheses[m.hypothesis]
             apply(m.move, to: &c)
             guard c.allocator.allocatePages(g.pages, cpu: g.cpu)?.pfn == g.startPfn else { continue }
@@ -226,7 +227,7 @@ struct AllocatorCheck {
         return out
     }
 
-    static let maxHypotheses = 24
+    static let maxHypotheses = 48
 
     private mutating func commit(_ g0: Group) {
         checked += 1
