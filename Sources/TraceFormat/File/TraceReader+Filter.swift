@@ -2,7 +2,9 @@ extension TraceReader {
     /// Calls `body` with every event `filter` keeps, in file order, with the metadata in effect for it (standard
     /// input is read once: metadata frames before a chunk have been applied when its events are seen). Chunks
     /// outside absolute time bounds are skipped undecoded; relative bounds count from the trace's first event,
-    /// whatever its kind.
+    /// whatever its kind. Inlinable, so `cat`'s per-event closure is inlined into its loop as when the loop was
+    /// the command's own.
+    @inlinable
     public func forEachEvent(matching filter: EventFilter, _ body: (Event, TraceMetadata) throws -> Void) throws {
         var filter = filter
         let range = filter.absoluteRange
