@@ -193,3 +193,33 @@ public struct ModelCatalog: Sendable {
         }
     }
 }
+
+/// One model as `dmatrace models show` prints it: a kernel or a QEMU mode, resolved at a version when one was
+/// given. Encodes as the model itself.
+public enum ShownModel: Sendable, Encodable {
+    case kernel(KernelModel)
+    case mode(QemuModeModel)
+
+    public func encode(to encoder: any Encoder) throws {
+        switch self {
+        case let .kernel(k): try k.encode(to: encoder)
+        case let .mode(m): try m.encode(to: encoder)
+        }
+    }
+}
+
+extension ModelCatalog {
+    /// The model `spec` names: `ID`, a kernel at a release (`linux-5.4:5.8`) or a QEMU mode at a QEMU version and
+    /// machine type (`qemu-amd-iommu:10.0`, `qemu-viommu-virtio-translated:10.0/9.1`), with the version rules applied.
+    public func shown(_ spec: String) throws(ModelError) -> ShownModel {
+        let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
+        let base = parts[0], version = parts.count == 2 ? parts[1] : nil
+        if let k = kernels[base] {
+            return .kernel(version == nil ? k : try k.resolved(release: version))
+        } else if let m = modes[base] {
+            guard let v = version?.split(separator: "/", maxSplits: 1).map(String.init) else { return .mode(m) }
+            return .mode(try m.resolved(qemu: v[0], machine: v.count == 2 ? v[1] : nil))
+        }
+        throw .unknownModel(kind: "kernel or qemu-mode", id: base, known: kernelIDs + modeIDs)
+    }
+}

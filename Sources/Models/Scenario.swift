@@ -58,17 +58,22 @@ public struct Scenario: Sendable, Equatable {
     public var enabledHypotheses: Set<String>
     /// How virtio devices are created; nil means "as the trace recorded them".
     public var devices: VirtioDeviceVariant?
+    /// `swiotlb=force` on the guest's command line (dma-direct bounces every streaming mapping); nil means "as
+    /// the trace recorded it". A kernel parameter like the guest IOMMU setting, but without a spelling in the
+    /// id: `dmatrace validate` sets it from the capture whose scenario it replays under.
+    public var swiotlbForced: Bool?
 
     public init(
         kernel: KernelModel, mode: QemuModeModel, guestIOMMU: GuestIOMMUSetting? = nil,
         enabledHypotheses: Set<String> = [],
-        devices: VirtioDeviceVariant? = nil
+        devices: VirtioDeviceVariant? = nil, swiotlbForced: Bool? = nil
     ) {
         self.kernel = kernel
         self.mode = mode
         self.guestIOMMU = guestIOMMU
         self.enabledHypotheses = enabledHypotheses
         self.devices = devices
+        self.swiotlbForced = swiotlbForced
     }
 
     /// The mode part of the id (`qemu-noiommu` or `qemu-noiommu+transitional`).

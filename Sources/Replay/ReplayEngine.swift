@@ -35,11 +35,12 @@ public struct ReplayEngine: Sendable {
         self.evidence = evidence
     }
 
-    /// True when `s` is the recorded scenario (same models; guest IOMMU as recorded).
-    func isRecorded(_ s: Scenario, recordedSetting: GuestIOMMUSetting?) -> Bool {
+    /// True when `s` is the recorded scenario (same models; guest IOMMU and `swiotlb=force` as recorded).
+    func isRecorded(_ s: Scenario, recordedSetting: GuestIOMMUSetting?, recordedSwiotlbForced: Bool) -> Bool {
         guard let r = recorded else { return false }
         return s.kernel.id == r.kernel.id && s.mode.id == r.mode.id && s.devices == r.devices
             && (s.guestIOMMU == nil || s.guestIOMMU == (r.guestIOMMU ?? recordedSetting))
+            && (s.swiotlbForced ?? recordedSwiotlbForced) == (r.swiotlbForced ?? recordedSwiotlbForced)
     }
 
     /// Replays `source`; `tracePath` is reported as given.
@@ -58,7 +59,11 @@ public struct ReplayEngine: Sendable {
         // Scenarios that behave alike are simulated once (``SimulationKey``): `simulated` holds the index of the
         // first scenario of each class, `classOf` each scenario's class by that index. `fresh` are the states
         // of every scenario before the replay (cheap: the plans), which adopt their class's outcome afterwards.
-        let recordedFlags = scenarios.map { isRecorded($0, recordedSetting: recordedSetting) }
+        let recordedFlags = scenarios.map {
+            isRecorded(
+                $0, recordedSetting: recordedSetting,
+                recordedSwiotlbForced: metadata.capture.swiotlbForced == true)
+        }
         let freshViews = ViewTable(lanes: 1)
         let fresh = scenarios.indices.map {
             ScenarioState(

@@ -1,4 +1,5 @@
 import Analysis
+import Foundation
 import Replay
 import Testing
 
@@ -21,6 +22,14 @@ import Testing
     /// the old one; `bypass` runs both with DMA bypassing a claimed IOMMU; `noiommu` runs both unisolated;
     /// `translated+transitional` is not allowed by QEMU, `noiommu+transitional` works too.
     static func matrix(plant: ScenarioResult? = nil) -> CompatibilityMatrix {
+        let r = result(plant: plant)
+        return CompatibilityMatrix(
+            results: [r], findings: Findings.from(r),
+            eras: [.init(name: "4.x", kernels: ["old"]), .init(name: "6.x", kernels: ["new"])])
+    }
+
+    /// The replay result behind ``matrix(plant:)``.
+    static func result(plant: ScenarioResult? = nil) -> ReplayResult {
         var s = [
             scenario("old", "translated", [("00:02.0", .probeFailed, "none")]),
             scenario("new", "translated", [("00:02.0", .ok, "iova-translated")]),
@@ -32,10 +41,7 @@ import Testing
             scenario("new", "noiommu+transitional", [("00:02.0", .ok, "gpa-untranslated")])
         ]
         if let plant { s.removeAll { $0.kernel == plant.kernel && $0.mode == plant.mode }; s.append(plant) }
-        let r = ReplayResult(trace: "t.dmat", events: 1, scenarios: s)
-        return CompatibilityMatrix(
-            results: [r], findings: Findings.from(r),
-            eras: [.init(name: "4.x", kernels: ["old"]), .init(name: "6.x", kernels: ["new"])])
+        return ReplayResult(trace: "t.dmat", events: 1, scenarios: s)
     }
 
     @Test func symbolsOfDeviceVerdicts() {
@@ -84,5 +90,46 @@ import Testing
                 "noiommu works for every kernel with transitional virtio devices (disable-legacy=off) (as recorded: 1 of 2)"
             ])
         #expect(MatrixAnswer.collapse(["a", "a+modern", "b+transitional"]) == ["a", "b+transitional"])
+    }
+    /// ``ReplayMatrix`` is a projection of the one matrix: its working and unsafe modes are the answer's, by the
+    /// same rule, in the order of the selected modes; the twin: a planted fault in `noiommu` removes it from both.
+    @Test func theReplayViewWorksWhereTheAnswerWorks() throws {
+        let modes = ["translated", "bypass", "noiommu", "noiommu+transitional"]
+        for plant in [nil, Self.scenario("new", "noiommu", [("00:02.0", .fault, "gpa-untranslated")])] {
+            let view = ReplayMatrix(results: [Self.result(plant: plant)], kernels: ["old", "new"], modes: modes)
+            let answer = try #require(Self.matrix(plant: plant).answer)
+            #expect(view.workingModes.map(\.mode) == answer.workingForEveryKernel.map(\.mode))
+            #expect(view.unsafeModes.map(\.mode) == answer.unsafeForEveryKernel.map(\.mode))
+            #expect(view.cells.count == 8 && view.cells.filter(\.works).count == (plant == nil ? 7 : 6))
+        }
+        let broken = ReplayMatrix(
+            results: [Self.result(plant: Self.scenario("new", "noiommu", [("00:02.0", .fault, "gpa-untranslated")]))],
+            kernels: ["old", "new"], modes: modes)
+        #expect(broken.workingModes.map(\.mode) == ["noiommu+transitional"])
+        #expect(broken.unsafeModes.map(\.mode) == ["bypass"])
+        #expect(
+            broken.unsafeModes[0].costs == [
+                "new: 00:02.0 untranslated while the platform claims isolation",
+                "old: 00:02.0 untranslated while the platform claims isolation"
+            ])
+    }
+
+    /// Cells are typed, and their JSON is the report spelling: a verdict and an addressing this version writes
+    /// decode to their values; the twin: ones of another version are kept as read, and encode back unchanged.
+    @Test func cellsKeepTheReportSpelling() throws {
+        let cell = try #require(Self.matrix().cells.first { $0.kernel == "new" && $0.mode == "bypass" })
+        #expect(cell.verdict == .outcome(.untranslatedWhileClaimed))
+        #expect(cell.addressing == DeviceAddressing(base: .gpaUntranslated, claimed: true))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let json = String(decoding: try encoder.encode(cell), as: UTF8.self)
+        #expect(json.contains(#""verdict":"untranslated-while-claimed""#))
+        #expect(json.contains(#""addressing":"gpa-untranslated-claimed""#))
+        let other = json.replacingOccurrences(of: "untranslated-while-claimed", with: "oops-later")
+            .replacingOccurrences(of: "gpa-untranslated-claimed", with: "tunnel-translated")
+        let decoded = try JSONDecoder().decode(CompatibilityMatrix.Cell.self, from: Data(other.utf8))
+        #expect(decoded.verdict == .unrecognised("oops-later") && decoded.verdict.outcome == nil)
+        #expect(decoded.addressing.base == .unknown && decoded.symbol == .oops)
+        #expect(String(decoding: try encoder.encode(decoded), as: UTF8.self) == other)
     }
 }

@@ -166,3 +166,24 @@ import TraceFormat
     let modesHeader = try #require(text.firstIndex { $0.hasPrefix("QEMU modes") })
     #expect(!text[..<modesHeader].contains { $0.hasPrefix("  qemu-noiommu") })
 }
+
+/// `models show ID[:VERSION]` (``ModelCatalog/shown(_:)``): a kernel at a release and a mode at a QEMU version and
+/// machine type are resolved, and encode as the model itself; the twin: without a version the model is as written,
+/// and an unknown id is an error naming every id.
+@Test func shownModelsAreResolvedAtTheirVersion() throws {
+    let c = try ModelCatalog.builtin()
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    func json(_ v: some Encodable) throws -> Data { try encoder.encode(v) }
+    #expect(try json(c.shown("linux-5.4:5.8")) == json(c.kernel("linux-5.4").resolved(release: "5.8")))
+    #expect(
+        try json(c.shown("qemu-viommu-virtio-translated:10.0/9.1"))
+            == json(c.mode("qemu-viommu-virtio-translated").resolved(qemu: "10.0", machine: "9.1")))
+    #expect(
+        try json(c.shown("qemu-amd-iommu:10.0")) == json(c.mode("qemu-amd-iommu").resolved(qemu: "10.0", machine: nil)))
+    #expect(try json(c.shown("linux-5.4")) == json(c.kernel("linux-5.4")))
+    #expect(try json(c.shown("linux-5.4:5.8")) != json(c.kernel("linux-5.4")))
+    #expect(throws: ModelError.unknownModel(kind: "kernel or qemu-mode", id: "nope", known: c.kernelIDs + c.modeIDs)) {
+        try c.shown("nope:1.0")
+    }
+}

@@ -66,6 +66,40 @@ import TraceFormat
         // Twin: the same kernel under the translating vIOMMU mode is translated.
         #expect(try Self.plan("linux-6.1@qemu-viommu-virtio-translated").addressingSummary == "iova-translated")
     }
+
+    /// `swiotlb=force` is a scenario setting: a scenario that forces it bounces every streaming mapping of a guest
+    /// without a translating IOMMU even when the recording did not force it (`dmatrace validate` replays a capture
+    /// under another capture's command line this way).
+    @Test func aScenarioThatForcesSwiotlbBounces() throws {
+        var s = try Scenario.parse("linux-6.1@qemu-cc-no-viommu", catalog: Self.catalog)
+        s.swiotlbForced = true
+        let p = DevicePlan.make(device: Self.device(), scenario: s, recordedSetting: .strict)
+        #expect(p.addressing == .bounce && p.rule.contains("swiotlb=force"))
+    }
+
+    /// Twin: without the setting the recording decides (not forced: dma-direct GPAs; forced: bounces), and a
+    /// scenario that does not force it overrides a recording that did.
+    @Test func swiotlbIsAsRecordedUnlessTheScenarioSays() throws {
+        var s = try Scenario.parse("linux-6.1@qemu-cc-no-viommu", catalog: Self.catalog)
+        var forced = Self.device()
+        forced.swiotlbForced = true
+        #expect(DevicePlan.make(device: Self.device(), scenario: s, recordedSetting: .strict).addressing == .gpa)
+        #expect(DevicePlan.make(device: forced, scenario: s, recordedSetting: .strict).addressing == .bounce)
+        s.swiotlbForced = false
+        #expect(DevicePlan.make(device: forced, scenario: s, recordedSetting: .strict).addressing == .gpa)
+    }
+
+    /// A scenario that forces `swiotlb=force` where the recording did not is not the recorded scenario (its
+    /// replay would not follow the recording); the twin: the same setting as recorded is.
+    @Test func aScenarioWithAnotherSwiotlbSettingIsNotTheRecordedOne() throws {
+        let recorded = try Scenario.parse("linux-6.1@qemu-noiommu", catalog: Self.catalog)
+        let engine = ReplayEngine(scenarios: [], recorded: recorded)
+        var s = recorded
+        s.swiotlbForced = true
+        #expect(!engine.isRecorded(s, recordedSetting: .off, recordedSwiotlbForced: false))
+        #expect(engine.isRecorded(s, recordedSetting: .off, recordedSwiotlbForced: true))
+        #expect(engine.isRecorded(recorded, recordedSetting: .off, recordedSwiotlbForced: false))
+    }
 }
 
 /// ``DeviceAddressing``: the report spelling reads back to the same value, and the isolation rule of the matrix.

@@ -176,3 +176,41 @@ func device(_ r: ScenarioResult, _ name: String) throws -> DeviceResult {
     #expect(a == b)
     #expect(a.count > 10_000)
 }
+
+/// `replay --recorded` (``ReplayEngine/recorded(_:scenarios:addingRecorded:catalog:options:)``): the recorded
+/// scenario is inferred and replayed first, once; the twins: not added without `addingRecorded` (but still known to
+/// the engine), and a trace that does not tell it is an error only when it was asked for.
+@Test func theRecordedScenarioIsAddedFirstWhenAskedFor() throws {
+    let trace = CaptureLike.trace()
+    let noiommu = try Scenario.parse("linux-6.1@qemu-noiommu", catalog: catalog)
+    let recorded = try Scenario.parse("linux-6.1@qemu-viommu-virtio-translated", catalog: catalog)
+    func ids(_ e: ReplayEngine) -> [String] { e.scenarios.map(\.id) }
+    let added = try ReplayEngine.recorded(
+        trace, scenarios: [noiommu], addingRecorded: true, catalog: catalog, options: ReplayOptions())
+    #expect(ids(added) == [recorded.id, noiommu.id] && added.recorded?.id == recorded.id)
+    let once = try ReplayEngine.recorded(
+        trace, scenarios: [noiommu, recorded], addingRecorded: true, catalog: catalog, options: ReplayOptions())
+    #expect(ids(once) == [noiommu.id, recorded.id])
+    let notAsked = try ReplayEngine.recorded(
+        trace, scenarios: [noiommu], addingRecorded: false, catalog: catalog, options: ReplayOptions())
+    #expect(ids(notAsked) == [noiommu.id] && notAsked.recorded?.id == recorded.id)
+    let silent = EventBuffer(metadata: TraceMetadata())
+    #expect(throws: UnknownRecordedScenario.self) {
+        try ReplayEngine.recorded(
+            silent, scenarios: [noiommu], addingRecorded: true, catalog: catalog, options: ReplayOptions())
+    }
+    #expect(
+        try ReplayEngine.recorded(
+            silent, scenarios: [noiommu], addingRecorded: false, catalog: catalog, options: ReplayOptions()
+        ).recorded == nil)
+}
+
+/// What `replay --fail-on-findings` fails on (``ReplayResult/hasFindings``): a failing scenario; the twin: a
+/// working one does not, until evidence contradicts the recorded facts.
+@Test func findingsAreFailuresDivergencesAndContradictions() throws {
+    #expect(try replay(["linux-4.0-bypass@qemu-viommu-virtio-translated"]).hasFindings)
+    var works = try replay(["linux-6.1@qemu-viommu-virtio-translated"])
+    #expect(!works.hasFindings)
+    works.evidenceConflicts = ["viommu: the events show none"]
+    #expect(works.hasFindings)
+}

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TraceFormat
 
@@ -45,5 +46,35 @@ import TraceFormat
         var device = EventFilter(devices: try EventFilter.resolveDevices(["00:05.0"], in: Self.metadata, file: "t"))
         #expect(events.filter { device.matches($0) }.count == 5)
         #expect(relative.absoluteRange == nil && absolute.absoluteRange! == (200, 500))
+    }
+    /// What `cat` prints (``TraceReader/forEachEvent(matching:_:)``): across chunks, the kinds, the absolute window
+    /// (chunks outside it skipped undecoded) and the relative window (from the first event) a filter keeps; the
+    /// twin: the empty filter keeps every event.
+    @Test func aReaderYieldsWhatTheFilterKeeps() throws {
+        var buffer = EventBuffer(metadata: Self.metadata)
+        for i in 0..<100 {
+            buffer.append(
+                Event(
+                    kind: i % 4 == 0 ? .iommuMap : .dmaMap, timestamp: 1_000 + UInt64(i) * 10, device: UInt16(i % 2),
+                    address: 0x1000))
+        }
+        let path = try Fixtures.tempDir().appendingPathComponent("filtered.dmat").path
+        try Fixtures.write(buffer, to: path, chunkEvents: 16)
+        func read(_ filter: EventFilter) throws -> [UInt64] {
+            var seen: [UInt64] = []
+            try TraceReader(path: path).forEachEvent(matching: filter) { e, metadata in
+                #expect(metadata.devices.count == 2)
+                seen.append(e.timestamp)
+            }
+            return seen
+        }
+        #expect(try read(EventFilter()) == buffer.events.map(\.timestamp))
+        #expect(try read(EventFilter(kinds: [.iommuMap])) == stride(from: 1_000, to: 2_000, by: 40).map(UInt64.init))
+        #expect(
+            try read(EventFilter(from: EventFilter.parseTime("1500"), to: EventFilter.parseTime("1600")))
+                == stride(from: 1_500, to: 1_600, by: 10).map(UInt64.init))
+        #expect(
+            try read(EventFilter(from: EventFilter.parseTime("+200"), to: EventFilter.parseTime("+300")))
+                == stride(from: 1_200, to: 1_300, by: 10).map(UInt64.init))
     }
 }

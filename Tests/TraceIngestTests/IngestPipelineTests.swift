@@ -170,3 +170,49 @@ import TraceFormat
     let reader = try TraceReader(path: dir + "/out.dmat")
     #expect(reader.metadata.capture.kernelRelease == "6.1.0")
 }
+
+/// What an ``IngestRequest`` tells its observer, in order.
+final class RecordingObserver: IngestObserver, @unchecked Sendable {
+    var said: [String] = []
+    func warning(_ message: String) { said.append("warning: \(message)") }
+    func progress<T>(_ meter: ProgressMeter, _ body: () throws -> T) throws -> T {
+        said.append("progress")
+        return try body()
+    }
+    func refused(_ report: IngestReport) { said.append("refused: \(report.inputs.map(\.path))") }
+    func finished(_ report: IngestReport, events: UInt64, target: String?) {
+        said.append("finished: \(events) -> \(target ?? "dry run")")
+    }
+}
+
+/// `dmatrace ingest` as a library call (``IngestRequest``): the `--meta` facts reach the trace and the observer
+/// hears the progress and the result; the twin: an input without events is refused (the observer shown the report
+/// first, nothing written) unless empty results are allowed.
+@Test func anIngestRequestWritesWhatItWasToldAndRefusesAnEmptyResult() throws {
+    let dir = NSTemporaryDirectory() + "ingest-request-\(getpid())"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let input = dir + "/in.jsonl", empty = dir + "/empty.jsonl"
+    var buffer = EventBuffer()
+    buffer.append(Event(kind: .dmaMap, timestamp: 5))
+    let metadataLine = try JSONLCodec.metadataLine(buffer.metadata) + "\n"
+    try (metadataLine + JSONLCodec.eventLine(buffer.events[0], metadata: buffer.metadata, string: { _ in nil }) + "\n")
+        .write(toFile: input, atomically: true, encoding: .utf8)
+    try metadataLine.write(toFile: empty, atomically: true, encoding: .utf8)
+    func request(_ inputs: [String], to out: String?, allowEmpty: Bool = false) -> IngestRequest {
+        IngestRequest(
+            inputs: inputs, captureDir: nil, format: "jsonl", traceEvents: nil, meta: ["kernel=6.1.0", "qemu=7.2"],
+            output: out, writer: .init(), noClobber: false, allowEmpty: allowEmpty, forceMerge: false)
+    }
+    let written = RecordingObserver()
+    try request([input], to: dir + "/out.dmat").run(written)
+    #expect(written.said == ["progress", "finished: 1 -> \(dir)/out.dmat"])
+    #expect(try TraceReader(path: dir + "/out.dmat").metadata.capture.kernelRelease == "6.1.0")
+    let refused = RecordingObserver()
+    #expect(throws: IngestRefusal.self) { try request([empty], to: dir + "/empty.dmat").run(refused) }
+    #expect(refused.said == ["progress", "refused: [\"\(empty)\"]"])
+    #expect(!FileManager.default.fileExists(atPath: dir + "/empty.dmat"))
+    let allowed = RecordingObserver()
+    try request([empty], to: nil, allowEmpty: true).run(allowed)
+    #expect(allowed.said == ["progress", "finished: 0 -> dry run"])
+}

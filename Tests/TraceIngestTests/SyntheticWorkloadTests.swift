@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TraceFormat
 @testable import TraceIngest
@@ -78,4 +79,26 @@ import TraceFormat
         let faults = buf.events.filter { $0.kind == .hostFault }.count
         #expect(faults == (summary.planted[.strayDMA] ?? 0) + (summary.planted[.useAfterUnmap] ?? 0))
     }
+}
+
+/// `dmatrace synth` as a library call (``SyntheticWorkload/write(to:options:noClobber:meter:)``): the file holds the
+/// generated events, and its metadata the seed, size and planted bugs; the twin: without bugs no `synth.bugs` fact.
+@Test func aWrittenWorkloadRecordsHowItWasMade() throws {
+    let dir = NSTemporaryDirectory() + "synth-write-\(getpid())"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let options = SyntheticWorkload.Options(events: 2_000, seed: 5, bugs: [.strayDMA, .doubleUnmap], bugEvery: 10)
+    let meter = ProgressMeter(unit: "events")
+    let summary = try SyntheticWorkload(options: options).write(
+        to: dir + "/bugs.dmat", options: .init(chunkEvents: 500), noClobber: false, meter: meter)
+    let reader = try TraceReader(path: dir + "/bugs.dmat")
+    #expect(reader.metadata.extra["synth.seed"] == "5" && reader.metadata.extra["synth.events"] == "2000")
+    #expect(reader.metadata.extra["synth.bugs"] == "double-unmap,stray-dma")
+    #expect(try reader.load().events.count == summary.events && meter.done == UInt64(summary.events))
+    #expect(
+        summary.description.hasPrefix("\(summary.events) events, \(summary.requests) requests, planted: double-unmap="))
+    let plain = try SyntheticWorkload(options: .init(events: 2_000, seed: 5)).write(
+        to: dir + "/plain.dmat", options: .init(), noClobber: false)
+    #expect(try TraceReader(path: dir + "/plain.dmat").metadata.extra["synth.bugs"] == nil)
+    #expect(plain.description == "\(plain.events) events, \(plain.requests) requests")
 }

@@ -79,14 +79,19 @@ public struct MatrixAnswer: Sendable, Codable, Equatable {
             }
         }
 
-        /// The symbol of one device's verdict and addressing (``DeviceResult``).
+        /// The symbol of one device's verdict and addressing as a report spells them (``DeviceResult``).
         public init(verdict: String, addressing: String) {
-            guard let outcome = OutcomeClass(rawValue: verdict) else {
+            self.init(verdict: CompatibilityMatrix.Verdict(verdict), addressing: DeviceAddressing(addressing))
+        }
+
+        /// The symbol of one device's verdict and addressing (a ``CompatibilityMatrix/Cell``).
+        public init(verdict: CompatibilityMatrix.Verdict, addressing: DeviceAddressing) {
+            guard let outcome = verdict.outcome else {
                 // A verdict this version does not write (a report of another version).
-                self = verdict.hasPrefix("oops") ? .oops : .probeFailed
+                self = verdict.description.hasPrefix("oops") ? .oops : .probeFailed
                 return
             }
-            switch DeviceAddressing(addressing).isolation(verdict: outcome) {
+            switch addressing.isolation(verdict: outcome) {
             case .isolated?: self = .isolated
             case .unisolated?: self = .unisolated
             case .bypassesClaimedIOMMU?: self = .bypassesClaimedIOMMU
@@ -245,7 +250,7 @@ public struct MatrixAnswer: Sendable, Codable, Equatable {
         func symbol(_ t: String, _ k: String, _ mode: String) -> Symbol {
             if diverged.contains("\(t)\u{0}\(k)\u{0}\(mode)") { return .diverged }
             guard let cells = byCell["\(t)\u{0}\(k)\u{0}\(mode)"] else { return .notRun }
-            return cells.map { Symbol(verdict: $0.verdict, addressing: $0.addressing) }.max() ?? .isolated
+            return cells.map(\.symbol).max() ?? .isolated
         }
         self.grids = m.traces.map { t in
             Grid(
@@ -262,7 +267,7 @@ public struct MatrixAnswer: Sendable, Codable, Equatable {
         func costs(_ mode: String) -> [String] {
             var byKernel: [String: Set<String>] = [:]
             for c in m.cells where c.mode == mode {
-                switch Symbol(verdict: c.verdict, addressing: c.addressing) {
+                switch c.symbol {
                 case .bypassesClaimedIOMMU:
                     byKernel[c.kernel, default: []].insert("\(c.device) bypasses the IOMMU the guest trusts")
                 case .unisolated: byKernel[c.kernel, default: []].insert("\(c.device) not isolated (\(c.addressing))")
@@ -300,7 +305,7 @@ public struct MatrixAnswer: Sendable, Codable, Equatable {
                 var failing: [String: Set<String>] = [:]  // symbol -> devices
                 for t in m.traces {
                     for c in byCell["\(t)\u{0}\(k)\u{0}\(mode)"] ?? [] {
-                        let s = Symbol(verdict: c.verdict, addressing: c.addressing)
+                        let s = c.symbol
                         if s.fails { failing[s.rawValue, default: []].insert(c.device) }
                     }
                 }

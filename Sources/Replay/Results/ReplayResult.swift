@@ -19,4 +19,10 @@ public struct ReplayResult: Sendable, Codable, Equatable {
         self.scenarios = scenarios
         self.notes = notes
     }
+
+    /// What `replay --fail-on-findings` fails on: a scenario that fails or diverges from the recording, or
+    /// evidence that contradicts the recorded facts.
+    public var hasFindings: Bool {
+        scenarios.contains { !$0.works || !$0.divergences.isEmpty } || evidenceConflicts != nil
+    }
 }

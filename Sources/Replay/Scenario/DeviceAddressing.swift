@@ -2,7 +2,7 @@
 /// (`iova-translated`, `gpa-identity`, `gpa-untranslated-claimed`, ...): the typed form of
 /// ``DeviceResult/addressing`` and of ``DevicePlan/addressingSummary``, so the matrix decides on values, not on
 /// string suffixes.
-public struct DeviceAddressing: Sendable, Equatable, CustomStringConvertible {
+public struct DeviceAddressing: Sendable, Equatable, Codable, CustomStringConvertible {
     /// The addressing itself.
     public enum Base: String, Sendable, CaseIterable {
         /// The device never ran (blocked at probe).
@@ -41,11 +41,22 @@ public struct DeviceAddressing: Sendable, Equatable, CustomStringConvertible {
     /// The report spelling.
     public var description: String { unrecognised ?? (claimed ? base.rawValue + "-claimed" : base.rawValue) }
 
+    /// Decodes the report spelling (a JSON string).
+    public init(from decoder: any Decoder) throws {
+        self.init(try decoder.singleValueContainer().decode(String.self))
+    }
+
+    /// Encodes the report spelling (a JSON string), as read for a value of another version.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+
     /// The device's DMA walks the vIOMMU's page tables.
     public var isTranslated: Bool { base == .iovaTranslated || base == .gpaTranslated || base == .bounceTranslated }
 
-    /// How isolated a device with this addressing and `verdict` is: the one rule behind
-    /// ``ReplayMatrix/workingModes`` and the matrix answer's symbols. nil for a failing verdict.
+    /// How isolated a device with this addressing and `verdict` is: the one rule behind the matrix's symbols
+    /// (Analysis' `MatrixAnswer`) and so of its working and unsafe modes. nil for a failing verdict.
     public func isolation(verdict: OutcomeClass) -> Isolation? {
         switch verdict {
         case .untranslatedWhileClaimed: return .bypassesClaimedIOMMU

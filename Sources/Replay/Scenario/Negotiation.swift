@@ -199,8 +199,9 @@ struct DevicePlan: Sendable {
                 }
             } else if k.virtio.restrictedMemory {
                 p.addressing = guest.translates ? .bounceIOVA : .bounce
-            } else if d.swiotlbForced && (guest == .off || guest == .passthrough) {
-                // `swiotlb=force` on the recorded command line: dma-direct bounces every streaming mapping.
+            } else if (s.swiotlbForced ?? d.swiotlbForced) && (guest == .off || guest == .passthrough) {
+                // `swiotlb=force` on the scenario's (else the recorded) command line: dma-direct bounces every
+                // streaming mapping.
                 p.addressing = .bounce
                 rules.append("swiotlb=force")
             } else if guest == .passthrough {

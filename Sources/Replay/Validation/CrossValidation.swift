@@ -92,6 +92,10 @@ public enum CrossValidation {
                 throw ModelError.badScenario(c.name, reason: "cannot tell its recorded scenario: \(e)")
             }
             s.guestIOMMU = s.guestIOMMU ?? GuestIOMMUSetting(capture: metadata.capture)
+            // The capture's guest command line: its `swiotlb=force` (a kernel parameter like the IOMMU policy, not
+            // a device property) applies to whatever capture is replayed under this scenario; none recorded is
+            // none forced.
+            s.swiotlbForced = metadata.capture.swiotlbForced ?? false
             scenarios[c.name] = s
             real[c.name] = try StreamMetrics.recorded(c.trace)
         }
@@ -100,10 +104,7 @@ public enum CrossValidation {
         for a in sources {
             for b in targets {
                 let s = scenarios[b.name]!
-                // B's guest runs with B's command line: its `swiotlb=force` (a kernel parameter like the IOMMU
-                // policy, not a device property) applies to A's devices too.
-                var aTrace = a.trace
-                aTrace.metadata.capture.swiotlbForced = b.trace.metadata.capture.swiotlbForced
+                let aTrace = a.trace
                 let baseTrace = EventBuffer(metadata: aTrace.metadata)
                 // A's own recorded scenario is given so that A's multi-segment DMA-API calls are recognised.
                 let predicted =

@@ -1,5 +1,6 @@
 import Analysis
 import FoundationEssentials
+import Models
 import Replay
 import TraceFormat
 
@@ -48,6 +49,15 @@ public struct ShardPart: Codable, Sendable {
         self.scenarios = scenarios
         self.axis = axis
         self.pieces = pieces
+    }
+
+    /// The part of `shard` of a matrix run: the pieces `replayed` (``MatrixRun/replay(catalog:meter:counting:)``).
+    public init(run: MatrixRun, shard: ShardSpec, replayed: [ReplayedTrace]) {
+        self.init(
+            shard: shard, command: "matrix", traces: run.traces, scenarios: run.scenarios.map(\.id), axis: run.axis,
+            pieces: replayed.map {
+                Piece(trace: $0.index, scenarios: run.plan.scenarios[$0.index], result: $0.result)
+            })
     }
 
     /// The part file's text (``ReportJSON``, final newline).

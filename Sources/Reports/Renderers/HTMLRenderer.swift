@@ -78,7 +78,8 @@ public struct HTMLRenderer: ReportRenderer {
                         let mine = m.cells.filter { $0.trace == t && $0.kernel == k && $0.mode == mode }
                         let prints = mine.flatMap(\.findings)
                         let tip = mine.map {
-                            "\($0.device): \($0.verdict)" + ($0.addressing.isEmpty ? "" : ", \($0.addressing)")
+                            "\($0.device): \($0.verdict)"
+                                + ($0.addressing.description.isEmpty ? "" : ", \($0.addressing)")
                         }.joined(separator: "; ")
                         if let fp = prints.sorted().first {
                             h +=

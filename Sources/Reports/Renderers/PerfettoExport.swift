@@ -23,6 +23,26 @@ public enum PerfettoExport {
         return all
     }
 
+    /// What `dmatrace export` writes: the timeline of `source` (read from `path`) with the findings of the offline
+    /// DMA-API debug checks, run in the same pass (standard input can be read only once) whatever `filter` keeps,
+    /// plus the findings of `report` for this trace; streamed to `write`.
+    public static func exportWithChecks(
+        _ source: some EventSource, path: String, report: Report?, filter: EventFilter,
+        write: (String) throws -> Void
+    ) throws {
+        let name = Fingerprint.traceName(path)
+        let extra = report?.findings.filter { $0.trace == name } ?? []
+        var checker = DMADebugChecker(metadata: source.metadata)
+        try export(
+            source, trace: name,
+            findings: { (checker.finish(trace: path).findings() + extra).sorted(by: Finding.reportOrder) },
+            filter: filter,
+            onEvent: { index, event in
+                if index == 0 { checker.refresh(metadata: source.metadata) }
+                checker.consume(index: index, event)
+            }, write: write)
+    }
+
     /// Streams the JSON document to `write` in pieces of about 1 MiB, so memory stays bounded by the
     /// mappings open at a time, not by the trace. The trace is read once: `onEvent` sees every event as it
     /// goes (e.g. to run the DMA-API checks in the same pass, whatever `filter` keeps), and `findings` is asked

@@ -19,53 +19,23 @@ struct AnalyzeCommand: ParsableCommand {
             not reported) unless the address was already released inside the capture; --capture-from-start reports it.
             """)
 
-    @Argument(help: "Trace (.dmat or dmatrace JSONL).")
-    var trace: String
-
-    @Flag(
-        name: .long,
-        help: "The capture covers the driver's whole life: report releases and syncs of never-mapped addresses.")
-    var captureFromStart = false
-
-    @Option(name: .long, help: "Kernel message era: 4.x, 5.x-6.18 or 6.19 (default: from the trace's kernel release).")
-    var era: String?
-
-    @Flag(name: .long, help: "Skip the replay-fidelity check of the recorded scenario (DMA-API checks only).")
-    var noFidelity = false
-
-    @Option(name: .long, help: FailOnArgument.help)
-    var failOn: FailOnArgument?
-
+    @OptionGroup var analysis: AnalyzeOptions
     @OptionGroup var output: ReportOutputOptions
     @OptionGroup var quiet: QuietOption
 
-    func validate() throws {
-        try Terminal.refuseBinaryInput([trace])
-        if let era, DMADebugChecker.Era(rawValue: era) == nil {
-            throw ValidationError(
-                "--era must be one of \(DMADebugChecker.Era.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        if let failOn, failOn.isDiffLevel {
-            throw ValidationError("--fail-on must be error, warning or note (analyze has no baseline)")
-        }
-    }
-
     func run() throws {
         var status: ExitCode?
+        let trace = analysis.trace
         try runReportingErrors {
             let opened = try OpenedTrace.open(trace)
-            let options = DMADebugChecker.Options(
-                captureFromStart: captureFromStart, era: era.flatMap(DMADebugChecker.Era.init(rawValue:)))
-            let analysis = try OfflineAnalysis.run(
-                opened.source, trace: trace, options: options, fidelity: !noFidelity,
+            let result = try OfflineAnalysis.run(
+                opened.source, trace: trace, options: analysis.checker, fidelity: !analysis.noFidelity,
                 catalog: try ModelCatalog.builtin())
-            let report = Report(analysis: analysis, trace: trace)
+            let report = Report(analysis: result, trace: trace)
             try output.emit(report, inputs: [trace])
-            let damage = opened.damage()
-            if !damage.isEmpty {
-                for d in damage { warn("\(trace): \(d)") }
+            if warnDamage(opened, trace) {
                 status = ExitStatus.damaged
-            } else if let failOn, failOn.fails(report: report, diff: nil) {
+            } else if let failOn = analysis.failOn, failOn.fails(report: report, diff: nil) {
                 status = ExitStatus.findings
             }
         }

@@ -1,4 +1,3 @@
-import Analysis
 import ArgumentParser
 import Reports
 import TraceFormat
@@ -16,62 +15,22 @@ struct ExportCommand: ParsableCommand {
             ui.perfetto.dev or chrome://tracing.
             """)
 
-    @Flag(name: .long, help: "Chrome / Perfetto trace-event JSON (the same as --format perfetto).")
-    var perfetto = false
-
-    @Option(
-        name: .long, help: "Output format: perfetto (Chrome / Perfetto trace-event JSON, the only one).",
-        completion: .list(["perfetto"]))
-    var format: String?
-
-    @OptionGroup var filterOptions: EventFilterOptions
-
-    @Argument(help: "Trace (.dmat or dmatrace JSONL).")
-    var trace: String
-
-    @Option(name: .long, help: "A report JSON whose findings for this trace are marked too.")
-    var findings: String?
-
+    @OptionGroup var selection: ExportOptions
     @OptionGroup var output: OutputOptions
     @OptionGroup var quiet: QuietOption
 
-    func validate() throws {
-        try Terminal.refuseBinaryInput([trace])
-        if let format, format != "perfetto" {
-            throw ValidationError("unknown export format '\(format)'; known: perfetto")
-        }
-        guard perfetto || format == "perfetto" else {
-            throw ValidationError("choose an export format: --format perfetto (or --perfetto)")
-        }
-    }
-
     func run() throws {
         var damaged = false
+        let (trace, findings) = (selection.trace, selection.findings)
         try runReportingErrors {
             let opened = try OpenedTrace.open(trace)
-            var extra: [Finding] = []
-            if let findings {
-                let report = try Report.decode(try readWholeFile(findings), file: findings)
-                let name = Fingerprint.traceName(trace)
-                extra = report.findings.filter { $0.trace == name }
-            }
-            // One pass over the trace (standard input can be read only once): the DMA-API checks run while
-            // the timeline is written; their findings are marked at the end.
-            var checker = DMADebugChecker(metadata: opened.source.metadata)
-            let filter = try filterOptions.filter(metadata: opened.source.metadata, file: trace)
+            let report = try findings.map { try Report.decode(try readWholeFile($0), file: $0) }
+            let filter = try selection.filterOptions.filter(metadata: opened.source.metadata, file: trace)
             try output.streaming(inputs: [trace] + [findings].compactMap { $0 }).run { write in
-                try PerfettoExport.export(
-                    opened.source, trace: Fingerprint.traceName(trace),
-                    findings: { (checker.finish(trace: trace).findings() + extra).sorted(by: Finding.reportOrder) },
-                    filter: filter,
-                    onEvent: { index, event in
-                        if index == 0 { checker.refresh(metadata: opened.source.metadata) }
-                        checker.consume(index: index, event)
-                    }, write: write)
+                try PerfettoExport.exportWithChecks(
+                    opened.source, path: trace, report: report, filter: filter, write: write)
             }
-            let damage = opened.damage()
-            for d in damage { warn("\(trace): \(d)") }
-            damaged = !damage.isEmpty
+            damaged = warnDamage(opened, trace)
         }
         if damaged { throw ExitStatus.damaged }
     }

@@ -5,7 +5,7 @@ import Reports
 import TraceFormat
 
 /// `--format` of `replay` and `matrix`: a report format, or `replay-json`, the replay's own result (the
-/// Replay contract tools read: `ReplayResult`, `ReplayMatrix`).
+/// Replay contract tools read: `ReplayResult`, and Analysis' `ReplayMatrix`).
 enum ReplayFormatArgument: ExpressibleByArgument, Equatable {
     case report(ReportFormat)
     case replayJSON
@@ -74,6 +74,40 @@ struct ReplayOutputOptions: ParsableArguments {
         let (report, fail) = try baseline.apply(to: Report(command: command, results: results, axis: axis))
         try write(try (reportFormat ?? .text).renderer(colour: false).render(report), inputs: inputs)
         return fail
+    }
+
+    /// Writes what `matrix` prints for the traces `replayed` by `run`: a shard's part for `dmatrace merge`, or
+    /// (``emitMatrix(_:axis:details:inputs:)``) the report, the replay's view or the answer; returns whether
+    /// `--fail-on` fails.
+    func emitMatrix(run: MatrixRun, replayed: [ReplayedTrace], details: Bool) throws -> Bool {
+        guard let shard = run.shard else {
+            return try emitMatrix(replayed.map(\.result), axis: run.axis, details: details, inputs: run.traces)
+        }
+        try write(try ShardPart(run: run, shard: shard, replayed: replayed).json(), inputs: run.traces)
+        return false
+    }
+
+    /// Writes what `matrix` prints for `results`: the report (a report `--format`, or `--baseline`), the
+    /// ``ReplayMatrix`` (`replay-json`, or its text with `details`), or the answer; returns whether `--fail-on` fails.
+    func emitMatrix(_ results: [ReplayResult], axis: MatrixAxis, details: Bool, inputs: [String]) throws -> Bool {
+        if wantsReport { return try emitReport(command: "matrix", results: results, inputs: inputs, axis: axis) }
+        if wantsReplayJSON || details {
+            let m = ReplayMatrix(results: results, kernels: axis.kernels, modes: axis.modes)
+            try wantsReplayJSON
+                ? write(try ReportJSON.string(m), inputs: inputs) : writeText(m.text(), inputs: inputs)
+        } else if let answer = Report(command: "matrix", results: results, axis: axis).matrix?.answer {
+            try writeText(AnswerText.render(answer, colour: false), inputs: inputs)
+        }
+        return fails(command: "matrix", results: results, axis: axis)
+    }
+
+    /// Writes what `replay` prints for `result`: the report, the result's JSON (`replay-json`) or its text;
+    /// returns whether `--fail-on` fails.
+    func emitReplay(_ result: ReplayResult, inputs: [String]) throws -> Bool {
+        if wantsReport { return try emitReport(command: "replay", results: [result], inputs: inputs) }
+        try wantsReplayJSON
+            ? write(try ReportJSON.string(result), inputs: inputs) : writeText(result.text(), inputs: inputs)
+        return fails(command: "replay", results: [result])
     }
 
     /// With the replay's own view: whether `--fail-on` (a severity) fails on the report of `results`.

@@ -65,3 +65,10 @@ struct StandardOutput {
 enum TextOrJSON: String, ExpressibleByArgument, CaseIterable {
     case text, json
 }
+
+/// Warns of the damage found in `opened` (read from `path`); true when there was any (exit 3).
+func warnDamage(_ opened: OpenedTrace, _ path: String) -> Bool {
+    let damage = opened.damage()
+    for d in damage { warn("\(path): \(d)") }
+    return !damage.isEmpty
+}

@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import Models
+import Replay
+import TraceFormat
+
+/// What `replay` replays: the trace, its scenarios (and the recorded one), models, hypotheses and the replay's
+/// tolerance and threads (``ReplayEngine/recorded(_:scenarios:addingRecorded:catalog:options:)``).
+struct ReplaySelectionOptions: ParsableArguments {
+    @Argument(help: "The trace (.dmat, or .jsonl; - is standard input).") var trace: String
+    @Option(
+        name: .customLong("scenario"), help: "KERNEL[:RELEASE][+GUEST-IOMMU]@MODE[:QEMU[/MACHINE]] (repeatable).",
+        completion: ModelCompletion.scenario)
+    var scenarios: [String] = []
+    @Flag(help: "Also replay the recorded scenario and check fidelity.") var recorded = false
+    @OptionGroup var models: ModelOptions
+    @OptionGroup var hypotheses: HypothesisOptions
+    @Option(
+        help:
+            "Clock-skew tolerance between guest and host events, in milliseconds (default: 3x the trace's measured residual skew, at least 1 ms). A host translation later than this after its buffer's unmap is a use after unmap."
+    ) var skewMs: Double?
+    @Flag(help: "Exit 1 when a scenario fails or the recorded scenario diverges.") var failOnFindings = false
+    /// Scenarios replay on at most two threads (more work like two); results do not depend on it.
+    @OptionGroup var threads: ThreadsOption
+
+    /// The checks of `replay`, made after the output options' (the command's `validate()`).
+    func check() throws {
+        if scenarios.isEmpty && !recorded { throw ValidationError("give at least one --scenario, or --recorded") }
+        if let skewMs {
+            guard skewMs >= 0, skewMs <= 60_000 else { throw ValidationError("--skew-ms must be in 0...60000") }
+        }
+        try Terminal.refuseBinaryInput([trace])
+        // A scenario that does not parse is a usage error; an unknown model id, or a model directory that does
+        // not load, is an input error reported by run (2).
+        if let catalog = try? models.catalog() {
+            for s in scenarios {
+                do { _ = try Scenario.parse(s, catalog: catalog) } catch {
+                    if case .badScenario = error { throw ValidationError("\(error)") }
+                }
+            }
+        }
+    }
+
+    /// The engine for `source` (its scenarios parsed first: `parsed`); a recorded scenario asked for that the
+    /// trace does not tell is a usage error.
+    func engine(_ source: any EventSource, parsed: [Scenario], catalog: ModelCatalog) throws -> ReplayEngine {
+        let scenarioThreads =
+            threads.threads != nil || ProcessInfo.processInfo.environment["DMATRACE_THREADS"] != nil
+            ? min(2, threads.count(default: 2)) : nil
+        let options = ReplayOptions(
+            skewToleranceNs: skewMs.map { UInt64($0 * 1_000_000) }, hypotheses: Set(hypotheses.hypotheses),
+            scenarioThreads: scenarioThreads)
+        do {
+            return try ReplayEngine.recorded(
+                source, scenarios: parsed, addingRecorded: recorded, catalog: catalog, options: options)
+        } catch let error as UnknownRecordedScenario {
+            throw ValidationError(error.description)
+        }
+    }
+}
