@@ -423,8 +423,8 @@ import TraceFormat
         let entries = try Self.catalogue()
         let samples = try Self.samples(dir: dir)
         let documented = Set(entries.filter { $0.type != "Command line" }.map { "\($0.type).\($0.name)" })
-        #expect(entries.count == 49)
-        #expect(documented.count == entries.count - 5, "a case is listed twice")
+        #expect(entries.count == 50)
+        #expect(documented.count == entries.count - 6, "a case is listed twice")
         #expect(
             Set(samples.keys) == documented,
             "in code, not documented: \(Set(samples.keys).subtracting(documented).sorted()); documented, not in code: \(documented.subtracting(samples.keys).sorted())"
@@ -514,6 +514,10 @@ import TraceFormat
             (
                 ["replay", dir + "/good.dmat", "--scenario", "linux-6.1"], "Command line", "scenario",
                 "Error: bad scenario 'linux-6.1': "
+            ),
+            (
+                ["replay", dir + "/good.dmat", "--recorded"], "Command line", "recordedScenario",
+                "Error: cannot tell the recorded scenario: "
             )
         ]
         for c in cases {
