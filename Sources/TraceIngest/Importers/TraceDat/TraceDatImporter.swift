@@ -66,9 +66,39 @@ public struct TraceDatImporter: Importer {
         var mapper = KernelEventMapper()
         var unknownIDs: [Int: Int] = [:]
         var pageLost: [Int: UInt64] = [:]
-        var names: [Int: String] = [:]  // `system:name` per event id, built once
-        let shared = file.formats.mapValues(SharedEventFormat.init)  // one reference per format, not a copy per record
+        // Each event id's format is resolved by the mapper the first time a record has that id (below);
+        // `handles` maps ids 0..<handles.count to the mapper's handle (`unseen`, or `noFormat`), `largeIDs` the
+        // rest. Counts per handle go into the diagnostics, under `system:name`, when the loop ends.
+        let unseen = -1
+        let noFormat = -2
+        var handles = [Int](
+            repeating: unseen, count: min(file.formats.keys.filter { $0 >= 0 }.max().map { $0 + 1 } ?? 0, 1 << 16))
+        var largeIDs: [Int: Int] = [:]
+        var eventNames: [String] = []  // `system:name` per handle
+        var understood: [Int] = []
+        var unknown: [Int] = []
+        defer {
+            for (h, name) in eventNames.enumerated() {
+                if understood[h] > 0 { diagnostics.understood[name, default: 0] += understood[h] }
+                if unknown[h] > 0 { diagnostics.unknown[name, default: 0] += unknown[h] }
+            }
+        }
+        func handle(_ type: Int) -> Int {
+            let known = type >= 0 && type < handles.count ? handles[type] : largeIDs[type] ?? unseen
+            if known != unseen { return known }
+            var h = noFormat
+            if let format = file.formats[type] {
+                h = mapper.resolve(format, longSize: file.longSize)
+                eventNames.append("\(format.system):\(format.name)")
+                understood.append(0)
+                unknown.append(0)
+            }
+            if type >= 0 && type < handles.count { handles[type] = h } else { largeIDs[type] = h }
+            return h
+        }
         let offset = file.timestampOffset
+        let typeOffset = typeField.offset
+        let typeSize = typeField.size
         for rec in records {
             var template = Event(kind: .marker, clock: clock, source: source, position: rec.position)
             template.timestamp =
@@ -90,43 +120,37 @@ public struct TraceDatImporter: Importer {
                 try append(template, to: &sink, path: path)
                 continue
             }
-            let stream = streams[rec.stream]
+            let h: Int
             let outcome: KernelEventMapper.Outcome
-            var name = ""
             do {
-                outcome = try stream.data.withUnsafeBytes { all -> KernelEventMapper.Outcome in
-                    let view = UnsafeRawBufferPointer(rebasing: all[rec.offset..<(rec.offset + rec.length)])
-                    let reader = BinaryReader(view, bigEndian: file.bigEndian, path: path, base: rec.position)
+                (h, outcome) = try streams[rec.stream].data.withUnsafeBytes { all -> (Int, KernelEventMapper.Outcome) in
+                    let record = KernelRecord(
+                        bytes: UnsafeRawBufferPointer(rebasing: all[rec.offset..<(rec.offset + rec.length)]),
+                        bigEndian: file.bigEndian)
                     let type =
-                        (try? reader.integer(typeField.offset, size: typeField.size, signed: false)).map { Int($0) }
-                        ?? -1
-                    guard let shared = shared[type] else {
+                        record.integer(typeOffset, size: typeSize, signed: false).flatMap { Int(exactly: $0) } ?? -1
+                    let h = handle(type)
+                    guard h >= 0 else {
                         unknownIDs[type, default: 0] += 1
-                        return .malformed("")
+                        return (h, .malformed(""))
                     }
-                    name =
-                        names[type]
-                        ?? {
-                            let n = "\(shared.format.system):\(shared.format.name)"
-                            names[type] = n
-                            return n
-                        }()
-                    let record = KernelRecord(shared: shared, bytes: reader, longSize: file.longSize)
                     mapper.cpu = UInt32(clamping: streams[rec.stream].cpu)
-                    return try mapper.map(record, template: template, sink: &sink)
+                    return (h, try mapper.map(record, format: h, template: template, sink: &sink))
                 }
             } catch let error as IngestError {
                 throw error
             } catch {
                 throw IngestError.unreadable(path: path, reason: "could not store events: \(error)")
             }
-            if name.isEmpty { continue }  // unknown event id, reported once per id below
+            if h < 0 { continue }  // unknown event id, reported once per id below
             switch outcome {
-            case .mapped: diagnostics.understood[name, default: 0] += 1
-            case .unknown: diagnostics.unknown[name, default: 0] += 1
+            case .mapped: understood[h] += 1
+            case .unknown: unknown[h] += 1
             case .malformed(let why):
                 diagnostics.skip(
-                    .init(file: path, position: rec.position, isByteOffset: true, message: "\(name): \(why)"))
+                    .init(
+                        file: path, position: rec.position, isByteOffset: true,
+                        message: "\(eventNames[h]): \(why)"))
             }
         }
         // Losses the CPUSTAT counters report beyond those flagged on the pages read.
