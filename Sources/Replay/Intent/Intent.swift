@@ -328,11 +328,11 @@ struct IntentTracker {
             noteGuestMap(t)
             var continues = false
             if recordedTranslated[d] {
-                allocatorCheck?.map(
+                // Not `if let check = allocatorCheck`: that copied the whole check (retaining its tables) per map.
+                if let extended = allocatorCheck?.map(
                     device: d, iova: e.address, size: e.size, cpu: Int(Self.cpu(of: e)), time: t, index: index, event: e
-                )
-                if let check = allocatorCheck {
-                    continues = check.lastMapExtended
+                ) {
+                    continues = extended
                 } else if let last = held.last, heldDevice == d, heldCPU == Self.cpu(of: e), e.address & 0xFFF == 0,
                     buffers[last].recordedAddress &+ max(buffers[last].size, 1) == e.address
                 {
