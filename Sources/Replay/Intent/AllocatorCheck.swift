@@ -72,6 +72,9 @@ struct AllocatorCheck {
     /// The open allocation of each device (by device index), and how many are open.
     private var pending: [Group?]
     private var pendingCount = 0
+    /// The domain of each device's open allocation (-1: none): what ``closeAll(domain:)`` scans, without
+    /// reading (copying) the groups themselves on every map and unmap.
+    private var pendingDomain: [Int]
     /// Pages of each recorded allocation still mapped, by (device, first pfn): an ``AddressTable`` (a
     /// `Dictionary` here was ~8% of a one-scenario replay, hashing), with the rare count that does not fit its
     /// 32-bit values in `liveLarge`. A reference: the check is never copied and then changed (only read).
@@ -103,6 +106,7 @@ struct AllocatorCheck {
         self.below4GFirst = below4GFirst
         self.domainOf = domainOf
         pending = Array(repeating: nil, count: domainOf.count)
+        pendingDomain = Array(repeating: -1, count: domainOf.count)
         devicesSeen = Array(repeating: false, count: domainOf.count)
         domains = Array(repeating: nil, count: (domainOf.max() ?? -1) + 1)
     }
@@ -170,6 +174,7 @@ struct AllocatorCheck {
         }
         closeAll(domain: domain)
         if pending[d] == nil { pendingCount += 1 }
+        pendingDomain[d] = domain
         pending[d] = Group(
             device: d, domain: domain, startPfn: pfn, pages: pages, cpu: cpu, index: index, event: event, time: time)
         return false
@@ -202,6 +207,7 @@ struct AllocatorCheck {
     private mutating func takePending(_ d: Int) -> Group? {
         guard let g = pending[d] else { return nil }
         pending[d] = nil
+        pendingDomain[d] = -1
         pendingCount -= 1
         return g
     }
@@ -213,7 +219,7 @@ struct AllocatorCheck {
 
     private mutating func closeAll(domain: Int) {
         guard pendingCount > 0 else { return }
-        for d in pending.indices where pending[d]?.domain == domain {
+        for d in pendingDomain.indices where pendingDomain[d] == domain {
             commit(takePending(d)!)
         }
     }
