@@ -912,8 +912,8 @@ struct IntentTracker {
         let w = retainNs
         // The slab entries of the buffers about to be released were last touched ~100 ms of trace earlier and
         // are out of the cache: reading one per release below was ~9% of a one-scenario replay (`perf`), each
-        // miss waited for in turn. Load the flags of the next few up front, independently of one another, so
-        // their misses overlap; the result is stored only so that the loads are kept (no behaviour hangs on it).
+        // miss waited for in turn. Load the entries of up to 512 of them up front, independently of one another,
+        // so their misses overlap; the result is stored only so that the loads are kept (nothing reads it).
         var touched: UInt8 = 0
         var k = retiredHead
         while k < retiredFIFO.count && k - retiredHead < 512 && retiredFIFO[k].at &+ w < t {
