@@ -9,10 +9,29 @@
 /// TraceIngest's C library calls, in the module's only file that imports the platform's libc: reading input
 /// files and the byte scans of the text importers (`memchr`, `memcmp`, inlined into the hot loops).
 enum Platform {
-    /// `memcmp(3) == 0`: the `count` bytes at `a` and `b` are equal.
+    /// `memcmp(3) == 0`: the `count` bytes at `a` and `b` are equal. Up to 16 bytes (field keys, event and
+    /// device names: nearly every call) are compared in place as two overlapping words, never reading outside
+    /// the `count` bytes; a `memcmp` call per key was ~10% of parsing ftrace text (`perf`).
     @inline(__always)
     static func bytesEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, count: Int) -> Bool {
-        memcmp(a, b, count) == 0
+        switch count {
+        case 8...16:
+            return a.loadUnaligned(as: UInt64.self) == b.loadUnaligned(as: UInt64.self)
+                && a.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+                    == b.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+        case 4..<8:
+            return a.loadUnaligned(as: UInt32.self) == b.loadUnaligned(as: UInt32.self)
+                && a.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)
+                    == b.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)
+        case 1..<4:
+            for i in 0..<count
+            where a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) {
+                return false
+            }
+            return true
+        default:
+            return count <= 0 || memcmp(a, b, count) == 0
+        }
     }
 
     /// `memchr(3)`: the offset from `start` of the first `byte` among `count` bytes, or nil.

@@ -81,7 +81,14 @@ struct AllocatorCheck {
     /// The open allocation of each device (by device index), and how many are open.
     private var pending: [Group?]
     private var pendingCount = 0
-    private var live: [UInt64: UInt64] = [:]
+    /// The domain of each device's open allocation (-1: none): what ``closeAll(domain:)`` scans, without
+    /// reading (copying) the groups themselves on every map and unmap.
+    private var pendingDomain: [Int]
+    /// Pages of each recorded allocation still mapped, by (device, first pfn): an ``AddressTable`` (a
+    /// `Dictionary` here was ~8% of a one-scenario replay, hashing), with the rare count that does not fit its
+    /// 32-bit values in `liveLarge`. A reference: the check is never copied and then changed (only read).
+    private let live = AddressTable(capacity: 64)
+    private var liveLarge: [UInt64: UInt64] = [:]
     /// Recorded allocations compared with the allocator's prediction.
     private(set) var checked = 0
     /// Allocations of each device in order (recorded IOVA, predicted IOVA), for `validate`.
@@ -112,12 +119,31 @@ struct AllocatorCheck {
         self.below4GFirst = below4GFirst
         self.domainOf = domainOf
         pending = Array(repeating: nil, count: domainOf.count)
+        pendingDomain = Array(repeating: -1, count: domainOf.count)
         devicesSeen = Array(repeating: false, count: domainOf.count)
         domains = Array(repeating: nil, count: (domainOf.max() ?? -1) + 1)
     }
 
     private static func key(_ d: Int, _ pfn: UInt64) -> UInt64 {
         UInt64(truncatingIfNeeded: d) << 48 | (pfn & 0xFFFF_FFFF_FFFF)
+    }
+
+    /// `live[key] = pages`.
+    private mutating func setLive(_ key: UInt64, _ pages: UInt64) {
+        if pages < UInt64(UInt32.max) {
+            if live.get(key) == UInt32.max { liveLarge[key] = nil }
+            live.set(key, UInt32(pages))
+        } else {
+            live.set(key, UInt32.max)
+            liveLarge[key] = pages
+        }
+    }
+
+    /// `live.removeValue(forKey: key)`.
+    private mutating func removeLive(_ key: UInt64) -> UInt64? {
+        guard let v = live.get(key) else { return nil }
+        live.remove(key, ifValue: v)
+        return v == UInt32.max ? liveLarge.removeValue(forKey: key) : UInt64(v)
     }
 
     /// The hypotheses about domain `domain` still consistent with the recording (one unless the flush-queue
@@ -135,11 +161,15 @@ struct AllocatorCheck {
         return list ?? states(domain)
     }
 
-    /// A recorded `iommu_map` of device `d`.
-    mutating func map(device d: Int, iova: UInt64, size: UInt64, cpu: Int, time: UInt64, index: Int, event: Event) {
+    /// A recorded `iommu_map` of device `d`; returns ``lastMapExtended`` (so that a caller holding the check in an
+    /// optional need not copy it out to read that).
+    @discardableResult
+    mutating func map(device d: Int, iova: UInt64, size: UInt64, cpu: Int, time: UInt64, index: Int, event: Event)
+        -> Bool
+    {
         guard d < domainOf.count else {
             skipped += 1
-            return
+            return lastMapExtended  // unchanged
         }
         let domain = domainOf[d]
         cpusSeen = max(cpusSeen, cpu + 1)
@@ -152,13 +182,15 @@ struct AllocatorCheck {
                 g.pages &+= pages
                 pending[d] = g
                 lastMapExtended = true
-                return
+                return true
             }
         }
         closeAll(domain: domain)
         if pending[d] == nil { pendingCount += 1 }
+        pendingDomain[d] = domain
         pending[d] = Group(
             device: d, domain: domain, startPfn: pfn, pages: pages, cpu: cpu, index: index, event: event, time: time)
+        return false
     }
 
     /// A recorded `iommu_unmap` of device `d`.
@@ -167,11 +199,11 @@ struct AllocatorCheck {
         let pfn = iova >> 12
         // An unmap names no domain either: follow a map the allocator moved to another device.
         var d = d0
-        if live[Self.key(d, pfn)] == nil, let m = moved.removeValue(forKey: Self.key(d, pfn)) { d = m }
+        if live.get(Self.key(d, pfn)) == nil, let m = moved.removeValue(forKey: Self.key(d, pfn)) { d = m }
         let domain = domainOf[d]
         cpusSeen = max(cpusSeen, cpu + 1)
         closeAll(domain: domain)
-        guard let pages = live.removeValue(forKey: Self.key(d, pfn)) else { return }
+        guard let pages = removeLive(Self.key(d, pfn)) else { return }
         // In place: the hypotheses leave the table while they change, so no copy of an allocator is made
         // (copying a DomainState and mutating it copied its magazines: most of a replay's time).
         var list = takeStates(domain)
@@ -188,6 +220,7 @@ struct AllocatorCheck {
     private mutating func takePending(_ d: Int) -> Group? {
         guard let g = pending[d] else { return nil }
         pending[d] = nil
+        pendingDomain[d] = -1
         pendingCount -= 1
         return g
     }
@@ -199,7 +232,7 @@ struct AllocatorCheck {
 
     private mutating func closeAll(domain: Int) {
         guard pendingCount > 0 else { return }
-        for d in pending.indices where pending[d]?.domain == domain {
+        for d in pendingDomain.indices where pendingDomain[d] == domain {
             commit(takePending(d)!)
         }
     }
@@ -238,7 +271,7 @@ struct AllocatorCheck {
             let r = list[0].allocator.allocatePages(g0.pages, cpu: g0.cpu)
             if r?.pfn == g0.startPfn {
                 domains[g0.domain] = list
-                live[Self.key(g0.device, g0.startPfn)] = g0.pages
+                setLive(Self.key(g0.device, g0.startPfn), g0.pages)
                 return
             }
             // Wrong: give the prediction back (not an exact undo: after a divergence the check follows the
@@ -267,7 +300,7 @@ struct AllocatorCheck {
                 reattributed += 1
             }
         }
-        live[Self.key(g.device, g.startPfn)] = g.pages
+        setLive(Self.key(g.device, g.startPfn), g.pages)
         if !next.isEmpty {
             domains[g.domain] = next
             return

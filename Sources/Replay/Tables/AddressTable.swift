@@ -61,9 +61,23 @@ final class AddressTable {
         count += 1
     }
 
-    /// Adds 1 to the value of `key` (0 when absent), wrapping as `&+=` does.
+    /// Adds 1 to the value of `key` (0 when absent), wrapping as `&+=` does: one probe sequence (as `set`,
+    /// it makes room first), not a `get` and then a `set`.
     @inline(__always) func increment(_ key: UInt64) {
-        set(key, (get(key) ?? 0) &+ 1)
+        if (count + 1) * 2 > capacity { grow() }
+        var i = slot(key)
+        let mask = capacity - 1
+        while used[i] {
+            if keys[i] == key {
+                values[i] &+= 1
+                return
+            }
+            i = (i + 1) & mask
+        }
+        used[i] = true
+        keys[i] = key
+        values[i] = 1
+        count += 1
     }
 
     /// Removes `key` if it maps to `value` (so a newer owner of the key is not evicted by an older one).

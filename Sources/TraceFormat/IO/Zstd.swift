@@ -165,17 +165,27 @@ public final class ZstdDecompressor {
         var failure: ZstdError?
         let out = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
             initialized = 0
-            let r = ZSTD_decompressDCtx(dctx, buffer.baseAddress, count, source.baseAddress, source.count)
             do throws(ZstdError) {
-                let n = try zstdCheck(r)
-                guard n == count else { throw .sizeMismatch(declared: count, actual: n) }
-                initialized = n
+                try decompress(source, exactlyInto: UnsafeMutableRawBufferPointer(buffer))
+                initialized = count
             } catch {
                 failure = error
             }
         }
         if let failure { throw failure }
         return out
+    }
+
+    /// Decompresses `source` (one frame or several concatenated) into all of `destination`, when it yields
+    /// exactly `destination.count` bytes (the caller's buffer: no allocation).
+    /// - Throws: as ``decompress(_:exactly:)``; `destination`'s contents are then unspecified.
+    public func decompress(_ source: UnsafeRawBufferPointer, exactlyInto destination: UnsafeMutableRawBufferPointer)
+        throws(ZstdError)
+    {
+        let count = destination.count
+        let r = ZSTD_decompressDCtx(dctx, destination.baseAddress, count, source.baseAddress, source.count)
+        let n = try zstdCheck(r)
+        guard n == count else { throw .sizeMismatch(declared: count, actual: n) }
     }
 
     /// The input buffer size libzstd recommends for streaming (`ZSTD_DStreamInSize`).

@@ -15,8 +15,18 @@ enum ZstdFrameDecoder {
     /// Decodes one frame (or several concatenated) that must yield exactly `expectedSize` bytes.
     /// `expectedSize` must already be checked against a limit by the caller: it is allocated as given.
     static func decompress(_ src: UnsafeRawBufferPointer, expectedSize: Int) -> Result<[UInt8], Failure> {
+        var out: [UInt8] = []
+        return decompress(src, expectedSize: expectedSize, appendingTo: &out, using: nil).map { out }
+    }
+
+    /// As ``decompress(_:expectedSize:)``, appending the bytes to `out` (left as it was on failure) and
+    /// decompressing with `decompressor` when given (one libzstd context reused across frames).
+    static func decompress(
+        _ src: UnsafeRawBufferPointer, expectedSize: Int, appendingTo out: inout [UInt8],
+        using decompressor: ZstdDecompressor?
+    ) -> Result<Void, Failure> {
         guard expectedSize >= 0 else { return .failure(Failure(reason: "negative size")) }
-        if expectedSize == 0 { return .success([]) }
+        if expectedSize == 0 { return .success(()) }
         guard src.baseAddress != nil, src.count > 0 else {
             return .failure(Failure(reason: "empty zstd frame"))
         }
@@ -30,9 +40,24 @@ enum ZstdFrameDecoder {
         if let declared = ZstdDecompressor.declaredContentSize(src), declared > UInt64(expectedSize) {
             return .failure(Failure(reason: "zstd frame declares \(declared) bytes, \(expectedSize) expected"))
         }
+        let start = out.count
         do throws(ZstdError) {
-            return .success(try ZstdDecompressor().decompress(src, exactly: expectedSize))
+            let zstd: ZstdDecompressor
+            if let decompressor { zstd = decompressor } else { zstd = try ZstdDecompressor() }
+            // Decompressed in place at the end of `out` (zeroed first: Array has no uninitialized tail).
+            out.append(contentsOf: repeatElement(0, count: expectedSize))
+            var failure: ZstdError?
+            out.withUnsafeMutableBytes { all in
+                do throws(ZstdError) {
+                    try zstd.decompress(src, exactlyInto: UnsafeMutableRawBufferPointer(rebasing: all[start...]))
+                } catch {
+                    failure = error
+                }
+            }
+            if let failure { throw failure }
+            return .success(())
         } catch {
+            out.removeSubrange(start...)
             return .failure(Failure(reason: reason(error)))
         }
     }

@@ -63,71 +63,64 @@ public struct TraceDatImporter: Importer {
             file.formats.values.lazy.compactMap { $0.field("common_type") }.first
             ?? TraceEventFormat.Field(
                 name: "common_type", type: "unsigned short", offset: 0, size: 2, signed: false, storage: .scalar)
-        var mapper = KernelEventMapper()
+        var formats = FormatTable(file)
+        defer { formats.count(into: &diagnostics) }
         var unknownIDs: [Int: Int] = [:]
         var pageLost: [Int: UInt64] = [:]
-        var names: [Int: String] = [:]  // `system:name` per event id, built once
-        let shared = file.formats.mapValues(SharedEventFormat.init)  // one reference per format, not a copy per record
         let offset = file.timestampOffset
-        for rec in records {
-            var template = Event(kind: .marker, clock: clock, source: source, position: rec.position)
-            template.timestamp =
-                offset >= 0 ? rec.timestamp &+ UInt64(offset) : rec.timestamp &- UInt64(offset.magnitude)
-            if rec.missed >= 0 {
-                template.kind = .lostEvents
-                template.aux = UInt32(clamping: rec.missed)
-                template.aux2 = UInt32(clamping: streams[rec.stream].cpu)
-                diagnostics.addLost(rec.missed > 0 ? rec.missed : 1)
-                let lost = pageLost[streams[rec.stream].cpu, default: 0].addingReportingOverflow(
-                    rec.missed > 0 ? UInt64(rec.missed) : 1)
-                pageLost[streams[rec.stream].cpu] = lost.overflow ? .max : lost.partialValue
-                diagnostics.note(
-                    .init(
-                        file: path, position: rec.position, isByteOffset: true,
-                        message: rec.missed > 0
-                            ? "CPU \(streams[rec.stream].cpu): ring buffer lost \(rec.missed) events"
-                            : "CPU \(streams[rec.stream].cpu): ring buffer lost events (count unknown)"))
-                try append(template, to: &sink, path: path)
-                continue
-            }
-            let stream = streams[rec.stream]
-            let outcome: KernelEventMapper.Outcome
-            var name = ""
-            do {
-                outcome = try stream.data.withUnsafeBytes { all -> KernelEventMapper.Outcome in
-                    let view = UnsafeRawBufferPointer(rebasing: all[rec.offset..<(rec.offset + rec.length)])
-                    let reader = BinaryReader(view, bigEndian: file.bigEndian, path: path, base: rec.position)
-                    let type =
-                        (try? reader.integer(typeField.offset, size: typeField.size, signed: false)).map { Int($0) }
-                        ?? -1
-                    guard let shared = shared[type] else {
-                        unknownIDs[type, default: 0] += 1
-                        return .malformed("")
+        let typeOffset = typeField.offset
+        let typeSize = typeField.size
+        do {
+            // All records are read through one pointer to the CPUs' data, valid for the whole loop.
+            try streams.data.withUnsafeBytes { all in
+                for rec in records {
+                    var template = Event(kind: .marker, clock: clock, source: source, position: rec.position)
+                    template.timestamp =
+                        offset >= 0 ? rec.timestamp &+ UInt64(offset) : rec.timestamp &- UInt64(offset.magnitude)
+                    let cpu = streams.list[Int(rec.stream)].cpu
+                    if rec.missed >= 0 {
+                        template.kind = .lostEvents
+                        template.aux = UInt32(clamping: rec.missed)
+                        template.aux2 = UInt32(clamping: cpu)
+                        diagnostics.addLost(rec.missed > 0 ? rec.missed : 1)
+                        let lost = pageLost[cpu, default: 0].addingReportingOverflow(
+                            rec.missed > 0 ? UInt64(rec.missed) : 1)
+                        pageLost[cpu] = lost.overflow ? .max : lost.partialValue
+                        diagnostics.note(
+                            .init(
+                                file: path, position: rec.position, isByteOffset: true,
+                                message: rec.missed > 0
+                                    ? "CPU \(cpu): ring buffer lost \(rec.missed) events"
+                                    : "CPU \(cpu): ring buffer lost events (count unknown)"))
+                        try append(template, to: &sink, path: path)
+                        continue
                     }
-                    name =
-                        names[type]
-                        ?? {
-                            let n = "\(shared.format.system):\(shared.format.name)"
-                            names[type] = n
-                            return n
-                        }()
-                    let record = KernelRecord(shared: shared, bytes: reader, longSize: file.longSize)
-                    mapper.cpu = UInt32(clamping: streams[rec.stream].cpu)
-                    return try mapper.map(record, template: template, sink: &sink)
+                    let record = KernelRecord(
+                        bytes: UnsafeRawBufferPointer(rebasing: all[rec.offset..<(rec.offset + Int(rec.length))]),
+                        bigEndian: file.bigEndian)
+                    let type =
+                        record.integer(typeOffset, size: typeSize, signed: false).flatMap { Int(exactly: $0) } ?? -1
+                    let h = formats.handle(type)
+                    guard h >= 0 else {
+                        unknownIDs[type, default: 0] += 1  // reported once per id below
+                        continue
+                    }
+                    formats.mapper.cpu = UInt32(clamping: cpu)
+                    switch try formats.mapper.map(record, format: h, template: template, sink: &sink) {
+                    case .mapped: formats.understood[h] += 1
+                    case .unknown: formats.unknown[h] += 1
+                    case .malformed(let why):
+                        diagnostics.skip(
+                            .init(
+                                file: path, position: rec.position, isByteOffset: true,
+                                message: "\(formats.names[h]): \(why)"))
+                    }
                 }
-            } catch let error as IngestError {
-                throw error
-            } catch {
-                throw IngestError.unreadable(path: path, reason: "could not store events: \(error)")
             }
-            if name.isEmpty { continue }  // unknown event id, reported once per id below
-            switch outcome {
-            case .mapped: diagnostics.understood[name, default: 0] += 1
-            case .unknown: diagnostics.unknown[name, default: 0] += 1
-            case .malformed(let why):
-                diagnostics.skip(
-                    .init(file: path, position: rec.position, isByteOffset: true, message: "\(name): \(why)"))
-            }
+        } catch let error as IngestError {
+            throw error
+        } catch {
+            throw IngestError.unreadable(path: path, reason: "could not store events: \(error)")
         }
         // Losses the CPUSTAT counters report beyond those flagged on the pages read.
         for stat in file.cpuStats where stat.lost > 0 {
@@ -160,6 +153,54 @@ public struct TraceDatImporter: Importer {
     private static func append(_ e: Event, to sink: inout some EventSink, path: String) throws(IngestError) {
         do { try sink.append(e) } catch {
             throw IngestError.unreadable(path: path, reason: "could not store events: \(error)")
+        }
+    }
+
+    /// The event formats of one file as the loop meets them: each id's format is resolved by the mapper the
+    /// first time a record has that id; `handles` maps ids 0..<handles.count to the mapper's handle (or
+    /// `unseen`, `noFormat`), `largeIDs` the rest. Counts per handle go into the diagnostics, under
+    /// `system:name`, at the end (no name is hashed per record).
+    private struct FormatTable {
+        static let unseen = -1
+        static let noFormat = -2
+        let file: TraceDatFile
+        var mapper = KernelEventMapper()
+        var handles: [Int]
+        var largeIDs: [Int: Int] = [:]
+        /// Per handle: `system:name`, records mapped, records of an event not imported.
+        var names: [String] = []
+        var understood: [Int] = []
+        var unknown: [Int] = []
+
+        init(_ file: TraceDatFile) {
+            self.file = file
+            let ids = file.formats.keys.filter { $0 >= 0 }.max().map { $0 + 1 } ?? 0
+            handles = [Int](repeating: Self.unseen, count: min(ids, 1 << 16))
+        }
+
+        /// The mapper's handle of event id `type`'s format; negative when no format describes it.
+        @inline(__always) mutating func handle(_ type: Int) -> Int {
+            let known = type >= 0 && type < handles.count ? handles[type] : largeIDs[type] ?? Self.unseen
+            return known != Self.unseen ? known : resolve(type)
+        }
+
+        private mutating func resolve(_ type: Int) -> Int {
+            var h = Self.noFormat
+            if let format = file.formats[type] {
+                h = mapper.resolve(format, longSize: file.longSize)
+                names.append("\(format.system):\(format.name)")
+                understood.append(0)
+                unknown.append(0)
+            }
+            if type >= 0 && type < handles.count { handles[type] = h } else { largeIDs[type] = h }
+            return h
+        }
+
+        func count(into diagnostics: inout IngestDiagnostics) {
+            for (h, name) in names.enumerated() {
+                if understood[h] > 0 { diagnostics.understood[name, default: 0] += understood[h] }
+                if unknown[h] > 0 { diagnostics.unknown[name, default: 0] += unknown[h] }
+            }
         }
     }
 }

@@ -1,3 +1,5 @@
+import TraceFormat
+
 /// Walks the per-CPU ring-buffer pages of a trace.dat: decompresses flyrecord chunks, applies the event header
 /// rules (type_len/time_delta, time extend, absolute timestamps, padding) and the page header (timestamp,
 /// commit with its missed-events flags), and returns each record's time, place and bytes.
@@ -8,22 +10,30 @@ struct TraceDatRingBuffer {
     /// One CPU's data, decompressed, with what is needed to give provenance.
     struct Stream {
         var cpu: Int
-        var data: [UInt8]
-        /// For uncompressed data: the file offset of `data[0]`.
+        /// Where the CPU's data lies in ``Streams/data``.
+        var range: Range<Int>
+        /// For uncompressed data: the file offset of the stream's first byte.
         var fileBase: UInt64?
-        /// For compressed data: start of each chunk in `data` and the file offset of its chunk header.
+        /// For compressed data: start of each chunk in the stream and the file offset of its chunk header.
         var chunkStarts: [Int] = []
         var chunkPositions: [UInt64] = []
+    }
+
+    /// Every CPU's data, one after the other in one buffer (one allocation, read through one pointer).
+    struct Streams {
+        var data: [UInt8] = []
+        var list: [Stream] = []
     }
 
     /// One record (or a missed-events marker) in time order material.
     struct Record {
         var timestamp: UInt64
         /// Index into the streams.
-        var stream: Int
-        /// Offset of the record data (after the event header) in the stream.
+        var stream: Int32
+        /// Bytes of the record (at most a page).
+        var length: UInt32
+        /// Offset of the record data (after the event header) in ``Streams/data``.
         var offset: Int
-        var length: Int
         /// Byte offset in the file: the event header (uncompressed) or the chunk header (compressed).
         var position: UInt64
         /// -1 for an event record; otherwise a missed-events marker with this count (0 = count unknown).
@@ -39,8 +49,10 @@ struct TraceDatRingBuffer {
     static let maxTotalData = 8 << 30
 
     /// Loads every CPU's data from `bytes` (the whole file).
-    func loadStreams(_ bytes: UnsafeRawBufferPointer, diagnostics: inout IngestDiagnostics) -> [Stream] {
-        var streams: [Stream] = []
+    func loadStreams(_ bytes: UnsafeRawBufferPointer, diagnostics: inout IngestDiagnostics) -> Streams {
+        var streams = Streams()
+        streams.data.reserveCapacity(reservation(bytes))
+        let zstd = try? ZstdDecompressor()  // one context for every chunk (nil: each chunk tries its own)
         var total = 0
         for cpu in file.cpus where cpu.size > 0 {
             guard let off = Int(exactly: cpu.offset), off <= bytes.count else {
@@ -63,13 +75,13 @@ struct TraceDatRingBuffer {
             if !file.cpuDataCompressed {
                 guard total <= Self.maxTotalData - size else { break }
                 total += size
-                streams.append(
-                    Stream(
-                        cpu: cpu.cpu, data: Array(UnsafeRawBufferPointer(rebasing: bytes[off..<(off + size)])),
-                        fileBase: UInt64(off)))
+                let start = streams.data.count
+                streams.data.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[off..<(off + size)]))
+                streams.list.append(Stream(cpu: cpu.cpu, range: start..<streams.data.count, fileBase: UInt64(off)))
                 continue
             }
-            var s = Stream(cpu: cpu.cpu, data: [], fileBase: nil)
+            let start = streams.data.count
+            var s = Stream(cpu: cpu.cpu, range: start..<start, fileBase: nil)
             // The chunk table is bounded by the file, not by the declared size: trace-cmd 3.1.6 declares 4
             // bytes less than the table occupies (the u32 chunk count is not counted).
             let region = BinaryReader(
@@ -98,11 +110,13 @@ struct TraceDatRingBuffer {
                             value: UInt64(total + usize), limit: expansion)
                     }
                     let frame = try region.slice(q + 8, csize, "flyrecord chunk")
-                    switch ZstdFrameDecoder.decompress(frame, expectedSize: usize) {
-                    case .success(let out):
-                        s.chunkStarts.append(s.data.count)
+                    let chunkStart = streams.data.count - start
+                    switch ZstdFrameDecoder.decompress(
+                        frame, expectedSize: usize, appendingTo: &streams.data, using: zstd)
+                    {
+                    case .success:
+                        s.chunkStarts.append(chunkStart)
                         s.chunkPositions.append(region.position(q))
-                        s.data.append(contentsOf: out)
                         total += usize
                     case .failure(let f):
                         throw IngestError.badFormat(
@@ -117,9 +131,38 @@ struct TraceDatRingBuffer {
                         file: path, position: errorOffset(error), isByteOffset: true,
                         message: "\(error); events after this point on CPU \(cpu.cpu) are lost"))
             }
-            streams.append(s)
+            s.range = start..<streams.data.count
+            streams.list.append(s)
         }
         return streams
+    }
+
+    /// The bytes `loadStreams` will hold, as the CPU sections and chunk tables declare them (reserved up front:
+    /// the buffer does not grow and copy chunk by chunk). Only a capacity: at most 64 times the file, and no
+    /// chunk counts for more than its compressed bytes could give, so a damaged or hostile table reserves
+    /// little (the limits that refuse data are `loadStreams`'s).
+    private func reservation(_ bytes: UnsafeRawBufferPointer) -> Int {
+        let r = BinaryReader(bytes, bigEndian: file.bigEndian, path: path)
+        let limit = min(Self.maxTotalData, bytes.count.multipliedReportingOverflow(by: 64).partialValue)
+        var total = 0
+        for cpu in file.cpus where cpu.size > 0 {
+            guard let off = Int(exactly: cpu.offset), off <= bytes.count else { continue }
+            if !file.cpuDataCompressed {
+                total += min(Int(clamping: cpu.size), bytes.count - off)
+            } else if let n = try? r.u32(off) {
+                var q = off + 4
+                for _ in 0..<n {
+                    guard let csize = try? r.u32(q), let usize = try? r.u32(q + 4), r.has(q + 8, Int(csize)) else {
+                        break
+                    }
+                    total += min(Int(usize), (Int(csize) + 4) * 32 * 1024)
+                    guard total < limit else { return limit }
+                    q += 8 + Int(csize)
+                }
+            }
+            guard total < limit else { return limit }
+        }
+        return total
     }
 
     private func errorOffset(_ e: IngestError) -> UInt64 {
@@ -130,11 +173,16 @@ struct TraceDatRingBuffer {
     }
 
     /// Walks all pages of all streams; records come per stream in page order.
-    func records(_ streams: [Stream], diagnostics: inout IngestDiagnostics) -> [Record] {
+    func records(_ streams: Streams, diagnostics: inout IngestDiagnostics) -> [Record] {
         var out: [Record] = []
-        for (index, s) in streams.enumerated() {
-            s.data.withUnsafeBytes { bytes in
-                walk(bytes, stream: s, index: index, into: &out, diagnostics: &diagnostics)
+        // One record per 32 bytes (an iommu map or unmap event with its header is 36): a guess, which saves
+        // the growing array's copies when right.
+        out.reserveCapacity(streams.data.count / 32)
+        streams.data.withUnsafeBytes { all in
+            for (index, s) in streams.list.enumerated() {
+                walk(
+                    UnsafeRawBufferPointer(rebasing: all[s.range]), stream: s, index: index, into: &out,
+                    diagnostics: &diagnostics)
             }
         }
         return out
@@ -186,7 +234,7 @@ struct TraceDatRingBuffer {
                 }
                 out.append(
                     Record(
-                        timestamp: pageTime, stream: index, offset: pageStart, length: 0,
+                        timestamp: pageTime, stream: Int32(index), length: 0, offset: s.range.lowerBound + pageStart,
                         position: position(pageStart), missed: count, sequence: out.count))
             }
             var ts = pageTime
@@ -257,7 +305,7 @@ struct TraceDatRingBuffer {
                 }
                 out.append(
                     Record(
-                        timestamp: ts, stream: index, offset: p, length: length,
+                        timestamp: ts, stream: Int32(index), length: UInt32(length), offset: s.range.lowerBound + p,
                         position: position(headerAt), missed: -1, sequence: out.count))
                 p += (length + 3) & ~3
             }
