@@ -317,7 +317,13 @@ struct IntentTracker {
             let gpa = e.kind == .dmaMap ? e.address2 : e.address
             if recordedTranslated[d] {
                 // One DMA-API call, one IOVA allocation (kernels with dma:* tracepoints; no iommu:map covered it).
-                allocatorCheck?.map(device: d, iova: e.address, size: e.size, cpu: 0, time: t, index: index, event: e)
+                // 5.10's intel-iommu dma_ops trace the pages they mapped: `dev_addr` carries the buffer's offset in
+                // its first page and `size` is nrpages << 12 (`__intel_map_single()`, drivers/iommu/intel/iommu.c
+                // at v5.10), so the IOVA range starts at that page.
+                let driverMap = MapAPI(rawValue: e.detail)?.isIOMMUDriverMap == true
+                allocatorCheck?.map(
+                    device: d, iova: driverMap ? e.address & ~0xFFF : e.address, size: e.size, cpu: 0, time: t,
+                    index: index, event: e)
             }
             create(
                 d, gpa: gpa, size: e.size, direction: e.direction, recorded: e.address,
