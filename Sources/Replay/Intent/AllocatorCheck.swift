@@ -185,6 +185,29 @@ struct AllocatorCheck {
                 return true
             }
         }
+        // The next segment of another device's open allocation, both given their devices by inference: one
+        // DMA-API call maps for one device, so it joins that allocation (the allocator then decides, at the
+        // commit, which device's domain it is: `__iommu_map_sg()` traces a non-contiguous coherent buffer as
+        // several maps at once, and ingest may vote them to different devices when two domains use the same IOVAs).
+        if event.eventFlags.contains(.attributed), pendingCount > 0 {
+            for o in pending.indices where o != d {
+                guard var g = pending[o], g.startPfn &+ g.pages == pfn, g.cpu == cpu,
+                    g.event.eventFlags.contains(.attributed), time &- g.time <= Self.segmentGapNs,
+                    successors(of: g, limit: 1).isEmpty
+                else { continue }
+                g.pages &+= pages
+                pending[o] = g
+                moved[Self.key(d, pfn)] = o
+                return false
+            }
+            // A map that continues no open allocation of another device on its CPU ends those allocations (the
+            // DMA-API call that made them returned): checked now, before this domain allocates again.
+            for o in pending.indices where o != d && pendingDomain[o] != domain {
+                if let g = pending[o], g.cpu == cpu, g.event.eventFlags.contains(.attributed) {
+                    commit(takePending(o)!)
+                }
+            }
+        }
         closeAll(domain: domain)
         if pending[d] == nil { pendingCount += 1 }
         pendingDomain[d] = domain
@@ -192,6 +215,9 @@ struct AllocatorCheck {
             device: d, domain: domain, startPfn: pfn, pages: pages, cpu: cpu, index: index, event: event, time: time)
         return false
     }
+
+    /// How far apart in time two maps of one DMA-API call can be (segments are mapped in one loop).
+    static let segmentGapNs: UInt64 = 100_000
 
     /// A recorded `iommu_unmap` of device `d`.
     mutating func unmap(device d0: Int, iova: UInt64, cpu: Int, time: UInt64) {
@@ -307,9 +333,8 @@ struct AllocatorCheck {
         }
         var st = states(g.domain)[0]
         var probe = st
-        let predicted =
-            probe.allocator.allocatePages(g.pages, cpu: g.cpu).map { Hex.prefixed($0.pfn << 12) }
-            ?? "no IOVA (space exhausted)"
+        let prediction = probe.allocator.allocatePages(g.pages, cpu: g.cpu)
+        let predicted = prediction.map { Hex.prefixed($0.pfn << 12) } ?? "no IOVA (space exhausted)"
         divergenceCount += 1
         if findings.count < Self.maxFindings {
             let cpuNote = g.event.aux2 > 0 ? "on CPU \(g.cpu)" : "(CPU not recorded)"
@@ -320,8 +345,20 @@ struct AllocatorCheck {
                     device: g.device, index: g.index, event: g.event))
         }
         st.allocator.claim(pfn: g.startPfn, pages: IOVAAllocator.roundedPages(g.pages))
+        // The same wrong prediction twice in a row: the real domain does not hand that range out (a map of it was
+        // given to another device at ingest, or it sits in a cache the model does not know), so it is taken too;
+        // otherwise every later allocation of the domain would be predicted there and diverge in turn.
+        if let p = prediction, lastWrong[g.domain] == p.pfn, p.pfn != g.startPfn {
+            st.allocator.claim(pfn: p.pfn, pages: p.pages)
+            lastWrong[g.domain] = nil
+        } else {
+            lastWrong[g.domain] = prediction?.pfn
+        }
         domains[g.domain] = [st]
     }
+
+    /// The last wrong prediction of each domain (by domain index).
+    private var lastWrong: [Int: UInt64] = [:]
 
     /// What may have happened to the flush-queue timer before an allocation: nothing (`cut` nil), or it ran on
     /// `cpu` just before `cut` (entries queued earlier are freed); `cost` is the resulting state's ``cost(of:at:)``.
