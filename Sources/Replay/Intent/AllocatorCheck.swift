@@ -345,9 +345,9 @@ struct AllocatorCheck {
                     device: g.device, index: g.index, event: g.event))
         }
         st.allocator.claim(pfn: g.startPfn, pages: IOVAAllocator.roundedPages(g.pages))
-        // The same wrong prediction twice in a row: the real domain does not hand that range out (a map of it was
-        // given to another device at ingest, or it sits in a cache the model does not know), so it is taken too;
-        // otherwise every later allocation of the domain would be predicted there and diverge in turn.
+        // The same wrong prediction twice (no other wrong one between): the real domain does not hand that range
+        // out (a map of it was given to another device at ingest, or it sits in a cache the model does not know),
+        // so it is taken too; otherwise every later allocation of the domain would be predicted there and diverge.
         if let p = prediction, lastWrong[g.domain] == p.pfn, p.pfn != g.startPfn {
             st.allocator.claim(pfn: p.pfn, pages: p.pages)
             lastWrong[g.domain] = nil
