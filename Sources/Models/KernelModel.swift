@@ -176,6 +176,8 @@ public struct KernelModel: Sendable, Codable, Equatable {
         public var iovaBelow4GFirst: Bool
         /// The range caches (absent: ``IOVACache/upTo6_6``).
         public var iovaCache: IOVACache?
+        /// ``iovaCache`` with its default: the caches this kernel's allocator has.
+        public var iovaCacheInEffect: IOVACache { iovaCache ?? .upTo6_6 }
         /// Invalidation policy without a command-line option (absent: strict everywhere).
         public var defaultPolicy: DefaultPolicy?
         /// vIOMMU drivers that keep their flush queue under `iommu.strict=1`: Linux 5.10's amd-iommu asks only its

@@ -35,18 +35,22 @@ indirect enum Shape: Sendable {
             "releases": releaseRange,
             "source": .string(oneOf: nil),
             "verify": .string(oneOf: nil),
-            "drivers": .array(.string(oneOf: viommuKinds), minItems: 0),
-            "dmaOpsScope": .string(oneOf: KernelModel.DMAOpsScope.allCases.map(\.rawValue)),
-            "contextAttach": .string(oneOf: KernelModel.ContextAttach.allCases.map(\.rawValue)),
-            "flushQueue": flushQueue,
-            "iovaCache": iovaCache,
-            "strictIgnoredBy": .array(.string(oneOf: viommuKinds), minItems: 0),
-            "defaultPolicy": defaultPolicy,
-            "strictWhen": strictWhen,
             "vtd": .string(oneOf: vtdFormats),
             "amdvi": .string(oneOf: amdviFormats),
             "smmuv3": .string(oneOf: smmuFormats)
-        ], required: ["releases", "source"])
+        ].merging(iommuRuleFields) { a, _ in a }, required: ["releases", "source"])
+
+    /// The guest IOMMU driver fields a release rule may replace: the same shapes as in the kernel's `iommu`.
+    static let iommuRuleFields: [String: Shape] = [
+        "drivers": .array(.string(oneOf: viommuKinds), minItems: 0),
+        "dmaOpsScope": .string(oneOf: KernelModel.DMAOpsScope.allCases.map(\.rawValue)),
+        "contextAttach": .string(oneOf: KernelModel.ContextAttach.allCases.map(\.rawValue)),
+        "flushQueue": flushQueue,
+        "iovaCache": iovaCache,
+        "strictIgnoredBy": .array(.string(oneOf: viommuKinds), minItems: 0),
+        "defaultPolicy": defaultPolicy,
+        "strictWhen": strictWhen
+    ]
 
     static let oops = Shape.object(
         [
@@ -83,17 +87,10 @@ indirect enum Shape: Sendable {
                 ], required: ["driver", "dmaAPI", "acksAccessPlatform", "restrictedMemory"]),
             "iommu": .object(
                 [
-                    "drivers": .array(.string(oneOf: viommuKinds), minItems: 0),
-                    "dmaOpsScope": .string(oneOf: KernelModel.DMAOpsScope.allCases.map(\.rawValue)),
-                    "contextAttach": .string(oneOf: KernelModel.ContextAttach.allCases.map(\.rawValue)),
-                    "flushQueue": flushQueue,
                     "iovaBelow4GFirst": .bool,
-                    "iovaCache": iovaCache,
-                    "strictIgnoredBy": .array(.string(oneOf: viommuKinds), minItems: 0),
-                    "defaultPolicy": defaultPolicy,
-                    "strictWhen": strictWhen,
                     "amdDeviceTable": .string(oneOf: KernelModel.AMDDeviceTable.allCases.map(\.rawValue))
-                ], required: ["drivers", "dmaOpsScope", "contextAttach", "flushQueue", "iovaBelow4GFirst"]),
+                ].merging(iommuRuleFields) { a, _ in a },
+                required: ["drivers", "dmaOpsScope", "contextAttach", "flushQueue", "iovaBelow4GFirst"]),
             "dmesg": .object(
                 [
                     "vtd": .string(oneOf: vtdFormats),

@@ -122,7 +122,7 @@ public struct ReplayEngine: Sendable {
                 intent.allocatorCheck = AllocatorCheck(
                     lazy: setting == .lazy, flushTimeoutMs: s.kernel.iommu.flushQueue.timeoutMs,
                     flushEntries: s.kernel.iommu.flushQueue.entries, addressWidth: s.mode.awBits,
-                    below4GFirst: s.kernel.iommu.iovaBelow4GFirst, cache: s.kernel.iommu.iovaCache ?? .upTo6_6,
+                    below4GFirst: s.kernel.iommu.iovaBelow4GFirst, cache: s.kernel.iommu.iovaCacheInEffect,
                     domainOf: facts.map(\.domain))
             }
         }

@@ -146,6 +146,16 @@ struct TableBench {
     func m(_ x: Double) -> String { Bench.millions(x) }
     func yes(_ ok: Bool, _ by: String = "") -> String { ok ? "yes" : "NO\(by.isEmpty ? "" : " (\(by))")" }
 
+    /// A throughput row over `events` events: `ours` against `theirs` in wall time (CPU ratio beside it), with the
+    /// goal "at least 0.9× theirs" unless `goal` is false (a comparison shown, not a goal).
+    func speedRow(_ what: String, ours: RoundStats, theirs: RoundStats, events: Double, goal: Bool = true) -> Row {
+        let ratio = theirs.wall / ours.wall
+        return Row(
+            goal: what, ours: "\(m(events / ours.wall)) ev/s", theirs: "\(m(events / theirs.wall)) ev/s",
+            ratio: "\(f(ratio))× (CPU \(f(theirs.cpu / ours.cpu))×)", target: goal ? "≥ 0.9×" : "–",
+            met: goal ? yes(ratio >= 0.9, "\(f(ratio / 0.9))× of goal") : "–")
+    }
+
     func run() throws {
         guard FileManager.default.isExecutableFile(atPath: dmatrace) else {
             throw BenchError("\(dmatrace) not built (swift build -c release)")
@@ -208,20 +218,8 @@ struct TableBench {
         print(
             "zstd -d \(f(z.wall, 3)) s (CPU \(f(z.cpu, 3))), verify \(f(dec.wall, 3)) s (CPU \(f(dec.cpu, 3))), replay 1 \(f(r1.wall, 3)) s (CPU \(f(r1.cpu, 3))), replay 8 \(f(r8.wall, 3)) s (CPU \(f(r8.cpu, 3))), matrix of \(matrixScenarios) \(f(rm.wall, 3)) s (CPU \(f(rm.cpu, 3)))"
         )
-        let decRatio = z.wall / dec.wall
-        rows.append(
-            Row(
-                goal: "decode (`dmatrace verify`) vs `zstd -d -c >/dev/null`", ours: "\(m(dn / dec.wall)) ev/s",
-                theirs: "\(m(dn / z.wall)) ev/s", ratio: "\(f(decRatio))× (CPU \(f(z.cpu / dec.cpu))×)",
-                target: "≥ 0.9×",
-                met: yes(decRatio >= 0.9, "\(f(decRatio / 0.9))× of goal")))
-        let r1Ratio = z.wall / r1.wall
-        rows.append(
-            Row(
-                goal: "replay, 1 scenario, vs `zstd -d`", ours: "\(m(dn / r1.wall)) ev/s",
-                theirs: "\(m(dn / z.wall)) ev/s",
-                ratio: "\(f(r1Ratio))× (CPU \(f(z.cpu / r1.cpu))×)", target: "≥ 0.9×",
-                met: yes(r1Ratio >= 0.9, "\(f(r1Ratio / 0.9))× of goal")))
+        rows.append(speedRow("decode (`dmatrace verify`) vs `zstd -d -c >/dev/null`", ours: dec, theirs: z, events: dn))
+        rows.append(speedRow("replay, 1 scenario, vs `zstd -d`", ours: r1, theirs: z, events: dn))
         // 1b. The same events in the compact layout: decode and replay against zstd -d on that (smaller) file,
         // whose output is the compact encoding, not the records.
         let (smallC, _) = try synth(n, seed: 11, name: "bench-table-\(n)-compact.dmat", layout: "compact")
@@ -236,27 +234,16 @@ struct TableBench {
         print(
             "compact: \(Int(size(smallC))) bytes, zstd -d \(f(zc.wall, 3)) s (CPU \(f(zc.cpu, 3))), verify \(f(decC.wall, 3)) s (CPU \(f(decC.cpu, 3))), replay 1 \(f(r1C.wall, 3)) s (CPU \(f(r1C.cpu, 3)))"
         )
-        let decCRatio = zc.wall / decC.wall
         rows.append(
-            Row(
-                goal: "decode, compact layout (`synth --layout compact`) vs `zstd -d` of that file",
-                ours: "\(m(dn / decC.wall)) ev/s",
-                theirs: "\(m(dn / zc.wall)) ev/s", ratio: "\(f(decCRatio))× (CPU \(f(zc.cpu / decC.cpu))×)",
-                target: "≥ 0.9×",
-                met: yes(decCRatio >= 0.9, "\(f(decCRatio / 0.9))× of goal")))
+            speedRow(
+                "decode, compact layout (`synth --layout compact`) vs `zstd -d` of that file", ours: decC, theirs: zc,
+                events: dn))
         rows.append(
-            Row(
-                goal: "decode, compact layout vs `zstd -d` of the rows file (same events)",
-                ours: "\(m(dn / decC.wall)) ev/s",
-                theirs: "\(m(dn / z.wall)) ev/s", ratio: "\(f(z.wall / decC.wall))× (CPU \(f(z.cpu / decC.cpu))×)",
-                target: "–", met: "–"))
-        let r1CRatio = zc.wall / r1C.wall
+            speedRow(
+                "decode, compact layout vs `zstd -d` of the rows file (same events)", ours: decC, theirs: z, events: dn,
+                goal: false))
         rows.append(
-            Row(
-                goal: "replay 1 scenario, compact layout, vs `zstd -d` of that file", ours: "\(m(dn / r1C.wall)) ev/s",
-                theirs: "\(m(dn / zc.wall)) ev/s", ratio: "\(f(r1CRatio))× (CPU \(f(zc.cpu / r1C.cpu))×)",
-                target: "≥ 0.9×",
-                met: yes(r1CRatio >= 0.9, "\(f(r1CRatio / 0.9))× of goal")))
+            speedRow("replay 1 scenario, compact layout, vs `zstd -d` of that file", ours: r1C, theirs: zc, events: dn))
         let r8Ratio = r8.wall / r1.wall
         rows.append(
             Row(

@@ -16,6 +16,18 @@ public enum RealCapture {
         [dir + "/guest-ftrace-iommu.txt", dir + "/guest-dmesg.txt", dir + "/qemu-7.2-trace-full.log.zst"]
     }
 
+    /// The two lines the bundled capture's guest (Linux 6.1, drivers/iommu/intel/dmar.c) printed for the edu
+    /// device's stray DMA read of 0x1000000 and write of 0x2345000 (guest-dmesg.txt): what a replay of the recorded
+    /// scenario must report as the guest log of each fault.
+    public static let eduReadFaultLog = [
+        "DMAR: DRHD: handling fault status reg 2",
+        "DMAR: [DMA Read NO_PASID] Request device [00:05.0] fault addr 0x1000000 [fault reason 0x06] PTE Read access is not set"
+    ]
+    public static let eduWriteFaultLog = [
+        "DMAR: DRHD: handling fault status reg 2",
+        "DMAR: [DMA Write NO_PASID] Request device [00:05.0] fault addr 0x2345000 [fault reason 0x05] PTE Write access is not set"
+    ]
+
     /// The bundled capture, ingested once (absolute input paths).
     public static let ingested: Result<EventBuffer, IngestError> = Result { () throws(IngestError) in
         try ingest(files)

@@ -55,15 +55,9 @@ import DMATraceTestSupport
         #expect(edu.groups[1].first?.sourceFile?.hasSuffix("qemu-7.2-trace-full.log.zst") == true)
         // One record per burst (VT-d fault compression), printed as the recorded guest printed it.
         #expect(
-            edu.groups[1].guestLog == [
-                "DMAR: DRHD: handling fault status reg 2",
-                "DMAR: [DMA Read NO_PASID] Request device [00:05.0] fault addr 0x1000000 [fault reason 0x06] PTE Read access is not set"
-            ])
+            edu.groups[1].guestLog == RealCapture.eduReadFaultLog)
         #expect(
-            edu.groups[0].guestLog == [
-                "DMAR: DRHD: handling fault status reg 2",
-                "DMAR: [DMA Write NO_PASID] Request device [00:05.0] fault addr 0x2345000 [fault reason 0x05] PTE Write access is not set"
-            ])
+            edu.groups[0].guestLog == RealCapture.eduWriteFaultLog)
         // Every device works, and the recorded scenario reproduces the capture.
         #expect(s.devices.allSatisfy { !$0.verdict.isFailure })
         #expect(s.verdict == "works")

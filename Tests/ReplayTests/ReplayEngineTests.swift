@@ -1,3 +1,4 @@
+import DMATraceTestSupport
 import Foundation
 import Models
 import Testing
@@ -47,15 +48,9 @@ func device(_ r: ScenarioResult, _ name: String) throws -> DeviceResult {
     #expect(read.first?.sourceFile == "qemu-7.2-trace-full.log")
     #expect(read.first?.sourcePosition == 10_569)
     #expect(
-        read.guestLog == [
-            "DMAR: DRHD: handling fault status reg 2",
-            "DMAR: [DMA Read NO_PASID] Request device [00:05.0] fault addr 0x1000000 [fault reason 0x06] PTE Read access is not set"
-        ])
+        read.guestLog == RealCapture.eduReadFaultLog)
     #expect(
-        edu.groups[0].guestLog == [
-            "DMAR: DRHD: handling fault status reg 2",
-            "DMAR: [DMA Write NO_PASID] Request device [00:05.0] fault addr 0x2345000 [fault reason 0x05] PTE Write access is not set"
-        ])
+        edu.groups[0].guestLog == RealCapture.eduWriteFaultLog)
     #expect(read.hostLog.first == "vtd_dmar_fault sid 0x28 fault 6 addr 0x1000000 write 0")
     #expect(try device(s, "0000:00:04.0").verdict == .ok)
 }

@@ -256,7 +256,7 @@ struct ScenarioState {
                 if allocators[domain]?.endPfn == nil {
                     allocators[domain] = IOVAAllocator(
                         addressWidth: awBits, below4GFirst: scenario.kernel.iommu.iovaBelow4GFirst,
-                        cache: scenario.kernel.iommu.iovaCache ?? .upTo6_6)
+                        cache: scenario.kernel.iommu.iovaCacheInEffect)
                 }
                 guard let iova = allocators[domain]!.allocate(size: size, cpu: Int(b.cpu)) else {
                     v.failed = true

@@ -64,7 +64,7 @@ struct SimulationKey: Hashable, Sendable {
         if iova || translated { awBits = s.awBits }
         if iova {
             below4GFirst = s.scenario.kernel.iommu.iovaBelow4GFirst
-            iovaCache = s.scenario.kernel.iommu.iovaCache ?? .upTo6_6
+            iovaCache = s.scenario.kernel.iommu.iovaCacheInEffect
             flushOnMap = s.flushOnMap
         }
         if devices.contains(where: { $0.lazy }) {
