@@ -259,4 +259,19 @@ import TraceFormat
         #expect(buf.events.allSatisfy { $0.timestamp == 0 })
         #expect(d.skipped == 2)
     }
+
+    /// The guest's CPU count (the IOVA allocator check's flush-queue timer may run on any CPU): tracefs' `#P:N`,
+    /// trace-cmd's `cpus=N`, raised by a higher `[cpu]` column; none without either. The twins are the inputs
+    /// that state nothing or a smaller count.
+    @Test func guestCPUCount() throws {
+        func cpus(_ text: String) throws -> Int? {
+            try Fixtures.run(FtraceTextImporter(), Fixtures.text(text)).0.metadata.capture.guestCPUs
+        }
+        let line = "  dd-152 [001] 11.918000: map: IOMMU: iova=0x1000 paddr=0x2000 size=4096"
+        #expect(try cpus("# tracer: nop\n# entries-in-buffer/entries-written: 1/1   #P:4\n" + line) == 4)
+        #expect(try cpus("cpus=8\n" + line) == 8)
+        #expect(try cpus(line) == 2)
+        #expect(try cpus("# entries-in-buffer/entries-written: 1/1   #P:1\n" + line) == 2)
+        #expect(try cpus("iommu:map: IOMMU: iova=0x1000 paddr=0x2000 size=4096") == nil)
+    }
 }

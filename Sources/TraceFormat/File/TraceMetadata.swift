@@ -78,6 +78,9 @@ public struct CaptureFacts: Codable, Sendable, Equatable {
     public var swiotlbForced: Bool?
     /// Confidential-computing technology of the guest (`sev`, `tdx`, `s390-pv`), if any.
     public var confidential: String?
+    /// How many CPUs the guest had (ftrace's `#P:N` header, a trace.dat's CPU count, the highest `[cpu]` column
+    /// seen, or `--meta guest-cpus=N`): the IOVA allocator's range caches and flush queues are per CPU.
+    public var guestCPUs: Int?
     /// How guest and host clocks were aligned, if several inputs were merged.
     public var alignment: AlignmentReport?
 
@@ -85,7 +88,7 @@ public struct CaptureFacts: Codable, Sendable, Equatable {
         kernelRelease: String? = nil, kernelCommandLine: String? = nil, qemuVersion: String? = nil,
         machine: String? = nil, viommu: String? = nil, viommuProperties: [String: String] = [:],
         guestIOMMU: GuestIOMMUMode? = nil, flushPolicy: FlushPolicy? = nil, swiotlbForced: Bool? = nil,
-        confidential: String? = nil, alignment: AlignmentReport? = nil
+        confidential: String? = nil, guestCPUs: Int? = nil, alignment: AlignmentReport? = nil
     ) {
         self.kernelRelease = kernelRelease
         self.kernelCommandLine = kernelCommandLine
@@ -97,6 +100,7 @@ public struct CaptureFacts: Codable, Sendable, Equatable {
         self.flushPolicy = flushPolicy
         self.swiotlbForced = swiotlbForced
         self.confidential = confidential
+        self.guestCPUs = guestCPUs
         self.alignment = alignment
     }
 }

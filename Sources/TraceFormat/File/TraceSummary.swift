@@ -119,6 +119,7 @@ public struct TraceSummary: Codable, Sendable {
         if let v = c.flushPolicy { facts.append(v.rawValue) }
         if let v = c.swiotlbForced { facts.append("swiotlb forced \(v)") }
         if let v = c.confidential { facts.append("confidential \(v)") }
+        if let v = c.guestCPUs { facts.append("\(v) guest CPU\(v == 1 ? "" : "s")") }
         l.append("capture:     " + (facts.isEmpty ? "-" : facts.joined(separator: ", ")))
         if let s = r.recordedScenario { l.append("recorded scenario: \(s)") }
         if let ev = r.scenarioEvidence, !ev.isEmpty {

@@ -279,7 +279,7 @@ public enum JSONLSchema {
                         ("viommu", str), ("viommuProperties", stringMap),
                         ("guestIOMMU", strings(GuestIOMMUMode.allCases.map(\.rawValue))),
                         ("flushPolicy", strings(FlushPolicy.allCases.map(\.rawValue))),
-                        ("swiotlbForced", bool), ("confidential", str),
+                        ("swiotlbForced", bool), ("confidential", str), ("guestCPUs", int),
                         (
                             "alignment",
                             obj(

@@ -148,7 +148,9 @@ public struct CaptureDirectory: Sendable {
         struct Guest: Decodable {
             var iommuMode: String
             var swiotlb: String?
-            enum CodingKeys: String, CodingKey { case iommuMode = "iommu_mode", swiotlb }
+            /// QEMU's `-smp`.
+            var cpus: Int?
+            enum CodingKeys: String, CodingKey { case iommuMode = "iommu_mode", swiotlb, cpus }
         }
         struct PCI: Decodable {
             var bdf: String
@@ -204,6 +206,7 @@ public struct CaptureDirectory: Sendable {
                 }
             }
             out.append(("viommu", viommu.kind))
+            if let n = guest.cpus { out.append(("guest-cpus", String(n))) }
             for p in (viommu.properties ?? "").split(separator: ",") where !p.isEmpty {
                 let kv = p.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 out.append(("viommu." + kv[0], kv.count > 1 ? String(kv[1]) : ""))

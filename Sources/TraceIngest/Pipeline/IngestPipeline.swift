@@ -226,6 +226,9 @@ public struct IngestPipeline {
             case "machine": metadata.capture.machine = v
             case "viommu": metadata.capture.viommu = v
             case "confidential": metadata.capture.confidential = v
+            case "guest-cpus":
+                guard let n = Int(v), (1...8192).contains(n) else { throw bad("a CPU count, 1...8192") }
+                metadata.capture.guestCPUs = n
             case "guest-iommu":
                 guard let m = GuestIOMMUMode(rawValue: v) else { throw bad("off, passthrough or translated") }
                 metadata.capture.guestIOMMU = m

@@ -48,8 +48,9 @@ struct IngestOptions: ParsableArguments {
         help: ArgumentHelp(
             "Add a capture fact (key=value); repeatable.",
             discussion: "Keys kernel, kernel-cmdline, qemu, machine, viommu, viommu.PROP, guest-iommu "
-                + "(off|passthrough|translated), flush (strict|lazy), swiotlb-forced (true|false) and confidential "
-                + "set capture facts (overriding the inputs); every pair is also stored as an extra fact."))
+                + "(off|passthrough|translated), flush (strict|lazy), swiotlb-forced (true|false), guest-cpus (N) "
+                + "and confidential set capture facts (overriding the inputs); every pair is also stored as an extra fact."
+        ))
     var meta: [String] = []
 
     @Option(help: "zstd level of the output (1 fastest ... 19 smallest).")

@@ -79,6 +79,7 @@ public struct FtraceTextImporter: Importer {
             parser.parse(LineView(raw), line: line, sink: &sink)
         }
         parser.finish(into: &diagnostics)
+        if let n = parser.guestCPUs { sink.metadata.capture.guestCPUs = max(sink.metadata.capture.guestCPUs ?? 0, n) }
         try input.checkReadError()
         if let e = parser.sinkError { throw .unreadable(path: input.path, reason: "cannot store events: \(e)") }
         if parser.eventLines == 0 && parser.malformed > 0 {
@@ -230,6 +231,16 @@ struct FtraceLineParser {
     private(set) var eventLines = 0
     /// The `[cpu]` column of the current line (iommu map/unmap record it: the IOVA allocator's caches are per CPU).
     var lineCPU: UInt32 = 0
+    /// The CPU count the input states (`#P:N` of tracefs' `trace` header, `cpus=N` of `trace-cmd report`).
+    private var statedCPUs: Int?
+    /// The highest `[cpu]` column seen plus one (0: none).
+    private var cpusSeen: UInt32 = 0
+    /// How many CPUs the guest had: the stated count, or more if a line names a higher CPU.
+    var guestCPUs: Int? {
+        let seen = cpusSeen > 0 ? Int(cpusSeen) : nil
+        guard let n = statedCPUs else { return seen }
+        return max(n, seen ?? 0)
+    }
     private(set) var malformed = 0
     private var unknownOverflow = 0
 
@@ -312,7 +323,12 @@ struct FtraceLineParser {
             lostLine(v, i, line: line, sink: &sink)
             return
         }
-        if c0 == 0x63 && v.hasPrefix("cpus=", at: i) { comments += 1; return }
+        if c0 == 0x63 && v.hasPrefix("cpus=", at: i) {
+            var j = i + 5
+            if let n = v.dec(&j), n > 0, n <= 8192 { statedCPUs = Int(n) }
+            comments += 1
+            return
+        }
         if c0 == 0x76 && v.hasPrefix("version = ", at: i) { comments += 1; return }
         var ts: UInt64 = 0
         var ns = 0
@@ -330,6 +346,7 @@ struct FtraceLineParser {
             return
         }
         eventLines += 1
+        if lineCPU < 8192 && lineCPU >= cpusSeen { cpusSeen = lineCPU + 1 }
         i = v.skipSpaces(ne + 1)
         guard let id = names.lookupRemembering(v, ns, ne) else {
             if let u = unknownNames.lookupRemembering(v, ns, ne) {
@@ -389,8 +406,13 @@ struct FtraceLineParser {
 
     private mutating func header(_ v: LineView, _ i: Int, line: UInt64, sink: inout some EventSink) {
         comments += 1
-        // `# entries-in-buffer/entries-written: 1092/1092   #P:2`: more written than kept = overwritten.
+        // `# entries-in-buffer/entries-written: 1092/1092   #P:2`: more written than kept = overwritten; `#P:` is
+        // the number of CPUs (`print_event_info()`, kernel/trace/trace.c).
         guard let k = v.find("entries-in-buffer/entries-written: ", from: v.skipSpaces(i + 1)) else { return }
+        if let p = v.search("#P:", from: k) {
+            var j = p + 3
+            if let n = v.dec(&j), n > 0, n <= 8192 { statedCPUs = Int(n) }
+        }
         var j = k
         guard let kept = v.dec(&j), j < v.count, v[j] == 0x2F else { return }
         j += 1
