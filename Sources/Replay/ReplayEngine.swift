@@ -123,7 +123,7 @@ public struct ReplayEngine: Sendable {
                     lazy: setting == .lazy, flushTimeoutMs: s.kernel.iommu.flushQueue.timeoutMs,
                     flushEntries: s.kernel.iommu.flushQueue.entries, addressWidth: s.mode.awBits,
                     below4GFirst: s.kernel.iommu.iovaBelow4GFirst, cache: s.kernel.iommu.iovaCacheInEffect,
-                    domainOf: facts.map(\.domain))
+                    cpus: metadata.capture.guestCPUs ?? 1, domainOf: facts.map(\.domain))
             }
         }
         if local < n, let worker = ScenarioWorker(states: makeStates(local..<n)) {

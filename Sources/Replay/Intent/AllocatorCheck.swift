@@ -36,7 +36,9 @@ struct AllocatorCheck {
         var domain: Int
         var startPfn: UInt64
         var pages: UInt64
+        /// The CPU the event records, or 0 when ``cpuRecorded`` is false (then each hypothesis's ``DomainState/cpu``).
         var cpu: Int
+        var cpuRecorded: Bool
         var index: Int
         var event: Event
         var time: UInt64
@@ -54,12 +56,16 @@ struct AllocatorCheck {
         var rings: [[QueueEntry]] = []
         var armedAt: UInt64?
         var timerCPU = 0
+        /// The CPU this hypothesis runs unrecorded allocations and frees on: the last allocation's (an allocation
+        /// may move to another CPU, at ``AllocatorCheck/cpuSwitchCostNs``; a free stays on it).
+        var cpu = 0
         /// How implausible the timer history behind this state is (``AllocatorCheck/cost(of:at:)``); not part of
         /// the state: two histories that leave the same state are one hypothesis, the likelier one kept.
         var cost: UInt64 = 0
 
         static func == (a: DomainState, b: DomainState) -> Bool {
-            a.armedAt == b.armedAt && a.timerCPU == b.timerCPU && a.rings == b.rings && a.allocator == b.allocator
+            a.armedAt == b.armedAt && a.timerCPU == b.timerCPU && a.cpu == b.cpu && a.rings == b.rings
+                && a.allocator == b.allocator
         }
     }
 
@@ -68,7 +74,9 @@ struct AllocatorCheck {
     /// How much earlier than IOVA_FQ_TIMEOUT the timer may run: `mod_timer(jiffies + msecs_to_jiffies(10))`
     /// expires up to one jiffy early relative to the arming moment (4 ms at Debian's CONFIG_HZ=250: 8-12 ms).
     let timerSlackNs: UInt64 = 4_000_000
-    private var cpusSeen = 1
+    /// How many CPUs the guest had: the metadata's count, raised by any higher CPU an event records
+    /// (``noteCPU(_:)``); the flush-queue timer may run on any of them.
+    private var cpusSeen: Int
     /// The latest the flush-queue timer is taken to run after arming (TCG delivers timer interrupts late).
     let maxTimerDelayNs: UInt64 = 100_000_000
     let ringSize: Int
@@ -108,9 +116,10 @@ struct AllocatorCheck {
 
     init(
         lazy: Bool, flushTimeoutMs: Int, flushEntries: Int, addressWidth: Int, below4GFirst: Bool,
-        cache: KernelModel.IOVACache = .upTo6_6, domainOf: [Int]
+        cache: KernelModel.IOVACache = .upTo6_6, cpus: Int = 1, domainOf: [Int]
     ) {
         self.cache = cache
+        cpusSeen = max(1, min(cpus, 8192))
         self.lazy = lazy
         flushTimeoutNs = UInt64(max(0, flushTimeoutMs)) * 1_000_000
         // fq_full(): `((tail + 1) % IOVA_FQ_SIZE) == head`, a ring of IOVA_FQ_SIZE slots holds one entry less.
@@ -122,6 +131,12 @@ struct AllocatorCheck {
         pendingDomain = Array(repeating: -1, count: domainOf.count)
         devicesSeen = Array(repeating: false, count: domainOf.count)
         domains = Array(repeating: nil, count: (domainOf.max() ?? -1) + 1)
+    }
+
+    /// An event recorded CPU `cpu` (any device's `iommu_map`, or one of no device): the guest has at least
+    /// `cpu + 1` CPUs.
+    mutating func noteCPU(_ cpu: Int) {
+        if cpu >= cpusSeen && cpu < 8192 { cpusSeen = cpu + 1 }
     }
 
     private static func key(_ d: Int, _ pfn: UInt64) -> UInt64 {
@@ -164,9 +179,10 @@ struct AllocatorCheck {
     /// A recorded `iommu_map` of device `d`; returns ``lastMapExtended`` (so that a caller holding the check in an
     /// optional need not copy it out to read that).
     @discardableResult
-    mutating func map(device d: Int, iova: UInt64, size: UInt64, cpu: Int, time: UInt64, index: Int, event: Event)
-        -> Bool
-    {
+    mutating func map(
+        device d: Int, iova: UInt64, size: UInt64, cpu recordedCPU: Int?, time: UInt64, index: Int, event: Event
+    ) -> Bool {
+        let cpu = recordedCPU ?? 0
         guard d < domainOf.count else {
             skipped += 1
             return lastMapExtended  // unchanged
@@ -212,16 +228,18 @@ struct AllocatorCheck {
         if pending[d] == nil { pendingCount += 1 }
         pendingDomain[d] = domain
         pending[d] = Group(
-            device: d, domain: domain, startPfn: pfn, pages: pages, cpu: cpu, index: index, event: event, time: time)
+            device: d, domain: domain, startPfn: pfn, pages: pages, cpu: cpu, cpuRecorded: recordedCPU != nil,
+            index: index, event: event, time: time)
         return false
     }
 
     /// How far apart in time two maps of one DMA-API call can be (segments are mapped in one loop).
     static let segmentGapNs: UInt64 = 100_000
 
-    /// A recorded `iommu_unmap` of device `d`.
-    mutating func unmap(device d0: Int, iova: UInt64, cpu: Int, time: UInt64) {
+    /// A recorded `iommu_unmap` (or DMA-API unmap) of device `d`; `cpu` nil when the event records none.
+    mutating func unmap(device d0: Int, iova: UInt64, cpu recordedCPU: Int?, time: UInt64) {
         guard d0 < domainOf.count else { return }
+        let cpu = recordedCPU ?? 0
         let pfn = iova >> 12
         // An unmap names no domain either: follow a map the allocator moved to another device.
         var d = d0
@@ -234,10 +252,11 @@ struct AllocatorCheck {
         // (copying a DomainState and mutating it copied its magazines: most of a replay's time).
         var list = takeStates(domain)
         for k in list.indices {
+            let c = recordedCPU ?? list[k].cpu
             if lazy {
-                queue(&list[k], pfn: pfn, pages: pages, cpu: cpu, time: time)
+                queue(&list[k], pfn: pfn, pages: pages, cpu: c, time: time)
             } else {
-                list[k].allocator.free(pfn: pfn, pages: pages, cpu: cpu)
+                list[k].allocator.free(pfn: pfn, pages: pages, cpu: c)
             }
         }
         domains[domain] = list
@@ -268,9 +287,24 @@ struct AllocatorCheck {
     /// so the search stops at the `limit` likeliest that fit the recording.
     private mutating func successors(of g: Group, limit: Int) -> [DomainState] {
         let hypotheses = states(g.domain)
-        var moves: [(cost: UInt64, order: Int, hypothesis: Int, move: TimerMove)] = []
+        var moves: [(cost: UInt64, order: Int, hypothesis: Int, move: TimerMove, allocCPU: Int)] = []
         for (k, h) in hypotheses.enumerated() {
-            for (j, m) in candidates(from: h, for: g).enumerated() { moves.append((m.cost, j, k, m)) }
+            for (j, m) in candidates(from: h, for: g).enumerated() {
+                guard !g.cpuRecorded else {
+                    moves.append((m.cost, j, k, m, g.cpu))
+                    continue
+                }
+                // An allocation whose CPU is not recorded: on the hypothesis's CPU, or (less likely) another: each
+                // CPU whose caches hold a range of this size, and one whose caches are empty (all such CPUs give the
+                // same IOVA), so that a guest of many CPUs does not multiply the candidates.
+                var others = (0..<cpusSeen).filter { $0 != h.cpu && h.allocator.hasCached(g.pages, cpu: $0) }
+                if let empty = (0..<cpusSeen).first(where: { $0 != h.cpu && !h.allocator.hasCached(g.pages, cpu: $0) })
+                {
+                    others.append(empty)
+                }
+                moves.append((m.cost, j, k, m, h.cpu))
+                for c in others { moves.append((m.cost &+ Self.cpuSwitchCostNs, j, k, m, c)) }
+            }
         }
         // Among equally likely moves, each hypothesis's first moves (not run yet, run just now) before any
         // hypothesis's later ones, so that one hypothesis's many cut points do not crowd out the others.
@@ -279,7 +313,11 @@ struct AllocatorCheck {
         for m in ranked {
             var c = hypotheses[m.hypothesis]
             apply(m.move, to: &c)
-            guard c.allocator.allocatePages(g.pages, cpu: g.cpu)?.pfn == g.startPfn else { continue }
+            if !g.cpuRecorded && m.allocCPU != c.cpu {
+                c.cost &+= Self.cpuSwitchCostNs
+                c.cpu = m.allocCPU
+            }
+            guard c.allocator.allocatePages(g.pages, cpu: m.allocCPU)?.pfn == g.startPfn else { continue }
             if !out.contains(c) { out.append(c) }
             if out.count >= limit { return out }
         }
@@ -288,13 +326,18 @@ struct AllocatorCheck {
 
     static let maxHypotheses = 48
 
+    /// An allocation whose CPU is not recorded running on another CPU than the hypothesis's last one costs as much
+    /// as this much timer lateness (a task migrates rarely; most runs of a workload stay on one CPU).
+    static let cpuSwitchCostNs: UInt64 = 10_000_000
+
     private mutating func commit(_ g0: Group) {
         checked += 1
         // Fast path (one hypothesis, no flush-queue timer question): allocate in place, no copy of the state.
         // (The hypotheses leave the table while they are looked at: reading them in place would copy them.)
         var list = takeStates(g0.domain)
         if list.count == 1 && (!lazy || list[0].armedAt == nil) {
-            let r = list[0].allocator.allocatePages(g0.pages, cpu: g0.cpu)
+            let cpu = g0.cpuRecorded ? g0.cpu : list[0].cpu
+            let r = list[0].allocator.allocatePages(g0.pages, cpu: cpu)
             if r?.pfn == g0.startPfn {
                 domains[g0.domain] = list
                 setLive(Self.key(g0.device, g0.startPfn), g0.pages)
@@ -302,7 +345,7 @@ struct AllocatorCheck {
             }
             // Wrong: give the prediction back (not an exact undo: after a divergence the check follows the
             // recording) and fall through to the reattribution and divergence path.
-            if let r { list[0].allocator.free(pfn: r.pfn, pages: r.pages, cpu: g0.cpu) }
+            if let r { list[0].allocator.free(pfn: r.pfn, pages: r.pages, cpu: cpu) }
         }
         domains[g0.domain] = list
         var g = g0
@@ -333,11 +376,11 @@ struct AllocatorCheck {
         }
         var st = states(g.domain)[0]
         var probe = st
-        let prediction = probe.allocator.allocatePages(g.pages, cpu: g.cpu)
+        let prediction = probe.allocator.allocatePages(g.pages, cpu: g.cpuRecorded ? g.cpu : st.cpu)
         let predicted = prediction.map { Hex.prefixed($0.pfn << 12) } ?? "no IOVA (space exhausted)"
         divergenceCount += 1
         if findings.count < Self.maxFindings {
-            let cpuNote = g.event.aux2 > 0 ? "on CPU \(g.cpu)" : "(CPU not recorded)"
+            let cpuNote = g.cpuRecorded ? "on CPU \(g.cpu)" : "(CPU not recorded)"
             findings.append(
                 Finding(
                     what:

@@ -286,6 +286,7 @@ struct IntentTracker {
             nextExpiry = t &+ 1_000_000
         }
         if e.kind == .hostInvalidate { noteInvalidation(e) }
+        if e.kind == .iommuMap && e.aux2 > 0 { allocatorCheck?.noteCPU(Int(e.aux2 - 1)) }
         guard e.hasDevice else {
             switch e.kind {
             case .iommuMap: orphan(e, index: index, time: t)
@@ -322,7 +323,7 @@ struct IntentTracker {
                 // at v5.10), so the IOVA range starts at that page.
                 let driverMap = MapAPI(rawValue: e.detail)?.isIOMMUDriverMap == true
                 allocatorCheck?.map(
-                    device: d, iova: driverMap ? e.address & ~0xFFF : e.address, size: e.size, cpu: 0, time: t,
+                    device: d, iova: driverMap ? e.address & ~0xFFF : e.address, size: e.size, cpu: nil, time: t,
                     index: index, event: e)
             }
             create(
@@ -338,7 +339,8 @@ struct IntentTracker {
             if recordedTranslated[d] {
                 // Not `if let check = allocatorCheck`: that copied the whole check (retaining its tables) per map.
                 if let extended = allocatorCheck?.map(
-                    device: d, iova: e.address, size: e.size, cpu: Int(Self.cpu(of: e)), time: t, index: index, event: e
+                    device: d, iova: e.address, size: e.size, cpu: Self.recordedCPU(of: e).map(Int.init), time: t,
+                    index: index, event: e
                 ) {
                     continues = extended
                 } else if let last = held.last, heldDevice == d, heldCPU == Self.cpu(of: e), e.address & 0xFFF == 0,
@@ -362,7 +364,8 @@ struct IntentTracker {
         case .dmaUnmap, .dmaFree, .iommuUnmap:
             noteGuestMap(t)
             if recordedTranslated[d] {
-                allocatorCheck?.unmap(device: d, iova: e.address, cpu: Int(Self.cpu(of: e)), time: t)
+                allocatorCheck?.unmap(
+                    device: d, iova: e.address, cpu: Self.recordedCPU(of: e).map(Int.init), time: t)
             }
             let size = e.kind == .iommuUnmap ? max(e.size, e.address2) : e.size
             let first = e.address >> 12
@@ -485,6 +488,12 @@ struct IntentTracker {
     }
 
     /// The guest CPU an `iommu_map`/`iommu_unmap` recorded (`cpu` field: CPU + 1, 0 = not recorded -> CPU 0).
+    /// The guest CPU an event records (`iommu_map`/`iommu_unmap` of an ftrace input), nil when it records none.
+    @inline(__always) static func recordedCPU(of e: Event) -> UInt8? {
+        guard e.kind == .iommuMap || e.kind == .iommuUnmap, e.aux2 > 0 else { return nil }
+        return UInt8(clamping: e.aux2 - 1)
+    }
+
     @inline(__always) static func cpu(of e: Event) -> UInt8 {
         guard e.kind == .iommuMap || e.kind == .iommuUnmap, e.aux2 > 0 else { return 0 }
         return UInt8(clamping: e.aux2 - 1)

@@ -151,6 +151,14 @@ struct IOVAAllocator: Sendable, Equatable {
         return p
     }
 
+    /// Whether `cpu`'s range cache for a request of `pages` holds anything (`loaded` or `prev`): an allocation on
+    /// a CPU whose caches are empty goes to the depot or the tree, the same for every such CPU.
+    func hasCached(_ pages: UInt64, cpu: Int) -> Bool {
+        let o = Self.orderBase2(Self.roundedPages(pages))
+        guard o < Self.rangeCacheMaxOrder, cpu < loaded[o].count else { return false }
+        return !loaded[o][cpu].isEmpty || !prev[o][cpu].isEmpty
+    }
+
     /// `free_iova_fast()` of a range taken by ``allocatePages(_:cpu:)``, on `cpu`.
     mutating func free(pfn: UInt64, pages: UInt64, cpu: Int) {
         let o = Self.orderBase2(pages)
