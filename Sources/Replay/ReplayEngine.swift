@@ -204,6 +204,13 @@ public struct ReplayEngine: Sendable {
             notes.append(
                 "\(check.skipped) iommu:map event(s) of unknown devices were not checked against the IOVA allocator")
         }
+        if let check = intent.allocatorCheck {
+            for (d, bits) in check.inferredMaskBits.sorted(by: { $0.key < $1.key }) where d < metadata.devices.count {
+                notes.append(
+                    "\(metadata.devices[d].name): its IOVAs fit a \(bits)-bit DMA mask (the trace records none): "
+                        + "the IOVA allocator check used it from its first allocation that no wider mask explains")
+            }
+        }
         if intent.outsideCoverage > 0 {
             notes.append(
                 "\(intent.outsideCoverage) recorded host translation(s) fall outside the guest trace's coverage (no guest map/unmap events around them) and were not replayed"

@@ -112,4 +112,29 @@ import TraceFormat
         #expect(Self.migratingTask(cpus: 1, recordedCPU: nil) > 0)
         #expect(Self.migratingTask(cpus: 2, recordedCPU: 0) > 0)
     }
+
+    /// A device with a 28-bit DMA mask (the trace records none): its first IOVA, 0x0ffff000, is the top page below
+    /// 2^28, which only that mask explains; the check takes the mask and predicts the device's next allocations
+    /// below it. Twins: a first IOVA that no mask's top-down allocation gives (0x0fffd000) stays a divergence and
+    /// infers nothing, and a device whose IOVAs start below 4 GiB as usual infers nothing.
+    static func narrowMask(first: UInt64) -> (divergences: Int, bits: Int?) {
+        var check = AllocatorCheck(
+            lazy: false, flushTimeoutMs: 10, flushEntries: 256, addressWidth: 48, below4GFirst: true,
+            domainOf: [0])
+        var t: UInt64 = 1_000
+        for (index, iova) in [first, first - 0x1000, first - 0x2000].enumerated() {
+            let e = Event(kind: .iommuMap, timestamp: t, device: 0, address: iova, size: 4096, aux2: 1)
+            check.map(device: 0, iova: iova, size: 4096, cpu: 0, time: t, index: index, event: e)
+            t += 1_000
+        }
+        check.finish()
+        return (check.divergenceCount, check.inferredMaskBits[0])
+    }
+
+    @Test func aNarrowDMAMaskIsInferredFromTheIOVAs() {
+        #expect(Self.narrowMask(first: 0x0FFF_F000) == (0, 28))
+        #expect(Self.narrowMask(first: 0x0FFF_D000).bits == nil)
+        #expect(Self.narrowMask(first: 0x0FFF_D000).divergences > 0)
+        #expect(Self.narrowMask(first: 0xFFFF_F000) == (0, nil))
+    }
 }

@@ -112,6 +112,12 @@ struct AllocatorCheck {
     private var moved: [UInt64: Int] = [:]
     /// Devices with a recorded map so far (by device index).
     private var devicesSeen: [Bool]
+    /// The highest pfn each device's DMA mask allows, inferred from its IOVAs (0: its mask is not below the
+    /// address width). A trace records no DMA mask; a device limited to fewer than 32 bits (a 28-bit mask:
+    /// `dma_set_mask(dev, DMA_BIT_MASK(28))`) gets IOVAs below that limit, which no 64-bit device would.
+    private var dmaLimit: [UInt64]
+    /// The DMA masks inferred, in bits, by device index.
+    private(set) var inferredMaskBits: [Int: Int] = [:]
     static let maxFindings = 1000
 
     init(
@@ -130,6 +136,7 @@ struct AllocatorCheck {
         pending = Array(repeating: nil, count: domainOf.count)
         pendingDomain = Array(repeating: -1, count: domainOf.count)
         devicesSeen = Array(repeating: false, count: domainOf.count)
+        dmaLimit = Array(repeating: 0, count: domainOf.count)
         domains = Array(repeating: nil, count: (domainOf.max() ?? -1) + 1)
     }
 
@@ -317,7 +324,9 @@ struct AllocatorCheck {
                 c.cost &+= Self.cpuSwitchCostNs
                 c.cpu = m.allocCPU
             }
-            guard c.allocator.allocatePages(g.pages, cpu: m.allocCPU)?.pfn == g.startPfn else { continue }
+            guard
+                c.allocator.allocatePages(g.pages, cpu: m.allocCPU, dmaLimitPfn: maskLimit(g.device))?.pfn == g.startPfn
+            else { continue }
             if !out.contains(c) { out.append(c) }
             if out.count >= limit { return out }
         }
@@ -325,6 +334,14 @@ struct AllocatorCheck {
     }
 
     static let maxHypotheses = 48
+
+    /// The narrowest DMA mask inferred (ISA-era devices have 24 bits).
+    static let minMaskBits = 24
+
+    private func maskLimit(_ device: Int) -> UInt64? {
+        let l = dmaLimit[device]
+        return l == 0 ? nil : l
+    }
 
     /// An allocation whose CPU is not recorded running on another CPU than the hypothesis's last one costs as much
     /// as this much timer lateness (a task migrates rarely; most runs of a workload stay on one CPU).
@@ -337,7 +354,7 @@ struct AllocatorCheck {
         var list = takeStates(g0.domain)
         if list.count == 1 && (!lazy || list[0].armedAt == nil) {
             let cpu = g0.cpuRecorded ? g0.cpu : list[0].cpu
-            let r = list[0].allocator.allocatePages(g0.pages, cpu: cpu)
+            let r = list[0].allocator.allocatePages(g0.pages, cpu: cpu, dmaLimitPfn: maskLimit(g0.device))
             if r?.pfn == g0.startPfn {
                 domains[g0.domain] = list
                 setLive(Self.key(g0.device, g0.startPfn), g0.pages)
@@ -369,6 +386,21 @@ struct AllocatorCheck {
                 reattributed += 1
             }
         }
+        if next.isEmpty && dmaLimit[g.device] == 0 && g.startPfn < IOVAAllocator.dma32Pfn {
+            // A device whose DMA mask is below 32 bits: the largest mask that explains the IOVA (a wider one would
+            // have been tried first by the driver), kept for the device's later allocations.
+            for bits in stride(from: 31, through: Self.minMaskBits, by: -1) {
+                let top = (UInt64(1) << UInt64(bits - 12)) - 1
+                guard g.startPfn &+ g.pages &- 1 <= top else { break }
+                dmaLimit[g.device] = top
+                next = successors(of: g, limit: Self.maxHypotheses)
+                if !next.isEmpty {
+                    inferredMaskBits[g.device] = bits
+                    break
+                }
+                dmaLimit[g.device] = 0
+            }
+        }
         setLive(Self.key(g.device, g.startPfn), g.pages)
         if !next.isEmpty {
             domains[g.domain] = next
@@ -376,7 +408,8 @@ struct AllocatorCheck {
         }
         var st = states(g.domain)[0]
         var probe = st
-        let prediction = probe.allocator.allocatePages(g.pages, cpu: g.cpuRecorded ? g.cpu : st.cpu)
+        let prediction = probe.allocator.allocatePages(
+            g.pages, cpu: g.cpuRecorded ? g.cpu : st.cpu, dmaLimitPfn: maskLimit(g.device))
         let predicted = prediction.map { Hex.prefixed($0.pfn << 12) } ?? "no IOVA (space exhausted)"
         divergenceCount += 1
         if findings.count < Self.maxFindings {

@@ -94,9 +94,11 @@ struct IOVAAllocator: Sendable, Equatable {
         allocatePages(max(1, PageSpan.pages(covering: size)), cpu: cpu).map { $0.pfn << 12 }
     }
 
-    /// The same in pages: the pfn and the pages taken (for ``free(pfn:pages:cpu:)``).
-    mutating func allocatePages(_ pages: UInt64, cpu: Int) -> (pfn: UInt64, pages: UInt64)? {
-        let limit = endPfn - 1
+    /// The same in pages: the pfn and the pages taken (for ``free(pfn:pages:cpu:)``); `dmaLimitPfn` is the
+    /// highest pfn the device's DMA mask allows (`dma_get_mask()`; nil: the domain's address width).
+    mutating func allocatePages(_ pages: UInt64, cpu: Int, dmaLimitPfn: UInt64? = nil) -> (pfn: UInt64, pages: UInt64)?
+    {
+        let limit = min(endPfn - 1, dmaLimitPfn ?? .max)
         if below4GFirst && limit > Self.dma32Pfn - 1,
             let r = allocFast(pages, cpu: cpu, limitPfn: Self.dma32Pfn - 1, flush: false)
         {
