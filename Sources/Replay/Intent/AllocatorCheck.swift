@@ -333,7 +333,7 @@ struct AllocatorCheck {
         return out
     }
 
-    static let maxHypotheses = 48
+    static let maxHypotheses = 96
 
     /// The narrowest DMA mask inferred (ISA-era devices have 24 bits).
     static let minMaskBits = 24
@@ -442,6 +442,10 @@ struct AllocatorCheck {
         var cut: UInt64?
         var cpu: Int
         var cost: UInt64
+        /// A second run before the allocation, on `cpu2` just before `cut2`: the entries the first run left re-armed
+        /// the timer early enough for it to run again.
+        var cut2: UInt64? = nil
+        var cpu2 = 0
     }
 
     /// How implausible a hypothesis is at `time`, in nanoseconds of timer lateness: each run of the timer later
@@ -460,7 +464,9 @@ struct AllocatorCheck {
     /// The moves an allocation of `g` may meet from hypothesis `st`: as is, and (lazy) with the flush-queue timer
     /// run at some moment before it, no earlier than IOVA_FQ_TIMEOUT (less ``timerSlackNs``) after it was armed:
     /// each cut point between two queued entries (newest first, at most ``maxCutPoints``) gives one candidate,
-    /// since entries queued before the timer ran are freed and later ones wait for its next run.
+    /// since entries queued before the timer ran are freed and later ones wait for its next run. The entries a run
+    /// leaves re-arm the timer on their CPU, so between two allocations of a quiet domain it may have run twice
+    /// (linux5.10-amd-viommu: CPU 0's entries freed on CPU 0, then CPU 1's one on CPU 1, before CPU 1 allocated it).
     private func candidates(from st: DomainState, for g: Group) -> [TimerMove] {
         guard lazy, let armed = st.armedAt, g.time &+ timerSlackNs >= armed &+ flushTimeoutNs else {
             return [TimerMove(cut: nil, cpu: st.timerCPU, cost: cost(of: st, at: g.time))]
@@ -484,6 +490,35 @@ struct AllocatorCheck {
                 out.append(TimerMove(cut: cut, cpu: cpu, cost: st.cost &+ lateness &+ other))
             }
         }
+        // Two runs: the oldest entry the first run leaves re-arms the timer on its CPU, and it runs again before the
+        // allocation (at the earliest, or just before it) if IOVA_FQ_TIMEOUT allows.
+        for cut in ordered {
+            var next: (time: UInt64, cpu: Int)?
+            for (r, ring) in st.rings.enumerated() {
+                if let e = ring.first(where: { !$0.flushed && $0.time >= cut }), next.map({ e.time < $0.time }) ?? true
+                {
+                    next = (e.time, r)
+                }
+            }
+            guard let (armed2, armCPU) = next else { continue }
+            let earliest2 = armed2 &+ flushTimeoutNs &- min(flushTimeoutNs, timerSlackNs)
+            guard earliest2 < g.time else { continue }
+            let latest2 = armed2 &+ flushTimeoutNs &+ timerSlackNs
+            let lateness = cut > latest ? cut &- latest : 0
+            for cut2 in Set([max(earliest2, cut &+ 1), g.time]).sorted() {
+                let lateness2 = cut2 > latest2 ? cut2 &- latest2 : 0
+                for cpu in cpus {
+                    for cpu2 in [armCPU] + cpus.filter({ $0 != armCPU }) {
+                        let other =
+                            (cpu == st.timerCPU ? 0 : Self.otherCPUCostNs) &+ (cpu2 == armCPU ? 0 : Self.otherCPUCostNs)
+                        out.append(
+                            TimerMove(
+                                cut: cut, cpu: cpu, cost: st.cost &+ lateness &+ lateness2 &+ other, cut2: cut2,
+                                cpu2: cpu2))
+                    }
+                }
+            }
+        }
         // Not yet run: the likelier the nearer the allocation is to the arming (8-12 ms at CONFIG_HZ=250; under
         // TCG timer interrupts come late, so it stays a hypothesis until ``maxTimerDelayNs``).
         if g.time < armed &+ maxTimerDelayNs {
@@ -496,6 +531,10 @@ struct AllocatorCheck {
         guard let cut = m.cut else { return }
         st.timerCPU = m.cpu
         fire(&st, before: cut)
+        if let cut2 = m.cut2 {
+            st.timerCPU = m.cpu2
+            fire(&st, before: cut2)
+        }
         st.cost = m.cost
     }
 
