@@ -102,17 +102,25 @@ public enum CrossValidation {
         var pairs: [Pair] = []
         let options = ReplayOptions(scenarioThreads: 1, collectStream: true)
         for a in sources {
+            // One pass over A for every target's scenario (each distinct scenario once; the recorded scenario's
+            // allocator check, which does not depend on the target, runs once per A instead of once per pair).
+            var ids: [String: Int] = [:]
+            var list: [Scenario] = []
+            for b in targets where ids[scenarios[b.name]!.id] == nil {
+                ids[scenarios[b.name]!.id] = list.count
+                list.append(scenarios[b.name]!)
+            }
+            let aTrace = a.trace
+            let baseTrace = EventBuffer(metadata: aTrace.metadata)
+            // A's own recorded scenario is given so that A's multi-segment DMA-API calls are recognised.
+            let predictedAll = try ReplayEngine(scenarios: list, recorded: scenarios[a.name], options: options)
+                .run(aTrace, tracePath: a.name).scenarios
+            let baselineAll = try ReplayEngine(scenarios: list, options: options).run(baseTrace, tracePath: a.name)
+                .scenarios
             for b in targets {
                 let s = scenarios[b.name]!
-                let aTrace = a.trace
-                let baseTrace = EventBuffer(metadata: aTrace.metadata)
-                // A's own recorded scenario is given so that A's multi-segment DMA-API calls are recognised.
-                let predicted =
-                    try ReplayEngine(scenarios: [s], recorded: scenarios[a.name], options: options)
-                    .run(aTrace, tracePath: a.name).scenarios[0].stream ?? StreamMetrics()
-                let baseline =
-                    try ReplayEngine(scenarios: [s], options: options).run(baseTrace, tracePath: a.name).scenarios[0]
-                    .stream ?? StreamMetrics()
+                let predicted = predictedAll[ids[s.id]!].stream ?? StreamMetrics()
+                let baseline = baselineAll[ids[s.id]!].stream ?? StreamMetrics()
                 let r = real[b.name]!
                 let (metrics, faults) = compare(predicted, r)
                 let (baseMetrics, baseFaults) = compare(baseline, r)
