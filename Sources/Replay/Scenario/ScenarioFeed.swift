@@ -4,7 +4,8 @@
 protocol ScenarioFeed {
     mutating func map(slot: Int, buffer: Buffer, index: Int, time: UInt64)
     mutating func unmap(slot: Int, buffer: Buffer, time: UInt64, silently: Bool)
-    mutating func access(_ a: Access, buffer: Buffer)
+    /// An access of the buffer in slot `a.slot` as of `generation` (all a scenario reads of the buffer).
+    mutating func access(_ a: Access, generation: UInt32)
     mutating func unmatched(_ a: Access)
 }
 
@@ -23,8 +24,8 @@ extension Array: ScenarioFeed where Element == ScenarioState {
         for j in indices { self[j].unmap(slot: slot, buffer: buffer, time: time, silently: silently) }
     }
 
-    @inline(__always) mutating func access(_ a: Access, buffer: Buffer) {
-        for j in indices { self[j].access(a, generation: buffer.generation) }
+    @inline(__always) mutating func access(_ a: Access, generation: UInt32) {
+        for j in indices { self[j].access(a, generation: generation) }
     }
 
     @inline(__always) mutating func unmatched(_ a: Access) {

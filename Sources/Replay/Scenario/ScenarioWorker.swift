@@ -52,9 +52,9 @@ struct OpLog: ScenarioFeed {
         maps.append(MapOp(slot: slot, buffer: buffer, index: 0, time: time))
     }
 
-    mutating func access(_ a: Access, buffer: Buffer) {
+    mutating func access(_ a: Access, generation: UInt32) {
         kinds.append(.access)
-        accesses.append(AccessOp(access: a, generation: buffer.generation))
+        accesses.append(AccessOp(access: a, generation: generation))
     }
 
     mutating func unmatched(_ a: Access) {
