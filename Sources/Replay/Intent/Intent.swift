@@ -171,8 +171,15 @@ struct IntentTracker {
     /// How long an unmapped buffer stays resolvable for late host translations (use after unmap is judged by
     /// the scenarios: stale through the flush queue, or a fault): the skew window, at least 100 ms.
     let retainNs: UInt64
-    /// The recorded scenario's IOVA allocator check (nil when no recorded translated scenario is replayed).
+    /// The recorded scenario's IOVA allocator check (nil when no recorded translated scenario is replayed, or
+    /// while it runs on ``checkWorker``).
     var allocatorCheck: AllocatorCheck?
+    /// Set while the allocator check runs on the scenario worker's thread: the calls whose answer the tracker
+    /// does not need (DMA-API maps, unmaps, the end) are queued in the operation log, in order; the first call
+    /// that needs one (an `iommu:map`, which may continue the device's open allocation) takes the check back
+    /// (``ScenarioWorker/takeCheck()``, then the calls still in the log) and it runs here from then on. The
+    /// check sees the same calls in the same order either way.
+    var checkWorker: ScenarioWorker?
     /// Host IOTLB invalidations (host clock, in trace order) against guest unmaps, per IOVA page: the k-th
     /// page-selective invalidation of a page answers its k-th unmap (strict), so whether a late translation came
     /// after its unmap's invalidation does not depend on the guest/host clock alignment.
@@ -321,9 +328,14 @@ struct IntentTracker {
                 // its first page and `size` is nrpages << 12 (`__intel_map_single()`, drivers/iommu/intel/iommu.c
                 // at v5.10), so the IOVA range starts at that page.
                 let driverMap = MapAPI(rawValue: e.detail)?.isIOMMUDriverMap == true
-                allocatorCheck?.map(
-                    device: d, iova: driverMap ? e.address & ~0xFFF : e.address, size: e.size, cpu: 0, time: t,
-                    index: index, event: e)
+                let iova = driverMap ? e.address & ~0xFFF : e.address
+                if checkWorker != nil {
+                    states.check(
+                        CheckOp(
+                            call: .map, device: d, iova: iova, size: e.size, cpu: 0, time: t, index: index, event: e))
+                } else {
+                    allocatorCheck?.map(device: d, iova: iova, size: e.size, cpu: 0, time: t, index: index, event: e)
+                }
             }
             create(
                 d, gpa: gpa, size: e.size, direction: e.direction, recorded: e.address,
@@ -336,6 +348,7 @@ struct IntentTracker {
             noteGuestMap(t)
             var continues = false
             if recordedTranslated[d] {
+                if checkWorker != nil { takeCheckBack(&states) }
                 // Not `if let check = allocatorCheck`: that copied the whole check (retaining its tables) per map.
                 if let extended = allocatorCheck?.map(
                     device: d, iova: e.address, size: e.size, cpu: Int(Self.cpu(of: e)), time: t, index: index, event: e
@@ -362,7 +375,14 @@ struct IntentTracker {
         case .dmaUnmap, .dmaFree, .iommuUnmap:
             noteGuestMap(t)
             if recordedTranslated[d] {
-                allocatorCheck?.unmap(device: d, iova: e.address, cpu: Int(Self.cpu(of: e)), time: t)
+                if checkWorker != nil {
+                    states.check(
+                        CheckOp(
+                            call: .unmap, device: d, iova: e.address, size: 0, cpu: Int(Self.cpu(of: e)), time: t,
+                            index: index, event: e))
+                } else {
+                    allocatorCheck?.unmap(device: d, iova: e.address, cpu: Int(Self.cpu(of: e)), time: t)
+                }
             }
             let size = e.kind == .iommuUnmap ? max(e.size, e.address2) : e.size
             let first = e.address >> 12
@@ -450,6 +470,14 @@ struct IntentTracker {
             // analysis reports them (Analysis/RecordedLogFindings).
             break
         }
+    }
+
+    /// Takes the allocator check back from the worker: the calls it was sent are made by then, the ones still in
+    /// the log being filled (`states`) are made here, and every later call is made here.
+    private mutating func takeCheckBack(_ states: inout some ScenarioFeed) {
+        allocatorCheck = checkWorker?.takeCheck()
+        checkWorker = nil
+        states.applyChecks(to: &allocatorCheck)
     }
 
     /// A host IOTLB invalidation (kinds as the QEMU importers store them in `aux2`: 1 global, 2 domain,
@@ -1011,7 +1039,13 @@ struct IntentTracker {
     /// End of trace: pending accesses are given up, live buffers of implied devices are touched.
     mutating func finish(_ states: inout some ScenarioFeed) {
         if !held.isEmpty { flushHeld(&states) }
-        allocatorCheck?.finish()
+        if checkWorker != nil {
+            states.check(
+                CheckOp(
+                    call: .finish, device: 0, iova: 0, size: 0, cpu: 0, time: 0, index: 0, event: Event(kind: .marker)))
+        } else {
+            allocatorCheck?.finish()
+        }
         while pendingHead < pending.count {
             if pending[pendingHead].slot != -2 { giveUp(pending[pendingHead], &states) }
             pendingHead += 1

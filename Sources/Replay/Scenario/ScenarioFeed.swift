@@ -7,9 +7,19 @@ protocol ScenarioFeed {
     /// An access of the buffer in slot `a.slot` as of `generation` (all a scenario reads of the buffer).
     mutating func access(_ a: Access, generation: UInt32)
     mutating func unmatched(_ a: Access)
+    /// Queues an allocator check call (only feeds that carry them to the check's thread: ``OpLog``, ``CheckQueueFeed``).
+    mutating func check(_ op: CheckOp)
+    /// Makes the queued allocator check calls on `check` and drops them.
+    mutating func applyChecks(to check: inout AllocatorCheck?)
 }
 
 extension ScenarioFeed {
+    /// Feeds that do not carry allocator check calls: the check runs on the tracker's thread
+    /// (``IntentTracker/checkWorker`` is nil).
+    mutating func check(_ op: CheckOp) { assertionFailure("allocator check calls are made in place here") }
+
+    mutating func applyChecks(to check: inout AllocatorCheck?) {}
+
     @inline(__always) mutating func unmap(slot: Int, buffer: Buffer, time: UInt64) {
         unmap(slot: slot, buffer: buffer, time: time, silently: false)
     }
