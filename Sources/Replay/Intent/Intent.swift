@@ -878,15 +878,19 @@ struct IntentTracker {
             }
         }
         let pages = min(PageSpan(address: b.recordedAddress, size: b.size).count, Self.maxPagesPerBuffer)
-        for p in 0..<pages {
-            let k = Self.key(b.device, (b.recordedAddress >> 12 &+ p) << 12)
-            live.remove(k, ifValue: UInt32(s))
-            if shadow.count > 0 { shadow.remove(k, ifValue: UInt32(s)) }
-            if b.movedFrom >= 0 {
-                moved.remove(Self.key(b.movedFrom, (b.recordedAddress >> 12 &+ p) << 12), ifValue: UInt32(s))
+        // Table by table (each page's key is the first page's plus its index, wrapping as ``key(_:_:)`` does).
+        let first = Self.key(b.device, b.recordedAddress)
+        live.remove(from: first, pages: pages, ifValue: UInt32(s))
+        if shadow.count > 0 || b.movedFrom >= 0 {
+            for p in 0..<pages {
+                let k = Self.key(b.device, (b.recordedAddress >> 12 &+ p) << 12)
+                if shadow.count > 0 { shadow.remove(k, ifValue: UInt32(s)) }
+                if b.movedFrom >= 0 {
+                    moved.remove(Self.key(b.movedFrom, (b.recordedAddress >> 12 &+ p) << 12), ifValue: UInt32(s))
+                }
             }
-            retiredTable.set(k, UInt32(s))
         }
+        retiredTable.set(from: first, pages: pages, UInt32(s))
         // One access to the slot: five field writes checked the slab's uniqueness each.
         Self.retire(&buffers[s], time: time, cpu: Self.cpu(of: event), wide: wideInvalidations)
         if b.recordedIOVA {
@@ -998,9 +1002,7 @@ struct IntentTracker {
     private mutating func release(_ s: Int) {
         let b = buffers[s]
         let pages = min(PageSpan(address: b.recordedAddress, size: b.size).count, Self.maxPagesPerBuffer)
-        for p in 0..<pages {
-            retiredTable.remove(Self.key(b.device, (b.recordedAddress >> 12 &+ p) << 12), ifValue: UInt32(s))
-        }
+        retiredTable.remove(from: Self.key(b.device, b.recordedAddress), pages: pages, ifValue: UInt32(s))
         freeSlots.append(s)
     }
 
