@@ -13,7 +13,7 @@ import TraceFormat
         var unmatched: [Access] = []
         mutating func map(slot: Int, buffer: Buffer, index: Int, time: UInt64) { maps.append((slot, buffer)) }
         mutating func unmap(slot: Int, buffer: Buffer, time: UInt64, silently: Bool) { unmaps.append(slot) }
-        mutating func access(_ a: Access, buffer: Buffer) { accesses.append(a) }
+        mutating func access(_ a: Access, generation: UInt32) { accesses.append(a) }
         mutating func unmatched(_ a: Access) { unmatched.append(a) }
     }
 

@@ -27,6 +27,26 @@ import TraceIngest
             .run(b, tracePath: "synthetic")
     }
 
+    /// One simulated scenario with a second processor: the recorded scenario's allocator check runs on a worker
+    /// thread (taken back at the first `iommu:map`, when the trace has them); the whole result, the recorded
+    /// scenario's fidelity and the check's findings included, equals one thread's.
+    @Test(arguments: [false, true])
+    func oneScenarioWithTheCheckOnAWorkerEqualsOneThread(iommuEvents: Bool) throws {
+        let (b, _) = try Self.workload(60_000, bugs: SyntheticWorkload.Bug.allCases, iommuEvents: iommuEvents)
+        let catalog = try ModelCatalog.builtin()
+        let recorded = try RecordedScenario.infer(metadata: b.metadata, catalog: catalog).get()
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        for s in [recorded, try Scenario.parse("linux-6.1@qemu-viommu-virtio-translated", catalog: catalog)] {
+            let results = try [1, 2].map {
+                try ReplayEngine(scenarios: [s], recorded: recorded, options: ReplayOptions(scenarioThreads: $0))
+                    .run(b, tracePath: "synthetic")
+            }
+            #expect(try enc.encode(results[0]) == enc.encode(results[1]), "\(s.id)")
+            #expect(results[1].scenarios[0].devices.contains { $0.accesses > 0 })
+        }
+    }
+
     /// Scenarios replayed on a second thread (operations handed over in batches) give exactly the results of
     /// one thread, and of each scenario replayed alone: the planted bugs cross many batch boundaries.
     @Test func scenarioThreadsDoNotChangeResults() throws {

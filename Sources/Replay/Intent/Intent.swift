@@ -171,8 +171,15 @@ struct IntentTracker {
     /// How long an unmapped buffer stays resolvable for late host translations (use after unmap is judged by
     /// the scenarios: stale through the flush queue, or a fault): the skew window, at least 100 ms.
     let retainNs: UInt64
-    /// The recorded scenario's IOVA allocator check (nil when no recorded translated scenario is replayed).
+    /// The recorded scenario's IOVA allocator check (nil when no recorded translated scenario is replayed, or
+    /// while it runs on ``checkWorker``).
     var allocatorCheck: AllocatorCheck?
+    /// Set while the allocator check runs on the scenario worker's thread: the calls whose answer the tracker
+    /// does not need (DMA-API maps, unmaps, the end) are queued in the operation log, in order; the first call
+    /// that needs one (an `iommu:map`, which may continue the device's open allocation) takes the check back
+    /// (``ScenarioWorker/takeCheck()``, then the calls still in the log) and it runs here from then on. The
+    /// check sees the same calls in the same order either way.
+    var checkWorker: ScenarioWorker?
     /// Host IOTLB invalidations (host clock, in trace order) against guest unmaps, per IOVA page: the k-th
     /// page-selective invalidation of a page answers its k-th unmap (strict), so whether a late translation came
     /// after its unmap's invalidation does not depend on the guest/host clock alignment.
@@ -286,7 +293,16 @@ struct IntentTracker {
             nextExpiry = t &+ 1_000_000
         }
         if e.kind == .hostInvalidate { noteInvalidation(e) }
-        if e.kind == .iommuMap && e.aux2 > 0 { allocatorCheck?.noteCPU(Int(e.aux2 - 1)) }
+        if e.kind == .iommuMap && e.aux2 > 0 {
+            if checkWorker != nil {
+                states.check(
+                    CheckOp(
+                        call: .noteCPU, device: 0, iova: 0, size: 0, cpu: Int(e.aux2 - 1), time: t, index: index,
+                        event: e))
+            } else {
+                allocatorCheck?.noteCPU(Int(e.aux2 - 1))
+            }
+        }
         guard e.hasDevice else {
             switch e.kind {
             case .iommuMap: orphan(e, index: index, time: t)
@@ -322,9 +338,14 @@ struct IntentTracker {
                 // its first page and `size` is nrpages << 12 (`__intel_map_single()`, drivers/iommu/intel/iommu.c
                 // at v5.10), so the IOVA range starts at that page.
                 let driverMap = MapAPI(rawValue: e.detail)?.isIOMMUDriverMap == true
-                allocatorCheck?.map(
-                    device: d, iova: driverMap ? e.address & ~0xFFF : e.address, size: e.size, cpu: nil, time: t,
-                    index: index, event: e)
+                let iova = driverMap ? e.address & ~0xFFF : e.address
+                if checkWorker != nil {
+                    states.check(
+                        CheckOp(
+                            call: .map, device: d, iova: iova, size: e.size, cpu: nil, time: t, index: index, event: e))
+                } else {
+                    allocatorCheck?.map(device: d, iova: iova, size: e.size, cpu: nil, time: t, index: index, event: e)
+                }
             }
             create(
                 d, gpa: gpa, size: e.size, direction: e.direction, recorded: e.address,
@@ -337,6 +358,7 @@ struct IntentTracker {
             noteGuestMap(t)
             var continues = false
             if recordedTranslated[d] {
+                if checkWorker != nil { takeCheckBack(&states) }
                 // Not `if let check = allocatorCheck`: that copied the whole check (retaining its tables) per map.
                 if let extended = allocatorCheck?.map(
                     device: d, iova: e.address, size: e.size, cpu: Self.recordedCPU(of: e).map(Int.init), time: t,
@@ -364,8 +386,15 @@ struct IntentTracker {
         case .dmaUnmap, .dmaFree, .iommuUnmap:
             noteGuestMap(t)
             if recordedTranslated[d] {
-                allocatorCheck?.unmap(
-                    device: d, iova: e.address, cpu: Self.recordedCPU(of: e).map(Int.init), time: t)
+                let cpu = Self.recordedCPU(of: e).map(Int.init)
+                if checkWorker != nil {
+                    states.check(
+                        CheckOp(
+                            call: .unmap, device: d, iova: e.address, size: 0, cpu: cpu, time: t, index: index, event: e
+                        ))
+                } else {
+                    allocatorCheck?.unmap(device: d, iova: e.address, cpu: cpu, time: t)
+                }
             }
             let size = e.kind == .iommuUnmap ? max(e.size, e.address2) : e.size
             let first = e.address >> 12
@@ -453,6 +482,14 @@ struct IntentTracker {
             // analysis reports them (Analysis/RecordedLogFindings).
             break
         }
+    }
+
+    /// Takes the allocator check back from the worker: the calls it was sent are made by then, the ones still in
+    /// the log being filled (`states`) are made here, and every later call is made here.
+    private mutating func takeCheckBack(_ states: inout some ScenarioFeed) {
+        allocatorCheck = checkWorker?.takeCheck()
+        checkWorker = nil
+        states.applyChecks(to: &allocatorCheck)
     }
 
     /// A host IOTLB invalidation (kinds as the QEMU importers store them in `aux2`: 1 global, 2 domain,
@@ -859,30 +896,40 @@ struct IntentTracker {
             }
         }
         let pages = min(PageSpan(address: b.recordedAddress, size: b.size).count, Self.maxPagesPerBuffer)
-        for p in 0..<pages {
-            let k = Self.key(b.device, (b.recordedAddress >> 12 &+ p) << 12)
-            live.remove(k, ifValue: UInt32(s))
-            if shadow.count > 0 { shadow.remove(k, ifValue: UInt32(s)) }
-            if b.movedFrom >= 0 {
-                moved.remove(Self.key(b.movedFrom, (b.recordedAddress >> 12 &+ p) << 12), ifValue: UInt32(s))
+        // Table by table (each page's key is the first page's plus its index, wrapping as ``key(_:_:)`` does).
+        let first = Self.key(b.device, b.recordedAddress)
+        live.remove(from: first, pages: pages, ifValue: UInt32(s))
+        if shadow.count > 0 || b.movedFrom >= 0 {
+            for p in 0..<pages {
+                let k = Self.key(b.device, (b.recordedAddress >> 12 &+ p) << 12)
+                if shadow.count > 0 { shadow.remove(k, ifValue: UInt32(s)) }
+                if b.movedFrom >= 0 {
+                    moved.remove(Self.key(b.movedFrom, (b.recordedAddress >> 12 &+ p) << 12), ifValue: UInt32(s))
+                }
             }
-            retiredTable.set(k, UInt32(s))
         }
-        buffers[s].retired = true
-        buffers[s].retiredAt = time
-        buffers[s].unmappedAt = time
-        buffers[s].unmapCPU = Self.cpu(of: event)
-        buffers[s].wideAtUnmap = wideInvalidations
+        retiredTable.set(from: first, pages: pages, UInt32(s))
+        // One access to the slot: five field writes checked the slab's uniqueness each.
+        Self.retire(&buffers[s], time: time, cpu: Self.cpu(of: event), wide: wideInvalidations)
         if b.recordedIOVA {
             for p in 0..<pages { pageUnmaps.increment((b.recordedAddress >> 12) &+ p) }
         }
-        retiredFIFO.append((s, buffers[s].generation, time))
+        retiredFIFO.append((s, b.generation, time))
         states.unmap(slot: s, buffer: buffers[s], time: time)
     }
 
+    @inline(__always) private static func retire(_ b: inout Buffer, time: UInt64, cpu: UInt8, wide: UInt32) {
+        b.retired = true
+        b.retiredAt = time
+        b.unmappedAt = time
+        b.unmapCPU = cpu
+        b.wideAtUnmap = wide
+    }
+
     private mutating func deliver(_ a: Access, _ states: inout some ScenarioFeed) {
-        let b = a.slot >= 0 ? buffers[a.slot] : Buffer()
-        states.access(a, buffer: b)
+        // The generation only (a fresh `Buffer()` has 0): copying the 136-byte buffer out of the slab per access
+        // was a `memcpy` call each.
+        states.access(a, generation: a.slot >= 0 ? buffers[a.slot].generation : 0)
     }
 
     private mutating func enqueuePending(_ a: Access, _ states: inout some ScenarioFeed) {
@@ -973,9 +1020,7 @@ struct IntentTracker {
     private mutating func release(_ s: Int) {
         let b = buffers[s]
         let pages = min(PageSpan(address: b.recordedAddress, size: b.size).count, Self.maxPagesPerBuffer)
-        for p in 0..<pages {
-            retiredTable.remove(Self.key(b.device, (b.recordedAddress >> 12 &+ p) << 12), ifValue: UInt32(s))
-        }
+        retiredTable.remove(from: Self.key(b.device, b.recordedAddress), pages: pages, ifValue: UInt32(s))
         freeSlots.append(s)
     }
 
@@ -1014,7 +1059,13 @@ struct IntentTracker {
     /// End of trace: pending accesses are given up, live buffers of implied devices are touched.
     mutating func finish(_ states: inout some ScenarioFeed) {
         if !held.isEmpty { flushHeld(&states) }
-        allocatorCheck?.finish()
+        if checkWorker != nil {
+            states.check(
+                CheckOp(
+                    call: .finish, device: 0, iova: 0, size: 0, cpu: 0, time: 0, index: 0, event: Event(kind: .marker)))
+        } else {
+            allocatorCheck?.finish()
+        }
         while pendingHead < pending.count {
             if pending[pendingHead].slot != -2 { giveUp(pending[pendingHead], &states) }
             pendingHead += 1

@@ -15,18 +15,35 @@ struct AccessOp {
     var generation: UInt32
 }
 
+/// A call of the recorded scenario's ``AllocatorCheck`` whose answer the tracker does not wait for, in an
+/// ``OpLog`` (``IntentTracker/checkWorker``).
+struct CheckOp {
+    enum Call: UInt8 { case map, unmap, noteCPU, finish }
+    var call: Call
+    var device: Int
+    var iova: UInt64
+    var size: UInt64
+    /// The CPU the event records (nil: none; ``AllocatorCheck``).
+    var cpu: Int?
+    var time: UInt64
+    var index: Int
+    var event: Event
+}
+
 /// A batch of reconstructed operations, in order, to be applied to several scenarios (see
-/// ``ScenarioWorker``). Plain value arrays: appending and reading copy no reference-counted values.
+/// ``ScenarioWorker``), and the allocator check calls made meanwhile when the check runs on the worker too.
+/// Plain value arrays: appending and reading copy no reference-counted values.
 /// Memory is bounded by ``batch`` (plus the operations of the event that crossed it), never by the trace.
 struct OpLog: ScenarioFeed {
     /// Operations per batch.
     static let batch = 4096
 
-    enum Kind: UInt8 { case map, unmap, unmapSilently, access, unmatched }
+    enum Kind: UInt8 { case map, unmap, unmapSilently, access, unmatched, check }
 
     var kinds: [Kind] = []
     var maps: [MapOp] = []
     var accesses: [AccessOp] = []
+    var checks: [CheckOp] = []
 
     init() {
         kinds.reserveCapacity(Self.batch + 64)
@@ -40,6 +57,32 @@ struct OpLog: ScenarioFeed {
         kinds.removeAll(keepingCapacity: true)
         maps.removeAll(keepingCapacity: true)
         accesses.removeAll(keepingCapacity: true)
+        checks.removeAll(keepingCapacity: true)
+    }
+
+    mutating func check(_ op: CheckOp) {
+        kinds.append(.check)
+        checks.append(op)
+    }
+
+    /// Makes the queued allocator check calls on `check`, in order, and drops them (the scenario operations stay).
+    mutating func applyChecks(to check: inout AllocatorCheck?) {
+        guard !checks.isEmpty else { return }
+        for op in checks { Self.apply(op, to: &check) }
+        checks.removeAll(keepingCapacity: true)
+        kinds.removeAll { $0 == .check }
+    }
+
+    static func apply(_ op: CheckOp, to check: inout AllocatorCheck?) {
+        switch op.call {
+        case .map:
+            check?.map(
+                device: op.device, iova: op.iova, size: op.size, cpu: op.cpu, time: op.time, index: op.index,
+                event: op.event)
+        case .unmap: check?.unmap(device: op.device, iova: op.iova, cpu: op.cpu, time: op.time)
+        case .noteCPU: if let c = op.cpu { check?.noteCPU(c) }
+        case .finish: check?.finish()
+        }
     }
 
     mutating func map(slot: Int, buffer: Buffer, index: Int, time: UInt64) {
@@ -52,9 +95,9 @@ struct OpLog: ScenarioFeed {
         maps.append(MapOp(slot: slot, buffer: buffer, index: 0, time: time))
     }
 
-    mutating func access(_ a: Access, buffer: Buffer) {
+    mutating func access(_ a: Access, generation: UInt32) {
         kinds.append(.access)
-        accesses.append(AccessOp(access: a, generation: buffer.generation))
+        accesses.append(AccessOp(access: a, generation: generation))
     }
 
     mutating func unmatched(_ a: Access) {
@@ -63,15 +106,16 @@ struct OpLog: ScenarioFeed {
     }
 
     /// Applies the batch to the states, operation by operation, each to every state in turn (as the states
-    /// array itself does: the slot views of one slot are adjacent in the ``ViewTable``).
-    func apply(to states: inout [ScenarioState]) {
+    /// array itself does: the slot views of one slot are adjacent in the ``ViewTable``), and its allocator check
+    /// calls to `check` (none are queued unless the check runs where the log is applied).
+    func apply(to states: inout [ScenarioState], check: inout AllocatorCheck?) {
         // Through buffer pointers: `states[j].access(...)` on the array would check its uniqueness per call,
         // and reading `op.pointee.access` inside the loop would copy the 145-byte access once per scenario.
         states.withUnsafeMutableBufferPointer { st in
             kinds.withUnsafeBufferPointer { kinds in
                 maps.withUnsafeBufferPointer { maps in
                     accesses.withUnsafeBufferPointer { accesses in
-                        var m = 0, a = 0
+                        var m = 0, a = 0, c = 0
                         for k in kinds {
                             switch k {
                             case .map:
@@ -95,6 +139,9 @@ struct OpLog: ScenarioFeed {
                                 let op = accesses[a]
                                 for j in st.indices { st[j].unmatched(op.access) }
                                 a += 1
+                            case .check:
+                                Self.apply(checks[c], to: &check)
+                                c += 1
                             }
                         }
                     }
@@ -102,6 +149,30 @@ struct OpLog: ScenarioFeed {
             }
         }
     }
+}
+
+/// The scenarios replayed on the tracker's thread, operation by operation, while the allocator check's calls go
+/// to a ``ScenarioWorker`` in batches (``IntentTracker/checkWorker``): one scenario, whose operations cost less
+/// to apply in place than to log.
+struct CheckQueueFeed: ScenarioFeed {
+    var states: [ScenarioState]
+    var log = OpLog()
+
+    @inline(__always) mutating func map(slot: Int, buffer: Buffer, index: Int, time: UInt64) {
+        states.map(slot: slot, buffer: buffer, index: index, time: time)
+    }
+
+    @inline(__always) mutating func unmap(slot: Int, buffer: Buffer, time: UInt64, silently: Bool) {
+        states.unmap(slot: slot, buffer: buffer, time: time, silently: silently)
+    }
+
+    @inline(__always) mutating func access(_ a: Access, generation: UInt32) { states.access(a, generation: generation) }
+
+    @inline(__always) mutating func unmatched(_ a: Access) { states.unmatched(a) }
+
+    mutating func check(_ op: CheckOp) { log.check(op) }
+
+    mutating func applyChecks(to check: inout AllocatorCheck?) { log.applyChecks(to: &check) }
 }
 
 /// Replays a group of scenarios on a thread of its own: the thread running ``IntentTracker`` hands it batches
@@ -114,6 +185,8 @@ final class ScenarioWorker: @unchecked Sendable {
     static let maxInFlight = 3
 
     private var states: [ScenarioState]
+    /// The recorded scenario's allocator check, when it runs here (``IntentTracker/checkWorker``).
+    private var check: AllocatorCheck?
     private let lock = ConditionLock()
     private var queue: [OpLog] = []
     private var spare: [OpLog] = []
@@ -122,8 +195,9 @@ final class ScenarioWorker: @unchecked Sendable {
     private var thread: NativeThread?
 
     /// Starts the thread; nil when it cannot be created (the caller then replays every scenario itself).
-    init?(states: [ScenarioState]) {
+    init?(states: [ScenarioState], check: AllocatorCheck? = nil) {
         self.states = states
+        self.check = check
         guard let tid = NativeThread.start({ self.run() }) else { return nil }
         thread = tid
     }
@@ -141,15 +215,29 @@ final class ScenarioWorker: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// Waits until every queued batch is applied, stops the thread and returns the scenario states.
-    func finish() -> [ScenarioState] {
+    /// Waits until every queued batch is applied, stops the thread and returns the scenario states (and the
+    /// allocator check, when it ran here).
+    func finish() -> (states: [ScenarioState], check: AllocatorCheck?) {
         lock.lock()
         closing = true
         lock.broadcast()
         lock.unlock()
         if let thread { thread.join() }
         thread = nil
-        return states
+        let c = check
+        check = nil
+        return (states, c)
+    }
+
+    /// Waits until every queued batch is applied and hands the allocator check back to the caller (the worker
+    /// no longer has one: later logs must not queue check calls).
+    func takeCheck() -> AllocatorCheck? {
+        lock.lock()
+        while inFlight > 0 { lock.wait() }
+        let c = check
+        check = nil
+        lock.unlock()
+        return c
     }
 
     private func run() {
@@ -159,7 +247,7 @@ final class ScenarioWorker: @unchecked Sendable {
             if queue.isEmpty { break }
             var log = queue.removeFirst()
             lock.unlock()
-            log.apply(to: &states)
+            log.apply(to: &states, check: &check)
             log.clear()
             lock.lock()
             spare.append(log)

@@ -78,8 +78,11 @@ struct IOVAAllocator: Sendable, Equatable {
     /// The order (log2 pages) a mapping of `size` bytes takes (kept for callers that free by order).
     static func order(_ size: UInt64) -> Int { orderBase2(roundedPages(PageSpan.pages(covering: size))) }
 
-    private mutating func ensureCPU(_ cpu: Int) {
-        guard cpu >= loaded[0].count else { return }
+    @inline(__always) private mutating func ensureCPU(_ cpu: Int) {
+        if cpu >= loaded[0].count { addCPUs(upTo: cpu) }
+    }
+
+    private mutating func addCPUs(upTo cpu: Int) {
         for o in 0..<Self.rangeCacheMaxOrder {
             while loaded[o].count <= cpu {
                 loaded[o].append([])
@@ -141,15 +144,22 @@ struct IOVAAllocator: Sendable, Equatable {
         } else {
             return nil
         }
-        // iova_magazine_pop(): the topmost entry at or below the limit; the last entry takes its place.
-        var i = loaded[o][cpu].count - 1
-        while loaded[o][cpu][i] > limit {
+        return Self.pop(&loaded[o][cpu], limit: limit)
+    }
+
+    /// `iova_magazine_pop()`: the topmost entry at or below the limit; the last entry takes its place. One access
+    /// to the magazine: `loaded[o][cpu][i]` read or written element by element checked the uniqueness of the
+    /// nested arrays each time (with `ensureCPU` inlined: 1.99 G -> 1.96 G instructions for a one-scenario replay
+    /// of 1M synthetic events, `valgrind --tool=cachegrind`).
+    @inline(__always) private static func pop(_ m: inout [UInt64], limit: UInt64) -> UInt64? {
+        var i = m.count - 1
+        while m[i] > limit {
             if i == 0 { return nil }
             i -= 1
         }
-        let p = loaded[o][cpu][i]
-        loaded[o][cpu][i] = loaded[o][cpu][loaded[o][cpu].count - 1]
-        loaded[o][cpu].removeLast()
+        let p = m[i]
+        m[i] = m[m.count - 1]
+        m.removeLast()
         return p
     }
 
@@ -170,6 +180,8 @@ struct IOVAAllocator: Sendable, Equatable {
         }
         ensureCPU(cpu)
         if loaded[o][cpu].count < magazineSize {
+            loaded[o][cpu].append(pfn)
+            return
         } else if prev[o][cpu].count < magazineSize {
             swap(&loaded[o][cpu], &prev[o][cpu])
         } else {

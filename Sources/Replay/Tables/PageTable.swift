@@ -80,12 +80,30 @@ final class PageTable {
 
     /// Sets the entries of `pages` pages from `firstKey` on (keys as ``ScenarioState/ptKey(_:_:)``: the page
     /// number wraps within its 48 bits, the domain stays) to `value`.
+    ///
+    /// Block by block: the block is found once per run of pages inside it (the page number wraps only at a
+    /// multiple of ``blockPages``, so a run never wraps), where page by page through ``set(_:_:)`` each page
+    /// paid the key, the block lookup and a bounds check (with ``IntentTracker``'s unmap and release using the
+    /// range operations too: 1.225 -> 1.197 G instructions on the reading thread of a one-scenario replay of
+    /// 1M synthetic events, `valgrind --tool=callgrind`).
     func set(from firstKey: UInt64, pages: UInt64, _ value: UInt32) {
         let domain = firstKey & ~Self.pageMask
         var p: UInt64 = 0
         while p < pages {
-            set(domain | ((firstKey &+ p) & Self.pageMask), value)
-            p &+= 1
+            let key = domain | ((firstKey &+ p) & Self.pageMask)
+            let bk = key >> Self.blockShift
+            var b = block(bk)
+            if b < 0 { b = newBlock(bk) }
+            let first = Int(key & Self.blockMask)
+            let run = min(UInt64(Self.blockPages &- first), pages &- p)
+            let e = st.pointee.entries + (b &* Self.blockPages &+ first)
+            var added: Int32 = 0
+            for i in 0..<Int(run) {
+                if e[i] == 0 { added &+= 1 }
+                e[i] = value &+ 1
+            }
+            st.pointee.used[b] += added
+            p &+= run
         }
     }
 
@@ -94,8 +112,23 @@ final class PageTable {
         let domain = firstKey & ~Self.pageMask
         var p: UInt64 = 0
         while p < pages {
-            remove(domain | ((firstKey &+ p) & Self.pageMask), ifValue: value)
-            p &+= 1
+            let key = domain | ((firstKey &+ p) & Self.pageMask)
+            let first = Int(key & Self.blockMask)
+            let run = min(UInt64(Self.blockPages &- first), pages &- p)
+            p &+= run
+            let b = block(key >> Self.blockShift)
+            guard b >= 0 else { continue }
+            let e = st.pointee.entries + (b &* Self.blockPages &+ first)
+            var removed: Int32 = 0
+            for i in 0..<Int(run) where e[i] == value &+ 1 {
+                e[i] = 0
+                removed &+= 1
+            }
+            guard removed > 0 else { continue }
+            // A block in the directory holds at least one entry, so it empties at most once (the page by page
+            // removal freed it at its last entry; the rest of the run then held none to remove).
+            st.pointee.used[b] -= removed
+            if st.pointee.used[b] == 0 { freeBlock(b) }
         }
     }
 
