@@ -260,13 +260,22 @@ struct TableBench {
                 ratio: "\(f(rmRatio))× (CPU \(f(rm.cpu / r1.cpu))×)", target: "≤ 4×",
                 met: yes(rmRatio <= 4, "\(f(rmRatio / 4))× the limit")))
 
-        // 2. Peak RSS of `dmatrace replay` at n and 10n events (one run each, after the rounds above).
-        let rssSmall = try ChildRun.run(dmatrace, ["replay", small, "--scenario", Self.one[0]])
-        let rssLarge = try ChildRun.run(dmatrace, ["replay", large, "--scenario", Self.one[0]])
+        // 2. Peak RSS of `dmatrace replay` at n and 10n events: the highest of 3 interleaved runs each. With a
+        // worker thread the peak depends on how many batches happen to be in flight and on malloc's per-thread
+        // arenas: five runs of the same 10M-event replay peaked between 45 and 54 MiB (2026-12-07), so one run
+        // each compared one draw with another, not the two lengths.
+        var rssSmall = try ChildRun.run(dmatrace, ["replay", small, "--scenario", Self.one[0]])
+        var rssLarge = try ChildRun.run(dmatrace, ["replay", large, "--scenario", Self.one[0]])
+        for _ in 1..<3 {
+            let a = try ChildRun.run(dmatrace, ["replay", small, "--scenario", Self.one[0]])
+            if a.maxRSSMiB > rssSmall.maxRSSMiB { rssSmall = a }
+            let b = try ChildRun.run(dmatrace, ["replay", large, "--scenario", Self.one[0]])
+            if b.maxRSSMiB > rssLarge.maxRSSMiB { rssLarge = b }
+        }
         let rssRatio = rssLarge.maxRSSMiB / rssSmall.maxRSSMiB
         rows.append(
             Row(
-                goal: "peak RSS of `dmatrace replay`, \(mev(big)) vs \(mev(n)) events",
+                goal: "peak RSS of `dmatrace replay`, \(mev(big)) vs \(mev(n)) events (highest of 3 runs each)",
                 ours: "\(f(rssLarge.maxRSSMiB, 1)) MiB", theirs: "\(f(rssSmall.maxRSSMiB, 1)) MiB",
                 ratio: "\(f(rssRatio))×", target: "≤ 1.1×, ≤ 100 MB",
                 met: yes(rssRatio <= 1.1 && rssLarge.maxRSSMiB * 1.048576 <= 100)))
