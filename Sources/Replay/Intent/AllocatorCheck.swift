@@ -505,7 +505,7 @@ struct AllocatorCheck {
             guard earliest2 < g.time else { continue }
             let latest2 = armed2 &+ flushTimeoutNs &+ timerSlackNs
             let lateness = cut > latest ? cut &- latest : 0
-            for cut2 in Set([max(earliest2, cut &+ 1), g.time]).sorted() {
+            for cut2 in Set([max(earliest2, cut &+ 1), g.time]).sorted() where cut2 > cut && cut2 <= g.time {
                 let lateness2 = cut2 > latest2 ? cut2 &- latest2 : 0
                 for cpu in cpus {
                     for cpu2 in [armCPU] + cpus.filter({ $0 != armCPU }) {
