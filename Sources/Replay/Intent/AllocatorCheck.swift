@@ -482,12 +482,16 @@ struct AllocatorCheck {
         // The timer runs on the arming CPU unless that CPU was idle (an unmap from an interrupt on an idle CPU:
         // `get_nohz_timer_target()` then picks a busy one): the arming CPU first, then the others.
         let cpus = [st.timerCPU] + (0..<max(cpusSeen, st.rings.count)).filter { $0 != st.timerCPU }
+        /// What a run at `cut` on `cpu` of a timer armed on `arming` and due by `latest` adds to the cost.
+        func runCost(_ cut: UInt64, latest: UInt64, _ cpu: Int, arming: Int) -> UInt64 {
+            (cut > latest ? cut &- latest : 0) &+ (cpu == arming ? 0 : Self.otherCPUCostNs)
+        }
         for cut in ordered {
             // The same state arises from any run between the previous entry and `cut`: the earliest is the likeliest.
-            let lateness = cut > latest ? cut &- latest : 0
             for cpu in cpus {
-                let other = cpu == st.timerCPU ? 0 : Self.otherCPUCostNs
-                out.append(TimerMove(cut: cut, cpu: cpu, cost: st.cost &+ lateness &+ other))
+                out.append(
+                    TimerMove(
+                        cut: cut, cpu: cpu, cost: st.cost &+ runCost(cut, latest: latest, cpu, arming: st.timerCPU)))
             }
         }
         // Two runs: the oldest entry the first run leaves re-arms the timer on its CPU, and it runs again before the
@@ -504,17 +508,13 @@ struct AllocatorCheck {
             let earliest2 = armed2 &+ flushTimeoutNs &- min(flushTimeoutNs, timerSlackNs)
             guard earliest2 < g.time else { continue }
             let latest2 = armed2 &+ flushTimeoutNs &+ timerSlackNs
-            let lateness = cut > latest ? cut &- latest : 0
             for cut2 in Set([max(earliest2, cut &+ 1), g.time]).sorted() where cut2 > cut && cut2 <= g.time {
-                let lateness2 = cut2 > latest2 ? cut2 &- latest2 : 0
                 for cpu in cpus {
                     for cpu2 in [armCPU] + cpus.filter({ $0 != armCPU }) {
-                        let other =
-                            (cpu == st.timerCPU ? 0 : Self.otherCPUCostNs) &+ (cpu2 == armCPU ? 0 : Self.otherCPUCostNs)
-                        out.append(
-                            TimerMove(
-                                cut: cut, cpu: cpu, cost: st.cost &+ lateness &+ lateness2 &+ other, cut2: cut2,
-                                cpu2: cpu2))
+                        let cost =
+                            st.cost &+ runCost(cut, latest: latest, cpu, arming: st.timerCPU)
+                            &+ runCost(cut2, latest: latest2, cpu2, arming: armCPU)
+                        out.append(TimerMove(cut: cut, cpu: cpu, cost: cost, cut2: cut2, cpu2: cpu2))
                     }
                 }
             }
