@@ -67,6 +67,22 @@ import TraceFormat
         }
     }
 
+    /// `guest-cpus=N` sets the guest's CPU count over what the inputs showed; a count that is not one is refused.
+    @Test func guestCPUsMeta() throws {
+        var m = TraceMetadata(capture: CaptureFacts(guestCPUs: 2))
+        try IngestPipeline.apply(meta: ["guest-cpus": "8"], to: &m)
+        #expect(m.capture.guestCPUs == 8)
+        for bad in ["0", "two", "-1"] {
+            #expect(
+                throws: IngestError.badFormat(
+                    path: "--meta", offset: 0, reason: "guest-cpus=\(bad): expected a CPU count, 1...8192")
+            ) {
+                try IngestPipeline.apply(meta: ["guest-cpus": bad], to: &m)
+            }
+        }
+        #expect(m.capture.guestCPUs == 8)
+    }
+
     /// `device.NAME.FIELD` facts (QEMU -device properties the inputs cannot reveal) set the device's entry, and
     /// add a device the inputs never named.
     @Test func perDeviceMetaFacts() throws {
