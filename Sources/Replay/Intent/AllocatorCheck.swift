@@ -481,7 +481,7 @@ struct AllocatorCheck {
         ordered += cuts.sorted(by: >).filter { $0 < g.time }.prefix(Self.maxCutPoints)
         // The timer runs on the arming CPU unless that CPU was idle (an unmap from an interrupt on an idle CPU:
         // `get_nohz_timer_target()` then picks a busy one): the arming CPU first, then the others.
-        let cpus = [st.timerCPU] + (0..<max(cpusSeen, st.rings.count)).filter { $0 != st.timerCPU }
+        let cpus = timerCPUs(st, allocating: g.cpu)
         /// What a run at `cut` on `cpu` of a timer armed on `arming` and due by `latest` adds to the cost.
         func runCost(_ cut: UInt64, latest: UInt64, _ cpu: Int, arming: Int) -> UInt64 {
             (cut > latest ? cut &- latest : 0) &+ (cpu == arming ? 0 : Self.otherCPUCostNs)
@@ -523,6 +523,24 @@ struct AllocatorCheck {
         // TCG timer interrupts come late, so it stays a hypothesis until ``maxTimerDelayNs``).
         if g.time < armed &+ maxTimerDelayNs {
             out.insert(TimerMove(cut: nil, cpu: st.timerCPU, cost: cost(of: st, at: g.time)), at: 0)
+        }
+        return out
+    }
+
+    /// The CPUs a timer run may be placed on, the arming CPU first, then in order: each CPU whose state tells it
+    /// apart (it holds queued entries or cached ranges, or allocates now), and the first of the others, which
+    /// stands for them all (a run on any of them frees into caches that hold nothing yet, the same state but for
+    /// the CPU's number), so that a guest of many CPUs does not multiply the candidates.
+    private func timerCPUs(_ st: DomainState, allocating: Int) -> [Int] {
+        var out = [st.timerCPU]
+        var standIn = false
+        for c in 0..<max(cpusSeen, st.rings.count) where c != st.timerCPU {
+            if c == allocating || (c < st.rings.count && !st.rings[c].isEmpty) || st.allocator.holdsCached(cpu: c) {
+                out.append(c)
+            } else if !standIn {
+                out.append(c)
+                standIn = true
+            }
         }
         return out
     }

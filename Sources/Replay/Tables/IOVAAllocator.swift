@@ -171,6 +171,14 @@ struct IOVAAllocator: Sendable, Equatable {
         return !loaded[o][cpu].isEmpty || !prev[o][cpu].isEmpty
     }
 
+    /// Whether any of `cpu`'s range caches (`loaded` or `prev`, any size) holds a range.
+    func holdsCached(cpu: Int) -> Bool {
+        for o in 0..<Self.rangeCacheMaxOrder where cpu < loaded[o].count {
+            if !loaded[o][cpu].isEmpty || !prev[o][cpu].isEmpty { return true }
+        }
+        return false
+    }
+
     /// `free_iova_fast()` of a range taken by ``allocatePages(_:cpu:)``, on `cpu`.
     mutating func free(pfn: UInt64, pages: UInt64, cpu: Int) {
         let o = Self.orderBase2(pages)
