@@ -190,12 +190,12 @@ struct AllocatorCheck {
         device d: Int, iova: UInt64, size: UInt64, cpu recordedCPU: Int?, time: UInt64, index: Int, event: Event
     ) -> Bool {
         let cpu = recordedCPU ?? 0
+        noteCPU(cpu)
         guard d < domainOf.count else {
             skipped += 1
             return lastMapExtended  // unchanged
         }
         let domain = domainOf[d]
-        cpusSeen = max(cpusSeen, cpu + 1)
         devicesSeen[d] = true
         let pfn = iova >> 12
         let pages = max(1, PageSpan(address: iova, size: size).count)
@@ -252,7 +252,7 @@ struct AllocatorCheck {
         var d = d0
         if live.get(Self.key(d, pfn)) == nil, let m = moved.removeValue(forKey: Self.key(d, pfn)) { d = m }
         let domain = domainOf[d]
-        cpusSeen = max(cpusSeen, cpu + 1)
+        noteCPU(cpu)
         closeAll(domain: domain)
         guard let pages = removeLive(Self.key(d, pfn)) else { return }
         // In place: the hypotheses leave the table while they change, so no copy of an allocator is made
@@ -301,16 +301,11 @@ struct AllocatorCheck {
                     moves.append((m.cost, j, k, m, g.cpu))
                     continue
                 }
-                // An allocation whose CPU is not recorded: on the hypothesis's CPU, or (less likely) another: each
-                // CPU whose caches hold a range of this size, and one whose caches are empty (all such CPUs give the
-                // same IOVA), so that a guest of many CPUs does not multiply the candidates.
-                var others = (0..<cpusSeen).filter { $0 != h.cpu && h.allocator.hasCached(g.pages, cpu: $0) }
-                if let empty = (0..<cpusSeen).first(where: { $0 != h.cpu && !h.allocator.hasCached(g.pages, cpu: $0) })
-                {
-                    others.append(empty)
+                // An allocation whose CPU is not recorded: on the hypothesis's CPU, or (less likely) another whose
+                // caches hold a range of this size, or one whose caches do not (all such CPUs give the same IOVA).
+                for c in Self.distinctCPUs(first: h.cpu, count: cpusSeen, { h.allocator.hasCached(g.pages, cpu: $0) }) {
+                    moves.append((m.cost &+ (c == h.cpu ? 0 : Self.cpuSwitchCostNs), j, k, m, c))
                 }
-                moves.append((m.cost, j, k, m, h.cpu))
-                for c in others { moves.append((m.cost &+ Self.cpuSwitchCostNs, j, k, m, c)) }
             }
         }
         // Among equally likely moves, each hypothesis's first moves (not run yet, run just now) before any
@@ -527,21 +522,29 @@ struct AllocatorCheck {
         return out
     }
 
-    /// The CPUs a timer run may be placed on, the arming CPU first, then in order: each CPU whose state tells it
-    /// apart (it holds queued entries or cached ranges, or allocates now), and the first of the others, which
-    /// stands for them all (a run on any of them frees into caches that hold nothing yet, the same state but for
-    /// the CPU's number), so that a guest of many CPUs does not multiply the candidates.
+    /// The CPUs a timer run may be placed on (``distinctCPUs(first:count:_:)``): the arming CPU, each CPU that holds
+    /// queued entries or cached ranges or allocates now, and one standing for the others (a run on any of them frees
+    /// into caches that hold nothing yet).
     private func timerCPUs(_ st: DomainState, allocating: Int) -> [Int] {
-        var out = [st.timerCPU]
-        var standIn = false
-        for c in 0..<max(cpusSeen, st.rings.count) where c != st.timerCPU {
-            if c == allocating || (c < st.rings.count && !st.rings[c].isEmpty) || st.allocator.holdsCached(cpu: c) {
+        Self.distinctCPUs(first: st.timerCPU, count: max(cpusSeen, st.rings.count)) { c in
+            c == allocating || (c < st.rings.count && !st.rings[c].isEmpty) || st.allocator.holdsCached(cpu: c)
+        }
+    }
+
+    /// `first`, then in order every other CPU below `count` that `tellsApart`, then the first of the rest, which
+    /// stands for them all (they are alike but for their number), so that a guest of many CPUs does not multiply
+    /// the candidates.
+    static func distinctCPUs(first: Int, count: Int, _ tellsApart: (Int) -> Bool) -> [Int] {
+        var out = [first]
+        var standIn: Int?
+        for c in 0..<count where c != first {
+            if tellsApart(c) {
                 out.append(c)
-            } else if !standIn {
-                out.append(c)
-                standIn = true
+            } else if standIn == nil {
+                standIn = c
             }
         }
+        if let c = standIn { out.append(c) }
         return out
     }
 

@@ -293,14 +293,13 @@ struct IntentTracker {
             nextExpiry = t &+ 1_000_000
         }
         if e.kind == .hostInvalidate { noteInvalidation(e) }
-        if e.kind == .iommuMap && e.aux2 > 0 {
+        if e.kind == .iommuMap, let cpu = Self.recordedCPU(of: e) {
             if checkWorker != nil {
                 states.check(
-                    CheckOp(
-                        call: .noteCPU, device: 0, iova: 0, size: 0, cpu: Int(e.aux2 - 1), time: t, index: index,
-                        event: e))
+                    CheckOp(call: .noteCPU, device: 0, iova: 0, size: 0, cpu: Int(cpu), time: t, index: index, event: e)
+                )
             } else {
-                allocatorCheck?.noteCPU(Int(e.aux2 - 1))
+                allocatorCheck?.noteCPU(Int(cpu))
             }
         }
         guard e.hasDevice else {
@@ -531,10 +530,8 @@ struct IntentTracker {
         return UInt8(clamping: e.aux2 - 1)
     }
 
-    @inline(__always) static func cpu(of e: Event) -> UInt8 {
-        guard e.kind == .iommuMap || e.kind == .iommuUnmap, e.aux2 > 0 else { return 0 }
-        return UInt8(clamping: e.aux2 - 1)
-    }
+    /// ``recordedCPU(of:)``, or 0.
+    @inline(__always) static func cpu(of e: Event) -> UInt8 { recordedCPU(of: e) ?? 0 }
 
     static func isDMAEvent(_ k: EventKind) -> Bool {
         switch k {

@@ -103,6 +103,11 @@ public struct CaptureFacts: Codable, Sendable, Equatable {
         self.guestCPUs = guestCPUs
         self.alignment = alignment
     }
+
+    /// An input showed `n` CPUs: the guest had at least that many.
+    public mutating func noteGuestCPUs(_ n: Int) {
+        guestCPUs = max(guestCPUs ?? 0, n)
+    }
 }
 
 /// Quality of the guest/host merge.

@@ -79,7 +79,7 @@ public struct FtraceTextImporter: Importer {
             parser.parse(LineView(raw), line: line, sink: &sink)
         }
         parser.finish(into: &diagnostics)
-        if let n = parser.guestCPUs { sink.metadata.capture.guestCPUs = max(sink.metadata.capture.guestCPUs ?? 0, n) }
+        if let n = parser.guestCPUs { sink.metadata.capture.noteGuestCPUs(n) }
         try input.checkReadError()
         if let e = parser.sinkError { throw .unreadable(path: input.path, reason: "cannot store events: \(e)") }
         if parser.eventLines == 0 && parser.malformed > 0 {

@@ -36,9 +36,7 @@ public struct TraceDatImporter: Importer {
         if sink.metadata.capture.kernelRelease == nil, let release = file.kernelRelease {
             sink.metadata.capture.kernelRelease = release
         }
-        if file.cpuCount > 0 {
-            sink.metadata.capture.guestCPUs = max(sink.metadata.capture.guestCPUs ?? 0, file.cpuCount)
-        }
+        if file.cpuCount > 0 { sink.metadata.capture.noteGuestCPUs(file.cpuCount) }
         if let traceClock = file.traceClock, let i = sink.metadata.clocks.firstIndex(where: { $0.id == clock }),
             sink.metadata.clocks[i].name == "unknown"
         {
