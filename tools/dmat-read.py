@@ -18,10 +18,12 @@ MAX_EVENTS = (64 << 20) // 56
 
 # Compact chunk layout (spec section 9a).
 FIELDS = ["flags", "detail", "clock", "device", "source", "timestamp", "address", "address2", "size", "aux",
-          "aux2", "position", "ref", "reuse"]
+          "aux2", "position", "ref", "reuse", "cpu"]
 F = {name: i for i, name in enumerate(FIELDS)}
 FIELD_MAX = {"flags": 0xFF, "detail": 0xFF, "clock": 0xFF, "device": 0xFFFF, "source": 0xFFFF,
-             "aux": 0xFFFFFFFF, "aux2": 0xFFFFFFFF, "ref": 4096, "reuse": 64}
+             "aux": 0xFFFFFFFF, "aux2": 0xFFFFFFFF, "ref": 4096, "reuse": 64, "position": (1 << 48) - 1,
+             "cpu": 0xFFFF}
+POSITION_MASK = (1 << 48) - 1
 ROLES = {1: (0, "open"), 2: (0, "close"), 5: (0, "peek"), 3: (1, "open"), 4: (1, "close"),
          16: (2, "open"), 17: (2, "close")}
 LIVE_CAPACITY, RELEASED_CAPACITY = 4096, 64
@@ -100,7 +102,9 @@ def decode_compact(p, events):
         clock = value(kind, "clock", prev[3])
         source = value(kind, "source", prev[5])
         ts = value(kind, "timestamp", prev_any[6])
-        pos = value(kind, "position", prev_any[12])
+        pos = value(kind, "position", prev_any[12] & POSITION_MASK)
+        # Format 3.0: the CPU (record bytes 54-55) is read when the chunk has a cpu stream for the kind, else 0.
+        cpu = value(kind, "cpu", prev_any[12] >> 48) if (kind, F["cpu"]) in streams else 0
         fam, role = ROLES.get(kind, (0, None))
         known = False
         if role in ("close", "peek"):
@@ -136,7 +140,7 @@ def decode_compact(p, events):
             if len(released[fam]) == RELEASED_CAPACITY:
                 del released[fam][0]
             released[fam].append((device, addr, size))
-        rec = (kind, flags, detail, clock, device, source, ts, addr, addr2, size, aux, aux2, pos)
+        rec = (kind, flags, detail, clock, device, source, ts, addr, addr2, size, aux, aux2, pos | cpu << 48)
         out.append(RECORD.pack(*rec))
         last[kind] = rec
         prev_any = rec
@@ -152,7 +156,7 @@ def main(args):
     if data[0:4] != b"\x5d\x2a\x4d\x18" or data[8:12] != b"DMAT":
         sys.exit(f"{path}: not a .dmat")
     major = struct.unpack_from("<H", data, 16)[0]
-    if major > 2:
+    if major > 3:
         sys.exit(f"{path}: format version {major}.x is newer than this reader")
     out = {"strings": [], "metadata": None, "chunks": [], "kinds": {}, "index": None, "damage": [],
            "ts_sum": 0, "addr_xor": 0, "records": 0, "layouts": []}

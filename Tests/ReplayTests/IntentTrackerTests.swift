@@ -115,4 +115,39 @@ import TraceFormat
         #expect(divergences(.intelSingle) == 0)
         #expect(divergences(.page) == 1)
     }
+
+    /// Format 3.0 records the CPU of a DMA-API event (ftrace's `[cpu]` column), and the allocator check follows
+    /// it: CPU 0 maps A and CPU 1 maps B; each unmaps its own buffer into its own CPU's IOVA cache (strict), and
+    /// CPU 1's next map gets B back, not A. Twin: the same last map recorded on CPU 0 must be A, so B diverges.
+    @Test func dmaAPIMapsFollowTheirRecordedCPU() {
+        func divergences(lastMapOn lastCPU: UInt16) -> Int {
+            var tracker = IntentTracker(
+                facts: DeviceFacts.build(from: Self.metadata), metadata: Self.metadata,
+                options: ReplayOptions(skewToleranceNs: 1_000_000, impliedAccesses: false))
+            tracker.allocatorCheck = AllocatorCheck(
+                lazy: false, flushTimeoutMs: 10, flushEntries: 256, addressWidth: 48, below4GFirst: true, cpus: 2,
+                domainOf: [0])
+            var feed = Feed()
+            func map(_ t: UInt64, _ iova: UInt64, cpu: UInt16) -> Event {
+                Event(
+                    kind: .dmaMap, timestamp: t, device: 0, direction: .toDevice, detail: MapAPI.intelSingle.rawValue,
+                    address: iova, address2: 0x0123_4000 + iova & 0xFFFF, size: 4096, cpu: cpu)
+            }
+            func unmap(_ t: UInt64, _ iova: UInt64, cpu: UInt16) -> Event {
+                Event(
+                    kind: .dmaUnmap, timestamp: t, device: 0, direction: .toDevice,
+                    detail: MapAPI.intelSingle.rawValue, address: iova, size: 4096, cpu: cpu)
+            }
+            let events = [
+                map(1_000_000, 0xFFFF_F000, cpu: 0), map(2_000_000, 0xFFFF_E000, cpu: 1),
+                unmap(3_000_000, 0xFFFF_F000, cpu: 0), unmap(4_000_000, 0xFFFF_E000, cpu: 1),
+                map(5_000_000, 0xFFFF_E000, cpu: lastCPU)
+            ]
+            for (i, e) in events.enumerated() { tracker.handle(i, e, &feed) }
+            tracker.finish(&feed)
+            return tracker.allocatorCheck?.divergenceCount ?? -1
+        }
+        #expect(divergences(lastMapOn: 1) == 0)
+        #expect(divergences(lastMapOn: 0) == 1)
+    }
 }

@@ -177,14 +177,15 @@ import DMATraceTestSupport
         #expect(d.contains { $0.what.hasPrefix("IOVA allocator: predicted \(Hex.prefixed(old))") })
     }
 
-    /// 10. The CPUs of virtio-blk's unmaps swapped: freed IOVAs go to the other CPU's range cache, which no
-    /// longer gives the recorded IOVAs back.
+    /// 10. The CPUs of virtio-blk's unmaps swapped (the event's CPU and the `cpu` slot older files read):
+    /// freed IOVAs go to the other CPU's range cache, which no longer gives the recorded IOVAs back.
     @Test func unmapCPUsSwapped() throws {
         var b = try Self.load("intel-strict")
         let blk = try Self.dev(b, "0000:00:02.0")
         for i in b.events.indices
         where b.events[i].kind == .iommuUnmap && b.events[i].device == blk && b.events[i].aux2 > 0 {
             b.events[i].aux2 = b.events[i].aux2 == 1 ? 2 : 1
+            b.events[i].cpu = b.events[i].cpu.map { $0 == 0 ? 1 : 0 }
         }
         Self.expectDiverges(try Self.replay(b), "IOVA allocator: predicted")
     }

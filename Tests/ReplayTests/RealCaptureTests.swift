@@ -139,7 +139,7 @@ import DMATraceTestSupport
         let trace = try RealCapture.ingested.get()
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("replay-real-\(getpid()).dmat").path
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let w = try TraceWriter(path: path, metadata: trace.metadata)
+        let w = try TraceWriter(path: path, metadata: trace.metadata, options: .init(cpus: true))
         for s in trace.strings { _ = w.intern(s) }
         for e in trace.events { try w.append(e) }
         try w.finish()

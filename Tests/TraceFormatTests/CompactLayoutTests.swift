@@ -6,7 +6,8 @@ import Testing
 extension Fixtures {
     /// A DMA-like trace: maps, unmaps (FIFO, LIFO and random order), syncs, allocs/frees, IOMMU maps/unmaps
     /// with IOVA reuse, on three devices, mixed with random events of every kind and records of unknown kinds.
-    static func mappingRecords(seed: UInt64, count: Int) -> [Event] {
+    /// With `cpus` most events record a CPU (format 3.0's cpu streams).
+    static func mappingRecords(seed: UInt64, count: Int, cpus: Bool = false) -> [Event] {
         var rng = SplitMix64(seed: seed)
         var ts = rng.next() % 1_000_000_000
         var pos: UInt64 = 1
@@ -72,6 +73,7 @@ extension Fixtures {
                 e.detail = .max
                 e.device = .max
             }
+            if cpus && rng.next() % 4 != 0 { e.cpu = UInt16(rng.next() % 4) }
             out.append(e)
         }
         return out
@@ -114,7 +116,8 @@ extension Fixtures {
     @Test func randomRecordsRoundTrip() async throws {
         await propertyCheck(count: 40, input: Gen.uint64(), Gen.int(in: 1...3000), Gen.int(in: 0...7)) {
             seed, n, unknown in
-            let rows = Fixtures.rows(Fixtures.mappingRecords(seed: seed, count: n), unknownEvery: unknown)
+            let rows = Fixtures.rows(
+                Fixtures.mappingRecords(seed: seed, count: n, cpus: seed % 2 == 1), unknownEvery: unknown)
             let r = try #require(try Self.roundTrip(rows, anySize: true))
             #expect(r.decoded == rows)
         }
@@ -148,6 +151,35 @@ extension Fixtures {
         #expect(keys.contains { $0 == (16, 13) })
         // 15 % of the records are random 64-bit noise, so the payload is only ~0.6x the rows before zstd.
         #expect(r.payload.count < rows.count * 7 / 10)
+    }
+
+    /// Format 3.0's cpu streams: only kinds whose records carry a CPU get one (here dma_map, not the markers),
+    /// and it must hold one value per record of its kind. Twin: a cpu stream one value short is damage (a
+    /// constant stream: its data does not depend on the count, so only the count check can catch it).
+    @Test func cpuStreamsAreCheckedPerKind() throws {
+        var events: [Event] = []
+        for i in 0..<50 {
+            let t = UInt64(i)
+            if i % 2 == 0 {
+                events.append(Event(kind: .dmaMap, timestamp: t, address: t << 12, size: 4096, cpu: 2))
+            } else {
+                events.append(Event(kind: .marker, timestamp: t, position: t))
+            }
+        }
+        let rows = Fixtures.rows(events)
+        let r = try #require(try Self.roundTrip(rows, anySize: true))
+        #expect(r.decoded == rows)
+        let streams = Int(r.payload[4]) | Int(r.payload[5]) << 8
+        var keys: [(kind: UInt8, field: UInt8)] = []
+        for j in 0..<streams { keys.append((r.payload[58 + j * 8], r.payload[58 + j * 8 + 1])) }
+        #expect(keys.contains { $0.kind == 1 && $0.field == 14 })
+        #expect(!keys.contains { $0.kind == EventKind.marker.rawValue && $0.field == 14 })
+        var damaged = r.payload
+        let s: Int = try #require(keys.firstIndex { $0.kind == 1 && $0.field == 14 })
+        damaged[58 + s * 8 + 4] -= 1  // its count: 24 values for 25 dma_map records
+        #expect(throws: CompactChunkError(message: "stream (kind 1, cpu) holds 24 values for 25 records")) {
+            _ = try Self.decode(damaged, events: 50)
+        }
     }
 
     @Test func edgeCases() throws {

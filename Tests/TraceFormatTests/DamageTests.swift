@@ -262,9 +262,9 @@ import Testing
         let path = dir.appendingPathComponent("v2.dmat").path
         try Fixtures.write(Fixtures.randomTrace(seed: 1, count: 3), to: path)
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-        bytes[16] = 3
+        bytes[16] = 4
         try Data(bytes).write(to: URL(fileURLWithPath: path))
-        #expect(throws: TraceFormatError.newerMajorVersion(path: path, found: 3, supported: 2)) {
+        #expect(throws: TraceFormatError.newerMajorVersion(path: path, found: 4, supported: 3)) {
             _ = try TraceReader(path: path)
         }
         #expect(

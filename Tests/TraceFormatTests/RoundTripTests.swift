@@ -18,7 +18,49 @@ import Testing
         #expect(Array(b[16..<20]) == [0x40, 0xb6, 0xff, 0xff])
         #expect(Array(b[40..<48]) == [0xA4, 0xA3, 0xA2, 0xA1, 7, 0, 0, 0])
         #expect(b[48] == 99)
+        #expect(Array(b[54..<56]) == [0, 0])  // no CPU recorded
         b.withUnsafeBytes { #expect(Event(record: $0.baseAddress!) == e) }
+        // Format 3.0: bytes 48–53 the position, 54–55 the CPU plus one.
+        var c = e
+        c.cpu = 0x0102
+        #expect(Array(c.recordBytes[48..<56]) == [99, 0, 0, 0, 0, 0, 0x03, 0x01])
+        #expect(c.position == 99)
+        c.position = 1 << 48 | 7  // kept to 48 bits: the CPU is untouched
+        #expect(c.position == 7 && c.cpu == 0x0102)
+    }
+
+    /// The CPU survives both layouts and makes the file declare 3.0. Twins: a writer not told about CPUs refuses
+    /// such an event (a 1.x/2.x reader would read it as part of the position) and declares the layout's version
+    /// for events without one.
+    @Test(arguments: ChunkLayout.allCases) func aRecordedCPUNeedsFormat3(layout: ChunkLayout) throws {
+        let dir = try Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("cpu.dmat").path
+        var buf = EventBuffer()
+        for i in 0..<200 {
+            buf.append(
+                Event(
+                    kind: i % 2 == 0 ? .dmaMap : .marker, timestamp: UInt64(i), address: UInt64(i) << 12,
+                    size: 4096, position: UInt64(i + 1), cpu: i % 3 == 0 ? nil : UInt16(i % 5)))
+        }
+        try Fixtures.write(buf, to: path, layout: layout)
+        let (back, reader) = try Fixtures.read(path)
+        #expect(back.events == buf.events)
+        #expect(reader.header.major == 3)
+        #expect(back.events[1].cpu == 1 && back.events[4].cpu == 4 && back.events[0].cpu == nil)
+
+        do {
+            let w = try TraceWriter(path: path, options: .init(layout: layout))  // unfinished: discarded
+            #expect(throws: TraceFormatError.self) { try w.append(buf.events[1]) }
+        }
+        var plain = buf
+        plain.events = buf.events.map {
+            var e = $0; e.cpu = nil; return e
+        }
+        try Fixtures.write(plain, to: path, layout: layout)
+        let (again, r2) = try Fixtures.read(path)
+        #expect(r2.header.major == layout.majorVersion)
+        #expect(again.events.allSatisfy { $0.cpu == nil })
     }
 
     @Test func writeThenReadGivesTheSameTrace() async throws {
@@ -28,7 +70,7 @@ import Testing
             seed, n, chunk in
             for layout in ChunkLayout.allCases {
                 let path = dir.appendingPathComponent("t-\(seed).dmat").path
-                let buf = Fixtures.randomTrace(seed: seed, count: n)
+                let buf = Fixtures.randomTrace(seed: seed, count: n, cpus: seed % 2 == 1)
                 try Fixtures.write(buf, to: path, chunkEvents: chunk, layout: layout)
                 let (back, reader) = try Fixtures.read(path)
                 #expect(back == buf)
@@ -43,7 +85,8 @@ import Testing
                     #expect(again == buf)
                     #expect(r2.kindCounts == reader.kindCounts)
                 }
-                #expect(reader.header.major == layout.majorVersion)
+                // Events that record a CPU make a 3.0 file; without any the layout's version, which older readers read.
+                #expect(reader.header.major == (buf.events.contains { $0.cpu != nil } ? 3 : layout.majorVersion))
                 try? FileManager.default.removeItem(atPath: path)
             }
         }
@@ -71,7 +114,7 @@ import Testing
 
     @Test func jsonlRoundTrips() async throws {
         await propertyCheck(count: 30, input: Gen.uint64(), Gen.int(in: 0...200)) { seed, n in
-            let buf = Fixtures.randomTrace(seed: seed, count: n)
+            let buf = Fixtures.randomTrace(seed: seed, count: n, cpus: seed % 2 == 1)
             let text = try JSONLCodec.encode(buf)
             var back = EventBuffer()
             let decoded = try JSONLCodec.decode(text, into: &back)

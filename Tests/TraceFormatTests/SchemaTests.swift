@@ -80,15 +80,17 @@ import DMATraceTestSupport
     @Test(
         .tags(.subprocess),
         .enabled(if: IndependentReaderTests.python != nil && Fixtures.zstdPath() != nil, "needs python3 and zstd"),
-        arguments: ChunkLayout.allCases)
-    func pythonReaderFromTheSpecAgrees(layout: ChunkLayout) throws {
+        arguments: ChunkLayout.allCases, [false, true])
+    func pythonReaderFromTheSpecAgrees(layout: ChunkLayout, cpus: Bool) throws {
         let dir = try Fixtures.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("spec.dmat").path
-        // Random events of every kind, then a DMA-like stretch that exercises the compact layout's references.
-        var buf = Fixtures.randomTrace(seed: 2024, count: 300)
-        for e in Fixtures.mappingRecords(seed: 2024, count: 2900) { buf.append(e) }
-        let w = try TraceWriter(path: path, metadata: buf.metadata, options: .init(chunkEvents: 640, layout: layout))
+        // Random events of every kind, then a DMA-like stretch that exercises the compact layout's references;
+        // with `cpus` most events record a CPU (format 3.0), without it none does (1.0 or 2.0).
+        var buf = Fixtures.randomTrace(seed: 2024, count: 300, cpus: cpus)
+        for e in Fixtures.mappingRecords(seed: 2024, count: 2900, cpus: cpus) { buf.append(e) }
+        let w = try TraceWriter(
+            path: path, metadata: buf.metadata, options: .init(chunkEvents: 640, layout: layout, cpus: cpus))
         for s in buf.strings { _ = w.intern(s) }
         for e in buf.events { try w.append(e) }
         try w.flush()
@@ -100,7 +102,7 @@ import DMATraceTestSupport
         let json = try #require(try JSONSerialization.jsonObject(with: r.out) as? [String: Any])
         let reader = try TraceReader(path: path)
         try reader.verify()
-        #expect(json["version"] as? String == "\(layout.majorVersion).0")
+        #expect(json["version"] as? String == "\(cpus ? 3 : layout.majorVersion).0")
         #expect(json["record_size"] as? Int == 56)
         #expect(json["schema_kinds"] as? Int == EventKind.allCases.count)
         #expect(json["strings"] as? [String] == reader.strings)

@@ -9,8 +9,9 @@ enum Fixtures {
         "ünïcödé ✓", "", "a/b", "\u{1}ctl"
     ]
 
-    /// A random trace: every kind, random slots, strings interned in order of first use (as JSONL decoding does).
-    static func randomTrace(seed: UInt64, count: Int) -> EventBuffer {
+    /// A random trace: every kind, random slots, strings interned in order of first use (as JSONL decoding does);
+    /// with `cpus` most events record a CPU (a format 3.0 trace).
+    static func randomTrace(seed: UInt64, count: Int, cpus: Bool = false) -> EventBuffer {
         var rng = SplitMix64(seed: seed)
         var meta = TraceMetadata()
         meta.devices = [
@@ -35,6 +36,7 @@ enum Fixtures {
             e.device = [0, 1, Event.noDevice, 7][Int(rng.next() % 4)]
             e.source = rng.next() % 2 == 0 ? 0 : Event.noSource
             e.position = rng.next() % 3 == 0 ? 0 : rng.next() % 100_000
+            if cpus { e.cpu = rng.next() % 3 == 0 ? nil : UInt16(rng.next() % 70) }
             e.address = rng.next()
             e.address2 = rng.next() % 2 == 0 ? 0 : rng.next()
             e.size = rng.next() % 65536

@@ -274,4 +274,20 @@ import TraceFormat
         #expect(try cpus("# entries-in-buffer/entries-written: 1/1   #P:1\n" + line) == 2)
         #expect(try cpus("iommu:map: IOMMU: iova=0x1000 paddr=0x2000 size=4096") == nil)
     }
+
+    /// Every event of a line records its `[cpu]` column (format 3.0's ``Event/cpu``), DMA-API events included:
+    /// 5.10's intel-iommu allocates and frees IOVAs in the calling CPU's cache. Twins: a bare event line (no
+    /// column) and a `CPU:n [LOST ...]` line after a CPU-3 line record none.
+    @Test func everyEventRecordsItsLinesCPU() throws {
+        let text = """
+              kworker/1:1-40 [003] 11.918000: map_single: dev=0000:00:02.0 dev_addr=0xfffff000 phys_addr=0x12345000 size=4096
+            CPU:2 [LOST 5 EVENTS]
+              kworker/1:1-40 [001] 11.919000: unmap_single: dev=0000:00:02.0 dev_addr=0xfffff000 size=4096
+            iommu:map: IOMMU: iova=0x1000 paddr=0x2000 size=4096
+            """
+        let events = try Fixtures.run(FtraceTextImporter(), Fixtures.text(text)).0.events
+        #expect(events.map(\.kind) == [.dmaMap, .lostEvents, .dmaUnmap, .iommuMap])
+        #expect(events.map(\.cpu) == [3, nil, 1, nil])
+        #expect(FtraceTextImporter.recordsCPU)
+    }
 }

@@ -21,7 +21,7 @@ import TraceIngest
         let inputs = try ["guest-ftrace-iommu.txt", "guest-dmesg.txt", "qemu-7.2-trace-full.log.zst"].map {
             try IngestInput.open(real + $0)
         }
-        var writer = try TraceWriter(path: path, options: .init(chunkEvents: 256))
+        var writer = try TraceWriter(path: path, options: .init(chunkEvents: 256, cpus: true))
         let report = try pipeline.run(try pipeline.plan(inputs), into: &writer)
         #expect(report.inputs.map(\.format) == ["ftrace", "dmesg", "qemu-log"])
         try writer.finish()

@@ -341,9 +341,12 @@ struct IntentTracker {
                 if checkWorker != nil {
                     states.check(
                         CheckOp(
-                            call: .map, device: d, iova: iova, size: e.size, cpu: nil, time: t, index: index, event: e))
+                            call: .map, device: d, iova: iova, size: e.size, cpu: Self.recordedCPU(of: e).map(Int.init),
+                            time: t, index: index, event: e))
                 } else {
-                    allocatorCheck?.map(device: d, iova: iova, size: e.size, cpu: nil, time: t, index: index, event: e)
+                    allocatorCheck?.map(
+                        device: d, iova: iova, size: e.size, cpu: Self.recordedCPU(of: e).map(Int.init), time: t,
+                        index: index, event: e)
                 }
             }
             create(
@@ -523,9 +526,11 @@ struct IntentTracker {
         return .postUnmap
     }
 
-    /// The guest CPU an `iommu_map`/`iommu_unmap` recorded (`cpu` field: CPU + 1, 0 = not recorded -> CPU 0).
-    /// The guest CPU an event records (`iommu_map`/`iommu_unmap` of an ftrace input), nil when it records none.
+    /// The guest CPU an event records, nil when it records none: ``Event/cpu`` (format 3.0: every event of an
+    /// ftrace or trace.dat input), else the `cpu` slot of an `iommu_map`/`iommu_unmap` (CPU + 1; files
+    /// written before 3.0).
     @inline(__always) static func recordedCPU(of e: Event) -> UInt8? {
+        if let cpu = e.cpu { return UInt8(clamping: cpu) }
         guard e.kind == .iommuMap || e.kind == .iommuUnmap, e.aux2 > 0 else { return nil }
         return UInt8(clamping: e.aux2 - 1)
     }

@@ -69,8 +69,32 @@ public struct Event: Sendable, Hashable {
     public var aux: UInt32
     /// Second kind-specific 32-bit value.
     public var aux2: UInt32
-    /// Provenance within the input: 1-based line number for text inputs, byte offset for binary ones.
-    public var position: UInt64
+    /// Record bytes 48–55 as one word: ``position`` in bits 0–47, ``cpu`` + 1 in bits 48–63 (format 3.0;
+    /// in 1.x and 2.x files these bits are the top of the position, which writers leave 0).
+    public var provenance: UInt64
+
+    /// Provenance within the input: 1-based line number for text inputs, byte offset for binary ones; kept to
+    /// 48 bits (256 TiB), a larger value is cut to its low 48 bits.
+    @inlinable public var position: UInt64 {
+        get { provenance & Event.positionMask }
+        set { provenance = (provenance & ~Event.positionMask) | (newValue & Event.positionMask) }
+    }
+
+    /// The CPU that produced the event (ftrace's `[cpu]` column, the ring buffer of a trace.dat record), nil
+    /// when the input does not say. 0…65534.
+    @inlinable public var cpu: UInt16? {
+        get {
+            let v = UInt16(truncatingIfNeeded: provenance >> 48)
+            return v == 0 ? nil : v &- 1
+        }
+        set {
+            let v = newValue.map { UInt64(min($0, 0xFFFE)) &+ 1 } ?? 0
+            provenance = (provenance & Event.positionMask) | v << 48
+        }
+    }
+
+    /// The bits of ``provenance`` that hold ``position``.
+    public static let positionMask: UInt64 = (1 << 48) - 1
 
     /// ``device`` value meaning "no device known".
     public static let noDevice: UInt16 = 0xFFFF
@@ -84,7 +108,7 @@ public struct Event: Sendable, Hashable {
         kind: EventKind, timestamp: UInt64 = 0, device: UInt16 = Event.noDevice,
         direction: DMADirection = .bidirectional, flags: EventFlags = [], detail: UInt8 = 0,
         address: UInt64 = 0, address2: UInt64 = 0, size: UInt64 = 0, aux: UInt32 = 0, aux2: UInt32 = 0,
-        clock: UInt8 = 0, source: UInt16 = Event.noSource, position: UInt64 = 0
+        clock: UInt8 = 0, source: UInt16 = Event.noSource, position: UInt64 = 0, cpu: UInt16? = nil
     ) {
         self.kind = kind
         self.flags = (direction.rawValue & 0x3) | (flags.rawValue & ~0x3)
@@ -98,7 +122,7 @@ public struct Event: Sendable, Hashable {
         self.size = size
         self.aux = aux
         self.aux2 = aux2
-        self.position = position
+        self.provenance = (position & Event.positionMask) | (cpu.map { UInt64(min($0, 0xFFFE)) &+ 1 } ?? 0) << 48
     }
 
     /// DMA direction, bits 0–1 of ``flags``.

@@ -21,7 +21,7 @@ extension Event {
         size = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 32, as: UInt64.self))
         aux = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 40, as: UInt32.self))
         aux2 = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 44, as: UInt32.self))
-        position = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 48, as: UInt64.self))
+        provenance = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 48, as: UInt64.self))
     }
 
     /// Decodes record number `index` of `records` (bounds-checked), nil for unknown kinds or out of range.
@@ -46,7 +46,7 @@ extension Event {
         p.storeBytes(of: size.littleEndian, toByteOffset: 32, as: UInt64.self)
         p.storeBytes(of: aux.littleEndian, toByteOffset: 40, as: UInt32.self)
         p.storeBytes(of: aux2.littleEndian, toByteOffset: 44, as: UInt32.self)
-        p.storeBytes(of: position.littleEndian, toByteOffset: 48, as: UInt64.self)
+        p.storeBytes(of: provenance.littleEndian, toByteOffset: 48, as: UInt64.self)
     }
 
     /// The record as 56 bytes.

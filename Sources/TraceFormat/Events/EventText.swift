@@ -99,6 +99,10 @@ public enum EventText {
             out.append(contentsOf: " pos=".utf8)
             decimal(e.position, &out)
         }
+        if let cpu = e.cpu {
+            out.append(contentsOf: " on_cpu=".utf8)
+            decimal(UInt64(cpu), &out)
+        }
     }
 
     /// `v` in decimal, as `String(v)` writes it.

@@ -218,19 +218,27 @@ public struct TraceSchema: Codable, Sendable, Equatable {
         case recordSize = "record_size", fields, kinds
     }
 
-    /// The schema of this build of the format.
+    /// The schema of this build of the format (3.0: bytes 48–53 the position, 54–55 the CPU plus one).
     public static let current = TraceSchema(
         recordSize: DMATFormat.recordSize,
-        fields: [
-            Field(name: "kind", offset: 0, type: "u8"), Field(name: "flags", offset: 1, type: "u8"),
-            Field(name: "detail", offset: 2, type: "u8"), Field(name: "clock", offset: 3, type: "u8"),
-            Field(name: "device", offset: 4, type: "u16"), Field(name: "source", offset: 6, type: "u16"),
-            Field(name: "timestamp", offset: 8, type: "u64"), Field(name: "address", offset: 16, type: "u64"),
-            Field(name: "address2", offset: 24, type: "u64"), Field(name: "size", offset: 32, type: "u64"),
-            Field(name: "aux", offset: 40, type: "u32"), Field(name: "aux2", offset: 44, type: "u32"),
-            Field(name: "position", offset: 48, type: "u64")
+        fields: commonFields + [
+            Field(name: "position", offset: 48, type: "u48"), Field(name: "cpu", offset: 54, type: "u16")
         ],
         kinds: EventKind.allCases.map { Kind(id: Int($0.rawValue), name: $0.name, fields: KindSchema.fields($0)) })
+
+    /// The schema a 1.x or 2.x file declares (bytes 48–55 the position): written when no event carries a CPU.
+    public static let withoutCPU = TraceSchema(
+        recordSize: DMATFormat.recordSize, fields: commonFields + [Field(name: "position", offset: 48, type: "u64")],
+        kinds: current.kinds)
+
+    private static let commonFields = [
+        Field(name: "kind", offset: 0, type: "u8"), Field(name: "flags", offset: 1, type: "u8"),
+        Field(name: "detail", offset: 2, type: "u8"), Field(name: "clock", offset: 3, type: "u8"),
+        Field(name: "device", offset: 4, type: "u16"), Field(name: "source", offset: 6, type: "u16"),
+        Field(name: "timestamp", offset: 8, type: "u64"), Field(name: "address", offset: 16, type: "u64"),
+        Field(name: "address2", offset: 24, type: "u64"), Field(name: "size", offset: 32, type: "u64"),
+        Field(name: "aux", offset: 40, type: "u32"), Field(name: "aux2", offset: 44, type: "u32")
+    ]
 
     /// The name of kind `raw` according to this schema, if listed.
     public func kindName(_ raw: UInt8) -> String? {

@@ -1,8 +1,11 @@
 /// Constants and limits of the `.dmat` format v1 (`schemas/dmat-format.md`).
 public enum DMATFormat {
-    /// Newest major version this build reads; it refuses larger ones. Writers declare 2 when chunks use the
-    /// compact layout and 1 for a rows-only file (``ChunkLayout/majorVersion``), so 1.x readers read the latter.
-    public static let majorVersion: UInt16 = 2
+    /// Newest major version this build reads; it refuses larger ones. Writers declare 3 when events may carry
+    /// a CPU (``TraceWriter/Options/cpus``), else 2 when chunks use the compact layout and 1 for a rows-only
+    /// file (``ChunkLayout/majorVersion``), so older readers read what they can.
+    public static let majorVersion: UInt16 = 3
+    /// The major version that added ``Event/cpu`` (record bytes 54–55, compact field 14).
+    public static let cpuMajorVersion: UInt16 = 3
     /// Minor version written; a newer minor only adds things an older reader may skip.
     public static let minorVersion: UInt16 = 0
     /// Bytes per event record.

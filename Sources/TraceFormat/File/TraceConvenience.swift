@@ -1,7 +1,10 @@
 extension TraceWriter {
     /// Writes an in-memory trace to `path` (or standard output for `-`): strings first, in table order, so
-    /// string ids stay the same; then every event; then ``finish()``.
+    /// string ids stay the same; then every event; then ``finish()``. The file declares format 3.0 when an
+    /// event carries a CPU (``Options/cpus``), else the version its layout needs.
     public static func write(_ buffer: EventBuffer, to path: String, options: Options = Options()) throws {
+        var options = options
+        options.cpus = options.cpus || buffer.events.contains { $0.cpu != nil }
         let w = try TraceWriter(path: path, metadata: buffer.metadata, options: options)
         for s in buffer.strings { _ = w.intern(s) }
         for e in buffer.events { try w.append(e) }

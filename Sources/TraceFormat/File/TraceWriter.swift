@@ -39,16 +39,26 @@ public final class TraceWriter: EventSink {
         /// older readers read.
         public var layout: ChunkLayout
 
+        /// Whether events may carry a CPU (``Event/cpu``): the file then declares format 3.0, whose readers
+        /// know record bytes 54–55 as the CPU. Without it the file declares ``ChunkLayout/majorVersion`` (1.0 or
+        /// 2.0, which older readers read) and an event with a CPU is refused. The ingest pipeline sets it when
+        /// an input's format records CPUs.
+        public var cpus: Bool
+
         public init(
             chunkEvents: Int = 65536, level: Int32 = 3, workers: Int32 = 2, pipelineDepth: Int = 2,
-            layout: ChunkLayout = ChunkLayout.writerDefault
+            layout: ChunkLayout = ChunkLayout.writerDefault, cpus: Bool = false
         ) {
             self.chunkEvents = chunkEvents
             self.level = level
             self.workers = workers
             self.pipelineDepth = pipelineDepth
             self.layout = layout
+            self.cpus = cpus
         }
+
+        /// The major version the file declares.
+        public var majorVersion: UInt16 { cpus ? DMATFormat.cpuMajorVersion : layout.majorVersion }
     }
 
     /// The path given (`-` for standard output).
@@ -122,7 +132,7 @@ public final class TraceWriter: EventSink {
         }
         (slot, records) = pipeline.firstSlot
         do {
-            try write(Self.headerFrame(chunkEvents: UInt32(options.chunkEvents), major: options.layout.majorVersion))
+            try write(Self.headerFrame(chunkEvents: UInt32(options.chunkEvents), major: options.majorVersion))
             try writeSideTables()
             try pipeline.drain()
         } catch {
@@ -149,6 +159,7 @@ public final class TraceWriter: EventSink {
     public func append(_ event: Event) throws {
         if pending == options.chunkEvents { try emitChunk() }
         guard !finished else { throw TraceFormatError.invalidArgument("append after finish") }
+        if event.provenance > Event.positionMask && !options.cpus { throw Self.undeclaredCPU(eventCount) }
         event.store(to: records.baseAddress! + pending &* Event.recordSize)
         pending += 1
         eventCount += 1
@@ -168,6 +179,10 @@ public final class TraceWriter: EventSink {
             let bytes = n * Event.recordSize
             let dst = records.baseAddress! + pending * Event.recordSize
             dst.copyMemory(from: raw.baseAddress! + at, byteCount: bytes)
+            for i in 0..<n
+            where !options.cpus && dst.load(fromByteOffset: i * Event.recordSize + 54, as: UInt16.self) != 0 {
+                throw Self.undeclaredCPU(eventCount + UInt64(i))
+            }
             for i in 0..<n {
                 let ts = UInt64(
                     littleEndian: dst.loadUnaligned(fromByteOffset: i * Event.recordSize + 8, as: UInt64.self))
@@ -309,11 +324,19 @@ public final class TraceWriter: EventSink {
         }
     }
 
+    /// The error for event `index` carrying a CPU in a file that did not declare ``Options/cpus``.
+    private static func undeclaredCPU(_ index: UInt64) -> TraceFormatError {
+        .invalidArgument(
+            "event \(index) carries a CPU, but the writer was not opened with cpus (a format 3.0 file); "
+                + "a 1.x or 2.x reader would read the CPU as part of the position")
+    }
+
     static func headerFrame(chunkEvents: UInt32, major: UInt16 = ChunkLayout.rows.majorVersion) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         // The schema is a compile-time constant made of plain strings and numbers; encoding cannot fail.
-        let schema = (try? encoder.encode(TraceSchema.current)).map { [UInt8]($0) } ?? []
+        let table = major >= DMATFormat.cpuMajorVersion ? TraceSchema.current : TraceSchema.withoutCPU
+        let schema = (try? encoder.encode(table)).map { [UInt8]($0) } ?? []
         var body = ByteWriter()
         body.u16(major)
         body.u16(DMATFormat.minorVersion)

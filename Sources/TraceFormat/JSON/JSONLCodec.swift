@@ -139,6 +139,7 @@ public enum JSONLCodec {
         }
         if e.source != Event.noSource { s += ",\"source\":\(e.source)" }
         if e.position != 0 || e.source != Event.noSource { s += ",\"pos\":\(e.position)" }
+        if let cpu = e.cpu { s += ",\"on_cpu\":\(cpu)" }
         return s + "}"
     }
 
@@ -281,7 +282,8 @@ public struct JSONLDecoder {
             case "ts": e.timestamp = try uint(v, key, max: .max)
             case "clock": e.clock = UInt8(try uint(v, key, max: UInt64(UInt8.max)))
             case "source": e.source = UInt16(try uint(v, key, max: UInt64(UInt16.max)))
-            case "pos": e.position = try uint(v, key, max: .max)
+            case "pos": e.position = try uint(v, key, max: Event.positionMask)
+            case "on_cpu": e.cpu = UInt16(try uint(v, key, max: 0xFFFE))
             case "device":
                 switch v {
                 case .string(let name): e.device = sink.device(DeviceInfo(name: name))

@@ -107,7 +107,19 @@ public enum JSONLSchema {
                 "pos",
                 .object([
                     ("description", .string("Line (text input) or byte offset (binary input) in the source.")),
-                    ("$ref", .string("#/$defs/u64"))
+                    ("$ref", .string("#/$defs/u48"))
+                ])
+            ),
+            (
+                "on_cpu",
+                .object([
+                    (
+                        "description",
+                        .string(
+                            "The CPU that produced the event (ftrace's [cpu] column, a trace.dat record's ring; format 3.0); absent when not recorded. Not the cpu field of iommu_map/iommu_unmap/lost_events, which those kinds keep for older files."
+                        )
+                    ),
+                    ("type", .string("integer")), ("minimum", .number("0")), ("maximum", .number("65534"))
                 ])
             )
         ]
@@ -117,6 +129,7 @@ public enum JSONLSchema {
     public static func document() -> String {
         var defs: [(String, Node)] = [
             ("u64", unsigned("18446744073709551615", "Unsigned 64-bit: a number, or a \"0x…\" / decimal string.")),
+            ("u48", unsigned("281474976710655", "Unsigned 48-bit: a number, or a \"0x…\" / decimal string.")),
             ("u32", unsigned("4294967295", "Unsigned 32-bit.")),
             ("u16", unsigned("65535", "Unsigned 16-bit.")),
             ("u8", unsigned("255", "Unsigned 8-bit.")),

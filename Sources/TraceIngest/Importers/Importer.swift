@@ -17,4 +17,10 @@ public protocol Importer {
         _ input: IngestInput, source: UInt16, clock: UInt8,
         into sink: inout some EventSink, diagnostics: inout IngestDiagnostics
     ) throws(IngestError)
+    /// Whether its events may carry the CPU that produced them (``Event/cpu``). Default false.
+    static var recordsCPU: Bool { get }
+}
+
+extension Importer {
+    public static var recordsCPU: Bool { false }
 }

@@ -24,17 +24,20 @@ public struct ImporterEntry: Sendable {
     public let sniff: @Sendable (UnsafeRawBufferPointer) -> Int
     /// Makes a fresh importer for one input.
     public let make: @Sendable (ImportOptions) throws(IngestError) -> any Importer
+    /// ``Importer/recordsCPU`` of the type: a `.dmat` written from it declares format 3.0.
+    public let recordsCPU: Bool
 
     public init(
         formatID: String, clockDomain: String, positionUnit: InputFile.PositionUnit,
         sniff: @escaping @Sendable (UnsafeRawBufferPointer) -> Int,
-        make: @escaping @Sendable (ImportOptions) throws(IngestError) -> any Importer
+        make: @escaping @Sendable (ImportOptions) throws(IngestError) -> any Importer, recordsCPU: Bool = false
     ) {
         self.formatID = formatID
         self.clockDomain = clockDomain
         self.positionUnit = positionUnit
         self.sniff = sniff
         self.make = make
+        self.recordsCPU = recordsCPU
     }
 
     /// An entry for an importer type with a no-argument initialiser.
@@ -44,7 +47,7 @@ public struct ImporterEntry: Sendable {
     ) -> ImporterEntry {
         ImporterEntry(
             formatID: I.formatID, clockDomain: clockDomain, positionUnit: positionUnit,
-            sniff: { I.sniff($0) }, make: { _ in make() })
+            sniff: { I.sniff($0) }, make: { _ in make() }, recordsCPU: I.recordsCPU)
     }
 }
 

@@ -116,6 +116,9 @@ public struct IngestPipeline {
         /// The clock domains, id order.
         public var domains: [ClockDomain]
 
+        /// True when an input's format records CPUs (``Importer/recordsCPU``): the `.dmat` declares 3.0.
+        public var recordsCPU: Bool { entries.contains { $0.recordsCPU } }
+
         /// True when guest and host inputs must be aligned (and the events sorted in memory).
         public var needsMerge: Bool {
             domains.contains { $0.name.hasPrefix("guest") } && domains.contains { $0.name.hasPrefix("host") }

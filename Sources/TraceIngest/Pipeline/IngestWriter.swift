@@ -28,6 +28,8 @@ extension IngestPipeline {
         _ plan: Plan, meta facts: [String: String], to destination: IngestDestination?, progress: ProgressMeter? = nil,
         check: (IngestReport, UInt64) throws -> Void
     ) throws -> (report: IngestReport, events: UInt64) {
+        var options = destination?.options ?? TraceWriter.Options()
+        options.cpus = options.cpus || plan.recordsCPU
         if plan.needsMerge || plan.inputs.count > 1 {
             let (buffer, report) = try ingest(plan, meta: facts)
             let events = UInt64(buffer.events.count)
@@ -35,7 +37,7 @@ extension IngestPipeline {
             try check(report, events)
             if let destination {
                 let writer = try TraceWriter(
-                    path: destination.path, metadata: buffer.metadata, options: destination.options,
+                    path: destination.path, metadata: buffer.metadata, options: options,
                     inputs: destination.inputs, noClobber: destination.noClobber)
                 // A fresh writer numbers strings from 0 like the buffer did, so ids carry over.
                 var identical = true
@@ -57,7 +59,7 @@ extension IngestPipeline {
             return (report, sink.base.count)
         }
         let writer = try TraceWriter(
-            path: destination.path, options: destination.options, inputs: destination.inputs,
+            path: destination.path, options: options, inputs: destination.inputs,
             noClobber: destination.noClobber)
         var metered = MeteredSink(writer, meter: progress ?? ProgressMeter(unit: "events"))
         let report = try run(plan, into: &metered)

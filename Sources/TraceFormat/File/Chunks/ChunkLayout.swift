@@ -49,14 +49,19 @@ enum CompactLayout {
     enum Field {
         static let flags = 0, detail = 1, clock = 2, device = 3, source = 4, timestamp = 5, address = 6
         static let address2 = 7, size = 8, aux = 9, aux2 = 10, position = 11, ref = 12, reuse = 13
-        static let count = 14
+        /// Format 3.0: record bytes 54–55 (``Event/cpu`` plus one); read by the records of a kind only when
+        /// the chunk has a stream for it, otherwise 0. `position` is then bytes 48–53.
+        static let cpu = 14
+        static let count = 15
+        /// ref and reuse: mapping-table values, always mode 0.
+        @inline(__always) static func isTableValue(_ f: Int) -> Bool { f == ref || f == reuse }
     }
     /// Residual modes (the directory's `mode` byte).
     enum Mode {
         /// value = residual.
         static let raw: UInt8 = 0
         /// value = prediction + unzigzag(residual); the prediction is the same field of the previous record of
-        /// the same kind (timestamp, position: of the previous record of any kind).
+        /// the same kind (timestamp, position, cpu: of the previous record of any kind).
         static let delta: UInt8 = 1
         /// value = this record's size + unzigzag(residual) (address2, aux, aux2 only).
         static let fromSize: UInt8 = 2
@@ -95,6 +100,8 @@ enum CompactLayout {
         case Field.flags, Field.detail, Field.clock: 0xFF
         case Field.device, Field.source: 0xFFFF
         case Field.aux, Field.aux2: 0xFFFF_FFFF
+        case Field.position: Event.positionMask
+        case Field.cpu: 0xFFFF
         case Field.ref: UInt64(liveCapacity)
         case Field.reuse: UInt64(releasedCapacity)
         default: .max

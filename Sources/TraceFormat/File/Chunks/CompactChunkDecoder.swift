@@ -29,11 +29,13 @@ final class CompactChunkDecoder {
 
     static let fieldNames = [
         "flags", "detail", "clock", "device", "source", "timestamp", "address", "address2", "size", "aux", "aux2",
-        "position", "ref", "reuse"
+        "position", "ref", "reuse", "cpu"
     ]
 
     /// Fields every record of a kind reads (the others depend on the mapping tables).
     static let everyRecord: [Int] = [0, 1, 2, 4, 5, 7, 9, 10, 11]
+    /// Fields read by record ordinal: ``everyRecord`` and cpu (every record of a kind that has a cpu stream).
+    @inline(__always) static func isColumn(_ f: Int) -> Bool { f == CompactLayout.Field.cpu || everyRecord.contains(f) }
 
     init() {
         streams = .allocate(capacity: 256 << 4)
@@ -153,7 +155,7 @@ final class CompactChunkDecoder {
                 field == CompactLayout.Field.address2 || field == CompactLayout.Field.aux
                 || field == CompactLayout.Field.aux2
             let validMode =
-                field >= CompactLayout.Field.ref
+                CompactLayout.Field.isTableValue(field)
                 ? mode == CompactLayout.Mode.raw
                 : mode <= CompactLayout.Mode.delta || mode == CompactLayout.Mode.constant
                     || (derived && mode <= CompactLayout.Mode.fromAddress)
@@ -217,11 +219,19 @@ final class CompactChunkDecoder {
                     )
                 }
             }
+            // cpu (format 3.0): read by every record of the kind when the chunk has its stream, else 0.
+            let cpu = streams[k << 4 | CompactLayout.Field.cpu]
+            if cpu.present {
+                guard cpu.count == kindCount[k] else {
+                    throw Self.fail("stream (kind \(k), cpu) holds \(cpu.count) values for \(kindCount[k]) records")
+                }
+                if cpu.mode != CompactLayout.Mode.constant { vary |= 1 << UInt16(CompactLayout.Field.cpu) }
+            }
             varying[k] = vary
         }
-        for key in used where !Self.everyRecord.contains(key & 15) || kindCount[key >> 4] == 0 {
+        for key in used where !Self.isColumn(key & 15) || kindCount[key >> 4] == 0 {
             // Conditional fields are counted as they are read; every-record fields of absent kinds must be empty.
-            if Self.everyRecord.contains(key & 15) && streams[key].count != 0 {
+            if Self.isColumn(key & 15) && streams[key].count != 0 {
                 throw Self.fail(
                     "stream (kind \(key >> 4), \(Self.fieldNames[key & 15])) holds \(streams[key].count) values, no record has that kind"
                 )
@@ -265,7 +275,12 @@ final class CompactChunkDecoder {
                 ? compactColumn(ks + F.timestamp, c, Self.ld64(prevAny, 8), 0, 0, &bad) : ks[F.timestamp].constant
             let position =
                 varies(F.position)
-                ? compactColumn(ks + F.position, c, Self.ld64(prevAny, 48), 0, 0, &bad) : ks[F.position].constant
+                ? compactColumn(ks + F.position, c, Self.ld64(prevAny, 48) & Event.positionMask, 0, 0, &bad)
+                : ks[F.position].constant
+            let cpu =
+                varies(F.cpu)
+                ? compactColumn(ks + F.cpu, c, Self.ld16(prevAny, 54), 0, 0, &bad)
+                : ks[F.cpu].present ? ks[F.cpu].constant : 0
             let (family, role) = CompactLayout.role(kind)
             var device: UInt64 = 0
             var address: UInt64 = 0
@@ -332,11 +347,11 @@ final class CompactChunkDecoder {
             row[3] = address2.littleEndian
             row[4] = size.littleEndian
             row[5] = (aux | aux2 << 32).littleEndian
-            row[6] = position.littleEndian
+            row[6] = (position | cpu << 48).littleEndian
             last[Int(kind)] = i
             prevAny = UnsafeRawPointer(row)
         }
-        for key in used where !Self.everyRecord.contains(key & 15) && streams[key].cursor != streams[key].count {
+        for key in used where !Self.isColumn(key & 15) && streams[key].cursor != streams[key].count {
             throw Self.fail(
                 "stream (kind \(key >> 4), \(Self.fieldNames[key & 15])) holds \(streams[key].count) values, \(streams[key].cursor) were used"
             )

@@ -10,6 +10,8 @@ final class CompactChunkEncoder {
     /// Record indexes grouped by kind (counting sort), and each kind's start in it.
     private var order = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
     private var kindStart = [Int](repeating: 0, count: 257)
+    /// Per kind byte: some record of the chunk carries a CPU.
+    private var kindHasCPU = [Bool](repeating: false, count: 256)
     /// Per record: bit f set when field f is coded in a stream.
     private var mask = UnsafeMutablePointer<UInt16>.allocate(capacity: 1)
     /// Per record: the `ref` or `reuse` value.
@@ -65,7 +67,7 @@ final class CompactChunkEncoder {
     func encode(_ records: UnsafeRawBufferPointer, anySize: Bool = false) -> UnsafeRawBufferPointer? {
         let n = records.count / Event.recordSize
         guard n > 0, n <= DMATFormat.maxChunkEvents, let rbase = records.baseAddress else { return nil }
-        // At most 14 streams of 8-byte values per record.
+        // At most 15 streams of 8-byte values per record.
         let perEvent = anySize ? CompactLayout.Field.count * 8 : Event.recordSize
         reserve(n, perEvent: perEvent)
         typealias F = CompactLayout.Field
@@ -91,6 +93,10 @@ final class CompactChunkEncoder {
             fill[k] += 1
         }
 
+        // Kinds with a record whose CPU is recorded code a cpu stream (format 3.0); the others read none.
+        for k in 0..<256 { kindHasCPU[k] = false }
+        for i in 0..<n where u16(rec(i), 54) != 0 { kindHasCPU[Int(kindOf(i))] = true }
+
         // Run the mapping model in record order: which fields each record codes, and its ref/reuse value.
         tables.reset()
         let always: UInt16 =
@@ -102,6 +108,7 @@ final class CompactChunkEncoder {
             let m = CompactMapping(device: u16(p, 4), address: u64(p, 16), size: u64(p, 32))
             let (family, role) = CompactLayout.role(kind)
             var bits = always
+            if kindHasCPU[Int(kind)] { bits |= 1 << F.cpu }
             var value: UInt32 = 0
             var known = false
             if role == .close || role == .peek {
@@ -149,7 +156,9 @@ final class CompactChunkEncoder {
                 for o in start..<end where mask[Int(order[o])] & bit != 0 { count += 1 }
                 guard count > 0 else { continue }
                 // A field with one value throughout is stored once (mode 4).
-                if field < F.ref, let v = constantValue(field: field, start: start, end: end, bit: bit, rbase: rbase) {
+                if !F.isTableValue(field),
+                    let v = constantValue(field: field, start: start, end: end, bit: bit, rbase: rbase)
+                {
                     let width = (64 - v.leadingZeroBitCount + 7) / 8
                     guard dataSize + width + (streamCount + 1) * CompactLayout.entrySize <= limit else { return nil }
                     for j in 0..<width {
@@ -243,7 +252,8 @@ final class CompactChunkEncoder {
         case F.size: return UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 32, as: UInt64.self))
         case F.aux: return UInt64(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 40, as: UInt32.self)))
         case F.aux2: return UInt64(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 44, as: UInt32.self)))
-        default: return UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 48, as: UInt64.self))
+        case F.cpu: return UInt64(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 54, as: UInt16.self)))
+        default: return UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 48, as: UInt64.self)) & Event.positionMask
         }
     }
 
@@ -260,7 +270,7 @@ final class CompactChunkEncoder {
             return v
         case CompactLayout.Mode.delta:
             let pred: UInt64
-            if field == F.timestamp || field == F.position {
+            if field == F.timestamp || field == F.position || field == F.cpu {
                 pred = i > 0 ? fieldValue(field, p - Event.recordSize) : 0
             } else {
                 pred = previousOfKind >= 0 ? fieldValue(field, rbase + previousOfKind &* Event.recordSize) : 0
@@ -276,7 +286,7 @@ final class CompactChunkEncoder {
     /// The mode whose residuals have the smallest estimated size over a sample of the stream (ties: lower mode).
     private func chooseMode(field: Int, start: Int, end: Int, count: Int, rbase: UnsafeRawPointer) -> UInt8 {
         typealias F = CompactLayout.Field
-        if field >= F.ref { return CompactLayout.Mode.raw }
+        if F.isTableValue(field) { return CompactLayout.Mode.raw }
         let modes: UInt8 = field == F.address2 || field == F.aux || field == F.aux2 ? 4 : 2
         histogram.update(repeating: 0, count: 4 * 8 * 256)
         let stride = max(1, count / Self.samples)

@@ -13,6 +13,8 @@ import TraceFormat
 /// first time.
 public struct FtraceTextImporter: Importer {
     public static let formatID = "ftrace"
+    /// ftrace's `[cpu]` column, a trace.dat record's CPU ring, a JSONL event's `cpu`.
+    public static let recordsCPU = true
 
     public init() {}
 
@@ -229,8 +231,9 @@ struct FtraceLineParser {
     private var comments = 0
     private var lost = 0
     private(set) var eventLines = 0
-    /// The `[cpu]` column of the current line (iommu map/unmap record it: the IOVA allocator's caches are per CPU).
-    var lineCPU: UInt32 = 0
+    /// The `[cpu]` column of the current line, `.max` when it has none: every event of the line records it
+    /// (``Event/cpu``; the IOVA allocator's caches are per CPU), iommu map/unmap also in their `cpu` slot.
+    var lineCPU: UInt32 = .max
     /// The CPU count the input states (`#P:N` of tracefs' `trace` header, `cpus=N` of `trace-cmd report`).
     private var statedCPUs: Int?
     /// The highest `[cpu]` column seen plus one (0: none).
@@ -308,10 +311,11 @@ struct FtraceLineParser {
         Event(
             kind: kind, timestamp: ts, device: device, direction: direction, flags: flags, detail: detail,
             address: address, address2: address2, size: size, aux: aux, aux2: aux2, clock: clock,
-            source: source, position: line)
+            source: source, position: line, cpu: lineCPU < 0xFFFF ? UInt16(lineCPU) : nil)
     }
 
     mutating func parse(_ v: LineView, line: UInt64, sink: inout some EventSink) {
+        lineCPU = .max  // not recorded (bare event lines and header lines have no CPU column)
         var i = v.skipSpaces(0)
         if i == v.count { comments += 1; return }
         let c0 = v[i]
@@ -333,7 +337,6 @@ struct FtraceLineParser {
         var ts: UInt64 = 0
         var ns = 0
         var ne = 0
-        lineCPU = .max  // not recorded (bare event lines have no CPU column): stored as 0
         guard
             FtraceTextImporter.locateEvent(v, timestamp: &ts, nameStart: &ns, nameEnd: &ne, cpu: &lineCPU)
                 || FtraceTextImporter.locateBareEvent(v, nameStart: &ns, nameEnd: &ne)
