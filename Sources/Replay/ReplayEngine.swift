@@ -43,8 +43,35 @@ public struct ReplayEngine: Sendable {
             && (s.swiotlbForced ?? recordedSwiotlbForced) == (r.swiotlbForced ?? recordedSwiotlbForced)
     }
 
-    /// Replays `source`; `tracePath` is reported as given.
+    /// Replays `source`; `tracePath` is reported as given. When the recorded scenario's IOVA allocator check
+    /// diverges, the replay runs again with the next, wider search of ``ReplayOptions/allocatorSearch`` (if
+    /// `source` can be read again) and keeps the run with fewer divergences.
     public func run(_ source: some EventSource, tracePath: String) throws -> ReplayResult {
+        let budgets = options.allocatorSearch.isEmpty ? [AllocatorCheck.defaultHypotheses] : options.allocatorSearch
+        var (best, diverged) = try run(source, tracePath: tracePath, hypotheses: budgets[0])
+        var tried: [(Int, Int)] = [(budgets[0], diverged)]
+        let rereadable = (source as? TraceReader)?.canReadAgain ?? true
+        for budget in budgets.dropFirst() where diverged > 0 && rereadable {
+            let (next, count) = try run(source, tracePath: tracePath, hypotheses: budget)
+            tried.append((budget, count))
+            if count < diverged { (best, diverged) = (next, count) }
+        }
+        if diverged > 0 && !rereadable && budgets.count > 1 {
+            best.notes.append(
+                "the IOVA allocator check did not search again with a wider beam: the trace comes from standard "
+                    + "input, which can be read only once (give it as a file)")
+        }
+        if tried.count > 1 {
+            let counts = tried.map { "\($0.1) with \($0.0)" }.joined(separator: ", ")
+            best.notes.append(
+                "the IOVA allocator check searched again with a wider beam of timer/CPU hypotheses per domain "
+                    + "(divergences: \(counts)); the run with the fewest is reported")
+        }
+        return best
+    }
+
+    /// One replay with the allocator check keeping `hypotheses` per domain; also returns the check's divergences.
+    private func run(_ source: some EventSource, tracePath: String, hypotheses: Int) throws -> (ReplayResult, Int) {
         let metadata = evidence.map { $0.apply(to: source.metadata) } ?? source.metadata
         var seen = ScenarioEvidence()
         seen.devices = Array(repeating: ScenarioEvidence.DeviceCounts(), count: metadata.devices.count)
@@ -124,7 +151,7 @@ public struct ReplayEngine: Sendable {
                     lazy: setting == .lazy, flushTimeoutMs: s.kernel.iommu.flushQueue.timeoutMs,
                     flushEntries: s.kernel.iommu.flushQueue.entries, addressWidth: s.mode.awBits,
                     below4GFirst: s.kernel.iommu.iovaBelow4GFirst, cache: s.kernel.iommu.iovaCacheInEffect,
-                    cpus: metadata.capture.guestCPUs ?? 1, domainOf: facts.map(\.domain))
+                    cpus: metadata.capture.guestCPUs ?? 1, hypotheses: hypotheses, domainOf: facts.map(\.domain))
             }
         }
         if local < n, let worker = ScenarioWorker(states: makeStates(local..<n)) {
@@ -265,7 +292,7 @@ public struct ReplayEngine: Sendable {
         }
         var result = ReplayResult(trace: tracePath, events: intent.eventsSeen, scenarios: results, notes: notes)
         result.evidenceConflicts = conflicts.isEmpty ? nil : conflicts
-        return result
+        return (result, intent.allocatorCheck?.divergenceCount ?? 0)
     }
 
     private func finish(_ s0: ScenarioState, intent: IntentTracker, facts: [DeviceFacts]) -> ScenarioResult {

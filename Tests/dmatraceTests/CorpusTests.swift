@@ -56,6 +56,34 @@ import DMATraceTestSupport
         }
     }
 
+    /// linux5.10-intel-default: the allocator check's first search (96 hypotheses per domain) prunes the flush-queue
+    /// timer histories that explain 67 allocations; the replay searches again with 1,000 and reports that run, with
+    /// a note. Twin: with the first search alone (`--allocator-search 96`) the 67 divergences stay; and a budget
+    /// that is not a count is refused.
+    @Test func aDivergingCheckSearchesAgainWithAWiderBeam() throws {
+        func replay(_ extra: [String]) throws -> (divergences: Int, notes: [String]) {
+            let r = try ReplayCommandTests.exec(
+                ["replay", Self.trace("linux5.10-intel-default"), "--recorded", "--format", "replay-json"] + extra)
+            #expect(r.status == 0, "\(r.err)")
+            struct Out: Decodable {
+                var scenarios: [Recorded.Scenario]
+                var notes: [String]
+            }
+            let out = try JSONDecoder().decode(Out.self, from: Data(r.out.utf8))
+            return (try #require(out.scenarios.first { $0.isRecorded }).divergences.count, out.notes)
+        }
+        let wide = try replay([])
+        #expect(wide.divergences == 0)
+        #expect(wide.notes.contains { $0.contains("searched again") && $0.contains("67 with 96, 0 with 1000") })
+        let narrow = try replay(["--allocator-search", "96"])
+        #expect(narrow.divergences == 67)
+        #expect(!narrow.notes.contains { $0.contains("searched again") })
+        let bad = try ReplayCommandTests.exec(
+            ["replay", Self.trace("linux5.10-intel-default"), "--recorded", "--allocator-search", "96,many"])
+        #expect(bad.status == 64)
+        #expect(bad.err.contains("--allocator-search must be one to four counts"))
+    }
+
     struct Replayed: Decodable {
         struct Scenario: Decodable { var devices: [Device] }
         struct Device: Decodable { var device: String; var groups: [Group] }

@@ -122,9 +122,11 @@ struct AllocatorCheck {
 
     init(
         lazy: Bool, flushTimeoutMs: Int, flushEntries: Int, addressWidth: Int, below4GFirst: Bool,
-        cache: KernelModel.IOVACache = .upTo6_6, cpus: Int = 1, domainOf: [Int]
+        cache: KernelModel.IOVACache = .upTo6_6, cpus: Int = 1, hypotheses: Int = AllocatorCheck.defaultHypotheses,
+        domainOf: [Int]
     ) {
         self.cache = cache
+        maxHypotheses = max(1, hypotheses)
         cpusSeen = max(1, min(cpus, 8192))
         self.lazy = lazy
         flushTimeoutNs = UInt64(max(0, flushTimeoutMs)) * 1_000_000
@@ -328,7 +330,11 @@ struct AllocatorCheck {
         return out
     }
 
-    static let maxHypotheses = 96
+    /// The hypotheses kept per domain (the beam of the search): ``defaultHypotheses`` unless the replay searches
+    /// again with a wider beam (``ReplayOptions/allocatorSearch``).
+    let maxHypotheses: Int
+    /// The first search's beam: enough for every bundled capture but three (docs/replay.md).
+    static let defaultHypotheses = 96
 
     /// The narrowest DMA mask inferred (ISA-era devices have 24 bits).
     static let minMaskBits = 24
@@ -361,7 +367,7 @@ struct AllocatorCheck {
         }
         domains[g0.domain] = list
         var g = g0
-        var next = successors(of: g, limit: Self.maxHypotheses)
+        var next = successors(of: g, limit: maxHypotheses)
         if next.isEmpty && g.event.eventFlags.contains(.attributed) {
             // Ingest attributed this map by inference (an iommu:map names no device); when exactly one other
             // device's domain predicts the recorded IOVA, the allocator is the better evidence.
@@ -371,7 +377,7 @@ struct AllocatorCheck {
                 var h = g
                 h.device = other
                 h.domain = domainOf[other]
-                let n = successors(of: h, limit: Self.maxHypotheses)
+                let n = successors(of: h, limit: maxHypotheses)
                 if !n.isEmpty && !found.contains(where: { $0.0.domain == h.domain }) { found.append((h, n)) }
             }
             if found.count == 1 {
@@ -388,7 +394,7 @@ struct AllocatorCheck {
                 let top = (UInt64(1) << UInt64(bits - 12)) - 1
                 guard g.startPfn &+ g.pages &- 1 <= top else { break }
                 dmaLimit[g.device] = top
-                next = successors(of: g, limit: Self.maxHypotheses)
+                next = successors(of: g, limit: maxHypotheses)
                 if !next.isEmpty {
                     inferredMaskBits[g.device] = bits
                     break

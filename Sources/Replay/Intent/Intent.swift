@@ -137,6 +137,11 @@ public struct ReplayOptions: Sendable {
     /// outcome given to each (results identical, docs/replay.md); false simulates every scenario (tests and
     /// measurements).
     public var deduplicate = true
+    /// The recorded scenario's IOVA allocator check keeps this many timer/CPU hypotheses per domain, in turn:
+    /// when a budget leaves allocator divergences, the replay runs again with the next one (when the source can
+    /// be read again) and keeps the run with fewer, saying so in a note. Histories in which the flush-queue timer
+    /// moved between CPUs many times are pruned by the narrow search (docs/replay.md). Default 96, then 1,000.
+    public var allocatorSearch: [Int] = [AllocatorCheck.defaultHypotheses, 1000]
 
     public init(
         skewToleranceNs: UInt64? = nil, impliedAccesses: Bool? = nil, maxDivergences: Int = 1000,

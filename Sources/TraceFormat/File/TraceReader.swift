@@ -189,6 +189,9 @@ public final class TraceReader: EventSource {
     /// True when the file ends with a valid index (the writer finished).
     public var isComplete: Bool { sawIndex }
 
+    /// Whether the events can be read more than once (not standard input).
+    public var canReadAgain: Bool { input.seekable }
+
     // MARK: - Passes
 
     private enum Step {

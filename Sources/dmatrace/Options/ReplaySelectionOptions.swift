@@ -19,6 +19,11 @@ struct ReplaySelectionOptions: ParsableArguments {
         help:
             "Clock-skew tolerance between guest and host events, in milliseconds (default: 3x the trace's measured residual skew, at least 1 ms). A host translation later than this after its buffer's unmap is a use after unmap."
     ) var skewMs: Double?
+    @Option(
+        help: ArgumentHelp(
+            "How many timer/CPU hypotheses per domain the recorded scenario's IOVA allocator check keeps, comma-separated: each next one is tried when the previous leaves divergences (not on standard input).",
+            valueName: "N[,N...]")
+    ) var allocatorSearch = "96,1000"
     @Flag(help: "Exit 1 when a scenario fails or the recorded scenario diverges.") var failOnFindings = false
     /// Scenarios replay on at most two threads (more work like two); results do not depend on it.
     @OptionGroup var threads: ThreadsOption
@@ -29,6 +34,7 @@ struct ReplaySelectionOptions: ParsableArguments {
         if let skewMs {
             guard skewMs >= 0, skewMs <= 60_000 else { throw ValidationError("--skew-ms must be in 0...60000") }
         }
+        _ = try searchBudgets()
         try Terminal.refuseBinaryInput([trace])
         // A scenario that does not parse is a usage error; an unknown model id, or a model directory that does
         // not load, is an input error reported by run (2).
@@ -41,15 +47,30 @@ struct ReplaySelectionOptions: ParsableArguments {
         }
     }
 
+    /// `--allocator-search`: one to four counts in 1...100000.
+    func searchBudgets() throws -> [Int] {
+        let parts = allocatorSearch.split(separator: ",", omittingEmptySubsequences: false)
+        let budgets = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard budgets.count == parts.count, (1...4).contains(budgets.count),
+            budgets.allSatisfy({ (1...100_000).contains($0) })
+        else {
+            throw ValidationError(
+                "--allocator-search must be one to four counts in 1...100000, comma-separated (got '\(allocatorSearch)')"
+            )
+        }
+        return budgets
+    }
+
     /// The engine for `source` (its scenarios parsed first: `parsed`); a recorded scenario asked for that the
     /// trace does not tell is a usage error.
     func engine(_ source: any EventSource, parsed: [Scenario], catalog: ModelCatalog) throws -> ReplayEngine {
         let scenarioThreads =
             threads.threads != nil || ProcessInfo.processInfo.environment["DMATRACE_THREADS"] != nil
             ? min(2, threads.count(default: 2)) : nil
-        let options = ReplayOptions(
+        var options = ReplayOptions(
             skewToleranceNs: skewMs.map { UInt64($0 * 1_000_000) }, hypotheses: Set(hypotheses.hypotheses),
             scenarioThreads: scenarioThreads)
+        options.allocatorSearch = try searchBudgets()
         do {
             return try ReplayEngine.recorded(
                 source, scenarios: parsed, addingRecorded: recorded, catalog: catalog, options: options)
