@@ -107,7 +107,8 @@ public struct KernelModel: Sendable, Codable, Equatable {
             self.searchRetry = searchRetry
         }
 
-        /// Linux v4.7 (the range caches' introduction) to v6.6.
+        /// Linux v4.7 (the range caches' introduction) to v5.19; v6.0-v6.6 have 127-entry magazines (the
+        /// linux-6.1 model says so), the same 32-magazine depot.
         public static let upTo6_6 = IOVACache(magazineSize: 128, depotLimit: 32)
     }
 

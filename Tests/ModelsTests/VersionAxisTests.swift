@@ -165,15 +165,19 @@ import DMATraceTestSupport
         #expect(try parse("linux-5.10:5.14+strict@qemu-amd-iommu").effectiveSetting(recorded: nil) == .strict)
     }
 
-    /// The IOVA range caches by release: 128-entry magazines and a 32-magazine depot up to 6.6, 127 and an
-    /// unbounded depot from 6.7 (`IOVA_MAG_SIZE`), no search restart before 5.11.
+    /// The IOVA range caches by release (`IOVA_MAG_SIZE`, `MAX_GLOBAL_MAGS`): 128-entry magazines and a
+    /// 32-magazine depot up to 5.19, 127 from 6.0 (the Debian 6.1 capture intel-lazy-boot2 shows 127), an unbounded
+    /// depot from 6.7; no search restart before 5.11.
     @Test func iovaCacheByRelease() throws {
-        let k61 = try parse("linux-6.1@qemu-viommu-virtio-translated").kernel.iommu.iovaCache
-        #expect(k61 == nil)  // absent: the 6.6-and-earlier caches
+        let k61 = try parse("linux-6.1@qemu-viommu-virtio-translated").kernel.iommu.iovaCacheInEffect
+        #expect(k61.magazineSize == 127 && k61.depotLimit == 32)
         let k612 = try parse("linux-6.1:6.12@qemu-viommu-virtio-translated").kernel.iommu.iovaCache
         #expect(k612?.magazineSize == 127 && k612?.depotLimit == nil)
-        let k66 = try parse("linux-6.1:6.6@qemu-viommu-virtio-translated").kernel.iommu.iovaCache
-        #expect(k66 == nil)
+        let k66 = try parse("linux-6.1:6.6@qemu-viommu-virtio-translated").kernel.iommu.iovaCacheInEffect
+        #expect(k66.magazineSize == 127 && k66.depotLimit == 32)
+        let k519 = try parse("linux-6.1:5.19@qemu-viommu-virtio-translated").kernel.iommu.iovaCacheInEffect
+        #expect(k519.magazineSize == 128 && k519.depotLimit == 32)
+        #expect(try parse("linux-5.10@qemu-amd-iommu").kernel.iommu.iovaCacheInEffect.magazineSize == 128)
         #expect(
             try parse("linux-6.19-mapops@qemu-viommu-virtio-translated").kernel.iommu.iovaCache?.magazineSize == 127)
         #expect(try parse("linux-5.10@qemu-amd-iommu").kernel.iommu.iovaCache?.searchRetry == false)

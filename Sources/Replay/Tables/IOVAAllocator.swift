@@ -14,8 +14,9 @@ import TraceFormat
 ///   the limit (`retry_pfn`), and remembers a failed 32-bit size in `max32_alloc_size`; `__cached_rbnode_insert_update()`
 ///   and `__cached_rbnode_delete_update()` move the cached nodes as the kernel does.
 /// - `free_iova_fast()` pushes the range into the freeing CPU's `loaded` magazine (IOVA_MAG_SIZE = 128 entries
-///   in 6.1, 127 from 6.7), swapping in `prev` when full, else moving the full magazine to the depot
-///   (MAX_GLOBAL_MAGS = 32 in 6.1, dropped beyond; an unbounded list from 6.7) and starting an empty one; ranges of
+///   up to 5.19, 127 from 6.0: Feng Tang's "iommu/iova: change IOVA_MAG_SIZE to 127 to save memory"), swapping in
+///   `prev` when full, else moving the full magazine to the depot (MAX_GLOBAL_MAGS = 32 up to 6.6, dropped beyond;
+///   an unbounded list from 6.7) and starting an empty one; ranges of
 ///   order >= 6 go back to the tree. The kernel model's `iovaCache` gives the sizes.
 /// - `iommu_dma_alloc_iova()` (dma-iommu.c) first tries below 4 GiB for PCI devices unless `iommu.forcedac=1`
 ///   (`dma_limit > DMA_BIT_MASK(32) && !iommu_dma_forcedac && dev_is_pci(dev)`), then up to the DMA limit with
@@ -23,7 +24,7 @@ import TraceFormat
 ///
 /// Version notes: v5.10 has the same rcache and 32-bit-first logic (the rounding then in `iommu_dma_alloc_iova()`);
 /// v6.4+ (`pci_32bit_workaround`) stops trying below 4 GiB for a device once it failed there (not modelled);
-/// v6.7+ uses 127-entry magazines and an unbounded depot list (modelled through `iovaCache`), trimmed by a delayed
+/// v6.7+ keeps the 127-entry magazines in an unbounded depot list (modelled through `iovaCache`), trimmed by a delayed
 /// work item 100 ms after the last push while it holds more magazines than online CPUs (not modelled: the
 /// allocator has no clock). A value type: copying it is how a caller tries an allocation without committing it.
 struct IOVAAllocator: Sendable, Equatable {
