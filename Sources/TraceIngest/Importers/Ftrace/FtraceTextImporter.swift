@@ -234,6 +234,8 @@ struct FtraceLineParser {
     /// The `[cpu]` column of the current line, `.max` when it has none: every event of the line records it
     /// (``Event/cpu``; the IOVA allocator's caches are per CPU), iommu map/unmap also in their `cpu` slot.
     var lineCPU: UInt32 = .max
+    /// ``lineCPU`` + 1 in bits 48–63 (``Event/provenance``), 0 when the line has no CPU column.
+    private var lineCPUBits: UInt64 = 0
     /// The CPU count the input states (`#P:N` of tracefs' `trace` header, `cpus=N` of `trace-cmd report`).
     private var statedCPUs: Int?
     /// The highest `[cpu]` column seen plus one (0: none).
@@ -308,14 +310,19 @@ struct FtraceLineParser {
         direction: DMADirection = .bidirectional, flags: EventFlags = [], detail: UInt8 = 0,
         address: UInt64 = 0, address2: UInt64 = 0, size: UInt64 = 0, aux: UInt32 = 0, aux2: UInt32 = 0
     ) -> Event {
-        Event(
+        var e = Event(
             kind: kind, timestamp: ts, device: device, direction: direction, flags: flags, detail: detail,
             address: address, address2: address2, size: size, aux: aux, aux2: aux2, clock: clock,
-            source: source, position: line, cpu: lineCPU < 0xFFFF ? UInt16(lineCPU) : nil)
+            source: source, position: line)
+        // The CPU as ``Event/provenance`` holds it, made once per line: passing `cpu:` as an optional to the
+        // initialiser made parsing 20% slower (0.33 -> 0.40 s on 423 MB, `ingest --dry-run`).
+        e.provenance |= lineCPUBits
+        return e
     }
 
     mutating func parse(_ v: LineView, line: UInt64, sink: inout some EventSink) {
         lineCPU = .max  // not recorded (bare event lines and header lines have no CPU column)
+        lineCPUBits = 0
         var i = v.skipSpaces(0)
         if i == v.count { comments += 1; return }
         let c0 = v[i]
@@ -350,6 +357,7 @@ struct FtraceLineParser {
         }
         eventLines += 1
         if lineCPU < 8192 && lineCPU >= cpusSeen { cpusSeen = lineCPU + 1 }
+        if lineCPU < 0xFFFF { lineCPUBits = UInt64(lineCPU &+ 1) << 48 }
         i = v.skipSpaces(ne + 1)
         guard let id = names.lookupRemembering(v, ns, ne) else {
             if let u = unknownNames.lookupRemembering(v, ns, ne) {
