@@ -52,6 +52,8 @@ import Testing
         do {
             let w = try TraceWriter(path: path, options: .init(layout: layout))  // unfinished: discarded
             #expect(throws: TraceFormatError.self) { try w.append(buf.events[1]) }
+            let raw = buf.events[0].recordBytes + buf.events[1].recordBytes  // raw records: the same check
+            #expect(throws: TraceFormatError.self) { try raw.withUnsafeBytes { try w.appendRecords($0) } }
         }
         var plain = buf
         plain.events = buf.events.map {

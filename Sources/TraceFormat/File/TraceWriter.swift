@@ -180,7 +180,7 @@ public final class TraceWriter: EventSink {
             let dst = records.baseAddress! + pending * Event.recordSize
             dst.copyMemory(from: raw.baseAddress! + at, byteCount: bytes)
             for i in 0..<n
-            where !options.cpus && dst.load(fromByteOffset: i * Event.recordSize + 54, as: UInt16.self) != 0 {
+            where !options.cpus && dst.loadUnaligned(fromByteOffset: i * Event.recordSize + 54, as: UInt16.self) != 0 {
                 throw Self.undeclaredCPU(eventCount + UInt64(i))
             }
             for i in 0..<n {
