@@ -87,18 +87,24 @@ import TraceFormat
         #expect(!f.accesses.contains { $0.kind == .inLifetime && $0.slot == f.maps.first?.slot })
     }
 
+    /// A tracker of ``metadata``'s device with a strict allocator check on `cpus` CPUs (a 48-bit domain).
+    static func checkedTracker(cpus: Int) -> IntentTracker {
+        var tracker = IntentTracker(
+            facts: DeviceFacts.build(from: Self.metadata), metadata: Self.metadata,
+            options: ReplayOptions(skewToleranceNs: 1_000_000, impliedAccesses: false))
+        tracker.allocatorCheck = AllocatorCheck(
+            lazy: false, flushTimeoutMs: 10, flushEntries: 256, addressWidth: 48, below4GFirst: true, cpus: cpus,
+            domainOf: [0])
+        return tracker
+    }
+
     /// 5.10's intel-iommu dma_ops (`intel_iommu:map_single`) trace the pages they mapped: `dev_addr` keeps the
     /// buffer's offset in its first page and `size` is nrpages << 12, so a 4096-byte map at 0xffffb398 is one
     /// page at 0xffffb000, the next one below the first (0xfffff000, top-down). Twin: the same event as a
     /// generic DMA-API map spans two pages, which the allocator places at 0xffffc000, not 0xffffb000.
     @Test func intelDriverMapsAreCheckedPageAligned() {
         func divergences(_ api: MapAPI) -> Int {
-            var tracker = IntentTracker(
-                facts: DeviceFacts.build(from: Self.metadata), metadata: Self.metadata,
-                options: ReplayOptions(skewToleranceNs: 1_000_000, impliedAccesses: false))
-            tracker.allocatorCheck = AllocatorCheck(
-                lazy: false, flushTimeoutMs: 10, flushEntries: 256, addressWidth: 48, below4GFirst: true,
-                domainOf: [0])
+            var tracker = Self.checkedTracker(cpus: 1)
             var feed = Feed()
             let events = [
                 Event(
@@ -121,12 +127,7 @@ import TraceFormat
     /// CPU 1's next map gets B back, not A. Twin: the same last map recorded on CPU 0 must be A, so B diverges.
     @Test func dmaAPIMapsFollowTheirRecordedCPU() {
         func divergences(lastMapOn lastCPU: UInt16) -> Int {
-            var tracker = IntentTracker(
-                facts: DeviceFacts.build(from: Self.metadata), metadata: Self.metadata,
-                options: ReplayOptions(skewToleranceNs: 1_000_000, impliedAccesses: false))
-            tracker.allocatorCheck = AllocatorCheck(
-                lazy: false, flushTimeoutMs: 10, flushEntries: 256, addressWidth: 48, below4GFirst: true, cpus: 2,
-                domainOf: [0])
+            var tracker = Self.checkedTracker(cpus: 2)
             var feed = Feed()
             func map(_ t: UInt64, _ iova: UInt64, cpu: UInt16) -> Event {
                 Event(
