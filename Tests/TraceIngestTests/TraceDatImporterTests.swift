@@ -10,9 +10,11 @@ private struct ReportLine: Equatable, CustomStringConvertible {
     var paddr: UInt64?
     var size: UInt64
     var unmapped: UInt64?
+    /// The `[cpu]` column: the ring buffer the record came from (``Event/cpu``).
+    var cpu: UInt16?
 
     var description: String {
-        "\(time) \(name) iova=\(iova) paddr=\(paddr.map(String.init) ?? "-") size=\(size) unmapped=\(unmapped.map(String.init) ?? "-")"
+        "\(time) \(name) iova=\(iova) paddr=\(paddr.map(String.init) ?? "-") size=\(size) unmapped=\(unmapped.map(String.init) ?? "-") cpu=\(cpu.map(String.init) ?? "-")"
     }
 
     /// `dd-156 [001] 16.155120: map: IOMMU: iova=0x... - 0x... paddr=0x... size=4096`
@@ -23,6 +25,7 @@ private struct ReportLine: Equatable, CustomStringConvertible {
         }
         time = String(words[nameIndex - 1].dropLast())
         name = String(words[nameIndex].dropLast())
+        cpu = words.first { $0.hasPrefix("[") && $0.hasSuffix("]") }.flatMap { UInt16($0.dropFirst().dropLast()) }
         var values: [String: UInt64] = [:]
         for w in words[(nameIndex + 1)...] {
             let kv = w.split(separator: "=", maxSplits: 1)
@@ -47,6 +50,7 @@ private struct ReportLine: Equatable, CustomStringConvertible {
         size = e.size
         paddr = e.kind == .iommuMap ? e.address2 : nil
         unmapped = e.kind == .iommuUnmap ? e.address2 : nil
+        cpu = e.cpu
     }
 }
 

@@ -301,10 +301,10 @@ struct IntentTracker {
         if e.kind == .iommuMap, let cpu = Self.recordedCPU(of: e) {
             if checkWorker != nil {
                 states.check(
-                    CheckOp(call: .noteCPU, device: 0, iova: 0, size: 0, cpu: Int(cpu), time: t, index: index, event: e)
+                    CheckOp(call: .noteCPU, device: 0, iova: 0, size: 0, cpu: cpu, time: t, index: index, event: e)
                 )
             } else {
-                allocatorCheck?.noteCPU(Int(cpu))
+                allocatorCheck?.noteCPU(cpu)
             }
         }
         guard e.hasDevice else {
@@ -346,11 +346,11 @@ struct IntentTracker {
                 if checkWorker != nil {
                     states.check(
                         CheckOp(
-                            call: .map, device: d, iova: iova, size: e.size, cpu: Self.recordedCPU(of: e).map(Int.init),
+                            call: .map, device: d, iova: iova, size: e.size, cpu: Self.recordedCPU(of: e),
                             time: t, index: index, event: e))
                 } else {
                     allocatorCheck?.map(
-                        device: d, iova: iova, size: e.size, cpu: Self.recordedCPU(of: e).map(Int.init), time: t,
+                        device: d, iova: iova, size: e.size, cpu: Self.recordedCPU(of: e), time: t,
                         index: index, event: e)
                 }
             }
@@ -368,7 +368,7 @@ struct IntentTracker {
                 if checkWorker != nil { takeCheckBack(&states) }
                 // Not `if let check = allocatorCheck`: that copied the whole check (retaining its tables) per map.
                 if let extended = allocatorCheck?.map(
-                    device: d, iova: e.address, size: e.size, cpu: Self.recordedCPU(of: e).map(Int.init), time: t,
+                    device: d, iova: e.address, size: e.size, cpu: Self.recordedCPU(of: e), time: t,
                     index: index, event: e
                 ) {
                     continues = extended
@@ -393,7 +393,7 @@ struct IntentTracker {
         case .dmaUnmap, .dmaFree, .iommuUnmap:
             noteGuestMap(t)
             if recordedTranslated[d] {
-                let cpu = Self.recordedCPU(of: e).map(Int.init)
+                let cpu = Self.recordedCPU(of: e)
                 if checkWorker != nil {
                     states.check(
                         CheckOp(
@@ -533,15 +533,16 @@ struct IntentTracker {
 
     /// The guest CPU an event records, nil when it records none: ``Event/cpu`` (format 3.0: every event of an
     /// ftrace or trace.dat input), else the `cpu` slot of an `iommu_map`/`iommu_unmap` (CPU + 1; files
-    /// written before 3.0).
-    @inline(__always) static func recordedCPU(of e: Event) -> UInt8? {
-        if let cpu = e.cpu { return UInt8(clamping: cpu) }
+    /// written before 3.0). Not clamped: the allocator check keeps up to 8,192 CPUs apart.
+    @inline(__always) static func recordedCPU(of e: Event) -> Int? {
+        if let cpu = e.cpu { return Int(cpu) }
         guard e.kind == .iommuMap || e.kind == .iommuUnmap, e.aux2 > 0 else { return nil }
-        return UInt8(clamping: e.aux2 - 1)
+        return Int(e.aux2 - 1)
     }
 
-    /// ``recordedCPU(of:)``, or 0.
-    @inline(__always) static func cpu(of e: Event) -> UInt8 { recordedCPU(of: e) ?? 0 }
+    /// ``recordedCPU(of:)``, or 0, as a buffer stores it for the scenarios' allocators (one byte: CPUs above 255
+    /// share the caches of 255 there).
+    @inline(__always) static func cpu(of e: Event) -> UInt8 { UInt8(clamping: recordedCPU(of: e) ?? 0) }
 
     static func isDMAEvent(_ k: EventKind) -> Bool {
         switch k {

@@ -87,10 +87,13 @@ public struct Event: Sendable, Hashable {
             let v = UInt16(truncatingIfNeeded: provenance >> 48)
             return v == 0 ? nil : v &- 1
         }
-        set {
-            let v = newValue.map { UInt64(min($0, 0xFFFE)) &+ 1 } ?? 0
-            provenance = (provenance & Event.positionMask) | v << 48
-        }
+        set { provenance = (provenance & Event.positionMask) | Event.cpuBits(newValue) }
+    }
+
+    /// `cpu` as ``provenance`` holds it: CPU + 1 in bits 48–63 (65534 at most), 0 for nil. Importers that stamp
+    /// one CPU on many events make it once and OR it in (an optional passed per event cost ftrace parsing 20 %).
+    @inlinable public static func cpuBits(_ cpu: UInt16?) -> UInt64 {
+        (cpu.map { UInt64(min($0, 0xFFFE)) &+ 1 } ?? 0) << 48
     }
 
     /// The bits of ``provenance`` that hold ``position``.
@@ -122,7 +125,7 @@ public struct Event: Sendable, Hashable {
         self.size = size
         self.aux = aux
         self.aux2 = aux2
-        self.provenance = (position & Event.positionMask) | (cpu.map { UInt64(min($0, 0xFFFE)) &+ 1 } ?? 0) << 48
+        self.provenance = (position & Event.positionMask) | Event.cpuBits(cpu)
     }
 
     /// DMA direction, bits 0–1 of ``flags``.

@@ -13,7 +13,7 @@ import TraceFormat
 /// first time.
 public struct FtraceTextImporter: Importer {
     public static let formatID = "ftrace"
-    /// ftrace's `[cpu]` column, a trace.dat record's CPU ring, a JSONL event's `cpu`.
+    /// Every event of a line with a `[cpu]` column records that CPU.
     public static let recordsCPU = true
 
     public init() {}
@@ -314,8 +314,8 @@ struct FtraceLineParser {
             kind: kind, timestamp: ts, device: device, direction: direction, flags: flags, detail: detail,
             address: address, address2: address2, size: size, aux: aux, aux2: aux2, clock: clock,
             source: source, position: line)
-        // The CPU as ``Event/provenance`` holds it, made once per line: passing `cpu:` as an optional to the
-        // initialiser made parsing 20% slower (0.33 -> 0.40 s on 423 MB, `ingest --dry-run`).
+        // Made once per line (``Event/cpuBits(_:)``): passing `cpu:` to the initialiser made parsing 20% slower
+        // (0.33 -> 0.40 s on 423 MB, `ingest --dry-run`).
         e.provenance |= lineCPUBits
         return e
     }
@@ -357,7 +357,7 @@ struct FtraceLineParser {
         }
         eventLines += 1
         if lineCPU < 8192 && lineCPU >= cpusSeen { cpusSeen = lineCPU + 1 }
-        if lineCPU < 0xFFFF { lineCPUBits = UInt64(lineCPU &+ 1) << 48 }
+        if lineCPU < 0xFFFF { lineCPUBits = Event.cpuBits(UInt16(lineCPU)) }
         i = v.skipSpaces(ne + 1)
         guard let id = names.lookupRemembering(v, ns, ne) else {
             if let u = unknownNames.lookupRemembering(v, ns, ne) {

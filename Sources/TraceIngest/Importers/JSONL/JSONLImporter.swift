@@ -10,7 +10,7 @@ import TraceFormat
 /// reported with file:line and skipped.
 public struct JSONLImporter: Importer {
     public static let formatID = "jsonl"
-    /// ftrace's `[cpu]` column, a trace.dat record's CPU ring, a JSONL event's `cpu`.
+    /// An event line may give its CPU (`on_cpu`).
     public static let recordsCPU = true
 
     public init() {}

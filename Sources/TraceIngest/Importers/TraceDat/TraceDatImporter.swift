@@ -12,7 +12,7 @@ import TraceFormat
 /// metadata when none is set.
 public struct TraceDatImporter: Importer {
     public static let formatID = "tracedat"
-    /// ftrace's `[cpu]` column, a trace.dat record's CPU ring, a JSONL event's `cpu`.
+    /// Every record's event records the CPU of the ring buffer it came from.
     public static let recordsCPU = true
 
     /// The parsed header of the last input read.
@@ -81,7 +81,7 @@ public struct TraceDatImporter: Importer {
                     template.timestamp =
                         offset >= 0 ? rec.timestamp &+ UInt64(offset) : rec.timestamp &- UInt64(offset.magnitude)
                     let cpu = streams.list[Int(rec.stream)].cpu
-                    template.cpu = UInt16(clamping: min(cpu, 0xFFFE))
+                    template.provenance |= Event.cpuBits(UInt16(clamping: cpu))
                     if rec.missed >= 0 {
                         template.kind = .lostEvents
                         template.aux = UInt32(clamping: rec.missed)
