@@ -261,6 +261,11 @@ public struct ReplayEngine: Sendable {
                 "\(intent.lateUnjudged) recorded host translation(s) came later than the skew window (\(Double(options.skewToleranceNs ?? 0) / 1e6) ms) after their buffer's unmap and the host trace records no page-selective IOTLB invalidation (nor, under lazy invalidation, a flush) to tell clock skew from a use after unmap: judged by time alone"
             )
         }
+        if let check = intent.allocatorCheck, check.placedUnattributed > 0 {
+            notes.append(
+                "\(check.placedUnattributed) allocation(s) whose iommu:map named no device were checked in the one domain whose IOVA allocator predicts them"
+            )
+        }
         if let check = intent.allocatorCheck, check.skipped > 0 {
             notes.append(
                 "\(check.skipped) iommu:map event(s) of unknown devices were not checked against the IOVA allocator")

@@ -104,6 +104,14 @@ struct AllocatorCheck {
     private(set) var divergenceCount = 0
     /// Maps whose device is unknown (not checked; the domain's later predictions may suffer).
     private(set) var skipped = 0
+    /// Maps that named no device, checked in the one domain whose allocator predicts them
+    /// (``mapUnattributed(iova:size:cpu:time:index:event:)``).
+    private(set) var placedUnattributed = 0
+    /// Where each placed device-less allocation went, by first pfn (device index): for its device-less unmap.
+    private var unattributedLive: [UInt64: Int] = [:]
+    /// The device of the last map on each CPU (by CPU; -1 none): breaks a tie between domains that all predict a
+    /// device-less map.
+    private var lastDeviceOnCPU: [Int] = []
     /// Maps ingest attributed to one device whose IOVA only another device's domain predicts (moved there).
     private(set) var reattributed = 0
     /// The last ``map(device:iova:size:cpu:time:index:event:)`` continued the device's open allocation (another
@@ -135,8 +143,9 @@ struct AllocatorCheck {
         self.addressWidth = addressWidth
         self.below4GFirst = below4GFirst
         self.domainOf = domainOf
-        pending = Array(repeating: nil, count: domainOf.count)
-        pendingDomain = Array(repeating: -1, count: domainOf.count)
+        // One more slot than devices: the open allocation of maps that name no device (``unknownSlot``).
+        pending = Array(repeating: nil, count: domainOf.count + 1)
+        pendingDomain = Array(repeating: -1, count: domainOf.count + 1)
         devicesSeen = Array(repeating: false, count: domainOf.count)
         dmaLimit = Array(repeating: 0, count: domainOf.count)
         domains = Array(repeating: nil, count: (domainOf.max() ?? -1) + 1)
@@ -202,6 +211,32 @@ struct AllocatorCheck {
         let pfn = iova >> 12
         let pages = max(1, PageSpan(address: iova, size: size).count)
         lastMapExtended = false
+        if cpu < 8192 {
+            if cpu >= lastDeviceOnCPU.count {
+                lastDeviceOnCPU += Array(repeating: -1, count: cpu + 1 - lastDeviceOnCPU.count)
+            }
+            lastDeviceOnCPU[cpu] = d
+        }
+        if pendingCount > 0, let u = pending[unknownSlot] {
+            // This domain's open allocations came before the device-less one (which ended those on its CPU).
+            closeAll(domain: domain)
+            var g = u
+            g.device = d
+            g.domain = domain
+            if u.startPfn &+ u.pages == pfn, u.cpu == cpu, time &- u.time <= Self.segmentGapNs,
+                successors(of: g, limit: 1).isEmpty
+            {
+                // The open device-less map is this DMA-API call's first segment (`__iommu_map_sg()` maps in
+                // ascending IOVA order): one allocation of this device, from the device-less map's IOVA.
+                _ = takePending(unknownSlot)
+                g.pages &+= pages
+                pendingCount += 1
+                pendingDomain[d] = domain
+                pending[d] = g
+                return false
+            }
+            commit(takePending(unknownSlot)!)
+        }
         if var g = pending[d], g.startPfn &+ g.pages == pfn, g.cpu == cpu {
             if successors(of: g, limit: 1).isEmpty {
                 g.pages &+= pages
@@ -215,7 +250,7 @@ struct AllocatorCheck {
         // commit, which device's domain it is: `__iommu_map_sg()` traces a non-contiguous coherent buffer as
         // several maps at once, and ingest may vote them to different devices when two domains use the same IOVAs).
         if event.eventFlags.contains(.attributed), pendingCount > 0 {
-            for o in pending.indices where o != d {
+            for o in 0..<unknownSlot where o != d {
                 guard var g = pending[o], g.startPfn &+ g.pages == pfn, g.cpu == cpu,
                     g.event.eventFlags.contains(.attributed), time &- g.time <= Self.segmentGapNs,
                     successors(of: g, limit: 1).isEmpty
@@ -227,7 +262,7 @@ struct AllocatorCheck {
             }
             // A map that continues no open allocation of another device on its CPU ends those allocations (the
             // DMA-API call that made them returned): checked now, before this domain allocates again.
-            for o in pending.indices where o != d && pendingDomain[o] != domain {
+            for o in 0..<unknownSlot where o != d && pendingDomain[o] != domain {
                 if let g = pending[o], g.cpu == cpu, g.event.eventFlags.contains(.attributed) {
                     commit(takePending(o)!)
                 }
@@ -245,6 +280,108 @@ struct AllocatorCheck {
     /// How far apart in time two maps of one DMA-API call can be (segments are mapped in one loop).
     static let segmentGapNs: UInt64 = 100_000
 
+    /// The ``pending`` slot of the open allocation of maps that name no device.
+    private var unknownSlot: Int { domainOf.count }
+
+    /// A recorded `iommu_map` that names no device (ingest could not attribute it: no DMA-API event, host
+    /// translation or adjacent map told whose it was). Its IOVA was allocated from some domain all the same, and
+    /// left out, that domain's model would take the range for free and predict it for a later allocation (a fresh
+    /// intel-strict boot of 2026-12-07 diverged 7 times after one such map). Like a map of a known device it
+    /// opens an allocation that later segments of the same DMA-API call extend, or extends one (it may be any
+    /// segment of a scatterlist or of a non-contiguous coherent buffer); at its commit it goes to the one domain
+    /// whose allocator predicts its IOVA, or, when several do, to the domain of the device that mapped last on its
+    /// CPU among them (one task maps for one device at a time). When none does it is not checked (``skipped``):
+    /// no domain can be blamed.
+    mutating func mapUnattributed(
+        iova: UInt64, size: UInt64, cpu recordedCPU: Int?, time: UInt64, index: Int, event: Event
+    ) {
+        // A direct mapping (IOVA = physical address): `iommu_create_device_direct_mappings()` maps a reserved region
+        // (RMRR, ISA range) 1:1 without the IOVA allocator (drivers/iommu/iommu.c, v6.1).
+        guard iova != event.address2 else { return }
+        let cpu = recordedCPU ?? 0
+        noteCPU(cpu)
+        let pfn = iova >> 12
+        let pages = max(1, PageSpan(address: iova, size: size).count)
+        lastMapExtended = false
+        let u = unknownSlot
+        if var g = pending[u] {
+            if g.startPfn &+ g.pages == pfn, g.cpu == cpu, time &- g.time <= Self.segmentGapNs, !predictedAnywhere(g) {
+                g.pages &+= pages
+                pending[u] = g
+                return
+            }
+            commit(takePending(u)!)
+        }
+        // A later segment of a known device's open allocation.
+        if pendingCount > 0 {
+            for o in 0..<u {
+                guard var g = pending[o], g.startPfn &+ g.pages == pfn, g.cpu == cpu,
+                    time &- g.time <= Self.segmentGapNs,
+                    successors(of: g, limit: 1).isEmpty
+                else { continue }
+                g.pages &+= pages
+                pending[o] = g
+                return
+            }
+            // It continues no open allocation on its CPU: the DMA-API calls that made those returned.
+            for o in 0..<u where pending[o]?.cpu == cpu { commit(takePending(o)!) }
+        }
+        pendingCount += 1
+        pending[u] = Group(
+            device: u, domain: -1, startPfn: pfn, pages: pages, cpu: cpu, cpuRecorded: recordedCPU != nil,
+            index: index, event: event, time: time)
+    }
+
+    /// A recorded `iommu_unmap` that names no device: frees a device-less map placed in a domain.
+    mutating func unmapUnattributed(iova: UInt64, cpu recordedCPU: Int?, time: UInt64) {
+        if pendingCount > 0, pending[unknownSlot] != nil { commit(takePending(unknownSlot)!) }
+        guard let d = unattributedLive.removeValue(forKey: iova >> 12) else { return }
+        unmap(device: d, iova: iova, cpu: recordedCPU, time: time)
+    }
+
+    /// The devices whose domains could have allocated device-less `g` (one per domain, the CPU's last device's
+    /// first), each with the states that give its IOVA.
+    private mutating func placements(of g: Group, limit: Int) -> [(device: Int, states: [DomainState])] {
+        var order: [Int] = []
+        if g.cpu < lastDeviceOnCPU.count, lastDeviceOnCPU[g.cpu] >= 0 { order.append(lastDeviceOnCPU[g.cpu]) }
+        for d in devicesSeen.indices where devicesSeen[d] && !order.contains(where: { domainOf[$0] == domainOf[d] }) {
+            order.append(d)
+        }
+        var out: [(device: Int, states: [DomainState])] = []
+        for d in order {
+            var h = g
+            h.device = d
+            h.domain = domainOf[d]
+            let next = successors(of: h, limit: limit)
+            if !next.isEmpty { out.append((d, next)) }
+        }
+        return out
+    }
+
+    /// Some domain's allocator predicts device-less `g` as an allocation of its own.
+    private mutating func predictedAnywhere(_ g: Group) -> Bool {
+        !placements(of: g, limit: 1).isEmpty
+    }
+
+    private mutating func commitUnattributed(_ g: Group) {
+        let found = placements(of: g, limit: maxHypotheses)
+        guard let (d, next) = found.first else {
+            skipped += 1
+            return
+        }
+        // Several domains predict it: the CPU's last device's (listed first) when it is one of them; otherwise
+        // nothing tells them apart.
+        if found.count > 1 && !(g.cpu < lastDeviceOnCPU.count && lastDeviceOnCPU[g.cpu] == d) {
+            skipped += 1
+            return
+        }
+        checked += 1
+        placedUnattributed += 1
+        domains[domainOf[d]] = next
+        setLive(Self.key(d, g.startPfn), g.pages)
+        unattributedLive[g.startPfn] = d
+    }
+
     /// A recorded `iommu_unmap` (or DMA-API unmap) of device `d`; `cpu` nil when the event records none.
     mutating func unmap(device d0: Int, iova: UInt64, cpu recordedCPU: Int?, time: UInt64) {
         guard d0 < domainOf.count else { return }
@@ -253,8 +390,14 @@ struct AllocatorCheck {
         // An unmap names no domain either: follow a map the allocator moved to another device.
         var d = d0
         if live.get(Self.key(d, pfn)) == nil, let m = moved.removeValue(forKey: Self.key(d, pfn)) { d = m }
+        if !unattributedLive.isEmpty, let m = unattributedLive[pfn], m == d || live.get(Self.key(d, pfn)) == nil {
+            // A device-less map placed in `m`'s domain, unmapped by a device ingest (or a host translation) named.
+            unattributedLive[pfn] = nil
+            d = m
+        }
         let domain = domainOf[d]
         noteCPU(cpu)
+        if pendingCount > 0, pending[unknownSlot] != nil { commit(takePending(unknownSlot)!) }
         closeAll(domain: domain)
         guard let pages = removeLive(Self.key(d, pfn)) else { return }
         // In place: the hypotheses leave the table while they change, so no copy of an allocator is made
@@ -349,6 +492,7 @@ struct AllocatorCheck {
     static let cpuSwitchCostNs: UInt64 = 10_000_000
 
     private mutating func commit(_ g0: Group) {
+        if g0.device == unknownSlot { return commitUnattributed(g0) }
         checked += 1
         // Fast path (one hypothesis, no flush-queue timer question): allocate in place, no copy of the state.
         // (The hypotheses leave the table while they are looked at: reading them in place would copy them.)

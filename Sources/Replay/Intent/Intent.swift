@@ -309,8 +309,15 @@ struct IntentTracker {
         }
         guard e.hasDevice else {
             switch e.kind {
-            case .iommuMap: orphan(e, index: index, time: t)
-            case .iommuUnmap: unmapOrphan(e, index: index, time: t, &states)
+            case .iommuMap:
+                if checkWorker != nil { takeCheckBack(&states) }
+                allocatorCheck?.mapUnattributed(
+                    iova: e.address, size: e.size, cpu: Self.recordedCPU(of: e), time: t, index: index, event: e)
+                orphan(e, index: index, time: t)
+            case .iommuUnmap:
+                if checkWorker != nil { takeCheckBack(&states) }
+                allocatorCheck?.unmapUnattributed(iova: e.address, cpu: Self.recordedCPU(of: e), time: t)
+                unmapOrphan(e, index: index, time: t, &states)
             case .dmaMap, .dmaAlloc: unattributed += 1
             default: break
             }
