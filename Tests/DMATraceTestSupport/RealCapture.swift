@@ -33,9 +33,10 @@ public enum RealCapture {
         try ingest(files)
     }
 
-    /// One of the raw captures of `traces/raw/NAME`, ingested the same way.
-    public static func raw(_ name: String) -> Result<EventBuffer, IngestError> {
-        let d = Repository.file("traces/raw/\(name)")
+    /// One of the raw captures of `traces/raw/NAME` (or of another folder of raw captures: `traces/holdout`),
+    /// ingested the same way.
+    public static func raw(_ name: String, in folder: String = "traces/raw") -> Result<EventBuffer, IngestError> {
+        let d = Repository.file("\(folder)/\(name)")
         let ftrace =
             FileManager.default.fileExists(atPath: d + "/guest-ftrace.txt")
             ? d + "/guest-ftrace.txt" : d + "/guest-ftrace.txt.zst"

@@ -130,4 +130,42 @@ import TraceFormat
         #expect(r.attributedEvents == 4 && r.unattributedEvents == 1)
         #expect(r.pairsMatched == 1 && r.residualSkewNs == 0)
     }
+
+    /// A receive-ring refill (a 6.1 intel-lazy boot's virtio-net `try_fill_recv()`): device-less maps on one CPU a
+    /// few microseconds apart, each right below the last. The first is virtio-net's by its own page's translation;
+    /// the second is translated only by virtio-blk, in its own domain, to another page (the same IOVA is live in
+    /// both domains): one loop of one driver decides it (``AttributionEvidence/sameCPURun``). Twins: the second
+    /// map on another CPU, or 1 ms later, is virtio-blk's by that translation.
+    static func refill(secondCPU: UInt16, gapNs: UInt64) -> [UInt16] {
+        var buf = EventBuffer()
+        _ = buf.device(DeviceInfo(name: "0000:00:02.0", sid: 0x10))
+        _ = buf.device(DeviceInfo(name: "0000:00:03.0", sid: 0x18))
+        let hostBlk = buf.device(DeviceInfo(name: "00:02.00", sid: 0x10))
+        let hostNet = buf.device(DeviceInfo(name: "00:03.00", sid: 0x18))
+        var m1 = Event(
+            kind: .iommuMap, timestamp: 1_000_000, address: 0xfff79000, address2: 0x31b7000, size: 4096, clock: 1)
+        m1.cpu = 0
+        var m2 = Event(
+            kind: .iommuMap, timestamp: 1_000_000 + gapNs, address: 0xfff78000, address2: 0x31b7000, size: 4096,
+            clock: 1)
+        m2.cpu = secondCPU
+        buf.append(m1)
+        buf.append(m2)
+        buf.append(
+            Event(
+                kind: .hostTranslate, timestamp: 5_001_200_000, device: hostNet, address: 0xfff79000,
+                address2: 0x31b7000, clock: 0))
+        buf.append(
+            Event(
+                kind: .hostTranslate, timestamp: 5_003_000_000, device: hostBlk, address: 0xfff78000,
+                address2: 0x500_0000, clock: 0))
+        GuestHostMerger(guestClocks: [1], hostClock: 0).merge(&buf)
+        return buf.events.filter { $0.kind == .iommuMap }.map(\.device)
+    }
+
+    @Test func aDriverLoopOnOneCPUOutranksAnotherDomainsTranslations() {
+        #expect(Self.refill(secondCPU: 0, gapNs: 2_000) == [1, 1])
+        #expect(Self.refill(secondCPU: 1, gapNs: 2_000) == [1, 0])
+        #expect(Self.refill(secondCPU: 0, gapNs: 1_000_000) == [1, 0])
+    }
 }

@@ -14,7 +14,16 @@ enum AttributionEvidence: Int, CaseIterable, Comparable, Sendable {
     case ownPagesEarly
     /// ... over its whole lifetime (map to unmap, widened by the skew slack).
     case ownPagesLifetime
-    /// ... within ±50 ms of its lifetime (under TCG the guest clock drifts a few ms and a device may touch a
+    /// The map right before it on the same CPU (within ``DeviceAttribution/runGapNs``) ends where it starts or
+    /// starts where it ends, and has a device: one loop of one driver mapping for one device (a receive ring
+    /// refilled buffer by buffer, each allocation right below the last: the domain's allocator hands out IOVAs
+    /// top-down; or the next segment of one scatterlist). It outranks host translations of the same IOVAs to
+    /// other pages, or to its own page outside its lifetime: those are often another device's, in its own domain,
+    /// of the same IOVA (each domain allocates from the same top of the address space, and a freed page is soon
+    /// reused: a 6.1 intel-lazy boot's virtio-net refill reused a page virtio-blk had used 24 ms before at the
+    /// same IOVA in its domain).
+    case sameCPURun
+    /// Host translations of its IOVAs to its own physical pages within ±50 ms of its lifetime (under TCG the guest clock drifts a few ms and a device may touch a
     /// buffer tens of ms after its map).
     case ownPagesWide
     /// Host translations of its IOVAs to any page in the first 100 ms (no physical page to compare).
@@ -36,6 +45,10 @@ enum DeviceAttribution {
     static let unmapUseSlackNs: Int64 = 2_000_000
     /// Pages of one map examined at most.
     static let maxPages = 4096
+    /// How close in time two maps of one CPU must follow each other to be one loop (``AttributionEvidence/sameCPURun``):
+    /// a driver's refill loop maps a buffer every few microseconds (2.5 µs apart under TCG in a 6.1 virtio-net
+    /// refill; `try_fill_recv()`, drivers/net/virtio_net.c).
+    static let runGapNs: UInt64 = 100_000
 
     /// The device of the guest DMA-API call on `e`'s first page closest in time (within 1 ms).
     static func dmaDevice(for e: Event, _ byPage: [UInt64: [HostAccess]]) -> UInt16? {

@@ -9,8 +9,10 @@ import TraceFormat
 ///
 /// **Attribution** (``DeviceAttribution``): a guest map takes the device the strongest
 /// ``AttributionEvidence`` names: a guest DMA-API call of the same IOVA page within 1 ms, else the host
-/// translations of its pages (its own physical pages first; early in its lifetime first), else a live attributed
-/// mapping adjacent in IOVA space. Unmaps take the device of the map they end. Inferred devices carry
+/// translations of its pages to its own physical pages within its lifetime (early first), else the map right
+/// before it on its CPU when the two are IOVA-adjacent (one driver loop), else host translations to its own pages
+/// just outside its lifetime, else to any page, else a live
+/// attributed mapping adjacent in IOVA space. Unmaps take the device of the map they end. Inferred devices carry
 /// ``EventFlags/attributed``; guest timestamps moved onto the host clock carry ``EventFlags/aligned``.
 public struct GuestHostMerger {
     /// The guest clock ids (ftrace, dmesg: `guest-*`).
@@ -79,19 +81,29 @@ public struct GuestHostMerger {
         }
         for k in dmaByPage.keys { dmaByPage[k]!.sort { $0.time < $1.time } }
         var mapDevice: [Int: UInt16] = [:]
+        // The last map of each CPU (by the CPU the event records): its IOVA range, time and device.
+        var lastOnCPU: [UInt16: (start: UInt64, end: UInt64, time: UInt64, device: UInt16?)] = [:]
         for i in guestOrder {
             var e = out[i]
             let page = e.address & Self.pageMask
             if e.kind == .iommuMap {
-                var device: UInt16? = e.hasDevice ? e.device : nil
-                if device == nil { device = DeviceAttribution.dmaDevice(for: e, dmaByPage) }
-                if device == nil, let off = offset {
-                    device =
-                        DeviceAttribution.hostDevice(
-                            for: e, end: mapEnd[i], offset: off, slack: slack, host: access, map: hostDevice)?.device
-                }
                 let start = page
                 let end = start &+ max(e.size, 0x1000)
+                var device: UInt16? = e.hasDevice ? e.device : nil
+                if device == nil { device = DeviceAttribution.dmaDevice(for: e, dmaByPage) }
+                if device == nil {
+                    let host = offset.flatMap { off in
+                        DeviceAttribution.hostDevice(
+                            for: e, end: mapEnd[i], offset: off, slack: slack, host: access, map: hostDevice)
+                    }
+                    device = host?.device
+                    if host.map({ $0.evidence > .sameCPURun }) ?? true, let cpu = e.cpu, let prev = lastOnCPU[cpu],
+                        let d = prev.device, e.timestamp &- prev.time <= DeviceAttribution.runGapNs,
+                        prev.start == end || prev.end == start
+                    {
+                        device = d
+                    }
+                }
                 if device == nil {
                     // Adjacent live mapping in IOVA space: the same domain's allocator.
                     var cands = Set<UInt16>()
@@ -112,6 +124,7 @@ public struct GuestHostMerger {
                 } else if !e.hasDevice {
                     unattributed += 1
                 }
+                if let cpu = e.cpu { lastOnCPU[cpu] = (start, end, e.timestamp, device) }
                 liveMap[page, default: []].append(i)
             } else {
                 // The unmap ends the oldest live map of its page, unless maps of several devices are live on it
