@@ -48,13 +48,26 @@ public struct ReplayEngine: Sendable {
     /// `source` can be read again) and keeps the run with fewer divergences.
     public func run(_ source: some EventSource, tracePath: String) throws -> ReplayResult {
         let budgets = options.allocatorSearch.isEmpty ? [AllocatorCheck.defaultHypotheses] : options.allocatorSearch
-        var (best, diverged) = try run(source, tracePath: tracePath, hypotheses: budgets[0])
+        var (best, diverged, allocations) = try run(source, tracePath: tracePath, hypotheses: budgets[0])
         var tried: [(Int, Int)] = [(budgets[0], diverged)]
         let rereadable = (source as? TraceReader)?.canReadAgain ?? true
+        var notTried: Int?
         for budget in budgets.dropFirst() where diverged > 0 && rereadable {
-            let (next, count) = try run(source, tracePath: tracePath, hypotheses: budget)
+            let (work, overflow) = UInt64(allocations).multipliedReportingOverflow(by: UInt64(budget))
+            if let bound = options.allocatorSearchWork, overflow || work > bound {
+                notTried = budget
+                break
+            }
+            let (next, count, _) = try run(source, tracePath: tracePath, hypotheses: budget)
             tried.append((budget, count))
             if count < diverged { (best, diverged) = (next, count) }
+        }
+        if let budget = notTried, let bound = options.allocatorSearchWork {
+            let asked = (tried.map(\.0) + [budget]).map(String.init).joined(separator: ",")
+            best.notes.append(
+                "the IOVA allocator check did not search with \(budget) hypotheses per domain: \(allocations) "
+                    + "allocations × \(budget) is above its work bound of \(bound) (--allocator-search \(asked) asks for it)"
+            )
         }
         if diverged > 0 && !rereadable && budgets.count > 1 {
             best.notes.append(
@@ -71,7 +84,9 @@ public struct ReplayEngine: Sendable {
     }
 
     /// One replay with the allocator check keeping `hypotheses` per domain; also returns the check's divergences.
-    private func run(_ source: some EventSource, tracePath: String, hypotheses: Int) throws -> (ReplayResult, Int) {
+    private func run(_ source: some EventSource, tracePath: String, hypotheses: Int) throws -> (
+        ReplayResult, divergences: Int, allocations: Int
+    ) {
         let metadata = evidence.map { $0.apply(to: source.metadata) } ?? source.metadata
         var seen = ScenarioEvidence()
         seen.devices = Array(repeating: ScenarioEvidence.DeviceCounts(), count: metadata.devices.count)
@@ -297,7 +312,7 @@ public struct ReplayEngine: Sendable {
         }
         var result = ReplayResult(trace: tracePath, events: intent.eventsSeen, scenarios: results, notes: notes)
         result.evidenceConflicts = conflicts.isEmpty ? nil : conflicts
-        return (result, intent.allocatorCheck?.divergenceCount ?? 0)
+        return (result, intent.allocatorCheck?.divergenceCount ?? 0, intent.allocatorCheck?.checked ?? 0)
     }
 
     private func finish(_ s0: ScenarioState, intent: IntentTracker, facts: [DeviceFacts]) -> ScenarioResult {

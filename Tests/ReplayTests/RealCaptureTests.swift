@@ -238,6 +238,32 @@ import DMATraceTestSupport
         #expect((s.checked ?? 0) > 4000)
     }
 
+    /// The wider searches are bounded by work (allocations checked × hypotheses per domain): a budget above the
+    /// bound is not tried, and a note says how to ask for it. Twin: without a bound the same budget is tried (and
+    /// takes linux5.10-intel-default's 67 divergences at 96 to 0 at 1,000).
+    @Test func aWiderSearchStaysWithinItsWorkBound() throws {
+        let reader = try TraceReader(path: Repository.file("traces/linux5.10-intel-default.dmat"))
+        var b = EventBuffer(metadata: reader.metadata)
+        try reader.forEachEvent { _, e in b.append(e) }
+        let rec = try RecordedScenario.infer(metadata: b.metadata, catalog: try ModelCatalog.builtin()).get()
+        func replay(bound: UInt64?) throws -> ReplayResult {
+            var options = ReplayOptions()
+            options.allocatorSearch = [96, 1000]
+            options.allocatorSearchWork = bound
+            return try ReplayEngine(scenarios: [rec], recorded: rec, options: options).run(b, tracePath: "t")
+        }
+        let bounded = try replay(bound: 100_000)
+        #expect(bounded.scenarios[0].divergenceCount == 67)
+        #expect(
+            bounded.notes.contains {
+                $0.contains("did not search with 1000 hypotheses per domain")
+                    && $0.contains("--allocator-search 96,1000")
+            })
+        let unbounded = try replay(bound: nil)
+        #expect(unbounded.scenarios[0].divergenceCount == 0)
+        #expect(!unbounded.notes.contains { $0.contains("did not search") })
+    }
+
     @Test func amdVIOMMUReplaysWithoutDivergence() throws {
         let (r, rec) = try Self.recorded("amd-viommu")
         #expect(rec.id == "linux-6.1@qemu-amd-iommu")

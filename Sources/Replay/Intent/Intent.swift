@@ -140,8 +140,15 @@ public struct ReplayOptions: Sendable {
     /// The recorded scenario's IOVA allocator check keeps this many timer/CPU hypotheses per domain, in turn:
     /// when a budget leaves allocator divergences, the replay runs again with the next one (when the source can
     /// be read again) and keeps the run with fewer, saying so in a note. Histories in which the flush-queue timer
-    /// moved between CPUs many times are pruned by the narrow search (docs/replay.md). Default 96, then 1,000.
-    public var allocatorSearch: [Int] = [AllocatorCheck.defaultHypotheses, 1000]
+    /// moved between CPUs many times are pruned by the narrow search (docs/replay.md). Default 96, then 1,000,
+    /// then 10,000 (within ``allocatorSearchWork``).
+    public var allocatorSearch: [Int] = [AllocatorCheck.defaultHypotheses, 1000, 10_000]
+    /// The most a wider search may cost, as recorded allocations checked × hypotheses per domain (a search's time
+    /// grows with both): a budget above it is not tried, and a note says how to ask for it. nil: no bound (a
+    /// search the user asked for). The default, 5 × 10^7, lets a capture of a few thousand allocations (a boot)
+    /// search with 10,000 (~10 s in a release build) and keeps a trace of millions at 96 and 1,000 (a wrong model
+    /// on a long trace must not cost hours).
+    public var allocatorSearchWork: UInt64? = 50_000_000
 
     public init(
         skewToleranceNs: UInt64? = nil, impliedAccesses: Bool? = nil, maxDivergences: Int = 1000,

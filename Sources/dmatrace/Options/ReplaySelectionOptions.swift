@@ -21,9 +21,9 @@ struct ReplaySelectionOptions: ParsableArguments {
     ) var skewMs: Double?
     @Option(
         help: ArgumentHelp(
-            "How many timer/CPU hypotheses per domain the recorded scenario's IOVA allocator check keeps, comma-separated: each next one is tried when the previous leaves divergences (not on standard input).",
+            "How many timer/CPU hypotheses per domain the recorded scenario's IOVA allocator check keeps, comma-separated: each next one is tried when the previous leaves divergences (not on standard input). Default 96,1000,10000, a wider one only while allocations × hypotheses stays within 5×10^7; given, each is tried.",
             valueName: "N[,N...]")
-    ) var allocatorSearch = "96,1000"
+    ) var allocatorSearch: String?
     @Flag(help: "Exit 1 when a scenario fails or the recorded scenario diverges.") var failOnFindings = false
     /// Scenarios replay on at most two threads (more work like two); results do not depend on it.
     @OptionGroup var threads: ThreadsOption
@@ -49,6 +49,7 @@ struct ReplaySelectionOptions: ParsableArguments {
 
     /// `--allocator-search`: one to four counts in 1...100000.
     func searchBudgets() throws -> [Int] {
+        guard let allocatorSearch else { return ReplayOptions().allocatorSearch }
         let parts = allocatorSearch.split(separator: ",", omittingEmptySubsequences: false)
         let budgets = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard budgets.count == parts.count, (1...4).contains(budgets.count),
@@ -71,6 +72,7 @@ struct ReplaySelectionOptions: ParsableArguments {
             skewToleranceNs: skewMs.map { UInt64($0 * 1_000_000) }, hypotheses: Set(hypotheses.hypotheses),
             scenarioThreads: scenarioThreads)
         options.allocatorSearch = try searchBudgets()
+        if allocatorSearch != nil { options.allocatorSearchWork = nil }
         do {
             return try ReplayEngine.recorded(
                 source, scenarios: parsed, addingRecorded: recorded, catalog: catalog, options: options)
