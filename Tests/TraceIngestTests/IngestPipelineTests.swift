@@ -58,7 +58,8 @@ import TraceFormat
         // The unmap ends the oldest live map of its page (0000:00:02.0).
         #expect(names == ["0000:00:02.0", "0000:00:03.0", third, "0000:00:02.0"])
         let attributed = third == "-" ? 3 : 4
-        #expect(report.alignment?.attributedEvents == attributed && report.alignment?.unattributedEvents == 4 - attributed)
+        #expect(
+            report.alignment?.attributedEvents == attributed && report.alignment?.unattributedEvents == 4 - attributed)
         #expect(buf.events.first?.kind == .iommuGroupAdd)
     }
 
