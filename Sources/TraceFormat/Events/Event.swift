@@ -106,8 +106,9 @@ public struct Event: Sendable, Hashable {
     /// String id meaning "no string".
     public static let noString: UInt32 = 0xFFFF_FFFF
 
-    /// Creates an event; unspecified slots are zero, device and source "none".
-    public init(
+    /// Creates an event; unspecified slots are zero, device and source "none". Inlinable: importers make one per
+    /// parsed line.
+    @inlinable public init(
         kind: EventKind, timestamp: UInt64 = 0, device: UInt16 = Event.noDevice,
         direction: DMADirection = .bidirectional, flags: EventFlags = [], detail: UInt8 = 0,
         address: UInt64 = 0, address2: UInt64 = 0, size: UInt64 = 0, aux: UInt32 = 0, aux2: UInt32 = 0,

@@ -23,8 +23,28 @@ struct LineView {
 
     @inline(__always) subscript(i: Int) -> UInt8 { base[i] }
 
+    /// The eight bytes at `i` as one word (``ByteWords``); `i + 8` must not pass `count`.
+    @inline(__always) func word(_ i: Int) -> UInt64 {
+        assert(i >= 0 && i + 8 <= count, "a word read outside the line")
+        return ByteWords.load(base + i)
+    }
+
+    /// First index ≥ i holding neither a space nor a tab (or `count`).
     @inline(__always) func skipSpaces(_ i: Int) -> Int {
+        // Most runs are empty or one byte long (between fields); longer ones (column padding) go a word at a time.
+        if i >= count || (base[i] != 0x20 && base[i] != 0x09) { return i }
+        if i + 1 >= count || (base[i + 1] != 0x20 && base[i + 1] != 0x09) { return i + 1 }
+        return skipSpaceRun(i + 2)
+    }
+
+    /// ``skipSpaces(_:)`` past its first two blanks.
+    func skipSpaceRun(_ i: Int) -> Int {
         var i = i
+        while i + 8 <= count {
+            let other = ~ByteWords.blank(word(i)) & ByteWords.high
+            if other != 0 { return i + ByteWords.first(other) }
+            i += 8
+        }
         while i < count && (base[i] == 0x20 || base[i] == 0x09) { i += 1 }
         return i
     }
@@ -32,7 +52,25 @@ struct LineView {
     /// First index ≥ i holding a space or tab (or `count`).
     @inline(__always) func tokenEnd(_ i: Int) -> Int {
         var i = i
+        while i + 8 <= count {
+            let blank = ByteWords.blank(word(i))
+            if blank != 0 { return i + ByteWords.first(blank) }
+            i += 8
+        }
         while i < count && base[i] != 0x20 && base[i] != 0x09 { i += 1 }
+        return i
+    }
+
+    /// First index ≥ i holding `a` or `b` (or `count`).
+    @inline(__always) func firstOf(_ a: UInt8, _ b: UInt8, from i: Int) -> Int {
+        var i = i
+        while i + 8 <= count {
+            let x = word(i)
+            let hit = ByteWords.equal(x, a) | ByteWords.equal(x, b)
+            if hit != 0 { return i + ByteWords.first(hit) }
+            i += 8
+        }
+        while i < count && base[i] != a && base[i] != b { i += 1 }
         return i
     }
 
@@ -49,11 +87,17 @@ struct LineView {
 
     /// Index just after `key` where `key` starts at `from` or right after a space (so `size=` does not
     /// match inside `unmapped_size=`); nil if absent.
-    func find(_ key: StaticString, from: Int) -> Int? {
-        let k = key.utf8CodeUnitCount
-        // Fast path: fields come in order, so the key usually starts right after the spaces at `from`.
+    @inline(__always) func find(_ key: StaticString, from: Int) -> Int? {
+        // Fast path (inlined, so the key's length is a constant): fields come in order, so the key usually
+        // starts right after the spaces at `from`.
         let j = skipSpaces(from)
-        if hasPrefix(key, at: j) { return j + k }
+        if hasPrefix(key, at: j) { return j + key.utf8CodeUnitCount }
+        return findScanning(key, from: from)
+    }
+
+    /// ``find(_:from:)`` when `key` is not the next token: every word start from `from` on.
+    func findScanning(_ key: StaticString, from: Int) -> Int? {
+        let k = key.utf8CodeUnitCount
         let first = key.utf8Start.pointee
         var i = from
         while i + k <= count {
@@ -89,6 +133,13 @@ struct LineView {
         if j + 1 < count && base[j] == 0x30 && (base[j + 1] | 0x20) == 0x78 { j += 2 }
         let start = j
         var v: UInt64 = 0
+        // Eight digits at a time while eight are left: the digit loop below would overflow in them exactly when
+        // the value so far has more than 32 bits.
+        while j + 8 <= count, let w = ByteWords.hexValue(word(j)) {
+            if v >> 32 != 0 { return nil }
+            v = v << 32 | w
+            j += 8
+        }
         while j < count {
             let c = base[j]
             let d: UInt8
@@ -150,6 +201,17 @@ struct LineView {
             j += 1
             var frac: UInt64 = 0
             var digits = 0
+            if j + 8 <= count {
+                // The fraction's first eight bytes as one word: its leading digits, as the first digits of an
+                // eight-digit number (the bytes after them read as '0'), are the fraction in units of 10 ns.
+                let x = word(j)
+                let n = ByteWords.first(~ByteWords.decimalDigits(x) & ByteWords.high)
+                if n == 0 { return nil }
+                let kept: UInt64 = n == 8 ? ~0 : (1 &<< (UInt64(n) &* 8)) &- 1
+                frac = ByteWords.decimalValue((x & kept) | (ByteWords.ones &* 0x30 & ~kept))
+                j += n
+                digits = 8
+            }
             while j < count {
                 let c = base[j] &- 0x30
                 if c > 9 { break }

@@ -126,23 +126,27 @@ public struct FtraceTextImporter: Importer {
         var found = false
         for _ in 0..<4 {
             i = v.skipSpaces(i)
-            let e = v.tokenEnd(i)
-            if e > i && v[e - 1] == 0x3A && v[i] &- 0x30 <= 9 {
+            // The timestamp token: seconds, then ':' ending the token. Parsed where it starts, without first
+            // looking for the token's end (seconds only cross digits and '.', so it ends at that ':').
+            if i < v.count && v[i] &- 0x30 <= 9 {
                 var k = i
-                if let t = v.seconds(&k), k == e - 1 {
+                if let t = v.seconds(&k), k < v.count, v[k] == 0x3A,
+                    k + 1 == v.count || v[k + 1] == 0x20 || v[k + 1] == 0x09
+                {
                     ts = t
                     found = true
-                    i = e
+                    i = k + 1
                     break
                 }
             }
+            let e = v.tokenEnd(i)
             if e == i { return false }
             i = e
         }
         if !found { return false }
         i = v.skipSpaces(i)
         let s = i
-        while i < v.count && v[i] != 0x3A && v[i] != 0x20 { i += 1 }
+        i = v.firstOf(0x3A, 0x20, from: i)
         if i == s || i >= v.count || v[i] != 0x3A { return false }
         timestamp?.pointee = ts
         nameStart?.pointee = s
@@ -476,7 +480,7 @@ struct FtraceLineParser {
 
     /// Optional `dir=NAME`; absent (6.12 alloc/free) = bidirectional.
     @inline(__always)
-    private func direction(_ v: LineView, _ i: inout Int) -> DMADirection? {
+    private static func direction(_ v: LineView, _ i: inout Int) -> DMADirection? {
         let j = v.skipSpaces(i)
         guard v.hasPrefix("dir=", at: j) else { return .bidirectional }
         let s = j + 4
@@ -494,14 +498,14 @@ struct FtraceLineParser {
     }
 
     @inline(__always)
-    private func hexField(_ v: LineView, _ key: StaticString, _ i: inout Int) -> UInt64? {
+    private static func hexField(_ v: LineView, _ key: StaticString, _ i: inout Int) -> UInt64? {
         guard var j = v.find(key, from: i), let x = v.hex(&j) else { return nil }
         i = j
         return x
     }
 
     @inline(__always)
-    private func decField(_ v: LineView, _ key: StaticString, _ i: inout Int) -> UInt64? {
+    private static func decField(_ v: LineView, _ key: StaticString, _ i: inout Int) -> UInt64? {
         guard var j = v.find(key, from: i), let x = v.dec(&j) else { return nil }
         i = j
         return x
@@ -509,7 +513,7 @@ struct FtraceLineParser {
 
     /// `attrs=A|B` up to the end of the token (empty allowed).
     @inline(__always)
-    private func attrs(_ v: LineView, _ i: inout Int) -> DMAAttributes? {
+    private static func attrs(_ v: LineView, _ i: inout Int) -> DMAAttributes? {
         guard let j = v.find("attrs=", from: i) else { return nil }
         let e = v.tokenEnd(j)
         i = e
@@ -523,9 +527,9 @@ struct FtraceLineParser {
         _ sink: inout some EventSink
     ) -> Bool {
         var i = i0
-        guard let dev = leadingDevice(v, &i, &sink), let dir = direction(v, &i),
-            let dma = hexField(v, "dma_addr=", &i), let size = decField(v, "size=", &i),
-            let phys = hexField(v, "phys_addr=", &i), let at = attrs(v, &i)
+        guard let dev = leadingDevice(v, &i, &sink), let dir = Self.direction(v, &i),
+            let dma = Self.hexField(v, "dma_addr=", &i), let size = Self.decField(v, "size=", &i),
+            let phys = Self.hexField(v, "phys_addr=", &i), let at = Self.attrs(v, &i)
         else { return false }
         let api: MapAPI = name == .dmaMapPage ? .page : (name == .dmaMapPhys ? .phys : .resource)
         put(
@@ -541,8 +545,9 @@ struct FtraceLineParser {
         _ sink: inout some EventSink
     ) -> Bool {
         var i = i0
-        guard let dev = leadingDevice(v, &i, &sink), let dir = direction(v, &i),
-            let dma = hexField(v, "dma_addr=", &i), let size = decField(v, "size=", &i), let at = attrs(v, &i)
+        guard let dev = leadingDevice(v, &i, &sink), let dir = Self.direction(v, &i),
+            let dma = Self.hexField(v, "dma_addr=", &i), let size = Self.decField(v, "size=", &i),
+            let at = Self.attrs(v, &i)
         else { return false }
         let api: MapAPI = name == .dmaUnmapPage ? .page : (name == .dmaUnmapPhys ? .phys : .resource)
         put(
@@ -558,15 +563,15 @@ struct FtraceLineParser {
         _ sink: inout some EventSink
     ) -> Bool {
         var i = i0
-        guard let dev = leadingDevice(v, &i, &sink), let dir = direction(v, &i),
-            let dma = hexField(v, "dma_addr=", &i), let size = decField(v, "size=", &i)
+        guard let dev = leadingDevice(v, &i, &sink), let dir = Self.direction(v, &i),
+            let dma = Self.hexField(v, "dma_addr=", &i), let size = Self.decField(v, "size=", &i)
         else { return false }
         // 6.12+: virt_addr=%p; 6.12-rc: phys_addr=%llx; dma_alloc_sgt: phys_addrs={...} (no CPU address).
         var cpu: UInt64 = 0
         var j = i
-        if let x = hexField(v, "virt_addr=", &j) {
+        if let x = Self.hexField(v, "virt_addr=", &j) {
             cpu = x; i = j
-        } else if let x = hexField(v, "phys_addr=", &j) {
+        } else if let x = Self.hexField(v, "phys_addr=", &j) {
             cpu = x
             i = j
         } else if let k = v.find("phys_addrs=", from: i) {
@@ -578,7 +583,7 @@ struct FtraceLineParser {
         let fe = v.tokenEnd(fk)
         let gfp = GFPFlags.parse(v, fk, fe)
         i = fe
-        guard let at = attrs(v, &i) else { return false }
+        guard let at = Self.attrs(v, &i) else { return false }
         let api: MapAPI = name == .dmaAllocPages ? .pages : (name == .dmaAlloc ? .coherent : .sgt)
         if name == .dmaAllocSgtErr {
             put(
@@ -601,8 +606,8 @@ struct FtraceLineParser {
         _ sink: inout some EventSink
     ) -> Bool {
         var i = i0
-        guard let dev = leadingDevice(v, &i, &sink), let dir = direction(v, &i),
-            let dma = hexField(v, "dma_addr=", &i), let size = decField(v, "size=", &i)
+        guard let dev = leadingDevice(v, &i, &sink), let dir = Self.direction(v, &i),
+            let dma = Self.hexField(v, "dma_addr=", &i), let size = Self.decField(v, "size=", &i)
         else { return false }
         var cpu: UInt64 = 0
         var at: DMAAttributes = []
@@ -610,15 +615,15 @@ struct FtraceLineParser {
             guard v.find("phys_addrs=", from: i) != nil else { return false }
         } else {
             var j = i
-            if let x = hexField(v, "virt_addr=", &j) {
+            if let x = Self.hexField(v, "virt_addr=", &j) {
                 cpu = x; i = j
-            } else if let x = hexField(v, "phys_addr=", &j) {
+            } else if let x = Self.hexField(v, "phys_addr=", &j) {
                 cpu = x
                 i = j
             } else {
                 return false
             }
-            guard let a = attrs(v, &i) else { return false }
+            guard let a = Self.attrs(v, &i) else { return false }
             at = a
         }
         let api: MapAPI = name == .dmaFreePages ? .pages : (name == .dmaFree ? .coherent : .sgt)
@@ -632,21 +637,21 @@ struct FtraceLineParser {
 
     /// `{0x1,0x2}` starting at `i` (just after `key=`): returns the index after `{`, or nil.
     @inline(__always)
-    private func arrayStart(_ v: LineView, _ key: StaticString, from: Int) -> Int? {
+    private static func arrayStart(_ v: LineView, _ key: StaticString, from: Int) -> Int? {
         guard let k = v.find(key, from: from), k < v.count, v[k] == 0x7B else { return nil }
         return k + 1
     }
 
     /// Next element of an array cursor (`0x..` then `,` or `}`); nil at `}` or on garbage.
     @inline(__always)
-    private func nextElement(_ v: LineView, _ c: inout Int) -> UInt64? {
+    private static func nextElement(_ v: LineView, _ c: inout Int) -> UInt64? {
         guard c < v.count, v[c] != 0x7D else { return nil }
         guard let x = v.hex(&c) else { return nil }
         if c < v.count && v[c] == 0x2C { c += 1 }
         return x
     }
 
-    private func arrayCount(_ v: LineView, _ start: Int) -> Int? {
+    private static func arrayCount(_ v: LineView, _ start: Int) -> Int? {
         var c = start
         var n = 0
         while c < v.count && v[c] != 0x7D {
@@ -663,7 +668,7 @@ struct FtraceLineParser {
         _ sink: inout some EventSink
     ) -> Bool {
         var i = i0
-        guard let dev = leadingDevice(v, &i, &sink), let dir = direction(v, &i) else { return false }
+        guard let dev = leadingDevice(v, &i, &sink), let dir = Self.direction(v, &i) else { return false }
         // Capped form: `nents=a/b ents=c/d[ [TRUNCATED]]`.
         var truncated = false
         var kept: UInt64 = 0
@@ -680,7 +685,7 @@ struct FtraceLineParser {
             truncated = c < d || v.hasPrefix(" [TRUNCATED]", at: e)
             i = e
         }
-        guard let da = arrayStart(v, "dma_addrs=", from: i), let sz = arrayStart(v, "sizes=", from: da) else {
+        guard let da = Self.arrayStart(v, "dma_addrs=", from: i), let sz = Self.arrayStart(v, "sizes=", from: da) else {
             return false
         }
         var dc = da
@@ -689,21 +694,21 @@ struct FtraceLineParser {
         var at: DMAAttributes = []
         let isMap = name == .dmaMapSg
         if isMap {
-            guard let p = arrayStart(v, "phys_addrs=", from: sz) else { return false }
+            guard let p = Self.arrayStart(v, "phys_addrs=", from: sz) else { return false }
             pc = p
             var j = p
-            guard let a = attrs(v, &j) else { return false }
+            guard let a = Self.attrs(v, &j) else { return false }
             at = a
         }
         // Validate the arrays first so that a malformed line produces no partial events.
-        guard let nd = arrayCount(v, dc), let ns = arrayCount(v, sc), nd == ns else { return false }
-        if pc >= 0 && arrayCount(v, pc) == nil { return false }
+        guard let nd = Self.arrayCount(v, dc), let ns = Self.arrayCount(v, sc), nd == ns else { return false }
+        if pc >= 0 && Self.arrayCount(v, pc) == nil { return false }
         var flags: EventFlags = []
         if truncated { flags.insert(.truncated) }
         var index: UInt32 = 0
-        while let dma = nextElement(v, &dc), let size = nextElement(v, &sc) {
+        while let dma = Self.nextElement(v, &dc), let size = Self.nextElement(v, &sc) {
             if isMap {
-                let phys = nextElement(v, &pc) ?? 0
+                let phys = Self.nextElement(v, &pc) ?? 0
                 put(
                     &sink,
                     event(
@@ -733,13 +738,13 @@ struct FtraceLineParser {
         _ v: LineView, _ i0: Int, _ ts: UInt64, _ line: UInt64, _ sink: inout some EventSink
     ) -> Bool {
         var i = i0
-        guard let dev = leadingDevice(v, &i, &sink), let dir = direction(v, &i),
-            var c = arrayStart(v, "dma_addrs=", from: i), arrayCount(v, c) != nil
+        guard let dev = leadingDevice(v, &i, &sink), let dir = Self.direction(v, &i),
+            var c = Self.arrayStart(v, "dma_addrs=", from: i), Self.arrayCount(v, c) != nil
         else { return false }
-        let first = nextElement(v, &c) ?? 0
+        let first = Self.nextElement(v, &c) ?? 0
         guard var k = v.find("err=", from: c), let err = v.signedDec(&k) else { return false }
         i = k
-        guard let at = attrs(v, &i) else { return false }
+        guard let at = Self.attrs(v, &i) else { return false }
         _ = at
         put(
             &sink,
@@ -753,13 +758,13 @@ struct FtraceLineParser {
         _ v: LineView, _ i0: Int, _ ts: UInt64, _ line: UInt64, _ sink: inout some EventSink
     ) -> Bool {
         var i = i0
-        guard let dev = leadingDevice(v, &i, &sink), let dir = direction(v, &i),
-            var c = arrayStart(v, "phys_addrs=", from: i), arrayCount(v, c) != nil
+        guard let dev = leadingDevice(v, &i, &sink), let dir = Self.direction(v, &i),
+            var c = Self.arrayStart(v, "phys_addrs=", from: i), Self.arrayCount(v, c) != nil
         else { return false }
         var j = c
-        guard let at = attrs(v, &j) else { return false }
+        guard let at = Self.attrs(v, &j) else { return false }
         var index: UInt32 = 0
-        while let phys = nextElement(v, &c) {
+        while let phys = Self.nextElement(v, &c) {
             put(
                 &sink,
                 event(
@@ -775,8 +780,8 @@ struct FtraceLineParser {
         _ sink: inout some EventSink
     ) -> Bool {
         var i = i0
-        guard let dev = leadingDevice(v, &i, &sink), let dir = direction(v, &i),
-            let dma = hexField(v, "dma_addr=", &i), let size = decField(v, "size=", &i)
+        guard let dev = leadingDevice(v, &i, &sink), let dir = Self.direction(v, &i),
+            let dma = Self.hexField(v, "dma_addr=", &i), let size = Self.decField(v, "size=", &i)
         else { return false }
         let target: SyncTarget = name == .dmaSyncSingleForCPU ? .forCPU : .forDevice
         put(
@@ -800,10 +805,12 @@ struct FtraceLineParser {
             i = k
         }
         if isMap {
-            guard let paddr = hexField(v, "paddr=", &i), let size = decField(v, "size=", &i) else { return false }
+            guard let paddr = Self.hexField(v, "paddr=", &i), let size = Self.decField(v, "size=", &i) else {
+                return false
+            }
             put(&sink, event(.iommuMap, ts, line, address: iova, address2: paddr, size: size, aux2: lineCPU &+ 1))
         } else {
-            guard let size = decField(v, "size=", &i), let unmapped = decField(v, "unmapped_size=", &i) else {
+            guard let size = Self.decField(v, "size=", &i), let unmapped = Self.decField(v, "unmapped_size=", &i) else {
                 return false
             }
             put(&sink, event(.iommuUnmap, ts, line, address: iova, address2: unmapped, size: size, aux2: lineCPU &+ 1))
@@ -855,7 +862,7 @@ struct FtraceLineParser {
         let ne = v.tokenEnd(ns)
         guard de > ds, ne > ns else { return false }
         var i = ne
-        guard let iova = hexField(v, "iova=", &i), let fl = hexField(v, "flags=", &i) else { return false }
+        guard let iova = Self.hexField(v, "iova=", &i), let fl = Self.hexField(v, "flags=", &i) else { return false }
         let dev = device(v, ns, ne, sink: &sink)
         let driver = sink.intern(v.string(ds, de))
         put(
@@ -874,8 +881,8 @@ struct FtraceLineParser {
         guard let d = v.find("dev_name: ", from: i0) else { return false }
         let e = v.tokenEnd(d)
         var i = e
-        guard e > d, let mask = hexField(v, "dma_mask=", &i), let addr = hexField(v, "dev_addr=", &i),
-            let size = decField(v, "size=", &i)
+        guard e > d, let mask = Self.hexField(v, "dma_mask=", &i), let addr = Self.hexField(v, "dev_addr=", &i),
+            let size = Self.decField(v, "size=", &i)
         else { return false }
         let ms = v.skipSpaces(i)
         let me = v.tokenEnd(ms)
@@ -919,11 +926,13 @@ struct FtraceLineParser {
             index = n > 0 ? UInt32(clamping: n - 1) : 0
             i = k + 1
         }
-        guard let addr = hexField(v, "dev_addr=", &i) else { return false }
+        guard let addr = Self.hexField(v, "dev_addr=", &i) else { return false }
         let dev = device(v, d, e, sink: &sink)
         switch name {
         case .intelMapSingle, .intelMapSg, .intelBounceMapSingle, .intelBounceMapSg:
-            guard let phys = hexField(v, "phys_addr=", &i), let size = decField(v, "size=", &i) else { return false }
+            guard let phys = Self.hexField(v, "phys_addr=", &i), let size = Self.decField(v, "size=", &i) else {
+                return false
+            }
             let api: MapAPI = name == .intelMapSingle ? .intelSingle : (name == .intelMapSg ? .intelSG : .intelBounce)
             put(
                 &sink,
@@ -931,7 +940,7 @@ struct FtraceLineParser {
                     .dmaMap, ts, line, device: dev, detail: api.rawValue, address: addr, address2: phys, size: size,
                     aux2: index))
         default:
-            guard let size = decField(v, "size=", &i) else { return false }
+            guard let size = Self.decField(v, "size=", &i) else { return false }
             let api: MapAPI =
                 name == .intelUnmapSingle ? .intelSingle : (name == .intelUnmapSg ? .intelSG : .intelBounce)
             put(
