@@ -138,12 +138,10 @@ public struct ReplayEngine: Sendable {
             reader.decodeThreads = 1
         }
         defer { if let d = inlineDecode { d.reader.decodeThreads = d.threads } }
-        // Even split: reconstruction (with the recorded scenario's allocator check), batching and
-        // decompression cost about as much as eight simulated scenarios (measured 2026-12-07 on the 10M-event
-        // synth trace: ~1.35 s against ~0.17 s per scenario; per-thread `perf` samples of the 8-scenario
-        // replay were 71 % reading thread / 29 % worker with (n - 4) / 2, 56 % / 44 % with (n - 8) / 2), so this
-        // thread takes (n - 8) / 2 of the simulated scenarios and the worker the rest.
-        let local = threaded ? max(0, (n - 8) / 2) : n
+        // Even split by cost: this thread takes the first simulated scenarios up to the point where its work
+        // (reconstruction, batching, decompression, its scenarios) best matches the worker's (the rest), each
+        // scenario weighted by what its devices' addressing costs (``simulationWeight(_:)``).
+        let local = threaded ? Self.localShare(simulated.map { Self.simulationWeight(fresh[$0]) }) : n
         func makeStates(_ range: Range<Int>) -> [ScenarioState] {
             let views = ViewTable(lanes: range.count)
             return range.map {
@@ -313,6 +311,43 @@ public struct ReplayEngine: Sendable {
         var result = ReplayResult(trace: tracePath, events: intent.eventsSeen, scenarios: results, notes: notes)
         result.evidenceConflicts = conflicts.isEmpty ? nil : conflicts
         return (result, intent.allocatorCheck?.divergenceCount ?? 0, intent.allocatorCheck?.checked ?? 0)
+    }
+
+    /// What reconstruction, batching and decompression cost the reading thread per event, in the unit of
+    /// ``simulationWeight(_:)``. Measured 2026-12-07 on 1M events of the synth trace (callgrind, instructions
+    /// per thread, full built-in matrix): the reading thread's own work was 1.86 G, a scenario whose three
+    /// devices have IOVA addressing 0.34 G; a scenario with GPA addressing costs about a third of that
+    /// (replay CPU time of one scenario, less that of a scenario whose devices never probe), and the
+    /// 8-scenario replay was best with every scenario on the worker (per-thread `perf` samples).
+    static let readingThreadWeight = 16.0
+
+    /// The cost per event of simulating `s`, in units of a device with GPA addressing: per device 0 when
+    /// blocked, 3 with IOVA addressing (allocator, page table, translation), 1 otherwise; averaged over the
+    /// devices (each takes its share of the events).
+    static func simulationWeight(_ s: ScenarioState) -> Double {
+        guard !s.hot.isEmpty else { return 0 }
+        let sum = s.hot.reduce(0.0) { w, d in
+            w + (d.blocked ? 0 : (d.addressing == .iova || d.addressing == .bounceIOVA ? 3 : 1))
+        }
+        return sum / Double(s.hot.count)
+    }
+
+    /// How many of the simulated scenarios (weights in order) the reading thread takes so that the busier of it
+    /// and the worker has the least to do; ties go to the worker (the reading thread's weight is the rougher).
+    static func localShare(_ weights: [Double]) -> Int {
+        let total = weights.reduce(0, +)
+        var best = 0
+        var bestLoad = Double.infinity
+        var prefix = 0.0
+        for l in 0...weights.count {
+            if l > 0 { prefix += weights[l - 1] }
+            let load = max(readingThreadWeight + prefix, total - prefix)
+            if load < bestLoad {
+                best = l
+                bestLoad = load
+            }
+        }
+        return best
     }
 
     private func finish(_ s0: ScenarioState, intent: IntentTracker, facts: [DeviceFacts]) -> ScenarioResult {

@@ -79,6 +79,45 @@ import TraceIngest
         #expect(two.scenarios.map(\.works).contains(false))
     }
 
+    /// How the simulated scenarios are split between the reading thread and the worker (``ReplayEngine/localShare``):
+    /// the eight scenarios of the benchmark all go to the worker, the full matrix is split so that neither thread has
+    /// much more than half of the work, and a split never changes results (``scenarioThreadsDoNotChangeResults``,
+    /// `RealCaptureTests.scenarioThreadsGiveTheSameMatrix`).
+    @Test func scenariosAreSplitByWeight() throws {
+        let (b, _) = try Self.workload(2_000, bugs: [], iommuEvents: true)
+        let catalog = try ModelCatalog.builtin()
+        let facts = DeviceFacts.build(from: b.metadata)
+        func weights(_ ids: [String]) throws -> [Double] {
+            var seen = Set<SimulationKey>()
+            var out: [Double] = []
+            for (i, id) in ids.enumerated() {
+                let s = ScenarioState(
+                    scenario: try Scenario.parse(id, catalog: catalog), isRecorded: false, facts: facts,
+                    recordedSetting: nil, options: ReplayOptions(), inputs: [], viewTable: ViewTable(lanes: 1), lane: 0)
+                if seen.insert(SimulationKey(s, index: i)).inserted { out.append(ReplayEngine.simulationWeight(s)) }
+            }
+            return out
+        }
+        let eight = try weights([
+            "linux-6.1@qemu-viommu-virtio-translated", "linux-6.1+lazy@qemu-viommu-virtio-translated",
+            "linux-4.0-bypass@qemu-viommu-virtio-bypass", "linux-4.8-platform@qemu-viommu-virtio-translated",
+            "dma-api-without-bit33@qemu-viommu-virtio-bypass", "linux-restricted-memory@qemu-cc-no-viommu",
+            "linux-6.1@qemu-smmuv3", "rhel7-backport@qemu-noiommu"
+        ])
+        #expect(ReplayEngine.localShare(eight) == 0)
+        let matrix = try weights(catalog.kernelIDs.flatMap { k in catalog.modeIDs.map { "\(k)@\($0)" } })
+        let local = ReplayEngine.localShare(matrix)
+        #expect(local > 0 && local < matrix.count)
+        let mine = ReplayEngine.readingThreadWeight + matrix.prefix(local).reduce(0, +)
+        let worker = matrix.dropFirst(local).reduce(0, +)
+        // Balanced within one scenario's weight (at most 3).
+        #expect(abs(mine - worker) <= 3)
+        // Twin: the count-based split it replaces, (n - 8) / 2, left the worker more than one scenario behind.
+        let old = (matrix.count - 8) / 2
+        #expect(
+            matrix.dropFirst(old).reduce(0, +) - ReplayEngine.readingThreadWeight - matrix.prefix(old).reduce(0, +) > 3)
+    }
+
     /// Use after unmap: a fault under strict invalidation (as recorded), a stale IOTLB hit under lazy flushing.
     @Test func useAfterUnmapFaultsWhenStrictAndIsStaleWhenLazy() throws {
         let (b, summary) = try Self.workload(60_000, bugs: [.useAfterUnmap])
