@@ -455,12 +455,15 @@ struct ScenarioState {
                 tag = .wrongAddress
             }
         }
-        let at = OccurrenceArgs(
-            index: a.eventIndex, event: a.event, time: a.time, deviceAddress: devAddr, buffer: intended,
-            size: a.size, write: a.write, reason: reason)
+        // The occurrence's facts, built only where they are kept (a new group, a worse access, a fidelity check).
+        func at() -> OccurrenceArgs {
+            OccurrenceArgs(
+                index: a.eventIndex, event: a.event, time: a.time, deviceAddress: devAddr, buffer: intended,
+                size: a.size, write: a.write, reason: reason)
+        }
         let g = record(
             outcome, device: a.device, reason: reason, write: outcome == .fault ? a.write : false,
-            stray: a.kind == .stray, tag: tag, size: a.size, at: at)
+            stray: a.kind == .stray, tag: tag, size: a.size, at: at())
         if outcome == .fault && notPresent && silentNotPresent {
             // Blocked without a record (see QemuModeModel.FaultRecording.silentNotPresent).
         } else if outcome == .fault, let reason {
@@ -474,7 +477,7 @@ struct ScenarioState {
             }
         }
         if isRecorded && !bypassContradicted {
-            checkFidelity(a, outcome: outcome, reason: reason, reached: reached, devAddr: devAddr, at: at)
+            checkFidelity(a, outcome: outcome, reason: reason, reached: reached, devAddr: devAddr, at: at())
         }
     }
 
@@ -630,7 +633,7 @@ struct ScenarioState {
     @discardableResult
     mutating func record(
         _ outcome: OutcomeClass, device d: Int, reason: UInt32?, write: Bool, stray: Bool, tag: Tag,
-        size: UInt64, at args: OccurrenceArgs
+        size: UInt64, at args: @autoclosure () -> OccurrenceArgs
     ) -> (Int, Int) {
         let key = GroupKey(outcome: outcome, reason: reason, write: write, stray: stray, tag: tag)
         var gi = -1
@@ -642,10 +645,10 @@ struct ScenarioState {
             groups[d].append(GroupAcc(outcome: outcome, reason: reason, write: write, stray: stray, tag: tag))
             groupKeys[d].append(key)
             gi = groups[d].count - 1
-            groups[d][gi].first = occurrence(args)
+            groups[d][gi].first = occurrence(args())
             groups[d][gi].worstSize = size
         } else if size > groups[d][gi].worstSize {
-            groups[d][gi].worst = occurrence(args)
+            groups[d][gi].worst = occurrence(args())
             groups[d][gi].worstSize = size
         }
         groups[d][gi].count += 1
