@@ -112,6 +112,14 @@ enum Bench {
 
     static func millions(_ x: Double) -> String { fmt(x / 1e6) + " M" }
 
+    /// The Python that runs the contender parser (`ftrace_regex.py`): the distribution's `/usr/bin/python3` when
+    /// there is one (Debian builds it with PGO and LTO), else `python3` on PATH. A Python built from source without
+    /// them (pyenv's default, first on PATH on these VMs) parsed the same 100 MB 1.4× slower (2.1 s against 1.5 s of
+    /// CPU, 2026-12-07), which flattered every ratio against it; the table names the interpreter it used.
+    static func contenderPython() -> String? {
+        FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : which("python3")
+    }
+
     static func which(_ name: String) -> String? {
         for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
             let p = "\(dir)/\(name)"

@@ -63,16 +63,15 @@ extension BenchSuite {
             line("wc -l:                          ", wcT, events: false)
             if !skipPython {
                 // One run: the Python parser takes minutes on 1 GB.
-                guard Bench.which("python3") != nil else { throw BenchError("python3 not found") }
+                guard let contender = Bench.contenderPython() else { throw BenchError("python3 not found") }
                 let clock = ContinuousClock()
                 let c0 = Bench.cpuSeconds(children: true)
                 let d = try clock.measure {
-                    try Bench.runDiscardingOutput(
-                        Bench.which("python3")!, [root + "/tools/bench/ftrace_regex.py", path])
+                    try Bench.runDiscardingOutput(contender, [root + "/tools/bench/ftrace_regex.py", path])
                 }
                 let w = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
                 line(
-                    "python3 ftrace_regex.py (1 run):",
+                    "\(contender) ftrace_regex.py (1 run):",
                     Bench.Timings(wall: [w], cpu: [Bench.cpuSeconds(children: true) - c0]))
                 print(
                     "speed-up over Python: \(Bench.fmt(w / Bench.median(parse.wall), 1))x parse only, "

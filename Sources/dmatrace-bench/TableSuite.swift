@@ -160,7 +160,9 @@ struct TableBench {
         guard FileManager.default.isExecutableFile(atPath: dmatrace) else {
             throw BenchError("\(dmatrace) not built (swift build -c release)")
         }
-        guard let zstd = Bench.which("zstd"), let wc = Bench.which("wc"), let python = Bench.which("python3") else {
+        guard let zstd = Bench.which("zstd"), let wc = Bench.which("wc"), let python = Bench.which("python3"),
+            let contender = Bench.contenderPython()
+        else {
             throw BenchError("needs zstd, wc and python3 (tools/setup)")
         }
         let n = options.eventsGiven ? options.events : 10_000_000
@@ -364,18 +366,18 @@ struct TableBench {
                 { try ChildRun.run(self.dmatrace, ["ingest", "--quiet", "--dry-run", text]) },
                 { try ChildRun.run(self.dmatrace, ["ingest", "--quiet", text, "-o", ingested]) }
             ])
-        let py = try ChildRun.run(python, [root + "/tools/bench/ftrace_regex.py", text])
+        let py = try ChildRun.run(contender, [root + "/tools/bench/ftrace_regex.py", text])
         let mb = size(text) / 1e6
         let pyRatio = py.wall / ing[1].wall, pyRatioW = py.wall / ing[2].wall
         rows.append(
             Row(
-                goal: "ftrace text parse (`ingest --dry-run`) vs Python regex parser",
+                goal: "ftrace text parse (`ingest --dry-run`) vs Python regex parser (`\(contender)`)",
                 ours: "\(f(mb / ing[1].wall, 0)) MB/s",
                 theirs: "\(f(mb / py.wall, 0)) MB/s", ratio: "\(f(pyRatio, 1))× (CPU \(f(py.cpu / ing[1].cpu, 1))×)",
                 target: "≥ 20×", met: yes(pyRatio >= 20)))
         rows.append(
             Row(
-                goal: "ftrace text → .dmat (`ingest -o`) vs Python regex parser",
+                goal: "ftrace text → .dmat (`ingest -o`) vs Python regex parser (`\(contender)`)",
                 ours: "\(f(mb / ing[2].wall, 0)) MB/s",
                 theirs: "\(f(mb / py.wall, 0)) MB/s", ratio: "\(f(pyRatioW, 1))× (CPU \(f(py.cpu / ing[2].cpu, 1))×)",
                 target: "≥ 20×", met: yes(pyRatioW >= 20, "\(f(pyRatioW / 20))× of goal")))
@@ -384,15 +386,16 @@ struct TableBench {
         let busy = try BusyLoop()
         let ingBusy = try rounds(
             runs, [{ try ChildRun.run(self.dmatrace, ["ingest", "--quiet", text, "-o", ingested]) }])[0]
-        let pyBusy = try ChildRun.run(python, [root + "/tools/bench/ftrace_regex.py", text])
+        let pyBusy = try ChildRun.run(contender, [root + "/tools/bench/ftrace_regex.py", text])
         busy.stop()
         let busyCPU = pyBusy.cpu / ingBusy.cpu
         print(
-            "one core busy: ingest -o \(f(ingBusy.wall, 3)) s (CPU \(f(ingBusy.cpu, 3))), python \(f(pyBusy.wall, 3)) s (CPU \(f(pyBusy.cpu, 3)))"
+            "one core busy: ingest -o \(f(ingBusy.wall, 3)) s (CPU \(f(ingBusy.cpu, 3))), \(contender) \(f(pyBusy.wall, 3)) s (CPU \(f(pyBusy.cpu, 3)))"
         )
         rows.append(
             Row(
-                goal: "ftrace text → .dmat (`ingest -o`) vs Python regex parser, one core busy elsewhere (CPU time)",
+                goal:
+                    "ftrace text → .dmat (`ingest -o`) vs Python regex parser (`\(contender)`), one core busy elsewhere (CPU time)",
                 ours: "\(f(mb / ingBusy.cpu, 0)) MB/s per core", theirs: "\(f(mb / pyBusy.cpu, 0)) MB/s per core",
                 ratio: "CPU \(f(busyCPU, 1))× (wall \(f(pyBusy.wall / ingBusy.wall, 1))×)", target: "≥ 20× (CPU)",
                 met: yes(busyCPU >= 20, "\(f(busyCPU / 20))× of goal")))
