@@ -98,9 +98,13 @@ import DMATraceTestSupport
         #expect(r.checked > 0)
     }
 
-    /// Their unmaps device-less too: the placed allocation is freed, and its range handed out again as recorded.
-    @Test func devicelessUnmapsFreeWhatWasPlaced() throws {
+    /// Their unmaps device-less too, or given to another device (virtio-net) by ingest: the placed allocation is
+    /// freed all the same (the unmap follows it to the domain it was placed in), and its range handed out again as
+    /// recorded.
+    @Test(arguments: [false, true])
+    func devicelessUnmapsFreeWhatWasPlaced(unmapToOtherDevice: Bool) throws {
         let r = try Self.allocatorDivergences("intel-strict") { b, blk in
+            let net = try NegativeControlTests.dev(b, "0000:00:03.0")
             let m = Self.blkMaps(b, blk, skip: 200)
             for i in m.lone.prefix(3) {
                 let iova = b.events[i].address
@@ -109,7 +113,7 @@ import DMATraceTestSupport
                     b.events.indices.dropFirst(i).first {
                         b.events[$0].kind == .iommuUnmap && b.events[$0].device == blk && b.events[$0].address == iova
                     })
-                Self.stripDevice(&b, u)
+                if unmapToOtherDevice { b.events[u].device = net } else { Self.stripDevice(&b, u) }
             }
         }
         #expect(r.divergences == [])

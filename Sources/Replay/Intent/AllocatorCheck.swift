@@ -387,6 +387,8 @@ struct AllocatorCheck {
         guard d0 < domainOf.count else { return }
         let cpu = recordedCPU ?? 0
         let pfn = iova >> 12
+        // An open device-less allocation came before this unmap: placed first, so that an unmap of it finds it.
+        if pendingCount > 0, pending[unknownSlot] != nil { commit(takePending(unknownSlot)!) }
         // An unmap names no domain either: follow a map the allocator moved to another device.
         var d = d0
         if live.get(Self.key(d, pfn)) == nil, let m = moved.removeValue(forKey: Self.key(d, pfn)) { d = m }
@@ -397,7 +399,6 @@ struct AllocatorCheck {
         }
         let domain = domainOf[d]
         noteCPU(cpu)
-        if pendingCount > 0, pending[unknownSlot] != nil { commit(takePending(unknownSlot)!) }
         closeAll(domain: domain)
         guard let pages = removeLive(Self.key(d, pfn)) else { return }
         // In place: the hypotheses leave the table while they change, so no copy of an allocator is made
