@@ -193,4 +193,38 @@ import TraceFormat
         // Twin: a recording that does not reuse the freed range (0xffffd000) diverges.
         #expect(Self.unmapOfAPlacedMap(nextIOVA: 0xFFFF_D000) > 0)
     }
+
+    /// A two-page allocation of device 0 (top-down in a fresh strict domain: 0xffffe000) traced as two one-page
+    /// maps, one of them device-less (`orphanFirst`: the first), 10 µs apart: the device-less map joins, or is joined
+    /// by, the device's map into one allocation, and the device's next allocation (0xffffd000) agrees. Twin: 500 µs
+    /// apart (not one DMA-API call) the first map is taken alone, and a one-page allocation is predicted at
+    /// 0xfffff000.
+    static func splitByADevicelessMap(orphanFirst: Bool, gapNs: UInt64) -> (divergences: Int, checked: Int) {
+        var check = AllocatorCheck(
+            lazy: false, flushTimeoutMs: 10, flushEntries: 256, addressWidth: 48, below4GFirst: true,
+            domainOf: [0, 1])
+        func map(_ d: Int?, _ iova: UInt64, at t: UInt64, _ index: Int) {
+            let e = Event(
+                kind: .iommuMap, timestamp: t, address: iova, address2: 0x100_0000 + iova & 0xF000, size: 4096)
+            if let d {
+                check.map(device: d, iova: iova, size: 4096, cpu: 0, time: t, index: index, event: e)
+            } else {
+                check.mapUnattributed(iova: iova, size: 4096, cpu: 0, time: t, index: index, event: e)
+            }
+        }
+        map(orphanFirst ? nil : 0, 0xFFFF_E000, at: 1_000, 0)
+        map(orphanFirst ? 0 : nil, 0xFFFF_F000, at: 1_000 + gapNs, 1)
+        map(0, 0xFFFF_D000, at: 1_000_000, 2)
+        check.finish()
+        return (check.divergenceCount, check.checked)
+    }
+
+    @Test func aDevicelessSegmentJoinsItsAllocation() {
+        for orphanFirst in [true, false] {
+            let joined = Self.splitByADevicelessMap(orphanFirst: orphanFirst, gapNs: 10_000)
+            #expect(joined.divergences == 0 && joined.checked == 2, "orphan first: \(orphanFirst)")
+            let apart = Self.splitByADevicelessMap(orphanFirst: orphanFirst, gapNs: 500_000)
+            #expect(apart.divergences > 0, "orphan first: \(orphanFirst)")
+        }
+    }
 }

@@ -6,13 +6,15 @@ import DMATraceTestSupport
 
 /// `iommu:map` events ingest could give no device (a fresh intel-strict boot of 2026-12-07 had one, and the IOVA
 /// allocator check, which left it out, then reported 7 divergences: its domain took the range for free). Real
-/// captures of `traces/` with maps of virtio-blk made device-less: a lone one-page allocation, the first segment of
-/// a two-page allocation traced as two maps, and the second segment of another. The check places each in the one
+/// captures of `traces/` with maps of virtio-blk made device-less: a lone one-page map, and the first and the second
+/// of two ascending page-contiguous maps on one CPU (which the check takes as one allocation or two as it would with
+/// their device). The check places each in the one
 /// domain whose allocator predicts it (``AllocatorCheck/mapUnattributed(iova:size:cpu:time:index:event:)``).
 @Suite(.tags(.realCapture)) struct DevicelessMapTests {
-    /// The recorded scenario's allocator divergences after `mutate`.
+    /// The recorded scenario's allocator divergences after `mutate`, the outcomes it checked, how many device-less
+    /// allocations the check placed in a domain (its note) and whether it left any map unchecked (its note).
     static func allocatorDivergences(_ config: String, _ mutate: (inout EventBuffer, UInt16) throws -> Void) throws
-        -> (divergences: [String], checked: Int)
+        -> (divergences: [String], checked: Int, placed: Int, unchecked: Bool)
     {
         var b = try NegativeControlTests.load(config)
         let blk = try NegativeControlTests.dev(b, "0000:00:02.0")
@@ -23,7 +25,13 @@ import DMATraceTestSupport
         options.allocatorSearch = [AllocatorCheck.defaultHypotheses]
         let result = try ReplayEngine(scenarios: [rec], recorded: rec, options: options).run(b, tracePath: "mutated")
         let s = result.scenarios[0]
-        return (s.divergences.map(\.what).filter { $0.hasPrefix("IOVA allocator:") }, s.checked ?? 0)
+        let placed =
+            result.notes.first { $0.contains("whose iommu:map named no device were checked") }
+            .flatMap { Int($0.prefix { $0.isNumber }) } ?? 0
+        return (
+            s.divergences.map(\.what).filter { $0.hasPrefix("IOVA allocator:") }, s.checked ?? 0, placed,
+            result.notes.contains { $0.contains("were not checked against the IOVA allocator") }
+        )
     }
 
     /// Indices (into `b.events`) of virtio-blk maps after the first `skip`: single-page allocations (`lone`), and
@@ -73,12 +81,16 @@ import DMATraceTestSupport
                 }
                 #expect(r.divergences == [], "skip \(skip), map \(which)")
                 #expect(r.checked == base.checked, "skip \(skip), map \(which)")
+                // Each is placed in a domain as an allocation of its own: these contiguous maps are two allocations
+                // in the unmutated capture too (the same count checked). Joining segments: AllocatorCheckTests.
+                #expect(r.placed == 1 && !r.unchecked, "skip \(skip), map \(which)")
             }
             let r = try Self.allocatorDivergences("intel-strict") { b, blk in
                 for i in try Self.picked(b, blk, skip: skip) { Self.stripDevice(&b, i) }
             }
             #expect(r.divergences == [], "skip \(skip)")
             #expect(r.checked == base.checked, "skip \(skip)")
+            #expect(r.placed == 3 && !r.unchecked, "skip \(skip)")
             // Twin: the same maps left out of the check (dropped, as the check did before) leave their ranges free
             // in the model, and the domain's next allocations are predicted there.
             let dropped = try Self.allocatorDivergences("intel-strict") { b, blk in
@@ -95,7 +107,7 @@ import DMATraceTestSupport
             for i in try Self.picked(b, blk, skip: 150) { Self.stripDevice(&b, i) }
         }
         #expect(r.divergences == [])
-        #expect(r.checked > 0)
+        #expect(r.placed >= 1 && !r.unchecked)
     }
 
     /// Their unmaps device-less too, or given to another device (virtio-net) by ingest: the placed allocation is
@@ -117,5 +129,6 @@ import DMATraceTestSupport
             }
         }
         #expect(r.divergences == [])
+        #expect(r.placed == 3 && !r.unchecked)
     }
 }

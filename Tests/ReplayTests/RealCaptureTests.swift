@@ -242,9 +242,7 @@ import DMATraceTestSupport
     /// bound is not tried, and a note says how to ask for it. Twin: without a bound the same budget is tried (and
     /// takes linux5.10-intel-default's 67 divergences at 96 to 0 at 1,000).
     @Test func aWiderSearchStaysWithinItsWorkBound() throws {
-        let reader = try TraceReader(path: Repository.file("traces/linux5.10-intel-default.dmat"))
-        var b = EventBuffer(metadata: reader.metadata)
-        try reader.forEachEvent { _, e in b.append(e) }
+        let b = try NegativeControlTests.load("linux5.10-intel-default")
         let rec = try RecordedScenario.infer(metadata: b.metadata, catalog: try ModelCatalog.builtin()).get()
         func replay(bound: UInt64?) throws -> ReplayResult {
             var options = ReplayOptions()
