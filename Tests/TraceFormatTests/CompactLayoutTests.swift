@@ -220,6 +220,98 @@ extension Fixtures {
         #expect(r.decoded == rows)
     }
 
+    /// Encodes `rows` with the given search (`anySize`).
+    static func encode(_ rows: [UInt8], search: CompactLiveSearch) -> [UInt8]? {
+        let enc = CompactChunkEncoder(search: search)
+        return withExtendedLifetime(enc) { rows.withUnsafeBytes { enc.encode($0, anySize: true).map { [UInt8]($0) } } }
+    }
+
+    /// Many live mappings that are released out of order, long after newer ones, and many releases of mappings
+    /// never opened in the chunk: full tables (the oldest dropped), matches deep in the table, misses.
+    static func crowdedRecords(seed: UInt64, count: Int) -> [Event] {
+        var rng = SplitMix64(seed: seed)
+        var live: [(kind: EventKind, addr: UInt64)] = []
+        var out: [Event] = []
+        var next: UInt64 = 1
+        while out.count < count {
+            let r = rng.next() % 10
+            if r < 6 || live.isEmpty {
+                let kind: EventKind = [.dmaMap, .dmaMap, .dmaMap, .iommuMap, .dmaAlloc][Int(rng.next() % 5)]
+                live.append((kind, next << 12))
+                out.append(Event(kind: kind, timestamp: UInt64(out.count), address: next << 12, size: 4096))
+                next += 1 + rng.next() % 3
+            } else if r < 8 {
+                let j = Int(rng.next() % UInt64(live.count))  // net growth: the dma_map table fills
+                let m = live.remove(at: j)
+                let kind: EventKind = m.kind == .dmaMap ? .dmaUnmap : m.kind == .dmaAlloc ? .dmaFree : .iommuUnmap
+                out.append(Event(kind: kind, timestamp: UInt64(out.count), address: m.addr, size: 4096))
+            } else {
+                let kind: EventKind = [.dmaUnmap, .iommuUnmap, .dmaSync][Int(rng.next() % 3)]
+                out.append(Event(kind: kind, timestamp: UInt64(out.count), address: rng.next() << 12, size: 4096))
+            }
+        }
+        return out
+    }
+
+    /// The counted search (the encoder's default) writes the bytes of the format's full scan, on random
+    /// traces and on crowded ones that fill the 4,096-entry tables. Twin: a search that finds nothing writes
+    /// other bytes on the same inputs, so the comparison catches a count that wrongly says "not live".
+    @Test func countedSearchWritesTheBytesOfTheScan() async throws {
+        await propertyCheck(count: 6, input: Gen.uint64(), Gen.int(in: 1...8000)) { seed, n in
+            let random = Fixtures.rows(Fixtures.mappingRecords(seed: seed, count: n))
+            #expect(Self.encode(random, search: .counted) == Self.encode(random, search: .scan))
+            let crowded = Fixtures.rows(Self.crowdedRecords(seed: seed, count: 20_000))
+            let scan = try #require(Self.encode(crowded, search: .scan))
+            #expect(Self.encode(crowded, search: .counted) == scan)
+            #expect(Self.encode(crowded, search: .none) != scan)
+        }
+    }
+
+    /// The live table against an array: opening (dropping the oldest when full), removing at any index (either
+    /// side of it moves), and the search's index. Twin: the same comparison against an array that removes the
+    /// wrong entry, or searches from the front only, reports a difference.
+    @Test func liveTableMatchesAnArray() throws {
+        for (wrongRemoval, frontOnly) in [(false, false), (true, false), (false, true)] {
+            var rng = SplitMix64(seed: 5)
+            var tables = CompactTables(search: .counted)
+            defer { tables.deallocate() }
+            var model: [CompactMapping] = []
+            var differences = 0
+            var paths = (drops: 0, olderSide: 0, newerSide: 0, deep: 0, misses: 0)
+            for _ in 0..<15_000 {
+                let m = CompactMapping(device: UInt16(rng.next() % 2), address: (rng.next() % 6000) << 12, size: 4096)
+                if rng.next() % 3 != 0 {
+                    tables.open(1, m)
+                    if model.count == CompactLayout.liveCapacity {
+                        model.removeFirst()
+                        paths.drops += 1
+                    }
+                    model.append(m)
+                } else if let j = tables.findLive(1, m) {
+                    let front = model.prefix(64).firstIndex(of: m)
+                    let expected = front ?? (frontOnly ? model.firstIndex(of: m) : model.lastIndex(of: m))
+                    if j != expected { differences += 1 }
+                    if front == nil { paths.deep += 1 }
+                    if j < model.count - 1 - j { paths.olderSide += 1 } else { paths.newerSide += 1 }
+                    tables.removeLive(1, j)
+                    model.remove(at: wrongRemoval && j + 1 < model.count ? j + 1 : j)
+                } else if model.contains(m) {
+                    differences += 1
+                } else {
+                    paths.misses += 1
+                }
+            }
+            if tables.liveCount(1) != model.count
+                || (0..<model.count).contains(where: { tables.live(1, $0) != model[$0] })
+            {
+                differences += 1
+            }
+            #expect(
+                (differences == 0) == (!wrongRemoval && !frontOnly),
+                "wrongRemoval \(wrongRemoval), frontOnly \(frontOnly)")
+        }
+    }
+
     /// Bit flips and truncation inside a payload: a clean error or (rarely) other records, never a trap.
     @Test func damagedPayloadsThrowOrDecodeWithoutTrapping() throws {
         let rows = Fixtures.rows(Fixtures.mappingRecords(seed: 99, count: 600))

@@ -124,35 +124,85 @@ struct CompactMapping: Equatable {
     var size: UInt64
 }
 
+/// How the encoder finds a live mapping (``CompactTables/findLive(_:_:)``); every choice writes the same bytes
+/// except ``none``.
+enum CompactLiveSearch {
+    /// The format's search (`schemas/dmat-format.md` §9a) over the whole table: up to 4,096 comparisons for a
+    /// release that matches nothing, which was 54 % of `ingest --layout compact`'s CPU (`perf record`, 200 MB
+    /// of `gen_ftrace.py` text: most unmaps in a chunk release mappings of an earlier chunk).
+    case scan
+    /// The same search, skipped when a count per hash bucket of the live mappings says there is no match.
+    case counted
+    /// No search: every release is coded explicitly. Only the tests use it, as the twin that shows a search
+    /// that misses changes the bytes.
+    case none
+}
+
 /// The per-family tables of the compact layout: live mappings (oldest first, a ring) and recently released
 /// ones (newest last). Encoder and decoder run the same operations in the same order, so both see the same
 /// tables. Storage is allocated once and reused for every chunk.
 struct CompactTables {
     private let live: UnsafeMutablePointer<CompactMapping>
     private let released: UnsafeMutablePointer<CompactMapping>
+    /// ``CompactLiveSearch/counted``: per family, ``countBuckets`` counts of the live mappings whose
+    /// ``bucket(_:)`` is that index (nil otherwise). A zero count proves no live mapping equals the one sought.
+    private let liveCounts: UnsafeMutablePointer<UInt16>?
+    private let search: CompactLiveSearch
     private var liveHead = (0, 0, 0)
     private var liveCount = (0, 0, 0)
     private var releasedCount = (0, 0, 0)
 
     static let families = 3
+    /// Buckets per family of ``liveCounts``: sixteen per live entry, so a mapping that is not live finds an
+    /// empty bucket but for about 6 % of the time in a full table (a full scan then; four per entry left 22 %
+    /// and the search at 30 % of the CPU). A count never exceeds ``CompactLayout/liveCapacity``: `UInt16` holds it.
+    static let countBuckets = 16 * CompactLayout.liveCapacity
 
-    init() {
+    /// - Parameter search: how ``findLive(_:_:)`` searches (the decoder never calls it: ``CompactLiveSearch/scan``
+    ///   keeps no counts).
+    init(search: CompactLiveSearch = .scan) {
         let z = CompactMapping(device: 0, address: 0, size: 0)
         live = .allocate(capacity: Self.families * CompactLayout.liveCapacity)
         live.initialize(repeating: z, count: Self.families * CompactLayout.liveCapacity)
         released = .allocate(capacity: Self.families * CompactLayout.releasedCapacity)
         released.initialize(repeating: z, count: Self.families * CompactLayout.releasedCapacity)
+        self.search = search
+        if search == .counted {
+            let counts = UnsafeMutablePointer<UInt16>.allocate(capacity: Self.families * Self.countBuckets)
+            counts.initialize(repeating: 0, count: Self.families * Self.countBuckets)
+            liveCounts = counts
+        } else {
+            liveCounts = nil
+        }
     }
 
     func deallocate() {
         live.deallocate()
         released.deallocate()
+        liveCounts?.deallocate()
     }
 
     mutating func reset() {
         liveHead = (0, 0, 0)
         liveCount = (0, 0, 0)
         releasedCount = (0, 0, 0)
+        liveCounts?.update(repeating: 0, count: Self.families * Self.countBuckets)
+    }
+
+    /// The count of `m`'s bucket in family `f`.
+    @inline(__always) private func countSlot(_ f: Int, _ m: CompactMapping) -> UnsafeMutablePointer<UInt16>? {
+        guard let liveCounts else { return nil }
+        var h = m.address &* 0x9E37_79B9_7F4A_7C15
+        h ^= (m.size ^ UInt64(m.device) << 48) &* 0xC2B2_AE3D_27D4_EB4F
+        h ^= h >> 29
+        let bucket = Int(truncatingIfNeeded: h) & (Self.countBuckets - 1)
+        return liveCounts + (f &* Self.countBuckets &+ bucket)
+    }
+
+    @inline(__always) private func countLive(_ f: Int, _ m: CompactMapping, _ delta: Int) {
+        guard let c = countSlot(f, m) else { return }
+        assert(delta > 0 || c.pointee > 0, "live count underflow")
+        c.pointee = UInt16(truncatingIfNeeded: Int(c.pointee) &+ delta)
     }
 
     @inline(__always) private func get(_ t: (Int, Int, Int), _ f: Int) -> Int {
@@ -184,27 +234,48 @@ struct CompactTables {
     @inline(__always) mutating func open(_ f: Int, _ m: CompactMapping) {
         var n = get(liveCount, f)
         if n == CompactLayout.liveCapacity {
+            countLive(f, liveSlot(f, 0).pointee, -1)
             Self.set(&liveHead, f, (get(liveHead, f) &+ 1) & (CompactLayout.liveCapacity - 1))
             n -= 1
         }
         liveSlot(f, n).pointee = m
+        countLive(f, m, 1)
         Self.set(&liveCount, f, n + 1)
     }
 
-    /// Removes live mapping `j` (0 = oldest): the older ones move up by one.
+    /// Removes live mapping `j` (0 = oldest): the newer ones' indexes drop by one. Whichever side of `j` is
+    /// shorter moves in the ring (the older ones up with the head, or the newer ones down); the indexes are the
+    /// same either way. Moving only the older side cost up to 4,095 moves per release where stale mappings fill
+    /// the front of the table.
     @inline(__always) mutating func removeLive(_ f: Int, _ j: Int) {
-        var i = j
-        while i > 0 {
-            liveSlot(f, i).pointee = liveSlot(f, i - 1).pointee
-            i -= 1
+        countLive(f, liveSlot(f, j).pointee, -1)
+        let n = get(liveCount, f)
+        if j < n - 1 - j {
+            var i = j
+            while i > 0 {
+                liveSlot(f, i).pointee = liveSlot(f, i - 1).pointee
+                i -= 1
+            }
+            Self.set(&liveHead, f, (get(liveHead, f) &+ 1) & (CompactLayout.liveCapacity - 1))
+        } else {
+            var i = j
+            while i < n - 1 {
+                liveSlot(f, i).pointee = liveSlot(f, i + 1).pointee
+                i += 1
+            }
         }
-        Self.set(&liveHead, f, (get(liveHead, f) &+ 1) & (CompactLayout.liveCapacity - 1))
-        Self.set(&liveCount, f, get(liveCount, f) - 1)
+        Self.set(&liveCount, f, n - 1)
     }
 
     /// Index (0 = oldest) of the first live mapping equal to `m`, looking at the 64 oldest first and then
-    /// from the newest back (the encoder's search; any match decodes the same).
+    /// from the newest back (the encoder's search; any match decodes the same). ``CompactLiveSearch/counted``
+    /// returns the same index, ``CompactLiveSearch/none`` always nil.
     func findLive(_ f: Int, _ m: CompactMapping) -> Int? {
+        switch search {
+        case .none: return nil
+        case .counted: if countSlot(f, m)?.pointee == 0 { return nil }
+        case .scan: break
+        }
         let n = get(liveCount, f)
         let front = min(n, 64)
         for j in 0..<front where liveSlot(f, j).pointee == m { return j }

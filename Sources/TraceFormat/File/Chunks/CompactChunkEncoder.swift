@@ -5,7 +5,7 @@
 /// smallest estimated size (order-0 entropy of each byte plane over a sample), which the format leaves to
 /// the writer: any choice decodes to the same records.
 final class CompactChunkEncoder {
-    private var tables = CompactTables()
+    private var tables: CompactTables
     private var capacity = 0
     /// Record indexes grouped by kind (counting sort), and each kind's start in it.
     private var order = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
@@ -25,7 +25,11 @@ final class CompactChunkEncoder {
     /// Values sampled per stream when estimating which mode is smallest.
     static let samples = 2048
 
-    init() {}
+    /// - Parameter search: how a release finds its live mapping; the bytes are the same for ``CompactLiveSearch/scan``
+    ///   and ``CompactLiveSearch/counted`` (the default, much faster when releases match nothing).
+    init(search: CompactLiveSearch = .counted) {
+        tables = CompactTables(search: search)
+    }
 
     deinit {
         tables.deallocate()
