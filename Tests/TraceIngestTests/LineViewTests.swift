@@ -163,6 +163,60 @@ import Testing
         #expect(differ > 0)
     }
 
+    // MARK: ByteNameCache
+
+    /// Names at the edges of ``ByteNameCache``'s key words: every length from 0 to 40 (below four, four to
+    /// seven, eight to sixteen, longer), and twins of each that differ in one byte only, at every position
+    /// (those of names longer than 16 bytes share both key words, so only the middle comparison tells them
+    /// apart), or in length only (a trailing NUL).
+    static func cacheNames() -> (kept: [[UInt8]], probes: [[UInt8]]) {
+        var rng = SplitMix(23)
+        var kept: [[UInt8]] = []
+        var probes: [[UInt8]] = []
+        for n in 0...40 {
+            let name = (0..<n).map { _ in UInt8(0x61 + rng.below(26)) }
+            kept.append(name)
+            probes.append(name)
+            for k in 0..<n {
+                var twin = name
+                twin[k] ^= 0x01
+                probes.append(twin)
+                if rng.below(3) == 0 { kept.append(twin) }
+            }
+            probes.append(name + [0])
+        }
+        return (kept, probes)
+    }
+
+    /// ``ByteNameCache/lookup(_:_:_:)`` against a dictionary of the same names, each probe read in place from
+    /// a longer line (bytes before and after it, so a read outside the name would change the answer).
+    @Test func nameCacheAgreesWithADictionary() {
+        let (kept, probes) = Self.cacheNames()
+        var cache = ByteNameCache()
+        var reference: [[UInt8]: UInt32] = [:]
+        for name in kept where reference[name] == nil {
+            let id = UInt32(reference.count)
+            reference[name] = id
+            name.withUnsafeBufferPointer { b in
+                cache.insert(LineView(UnsafeRawBufferPointer(b)), 0, b.count, id: id)
+            }
+        }
+        #expect(cache.count == reference.count)
+        var misses = 0
+        for (k, probe) in probes.enumerated() {
+            let pad = k % 9
+            let line = [UInt8](repeating: 0x7A, count: pad) + probe + [UInt8](repeating: 0x7A, count: 9 - pad)
+            line.withUnsafeBufferPointer { b in
+                let got = cache.lookup(LineView(UnsafeRawBufferPointer(b)), pad, pad + probe.count)
+                #expect(got == reference[probe], "lookup of \(probe) (\(probe.count) bytes)")
+            }
+            if reference[probe] == nil { misses += 1 }
+        }
+        // The probes include names that are not cached, of every length class.
+        #expect(misses > 100)
+        #expect(cache.entryNames.count == reference.count)
+    }
+
     /// ``ByteWords``' values against the numbers they spell, and nil (hex) for a word with one non-digit.
     @Test func wordValues() {
         func word(_ s: String) -> UInt64 {

@@ -252,96 +252,116 @@ struct LineView {
 }
 
 /// Caches small byte strings (device names, event names) → an id, so the hot path compares bytes
-/// instead of building Strings: an open-addressing table on an FNV-1a hash, then one `memcmp`.
+/// instead of building Strings: an open-addressing table on a hash of a name's length and its first and last
+/// eight bytes (``words(_:_:_:)``). An entry keeps those two words, which spell a name of up to 16 bytes
+/// completely, so looking such a name up compares two words and reads no other buffer; longer names also
+/// compare their middle bytes. Lookups do not write (no last-hit memory: event names and devices alternate).
+/// Against the former table (a hash, then `memcmp`-style compares of a separate byte buffer), `ingest --dry-run`
+/// of a 20 MB `gen_ftrace.py` file, two lookups a line: 339.8 → 331.7 M instructions (callgrind).
 struct ByteNameCache {
-    /// The names' bytes one after another (`starts[k]`, `lengths[k]`): one buffer, so comparing with a
-    /// cached name reads no nested array.
+    private struct Entry {
+        var first: UInt64
+        var last: UInt64
+        var hash: UInt64
+        /// The name's bytes in ``bytes``.
+        var start: Int
+        var length: Int
+        var id: UInt32
+    }
+
+    private var entries: [Entry] = []
+    /// The names' bytes one after another.
     private var bytes: [UInt8] = []
-    private var starts: [Int] = []
-    private var lengths: [Int] = []
-    private var hashes: [UInt64] = []
-    private var ids: [UInt32] = []
-    /// Slot → index + 1 into the names (0 = empty).
+    /// Slot → index + 1 into ``entries`` (0 = empty).
     private var slots = [Int32](repeating: 0, count: 64)
-    private var lastIndex = -1
 
     /// How many names are cached.
-    var count: Int { ids.count }
+    var count: Int { entries.count }
 
-    /// A hash of bytes `a..<b` from their length and first and last 8 bytes (whole words, not a byte loop:
-    /// names that share those collide and are told apart by the comparison).
+    /// The key words of bytes `a..<b`: from 8 bytes on, the first and the last eight (overlapping below 16);
+    /// from 4, the first and the last four; below, the bytes themselves. Whole loads inside `a..<b`, never a
+    /// byte loop for names of four bytes or more.
     @inline(__always)
-    private static func hash(_ v: LineView, _ a: Int, _ b: Int) -> UInt64 {
+    static func words(_ v: LineView, _ a: Int, _ b: Int) -> (first: UInt64, last: UInt64) {
         let n = b - a
         let p = UnsafeRawPointer(v.base + a)
-        var h = UInt64(truncatingIfNeeded: n) &* 0x9E37_79B9_7F4A_7C15
         if n >= 8 {
-            h = (h ^ p.loadUnaligned(as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
-            h ^= p.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
-        } else {
-            var i = 0
-            while i < n {
-                h = (h ^ UInt64(p.load(fromByteOffset: i, as: UInt8.self))) &* 0x100_0000_01b3
-                i += 1
-            }
+            return (p.loadUnaligned(as: UInt64.self), p.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self))
         }
+        if n >= 4 {
+            return (
+                UInt64(p.loadUnaligned(as: UInt32.self)),
+                UInt64(p.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self))
+            )
+        }
+        var w: UInt64 = 0
+        var i = 0
+        while i < n {
+            w |= UInt64(p.load(fromByteOffset: i, as: UInt8.self)) &<< UInt64(8 * i)
+            i += 1
+        }
+        return (w, 0)
+    }
+
+    @inline(__always)
+    private static func hash(_ n: Int, _ w: (first: UInt64, last: UInt64)) -> UInt64 {
+        var h = (UInt64(truncatingIfNeeded: n) &* 0x9E37_79B9_7F4A_7C15) ^ w.first
+        h = (h &* 0xFF51_AFD7_ED55_8CCD) ^ w.last
         h = (h ^ (h >> 29)) &* 0xBF58_476D_1CE4_E5B9
         return h ^ (h >> 32)
     }
 
-    @inline(__always)
-    private func same(_ k: Int, _ v: LineView, _ a: Int, _ n: Int) -> Bool {
-        lengths[k] == n
-            && (n == 0
-                || bytes.withUnsafeBufferPointer {
-                    Platform.bytesEqual($0.baseAddress! + starts[k], v.base + a, count: n)
-                })
-    }
-
     /// The id of bytes `a..<b`, if cached.
-    mutating func lookupRemembering(_ v: LineView, _ a: Int, _ b: Int) -> UInt32? {
+    @inline(__always)
+    func lookup(_ v: LineView, _ a: Int, _ b: Int) -> UInt32? {
         let n = b - a
-        if lastIndex >= 0 && same(lastIndex, v, a, n) { return ids[lastIndex] }
-        let h = Self.hash(v, a, b)
+        let w = Self.words(v, a, b)
+        let h = Self.hash(n, w)
         let mask = slots.count - 1
         var s = Int(truncatingIfNeeded: h) & mask
         while true {
-            let e = Int(slots[s])
-            if e == 0 { return nil }
-            if hashes[e - 1] == h && same(e - 1, v, a, n) {
-                lastIndex = e - 1
-                return ids[e - 1]
+            let k = Int(slots[s])
+            if k == 0 { return nil }
+            let e = entries[k - 1]
+            if e.hash == h && e.length == n && e.first == w.first && e.last == w.last
+                && (n <= 16 || sameMiddle(e, v, a))
+            {
+                return e.id
             }
             s = (s + 1) & mask
         }
     }
 
+    /// Bytes 8..<n-8 of a name longer than 16 bytes (the key words hold the rest).
+    private func sameMiddle(_ e: Entry, _ v: LineView, _ a: Int) -> Bool {
+        bytes.withUnsafeBufferPointer {
+            Platform.bytesEqual($0.baseAddress! + e.start + 8, v.base + a + 8, count: e.length - 16)
+        }
+    }
+
     mutating func insert(_ v: LineView, _ a: Int, _ b: Int, id: UInt32) {
-        starts.append(bytes.count)
-        lengths.append(b - a)
-        bytes.append(contentsOf: UnsafeBufferPointer(start: v.base + a, count: b - a))
-        hashes.append(Self.hash(v, a, b))
-        ids.append(id)
-        lastIndex = ids.count - 1
-        if ids.count * 2 > slots.count {
+        let n = b - a
+        let w = Self.words(v, a, b)
+        entries.append(
+            Entry(first: w.first, last: w.last, hash: Self.hash(n, w), start: bytes.count, length: n, id: id))
+        bytes.append(contentsOf: UnsafeBufferPointer(start: v.base + a, count: n))
+        if entries.count * 2 > slots.count {
             slots = [Int32](repeating: 0, count: slots.count * 2)
-            for k in ids.indices { place(k) }
+            for k in entries.indices { place(k) }
         } else {
-            place(ids.count - 1)
+            place(entries.count - 1)
         }
     }
 
     private mutating func place(_ k: Int) {
         let mask = slots.count - 1
-        var s = Int(truncatingIfNeeded: hashes[k]) & mask
+        var s = Int(truncatingIfNeeded: entries[k].hash) & mask
         while slots[s] != 0 { s = (s + 1) & mask }
         slots[s] = Int32(k + 1)
     }
 
     /// All cached names with their ids.
-    var entries: [(name: String, id: UInt32)] {
-        ids.indices.map { k in
-            (String(decoding: bytes[starts[k]..<(starts[k] + lengths[k])], as: UTF8.self), ids[k])
-        }
+    var entryNames: [(name: String, id: UInt32)] {
+        entries.map { e in (String(decoding: bytes[e.start..<(e.start + e.length)], as: UTF8.self), e.id) }
     }
 }

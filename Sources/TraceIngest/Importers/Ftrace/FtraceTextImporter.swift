@@ -276,7 +276,7 @@ struct FtraceLineParser {
                 d.understood[e.name, default: 0] += counts[e.rawValue]
             }
         }
-        for (name, id) in unknownNames.entries { d.unknown[name, default: 0] += unknownCounts[Int(id)] }
+        for (name, id) in unknownNames.entryNames { d.unknown[name, default: 0] += unknownCounts[Int(id)] }
         if unknownOverflow > 0 { d.unknown["(other names)", default: 0] += unknownOverflow }
         d.comments += comments
         d.addLost(lost)
@@ -303,7 +303,7 @@ struct FtraceLineParser {
     }
 
     private mutating func device(_ v: LineView, _ a: Int, _ b: Int, sink: inout some EventSink) -> UInt16 {
-        if let id = devices.lookupRemembering(v, a, b) { return UInt16(id) }
+        if let id = devices.lookup(v, a, b) { return UInt16(id) }
         let id = sink.device(DeviceInfo(name: v.string(a, b)))
         devices.insert(v, a, b, id: UInt32(id))
         return id
@@ -363,8 +363,8 @@ struct FtraceLineParser {
         if lineCPU < 8192 && lineCPU >= cpusSeen { cpusSeen = lineCPU + 1 }
         if lineCPU < 0xFFFF { lineCPUBits = Event.cpuBits(UInt16(lineCPU)) }
         i = v.skipSpaces(ne + 1)
-        guard let id = names.lookupRemembering(v, ns, ne) else {
-            if let u = unknownNames.lookupRemembering(v, ns, ne) {
+        guard let id = names.lookup(v, ns, ne) else {
+            if let u = unknownNames.lookup(v, ns, ne) {
                 unknownCounts[Int(u)] += 1
             } else if unknownNames.count < 1024 {
                 unknownNames.insert(v, ns, ne, id: UInt32(unknownCounts.count))
