@@ -164,7 +164,14 @@ public struct IngestPipeline {
             // of guest and host inputs (IngestChecks).
             let earlier = sink.metadata.capture.viommu
             sink.metadata.capture.viommu = nil
-            try Self.runOne(&importer, input, source: source, clock: plan.clocks[k], into: &sink, diagnostics: &d)
+            if var ftrace = importer as? FtraceTextImporter {
+                // Called on its own type, not through the `Importer` witness, so that the ftrace parser (the hot
+                // path of text ingest) is specialized for this sink: its appends are direct calls, not generic
+                // ones through witness tables.
+                try ftrace.run(input, source: source, clock: plan.clocks[k], into: &sink, diagnostics: &d)
+            } else {
+                try Self.runOne(&importer, input, source: source, clock: plan.clocks[k], into: &sink, diagnostics: &d)
+            }
             let revealed = sink.metadata.capture.viommu
             sink.metadata.capture.viommu = earlier ?? revealed
             sink.metadata.inputs[Int(source)].bytes = input.bytesRead
