@@ -497,14 +497,17 @@ struct FtraceLineParser {
         return nil
     }
 
-    @inline(__always)
+    // `@_transparent`, not `@inline(__always)`: with the latter both helpers stayed outlined calls (one to three
+    // per line) in every event parser; inlined, `ingest --dry-run` of a 20 MB gen_ftrace file ran ~13.5 M fewer
+    // instructions (callgrind).
+    @_transparent
     private static func hexField(_ v: LineView, _ key: StaticString, _ i: inout Int) -> UInt64? {
         guard var j = v.find(key, from: i), let x = v.hex(&j) else { return nil }
         i = j
         return x
     }
 
-    @inline(__always)
+    @_transparent
     private static func decField(_ v: LineView, _ key: StaticString, _ i: inout Int) -> UInt64? {
         guard var j = v.find(key, from: i), let x = v.dec(&j) else { return nil }
         i = j
@@ -517,7 +520,8 @@ struct FtraceLineParser {
         guard let j = v.find("attrs=", from: i) else { return nil }
         let e = v.tokenEnd(j)
         i = e
-        return DMAAttributes.parse(v, j, e)
+        // Most maps have none (`attrs=` then the end of the line or a blank).
+        return e == j ? [] : DMAAttributes.parse(v, j, e)
     }
 
     // MARK: dma:*
