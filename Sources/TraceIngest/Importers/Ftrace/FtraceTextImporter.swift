@@ -107,14 +107,15 @@ public struct FtraceTextImporter: Importer {
             guard let hit = Platform.firstOffset(of: 0x5B, in: v.base + i, count: v.count - i) else { return false }
             let b = i + hit
             var j = b + 1
-            while j < v.count && v[j] &- 0x30 <= 9 { j += 1 }
+            // The digits' value is kept as they are crossed (one pass; wrapping, as the column is short).
+            var n: UInt32 = 0
+            while j < v.count && v[j] &- 0x30 <= 9 {
+                n = n &* 10 &+ UInt32(v[j] &- 0x30)
+                j += 1
+            }
             if j > b + 1 && j < v.count && v[j] == 0x5D && b > 0 {
                 close = j
-                if let cpu {
-                    var n: UInt32 = 0
-                    for k in (b + 1)..<j { n = n &* 10 &+ UInt32(v[k] &- 0x30) }
-                    cpu.pointee = n
-                }
+                cpu?.pointee = n
                 break
             }
             i = b + 1
@@ -291,6 +292,7 @@ struct FtraceLineParser {
         do { try sink.append(e) } catch { if sinkError == nil { sinkError = "\(error)" } }
     }
 
+    @inline(never)
     private mutating func bad(_ line: UInt64, _ message: @autoclosure () -> String) {
         malformed += 1
         // The message is built only while problems are still being kept.
@@ -304,6 +306,13 @@ struct FtraceLineParser {
 
     private mutating func device(_ v: LineView, _ a: Int, _ b: Int, sink: inout some EventSink) -> UInt16 {
         if let id = devices.lookup(v, a, b) { return UInt16(id) }
+        return newDevice(v, a, b, sink: &sink)
+    }
+
+    /// A device met for the first time. Kept out of ``device(_:_:_:sink:)`` (never inlined) so that the lookup,
+    /// run for nearly every line, does not spill registers for the String and DeviceInfo of this rare path.
+    @inline(never)
+    private mutating func newDevice(_ v: LineView, _ a: Int, _ b: Int, sink: inout some EventSink) -> UInt16 {
         let id = sink.device(DeviceInfo(name: v.string(a, b)))
         devices.insert(v, a, b, id: UInt32(id))
         return id
@@ -364,14 +373,7 @@ struct FtraceLineParser {
         if lineCPU < 0xFFFF { lineCPUBits = Event.cpuBits(UInt16(lineCPU)) }
         i = v.skipSpaces(ne + 1)
         guard let id = names.lookup(v, ns, ne) else {
-            if let u = unknownNames.lookup(v, ns, ne) {
-                unknownCounts[Int(u)] += 1
-            } else if unknownNames.count < 1024 {
-                unknownNames.insert(v, ns, ne, id: UInt32(unknownCounts.count))
-                unknownCounts.append(1)
-            } else {
-                unknownOverflow += 1
-            }
+            countUnknown(v, ns, ne)
             return
         }
         let name = FtraceEventName(rawValue: Int(id))!
@@ -417,8 +419,22 @@ struct FtraceLineParser {
         }
     }
 
+    /// Counts an event name the importer does not know (never inlined: rare, kept off the hot path).
+    @inline(never)
+    private mutating func countUnknown(_ v: LineView, _ ns: Int, _ ne: Int) {
+        if let u = unknownNames.lookup(v, ns, ne) {
+            unknownCounts[Int(u)] += 1
+        } else if unknownNames.count < 1024 {
+            unknownNames.insert(v, ns, ne, id: UInt32(unknownCounts.count))
+            unknownCounts.append(1)
+        } else {
+            unknownOverflow += 1
+        }
+    }
+
     // MARK: Headers and lost events
 
+    @inline(never)
     private mutating func header(_ v: LineView, _ i: Int, line: UInt64, sink: inout some EventSink) {
         comments += 1
         // `# entries-in-buffer/entries-written: 1092/1092   #P:2`: more written than kept = overwritten; `#P:` is
@@ -440,6 +456,7 @@ struct FtraceLineParser {
                 .lostEvents, 0, line, aux: UInt32(clamping: missing), aux2: Event.noString))
     }
 
+    @inline(never)
     private mutating func lostLine(_ v: LineView, _ i: Int, line: UInt64, sink: inout some EventSink) {
         var j = i + 3
         if j < v.count && v[j] == 0x3A { j += 1 }
@@ -800,7 +817,10 @@ struct FtraceLineParser {
     private mutating func iommuMapUnmap(
         _ v: LineView, _ i0: Int, _ isMap: Bool, _ ts: UInt64, _ line: UInt64, _ sink: inout some EventSink
     ) -> Bool {
-        guard var i = v.find("iova=", from: i0), let iova = v.hex(&i) else { return false }
+        // "IOMMU: iova=..." (every kernel's format): past the "IOMMU: " token, find() meets the key at once instead
+        // of scanning for it (a key cannot start inside that token, so the result is the same).
+        let from = v.hasPrefix("IOMMU: ", at: i0) ? i0 + 7 : i0
+        guard var i = v.find("iova=", from: from), let iova = v.hex(&i) else { return false }
         // 5.17+: `iova=0x.. - 0x..`; the end is implied by size.
         let j = v.skipSpaces(i)
         if j < v.count && v[j] == 0x2D {
