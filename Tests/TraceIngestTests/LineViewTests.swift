@@ -163,6 +163,50 @@ import Testing
         #expect(differ > 0)
     }
 
+    // MARK: findScanning
+
+    /// The scan as it was: every index from `from` on, a word start (`from` itself or after a space) holding `key`.
+    static func findScanning(_ v: LineView, _ key: [UInt8], _ from: Int) -> Int? {
+        var i = from
+        while i + key.count <= v.count {
+            if (i == from || v[i - 1] == 0x20) && (0..<key.count).allSatisfy({ v[i + $0] == key[$0] }) {
+                return i + key.count
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    /// Lines of keys, pieces of keys, their first bytes, blanks and other bytes.
+    static func keyLines(count: Int, seed: UInt64) -> [[UInt8]] {
+        let pieces = ["nents=", "ents=", "n", "nent", "s", "size=", "unmapped_size=", " ", "  ", "\t", "x", "=", "1/2"]
+            .map { Array($0.utf8) }
+        var rng = SplitMix(seed)
+        return (0..<count).map { _ in (0..<rng.below(12)).flatMap { _ in pieces[rng.below(pieces.count)] } }
+    }
+
+    /// ``LineView/findScanning(_:from:)`` (memchr for the key's first byte) against the byte loop, for keys that
+    /// start with a byte frequent in the lines, one that never occurs, and keys inside other keys, from every index.
+    @Test func findScanningAgreesWithTheByteLoop() {
+        var found = 0
+        for line in Self.keyLines(count: 2000, seed: 29) {
+            line.withUnsafeBufferPointer { b in
+                let v = LineView(UnsafeRawBufferPointer(b))
+                for i in 0...v.count {
+                    for (key, bytes) in [
+                        ("nents=" as StaticString, "nents="), ("ents=", "ents="), ("size=", "size="), ("s", "s"),
+                        ("qq=", "qq=")
+                    ] {
+                        let got = v.findScanning(key, from: i)
+                        #expect(got == Self.findScanning(v, Array(bytes.utf8), i), "\(bytes) in \(line) from \(i)")
+                        if got != nil { found += 1 }
+                    }
+                }
+            }
+        }
+        #expect(found > 1000)
+    }
+
     // MARK: ByteNameCache
 
     /// Names at the edges of ``ByteNameCache``'s key words: every length from 0 to 40 (below four, four to

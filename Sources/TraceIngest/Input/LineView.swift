@@ -95,18 +95,21 @@ struct LineView {
         return findScanning(key, from: from)
     }
 
-    /// ``find(_:from:)`` when `key` is not the next token: every word start from `from` on.
+    /// ``find(_:from:)`` when `key` is not the next token: every word start from `from` on. The candidates are
+    /// the key's first byte, found by `memchr` (``Platform/firstOffset(of:in:count:)``) rather than a byte loop:
+    /// an absent key (the plain `dma_map_sg`'s `nents=`) used to cost a loop over the rest of the line.
     func findScanning(_ key: StaticString, from: Int) -> Int? {
         let k = key.utf8CodeUnitCount
+        guard k > 0 else { return nil }
         let first = key.utf8Start.pointee
         var i = from
         while i + k <= count {
-            if base[i] == first && (i == from || base[i - 1] == 0x20)
-                && Platform.bytesEqual(base + i, key.utf8Start, count: k)
-            {
-                return i + k
+            guard let hit = Platform.firstOffset(of: first, in: base + i, count: count - k + 1 - i) else { return nil }
+            let j = i + hit
+            if (j == from || base[j - 1] == 0x20) && Platform.bytesEqual(base + j, key.utf8Start, count: k) {
+                return j + k
             }
-            i += 1
+            i = j + 1
         }
         return nil
     }
