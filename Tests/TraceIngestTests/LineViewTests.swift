@@ -50,9 +50,26 @@ import Testing
         return x
     }
 
+    static func dec(_ v: LineView, _ i: inout Int) -> UInt64? {
+        var j = i
+        var x: UInt64 = 0
+        while j < v.count {
+            let c = v[j] &- 0x30
+            if c > 9 { break }
+            let (m, o1) = x.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(UInt64(c))
+            if o1 || o2 { return nil }
+            x = a
+            j += 1
+        }
+        if j == i { return nil }
+        i = j
+        return x
+    }
+
     static func seconds(_ v: LineView, _ i: inout Int) -> UInt64? {
         var j = i
-        guard let s = v.dec(&j) else { return nil }
+        guard let s = dec(v, &j) else { return nil }
         if j < v.count && v[j] == 0x2E {
             j += 1
             var frac: UInt64 = 0
@@ -110,7 +127,9 @@ import Testing
         for s in [
             "ffffffffffffffff", "10000000000000000", "0000000000000000ffffffffffffffff", "00000000ffffffff1",
             "0x0123456789abcdef0", "fffffffff", "123456789.123456789123:", "18446744073.709551615:",
-            "18446744074.000000000:", "1.00000000:", "1.0000000:", "1.123456789:", "7.", "7.x", "00000000.00000000:"
+            "18446744074.000000000:", "1.00000000:", "1.0000000:", "1.123456789:", "7.", "7.x", "00000000.00000000:",
+            "18446744073709551615", "18446744073709551616", "99999999999999999999", "1844674407370955161 ",
+            "0000000000000000000018446744073709551615", "9999999999999999999", "10000000000000000000x"
         ] {
             out.append(Array(s.utf8))
         }
@@ -140,6 +159,9 @@ import Testing
                 #expect(v.firstOf(0x3A, 0x20, from: i) == firstOf(v, 0x3A, 0x20, i), "firstOf \(line) at \(i)")
                 var a = i, b = i
                 #expect(v.hex(&a) == hex(v, &b) && a == b, "hex \(line) at \(i)")
+                a = i
+                b = i
+                #expect(v.dec(&a) == dec(v, &b) && a == b, "dec \(line) at \(i)")
                 a = i
                 b = i
                 #expect(v.seconds(&a) == seconds(v, &b) && a == b, "seconds \(line) at \(i)")
