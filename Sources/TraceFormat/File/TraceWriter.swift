@@ -69,7 +69,11 @@ public final class TraceWriter: EventSink {
     public var metadata: TraceMetadata
 
     /// Events written so far (including the pending, not yet flushed chunk).
-    public private(set) var eventCount: UInt64 = 0
+    public var eventCount: UInt64 { appended }
+    /// The storage of ``eventCount``: private, so that `append` updates it without a dynamic exclusivity check
+    /// (a `public private(set)` stored property of a class got `swift_beginAccess` on every event: ~76 of ~146
+    /// instructions per event of `append`, `ingest -o` of a 20 MB gen_ftrace file under callgrind).
+    private var appended: UInt64 = 0
     /// Chunks written so far (including those still being compressed).
     public private(set) var chunkCount: UInt32 = 0
     /// Bytes written so far; waits for the chunks still being compressed.
@@ -162,7 +166,7 @@ public final class TraceWriter: EventSink {
         if event.provenance > Event.positionMask && !options.cpus { throw Self.undeclaredCPU(eventCount) }
         event.store(to: records.baseAddress! + pending &* Event.recordSize)
         pending += 1
-        eventCount += 1
+        appended += 1
         if event.timestamp < minTS { minTS = event.timestamp }
         if event.timestamp > maxTS { maxTS = event.timestamp }
     }
@@ -190,7 +194,7 @@ public final class TraceWriter: EventSink {
                 if ts > maxTS { maxTS = ts }
             }
             pending += n
-            eventCount += UInt64(n)
+            appended += UInt64(n)
             at += bytes
         }
     }
