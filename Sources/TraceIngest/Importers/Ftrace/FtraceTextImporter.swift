@@ -304,6 +304,7 @@ struct FtraceLineParser {
         problems.skip(IngestDiagnostics.Problem(file: path, position: line, message: message()))
     }
 
+    @inline(__always)
     private mutating func device(_ v: LineView, _ a: Int, _ b: Int, sink: inout some EventSink) -> UInt16 {
         if let id = devices.lookup(v, a, b) { return UInt16(id) }
         return newDevice(v, a, b, sink: &sink)
