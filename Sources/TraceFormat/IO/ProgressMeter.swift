@@ -110,8 +110,7 @@ public struct MeteredSink<Base: EventSink>: EventSink {
         get { base.metadata }
         set { base.metadata = newValue }
     }
-    /// Inlinable, so that a sink specialized for its base (the ftrace parser's) appends without a call here.
-    @inlinable public mutating func append(_ event: Event) throws {
+    public mutating func append(_ event: Event) throws {
         try base.append(event)
         meter.add(1)
     }
