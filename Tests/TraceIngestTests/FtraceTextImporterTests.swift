@@ -145,6 +145,21 @@ import TraceFormat
         #expect(skip != nil)
     }
 
+    /// Lost-event counts of any size add up to at most `Int.max` (two headers of ~10^19 trapped, found by the
+    /// fuzzer: Tests/Fuzz/ftrace/crashes). Twin: smaller counts add up exactly.
+    @Test func hugeLostCountsSaturate() throws {
+        func lost(_ written: String) throws -> Int {
+            let header = "# entries-in-buffer/entries-written: 1/\(written)   #P:2\n"
+            let line = "  a-1 [000] ..... 1.000000: map: IOMMU: iova=0x1000 paddr=0x2000 size=4096\n"
+            return try Fixtures.run(
+                FtraceTextImporter(), Fixtures.text(header + header + line + "CPU:0 [LOST 5 EVENTS]\n")
+            ).1
+                .lostEvents
+        }
+        #expect(try lost("10900000000000000000") == Int.max)
+        #expect(try lost("1001") == 2005)
+    }
+
     /// Every variant of formats.md §1 on one input.
     @Test func allVariants() throws {
         let text = """

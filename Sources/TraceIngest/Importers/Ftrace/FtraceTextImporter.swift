@@ -450,11 +450,18 @@ struct FtraceLineParser {
         j += 1
         guard let written = v.dec(&j), written > kept else { return }
         let missing = written - kept
-        lost += Int(clamping: missing)
+        countLost(missing)
         put(
             &sink,
             event(
                 .lostEvents, 0, line, aux: UInt32(clamping: missing), aux2: Event.noString))
+    }
+
+    /// Adds `n` lost events to the file's count, which stops at `Int.max`: a header or `LOST` line may state any
+    /// number (two headers of ~10^19 overflowed it, a trap found by the fuzzer).
+    private mutating func countLost(_ n: UInt64) {
+        let (sum, overflow) = lost.addingReportingOverflow(Int(clamping: n))
+        lost = overflow ? Int.max : sum
     }
 
     @inline(never)
@@ -466,7 +473,7 @@ struct FtraceLineParser {
         if let k = v.search("LOST ", from: j) {
             var m = k + 5
             let n = v.dec(&m) ?? 0
-            lost += Int(clamping: n)
+            countLost(n)
             put(&sink, event(.lostEvents, 0, line, aux: UInt32(clamping: n), aux2: UInt32(clamping: cpu)))
             comments += 1
             return
@@ -476,7 +483,7 @@ struct FtraceLineParser {
             var m = j
             while m < k && v[m] &- 0x30 > 9 { m += 1 }
             let n = v.dec(&m) ?? 0
-            lost += Int(clamping: n)
+            countLost(n)
             put(&sink, event(.lostEvents, 0, line, aux: UInt32(clamping: n), aux2: UInt32(clamping: cpu)))
             comments += 1
             return
