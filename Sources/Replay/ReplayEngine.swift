@@ -204,7 +204,7 @@ public struct ReplayEngine: Sendable {
                 try source.forEachEvent { i, e in
                     seen.add(e)
                     intent.handle(i, e, &feed)
-                    if feed.log.isFull { worker.submit(&feed.log) }
+                    if feed.isFull { worker.submit(&feed.log) }
                 }
             } catch {
                 _ = worker.finish()

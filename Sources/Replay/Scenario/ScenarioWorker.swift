@@ -43,7 +43,10 @@ struct OpLog: ScenarioFeed {
     var kinds: [Kind] = []
     var maps: [MapOp] = []
     var accesses: [AccessOp] = []
-    var checks: [CheckOp] = []
+    /// Allocator check calls. Those queued by ``check(_:)`` have a ``Kind/check`` in ``kinds`` (their place among
+    /// the scenario operations); those queued by ``queueCheck(_:)`` (``CheckQueueFeed``, whose scenario
+    /// operations are applied in place and never logged) have none and are made after the logged operations.
+    var checks = CheckOpQueue()
 
     init() {
         kinds.reserveCapacity(Self.batch + 64)
@@ -51,13 +54,13 @@ struct OpLog: ScenarioFeed {
         accesses.reserveCapacity(Self.batch + 64)
     }
 
-    var isFull: Bool { kinds.count >= Self.batch }
+    var isFull: Bool { kinds.count >= Self.batch || checks.count >= Self.batch }
 
     mutating func clear() {
         kinds.removeAll(keepingCapacity: true)
         maps.removeAll(keepingCapacity: true)
         accesses.removeAll(keepingCapacity: true)
-        checks.removeAll(keepingCapacity: true)
+        checks.removeAll()
     }
 
     mutating func check(_ op: CheckOp) {
@@ -65,11 +68,14 @@ struct OpLog: ScenarioFeed {
         checks.append(op)
     }
 
+    /// Queues an allocator check call without a place among logged scenario operations (there are none).
+    @inline(__always) mutating func queueCheck(_ op: CheckOp) { checks.append(op) }
+
     /// Makes the queued allocator check calls on `check`, in order, and drops them (the scenario operations stay).
     mutating func applyChecks(to check: inout AllocatorCheck?) {
-        guard !checks.isEmpty else { return }
-        for op in checks { Self.apply(op, to: &check) }
-        checks.removeAll(keepingCapacity: true)
+        guard checks.count > 0 else { return }
+        for i in 0..<checks.count { Self.apply(checks[i], to: &check) }
+        checks.removeAll()
         kinds.removeAll { $0 == .check }
     }
 
@@ -109,13 +115,14 @@ struct OpLog: ScenarioFeed {
     /// array itself does: the slot views of one slot are adjacent in the ``ViewTable``), and its allocator check
     /// calls to `check` (none are queued unless the check runs where the log is applied).
     func apply(to states: inout [ScenarioState], check: inout AllocatorCheck?) {
+        var c = 0
         // Through buffer pointers: `states[j].access(...)` on the array would check its uniqueness per call,
         // and reading `op.pointee.access` inside the loop would copy the 145-byte access once per scenario.
         states.withUnsafeMutableBufferPointer { st in
             kinds.withUnsafeBufferPointer { kinds in
                 maps.withUnsafeBufferPointer { maps in
                     accesses.withUnsafeBufferPointer { accesses in
-                        var m = 0, a = 0, c = 0
+                        var m = 0, a = 0
                         for k in kinds {
                             switch k {
                             case .map:
@@ -148,6 +155,11 @@ struct OpLog: ScenarioFeed {
                 }
             }
         }
+        // The calls queued without a place (``queueCheck(_:)``), in order.
+        while c < checks.count {
+            Self.apply(checks[c], to: &check)
+            c += 1
+        }
     }
 }
 
@@ -170,7 +182,10 @@ struct CheckQueueFeed: ScenarioFeed {
 
     @inline(__always) mutating func unmatched(_ a: Access) { states.unmatched(a) }
 
-    mutating func check(_ op: CheckOp) { log.check(op) }
+    @inline(__always) mutating func check(_ op: CheckOp) { log.queueCheck(op) }
+
+    /// The log holds a batch of check calls (its scenario operations are applied in place, never logged).
+    @inline(__always) var isFull: Bool { log.checks.count >= OpLog.batch }
 
     mutating func applyChecks(to check: inout AllocatorCheck?) { log.applyChecks(to: &check) }
 }
