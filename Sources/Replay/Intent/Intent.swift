@@ -299,35 +299,11 @@ struct IntentTracker {
         if !held.isEmpty && !(e.kind == .iommuMap && e.hasDevice && Int(e.device) == heldDevice) { flushHeld(&states) }
         let t = time(e)
         // Expiry works at 1 ms granularity (the skew window is tens of ms): not on every event.
-        if t >= nextExpiry || t < lastExpiry {
-            expire(now: t, &states)
-            lastExpiry = t
-            nextExpiry = t &+ 1_000_000
-        }
+        if t >= nextExpiry || t < lastExpiry { expireTick(t, &states) }
         if e.kind == .hostInvalidate { noteInvalidation(e) }
-        if e.kind == .iommuMap, let cpu = Self.recordedCPU(of: e) {
-            if checkWorker != nil {
-                states.check(
-                    CheckOp(call: .noteCPU, device: 0, iova: 0, size: 0, cpu: cpu, time: t, index: index, event: e)
-                )
-            } else {
-                allocatorCheck?.noteCPU(cpu)
-            }
-        }
+        if e.kind == .iommuMap { noteMapCPU(index, e, t, &states) }
         guard e.hasDevice else {
-            switch e.kind {
-            case .iommuMap:
-                if checkWorker != nil { takeCheckBack(&states) }
-                allocatorCheck?.mapUnattributed(
-                    iova: e.address, size: e.size, cpu: Self.recordedCPU(of: e), time: t, index: index, event: e)
-                orphan(e, index: index, time: t)
-            case .iommuUnmap:
-                if checkWorker != nil { takeCheckBack(&states) }
-                allocatorCheck?.unmapUnattributed(iova: e.address, cpu: Self.recordedCPU(of: e), time: t)
-                unmapOrphan(e, index: index, time: t, &states)
-            case .dmaMap, .dmaAlloc: unattributed += 1
-            default: break
-            }
+            devicelessEvent(index, e, t, &states)
             return
         }
         let d = Int(e.device)
@@ -338,154 +314,67 @@ struct IntentTracker {
         if firstSeen[d] == nil && Self.isDMAEvent(e.kind) { firstSeen[d] = FirstSeen(index: index, event: e) }
         switch e.kind {
         case .dmaMap, .dmaAlloc:
-            noteGuestMap(t)
-            if e.eventFlags.contains(.error) { return }
-            // The iommu:map of this mapping came first (or a sub-page mapping inside an IOMMU-mapped page): the
-            // buffer exists; learn direction and API when it is the same mapping.
-            if let c = covering(d, e.address, gpa: e.kind == .dmaMap ? e.address2 : nil) {
-                if buffers[c].recordedAddress == e.address && !buffers[c].fromDMAAPI {
-                    buffers[c].direction = e.direction
-                    buffers[c].fromDMAAPI = true
-                }
-                return
-            }
-            let gpa = e.kind == .dmaMap ? e.address2 : e.address
-            if recordedTranslated[d] {
-                // One DMA-API call, one IOVA allocation (kernels with dma:* tracepoints; no iommu:map covered it).
-                // 5.10's intel-iommu dma_ops trace the pages they mapped: `dev_addr` carries the buffer's offset in
-                // its first page and `size` is nrpages << 12 (`__intel_map_single()`, drivers/iommu/intel/iommu.c
-                // at v5.10), so the IOVA range starts at that page.
-                let driverMap = MapAPI(rawValue: e.detail)?.isIOMMUDriverMap == true
-                let iova = driverMap ? e.address & ~0xFFF : e.address
-                if checkWorker != nil {
-                    states.check(
-                        CheckOp(
-                            call: .map, device: d, iova: iova, size: e.size, cpu: Self.recordedCPU(of: e),
-                            time: t, index: index, event: e))
-                } else {
-                    allocatorCheck?.map(
-                        device: d, iova: iova, size: e.size, cpu: Self.recordedCPU(of: e), time: t,
-                        index: index, event: e)
-                }
-            }
-            create(
-                d, gpa: gpa, size: e.size, direction: e.direction, recorded: e.address,
-                recordedIOVA: recordedTranslated[d], fromDMAAPI: true, index: index, time: t, &states)
-            if e.kind == .dmaAlloc && recordedTranslated[d] {
-                // dma_alloc records the CPU virtual address; the GPA behind the IOVA comes from the host.
-                buffers[freeSlotsLastCreated].gpaKnown = false
-            }
+            dmaMapEvent(index, e, d, t, &states)
         case .iommuMap:
-            noteGuestMap(t)
-            var continues = false
-            if recordedTranslated[d] {
-                if checkWorker != nil { takeCheckBack(&states) }
-                // Not `if let check = allocatorCheck`: that copied the whole check (retaining its tables) per map.
-                if let extended = allocatorCheck?.map(
-                    device: d, iova: e.address, size: e.size, cpu: Self.recordedCPU(of: e), time: t,
-                    index: index, event: e
-                ) {
-                    continues = extended
-                } else if let last = held.last, heldDevice == d, heldCPU == Self.cpu(of: e), e.address & 0xFFF == 0,
-                    buffers[last].recordedAddress &+ max(buffers[last].size, 1) == e.address
-                {
-                    // No allocator to ask: an ascending page-contiguous map on the same CPU continues it.
-                    continues = true
-                }
-            }
-            if !continues && !held.isEmpty { flushHeld(&states) }
-            let k = Self.key(d, e.address)
-            if let s = live.get(k).map(Int.init), !buffers[s].retired, buffers[s].contains(recorded: e.address),
-                buffers[s].gpa &+ (e.address &- buffers[s].recordedAddress) == e.address2
-            {
-                if !held.isEmpty { flushHeld(&states) }
-                return  // already known from the DMA-API event
-            }
-            create(
-                d, gpa: e.address2, size: e.size, direction: .bidirectional, recorded: e.address,
-                recordedIOVA: true, fromDMAAPI: false, index: index, time: t, cpu: Self.cpu(of: e), hold: true, &states)
+            iommuMapEvent(index, e, d, t, &states)
         case .dmaUnmap, .dmaFree, .iommuUnmap:
-            noteGuestMap(t)
-            if recordedTranslated[d] {
-                let cpu = Self.recordedCPU(of: e)
-                if checkWorker != nil {
-                    states.check(
-                        CheckOp(
-                            call: .unmap, device: d, iova: e.address, size: 0, cpu: cpu, time: t, index: index, event: e
-                        ))
-                } else {
-                    allocatorCheck?.unmap(device: d, iova: e.address, cpu: cpu, time: t)
-                }
-            }
-            let size = e.kind == .iommuUnmap ? max(e.size, e.address2) : e.size
-            let first = e.address >> 12
-            let pages = min(max(1, PageSpan(address: e.address, size: size).count), Self.maxPagesPerBuffer)
-            var p: UInt64 = 0
-            while p < pages {
-                let a = (first &+ p) << 12
-                if let s = unmapCandidate(d, a, exact: e.address) {
-                    let alt = e.kind == .iommuUnmap ? otherLive(d, a) : nil
-                    let end = buffers[s].recordedAddress &+ max(buffers[s].size, 1)
-                    unmap(s, index: index, event: e, time: t, &states)
-                    buffers[s].ambiguousWith = alt
-                    buffers[s].ambiguousGeneration = alt.map { buffers[$0].generation } ?? 0
-                    // Skip the rest of this buffer's pages.
-                    let next = (end &+ 0xFFF) >> 12
-                    p = next > first &+ p ? next &- first : p &+ 1
-                } else {
-                    p &+= 1
-                }
-            }
+            unmapEvent(index, e, d, t, &states)
         case .hostTranslate:
-            var a = Access(
-                device: d, slot: -1, kind: .stray, offset: 0, rawAddress: e.address, size: max(e.size, 1),
-                write: e.eventFlags.contains(.write), recorded: .translated(e.address2), eventIndex: index, event: e,
-                time: t, implied: false)
-            if let s = matchTranslation(d, iova: e.address, gpa: e.address2, time: t)
-                ?? reattribute(to: d, iova: e.address, gpa: e.address2, index: index, time: t, &states)
-                ?? adopt(to: d, iova: e.address, gpa: e.address2, index: index, time: t, &states)
-            {
-                // An ambiguous unmap (two devices had the page live) is swapped only on clear evidence: a translation
-                // of the taken-as-unmapped buffer well past any clock drift (TCG drifts by several ms).
-                if buffers[s].retired && t > buffers[s].unmappedAt &+ max(skewNs, Self.ambiguityWindowNs) {
-                    resurrect(s, index: index, event: e, time: t, &states)
-                }
-                a.slot = s
-                // Later than the skew window after its unmap: a use after unmap (the scenarios judge it), unless a
-                // map of the same page follows within the skew window (clock skew): wait for it.
-                a.kind =
-                    buffers[s].retired && t > buffers[s].unmappedAt &+ skewNs
-                    ? lateKind(s, iova: e.address) : .inLifetime
-                a.unmappedAt = buffers[s].unmappedAt
-                if a.kind == .afterInvalidation || a.kind == .postUnmap {
-                    a.fallbackGeneration = buffers[s].generation
-                    a.offset = offset(s, e.address)
-                    enqueuePending(a, &states)
-                    return
-                }
-                learnGPA(s, iova: e.address, gpa: e.address2, index: index, time: t, &states)
-                a.offset = offset(s, e.address)
-                deliver(a, &states)
-            } else {
-                enqueuePending(a, &states)
-            }
+            translateEvent(index, e, d, t, &states)
         case .hostFault, .hostAccess:
-            var a = Access(
-                device: d, slot: -1, kind: .stray, offset: 0, rawAddress: e.address, size: max(e.size, 1),
-                write: e.eventFlags.contains(.write), recorded: e.kind == .hostFault ? .fault(e.aux) : .none,
-                eventIndex: index, event: e, time: t, implied: false)
-            let k = Self.key(d, e.address)
-            if let s = live.get(k).map(Int.init), !buffers[s].retired, buffers[s].overlapsPage(of: e.address) {
-                a.slot = s
-                a.kind = .inLifetime
-            } else if let s = retiredTable.get(k).map(Int.init), buffers[s].retired,
-                buffers[s].overlapsPage(of: e.address)
-            {
-                a.slot = s
-                a.kind = .postUnmap
-            }
-            if a.slot >= 0 { a.offset = offset(a.slot, e.address) }
-            deliver(a, &states)
+            hostAccessEvent(index, e, d, t, &states)
+        case .guestFault, .smmuv3Event, .smmuContextFault, .virtioProbe:
+            logEvent(index, e, d)
+        default:
+            // swiotlb_full, intr_remap_fault and the other log-only kinds carry no mapping or access to replay;
+            // analysis reports them (Analysis/RecordedLogFindings).
+            break
+        }
+    }
+
+    /// The per-event work kept out of ``handle(_:_:_:)``, whose every event pays its frame: expiry (once per ms
+    /// of trace), the CPU an `iommu:map` records, events without a device, and the guest's fault lines and probe
+    /// results. Each kind's work is a function of its own too (``dmaMapEvent(_:_:_:_:_:)`` ...): one function
+    /// for all of them spilled and restored registers for every event, ~50 instructions of a one-scenario
+    /// replay's ~970 per event (callgrind).
+    @inline(never)
+    private mutating func expireTick(_ t: UInt64, _ states: inout some ScenarioFeed) {
+        expire(now: t, &states)
+        lastExpiry = t
+        nextExpiry = t &+ 1_000_000
+    }
+
+    @inline(never)
+    private mutating func noteMapCPU(_ index: Int, _ e: Event, _ t: UInt64, _ states: inout some ScenarioFeed) {
+        guard let cpu = Self.recordedCPU(of: e) else { return }
+        if checkWorker != nil {
+            states.check(
+                CheckOp(call: .noteCPU, device: 0, iova: 0, size: 0, cpu: cpu, time: t, index: index, event: e))
+        } else {
+            allocatorCheck?.noteCPU(cpu)
+        }
+    }
+
+    @inline(never)
+    private mutating func devicelessEvent(_ index: Int, _ e: Event, _ t: UInt64, _ states: inout some ScenarioFeed) {
+        switch e.kind {
+        case .iommuMap:
+            if checkWorker != nil { takeCheckBack(&states) }
+            allocatorCheck?.mapUnattributed(
+                iova: e.address, size: e.size, cpu: Self.recordedCPU(of: e), time: t, index: index, event: e)
+            orphan(e, index: index, time: t)
+        case .iommuUnmap:
+            if checkWorker != nil { takeCheckBack(&states) }
+            allocatorCheck?.unmapUnattributed(iova: e.address, cpu: Self.recordedCPU(of: e), time: t)
+            unmapOrphan(e, index: index, time: t, &states)
+        case .dmaMap, .dmaAlloc: unattributed += 1
+        default: break
+        }
+    }
+
+    @inline(never)
+    private mutating func logEvent(_ index: Int, _ e: Event, _ d: Int) {
+        switch e.kind {
         case .guestFault, .smmuv3Event, .smmuContextFault:
             // Translation faults the guest printed, checked against the predicted fault records. AMD-Vi events
             // other than page faults (INVALID_DEVICE_REQUEST, ILLEGAL_DEV_TABLE_ENTRY, ...) are not translation
@@ -499,10 +388,186 @@ struct IntentTracker {
         case .virtioProbe:
             if e.detail != ProbeResult.probed.rawValue { recordedProbeFailures.append((d, index, e)) }
         default:
-            // swiotlb_full, intr_remap_fault and the other log-only kinds carry no mapping or access to replay;
-            // analysis reports them (Analysis/RecordedLogFindings).
             break
         }
+    }
+
+    /// A DMA-API map or coherent allocation (`dma:dma_map_*`, `dma:dma_alloc*`) of device `d`.
+    @inline(never)
+    private mutating func dmaMapEvent(
+        _ index: Int, _ e: Event, _ d: Int, _ t: UInt64, _ states: inout some ScenarioFeed
+    ) {
+        noteGuestMap(t)
+        if e.eventFlags.contains(.error) { return }
+        // The iommu:map of this mapping came first (or a sub-page mapping inside an IOMMU-mapped page): the
+        // buffer exists; learn direction and API when it is the same mapping.
+        if let c = covering(d, e.address, gpa: e.kind == .dmaMap ? e.address2 : nil) {
+            if buffers[c].recordedAddress == e.address && !buffers[c].fromDMAAPI {
+                buffers[c].direction = e.direction
+                buffers[c].fromDMAAPI = true
+            }
+            return
+        }
+        let gpa = e.kind == .dmaMap ? e.address2 : e.address
+        if recordedTranslated[d] {
+            // One DMA-API call, one IOVA allocation (kernels with dma:* tracepoints; no iommu:map covered it).
+            // 5.10's intel-iommu dma_ops trace the pages they mapped: `dev_addr` carries the buffer's offset in
+            // its first page and `size` is nrpages << 12 (`__intel_map_single()`, drivers/iommu/intel/iommu.c
+            // at v5.10), so the IOVA range starts at that page.
+            let driverMap = MapAPI(rawValue: e.detail)?.isIOMMUDriverMap == true
+            let iova = driverMap ? e.address & ~0xFFF : e.address
+            if checkWorker != nil {
+                states.check(
+                    CheckOp(
+                        call: .map, device: d, iova: iova, size: e.size, cpu: Self.recordedCPU(of: e),
+                        time: t, index: index, event: e))
+            } else {
+                allocatorCheck?.map(
+                    device: d, iova: iova, size: e.size, cpu: Self.recordedCPU(of: e), time: t,
+                    index: index, event: e)
+            }
+        }
+        create(
+            d, gpa: gpa, size: e.size, direction: e.direction, recorded: e.address,
+            recordedIOVA: recordedTranslated[d], fromDMAAPI: true, index: index, time: t, &states)
+        if e.kind == .dmaAlloc && recordedTranslated[d] {
+            // dma_alloc records the CPU virtual address; the GPA behind the IOVA comes from the host.
+            buffers[freeSlotsLastCreated].gpaKnown = false
+        }
+    }
+
+    /// An `iommu:map` of device `d` (a segment of a DMA-API call, or a map the DMA-API events do not show).
+    @inline(never)
+    private mutating func iommuMapEvent(
+        _ index: Int, _ e: Event, _ d: Int, _ t: UInt64, _ states: inout some ScenarioFeed
+    ) {
+        noteGuestMap(t)
+        var continues = false
+        if recordedTranslated[d] {
+            if checkWorker != nil { takeCheckBack(&states) }
+            // Not `if let check = allocatorCheck`: that copied the whole check (retaining its tables) per map.
+            if let extended = allocatorCheck?.map(
+                device: d, iova: e.address, size: e.size, cpu: Self.recordedCPU(of: e), time: t,
+                index: index, event: e
+            ) {
+                continues = extended
+            } else if let last = held.last, heldDevice == d, heldCPU == Self.cpu(of: e), e.address & 0xFFF == 0,
+                buffers[last].recordedAddress &+ max(buffers[last].size, 1) == e.address
+            {
+                // No allocator to ask: an ascending page-contiguous map on the same CPU continues it.
+                continues = true
+            }
+        }
+        if !continues && !held.isEmpty { flushHeld(&states) }
+        let k = Self.key(d, e.address)
+        if let s = live.get(k).map(Int.init), !buffers[s].retired, buffers[s].contains(recorded: e.address),
+            buffers[s].gpa &+ (e.address &- buffers[s].recordedAddress) == e.address2
+        {
+            if !held.isEmpty { flushHeld(&states) }
+            return  // already known from the DMA-API event
+        }
+        create(
+            d, gpa: e.address2, size: e.size, direction: .bidirectional, recorded: e.address,
+            recordedIOVA: true, fromDMAAPI: false, index: index, time: t, cpu: Self.cpu(of: e), hold: true, &states)
+    }
+
+    /// A DMA-API unmap or free, or an `iommu:unmap`, of device `d`: ends the buffers on its pages.
+    @inline(never)
+    private mutating func unmapEvent(_ index: Int, _ e: Event, _ d: Int, _ t: UInt64, _ states: inout some ScenarioFeed)
+    {
+        noteGuestMap(t)
+        if recordedTranslated[d] {
+            let cpu = Self.recordedCPU(of: e)
+            if checkWorker != nil {
+                states.check(
+                    CheckOp(
+                        call: .unmap, device: d, iova: e.address, size: 0, cpu: cpu, time: t, index: index, event: e
+                    ))
+            } else {
+                allocatorCheck?.unmap(device: d, iova: e.address, cpu: cpu, time: t)
+            }
+        }
+        let size = e.kind == .iommuUnmap ? max(e.size, e.address2) : e.size
+        let first = e.address >> 12
+        let pages = min(max(1, PageSpan(address: e.address, size: size).count), Self.maxPagesPerBuffer)
+        var p: UInt64 = 0
+        while p < pages {
+            let a = (first &+ p) << 12
+            if let s = unmapCandidate(d, a, exact: e.address) {
+                let alt = e.kind == .iommuUnmap ? otherLive(d, a) : nil
+                let end = buffers[s].recordedAddress &+ max(buffers[s].size, 1)
+                unmap(s, index: index, event: e, time: t, &states)
+                buffers[s].ambiguousWith = alt
+                buffers[s].ambiguousGeneration = alt.map { buffers[$0].generation } ?? 0
+                // Skip the rest of this buffer's pages.
+                let next = (end &+ 0xFFF) >> 12
+                p = next > first &+ p ? next &- first : p &+ 1
+            } else {
+                p &+= 1
+            }
+        }
+    }
+
+    /// A host translation recorded for device `d`: matched to the buffer it belongs to.
+    @inline(never)
+    private mutating func translateEvent(
+        _ index: Int, _ e: Event, _ d: Int, _ t: UInt64, _ states: inout some ScenarioFeed
+    ) {
+        var a = Access(
+            device: d, slot: -1, kind: .stray, offset: 0, rawAddress: e.address, size: max(e.size, 1),
+            write: e.eventFlags.contains(.write), recorded: .translated(e.address2), eventIndex: index, event: e,
+            time: t, implied: false)
+        if let s = matchTranslation(d, iova: e.address, gpa: e.address2, time: t)
+            ?? reattribute(to: d, iova: e.address, gpa: e.address2, index: index, time: t, &states)
+            ?? adopt(to: d, iova: e.address, gpa: e.address2, index: index, time: t, &states)
+        {
+            // An ambiguous unmap (two devices had the page live) is swapped only on clear evidence: a translation
+            // of the taken-as-unmapped buffer well past any clock drift (TCG drifts by several ms).
+            if buffers[s].retired && t > buffers[s].unmappedAt &+ max(skewNs, Self.ambiguityWindowNs) {
+                resurrect(s, index: index, event: e, time: t, &states)
+            }
+            a.slot = s
+            // Later than the skew window after its unmap: a use after unmap (the scenarios judge it), unless a
+            // map of the same page follows within the skew window (clock skew): wait for it.
+            a.kind =
+                buffers[s].retired && t > buffers[s].unmappedAt &+ skewNs
+                ? lateKind(s, iova: e.address) : .inLifetime
+            a.unmappedAt = buffers[s].unmappedAt
+            if a.kind == .afterInvalidation || a.kind == .postUnmap {
+                a.fallbackGeneration = buffers[s].generation
+                a.offset = offset(s, e.address)
+                enqueuePending(a, &states)
+                return
+            }
+            learnGPA(s, iova: e.address, gpa: e.address2, index: index, time: t, &states)
+            a.offset = offset(s, e.address)
+            deliver(a, &states)
+        } else {
+            enqueuePending(a, &states)
+        }
+    }
+
+    /// A host fault or access of device `d` (no translation to match: by page).
+    @inline(never)
+    private mutating func hostAccessEvent(
+        _ index: Int, _ e: Event, _ d: Int, _ t: UInt64, _ states: inout some ScenarioFeed
+    ) {
+        var a = Access(
+            device: d, slot: -1, kind: .stray, offset: 0, rawAddress: e.address, size: max(e.size, 1),
+            write: e.eventFlags.contains(.write), recorded: e.kind == .hostFault ? .fault(e.aux) : .none,
+            eventIndex: index, event: e, time: t, implied: false)
+        let k = Self.key(d, e.address)
+        if let s = live.get(k).map(Int.init), !buffers[s].retired, buffers[s].overlapsPage(of: e.address) {
+            a.slot = s
+            a.kind = .inLifetime
+        } else if let s = retiredTable.get(k).map(Int.init), buffers[s].retired,
+            buffers[s].overlapsPage(of: e.address)
+        {
+            a.slot = s
+            a.kind = .postUnmap
+        }
+        if a.slot >= 0 { a.offset = offset(a.slot, e.address) }
+        deliver(a, &states)
     }
 
     /// Takes the allocator check back from the worker: the calls it was sent are made by then, the ones still in
@@ -903,18 +968,13 @@ struct IntentTracker {
     private mutating func unmap(_ s: Int, index: Int, event: Event, time: UInt64, _ states: inout some ScenarioFeed) {
         let b = buffers[s]
         if implied[b.device] {
-            // No recorded device accesses: the device touched the buffer in its direction before the unmap.
-            for write in [false, true] where write ? b.direction.deviceWrites : b.direction.deviceReads {
-                let ev = Event(
-                    kind: .hostAccess, timestamp: event.timestamp, device: UInt16(b.device),
-                    flags: write ? [.write, .implied] : [.implied],
-                    address: b.recordedAddress, size: b.size, clock: event.clock, source: event.source,
-                    position: event.position)
-                deliver(
-                    Access(
-                        device: b.device, slot: s, kind: .inLifetime, offset: 0, rawAddress: b.recordedAddress,
-                        size: max(b.size, 1), write: write, recorded: .none, eventIndex: index, event: ev, time: time,
-                        implied: true), &states)
+            // No recorded device accesses: the device touched the buffer in its direction before the unmap (a read,
+            // then a write; two tests rather than a loop over `[false, true]`, an array per unmap).
+            if b.direction.deviceReads {
+                impliedAccess(s, device: b.device, b.recordedAddress, b.size, write: false, index, event, time, &states)
+            }
+            if b.direction.deviceWrites {
+                impliedAccess(s, device: b.device, b.recordedAddress, b.size, write: true, index, event, time, &states)
             }
         }
         let pages = min(PageSpan(address: b.recordedAddress, size: b.size).count, Self.maxPagesPerBuffer)
@@ -938,6 +998,21 @@ struct IntentTracker {
         }
         retiredFIFO.append((s, b.generation, time))
         states.unmap(slot: s, buffer: buffers[s], time: time)
+    }
+
+    /// The access a device without recorded accesses is taken to have made of buffer `s` before its unmap `event`.
+    private mutating func impliedAccess(
+        _ s: Int, device: Int, _ address: UInt64, _ size: UInt64, write: Bool, _ index: Int, _ event: Event,
+        _ time: UInt64, _ states: inout some ScenarioFeed
+    ) {
+        let ev = Event(
+            kind: .hostAccess, timestamp: event.timestamp, device: UInt16(device),
+            flags: write ? [.write, .implied] : [.implied], address: address, size: size, clock: event.clock,
+            source: event.source, position: event.position)
+        deliver(
+            Access(
+                device: device, slot: s, kind: .inLifetime, offset: 0, rawAddress: address, size: max(size, 1),
+                write: write, recorded: .none, eventIndex: index, event: ev, time: time, implied: true), &states)
     }
 
     @inline(__always) private static func retire(_ b: inout Buffer, time: UInt64, cpu: UInt8, wide: UInt32) {
