@@ -215,10 +215,10 @@ struct IntentTracker {
 
     var buffers: [Buffer] = []
     var freeSlots: [Int] = []
-    /// Live buffers by (device, recorded address page); a radix table, not a hash, because every map and
-    /// unmap touches each page of its buffer here and in ``retiredTable`` (measured: 14% of a one-scenario
-    /// replay less than with ``AddressTable``).
-    var live = PageTable()
+    /// Live buffers and the latest retired buffer by (device, recorded address page), one entry for both
+    /// (``BufferPageTable``); a radix table, not a hash, because every map and unmap touches each page of its
+    /// buffer here (measured: 14% of a one-scenario replay less than with ``AddressTable``).
+    var bufferPages = BufferPageTable()
     /// Live buffers whose recorded IOVA page was already live for the same device with another GPA: a real
     /// domain refuses a double map, so one of the two was attributed to the wrong device at ingest.
     var shadow = AddressTable(capacity: 64)
@@ -229,7 +229,6 @@ struct IntentTracker {
     var adopted = AddressTable(capacity: 64)
     var orphanCount = 0
     var adoptedCount = 0
-    var retiredTable = PageTable()
     var retiredFIFO: [(slot: Int, generation: UInt32, at: UInt64)] = []
     var retiredHead = 0
     /// Written by ``expire(now:_:)`` only to keep its early loads (see there); never read.
@@ -460,7 +459,7 @@ struct IntentTracker {
         }
         if !continues && !held.isEmpty { flushHeld(&states) }
         let k = Self.key(d, e.address)
-        if let s = live.get(k).map(Int.init), !buffers[s].retired, buffers[s].contains(recorded: e.address),
+        if let s = bufferPages.live(k).map(Int.init), !buffers[s].retired, buffers[s].contains(recorded: e.address),
             buffers[s].gpa &+ (e.address &- buffers[s].recordedAddress) == e.address2
         {
             if !held.isEmpty { flushHeld(&states) }
@@ -557,10 +556,13 @@ struct IntentTracker {
             write: e.eventFlags.contains(.write), recorded: e.kind == .hostFault ? .fault(e.aux) : .none,
             eventIndex: index, event: e, time: t, implied: false)
         let k = Self.key(d, e.address)
-        if let s = live.get(k).map(Int.init), !buffers[s].retired, buffers[s].overlapsPage(of: e.address) {
+        let entry = bufferPages.entry(k)
+        if let s = BufferPageTable.live(entry).map(Int.init), !buffers[s].retired,
+            buffers[s].overlapsPage(of: e.address)
+        {
             a.slot = s
             a.kind = .inLifetime
-        } else if let s = retiredTable.get(k).map(Int.init), buffers[s].retired,
+        } else if let s = BufferPageTable.retired(entry).map(Int.init), buffers[s].retired,
             buffers[s].overlapsPage(of: e.address)
         {
             a.slot = s
@@ -648,7 +650,7 @@ struct IntentTracker {
         var bestExact = false
         for table in 0..<3 {
             if (table == 1 && shadow.count == 0) || (table == 2 && moved.count == 0) { continue }
-            let hit = table == 0 ? live.get(k) : (table == 1 ? shadow.get(k) : moved.get(k))
+            let hit = table == 0 ? bufferPages.live(k) : (table == 1 ? shadow.get(k) : moved.get(k))
             guard let c = hit.map(Int.init), !buffers[c].retired, buffers[c].overlapsPage(of: a) else { continue }
             if table == 2 && buffers[c].movedFrom != d { continue }
             let isExact = buffers[c].recordedAddress == exact
@@ -666,7 +668,7 @@ struct IntentTracker {
     /// choice between the two may be wrong; host translations decide later, see ``resurrect``).
     private mutating func otherLive(_ d: Int, _ a: UInt64) -> Int? {
         for dev in facts.indices where dev != d {
-            if let c = live.get(Self.key(dev, a)).map(Int.init), !buffers[c].retired, buffers[c].recordedIOVA,
+            if let c = bufferPages.live(Self.key(dev, a)).map(Int.init), !buffers[c].retired, buffers[c].recordedIOVA,
                 buffers[c].overlapsPage(of: a)
             {
                 return c
@@ -687,7 +689,7 @@ struct IntentTracker {
         let pages = min(PageSpan(address: b.recordedAddress, size: b.size).count, Self.maxPagesPerBuffer)
         for p in 0..<pages {
             let a = (b.recordedAddress >> 12 &+ p) << 12
-            retiredTable.remove(Self.key(b.device, a), ifValue: UInt32(s))
+            bufferPages.removeRetired(Self.key(b.device, a), ifValue: UInt32(s))
             register(s, device: b.device, address: a)
         }
         buffers[s].retired = false
@@ -771,7 +773,7 @@ struct IntentTracker {
         for other in facts.indices where other != d {
             let k = Self.key(other, iova)
             for table in 0..<2 {
-                let hit = table == 0 ? live.get(k) : shadow.get(k)
+                let hit = table == 0 ? bufferPages.live(k) : shadow.get(k)
                 guard let s = hit.map(Int.init), !buffers[s].retired, translates(s, iova: iova, gpa: gpa) else {
                     continue
                 }
@@ -779,7 +781,7 @@ struct IntentTracker {
                 let pages = min(PageSpan(address: old.recordedAddress, size: old.size).count, Self.maxPagesPerBuffer)
                 for p in 0..<pages {
                     let a = (old.recordedAddress >> 12 &+ p) << 12
-                    live.remove(Self.key(other, a), ifValue: UInt32(s))
+                    bufferPages.removeLive(Self.key(other, a), ifValue: UInt32(s))
                     shadow.remove(Self.key(other, a), ifValue: UInt32(s))
                     moved.set(Self.key(other, a), UInt32(s))
                     register(s, device: d, address: a)
@@ -800,7 +802,7 @@ struct IntentTracker {
     private mutating func covering(_ d: Int, _ a: UInt64, gpa: UInt64?) -> Int? {
         let k = Self.key(d, a)
         for table in 0..<2 {
-            guard let c = (table == 0 ? live.get(k) : shadow.get(k)).map(Int.init), !buffers[c].retired,
+            guard let c = (table == 0 ? bufferPages.live(k) : shadow.get(k)).map(Int.init), !buffers[c].retired,
                 buffers[c].contains(recorded: a)
             else { continue }
             if let gpa, buffers[c].gpa &+ (a &- buffers[c].recordedAddress) != gpa { continue }
@@ -814,24 +816,25 @@ struct IntentTracker {
     /// a DMA-API buffer goes to the shadow table.
     private mutating func register(_ s: Int, device d: Int, address a: UInt64) {
         let k = Self.key(d, a)
-        if let o = live.get(k).map(Int.init), o != s, !buffers[o].retired, buffers[o].overlapsPage(of: a) {
+        if let o = bufferPages.live(k).map(Int.init), o != s, !buffers[o].retired, buffers[o].overlapsPage(of: a) {
             if buffers[s].fromDMAAPI {
                 shadow.set(k, UInt32(s))
             } else {
                 shadow.set(k, UInt32(o))
-                live.set(k, UInt32(s))
+                bufferPages.setLive(k, UInt32(s))
             }
         } else {
-            live.set(k, UInt32(s))
+            bufferPages.setLive(k, UInt32(s))
         }
     }
 
     /// A live or recently retired buffer whose recorded mapping translates `iova` to `gpa`'s page.
     private mutating func matchTranslation(_ d: Int, iova: UInt64, gpa: UInt64, time: UInt64) -> Int? {
         let k = Self.key(d, iova)
-        if let s = live.get(k).map(Int.init), translates(s, iova: iova, gpa: gpa) { return s }
+        let entry = bufferPages.entry(k)
+        if let s = BufferPageTable.live(entry).map(Int.init), translates(s, iova: iova, gpa: gpa) { return s }
         if let s = shadow.get(k).map(Int.init), !buffers[s].retired, translates(s, iova: iova, gpa: gpa) { return s }
-        if let s = retiredTable.get(k).map(Int.init), translates(s, iova: iova, gpa: gpa) { return s }
+        if let s = BufferPageTable.retired(entry).map(Int.init), translates(s, iova: iova, gpa: gpa) { return s }
         // The retired table keeps only the latest buffer of a page; an earlier one of the same IOVA page
         // (remapped within the skew window, e.g. a virtio request header re-posted every few µs) is still
         // in the FIFO of recently retired buffers: a host translation late by guest/host clock drift matches it.
@@ -932,8 +935,14 @@ struct IntentTracker {
         buffers[s] = b
         let pages = PageSpan(address: recorded, size: size).count
         if pages > Self.maxPagesPerBuffer { oversizeBuffers += 1 }
-        for p in 0..<min(pages, Self.maxPagesPerBuffer) {
+        // Pages no live buffer holds take this one in runs (``BufferPageTable/fillLive(from:pages:startingAt:_:)``);
+        // a page another holds is decided by ``register(_:device:address:)``, in page order as before.
+        let registered = min(pages, Self.maxPagesPerBuffer)
+        let firstKey = Self.key(d, recorded)
+        var p = bufferPages.fillLive(from: firstKey, pages: registered, startingAt: 0, UInt32(s))
+        while p < registered {
             register(s, device: d, address: (recorded >> 12 &+ p) << 12)
+            p = bufferPages.fillLive(from: firstKey, pages: registered, startingAt: p &+ 1, UInt32(s))
         }
         if hold {
             if held.isEmpty { heldCPU = cpu }
@@ -980,7 +989,8 @@ struct IntentTracker {
         let pages = min(PageSpan(address: b.recordedAddress, size: b.size).count, Self.maxPagesPerBuffer)
         // Table by table (each page's key is the first page's plus its index, wrapping as ``key(_:_:)`` does).
         let first = Self.key(b.device, b.recordedAddress)
-        live.remove(from: first, pages: pages, ifValue: UInt32(s))
+        // Live entries that are this buffer's go, and its pages' retired entries become it: one pass.
+        bufferPages.retire(from: first, pages: pages, UInt32(s))
         if shadow.count > 0 || b.movedFrom >= 0 {
             for p in 0..<pages {
                 let k = Self.key(b.device, (b.recordedAddress >> 12 &+ p) << 12)
@@ -990,7 +1000,6 @@ struct IntentTracker {
                 }
             }
         }
-        retiredTable.set(from: first, pages: pages, UInt32(s))
         // One access to the slot: five field writes checked the slab's uniqueness each.
         Self.retire(&buffers[s], time: time, cpu: Self.cpu(of: event), wide: wideInvalidations)
         if b.recordedIOVA {
@@ -1117,7 +1126,7 @@ struct IntentTracker {
     private mutating func release(_ s: Int) {
         let b = buffers[s]
         let pages = min(PageSpan(address: b.recordedAddress, size: b.size).count, Self.maxPagesPerBuffer)
-        retiredTable.remove(from: Self.key(b.device, b.recordedAddress), pages: pages, ifValue: UInt32(s))
+        bufferPages.removeRetired(from: Self.key(b.device, b.recordedAddress), pages: pages, ifValue: UInt32(s))
         freeSlots.append(s)
     }
 

@@ -1,0 +1,253 @@
+/// The intent tracker's buffers by (device, recorded address page): the live buffer and the latest retired
+/// buffer of each page in one entry, one radix table (``PageTable``'s layout: blocks of ``PageTable/blockPages``
+/// consecutive pages of one tag, found through an ``AddressTable``, emptied blocks recycled).
+///
+/// Two tables before, `live` and `retiredTable`: an unmap walked its pages in both (clearing each page's live
+/// entry, then setting its retired one), and a host event that missed the live table looked its page up again in
+/// the other. Here the unmap is one pass over one run of entries (``retire(from:pages:_:)``) and one lookup gives
+/// both (``entry(_:)``). The semantics are exactly those of the two ``PageTable``s (`BufferPageTableTests`).
+final class BufferPageTable {
+    static let blockShift = PageTable.blockShift
+    static let blockPages = PageTable.blockPages
+    static let blockMask = PageTable.blockMask
+    static let pageMask = PageTable.pageMask
+
+    /// As in ``PageTable``: everything that changes behind one pointer (no exclusivity checks per page).
+    private struct State {
+        /// Entries of block `b` at `entries + b * blockPages`: bits 0-31 the live slot + 1, bits 32-63 the retired
+        /// slot + 1 (0 = none). Blocks are reused once empty.
+        var entries: UnsafeMutablePointer<UInt64>
+        /// Entries with a live or retired slot, per block.
+        var used: UnsafeMutablePointer<Int32>
+        var blockKeys: UnsafeMutablePointer<UInt64>
+        var freeBlocks: UnsafeMutablePointer<Int32>
+        var freeCount = 0
+        var blockCount = 0
+        var blockCapacity: Int
+        var cachedKey: UInt64 = .max
+        var cachedBlock = -1
+    }
+
+    private let st: UnsafeMutablePointer<State>
+    private let directory = AddressTable(capacity: 64)
+
+    init() {
+        let cap = 4
+        st = .allocate(capacity: 1)
+        st.initialize(
+            to: State(
+                entries: .allocate(capacity: cap * Self.blockPages), used: .allocate(capacity: cap),
+                blockKeys: .allocate(capacity: cap), freeBlocks: .allocate(capacity: cap), blockCapacity: cap))
+    }
+
+    deinit {
+        st.pointee.entries.deallocate()
+        st.pointee.used.deallocate()
+        st.pointee.blockKeys.deallocate()
+        st.pointee.freeBlocks.deallocate()
+        st.deinitialize(count: 1)
+        st.deallocate()
+    }
+
+    static let liveMask: UInt64 = 0xFFFF_FFFF
+
+    /// The live slot of an entry.
+    @inline(__always) static func live(_ e: UInt64) -> UInt32? {
+        let v = UInt32(truncatingIfNeeded: e)
+        return v == 0 ? nil : v &- 1
+    }
+
+    /// The retired slot of an entry.
+    @inline(__always) static func retired(_ e: UInt64) -> UInt32? {
+        let v = UInt32(truncatingIfNeeded: e >> 32)
+        return v == 0 ? nil : v &- 1
+    }
+
+    @inline(__always) private func block(_ blockKey: UInt64) -> Int {
+        if blockKey == st.pointee.cachedKey { return st.pointee.cachedBlock }
+        guard let b = directory.get(blockKey) else { return -1 }
+        st.pointee.cachedKey = blockKey
+        st.pointee.cachedBlock = Int(b)
+        return Int(b)
+    }
+
+    /// The entry of `key` (0 when the page has neither): read it with ``live(_:)-swift.type.method`` and
+    /// ``retired(_:)-swift.type.method``.
+    @inline(__always) func entry(_ key: UInt64) -> UInt64 {
+        let b = block(key >> Self.blockShift)
+        guard b >= 0 else { return 0 }
+        return st.pointee.entries[b &* Self.blockPages &+ Int(key & Self.blockMask)]
+    }
+
+    /// The live slot of `key`'s page.
+    @inline(__always) func live(_ key: UInt64) -> UInt32? { Self.live(entry(key)) }
+
+    /// The retired slot of `key`'s page.
+    @inline(__always) func retired(_ key: UInt64) -> UInt32? { Self.retired(entry(key)) }
+
+    /// Sets the live slot of `key`'s page (the retired one stays).
+    @inline(__always) func setLive(_ key: UInt64, _ value: UInt32) {
+        let bk = key >> Self.blockShift
+        var b = block(bk)
+        if b < 0 { b = newBlock(bk) }
+        let e = st.pointee.entries + (b &* Self.blockPages &+ Int(key & Self.blockMask))
+        if e.pointee == 0 { st.pointee.used[b] += 1 }
+        e.pointee = (e.pointee & ~Self.liveMask) | UInt64(value &+ 1)
+    }
+
+    /// Removes the live slot of `key`'s page if it is `value`.
+    @inline(__always) func removeLive(_ key: UInt64, ifValue value: UInt32) {
+        let b = block(key >> Self.blockShift)
+        guard b >= 0 else { return }
+        let e = st.pointee.entries + (b &* Self.blockPages &+ Int(key & Self.blockMask))
+        guard e.pointee & Self.liveMask == UInt64(value &+ 1) else { return }
+        e.pointee &= ~Self.liveMask
+        if e.pointee == 0 { release(entryOf: b) }
+    }
+
+    /// Removes the retired slot of `key`'s page if it is `value`.
+    @inline(__always) func removeRetired(_ key: UInt64, ifValue value: UInt32) {
+        let b = block(key >> Self.blockShift)
+        guard b >= 0 else { return }
+        let e = st.pointee.entries + (b &* Self.blockPages &+ Int(key & Self.blockMask))
+        guard e.pointee >> 32 == UInt64(value &+ 1) else { return }
+        e.pointee &= Self.liveMask
+        if e.pointee == 0 { release(entryOf: b) }
+    }
+
+    /// An unmap of buffer `value` on `pages` pages from `firstKey` on (keys wrap within their 48-bit page number,
+    /// as ``PageTable/set(from:pages:_:)``): each page's live slot is removed if it is `value`, and its retired
+    /// slot becomes `value`. Block by block, one pass.
+    func retire(from firstKey: UInt64, pages: UInt64, _ value: UInt32) {
+        let domain = firstKey & ~Self.pageMask
+        let v = UInt64(value &+ 1)
+        var p: UInt64 = 0
+        while p < pages {
+            let key = domain | ((firstKey &+ p) & Self.pageMask)
+            let bk = key >> Self.blockShift
+            var b = block(bk)
+            if b < 0 { b = newBlock(bk) }
+            let first = Int(key & Self.blockMask)
+            let run = min(UInt64(Self.blockPages &- first), pages &- p)
+            let e = st.pointee.entries + (b &* Self.blockPages &+ first)
+            var added: Int32 = 0
+            for i in 0..<Int(run) {
+                let old = e[i]
+                if old == 0 { added &+= 1 }
+                let live = old & Self.liveMask
+                e[i] = v << 32 | (live == v ? 0 : live)
+            }
+            st.pointee.used[b] += added
+            p &+= run
+        }
+    }
+
+    /// Sets the live slot of the pages from page `start` of the run at `firstKey` on to `value` for as long as their
+    /// entries hold no live slot, and returns the index of the first page that holds one (`pages` when none
+    /// does): the caller decides that page and calls again from the next. A new buffer's pages, one pass per
+    /// block, where each page took a lookup and then a store.
+    func fillLive(from firstKey: UInt64, pages: UInt64, startingAt start: UInt64, _ value: UInt32) -> UInt64 {
+        let domain = firstKey & ~Self.pageMask
+        let v = UInt64(value &+ 1)
+        var p = start
+        while p < pages {
+            let key = domain | ((firstKey &+ p) & Self.pageMask)
+            let bk = key >> Self.blockShift
+            var b = block(bk)
+            if b < 0 { b = newBlock(bk) }
+            let first = Int(key & Self.blockMask)
+            let run = Int(min(UInt64(Self.blockPages &- first), pages &- p))
+            let e = st.pointee.entries + (b &* Self.blockPages &+ first)
+            var added: Int32 = 0
+            var i = 0
+            while i < run {
+                let old = e[i]
+                if old & Self.liveMask != 0 { break }
+                if old == 0 { added &+= 1 }
+                e[i] = old | v
+                i &+= 1
+            }
+            st.pointee.used[b] += added
+            p &+= UInt64(i)
+            if i < run { return p }
+        }
+        return pages
+    }
+
+    /// Removes the retired slots of `pages` pages from `firstKey` on that are `value`.
+    func removeRetired(from firstKey: UInt64, pages: UInt64, ifValue value: UInt32) {
+        let domain = firstKey & ~Self.pageMask
+        let v = UInt64(value &+ 1)
+        var p: UInt64 = 0
+        while p < pages {
+            let key = domain | ((firstKey &+ p) & Self.pageMask)
+            let first = Int(key & Self.blockMask)
+            let run = min(UInt64(Self.blockPages &- first), pages &- p)
+            p &+= run
+            let b = block(key >> Self.blockShift)
+            guard b >= 0 else { continue }
+            let e = st.pointee.entries + (b &* Self.blockPages &+ first)
+            var emptied: Int32 = 0
+            for i in 0..<Int(run) where e[i] >> 32 == v {
+                e[i] &= Self.liveMask
+                if e[i] == 0 { emptied &+= 1 }
+            }
+            guard emptied > 0 else { continue }
+            // A block in the directory holds at least one entry, so it empties at most once.
+            st.pointee.used[b] -= emptied
+            if st.pointee.used[b] == 0 { freeBlock(b) }
+        }
+    }
+
+    /// One entry of block `b` became empty.
+    @inline(__always) private func release(entryOf b: Int) {
+        st.pointee.used[b] -= 1
+        if st.pointee.used[b] == 0 { freeBlock(b) }
+    }
+
+    private func newBlock(_ bk: UInt64) -> Int {
+        let b: Int
+        if st.pointee.freeCount > 0 {
+            st.pointee.freeCount -= 1
+            b = Int(st.pointee.freeBlocks[st.pointee.freeCount])
+        } else {
+            if st.pointee.blockCount == st.pointee.blockCapacity { grow() }
+            b = st.pointee.blockCount
+            st.pointee.blockCount += 1
+            (st.pointee.entries + b * Self.blockPages).initialize(repeating: 0, count: Self.blockPages)
+            st.pointee.used[b] = 0
+        }
+        st.pointee.blockKeys[b] = bk
+        directory.set(bk, UInt32(b))
+        st.pointee.cachedKey = bk
+        st.pointee.cachedBlock = b
+        return b
+    }
+
+    private func freeBlock(_ b: Int) {
+        directory.remove(st.pointee.blockKeys[b], ifValue: UInt32(b))
+        st.pointee.freeBlocks[st.pointee.freeCount] = Int32(b)
+        st.pointee.freeCount += 1
+        if st.pointee.cachedBlock == b {
+            st.pointee.cachedKey = .max
+            st.pointee.cachedBlock = -1
+        }
+    }
+
+    private func grow() {
+        let cap = st.pointee.blockCapacity * 2
+        let blocks = st.pointee.blockCount
+        Self.move(&st.pointee.entries, count: blocks * Self.blockPages, toCapacity: cap * Self.blockPages)
+        Self.move(&st.pointee.used, count: blocks, toCapacity: cap)
+        Self.move(&st.pointee.blockKeys, count: blocks, toCapacity: cap)
+        Self.move(&st.pointee.freeBlocks, count: st.pointee.freeCount, toCapacity: cap)
+        st.pointee.blockCapacity = cap
+    }
+
+    private static func move<T>(_ p: inout UnsafeMutablePointer<T>, count: Int, toCapacity capacity: Int) {
+        let q = UnsafeMutablePointer<T>.allocate(capacity: capacity)
+        q.moveInitialize(from: p, count: count)
+        p.deallocate()
+        p = q
+    }
+}
