@@ -189,7 +189,8 @@ public struct ReplayEngine: Sendable {
             log.apply(to: &states, check: &noCheck)
             worker.submit(&log)
             states += worker.finish().states
-        } else if threads >= 2, let check = intent.allocatorCheck, let worker = ScenarioWorker(states: [], check: check)
+        } else if threads >= 2, local <= 1, let check = intent.allocatorCheck,
+            let worker = ScenarioWorker(states: [], check: check)
         {
             // One simulated scenario with a second processor: the scenario replays here, operation by operation
             // (logging its operations for another thread costs more than applying them), and the allocator check
