@@ -39,9 +39,13 @@ struct IOVAAllocator: Sendable, Equatable {
     private var cached32 = anchor
     private var cached = anchor
     private var max32AllocSize = dma32Pfn
-    /// Per order, per CPU: (loaded, prev) magazines.
-    private var loaded: [[[UInt64]]]
-    private var prev: [[[UInt64]]]
+    /// The (loaded, prev) magazines of every CPU and order, in one array: CPU `c`'s order-`o` loaded magazine at
+    /// ``mag(_:_:)``, its prev magazine right after it. One array level where per order, per CPU arrays of
+    /// magazines were three, each access checking the uniqueness of every level: 169 -> 146 instructions per
+    /// allocation and 117 -> 98 per free in a one-scenario replay of 1M synthetic events (callgrind).
+    private var mags: [[UInt64]]
+    /// CPUs that have magazines (``mags`` holds `2 * rangeCacheMaxOrder` per CPU).
+    private var cpuCount: Int
     private var depot: [[[UInt64]]]
     /// Highest pfn + 1 of the domain (its address width).
     let endPfn: UInt64
@@ -61,8 +65,8 @@ struct IOVAAllocator: Sendable, Equatable {
         endPfn = aw >= 64 ? (UInt64.max >> 12) : (UInt64(1) << UInt64(aw - 12))
         self.below4GFirst = below4GFirst
         let n = max(1, cpus)
-        loaded = Array(repeating: Array(repeating: [], count: n), count: Self.rangeCacheMaxOrder)
-        prev = loaded
+        mags = Array(repeating: [], count: n * 2 * Self.rangeCacheMaxOrder)
+        cpuCount = n
         depot = Array(repeating: [], count: Self.rangeCacheMaxOrder)
     }
 
@@ -79,16 +83,17 @@ struct IOVAAllocator: Sendable, Equatable {
     /// The order (log2 pages) a mapping of `size` bytes takes (kept for callers that free by order).
     static func order(_ size: UInt64) -> Int { orderBase2(roundedPages(PageSpan.pages(covering: size))) }
 
+    /// Index in ``mags`` of `cpu`'s loaded magazine of order `o` (its prev magazine is the next one).
+    @inline(__always) private static func mag(_ o: Int, _ cpu: Int) -> Int { (cpu &* rangeCacheMaxOrder &+ o) &* 2 }
+
     @inline(__always) private mutating func ensureCPU(_ cpu: Int) {
-        if cpu >= loaded[0].count { addCPUs(upTo: cpu) }
+        if cpu >= cpuCount { addCPUs(upTo: cpu) }
     }
 
     private mutating func addCPUs(upTo cpu: Int) {
-        for o in 0..<Self.rangeCacheMaxOrder {
-            while loaded[o].count <= cpu {
-                loaded[o].append([])
-                prev[o].append([])
-            }
+        while cpuCount <= cpu {
+            mags.append(contentsOf: repeatElement([], count: 2 * Self.rangeCacheMaxOrder))
+            cpuCount += 1
         }
     }
 
@@ -121,10 +126,11 @@ struct IOVAAllocator: Sendable, Equatable {
         guard flush else { return nil }
         // free_cpu_cached_iovas() for every CPU and free_global_cached_iovas(), then retry.
         for o in 0..<Self.rangeCacheMaxOrder {
-            for c in loaded[o].indices {
-                for p in loaded[o][c] + prev[o][c] { treeFree(p) }
-                loaded[o][c] = []
-                prev[o][c] = []
+            for c in 0..<cpuCount {
+                let i = Self.mag(o, c)
+                for p in mags[i] + mags[i + 1] { treeFree(p) }
+                mags[i] = []
+                mags[i + 1] = []
             }
             for m in depot[o] { for p in m { treeFree(p) } }
             depot[o] = []
@@ -137,20 +143,21 @@ struct IOVAAllocator: Sendable, Equatable {
         guard o < Self.rangeCacheMaxOrder, limitPfn >= pages else { return nil }
         ensureCPU(cpu)
         let limit = limitPfn - pages
-        if !loaded[o][cpu].isEmpty {
-        } else if !prev[o][cpu].isEmpty {
-            swap(&loaded[o][cpu], &prev[o][cpu])
+        let i = Self.mag(o, cpu)
+        if !mags[i].isEmpty {
+        } else if !mags[i + 1].isEmpty {
+            mags.swapAt(i, i + 1)
         } else if let m = depot[o].popLast() {
-            loaded[o][cpu] = m
+            mags[i] = m
         } else {
             return nil
         }
-        return Self.pop(&loaded[o][cpu], limit: limit)
+        return Self.pop(&mags[i], limit: limit)
     }
 
     /// `iova_magazine_pop()`: the topmost entry at or below the limit; the last entry takes its place. One access
-    /// to the magazine: `loaded[o][cpu][i]` read or written element by element checked the uniqueness of the
-    /// nested arrays each time (with `ensureCPU` inlined: 1.99 G -> 1.96 G instructions for a one-scenario replay
+    /// to the magazine: `loaded[o][cpu][i]` (the layout then) read or written element by element checked the
+    /// uniqueness of the nested arrays each time (with `ensureCPU` inlined: 1.99 G -> 1.96 G instructions for a one-scenario replay
     /// of 1M synthetic events, `valgrind --tool=cachegrind`).
     @inline(__always) private static func pop(_ m: inout [UInt64], limit: UInt64) -> UInt64? {
         var i = m.count - 1
@@ -168,14 +175,14 @@ struct IOVAAllocator: Sendable, Equatable {
     /// a CPU whose caches are empty goes to the depot or the tree, the same for every such CPU.
     func hasCached(_ pages: UInt64, cpu: Int) -> Bool {
         let o = Self.orderBase2(Self.roundedPages(pages))
-        guard o < Self.rangeCacheMaxOrder, cpu < loaded[o].count else { return false }
-        return !loaded[o][cpu].isEmpty || !prev[o][cpu].isEmpty
+        guard o < Self.rangeCacheMaxOrder, cpu < cpuCount else { return false }
+        return !mags[Self.mag(o, cpu)].isEmpty || !mags[Self.mag(o, cpu) + 1].isEmpty
     }
 
     /// Whether any of `cpu`'s range caches (`loaded` or `prev`, any size) holds a range.
     func holdsCached(cpu: Int) -> Bool {
-        for o in 0..<Self.rangeCacheMaxOrder where cpu < loaded[o].count {
-            if !loaded[o][cpu].isEmpty || !prev[o][cpu].isEmpty { return true }
+        for o in 0..<Self.rangeCacheMaxOrder where cpu < cpuCount {
+            if !mags[Self.mag(o, cpu)].isEmpty || !mags[Self.mag(o, cpu) + 1].isEmpty { return true }
         }
         return false
     }
@@ -188,20 +195,21 @@ struct IOVAAllocator: Sendable, Equatable {
             return
         }
         ensureCPU(cpu)
-        if loaded[o][cpu].count < magazineSize {
-            loaded[o][cpu].append(pfn)
+        let i = Self.mag(o, cpu)
+        if mags[i].count < magazineSize {
+            mags[i].append(pfn)
             return
-        } else if prev[o][cpu].count < magazineSize {
-            swap(&loaded[o][cpu], &prev[o][cpu])
+        } else if mags[i + 1].count < magazineSize {
+            mags.swapAt(i, i + 1)
         } else {
             if depot[o].count < maxDepot ?? Int.max {
-                depot[o].append(loaded[o][cpu])
+                depot[o].append(mags[i])
             } else {
-                for p in loaded[o][cpu] { treeFree(p) }
+                for p in mags[i] { treeFree(p) }
             }
-            loaded[o][cpu] = []
+            mags[i] = []
         }
-        loaded[o][cpu].append(pfn)
+        mags[i].append(pfn)
     }
 
     /// Frees by byte address and order (callers that kept only the order).
@@ -281,9 +289,10 @@ struct IOVAAllocator: Sendable, Equatable {
     mutating func claim(pfn: UInt64, pages: UInt64) {
         let o = Self.orderBase2(pages)
         if o < Self.rangeCacheMaxOrder {
-            for c in loaded[o].indices {
-                if let k = loaded[o][c].firstIndex(of: pfn) { loaded[o][c].remove(at: k); return }
-                if let k = prev[o][c].firstIndex(of: pfn) { prev[o][c].remove(at: k); return }
+            for c in 0..<cpuCount {
+                let i = Self.mag(o, c)
+                if let k = mags[i].firstIndex(of: pfn) { mags[i].remove(at: k); return }
+                if let k = mags[i + 1].firstIndex(of: pfn) { mags[i + 1].remove(at: k); return }
             }
             for m in depot[o].indices {
                 if let k = depot[o][m].firstIndex(of: pfn) { depot[o][m].remove(at: k); return }
