@@ -142,6 +142,47 @@ import TraceFormat
                 == loop.accesses.map { "\($0.slot)/\($0.kind)/\($0.offset)/\($0.eventIndex)" }, "seed \(seed)")
     }
 
+    /// ``IntentTracker/firstSeen`` is each device's first DMA-related event, as a scan of the events finds it,
+    /// also once the tracker stops looking (``IntentTracker/unseenDevices`` at 0): random streams over three
+    /// devices, one of which may never appear, of DMA-related kinds and others (a sync, a guest log line).
+    @Test(arguments: [1, 2, 3, 4] as [UInt64])
+    func firstSeenIsEachDevicesFirstDMAEvent(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        var m = Self.metadata
+        m.devices += [
+            DeviceInfo(
+                name: "0000:00:03.0", vendorID: 0x1AF4, deviceID: 0x1041, virtioType: "net", transport: .modern,
+                iommuPlatform: true, iommuGroup: 3),
+            DeviceInfo(
+                name: "0000:00:04.0", vendorID: 0x1AF4, deviceID: 0x1042, virtioType: "block", transport: .modern,
+                iommuPlatform: true, iommuGroup: 4)
+        ]
+        let kinds: [EventKind] = [.dmaSync, .guestLog, .dmaMap, .dmaUnmap, .hostTranslate, .hostAccess, .virtioStatus]
+        let devices: UInt64 = seed % 2 == 0 ? 3 : 2
+        var events: [Event] = []
+        for i in 0..<400 {
+            let kind = kinds[Int(rng.next() % UInt64(kinds.count))]
+            events.append(
+                Event(
+                    kind: kind, timestamp: UInt64(i) * 10_000, device: UInt16(rng.next() % devices),
+                    direction: .toDevice, address: 0xFFF0_0000 + (rng.next() % 16) << 12, address2: 0x0100_0000,
+                    size: 4096))
+        }
+        var tracker = IntentTracker(
+            facts: DeviceFacts.build(from: m), metadata: m,
+            options: ReplayOptions(skewToleranceNs: 1_000_000, impliedAccesses: false))
+        var feed = Feed()
+        for (i, e) in events.enumerated() { tracker.handle(i, e, &feed) }
+        for d in 0..<3 {
+            let expected = events.indices.first {
+                events[$0].device == UInt16(d) && IntentTracker.isDMAEvent(events[$0].kind)
+            }
+            #expect(tracker.firstSeen[d]?.index == expected, "seed \(seed) device \(d)")
+            #expect(tracker.firstSeen[d]?.event == expected.map { events[$0] }, "seed \(seed) device \(d)")
+        }
+        #expect(tracker.unseenDevices == (devices == 3 ? 0 : 1))
+    }
+
     /// A tracker of ``metadata``'s device with a strict allocator check on `cpus` CPUs (a 48-bit domain).
     static func checkedTracker(cpus: Int) -> IntentTracker {
         var tracker = IntentTracker(

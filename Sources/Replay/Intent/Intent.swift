@@ -238,6 +238,9 @@ struct IntentTracker {
     var lastGuestMapTime: UInt64 = 0
     var sawGuestMap = false
     var firstSeen: [FirstSeen?]
+    /// Devices without a ``firstSeen`` yet: once every device has one, an event reads this count instead of its
+    /// device's optional (which it loaded whole, 72 bytes, to test it).
+    var unseenDevices: Int
 
     var unattributed = 0
     var reattributed = 0
@@ -275,6 +278,7 @@ struct IntentTracker {
         recordedLazy = metadata.capture.flushPolicy == .lazy
         retainNs = max(skewNs, 100_000_000)
         firstSeen = Array(repeating: nil, count: facts.count)
+        unseenDevices = facts.count
     }
 
     /// The skew window the measured clock alignment supports: 3 x the median residual after alignment, at least
@@ -312,7 +316,10 @@ struct IntentTracker {
             unattributed += 1
             return
         }
-        if firstSeen[d] == nil && Self.isDMAEvent(e.kind) { firstSeen[d] = FirstSeen(index: index, event: e) }
+        if unseenDevices > 0 && firstSeen[d] == nil && Self.isDMAEvent(e.kind) {
+            firstSeen[d] = FirstSeen(index: index, event: e)
+            unseenDevices -= 1
+        }
         switch e.kind {
         case .dmaMap, .dmaAlloc:
             dmaMapEvent(index, e, d, t, &states)
