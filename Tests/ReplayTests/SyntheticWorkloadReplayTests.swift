@@ -166,3 +166,24 @@ import TraceIngest
         #expect(r.scenarios[1].devices.map(\.accesses).reduce(0, +) == 0)  // no ring, no transfer
     }
 }
+
+/// A device's accesses are summed from its groups (``ScenarioState/accesses``): only outcomes recorded for an
+/// access count, not device-level ones (a failed mapping, an oops) in the same or another group. Twin: the
+/// groups' counts include those outcomes, so a sum over every count would be caught.
+@Test func accessesCountOnlyAccessOutcomes() throws {
+    let (b, _) = try SyntheticWorkloadReplayTests.workload(200, bugs: [], iommuEvents: false)
+    var s = ScenarioState(
+        scenario: try Scenario.parse("linux-6.1@qemu-viommu-virtio-translated", catalog: try ModelCatalog.builtin()),
+        isRecorded: false, facts: DeviceFacts.build(from: b.metadata), recordedSetting: nil, options: ReplayOptions(),
+        inputs: [], viewTable: ViewTable(lanes: 1), lane: 0)
+    let at = OccurrenceArgs(
+        index: 0, event: nil, time: 0, deviceAddress: 0, buffer: nil, size: 4096, write: false, reason: nil)
+    for _ in 0..<3 {
+        s.record(.ok, device: 0, reason: nil, write: false, stray: false, tag: .none, size: 4096, access: true, at: at)
+    }
+    s.record(.mappingFailed, device: 0, reason: nil, write: false, stray: false, tag: .iovaExhausted, size: 1, at: at)
+    s.record(.ok, device: 0, reason: nil, write: false, stray: false, tag: .none, size: 1, at: at)
+    s.record(.fault, device: 1, reason: 5, write: true, stray: false, tag: .none, size: 1, access: true, at: at)
+    #expect(s.accesses.prefix(2) == [3, 1])
+    #expect(s.groups[0].map(\.count).reduce(0, +) == 5)
+}
