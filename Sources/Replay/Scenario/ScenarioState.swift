@@ -287,7 +287,8 @@ struct ScenarioState {
             let pages = min(PageSpan(address: v.devAddr, size: b.size).count, IntentTracker.maxPagesPerBuffer)
             pageTable.set(from: ptKey(domain, v.devAddr), pages: pages, UInt32(s))
             v.mapped = true
-            contextUp[b.device] = true
+            // Written once: an array write checks the array's uniqueness on every map of every scenario.
+            if !contextUp[b.device] { contextUp[b.device] = true }
             if stream != nil {
                 stream!.devices[b.device].maps += 1
                 if flushOnMap { stream!.invalidations += 1 }
