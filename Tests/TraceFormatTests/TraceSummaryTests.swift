@@ -79,6 +79,10 @@ import TraceFormat
         let m = ProgressMeter(unit: "events")
         var sink = MeteredSink(EventBuffer(), meter: m)
         for i in 0..<5000 { try sink.append(Event(kind: .dmaMap, timestamp: UInt64(i))) }
+        #expect(m.done == 4096)  // counted 4,096 at a time
+        sink.flushMeter()
+        #expect(m.done == 5000)
+        sink.flushMeter()
         #expect(m.done == 5000)
         let n = ProgressMeter(unit: "events")
         try n.counting(sink.base).forEachEvent { _, _ in }

@@ -55,6 +55,7 @@ extension IngestPipeline {
         guard let destination else {
             var sink = MeteredSink(CountingSink(), meter: progress ?? ProgressMeter(unit: "events"))
             let report = try run(plan, into: &sink)
+            sink.flushMeter()
             try check(report, sink.base.count)
             return (report, sink.base.count)
         }
@@ -63,6 +64,7 @@ extension IngestPipeline {
             noClobber: destination.noClobber)
         var metered = MeteredSink(writer, meter: progress ?? ProgressMeter(unit: "events"))
         let report = try run(plan, into: &metered)
+        metered.flushMeter()
         try Self.apply(meta: facts, to: &writer.metadata)
         let events = writer.eventCount
         // Refused before finish(): the writer removes its temporary file, the target is untouched.

@@ -14,6 +14,7 @@ extension SyntheticWorkload {
         let file = try TraceWriter(path: path, metadata: meta, options: writer, noClobber: noClobber)
         var sink = MeteredSink(file, meter: meter ?? ProgressMeter(unit: "events"))
         let summary = try generate(into: &sink)
+        sink.flushMeter()
         try file.finish()
         return summary
     }
