@@ -1,55 +1,16 @@
 /// The intent tracker's buffers by (device, recorded address page): the live buffer and the latest retired
-/// buffer of each page in one entry, one radix table (``PageTable``'s layout: blocks of ``PageTable/blockPages``
-/// consecutive pages of one tag, found through an ``AddressTable``, emptied blocks recycled).
+/// buffer of each page in one 64-bit entry of a ``RadixPageTable`` (``PageTable``'s storage: blocks of
+/// ``RadixPageTable/blockPages`` consecutive pages of one tag, found through an ``AddressTable``, emptied blocks
+/// recycled).
 ///
 /// Two tables before, `live` and `retiredTable`: an unmap walked its pages in both (clearing each page's live
 /// entry, then setting its retired one), and a host event that missed the live table looked its page up again in
 /// the other. Here the unmap is one pass over one run of entries (``retire(from:pages:_:)``) and one lookup gives
 /// both (``entry(_:)``). The semantics are exactly those of the two ``PageTable``s (`BufferPageTableTests`).
-final class BufferPageTable {
-    static let blockShift = PageTable.blockShift
-    static let blockPages = PageTable.blockPages
-    static let blockMask = PageTable.blockMask
-    static let pageMask = PageTable.pageMask
+typealias BufferPageTable = RadixPageTable<UInt64>
 
-    /// As in ``PageTable``: everything that changes behind one pointer (no exclusivity checks per page).
-    private struct State {
-        /// Entries of block `b` at `entries + b * blockPages`: bits 0-31 the live slot + 1, bits 32-63 the retired
-        /// slot + 1 (0 = none). Blocks are reused once empty.
-        var entries: UnsafeMutablePointer<UInt64>
-        /// Entries with a live or retired slot, per block.
-        var used: UnsafeMutablePointer<Int32>
-        var blockKeys: UnsafeMutablePointer<UInt64>
-        var freeBlocks: UnsafeMutablePointer<Int32>
-        var freeCount = 0
-        var blockCount = 0
-        var blockCapacity: Int
-        var cachedKey: UInt64 = .max
-        var cachedBlock = -1
-    }
-
-    private let st: UnsafeMutablePointer<State>
-    private let directory = AddressTable(capacity: 64)
-
-    init() {
-        let cap = 4
-        st = .allocate(capacity: 1)
-        st.initialize(
-            to: State(
-                entries: .allocate(capacity: cap * Self.blockPages), used: .allocate(capacity: cap),
-                blockKeys: .allocate(capacity: cap), freeBlocks: .allocate(capacity: cap), blockCapacity: cap))
-    }
-
-    deinit {
-        st.pointee.entries.deallocate()
-        st.pointee.used.deallocate()
-        st.pointee.blockKeys.deallocate()
-        st.pointee.freeBlocks.deallocate()
-        st.deinitialize(count: 1)
-        st.deallocate()
-    }
-
-    static let liveMask: UInt64 = 0xFFFF_FFFF
+extension RadixPageTable where Entry == UInt64 {
+    @inline(__always) static var liveMask: UInt64 { 0xFFFF_FFFF }
 
     /// The live slot of an entry.
     @inline(__always) static func live(_ e: UInt64) -> UInt32? {
@@ -61,14 +22,6 @@ final class BufferPageTable {
     @inline(__always) static func retired(_ e: UInt64) -> UInt32? {
         let v = UInt32(truncatingIfNeeded: e >> 32)
         return v == 0 ? nil : v &- 1
-    }
-
-    @inline(__always) private func block(_ blockKey: UInt64) -> Int {
-        if blockKey == st.pointee.cachedKey { return st.pointee.cachedBlock }
-        guard let b = directory.get(blockKey) else { return -1 }
-        st.pointee.cachedKey = blockKey
-        st.pointee.cachedBlock = Int(b)
-        return Int(b)
     }
 
     /// The entry of `key` (0 when the page has neither): read it with ``live(_:)-swift.type.method`` and
@@ -197,57 +150,5 @@ final class BufferPageTable {
             st.pointee.used[b] -= emptied
             if st.pointee.used[b] == 0 { freeBlock(b) }
         }
-    }
-
-    /// One entry of block `b` became empty.
-    @inline(__always) private func release(entryOf b: Int) {
-        st.pointee.used[b] -= 1
-        if st.pointee.used[b] == 0 { freeBlock(b) }
-    }
-
-    private func newBlock(_ bk: UInt64) -> Int {
-        let b: Int
-        if st.pointee.freeCount > 0 {
-            st.pointee.freeCount -= 1
-            b = Int(st.pointee.freeBlocks[st.pointee.freeCount])
-        } else {
-            if st.pointee.blockCount == st.pointee.blockCapacity { grow() }
-            b = st.pointee.blockCount
-            st.pointee.blockCount += 1
-            (st.pointee.entries + b * Self.blockPages).initialize(repeating: 0, count: Self.blockPages)
-            st.pointee.used[b] = 0
-        }
-        st.pointee.blockKeys[b] = bk
-        directory.set(bk, UInt32(b))
-        st.pointee.cachedKey = bk
-        st.pointee.cachedBlock = b
-        return b
-    }
-
-    private func freeBlock(_ b: Int) {
-        directory.remove(st.pointee.blockKeys[b], ifValue: UInt32(b))
-        st.pointee.freeBlocks[st.pointee.freeCount] = Int32(b)
-        st.pointee.freeCount += 1
-        if st.pointee.cachedBlock == b {
-            st.pointee.cachedKey = .max
-            st.pointee.cachedBlock = -1
-        }
-    }
-
-    private func grow() {
-        let cap = st.pointee.blockCapacity * 2
-        let blocks = st.pointee.blockCount
-        Self.move(&st.pointee.entries, count: blocks * Self.blockPages, toCapacity: cap * Self.blockPages)
-        Self.move(&st.pointee.used, count: blocks, toCapacity: cap)
-        Self.move(&st.pointee.blockKeys, count: blocks, toCapacity: cap)
-        Self.move(&st.pointee.freeBlocks, count: st.pointee.freeCount, toCapacity: cap)
-        st.pointee.blockCapacity = cap
-    }
-
-    private static func move<T>(_ p: inout UnsafeMutablePointer<T>, count: Int, toCapacity capacity: Int) {
-        let q = UnsafeMutablePointer<T>.allocate(capacity: capacity)
-        q.moveInitialize(from: p, count: count)
-        p.deallocate()
-        p = q
     }
 }

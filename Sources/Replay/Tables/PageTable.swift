@@ -15,19 +15,30 @@
 ///
 /// Keys are tag << 48 | page number (``ScenarioState/ptKey(_:_:)``, ``IntentTracker/key(_:_:)``); the
 /// semantics are those of a map with ``remove(_:ifValue:)``, as ``AddressTable``.
-final class PageTable {
-    static let blockShift: UInt64 = 6
-    static let blockPages = 1 << 6
-    static let blockMask = UInt64(blockPages - 1)
+///
+/// The blocks, the directory and the recycling are ``RadixPageTable``'s, which ``BufferPageTable`` (two slots in
+/// a 64-bit entry) shares; a `PageTable` is its 32-bit form, one slot per page.
+typealias PageTable = RadixPageTable<UInt32>
+
+/// The storage of a page-granular radix table (``PageTable``, ``BufferPageTable``): blocks of ``blockPages``
+/// entries of one tag, a directory from block key to block, empty blocks recycled. An entry of 0 is empty; what
+/// a non-zero entry means is the table's (the constrained extensions). The forms' methods reach the storage
+/// through ``st``, ``block(_:)``, ``newBlock(_:)`` and ``release(entryOf:)``: internal for them, not for callers.
+final class RadixPageTable<Entry: FixedWidthInteger & UnsignedInteger> {
+    // Computed: a generic type has no static stored properties (constants, inlined where used).
+    @inline(__always) static var blockShift: UInt64 { 6 }
+    @inline(__always) static var blockPages: Int { 1 << 6 }
+    @inline(__always) static var blockMask: UInt64 { UInt64(blockPages - 1) }
+    @inline(__always) static var pageMask: UInt64 { 0xFFFF_FFFF_FFFF }
 
     /// Everything that changes, behind one pointer: stored `var`s of a class get a dynamic exclusivity check
     /// on every access the optimiser cannot prove safe (here, every page of a bulk map or unmap, about 5% of
     /// a one-scenario replay), while memory reached through a pointer gets none. Raw storage rather than
     /// arrays for the same reason (uniqueness checks per page).
-    private struct State {
-        /// Entries of block `b` at `entries + b * blockPages` (value + 1; 0 = no entry). Blocks are reused once empty.
-        var entries: UnsafeMutablePointer<UInt32>
-        /// Entries in use per block.
+    struct State {
+        /// Entries of block `b` at `entries + b * blockPages` (0 = empty). Blocks are reused once empty.
+        var entries: UnsafeMutablePointer<Entry>
+        /// Entries in use (non-zero) per block.
         var used: UnsafeMutablePointer<Int32>
         /// Block key (page key >> blockShift) per block, to drop it from the directory when it empties.
         var blockKeys: UnsafeMutablePointer<UInt64>
@@ -41,7 +52,7 @@ final class PageTable {
         var cachedBlock = -1
     }
 
-    private let st: UnsafeMutablePointer<State>
+    let st: UnsafeMutablePointer<State>
     private let directory = AddressTable(capacity: 64)
 
     init() {
@@ -62,7 +73,8 @@ final class PageTable {
         st.deallocate()
     }
 
-    @inline(__always) private func block(_ blockKey: UInt64) -> Int {
+    /// The block of `blockKey` (a page key >> ``blockShift``), or -1.
+    @inline(__always) func block(_ blockKey: UInt64) -> Int {
         if blockKey == st.pointee.cachedKey { return st.pointee.cachedBlock }
         guard let b = directory.get(blockKey) else { return -1 }
         st.pointee.cachedKey = blockKey
@@ -70,6 +82,63 @@ final class PageTable {
         return Int(b)
     }
 
+    /// A new empty block for `bk`, in the directory and the cache.
+    func newBlock(_ bk: UInt64) -> Int {
+        let b: Int
+        if st.pointee.freeCount > 0 {
+            st.pointee.freeCount -= 1
+            b = Int(st.pointee.freeBlocks[st.pointee.freeCount])
+        } else {
+            if st.pointee.blockCount == st.pointee.blockCapacity { grow() }
+            b = st.pointee.blockCount
+            st.pointee.blockCount += 1
+            (st.pointee.entries + b * Self.blockPages).initialize(repeating: 0, count: Self.blockPages)
+            st.pointee.used[b] = 0
+        }
+        st.pointee.blockKeys[b] = bk
+        directory.set(bk, UInt32(b))
+        st.pointee.cachedKey = bk
+        st.pointee.cachedBlock = b
+        return b
+    }
+
+    /// One entry of block `b` became empty; the block is freed with its last.
+    @inline(__always) func release(entryOf b: Int) {
+        st.pointee.used[b] -= 1
+        if st.pointee.used[b] == 0 { freeBlock(b) }
+    }
+
+    /// Drops block `b` (empty) from the directory and recycles it.
+    func freeBlock(_ b: Int) {
+        directory.remove(st.pointee.blockKeys[b], ifValue: UInt32(b))
+        st.pointee.freeBlocks[st.pointee.freeCount] = Int32(b)
+        st.pointee.freeCount += 1
+        if st.pointee.cachedBlock == b {
+            st.pointee.cachedKey = .max
+            st.pointee.cachedBlock = -1
+        }
+    }
+
+    private func grow() {
+        let cap = st.pointee.blockCapacity * 2
+        let blocks = st.pointee.blockCount
+        Self.move(&st.pointee.entries, count: blocks * Self.blockPages, toCapacity: cap * Self.blockPages)
+        Self.move(&st.pointee.used, count: blocks, toCapacity: cap)
+        Self.move(&st.pointee.blockKeys, count: blocks, toCapacity: cap)
+        Self.move(&st.pointee.freeBlocks, count: st.pointee.freeCount, toCapacity: cap)
+        st.pointee.blockCapacity = cap
+    }
+
+    /// Moves the first `count` elements of `p` into a new allocation of `capacity` and frees the old one.
+    private static func move<T>(_ p: inout UnsafeMutablePointer<T>, count: Int, toCapacity capacity: Int) {
+        let q = UnsafeMutablePointer<T>.allocate(capacity: capacity)
+        q.moveInitialize(from: p, count: count)
+        p.deallocate()
+        p = q
+    }
+}
+
+extension RadixPageTable where Entry == UInt32 {
     /// The value for `key`, if present.
     @inline(__always) func get(_ key: UInt64) -> UInt32? {
         let b = block(key >> Self.blockShift)
@@ -132,8 +201,6 @@ final class PageTable {
         }
     }
 
-    static let pageMask: UInt64 = 0xFFFF_FFFF_FFFF
-
     /// Inserts or replaces.
     @inline(__always) func set(_ key: UInt64, _ value: UInt32) {
         let bk = key >> Self.blockShift
@@ -144,25 +211,6 @@ final class PageTable {
         e.pointee = value &+ 1
     }
 
-    private func newBlock(_ bk: UInt64) -> Int {
-        let b: Int
-        if st.pointee.freeCount > 0 {
-            st.pointee.freeCount -= 1
-            b = Int(st.pointee.freeBlocks[st.pointee.freeCount])
-        } else {
-            if st.pointee.blockCount == st.pointee.blockCapacity { grow() }
-            b = st.pointee.blockCount
-            st.pointee.blockCount += 1
-            (st.pointee.entries + b * Self.blockPages).initialize(repeating: 0, count: Self.blockPages)
-            st.pointee.used[b] = 0
-        }
-        st.pointee.blockKeys[b] = bk
-        directory.set(bk, UInt32(b))
-        st.pointee.cachedKey = bk
-        st.pointee.cachedBlock = b
-        return b
-    }
-
     /// Removes `key` if it maps to `value` (so a newer owner of the page is not evicted by an older one).
     @inline(__always) func remove(_ key: UInt64, ifValue value: UInt32) {
         let b = block(key >> Self.blockShift)
@@ -170,35 +218,6 @@ final class PageTable {
         let e = st.pointee.entries + (b &* Self.blockPages &+ Int(key & Self.blockMask))
         guard e.pointee == value &+ 1 else { return }
         e.pointee = 0
-        st.pointee.used[b] -= 1
-        if st.pointee.used[b] == 0 { freeBlock(b) }
-    }
-
-    private func freeBlock(_ b: Int) {
-        directory.remove(st.pointee.blockKeys[b], ifValue: UInt32(b))
-        st.pointee.freeBlocks[st.pointee.freeCount] = Int32(b)
-        st.pointee.freeCount += 1
-        if st.pointee.cachedBlock == b {
-            st.pointee.cachedKey = .max
-            st.pointee.cachedBlock = -1
-        }
-    }
-
-    private func grow() {
-        let cap = st.pointee.blockCapacity * 2
-        let blocks = st.pointee.blockCount
-        Self.move(&st.pointee.entries, count: blocks * Self.blockPages, toCapacity: cap * Self.blockPages)
-        Self.move(&st.pointee.used, count: blocks, toCapacity: cap)
-        Self.move(&st.pointee.blockKeys, count: blocks, toCapacity: cap)
-        Self.move(&st.pointee.freeBlocks, count: st.pointee.freeCount, toCapacity: cap)
-        st.pointee.blockCapacity = cap
-    }
-
-    /// Moves the first `count` elements of `p` into a new allocation of `capacity` and frees the old one.
-    private static func move<T>(_ p: inout UnsafeMutablePointer<T>, count: Int, toCapacity capacity: Int) {
-        let q = UnsafeMutablePointer<T>.allocate(capacity: capacity)
-        q.moveInitialize(from: p, count: count)
-        p.deallocate()
-        p = q
+        release(entryOf: b)
     }
 }
