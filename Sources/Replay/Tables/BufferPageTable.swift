@@ -68,30 +68,19 @@ extension RadixPageTable where Entry == UInt64 {
         if e.pointee == 0 { release(entryOf: b) }
     }
 
-    /// An unmap of buffer `value` on `pages` pages from `firstKey` on (keys wrap within their 48-bit page number,
-    /// as ``PageTable/set(from:pages:_:)``): each page's live slot is removed if it is `value`, and its retired
-    /// slot becomes `value`. Block by block, one pass.
+    /// An unmap of buffer `value` on `pages` pages from `firstKey` on: each page's live slot is removed if it is
+    /// `value`, and its retired slot becomes `value`. One pass a block (``RadixPageTable/forEachRun(from:pages:startingAt:create:_:)``).
     func retire(from firstKey: UInt64, pages: UInt64, _ value: UInt32) {
-        let domain = firstKey & ~Self.pageMask
         let v = UInt64(value &+ 1)
-        var p: UInt64 = 0
-        while p < pages {
-            let key = domain | ((firstKey &+ p) & Self.pageMask)
-            let bk = key >> Self.blockShift
-            var b = block(bk)
-            if b < 0 { b = newBlock(bk) }
-            let first = Int(key & Self.blockMask)
-            let run = min(UInt64(Self.blockPages &- first), pages &- p)
-            let e = st.pointee.entries + (b &* Self.blockPages &+ first)
+        forEachRun(from: firstKey, pages: pages, create: true) { e, run in
             var added: Int32 = 0
-            for i in 0..<Int(run) {
+            for i in 0..<run {
                 let old = e[i]
                 if old == 0 { added &+= 1 }
                 let live = old & Self.liveMask
                 e[i] = v << 32 | (live == v ? 0 : live)
             }
-            st.pointee.used[b] += added
-            p &+= run
+            return (added, run)
         }
     }
 
@@ -100,17 +89,8 @@ extension RadixPageTable where Entry == UInt64 {
     /// does): the caller decides that page and calls again from the next. A new buffer's pages, one pass per
     /// block, where each page took a lookup and then a store.
     func fillLive(from firstKey: UInt64, pages: UInt64, startingAt start: UInt64, _ value: UInt32) -> UInt64 {
-        let domain = firstKey & ~Self.pageMask
         let v = UInt64(value &+ 1)
-        var p = start
-        while p < pages {
-            let key = domain | ((firstKey &+ p) & Self.pageMask)
-            let bk = key >> Self.blockShift
-            var b = block(bk)
-            if b < 0 { b = newBlock(bk) }
-            let first = Int(key & Self.blockMask)
-            let run = Int(min(UInt64(Self.blockPages &- first), pages &- p))
-            let e = st.pointee.entries + (b &* Self.blockPages &+ first)
+        return forEachRun(from: firstKey, pages: pages, startingAt: start, create: true) { e, run in
             var added: Int32 = 0
             var i = 0
             while i < run {
@@ -120,35 +100,20 @@ extension RadixPageTable where Entry == UInt64 {
                 e[i] = old | v
                 i &+= 1
             }
-            st.pointee.used[b] += added
-            p &+= UInt64(i)
-            if i < run { return p }
+            return (added, i)
         }
-        return pages
     }
 
     /// Removes the retired slots of `pages` pages from `firstKey` on that are `value`.
     func removeRetired(from firstKey: UInt64, pages: UInt64, ifValue value: UInt32) {
-        let domain = firstKey & ~Self.pageMask
         let v = UInt64(value &+ 1)
-        var p: UInt64 = 0
-        while p < pages {
-            let key = domain | ((firstKey &+ p) & Self.pageMask)
-            let first = Int(key & Self.blockMask)
-            let run = min(UInt64(Self.blockPages &- first), pages &- p)
-            p &+= run
-            let b = block(key >> Self.blockShift)
-            guard b >= 0 else { continue }
-            let e = st.pointee.entries + (b &* Self.blockPages &+ first)
+        forEachRun(from: firstKey, pages: pages, create: false) { e, run in
             var emptied: Int32 = 0
-            for i in 0..<Int(run) where e[i] >> 32 == v {
+            for i in 0..<run where e[i] >> 32 == v {
                 e[i] &= Self.liveMask
                 if e[i] == 0 { emptied &+= 1 }
             }
-            guard emptied > 0 else { continue }
-            // A block in the directory holds at least one entry, so it empties at most once.
-            st.pointee.used[b] -= emptied
-            if st.pointee.used[b] == 0 { freeBlock(b) }
+            return (-emptied, run)
         }
     }
 }

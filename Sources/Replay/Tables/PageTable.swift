@@ -102,6 +102,48 @@ final class RadixPageTable<Entry: FixedWidthInteger & UnsignedInteger> {
         return b
     }
 
+    /// Walks pages `start..<pages` from `firstKey` on (keys as ``ScenarioState/ptKey(_:_:)``: the page number
+    /// wraps within its 48 bits, the tag stays; it wraps only at a multiple of ``blockPages``, so a run never
+    /// does) one block at a time. `body` gets a pointer to the run's first entry and its length, and returns the
+    /// change in the block's used entries and how many pages of the run it handled: fewer than the run stops the
+    /// walk there. With `create` a missing block is made, without it its run is skipped; a block left empty is
+    /// freed. Returns the page the walk stopped at (`pages` when it ran through). Every range operation of the
+    /// two forms is this walk plus what it does to an entry: the block is found once per run, where page by page
+    /// each page paid the key, the block lookup and a bounds check (with ``IntentTracker``'s unmap and release
+    /// using range operations too: 1.225 -> 1.197 G instructions on the reading thread of a one-scenario replay
+    /// of 1M synthetic events, `valgrind --tool=callgrind`).
+    @inline(__always) @discardableResult
+    func forEachRun(
+        from firstKey: UInt64, pages: UInt64, startingAt start: UInt64 = 0, create: Bool,
+        _ body: (_ entries: UnsafeMutablePointer<Entry>, _ run: Int) -> (used: Int32, handled: Int)
+    ) -> UInt64 {
+        let domain = firstKey & ~Self.pageMask
+        var p = start
+        while p < pages {
+            let key = domain | ((firstKey &+ p) & Self.pageMask)
+            let first = Int(key & Self.blockMask)
+            let run = Int(min(UInt64(Self.blockPages &- first), pages &- p))
+            let bk = key >> Self.blockShift
+            var b = block(bk)
+            if b < 0 {
+                guard create else {
+                    p &+= UInt64(run)
+                    continue
+                }
+                b = newBlock(bk)
+            }
+            let (used, handled) = body(st.pointee.entries + (b &* Self.blockPages &+ first), run)
+            if used != 0 {
+                st.pointee.used[b] += used
+                // A block in the directory holds at least one entry, so it empties at most once a run.
+                if st.pointee.used[b] == 0 { freeBlock(b) }
+            }
+            p &+= UInt64(handled)
+            if handled < run { return p }
+        }
+        return pages
+    }
+
     /// One entry of block `b` became empty; the block is freed with its last.
     @inline(__always) func release(entryOf b: Int) {
         st.pointee.used[b] -= 1
@@ -147,57 +189,27 @@ extension RadixPageTable where Entry == UInt32 {
         return v == 0 ? nil : v &- 1
     }
 
-    /// Sets the entries of `pages` pages from `firstKey` on (keys as ``ScenarioState/ptKey(_:_:)``: the page
-    /// number wraps within its 48 bits, the domain stays) to `value`.
-    ///
-    /// Block by block: the block is found once per run of pages inside it (the page number wraps only at a
-    /// multiple of ``blockPages``, so a run never wraps), where page by page through ``set(_:_:)`` each page
-    /// paid the key, the block lookup and a bounds check (with ``IntentTracker``'s unmap and release using the
-    /// range operations too: 1.225 -> 1.197 G instructions on the reading thread of a one-scenario replay of
-    /// 1M synthetic events, `valgrind --tool=callgrind`).
+    /// Sets the entries of `pages` pages from `firstKey` on (keys as ``ScenarioState/ptKey(_:_:)``) to `value`.
     func set(from firstKey: UInt64, pages: UInt64, _ value: UInt32) {
-        let domain = firstKey & ~Self.pageMask
-        var p: UInt64 = 0
-        while p < pages {
-            let key = domain | ((firstKey &+ p) & Self.pageMask)
-            let bk = key >> Self.blockShift
-            var b = block(bk)
-            if b < 0 { b = newBlock(bk) }
-            let first = Int(key & Self.blockMask)
-            let run = min(UInt64(Self.blockPages &- first), pages &- p)
-            let e = st.pointee.entries + (b &* Self.blockPages &+ first)
+        forEachRun(from: firstKey, pages: pages, create: true) { e, run in
             var added: Int32 = 0
-            for i in 0..<Int(run) {
+            for i in 0..<run {
                 if e[i] == 0 { added &+= 1 }
                 e[i] = value &+ 1
             }
-            st.pointee.used[b] += added
-            p &+= run
+            return (added, run)
         }
     }
 
     /// Removes the entries of `pages` pages from `firstKey` on that map to `value`.
     func remove(from firstKey: UInt64, pages: UInt64, ifValue value: UInt32) {
-        let domain = firstKey & ~Self.pageMask
-        var p: UInt64 = 0
-        while p < pages {
-            let key = domain | ((firstKey &+ p) & Self.pageMask)
-            let first = Int(key & Self.blockMask)
-            let run = min(UInt64(Self.blockPages &- first), pages &- p)
-            p &+= run
-            let b = block(key >> Self.blockShift)
-            guard b >= 0 else { continue }
-            let e = st.pointee.entries + (b &* Self.blockPages &+ first)
+        forEachRun(from: firstKey, pages: pages, create: false) { e, run in
             var removed: Int32 = 0
-            for i in 0..<Int(run) where e[i] == value &+ 1 {
+            for i in 0..<run where e[i] == value &+ 1 {
                 e[i] = 0
                 removed &+= 1
             }
-            guard removed > 0 else { continue }
-            // A block in the directory holds at least one entry, so it empties at most once (the page by page
-            // removal freed it at its last entry; the rest of the run then held none to remove).
-            st.pointee.used[b] -= removed
-            if st.pointee.used[b] == 0 { freeBlock(b) }
+            return (-removed, run)
         }
     }
 

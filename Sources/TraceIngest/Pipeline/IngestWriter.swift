@@ -42,11 +42,12 @@ extension IngestPipeline {
                 // A fresh writer numbers strings from 0 like the buffer did, so ids carry over.
                 var identical = true
                 for (i, s) in buffer.strings.enumerated() where writer.intern(s) != UInt32(i) { identical = false }
+                var metered = MeteredSink(writer, meter: progress ?? ProgressMeter(unit: "events"))
                 for var e in buffer.events {
                     if !identical { Self.remapStrings(&e, from: buffer, to: writer) }
-                    try writer.append(e)
-                    progress?.add(1)
+                    try metered.append(e)
                 }
+                metered.flushMeter()
                 writer.metadata = buffer.metadata
                 try writer.finish()
             }

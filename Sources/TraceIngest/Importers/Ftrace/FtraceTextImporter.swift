@@ -234,7 +234,6 @@ struct FtraceLineParser {
     private var counts = [Int](repeating: 0, count: FtraceEventName.allCases.count)
     private var problems = IngestDiagnostics()
     private var comments = 0
-    private var lost = 0
     private(set) var eventLines = 0
     /// The `[cpu]` column of the current line, `.max` when it has none: every event of the line records it
     /// (``Event/cpu``; the IOVA allocator's caches are per CPU), iommu map/unmap also in their `cpu` slot.
@@ -280,7 +279,6 @@ struct FtraceLineParser {
         for (name, id) in unknownNames.entryNames { d.unknown[name, default: 0] += unknownCounts[Int(id)] }
         if unknownOverflow > 0 { d.unknown["(other names)", default: 0] += unknownOverflow }
         d.comments += comments
-        d.addLost(lost)
         d.merge(problems)
     }
 
@@ -450,18 +448,11 @@ struct FtraceLineParser {
         j += 1
         guard let written = v.dec(&j), written > kept else { return }
         let missing = written - kept
-        countLost(missing)
+        problems.addLost(missing)
         put(
             &sink,
             event(
                 .lostEvents, 0, line, aux: UInt32(clamping: missing), aux2: Event.noString))
-    }
-
-    /// Adds `n` lost events to the file's count, which stops at `Int.max`: a header or `LOST` line may state any
-    /// number (two headers of ~10^19 overflowed it, a trap found by the fuzzer).
-    private mutating func countLost(_ n: UInt64) {
-        let (sum, overflow) = lost.addingReportingOverflow(Int(clamping: n))
-        lost = overflow ? Int.max : sum
     }
 
     @inline(never)
@@ -473,7 +464,7 @@ struct FtraceLineParser {
         if let k = v.search("LOST ", from: j) {
             var m = k + 5
             let n = v.dec(&m) ?? 0
-            countLost(n)
+            problems.addLost(n)
             put(&sink, event(.lostEvents, 0, line, aux: UInt32(clamping: n), aux2: UInt32(clamping: cpu)))
             comments += 1
             return
@@ -483,7 +474,7 @@ struct FtraceLineParser {
             var m = j
             while m < k && v[m] &- 0x30 > 9 { m += 1 }
             let n = v.dec(&m) ?? 0
-            countLost(n)
+            problems.addLost(n)
             put(&sink, event(.lostEvents, 0, line, aux: UInt32(clamping: n), aux2: UInt32(clamping: cpu)))
             comments += 1
             return
