@@ -24,6 +24,9 @@ public struct ReplayEngine: Sendable {
     /// The class of a scenario's ``SimulationKey`` (the key itself); tests replace it with a coarser one to show
     /// that the comparison of deduplicated and exhaustive replays catches a key that misses something.
     var classKey: @Sendable (SimulationKey) -> SimulationKey = { $0 }
+    /// The projection of a class's key under which classes share one simulation as ``FaultSibling``s (tests
+    /// replace it to show the comparison catches one that merges too much).
+    var siblingKey: @Sendable (SimulationKey) -> SimulationKey = { $0.withoutFaultReporting }
 
     public init(
         scenarios: [Scenario], recorded: Scenario? = nil, options: ReplayOptions = ReplayOptions(),
@@ -112,9 +115,14 @@ public struct ReplayEngine: Sendable {
                 scenario: scenarios[$0], isRecorded: recordedFlags[$0], facts: facts, recordedSetting: recordedSetting,
                 options: options, inputs: inputs, viewTable: freshViews, lane: 0)
         }
+        // Classes that differ only in fault reporting share one simulation: `siblingsOf` holds, per simulated
+        // scenario, the classes that ride along as its ``FaultSibling``s (not with a collected stream, which counts
+        // faults by reason and amd-iommu's flushes at map).
         var classOf = Array(scenarios.indices)
         var simulated: [Int] = []
         var firstOfClass: [SimulationKey: Int] = [:]
+        var primaryOf: [SimulationKey: Int] = [:]
+        var siblingsOf: [Int: [Int]] = [:]
         for i in scenarios.indices {
             if options.deduplicate {
                 let key = classKey(SimulationKey(fresh[i], index: i))
@@ -123,6 +131,14 @@ public struct ReplayEngine: Sendable {
                     continue
                 }
                 firstOfClass[key] = i
+                if !options.collectStream {
+                    let shared = siblingKey(key)
+                    if let p = primaryOf[shared] {
+                        siblingsOf[p, default: []].append(i)
+                        continue
+                    }
+                    primaryOf[shared] = i
+                }
             }
             simulated.append(i)
         }
@@ -141,15 +157,22 @@ public struct ReplayEngine: Sendable {
         // Even split by cost: this thread takes the first simulated scenarios up to the point where its work
         // (reconstruction, batching, decompression, its scenarios) best matches the worker's (the rest), each
         // scenario weighted by what its devices' addressing costs (``simulationWeight(_:)``).
-        let local = threaded ? Self.localShare(simulated.map { Self.simulationWeight(fresh[$0]) }) : n
+        let local =
+            threaded
+            ? Self.localShare(
+                simulated.map {
+                    Self.simulationWeight(fresh[$0]) + Self.siblingWeight * Double(siblingsOf[$0]?.count ?? 0)
+                }) : n
         func makeStates(_ range: Range<Int>) -> [ScenarioState] {
             let views = ViewTable(lanes: range.count)
             return range.map {
                 let i = simulated[$0]
-                return ScenarioState(
+                var s = ScenarioState(
                     scenario: scenarios[i], isRecorded: recordedFlags[i], facts: facts,
                     recordedSetting: recordedSetting,
                     options: options, inputs: inputs, viewTable: views, lane: $0 - range.lowerBound)
+                s.siblings = (siblingsOf[i] ?? []).map { FaultSibling(fresh[$0]) }
+                return s
             }
         }
         var states = makeStates(0..<local)
@@ -229,10 +252,16 @@ public struct ReplayEngine: Sendable {
             intent.finish(&states)
         }
 
-        var stateOf: [Int: Int] = [:]
-        for (k, i) in simulated.enumerated() { stateOf[i] = k }
+        // The final state of each class: a simulated one, or a sibling's inside its primary.
+        var stateOf: [Int: ScenarioState] = [:]
+        for (k, i) in simulated.enumerated() {
+            stateOf[i] = states[k]
+            for (j, sibling) in zip(siblingsOf[i] ?? [], states[k].siblings) {
+                stateOf[j] = fresh[j].adopting(states[k], sibling: sibling)
+            }
+        }
         let results = scenarios.indices.map { i in
-            let s = states[stateOf[classOf[i]]!]
+            let s = stateOf[classOf[i]]!
             return finish(classOf[i] == i ? s : fresh[i].adopting(s), intent: intent, facts: facts)
         }
         var notes: [String] = []
@@ -332,6 +361,10 @@ public struct ReplayEngine: Sendable {
         }
         return sum / Double(s.hot.count)
     }
+
+    /// What a ``FaultSibling`` adds to its primary's ``simulationWeight(_:)``: it only counts the primary's
+    /// faults.
+    static let siblingWeight = 0.25
 
     /// How many of the simulated scenarios (weights in order) the reading thread takes so that the busier of it
     /// and the worker has the least to do; ties go to the worker (the reading thread's weight is the rougher).

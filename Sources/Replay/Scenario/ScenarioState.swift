@@ -104,7 +104,7 @@ struct GroupAcc: Sendable {
 /// The state machine of one scenario (docs/replay.md): per-device plans from negotiation, the simulated
 /// allocator, page tables and flush queue, and the outcome groups. Every scenario is fed the same
 /// reconstructed operations from one decode pass.
-struct ScenarioState {
+struct ScenarioState: OutcomeLedger {
     let scenario: Scenario
     let isRecorded: Bool
     let facts: [DeviceFacts]
@@ -151,6 +151,8 @@ struct ScenarioState {
     /// allocations).
     var fidelityChecked = 0
     var unmatched = 0
+    /// Scenarios simulated inside this one, which differ from it only in fault reporting (``FaultSibling``).
+    var siblings: [FaultSibling] = []
 
     static let maxLogLines = 12
     static let maxPredictedRecords = 100_000
@@ -211,6 +213,20 @@ struct ScenarioState {
         s.stream = simulated.stream
         s.fidelityChecked = simulated.fidelityChecked
         s.unmatched = simulated.unmatched
+        return s
+    }
+
+    /// This scenario (fresh) with the outcome of `sibling`, simulated inside `primary` (``FaultSibling``): the
+    /// primary's groups but its faults, the sibling's faults and fault records.
+    func adopting(_ primary: ScenarioState, sibling: FaultSibling) -> ScenarioState {
+        var s = adopting(primary)
+        for d in s.groups.indices {
+            let kept = s.groups[d].indices.filter { s.groups[d][$0].outcome != .fault }
+            s.groups[d] = kept.map { s.groups[d][$0] } + sibling.groups[d]
+            s.groupKeys[d] = kept.map { s.groupKeys[d][$0] } + sibling.groupKeys[d]
+        }
+        s.lastRecord = sibling.lastRecord
+        s.predictedRecords = sibling.predictedRecords
         return s
     }
 
@@ -443,14 +459,8 @@ struct ScenarioState {
         let outcome: OutcomeClass
         var reason: UInt32?
         var tag = Tag.none
-        if let cause {
+        if cause != nil {
             outcome = .fault
-            switch cause {
-            case .noContext: reason = reasons.0
-            case .beyondWidth: reason = reasons.1
-            case .read: reason = reasons.2
-            case .write: reason = reasons.3
-            }
         } else if let intended, reached == intended {
             outcome = stale ? .stale : (plan.claimed ? .untranslatedWhileClaimed : .ok)
         } else {
@@ -471,13 +481,19 @@ struct ScenarioState {
                 index: a.eventIndex, event: a.event, time: a.time, deviceAddress: devAddr, buffer: intended,
                 size: a.size, write: a.write, reason: reason)
         }
-        let g = record(
-            outcome, device: a.device, reason: reason, write: outcome == .fault ? a.write : false,
-            stray: a.kind == .stray, tag: tag, size: a.size, access: true, at: at())
-        if outcome == .fault && notPresent && silentNotPresent {
-            // Blocked without a record (see QemuModeModel.FaultRecording.silentNotPresent).
-        } else if outcome == .fault, let reason {
-            faultRecord(group: g, device: a.device, reason: reason, address: devAddr, write: a.write, time: a.time)
+        if let cause {
+            reason = fault(
+                cause, notPresent: notPresent, device: a.device, stray: a.kind == .stray, write: a.write,
+                size: a.size, address: devAddr, time: a.time, at: at())
+            for k in siblings.indices {
+                siblings[k].fault(
+                    cause, notPresent: notPresent, device: a.device, stray: a.kind == .stray, write: a.write,
+                    size: a.size, address: devAddr, time: a.time, at: at())
+            }
+        } else {
+            record(
+                outcome, device: a.device, reason: nil, write: false, stray: a.kind == .stray, tag: tag, size: a.size,
+                access: true, at: at())
         }
         if stream != nil && plan.translated {
             if outcome == .fault, let reason {
@@ -489,33 +505,6 @@ struct ScenarioState {
         if isRecorded && !bypassContradicted {
             checkFidelity(a, outcome: outcome, reason: reason, reached: reached, devAddr: devAddr, at: at())
         }
-    }
-
-    /// VT-d fault recording with compression: one record per source id until the guest clears it.
-    private mutating func faultRecord(
-        group g: (Int, Int), device d: Int, reason: UInt32, address: UInt64, write: Bool, time: UInt64
-    ) {
-        let m = scenario.mode
-        let f = facts[d]
-        var grp = groups[g.0][g.1]
-        if grp.hostLog.count < Self.maxLogLines {
-            grp.hostLog.append(
-                FaultFormat.hostLine(reason: reason, address: address, write: write, device: f, viommu: m.viommu))
-        }
-        let service = UInt64(m.faults.serviceTimeUs) * 1000
-        if m.faults.compression, let last = lastRecord[d], time >= last, time - last < service {
-            groups[g.0][g.1] = grp
-            return
-        }
-        lastRecord[d] = time
-        grp.records += 1
-        if grp.guestLog.count < Self.maxLogLines {
-            grp.guestLog += FaultFormat.guestLines(
-                reason: reason, address: address, write: write, device: f, viommu: m.viommu, kernel: scenario.kernel,
-                eventLog: m.faults.eventLog ?? .valid)
-        }
-        groups[g.0][g.1] = grp
-        if predictedRecords.count < Self.maxPredictedRecords { predictedRecords.append((d, address & ~0xFFF, reason)) }
     }
 
     private mutating func checkFidelity(
@@ -612,12 +601,6 @@ struct ScenarioState {
 
     // MARK: Bookkeeping
 
-    func occurrence(_ o: OccurrenceArgs) -> Occurrence {
-        Self.occurrence(
-            inputs: inputs, index: o.index, event: o.event, time: o.time, deviceAddress: o.deviceAddress,
-            buffer: o.buffer, size: o.size, write: o.write, reason: o.reason)
-    }
-
     func occurrence(
         index: Int, event: Event?, time: UInt64, deviceAddress: UInt64, buffer: UInt64?, size: UInt64,
         write: Bool, reason: UInt32?
@@ -636,33 +619,5 @@ struct ScenarioState {
             eventIndex: index, timestamp: event?.timestamp ?? time, sourceFile: src,
             sourcePosition: src == nil ? nil : event?.position, deviceAddress: deviceAddress, bufferAddress: buffer,
             size: size, write: write, reason: reason)
-    }
-
-    /// Counts one outcome in its group; the occurrence is built only when the group is new or the access is
-    /// larger than the group's worst so far (the hot path builds none). `access`: a device access (counted in
-    /// ``accesses``), not a device-level outcome.
-    @discardableResult
-    mutating func record(
-        _ outcome: OutcomeClass, device d: Int, reason: UInt32?, write: Bool, stray: Bool, tag: Tag,
-        size: UInt64, access: Bool = false, at args: @autoclosure () -> OccurrenceArgs
-    ) -> (Int, Int) {
-        let key = GroupKey(outcome: outcome, reason: reason, write: write, stray: stray, tag: tag)
-        var gi = -1
-        for i in 0..<groupKeys[d].count where groupKeys[d][i] == key {
-            gi = i
-            break
-        }
-        if gi < 0 {
-            groups[d].append(GroupAcc(outcome: outcome, reason: reason, write: write, stray: stray, tag: tag))
-            groupKeys[d].append(key)
-            gi = groups[d].count - 1
-            groups[d][gi].first = occurrence(args())
-            groups[d][gi].worstSize = size
-        } else if size > groups[d][gi].worstSize {
-            groups[d][gi].worst = occurrence(args())
-            groups[d][gi].worstSize = size
-        }
-        groups[d][gi].add(access: access)
-        return (d, gi)
     }
 }

@@ -80,6 +80,21 @@ struct SimulationKey: Hashable, Sendable {
         }
     }
 
+    /// The key without what only decides how faults are reported: the vIOMMU kind, its reason codes, fault
+    /// recording and the guest's fault-line format, and amd-iommu's flush at map (only counted in the collected
+    /// stream). Scenarios whose keys differ only there map, unmap and translate alike and fault on the same
+    /// accesses for the same ``FaultCause`` (the causes are computed from the page table, the context entries and
+    /// the address width, all in the key): one is simulated, the others ride along as its ``FaultSibling``s.
+    var withoutFaultReporting: SimulationKey {
+        var k = self
+        k.viommu = ""
+        k.reasons = []
+        k.faults = ""
+        k.dmesg = ""
+        k.flushOnMap = false
+        return k
+    }
+
     private static func json(_ v: some Encodable) -> String {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
