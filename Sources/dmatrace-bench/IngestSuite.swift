@@ -26,7 +26,7 @@ extension BenchSuite {
             }
             let bytes = Double(size())
 
-            // Parse only: the importer into a sink that counts.
+            // Parse only: the importer into the sink of `ingest --dry-run` (encodes each record, writes nothing).
             var events: UInt64 = 0
             let parse = try Bench.measure(runs: o.runs) {
                 var sink = CountingSink()
@@ -81,13 +81,4 @@ extension BenchSuite {
             _ = getrusage(RUSAGE_SELF.rawValue, &u)
             print("peak RSS of dmatrace-bench: \(u.ru_maxrss / 1024) MB")
         })
-}
-
-/// Counts events (the parse-only measurement).
-struct CountingSink: EventSink {
-    var count: UInt64 = 0
-    var metadata = TraceMetadata()
-    mutating func append(_ event: Event) throws { count &+= 1 }
-    mutating func intern(_ string: String) -> UInt32 { 0 }
-    mutating func device(_ info: DeviceInfo) -> UInt16 { metadata.devices.register(info) }
 }
