@@ -5,7 +5,8 @@ import Reports
 extension ModelsCommand {
     /// `dmatrace models list` (``ModelListing``).
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the built-in and user models.")
+        static let configuration = CommandConfiguration(
+            commandName: "list", abstract: "List the built-in and user models.")
         @OptionGroup var models: ModelOptions
         @Option(help: "Output format: text, or json (one object per model).") var format: TextOrJSON = .text
         /// The old spelling of `--format json`.

@@ -6,6 +6,7 @@ extension ModelsCommand {
     /// `dmatrace models show ID[:VERSION]` (``ModelCatalog/shown(_:)``).
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "show",
             abstract: "Print one model (its JSON, with sources); ID:VERSION prints it resolved at that version.",
             discussion:
                 "A kernel at a release (linux-5.4:5.8) or a QEMU mode at a QEMU version and machine type (qemu-amd-iommu:10.0, qemu-viommu-virtio-translated:10.0/9.1): the version rules applied, their sources appended."

@@ -7,6 +7,7 @@ extension ModelsCommand {
     /// `dmatrace models validate FILE...` (``ModelCatalog/parse(contentsOf:name:)``).
     struct Validate: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "validate",
             abstract: "Validate model files against schemas/model.schema.json (exit 2 on the first invalid file).")
         @Argument(help: "Model files.") var files: [String]
         @OptionGroup var quiet: QuietOption
