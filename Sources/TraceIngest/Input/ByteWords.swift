@@ -56,6 +56,13 @@ enum ByteWords {
     static func hexValue(_ x: UInt64) -> UInt64? {
         let letters = hexLetters(x)
         guard decimalDigits(x) | letters == high else { return nil }
+        return hexDigitsValue(x, letters: letters)
+    }
+
+    /// The value of eight hex digits whose letters are flagged in `letters` (``hexLetters(_:)``); every byte
+    /// must be a hex digit.
+    @inline(__always)
+    static func hexDigitsValue(_ x: UInt64, letters: UInt64) -> UInt64 {
         // Each byte's value: its low nibble, plus 9 for a letter ('a' = 0x61 -> 1 + 9).
         let a = (x & (ones &* 0x0F)) &+ (letters &>> 7) &* 9
         // Pairs of nibbles into bytes, pairs of bytes into 16 bits, then the two halves.
