@@ -363,7 +363,8 @@ public struct ReplayEngine: Sendable {
     }
 
     /// What a ``FaultSibling`` adds to its primary's ``simulationWeight(_:)``: it only counts the primary's
-    /// faults.
+    /// faults. An estimate: on the 1M-event synthetic matrix 0, 0.25 and 1 give the same split (callgrind per
+    /// thread: 3.85 G reading thread, 3.50 G worker; a reading-thread weight of 19 instead of 16 gave 3.55 / 3.81 G).
     static let siblingWeight = 0.25
 
     /// How many of the simulated scenarios (weights in order) the reading thread takes so that the busier of it
