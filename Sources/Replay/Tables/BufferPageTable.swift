@@ -24,14 +24,6 @@ extension RadixPageTable where Entry == UInt64 {
         return v == 0 ? nil : v &- 1
     }
 
-    /// The entry of `key` (0 when the page has neither): read it with ``live(_:)-swift.type.method`` and
-    /// ``retired(_:)-swift.type.method``.
-    @inline(__always) func entry(_ key: UInt64) -> UInt64 {
-        let b = block(key >> Self.blockShift)
-        guard b >= 0 else { return 0 }
-        return st.pointee.entries[b &* Self.blockPages &+ Int(key & Self.blockMask)]
-    }
-
     /// The live slot of `key`'s page.
     @inline(__always) func live(_ key: UInt64) -> UInt32? { Self.live(entry(key)) }
 
@@ -40,30 +32,20 @@ extension RadixPageTable where Entry == UInt64 {
 
     /// Sets the live slot of `key`'s page (the retired one stays).
     @inline(__always) func setLive(_ key: UInt64, _ value: UInt32) {
-        let bk = key >> Self.blockShift
-        var b = block(bk)
-        if b < 0 { b = newBlock(bk) }
-        let e = st.pointee.entries + (b &* Self.blockPages &+ Int(key & Self.blockMask))
-        if e.pointee == 0 { st.pointee.used[b] += 1 }
+        let e = entryForWriting(key)
         e.pointee = (e.pointee & ~Self.liveMask) | UInt64(value &+ 1)
     }
 
     /// Removes the live slot of `key`'s page if it is `value`.
     @inline(__always) func removeLive(_ key: UInt64, ifValue value: UInt32) {
-        let b = block(key >> Self.blockShift)
-        guard b >= 0 else { return }
-        let e = st.pointee.entries + (b &* Self.blockPages &+ Int(key & Self.blockMask))
-        guard e.pointee & Self.liveMask == UInt64(value &+ 1) else { return }
+        guard let (e, b) = existingEntry(key), e.pointee & Self.liveMask == UInt64(value &+ 1) else { return }
         e.pointee &= ~Self.liveMask
         if e.pointee == 0 { release(entryOf: b) }
     }
 
     /// Removes the retired slot of `key`'s page if it is `value`.
     @inline(__always) func removeRetired(_ key: UInt64, ifValue value: UInt32) {
-        let b = block(key >> Self.blockShift)
-        guard b >= 0 else { return }
-        let e = st.pointee.entries + (b &* Self.blockPages &+ Int(key & Self.blockMask))
-        guard e.pointee >> 32 == UInt64(value &+ 1) else { return }
+        guard let (e, b) = existingEntry(key), e.pointee >> 32 == UInt64(value &+ 1) else { return }
         e.pointee &= Self.liveMask
         if e.pointee == 0 { release(entryOf: b) }
     }

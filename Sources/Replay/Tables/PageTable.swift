@@ -82,6 +82,31 @@ final class RadixPageTable<Entry: FixedWidthInteger & UnsignedInteger> {
         return Int(b)
     }
 
+    /// The entry of `key`'s page (0 when its block does not exist).
+    @inline(__always) func entry(_ key: UInt64) -> Entry {
+        let b = block(key >> Self.blockShift)
+        guard b >= 0 else { return 0 }
+        return st.pointee.entries[b &* Self.blockPages &+ Int(key & Self.blockMask)]
+    }
+
+    /// The entry of `key`'s page and its block, nil when the block does not exist (the entry is then empty).
+    @inline(__always) func existingEntry(_ key: UInt64) -> (entry: UnsafeMutablePointer<Entry>, block: Int)? {
+        let b = block(key >> Self.blockShift)
+        guard b >= 0 else { return nil }
+        return (st.pointee.entries + (b &* Self.blockPages &+ Int(key & Self.blockMask)), b)
+    }
+
+    /// The entry of `key`'s page, its block made if missing; an empty entry is counted as used, so the caller
+    /// writes a non-zero value to it.
+    @inline(__always) func entryForWriting(_ key: UInt64) -> UnsafeMutablePointer<Entry> {
+        let bk = key >> Self.blockShift
+        var b = block(bk)
+        if b < 0 { b = newBlock(bk) }
+        let e = st.pointee.entries + (b &* Self.blockPages &+ Int(key & Self.blockMask))
+        if e.pointee == 0 { st.pointee.used[b] += 1 }
+        return e
+    }
+
     /// A new empty block for `bk`, in the directory and the cache.
     func newBlock(_ bk: UInt64) -> Int {
         let b: Int
@@ -183,9 +208,7 @@ final class RadixPageTable<Entry: FixedWidthInteger & UnsignedInteger> {
 extension RadixPageTable where Entry == UInt32 {
     /// The value for `key`, if present.
     @inline(__always) func get(_ key: UInt64) -> UInt32? {
-        let b = block(key >> Self.blockShift)
-        guard b >= 0 else { return nil }
-        let v = st.pointee.entries[b &* Self.blockPages &+ Int(key & Self.blockMask)]
+        let v = entry(key)
         return v == 0 ? nil : v &- 1
     }
 
@@ -215,20 +238,12 @@ extension RadixPageTable where Entry == UInt32 {
 
     /// Inserts or replaces.
     @inline(__always) func set(_ key: UInt64, _ value: UInt32) {
-        let bk = key >> Self.blockShift
-        var b = block(bk)
-        if b < 0 { b = newBlock(bk) }
-        let e = st.pointee.entries + (b &* Self.blockPages &+ Int(key & Self.blockMask))
-        if e.pointee == 0 { st.pointee.used[b] += 1 }
-        e.pointee = value &+ 1
+        entryForWriting(key).pointee = value &+ 1
     }
 
     /// Removes `key` if it maps to `value` (so a newer owner of the page is not evicted by an older one).
     @inline(__always) func remove(_ key: UInt64, ifValue value: UInt32) {
-        let b = block(key >> Self.blockShift)
-        guard b >= 0 else { return }
-        let e = st.pointee.entries + (b &* Self.blockPages &+ Int(key & Self.blockMask))
-        guard e.pointee == value &+ 1 else { return }
+        guard let (e, b) = existingEntry(key), e.pointee == value &+ 1 else { return }
         e.pointee = 0
         release(entryOf: b)
     }
