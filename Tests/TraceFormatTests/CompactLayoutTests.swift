@@ -221,8 +221,8 @@ extension Fixtures {
     }
 
     /// Encodes `rows` with the given search (`anySize`).
-    static func encode(_ rows: [UInt8], search: CompactLiveSearch) -> [UInt8]? {
-        let enc = CompactChunkEncoder(search: search)
+    static func encode(_ rows: [UInt8], search: CompactLiveSearch, filterReleased: Bool = true) -> [UInt8]? {
+        let enc = CompactChunkEncoder(search: search, filterReleased: filterReleased)
         return withExtendedLifetime(enc) { rows.withUnsafeBytes { enc.encode($0, anySize: true).map { [UInt8]($0) } } }
     }
 
@@ -253,16 +253,19 @@ extension Fixtures {
         return out
     }
 
-    /// The counted search (the encoder's default) writes the bytes of the format's full scan, on random
-    /// traces and on crowded ones that fill the 4,096-entry tables. Twin: a search that finds nothing writes
-    /// other bytes on the same inputs, so the comparison catches a count that wrongly says "not live".
-    @Test func countedSearchWritesTheBytesOfTheScan() async throws {
+    /// The indexed search with the released filter (the encoder's defaults) writes the bytes of the format's
+    /// full scans, on random traces (which reuse released addresses) and on crowded ones that fill the
+    /// 4,096-entry tables. Twin: a search that finds nothing writes other bytes on the same inputs, so the
+    /// comparison catches an index that wrongly says "not live".
+    @Test func indexedSearchWritesTheBytesOfTheScan() async throws {
         await propertyCheck(count: 6, input: Gen.uint64(), Gen.int(in: 1...8000)) { seed, n in
             let random = Fixtures.rows(Fixtures.mappingRecords(seed: seed, count: n))
-            #expect(Self.encode(random, search: .counted) == Self.encode(random, search: .scan))
+            #expect(
+                Self.encode(random, search: .indexed)
+                    == Self.encode(random, search: .scan, filterReleased: false))
             let crowded = Fixtures.rows(Self.crowdedRecords(seed: seed, count: 20_000))
-            let scan = try #require(Self.encode(crowded, search: .scan))
-            #expect(Self.encode(crowded, search: .counted) == scan)
+            let scan = try #require(Self.encode(crowded, search: .scan, filterReleased: false))
+            #expect(Self.encode(crowded, search: .indexed) == scan)
             #expect(Self.encode(crowded, search: .none) != scan)
         }
     }
@@ -273,7 +276,7 @@ extension Fixtures {
     @Test func liveTableMatchesAnArray() throws {
         for (wrongRemoval, frontOnly) in [(false, false), (true, false), (false, true)] {
             var rng = SplitMix64(seed: 5)
-            var tables = CompactTables(search: .counted)
+            var tables = CompactTables()
             defer { tables.deallocate() }
             var model: [CompactMapping] = []
             var differences = 0
@@ -309,6 +312,55 @@ extension Fixtures {
             #expect(
                 (differences == 0) == (!wrongRemoval && !frontOnly),
                 "wrongRemoval \(wrongRemoval), frontOnly \(frontOnly)")
+        }
+    }
+
+    /// The encoder's index against arrays, over three families that share hash buckets and two chunks (the
+    /// second after a reset): opening (dropping the oldest when full), the index the format's search would
+    /// return for a release, and removal. Twins: arrays that remove the wrong entry, search from the front
+    /// only, or are not cleared between chunks report a difference.
+    @Test func liveIndexMatchesArrays() throws {
+        let twins = [(false, false, false), (true, false, false), (false, true, false), (false, false, true)]
+        for (wrongRemoval, frontOnly, keepAcrossReset) in twins {
+            var rng = SplitMix64(seed: 9)
+            var index = CompactLiveIndex()
+            var models: [[CompactMapping]] = [[], [], []]
+            var differences = 0
+            var paths = (drops: 0, deep: 0, front: 0, misses: 0)
+            for _ in 0..<2 {
+                index.reset(events: 16_000)
+                if !keepAcrossReset { models = [[], [], []] }
+                for _ in 0..<16_000 {
+                    let r = rng.next() % 8  // family 1 fills its table; 0 and 2 share its buckets
+                    let f = r < 6 ? 1 : Int(r - 6) * 2
+                    let m = CompactMapping(
+                        device: UInt16(rng.next() % 2), address: (rng.next() % 3000) << 12, size: 4096)
+                    if rng.next() % 3 != 0 {
+                        index.open(f, m)
+                        if models[f].count == CompactLayout.liveCapacity {
+                            models[f].removeFirst()
+                            paths.drops += 1
+                        }
+                        models[f].append(m)
+                    } else if let (j, id) = index.find(f, m) {
+                        let front = models[f].prefix(64).firstIndex(of: m)
+                        let expected = front ?? (frontOnly ? models[f].firstIndex(of: m) : models[f].lastIndex(of: m))
+                        if j != expected { differences += 1 }
+                        if front == nil { paths.deep += 1 } else { paths.front += 1 }
+                        index.remove(f, id: id)
+                        models[f].remove(at: wrongRemoval && j + 1 < models[f].count ? j + 1 : j)
+                    } else if models[f].contains(m) {
+                        differences += 1
+                    } else {
+                        paths.misses += 1
+                    }
+                }
+                for f in 0..<3 where index.liveCount(f) != models[f].count { differences += 1 }
+            }
+            #expect(
+                (differences == 0) == (!wrongRemoval && !frontOnly && !keepAcrossReset),
+                "wrongRemoval \(wrongRemoval), frontOnly \(frontOnly), keepAcrossReset \(keepAcrossReset)")
+            #expect(paths.drops > 0 && paths.deep > 0 && paths.front > 0 && paths.misses > 0, "\(paths)")
         }
     }
 

@@ -124,15 +124,13 @@ struct CompactMapping: Equatable {
     var size: UInt64
 }
 
-/// How the encoder finds a live mapping (``CompactTables/findLive(_:_:)``); every choice writes the same bytes
-/// except ``none``.
+/// How the encoder finds a live mapping; every choice writes the same bytes except ``none``.
 enum CompactLiveSearch {
-    /// The format's search (`schemas/dmat-format.md` §9a) over the whole table: up to 4,096 comparisons for a
-    /// release that matches nothing, which was 54 % of `ingest --layout compact`'s CPU (`perf record`, 200 MB
-    /// of `gen_ftrace.py` text: most unmaps in a chunk release mappings of an earlier chunk).
+    /// The format's search (`schemas/dmat-format.md` §9a) over ``CompactTables``: up to 4,096 comparisons for a
+    /// release, and up to 2,048 moves to remove what it found. The reference the tests compare against.
     case scan
-    /// The same search, skipped when a count per hash bucket of the live mappings says there is no match.
-    case counted
+    /// ``CompactLiveIndex``: the same index in O(log n) (the encoder's default).
+    case indexed
     /// No search: every release is coded explicitly. Only the tests use it, as the twin that shows a search
     /// that misses changes the bytes.
     case none
@@ -144,65 +142,54 @@ enum CompactLiveSearch {
 struct CompactTables {
     private let live: UnsafeMutablePointer<CompactMapping>
     private let released: UnsafeMutablePointer<CompactMapping>
-    /// ``CompactLiveSearch/counted``: per family, ``countBuckets`` counts of the live mappings whose
-    /// ``bucket(_:)`` is that index (nil otherwise). A zero count proves no live mapping equals the one sought.
-    private let liveCounts: UnsafeMutablePointer<UInt16>?
-    private let search: CompactLiveSearch
     private var liveHead = (0, 0, 0)
     private var liveCount = (0, 0, 0)
     private var releasedCount = (0, 0, 0)
+    /// The encoder's filter (nil in the decoder): per family, ``filterBuckets`` counts of the released mappings
+    /// whose hash is that index. A zero count proves a mapping is not in the list, so an open that reuses no
+    /// released mapping (most of them) skips ``releasedRank(_:_:)``'s scan of up to 64 entries, which was 11 %
+    /// of `ingest --layout compact`'s cycles (`perf record`, 200 MB of `gen_ftrace.py` text).
+    private let releasedFilter: UnsafeMutablePointer<UInt8>?
 
     static let families = 3
-    /// Buckets per family of ``liveCounts``: sixteen per live entry, so a mapping that is not live finds an
-    /// empty bucket but for about 6 % of the time in a full table (a full scan then; four per entry left 22 %
-    /// and the search at 30 % of the CPU). A count never exceeds ``CompactLayout/liveCapacity``: `UInt16` holds it.
-    static let countBuckets = 16 * CompactLayout.liveCapacity
+    /// Buckets per family of the released filter: 64 per entry, so a miss scans about 1.5 % of the time.
+    static let filterBuckets = 64 * CompactLayout.releasedCapacity
 
-    /// - Parameter search: how ``findLive(_:_:)`` searches (the decoder never calls it: ``CompactLiveSearch/scan``
-    ///   keeps no counts).
-    init(search: CompactLiveSearch = .scan) {
+    /// - Parameter filterReleased: keep the filter that speeds up ``releasedRank(_:_:)`` (the encoder).
+    init(filterReleased: Bool = false) {
         let z = CompactMapping(device: 0, address: 0, size: 0)
         live = .allocate(capacity: Self.families * CompactLayout.liveCapacity)
         live.initialize(repeating: z, count: Self.families * CompactLayout.liveCapacity)
         released = .allocate(capacity: Self.families * CompactLayout.releasedCapacity)
         released.initialize(repeating: z, count: Self.families * CompactLayout.releasedCapacity)
-        self.search = search
-        if search == .counted {
-            let counts = UnsafeMutablePointer<UInt16>.allocate(capacity: Self.families * Self.countBuckets)
-            counts.initialize(repeating: 0, count: Self.families * Self.countBuckets)
-            liveCounts = counts
+        if filterReleased {
+            releasedFilter = .allocate(capacity: Self.families * Self.filterBuckets)
+            releasedFilter?.initialize(repeating: 0, count: Self.families * Self.filterBuckets)
         } else {
-            liveCounts = nil
+            releasedFilter = nil
         }
     }
 
     func deallocate() {
         live.deallocate()
         released.deallocate()
-        liveCounts?.deallocate()
+        releasedFilter?.deallocate()
     }
 
     mutating func reset() {
         liveHead = (0, 0, 0)
         liveCount = (0, 0, 0)
         releasedCount = (0, 0, 0)
-        liveCounts?.update(repeating: 0, count: Self.families * Self.countBuckets)
+        releasedFilter?.update(repeating: 0, count: Self.families * Self.filterBuckets)
     }
 
-    /// The count of `m`'s bucket in family `f`.
-    @inline(__always) private func countSlot(_ f: Int, _ m: CompactMapping) -> UnsafeMutablePointer<UInt16>? {
-        guard let liveCounts else { return nil }
+    /// The filter count of `m` in family `f`, nil without a filter.
+    @inline(__always) private func filterSlot(_ f: Int, _ m: CompactMapping) -> UnsafeMutablePointer<UInt8>? {
+        guard let releasedFilter else { return nil }
         var h = m.address &* 0x9E37_79B9_7F4A_7C15
         h ^= (m.size ^ UInt64(m.device) << 48) &* 0xC2B2_AE3D_27D4_EB4F
         h ^= h >> 29
-        let bucket = Int(truncatingIfNeeded: h) & (Self.countBuckets - 1)
-        return liveCounts + (f &* Self.countBuckets &+ bucket)
-    }
-
-    @inline(__always) private func countLive(_ f: Int, _ m: CompactMapping, _ delta: Int) {
-        guard let c = countSlot(f, m) else { return }
-        assert(delta > 0 || c.pointee > 0, "live count underflow")
-        c.pointee = UInt16(truncatingIfNeeded: Int(c.pointee) &+ delta)
+        return releasedFilter + (f &* Self.filterBuckets &+ Int(truncatingIfNeeded: h) & (Self.filterBuckets - 1))
     }
 
     @inline(__always) private func get(_ t: (Int, Int, Int), _ f: Int) -> Int {
@@ -234,12 +221,10 @@ struct CompactTables {
     @inline(__always) mutating func open(_ f: Int, _ m: CompactMapping) {
         var n = get(liveCount, f)
         if n == CompactLayout.liveCapacity {
-            countLive(f, liveSlot(f, 0).pointee, -1)
             Self.set(&liveHead, f, (get(liveHead, f) &+ 1) & (CompactLayout.liveCapacity - 1))
             n -= 1
         }
         liveSlot(f, n).pointee = m
-        countLive(f, m, 1)
         Self.set(&liveCount, f, n + 1)
     }
 
@@ -248,7 +233,6 @@ struct CompactTables {
     /// same either way. Moving only the older side cost up to 4,095 moves per release where stale mappings fill
     /// the front of the table.
     @inline(__always) mutating func removeLive(_ f: Int, _ j: Int) {
-        countLive(f, liveSlot(f, j).pointee, -1)
         let n = get(liveCount, f)
         if j < n - 1 - j {
             var i = j
@@ -268,14 +252,9 @@ struct CompactTables {
     }
 
     /// Index (0 = oldest) of the first live mapping equal to `m`, looking at the 64 oldest first and then
-    /// from the newest back (the encoder's search; any match decodes the same). ``CompactLiveSearch/counted``
-    /// returns the same index, ``CompactLiveSearch/none`` always nil.
+    /// from the newest back (the format's search; any match decodes the same). ``CompactLiveIndex`` returns the
+    /// same index faster.
     func findLive(_ f: Int, _ m: CompactMapping) -> Int? {
-        switch search {
-        case .none: return nil
-        case .counted: if countSlot(f, m)?.pointee == 0 { return nil }
-        case .scan: break
-        }
         let n = get(liveCount, f)
         let front = min(n, 64)
         for j in 0..<front where liveSlot(f, j).pointee == m { return j }
@@ -292,10 +271,12 @@ struct CompactTables {
         let base = released + f &* CompactLayout.releasedCapacity
         var n = get(releasedCount, f)
         if n == CompactLayout.releasedCapacity {
+            if let c = filterSlot(f, base[0]) { c.pointee &-= 1 }
             (base).update(from: base + 1, count: n - 1)
             n -= 1
         }
         base[n] = m
+        if let c = filterSlot(f, m) { c.pointee &+= 1 }
         Self.set(&releasedCount, f, n + 1)
     }
 
@@ -311,6 +292,7 @@ struct CompactTables {
                 seen += 1
                 if seen == c {
                     let a = base[i].address
+                    if let c = filterSlot(f, base[i]) { c.pointee &-= 1 }
                     (base + i).update(from: base + i + 1, count: n - 1 - i)
                     Self.set(&releasedCount, f, n - 1)
                     return a
@@ -323,6 +305,7 @@ struct CompactTables {
 
     /// The 1-based rank that ``takeReleased(_:device:size:_:)`` needs to return `address`, or nil.
     func releasedRank(_ f: Int, _ m: CompactMapping) -> Int? {
+        if let c = filterSlot(f, m), c.pointee == 0 { return nil }
         let base = released + f &* CompactLayout.releasedCapacity
         var seen = 0
         var i = get(releasedCount, f) - 1
