@@ -39,8 +39,11 @@ final class CompactChunkEncoder {
     private let coded = UnsafeMutablePointer<Int32>.allocate(capacity: 256 * 16)
     private var directory: [UInt8] = []
 
-    /// Values sampled per stream when estimating which mode is smallest.
-    static let samples = 2048
+    /// Values sampled per stream when estimating which mode is smallest. 512 instead of 2,048: 7 % fewer
+    /// instructions for `ingest --layout compact` (callgrind, 20 MB of `gen_ftrace.py` text: 563.0 -> 525.4 M);
+    /// files 0.04 % larger on that text's 200 MB and 3.7 % smaller on `synth --events 3M` (the estimate is an
+    /// order-0 entropy, not zstd's size). Streams shorter than this are sampled whole either way.
+    static let samples = 512
 
     /// - Parameter search: how a release finds its live mapping; the bytes are the same for ``CompactLiveSearch/scan``
     ///   and ``CompactLiveSearch/indexed`` (the default, O(log n) where the scan is O(n)).
