@@ -315,33 +315,53 @@ extension Fixtures {
         }
     }
 
-    /// The encoder's index against arrays, over three families that share hash buckets and two chunks (the
-    /// second after a reset): opening (dropping the oldest when full), the index the format's search would
-    /// return for a release, and removal. Twins: arrays that remove the wrong entry, search from the front
-    /// only, or are not cleared between chunks report a difference.
+    /// The live index against arrays, over three families that share hash buckets, two chunks (the second
+    /// after a reset) and a small sequence capacity (renumbered every few thousand opens): opening (dropping
+    /// the oldest when full), the index the format's search would return for a release (the encoder), the
+    /// mapping at an index near either end or deep inside (the decoder), and removal. Twins: arrays that remove
+    /// the wrong entry, search from the front only, or are not cleared between chunks report a difference.
     @Test func liveIndexMatchesArrays() throws {
         let twins = [(false, false, false), (true, false, false), (false, true, false), (false, false, true)]
         for (wrongRemoval, frontOnly, keepAcrossReset) in twins {
             var rng = SplitMix64(seed: 9)
-            var index = CompactLiveIndex()
+            var index = CompactLiveIndex(chained: true, sequenceCapacity: CompactLayout.liveCapacity + 256)
             var models: [[CompactMapping]] = [[], [], []]
             var differences = 0
-            var paths = (drops: 0, deep: 0, front: 0, misses: 0)
+            var paths = (drops: 0, deep: 0, front: 0, misses: 0, oldEnd: 0, newEnd: 0, inside: 0)
             for _ in 0..<2 {
-                index.reset(events: 16_000)
+                index.reset()
                 if !keepAcrossReset { models = [[], [], []] }
                 for _ in 0..<16_000 {
                     let r = rng.next() % 8  // family 1 fills its table; 0 and 2 share its buckets
                     let f = r < 6 ? 1 : Int(r - 6) * 2
                     let m = CompactMapping(
                         device: UInt16(rng.next() % 2), address: (rng.next() % 3000) << 12, size: 4096)
-                    if rng.next() % 3 != 0 {
+                    let op = rng.next() % 6
+                    if op < 4 {
                         index.open(f, m)
                         if models[f].count == CompactLayout.liveCapacity {
                             models[f].removeFirst()
                             paths.drops += 1
                         }
                         models[f].append(m)
+                    } else if op == 5, !models[f].isEmpty, index.liveCount(f) == models[f].count {
+                        // The decoder: a release by index, near the oldest, near the newest, or anywhere.
+                        let n = models[f].count
+                        let j =
+                            [Int(rng.next() % 40), n - 1 - Int(rng.next() % 40), Int(rng.next() % UInt64(n))][
+                                Int(rng.next() % 3)]
+                        let jj = min(max(j, 0), n - 1)
+                        let id = index.select(f, jj)
+                        if index.mapping(id) != models[f][jj] { differences += 1 }
+                        if jj < 32 {
+                            paths.oldEnd += 1
+                        } else if n - 1 - jj < 32 {
+                            paths.newEnd += 1
+                        } else {
+                            paths.inside += 1
+                        }
+                        index.remove(f, id: id)
+                        models[f].remove(at: wrongRemoval && jj + 1 < n ? jj + 1 : jj)
                     } else if let (j, id) = index.find(f, m) {
                         let front = models[f].prefix(64).firstIndex(of: m)
                         let expected = front ?? (frontOnly ? models[f].firstIndex(of: m) : models[f].lastIndex(of: m))
@@ -360,7 +380,9 @@ extension Fixtures {
             #expect(
                 (differences == 0) == (!wrongRemoval && !frontOnly && !keepAcrossReset),
                 "wrongRemoval \(wrongRemoval), frontOnly \(frontOnly), keepAcrossReset \(keepAcrossReset)")
-            #expect(paths.drops > 0 && paths.deep > 0 && paths.front > 0 && paths.misses > 0, "\(paths)")
+            #expect(
+                paths.drops > 0 && paths.deep > 0 && paths.front > 0 && paths.misses > 0 && paths.oldEnd > 0
+                    && paths.newEnd > 0 && paths.inside > 0, "\(paths)")
         }
     }
 

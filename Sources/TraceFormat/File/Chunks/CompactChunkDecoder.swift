@@ -14,7 +14,10 @@ public struct CompactChunkError: Error, Equatable, Sendable, CustomStringConvert
 /// hostile payload throws ``CompactChunkError`` and never traps or reads out of bounds.
 final class CompactChunkDecoder {
 
+    /// The released lists (``CompactTables``) and the live tables (``CompactLiveIndex``: O(log n) where the
+    /// list's removal moves up to 2,048 entries).
     private var tables = CompactTables()
+    private var liveTables = CompactLiveIndex(chained: false)
     /// Indexed by `kind << 4 | field`.
     private let streams: UnsafeMutablePointer<CompactStream>
     private var used: [Int] = []
@@ -243,6 +246,7 @@ final class CompactChunkDecoder {
             ordinal[k] = 0
         }
         tables.reset()
+        liveTables.reset()
         let streams = self.streams
         let zero = UnsafeRawPointer(self.zero)
         typealias F = CompactLayout.Field
@@ -289,16 +293,17 @@ final class CompactChunkDecoder {
             if role == .close || role == .peek {
                 let r = Int(compactNext(ks + F.ref, 0, &bad))
                 if r > 0 {
-                    guard r <= tables.liveCount(family) else {
+                    guard r <= liveTables.liveCount(family) else {
                         throw Self.fail(
-                            "record \(i) (kind \(kind)) refers to live mapping \(r) of \(tables.liveCount(family))")
+                            "record \(i) (kind \(kind)) refers to live mapping \(r) of \(liveTables.liveCount(family))")
                     }
-                    let m = tables.live(family, r - 1)
+                    let id = liveTables.select(family, r - 1)
+                    let m = liveTables.mapping(id)
                     device = UInt64(m.device)
                     address = m.address
                     size = m.size
                     known = true
-                    if role == .close { tables.removeLive(family, r - 1) }
+                    if role == .close { liveTables.remove(family, id: id) }
                 }
             }
             if !known {
@@ -333,7 +338,7 @@ final class CompactChunkDecoder {
             if bad { throw Self.diagnose(record: i, kind: Int(kind), streams: ks) }
             let m = CompactMapping(device: UInt16(truncatingIfNeeded: device), address: address, size: size)
             if role == .open {
-                tables.open(family, m)
+                liveTables.open(family, m)
             } else if role == .close {
                 tables.release(family, m)
             }

@@ -8,7 +8,7 @@ final class CompactChunkEncoder {
     /// The released lists (and, for ``CompactLiveSearch/scan``, the live tables) as the format defines them.
     private var tables: CompactTables
     /// The live tables for ``CompactLiveSearch/indexed``.
-    private var index = CompactLiveIndex()
+    private var index = CompactLiveIndex(chained: true)
     private let search: CompactLiveSearch
     private var capacity = 0
     /// The records grouped by kind (a counting sort), each as a ``sortedStride``-byte copy: the 56-byte
@@ -144,7 +144,7 @@ final class CompactChunkEncoder {
 
         // Run the mapping model in record order: which fields each record codes, and its ref/reuse value.
         tables.reset()
-        if search == .indexed { index.reset(events: n) }
+        if search == .indexed { index.reset() }
         let always: UInt16 =
             1 << F.flags | 1 << F.detail | 1 << F.clock | 1 << F.source | 1 << F.timestamp
             | 1 << F.position | 1 << F.address2 | 1 << F.aux | 1 << F.aux2
