@@ -117,7 +117,13 @@ final class CompactChunkEncoder {
         // Group the records by kind, each with its predecessor's timestamp and bytes 48-55.
         let (kindStart, fill) = (self.kindStart, self.kindFill)
         kindStart.update(repeating: 0, count: 257)
-        for i in 0..<n { kindStart[Int(kindOf(i)) &+ 1] &+= 1 }
+        // The payload's kind bytes (at a fixed offset, after the header) are written on the way.
+        let kindBytes = payload.baseAddress!.advanced(by: CompactLayout.headerSize)
+        for i in 0..<n {
+            let k = kindOf(i)
+            kindBytes.storeBytes(of: k, toByteOffset: i, as: UInt8.self)
+            kindStart[Int(k) &+ 1] &+= 1
+        }
         for k in 0..<256 { kindStart[k &+ 1] &+= kindStart[k] }
         fill.update(from: kindStart, count: 256)
         let (sorted, slot, mask, refs, coded) = (self.sorted, self.slot, self.mask, self.refs, self.coded)
@@ -282,8 +288,7 @@ final class CompactChunkEncoder {
         out.storeBytes(of: UInt16(streamCount).littleEndian, toByteOffset: 4, as: UInt16.self)
         out.storeBytes(of: UInt16(0), toByteOffset: 6, as: UInt16.self)
         var at = CompactLayout.headerSize
-        for i in 0..<n { out.storeBytes(of: kindOf(i), toByteOffset: at + i, as: UInt8.self) }
-        at += n
+        at += n  // the kind bytes, written while grouping
         directory.withUnsafeBytes { (out + at).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         at += directory.count
         (out + at).copyMemory(from: data.baseAddress!, byteCount: dataSize)
