@@ -129,7 +129,7 @@ enum CompactLiveSearch {
     /// The format's search (`schemas/dmat-format.md` §9a) over ``CompactTables``: up to 4,096 comparisons for a
     /// release, and up to 2,048 moves to remove what it found. The reference the tests compare against.
     case scan
-    /// ``CompactLiveIndex``: the same index in O(log n) (the encoder's default).
+    /// ``CompactLiveIndex``: the same index without scanning the list (the encoder's default).
     case indexed
     /// No search: every release is coded explicitly. Only the tests use it, as the twin that shows a search
     /// that misses changes the bytes.

@@ -14,8 +14,8 @@ public struct CompactChunkError: Error, Equatable, Sendable, CustomStringConvert
 /// hostile payload throws ``CompactChunkError`` and never traps or reads out of bounds.
 final class CompactChunkDecoder {
 
-    /// The released lists (``CompactTables``) and the live tables (``CompactLiveIndex``: O(log n) where the
-    /// list's removal moves up to 2,048 entries).
+    /// The released lists (``CompactTables``) and the live tables (``CompactLiveIndex``, where the list's removal
+    /// moves up to 2,048 entries).
     private var tables = CompactTables()
     private var liveTables = CompactLiveIndex(chained: false)
     /// Indexed by `kind << 4 | field`.

@@ -14,13 +14,13 @@ final class CompactChunkEncoder {
     /// The records grouped by kind (a counting sort), each as a ``sortedStride``-byte copy: the 56-byte
     /// record, then the timestamp and bytes 48–55 of the record before it in the chunk (zero for the first),
     /// which predict its timestamp, position and cpu. Every stream is then read front to back from one
-    /// contiguous run: read through an index, the records of a kind were cache misses in each of the ~10
-    /// passes over them (half of the encoder's cycles, `perf annotate`).
+    /// contiguous run. Read through an index, the records' field loads were the encoder's two hottest
+    /// instructions, 29 % of its own samples (`perf annotate`); the copy took `ingest --layout compact` of 200 MB
+    /// from 0.70 to 0.65 s of user CPU.
     private var sorted = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 16)
     /// Per record (in record order): its place in ``sorted``.
     private var slot = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
     /// Each kind's first place in ``sorted`` (and, at 256, the record count); then, while sorting, its next place.
-    /// Pointers, not arrays: an array's uniqueness check on every increment was 8 % of the encoder's cycles.
     private let kindStart = UnsafeMutablePointer<Int>.allocate(capacity: 257)
     private let kindFill = UnsafeMutablePointer<Int>.allocate(capacity: 256)
     static let sortedStride = Event.recordSize + 16
@@ -46,7 +46,7 @@ final class CompactChunkEncoder {
     static let samples = 512
 
     /// - Parameter search: how a release finds its live mapping; the bytes are the same for ``CompactLiveSearch/scan``
-    ///   and ``CompactLiveSearch/indexed`` (the default, O(log n) where the scan is O(n)).
+    ///   and ``CompactLiveSearch/indexed`` (the default, without the scan's O(n) comparisons and moves).
     /// - Parameter filterReleased: the released lists keep the filter that skips most of their scans (the default;
     ///   the bytes are the same without it).
     init(search: CompactLiveSearch = .indexed, filterReleased: Bool = true) {

@@ -1,4 +1,4 @@
-/// The compact layout's live tables (`schemas/dmat-format.md` §9a) with every operation in O(log n): the
+/// The compact layout's live tables (`schemas/dmat-format.md` §9a) without the list's scans and moves: the
 /// encoder's and the decoder's.
 ///
 /// The format defines the tables as ordered lists (``CompactTables``, the reference the tests compare against):
@@ -9,13 +9,15 @@
 ///
 /// Here every mapping a family opens gets the next sequence number; a mapping's index is the number of live
 /// ones with a smaller number. Live flags are bits, 64 numbers to a word, and every 4 words keep their count
-/// of set bits: opening and removing change one bit and one count, a rank adds block counts and at most 4
-/// population counts from the nearer end, and the mapping at an index is found by the same walk. (A Fenwick tree, with its
-/// O(log n) updates on every open and removal, made the decoder of `synth` traces 10–25 % slower than the list.) When a family runs out of numbers (``sequenceCapacity``, four times the live table),
-/// its live mappings are renumbered from 0 in order, which costs O(capacity) once per ≥ 3 × 4,096 opens, so
-/// storage stays fixed whatever the chunk's size. With `chained` (the encoder), equal live mappings are also
-/// chained per hash bucket (doubly linked, newest first), so ``find(_:_:)`` sees its candidates without a scan;
-/// the index it returns is the one the format's search returns, so both write the same bytes.
+/// of set bits: opening and removing change one bit and one count; a rank adds block counts and at most 4
+/// population counts from the nearer end; the mapping at an index is found by stepping through set bits near
+/// either end, else by the same walk. (A Fenwick tree, with its O(log n) updates on every open and removal,
+/// made the decoder of `synth` traces 10–25 % slower than the list.) When a family runs out of numbers
+/// (``sequenceCapacity``, four times the live table), its live mappings are renumbered from 0 in order, which
+/// costs O(capacity) once per ≥ 3 × 4,096 opens, so storage stays fixed whatever the chunk's size. With
+/// `chained` (the encoder), equal live mappings are also chained per hash bucket (doubly linked, newest first),
+/// so ``find(_:_:)`` sees its candidates without a scan; the index it returns is the one the format's search
+/// returns, so both write the same bytes.
 struct CompactLiveIndex: ~Copyable {
     /// Sequence numbers per family.
     let sequenceCapacity: Int
