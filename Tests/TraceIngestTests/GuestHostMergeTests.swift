@@ -168,4 +168,41 @@ import TraceFormat
         #expect(Self.refill(secondCPU: 1, gapNs: 2_000) == [1, 0])
         #expect(Self.refill(secondCPU: 0, gapNs: 1_000_000) == [1, 0])
     }
+    /// One allocation mapped as two segments (a 6.1 intel-strict boot's virtio-blk ring, two pages): the first
+    /// segment's page is never translated, but virtio-net translates the same IOVA to another page in its own
+    /// domain soon after; the second segment is virtio-blk's by its own page. The next map on the CPU, continuing
+    /// this one, decides the run's first map as the map before decides the others (``AttributionEvidence/sameCPURun``).
+    /// Twins: the second segment on another CPU, or 1 ms later, leaves the first to virtio-net's translation.
+    static func firstSegment(secondCPU: UInt16, gapNs: UInt64) -> [UInt16] {
+        var buf = EventBuffer()
+        _ = buf.device(DeviceInfo(name: "0000:00:02.0", sid: 0x10))
+        _ = buf.device(DeviceInfo(name: "0000:00:03.0", sid: 0x18))
+        let hostBlk = buf.device(DeviceInfo(name: "00:02.00", sid: 0x10))
+        let hostNet = buf.device(DeviceInfo(name: "00:03.00", sid: 0x18))
+        var m1 = Event(
+            kind: .iommuMap, timestamp: 1_000_000, address: 0xffffe000, address2: 0x14963000, size: 4096, clock: 1)
+        m1.cpu = 1
+        var m2 = Event(
+            kind: .iommuMap, timestamp: 1_000_000 + gapNs, address: 0xfffff000, address2: 0x14962000, size: 4096,
+            clock: 1)
+        m2.cpu = secondCPU
+        buf.append(m1)
+        buf.append(m2)
+        buf.append(
+            Event(
+                kind: .hostTranslate, timestamp: 5_001_200_000, device: hostBlk, address: 0xfffff000,
+                address2: 0x14962000, clock: 0))
+        buf.append(
+            Event(
+                kind: .hostTranslate, timestamp: 5_003_000_000, device: hostNet, address: 0xffffe000,
+                address2: 0x12fe5000, clock: 0))
+        GuestHostMerger(guestClocks: [1], hostClock: 0).merge(&buf)
+        return buf.events.filter { $0.kind == .iommuMap }.map(\.device)
+    }
+
+    @Test func aRunsFirstMapFollowsTheMapThatContinuesIt() {
+        #expect(Self.firstSegment(secondCPU: 1, gapNs: 35_000) == [0, 0])
+        #expect(Self.firstSegment(secondCPU: 0, gapNs: 35_000) == [1, 0])
+        #expect(Self.firstSegment(secondCPU: 1, gapNs: 1_000_000) == [1, 0])
+    }
 }

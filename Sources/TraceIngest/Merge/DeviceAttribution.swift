@@ -15,7 +15,8 @@ enum AttributionEvidence: Int, CaseIterable, Comparable, Sendable {
     /// ... over its whole lifetime (map to unmap, widened by the skew slack).
     case ownPagesLifetime
     /// The map right before it on the same CPU (within ``DeviceAttribution/runGapNs``) ends where it starts or
-    /// starts where it ends, and has a device: one loop of one driver mapping for one device (a receive ring
+    /// starts where it ends, and has a device (or, for the first map of a run, the map right after it does, by a
+    /// DMA-API call or its own pages): one loop of one driver mapping for one device (a receive ring
     /// refilled buffer by buffer, each allocation right below the last: the domain's allocator hands out IOVAs
     /// top-down; or the next segment of one scatterlist). It outranks host translations of the same IOVAs to
     /// other pages, or to its own page outside its lifetime: those are often another device's, in its own domain,

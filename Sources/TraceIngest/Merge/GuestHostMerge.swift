@@ -81,6 +81,16 @@ public struct GuestHostMerger {
         }
         for k in dmaByPage.keys { dmaByPage[k]!.sort { $0.time < $1.time } }
         var mapDevice: [Int: UInt16] = [:]
+        // The next map of each map's CPU (by the CPU the event records), for a run's first map.
+        var nextOnCPU: [Int: Int] = [:]
+        do {
+            var later: [UInt16: Int] = [:]
+            for i in guestOrder.reversed() where events[i].kind == .iommuMap {
+                guard let cpu = events[i].cpu else { continue }
+                if let n = later[cpu] { nextOnCPU[i] = n }
+                later[cpu] = i
+            }
+        }
         // The last map of each CPU (by the CPU the event records): its IOVA range, time and device.
         var lastOnCPU: [UInt16: (start: UInt64, end: UInt64, time: UInt64, device: UInt16?)] = [:]
         for i in guestOrder {
@@ -102,6 +112,26 @@ public struct GuestHostMerger {
                         prev.start == end || prev.end == start
                     {
                         device = d
+                    } else if host.map({ $0.evidence > .sameCPURun }) ?? true, let n = nextOnCPU[i],
+                        events[n].timestamp &- e.timestamp <= DeviceAttribution.runGapNs,
+                        events[n].address & Self.pageMask == end
+                            || (events[n].address & Self.pageMask) &+ max(events[n].size, 0x1000) == start
+                    {
+                        // The first map of a run: the map after it on its CPU continues it, and that one's device
+                        // is known from stronger evidence (a 6.1 intel-strict boot's virtio-blk ring, two pages
+                        // mapped as two segments, whose first page no device touched, went to virtio-net, which
+                        // translated the same IOVA in its own domain seconds later).
+                        let next = events[n]
+                        var nd: UInt16? =
+                            next.hasDevice ? next.device : DeviceAttribution.dmaDevice(for: next, dmaByPage)
+                        if nd == nil, let off = offset,
+                            let h = DeviceAttribution.hostDevice(
+                                for: next, end: mapEnd[n], offset: off, slack: slack, host: access, map: hostDevice),
+                            h.evidence < .sameCPURun
+                        {
+                            nd = h.device
+                        }
+                        if let nd { device = nd }
                     }
                 }
                 if device == nil {
